@@ -1,0 +1,81 @@
+import { mkdir } from "node:fs/promises";
+import { PGlite } from "@electric-sql/pglite";
+import type { SQL } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import { migratePglite, migratePostgres } from "./migrate";
+import * as schema from "./schema";
+
+export type Schema = typeof schema;
+
+/**
+ * The database handle every repository takes. Both drivers (postgres.js and PGlite) produce it,
+ * and so does a transaction, so one code path serves the server database, the embedded one and
+ * work inside a transaction.
+ */
+export type Database = PgDatabase<PgQueryResultHKT, Schema>;
+
+/** Which engine is behind a handle. */
+export type DatabaseDriver = "postgres" | "pglite";
+
+/** An open database: the handle, the engine behind it, and how to close it. */
+export interface OpenDatabase {
+  readonly db: Database;
+  readonly driver: DatabaseDriver;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** A PostgreSQL URL; when absent the embedded database is used. */
+  readonly url?: string | undefined;
+  /** Where the embedded database keeps its files (default `./data/db`); `memory://` keeps it in memory. */
+  readonly dataDir?: string | undefined;
+  /** Connection pool size for PostgreSQL (default 10). */
+  readonly maxConnections?: number | undefined;
+  /** Apply pending migrations before returning (default true). */
+  readonly migrate?: boolean | undefined;
+}
+
+export const DEFAULT_DATA_DIR = "./data/db";
+
+/**
+ * Opens the database: PostgreSQL through postgres.js when a URL is given, otherwise PGlite in
+ * `dataDir`. Migrations run first (idempotent; serialized across processes on PostgreSQL). The
+ * embedded database belongs to one process: two processes must not open the same directory.
+ */
+export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<OpenDatabase> {
+  const runMigrations = options.migrate ?? true;
+  if (options.url) {
+    if (runMigrations) await migratePostgres(options.url);
+    const client = postgres(options.url, {
+      max: options.maxConnections ?? 10,
+      onnotice: () => {},
+    });
+    const db: Database = drizzlePostgres({ client, schema });
+    return { db, driver: "postgres", close: () => client.end() };
+  }
+  const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
+  if (!dataDir.includes("://")) await mkdir(dataDir, { recursive: true });
+  const client = await PGlite.create(dataDir);
+  const db: Database = drizzlePglite({ client, schema });
+  if (runMigrations) await migratePglite(client);
+  return { db, driver: "pglite", close: () => client.close() };
+}
+
+/**
+ * Runs raw SQL and returns its rows on either driver (postgres.js answers with an array of rows,
+ * PGlite with `{ rows }`). Numeric columns come back as strings: convert them with `dec()`.
+ */
+export async function queryRows<T extends Record<string, unknown>>(
+  db: Database,
+  query: SQL,
+): Promise<T[]> {
+  const result: unknown = await db.execute(query);
+  if (Array.isArray(result)) return result as T[];
+  if (typeof result === "object" && result !== null && "rows" in result) {
+    return (result as { rows: T[] }).rows;
+  }
+  throw new TypeError("unexpected result shape from the database driver");
+}

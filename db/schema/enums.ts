@@ -1,0 +1,92 @@
+import { pgEnum } from "drizzle-orm/pg-core";
+import {
+  ORDER_CLASSES,
+  ORDER_ROLES,
+  ORDER_SIDES,
+  ORDER_STATUSES,
+  ORDER_TYPES,
+  TIMES_IN_FORCE,
+} from "../../domain/order";
+
+/*
+ * Database enums. The order vocabulary comes from the domain so the two can never drift; the
+ * lists that belong to persistence only (who may use the bot, where a decision came from, how an
+ * outbox row stands) are defined here.
+ */
+
+export const USER_ROLES = ["admin", "trader", "viewer"] as const;
+export type UserRole = (typeof USER_ROLES)[number];
+
+export const ACCOUNT_ENVIRONMENTS = ["paper", "live"] as const;
+export type AccountEnvironment = (typeof ACCOUNT_ENVIRONMENTS)[number];
+
+export const TRADING_STATES = ["ACTIVE", "REDUCING", "HALTED"] as const;
+export type TradingStateName = (typeof TRADING_STATES)[number];
+
+export const DECISION_SOURCES = ["manual", "alert", "api"] as const;
+export type DecisionSource = (typeof DECISION_SOURCES)[number];
+
+/**
+ * `executing` is held while one worker submits the entry, so a second worker finds nothing to
+ * claim; `failed` records an execution the broker or the pre-trade checks refused.
+ */
+export const DECISION_STATUSES = [
+  "pending",
+  "approved",
+  "rejected",
+  "expired",
+  "executing",
+  "executed",
+  "failed",
+] as const;
+export type DecisionStatus = (typeof DECISION_STATUSES)[number];
+
+export const ALERT_STATUSES = ["received", "sent", "approved", "rejected", "expired"] as const;
+export type AlertStatus = (typeof ALERT_STATUSES)[number];
+
+export const TRADE_STATUSES = ["ORDERED", "POSITION", "CLOSED", "CANCELLED"] as const;
+export type TradeStatus = (typeof TRADE_STATUSES)[number];
+
+export const EXIT_REASONS = ["STOPPED_OUT", "PROFIT_TAKEN", "MANUAL_EXIT", "FLATTENED"] as const;
+export type ExitReason = (typeof EXIT_REASONS)[number];
+
+/** A long position is bought first; a short one sold first. */
+export const POSITION_SIDES = ["long", "short"] as const;
+export type PositionSide = (typeof POSITION_SIDES)[number];
+
+export const FILL_SOURCES = ["stream", "poll", "reconcile", "inferred", "simulated"] as const;
+export type FillSource = (typeof FILL_SOURCES)[number];
+
+export const OUTBOX_STATUSES = ["pending", "sent", "failed"] as const;
+export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
+
+export const LOG_ENTITIES = [
+  "order",
+  "fill",
+  "position",
+  "trade",
+  "decision",
+  "alert",
+  "account",
+  "risk_limits",
+] as const;
+export type LogEntity = (typeof LOG_ENTITIES)[number];
+
+export const userRole = pgEnum("user_role", USER_ROLES);
+export const accountEnvironment = pgEnum("account_environment", ACCOUNT_ENVIRONMENTS);
+export const tradingState = pgEnum("trading_state", TRADING_STATES);
+export const decisionSource = pgEnum("decision_source", DECISION_SOURCES);
+export const decisionStatus = pgEnum("decision_status", DECISION_STATUSES);
+export const alertStatus = pgEnum("alert_status", ALERT_STATUSES);
+export const tradeStatus = pgEnum("trade_status", TRADE_STATUSES);
+export const exitReason = pgEnum("exit_reason", EXIT_REASONS);
+export const positionSide = pgEnum("position_side", POSITION_SIDES);
+export const fillSource = pgEnum("fill_source", FILL_SOURCES);
+export const outboxStatus = pgEnum("outbox_status", OUTBOX_STATUSES);
+export const logEntity = pgEnum("log_entity", LOG_ENTITIES);
+export const orderSide = pgEnum("order_side", ORDER_SIDES);
+export const orderType = pgEnum("order_type", ORDER_TYPES);
+export const timeInForce = pgEnum("time_in_force", TIMES_IN_FORCE);
+export const orderClass = pgEnum("order_class", ORDER_CLASSES);
+export const orderRole = pgEnum("order_role", ORDER_ROLES);
+export const orderStatus = pgEnum("order_status", ORDER_STATUSES);

@@ -1,0 +1,25 @@
+import { bigint, date, integer, pgTable, unique } from "drizzle-orm/pg-core";
+import { brokerAccounts } from "./accounts";
+import { decimal, instant } from "./columns";
+
+/** One row per account and trading day (America/New_York), rewritten until the day closes. */
+export const equitySnapshots = pgTable(
+  "equity_snapshots",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    accountId: bigint("account_id", { mode: "number" })
+      .notNull()
+      .references(() => brokerAccounts.id),
+    /** The New York trading day, `YYYY-MM-DD`. */
+    tradingDay: date("trading_day", { mode: "string" }).notNull(),
+    equity: decimal("equity").notNull(),
+    /** Equity at the previous close: the base for the day's P&L. */
+    previousCloseEquity: decimal("previous_close_equity").notNull(),
+    cash: decimal("cash").notNull(),
+    realizedPnl: decimal("realized_pnl").notNull(),
+    unrealizedPnl: decimal("unrealized_pnl").notNull(),
+    openPositions: integer("open_positions").notNull(),
+    takenAt: instant("taken_at").notNull(),
+  },
+  (t) => [unique("equity_snapshots_account_day").on(t.accountId, t.tradingDay)],
+);

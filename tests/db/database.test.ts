@@ -1,0 +1,120 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openDatabase, queryRows } from "../../db/database";
+import { brokerAccounts, executionLog, users } from "../../db/schema";
+import { dec } from "../../domain/money";
+import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
+
+const NOW = new Date("2026-03-02T14:35:00Z");
+
+describe.each(TEST_DRIVERS)("database on %s", (driver) => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase(driver);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("reports its driver", () => {
+    expect(t.driver).toBe(driver);
+  });
+
+  it("stores numerics exactly and reads them back as decimals", async () => {
+    const [account] = await t.db
+      .insert(brokerAccounts)
+      .values({
+        brokerAccountId: `acct-${driver}-numeric`,
+        equity: dec("123456789012345678.123456789012"),
+        cash: dec("0.1").plus(dec("0.2")),
+        createdAt: NOW,
+        updatedAt: NOW,
+      })
+      .returning();
+    expect(account?.equity?.toFixed()).toBe("123456789012345678.123456789012");
+    expect(account?.cash?.toFixed()).toBe("0.3");
+    const [reread] = await t.db.select().from(brokerAccounts).limit(1);
+    expect(reread?.cash?.eq("0.3")).toBe(true);
+    expect(reread?.createdAt.toISOString()).toBe(NOW.toISOString());
+  });
+
+  it("applies migrations again as a no-op, also from processes starting together", async () => {
+    if (t.url === undefined) return; // PGlite: covered by the restart test below
+    const opened = await Promise.all(
+      [1, 2, 3].map(() => openDatabase({ url: t.url, maxConnections: 1 })),
+    );
+    await Promise.all(opened.map((o) => o.close()));
+    const rows = await queryRows<{ n: number }>(
+      t.db,
+      sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
+    );
+    expect(rows[0]?.n).toBe(2);
+  });
+
+  it("refuses updates, deletes and truncation of the execution log", async () => {
+    await t.db.insert(executionLog).values({
+      entity: "order",
+      entityId: "1",
+      event: "CREATED",
+      source: "test",
+      occurredAt: NOW,
+    });
+    expect(await refusal(t.db.update(executionLog).set({ event: "EDITED" }))).toMatch(
+      /append-only/,
+    );
+    expect(await refusal(t.db.delete(executionLog))).toMatch(/append-only/);
+    expect(await refusal(t.db.execute(sql`truncate execution_log`))).toMatch(/append-only/);
+    const rows = await t.db.select().from(executionLog);
+    expect(rows.map((r) => r.event)).toEqual(["CREATED"]);
+  });
+});
+
+/** The error's message with its causes (drizzle wraps driver errors). */
+function errorText(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  while (current instanceof Error) {
+    parts.push(current.message);
+    current = current.cause;
+  }
+  return parts.join(" <- ");
+}
+
+async function refusal(promise: PromiseLike<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return errorText(error);
+  }
+  return "no error";
+}
+
+describe("embedded database on disk", () => {
+  it("keeps its data and migrates as a no-op when reopened", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "desk-db-"));
+    try {
+      const first = await openDatabase({ dataDir: dir });
+      await first.db.insert(users).values({
+        telegramUserId: 42,
+        role: "trader",
+        createdAt: NOW,
+        updatedAt: NOW,
+      });
+      await first.close();
+      const second = await openDatabase({ dataDir: dir });
+      const rows = await second.db.select().from(users);
+      const migrations = await queryRows<{ n: number }>(
+        second.db,
+        sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
+      );
+      await second.close();
+      expect(rows.map((r) => r.telegramUserId)).toEqual([42]);
+      expect(migrations[0]?.n).toBe(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,82 @@
+/**
+ * Fresh databases for tests, on both drivers: a uniquely named PostgreSQL database created from
+ * TEST_DATABASE_URL and dropped afterwards, or an in-memory PGlite. Repository suites run over
+ * `TEST_DRIVERS` with `describe.each` so the same assertions hold on both.
+ */
+import { randomUUID } from "node:crypto";
+import { sql } from "drizzle-orm";
+import postgres from "postgres";
+import { type DatabaseDriver, type OpenDatabase, openDatabase, queryRows } from "../../db/database";
+
+export const TEST_DRIVERS: readonly DatabaseDriver[] = ["postgres", "pglite"];
+
+export const DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test";
+
+/** The server every PostgreSQL test database is created on. */
+export function testDatabaseUrl(): string {
+  return process.env.TEST_DATABASE_URL || DEFAULT_TEST_DATABASE_URL;
+}
+
+export interface TestDatabase extends OpenDatabase {
+  /** The PostgreSQL database name, or `memory` for PGlite. */
+  readonly name: string;
+  /** The PostgreSQL URL of this test database (undefined for PGlite). */
+  readonly url: string | undefined;
+  /** Empties every table, the execution log included, and restarts the ids. */
+  truncate(): Promise<void>;
+}
+
+/** Creates a migrated, empty database on the given driver; `close()` drops it. */
+export async function createTestDatabase(driver: DatabaseDriver): Promise<TestDatabase> {
+  if (driver === "pglite") {
+    const opened = await openDatabase({ dataDir: "memory://" });
+    return { ...opened, name: "memory", url: undefined, truncate: () => truncateAll(opened) };
+  }
+  const serverUrl = testDatabaseUrl();
+  const name = `test_db_${process.pid}_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = withDatabaseName(serverUrl, name);
+  const opened = await openDatabase({ url, maxConnections: 20 });
+  return {
+    ...opened,
+    name,
+    url,
+    truncate: () => truncateAll(opened),
+    close: async () => {
+      await opened.close();
+      const dropper = postgres(serverUrl, { max: 1, onnotice: () => {} });
+      try {
+        await dropper.unsafe(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await dropper.end();
+      }
+    },
+  };
+}
+
+/** The same server URL pointing at another database. */
+export function withDatabaseName(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+async function truncateAll({ db }: OpenDatabase): Promise<void> {
+  const rows = await queryRows<{ tablename: string }>(
+    db,
+    sql`select tablename from pg_tables where schemaname = 'public'`,
+  );
+  const tables = rows.map((r) => `"${r.tablename}"`).join(", ");
+  if (tables.length === 0) return;
+  // The append-only triggers refuse TRUNCATE; a test may switch them off inside its transaction.
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`alter table execution_log disable trigger user`);
+    await tx.execute(sql.raw(`truncate ${tables} restart identity cascade`));
+    await tx.execute(sql`alter table execution_log enable trigger user`);
+  });
+}
