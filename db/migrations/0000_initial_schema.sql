@@ -15,6 +15,7 @@ CREATE TYPE "public"."position_side" AS ENUM('long', 'short');--> statement-brea
 CREATE TYPE "public"."time_in_force" AS ENUM('day', 'gtc', 'opg', 'cls', 'ioc', 'fok');--> statement-breakpoint
 CREATE TYPE "public"."trade_status" AS ENUM('ORDERED', 'POSITION', 'CLOSED', 'CANCELLED');--> statement-breakpoint
 CREATE TYPE "public"."trading_state" AS ENUM('ACTIVE', 'REDUCING', 'HALTED');--> statement-breakpoint
+CREATE TYPE "public"."trading_state_source" AS ENUM('AUTO', 'MANUAL');--> statement-breakpoint
 CREATE TYPE "public"."user_role" AS ENUM('admin', 'trader', 'viewer');--> statement-breakpoint
 CREATE TABLE "broker_accounts" (
 	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "broker_accounts_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
@@ -25,10 +26,11 @@ CREATE TABLE "broker_accounts" (
 	"label" text,
 	"encrypted_credentials" text,
 	"trading_state" "trading_state" DEFAULT 'ACTIVE' NOT NULL,
-	"trading_state_reason" text,
-	"trading_state_set_by" text,
-	"trading_state_manual" boolean DEFAULT false NOT NULL,
-	"trading_state_changed_at" timestamp with time zone,
+	"trading_state_source" "trading_state_source" DEFAULT 'AUTO' NOT NULL,
+	"trading_state_reason" text DEFAULT 'New account' NOT NULL,
+	"trading_state_set_by" text DEFAULT 'system' NOT NULL,
+	"trading_state_since" timestamp with time zone NOT NULL,
+	"trading_state_restores_to" jsonb,
 	"equity" numeric,
 	"last_equity" numeric,
 	"cash" numeric,
@@ -41,21 +43,22 @@ CREATE TABLE "broker_accounts" (
 --> statement-breakpoint
 CREATE TABLE "risk_limits" (
 	"account_id" bigint PRIMARY KEY NOT NULL,
-	"risk_per_trade_pct" numeric NOT NULL,
-	"max_position_pct" numeric NOT NULL,
+	"risk_per_trade_percent" numeric NOT NULL,
+	"max_position_percent" numeric NOT NULL,
 	"max_open_positions" integer NOT NULL,
-	"max_total_exposure_pct" numeric NOT NULL,
-	"max_sector_exposure_pct" numeric,
-	"daily_loss_limit_pct" numeric,
-	"daily_loss_limit_amount" numeric,
-	"min_reward_risk" numeric,
-	"price_collar_pct" numeric,
-	"duplicate_window_seconds" integer,
-	"max_orders_per_minute" integer,
+	"max_daily_loss_percent" numeric NOT NULL,
+	"daily_loss_warning_fraction" numeric NOT NULL,
+	"max_total_exposure_percent" numeric NOT NULL,
+	"max_sector_exposure_percent" numeric NOT NULL,
+	"max_slippage_percent" numeric NOT NULL,
+	"price_collar_percent" numeric NOT NULL,
+	"duplicate_window_ms" integer NOT NULL,
+	"min_reward_to_risk" numeric NOT NULL,
+	"max_orders_per_minute" integer NOT NULL,
 	"updated_by" text NOT NULL,
 	"updated_at" timestamp with time zone NOT NULL,
-	CONSTRAINT "risk_limits_positive" CHECK ("risk_limits"."risk_per_trade_pct" > 0 and "risk_limits"."max_position_pct" > 0),
-	CONSTRAINT "risk_limits_open_positions" CHECK ("risk_limits"."max_open_positions" >= 0)
+	CONSTRAINT "risk_limits_positive" CHECK ("risk_limits"."risk_per_trade_percent" > 0 and "risk_limits"."max_position_percent" > 0 and "risk_limits"."max_daily_loss_percent" > 0),
+	CONSTRAINT "risk_limits_counts" CHECK ("risk_limits"."max_open_positions" >= 0 and "risk_limits"."max_orders_per_minute" >= 0 and "risk_limits"."duplicate_window_ms" >= 0)
 );
 --> statement-breakpoint
 CREATE TABLE "alert_messages" (
@@ -199,12 +202,17 @@ CREATE TABLE "orders" (
 	"extended_hours" boolean DEFAULT false NOT NULL,
 	"quantity" numeric NOT NULL,
 	"filled_quantity" numeric DEFAULT 0 NOT NULL,
+	"filled_notional" numeric DEFAULT 0 NOT NULL,
 	"filled_avg_price" numeric,
 	"limit_price" numeric,
 	"stop_price" numeric,
 	"trail_percent" numeric,
 	"status" "order_status" NOT NULL,
-	"status_reason" text,
+	"status_before_pending" "order_status",
+	"applied_execution_ids" text[] DEFAULT '{}'::text[] NOT NULL,
+	"replaced_by_broker_order_id" text,
+	"rejection_source" text,
+	"rejection_reason" text,
 	"expected_price" numeric,
 	"estimated_slippage" numeric,
 	"actual_slippage" numeric,
@@ -215,7 +223,7 @@ CREATE TABLE "orders" (
 	"canceled_at" timestamp with time zone,
 	"expired_at" timestamp with time zone,
 	"rejected_at" timestamp with time zone,
-	"broker_updated_at" timestamp with time zone,
+	"last_event_at" timestamp with time zone NOT NULL,
 	"created_at" timestamp with time zone NOT NULL,
 	"updated_at" timestamp with time zone NOT NULL,
 	CONSTRAINT "orders_client_order_id_unique" UNIQUE("client_order_id"),

@@ -7,6 +7,7 @@ import {
   ORDER_TYPES,
   TIMES_IN_FORCE,
 } from "../../domain/order";
+import { TRADING_MODES, type TradingStateSource } from "../../domain/tradingState";
 
 /*
  * Database enums. The order vocabulary comes from the domain so the two can never drift; the
@@ -20,8 +21,10 @@ export type UserRole = (typeof USER_ROLES)[number];
 export const ACCOUNT_ENVIRONMENTS = ["paper", "live"] as const;
 export type AccountEnvironment = (typeof ACCOUNT_ENVIRONMENTS)[number];
 
-export const TRADING_STATES = ["ACTIVE", "REDUCING", "HALTED"] as const;
-export type TradingStateName = (typeof TRADING_STATES)[number];
+export const TRADING_STATE_SOURCES = [
+  "AUTO",
+  "MANUAL",
+] as const satisfies readonly TradingStateSource[];
 
 export const DECISION_SOURCES = ["manual", "alert", "api"] as const;
 export type DecisionSource = (typeof DECISION_SOURCES)[number];
@@ -74,7 +77,8 @@ export type LogEntity = (typeof LOG_ENTITIES)[number];
 
 export const userRole = pgEnum("user_role", USER_ROLES);
 export const accountEnvironment = pgEnum("account_environment", ACCOUNT_ENVIRONMENTS);
-export const tradingState = pgEnum("trading_state", TRADING_STATES);
+export const tradingState = pgEnum("trading_state", TRADING_MODES);
+export const tradingStateSource = pgEnum("trading_state_source", TRADING_STATE_SOURCES);
 export const decisionSource = pgEnum("decision_source", DECISION_SOURCES);
 export const decisionStatus = pgEnum("decision_status", DECISION_STATUSES);
 export const alertStatus = pgEnum("alert_status", ALERT_STATUSES);

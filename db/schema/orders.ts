@@ -58,13 +58,22 @@ export const orders = pgTable(
     extendedHours: boolean("extended_hours").notNull().default(false),
     quantity: decimal("quantity").notNull(),
     filledQuantity: decimal("filled_quantity").notNull().default(sql`0`),
+    /** Exact sum of price x quantity over the applied fills; the average is derived from it. */
+    filledNotional: decimal("filled_notional").notNull().default(sql`0`),
     filledAvgPrice: decimal("filled_avg_price"),
     limitPrice: decimal("limit_price"),
     stopPrice: decimal("stop_price"),
     trailPercent: decimal("trail_percent"),
     status: orderStatus("status").notNull(),
-    /** The broker's or our own reason for a rejection or a flagged event. */
-    statusReason: text("status_reason"),
+    /** The status to restore if a pending cancel or replace is refused. */
+    statusBeforePending: orderStatus("status_before_pending"),
+    /** Every execution id folded into this order, in the order applied. */
+    appliedExecutionIds: text("applied_execution_ids").array().notNull().default(sql`'{}'::text[]`),
+    /** The broker order id of the order that replaced this one. */
+    replacedByBrokerOrderId: text("replaced_by_broker_order_id"),
+    /** `broker`, or `risk` for our own denial (never reached the broker). */
+    rejectionSource: text("rejection_source"),
+    rejectionReason: text("rejection_reason"),
     /** Price the order was expected to fill at when sent (the quote or the limit). */
     expectedPrice: decimal("expected_price"),
     estimatedSlippage: decimal("estimated_slippage"),
@@ -76,8 +85,8 @@ export const orders = pgTable(
     canceledAt: instant("canceled_at"),
     expiredAt: instant("expired_at"),
     rejectedAt: instant("rejected_at"),
-    /** Time of the last broker event applied, to ignore stale updates. */
-    brokerUpdatedAt: instant("broker_updated_at"),
+    /** Time of the last event applied (or of creation), as the event reported it. */
+    lastEventAt: instant("last_event_at").notNull(),
     createdAt: instant("created_at").notNull(),
     updatedAt: instant("updated_at").notNull(),
   },

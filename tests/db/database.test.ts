@@ -30,6 +30,7 @@ describe.each(TEST_DRIVERS)("database on %s", (driver) => {
         brokerAccountId: `acct-${driver}-numeric`,
         equity: dec("123456789012345678.123456789012"),
         cash: dec("0.1").plus(dec("0.2")),
+        tradingStateSince: NOW,
         createdAt: NOW,
         updatedAt: NOW,
       })
