@@ -1,0 +1,104 @@
+import {
+  ApiError,
+  AuthError,
+  FetchError,
+  NotFoundError,
+  PermissionError,
+  RateLimitError,
+  ValidationError,
+} from "@alpacahq/alpaca-trade-api";
+import type { BrokerErrorCode, BrokerFailure } from "../../domain/broker";
+
+/** Alpaca's code for "insufficient buying power or quantity" (HTTP 403). */
+const INSUFFICIENT_CODE = "40310000";
+
+/** A broker answer the adapter cannot read (missing fields, unknown status): the broker's fault. */
+export class UnreadableBrokerResponse extends Error {
+  override name = "UnreadableBrokerResponse";
+}
+
+/** Builds a failure value. */
+export function brokerFailure(
+  code: BrokerErrorCode,
+  message: string,
+  retryable: boolean,
+  extra: { httpStatus?: number; brokerCode?: string; retryAfterMs?: number } = {},
+): BrokerFailure {
+  return { ok: false, code, message, retryable, ...extra };
+}
+
+function isDuplicateClientOrderId(message: string): boolean {
+  return /client[_ ]order[_ ]id/i.test(message) && /unique|duplicate|already/i.test(message);
+}
+
+function isInsufficient(code: string | undefined, message: string): boolean {
+  return code === INSUFFICIENT_CODE || /buying power|insufficient|not sufficient/i.test(message);
+}
+
+function fromApiError(error: ApiError): BrokerFailure {
+  const brokerCode = error.code === undefined ? undefined : String(error.code);
+  const message = error.message || `HTTP ${error.status}`;
+  const extra = {
+    httpStatus: error.status,
+    ...(brokerCode === undefined ? {} : { brokerCode }),
+    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+  };
+  if (error instanceof AuthError) return brokerFailure("UNAUTHORIZED", message, false, extra);
+  if (error instanceof PermissionError) {
+    return isInsufficient(brokerCode, message)
+      ? brokerFailure("INSUFFICIENT_BUYING_POWER", message, false, extra)
+      : brokerFailure("FORBIDDEN", message, false, extra);
+  }
+  if (error instanceof NotFoundError) return brokerFailure("NOT_FOUND", message, false, extra);
+  if (error instanceof ValidationError) {
+    return isDuplicateClientOrderId(message)
+      ? brokerFailure("DUPLICATE_CLIENT_ORDER_ID", message, false, extra)
+      : brokerFailure("INVALID", message, false, extra);
+  }
+  if (error instanceof RateLimitError) return brokerFailure("RATE_LIMITED", message, true, extra);
+  if (error.status === 408) return brokerFailure("TIMEOUT", message, true, extra);
+  if (error.status >= 500) return brokerFailure("SERVER_ERROR", message, true, extra);
+  return brokerFailure("INVALID", message, false, extra);
+}
+
+function isTimeout(error: FetchError): boolean {
+  const name = (error.cause as { name?: unknown } | undefined)?.name;
+  return name === "TimeoutError" || name === "AbortError";
+}
+
+/**
+ * Maps anything the SDK (or the adapter's reading of its answers) throws to a coded failure.
+ * Errors that are not the broker's or the network's (programming errors) are rethrown.
+ */
+export function toBrokerFailure(error: unknown): BrokerFailure {
+  if (error instanceof ApiError) return fromApiError(error);
+  if (error instanceof FetchError) {
+    const cause = error.cause instanceof Error ? error.cause.message : "";
+    return isTimeout(error)
+      ? brokerFailure("TIMEOUT", `broker did not answer in time${cause ? `: ${cause}` : ""}`, true)
+      : brokerFailure("NETWORK", `broker unreachable${cause ? `: ${cause}` : ""}`, true);
+  }
+  if (error instanceof UnreadableBrokerResponse) {
+    return brokerFailure("SERVER_ERROR", `unreadable broker answer: ${error.message}`, false);
+  }
+  if (error instanceof SyntaxError) {
+    return brokerFailure("SERVER_ERROR", `unreadable broker answer: ${error.message}`, false);
+  }
+  if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
+    return brokerFailure("TIMEOUT", `broker did not answer in time: ${error.message}`, true);
+  }
+  throw error;
+}
+
+/**
+ * Failures after which a submitted order may or may not exist at the broker: the request may
+ * have reached it. Only these need a lookup by client order id before any resubmission.
+ */
+export function isAmbiguousSubmitFailure(failure: BrokerFailure): boolean {
+  return (
+    failure.code === "NETWORK" ||
+    failure.code === "TIMEOUT" ||
+    failure.code === "SERVER_ERROR" ||
+    failure.code === "RATE_LIMITED"
+  );
+}

@@ -1,0 +1,56 @@
+/**
+ * Order submission that never creates a second order for one client order id. Alpaca refuses a
+ * reused client order id (422), but an ambiguous failure (network, timeout, 5xx, 429) leaves us
+ * not knowing whether the first request landed; so before any resubmission we look the order up
+ * by client order id, and a duplicate refusal answers the existing order.
+ */
+import type { BrokerFailure, BrokerOrder, BrokerResult } from "../../domain/broker";
+import { isAmbiguousSubmitFailure } from "./errors";
+
+export interface SafeSubmitSteps {
+  /** One POST of the order, no retries. */
+  post(): Promise<BrokerResult<BrokerOrder>>;
+  /** Looks the order up by its client order id (may retry reads itself). */
+  lookUp(): Promise<BrokerResult<BrokerOrder>>;
+  /** Waits before the next attempt; receives the failure that caused it. */
+  wait(attempt: number, failure: BrokerFailure): Promise<void>;
+}
+
+export interface SafeSubmitPolicy {
+  /** POST attempts at most (default 2); each one after the first follows a NOT_FOUND lookup. */
+  readonly maxAttempts?: number;
+}
+
+/**
+ * Submits through `steps`: answers the order, or the failure. On an ambiguous failure it looks
+ * the order up: found means submitted; NOT_FOUND means it did not land, so it may post again
+ * while attempts remain; any other lookup answer leaves the outcome unknown, reported as the
+ * original (retryable) failure so the caller tries again later, starting with a lookup.
+ */
+export async function submitOrderSafely(
+  steps: SafeSubmitSteps,
+  policy: SafeSubmitPolicy = {},
+): Promise<BrokerResult<BrokerOrder>> {
+  const maxAttempts = Math.max(1, policy.maxAttempts ?? 2);
+  for (let attempt = 1; ; attempt++) {
+    const posted = await steps.post();
+    if (posted.ok) return posted;
+    if (posted.code === "DUPLICATE_CLIENT_ORDER_ID") {
+      const existing = await steps.lookUp();
+      return existing.ok ? existing : posted;
+    }
+    if (!isAmbiguousSubmitFailure(posted)) return posted;
+
+    const found = await steps.lookUp();
+    if (found.ok) return found;
+    if (found.code !== "NOT_FOUND") {
+      return {
+        ...posted,
+        retryable: true,
+        message: `${posted.message}; whether the order exists is unknown (lookup failed: ${found.message})`,
+      };
+    }
+    if (attempt >= maxAttempts) return posted;
+    await steps.wait(attempt, posted);
+  }
+}

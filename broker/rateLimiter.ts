@@ -1,0 +1,101 @@
+/**
+ * A request budget shared by every process that talks to the same broker account, kept in
+ * Redis: a sliding window log (a sorted set of request times) checked and updated atomically by
+ * one Lua script, timed by the Redis server's clock so processes with skewed clocks agree.
+ * Callers wait for a slot rather than fail.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+
+/** Waits until one more request may be sent. */
+export interface RateLimiter {
+  /** Resolves when a slot is taken; rejects only if `signal` aborts first or Redis fails. */
+  acquire(signal?: AbortSignal): Promise<void>;
+}
+
+/** Alpaca allows 200 requests per minute per account; keep a margin for clock edges. */
+export const ALPACA_REQUESTS_PER_MINUTE = 190;
+
+export interface RedisRateLimiterOptions {
+  readonly redis: Redis;
+  /** Key prefix (e.g. "desk:"); the bucket key is `${prefix}ratelimit:${bucket}`. */
+  readonly keyPrefix: string;
+  /** Which budget: one per broker account (see `rateLimitBucketFor`). */
+  readonly bucket: string;
+  /** Requests per window (default 190). */
+  readonly limit?: number;
+  /** Window length in ms (default 60 000). */
+  readonly windowMs?: number;
+  /** Longest single sleep between tries, so a freed slot is noticed soon (default 1000). */
+  readonly maxSleepMs?: number;
+}
+
+// KEYS[1] bucket; ARGV: window ms, limit, unique member.
+// Returns { 1, 0 } when a slot was taken, { 0, ms until the oldest entry leaves } otherwise.
+const ACQUIRE_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = tonumber(oldest[2]) + window - now
+if wait < 1 then wait = 1 end
+return {0, wait}
+`;
+
+/** The budget name for an account: a digest of its key id, so no credential lands in Redis. */
+export function rateLimitBucketFor(keyId: string): string {
+  return `alpaca:${createHash("sha256").update(keyId).digest("hex").slice(0, 16)}`;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Builds a limiter whose budget is shared by every instance with the same prefix and bucket. */
+export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLimiter {
+  const key = `${options.keyPrefix}ratelimit:${options.bucket}`;
+  const limit = options.limit ?? ALPACA_REQUESTS_PER_MINUTE;
+  const windowMs = options.windowMs ?? 60_000;
+  const maxSleepMs = options.maxSleepMs ?? 1000;
+  return {
+    async acquire(signal?: AbortSignal): Promise<void> {
+      for (;;) {
+        signal?.throwIfAborted();
+        const answer = (await options.redis.eval(
+          ACQUIRE_SCRIPT,
+          1,
+          key,
+          String(windowMs),
+          String(limit),
+          randomUUID(),
+        )) as [number, number];
+        if (answer[0] === 1) return;
+        // Small random spread so waiting processes do not all retry in the same instant.
+        const wait = Math.min(answer[1], maxSleepMs) + Math.floor(Math.random() * 20);
+        await sleep(wait, signal);
+      }
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { createRedisRateLimiter, rateLimitBucketFor } from "../../broker/rateLimiter";
+import { useTestRedis } from "../support/redis";
+
+const testRedis = useTestRedis("rate-limiter");
+
+/** Acquires `count` slots from the limiters in turn, all at once; returns when each resolved. */
+async function acquireTimes(
+  limiters: ReadonlyArray<{ acquire(): Promise<void> }>,
+  count: number,
+): Promise<number[]> {
+  const started = performance.now();
+  const times = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const limiter = limiters[i % limiters.length];
+      if (!limiter) throw new Error("no limiter");
+      await limiter.acquire();
+      return performance.now() - started;
+    }),
+  );
+  return times.sort((a, b) => a - b);
+}
+
+describe("Redis rate limiter", () => {
+  it("shares one budget between two processes: never more than the limit in any window", async () => {
+    const { prefix } = testRedis.current;
+    const options = { keyPrefix: prefix, bucket: "shared", limit: 4, windowMs: 500 };
+    // Two connections, as two processes would have.
+    const first = createRedisRateLimiter({ ...options, redis: testRedis.current.connect() });
+    const second = createRedisRateLimiter({ ...options, redis: testRedis.current.connect() });
+
+    const times = await acquireTimes([first, second], 10);
+
+    expect(times).toHaveLength(10);
+    // The first four go at once; every fifth must wait a whole window after the one four before.
+    for (let i = 4; i < times.length; i++) {
+      const earlier = times[i - 4] ?? 0;
+      expect((times[i] ?? 0) - earlier).toBeGreaterThanOrEqual(500 - 25);
+    }
+    expect(times[3] ?? Number.POSITIVE_INFINITY).toBeLessThan(250);
+    // Ten requests at four per half second need at least two windows.
+    expect(times[9] ?? 0).toBeGreaterThanOrEqual(1000 - 50);
+  });
+
+  it("keeps separate budgets for separate accounts", async () => {
+    const { prefix, redis } = testRedis.current;
+    const options = { redis, keyPrefix: prefix, limit: 2, windowMs: 60_000 };
+    const accountA = createRedisRateLimiter({ ...options, bucket: rateLimitBucketFor("KEY-A") });
+    const accountB = createRedisRateLimiter({ ...options, bucket: rateLimitBucketFor("KEY-B") });
+
+    await accountA.acquire();
+    await accountA.acquire();
+    // A is spent for a minute; B still has its two slots right away.
+    const started = performance.now();
+    await accountB.acquire();
+    await accountB.acquire();
+    expect(performance.now() - started).toBeLessThan(200);
+
+    const waiting = new AbortController();
+    const third = accountA.acquire(waiting.signal);
+    setTimeout(() => waiting.abort(new Error("gave up")), 100);
+    await expect(third).rejects.toThrow("gave up");
+  });
+
+  it("keeps its keys under the prefix, without the key id, and lets them expire", async () => {
+    const { prefix, redis } = testRedis.current;
+    const bucket = rateLimitBucketFor("AKSECRETLOOKINGKEY");
+    expect(bucket).not.toContain("AKSECRETLOOKINGKEY");
+    const limiter = createRedisRateLimiter({ redis, keyPrefix: prefix, bucket, windowMs: 5_000 });
+    await limiter.acquire();
+    const key = `${prefix}ratelimit:${bucket}`;
+    expect(await redis.zcard(key)).toBe(1);
+    const ttl = await redis.pttl(key);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(5_000);
+  });
+});
