@@ -147,13 +147,13 @@ export function validateTradePlan(plan: TradePlan, rules: TradePlanRules = {}): 
       problems.push({
         code: "NON_POSITIVE_PRICE",
         field,
-        message: `The ${field} (${showPrice(price)}) must be a price above zero.`,
+        message: `The ${field} (${formatPrice(price)}) must be a price above zero.`,
       });
     } else if (!isOnTick(price)) {
       problems.push({
         code: "OFF_TICK",
         field,
-        message: `The ${field} (${showPrice(price)}) is not on the broker's price grid: use whole cents at or above $1 and at most four decimals below $1.`,
+        message: `The ${field} (${formatPrice(price)}) is not on the broker's price grid: use whole cents at or above $1 and at most four decimals below $1.`,
       });
     }
   }
@@ -169,13 +169,13 @@ export function validateTradePlan(plan: TradePlan, rules: TradePlanRules = {}): 
       problems.push({
         code: "ZERO_STOP_DISTANCE",
         field: "stop",
-        message: `The stop (${showPrice(stop)}) equals the entry: there is no risk to size from. Put the stop ${below} the entry.`,
+        message: `The stop (${formatPrice(stop)}) equals the entry: there is no risk to size from. Put the stop ${below} the entry.`,
       });
     } else if (long ? stop.gt(entry) : stop.lt(entry)) {
       problems.push({
         code: "STOP_WRONG_SIDE",
         field: "stop",
-        message: `For a ${side} trade the stop (${showPrice(stop)}) must be ${below} the entry (${showPrice(entry)}).`,
+        message: `For a ${side} trade the stop (${formatPrice(stop)}) must be ${below} the entry (${formatPrice(entry)}).`,
       });
     } else {
       stopSound = true;
@@ -187,7 +187,7 @@ export function validateTradePlan(plan: TradePlan, rules: TradePlanRules = {}): 
       problems.push({
         code: "TARGET_WRONG_SIDE",
         field: "target",
-        message: `For a ${side} trade the target (${showPrice(target)}) must be ${above} the entry (${showPrice(entry)}).`,
+        message: `For a ${side} trade the target (${formatPrice(target)}) must be ${above} the entry (${formatPrice(entry)}).`,
       });
     } else {
       targetSound = true;
@@ -201,7 +201,7 @@ export function validateTradePlan(plan: TradePlan, rules: TradePlanRules = {}): 
       problems.push({
         code: "BELOW_MIN_REWARD_TO_RISK",
         field: "target",
-        message: `The reward:risk is ${ratio.toFixed(2)}, below the minimum of ${minimum.toString()}: the target (${showPrice(target)}) is ${perShareReward(entry, target).toFixed()} away for ${perShareRisk(entry, stop).toFixed()} of risk per share.`,
+        message: `The reward:risk is ${ratio.toFixed(2)}, below the minimum of ${minimum.toString()}: the target (${formatPrice(target)}) is ${perShareReward(entry, target).toFixed()} away for ${perShareRisk(entry, stop).toFixed()} of risk per share.`,
       });
     }
   }
@@ -209,8 +209,11 @@ export function validateTradePlan(plan: TradePlan, rules: TradePlanRules = {}): 
   return problems;
 }
 
-/** A price as the trader typed it, with at least cents, never rounded (an off-tick price must show). */
-function showPrice(price: Decimal): string {
+/**
+ * Shows a price for a message: at least two decimals, never rounded, so an off-tick or
+ * sub-penny price shows as it is (190.1 -> "190.10", 0.5123 -> "0.5123", 185.005 -> "185.005").
+ */
+export function formatPrice(price: Decimal): string {
   if (!price.isFinite()) return price.toString();
   return price.toFixed(Math.max(2, price.decimalPlaces()));
 }
