@@ -1,0 +1,459 @@
+import type { Decimal } from "./money";
+import {
+  type Order,
+  type OrderEvent,
+  type OrderEventName,
+  type OrderFillEvent,
+  type OrderStatus,
+  PENDING_REQUEST_STATUSES,
+  type PendingRequestStatus,
+  TERMINAL_ORDER_STATUSES,
+} from "./order";
+import { type Ok, ok, type Refusal, refuse } from "./outcome";
+
+/**
+ * The one transition table: from each broker status, the statuses an event may move an order to.
+ *
+ * Reading it:
+ * - Fills: a fill moves a working order to `partially_filled` or `filled` by cumulative quantity.
+ *   While a cancel or replace request is outstanding, a partial fill keeps the pending status (the
+ *   request is still out; the status to restore becomes `partially_filled`), hence the
+ *   `pending_cancel -> pending_cancel` and `pending_replace -> pending_replace` entries.
+ * - A rejected cancel or replace restores the status held before the request, so the pending
+ *   statuses list every status a request can be made from.
+ * - `canceled -> canceled` / `canceled -> filled`: a late fill after a cancel is real and is
+ *   applied; the order stays `canceled` (nothing more will fill, nothing to cancel) unless the late
+ *   fill completes it.
+ * - `held` is a bracket leg waiting for its entry; it may report its first fill without the
+ *   activation event in between (the stream does not replay missed messages).
+ * - `filled`, `expired`, `replaced`, `rejected` are final. A local denial ends as `rejected`.
+ * The test holds this table against a reference engine's table; every difference is listed there
+ * with its reason.
+ */
+export const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = {
+  pending_new: [
+    "accepted",
+    "accepted_for_bidding",
+    "new",
+    "held",
+    "partially_filled",
+    "filled",
+    "pending_cancel",
+    "pending_replace",
+    "canceled",
+    "expired",
+    "rejected",
+  ],
+  accepted: [
+    "pending_new",
+    "accepted_for_bidding",
+    "new",
+    "held",
+    "partially_filled",
+    "filled",
+    "pending_cancel",
+    "pending_replace",
+    "replaced",
+    "canceled",
+    "expired",
+    "rejected",
+  ],
+  accepted_for_bidding: [
+    "new",
+    "partially_filled",
+    "filled",
+    "pending_cancel",
+    "pending_replace",
+    "replaced",
+    "canceled",
+    "expired",
+    "rejected",
+  ],
+  new: [
+    "partially_filled",
+    "filled",
+    "done_for_day",
+    "pending_cancel",
+    "pending_replace",
+    "replaced",
+    "canceled",
+    "expired",
+    "rejected",
+    "stopped",
+    "suspended",
+    "calculated",
+  ],
+  held: [
+    "pending_new",
+    "accepted",
+    "new",
+    "partially_filled",
+    "filled",
+    "pending_cancel",
+    "pending_replace",
+    "replaced",
+    "canceled",
+    "expired",
+    "rejected",
+  ],
+  partially_filled: [
+    "partially_filled",
+    "filled",
+    "done_for_day",
+    "pending_cancel",
+    "pending_replace",
+    "replaced",
+    "canceled",
+    "expired",
+  ],
+  done_for_day: [
+    "new",
+    "partially_filled",
+    "filled",
+    "calculated",
+    "pending_cancel",
+    "pending_replace",
+    "replaced",
+    "canceled",
+    "expired",
+  ],
+  stopped: ["partially_filled", "filled", "canceled", "expired"],
+  suspended: [
+    "new",
+    "partially_filled",
+    "filled",
+    "pending_cancel",
+    "canceled",
+    "expired",
+    "rejected",
+  ],
+  calculated: ["partially_filled", "filled", "canceled", "expired"],
+  pending_cancel: [
+    "pending_cancel",
+    "canceled",
+    "filled",
+    "expired",
+    // restored when the cancel is rejected:
+    "pending_new",
+    "accepted",
+    "accepted_for_bidding",
+    "new",
+    "held",
+    "partially_filled",
+    "done_for_day",
+    "suspended",
+  ],
+  pending_replace: [
+    "pending_replace",
+    "replaced",
+    "pending_cancel",
+    "filled",
+    "canceled",
+    "expired",
+    // restored when the replace is rejected:
+    "pending_new",
+    "accepted",
+    "accepted_for_bidding",
+    "new",
+    "held",
+    "partially_filled",
+    "done_for_day",
+  ],
+  canceled: ["canceled", "filled"],
+  filled: [],
+  expired: [],
+  replaced: [],
+  rejected: [],
+};
+
+/** Whether the table allows an order to move from one status to another. */
+export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
+  return ORDER_TRANSITIONS[from].includes(to);
+}
+
+/** Whether an order in this status is finished: it will not work again (a canceled order may still report a late fill). */
+export function isTerminal(status: OrderStatus): boolean {
+  return (TERMINAL_ORDER_STATUSES as readonly OrderStatus[]).includes(status);
+}
+
+/** Whether an order in this status is open at the broker: it may still fill and would need cancelling. */
+export function isWorking(status: OrderStatus): boolean {
+  return !isTerminal(status);
+}
+
+/** Whether a cancel or replace request is outstanding. */
+export function isPendingRequest(status: OrderStatus): status is PendingRequestStatus {
+  return (PENDING_REQUEST_STATUSES as readonly OrderStatus[]).includes(status);
+}
+
+/** Quantity still to fill: order quantity minus filled quantity (never negative, fills are capped). */
+export function remainingQuantity(order: Order): Decimal {
+  return order.quantity.minus(order.filledQuantity);
+}
+
+/** The execution that an event added to an order, for the position and the trade journal. */
+export interface AppliedFill {
+  readonly executionId: string;
+  readonly price: Decimal;
+  readonly quantity: Decimal;
+  readonly at: string;
+}
+
+/**
+ * What applying an event did, beside the new order:
+ * - `APPLIED`: the event moved the order (status, fill, or recorded broker id).
+ * - `LATE_FILL`: a fill on a canceled order, applied.
+ * - `DUPLICATE_EXECUTION`: the execution id was applied before; nothing changed.
+ * - `REPEATED_STATUS`: the order already has the status the event reports; nothing changed.
+ * - `NO_PENDING_REQUEST`: a cancel/replace rejection with no such request outstanding (typically
+ *   the order filled first); nothing changed.
+ */
+export type OrderEventNote =
+  | "APPLIED"
+  | "LATE_FILL"
+  | "DUPLICATE_EXECUTION"
+  | "REPEATED_STATUS"
+  | "NO_PENDING_REQUEST";
+
+export interface OrderEventApplied {
+  readonly order: Order;
+  /** False when the event was a no-op; `order` is then the very object passed in. */
+  readonly changed: boolean;
+  readonly note: OrderEventNote;
+  /** The fill this event added, when it added one; apply it to the position and trade exactly once. */
+  readonly fill: AppliedFill | null;
+}
+
+/**
+ * Why an event was refused. The order is unchanged; the caller records the event and flags it.
+ * - `ILLEGAL_TRANSITION`: the table does not allow `from -> to` (including anything on a final order).
+ * - `OVERFILL`: the fill would take the filled quantity past the order quantity.
+ * - `INVALID_FILL`: a fill with a non-positive quantity or price.
+ * - `BROKER_ORDER_ID_MISMATCH`: the event names another broker order.
+ * - `ALREADY_SUBMITTED`: a local denial for an order the broker has already acknowledged.
+ */
+export type OrderEventRefusalCode =
+  | "ILLEGAL_TRANSITION"
+  | "OVERFILL"
+  | "INVALID_FILL"
+  | "BROKER_ORDER_ID_MISMATCH"
+  | "ALREADY_SUBMITTED";
+
+export interface OrderEventRefusal extends Refusal<OrderEventRefusalCode> {
+  readonly event: OrderEventName;
+  readonly from: OrderStatus;
+  /** The status the event would have led to, when there is one. */
+  readonly to: OrderStatus | null;
+}
+
+export type OrderEventOutcome = Ok<OrderEventApplied> | OrderEventRefusal;
+
+function refuseEvent(
+  code: OrderEventRefusalCode,
+  message: string,
+  order: Order,
+  event: OrderEvent,
+  to: OrderStatus | null,
+): OrderEventRefusal {
+  return { ...refuse(code, message), event: event.event, from: order.status, to };
+}
+
+function unchanged(order: Order, note: OrderEventNote): Ok<OrderEventApplied> {
+  return ok({ order, changed: false, note, fill: null });
+}
+
+/** The status to leave a pending request to, and the status to remember while one is pending. */
+function statusBeforePendingAfter(order: Order, to: OrderStatus): OrderStatus | null {
+  if (!isPendingRequest(to)) return null;
+  // A cancel stacked on a replace restores the status before the first request.
+  return isPendingRequest(order.status) ? order.statusBeforePending : order.status;
+}
+
+/**
+ * Applies one broker event (or our local denial) to an order through the transition table.
+ *
+ * Rules: a fill whose execution id was already applied changes nothing; a fill makes the order
+ * `filled` when the cumulative quantity reaches the order quantity, else `partially_filled` (or
+ * keeps a pending cancel/replace status); the average fill price is recomputed from the exact
+ * filled notional; a late fill on a canceled order is applied; a fill past the order quantity is
+ * refused (OVERFILL); a rejected cancel or replace restores the status before the request; an
+ * event repeating the current status changes nothing; anything else the table does not allow is
+ * refused (ILLEGAL_TRANSITION) and leaves the order as it was.
+ */
+export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutcome {
+  const brokerOrderId = event.event === "denied" ? undefined : event.brokerOrderId;
+  if (
+    brokerOrderId !== undefined &&
+    order.brokerOrderId !== null &&
+    brokerOrderId !== order.brokerOrderId
+  ) {
+    return refuseEvent(
+      "BROKER_ORDER_ID_MISMATCH",
+      `event for broker order ${brokerOrderId} applied to broker order ${order.brokerOrderId}`,
+      order,
+      event,
+      null,
+    );
+  }
+  const acknowledged =
+    brokerOrderId !== undefined && order.brokerOrderId === null ? { brokerOrderId } : {};
+
+  if (event.event === "fill" || event.event === "partial_fill") {
+    return applyFill(order, event, acknowledged);
+  }
+
+  if (event.event === "order_cancel_rejected" || event.event === "order_replace_rejected") {
+    const pending: PendingRequestStatus =
+      event.event === "order_cancel_rejected" ? "pending_cancel" : "pending_replace";
+    if (order.status !== pending) return unchanged(order, "NO_PENDING_REQUEST");
+    // Without a remembered status (an order loaded mid-request), fall back on what the fills say.
+    const restored =
+      order.statusBeforePending ?? (order.filledQuantity.isZero() ? "new" : "partially_filled");
+    return moveTo(order, event, restored, acknowledged, {});
+  }
+
+  if (event.event === "denied") {
+    if (order.brokerOrderId !== null) {
+      return refuseEvent(
+        "ALREADY_SUBMITTED",
+        `order ${order.clientOrderId} was already acknowledged by the broker; it cannot be denied`,
+        order,
+        event,
+        "rejected",
+      );
+    }
+    return moveTo(order, event, "rejected", acknowledged, {
+      rejection: { source: "risk", reason: event.reason },
+    });
+  }
+
+  if (event.event === "rejected") {
+    return moveTo(order, event, "rejected", acknowledged, {
+      rejection: { source: "broker", reason: event.reason },
+    });
+  }
+
+  if (event.event === "replaced") {
+    return moveTo(order, event, "replaced", acknowledged, {
+      replacedByOrderId: event.replacedByOrderId,
+    });
+  }
+
+  // The remaining events are named after the status they report.
+  return moveTo(order, event, event.event, acknowledged, {});
+}
+
+function moveTo(
+  order: Order,
+  event: OrderEvent,
+  to: OrderStatus,
+  acknowledged: { brokerOrderId?: string },
+  extra: Partial<Pick<Order, "rejection" | "replacedByOrderId">>,
+): OrderEventOutcome {
+  if (to === order.status) {
+    // A repeated delivery (stream and polling both report it). Only a first broker id is news.
+    if (acknowledged.brokerOrderId === undefined) return unchanged(order, "REPEATED_STATUS");
+    return ok({
+      order: { ...order, ...acknowledged, updatedAt: event.at },
+      changed: true,
+      note: "APPLIED",
+      fill: null,
+    });
+  }
+  if (!canTransition(order.status, to)) {
+    return refuseEvent(
+      "ILLEGAL_TRANSITION",
+      `order ${order.clientOrderId}: ${event.event} cannot move ${order.status} to ${to}`,
+      order,
+      event,
+      to,
+    );
+  }
+  return ok({
+    order: {
+      ...order,
+      ...acknowledged,
+      ...extra,
+      status: to,
+      statusBeforePending: statusBeforePendingAfter(order, to),
+      updatedAt: event.at,
+    },
+    changed: true,
+    note: "APPLIED",
+    fill: null,
+  });
+}
+
+function applyFill(
+  order: Order,
+  event: OrderFillEvent,
+  acknowledged: { brokerOrderId?: string },
+): OrderEventOutcome {
+  if (order.appliedExecutionIds.includes(event.executionId)) {
+    return unchanged(order, "DUPLICATE_EXECUTION");
+  }
+  if (
+    !event.quantity.isFinite() ||
+    event.quantity.lte(0) ||
+    !event.price.isFinite() ||
+    event.price.lte(0)
+  ) {
+    return refuseEvent(
+      "INVALID_FILL",
+      `execution ${event.executionId}: quantity and price must be positive`,
+      order,
+      event,
+      null,
+    );
+  }
+  const filledQuantity = order.filledQuantity.plus(event.quantity);
+  const complete = filledQuantity.gte(order.quantity);
+  const late = order.status === "canceled";
+  const to: OrderStatus = complete
+    ? "filled"
+    : late || isPendingRequest(order.status)
+      ? order.status
+      : "partially_filled";
+  if (!canTransition(order.status, to)) {
+    return refuseEvent(
+      "ILLEGAL_TRANSITION",
+      `order ${order.clientOrderId}: execution ${event.executionId} cannot move ${order.status} to ${to}`,
+      order,
+      event,
+      to,
+    );
+  }
+  if (filledQuantity.gt(order.quantity)) {
+    return refuseEvent(
+      "OVERFILL",
+      `order ${order.clientOrderId}: execution ${event.executionId} of ${event.quantity.toString()} would fill ${filledQuantity.toString()} of ${order.quantity.toString()}`,
+      order,
+      event,
+      to,
+    );
+  }
+  const filledNotional = order.filledNotional.plus(event.price.times(event.quantity));
+  const statusBeforePending =
+    to === order.status && isPendingRequest(to) ? "partially_filled" : null;
+  return ok({
+    order: {
+      ...order,
+      ...acknowledged,
+      filledQuantity,
+      filledNotional,
+      averageFillPrice: filledNotional.div(filledQuantity),
+      status: to,
+      statusBeforePending,
+      appliedExecutionIds: [...order.appliedExecutionIds, event.executionId],
+      updatedAt: event.at,
+    },
+    changed: true,
+    note: late ? "LATE_FILL" : "APPLIED",
+    fill: {
+      executionId: event.executionId,
+      price: event.price,
+      quantity: event.quantity,
+      at: event.at,
+    },
+  });
+}
