@@ -1,0 +1,493 @@
+import { z } from "zod";
+import { LOG_LEVELS, type LogLevel } from "./logger";
+import { maskUrl } from "./redact";
+import { parseSecretsKey } from "./secrets";
+
+/** Which parts run in this process: every role (`all`), the Telegram bot and HTTP API, or the job workers. */
+export const PROCESS_ROLES = ["all", "bot", "worker"] as const;
+export type ProcessRole = (typeof PROCESS_ROLES)[number];
+
+/** What a Telegram user may do. */
+export const USER_ROLES = ["admin", "trader", "viewer"] as const;
+export type UserRole = (typeof USER_ROLES)[number];
+
+/**
+ * Where orders go: `sandbox` is the local Alpaca-compatible simulator (no broker credentials),
+ * `paper` Alpaca's paper account, `live` Alpaca's live account with real money.
+ */
+export type TradingMode = "sandbox" | "paper" | "live";
+
+export interface AllowedUser {
+  readonly telegramUserId: number;
+  readonly role: UserRole;
+}
+
+export interface AlpacaCredentials {
+  readonly keyId: string;
+  readonly secretKey: string;
+}
+
+export type DatabaseConfig =
+  | { readonly kind: "postgres"; readonly url: string }
+  | { readonly kind: "embedded"; readonly directory: string };
+
+export interface AppConfig {
+  readonly mode: TradingMode;
+  readonly role: ProcessRole;
+  readonly logLevel: LogLevel;
+  readonly telegram: {
+    /** null: no Telegram; the bot runs in the local sandbox. */
+    readonly botToken: string | null;
+    /** Bot API root without a trailing slash. */
+    readonly apiRoot: string;
+    readonly allowedUsers: readonly AllowedUser[];
+  };
+  readonly alpaca: {
+    /** null in sandbox mode. */
+    readonly credentials: AlpacaCredentials | null;
+    /**
+     * Resolved endpoints: the overrides, else Alpaca's hosts for paper or live. In sandbox mode
+     * without overrides they are null: the runtime starts the simulator and uses its address.
+     */
+    readonly tradingUrl: string | null;
+    readonly dataUrl: string | null;
+    readonly streamUrl: string | null;
+  };
+  readonly database: DatabaseConfig;
+  readonly redis: { readonly url: string; readonly isDefault: boolean };
+  readonly http: {
+    readonly port: number;
+    /** null: `/api/alerts` refuses every request. */
+    readonly alertWebhookSecret: string | null;
+    /** null: `/api/execution/*` refuses every request. */
+    readonly apiToken: string | null;
+  };
+  /** 32-byte key for stored broker credentials; null: credentials cannot be stored. */
+  readonly secretsKey: Buffer | null;
+}
+
+export type ConfigResult =
+  | { readonly ok: true; readonly config: AppConfig }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+export const DEFAULT_TELEGRAM_API_ROOT = "https://api.telegram.org";
+export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+export const DEFAULT_HTTP_PORT = 8080;
+export const EMBEDDED_DATABASE_DIRECTORY = "./data";
+export const MIN_SHARED_SECRET_LENGTH = 16;
+
+const ALPACA_HOSTS = {
+  paper: {
+    trading: "https://paper-api.alpaca.markets",
+    data: "https://data.alpaca.markets",
+    stream: "wss://paper-api.alpaca.markets/stream",
+  },
+  live: {
+    trading: "https://api.alpaca.markets",
+    data: "https://data.alpaca.markets",
+    stream: "wss://api.alpaca.markets/stream",
+  },
+} as const;
+const ALPACA_LIVE_HOST = "api.alpaca.markets";
+const ALPACA_PAPER_HOST = "paper-api.alpaca.markets";
+
+/** Marks a variable whose problems are already recorded. */
+const invalid: unique symbol = Symbol("invalid");
+
+const USERS_EXAMPLE = "use id:role pairs like 123456:admin,987:trader";
+const GENERATE_SECRET = "generate one with: openssl rand -hex 32";
+
+/** A set variable, trimmed; an empty value is a problem rather than a silent default. */
+function present(whenEmpty: string) {
+  return z
+    .string()
+    .trim()
+    .min(1, { error: `is set but empty; ${whenEmpty}` });
+}
+
+function urlVariable(protocol: RegExp, whenEmpty: string, invalid: string) {
+  // The error never repeats the value: connection strings can carry passwords.
+  return present(whenEmpty).pipe(z.url({ protocol, error: invalid }));
+}
+
+function flagVariable(whenEmpty: string) {
+  return present(whenEmpty).pipe(
+    z.stringbool({ error: "is neither true nor false; use true or false" }),
+  );
+}
+
+function sharedSecretVariable(whenEmpty: string) {
+  return present(whenEmpty).pipe(
+    z.string().min(MIN_SHARED_SECRET_LENGTH, {
+      error: (issue) =>
+        `is too short (${typeof issue.input === "string" ? issue.input.length : 0} characters); use at least ${MIN_SHARED_SECRET_LENGTH} random characters, ${GENERATE_SECRET}`,
+    }),
+  );
+}
+
+function withoutTrailingSlash(url: string): string {
+  return url.replace(/\/+$/, "");
+}
+
+const allowedUsersSchema = present(
+  `remove it, or list who may use the bot; ${USERS_EXAMPLE}`,
+).transform((text, ctx) => {
+  const users: AllowedUser[] = [];
+  const firstEntryById = new Map<number, string>();
+  for (const rawEntry of text.split(",")) {
+    const entry = rawEntry.trim();
+    if (entry === "") continue; // tolerate "1:admin," and ", ," from hand-edited files
+    const fail = (message: string) => ctx.issues.push({ code: "custom", message, input: text });
+    const parts = entry.split(":");
+    const [idText, roleText] = parts.map((part) => part.trim());
+    if (parts.length !== 2 || idText === undefined || roleText === undefined) {
+      fail(`'${entry}' is not an id:role pair; ${USERS_EXAMPLE}`);
+      continue;
+    }
+    const id = Number(idText);
+    if (!/^[1-9]\d*$/.test(idText) || !Number.isSafeInteger(id)) {
+      fail(`'${entry}' is not a Telegram user id; ${USERS_EXAMPLE}`);
+      continue;
+    }
+    if (!(USER_ROLES as readonly string[]).includes(roleText)) {
+      fail(`'${entry}' has role '${roleText}'; roles are ${USER_ROLES.join(", ")}`);
+      continue;
+    }
+    const earlier = firstEntryById.get(id);
+    if (earlier !== undefined) {
+      fail(`user ${id} is listed twice ('${earlier}' and '${entry}'); list each user once`);
+      continue;
+    }
+    firstEntryById.set(id, entry);
+    users.push({ telegramUserId: id, role: roleText as UserRole });
+  }
+  return users;
+});
+
+/** One schema per variable; each yields its value or issues worded for that variable. */
+const variables = {
+  TELEGRAM_BOT_TOKEN: present(
+    "remove it to run the local sandbox, or set the token from @BotFather",
+  ).pipe(
+    z.string().regex(/^\d+:[A-Za-z0-9_-]{30,}$/, {
+      error:
+        "does not look like a bot token (digits, a colon, then about 35 letters, digits, - or _); copy it again from @BotFather",
+    }),
+  ),
+  TELEGRAM_API_ROOT: urlVariable(
+    /^https?$/,
+    `remove it to use ${DEFAULT_TELEGRAM_API_ROOT}, or set a Bot API root URL`,
+    `is not an http(s) URL; e.g. ${DEFAULT_TELEGRAM_API_ROOT} or http://127.0.0.1:8081 for a local Bot API server`,
+  ).transform(withoutTrailingSlash),
+  TELEGRAM_ALLOWED_USERS: allowedUsersSchema,
+  ALPACA_KEY_ID: present(
+    "remove it (with ALPACA_SECRET_KEY) to use the simulator, or set the key id",
+  ),
+  ALPACA_SECRET_KEY: present(
+    "remove it (with ALPACA_KEY_ID) to use the simulator, or set the secret key",
+  ),
+  ALPACA_PAPER: flagVariable("remove it to trade on paper (the default), or set true or false"),
+  ALPACA_TRADING_URL: urlVariable(
+    /^https?$/,
+    "remove it to use Alpaca's trading API",
+    "is not an http(s) URL; e.g. https://paper-api.alpaca.markets or the simulator's http://127.0.0.1:5800",
+  ).transform(withoutTrailingSlash),
+  ALPACA_DATA_URL: urlVariable(
+    /^https?$/,
+    "remove it to use Alpaca's market data API",
+    "is not an http(s) URL; e.g. https://data.alpaca.markets or the simulator's http://127.0.0.1:5800",
+  ).transform(withoutTrailingSlash),
+  ALPACA_STREAM_URL: urlVariable(
+    /^wss?$/,
+    "remove it to use Alpaca's trade_updates stream",
+    "is not a ws(s) URL; e.g. wss://paper-api.alpaca.markets/stream or the simulator's ws://127.0.0.1:5800/stream",
+  ),
+  LIVE_TRADING: flagVariable("remove it (live trading stays off), or set true or false"),
+  DATABASE_URL: urlVariable(
+    /^postgres(ql)?$/,
+    `remove it to use the embedded database under ${EMBEDDED_DATABASE_DIRECTORY}, or set a PostgreSQL URL`,
+    `is not a PostgreSQL URL; e.g. postgres://user:password@127.0.0.1:5432/desk, or remove it to use the embedded database under ${EMBEDDED_DATABASE_DIRECTORY}`,
+  ),
+  REDIS_URL: urlVariable(
+    /^rediss?$/,
+    `remove it to use ${DEFAULT_REDIS_URL}, or set a Redis URL`,
+    `is not a Redis URL; e.g. ${DEFAULT_REDIS_URL} or rediss://:password@host:6380`,
+  ),
+  HTTP_PORT: present(`remove it to use ${DEFAULT_HTTP_PORT}, or set a port 1..65535`)
+    .pipe(z.string().regex(/^\d+$/, { error: "is not a port number; use 1..65535" }))
+    .transform(Number)
+    .pipe(
+      z.number().int().min(1, { error: "is out of range; use 1..65535" }).max(65535, {
+        error: "is out of range; use 1..65535",
+      }),
+    ),
+  ALERT_WEBHOOK_SECRET: sharedSecretVariable(
+    `remove it to disable /api/alerts, or set a secret; ${GENERATE_SECRET}`,
+  ),
+  API_TOKEN: sharedSecretVariable(
+    `remove it to disable /api/execution, or set a token; ${GENERATE_SECRET}`,
+  ),
+  SECRETS_KEY: present(`remove it, or set a 32-byte key; ${GENERATE_SECRET}`).transform(
+    (text, ctx) => {
+      const key = parseSecretsKey(text);
+      if (key === null) {
+        ctx.issues.push({
+          code: "custom",
+          message: `is not a 32-byte key written as 64 hex digits or base64; ${GENERATE_SECRET}`,
+          input: "",
+        });
+        return z.NEVER;
+      }
+      return key;
+    },
+  ),
+  ROLE: present(`remove it to run every role (all), or set ${PROCESS_ROLES.join(", ")}`).pipe(
+    z.enum(PROCESS_ROLES, {
+      error: (issue) => `is '${String(issue.input)}'; use ${PROCESS_ROLES.join(", ")}`,
+    }),
+  ),
+  LOG_LEVEL: present(`remove it to use info, or set ${LOG_LEVELS.join(", ")}`).pipe(
+    z.enum(LOG_LEVELS, {
+      error: (issue) => `is '${String(issue.input)}'; use ${LOG_LEVELS.join(", ")}`,
+    }),
+  ),
+} satisfies Record<string, z.ZodType>;
+
+type VariableName = keyof typeof variables;
+
+/** The environment variables this configuration reads. */
+export const CONFIG_VARIABLES = Object.keys(variables) as VariableName[];
+
+/**
+ * Reads and validates the configuration from environment variables. Returns every problem at
+ * once, one line each, naming the variable and what to do; never guesses between paper and live.
+ */
+export function loadConfig(env: Record<string, string | undefined>): ConfigResult {
+  const problems: string[] = [];
+  let valid = true;
+
+  /** The parsed value, `undefined` when unset, or `invalid` after recording its problems. */
+  function read<N extends VariableName>(
+    name: N,
+  ): z.output<(typeof variables)[N]> | undefined | typeof invalid {
+    const raw = env[name];
+    if (raw === undefined) return undefined;
+    const result = variables[name].safeParse(raw);
+    if (result.success) return result.data as z.output<(typeof variables)[N]>;
+    valid = false;
+    for (const issue of result.error.issues) problems.push(`${name}: ${issue.message}`);
+    return invalid;
+  }
+  function problem(line: string) {
+    valid = false;
+    problems.push(line);
+  }
+
+  const botToken = read("TELEGRAM_BOT_TOKEN");
+  const apiRoot = read("TELEGRAM_API_ROOT");
+  const allowedUsers = read("TELEGRAM_ALLOWED_USERS");
+  const keyId = read("ALPACA_KEY_ID");
+  const secretKey = read("ALPACA_SECRET_KEY");
+  const paperFlag = read("ALPACA_PAPER");
+  const tradingUrl = read("ALPACA_TRADING_URL");
+  const dataUrl = read("ALPACA_DATA_URL");
+  const streamUrl = read("ALPACA_STREAM_URL");
+  const liveFlag = read("LIVE_TRADING");
+  const databaseUrl = read("DATABASE_URL");
+  const redisUrl = read("REDIS_URL");
+  const httpPort = read("HTTP_PORT");
+  const alertWebhookSecret = read("ALERT_WEBHOOK_SECRET");
+  const apiToken = read("API_TOKEN");
+  const secretsKey = read("SECRETS_KEY");
+  const role = read("ROLE");
+  const logLevel = read("LOG_LEVEL");
+
+  if (botToken !== undefined && allowedUsers === undefined) {
+    problem(
+      `TELEGRAM_ALLOWED_USERS: is missing while TELEGRAM_BOT_TOKEN is set, so nobody could use the bot; ${USERS_EXAMPLE}`,
+    );
+  } else if (botToken !== undefined && Array.isArray(allowedUsers) && allowedUsers.length === 0) {
+    problem(
+      `TELEGRAM_ALLOWED_USERS: lists nobody while TELEGRAM_BOT_TOKEN is set; ${USERS_EXAMPLE}`,
+    );
+  }
+
+  if (keyId !== undefined && secretKey === undefined) {
+    problem(
+      "ALPACA_SECRET_KEY: is missing while ALPACA_KEY_ID is set; set both, or neither to use the simulator",
+    );
+  }
+  if (secretKey !== undefined && keyId === undefined) {
+    problem(
+      "ALPACA_KEY_ID: is missing while ALPACA_SECRET_KEY is set; set both, or neither to use the simulator",
+    );
+  }
+  const hasCredentials = keyId !== undefined && secretKey !== undefined;
+
+  // Going live takes two explicit switches; any other combination naming live is refused.
+  const paper = paperFlag ?? true;
+  const liveTrading = liveFlag ?? false;
+  if (paper === false && liveTrading === false) {
+    problem(
+      "ALPACA_PAPER: is false but LIVE_TRADING is not true; live orders need both ALPACA_PAPER=false and LIVE_TRADING=true. Set LIVE_TRADING=true to trade real money, or remove ALPACA_PAPER to stay on paper",
+    );
+  }
+  if (liveTrading === true && paper === true) {
+    problem(
+      "LIVE_TRADING: is true but ALPACA_PAPER is not false, so orders would go to the paper account; set ALPACA_PAPER=false as well to trade live, or remove LIVE_TRADING",
+    );
+  }
+  const live = paper === false && liveTrading === true;
+  if (live && !hasCredentials && keyId === undefined && secretKey === undefined) {
+    problem(
+      "LIVE_TRADING: live trading needs the live account's ALPACA_KEY_ID and ALPACA_SECRET_KEY; without them only the simulator runs",
+    );
+  }
+
+  for (const [name, url] of [
+    ["ALPACA_TRADING_URL", tradingUrl],
+    ["ALPACA_STREAM_URL", streamUrl],
+  ] as const) {
+    if (typeof url !== "string") continue;
+    const host = new URL(url).hostname;
+    if (!live && host === ALPACA_LIVE_HOST) {
+      problem(
+        `${name}: points at Alpaca's live host ${ALPACA_LIVE_HOST} while not trading live; use ${ALPACA_PAPER_HOST} for paper, or go live with ALPACA_PAPER=false and LIVE_TRADING=true`,
+      );
+    }
+    if (live && host === ALPACA_PAPER_HOST) {
+      problem(
+        `${name}: points at Alpaca's paper host ${ALPACA_PAPER_HOST} while LIVE_TRADING=true; remove it to use ${ALPACA_LIVE_HOST}, or stay on paper by removing ALPACA_PAPER and LIVE_TRADING`,
+      );
+    }
+  }
+
+  if (
+    !valid ||
+    botToken === invalid ||
+    apiRoot === invalid ||
+    allowedUsers === invalid ||
+    keyId === invalid ||
+    secretKey === invalid ||
+    paperFlag === invalid ||
+    tradingUrl === invalid ||
+    dataUrl === invalid ||
+    streamUrl === invalid ||
+    liveFlag === invalid ||
+    databaseUrl === invalid ||
+    redisUrl === invalid ||
+    httpPort === invalid ||
+    alertWebhookSecret === invalid ||
+    apiToken === invalid ||
+    secretsKey === invalid ||
+    role === invalid ||
+    logLevel === invalid
+  ) {
+    return { ok: false, problems };
+  }
+
+  const mode: TradingMode = !hasCredentials ? "sandbox" : live ? "live" : "paper";
+  const endpoints = resolveAlpacaEndpoints(mode, tradingUrl, dataUrl, streamUrl);
+
+  return {
+    ok: true,
+    config: {
+      mode,
+      role: role ?? "all",
+      logLevel: logLevel ?? "info",
+      telegram: {
+        botToken: botToken ?? null,
+        apiRoot: apiRoot ?? DEFAULT_TELEGRAM_API_ROOT,
+        allowedUsers: allowedUsers ?? [],
+      },
+      alpaca: {
+        credentials: keyId !== undefined && secretKey !== undefined ? { keyId, secretKey } : null,
+        ...endpoints,
+      },
+      database:
+        databaseUrl === undefined
+          ? { kind: "embedded", directory: EMBEDDED_DATABASE_DIRECTORY }
+          : { kind: "postgres", url: databaseUrl },
+      redis: { url: redisUrl ?? DEFAULT_REDIS_URL, isDefault: redisUrl === undefined },
+      http: {
+        port: httpPort ?? DEFAULT_HTTP_PORT,
+        alertWebhookSecret: alertWebhookSecret ?? null,
+        apiToken: apiToken ?? null,
+      },
+      secretsKey: secretsKey ?? null,
+    },
+  };
+}
+
+/**
+ * Overrides win. A trading URL alone (the simulator serves everything from one origin) also
+ * gives the data URL (same origin) and the stream URL (same origin, ws scheme, `/stream`).
+ */
+function resolveAlpacaEndpoints(
+  mode: TradingMode,
+  tradingUrl: string | undefined,
+  dataUrl: string | undefined,
+  streamUrl: string | undefined,
+): { tradingUrl: string | null; dataUrl: string | null; streamUrl: string | null } {
+  const hosts = mode === "live" ? ALPACA_HOSTS.live : mode === "paper" ? ALPACA_HOSTS.paper : null;
+  const derived = tradingUrl === undefined ? null : deriveFromTradingUrl(tradingUrl);
+  return {
+    tradingUrl: tradingUrl ?? hosts?.trading ?? null,
+    dataUrl: dataUrl ?? derived?.dataUrl ?? hosts?.data ?? null,
+    streamUrl: streamUrl ?? derived?.streamUrl ?? hosts?.stream ?? null,
+  };
+}
+
+function deriveFromTradingUrl(tradingUrl: string): { dataUrl: string; streamUrl: string } {
+  const origin = new URL(tradingUrl);
+  const streamScheme = origin.protocol === "https:" ? "wss:" : "ws:";
+  return { dataUrl: origin.origin, streamUrl: `${streamScheme}//${origin.host}/stream` };
+}
+
+/**
+ * A summary for the start banner, one line per subject. Secrets appear only as "set" or
+ * "not set"; URLs have passwords masked.
+ */
+export function describeConfig(config: AppConfig): string[] {
+  const { telegram, alpaca, http } = config;
+  const modeLine = {
+    sandbox: "mode: sandbox; orders go to the simulator (no ALPACA_KEY_ID / ALPACA_SECRET_KEY)",
+    paper: "mode: paper; orders go to Alpaca's paper account",
+    live: "mode: LIVE; orders go to Alpaca's live account with real money",
+  }[config.mode];
+  const roleCounts = USER_ROLES.map(
+    (role) => [role, telegram.allowedUsers.filter((user) => user.role === role).length] as const,
+  )
+    .filter(([, count]) => count > 0)
+    .map(([role, count]) => `${count} ${role}`);
+  const users =
+    telegram.allowedUsers.length === 0
+      ? "no allowed users"
+      : `${telegram.allowedUsers.length} allowed users (${roleCounts.join(", ")})`;
+
+  return [
+    modeLine,
+    `role: ${config.role}`,
+    telegram.botToken === null
+      ? `chat: local sandbox (no TELEGRAM_BOT_TOKEN); ${users}`
+      : `chat: Telegram bot, token set, Bot API ${maskUrl(telegram.apiRoot)}; ${users}`,
+    describeBroker(alpaca),
+    config.database.kind === "postgres"
+      ? `database: PostgreSQL ${maskUrl(config.database.url)}`
+      : `database: embedded under ${config.database.directory}`,
+    `redis: ${maskUrl(config.redis.url)}${config.redis.isDefault ? " (default)" : ""}`,
+    `http: port ${http.port}; /api/alerts ${http.alertWebhookSecret === null ? "disabled (no ALERT_WEBHOOK_SECRET)" : "secret set"}; /api/execution ${http.apiToken === null ? "disabled (no API_TOKEN)" : "token set"}`,
+    `secrets key: ${config.secretsKey === null ? "not set; broker credentials cannot be stored" : "set"}`,
+    `log level: ${config.logLevel}`,
+  ];
+}
+
+function describeBroker(alpaca: AppConfig["alpaca"]): string {
+  const credentials = `credentials ${alpaca.credentials === null ? "not set" : "set"}`;
+  const { tradingUrl, dataUrl, streamUrl } = alpaca;
+  if (tradingUrl === null && dataUrl === null && streamUrl === null) {
+    return `broker: the built-in simulator; ${credentials}`;
+  }
+  const show = (url: string | null) => (url === null ? "the built-in simulator" : maskUrl(url));
+  return `broker: ${credentials}; trading ${show(tradingUrl)}, data ${show(dataUrl)}, stream ${show(streamUrl)}`;
+}
