@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   type AppConfig,
@@ -528,5 +529,17 @@ describe("describeConfig", () => {
     expect(
       describeConfig(configOf({ ALPACA_KEY_ID: KEY_ID, ALPACA_SECRET_KEY: SECRET_KEY }))[0],
     ).toBe("mode: paper; orders go to Alpaca's paper account");
+  });
+});
+
+describe(".env.example", () => {
+  const example = readFileSync(new URL("../../.env.example", import.meta.url), "utf8");
+
+  it("documents every variable, commented out so a copy starts the sandbox", () => {
+    for (const name of CONFIG_VARIABLES) {
+      expect(example, name).toMatch(new RegExp(`^# ${name}=`, "m"));
+    }
+    const active = example.split("\n").filter((line) => /^\s*[A-Z_]+=/.test(line));
+    expect(active).toEqual([]);
   });
 });
