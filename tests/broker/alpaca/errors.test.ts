@@ -1,0 +1,112 @@
+import {
+  ApiError,
+  AuthError,
+  FetchError,
+  NotFoundError,
+  PermissionError,
+  RateLimitError,
+  ValidationError,
+} from "@alpacahq/alpaca-trade-api";
+import { describe, expect, it } from "vitest";
+import {
+  isAmbiguousSubmitFailure,
+  toBrokerFailure,
+  UnreadableBrokerResponse,
+} from "../../../broker/alpaca/errors";
+
+const response = (status: number): Response => new Response(null, { status });
+
+describe("toBrokerFailure", () => {
+  it("maps each SDK error class to a coded outcome with a retryable flag", () => {
+    const cases = [
+      [
+        new AuthError(response(401), 401, 40110000, "request is not authorized"),
+        "UNAUTHORIZED",
+        false,
+      ],
+      [
+        new PermissionError(response(403), 403, 40310000, "insufficient buying power"),
+        "INSUFFICIENT_BUYING_POWER",
+        false,
+      ],
+      [
+        new PermissionError(response(403), 403, 40310000, "insufficient qty available for order"),
+        "INSUFFICIENT_BUYING_POWER",
+        false,
+      ],
+      [
+        new PermissionError(
+          response(403),
+          403,
+          40310001,
+          "trading is not allowed for this account",
+        ),
+        "FORBIDDEN",
+        false,
+      ],
+      [new NotFoundError(response(404), 404, 40410000, "order not found"), "NOT_FOUND", false],
+      [
+        new ValidationError(response(422), 422, 40010001, "client_order_id must be unique"),
+        "DUPLICATE_CLIENT_ORDER_ID",
+        false,
+      ],
+      [new ValidationError(response(422), 422, 42210000, "invalid limit_price"), "INVALID", false],
+      [
+        new ValidationError(response(400), 400, 40010000, "request body format is invalid"),
+        "INVALID",
+        false,
+      ],
+      [
+        new RateLimitError(response(429), 429, undefined, "too many requests", undefined, 1500),
+        "RATE_LIMITED",
+        true,
+      ],
+      [new ApiError(response(500), 500, undefined, "internal server error"), "SERVER_ERROR", true],
+      [new ApiError(response(503), 503, undefined, "unavailable"), "SERVER_ERROR", true],
+      [new ApiError(response(408), 408, undefined, "request timeout"), "TIMEOUT", true],
+    ] as const;
+    for (const [error, code, retryable] of cases) {
+      const failure = toBrokerFailure(error);
+      expect({ code: failure.code, retryable: failure.retryable }, error.message).toEqual({
+        code,
+        retryable,
+      });
+      expect(failure.httpStatus).toBe(error.status);
+      expect(failure.message).toBe(error.message);
+    }
+  });
+
+  it("keeps the broker's code and suggested wait", () => {
+    const failure = toBrokerFailure(
+      new RateLimitError(response(429), 429, 42910000, "rate limit exceeded", undefined, 2500),
+    );
+    expect(failure.brokerCode).toBe("42910000");
+    expect(failure.retryAfterMs).toBe(2500);
+  });
+
+  it("tells a timeout from a network failure", () => {
+    const timeout = new FetchError(new DOMException("timed out", "TimeoutError"), "aborted");
+    expect(toBrokerFailure(timeout)).toMatchObject({ code: "TIMEOUT", retryable: true });
+    const refused = new FetchError(new TypeError("fetch failed"), "failed");
+    expect(toBrokerFailure(refused)).toMatchObject({ code: "NETWORK", retryable: true });
+  });
+
+  it("reports unreadable answers as the broker's fault and rethrows programming errors", () => {
+    expect(toBrokerFailure(new UnreadableBrokerResponse('order status: "odd"'))).toMatchObject({
+      code: "SERVER_ERROR",
+      retryable: false,
+    });
+    expect(() => toBrokerFailure(new TypeError("x is undefined"))).toThrow("x is undefined");
+  });
+
+  it("treats only failures that may have reached the broker as ambiguous for a submit", () => {
+    const ambiguous = (error: Error) => isAmbiguousSubmitFailure(toBrokerFailure(error));
+    expect(ambiguous(new ApiError(response(502), 502, undefined, "bad gateway"))).toBe(true);
+    expect(ambiguous(new RateLimitError(response(429), 429, undefined, "slow down"))).toBe(true);
+    expect(ambiguous(new FetchError(new TypeError("socket hang up")))).toBe(true);
+    expect(ambiguous(new ValidationError(response(422), 422, 42210000, "invalid"))).toBe(false);
+    expect(ambiguous(new PermissionError(response(403), 403, 40310000, "insufficient"))).toBe(
+      false,
+    );
+  });
+});

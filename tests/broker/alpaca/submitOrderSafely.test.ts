@@ -1,0 +1,92 @@
+import { describe, expect, it } from "vitest";
+import { brokerFailure } from "../../../broker/alpaca/errors";
+import { fromOrder } from "../../../broker/alpaca/mapping";
+import { submitOrderSafely } from "../../../broker/alpaca/submitOrderSafely";
+import type { BrokerOrder, BrokerResult } from "../../../domain/broker";
+
+const order: BrokerOrder = fromOrder({
+  id: "b1",
+  clientOrderId: "c1",
+  symbol: "AAPL",
+  side: "buy",
+  type: "market",
+  timeInForce: "day",
+  status: "new",
+  qty: "1",
+});
+
+const ok = (value: BrokerOrder): BrokerResult<BrokerOrder> => ({ ok: true, value });
+const serverError = brokerFailure("SERVER_ERROR", "internal error", true, { httpStatus: 500 });
+const notFound = brokerFailure("NOT_FOUND", "order not found", false, { httpStatus: 404 });
+
+/** Plays the broker's answers in order and records which steps ran. */
+function script(posts: BrokerResult<BrokerOrder>[], lookups: BrokerResult<BrokerOrder>[]) {
+  const calls: string[] = [];
+  return {
+    calls,
+    steps: {
+      post: async () => {
+        calls.push("post");
+        const next = posts.shift();
+        if (!next) throw new Error("unexpected post");
+        return next;
+      },
+      lookUp: async () => {
+        calls.push("lookup");
+        const next = lookups.shift();
+        if (!next) throw new Error("unexpected lookup");
+        return next;
+      },
+      wait: async () => {
+        calls.push("wait");
+      },
+    },
+  };
+}
+
+describe("submitOrderSafely", () => {
+  it("answers the order found after an ambiguous failure, without posting again", async () => {
+    const { calls, steps } = script([serverError], [ok(order)]);
+    expect(await submitOrderSafely(steps)).toEqual(ok(order));
+    expect(calls).toEqual(["post", "lookup"]);
+  });
+
+  it("posts again only after the lookup says the order does not exist", async () => {
+    const { calls, steps } = script([serverError, ok(order)], [notFound]);
+    expect(await submitOrderSafely(steps)).toEqual(ok(order));
+    expect(calls).toEqual(["post", "lookup", "wait", "post"]);
+  });
+
+  it("never posts again when the lookup cannot tell", async () => {
+    const timeout = brokerFailure("TIMEOUT", "slow", true);
+    const { calls, steps } = script([serverError], [timeout]);
+    const result = await submitOrderSafely(steps, { maxAttempts: 5 });
+    expect(result).toMatchObject({ ok: false, code: "SERVER_ERROR", retryable: true });
+    expect(calls).toEqual(["post", "lookup"]);
+  });
+
+  it("stops after the allowed attempts", async () => {
+    const { calls, steps } = script([serverError, serverError], [notFound, notFound]);
+    const result = await submitOrderSafely(steps, { maxAttempts: 2 });
+    expect(result).toMatchObject({ ok: false, code: "SERVER_ERROR" });
+    expect(calls).toEqual(["post", "lookup", "wait", "post", "lookup"]);
+  });
+
+  it("answers the existing order for a duplicate client order id", async () => {
+    const duplicate = brokerFailure(
+      "DUPLICATE_CLIENT_ORDER_ID",
+      "client_order_id must be unique",
+      false,
+    );
+    const { calls, steps } = script([duplicate], [ok(order)]);
+    expect(await submitOrderSafely(steps)).toEqual(ok(order));
+    expect(calls).toEqual(["post", "lookup"]);
+  });
+
+  it("does not look up after a plain refusal", async () => {
+    const refused = brokerFailure("INSUFFICIENT_BUYING_POWER", "insufficient buying power", false);
+    const { calls, steps } = script([refused], []);
+    expect(await submitOrderSafely(steps)).toEqual(refused);
+    expect(calls).toEqual(["post"]);
+  });
+});
