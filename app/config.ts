@@ -91,9 +91,6 @@ const ALPACA_HOSTS = {
 const ALPACA_LIVE_HOST = "api.alpaca.markets";
 const ALPACA_PAPER_HOST = "paper-api.alpaca.markets";
 
-/** Marks a variable whose problems are already recorded. */
-const invalid: unique symbol = Symbol("invalid");
-
 const USERS_EXAMPLE = "use id:role pairs like 123456:admin,987:trader";
 const GENERATE_SECRET = "generate one with: openssl rand -hex 32";
 
@@ -258,165 +255,156 @@ type VariableName = keyof typeof variables;
 /** The environment variables this configuration reads. */
 export const CONFIG_VARIABLES = Object.keys(variables) as VariableName[];
 
+type ConfigValues = { [N in VariableName]?: z.output<(typeof variables)[N]> };
+
 /**
  * Reads and validates the configuration from environment variables. Returns every problem at
  * once, one line each, naming the variable and what to do; never guesses between paper and live.
  */
 export function loadConfig(env: Record<string, string | undefined>): ConfigResult {
-  const problems: string[] = [];
-  let valid = true;
+  const { values, failed, problems } = parseVariables(env);
+  problems.push(...combinationProblems(env, values, failed));
+  if (problems.length > 0) return { ok: false, problems };
 
-  /** The parsed value, `undefined` when unset, or `invalid` after recording its problems. */
-  function read<N extends VariableName>(
-    name: N,
-  ): z.output<(typeof variables)[N]> | undefined | typeof invalid {
-    const raw = env[name];
-    if (raw === undefined) return undefined;
-    const result = variables[name].safeParse(raw);
-    if (result.success) return result.data as z.output<(typeof variables)[N]>;
-    valid = false;
-    for (const issue of result.error.issues) problems.push(`${name}: ${issue.message}`);
-    return invalid;
-  }
-  function problem(line: string) {
-    valid = false;
-    problems.push(line);
-  }
-
-  const botToken = read("TELEGRAM_BOT_TOKEN");
-  const apiRoot = read("TELEGRAM_API_ROOT");
-  const allowedUsers = read("TELEGRAM_ALLOWED_USERS");
-  const keyId = read("ALPACA_KEY_ID");
-  const secretKey = read("ALPACA_SECRET_KEY");
-  const paperFlag = read("ALPACA_PAPER");
-  const tradingUrl = read("ALPACA_TRADING_URL");
-  const dataUrl = read("ALPACA_DATA_URL");
-  const streamUrl = read("ALPACA_STREAM_URL");
-  const liveFlag = read("LIVE_TRADING");
-  const databaseUrl = read("DATABASE_URL");
-  const redisUrl = read("REDIS_URL");
-  const httpPort = read("HTTP_PORT");
-  const alertWebhookSecret = read("ALERT_WEBHOOK_SECRET");
-  const apiToken = read("API_TOKEN");
-  const secretsKey = read("SECRETS_KEY");
-  const role = read("ROLE");
-  const logLevel = read("LOG_LEVEL");
-
-  if (botToken !== undefined && allowedUsers === undefined) {
-    problem(
-      `TELEGRAM_ALLOWED_USERS: is missing while TELEGRAM_BOT_TOKEN is set, so nobody could use the bot; ${USERS_EXAMPLE}`,
-    );
-  } else if (botToken !== undefined && Array.isArray(allowedUsers) && allowedUsers.length === 0) {
-    problem(
-      `TELEGRAM_ALLOWED_USERS: lists nobody while TELEGRAM_BOT_TOKEN is set; ${USERS_EXAMPLE}`,
-    );
-  }
-
-  if (keyId !== undefined && secretKey === undefined) {
-    problem(
-      "ALPACA_SECRET_KEY: is missing while ALPACA_KEY_ID is set; set both, or neither to use the simulator",
-    );
-  }
-  if (secretKey !== undefined && keyId === undefined) {
-    problem(
-      "ALPACA_KEY_ID: is missing while ALPACA_SECRET_KEY is set; set both, or neither to use the simulator",
-    );
-  }
-  const hasCredentials = keyId !== undefined && secretKey !== undefined;
-
-  // Going live takes two explicit switches; any other combination naming live is refused.
-  const paper = paperFlag ?? true;
-  const liveTrading = liveFlag ?? false;
-  if (paper === false && liveTrading === false) {
-    problem(
-      "ALPACA_PAPER: is false but LIVE_TRADING is not true; live orders need both ALPACA_PAPER=false and LIVE_TRADING=true. Set LIVE_TRADING=true to trade real money, or remove ALPACA_PAPER to stay on paper",
-    );
-  }
-  if (liveTrading === true && paper === true) {
-    problem(
-      "LIVE_TRADING: is true but ALPACA_PAPER is not false, so orders would go to the paper account; set ALPACA_PAPER=false as well to trade live, or remove LIVE_TRADING",
-    );
-  }
-  const live = paper === false && liveTrading === true;
-  if (live && !hasCredentials && keyId === undefined && secretKey === undefined) {
-    problem(
-      "LIVE_TRADING: live trading needs the live account's ALPACA_KEY_ID and ALPACA_SECRET_KEY; without them only the simulator runs",
-    );
-  }
-
-  for (const [name, url] of [
-    ["ALPACA_TRADING_URL", tradingUrl],
-    ["ALPACA_STREAM_URL", streamUrl],
-  ] as const) {
-    if (typeof url !== "string") continue;
-    const host = new URL(url).hostname;
-    if (!live && host === ALPACA_LIVE_HOST) {
-      problem(
-        `${name}: points at Alpaca's live host ${ALPACA_LIVE_HOST} while not trading live; use ${ALPACA_PAPER_HOST} for paper, or go live with ALPACA_PAPER=false and LIVE_TRADING=true`,
-      );
-    }
-    if (live && host === ALPACA_PAPER_HOST) {
-      problem(
-        `${name}: points at Alpaca's paper host ${ALPACA_PAPER_HOST} while LIVE_TRADING=true; remove it to use ${ALPACA_LIVE_HOST}, or stay on paper by removing ALPACA_PAPER and LIVE_TRADING`,
-      );
-    }
-  }
-
-  if (
-    !valid ||
-    botToken === invalid ||
-    apiRoot === invalid ||
-    allowedUsers === invalid ||
-    keyId === invalid ||
-    secretKey === invalid ||
-    paperFlag === invalid ||
-    tradingUrl === invalid ||
-    dataUrl === invalid ||
-    streamUrl === invalid ||
-    liveFlag === invalid ||
-    databaseUrl === invalid ||
-    redisUrl === invalid ||
-    httpPort === invalid ||
-    alertWebhookSecret === invalid ||
-    apiToken === invalid ||
-    secretsKey === invalid ||
-    role === invalid ||
-    logLevel === invalid
-  ) {
-    return { ok: false, problems };
-  }
-
-  const mode: TradingMode = !hasCredentials ? "sandbox" : live ? "live" : "paper";
-  const endpoints = resolveAlpacaEndpoints(mode, tradingUrl, dataUrl, streamUrl);
+  const keyId = values.ALPACA_KEY_ID;
+  const secretKey = values.ALPACA_SECRET_KEY;
+  const credentials = keyId !== undefined && secretKey !== undefined ? { keyId, secretKey } : null;
+  const live = values.ALPACA_PAPER === false && values.LIVE_TRADING === true;
+  const mode: TradingMode = credentials === null ? "sandbox" : live ? "live" : "paper";
+  const databaseUrl = values.DATABASE_URL;
 
   return {
     ok: true,
     config: {
       mode,
-      role: role ?? "all",
-      logLevel: logLevel ?? "info",
+      role: values.ROLE ?? "all",
+      logLevel: values.LOG_LEVEL ?? "info",
       telegram: {
-        botToken: botToken ?? null,
-        apiRoot: apiRoot ?? DEFAULT_TELEGRAM_API_ROOT,
-        allowedUsers: allowedUsers ?? [],
+        botToken: values.TELEGRAM_BOT_TOKEN ?? null,
+        apiRoot: values.TELEGRAM_API_ROOT ?? DEFAULT_TELEGRAM_API_ROOT,
+        allowedUsers: values.TELEGRAM_ALLOWED_USERS ?? [],
       },
       alpaca: {
-        credentials: keyId !== undefined && secretKey !== undefined ? { keyId, secretKey } : null,
-        ...endpoints,
+        credentials,
+        ...resolveAlpacaEndpoints(
+          mode,
+          values.ALPACA_TRADING_URL,
+          values.ALPACA_DATA_URL,
+          values.ALPACA_STREAM_URL,
+        ),
       },
       database:
         databaseUrl === undefined
           ? { kind: "embedded", directory: EMBEDDED_DATABASE_DIRECTORY }
           : { kind: "postgres", url: databaseUrl },
-      redis: { url: redisUrl ?? DEFAULT_REDIS_URL, isDefault: redisUrl === undefined },
-      http: {
-        port: httpPort ?? DEFAULT_HTTP_PORT,
-        alertWebhookSecret: alertWebhookSecret ?? null,
-        apiToken: apiToken ?? null,
+      redis: {
+        url: values.REDIS_URL ?? DEFAULT_REDIS_URL,
+        isDefault: values.REDIS_URL === undefined,
       },
-      secretsKey: secretsKey ?? null,
+      http: {
+        port: values.HTTP_PORT ?? DEFAULT_HTTP_PORT,
+        alertWebhookSecret: values.ALERT_WEBHOOK_SECRET ?? null,
+        apiToken: values.API_TOKEN ?? null,
+      },
+      secretsKey: values.SECRETS_KEY ?? null,
     },
   };
+}
+
+/** Parses each set variable on its own; a failed one is absent from `values` and named in `failed`. */
+function parseVariables(env: Record<string, string | undefined>): {
+  values: ConfigValues;
+  failed: ReadonlySet<VariableName>;
+  problems: string[];
+} {
+  const values: Record<string, unknown> = {};
+  const failed = new Set<VariableName>();
+  const problems: string[] = [];
+  for (const name of CONFIG_VARIABLES) {
+    const raw = env[name];
+    if (raw === undefined) continue;
+    const result = variables[name].safeParse(raw);
+    if (result.success) {
+      values[name] = result.data;
+    } else {
+      failed.add(name);
+      for (const issue of result.error.issues) problems.push(`${name}: ${issue.message}`);
+    }
+  }
+  // Each entry was produced by the schema of the same name.
+  return { values: values as ConfigValues, failed, problems };
+}
+
+/**
+ * Rules between variables. A variable that failed on its own is left out of them, so one typo
+ * gives one line, not a cascade.
+ */
+function combinationProblems(
+  env: Record<string, string | undefined>,
+  values: ConfigValues,
+  failed: ReadonlySet<VariableName>,
+): string[] {
+  const problems: string[] = [];
+  const isSet = (name: VariableName) => env[name] !== undefined;
+
+  if (isSet("TELEGRAM_BOT_TOKEN") && !isSet("TELEGRAM_ALLOWED_USERS")) {
+    problems.push(
+      `TELEGRAM_ALLOWED_USERS: is missing while TELEGRAM_BOT_TOKEN is set, so nobody could use the bot; ${USERS_EXAMPLE}`,
+    );
+  } else if (isSet("TELEGRAM_BOT_TOKEN") && values.TELEGRAM_ALLOWED_USERS?.length === 0) {
+    problems.push(
+      `TELEGRAM_ALLOWED_USERS: lists nobody while TELEGRAM_BOT_TOKEN is set; ${USERS_EXAMPLE}`,
+    );
+  }
+
+  if (isSet("ALPACA_KEY_ID") && !isSet("ALPACA_SECRET_KEY")) {
+    problems.push(
+      "ALPACA_SECRET_KEY: is missing while ALPACA_KEY_ID is set; set both, or neither to use the simulator",
+    );
+  }
+  if (isSet("ALPACA_SECRET_KEY") && !isSet("ALPACA_KEY_ID")) {
+    problems.push(
+      "ALPACA_KEY_ID: is missing while ALPACA_SECRET_KEY is set; set both, or neither to use the simulator",
+    );
+  }
+
+  // Going live takes two explicit switches; any other combination that names live is refused.
+  if (failed.has("ALPACA_PAPER") || failed.has("LIVE_TRADING")) return problems;
+  const paper = values.ALPACA_PAPER ?? true;
+  const liveTrading = values.LIVE_TRADING ?? false;
+  if (!paper && !liveTrading) {
+    problems.push(
+      "ALPACA_PAPER: is false but LIVE_TRADING is not true; live orders need both ALPACA_PAPER=false and LIVE_TRADING=true. Set LIVE_TRADING=true to trade real money, or remove ALPACA_PAPER to stay on paper",
+    );
+  }
+  if (liveTrading && paper) {
+    problems.push(
+      "LIVE_TRADING: is true but ALPACA_PAPER is not false, so orders would go to the paper account; set ALPACA_PAPER=false as well to trade live, or remove LIVE_TRADING",
+    );
+  }
+  const live = !paper && liveTrading;
+  if (live && !isSet("ALPACA_KEY_ID") && !isSet("ALPACA_SECRET_KEY")) {
+    problems.push(
+      "LIVE_TRADING: live trading needs the live account's ALPACA_KEY_ID and ALPACA_SECRET_KEY; without them only the simulator runs",
+    );
+  }
+
+  for (const name of ["ALPACA_TRADING_URL", "ALPACA_STREAM_URL"] as const) {
+    const url = values[name];
+    if (url === undefined) continue;
+    const host = new URL(url).hostname;
+    if (!live && host === ALPACA_LIVE_HOST) {
+      problems.push(
+        `${name}: points at Alpaca's live host ${ALPACA_LIVE_HOST} while not trading live; use ${ALPACA_PAPER_HOST} for paper, or go live with ALPACA_PAPER=false and LIVE_TRADING=true`,
+      );
+    }
+    if (live && host === ALPACA_PAPER_HOST) {
+      problems.push(
+        `${name}: points at Alpaca's paper host ${ALPACA_PAPER_HOST} while LIVE_TRADING=true; remove it to use ${ALPACA_LIVE_HOST}, or stay on paper by removing ALPACA_PAPER and LIVE_TRADING`,
+      );
+    }
+  }
+  return problems;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
 import { dec } from "../../domain/money";
 
@@ -146,5 +147,27 @@ describe("createLogger", () => {
     expect(records()[0]).toMatchObject({
       order: { clientOrderId: "dec-1-entry", self: "[Circular]" },
     });
+  });
+
+  it("can log the whole configuration without printing a secret", () => {
+    const env = {
+      TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+      TELEGRAM_ALLOWED_USERS: "1:admin",
+      ALPACA_KEY_ID: "PKKEYID1234567890",
+      ALPACA_SECRET_KEY: "alpacaSecretKey0987654321",
+      DATABASE_URL: "postgres://desk:dbpass-556677@db:5432/desk",
+      ALERT_WEBHOOK_SECRET: "sec-1a2b3c4d5e6f-webhook",
+      API_TOKEN: "tok-3f9a8b7c6d5e-api-token",
+      SECRETS_KEY: "ab".repeat(32),
+    };
+    const result = loadConfig(env);
+    if (!result.ok) throw new Error(result.problems.join("\n"));
+    const { stream, lines, records } = collectLines();
+    createLogger({ level: "info", destination: stream }).info({ config: result.config }, "start");
+    const output = lines.join("\n");
+    for (const secret of [...SECRET_VALUES, ...Object.values(env).slice(2), "ab".repeat(32)]) {
+      expect(output).not.toContain(secret);
+    }
+    expect(records()[0]).toMatchObject({ config: { mode: "paper", http: { port: 8080 } } });
   });
 });
