@@ -352,7 +352,9 @@ export function reducesPosition(
  * `maxOrdersPerMinute` orders in the last 60 s).
  *
  * Every limit is inclusive: an order exactly at a limit passes. Orders that only reduce a
- * position skip the risk, size, exposure, position-count, buying-power and shortability rules.
+ * position skip the risk, size, exposure, position-count, buying-power and shortability rules,
+ * and also MARKET_CLOSED and NO_QUOTE, so a protective exit can always be placed; they keep the
+ * trading-state, tradability, price, collar (when there is a quote), duplicate and rate rules.
  * With an invalid quantity or price, the rules that would compute with it are skipped.
  * Exposure is gross notional: position sizes at market value plus working entries; an order
  * counts at its limit or stop price, or at the quote (ask to buy, bid to sell) when it has
@@ -404,7 +406,9 @@ export function checkOrder(
     "calendar" in snapshot.market
       ? isMarketOpen(snapshot.market.calendar, now)
       : snapshot.market.open;
-  if (!open && order.extendedHours !== true) {
+  // Exits stay placeable at any hour (the broker queues them for the open): a position adopted
+  // or filled late must get its stop even when the session is over.
+  if (!open && order.extendedHours !== true && !reducing) {
     fail(
       "MARKET_CLOSED",
       "The market is closed: the order can be sent during the regular session.",
@@ -484,10 +488,12 @@ export function checkOrder(
 
   // Price against the market.
   if (mark === null) {
-    fail(
-      "NO_QUOTE",
-      `There is no quote for ${symbol}: the price cannot be checked against the market.`,
-    );
+    if (!reducing) {
+      fail(
+        "NO_QUOTE",
+        `There is no quote for ${symbol}: the price cannot be checked against the market.`,
+      );
+    }
   } else {
     const band = mark.times(amounts.collarFraction);
     for (const [p, name] of [
@@ -518,6 +524,12 @@ export function checkOrder(
   const direction = side === "buy" ? "long" : "short";
   const closing = position !== undefined && (side === "sell") === position.quantity.gt(ZERO);
   const openingQuantity = closing ? quantity.minus(position.quantity.abs()) : quantity;
+  if (side === "sell" && !quantity.isInteger()) {
+    fail(
+      "INVALID_QUANTITY",
+      "Short sales are in whole shares: the broker does not sell fractions short.",
+    );
+  }
 
   // Stop, target and risk.
   const stopLoss = order.stopLossPrice ?? null;

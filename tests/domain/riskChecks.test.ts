@@ -263,6 +263,15 @@ describe("MAX_POSITION_SIZE", () => {
     );
   });
 
+  it("refuses a cent over the limit", () => {
+    const held = (marketValue: string) =>
+      snapshot({ positions: [position("NVDA", "1", marketValue)] });
+    expect(check(nvda(49), held("100.00"))).toEqual({ ok: true });
+    const r = check(nvda(49), held("100.01"));
+    expect(codes(r)).toEqual(["MAX_POSITION_SIZE"]);
+    expect(message(r, "MAX_POSITION_SIZE")).toContain("$5,000.01");
+  });
+
   it("adds to the position already held", () => {
     const msft = (quantity: string) =>
       order({
@@ -355,6 +364,13 @@ describe("MAX_TOTAL_EXPOSURE", () => {
     expect(message(r, "MAX_TOTAL_EXPOSURE")).toContain("$13,100.00");
   });
 
+  it("refuses a cent over the limit", () => {
+    const s = (xom: string) =>
+      snapshot({ positions: [position("MSFT", "10", "4000"), position("XOM", "60", xom)] });
+    expect(check(nvda(30), s("6000.00"), limits)).toEqual({ ok: true });
+    expect(codes(check(nvda(30), s("6000.01"), limits))).toEqual(["MAX_TOTAL_EXPOSURE"]);
+  });
+
   it("counts a short by its size", () => {
     const s = snapshot({ positions: [position("TSLA", "-60", "-12000")] });
     expect(check(nvda(10), s, limits)).toEqual({ ok: true });
@@ -371,6 +387,12 @@ describe("MAX_SECTOR_EXPOSURE", () => {
     const r = check(nvda(41), snapshot(), limits);
     expect(codes(r)).toEqual(["MAX_SECTOR_EXPOSURE"]);
     expect(message(r, "MAX_SECTOR_EXPOSURE")).toContain("Technology");
+  });
+
+  it("refuses a cent over the sector limit", () => {
+    const s = (msft: string) => snapshot({ positions: [position("MSFT", "10", msft)] });
+    expect(check(nvda(40), s("4000.00"), limits)).toEqual({ ok: true });
+    expect(codes(check(nvda(40), s("4000.01"), limits))).toEqual(["MAX_SECTOR_EXPOSURE"]);
   });
 
   it("puts symbols without a sector together in UNKNOWN", () => {
@@ -432,6 +454,18 @@ describe("PRICE_COLLAR and NO_QUOTE", () => {
   it("refuses an order with no quote to check against", () => {
     const s = snapshot({ quotes: new Map() });
     expect(codes(check(order(), s))).toEqual(["NO_QUOTE"]);
+  });
+
+  it("lets a reducing order through without a quote (a stop must always be placeable)", () => {
+    const exit = order({
+      symbol: "MSFT",
+      side: "sell",
+      quantity: dec("10"),
+      limitPrice: dec("400.00"),
+      stopLossPrice: null,
+      takeProfitPrice: null,
+    });
+    expect(check(exit, snapshot({ quotes: new Map() }))).toEqual({ ok: true });
   });
 
   it("falls back to one side, then the last trade, ignoring zero prices", () => {
@@ -547,6 +581,23 @@ describe("MARKET_CLOSED", () => {
     expect(codes(r)).toEqual(["MARKET_CLOSED"]);
   });
 
+  it("lets an order that reduces a position through, so exits can be placed after hours", () => {
+    const stop = order({
+      symbol: "MSFT",
+      side: "sell",
+      type: "stop",
+      quantity: dec("10"),
+      limitPrice: null,
+      stopPrice: dec("380.00"),
+      stopLossPrice: null,
+      takeProfitPrice: null,
+    });
+    expect(check(stop, snapshot({ market: { open: false } }))).toEqual({ ok: true });
+    expect(
+      codes(check({ ...stop, quantity: dec("11") }, snapshot({ market: { open: false } }))),
+    ).toEqual(["MARKET_CLOSED", "MISSING_STOP"]);
+  });
+
   it("lets an extended-hours order through", () => {
     expect(check(order({ extendedHours: true }), snapshot({ market: { open: false } }))).toEqual({
       ok: true,
@@ -619,6 +670,18 @@ describe("INVALID_QUANTITY and INVALID_PRICE", () => {
   it("takes fractions only where the asset is fractionable", () => {
     expect(check(order({ quantity: dec("2.5") }))).toEqual({ ok: true });
     const r = check(nvda("2.5"));
+    expect(codes(r)).toEqual(["INVALID_QUANTITY"]);
+    expect(message(r, "INVALID_QUANTITY")).toContain("whole shares");
+  });
+
+  it("refuses a fractional short sale, even of a fractionable asset", () => {
+    const short = order({
+      side: "sell",
+      quantity: dec("2.5"),
+      stopLossPrice: dec("195.00"),
+      takeProfitPrice: dec("180.00"),
+    });
+    const r = check(short);
     expect(codes(r)).toEqual(["INVALID_QUANTITY"]);
     expect(message(r, "INVALID_QUANTITY")).toContain("whole shares");
   });
