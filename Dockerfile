@@ -8,8 +8,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 
 FROM node:22-bookworm-slim AS runtime
-ENV NODE_ENV=production \
-    HTTP_PORT=8080
+ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY . .
