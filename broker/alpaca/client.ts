@@ -73,7 +73,7 @@ export interface AlpacaBrokerOptions {
   readonly readRetries?: number;
   /** POST attempts per submission, each after a NOT_FOUND lookup (default 2). */
   readonly submitAttempts?: number;
-  /** First backoff delay (default 250 ms), doubling, capped at 5 s; `Retry-After` wins. */
+  /** First backoff delay (default 250 ms), doubling; the broker's suggested wait wins (60 s at most). */
   readonly retryDelayMs?: number;
   /** Market data feed for quotes (default "iex", the free one). */
   readonly dataFeed?: marketData.StockLatestFeed;
@@ -163,7 +163,7 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
   const stocks = new marketDataApi.StockApi(dataConfig);
 
   const backoff = (attempt: number, failure: BrokerFailure): Promise<void> =>
-    sleep(failure.retryAfterMs ?? Math.min(retryDelayMs * 2 ** (attempt - 1), 5_000));
+    sleep(Math.min(failure.retryAfterMs ?? retryDelayMs * 2 ** (attempt - 1), 60_000));
 
   /** One call, with SDK errors and unreadable answers turned into failures. */
   async function once<T>(what: string, call: () => Promise<T>): Promise<BrokerResult<T>> {

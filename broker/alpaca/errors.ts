@@ -35,13 +35,24 @@ function isInsufficient(code: string | undefined, message: string): boolean {
   return code === INSUFFICIENT_CODE || /buying power|insufficient|not sufficient/i.test(message);
 }
 
+/**
+ * The broker's suggested wait. The SDK derives one from `X-RateLimit-Reset` too, which Alpaca
+ * sends on every answer: that is only meaningful for a 429; other statuses count only an
+ * explicit `Retry-After`.
+ */
+function suggestedWait(error: ApiError): number | undefined {
+  if (error instanceof RateLimitError) return error.retryAfterMs;
+  const header = error.response?.headers?.get?.("Retry-After");
+  return header ? error.retryAfterMs : undefined;
+}
+
 function fromApiError(error: ApiError): BrokerFailure {
   const brokerCode = error.code === undefined ? undefined : String(error.code);
   const message = error.message || `HTTP ${error.status}`;
   const extra = {
     httpStatus: error.status,
     ...(brokerCode === undefined ? {} : { brokerCode }),
-    ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    ...(suggestedWait(error) === undefined ? {} : { retryAfterMs: suggestedWait(error) }),
   };
   if (error instanceof AuthError) return brokerFailure("UNAUTHORIZED", message, false, extra);
   if (error instanceof PermissionError) {

@@ -84,6 +84,21 @@ describe("toBrokerFailure", () => {
     expect(failure.retryAfterMs).toBe(2500);
   });
 
+  it("suggests a wait from the rate-limit reset only for a 429", () => {
+    const reset = String(Math.ceil(Date.now() / 1000) + 30);
+    const headers = { "X-RateLimit-Reset": reset, "X-RateLimit-Remaining": "150" };
+    const serverError = new Response(null, { status: 500, headers });
+    const failure = toBrokerFailure(
+      new ApiError(serverError, 500, undefined, "boom", undefined, 30_000),
+    );
+    expect(failure.retryAfterMs).toBeUndefined();
+    const unavailable = new Response(null, { status: 503, headers: { "Retry-After": "2" } });
+    expect(
+      toBrokerFailure(new ApiError(unavailable, 503, undefined, "busy", undefined, 2_000))
+        .retryAfterMs,
+    ).toBe(2_000);
+  });
+
   it("tells a timeout from a network failure", () => {
     const timeout = new FetchError(new DOMException("timed out", "TimeoutError"), "aborted");
     expect(toBrokerFailure(timeout)).toMatchObject({ code: "TIMEOUT", retryable: true });
