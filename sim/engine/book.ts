@@ -1,0 +1,98 @@
+import { type Dec, ZERO } from "./decimal";
+import { OPEN_STATUSES, type OrderSide, type SimOrder } from "./types";
+
+/** Every order the account ever had, by broker id and client order id, with the group relations. */
+export class OrderBook {
+  private readonly orders = new Map<string, SimOrder>();
+  private readonly byClientId = new Map<string, string>();
+  private seq = 0;
+
+  nextSeq(): number {
+    this.seq += 1;
+    return this.seq;
+  }
+
+  add(order: SimOrder): void {
+    this.orders.set(order.id, order);
+    this.byClientId.set(order.clientOrderId, order.id);
+  }
+
+  get(id: string): SimOrder | undefined {
+    return this.orders.get(id);
+  }
+
+  byClientOrderId(clientOrderId: string): SimOrder | undefined {
+    const id = this.byClientId.get(clientOrderId);
+    return id ? this.orders.get(id) : undefined;
+  }
+
+  hasClientOrderId(clientOrderId: string): boolean {
+    return this.byClientId.has(clientOrderId);
+  }
+
+  all(): SimOrder[] {
+    return [...this.orders.values()];
+  }
+
+  clear(): void {
+    this.orders.clear();
+    this.byClientId.clear();
+  }
+
+  /** The group's root (entry of a bracket/OTO, take-profit of an OCO) and its legs. */
+  group(order: SimOrder): SimOrder[] {
+    const root = order.parentId ? this.orders.get(order.parentId) : order;
+    if (!root) return [order];
+    const legs = root.legIds.map((id) => this.orders.get(id)).filter((o): o is SimOrder => !!o);
+    return [root, ...legs];
+  }
+
+  legsOf(order: SimOrder): SimOrder[] {
+    return order.legIds.map((id) => this.orders.get(id)).filter((o): o is SimOrder => !!o);
+  }
+
+  /** Orders that can execute now: working, or held exit legs armed by a filled entry. */
+  working(symbol: string): SimOrder[] {
+    return this.all()
+      .filter(
+        (o) =>
+          o.symbol === symbol &&
+          (o.status === "new" ||
+            o.status === "partially_filled" ||
+            (o.status === "held" && o.armed)),
+      )
+      .sort((a, b) => a.seq - b.seq);
+  }
+
+  open(): SimOrder[] {
+    return this.all().filter((o) => OPEN_STATUSES.has(o.status));
+  }
+
+  /**
+   * Quantity already promised to closing orders on one side: one exit group (a take-profit and its
+   * stop) promises its larger remaining quantity once. Legs of unfilled entries promise nothing.
+   */
+  reservedToClose(symbol: string, side: OrderSide): Dec {
+    const byGroup = new Map<string, Dec>();
+    for (const o of this.open()) {
+      if (o.symbol !== symbol || o.side !== side) continue;
+      if (!o.positionIntent.endsWith("_to_close")) continue;
+      if (o.status === "held" && !o.armed) continue;
+      const key = o.role === "entry" ? o.id : (o.parentId ?? o.id);
+      const remaining = remainingQty(o);
+      const prior = byGroup.get(key) ?? ZERO;
+      byGroup.set(key, remaining.gt(prior) ? remaining : prior);
+    }
+    let total = ZERO;
+    for (const q of byGroup.values()) total = total.plus(q);
+    return total;
+  }
+}
+
+export function remainingQty(o: SimOrder): Dec {
+  return (o.qty ?? ZERO).minus(o.filledQty);
+}
+
+export function isOpen(o: SimOrder): boolean {
+  return OPEN_STATUSES.has(o.status);
+}

@@ -1,0 +1,561 @@
+import {
+  type AccountState,
+  accountFigures,
+  accountJson,
+  buyingPower,
+  positionJson,
+} from "./account";
+import { type Asset, DEFAULT_SYMBOLS, makeAsset } from "./assets";
+import { isOpen, OrderBook, remainingQty } from "./book";
+import {
+  currentSession,
+  formatNewYork,
+  isExtendedHours,
+  newYorkParts,
+  nextSessionClosingAfter,
+  nextSessionOpeningAfter,
+  type Session,
+  sessionsBetween,
+  settlementDate,
+} from "./calendar";
+import { Dec, fmt, ZERO } from "./decimal";
+import { MarketData } from "./marketData";
+import { decide, type MatchPhase } from "./matching";
+import { orderJson } from "./orderView";
+import type { ReplayFeed } from "./replay";
+import type { Position, SimOrder, TradeEvent, TradeUpdate } from "./types";
+
+export interface ExchangeDeps {
+  /** The simulated clock. */
+  now: () => Date;
+  /** Fresh UUIDs for orders, executions and the account. */
+  newId: () => string;
+}
+
+export interface ExchangeSetup {
+  cash?: string;
+  multiplier?: string;
+  shortingEnabled?: boolean;
+  symbols?: Record<string, { price: string }>;
+}
+
+type Boundary = { t: Date; kind: "preOpen" | "open" | "close" | "postClose"; session: Session };
+
+/**
+ * The paper exchange: one account, its positions and orders, matched against the simulator's
+ * quotes on a simulated clock. Transport-free: HTTP and the stream call into it.
+ */
+export class Exchange {
+  readonly book = new OrderBook();
+  readonly market = new MarketData();
+  readonly positions = new Map<string, Position>();
+  readonly assets = new Map<string, Asset>();
+  account: AccountState;
+  /** Shares available per execution, per symbol ("*" for every symbol); absent = unlimited. */
+  readonly liquidity = new Map<string, Dec>();
+  /** Each symbol's price at the last close (the seed price before the first close). */
+  readonly prevClose = new Map<string, Dec>();
+  /** Forces the market open or closed regardless of the calendar; null follows the calendar. */
+  marketOverride: "open" | "closed" | null = null;
+  replay: ReplayFeed | null = null;
+  private readonly listeners = new Set<(update: TradeUpdate) => void>();
+  private syncedTo: Date;
+  /** The instant being processed while catching up with the clock (boundary or replay tick). */
+  private processingAt: Date | null = null;
+
+  constructor(
+    private readonly deps: ExchangeDeps,
+    setup: ExchangeSetup = {},
+  ) {
+    this.syncedTo = deps.now();
+    this.account = this.freshAccount(setup);
+    this.reset(setup);
+  }
+
+  private freshAccount(setup: ExchangeSetup): AccountState {
+    const cash = new Dec(setup.cash ?? "100000");
+    return {
+      id: this.deps.newId(),
+      accountNumber: "PA3SIM000001",
+      createdAt: this.deps.now(),
+      cash,
+      lastEquity: cash,
+      lastEquityDate: newYorkParts(this.deps.now()).date,
+      multiplier: new Dec(setup.multiplier ?? "1"),
+      shortingEnabled: setup.shortingEnabled ?? true,
+      tradingBlocked: false,
+    };
+  }
+
+  /** Empties the account to `cash`, drops orders, positions and quotes, and reseeds prices. */
+  reset(setup: ExchangeSetup = {}): void {
+    this.book.clear();
+    this.positions.clear();
+    this.market.clear();
+    this.liquidity.clear();
+    this.prevClose.clear();
+    this.marketOverride = null;
+    this.replay = null;
+    this.syncedTo = this.deps.now();
+    const id = this.account?.id;
+    this.account = this.freshAccount(setup);
+    if (id) this.account.id = id;
+    this.assets.clear();
+    const now = this.deps.now();
+    for (const [symbol, info] of Object.entries(DEFAULT_SYMBOLS)) {
+      this.assets.set(symbol, makeAsset(symbol, info.name, info.exchange));
+      this.setPrice(symbol, new Dec(info.price), now);
+    }
+    for (const [symbol, info] of Object.entries(setup.symbols ?? {})) {
+      this.ensureAsset(symbol);
+      this.setPrice(symbol, new Dec(info.price), now);
+    }
+  }
+
+  private setPrice(symbol: string, price: Dec, t: Date): void {
+    const spread = new Dec("0.01");
+    this.market.setQuote(
+      symbol,
+      { bid: price.minus(spread), ask: price.plus(spread), last: price },
+      t,
+    );
+    this.prevClose.set(symbol, price);
+  }
+
+  ensureAsset(symbol: string): Asset {
+    const existing = this.assets.get(symbol);
+    if (existing) return existing;
+    const asset = makeAsset(symbol);
+    this.assets.set(symbol, asset);
+    return asset;
+  }
+
+  /** The current instant: the one being caught up to, or the clock's. */
+  time(): Date {
+    return this.processingAt ?? this.deps.now();
+  }
+
+  newId(): string {
+    return this.deps.newId();
+  }
+
+  // ---- stream ------------------------------------------------------------------------------
+
+  onTradeUpdate(listener: (update: TradeUpdate) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: TradeEvent, order: SimOrder, execution?: { price: Dec; qty: Dec; id: string }): void {
+    const update: TradeUpdate = {
+      event,
+      order: orderJson(order, this.legsJson(order)),
+      timestamp: this.time().toISOString(),
+    };
+    if (execution) {
+      update.execution_id = execution.id;
+      update.price = fmt(execution.price);
+      update.qty = fmt(execution.qty);
+      update.position_qty = fmt(this.positions.get(order.symbol)?.qty ?? ZERO);
+    }
+    for (const listener of this.listeners) listener(update);
+  }
+
+  legsJson(order: SimOrder): SimOrder[] | null {
+    return order.legIds.length > 0 ? this.book.legsOf(order) : null;
+  }
+
+  // ---- sessions and the clock --------------------------------------------------------------
+
+  isMarketOpen(t: Date = this.time()): boolean {
+    if (this.marketOverride) return this.marketOverride === "open";
+    return currentSession(t) !== null;
+  }
+
+  /** Whether an order may be routed and execute at the current instant. */
+  canTrade(order: SimOrder): boolean {
+    const t = this.time();
+    if (this.isMarketOpen(t)) return true;
+    if (this.marketOverride === "closed") return false;
+    return order.extendedHours && isExtendedHours(t);
+  }
+
+  clockJson(): Record<string, unknown> {
+    this.sync();
+    const t = this.time();
+    return {
+      timestamp: formatNewYork(t),
+      is_open: this.isMarketOpen(t),
+      next_open: formatNewYork(nextSessionOpeningAfter(t).open),
+      next_close: formatNewYork(nextSessionClosingAfter(t).close),
+    };
+  }
+
+  calendarJson(start: string, end: string): Record<string, unknown>[] {
+    return sessionsBetween(start, end).map((s) => ({
+      date: s.date,
+      open: s.openHHMM,
+      close: s.closeHHMM,
+      session_open: "0400",
+      session_close: "2000",
+      settlement_date: settlementDate(s.date),
+    }));
+  }
+
+  /**
+   * Catches up with the clock: opens and closes every session crossed since the last call (routing
+   * queued orders, opening and closing auctions, day-order expiry, last-equity roll) and plays
+   * replayed bars, in time order.
+   */
+  sync(): void {
+    const now = this.deps.now();
+    if (now <= this.syncedTo) {
+      this.syncedTo = now;
+      return;
+    }
+    const from = this.syncedTo;
+    const boundaries: Boundary[] = [];
+    const firstDate = newYorkParts(from).date;
+    const lastDate = newYorkParts(now).date;
+    for (const session of sessionsBetween(firstDate, lastDate)) {
+      const marks: [Date, Boundary["kind"]][] = [
+        [session.preOpen, "preOpen"],
+        [session.open, "open"],
+        [session.close, "close"],
+        [session.postClose, "postClose"],
+      ];
+      for (const [t, kind] of marks)
+        if (t > from && t <= now) boundaries.push({ t, kind, session });
+    }
+    const ticks = this.replay ? this.replay.due(from, now) : [];
+    type Step = { t: Date; run: () => void; rank: number };
+    const steps: Step[] = [
+      ...boundaries.map((b) => ({ t: b.t, rank: 0, run: () => this.crossBoundary(b) })),
+      ...ticks.map((tick) => ({
+        t: tick.t,
+        rank: 1,
+        run: () =>
+          this.applyQuote(tick.symbol, {
+            bid: tick.price,
+            ask: tick.price,
+            last: tick.price,
+            size: tick.size,
+          }),
+      })),
+    ];
+    steps.sort((a, b) => a.t.getTime() - b.t.getTime() || a.rank - b.rank);
+    try {
+      for (const step of steps) {
+        this.processingAt = step.t;
+        step.run();
+      }
+    } finally {
+      this.processingAt = null;
+    }
+    this.syncedTo = now;
+  }
+
+  private crossBoundary(b: Boundary): void {
+    switch (b.kind) {
+      case "preOpen":
+        this.routeQueued();
+        this.matchAll("continuous");
+        break;
+      case "open":
+        if (this.marketOverride === "closed") return;
+        this.routeQueued();
+        this.matchAll("open");
+        break;
+      case "close":
+        if (this.marketOverride !== "open") this.closeSession(b.session);
+        break;
+      case "postClose":
+        this.expireOrders((o) => o.timeInForce === "day" && o.extendedHours);
+        break;
+    }
+  }
+
+  /** The closing auction, day-order expiry and the roll of last equity and last-day prices. */
+  closeSession(session: Session): void {
+    this.matchAll("close");
+    this.expireOrders((o) => o.timeInForce === "day" && !o.extendedHours);
+    const figures = this.figures();
+    this.account.lastEquity = figures.equity;
+    this.account.lastEquityDate = session.date;
+    for (const p of this.positions.values())
+      p.lastdayPrice = this.market.quote(p.symbol)?.last ?? null;
+    for (const symbol of this.market.symbols()) {
+      const last = this.market.quote(symbol)?.last;
+      if (last) this.prevClose.set(symbol, last);
+    }
+  }
+
+  /** Sends queued (`accepted`) orders to the market once it can take them. */
+  routeQueued(): void {
+    for (const o of this.book.open()) {
+      if (o.status === "accepted" && this.canTrade(o)) this.route(o);
+    }
+  }
+
+  route(order: SimOrder): void {
+    order.status = "new";
+    order.updatedAt = this.time();
+    this.emit("new", order);
+    // An OCO's stop leg rides along with its take-profit: armed, but held at Alpaca.
+    for (const leg of this.book.legsOf(order)) {
+      if (order.orderClass === "oco") leg.armed = true;
+    }
+  }
+
+  // ---- prices and matching -----------------------------------------------------------------
+
+  /** Sets a symbol's quote (and last trade) and matches its resting orders against it. */
+  applyQuote(
+    symbol: string,
+    input: { bid: Dec | null; ask: Dec | null; last?: Dec | null; size?: number },
+  ): void {
+    this.ensureAsset(symbol);
+    this.market.setQuote(symbol, input, this.time());
+    this.match(symbol, "continuous");
+  }
+
+  matchAll(phase: MatchPhase): void {
+    for (const symbol of new Set(this.book.open().map((o) => o.symbol))) this.match(symbol, phase);
+  }
+
+  /**
+   * Runs every working order of a symbol against its quote once; exit legs armed by an entry fill
+   * get their turn in the same pass. Each order takes at most one execution per pass, so a
+   * liquidity cap turns a large order into a series of partial fills across price updates.
+   */
+  match(symbol: string, phase: MatchPhase): void {
+    const quote = this.market.quote(symbol);
+    if (!quote) return;
+    const visited = new Set<string>();
+    let progress = true;
+    while (progress) {
+      progress = false;
+      for (const order of this.book.working(symbol)) {
+        if (visited.has(order.id) || !isOpen(order)) continue;
+        // Auctions run at the session's edges, where the calendar already says open or closed.
+        const allowed =
+          phase === "continuous" ? this.canTrade(order) : this.marketOverride !== "closed";
+        if (!allowed) continue;
+        visited.add(order.id);
+        progress = true;
+        const available = this.liquidity.get(symbol) ?? this.liquidity.get("*") ?? null;
+        const decision = decide(order, quote, phase, available, remainingQty(order));
+        if (decision.kind === "fill") this.fill(order, decision.price, decision.qty);
+        else if (decision.kind === "cancel") this.cancelRemainder(order);
+      }
+    }
+  }
+
+  private fill(order: SimOrder, price: Dec, qty: Dec): void {
+    const t = this.time();
+    this.applyToPosition(order.symbol, order.side === "buy" ? qty : qty.neg(), price);
+    order.filledQty = order.filledQty.plus(qty);
+    order.filledNotional = order.filledNotional.plus(price.times(qty));
+    order.updatedAt = t;
+    const complete = remainingQty(order).lte(0);
+    order.status = complete ? "filled" : "partially_filled";
+    if (complete) order.filledAt = t;
+    this.emit(complete ? "fill" : "partial_fill", order, { price, qty, id: this.deps.newId() });
+    this.afterFill(order, qty, complete);
+  }
+
+  /** Bracket, OCO and OTO rules after an execution. */
+  private afterFill(order: SimOrder, qty: Dec, complete: boolean): void {
+    if (order.role === "entry") {
+      if (complete) this.armLegs(order);
+      return;
+    }
+    const siblings = this.book
+      .group(order)
+      .filter((o) => o.id !== order.id && o.role !== "entry" && isOpen(o));
+    for (const sibling of siblings) {
+      if (complete) {
+        this.finish(sibling, "canceled");
+        continue;
+      }
+      // A partial take-profit shrinks the stop (and vice versa) to what is still held.
+      sibling.qty = (sibling.qty ?? ZERO).minus(qty);
+      sibling.updatedAt = this.time();
+      if (remainingQty(sibling).lte(0)) this.finish(sibling, "canceled");
+    }
+  }
+
+  /**
+   * Activates an entry's exit legs once it is completely filled. With both exits, the take-profit
+   * goes to the market (`new`) and the stop stays `held` at Alpaca until it triggers; a lone exit
+   * goes to the market.
+   */
+  private armLegs(entry: SimOrder): void {
+    const legs = this.book.legsOf(entry).filter((l) => l.status === "held");
+    const both = legs.length > 1;
+    for (const leg of legs) {
+      leg.armed = true;
+      if (!both || leg.role === "take_profit") {
+        leg.status = "new";
+        leg.updatedAt = this.time();
+        this.emit("new", leg);
+      }
+    }
+  }
+
+  private applyToPosition(symbol: string, signedQty: Dec, price: Dec): void {
+    this.account.cash = this.account.cash.minus(signedQty.times(price));
+    const p = this.positions.get(symbol);
+    if (!p) {
+      this.positions.set(symbol, {
+        symbol,
+        qty: signedQty,
+        costBasis: signedQty.times(price),
+        lastdayPrice: null,
+      });
+      return;
+    }
+    const sameDirection = p.qty.isZero() || p.qty.isNeg() === signedQty.isNeg();
+    if (sameDirection) {
+      p.qty = p.qty.plus(signedQty);
+      p.costBasis = p.costBasis.plus(signedQty.times(price));
+    } else if (signedQty.abs().lte(p.qty.abs())) {
+      const remaining = p.qty.plus(signedQty);
+      p.costBasis = p.qty.isZero() ? ZERO : p.costBasis.times(remaining).div(p.qty);
+      p.qty = remaining;
+    } else {
+      // Crossing through flat: the rest opens a position the other way at this price.
+      const rest = p.qty.plus(signedQty);
+      p.qty = rest;
+      p.costBasis = rest.times(price);
+      p.lastdayPrice = null;
+    }
+    if (p.qty.isZero()) this.positions.delete(symbol);
+  }
+
+  // ---- ends of orders ----------------------------------------------------------------------
+
+  /** Moves an order to a final status and emits it; never touches its group. */
+  finish(order: SimOrder, status: "canceled" | "expired"): void {
+    const t = this.time();
+    order.status = status;
+    order.updatedAt = t;
+    if (status === "canceled") order.canceledAt = t;
+    else order.expiredAt = t;
+    this.emit(status, order);
+  }
+
+  /** Cancels an order and every open order of its group (Alpaca never liquidates on a cancel). */
+  cancelGroup(order: SimOrder): void {
+    for (const member of this.book.group(order)) {
+      if (isOpen(member)) this.finish(member, "canceled");
+    }
+  }
+
+  /**
+   * An ioc/fok/opg/cls order that could not (fully) execute: the rest is canceled. A bracket's
+   * entry never gets here (brackets are day or gtc).
+   */
+  private cancelRemainder(order: SimOrder): void {
+    this.cancelGroup(order);
+  }
+
+  /** Expires matching open orders; legs left behind by an expired entry are canceled. */
+  private expireOrders(predicate: (o: SimOrder) => boolean): void {
+    for (const o of this.book.open()) {
+      if (!isOpen(o) || !predicate(o)) continue;
+      this.finish(o, "expired");
+      for (const member of this.book.group(o)) {
+        // A leg whose entry will never complete has nothing left to protect.
+        const entryDone = member.role !== "entry" && member.status === "held" && !member.armed;
+        if (entryDone) this.finish(member, "canceled");
+      }
+    }
+  }
+
+  // ---- account views -----------------------------------------------------------------------
+
+  mark(symbol: string): Dec | null {
+    return this.market.quote(symbol)?.last ?? null;
+  }
+
+  figures() {
+    return accountFigures(this.account, this.positions.values(), (s) => this.mark(s));
+  }
+
+  /** Cost of open orders that add exposure, at their limit (or stop, or the market). */
+  reservedBuyingPower(): Dec {
+    let total = ZERO;
+    for (const o of this.book.open()) {
+      if (!o.positionIntent.endsWith("_to_open")) continue;
+      total = total.plus(remainingQty(o).times(this.estimatePrice(o)));
+    }
+    return total;
+  }
+
+  estimatePrice(o: Pick<SimOrder, "limitPrice" | "stopPrice" | "side" | "symbol">): Dec {
+    if (o.limitPrice) return o.limitPrice;
+    if (o.stopPrice) return o.stopPrice;
+    const q = this.market.quote(o.symbol);
+    if (!q) return ZERO;
+    return (o.side === "buy" ? q.ask : q.bid) ?? q.last;
+  }
+
+  buyingPower(): Dec {
+    return buyingPower(this.account, this.figures(), this.reservedBuyingPower());
+  }
+
+  accountJson(): Record<string, unknown> {
+    this.sync();
+    return accountJson(
+      this.account,
+      this.figures(),
+      this.buyingPower(),
+      this.account.lastEquityDate,
+    );
+  }
+
+  positionJson(p: Position): Record<string, unknown> {
+    const price = this.mark(p.symbol) ?? ZERO;
+    const exchange = this.assets.get(p.symbol)?.exchange ?? "NASDAQ";
+    const reserved = this.book.reservedToClose(p.symbol, p.qty.isNeg() ? "buy" : "sell");
+    return positionJson(p, price, this.prevClose.get(p.symbol) ?? price, exchange, reserved);
+  }
+
+  positionsJson(): Record<string, unknown>[] {
+    this.sync();
+    return [...this.positions.values()]
+      .sort((a, b) => a.symbol.localeCompare(b.symbol))
+      .map((p) => this.positionJson(p));
+  }
+
+  /** Everything the simulator holds, for `GET /sim/state`. */
+  stateJson(): Record<string, unknown> {
+    this.sync();
+    return {
+      time: this.time().toISOString(),
+      market_open: this.isMarketOpen(),
+      account: this.accountJson(),
+      positions: this.positionsJson(),
+      orders: this.book
+        .all()
+        .sort((a, b) => a.seq - b.seq)
+        .map((o) => orderJson(o)),
+      quotes: Object.fromEntries(
+        this.market.symbols().map((s) => {
+          const q = this.market.quote(s);
+          return [
+            s,
+            {
+              bid: q?.bid ? fmt(q.bid) : null,
+              ask: q?.ask ? fmt(q.ask) : null,
+              last: q ? fmt(q.last) : null,
+              time: q?.time.toISOString() ?? null,
+            },
+          ];
+        }),
+      ),
+      liquidity: Object.fromEntries([...this.liquidity].map(([k, v]) => [k, fmt(v)])),
+    };
+  }
+}
