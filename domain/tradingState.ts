@@ -46,15 +46,19 @@ export interface OrderIntent {
  * passes everything; REDUCING and HALTED pass only orders that reduce a position (a stop, a
  * target, a /close or /flatten).
  */
-export function allowsOrder(mode: TradingMode, intent: OrderIntent): boolean {
+export function allowsOrder(
+  state: TradingMode | Pick<TradingState, "mode">,
+  intent: OrderIntent,
+): boolean {
+  const mode = typeof state === "string" ? state : state.mode;
   if (intent.isCancel) return true;
   if (mode === "ACTIVE") return true;
   return intent.reducesPosition;
 }
 
 /** Whether working entry orders must be cancelled in this mode (HALTED: no exposure may be added, even by orders already resting). */
-export function cancelsWorkingEntries(mode: TradingMode): boolean {
-  return mode === "HALTED";
+export function cancelsWorkingEntries(state: TradingMode | Pick<TradingState, "mode">): boolean {
+  return (typeof state === "string" ? state : state.mode) === "HALTED";
 }
 
 /** How close the day's loss is to the limit. */

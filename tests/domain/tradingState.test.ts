@@ -44,6 +44,13 @@ describe("what each trading mode allows", () => {
     }
   });
 
+  it("takes a whole state as well as a mode", () => {
+    const halted = setTradingStateManually("HALTED", "/halt", 1);
+    expect(allowsOrder(halted, opening)).toBe(false);
+    expect(allowsOrder(initialTradingState(1), opening)).toBe(true);
+    expect(cancelsWorkingEntries(halted)).toBe(true);
+  });
+
   it("only HALTED cancels working entries", () => {
     expect(cancelsWorkingEntries("HALTED")).toBe(true);
     expect(cancelsWorkingEntries("REDUCING")).toBe(false);
@@ -159,6 +166,15 @@ describe("the next trading state", () => {
     const step = nextTradingState(halted, ok, { now: TUE_0931, lastSessionOpenAt: TUE_OPEN });
     expect(step.changed).toBe(true);
     expect(step.state).toMatchObject({ mode: "ACTIVE", setBy: "AUTO", since: TUE_0931 });
+  });
+
+  it("keeps a halt set at exactly the open: that open does not reset it", () => {
+    const halted = nextTradingState(initialTradingState(0), breached, {
+      now: TUE_OPEN,
+      lastSessionOpenAt: TUE_OPEN,
+    }).state;
+    const step = nextTradingState(halted, ok, { now: TUE_0931, lastSessionOpenAt: TUE_OPEN });
+    expect(step).toEqual({ state: halted, changed: false });
   });
 
   it("halts again at once if the new session is already breached", () => {
