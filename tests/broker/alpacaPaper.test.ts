@@ -3,6 +3,7 @@
  * ALPACA_SECRET_KEY are set. It places, replaces and cancels orders on the paper account, cancels
  * all its open orders and, while the market is open, buys and closes small positions.
  */
+import { randomUUID } from "node:crypto";
 import { describe, it } from "vitest";
 import {
   type AlpacaBrokerOptions,
@@ -38,6 +39,13 @@ if (keyId !== "" && secretKey !== "") {
       broker,
       brokerWith: (overrides: Partial<AlpacaBrokerOptions>) =>
         createAlpacaBroker({ ...options, ...overrides }),
+      limiterWith: (budget: { limit: number; windowMs: number }) =>
+        createRedisRateLimiter({
+          redis: testRedis.redis,
+          keyPrefix: testRedis.prefix,
+          bucket: `budget-${randomUUID()}`,
+          ...budget,
+        }),
       symbol: "AAPL",
       sim: null,
       prepare: async () => {
