@@ -113,6 +113,13 @@ export function parseOrderRequest(raw: unknown): ApiResult<OrderRequest> {
       return invalid("invalid trail_percent");
   }
 
+  // An OCO names its limit in take_profit (Alpaca's documented request has no top-level limit_price).
+  if (orderClass === "oco" && !limit.value) {
+    const tpRecord = asRecord(body.take_profit);
+    const tpLimit = tpRecord ? readPrice(tpRecord, "limit_price", "take_profit.limit_price") : null;
+    if (tpLimit && !tpLimit.ok) return tpLimit;
+    if (tpLimit?.ok) limit.value = tpLimit.value;
+  }
   if ((type === "limit" || type === "stop_limit") && !limit.value) {
     return invalid("limit_price is required");
   }
