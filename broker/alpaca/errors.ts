@@ -9,9 +9,6 @@ import {
 } from "@alpacahq/alpaca-trade-api";
 import type { BrokerErrorCode, BrokerFailure } from "../../domain/broker";
 
-/** Alpaca's code for "insufficient buying power or quantity" (HTTP 403). */
-const INSUFFICIENT_CODE = "40310000";
-
 /** A broker answer the adapter cannot read (missing fields, unknown status): the broker's fault. */
 export class UnreadableBrokerResponse extends Error {
   override name = "UnreadableBrokerResponse";
@@ -31,8 +28,12 @@ function isDuplicateClientOrderId(message: string): boolean {
   return /client[_ ]order[_ ]id/i.test(message) && /unique|duplicate|already/i.test(message);
 }
 
-function isInsufficient(code: string | undefined, message: string): boolean {
-  return code === INSUFFICIENT_CODE || /buying power|insufficient|not sufficient/i.test(message);
+/**
+ * Alpaca answers 403 with code 40310000 both for "insufficient buying power" / "insufficient qty
+ * available" and for other refusals (e.g. trading blocked), so the message decides.
+ */
+function isInsufficient(message: string): boolean {
+  return /buying power|insufficient|not sufficient/i.test(message);
 }
 
 /**
@@ -56,7 +57,7 @@ function fromApiError(error: ApiError): BrokerFailure {
   };
   if (error instanceof AuthError) return brokerFailure("UNAUTHORIZED", message, false, extra);
   if (error instanceof PermissionError) {
-    return isInsufficient(brokerCode, message)
+    return isInsufficient(message)
       ? brokerFailure("INSUFFICIENT_BUYING_POWER", message, false, extra)
       : brokerFailure("FORBIDDEN", message, false, extra);
   }

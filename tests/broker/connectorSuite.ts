@@ -541,6 +541,29 @@ export function describeBrokerConnector(
         expectOk(await current().brokerWith({ readRetries: 1, retryDelayMs: 10 }).getClock());
       });
 
+      it("forbidden: refused, not retryable, and a refused submit is never looked up or resent", async (ctx) => {
+        if (!current().sim) ctx.skip("needs the simulator's fault injection");
+        const limitPrice = await restingBuyLimit();
+        const id = clientOrderId("forbidden");
+        await sim().inject({ method: "POST", path: "/v2/orders", status: 403, times: 1 });
+        const failure = expectFailure(
+          await broker().submitOrder({
+            orderClass: "simple",
+            clientOrderId: id,
+            symbol: symbol(),
+            side: "buy",
+            qty: dec(1),
+            timeInForce: "day",
+            entry: { type: "limit", limitPrice },
+          }),
+          "FORBIDDEN",
+        );
+        expect(failure.retryable).toBe(false);
+        expect(failure.httpStatus).toBe(403);
+        const state = await sim().state();
+        expect(state.orders.filter((o) => o.client_order_id === id)).toHaveLength(0);
+      });
+
       it("rate limited: retryable with the broker's suggested wait", async (ctx) => {
         if (!current().sim) ctx.skip("needs the simulator's fault injection");
         await sim().inject({ method: "GET", path: "/v2/account", status: 429, times: 1 });

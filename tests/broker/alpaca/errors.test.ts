@@ -35,12 +35,7 @@ describe("toBrokerFailure", () => {
         false,
       ],
       [
-        new PermissionError(
-          response(403),
-          403,
-          40310001,
-          "trading is not allowed for this account",
-        ),
+        new PermissionError(response(403), 403, 40310000, "trading is blocked for this account"),
         "FORBIDDEN",
         false,
       ],
