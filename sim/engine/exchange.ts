@@ -345,8 +345,17 @@ export class Exchange {
         progress = true;
         const available = this.liquidity.get(symbol) ?? this.liquidity.get("*") ?? null;
         const decision = decide(order, quote, phase, available, remainingQty(order));
-        if (decision.kind === "fill") this.fill(order, decision.price, decision.qty);
-        else if (decision.kind === "cancel") this.cancelRemainder(order);
+        if (decision.kind === "fill") {
+          this.fill(order, decision.price, decision.qty);
+          // ioc and the auction orders get one chance: whatever it left is canceled.
+          const once =
+            order.timeInForce === "ioc" ||
+            order.timeInForce === "opg" ||
+            order.timeInForce === "cls";
+          if (once && isOpen(order)) this.cancelRemainder(order);
+        } else if (decision.kind === "cancel") {
+          this.cancelRemainder(order);
+        }
       }
     }
   }
