@@ -2,8 +2,8 @@ CREATE TYPE "public"."account_environment" AS ENUM('paper', 'live');--> statemen
 CREATE TYPE "public"."alert_status" AS ENUM('received', 'sent', 'approved', 'rejected', 'expired');--> statement-breakpoint
 CREATE TYPE "public"."decision_source" AS ENUM('manual', 'alert', 'api');--> statement-breakpoint
 CREATE TYPE "public"."decision_status" AS ENUM('pending', 'approved', 'rejected', 'expired', 'executing', 'executed', 'failed');--> statement-breakpoint
+CREATE TYPE "public"."event_source" AS ENUM('stream', 'poll', 'reconcile', 'inferred', 'local');--> statement-breakpoint
 CREATE TYPE "public"."exit_reason" AS ENUM('STOPPED_OUT', 'PROFIT_TAKEN', 'MANUAL_EXIT', 'FLATTENED');--> statement-breakpoint
-CREATE TYPE "public"."fill_source" AS ENUM('stream', 'poll', 'reconcile', 'inferred', 'simulated');--> statement-breakpoint
 CREATE TYPE "public"."log_entity" AS ENUM('order', 'fill', 'position', 'trade', 'decision', 'alert', 'account', 'risk_limits');--> statement-breakpoint
 CREATE TYPE "public"."order_class" AS ENUM('simple', 'bracket', 'oco', 'oto');--> statement-breakpoint
 CREATE TYPE "public"."order_role" AS ENUM('ENTRY', 'STOP_LOSS', 'TAKE_PROFIT', 'EXIT', 'SLICE');--> statement-breakpoint
@@ -177,7 +177,7 @@ CREATE TABLE "fills" (
 	"commission" numeric DEFAULT 0 NOT NULL,
 	"cumulative_quantity" numeric NOT NULL,
 	"order_avg_price" numeric NOT NULL,
-	"source" "fill_source" NOT NULL,
+	"source" "event_source" NOT NULL,
 	"filled_at" timestamp with time zone NOT NULL,
 	"recorded_at" timestamp with time zone NOT NULL,
 	CONSTRAINT "fills_execution_id_unique" UNIQUE("execution_id"),
@@ -195,6 +195,7 @@ CREATE TABLE "orders" (
 	"broker_order_id" text,
 	"symbol" text NOT NULL,
 	"role" "order_role" NOT NULL,
+	"exit_reason" "exit_reason",
 	"order_class" "order_class" DEFAULT 'simple' NOT NULL,
 	"type" "order_type" NOT NULL,
 	"side" "order_side" NOT NULL,
@@ -238,9 +239,11 @@ CREATE TABLE "positions" (
 	"account_id" bigint NOT NULL,
 	"trade_id" bigint,
 	"symbol" text NOT NULL,
-	"side" "position_side" NOT NULL,
 	"quantity" numeric NOT NULL,
+	"cost_basis" numeric NOT NULL,
 	"average_cost" numeric NOT NULL,
+	"realized_pnl" numeric NOT NULL,
+	"commissions" numeric NOT NULL,
 	"mark_price" numeric,
 	"market_value" numeric,
 	"unrealized_pnl" numeric,
@@ -249,7 +252,7 @@ CREATE TABLE "positions" (
 	"marked_at" timestamp with time zone,
 	"updated_at" timestamp with time zone NOT NULL,
 	CONSTRAINT "positions_account_symbol" UNIQUE("account_id","symbol"),
-	CONSTRAINT "positions_quantity_positive" CHECK ("positions"."quantity" > 0)
+	CONSTRAINT "positions_quantity_nonzero" CHECK ("positions"."quantity" <> 0)
 );
 --> statement-breakpoint
 CREATE TABLE "trades" (
@@ -259,21 +262,26 @@ CREATE TABLE "trades" (
 	"symbol" text NOT NULL,
 	"side" "position_side" NOT NULL,
 	"status" "trade_status" DEFAULT 'ORDERED' NOT NULL,
-	"planned_entry" numeric,
-	"planned_stop" numeric,
+	"planned_entry" numeric NOT NULL,
+	"planned_stop" numeric NOT NULL,
 	"planned_target" numeric,
 	"planned_quantity" numeric NOT NULL,
-	"planned_risk" numeric,
-	"entry_price" numeric,
+	"planned_risk" numeric NOT NULL,
+	"quantity" numeric DEFAULT 0 NOT NULL,
+	"cost_basis" numeric DEFAULT 0 NOT NULL,
 	"entry_quantity" numeric DEFAULT 0 NOT NULL,
-	"exit_price" numeric,
+	"entry_notional" numeric DEFAULT 0 NOT NULL,
+	"entry_price" numeric,
 	"exit_quantity" numeric DEFAULT 0 NOT NULL,
+	"exit_notional" numeric DEFAULT 0 NOT NULL,
+	"exit_price" numeric,
 	"exit_reason" "exit_reason",
 	"realized_pnl" numeric DEFAULT 0 NOT NULL,
 	"r_multiple" numeric,
-	"commission" numeric DEFAULT 0 NOT NULL,
+	"commissions" numeric DEFAULT 0 NOT NULL,
 	"opened_at" timestamp with time zone,
 	"closed_at" timestamp with time zone,
+	"last_event_at" timestamp with time zone NOT NULL,
 	"created_at" timestamp with time zone NOT NULL,
 	"updated_at" timestamp with time zone NOT NULL,
 	CONSTRAINT "trades_decision_id_unique" UNIQUE("decision_id"),

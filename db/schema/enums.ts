@@ -7,6 +7,7 @@ import {
   ORDER_TYPES,
   TIMES_IN_FORCE,
 } from "../../domain/order";
+import { EXIT_REASONS, TRADE_STATUSES } from "../../domain/trade";
 import { TRADING_MODES, type TradingStateSource } from "../../domain/tradingState";
 
 /*
@@ -47,18 +48,15 @@ export type DecisionStatus = (typeof DECISION_STATUSES)[number];
 export const ALERT_STATUSES = ["received", "sent", "approved", "rejected", "expired"] as const;
 export type AlertStatus = (typeof ALERT_STATUSES)[number];
 
-export const TRADE_STATUSES = ["ORDERED", "POSITION", "CLOSED", "CANCELLED"] as const;
-export type TradeStatus = (typeof TRADE_STATUSES)[number];
-
-export const EXIT_REASONS = ["STOPPED_OUT", "PROFIT_TAKEN", "MANUAL_EXIT", "FLATTENED"] as const;
-export type ExitReason = (typeof EXIT_REASONS)[number];
+export type { ExitReason, TradeStatus } from "../../domain/trade";
 
 /** A long position is bought first; a short one sold first. */
 export const POSITION_SIDES = ["long", "short"] as const;
 export type PositionSide = (typeof POSITION_SIDES)[number];
 
-export const FILL_SOURCES = ["stream", "poll", "reconcile", "inferred", "simulated"] as const;
-export type FillSource = (typeof FILL_SOURCES)[number];
+/** Where an order event came from: the broker stream, polling, reconciliation (a report or an inferred fill), or ourselves (a local denial). */
+export const EVENT_SOURCES = ["stream", "poll", "reconcile", "inferred", "local"] as const;
+export type EventSource = (typeof EVENT_SOURCES)[number];
 
 export const OUTBOX_STATUSES = ["pending", "sent", "failed"] as const;
 export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
@@ -85,7 +83,7 @@ export const alertStatus = pgEnum("alert_status", ALERT_STATUSES);
 export const tradeStatus = pgEnum("trade_status", TRADE_STATUSES);
 export const exitReason = pgEnum("exit_reason", EXIT_REASONS);
 export const positionSide = pgEnum("position_side", POSITION_SIDES);
-export const fillSource = pgEnum("fill_source", FILL_SOURCES);
+export const eventSource = pgEnum("event_source", EVENT_SOURCES);
 export const outboxStatus = pgEnum("outbox_status", OUTBOX_STATUSES);
 export const logEntity = pgEnum("log_entity", LOG_ENTITIES);
 export const orderSide = pgEnum("order_side", ORDER_SIDES);

@@ -12,7 +12,8 @@ import {
 import { brokerAccounts } from "./accounts";
 import { decimal, instant } from "./columns";
 import {
-  fillSource,
+  eventSource,
+  exitReason,
   orderClass,
   orderRole,
   orderSide,
@@ -51,6 +52,8 @@ export const orders = pgTable(
     brokerOrderId: text("broker_order_id").unique(),
     symbol: text("symbol").notNull(),
     role: orderRole("role").notNull(),
+    /** For EXIT orders: why the position is being closed (MANUAL_EXIT, FLATTENED). */
+    exitReason: exitReason("exit_reason"),
     orderClass: orderClass("order_class").notNull().default("simple"),
     type: orderType("type").notNull(),
     side: orderSide("side").notNull(),
@@ -125,7 +128,7 @@ export const fills = pgTable(
     /** The order's filled quantity and average price after this execution. */
     cumulativeQuantity: decimal("cumulative_quantity").notNull(),
     orderAvgPrice: decimal("order_avg_price").notNull(),
-    source: fillSource("source").notNull(),
+    source: eventSource("source").notNull(),
     filledAt: instant("filled_at").notNull(),
     recordedAt: instant("recorded_at").notNull(),
   },

@@ -22,24 +22,35 @@ export const trades = pgTable(
     symbol: text("symbol").notNull(),
     side: positionSide("side").notNull(),
     status: tradeStatus("status").notNull().default("ORDERED"),
-    plannedEntry: decimal("planned_entry"),
-    plannedStop: decimal("planned_stop"),
+    /** The plan: entry (the quote for a market entry), stop, target, quantity and $ risk. */
+    plannedEntry: decimal("planned_entry").notNull(),
+    plannedStop: decimal("planned_stop").notNull(),
     plannedTarget: decimal("planned_target"),
     plannedQuantity: decimal("planned_quantity").notNull(),
-    plannedRisk: decimal("planned_risk"),
-    /** Average entry price over all entry fills. */
-    entryPrice: decimal("entry_price"),
+    /** Dollars at risk as planned: the denominator of the R multiple. */
+    plannedRisk: decimal("planned_risk").notNull(),
+    /** Quantity still open, unsigned. */
+    quantity: decimal("quantity").notNull().default(sql`0`),
+    /** Cost of the open quantity at average entry cost, unsigned. */
+    costBasis: decimal("cost_basis").notNull().default(sql`0`),
     entryQuantity: decimal("entry_quantity").notNull().default(sql`0`),
+    entryNotional: decimal("entry_notional").notNull().default(sql`0`),
+    /** Average entry price over all entry fills (entry notional / entry quantity). */
+    entryPrice: decimal("entry_price"),
+    exitQuantity: decimal("exit_quantity").notNull().default(sql`0`),
+    exitNotional: decimal("exit_notional").notNull().default(sql`0`),
     /** Average exit price over all exit fills. */
     exitPrice: decimal("exit_price"),
-    exitQuantity: decimal("exit_quantity").notNull().default(sql`0`),
     exitReason: exitReason("exit_reason"),
+    /** Net of commissions. */
     realizedPnl: decimal("realized_pnl").notNull().default(sql`0`),
-    /** Realized P&L over planned risk; null until closed or without a planned risk. */
+    /** Realized P&L over planned risk; null with a zero planned risk. */
     rMultiple: decimal("r_multiple"),
-    commission: decimal("commission").notNull().default(sql`0`),
+    commissions: decimal("commissions").notNull().default(sql`0`),
     openedAt: instant("opened_at"),
     closedAt: instant("closed_at"),
+    /** Time of the last fill or change applied, as the event reported it. */
+    lastEventAt: instant("last_event_at").notNull(),
     createdAt: instant("created_at").notNull(),
     updatedAt: instant("updated_at").notNull(),
   },

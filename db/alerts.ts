@@ -1,0 +1,177 @@
+import { and, asc, eq, inArray, lte } from "drizzle-orm";
+import type { Decimal } from "../domain/money";
+import type { Database } from "./database";
+import { appendLog } from "./executionLog";
+import { type AlertStatus, alertMessages, alerts } from "./schema";
+
+/** A scanner alert as stored. */
+export type Alert = typeof alerts.$inferSelect;
+
+/** A Telegram message an alert was sent as. */
+export type AlertMessage = typeof alertMessages.$inferSelect;
+
+export interface AlertInput {
+  readonly externalId: string;
+  readonly accountId?: number | null;
+  readonly symbol: string;
+  readonly pattern?: string | null;
+  readonly score?: Decimal | null;
+  readonly entryPrice?: Decimal | null;
+  readonly stopPrice?: Decimal | null;
+  readonly targetPrice?: Decimal | null;
+  readonly lastPrice?: Decimal | null;
+  readonly source?: string | null;
+  readonly payload: Record<string, unknown>;
+  readonly expiresAt?: Date | null;
+}
+
+/**
+ * Stores an alert once per external id. `created` is false when the id was seen before: the
+ * stored alert is returned unchanged, so a resent webhook is one alert.
+ */
+export async function recordAlert(
+  db: Database,
+  input: AlertInput,
+  at: Date,
+): Promise<{ readonly alert: Alert; readonly created: boolean }> {
+  return db.transaction(async (tx) => {
+    const [created] = await tx
+      .insert(alerts)
+      .values({
+        externalId: input.externalId,
+        accountId: input.accountId ?? null,
+        symbol: input.symbol,
+        pattern: input.pattern ?? null,
+        score: input.score ?? null,
+        entryPrice: input.entryPrice ?? null,
+        stopPrice: input.stopPrice ?? null,
+        targetPrice: input.targetPrice ?? null,
+        lastPrice: input.lastPrice ?? null,
+        source: input.source ?? null,
+        payload: input.payload,
+        receivedAt: at,
+        expiresAt: input.expiresAt ?? null,
+        updatedAt: at,
+      })
+      .onConflictDoNothing({ target: alerts.externalId })
+      .returning();
+    if (created) {
+      await appendLog(tx, {
+        entity: "alert",
+        entityId: created.id,
+        event: "RECEIVED",
+        statusAfter: created.status,
+        details: { externalId: created.externalId, symbol: created.symbol, source: created.source },
+        source: `alert:${created.source ?? "unknown"}`,
+        accountId: created.accountId,
+        occurredAt: at,
+      });
+      return { alert: created, created: true };
+    }
+    const [existing] = await tx
+      .select()
+      .from(alerts)
+      .where(eq(alerts.externalId, input.externalId));
+    if (!existing) throw new Error("alert neither inserted nor found");
+    return { alert: existing, created: false };
+  });
+}
+
+/** The alert with this id, or null. */
+export async function findAlert(db: Database, id: number): Promise<Alert | null> {
+  const [row] = await db.select().from(alerts).where(eq(alerts.id, id));
+  return row ?? null;
+}
+
+/** The alert with this external id, or null. */
+export async function findAlertByExternalId(
+  db: Database,
+  externalId: string,
+): Promise<Alert | null> {
+  const [row] = await db.select().from(alerts).where(eq(alerts.externalId, externalId));
+  return row ?? null;
+}
+
+/**
+ * Moves an alert from one of `from` to `to`, logged. Null when it is in none of them (already
+ * approved, rejected or expired by someone else).
+ */
+export async function moveAlert(
+  db: Database,
+  id: number,
+  from: readonly AlertStatus[],
+  to: AlertStatus,
+  source: string,
+  at: Date,
+): Promise<Alert | null> {
+  return db.transaction(async (tx) => {
+    const [before] = await tx
+      .select({ status: alerts.status })
+      .from(alerts)
+      .where(eq(alerts.id, id))
+      .for("update");
+    if (!before || !from.includes(before.status)) return null;
+    const [row] = await tx
+      .update(alerts)
+      .set({ status: to, updatedAt: at })
+      .where(eq(alerts.id, id))
+      .returning();
+    if (!row) return null;
+    await appendLog(tx, {
+      entity: "alert",
+      entityId: id,
+      event: `STATUS_${to.toUpperCase()}`,
+      statusBefore: before.status,
+      statusAfter: to,
+      source,
+      accountId: row.accountId,
+      occurredAt: at,
+    });
+    return row;
+  });
+}
+
+/** Expires alerts past their expiry that nobody decided; returns them. */
+export async function expireAlerts(db: Database, at: Date): Promise<Alert[]> {
+  return db.transaction(async (tx) => {
+    const rows = await tx
+      .update(alerts)
+      .set({ status: "expired", updatedAt: at })
+      .where(and(inArray(alerts.status, ["received", "sent"]), lte(alerts.expiresAt, at)))
+      .returning();
+    await appendLog(
+      tx,
+      rows.map((r) => ({
+        entity: "alert" as const,
+        entityId: r.id,
+        event: "STATUS_EXPIRED",
+        statusAfter: "expired",
+        source: "system:expiry",
+        accountId: r.accountId,
+        occurredAt: at,
+      })),
+    );
+    return rows;
+  });
+}
+
+/** Remembers that an alert was sent as this Telegram message (repeatable). */
+export async function recordAlertMessage(
+  db: Database,
+  message: { readonly alertId: number; readonly chatId: number; readonly messageId: number },
+  at: Date,
+): Promise<void> {
+  await db
+    .insert(alertMessages)
+    .values({ ...message, sentAt: at })
+    .onConflictDoNothing();
+}
+
+/** The Telegram messages an alert was sent as, in sending order. */
+export async function listAlertMessages(db: Database, alertId: number): Promise<AlertMessage[]> {
+  return db
+    .select()
+    .from(alertMessages)
+    .where(eq(alertMessages.alertId, alertId))
+    .orderBy(asc(alertMessages.id));
+}

@@ -1,0 +1,259 @@
+import { and, asc, eq, gt, inArray, isNull, lte, or } from "drizzle-orm";
+import type { Decimal } from "../domain/money";
+import type { OrderSide, OrderType, TimeInForce } from "../domain/order";
+import type { Database } from "./database";
+import { appendLog } from "./executionLog";
+import { type DecisionSource, type DecisionStatus, decisions } from "./schema";
+
+/** A sized trade plan and where it stands. */
+export type Decision = typeof decisions.$inferSelect;
+
+export interface DecisionDraft {
+  readonly accountId: number;
+  readonly source: DecisionSource;
+  readonly alertId?: number | null;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly entryType: Extract<OrderType, "market" | "limit">;
+  readonly entryPrice: Decimal | null;
+  readonly stopPrice: Decimal;
+  readonly targetPrice: Decimal | null;
+  readonly quantity: Decimal;
+  readonly riskAmount: Decimal;
+  readonly timeInForce?: TimeInForce;
+  /** `user:<telegram id>`, `alert:<external id>`, `api`. */
+  readonly createdBy: string;
+  /** A decision made at creation (a trader's own plan confirmed in the conversation). */
+  readonly status?: Extract<DecisionStatus, "pending" | "approved">;
+  readonly decidedByUserId?: number | null;
+  readonly scheduledFor?: Date | null;
+  readonly expiresAt?: Date | null;
+}
+
+function decisionLog(
+  d: Decision,
+  event: string,
+  before: DecisionStatus | null,
+  source: string,
+  at: Date,
+  details: Record<string, unknown> = {},
+) {
+  return {
+    entity: "decision" as const,
+    entityId: d.id,
+    event,
+    statusBefore: before,
+    statusAfter: d.status,
+    details,
+    source,
+    accountId: d.accountId,
+    decisionId: d.id,
+    occurredAt: at,
+  };
+}
+
+/** Records a new decision (pending, or approved when the trader confirmed it on creation). */
+export async function createDecision(
+  db: Database,
+  draft: DecisionDraft,
+  at: Date,
+): Promise<Decision> {
+  return db.transaction(async (tx) => {
+    const status = draft.status ?? "pending";
+    const [row] = await tx
+      .insert(decisions)
+      .values({
+        accountId: draft.accountId,
+        source: draft.source,
+        alertId: draft.alertId ?? null,
+        symbol: draft.symbol,
+        side: draft.side,
+        entryType: draft.entryType,
+        entryPrice: draft.entryPrice,
+        stopPrice: draft.stopPrice,
+        targetPrice: draft.targetPrice,
+        quantity: draft.quantity,
+        riskAmount: draft.riskAmount,
+        timeInForce: draft.timeInForce ?? "day",
+        status,
+        createdBy: draft.createdBy,
+        decidedByUserId: draft.decidedByUserId ?? null,
+        decidedAt: status === "approved" ? at : null,
+        scheduledFor: draft.scheduledFor ?? null,
+        expiresAt: draft.expiresAt ?? null,
+        createdAt: at,
+        updatedAt: at,
+      })
+      .returning();
+    if (!row) throw new Error("insert of a decision returned no row");
+    await appendLog(
+      tx,
+      decisionLog(row, "CREATED", null, draft.createdBy, at, {
+        symbol: row.symbol,
+        side: row.side,
+        entryType: row.entryType,
+        entryPrice: row.entryPrice,
+        stopPrice: row.stopPrice,
+        targetPrice: row.targetPrice,
+        quantity: row.quantity,
+        riskAmount: row.riskAmount,
+        alertId: row.alertId,
+      }),
+    );
+    return row;
+  });
+}
+
+/** The decision with this id, or null. */
+export async function findDecision(db: Database, id: number): Promise<Decision | null> {
+  const [row] = await db.select().from(decisions).where(eq(decisions.id, id));
+  return row ?? null;
+}
+
+/**
+ * Moves a decision from one of `from` to `to` with one conditional update, logging it in the same
+ * transaction. Null when the decision is not in any of `from` (someone else moved it first).
+ */
+async function moveDecision(
+  db: Database,
+  id: number,
+  from: readonly DecisionStatus[],
+  to: DecisionStatus,
+  fields: Partial<typeof decisions.$inferInsert>,
+  source: string,
+  at: Date,
+  details: Record<string, unknown> = {},
+): Promise<Decision | null> {
+  return db.transaction(async (tx) => {
+    const [before] = await tx
+      .select({ status: decisions.status })
+      .from(decisions)
+      .where(eq(decisions.id, id))
+      .for("update");
+    if (!before || !from.includes(before.status)) return null;
+    const [row] = await tx
+      .update(decisions)
+      .set({ ...fields, status: to, updatedAt: at })
+      .where(and(eq(decisions.id, id), inArray(decisions.status, [...from])))
+      .returning();
+    if (!row) return null;
+    await appendLog(
+      tx,
+      decisionLog(row, `STATUS_${to.toUpperCase()}`, before.status, source, at, details),
+    );
+    return row;
+  });
+}
+
+/**
+ * A trader approves or rejects a pending decision. Null if it is no longer pending (already
+ * decided, or expired): the second tap on a button changes nothing.
+ */
+export async function decideDecision(
+  db: Database,
+  id: number,
+  decision: { readonly approve: boolean; readonly userId: number; readonly reason?: string },
+  source: string,
+  at: Date,
+): Promise<Decision | null> {
+  return moveDecision(
+    db,
+    id,
+    ["pending"],
+    decision.approve ? "approved" : "rejected",
+    { decidedByUserId: decision.userId, decidedAt: at, statusReason: decision.reason ?? null },
+    source,
+    at,
+  );
+}
+
+/**
+ * Claims an approved decision for execution (approved -> executing) if it is due. Exactly one of
+ * any number of concurrent callers gets the decision; the others get null.
+ */
+export async function claimDecisionForExecution(
+  db: Database,
+  id: number,
+  source: string,
+  at: Date,
+): Promise<Decision | null> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(decisions)
+      .set({ status: "executing", updatedAt: at })
+      .where(
+        and(
+          eq(decisions.id, id),
+          eq(decisions.status, "approved"),
+          or(isNull(decisions.scheduledFor), lte(decisions.scheduledFor, at)),
+          or(isNull(decisions.expiresAt), gt(decisions.expiresAt, at)),
+        ),
+      )
+      .returning();
+    if (!row) return null;
+    await appendLog(tx, decisionLog(row, "STATUS_EXECUTING", "approved", source, at));
+    return row;
+  });
+}
+
+/** Ends an execution: executed (the entry is at the broker) or failed with the reason. */
+export async function finishDecisionExecution(
+  db: Database,
+  id: number,
+  result: { readonly executed: true } | { readonly executed: false; readonly reason: string },
+  source: string,
+  at: Date,
+): Promise<Decision | null> {
+  return result.executed
+    ? moveDecision(db, id, ["executing"], "executed", { executedAt: at }, source, at)
+    : moveDecision(db, id, ["executing"], "failed", { statusReason: result.reason }, source, at, {
+        reason: result.reason,
+      });
+}
+
+/** Approved decisions due for execution at `at`, oldest first. */
+export async function listDueDecisions(db: Database, at: Date): Promise<Decision[]> {
+  return db
+    .select()
+    .from(decisions)
+    .where(
+      and(
+        eq(decisions.status, "approved"),
+        or(isNull(decisions.scheduledFor), lte(decisions.scheduledFor, at)),
+      ),
+    )
+    .orderBy(asc(decisions.id));
+}
+
+/** Expires pending and approved decisions whose expiry has passed; returns them. */
+export async function expireDecisions(db: Database, at: Date): Promise<Decision[]> {
+  return db.transaction(async (tx) => {
+    const due = await tx
+      .select({ id: decisions.id, status: decisions.status })
+      .from(decisions)
+      .where(and(inArray(decisions.status, ["pending", "approved"]), lte(decisions.expiresAt, at)))
+      .for("update", { skipLocked: true });
+    if (due.length === 0) return [];
+    const rows = await tx
+      .update(decisions)
+      .set({ status: "expired", updatedAt: at })
+      .where(
+        and(
+          inArray(
+            decisions.id,
+            due.map((d) => d.id),
+          ),
+          inArray(decisions.status, ["pending", "approved"]),
+        ),
+      )
+      .returning();
+    const before = new Map(due.map((d) => [d.id, d.status]));
+    await appendLog(
+      tx,
+      rows.map((r) =>
+        decisionLog(r, "STATUS_EXPIRED", before.get(r.id) ?? null, "system:expiry", at),
+      ),
+    );
+    return rows;
+  });
+}

@@ -1,0 +1,100 @@
+import { and, asc, eq, or, type SQL } from "drizzle-orm";
+import type { Database } from "./database";
+import { executionLog, type LogEntity } from "./schema";
+
+/** One audit event, as written. Decimals in `details` serialize as exact strings. */
+export interface LogEntry {
+  readonly entity: LogEntity;
+  readonly entityId: string | number;
+  readonly event: string;
+  readonly statusBefore?: string | null;
+  readonly statusAfter?: string | null;
+  readonly details?: Record<string, unknown>;
+  /** Who or what caused it: `stream`, `poll`, `reconcile`, `user:<telegram id>`, `system:<rule>`, `api`. */
+  readonly source: string;
+  readonly accountId?: number | null;
+  readonly decisionId?: number | null;
+  readonly tradeId?: number | null;
+  readonly orderId?: number | null;
+  readonly occurredAt: Date;
+}
+
+/** One audit event, as read back. */
+export interface LoggedEvent {
+  readonly id: number;
+  readonly entity: LogEntity;
+  readonly entityId: string;
+  readonly event: string;
+  readonly statusBefore: string | null;
+  readonly statusAfter: string | null;
+  readonly details: Record<string, unknown>;
+  readonly source: string;
+  readonly accountId: number | null;
+  readonly decisionId: number | null;
+  readonly tradeId: number | null;
+  readonly orderId: number | null;
+  readonly occurredAt: Date;
+  readonly recordedAt: Date;
+}
+
+/**
+ * Appends audit events. Call it with the transaction that makes the change, so the change and its
+ * record commit together or not at all.
+ */
+export async function appendLog(
+  db: Database,
+  entries: LogEntry | readonly LogEntry[],
+): Promise<void> {
+  const list = Array.isArray(entries) ? entries : [entries as LogEntry];
+  if (list.length === 0) return;
+  await db.insert(executionLog).values(
+    list.map((e) => ({
+      entity: e.entity,
+      entityId: String(e.entityId),
+      event: e.event,
+      statusBefore: e.statusBefore ?? null,
+      statusAfter: e.statusAfter ?? null,
+      // Round trip through JSON so Decimals and Dates become their exact string forms.
+      details: JSON.parse(JSON.stringify(e.details ?? {})) as Record<string, unknown>,
+      source: e.source,
+      accountId: e.accountId ?? null,
+      decisionId: e.decisionId ?? null,
+      tradeId: e.tradeId ?? null,
+      orderId: e.orderId ?? null,
+      occurredAt: e.occurredAt,
+    })),
+  );
+}
+
+/** Which events to read: any combination, joined with OR (a trade's story spans its orders). */
+export interface LogFilter {
+  readonly entity?: { readonly type: LogEntity; readonly id: string | number };
+  readonly accountId?: number;
+  readonly decisionId?: number;
+  readonly tradeId?: number;
+  readonly orderId?: number;
+}
+
+/** Reads audit events in the order they were written. An empty filter reads nothing. */
+export async function readLog(db: Database, filter: LogFilter): Promise<LoggedEvent[]> {
+  const conditions: SQL[] = [];
+  if (filter.entity) {
+    const byEntity = and(
+      eq(executionLog.entity, filter.entity.type),
+      eq(executionLog.entityId, String(filter.entity.id)),
+    );
+    if (byEntity) conditions.push(byEntity);
+  }
+  if (filter.accountId !== undefined) conditions.push(eq(executionLog.accountId, filter.accountId));
+  if (filter.decisionId !== undefined) {
+    conditions.push(eq(executionLog.decisionId, filter.decisionId));
+  }
+  if (filter.tradeId !== undefined) conditions.push(eq(executionLog.tradeId, filter.tradeId));
+  if (filter.orderId !== undefined) conditions.push(eq(executionLog.orderId, filter.orderId));
+  if (conditions.length === 0) return [];
+  return db
+    .select()
+    .from(executionLog)
+    .where(or(...conditions))
+    .orderBy(asc(executionLog.id));
+}

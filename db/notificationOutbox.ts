@@ -1,0 +1,105 @@
+import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
+import type { Database } from "./database";
+import { notificationOutbox } from "./schema";
+
+/** A message waiting in (or sent from) the outbox. */
+export type OutboxMessage = typeof notificationOutbox.$inferSelect;
+
+export interface NotificationInput {
+  /** The same key twice is one message: `fill:<execution id>:<chat id>`. */
+  readonly dedupeKey: string;
+  readonly chatId: number;
+  readonly kind: string;
+  readonly payload: Record<string, unknown>;
+}
+
+/**
+ * Queues a message for Telegram; pass the transaction that makes the change it reports. Returns
+ * false when a message with this dedupe key was queued before (nothing is added).
+ */
+export async function enqueueNotification(
+  db: Database,
+  input: NotificationInput,
+  at: Date,
+): Promise<boolean> {
+  const rows = await db
+    .insert(notificationOutbox)
+    .values({
+      dedupeKey: input.dedupeKey,
+      chatId: input.chatId,
+      kind: input.kind,
+      payload: JSON.parse(JSON.stringify(input.payload)) as Record<string, unknown>,
+      nextAttemptAt: at,
+      createdAt: at,
+    })
+    .onConflictDoNothing({ target: notificationOutbox.dedupeKey })
+    .returning({ id: notificationOutbox.id });
+  return rows.length > 0;
+}
+
+/**
+ * Takes up to `limit` due messages for sending and leases them for `leaseMs`: concurrent senders
+ * skip each other's rows, and a sender that dies lets its lease lapse so another retries.
+ */
+export async function claimDueNotifications(
+  db: Database,
+  limit: number,
+  leaseMs: number,
+  at: Date,
+): Promise<OutboxMessage[]> {
+  return db.transaction(async (tx) => {
+    const due = await tx
+      .select({ id: notificationOutbox.id })
+      .from(notificationOutbox)
+      .where(
+        and(eq(notificationOutbox.status, "pending"), lte(notificationOutbox.nextAttemptAt, at)),
+      )
+      .orderBy(asc(notificationOutbox.id))
+      .limit(limit)
+      .for("update", { skipLocked: true });
+    if (due.length === 0) return [];
+    return tx
+      .update(notificationOutbox)
+      .set({
+        attempts: sql`${notificationOutbox.attempts} + 1`,
+        nextAttemptAt: new Date(at.getTime() + leaseMs),
+      })
+      .where(
+        inArray(
+          notificationOutbox.id,
+          due.map((d) => d.id),
+        ),
+      )
+      .returning();
+  });
+}
+
+/** Marks a message delivered. */
+export async function markNotificationSent(
+  db: Database,
+  id: number,
+  telegramMessageId: number | null,
+  at: Date,
+): Promise<void> {
+  await db
+    .update(notificationOutbox)
+    .set({ status: "sent", sentAt: at, telegramMessageId, lastError: null })
+    .where(eq(notificationOutbox.id, id));
+}
+
+/** Records a failed delivery: retried at `retryAt`, or given up when `retryAt` is null. */
+export async function markNotificationFailed(
+  db: Database,
+  id: number,
+  error: string,
+  retryAt: Date | null,
+): Promise<void> {
+  await db
+    .update(notificationOutbox)
+    .set(
+      retryAt
+        ? { lastError: error, nextAttemptAt: retryAt }
+        : { lastError: error, status: "failed" },
+    )
+    .where(eq(notificationOutbox.id, id));
+}

@@ -1,0 +1,226 @@
+import { and, desc, eq, inArray } from "drizzle-orm";
+import { createTrade, type NewTrade, type Trade } from "../domain/trade";
+import type { Database } from "./database";
+import { appendLog } from "./executionLog";
+import { insertOrder, type NewOrder, type OrderRecord } from "./orders";
+import { type TradeStatus, trades } from "./schema";
+
+type TradeRow = typeof trades.$inferSelect;
+
+/** A journalled trade: the domain `Trade` plus where it came from. */
+export interface TradeRecord {
+  readonly id: number;
+  readonly accountId: number;
+  readonly decisionId: number | null;
+  readonly trade: Trade;
+  readonly createdAt: Date;
+}
+
+/** The domain trade held in a row (its id is the row id as text). */
+export function tradeOfRow(row: TradeRow): Trade {
+  return {
+    id: String(row.id),
+    symbol: row.symbol,
+    side: row.side,
+    plannedEntryPrice: row.plannedEntry,
+    plannedStopPrice: row.plannedStop,
+    plannedTargetPrice: row.plannedTarget,
+    plannedQuantity: row.plannedQuantity,
+    plannedRisk: row.plannedRisk,
+    status: row.status,
+    quantity: row.quantity,
+    costBasis: row.costBasis,
+    entryQuantity: row.entryQuantity,
+    entryNotional: row.entryNotional,
+    averageEntryPrice: row.entryPrice,
+    exitQuantity: row.exitQuantity,
+    exitNotional: row.exitNotional,
+    averageExitPrice: row.exitPrice,
+    realizedPnl: row.realizedPnl,
+    commissions: row.commissions,
+    rMultiple: row.rMultiple,
+    exitReason: row.exitReason,
+    openedAt: row.openedAt?.toISOString() ?? null,
+    closedAt: row.closedAt?.toISOString() ?? null,
+    updatedAt: row.lastEventAt.toISOString(),
+  };
+}
+
+/** The record of a row. */
+export function tradeRecordOfRow(row: TradeRow): TradeRecord {
+  return {
+    id: row.id,
+    accountId: row.accountId,
+    decisionId: row.decisionId,
+    trade: tradeOfRow(row),
+    createdAt: row.createdAt,
+  };
+}
+
+/** The columns a domain trade sets (everything its lifecycle may change). */
+export function tradeColumns(trade: Trade) {
+  return {
+    status: trade.status,
+    quantity: trade.quantity,
+    costBasis: trade.costBasis,
+    entryQuantity: trade.entryQuantity,
+    entryNotional: trade.entryNotional,
+    entryPrice: trade.averageEntryPrice,
+    exitQuantity: trade.exitQuantity,
+    exitNotional: trade.exitNotional,
+    exitPrice: trade.averageExitPrice,
+    exitReason: trade.exitReason,
+    realizedPnl: trade.realizedPnl,
+    rMultiple: trade.rMultiple,
+    commissions: trade.commissions,
+    openedAt: trade.openedAt === null ? null : new Date(trade.openedAt),
+    closedAt: trade.closedAt === null ? null : new Date(trade.closedAt),
+    lastEventAt: new Date(trade.updatedAt),
+  };
+}
+
+export interface NewTradeEntry {
+  readonly accountId: number;
+  /** The decision this trade executes; null for an adopted position. */
+  readonly decisionId: number | null;
+  readonly plan: Omit<NewTrade, "id">;
+  /** The entry order (role ENTRY), from the domain's `createOrder`. */
+  readonly entry: Omit<NewOrder, "accountId" | "tradeId" | "parentOrderId">;
+  /** Bracket legs (stop, target) held at the broker until the entry fills. */
+  readonly legs?: readonly Omit<NewOrder, "accountId" | "tradeId" | "parentOrderId">[];
+}
+
+export interface TradeEntryRecorded {
+  readonly trade: TradeRecord;
+  readonly entry: OrderRecord;
+  readonly legs: readonly OrderRecord[];
+  /** False when this decision's trade was recorded before (a retried job): nothing was written. */
+  readonly created: boolean;
+}
+
+/**
+ * Journals a trade (ORDERED, from the domain's `createTrade`) with its entry order and bracket
+ * legs, before anything is sent, in one transaction. A decision has at most one trade: a retry
+ * returns the trade and orders recorded the first time.
+ */
+export async function recordTradeEntry(
+  db: Database,
+  input: NewTradeEntry,
+  source: string,
+  at: Date,
+): Promise<TradeEntryRecorded> {
+  return db.transaction(async (tx) => {
+    const planned = createTrade({ ...input.plan, id: "new" }, at.toISOString());
+    const [row] = await tx
+      .insert(trades)
+      .values({
+        accountId: input.accountId,
+        decisionId: input.decisionId,
+        symbol: planned.symbol,
+        side: planned.side,
+        plannedEntry: planned.plannedEntryPrice,
+        plannedStop: planned.plannedStopPrice,
+        plannedTarget: planned.plannedTargetPrice,
+        plannedQuantity: planned.plannedQuantity,
+        plannedRisk: planned.plannedRisk,
+        ...tradeColumns(planned),
+        createdAt: at,
+        updatedAt: at,
+      })
+      .onConflictDoNothing()
+      .returning();
+    if (!row) {
+      if (input.decisionId === null) throw new Error("trade without decision was not inserted");
+      const [existing] = await tx
+        .select()
+        .from(trades)
+        .where(eq(trades.decisionId, input.decisionId));
+      if (!existing) throw new Error("trade neither inserted nor found");
+      const orders = await insertEntryOrders(tx, input, existing.id, source, at);
+      return { trade: tradeRecordOfRow(existing), ...orders, created: false };
+    }
+    await appendLog(tx, {
+      entity: "trade",
+      entityId: row.id,
+      event: "CREATED",
+      statusAfter: row.status,
+      details: {
+        symbol: row.symbol,
+        side: row.side,
+        plannedEntry: row.plannedEntry,
+        plannedStop: row.plannedStop,
+        plannedTarget: row.plannedTarget,
+        plannedQuantity: row.plannedQuantity,
+        plannedRisk: row.plannedRisk,
+      },
+      source,
+      accountId: row.accountId,
+      decisionId: row.decisionId,
+      tradeId: row.id,
+      occurredAt: at,
+    });
+    const orders = await insertEntryOrders(tx, input, row.id, source, at);
+    return { trade: tradeRecordOfRow(row), ...orders, created: true };
+  });
+}
+
+/** Records (or finds, on a retry) the entry and its legs; one after the other, as savepoints nest. */
+async function insertEntryOrders(
+  db: Database,
+  input: NewTradeEntry,
+  tradeId: number,
+  source: string,
+  at: Date,
+): Promise<{ readonly entry: OrderRecord; readonly legs: readonly OrderRecord[] }> {
+  const entry = await insertOrder(
+    db,
+    { ...input.entry, accountId: input.accountId, tradeId },
+    source,
+    at,
+  );
+  const legs: OrderRecord[] = [];
+  for (const leg of input.legs ?? []) {
+    const inserted = await insertOrder(
+      db,
+      { ...leg, accountId: input.accountId, tradeId, parentOrderId: entry.record.id },
+      source,
+      at,
+    );
+    legs.push(inserted.record);
+  }
+  return { entry: entry.record, legs };
+}
+
+/** The trade with this id, or null. */
+export async function findTrade(db: Database, id: number): Promise<TradeRecord | null> {
+  const [row] = await db.select().from(trades).where(eq(trades.id, id));
+  return row ? tradeRecordOfRow(row) : null;
+}
+
+/** The trade executing this decision, or null. */
+export async function findTradeByDecision(
+  db: Database,
+  decisionId: number,
+): Promise<TradeRecord | null> {
+  const [row] = await db.select().from(trades).where(eq(trades.decisionId, decisionId));
+  return row ? tradeRecordOfRow(row) : null;
+}
+
+/** An account's trades, newest first, optionally only in some statuses. */
+export async function listTrades(
+  db: Database,
+  accountId: number,
+  options: { readonly statuses?: readonly TradeStatus[]; readonly limit?: number } = {},
+): Promise<TradeRecord[]> {
+  const rows = await db
+    .select()
+    .from(trades)
+    .where(
+      options.statuses
+        ? and(eq(trades.accountId, accountId), inArray(trades.status, [...options.statuses]))
+        : eq(trades.accountId, accountId),
+    )
+    .orderBy(desc(trades.id))
+    .limit(options.limit ?? 100);
+  return rows.map(tradeRecordOfRow);
+}

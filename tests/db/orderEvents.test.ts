@@ -1,0 +1,256 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readLog } from "../../db/executionLog";
+import { listFillsForOrder } from "../../db/fills";
+import { applyFill, applyOrderUpdate } from "../../db/orderEvents";
+import { findOrder } from "../../db/orders";
+import { findPosition, markPosition } from "../../db/positions";
+import { findTrade } from "../../db/trades";
+import { dec } from "../../domain/money";
+import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
+import { at, createAccount, enterLong } from "./fixtures";
+
+describe.each(TEST_DRIVERS)("order events on %s", (driver) => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase(driver);
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("follows a bracket trade from entry fills to the stop, with the audit trail", async () => {
+    const accountId = await createAccount(t.db);
+    const { trade, entry, legs } = await enterLong(t.db, accountId, { bracket: true });
+    const [stop, target] = legs;
+    if (!stop || !target) throw new Error("bracket legs missing");
+
+    const accepted = await applyOrderUpdate(
+      t.db,
+      { clientOrderId: entry.order.clientOrderId },
+      { event: "new", brokerOrderId: "b-entry", at: at(1).toISOString() },
+      { source: "stream", recordedAt: at(1) },
+    );
+    expect(accepted.ok && accepted.value.record.order.status).toBe("new");
+    expect(accepted.ok && accepted.value.record.submittedAt?.toISOString()).toBe(
+      at(1).toISOString(),
+    );
+
+    const first = await applyFill(
+      t.db,
+      { brokerOrderId: "b-entry" },
+      { executionId: "x-1", quantity: dec("40"), price: dec("190.05"), at: at(2) },
+      "stream",
+      at(2),
+    );
+    if (!first.ok) throw new Error(first.message);
+    expect(first.value.record.order.status).toBe("partially_filled");
+    expect(first.value.position?.position.quantity.toFixed()).toBe("40");
+    expect(first.value.position?.protectiveOrderIds).toEqual([stop.id, target.id]);
+    expect(first.value.trade?.trade.status).toBe("POSITION");
+
+    const second = await applyFill(
+      t.db,
+      { clientOrderId: entry.order.clientOrderId },
+      {
+        executionId: "x-2",
+        quantity: dec("60"),
+        price: dec("190.15"),
+        at: at(3),
+        commission: dec("1.00"),
+        final: true,
+      },
+      "stream",
+      at(3),
+    );
+    if (!second.ok) throw new Error(second.message);
+    const filledEntry = second.value.record;
+    expect(filledEntry.order.status).toBe("filled");
+    expect(filledEntry.order.averageFillPrice?.toFixed()).toBe("190.11");
+    expect(filledEntry.actualSlippage?.toFixed()).toBe("0.01");
+    expect(filledEntry.filledAt?.toISOString()).toBe(at(3).toISOString());
+    expect(second.value.position?.averageCost.toFixed()).toBe("190.11");
+
+    const marked = await markPosition(t.db, accountId, "AAPL", dec("191.11"), at(4));
+    expect(marked?.unrealizedPnl?.toFixed()).toBe("100");
+
+    await applyOrderUpdate(
+      t.db,
+      { orderId: stop.id },
+      { event: "new", brokerOrderId: "b-stop", at: at(3).toISOString() },
+      { source: "stream", recordedAt: at(3) },
+    );
+    const stopped = await applyFill(
+      t.db,
+      { brokerOrderId: "b-stop" },
+      { executionId: "x-3", quantity: dec("100"), price: dec("184.40"), at: at(5), final: true },
+      "stream",
+      at(5),
+    );
+    if (!stopped.ok) throw new Error(stopped.message);
+    expect(stopped.value.positionClosed).toBe(true);
+    expect(await findPosition(t.db, accountId, "AAPL")).toBeNull();
+    const closed = await findTrade(t.db, trade.id);
+    expect(closed?.trade.status).toBe("CLOSED");
+    expect(closed?.trade.exitReason).toBe("STOPPED_OUT");
+    // (184.40 - 190.11) x 100 - 1.00 commission
+    expect(closed?.trade.realizedPnl.toFixed()).toBe("-572");
+    expect(closed?.trade.rMultiple?.toFixed(4)).toBe("-1.0214");
+    expect(closed?.trade.closedAt).toBe(at(5).toISOString());
+
+    const story = await readLog(t.db, { tradeId: trade.id });
+    expect(story.map((e) => `${e.entity}:${e.event}`)).toEqual([
+      "trade:CREATED",
+      "order:CREATED",
+      "order:CREATED",
+      "order:CREATED",
+      "order:NEW",
+      "order:PARTIAL_FILL",
+      "position:OPENED",
+      "trade:OPENED",
+      "order:FILL",
+      "position:INCREASED",
+      "trade:FILL_APPLIED",
+      "order:NEW",
+      "order:FILL",
+      "position:CLOSED",
+      "trade:CLOSED",
+    ]);
+    const stopLog = story
+      .filter((e) => e.entity === "order" && e.orderId === stop.id)
+      .map((e) => e.statusAfter);
+    expect(stopLog).toEqual(["held", "new", "filled"]);
+  });
+
+  it("applies the same fill once however many workers race to apply it", async () => {
+    const accountId = await createAccount(t.db);
+    const { entry, trade } = await enterLong(t.db, accountId, { symbol: "MSFT", quantity: "50" });
+    const attempts = 12;
+    const outcomes = await Promise.all(
+      Array.from({ length: attempts }, () =>
+        applyFill(
+          t.db,
+          { orderId: entry.id },
+          {
+            executionId: "race-1",
+            quantity: dec("20"),
+            price: dec("400.25"),
+            at: at(10),
+            brokerOrderId: "b-race",
+          },
+          "stream",
+          at(10),
+        ),
+      ),
+    );
+    const changed = outcomes.filter((o) => o.ok && o.value.changed);
+    expect(changed).toHaveLength(1);
+    expect(
+      outcomes.filter((o) => o.ok && !o.value.changed && o.value.note === "DUPLICATE_EXECUTION"),
+    ).toHaveLength(attempts - 1);
+    expect(await listFillsForOrder(t.db, entry.id)).toHaveLength(1);
+    const order = await findOrder(t.db, entry.id);
+    expect(order?.order.filledQuantity.toFixed()).toBe("20");
+    expect((await findPosition(t.db, accountId, "MSFT"))?.position.quantity.toFixed()).toBe("20");
+    expect((await findTrade(t.db, trade.id))?.trade.entryQuantity.toFixed()).toBe("20");
+    const fillsLogged = await readLog(t.db, { orderId: entry.id });
+    expect(fillsLogged.filter((e) => e.event === "PARTIAL_FILL")).toHaveLength(1);
+  });
+
+  it("applies different fills of one symbol from concurrent workers without losing any", async () => {
+    const accountId = await createAccount(t.db);
+    const first = await enterLong(t.db, accountId, { symbol: "NVDA", quantity: "30" });
+    const second = await enterLong(t.db, accountId, { symbol: "NVDA", quantity: "30" });
+    const jobs = [first.entry, second.entry].flatMap((e) =>
+      [1, 2, 3].map((n) =>
+        applyFill(
+          t.db,
+          { orderId: e.id },
+          {
+            executionId: `nvda-${e.id}-${n}`,
+            quantity: dec("10"),
+            price: dec("120.5"),
+            at: at(20 + n),
+          },
+          "stream",
+          at(20 + n),
+        ),
+      ),
+    );
+    const outcomes = await Promise.all(jobs);
+    expect(outcomes.every((o) => o.ok && o.value.changed)).toBe(true);
+    const position = await findPosition(t.db, accountId, "NVDA");
+    expect(position?.position.quantity.toFixed()).toBe("60");
+    expect(position?.position.costBasis.toFixed()).toBe("7230");
+  });
+
+  it("records a refused event and flags it without changing the order", async () => {
+    const accountId = await createAccount(t.db);
+    const { entry } = await enterLong(t.db, accountId, { symbol: "AMD", quantity: "10" });
+    const overfill = await applyFill(
+      t.db,
+      { orderId: entry.id },
+      { executionId: "amd-1", quantity: dec("11"), price: dec("150"), at: at(30) },
+      "poll",
+      at(30),
+    );
+    expect(overfill.ok).toBe(false);
+    expect(!overfill.ok && overfill.code).toBe("OVERFILL");
+    const order = await findOrder(t.db, entry.id);
+    expect(order?.order.filledQuantity.isZero()).toBe(true);
+    expect(await listFillsForOrder(t.db, entry.id)).toHaveLength(0);
+    const flagged = (await readLog(t.db, { orderId: entry.id })).filter(
+      (e) => e.event === "EVENT_REFUSED",
+    );
+    expect(flagged).toHaveLength(1);
+    expect(flagged[0]?.details.code).toBe("OVERFILL");
+
+    const unknown = await applyFill(
+      t.db,
+      { brokerOrderId: "nobody" },
+      { executionId: "amd-2", quantity: dec("1"), price: dec("150"), at: at(31) },
+      "poll",
+      at(31),
+    );
+    expect(!unknown.ok && unknown.code).toBe("UNKNOWN_ORDER");
+  });
+
+  it("cancels the trade when its entry ends without a fill, and reopens it on a late fill", async () => {
+    const accountId = await createAccount(t.db);
+    const { entry, trade } = await enterLong(t.db, accountId, { symbol: "TSLA", quantity: "5" });
+    const context = { source: "stream" as const, recordedAt: at(40) };
+    await applyOrderUpdate(
+      t.db,
+      { orderId: entry.id },
+      { event: "new", brokerOrderId: "b-tsla", at: at(40).toISOString() },
+      context,
+    );
+    const canceled = await applyOrderUpdate(
+      t.db,
+      { orderId: entry.id },
+      { event: "canceled", at: at(41).toISOString() },
+      context,
+    );
+    expect(canceled.ok && canceled.value.trade?.trade.status).toBe("CANCELLED");
+    expect(canceled.ok && canceled.value.record.canceledAt?.toISOString()).toBe(
+      at(41).toISOString(),
+    );
+    const repeated = await applyOrderUpdate(
+      t.db,
+      { orderId: entry.id },
+      { event: "canceled", at: at(42).toISOString() },
+      context,
+    );
+    expect(repeated.ok && repeated.value.changed).toBe(false);
+
+    const late = await applyFill(
+      t.db,
+      { orderId: entry.id },
+      { executionId: "tsla-late", quantity: dec("5"), price: dec("250"), at: at(43), final: true },
+      "poll",
+      at(43),
+    );
+    expect(late.ok && late.value.note).toBe("LATE_FILL");
+    expect((await findTrade(t.db, trade.id))?.trade.status).toBe("POSITION");
+    expect((await findPosition(t.db, accountId, "TSLA"))?.position.quantity.toFixed()).toBe("5");
+  });
+});
