@@ -296,12 +296,12 @@ export interface TradeUpdate {
 }
 
 /**
- * The stream (re)connected: events may have been missed (the broker does not replay them), so
- * the listener must re-read orders and positions over REST. Sent after the first subscription
- * too, since nothing was heard before it.
+ * Events may have been missed (the broker does not replay them), so the listener must re-read
+ * orders and positions over REST: after the first subscription (nothing was heard before it),
+ * after every reconnect, and after an event the adapter could not read.
  */
 export interface ResyncNeeded {
-  readonly reason: "connected" | "reconnected";
+  readonly reason: "connected" | "reconnected" | "unreadable_update";
   /** How many times the stream has reconnected since it was opened. */
   readonly reconnects: number;
 }

@@ -174,7 +174,9 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
         return brokerFailure("INVALID", error.message, false);
       }
       const failure = toBrokerFailure(error);
-      log?.warn(
+      // A missing order is routine (a lookup before a resubmit); the rest deserve attention.
+      const level = failure.code === "NOT_FOUND" ? "debug" : "warn";
+      log?.[level](
         {
           call: what,
           code: failure.code,

@@ -7,6 +7,7 @@ import { streaming } from "@alpacahq/alpaca-trade-api";
 import type { Logger } from "pino";
 import type {
   BrokerResult,
+  ResyncNeeded,
   TradeUpdateListener,
   TradeUpdateSubscription,
 } from "../../domain/broker";
@@ -61,7 +62,7 @@ export function subscribeTradeUpdates(
     }
   };
 
-  const signalResync = (reason: "connected" | "reconnected"): void => {
+  const signalResync = (reason: ResyncNeeded["reason"]): void => {
     log?.info({ reason, reconnects }, "trade updates stream listening; resync needed");
     try {
       listener.onResyncNeeded({ reason, reconnects });
@@ -77,7 +78,7 @@ export function subscribeTradeUpdates(
     } catch (error) {
       // A lost event is a gap like a dropped connection: ask for a resync.
       reportError(`unreadable trade update: ${error instanceof Error ? error.message : error}`);
-      signalResync("reconnected");
+      signalResync("unreadable_update");
       return;
     }
     try {

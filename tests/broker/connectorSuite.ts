@@ -648,6 +648,65 @@ export function describeBrokerConnector(
     });
 
     describe("trade updates stream", () => {
+      it("reports each execution's own price and qty, the position after it, distinct execution ids", async (ctx) => {
+        const sim = current().sim;
+        if (!sim) return ctx.skip("needs the simulator's liquidity control");
+        const updates: TradeUpdate[] = [];
+        const subscription = expectOk(
+          await broker().subscribeTradeUpdates({
+            onTradeUpdate: (update) => updates.push(update),
+            onResyncNeeded: () => {},
+          }),
+        );
+        try {
+          await sim.setLiquidity(symbol(), "4");
+          const order = expectOk(
+            await broker().submitOrder({
+              orderClass: "simple",
+              clientOrderId: clientOrderId("partial"),
+              symbol: symbol(),
+              side: "buy",
+              qty: dec(10),
+              timeInForce: "day",
+              entry: { type: "market" },
+            }),
+          );
+          const executionsOf = () =>
+            updates.filter(
+              (u) =>
+                u.order.clientOrderId === order.clientOrderId &&
+                (u.event === "partial_fill" || u.event === "fill"),
+            );
+          await eventually("the first partial fill", () =>
+            executionsOf().length >= 1 ? true : undefined,
+          );
+          await sim.setQuote(symbol(), "190.03", "190.05");
+          await eventually("the second partial fill", () =>
+            executionsOf().length >= 2 ? true : undefined,
+          );
+          await sim.setQuote(symbol(), "190.08", "190.10");
+          await eventually("the final fill", () => (executionsOf().length >= 3 ? true : undefined));
+
+          const executions = executionsOf().map((u) => ({
+            event: u.event,
+            price: u.price?.toFixed(2),
+            qty: u.qty?.toString(),
+            positionQty: u.positionQty?.toString(),
+            filledQty: u.order.filledQty.toString(),
+          }));
+          expect(executions).toEqual([
+            { event: "partial_fill", price: "190.01", qty: "4", positionQty: "4", filledQty: "4" },
+            { event: "partial_fill", price: "190.05", qty: "4", positionQty: "8", filledQty: "8" },
+            { event: "fill", price: "190.10", qty: "2", positionQty: "10", filledQty: "10" },
+          ]);
+          const ids = executionsOf().map((u) => u.executionId);
+          expect(new Set(ids).size).toBe(3);
+          expect(ids).not.toContain(null);
+        } finally {
+          await subscription.close();
+        }
+      });
+
       it("delivers new and fill events, and signals resync after a dropped stream", async (ctx) => {
         if (!(await canFill())) ctx.skip("the market is closed: no fills on paper");
         const updates: TradeUpdate[] = [];

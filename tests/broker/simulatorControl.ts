@@ -33,6 +33,8 @@ export interface SimulatorControl {
   setQuote(symbol: string, bid: string, ask: string): Promise<void>;
   setClock(body: { time: string } | { advanceSeconds: number }): Promise<void>;
   inject(fault: SimFault): Promise<void>;
+  /** Fills orders in `symbol` at most `sharesPerFill` shares per price update (null: no cap). */
+  setLiquidity(symbol: string, sharesPerFill: string | null): Promise<void>;
   state(): Promise<SimState>;
 }
 
@@ -62,6 +64,9 @@ export function simulatorControl(url: string): SimulatorControl {
     },
     async inject(fault) {
       await call(`${url}/sim/faults`, "POST", fault);
+    },
+    async setLiquidity(symbol, sharesPerFill) {
+      await call(`${url}/sim/liquidity`, "POST", { symbol, sharesPerFill });
     },
     async state() {
       return (await call(`${url}/sim/state`, "GET")) as SimState;

@@ -2,9 +2,11 @@
  * The trade updates stream keeps reconnecting for as long as the broker is away (the SDK stops
  * after 10 tries unless told otherwise) and asks for a resync each time it is back.
  */
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { WebSocketServer } from "ws";
 import { subscribeTradeUpdates } from "../../../broker/alpaca/stream";
-import type { ResyncNeeded, TradeUpdateSubscription } from "../../../domain/broker";
+import type { ResyncNeeded, TradeUpdate, TradeUpdateSubscription } from "../../../domain/broker";
 import { type RunningSimulator, startSimulator } from "../../../sim/server";
 import { eventually, expectOk } from "../connectorSuite";
 
@@ -71,5 +73,74 @@ describe("trade updates stream reconnects", () => {
       listener,
     );
     expect(nowhere).toMatchObject({ ok: false, code: "NETWORK", retryable: true });
+  });
+
+  it("asks for a resync after an update it cannot read, and keeps delivering", async () => {
+    // A stand-in for Alpaca's stream that sends one garbled update, then a good one.
+    const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+    const order = (status: string) => ({
+      id: "b1",
+      client_order_id: "c1",
+      symbol: "AAPL",
+      side: "buy",
+      type: "market",
+      order_class: "",
+      time_in_force: "day",
+      status,
+      qty: "1",
+      filled_qty: "1",
+      notional: null,
+    });
+    server.on("connection", (socket) => {
+      const send = (message: unknown) => socket.send(Buffer.from(JSON.stringify(message)));
+      socket.on("message", (data) => {
+        const message = JSON.parse(String(data)) as { action?: string };
+        if (message.action === "authenticate") {
+          send({ stream: "authorization", data: { action: "authenticate", status: "authorized" } });
+        } else if (message.action === "listen") {
+          send({ stream: "listening", data: { streams: ["trade_updates"] } });
+          const at = "2026-03-02T14:35:01Z";
+          send({
+            stream: "trade_updates",
+            data: { event: "fill", timestamp: at, order: order("sideways") },
+          });
+          send({
+            stream: "trade_updates",
+            data: {
+              event: "fill",
+              timestamp: at,
+              execution_id: "e1",
+              price: "190.01",
+              qty: "1",
+              position_qty: "1",
+              order: order("filled"),
+            },
+          });
+        }
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    const updates: TradeUpdate[] = [];
+    const resyncs: ResyncNeeded[] = [];
+    const errors: string[] = [];
+    const subscription = expectOk(
+      await subscribeTradeUpdates(
+        { url: `ws://127.0.0.1:${port}/stream`, ...KEYS },
+        {
+          onTradeUpdate: (update) => updates.push(update),
+          onResyncNeeded: (signal) => resyncs.push(signal),
+          onStreamError: (message) => errors.push(message),
+        },
+      ),
+    );
+    cleanups.push(() => subscription.close());
+    const good = await eventually("the readable update", () => updates[0]);
+    expect(good.executionId).toBe("e1");
+    expect(good.price?.toString()).toBe("190.01");
+    expect(updates).toHaveLength(1);
+    expect(resyncs.map((signal) => signal.reason)).toEqual(["connected", "unreadable_update"]);
+    expect(errors.some((message) => message.includes("sideways"))).toBe(true);
   });
 });
