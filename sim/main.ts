@@ -4,7 +4,8 @@ import { startSimulator } from "./server";
 
 /** `npm run sim`: a local Alpaca-compatible paper exchange on SIM_PORT (default 5800). */
 async function main(): Promise<void> {
-  const logger = pino({ name: "sim" });
+  // Logs go to stderr so stdout carries only the base URL, for scripts.
+  const logger = pino({ name: "sim" }, pino.destination(2));
   const port = Number(process.env.SIM_PORT ?? "5800");
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`SIM_PORT must be a port number, got "${process.env.SIM_PORT}"`);

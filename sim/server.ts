@@ -121,21 +121,23 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   const random = seededRandom(options.seed ?? 1);
   let walkTimer: NodeJS.Timeout | null = null;
   const cent = new Dec("0.01");
+  const stepAll = () => {
+    ex.sync();
+    for (const symbol of ex.market.symbols()) {
+      const last = ex.market.quote(symbol)?.last;
+      if (!last) continue;
+      const price = stepPrice(last, random);
+      const spread = price.gte(1) ? cent : new Dec("0.0001");
+      ex.applyQuote(symbol, { bid: price.minus(spread), ask: price.plus(spread), last: price });
+    }
+  };
   const walk = {
     start(intervalMs: number) {
       if (walkTimer) clearInterval(walkTimer);
-      walkTimer = setInterval(
-        () => {
-          ex.sync();
-          for (const symbol of ex.market.symbols()) {
-            const last = ex.market.quote(symbol)?.last;
-            if (!last) continue;
-            const price = stepPrice(last, random);
-            ex.applyQuote(symbol, { bid: price.minus(cent), ask: price.plus(cent), last: price });
-          }
-        },
-        Math.max(10, intervalMs),
-      );
+      walkTimer = setInterval(stepAll, Math.max(10, intervalMs));
+    },
+    step(steps: number) {
+      for (let i = 0; i < steps; i++) stepAll();
     },
     stop() {
       if (walkTimer) clearInterval(walkTimer);

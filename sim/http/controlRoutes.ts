@@ -11,7 +11,12 @@ export interface ControlDeps {
   faults: Faults;
   limiter: RateLimiter;
   dropStream: () => number;
-  walk: { start: (intervalMs: number) => void; stop: () => void; running: () => boolean };
+  walk: {
+    start: (intervalMs: number) => void;
+    stop: () => void;
+    step: (steps: number) => void;
+    running: () => boolean;
+  };
 }
 
 function bad(message: string): RouteResponse {
@@ -240,8 +245,16 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
     })
     .on("POST", "/sim/walk", (ctx) => {
       const b = record(ctx.body);
-      if (b.enabled === false) deps.walk.stop();
-      else deps.walk.start(Number(b.intervalMs) || 1000);
+      if (b.steps !== undefined) {
+        const steps = Number(b.steps);
+        if (!Number.isInteger(steps) || steps < 1 || steps > 10_000)
+          return bad("steps must be 1-10000");
+        deps.walk.step(steps);
+      } else if (b.enabled === false) {
+        deps.walk.stop();
+      } else {
+        deps.walk.start(Number(b.intervalMs) || 1000);
+      }
       return json(200, { running: deps.walk.running() });
     })
     .on("GET", "/sim/state", () => json(200, ex.stateJson()));
