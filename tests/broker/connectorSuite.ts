@@ -358,13 +358,7 @@ export function describeBrokerConnector(
           takeProfit: { limitPrice: roundToTick(price.times("1.2"), "down") },
           stopLoss: { stopPrice: roundToTick(price.times("0.8"), "up") },
         });
-        // Alpaca's documented OCO is a limit order without a top-level limit_price (the
-        // take-profit's is the parent's); a simulator that insists on one is out of step.
-        if (current().sim && !submitted.ok && submitted.message === "limit_price is required") {
-          ctx.skip(
-            "simulator gap: it requires a top-level limit_price on OCO orders; Alpaca does not",
-          );
-        }
+        // Alpaca's documented OCO is a limit order with no top-level limit_price.
         const oco = expectOk(submitted);
         expect(oco.orderClass).toBe("oco");
         expect(oco.type).toBe("limit");
