@@ -86,16 +86,16 @@ export interface AlpacaBrokerOptions {
   };
 }
 
-/** The default URLs for paper or live trading. */
-export function alpacaUrls(paper: boolean): {
-  tradingUrl: string;
-  dataUrl: string;
-  streamUrl: string;
-} {
+/** Where the adapter talks to: Alpaca's hosts for paper or live, each replaceable (e.g. by the simulator). */
+export function alpacaUrls(
+  paper: boolean,
+  overrides: { tradingUrl?: string; dataUrl?: string; streamUrl?: string } = {},
+): { tradingUrl: string; dataUrl: string; streamUrl: string } {
   return {
-    tradingUrl: paper ? ALPACA_PAPER_TRADING_URL : ALPACA_LIVE_TRADING_URL,
-    dataUrl: ALPACA_DATA_URL,
-    streamUrl: paper ? ALPACA_PAPER_STREAM_URL : ALPACA_LIVE_STREAM_URL,
+    tradingUrl:
+      overrides.tradingUrl || (paper ? ALPACA_PAPER_TRADING_URL : ALPACA_LIVE_TRADING_URL),
+    dataUrl: overrides.dataUrl || ALPACA_DATA_URL,
+    streamUrl: overrides.streamUrl || (paper ? ALPACA_PAPER_STREAM_URL : ALPACA_LIVE_STREAM_URL),
   };
 }
 
