@@ -58,6 +58,8 @@ export class Exchange {
   /** Forces the market open or closed regardless of the calendar; null follows the calendar. */
   marketOverride: "open" | "closed" | null = null;
   replay: ReplayFeed | null = null;
+  /** How many upcoming orders the venue rejects after acceptance (an injected fault). */
+  rejectNext = 0;
   private readonly listeners = new Set<(update: TradeUpdate) => void>();
   private syncedTo: Date;
   /** The instant being processed while catching up with the clock (boundary or replay tick). */
@@ -96,6 +98,7 @@ export class Exchange {
     this.prevClose.clear();
     this.marketOverride = null;
     this.replay = null;
+    this.rejectNext = 0;
     this.syncedTo = this.deps.now();
     const id = this.account?.id;
     this.account = this.freshAccount(setup);
@@ -452,6 +455,16 @@ export class Exchange {
     if (status === "canceled") order.canceledAt = t;
     else order.expiredAt = t;
     this.emit(status, order);
+  }
+
+  /** The venue refuses a just-accepted order: `rejected` for it, its legs canceled. */
+  reject(order: SimOrder): void {
+    const t = this.time();
+    order.status = "rejected";
+    order.failedAt = t;
+    order.updatedAt = t;
+    this.emit("rejected", order);
+    for (const leg of this.book.legsOf(order)) if (isOpen(leg)) this.finish(leg, "canceled");
   }
 
   /** Cancels an order and every open order of its group (Alpaca never liquidates on a cancel). */

@@ -250,6 +250,16 @@ export function submitOrder(ex: Exchange, body: unknown): ApiResult<Record<strin
   ex.book.add(parent);
   for (const leg of legs) ex.book.add(leg);
 
+  if (ex.rejectNext > 0) {
+    // The venue refuses it after Alpaca accepted it: the answer is 200, the stream says rejected.
+    ex.rejectNext -= 1;
+    const response = orderJson(
+      { ...parent, status: "accepted" },
+      legs.length > 0 ? legs.map((l) => ({ ...l })) : null,
+    );
+    ex.reject(parent);
+    return { ok: true, value: response };
+  }
   const routable = ex.canTrade(parent);
   // Alpaca answers before the order reaches the market: pending_new while open, accepted when queued.
   const response = orderJson(
@@ -285,13 +295,9 @@ export function cancelOrder(ex: Exchange, id: string): ApiResult<true> {
 /** `DELETE /v2/orders`: cancels every open order; one `{id, status}` per order. */
 export function cancelAllOrders(ex: Exchange): { id: string; status: number }[] {
   ex.sync();
-  const out: { id: string; status: number }[] = [];
-  for (const o of ex.book.open()) {
-    if (!isOpen(o)) continue;
-    out.push({ id: o.id, status: 200 });
-    ex.cancelGroup(o);
-  }
-  return out;
+  const open = ex.book.open();
+  for (const o of open) if (isOpen(o)) ex.cancelGroup(o);
+  return open.map((o) => ({ id: o.id, status: 200 }));
 }
 
 /**
@@ -359,6 +365,25 @@ export function replaceOrder(
     if (qty.gt(available)) return insufficientQty(old.symbol, qty, available);
   }
 
+  if (old.positionIntent.endsWith("_to_open")) {
+    // Buying power counts the larger of the two orders while one replaces the other.
+    const oldCost = remainingQty(old).times(ex.estimatePrice(old));
+    const newCost = qty.times(
+      ex.estimatePrice({
+        limitPrice: limit.value ?? old.limitPrice,
+        stopPrice: stop.value ?? old.stopPrice,
+        side: old.side,
+        symbol: old.symbol,
+      }),
+    );
+    const power = ex.buyingPower();
+    if (newCost.gt(oldCost) && newCost.minus(oldCost).gt(power)) {
+      return fail(403, FORBIDDEN, "insufficient buying power", {
+        buying_power: power.toFixed(2),
+        cost_basis: newCost.toFixed(2),
+      });
+    }
+  }
   const fresh = blankOrder(ex, {
     symbol: old.symbol,
     assetId: old.assetId,

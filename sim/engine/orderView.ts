@@ -31,7 +31,8 @@ export function orderJson(
     symbol: order.symbol,
     asset_class: "us_equity",
     notional: order.notional ? fmt(order.notional) : null,
-    qty: order.qty ? fmt(order.qty) : null,
+    // A notional order is sized by dollars: Alpaca shows no qty for it.
+    qty: order.qty && !order.notional ? fmt(order.qty) : null,
     filled_qty: fmt(order.filledQty),
     filled_avg_price: avg ? fmt(avg.toDecimalPlaces(order.filledQty.isInteger() ? 4 : 9)) : null,
     order_class: order.orderClass === "simple" ? "" : order.orderClass,

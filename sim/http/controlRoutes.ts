@@ -180,7 +180,10 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
     })
     .on("POST", "/sim/faults", (ctx) => {
       const b = record(ctx.body);
-      if (b.clear === true) faults.clear();
+      if (b.clear === true) {
+        faults.clear();
+        ex.rejectNext = 0;
+      }
       if (b.dropStream === true) deps.dropStream();
       const count = (v: unknown) => (v === true ? Number.POSITIVE_INFINITY : Number(v) || 0);
       if (b.status !== undefined || (b.delayMs !== undefined && (b.path || b.method))) {
@@ -202,6 +205,8 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
       if (b.streamDelayMs !== undefined) faults.streamDelayMs = Number(b.streamDelayMs) || 0;
       if (b.duplicateEvents !== undefined) faults.duplicateEvents = count(b.duplicateEvents);
       if (b.dropEvents !== undefined) faults.dropEvents = count(b.dropEvents);
+      if (b.rejectOrders !== undefined)
+        ex.rejectNext = Math.max(0, Math.floor(Number(b.rejectOrders) || 0));
       return json(200, {
         http: faults.http.map((f) => ({
           ...f,
@@ -213,10 +218,12 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
           ? faults.duplicateEvents
           : "unlimited",
         dropEvents: Number.isFinite(faults.dropEvents) ? faults.dropEvents : "unlimited",
+        rejectOrders: ex.rejectNext,
       });
     })
     .on("DELETE", "/sim/faults", () => {
       faults.clear();
+      ex.rejectNext = 0;
       return json(200, { cleared: true });
     })
     .on("POST", "/sim/rate-limit", (ctx) => {

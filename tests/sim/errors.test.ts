@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MARKET_OPEN_TIME, startTestSimulator, type TestSimulator } from "../support/simulator";
 import { alpacaFor } from "./alpacaClient";
+import { recordTradeUpdates } from "./streamRecorder";
 
 let t: TestSimulator;
 const alpaca = () => alpacaFor(t.url);
@@ -252,5 +253,35 @@ describe("injected faults", () => {
     await alpaca().trading.clock.legacyClock();
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     await t.control("/sim/faults", { clear: true });
+  });
+
+  it("rejects the next orders after accepting them, streaming rejected", async () => {
+    const rec = await recordTradeUpdates(alpaca(), t.streamUrl);
+    try {
+      await t.control("/sim/faults", { rejectOrders: 1 });
+      const o = await alpaca().trading.orders.market({
+        symbol: "AAPL",
+        side: "buy",
+        qty: "1",
+        timeInForce: "day",
+        clientOrderId: "rejected-1",
+      });
+      expect(o.status).toBe("accepted");
+      await rec.waitFor((u) => u.some((x) => x.event === "rejected"));
+      const stored = await alpaca().trading.orders.getOrderByOrderID({ orderId: o.id ?? "" });
+      expect(stored.status).toBe("rejected");
+      expect(stored.failedAt).toBeInstanceOf(Date);
+      const next = await alpaca().trading.orders.market({
+        symbol: "AAPL",
+        side: "buy",
+        qty: "1",
+        timeInForce: "day",
+      });
+      expect(
+        (await alpaca().trading.orders.getOrderByOrderID({ orderId: next.id ?? "" })).status,
+      ).toBe("filled");
+    } finally {
+      rec.close();
+    }
   });
 });
