@@ -324,9 +324,13 @@ export interface Broker {
   /**
    * Submits an order. Never creates a second order for the same client order id: after an
    * ambiguous failure it looks the order up first, and a duplicate client order id answers the
-   * existing order.
+   * existing order. A caller retrying an earlier attempt (a job's second run) passes
+   * `lookUpFirst`, so an order that already exists is answered without posting again.
    */
-  submitOrder(request: OrderRequest): Promise<BrokerResult<BrokerOrder>>;
+  submitOrder(
+    request: OrderRequest,
+    options?: { readonly lookUpFirst?: boolean },
+  ): Promise<BrokerResult<BrokerOrder>>;
   getOrderByClientOrderId(clientOrderId: string): Promise<BrokerResult<BrokerOrder>>;
   getOrder(brokerOrderId: string): Promise<BrokerResult<BrokerOrder>>;
   listOrders(query?: OrderQuery): Promise<BrokerResult<readonly BrokerOrder[]>>;

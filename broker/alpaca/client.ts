@@ -204,7 +204,7 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
     );
 
   return {
-    async submitOrder(request: OrderRequest) {
+    async submitOrder(request: OrderRequest, submitOptions: { lookUpFirst?: boolean } = {}) {
       let body: trading.PostOrderRequest;
       try {
         body = toPostOrderRequest(request);
@@ -223,7 +223,10 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
           lookUp: () => getOrderByClientOrderId(request.clientOrderId),
           wait: backoff,
         },
-        { maxAttempts: options.submitAttempts ?? 2 },
+        {
+          maxAttempts: options.submitAttempts ?? 2,
+          lookUpFirst: submitOptions.lookUpFirst === true,
+        },
       );
     },
 

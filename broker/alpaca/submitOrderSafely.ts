@@ -19,6 +19,8 @@ export interface SafeSubmitSteps {
 export interface SafeSubmitPolicy {
   /** POST attempts at most (default 2); each one after the first follows a NOT_FOUND lookup. */
   readonly maxAttempts?: number;
+  /** Look the order up before the first POST too (for a caller retrying an earlier attempt). */
+  readonly lookUpFirst?: boolean;
 }
 
 /**
@@ -32,6 +34,16 @@ export async function submitOrderSafely(
   policy: SafeSubmitPolicy = {},
 ): Promise<BrokerResult<BrokerOrder>> {
   const maxAttempts = Math.max(1, policy.maxAttempts ?? 2);
+  if (policy.lookUpFirst) {
+    const existing = await steps.lookUp();
+    if (existing.ok) return existing;
+    if (existing.code !== "NOT_FOUND") {
+      return {
+        ...existing,
+        message: `not submitted: could not check for an earlier attempt (${existing.message})`,
+      };
+    }
+  }
   for (let attempt = 1; ; attempt++) {
     const posted = await steps.post();
     if (posted.ok) return posted;

@@ -477,6 +477,42 @@ export function describeBrokerConnector(
         expectOk(await broker().cancelOrder(first.brokerOrderId));
       });
 
+      it("a retried submission that looks up first answers the earlier order without posting", async () => {
+        const first = await submitRestingLimit("retry");
+        // On the simulator, any POST would now be refused: the answer must come from the lookup.
+        await current().sim?.inject({ method: "POST", path: "/v2/orders", status: 403, times: 1 });
+        const retried = expectOk(
+          await broker().submitOrder(
+            {
+              orderClass: "simple",
+              clientOrderId: first.clientOrderId,
+              symbol: symbol(),
+              side: "buy",
+              qty: dec(2),
+              timeInForce: "day",
+              entry: { type: "limit", limitPrice: first.limitPrice ?? dec(1) },
+            },
+            { lookUpFirst: true },
+          ),
+        );
+        expect(retried.brokerOrderId).toBe(first.brokerOrderId);
+        await current().sim?.inject({ clear: true });
+        const fresh = await broker().submitOrder(
+          {
+            orderClass: "simple",
+            clientOrderId: clientOrderId("first-try"),
+            symbol: symbol(),
+            side: "buy",
+            qty: dec(1),
+            timeInForce: "day",
+            entry: { type: "limit", limitPrice: first.limitPrice ?? dec(1) },
+          },
+          { lookUpFirst: true },
+        );
+        expect(expectOk(fresh).brokerOrderId).not.toBe(first.brokerOrderId);
+        expectOk(await broker().cancelAllOrders());
+      });
+
       it("unauthorized, on REST and on the stream", async () => {
         const intruder = current().brokerWith({ secretKey: "not-the-secret", readRetries: 0 });
         const failure = expectFailure(await intruder.getAccount(), "UNAUTHORIZED");

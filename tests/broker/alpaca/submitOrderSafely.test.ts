@@ -89,4 +89,19 @@ describe("submitOrderSafely", () => {
     expect(await submitOrderSafely(steps)).toEqual(refused);
     expect(calls).toEqual(["post"]);
   });
+
+  it("looks up first when asked, answering an earlier attempt's order without posting", async () => {
+    const found = script([], [ok(order)]);
+    expect(await submitOrderSafely(found.steps, { lookUpFirst: true })).toEqual(ok(order));
+    expect(found.calls).toEqual(["lookup"]);
+
+    const fresh = script([ok(order)], [notFound]);
+    expect(await submitOrderSafely(fresh.steps, { lookUpFirst: true })).toEqual(ok(order));
+    expect(fresh.calls).toEqual(["lookup", "post"]);
+
+    const unknown = script([], [brokerFailure("NETWORK", "unreachable", true)]);
+    const result = await submitOrderSafely(unknown.steps, { lookUpFirst: true });
+    expect(result).toMatchObject({ ok: false, code: "NETWORK", retryable: true });
+    expect(unknown.calls).toEqual(["lookup"]);
+  });
 });
