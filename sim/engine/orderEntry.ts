@@ -201,6 +201,12 @@ export function submitOrder(ex: Exchange, body: unknown): ApiResult<Record<strin
   if (!qty || qty.lte(0)) return fail(422, INVALID, "qty must be > 0");
   const intent = checkAccount(ex, r, qty);
   if (!intent.ok) return intent;
+  if (
+    (r.orderClass === "bracket" || r.orderClass === "oto") &&
+    intent.value.endsWith("_to_close")
+  ) {
+    return fail(422, INVALID, `${r.orderClass} orders must be entry orders`);
+  }
 
   const exitSide: OrderSide = r.orderClass === "oco" ? r.side : r.side === "buy" ? "sell" : "buy";
   const parent = blankOrder(ex, {
@@ -337,13 +343,13 @@ export function replaceOrder(
   const trail = price("trail");
   if (!trail.ok) return trail;
   if (limit.value && old.type !== "limit" && old.type !== "stop_limit") {
-    return fail(422, INVALID, "limit_price is only for limit and stop_limit orders");
+    return fail(422, INVALID, `${old.type} orders must not have limit_price`);
   }
   if (stop.value && old.type !== "stop" && old.type !== "stop_limit") {
-    return fail(422, INVALID, "stop_price is only for stop and stop_limit orders");
+    return fail(422, INVALID, `${old.type} orders must not have stop_price`);
   }
   if (trail.value && old.type !== "trailing_stop")
-    return fail(422, INVALID, "trail is only for trailing_stop orders");
+    return fail(422, INVALID, `${old.type} orders must not have trail`);
   let qty = remainingQty(old);
   if (body.qty !== undefined && body.qty !== null && body.qty !== "") {
     const q = parseDec(body.qty);

@@ -127,6 +127,25 @@ describe("bracket leg lifecycle", () => {
     ]);
   });
 
+  it("refuses a bracket that would close a position instead of opening one", async () => {
+    await alpaca().trading.orders.market({
+      symbol: "AAPL",
+      side: "buy",
+      qty: "10",
+      timeInForce: "day",
+    });
+    await expect(
+      alpaca().trading.orders.bracket({
+        symbol: "AAPL",
+        side: "sell",
+        qty: "10",
+        timeInForce: "day",
+        takeProfit: { limitPrice: "180" },
+        stopLoss: { stopPrice: "195" },
+      }),
+    ).rejects.toMatchObject({ status: 422, code: 42210000 });
+  });
+
   it("legs reserve the position: a separate sell for it is refused", async () => {
     await bracket("10");
     await quote("188.90", "188.95");
