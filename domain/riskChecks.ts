@@ -349,12 +349,12 @@ export function reducesPosition(
  * size and exposure (MAX_POSITION_SIZE, MAX_OPEN_POSITIONS, MAX_TOTAL_EXPOSURE,
  * MAX_SECTOR_EXPOSURE, BUYING_POWER, NOT_SHORTABLE), and flow (DUPLICATE_ORDER: same symbol,
  * side, quantity and prices submitted less than `duplicateWindowMs` ago; ORDER_RATE: already
- * `maxOrdersPerMinute` orders in the last 60 s).
+ * `maxOrdersPerMinute` orders in the last 60 s, for opening orders only).
  *
  * Every limit is inclusive: an order exactly at a limit passes. Orders that only reduce a
  * position skip the risk, size, exposure, position-count, buying-power and shortability rules,
  * and also MARKET_CLOSED and NO_QUOTE, so a protective exit can always be placed; they keep the
- * trading-state, tradability, price, collar (when there is a quote), duplicate and rate rules.
+ * trading-state, tradability, price, collar (when there is a quote) and duplicate rules.
  * With an invalid quantity or price, the rules that would compute with it are skipped.
  * Exposure is gross notional: position sizes at market value plus working entries; an order
  * counts at its limit or stop price, or at the quote (ask to buy, bid to sell) when it has
@@ -424,7 +424,7 @@ export function checkOrder(
     fail("NOT_TRADABLE", `${symbol} is not tradable at the broker.`);
   }
 
-  checkFlow(fail, prepared, order, limits, now);
+  checkFlow(fail, prepared, order, limits, now, reducing);
 
   // Quantity.
   if (!quantityValid) {
@@ -628,13 +628,18 @@ export function checkOrder(
   return verdict(violations);
 }
 
-/** The flow rules, which apply to every order: the same order sent moments ago, and the order rate. */
+/**
+ * The flow rules: the same order sent moments ago (every order), and the order rate (opening
+ * orders only: the rate rule stops a runaway entry loop, and must never keep a position from
+ * getting its stop or being closed).
+ */
 function checkFlow(
   fail: (code: RiskCheckCode, message: string) => void,
   prepared: PreparedSnapshot,
   order: ProposedOrder,
   limits: RiskLimits,
   now: number,
+  reducing: boolean,
 ): void {
   const key = contentKey(
     order.symbol,
@@ -650,6 +655,7 @@ function checkFlow(
       `The same ${order.side} of ${order.quantity.toString()} ${order.symbol} was sent less than ${Math.round(limits.duplicateWindowMs / 1000)} s ago.`,
     );
   }
+  if (reducing) return;
   const lastMinute = countBetween(prepared.submissionTimes, now - RATE_WINDOW_MS, now);
   if (lastMinute >= limits.maxOrdersPerMinute) {
     fail(

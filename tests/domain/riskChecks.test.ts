@@ -573,6 +573,20 @@ describe("ORDER_RATE", () => {
   it("forgets orders 60 s old", () => {
     expect(check(order(), snapshot({ recentOrders: burst(30, 60_000) }))).toEqual({ ok: true });
   });
+
+  it("never keeps an exit from going out, however busy the minute was", () => {
+    const exit = order({
+      symbol: "MSFT",
+      side: "sell",
+      type: "stop",
+      quantity: dec("10"),
+      limitPrice: null,
+      stopPrice: dec("380.00"),
+      stopLossPrice: null,
+      takeProfitPrice: null,
+    });
+    expect(check(exit, snapshot({ recentOrders: burst(30, 1000) }))).toEqual({ ok: true });
+  });
 });
 
 describe("MARKET_CLOSED", () => {
