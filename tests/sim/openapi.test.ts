@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { MARKET_OPEN_TIME, startTestSimulator, type TestSimulator } from "../support/simulator";
 import { componentErrors, responseErrors, type SpecName } from "./openapi";
 
@@ -259,6 +260,55 @@ describe("simulator responses validate against Alpaca's OpenAPI specs", () => {
     expect(bars.bars.length).toBeGreaterThan(1);
     await v("/v2/stocks/bars", "/v2/stocks/bars?symbols=AAPL,MSFT&timeframe=1Day");
     await v("/v2/stocks/bars/latest", "/v2/stocks/bars/latest?symbols=AAPL");
+  });
+});
+
+describe("trade_updates stream messages", () => {
+  it("carry spec-valid orders, in binary frames, after Alpaca's handshake", async () => {
+    await t.control("/sim/reset", { cash: "100000", time: MARKET_OPEN_TIME });
+    const ws = new WebSocket(t.streamUrl);
+    const messages: { stream: string; data: Record<string, unknown> }[] = [];
+    let binary = true;
+    ws.on("message", (data, isBinary) => {
+      binary &&= isBinary;
+      messages.push(JSON.parse(String(data)));
+    });
+    await new Promise((resolve) => ws.once("open", resolve));
+    const waitFor = async (n: number) => {
+      const deadline = Date.now() + 3000;
+      while (messages.length < n && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10));
+    };
+    ws.send(JSON.stringify({ action: "authenticate", data: { key_id: "k", secret_key: "s" } }));
+    await waitFor(1);
+    ws.send(JSON.stringify({ action: "listen", data: { streams: ["trade_updates"] } }));
+    await waitFor(2);
+    expect(messages.slice(0, 2)).toEqual([
+      { stream: "authorization", data: { action: "authenticate", status: "authorized" } },
+      { stream: "listening", data: { streams: ["trade_updates"] } },
+    ]);
+    await call("POST", "/v2/orders", {
+      symbol: "AAPL",
+      side: "buy",
+      type: "market",
+      qty: "5",
+      time_in_force: "gtc",
+      order_class: "bracket",
+      take_profit: { limit_price: "200" },
+      stop_loss: { stop_price: "180" },
+    });
+    await t.control("/sim/quotes", { symbol: "AAPL", price: "201" });
+    await waitFor(7); // new, fill, tp new, tp fill, sl canceled
+    ws.close();
+    const updates = messages.filter((m) => m.stream === "trade_updates");
+    expect(updates.map((u) => u.data.event)).toEqual(["new", "fill", "new", "fill", "canceled"]);
+    for (const u of updates) {
+      expect(componentErrors("trading", "Order", u.data.order)).toEqual([]);
+      expect(typeof u.data.timestamp).toBe("string");
+    }
+    const fill = updates[1]?.data;
+    expect(fill).toMatchObject({ qty: "5", price: "190.01", position_qty: "5" });
+    expect(binary).toBe(true);
   });
 });
 
