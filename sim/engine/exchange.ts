@@ -60,6 +60,11 @@ export class Exchange {
   replay: ReplayFeed | null = null;
   /** How many upcoming orders the venue rejects after acceptance (an injected fault). */
   rejectNext = 0;
+  /**
+   * Optional events Alpaca sends only sometimes: `pending_new` before `new` when an order is
+   * routed, and `done_for_day` before a partially filled day order expires.
+   */
+  eventOptions = { pendingNew: false, doneForDay: false };
   private readonly listeners = new Set<(update: TradeUpdate) => void>();
   private syncedTo: Date;
   /** The instant being processed while catching up with the clock (boundary or replay tick). */
@@ -99,6 +104,7 @@ export class Exchange {
     this.marketOverride = null;
     this.replay = null;
     this.rejectNext = 0;
+    this.eventOptions = { pendingNew: false, doneForDay: false };
     this.syncedTo = this.deps.now();
     const id = this.account?.id;
     this.account = this.freshAccount(setup);
@@ -301,6 +307,10 @@ export class Exchange {
   }
 
   route(order: SimOrder): void {
+    if (this.eventOptions.pendingNew) {
+      order.status = "pending_new";
+      this.emit("pending_new", order);
+    }
     order.status = "new";
     order.updatedAt = this.time();
     this.emit("new", order);
@@ -344,6 +354,8 @@ export class Exchange {
         const allowed =
           phase === "continuous" ? this.canTrade(order) : this.marketOverride !== "closed";
         if (!allowed) continue;
+        // The closing auction is for cls orders; the rest already had the session to trade.
+        if (phase === "close" && order.timeInForce !== "cls") continue;
         visited.add(order.id);
         progress = true;
         const available = this.liquidity.get(symbol) ?? this.liquidity.get("*") ?? null;
@@ -486,6 +498,11 @@ export class Exchange {
   private expireOrders(predicate: (o: SimOrder) => boolean): void {
     for (const o of this.book.open()) {
       if (!isOpen(o) || !predicate(o)) continue;
+      if (this.eventOptions.doneForDay && o.filledQty.gt(0)) {
+        o.status = "done_for_day";
+        o.updatedAt = this.time();
+        this.emit("done_for_day", o);
+      }
       this.finish(o, "expired");
       for (const member of this.book.group(o)) {
         // A leg whose entry will never complete has nothing left to protect.

@@ -183,6 +183,7 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
       if (b.clear === true) {
         faults.clear();
         ex.rejectNext = 0;
+        ex.eventOptions = { pendingNew: false, doneForDay: false };
       }
       if (b.dropStream === true) deps.dropStream();
       const count = (v: unknown) => (v === true ? Number.POSITIVE_INFINITY : Number(v) || 0);
@@ -205,6 +206,8 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
       if (b.streamDelayMs !== undefined) faults.streamDelayMs = Number(b.streamDelayMs) || 0;
       if (b.duplicateEvents !== undefined) faults.duplicateEvents = count(b.duplicateEvents);
       if (b.dropEvents !== undefined) faults.dropEvents = count(b.dropEvents);
+      if (typeof b.pendingNew === "boolean") ex.eventOptions.pendingNew = b.pendingNew;
+      if (typeof b.doneForDay === "boolean") ex.eventOptions.doneForDay = b.doneForDay;
       if (b.rejectOrders !== undefined)
         ex.rejectNext = Math.max(0, Math.floor(Number(b.rejectOrders) || 0));
       return json(200, {
@@ -219,11 +222,14 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
           : "unlimited",
         dropEvents: Number.isFinite(faults.dropEvents) ? faults.dropEvents : "unlimited",
         rejectOrders: ex.rejectNext,
+        pendingNew: ex.eventOptions.pendingNew,
+        doneForDay: ex.eventOptions.doneForDay,
       });
     })
     .on("DELETE", "/sim/faults", () => {
       faults.clear();
       ex.rejectNext = 0;
+      ex.eventOptions = { pendingNew: false, doneForDay: false };
       return json(200, { cleared: true });
     })
     .on("POST", "/sim/rate-limit", (ctx) => {

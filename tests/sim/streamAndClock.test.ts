@@ -103,6 +103,28 @@ describe("trade_updates stream", () => {
   });
 });
 
+describe("optional events", () => {
+  it("sends pending_new before new, and done_for_day before a partly filled day order expires", async () => {
+    const rec = await recordTradeUpdates(alpaca(), t.streamUrl);
+    try {
+      await t.control("/sim/faults", { pendingNew: true, doneForDay: true });
+      await t.control("/sim/liquidity", { symbol: "AAPL", sharesPerFill: "3" });
+      await buy("5", "optional-events");
+      await t.control("/sim/clock", { time: "2026-03-02T21:00:00Z" });
+      await rec.waitFor((u) => u.some((x) => x.event === "expired"));
+      expect(rec.updates.map((u) => u.event)).toEqual([
+        "pending_new",
+        "new",
+        "partial_fill",
+        "done_for_day",
+        "expired",
+      ]);
+    } finally {
+      rec.close();
+    }
+  });
+});
+
 describe("simulated clock", () => {
   it("walks the calendar: close, weekend, next open", async () => {
     await t.control("/sim/clock", { time: "2026-03-06T20:59:00Z" }); // Friday 15:59 EST
@@ -141,6 +163,22 @@ describe("simulated clock", () => {
 });
 
 describe("prices", () => {
+  it("plays a price path in order, so a stop inside it fills at the print that crossed it", async () => {
+    const stop = await alpaca().trading.orders.stop({
+      symbol: "AAPL",
+      side: "buy",
+      qty: "1",
+      stopPrice: "191",
+      timeInForce: "day",
+    });
+    await t.control("/sim/quotes", { symbol: "AAPL", path: ["190.50", "191.30", "189.00"] });
+    const o = await alpaca().trading.orders.getOrderByOrderID({ orderId: stop.id ?? "" });
+    expect(o.status).toBe("filled");
+    expect(o.filledAvgPrice).toBe("191.3");
+    const latest = await alpaca().marketData.stocks.stockLatestTradeSingle({ symbol: "AAPL" });
+    expect(latest.trade?.p).toBe(189);
+  });
+
   it("replays bars as the clock passes them and serves them as bars", async () => {
     const csv = [
       "symbol,t,o,h,l,c,v",
