@@ -26,8 +26,10 @@ export interface SimulatorOptions {
   seed?: number;
   /** Starting simulated time (ISO-8601); defaults to the wall clock. */
   time?: string;
-  /** Starting cash (default "100000"). */
+  /** Starting cash (default "100000"); also what `/sim/reset` uses when it names none. */
   cash?: string;
+  /** Buying-power multiplier: 1 (default) behaves as a cash account, 2 as Reg T margin, 4 day trading. */
+  multiplier?: string;
   /** Let the simulated clock follow the wall clock (default false: it moves only when told). */
   clockRunning?: boolean;
   /** Tick every symbol's price on a seeded random walk every `intervalMs` (default off). */
@@ -106,6 +108,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     { now: () => clock.now(), newId: () => randomUUID() },
     {
       ...(options.cash ? { cash: options.cash } : {}),
+      ...(options.multiplier ? { multiplier: options.multiplier } : {}),
       ...(options.symbols ? { symbols: options.symbols } : {}),
     },
   );

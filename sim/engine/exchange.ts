@@ -72,11 +72,11 @@ export class Exchange {
 
   constructor(
     private readonly deps: ExchangeDeps,
-    setup: ExchangeSetup = {},
+    private readonly baseline: ExchangeSetup = {},
   ) {
     this.syncedTo = deps.now();
-    this.account = this.freshAccount(setup);
-    this.reset(setup);
+    this.account = this.freshAccount(baseline);
+    this.reset();
   }
 
   private freshAccount(setup: ExchangeSetup): AccountState {
@@ -94,8 +94,16 @@ export class Exchange {
     };
   }
 
-  /** Empties the account to `cash`, drops orders, positions and quotes, and reseeds prices. */
-  reset(setup: ExchangeSetup = {}): void {
+  /**
+   * Empties the account to `cash`, drops orders, positions and quotes, and reseeds prices. What the
+   * simulator was started with (cash, symbols) is the default for anything `overrides` leaves out.
+   */
+  reset(overrides: ExchangeSetup = {}): void {
+    const setup: ExchangeSetup = {
+      ...this.baseline,
+      ...overrides,
+      symbols: { ...this.baseline.symbols, ...overrides.symbols },
+    };
     this.book.clear();
     this.positions.clear();
     this.market.clear();

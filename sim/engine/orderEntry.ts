@@ -418,7 +418,12 @@ export function replaceOrder(
   old.replacedAt = t;
   old.replacedBy = fresh.id;
   old.updatedAt = t;
-  for (const leg of ex.book.legsOf(old)) leg.parentId = fresh.id;
+  for (const leg of ex.book.legsOf(old)) {
+    leg.parentId = fresh.id;
+    // Held exits are sized to their entry: they follow a new quantity.
+    if (old.role === "entry" && leg.status === "held" && !leg.armed)
+      leg.qty = qty.plus(old.filledQty);
+  }
   if (old.parentId) {
     const parent = ex.book.get(old.parentId);
     if (parent) parent.legIds = parent.legIds.map((l) => (l === old.id ? fresh.id : l));

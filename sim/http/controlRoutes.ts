@@ -96,8 +96,10 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
   router
     .on("POST", "/sim/reset", (ctx) => {
       const b = record(ctx.body);
-      const cash = b.cash === undefined ? "100000" : b.cash;
-      if (!parseDec(cash) || parseDec(cash)?.isNeg()) return bad("cash must be a decimal");
+      const cash = b.cash;
+      if (cash !== undefined && (!parseDec(cash) || parseDec(cash)?.isNeg())) {
+        return bad("cash must be a decimal");
+      }
       if (b.time !== undefined) {
         const t = timeValue(b.time);
         if (!t) return bad("time must be ISO-8601");
@@ -107,7 +109,7 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
       if (multiplier !== undefined && !parseDec(multiplier)?.gte(1))
         return bad("multiplier must be >= 1");
       ex.reset({
-        cash: String(cash),
+        ...(cash === undefined ? {} : { cash: String(cash) }),
         ...(multiplier ? { multiplier } : {}),
         ...(typeof b.shortingEnabled === "boolean" ? { shortingEnabled: b.shortingEnabled } : {}),
         ...(b.symbols && typeof b.symbols === "object"

@@ -119,4 +119,22 @@ describe("simulator basics through the Alpaca SDK", () => {
     expect(latest.quote?.ap).toBe(190.01);
     expect(latest.quote?.bp).toBe(189.99);
   });
+
+  it("keeps the symbols and cash it was started with across resets", async () => {
+    const custom = await startTestSimulator({
+      cash: "25000",
+      symbols: { ZZZT: { price: "12.34" } },
+    });
+    try {
+      await custom.control("/sim/reset", { time: MARKET_OPEN_TIME });
+      const alpaca = alpacaFor(custom.url);
+      expect((await alpaca.trading.account.getAccount()).cash).toBe("25000.00");
+      const trade = await alpaca.marketData.stocks.stockLatestTradeSingle({ symbol: "ZZZT" });
+      expect(trade.trade?.p).toBe(12.34);
+      await custom.control("/sim/reset", { cash: "5000" });
+      expect((await alpaca.trading.account.getAccount()).cash).toBe("5000.00");
+    } finally {
+      await custom.close();
+    }
+  });
 });
