@@ -146,6 +146,33 @@ describe("bracket leg lifecycle", () => {
     ).rejects.toMatchObject({ status: 422, code: 42210000 });
   });
 
+  it("cancelling a partly filled entry cancels its held legs and keeps the filled shares", async () => {
+    await t.control("/sim/liquidity", { symbol: "AAPL", sharesPerFill: "4" });
+    const entry = await bracket("10");
+    await quote("188.90", "188.95");
+    await alpaca().trading.orders.deleteOrderByOrderID({ orderId: entry.id ?? "" });
+    const g = await legsOf(entry.id);
+    expect([g.parent.status, g.parent.filledQty, g.tp.status, g.sl.status]).toEqual([
+      "canceled",
+      "4",
+      "canceled",
+      "canceled",
+    ]);
+    const positions = await alpaca().trading.positions.getAllOpenPositions();
+    expect(positions[0]?.qty).toBe("4");
+  });
+
+  it("replacing the entry's quantity resizes its held legs", async () => {
+    const entry = await bracket("10");
+    const fresh = await alpaca().trading.orders.patchOrderByOrderId({
+      orderId: entry.id ?? "",
+      patchOrderRequest: { qty: "7" },
+    });
+    const g = await legsOf(fresh.id);
+    expect([g.parent.qty, g.tp.qty, g.sl.qty]).toEqual(["7", "7", "7"]);
+    expect([g.tp.status, g.sl.status]).toEqual(["held", "held"]);
+  });
+
   it("legs reserve the position: a separate sell for it is refused", async () => {
     await bracket("10");
     await quote("188.90", "188.95");
