@@ -11,6 +11,10 @@ async function main(): Promise<void> {
     throw new Error(`SIM_PORT must be a port number, got "${process.env.SIM_PORT}"`);
   }
   const replayFile = process.env.SIM_REPLAY_FILE;
+  const market = process.env.SIM_MARKET;
+  if (market !== undefined && market !== "open" && market !== "closed") {
+    throw new Error(`SIM_MARKET must be "open" or "closed", got "${market}"`);
+  }
   const walkMs = Number(process.env.SIM_WALK_MS ?? "1000");
   const sim = await startSimulator({
     port,
@@ -20,6 +24,7 @@ async function main(): Promise<void> {
     ...(process.env.SIM_SEED ? { seed: Number(process.env.SIM_SEED) } : {}),
     ...(process.env.SIM_TIME ? { time: process.env.SIM_TIME } : {}),
     ...(replayFile ? { replayBars: readFileSync(replayFile, "utf8") } : {}),
+    ...(market ? { market } : {}),
     clockRunning: true,
     // Replayed bars drive prices on their own; otherwise prices walk unless SIM_WALK_MS=0.
     randomWalk: replayFile || walkMs <= 0 ? false : { intervalMs: walkMs },

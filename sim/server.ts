@@ -38,6 +38,8 @@ export interface SimulatorOptions {
   rateLimitPerMinute?: number;
   /** Bars (CSV or JSON text) to replay as the clock passes them. */
   replayBars?: string;
+  /** Force the market open or closed regardless of the calendar (e.g. to trade on a weekend). */
+  market?: "open" | "closed";
   /** Structured logger for request failures (pino-compatible); silent when absent. */
   logger?: { error: (obj: object, msg: string) => void };
 }
@@ -112,6 +114,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       ...(options.symbols ? { symbols: options.symbols } : {}),
     },
   );
+  if (options.market) ex.marketOverride = options.market;
   if (options.replayBars) ex.replay = new ReplayFeed(parseBarsFile(options.replayBars));
   const faults = new Faults();
   const limiter = new RateLimiter(options.rateLimitPerMinute ?? 200, () => Date.now());
