@@ -1,0 +1,82 @@
+/**
+ * The bot: grammY with auto-retry and throttling on every API call, the access gate first, then
+ * one composer per feature. Add a feature by writing a BotFeature and listing it in DESK_FEATURES.
+ */
+import { autoRetry } from "@grammyjs/auto-retry";
+import { apiThrottler } from "@grammyjs/transformer-throttler";
+import { Bot } from "grammy";
+import { COMMANDS, type CommandName } from "./commands";
+import type { BotContext } from "./context";
+import type { BotDeps, BotFeature, FeatureSetup } from "./feature";
+import { createAccessGate } from "./features/access";
+import { buildCommandMenus, type CommandMenu } from "./features/commandMenu";
+import { startFeature } from "./features/start";
+import { createUnbuiltCommands } from "./features/unbuiltCommands";
+import { assertDistinctCodes } from "./keyboards/callbackData";
+import { sequentializeByChat } from "./runner";
+
+export type { BotDeps, BotFeature } from "./feature";
+
+/** The product's features, in the order they see updates (after the access gate). */
+export const DESK_FEATURES: readonly BotFeature[] = [startFeature];
+
+/** The Telegram bot of the desk. Start it with startBot (bot/runner.ts). */
+export function createBot(deps: BotDeps): Bot<BotContext> {
+  return assembleBot(deps, DESK_FEATURES);
+}
+
+/** The menus to publish at start for the desk's features. */
+export function commandMenusFor(
+  deps: Pick<BotDeps, "allowedUsers">,
+  features: readonly BotFeature[] = DESK_FEATURES,
+): CommandMenu[] {
+  return buildCommandMenus(deps.allowedUsers, availableCommands(features));
+}
+
+/**
+ * Builds a bot from the given features: the composition createBot uses, open for a bot with an
+ * extra feature (tests). Throws (a bug) if two features claim a command or a button code, or a
+ * command is not in the catalogue.
+ */
+export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot<BotContext> {
+  const callbackActions = features.flatMap((feature) => feature.callbackActions);
+  assertDistinctCodes(callbackActions);
+  const setup: FeatureSetup = {
+    deps,
+    availableCommands: availableCommands(features),
+    callbackActions,
+  };
+
+  const bot = new Bot<BotContext>(deps.token, { client: { apiRoot: deps.apiRoot } });
+  // Installed first, so the throttler wraps auto-retry: a retry keeps its chat's place in line.
+  bot.api.config.use(
+    autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60, rethrowHttpErrors: true }),
+  );
+  bot.api.config.use(apiThrottler());
+  bot.catch((error) => {
+    deps.logger.error(
+      { err: error.error, updateId: error.ctx.update.update_id },
+      "update handling failed",
+    );
+  });
+
+  bot.use(sequentializeByChat<BotContext>());
+  bot.use(createAccessGate(setup));
+  for (const feature of features) bot.use(feature.create(setup));
+  bot.use(createUnbuiltCommands(setup));
+  return bot;
+}
+
+function availableCommands(features: readonly BotFeature[]): Set<CommandName> {
+  const available = new Set<CommandName>();
+  const catalogued = new Set<string>(COMMANDS.map((spec) => spec.command));
+  for (const feature of features) {
+    for (const command of feature.commands) {
+      if (!catalogued.has(command))
+        throw new Error(`feature ${feature.name}: /${command} is not catalogued`);
+      if (available.has(command)) throw new Error(`/${command} is handled by two features`);
+      available.add(command);
+    }
+  }
+  return available;
+}

@@ -1,0 +1,42 @@
+/**
+ * The contract between createBot and the features: what the bot is given (BotDeps) and what a
+ * feature declares (its commands and button actions) so /help, the command menu and the access
+ * gate stay right as features are added.
+ */
+import type { Composer } from "grammy";
+import type { Logger } from "pino";
+import type { UserRole } from "../app/config";
+import type { CommandName } from "./commands";
+import type { BotContext } from "./context";
+import type { CallbackAction } from "./keyboards/callbackData";
+
+/** Everything the bot needs from outside. Later features add their stores and queues here. */
+export interface BotDeps {
+  readonly token: string;
+  /** Bot API root without a trailing slash, e.g. https://api.telegram.org or an emulator. */
+  readonly apiRoot: string;
+  /** TELEGRAM_ALLOWED_USERS by Telegram user id (not chat id). */
+  readonly allowedUsers: ReadonlyMap<number, UserRole>;
+  readonly logger: Logger;
+  /** The clock: expiries and rate windows use it, never the system clock directly. */
+  readonly now: () => Date;
+}
+
+/** What every feature's composer is built from. */
+export interface FeatureSetup {
+  readonly deps: BotDeps;
+  /** Commands some feature handles; the rest of the catalogue answers "not available yet". */
+  readonly availableCommands: ReadonlySet<CommandName>;
+  /** Every button action of every feature, for the access gate. */
+  readonly callbackActions: readonly CallbackAction[];
+}
+
+/** One feature: a composer plus what it declares. */
+export interface BotFeature {
+  readonly name: string;
+  /** Catalogue commands this feature handles (each command belongs to one feature). */
+  readonly commands: readonly CommandName[];
+  /** Actions of the buttons this feature sends; a press of any other action is refused. */
+  readonly callbackActions: readonly CallbackAction[];
+  create(setup: FeatureSetup): Composer<BotContext>;
+}
