@@ -67,6 +67,7 @@ export class Exchange {
   eventOptions = { pendingNew: false, doneForDay: false };
   private readonly listeners = new Set<(update: TradeUpdate) => void>();
   private syncedTo: Date;
+  private sessionCache: { at: number; regular: boolean; extended: boolean } | null = null;
   /** The instant being processed while catching up with the clock (boundary or replay tick). */
   private processingAt: Date | null = null;
 
@@ -186,7 +187,7 @@ export class Exchange {
 
   isMarketOpen(t: Date = this.time()): boolean {
     if (this.marketOverride) return this.marketOverride === "open";
-    return currentSession(t) !== null;
+    return this.sessionState(t).regular;
   }
 
   /** Whether an order may be routed and execute at the current instant. */
@@ -194,7 +195,20 @@ export class Exchange {
     const t = this.time();
     if (this.isMarketOpen(t)) return true;
     if (this.marketOverride === "closed") return false;
-    return order.extendedHours && isExtendedHours(t);
+    return order.extendedHours && this.sessionState(t).extended;
+  }
+
+  /** The calendar's answer for one instant, remembered: matching asks it once per order. */
+  private sessionState(t: Date): { regular: boolean; extended: boolean } {
+    const cached = this.sessionCache;
+    if (cached && cached.at === t.getTime()) return cached;
+    const state = {
+      at: t.getTime(),
+      regular: currentSession(t) !== null,
+      extended: isExtendedHours(t),
+    };
+    this.sessionCache = state;
+    return state;
   }
 
   clockJson(): Record<string, unknown> {
