@@ -22,6 +22,7 @@ import { Dec, fmt, ZERO } from "./decimal";
 import { MarketData } from "./marketData";
 import { decide, type MatchPhase } from "./matching";
 import { orderJson } from "./orderView";
+import { positionAfter } from "./positions";
 import type { ReplayFeed } from "./replay";
 import type { Position, SimOrder, TradeEvent, TradeUpdate } from "./types";
 
@@ -451,32 +452,9 @@ export class Exchange {
 
   private applyToPosition(symbol: string, signedQty: Dec, price: Dec): void {
     this.account.cash = this.account.cash.minus(signedQty.times(price));
-    const p = this.positions.get(symbol);
-    if (!p) {
-      this.positions.set(symbol, {
-        symbol,
-        qty: signedQty,
-        costBasis: signedQty.times(price),
-        lastdayPrice: null,
-      });
-      return;
-    }
-    const sameDirection = p.qty.isZero() || p.qty.isNeg() === signedQty.isNeg();
-    if (sameDirection) {
-      p.qty = p.qty.plus(signedQty);
-      p.costBasis = p.costBasis.plus(signedQty.times(price));
-    } else if (signedQty.abs().lte(p.qty.abs())) {
-      const remaining = p.qty.plus(signedQty);
-      p.costBasis = p.qty.isZero() ? ZERO : p.costBasis.times(remaining).div(p.qty);
-      p.qty = remaining;
-    } else {
-      // Crossing through flat: the rest opens a position the other way at this price.
-      const rest = p.qty.plus(signedQty);
-      p.qty = rest;
-      p.costBasis = rest.times(price);
-      p.lastdayPrice = null;
-    }
-    if (p.qty.isZero()) this.positions.delete(symbol);
+    const next = positionAfter(this.positions.get(symbol), symbol, signedQty, price);
+    if (next) this.positions.set(symbol, next);
+    else this.positions.delete(symbol);
   }
 
   // ---- ends of orders ----------------------------------------------------------------------
@@ -588,35 +566,5 @@ export class Exchange {
     return [...this.positions.values()]
       .sort((a, b) => a.symbol.localeCompare(b.symbol))
       .map((p) => this.positionJson(p));
-  }
-
-  /** Everything the simulator holds, for `GET /sim/state`. */
-  stateJson(): Record<string, unknown> {
-    this.sync();
-    return {
-      time: this.time().toISOString(),
-      market_open: this.isMarketOpen(),
-      account: this.accountJson(),
-      positions: this.positionsJson(),
-      orders: this.book
-        .all()
-        .sort((a, b) => a.seq - b.seq)
-        .map((o) => orderJson(o)),
-      quotes: Object.fromEntries(
-        this.market.symbols().map((s) => {
-          const q = this.market.quote(s);
-          return [
-            s,
-            {
-              bid: q?.bid ? fmt(q.bid) : null,
-              ask: q?.ask ? fmt(q.ask) : null,
-              last: q ? fmt(q.last) : null,
-              time: q?.time.toISOString() ?? null,
-            },
-          ];
-        }),
-      ),
-      liquidity: Object.fromEntries([...this.liquidity].map(([k, v]) => [k, fmt(v)])),
-    };
   }
 }

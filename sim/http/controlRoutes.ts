@@ -1,6 +1,7 @@
 import type { SimClock } from "../engine/clock";
 import { type Dec, parseDec } from "../engine/decimal";
 import type { Exchange } from "../engine/exchange";
+import { orderJson } from "../engine/orderView";
 import { parseBarsFile, ReplayFeed } from "../engine/replay";
 import type { Faults, RateLimiter } from "./faults";
 import { json, type RouteResponse, type Router } from "./router";
@@ -90,6 +91,23 @@ function quoteState(ex: Exchange, symbol: string): Record<string, unknown> {
   };
 }
 
+/** Everything the simulator holds, for `GET /sim/state` (and the answer to a reset). */
+function stateJson(ex: Exchange): Record<string, unknown> {
+  ex.sync();
+  return {
+    time: ex.time().toISOString(),
+    market_open: ex.isMarketOpen(),
+    account: ex.accountJson(),
+    positions: ex.positionsJson(),
+    orders: ex.book
+      .all()
+      .sort((a, b) => a.seq - b.seq)
+      .map((o) => orderJson(o)),
+    quotes: Object.fromEntries(ex.market.symbols().map((s) => [s, quoteState(ex, s)])),
+    liquidity: Object.fromEntries([...ex.liquidity].map(([k, v]) => [k, v.toFixed()])),
+  };
+}
+
 /** The `/sim/*` control endpoints (public interface, see DESIGN.md). */
 export function addControlRoutes(router: Router, deps: ControlDeps): void {
   const { ex, clock, faults, limiter } = deps;
@@ -118,7 +136,7 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
       });
       faults.clear();
       limiter.reset();
-      return json(200, ex.stateJson());
+      return json(200, stateJson(ex));
     })
     .on("POST", "/sim/quotes", (ctx) => {
       const b = record(ctx.body);
@@ -272,5 +290,5 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
       }
       return json(200, { running: deps.walk.running() });
     })
-    .on("GET", "/sim/state", () => json(200, ex.stateJson()));
+    .on("GET", "/sim/state", () => json(200, stateJson(ex)));
 }
