@@ -9,7 +9,7 @@ import addFormats from "ajv-formats";
  * looked up by path, method and status exactly as the spec declares it.
  */
 
-const CONTRACTS = join(import.meta.dirname, "..", "..", "..", "shared", "contracts", "alpaca");
+const CONTRACTS = join(import.meta.dirname, "..", "..", "contracts", "alpaca");
 
 type Spec = {
   paths: Record<
