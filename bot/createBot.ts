@@ -13,7 +13,7 @@ import { buildCommandMenus, type CommandMenu } from "./features/commandMenu";
 import { startFeature } from "./features/start";
 import { createUnbuiltCommands } from "./features/unbuiltCommands";
 import { assertDistinctCodes } from "./keyboards/callbackData";
-import { sequentializeByChat } from "./runner";
+import { DEFAULT_UPDATE_TIMEOUT_MS, inOrderPerChat } from "./runner";
 
 export type { BotDeps, BotFeature } from "./feature";
 
@@ -60,7 +60,12 @@ export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot
     );
   });
 
-  bot.use(sequentializeByChat<BotContext>());
+  bot.use(
+    inOrderPerChat<BotContext>({
+      timeoutMs: deps.updateTimeoutMs ?? DEFAULT_UPDATE_TIMEOUT_MS,
+      logger: deps.logger,
+    }),
+  );
   bot.use(createAccessGate(setup));
   for (const feature of features) bot.use(feature.create(setup));
   bot.use(createUnbuiltCommands(setup));

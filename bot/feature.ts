@@ -20,6 +20,8 @@ export interface BotDeps {
   readonly logger: Logger;
   /** The clock: expiries and rate windows use it, never the system clock directly. */
   readonly now: () => Date;
+  /** How long one update may hold its chat (default 60 s; see inOrderPerChat). */
+  readonly updateTimeoutMs?: number;
 }
 
 /** What every feature's composer is built from. */

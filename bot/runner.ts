@@ -1,25 +1,68 @@
 /**
  * Long polling with @grammyjs/runner: updates of different chats are handled concurrently, one
- * chat's in order; a handler stuck past the sink timeout is logged and no longer holds its chat.
+ * chat's in order; a handler stuck past its timeout is logged and no longer holds its chat.
  */
-import { run, sequentialize } from "@grammyjs/runner";
-import type { Bot, Context } from "grammy";
+import { type RunnerHandle, run, sequentialize } from "@grammyjs/runner";
+import { type Bot, Composer, type Context } from "grammy";
 import type { Logger } from "pino";
 import { type CommandMenu, publishCommandMenus } from "./features/commandMenu";
 
-/** Keeps one chat's updates in order (callback presses included: they carry their message's chat). */
-export function sequentializeByChat<C extends Context>() {
-  return sequentialize<C>((ctx) => {
-    const key = ctx.chat?.id ?? ctx.from?.id;
-    return key === undefined ? undefined : String(key);
+/** How long one update may hold its chat before the chat's next updates go ahead anyway. */
+export const DEFAULT_UPDATE_TIMEOUT_MS = 60_000;
+
+/**
+ * Keeps one chat's updates in order (button presses included: they carry their message's chat),
+ * and releases the chat when a handler runs past `timeoutMs`: a hung handler (a lost API reply,
+ * a known conversations bug) must not silence that chat for good. The late handler keeps running
+ * in the background and its error, if any, is logged.
+ */
+export function inOrderPerChat<C extends Context>(options: {
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+}): Composer<C> {
+  const { timeoutMs, logger } = options;
+  const composer = new Composer<C>();
+  composer.use(
+    sequentialize<C>((ctx) => {
+      const key = ctx.chat?.id ?? ctx.from?.id;
+      return key === undefined ? undefined : String(key);
+    }),
+  );
+  composer.use(async (ctx, next) => {
+    let timer: NodeJS.Timeout | undefined;
+    const handled = next();
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    try {
+      const outcome = await Promise.race([handled.then(() => "handled" as const), timedOut]);
+      if (outcome === "timeout") {
+        logger.error(
+          { updateId: ctx.update.update_id, chatId: ctx.chat?.id, timeoutMs },
+          "update handling timed out; chat released",
+        );
+        handled.catch((error: unknown) =>
+          logger.error(
+            { updateId: ctx.update.update_id, err: error },
+            "late update handling failed",
+          ),
+        );
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   });
+  return composer;
 }
 
 export interface BotRunnerOptions {
   readonly logger: Logger;
   /** Published after the bot identifies itself and before it starts polling. */
   readonly commandMenus?: readonly CommandMenu[];
-  /** An update still being handled after this is logged and its chat released. Default 60 s. */
+  /**
+   * The runner stops counting an update still running after this (the bot's own per-chat timeout,
+   * inOrderPerChat, normally fires first). Default 90 s.
+   */
   readonly sinkTimeoutMs?: number;
   /** Long-polling timeout of each getUpdates call. Default 30 s. */
   readonly pollTimeoutSeconds?: number;
@@ -59,9 +102,12 @@ export async function startBot<C extends Context>(
     runner: { fetch: { timeout: options.pollTimeoutSeconds ?? 30 }, silent: true },
     sink: {
       timeout: {
-        milliseconds: options.sinkTimeoutMs ?? 60_000,
+        milliseconds: options.sinkTimeoutMs ?? 90_000,
         handler: (update) => {
-          logger.error({ updateId: update.update_id }, "update handling timed out; chat released");
+          logger.error(
+            { updateId: update.update_id },
+            "update still running past the sink timeout",
+          );
         },
       },
     },
@@ -73,23 +119,25 @@ export async function startBot<C extends Context>(
   return {
     isRunning: () => handle.isRunning(),
     stop() {
-      stopping ??= stopWithin(handle.stop(), options.stopTimeoutMs ?? 10_000, logger);
+      stopping ??= stopGracefully(handle, options.stopTimeoutMs ?? 10_000, logger);
       return stopping;
     },
   };
 }
 
-async function stopWithin(
-  stopped: Promise<void>,
+/** Stops fetching, then waits (bounded) until the updates already fetched are handled. */
+async function stopGracefully(
+  handle: RunnerHandle,
   timeoutMs: number,
   logger: Logger,
 ): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), timeoutMs);
-  });
-  const outcome = await Promise.race([stopped.then(() => "stopped" as const), timedOut]);
-  clearTimeout(timer);
-  if (outcome === "timeout") logger.warn({ timeoutMs }, "bot stopped with handlers still running");
+  const deadline = Date.now() + timeoutMs;
+  await handle.stop();
+  // The runner's stop ends polling but does not wait for handlers; its sink size counts them.
+  while (handle.size() > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const running = handle.size();
+  if (running > 0) logger.warn({ running, timeoutMs }, "bot stopped with handlers still running");
   else logger.info("bot stopped");
 }

@@ -29,6 +29,7 @@ export interface TestBotOptions {
   /** Features in place of the desk's own (e.g. the desk's plus one a test needs). */
   readonly features?: readonly BotFeature[];
   readonly startAt?: Date;
+  readonly updateTimeoutMs?: number;
 }
 
 export async function startTestBot(options: TestBotOptions): Promise<TestBot> {
@@ -49,6 +50,7 @@ export async function startTestBot(options: TestBotOptions): Promise<TestBot> {
     ),
     logger: createLogger({ level: "debug", destination }),
     now: () => new Date(clock),
+    updateTimeoutMs: options.updateTimeoutMs ?? 10_000,
   };
   const features = options.features ?? DESK_FEATURES;
   const bot = assembleBot(deps, features);
@@ -58,7 +60,7 @@ export async function startTestBot(options: TestBotOptions): Promise<TestBot> {
       logger: deps.logger,
       commandMenus: commandMenusFor(deps, features),
       pollTimeoutSeconds: 5,
-      sinkTimeoutMs: 10_000,
+      sinkTimeoutMs: 20_000,
     });
   } catch (error) {
     await emulator.stop();

@@ -11,7 +11,7 @@
  * - answerCallbackQuery is recorded, so tests can read the toast or alert a press produced;
  * - setMyCommands, getMyCommands, deleteMyCommands, sendChatAction exist;
  * - a method neither emulated nor extended answers 404 like Telegram does for unknown methods,
- *   instead of the emulator's 500 that bots retry.
+ *   instead of the emulator's 500 that bots retry; a wrong token answers 401.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { createServer } from "node:net";
@@ -254,13 +254,21 @@ export async function startTelegramEmulator(
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
     const call = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(path);
     const method = call?.[2];
-    if (call === null || method === undefined || EMULATED_METHODS.has(method)) {
+    if (call === null || method === undefined) {
+      emulatorApp(request, response);
+      return;
+    }
+    if (call[1] !== token) {
+      // The emulator would answer any token; Telegram answers 401.
+      sendJson(response, 401, { ok: false, error_code: 401, description: "Unauthorized" });
+      return;
+    }
+    if (EMULATED_METHODS.has(method)) {
       emulatorApp(request, response);
       return;
     }
     const extension = extensions[method];
     const answer = async (): Promise<unknown> => {
-      if (call[1] !== token) throw new TelegramError(401, "Unauthorized");
       if (extension === undefined) throw new TelegramError(404, "Not Found");
       return extension(await readPayload(request), response);
     };
