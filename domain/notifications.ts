@@ -1,0 +1,190 @@
+import type { OrderRole, OrderSide } from "./order";
+import type { ExitReason } from "./trade";
+
+/**
+ * What the desk tells a trader, as data: producers (the lifecycle jobs) write these payloads to
+ * the notification outbox in the same transaction as the change they report; the bot renders
+ * them. Payloads are JSON-safe: decimals travel as strings, instants as ISO-8601 strings.
+ */
+
+/** A decimal written as a string, e.g. "190.10". */
+export type DecimalString = string;
+
+export interface EntrySubmittedNotice {
+  readonly kind: "ENTRY_SUBMITTED";
+  readonly decisionId: number;
+  readonly tradeId: number | null;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly quantity: DecimalString;
+  readonly orderType: "market" | "limit";
+  readonly limitPrice: DecimalString | null;
+  readonly stopPrice: DecimalString;
+  readonly targetPrice: DecimalString | null;
+  readonly clientOrderId: string;
+}
+
+export interface OrderFilledNotice {
+  readonly kind: "ORDER_FILLED";
+  readonly tradeId: number | null;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly role: OrderRole;
+  readonly executionId: string;
+  readonly fillQuantity: DecimalString;
+  readonly fillPrice: DecimalString;
+  /** Cumulative after this fill. */
+  readonly filledQuantity: DecimalString;
+  readonly orderQuantity: DecimalString;
+  /** True when this fill completed the order. */
+  readonly complete: boolean;
+  readonly clientOrderId: string;
+}
+
+export interface ProtectionPlacedNotice {
+  readonly kind: "PROTECTION_PLACED";
+  readonly tradeId: number;
+  readonly symbol: string;
+  readonly quantity: DecimalString;
+  readonly stopPrice: DecimalString;
+  readonly targetPrice: DecimalString | null;
+}
+
+export interface TradeClosedNotice {
+  readonly kind: "TRADE_CLOSED";
+  readonly tradeId: number;
+  readonly symbol: string;
+  readonly exitReason: ExitReason;
+  readonly quantity: DecimalString;
+  readonly averageEntryPrice: DecimalString;
+  readonly averageExitPrice: DecimalString;
+  readonly realizedPnl: DecimalString;
+  readonly rMultiple: DecimalString | null;
+}
+
+export interface OrderRejectedNotice {
+  readonly kind: "ORDER_REJECTED";
+  readonly decisionId: number | null;
+  readonly tradeId: number | null;
+  readonly symbol: string;
+  /** A stable code: a risk check's, a broker failure's, or the broker's rejection. */
+  readonly code: string;
+  readonly reason: string;
+}
+
+export interface OrderCanceledNotice {
+  readonly kind: "ORDER_CANCELED";
+  readonly tradeId: number | null;
+  readonly symbol: string;
+  readonly role: OrderRole;
+  readonly clientOrderId: string;
+  readonly filledQuantity: DecimalString;
+  readonly reason: string;
+}
+
+export interface TradingStateChangedNotice {
+  readonly kind: "TRADING_STATE_CHANGED";
+  readonly accountId: number;
+  readonly from: "ACTIVE" | "REDUCING" | "HALTED";
+  readonly to: "ACTIVE" | "REDUCING" | "HALTED";
+  readonly setBy: "AUTO" | "MANUAL";
+  readonly reason: string;
+  /** The day's P&L and the limit when the daily-loss rule acted. */
+  readonly pnlToday: DecimalString | null;
+  readonly lossLimit: DecimalString | null;
+}
+
+export interface DailyLossWarningNotice {
+  readonly kind: "DAILY_LOSS_WARNING";
+  readonly accountId: number;
+  readonly pnlToday: DecimalString;
+  readonly lossLimit: DecimalString;
+  readonly remaining: DecimalString;
+}
+
+export interface ReconciliationIncidentNotice {
+  readonly kind: "RECONCILIATION_INCIDENT";
+  readonly accountId: number;
+  readonly symbol: string | null;
+  /** A stable code, e.g. MANUAL_CLOSE_FOUND, POSITION_ADOPTED, MISSED_FILL_INFERRED, STOP_REPLACED. */
+  readonly incident: string;
+  readonly detail: string;
+}
+
+export interface DailySummaryNotice {
+  readonly kind: "DAILY_SUMMARY";
+  readonly accountId: number;
+  /** The New York trading date, YYYY-MM-DD. */
+  readonly tradingDate: string;
+  readonly equity: DecimalString;
+  readonly pnlToday: DecimalString;
+  readonly realizedPnl: DecimalString;
+  readonly unrealizedPnl: DecimalString;
+  readonly tradesClosed: number;
+  readonly wins: number;
+  readonly losses: number;
+  readonly openPositions: number;
+}
+
+/** Every notice the desk can send. */
+export type Notice =
+  | EntrySubmittedNotice
+  | OrderFilledNotice
+  | ProtectionPlacedNotice
+  | TradeClosedNotice
+  | OrderRejectedNotice
+  | OrderCanceledNotice
+  | TradingStateChangedNotice
+  | DailyLossWarningNotice
+  | ReconciliationIncidentNotice
+  | DailySummaryNotice;
+
+export type NoticeKind = Notice["kind"];
+
+/** What a trader switches on, silences or off in /settings; each notice belongs to one. */
+export const NOTICE_CATEGORIES = [
+  "submissions",
+  "fills",
+  "protection",
+  "exits",
+  "rejections",
+  "killSwitch",
+  "reconciliation",
+  "dailySummary",
+] as const;
+export type NoticeCategory = (typeof NOTICE_CATEGORIES)[number];
+
+/** How a trader wants one category delivered. */
+export type NoticeDelivery = "on" | "silent" | "off";
+
+const CATEGORY_OF: Readonly<Record<NoticeKind, NoticeCategory>> = {
+  ENTRY_SUBMITTED: "submissions",
+  ORDER_FILLED: "fills",
+  PROTECTION_PLACED: "protection",
+  TRADE_CLOSED: "exits",
+  ORDER_REJECTED: "rejections",
+  ORDER_CANCELED: "submissions",
+  TRADING_STATE_CHANGED: "killSwitch",
+  DAILY_LOSS_WARNING: "killSwitch",
+  RECONCILIATION_INCIDENT: "reconciliation",
+  DAILY_SUMMARY: "dailySummary",
+};
+
+/** The /settings category a notice belongs to. */
+export function categoryOfNotice(kind: NoticeKind): NoticeCategory {
+  return CATEGORY_OF[kind];
+}
+
+/**
+ * How a notice reaches a trader given their settings. Kill-switch notices are never switched
+ * off completely: a halted account must always be heard about, at worst silently.
+ */
+export function deliveryOfNotice(
+  kind: NoticeKind,
+  settings: Partial<Record<NoticeCategory, NoticeDelivery>>,
+): NoticeDelivery {
+  const category = categoryOfNotice(kind);
+  const chosen = settings[category] ?? "on";
+  if (category === "killSwitch" && chosen === "off") return "silent";
+  return chosen;
+}
