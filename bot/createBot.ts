@@ -3,10 +3,11 @@
  * one composer per feature. Add a feature by writing a BotFeature and listing it in DESK_FEATURES.
  */
 import { autoRetry } from "@grammyjs/auto-retry";
+import { conversations } from "@grammyjs/conversations";
 import { apiThrottler } from "@grammyjs/transformer-throttler";
 import { Bot } from "grammy";
 import { COMMANDS, type CommandName } from "./commands";
-import type { BotContext } from "./context";
+import type { BotContext, FormContext } from "./context";
 import type { BotDeps, BotFeature, FeatureSetup } from "./feature";
 import { createAccessGate } from "./features/access";
 import { buildCommandMenus, type CommandMenu } from "./features/commandMenu";
@@ -48,10 +49,9 @@ export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot
   };
 
   const bot = new Bot<BotContext>(deps.token, { client: { apiRoot: deps.apiRoot } });
-  // Installed first, so the throttler wraps auto-retry: a retry keeps its chat's place in line.
-  bot.api.config.use(
-    autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60, rethrowHttpErrors: true }),
-  );
+  const retry = autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60, rethrowHttpErrors: true });
+  // Installed after auto-retry, so the throttler wraps it: a retry keeps its chat's place in line.
+  bot.api.config.use(retry);
   bot.api.config.use(apiThrottler());
   bot.catch((error) => {
     deps.logger.error(
@@ -67,6 +67,24 @@ export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot
     }),
   );
   bot.use(createAccessGate(setup));
+  // Before every feature: a feature may register an escape command (/cancel) ahead of the
+  // features that create conversations, and open forms then never swallow it.
+  bot.use(
+    conversations<BotContext, FormContext>({
+      ...(deps.conversationStorage === undefined ? {} : { storage: deps.conversationStorage }),
+      plugins: [
+        async (ctx, next) => {
+          // Each replay builds a fresh context and API client: restore what the bot's own have.
+          // Auto-retry only: a throttler here would also delay the replayed calls.
+          ctx.api.config.use(retry);
+          const role = ctx.from === undefined ? undefined : deps.allowedUsers.get(ctx.from.id);
+          if (ctx.from === undefined || role === undefined) return;
+          ctx.deskUser = { telegramUserId: ctx.from.id, role };
+          await next();
+        },
+      ],
+    }),
+  );
   for (const feature of features) bot.use(feature.create(setup));
   bot.use(createUnbuiltCommands(setup));
   return bot;

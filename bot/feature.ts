@@ -3,6 +3,7 @@
  * feature declares (its commands and button actions) so /help, the command menu and the access
  * gate stay right as features are added.
  */
+import type { ConversationData, ConversationStorage } from "@grammyjs/conversations";
 import type { Composer } from "grammy";
 import type { Logger } from "pino";
 import type { UserRole } from "../app/config";
@@ -22,6 +23,11 @@ export interface BotDeps {
   readonly now: () => Date;
   /** How long one update may hold its chat (default 60 s; see inOrderPerChat). */
   readonly updateTimeoutMs?: number;
+  /**
+   * Where open conversations (forms) are kept between updates, keyed by chat. Default: memory,
+   * so a restart forgets forms in progress. With Redis, use a prefix of its own.
+   */
+  readonly conversationStorage?: ConversationStorage<BotContext, ConversationData>;
 }
 
 /** What every feature's composer is built from. */
