@@ -1,0 +1,157 @@
+/**
+ * What the bot, the HTTP API and the jobs themselves call to start lifecycle work. It only
+ * enqueues: every broker call happens inside a job. Job ids make each request idempotent where
+ * the work must happen once (a decision is executed by one job, whatever number of taps).
+ */
+import type { TradeUpdate } from "../domain/broker";
+import { type OrderReportData, tradeUpdateToReport } from "./brokerOrderPayload";
+import {
+  jobIdOf,
+  type OrderReportSource,
+  type ProtectionReason,
+  type Queues,
+  type ValuePayload,
+} from "./queues";
+
+export interface ExecuteOptions {
+  /** Not before this instant (a scheduled decision, the execution window). */
+  readonly runAt?: Date;
+  /** AMEND: the trade this decision replaces (cancelled first). */
+  readonly amendsTradeId?: number;
+}
+
+export interface JobClient {
+  /**
+   * Executes an approved decision (NEW_TRADE, or AMEND with `amendsTradeId`). The job id is
+   * derived from the decision id: asking twice is one job, and one order.
+   */
+  executeDecision(decisionId: number, options?: ExecuteOptions): Promise<void>;
+  /** Cancels a trade's working entry (the CANCEL decision). */
+  cancelTrade(
+    accountId: number,
+    tradeId: number,
+    reason: string,
+    requestedBy: string,
+  ): Promise<void>;
+  /** Hands an order report to the idempotent order-events handler. */
+  publishOrderEvent(
+    accountId: number,
+    source: OrderReportSource,
+    report: OrderReportData,
+  ): Promise<void>;
+  /** Hands a streamed trade update to the handler; its job id is the execution id or event key. */
+  publishTradeUpdate(accountId: number, update: TradeUpdate): Promise<void>;
+  /** Polls an account's recent orders now (the stream's fallback). */
+  requestPoll(accountId: number, reason: string): Promise<void>;
+  /** Asks the protect job to make a trade's exits cover its open quantity. */
+  requestProtection(
+    accountId: number,
+    tradeId: number,
+    reason: ProtectionReason,
+    fillId?: number | null,
+  ): Promise<void>;
+  requestReconcile(accountId: number, reason: string): Promise<void>;
+  requestValuation(accountId: number, quotes?: ValuePayload["quotes"]): Promise<void>;
+  /** Delivers the notification outbox now rather than at the next scheduled pass. */
+  requestNotify(reason: string): Promise<void>;
+}
+
+/** The job id of a decision's execution. */
+export function executeJobId(decisionId: number): string {
+  return jobIdOf("decision", decisionId);
+}
+
+/**
+ * The job id of an order report: the execution id for a fill (the same fill from the stream and
+ * from a retry is one job), else the order, event and time.
+ */
+export function orderReportJobId(source: OrderReportSource, report: OrderReportData): string {
+  if (report.executionId !== null) return jobIdOf("exec", report.executionId);
+  const event = report.event ?? `${source}-${report.order.status}`;
+  return jobIdOf(
+    "order",
+    report.order.brokerOrderId,
+    event,
+    report.order.filledQty,
+    Date.parse(report.at),
+  );
+}
+
+/** Debounce window for requests that only need to happen soon, not once per caller. */
+const COALESCE_MS = 2_000;
+
+/** Builds the job client over the queues. */
+export function createJobClient(queues: Queues): JobClient {
+  const publishOrderEvent = async (
+    accountId: number,
+    source: OrderReportSource,
+    report: OrderReportData,
+  ): Promise<void> => {
+    await queues.orderEvents.add(
+      "report",
+      { kind: "report", accountId, source, report },
+      { jobId: orderReportJobId(source, report) },
+    );
+  };
+  return {
+    async executeDecision(decisionId, options = {}) {
+      const delay = options.runAt ? Math.max(0, options.runAt.getTime() - Date.now()) : 0;
+      await queues.execute.add(
+        options.amendsTradeId === undefined ? "NEW_TRADE" : "AMEND",
+        options.amendsTradeId === undefined
+          ? { action: "NEW_TRADE", decisionId }
+          : { action: "AMEND", decisionId, replacesTradeId: options.amendsTradeId },
+        { jobId: executeJobId(decisionId), ...(delay > 0 ? { delay } : {}) },
+      );
+    },
+    async cancelTrade(accountId, tradeId, reason, requestedBy) {
+      await queues.execute.add(
+        "CANCEL",
+        { action: "CANCEL", accountId, tradeId, reason, requestedBy },
+        { jobId: jobIdOf("cancel", tradeId) },
+      );
+    },
+    publishOrderEvent,
+    publishTradeUpdate: (accountId, update) =>
+      publishOrderEvent(accountId, "stream", tradeUpdateToReport(update)),
+    async requestPoll(accountId, reason) {
+      await queues.orderEvents.add(
+        "poll",
+        { kind: "poll", accountId, reason },
+        { deduplication: { id: jobIdOf("poll", accountId), ttl: COALESCE_MS } },
+      );
+    },
+    async requestProtection(accountId, tradeId, reason, fillId = null) {
+      await queues.protect.add(
+        reason,
+        { accountId, tradeId, reason, fillId },
+        fillId === null
+          ? { deduplication: { id: jobIdOf("protect", tradeId, reason), ttl: COALESCE_MS } }
+          : { jobId: jobIdOf("protect", tradeId, "fill", fillId) },
+      );
+    },
+    async requestReconcile(accountId, reason) {
+      await queues.reconcile.add(
+        "reconcile",
+        { accountId, reason },
+        { deduplication: { id: jobIdOf("reconcile", accountId), ttl: COALESCE_MS } },
+      );
+    },
+    async requestValuation(accountId, quotes) {
+      await queues.value.add(
+        "value",
+        quotes === undefined ? { accountId } : { accountId, quotes },
+        quotes === undefined
+          ? { deduplication: { id: jobIdOf("value", accountId), ttl: COALESCE_MS } }
+          : {},
+      );
+    },
+    async requestNotify(reason) {
+      await queues.notify.add(
+        "notify",
+        { reason },
+        { deduplication: { id: "notify-now", ttl: 250 } },
+      );
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BrokerOrder } from "../../domain/broker";
+import { dec } from "../../domain/money";
+import {
+  brokerOrderFromData,
+  brokerOrderToData,
+  brokerOrderToReport,
+} from "../../jobs/brokerOrderPayload";
+import { createJobClient, executeJobId, orderReportJobId } from "../../jobs/client";
+import {
+  closeQueues,
+  createQueues,
+  jobIdOf,
+  orderEventsPayloadSchema,
+  PAYLOAD_SCHEMAS,
+  type Queues,
+} from "../../jobs/queues";
+import { useTestRedis } from "../support/redis";
+
+const testRedis = useTestRedis("jobs-client");
+
+function brokerOrder(overrides: Partial<BrokerOrder> = {}): BrokerOrder {
+  return {
+    brokerOrderId: "b-1",
+    clientOrderId: "d1-entry",
+    symbol: "AAPL",
+    side: "buy",
+    type: "limit",
+    orderClass: "bracket",
+    timeInForce: "day",
+    status: "new",
+    qty: dec("10"),
+    notional: null,
+    filledQty: dec("0"),
+    filledAvgPrice: null,
+    limitPrice: dec("190.10"),
+    stopPrice: null,
+    trailPrice: null,
+    trailPercent: null,
+    extendedHours: false,
+    legs: [],
+    replaces: null,
+    replacedBy: null,
+    createdAt: new Date("2026-03-02T14:35:00Z"),
+    updatedAt: new Date("2026-03-02T14:35:01Z"),
+    submittedAt: null,
+    filledAt: null,
+    canceledAt: null,
+    expiredAt: null,
+    failedAt: null,
+    ...overrides,
+  };
+}
+
+describe("job client", () => {
+  let queues: Queues;
+  beforeAll(() => {
+    queues = createQueues({
+      connection: testRedis.current.redis,
+      prefix: testRedis.current.prefix,
+    });
+  });
+  afterAll(async () => {
+    await closeQueues(queues);
+  });
+
+  it("enqueues a decision once however often it is asked", async () => {
+    const client = createJobClient(queues);
+    await client.executeDecision(41);
+    await client.executeDecision(41);
+    await client.executeDecision(42, { runAt: new Date(Date.now() + 60_000) });
+    const waiting = await queues.execute.getJobs(["waiting", "delayed"]);
+    const ids = waiting.map((j) => j.id).sort();
+    expect(ids).toEqual([executeJobId(41), executeJobId(42)].sort());
+    const delayed = await queues.execute.getJob(executeJobId(42));
+    expect(await delayed?.getState()).toBe("delayed");
+    expect(PAYLOAD_SCHEMAS.execute.parse(delayed?.data)).toEqual({
+      action: "NEW_TRADE",
+      decisionId: 42,
+    });
+  });
+
+  it("keys order reports by execution id, so the stream and a retry are one job", async () => {
+    const client = createJobClient(queues);
+    const order = brokerOrder({ status: "filled", filledQty: dec("10") });
+    const report = {
+      ...brokerOrderToReport(order, new Date("2026-03-02T14:36:00Z")),
+      event: "fill" as const,
+      executionId: "ex:1",
+      price: "190.05",
+      qty: "10",
+    };
+    await client.publishOrderEvent(7, "stream", report);
+    await client.publishOrderEvent(7, "poll", report);
+    const jobs = await queues.orderEvents.getJobs(["waiting"]);
+    expect(jobs.map((j) => j.id)).toEqual([orderReportJobId("stream", report)]);
+    expect(orderReportJobId("stream", report)).not.toContain(":");
+    const parsed = orderEventsPayloadSchema.parse(jobs[0]?.data);
+    expect(parsed.kind === "report" && brokerOrderFromData(parsed.report.order)).toEqual(order);
+  });
+
+  it("round-trips broker orders with legs exactly", () => {
+    const leg = brokerOrder({
+      brokerOrderId: "b-2",
+      clientOrderId: "x",
+      side: "sell",
+      type: "stop",
+      status: "held",
+      limitPrice: null,
+      stopPrice: dec("184.5"),
+    });
+    const order = brokerOrder({ legs: [leg], filledAvgPrice: dec("190.0512345678901") });
+    expect(brokerOrderFromData(brokerOrderToData(order))).toEqual(order);
+  });
+
+  it("never builds an integer or colon job id", () => {
+    expect(jobIdOf(12)).toBe("j12");
+    expect(jobIdOf("a:b", 3)).toBe("a_b-3");
+  });
+});
