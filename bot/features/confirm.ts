@@ -21,20 +21,36 @@ export interface ConfirmationHandlers {
   confirm(ctx: BotContext, press: ConfirmationPress): Promise<string>;
 }
 
+/** Questions answered recently, remembered so a second press in flight does nothing. */
+const REMEMBERED_ANSWERS = 1_000;
+
 /** A composer answering presses of one confirmation action. */
 export function handleConfirmation(
   action: ConfirmationAction,
   handlers: ConfirmationHandlers,
 ): Composer<BotContext> {
   const composer = new Composer<BotContext>();
+  const answered = new Set<string>();
   composer.callbackQuery(action.pattern, async (ctx) => {
     const press = readConfirmation(action, ctx.callbackQuery.data);
-    if (press === null) {
+    const original = ctx.callbackQuery.message;
+    if (press === null || original === undefined) {
       await ctx.answerCallbackQuery({ text: "This button no longer works.", show_alert: true });
       return;
     }
-    const original = ctx.callbackQuery.message;
-    const originalText = original !== undefined && "text" in original ? (original.text ?? "") : "";
+    // One chat's presses arrive in order, so a press that was in flight while the first one was
+    // handled finds the question answered here.
+    const question = `${original.chat.id}:${original.message_id}`;
+    if (answered.has(question)) {
+      await ctx.answerCallbackQuery({ text: "Already answered." });
+      return;
+    }
+    answered.add(question);
+    if (answered.size > REMEMBERED_ANSWERS) {
+      const oldest = answered.values().next();
+      if (oldest.done !== true) answered.delete(oldest.value);
+    }
+    const originalText = "text" in original ? (original.text ?? "") : "";
     // Editing without a keyboard removes the buttons, so the same question cannot be answered twice.
     const settle = async (outcome: string) => {
       const text = originalText === "" ? outcome : `${escapeHtml(originalText)}\n\n${outcome}`;
@@ -55,7 +71,14 @@ export function handleConfirmation(
     }
     await ctx.answerCallbackQuery();
     await settle("<i>Working…</i>");
-    const outcome = await handlers.confirm(ctx, press);
+    let outcome: string;
+    try {
+      outcome = await handlers.confirm(ctx, press);
+    } catch (error) {
+      // The effect may or may not have happened: say so rather than leave "Working…" forever.
+      await settle("<b>Failed.</b> It may or may not have been done; check before trying again.");
+      throw error;
+    }
     await settle(outcome);
   });
   return composer;

@@ -18,6 +18,7 @@ const DESK_GROUP = { id: -100777, type: "group", title: "Desk <room>" } as const
  * (/close, alert approvals) send, here to exercise the access gate and the confirmation flow.
  */
 const probeAction = defineConfirmation("tp", ["admin", "trader"]);
+let confirmations = 0;
 const probeFeature: BotFeature = {
   name: "probe",
   commands: [],
@@ -33,8 +34,10 @@ const probeFeature: BotFeature = {
     composer.use(
       handleConfirmation(probeAction, {
         now: setup.deps.now,
-        confirm: async (ctx, press) =>
-          `Done: ${press.subject}, confirmed by a ${ctx.deskUser.role}.`,
+        confirm: async (ctx, press) => {
+          confirmations += 1;
+          return `Done: ${press.subject}, confirmed by a ${ctx.deskUser.role}.`;
+        },
       }),
     );
     return composer;
@@ -171,6 +174,21 @@ describe("access control through the Bot API", () => {
     const expired = await waitForText(desk, question.messageId, /Expired/);
     expect(expired.text).toBe("Close AAPL?\n\n<b>Expired.</b> Nothing was done.");
     expect(expired.buttons).toEqual([]);
+  });
+
+  it("does nothing for a second press of an answered question", async () => {
+    const trader = desk.emulator.user({ userId: TRADER });
+    await trader.send("/probe");
+    const question = await trader.waitForMessage({ match: "Close AAPL?" });
+    const confirmationsBefore = confirmations;
+    // Both presses leave before the bot edits the buttons away, as from two devices.
+    const first = trader.press(question, "Confirm");
+    const second = trader.press(question, "Confirm");
+    const answers = await Promise.all([first, second]);
+    expect(answers.map((answer) => answer.text)).toEqual([undefined, "Already answered."]);
+    const done = await waitForText(desk, question.messageId, /Done/);
+    expect(done.text).toBe("Close AAPL?\n\nDone: AAPL, confirmed by a trader.");
+    expect(confirmations).toBe(confirmationsBefore + 1);
   });
 
   it("cancels when Cancel is pressed", async () => {

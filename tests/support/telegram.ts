@@ -292,6 +292,15 @@ export async function startTelegramEmulator(
   internals.webServer = handler;
   await server.start();
 
+  // The emulator numbers an update after an await, so two at once would share an update id and
+  // a callback query id: users' updates go in one at a time.
+  let lastUserUpdate: Promise<unknown> = Promise.resolve();
+  const serialize = <T>(add: () => Promise<T>): Promise<T> => {
+    const added = lastUserUpdate.then(add);
+    lastUserUpdate = added.catch(() => undefined);
+    return added;
+  };
+
   const toBotMessage = (stored: StoredBotMessage): BotMessage => {
     const markup = stored.message.reply_markup as
       | { inline_keyboard?: InlineKeyboardButton[][] }
@@ -317,7 +326,7 @@ export async function startTelegramEmulator(
     publishedMenus: () => [...menus],
     callbackAnswers: () => [...answers],
     refusedCalls: () => [...refused],
-    user: (options) => createTestUser(server, token, options, messagesIn, () => answers),
+    user: (options) => createTestUser(server, token, options, messagesIn, () => answers, serialize),
     async stop() {
       await server.stop();
     },
@@ -330,6 +339,7 @@ function createTestUser(
   options: TestUserOptions,
   messagesIn: (chatId: number) => BotMessage[],
   answers: () => readonly CallbackAnswer[],
+  serialize: <T>(add: () => Promise<T>) => Promise<T>,
 ): TestUser {
   const firstName = options.firstName ?? `User${options.userId}`;
   const from = {
@@ -359,13 +369,17 @@ function createTestUser(
       };
       if (text.startsWith("/")) {
         const length = text.split(/\s/)[0]?.length ?? text.length;
-        await server.addUserCommand({
-          ...message,
-          entities: [{ type: "bot_command", offset: 0, length }],
-        } as unknown as Parameters<TelegramServer["addUserCommand"]>[0]);
+        await serialize(() =>
+          server.addUserCommand({
+            ...message,
+            entities: [{ type: "bot_command", offset: 0, length }],
+          } as unknown as Parameters<TelegramServer["addUserCommand"]>[0]),
+        );
       } else {
-        await server.addUserMessage(
-          message as unknown as Parameters<TelegramServer["addUserMessage"]>[0],
+        await serialize(() =>
+          server.addUserMessage(
+            message as unknown as Parameters<TelegramServer["addUserMessage"]>[0],
+          ),
         );
       }
     },
@@ -390,8 +404,10 @@ function createTestUser(
           text: message.text,
         },
       };
-      await server.addUserCallback(
-        callbackQuery as unknown as Parameters<TelegramServer["addUserCallback"]>[0],
+      await serialize(() =>
+        server.addUserCallback(
+          callbackQuery as unknown as Parameters<TelegramServer["addUserCallback"]>[0],
+        ),
       );
       const stored = (
         server as unknown as { storage: { userMessages: Payload[] } }
