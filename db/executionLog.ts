@@ -47,23 +47,26 @@ export async function appendLog(
 ): Promise<void> {
   const list = Array.isArray(entries) ? entries : [entries as LogEntry];
   if (list.length === 0) return;
-  await db.insert(executionLog).values(
-    list.map((e) => ({
-      entity: e.entity,
-      entityId: String(e.entityId),
-      event: e.event,
-      statusBefore: e.statusBefore ?? null,
-      statusAfter: e.statusAfter ?? null,
-      // Round trip through JSON so Decimals and Dates become their exact string forms.
-      details: JSON.parse(JSON.stringify(e.details ?? {})) as Record<string, unknown>,
-      source: e.source,
-      accountId: e.accountId ?? null,
-      decisionId: e.decisionId ?? null,
-      tradeId: e.tradeId ?? null,
-      orderId: e.orderId ?? null,
-      occurredAt: e.occurredAt,
-    })),
-  );
+  await db.insert(executionLog).values(logRows(list));
+}
+
+/** The rows to insert for audit events (for callers that fold the insert into a larger statement). */
+export function logRows(entries: readonly LogEntry[]): (typeof executionLog.$inferInsert)[] {
+  return entries.map((e) => ({
+    entity: e.entity,
+    entityId: String(e.entityId),
+    event: e.event,
+    statusBefore: e.statusBefore ?? null,
+    statusAfter: e.statusAfter ?? null,
+    // Round trip through JSON so Decimals and Dates become their exact string forms.
+    details: JSON.parse(JSON.stringify(e.details ?? {})) as Record<string, unknown>,
+    source: e.source,
+    accountId: e.accountId ?? null,
+    decisionId: e.decisionId ?? null,
+    tradeId: e.tradeId ?? null,
+    orderId: e.orderId ?? null,
+    occurredAt: e.occurredAt,
+  }));
 }
 
 /** Which events to read: any combination, joined with OR (a trade's story spans its orders). */

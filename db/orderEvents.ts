@@ -1,5 +1,5 @@
 import { and, eq, gt, inArray, ne, notInArray, or, type SQL, sql } from "drizzle-orm";
-import type { Decimal } from "../domain/money";
+import { type Decimal, ZERO } from "../domain/money";
 import { type Order, type OrderEvent, TERMINAL_ORDER_STATUSES } from "../domain/order";
 import {
   type AppliedFill,
@@ -24,8 +24,8 @@ import {
   type TradeFill,
   type TradeRefusal,
 } from "../domain/trade";
-import type { Database } from "./database";
-import { appendLog, type LogEntry } from "./executionLog";
+import { type Database, queryRows } from "./database";
+import { type LogEntry, logRows } from "./executionLog";
 import type { FillRecord } from "./fills";
 import {
   isProtectiveRole,
@@ -35,7 +35,7 @@ import {
   orderRecordOfRow,
 } from "./orders";
 import { type PositionRecord, positionOfRow, positionRecordOfRow } from "./positions";
-import { type EventSource, fills, orders, positions, trades } from "./schema";
+import { type EventSource, executionLog, fills, orders, positions, trades } from "./schema";
 import { type TradeRecord, tradeColumns, tradeOfRow, tradeRecordOfRow } from "./trades";
 
 /** Which order an event is for: ours by id or client order id, or the broker's id. */
@@ -85,30 +85,53 @@ function refText(ref: OrderRef): string {
   return `broker order id ${ref.brokerOrderId}`;
 }
 
-/** Starts a drizzle query now (they are lazy) so several go out together on one connection. */
-function start<T>(query: PromiseLike<T>): Promise<T> {
-  return Promise.resolve(query);
-}
-
-/** Waits for every write; if any failed, throws its error so the transaction rolls back. */
-async function settle(writes: readonly Promise<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(writes);
-  for (const result of results) if (result.status === "rejected") throw result.reason;
-}
+type OrderRow = typeof orders.$inferSelect;
+type PositionRow = typeof positions.$inferSelect;
+type TradeRow = typeof trades.$inferSelect;
 
 /**
- * Applies one broker event (or our own denial) to an order, in one transaction:
+ * Whether a failed write lost a race and should run again on fresh rows: a row it writes changed
+ * after it was read (serialization failure from `require_written`), or a position or fill it
+ * inserts was inserted by someone else first (unique violation).
+ */
+function lostRace(error: unknown): "retry" | "retry-once" | null {
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    const fields = current as { code?: unknown; constraint?: unknown; constraint_name?: unknown };
+    if (fields.code === "40001") return "retry";
+    if (fields.code === "23505") {
+      const constraint = fields.constraint_name ?? fields.constraint;
+      if (constraint === "positions_account_symbol") return "retry";
+      // Once: the fresh read shows the execution as a duplicate; if not, it is another order's.
+      if (constraint === "fills_execution_id_unique") return "retry-once";
+    }
+  }
+  return null;
+}
+
+/** SQL that aborts the statement with a serialization failure unless `written` equals `expected`. */
+function requireWritten(written: SQL, expected: number, what: string): SQL {
+  return sql`require_written(${written}, ${expected}, ${what})`;
+}
+
+/** Enough for every concurrent writer of one symbol to get its turn: each round, one wins. */
+const MAX_ATTEMPTS = 50;
+
+/**
+ * Applies one broker event (or our own denial) to an order, atomically, in two statements:
  *
- * 1. Lock the order row; for a fill also the account's symbol (an advisory lock, so a position
- *    that does not exist yet cannot be created twice) and the position row; and the trade row.
+ * 1. Read the order with the account's position in its symbol and the order's trade, and the
+ *    row version (`xmin`) of each.
  * 2. Ask the domain: the order state machine folds the event (a duplicate execution or a repeated
- *    status changes nothing and writes nothing; a refused event is logged as `EVENT_REFUSED` and
- *    nothing else changes); a fill then goes through the position math and the trade journal.
- * 3. Write order, fill, position, trade and execution log together.
+ *    status writes nothing; a refused event is logged as `EVENT_REFUSED` and nothing else
+ *    changes); a fill then goes through the position math and the trade journal.
+ * 3. Write order, fill, position, trade and execution log in ONE statement (one implicit
+ *    transaction, so all of it or none). Each row is written only if it is still the version
+ *    read, and a new position or fill is a plain insert: if another worker changed or inserted
+ *    any of them first, the statement fails as a whole and everything is run again on fresh rows.
  *
- * Concurrent calls with the same fill: the second waits for the first's order lock, then sees the
- * execution among the order's applied ones and writes nothing; the unique execution id is the
- * last guard. Locks are always taken in this order (order, symbol, position, trade).
+ * Concurrent calls with the same fill: one writes; the others find the order changed, read it
+ * again, see the execution among the order's applied ones and write nothing. The unique execution
+ * id is the last guard.
  */
 export async function applyOrderUpdate(
   db: Database,
@@ -116,46 +139,58 @@ export async function applyOrderUpdate(
   event: OrderEvent,
   context: OrderEventContext,
 ): Promise<OrderUpdateOutcome> {
-  const isFill = event.event === "fill" || event.event === "partial_fill";
-  return db.transaction(async (tx) => {
-    const where = refCondition(ref);
-    const [orderRows, , positionRows, tradeRows] = await Promise.all([
-      tx.select().from(orders).where(where).for("update"),
-      isFill
-        ? tx.execute(
-            sql`select pg_advisory_xact_lock(hashtextextended(${orders.accountId}::text || ':' || ${orders.symbol}, 0)) from ${orders} where ${where}`,
-          )
-        : null,
-      isFill
-        ? tx
-            .select()
-            .from(positions)
-            .where(
-              sql`(${positions.accountId}, ${positions.symbol}) = (select ${orders.accountId}, ${orders.symbol} from ${orders} where ${where})`,
-            )
-            .for("update")
-        : [],
-      tx
-        .select()
-        .from(trades)
-        .where(sql`${trades.id} = (select ${orders.tradeId} from ${orders} where ${where})`)
-        .for("update"),
-    ]);
-    const row = orderRows[0];
-    if (!row) return refuse("UNKNOWN_ORDER", `no order with ${refText(ref)}`);
-    const before = orderOfRow(row);
-    const eventAt = new Date(event.at);
-    const logContext = {
-      source: context.source,
-      accountId: row.accountId,
-      tradeId: row.tradeId,
-      orderId: row.id,
-      occurredAt: eventAt,
-    };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyOrderUpdateOnce(db, ref, event, context);
+    } catch (error) {
+      const race = lostRace(error);
+      if (race === null || attempt >= (race === "retry-once" ? 2 : MAX_ATTEMPTS)) throw error;
+    }
+  }
+}
 
-    const outcome = applyOrderEvent(before, event);
-    if (!outcome.ok) {
-      await appendLog(tx, {
+async function applyOrderUpdateOnce(
+  db: Database,
+  ref: OrderRef,
+  event: OrderEvent,
+  context: OrderEventContext,
+): Promise<OrderUpdateOutcome> {
+  const tx = db;
+  const [locked] = await tx
+    .select({
+      order: orders,
+      orderVersion: sql<string>`${orders}.xmin::text`,
+      position: positions,
+      positionVersion: sql<string | null>`${positions}.xmin::text`,
+      trade: trades,
+      tradeVersion: sql<string | null>`${trades}.xmin::text`,
+    })
+    .from(orders)
+    .leftJoin(
+      positions,
+      and(eq(positions.accountId, orders.accountId), eq(positions.symbol, orders.symbol)),
+    )
+    .leftJoin(trades, eq(trades.id, orders.tradeId))
+    .where(refCondition(ref));
+  if (!locked) return refuse("UNKNOWN_ORDER", `no order with ${refText(ref)}`);
+  const row = locked.order;
+  const before = orderOfRow(row);
+  const eventAt = new Date(event.at);
+  const logContext = {
+    source: context.source,
+    accountId: row.accountId,
+    tradeId: row.tradeId,
+    orderId: row.id,
+    occurredAt: eventAt,
+  };
+
+  const orderUnchanged = sql`${orders}.xmin::text = ${locked.orderVersion}`;
+
+  const outcome = applyOrderEvent(before, event);
+  if (!outcome.ok) {
+    // Flag it only if the order is still as judged; if it moved meanwhile, judge again.
+    const refusal = logRows([
+      {
         ...logContext,
         entity: "order",
         entityId: row.id,
@@ -163,294 +198,359 @@ export async function applyOrderUpdate(
         statusBefore: row.status,
         statusAfter: row.status,
         details: { code: outcome.code, message: outcome.message, to: outcome.to, received: event },
-      });
-      return outcome;
-    }
-    const applied = outcome.value;
-    if (!applied.changed) {
-      return ok({
-        record: orderRecordOfRow(row),
-        changed: false,
-        note: applied.note,
-        fill: null,
-        position: null,
-        positionClosed: false,
-        trade: null,
-        tradeRefusal: null,
-      });
-    }
-
-    const after = applied.order;
-    const commission = applied.fill ? (context.commission ?? null) : null;
-    const leavesProtection =
-      isProtectiveRole(row.role) && !isTerminal(row.status) && isTerminal(after.status);
-    const logs: LogEntry[] = [
-      {
-        ...logContext,
-        entity: "order",
-        entityId: row.id,
-        event: event.event.toUpperCase(),
-        statusBefore: row.status,
-        statusAfter: after.status,
-        details: {
-          note: applied.note,
-          received: event,
-          filledQuantity: after.filledQuantity,
-          averageFillPrice: after.averageFillPrice,
-          ...(commission ? { commission } : {}),
-        },
       },
-    ];
-
-    const orderWrite = start(
-      tx
-        .update(orders)
-        .set({
-          ...orderColumns(after),
-          ...statusTimes(row, after, eventAt),
-          ...(commission ? { commission: row.commission.plus(commission) } : {}),
-          actualSlippage: actualSlippage(row.side, row.expectedPrice, after.averageFillPrice),
-          updatedAt: context.recordedAt,
-        })
-        .where(eq(orders.id, row.id))
-        .returning(),
+    ]);
+    await queryRows(
+      tx,
+      sql`with o as (${tx
+        .select({ id: orders.id })
+        .from(orders)
+        .where(and(eq(orders.id, row.id), orderUnchanged))
+        .for("update")}), l as ${tx.insert(executionLog).values(refusal)} select ${requireWritten(
+        sql`(select count(*) from o)`,
+        1,
+        "order",
+      )} as checked`,
     );
-    const writes: Promise<unknown>[] = [orderWrite];
+    return outcome;
+  }
+  const applied = outcome.value;
+  if (!applied.changed) {
+    return ok({
+      record: orderRecordOfRow(row),
+      changed: false,
+      note: applied.note,
+      fill: null,
+      position: null,
+      positionClosed: false,
+      trade: null,
+      tradeRefusal: null,
+    });
+  }
 
-    let fillWrite: Promise<FillRecord[]> | null = null;
-    let positionWrite: Promise<(typeof positions.$inferSelect)[]> | null = null;
-    let positionClosed = false;
-    let tradeWrite: Promise<(typeof trades.$inferSelect)[]> | null = null;
-    let tradeRefusal: TradeRefusal | null = null;
-    const tradeRow = tradeRows[0];
+  const currentPosition = locked.position;
+  const tradeRow = locked.trade;
+  const positionUnchanged = sql`${positions}.xmin::text = ${locked.positionVersion}`;
+  const tradeUnchanged = sql`${trades}.xmin::text = ${locked.tradeVersion}`;
+  // Each conditional write reports its row, so a write that found the row changed is seen.
+  let positionWriteExpected = false;
+  let tradeWriteExpected = false;
 
-    if (applied.fill) {
-      const fill = applied.fill;
-      fillWrite = start(
-        tx
-          .insert(fills)
-          .values({
-            orderId: row.id,
-            accountId: row.accountId,
-            executionId: fill.executionId,
-            symbol: row.symbol,
-            side: row.side,
-            quantity: fill.quantity,
-            price: fill.price,
-            commission: commission ?? undefined,
-            cumulativeQuantity: after.filledQuantity,
-            orderAvgPrice: after.averageFillPrice ?? fill.price,
-            source: context.source,
-            filledAt: new Date(fill.at),
-            recordedAt: context.recordedAt,
-          })
-          .onConflictDoNothing({ target: fills.executionId })
-          .returning(),
-      );
-      writes.push(fillWrite);
+  const after = applied.order;
+  const commission = applied.fill ? (context.commission ?? null) : null;
+  const leavesProtection =
+    isProtectiveRole(row.role) && !isTerminal(row.status) && isTerminal(after.status);
+  const writes: SQL[] = [];
+  const logs: LogEntry[] = [
+    {
+      ...logContext,
+      entity: "order",
+      entityId: row.id,
+      event: event.event.toUpperCase(),
+      statusBefore: row.status,
+      statusAfter: after.status,
+      details: {
+        note: applied.note,
+        received: event,
+        filledQuantity: after.filledQuantity,
+        averageFillPrice: after.averageFillPrice,
+        ...(commission ? { commission } : {}),
+      },
+    },
+  ];
 
-      const current = positionRows[0];
-      const moved = applyFillToPosition(
-        current ? positionOfRow(current) : flatPosition(row.symbol),
-        {
-          side: row.side,
-          quantity: fill.quantity,
-          price: fill.price,
-          ...(commission ? { commission } : {}),
-        },
-      );
-      // The state machine already refused invalid fills, so a refusal here is a bug.
-      if (!moved.ok)
-        throw new Error(`position refused a fill the order accepted: ${moved.message}`);
-      const position = moved.value.position;
-      const positionKey = `${row.accountId}:${row.symbol}`;
-      logs.push({
-        ...logContext,
-        entity: "position",
-        entityId: positionKey,
-        event: positionEvent(current !== undefined, moved.value),
-        statusBefore: current ? current.quantity.toFixed() : "0",
-        statusAfter: position.quantity.toFixed(),
-        details: {
-          executionId: fill.executionId,
-          realizedPnl: moved.value.realizedPnl,
-          costBasis: position.costBasis,
-          averageCost: averageEntryPrice(position),
-        },
-      });
-      if (position.quantity.isZero()) {
-        positionClosed = true;
-        if (current) writes.push(start(tx.delete(positions).where(eq(positions.id, current.id))));
-      } else {
-        const figures = {
-          quantity: position.quantity,
-          costBasis: position.costBasis,
-          averageCost: averageEntryPrice(position) ?? fill.price,
-          realizedPnl: position.realizedPnl,
-          commissions: position.commissions,
-          updatedAt: context.recordedAt,
-        };
-        if (current) {
-          positionWrite = start(
-            tx
-              .update(positions)
-              .set({
-                ...figures,
-                tradeId: current.tradeId ?? row.tradeId,
-                ...(current.markPrice
-                  ? {
-                      marketValue: marketValue(position, current.markPrice),
-                      unrealizedPnl: unrealizedPnl(position, current.markPrice),
-                    }
-                  : {}),
-                ...(leavesProtection
-                  ? {
-                      protectiveOrderIds: sql`array_remove(${positions.protectiveOrderIds}, ${row.id}::bigint)`,
-                    }
-                  : {}),
-              })
-              .where(eq(positions.id, current.id))
-              .returning(),
-          );
-        } else {
-          positionWrite = start(
-            tx
-              .insert(positions)
-              .values({
-                ...figures,
-                accountId: row.accountId,
-                tradeId: row.tradeId,
-                symbol: row.symbol,
-                protectiveOrderIds: liveProtectiveOrderIds(row.accountId, row.symbol),
-                openedAt: new Date(fill.at),
-              })
-              .returning(),
-          );
-        }
-        writes.push(positionWrite);
-      }
+  const orderSet = {
+    ...orderColumns(after),
+    ...statusTimes(row, after, eventAt),
+    commission: commission ? row.commission.plus(commission) : row.commission,
+    actualSlippage: actualSlippage(row.side, row.expectedPrice, after.averageFillPrice),
+    updatedAt: context.recordedAt,
+  };
+  writes.push(
+    sql`o as ${tx
+      .update(orders)
+      .set({ ...changedFields(row, orderSet), updatedAt: context.recordedAt })
+      .where(and(eq(orders.id, row.id), orderUnchanged))
+      .returning({ id: orders.id })}`,
+  );
+  const orderAfter: OrderRow = { ...row, ...orderSet };
 
-      if (tradeRow) {
-        const trade = tradeOfRow(tradeRow);
-        const tradeFill = tradeFillOf(row.role, row.exitReason, row.side, fill, commission);
-        const journal = applyTradeFill(trade, tradeFill);
-        if (journal.ok) {
-          const next = journal.value.trade;
-          tradeWrite = start(
-            tx
-              .update(trades)
-              .set({ ...tradeColumns(next), updatedAt: context.recordedAt })
-              .where(eq(trades.id, tradeRow.id))
-              .returning(),
-          );
-          writes.push(tradeWrite);
-          logs.push({
-            ...logContext,
-            entity: "trade",
-            entityId: tradeRow.id,
-            event: journal.value.closed
-              ? "CLOSED"
-              : journal.value.opened
-                ? "OPENED"
-                : "FILL_APPLIED",
-            statusBefore: trade.status,
-            statusAfter: next.status,
-            details: {
-              executionId: fill.executionId,
-              role: row.role,
-              realizedPnl: journal.value.realizedPnl,
-              totalRealizedPnl: next.realizedPnl,
-              rMultiple: next.rMultiple,
-              exitReason: next.exitReason,
-              openQuantity: next.quantity,
-            },
-          });
-        } else {
-          tradeRefusal = journal;
-          logs.push({
-            ...logContext,
-            entity: "trade",
-            entityId: tradeRow.id,
-            event: "FILL_REFUSED",
-            statusBefore: trade.status,
-            statusAfter: trade.status,
-            details: {
-              code: journal.code,
-              message: journal.message,
-              executionId: fill.executionId,
-            },
-          });
-        }
-      }
-    } else {
-      if (leavesProtection) {
+  let fillValues: Omit<FillRecord, "id"> | null = null;
+  let positionAfter: Omit<PositionRow, "id" | "protectiveOrderIds"> | null = null;
+  let positionId: number | null = currentPosition?.id ?? null;
+  let positionClosed = false;
+  let tradeAfter: TradeRow | null = null;
+  let tradeRefusal: TradeRefusal | null = null;
+
+  if (applied.fill) {
+    const fill = applied.fill;
+    fillValues = {
+      orderId: row.id,
+      accountId: row.accountId,
+      executionId: fill.executionId,
+      symbol: row.symbol,
+      side: row.side,
+      quantity: fill.quantity,
+      price: fill.price,
+      commission: commission ?? ZERO,
+      cumulativeQuantity: after.filledQuantity,
+      orderAvgPrice: after.averageFillPrice ?? fill.price,
+      source: context.source,
+      filledAt: new Date(fill.at),
+      recordedAt: context.recordedAt,
+    };
+    writes.push(sql`f as ${tx.insert(fills).values(fillValues).returning({ id: fills.id })}`);
+
+    const moved = applyFillToPosition(
+      currentPosition ? positionOfRow(currentPosition) : flatPosition(row.symbol),
+      {
+        side: row.side,
+        quantity: fill.quantity,
+        price: fill.price,
+        ...(commission ? { commission } : {}),
+      },
+    );
+    // The state machine already refused invalid fills, so a refusal here is a bug.
+    if (!moved.ok) throw new Error(`position refused a fill the order accepted: ${moved.message}`);
+    const position = moved.value.position;
+    logs.push({
+      ...logContext,
+      entity: "position",
+      entityId: `${row.accountId}:${row.symbol}`,
+      event: positionEvent(currentPosition !== null, moved.value),
+      statusBefore: currentPosition ? currentPosition.quantity.toFixed() : "0",
+      statusAfter: position.quantity.toFixed(),
+      details: {
+        executionId: fill.executionId,
+        realizedPnl: moved.value.realizedPnl,
+        costBasis: position.costBasis,
+        averageCost: averageEntryPrice(position),
+      },
+    });
+    if (position.quantity.isZero()) {
+      positionClosed = true;
+      positionId = null;
+      if (currentPosition) {
+        positionWriteExpected = true;
         writes.push(
-          start(
-            tx
-              .update(positions)
-              .set({
-                protectiveOrderIds: sql`array_remove(${positions.protectiveOrderIds}, ${row.id}::bigint)`,
-              })
-              .where(and(eq(positions.accountId, row.accountId), eq(positions.symbol, row.symbol))),
-          ),
+          sql`p as ${tx
+            .delete(positions)
+            .where(and(eq(positions.id, currentPosition.id), positionUnchanged))
+            .returning({ id: positions.id, protectiveOrderIds: positions.protectiveOrderIds })}`,
         );
       }
-      if (
-        tradeRow &&
-        tradeRow.status === "ORDERED" &&
-        isEntryRole(row.role) &&
-        isTerminal(after.status) &&
-        after.filledQuantity.isZero() &&
-        !(await hasOtherLiveEntry(tx, tradeRow.id, row.id))
-      ) {
-        const cancelled = cancelTrade(tradeOfRow(tradeRow), event.at);
-        if (cancelled.ok && cancelled.value.changed) {
-          tradeWrite = start(
-            tx
-              .update(trades)
-              .set({ ...tradeColumns(cancelled.value.trade), updatedAt: context.recordedAt })
-              .where(eq(trades.id, tradeRow.id))
-              .returning(),
-          );
-          writes.push(tradeWrite);
-          logs.push({
-            ...logContext,
-            entity: "trade",
-            entityId: tradeRow.id,
-            event: "CANCELLED",
-            statusBefore: tradeRow.status,
-            statusAfter: cancelled.value.trade.status,
-            details: { entryStatus: after.status },
-          });
-        }
+    } else {
+      const figures = {
+        quantity: position.quantity,
+        costBasis: position.costBasis,
+        averageCost: averageEntryPrice(position) ?? fill.price,
+        realizedPnl: position.realizedPnl,
+        commissions: position.commissions,
+        updatedAt: context.recordedAt,
+      };
+      if (currentPosition) {
+        const valuation = currentPosition.markPrice
+          ? {
+              marketValue: marketValue(position, currentPosition.markPrice),
+              unrealizedPnl: unrealizedPnl(position, currentPosition.markPrice),
+            }
+          : {};
+        const tradeId = currentPosition.tradeId ?? row.tradeId;
+        positionAfter = { ...currentPosition, ...figures, ...valuation, tradeId };
+        positionWriteExpected = true;
+        writes.push(
+          sql`p as ${tx
+            .update(positions)
+            .set({
+              ...figures,
+              ...valuation,
+              tradeId,
+              ...(leavesProtection
+                ? {
+                    protectiveOrderIds: sql`array_remove(${positions.protectiveOrderIds}, ${row.id}::bigint)`,
+                  }
+                : {}),
+            })
+            .where(and(eq(positions.id, currentPosition.id), positionUnchanged))
+            .returning({ id: positions.id, protectiveOrderIds: positions.protectiveOrderIds })}`,
+        );
+      } else {
+        const opened = {
+          ...figures,
+          accountId: row.accountId,
+          tradeId: row.tradeId,
+          symbol: row.symbol,
+          openedAt: new Date(fill.at),
+        };
+        positionAfter = {
+          ...opened,
+          markPrice: null,
+          marketValue: null,
+          unrealizedPnl: null,
+          markedAt: null,
+        };
+        positionWriteExpected = true;
+        writes.push(
+          sql`p as ${tx
+            .insert(positions)
+            .values({
+              ...opened,
+              protectiveOrderIds: liveProtectiveOrderIds(
+                row.accountId,
+                row.symbol,
+                isTerminal(after.status) ? row.id : null,
+              ),
+            })
+            .returning({ id: positions.id, protectiveOrderIds: positions.protectiveOrderIds })}`,
+        );
       }
     }
 
-    writes.push(appendLog(tx, logs));
-    await settle(writes);
-
-    const [orderAfter] = await orderWrite;
-    if (!orderAfter) throw new Error(`order ${row.id} vanished under its lock`);
-    let fillRecord: FillRecord | null = null;
-    if (fillWrite) {
-      const [stored] = await fillWrite;
-      // The order had not seen this execution, yet another order has: refuse to double count.
-      if (!stored)
-        throw new Error(`execution ${applied.fill?.executionId} belongs to another order`);
-      fillRecord = stored;
+    if (tradeRow) {
+      const trade = tradeOfRow(tradeRow);
+      const journal = applyTradeFill(
+        trade,
+        tradeFillOf(row.role, row.exitReason, row.side, fill, commission),
+      );
+      if (journal.ok) {
+        const next = journal.value.trade;
+        const tradeSet = { ...tradeColumns(next), updatedAt: context.recordedAt };
+        tradeAfter = { ...tradeRow, ...tradeSet };
+        tradeWriteExpected = true;
+        writes.push(
+          sql`t as ${tx
+            .update(trades)
+            .set({ ...changedFields(tradeRow, tradeSet), updatedAt: context.recordedAt })
+            .where(and(eq(trades.id, tradeRow.id), tradeUnchanged))
+            .returning({ id: trades.id })}`,
+        );
+        logs.push({
+          ...logContext,
+          entity: "trade",
+          entityId: tradeRow.id,
+          event: journal.value.closed ? "CLOSED" : journal.value.opened ? "OPENED" : "FILL_APPLIED",
+          statusBefore: trade.status,
+          statusAfter: next.status,
+          details: {
+            executionId: fill.executionId,
+            role: row.role,
+            realizedPnl: journal.value.realizedPnl,
+            totalRealizedPnl: next.realizedPnl,
+            rMultiple: next.rMultiple,
+            exitReason: next.exitReason,
+            openQuantity: next.quantity,
+          },
+        });
+      } else {
+        tradeRefusal = journal;
+        logs.push({
+          ...logContext,
+          entity: "trade",
+          entityId: tradeRow.id,
+          event: "FILL_REFUSED",
+          statusBefore: trade.status,
+          statusAfter: trade.status,
+          details: {
+            code: journal.code,
+            message: journal.message,
+            executionId: fill.executionId,
+          },
+        });
+      }
     }
-    const positionAfter = positionWrite ? (await positionWrite)[0] : undefined;
-    const tradeAfter = tradeWrite ? (await tradeWrite)[0] : undefined;
-    return ok({
-      record: orderRecordOfRow(orderAfter),
-      changed: true,
-      note: applied.note,
-      fill: fillRecord,
-      position: positionAfter ? positionRecordOfRow(positionAfter) : null,
-      positionClosed,
-      trade: tradeAfter ? tradeRecordOfRow(tradeAfter) : null,
-      tradeRefusal,
-    });
+  } else {
+    if (leavesProtection && currentPosition) {
+      writes.push(
+        sql`p as ${tx
+          .update(positions)
+          .set({
+            protectiveOrderIds: sql`array_remove(${positions.protectiveOrderIds}, ${row.id}::bigint)`,
+          })
+          .where(eq(positions.id, currentPosition.id))
+          .returning({ id: positions.id, protectiveOrderIds: positions.protectiveOrderIds })}`,
+      );
+    }
+    if (
+      tradeRow &&
+      tradeRow.status === "ORDERED" &&
+      isEntryRole(row.role) &&
+      isTerminal(after.status) &&
+      after.filledQuantity.isZero() &&
+      !(await hasOtherLiveEntry(tx, tradeRow.id, row.id))
+    ) {
+      const cancelled = cancelTrade(tradeOfRow(tradeRow), event.at);
+      if (cancelled.ok && cancelled.value.changed) {
+        const tradeSet = {
+          ...tradeColumns(cancelled.value.trade),
+          updatedAt: context.recordedAt,
+        };
+        tradeAfter = { ...tradeRow, ...tradeSet };
+        tradeWriteExpected = true;
+        writes.push(
+          sql`t as ${tx
+            .update(trades)
+            .set({ ...changedFields(tradeRow, tradeSet), updatedAt: context.recordedAt })
+            .where(and(eq(trades.id, tradeRow.id), tradeUnchanged))
+            .returning({ id: trades.id })}`,
+        );
+        logs.push({
+          ...logContext,
+          entity: "trade",
+          entityId: tradeRow.id,
+          event: "CANCELLED",
+          statusBefore: tradeRow.status,
+          statusAfter: cancelled.value.trade.status,
+          details: { entryStatus: after.status },
+        });
+      }
+    }
+  }
+
+  writes.push(sql`l as ${tx.insert(executionLog).values(logRows(logs))}`);
+  const returnsPosition = positionAfter !== null;
+  const [written] = await queryRows<{
+    fill_id: string | null;
+    position_id: string | null;
+    protective_ids: string | null;
+  }>(
+    tx,
+    sql`with ${sql.join(writes, sql`, `)} select ${
+      fillValues ? sql`(select id::text from f)` : sql`null`
+    } as fill_id, ${returnsPosition ? sql`(select id::text from p)` : sql`null`} as position_id, ${
+      returnsPosition ? sql`(select array_to_json(protective_order_ids)::text from p)` : sql`null`
+    } as protective_ids, ${requireWritten(sql`(select count(*) from o)`, 1, "order")} as o_ok, ${
+      positionWriteExpected ? requireWritten(sql`(select count(*) from p)`, 1, "position") : sql`1`
+    } as p_ok, ${
+      tradeWriteExpected ? requireWritten(sql`(select count(*) from t)`, 1, "trade") : sql`1`
+    } as t_ok`,
+  );
+
+  let fillRecord: FillRecord | null = null;
+  if (fillValues) {
+    // The order had not seen this execution, yet another order has: refuse to double count.
+    if (!written?.fill_id) {
+      throw new Error(`execution ${fillValues.executionId} belongs to another order`);
+    }
+    fillRecord = { ...fillValues, id: Number(written.fill_id) };
+  }
+  if (returnsPosition && written?.position_id) positionId = Number(written.position_id);
+  const positionRecord =
+    positionAfter && positionId !== null
+      ? positionRecordOfRow({
+          ...positionAfter,
+          id: positionId,
+          protectiveOrderIds: JSON.parse(written?.protective_ids ?? "[]") as number[],
+        })
+      : null;
+  return ok({
+    record: orderRecordOfRow(orderAfter),
+    changed: true,
+    note: applied.note,
+    fill: fillRecord,
+    position: positionRecord,
+    positionClosed,
+    trade: tradeAfter ? tradeRecordOfRow(tradeAfter) : null,
+    tradeRefusal,
   });
 }
 
@@ -515,9 +615,20 @@ function tradeFillOf(
   return { ...base, role };
 }
 
-/** Stops and targets of an account's symbol that can still fill: a new position's protection. */
-function liveProtectiveOrderIds(accountId: number, symbol: string): SQL<number[]> {
-  return sql`coalesce((select array_agg(${orders.id} order by ${orders.id}) from ${orders} where ${orders.accountId} = ${accountId} and ${orders.symbol} = ${symbol} and ${orders.role} in ('STOP_LOSS', 'TAKE_PROFIT') and ${orders.status} not in ${sql.raw(`(${TERMINAL_ORDER_STATUSES.map((s) => `'${s}'`).join(", ")})`)}), '{}'::bigint[])`;
+/**
+ * Stops and targets of an account's symbol that can still fill: a new position's protection.
+ * `except` leaves out the order being applied when this event ends it (the statement that
+ * writes its new status runs beside this one and is not visible to it).
+ */
+function liveProtectiveOrderIds(accountId: number, symbol: string, except: number | null): SQL {
+  const live = and(
+    eq(orders.accountId, accountId),
+    eq(orders.symbol, symbol),
+    inArray(orders.role, ["STOP_LOSS", "TAKE_PROFIT"]),
+    notInArray(orders.status, [...TERMINAL_ORDER_STATUSES]),
+    except === null ? undefined : ne(orders.id, except),
+  );
+  return sql`coalesce((select array_agg(${orders.id} order by ${orders.id}) from ${orders} where ${live}), '{}'::bigint[])`;
 }
 
 /** Whether the trade has another entry order that may still fill or has filled. */
@@ -538,6 +649,29 @@ async function hasOtherLiveEntry(db: Database, tradeId: number, orderId: number)
     )
     .limit(1);
   return rows.length > 0;
+}
+
+/** The fields of `next` whose values differ from `row`'s, so an update sends only what changed. */
+function changedFields<T extends object>(row: T, next: Partial<T>): Partial<T> {
+  const changed: Partial<T> = {};
+  for (const key of Object.keys(next) as (keyof T)[]) {
+    if (!sameValue(row[key], next[key])) changed[key] = next[key];
+  }
+  return changed;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || a === undefined || b === undefined) return false;
+  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((v, i) => sameValue(v, b[i]));
+  }
+  if (typeof a === "object" && typeof b === "object" && "eq" in a && "eq" in b) {
+    // Decimals: equal values, whatever their scale.
+    return (a as Decimal).eq(b as Decimal);
+  }
+  return false;
 }
 
 /** When the order reached its new status, for the audit columns. */

@@ -76,8 +76,8 @@ export async function listPositions(db: Database, accountId: number): Promise<Po
 }
 
 /**
- * Marks a position to market at a price (domain `marketValue`, `unrealizedPnl`) under a row lock,
- * so a fill applied at the same moment is never overwritten. Null when the position is flat.
+ * Marks a position to market at a price (domain `marketValue`, `unrealizedPnl`) under a row lock;
+ * a fill applied at the same moment sees the row changed and is applied again on top of it. Null when the position is flat.
  * Valuation is not a change of the position, so it is not logged.
  */
 export async function markPosition(

@@ -1,0 +1,225 @@
+/**
+ * Database throughput: applied fills per second (order lock, fill, order, position, trade and
+ * execution log in one transaction) next to single-row inserts per second on the same database in
+ * the same run, on PostgreSQL (a scratch database created on BENCH_DATABASE_URL or
+ * TEST_DATABASE_URL's server, dropped afterwards) and on the embedded database (in memory).
+ * Target: applied fills at least 30% of the raw insert rate.
+ */
+import { randomUUID } from "node:crypto";
+import postgres from "postgres";
+import { ensureBrokerAccount } from "../db/brokerAccounts";
+import {
+  type Database,
+  type DatabaseDriver,
+  type OpenDatabase,
+  openDatabase,
+} from "../db/database";
+import { applyFill } from "../db/orderEvents";
+import { orderColumns } from "../db/orders";
+import { executionLog, orders, trades } from "../db/schema";
+import { tradeColumns } from "../db/trades";
+import { dec } from "../domain/money";
+import { createOrder } from "../domain/order";
+import { createTrade } from "../domain/trade";
+
+const DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/test";
+const T0 = new Date("2026-03-02T14:35:00Z");
+const SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOG", "TSLA", "AMD", "NFLX", "AVGO"];
+const FILLS_PER_ORDER = 4;
+
+interface Figures {
+  readonly rawPerSecond: number;
+  readonly fillsPerSecond: number;
+}
+
+export default async function run(): Promise<void> {
+  const serverUrl =
+    process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || DEFAULT_SERVER_URL;
+  const rawCount = Number(process.env.BENCH_DB_INSERTS || 4000);
+  const fillCount = Number(process.env.BENCH_DB_FILLS || 2000);
+  const only = process.env.BENCH_DB_ONLY;
+  for (const driver of ["postgres", "pglite"] as const satisfies readonly DatabaseDriver[]) {
+    if (only && only !== driver) continue;
+    const figures = await withScratchDatabase(driver, serverUrl, (db) =>
+      measure(db, rawCount, fillCount),
+    );
+    const ratio = (figures.fillsPerSecond / figures.rawPerSecond) * 100;
+    process.stdout.write(
+      `${driver.padEnd(8)}  single-row inserts/s ${figures.rawPerSecond.toFixed(0).padStart(6)}` +
+        `  applied fills/s ${figures.fillsPerSecond.toFixed(0).padStart(6)}` +
+        `  fills/inserts ${ratio.toFixed(1)}% (target >= 30%)\n`,
+    );
+  }
+}
+
+async function withScratchDatabase<T>(
+  driver: DatabaseDriver,
+  serverUrl: string,
+  work: (db: Database) => Promise<T>,
+): Promise<T> {
+  if (driver === "pglite") {
+    const opened = await openDatabase({ dataDir: "memory://" });
+    try {
+      return await work(opened.db);
+    } finally {
+      await opened.close();
+    }
+  }
+  const name = `bench_db_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database "${name}"`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  let opened: OpenDatabase | null = null;
+  try {
+    opened = await openDatabase({ url: url.toString(), maxConnections: 1 });
+    return await work(opened.db);
+  } finally {
+    await opened?.close();
+    await admin.unsafe(`drop database if exists "${name}" with (force)`);
+    await admin.end();
+  }
+}
+
+async function measure(db: Database, rawCount: number, fillCount: number): Promise<Figures> {
+  const account = await ensureBrokerAccount(
+    db,
+    { environment: "paper", brokerAccountId: "BENCH" },
+    T0,
+  );
+  const orderIds = await createEntries(
+    db,
+    account.id,
+    Math.ceil((fillCount + 200) / FILLS_PER_ORDER),
+  );
+
+  // Warm up both paths (connections, prepared statements, caches) before timing.
+  await rawInserts(db, 200, "warm");
+  await applyFills(db, orderIds, 0, 200);
+
+  const rawStart = performance.now();
+  await rawInserts(db, rawCount, "raw");
+  const rawSeconds = (performance.now() - rawStart) / 1000;
+
+  const fillStart = performance.now();
+  await applyFills(db, orderIds, 200, fillCount);
+  const fillSeconds = (performance.now() - fillStart) / 1000;
+
+  return { rawPerSecond: rawCount / rawSeconds, fillsPerSecond: fillCount / fillSeconds };
+}
+
+/** Single-row inserts, one statement each, one after the other. */
+async function rawInserts(db: Database, count: number, tag: string): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await db.insert(executionLog).values({
+      entity: "order",
+      entityId: `${tag}-${i}`,
+      event: "BENCH",
+      details: { i },
+      source: "bench",
+      occurredAt: T0,
+    });
+  }
+}
+
+/** Journalled trades with an accepted entry order each, written in bulk (not timed). */
+async function createEntries(db: Database, accountId: number, count: number): Promise<number[]> {
+  const at = T0.toISOString();
+  const tradeRows = await db
+    .insert(trades)
+    .values(
+      Array.from({ length: count }, (_, i) => {
+        const symbol = SYMBOLS[i % SYMBOLS.length] ?? "AAPL";
+        const planned = createTrade(
+          {
+            id: "bench",
+            symbol,
+            side: "long",
+            plannedEntryPrice: dec("100"),
+            plannedStopPrice: dec("95"),
+            plannedTargetPrice: dec("110"),
+            plannedQuantity: dec("400"),
+            plannedRisk: dec("2000"),
+          },
+          at,
+        );
+        return {
+          accountId,
+          symbol,
+          side: "long" as const,
+          plannedEntry: planned.plannedEntryPrice,
+          plannedStop: planned.plannedStopPrice,
+          plannedTarget: planned.plannedTargetPrice,
+          plannedQuantity: planned.plannedQuantity,
+          plannedRisk: planned.plannedRisk,
+          ...tradeColumns(planned),
+          createdAt: T0,
+          updatedAt: T0,
+        };
+      }),
+    )
+    .returning({ id: trades.id, symbol: trades.symbol });
+  const orderRows = await db
+    .insert(orders)
+    .values(
+      tradeRows.map((trade) => {
+        const order = {
+          ...createOrder(
+            {
+              clientOrderId: `bench-${trade.id}-entry`,
+              symbol: trade.symbol,
+              side: "buy",
+              type: "limit",
+              timeInForce: "day",
+              orderClass: "simple",
+              role: "ENTRY",
+              quantity: dec("400"),
+              limitPrice: dec("100"),
+              stopPrice: null,
+            },
+            at,
+          ),
+          brokerOrderId: `bench-broker-${trade.id}`,
+          status: "new" as const,
+        };
+        return {
+          ...orderColumns(order),
+          accountId,
+          tradeId: trade.id,
+          expectedPrice: dec("100"),
+          createdAt: T0,
+          updatedAt: T0,
+        };
+      }),
+    )
+    .returning({ id: orders.id });
+  return orderRows.map((o) => o.id);
+}
+
+/** Partial fills of 10 shares, `FILLS_PER_ORDER` per order, one after the other. */
+async function applyFills(
+  db: Database,
+  orderIds: readonly number[],
+  from: number,
+  count: number,
+): Promise<void> {
+  for (let n = from; n < from + count; n++) {
+    const orderId = orderIds[Math.floor(n / FILLS_PER_ORDER)];
+    if (orderId === undefined) throw new Error("not enough bench orders");
+    const at = new Date(T0.getTime() + n * 10);
+    const outcome = await applyFill(
+      db,
+      { orderId },
+      {
+        executionId: `bench-exec-${n}`,
+        quantity: dec("10"),
+        price: dec("100.01"),
+        at,
+        commission: dec("0.01"),
+      },
+      "stream",
+      at,
+    );
+    if (!outcome.ok || !outcome.value.changed) throw new Error(`bench fill ${n} not applied`);
+  }
+}
