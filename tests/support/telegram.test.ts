@@ -69,6 +69,31 @@ describe("the Bot API emulator harness", () => {
     );
   });
 
+  it("refuses a second answer to the same button press", async () => {
+    const user = emulator.user({ userId: 78 });
+    const sent = await api.sendMessage(78, "<b>Pick</b> one", {
+      parse_mode: "HTML",
+      reply_markup: new InlineKeyboard().text("A", "a"),
+    });
+    const pressed = user.press(
+      {
+        chatId: 78,
+        messageId: sent.message_id,
+        text: "<b>Pick</b> one",
+        parseMode: "HTML",
+        buttons: [[{ text: "A", callback_data: "a" }]],
+      },
+      "A",
+    );
+    const [update] = await api.getUpdates({ timeout: 5 });
+    const query = update?.callback_query;
+    // The press carries the message as Telegram shows it.
+    expect(query?.message).toMatchObject({ message_id: sent.message_id, text: "Pick one" });
+    await api.answerCallbackQuery(query?.id ?? "", { text: "ok" });
+    expect(await pressed).toMatchObject({ text: "ok", showAlert: false });
+    expect(await refusal(api.answerCallbackQuery(query?.id ?? ""))).toMatch(/query is too old/);
+  });
+
   it("answers 404 quickly for a method it does not emulate, and 401 for a wrong token", async () => {
     const started = Date.now();
     const error = await api.sendDice(CHAT, "🎲").catch((failure: unknown) => failure);

@@ -8,7 +8,9 @@
  * - sendMessage and editMessageText are checked like Telegram does: text 1..4096 characters after
  *   entity parsing, HTML that Telegram would parse, callback data 1..64 bytes; edits without a
  *   keyboard remove it and an edit that changes nothing is refused ("message is not modified");
- * - answerCallbackQuery is recorded, so tests can read the toast or alert a press produced;
+ * - answerCallbackQuery is recorded, so tests can read the toast or alert a press produced, and
+ *   a second answer to the same press is refused;
+ * - a pressed button's callback query carries its message's shown text, as Telegram sends it;
  * - setMyCommands, getMyCommands, deleteMyCommands, sendChatAction exist;
  * - a method neither emulated nor extended answers 404 like Telegram does for unknown methods,
  *   instead of the emulator's 500 that bots retry; a wrong token answers 401.
@@ -205,12 +207,19 @@ export async function startTelegramEmulator(
       return true;
     },
     async answerCallbackQuery(payload) {
+      const callbackQueryId = String(payload.callback_query_id);
+      if (answers.some((answer) => answer.callbackQueryId === callbackQueryId)) {
+        throw new TelegramError(
+          400,
+          "Bad Request: query is too old and response timeout expired or query ID is invalid",
+        );
+      }
       const text = typeof payload.text === "string" ? payload.text : undefined;
       if (text !== undefined && text.length > 200) {
         throw new TelegramError(400, "Bad Request: MESSAGE_TOO_LONG");
       }
       answers.push({
-        callbackQueryId: String(payload.callback_query_id),
+        callbackQueryId,
         text,
         showAlert: payload.show_alert === true,
       });
@@ -401,7 +410,8 @@ function createTestUser(
           date: Math.floor(Date.now() / 1000),
           chat: chatObjectFor(message.chatId, chat, chatObject),
           from: { id: 666, is_bot: true, first_name: "Bot" },
-          text: message.text,
+          // Telegram sends the text as shown, formatting moved to entities.
+          text: message.parseMode === "HTML" ? parseTelegramHtml(message.text) : message.text,
         },
       };
       await serialize(() =>
