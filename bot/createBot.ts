@@ -2,9 +2,7 @@
  * The bot: grammY with auto-retry and throttling on every API call, the access gate first, then
  * one composer per feature. Add a feature by writing a BotFeature and listing it in DESK_FEATURES.
  */
-import { autoRetry } from "@grammyjs/auto-retry";
 import { conversations } from "@grammyjs/conversations";
-import { apiThrottler } from "@grammyjs/transformer-throttler";
 import { Bot } from "grammy";
 import { COMMANDS, type CommandName } from "./commands";
 import type { BotContext, FormContext } from "./context";
@@ -15,6 +13,7 @@ import { startFeature } from "./features/start";
 import { createUnbuiltCommands } from "./features/unbuiltCommands";
 import { assertDistinctCodes } from "./keyboards/callbackData";
 import { DEFAULT_UPDATE_TIMEOUT_MS, inOrderPerChat } from "./runner";
+import { createTelegramApiTransformers, useTelegramApiTransformers } from "./telegramApi";
 
 export type { BotDeps, BotFeature } from "./feature";
 
@@ -49,10 +48,8 @@ export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot
   };
 
   const bot = new Bot<BotContext>(deps.token, { client: { apiRoot: deps.apiRoot } });
-  const retry = autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 60, rethrowHttpErrors: true });
-  // Installed after auto-retry, so the throttler wraps it: a retry keeps its chat's place in line.
-  bot.api.config.use(retry);
-  bot.api.config.use(apiThrottler());
+  const transformers = createTelegramApiTransformers();
+  useTelegramApiTransformers(bot.api, transformers);
   bot.catch((error) => {
     deps.logger.error(
       { err: error.error, updateId: error.ctx.update.update_id },
@@ -76,7 +73,7 @@ export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot
         async (ctx, next) => {
           // Each replay builds a fresh context and API client: restore what the bot's own have.
           // Auto-retry only: a throttler here would also delay the replayed calls.
-          ctx.api.config.use(retry);
+          ctx.api.config.use(transformers.retry);
           const role = ctx.from === undefined ? undefined : deps.allowedUsers.get(ctx.from.id);
           if (ctx.from === undefined || role === undefined) return;
           ctx.deskUser = { telegramUserId: ctx.from.id, role };

@@ -13,7 +13,8 @@
  * - a pressed button's callback query carries its message's shown text, as Telegram sends it;
  * - setMyCommands, getMyCommands, deleteMyCommands, sendChatAction exist;
  * - a method neither emulated nor extended answers 404 like Telegram does for unknown methods,
- *   instead of the emulator's 500 that bots retry; a wrong token answers 401.
+ *   instead of the emulator's 500 that bots retry; a wrong token answers 401;
+ * - failNext makes calls fail with flood control (429 retry_after) or a server error.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { createServer } from "node:net";
@@ -42,6 +43,13 @@ export interface PublishedMenu {
   readonly scope: BotCommandScope;
   readonly languageCode: string;
   readonly commands: readonly BotCommand[];
+}
+
+export interface InjectedFailure {
+  readonly status: 429 | 500 | 502;
+  readonly times: number;
+  /** Seconds, sent as parameters.retry_after with a 429. */
+  readonly retryAfter?: number;
 }
 
 export interface TestChat {
@@ -100,6 +108,11 @@ export interface TelegramEmulator {
   callbackAnswers(): CallbackAnswer[];
   /** Calls refused with a Telegram error (bad HTML, long text, bad button data...), in order. */
   refusedCalls(): { readonly method: string; readonly description: string }[];
+  /**
+   * Makes the next `times` calls of `method` fail like Telegram does: 429 with retry_after
+   * (flood control) or a 5xx. Returns how many calls were failed so far.
+   */
+  failNext(method: string, failure: InjectedFailure): { readonly failed: () => number };
   stop(): Promise<void>;
 }
 
@@ -143,6 +156,7 @@ export async function startTelegramEmulator(
   const menus: PublishedMenu[] = [];
   const answers: CallbackAnswer[] = [];
   const refused: { method: string; description: string }[] = [];
+  const failures = new Map<string, { failure: InjectedFailure; left: number; failed: number }>();
 
   const storedMessages = (): StoredBotMessage[] =>
     internals.storage.botMessages.filter((stored) => stored.botToken === token);
@@ -272,6 +286,22 @@ export async function startTelegramEmulator(
       sendJson(response, 401, { ok: false, error_code: 401, description: "Unauthorized" });
       return;
     }
+    const injected = failures.get(method);
+    if (injected !== undefined && injected.left > 0) {
+      injected.left -= 1;
+      injected.failed += 1;
+      const { status, retryAfter } = injected.failure;
+      sendJson(response, status, {
+        ok: false,
+        error_code: status,
+        description:
+          status === 429
+            ? `Too Many Requests: retry after ${retryAfter ?? 1}`
+            : "Internal Server Error",
+        ...(status === 429 ? { parameters: { retry_after: retryAfter ?? 1 } } : {}),
+      });
+      return;
+    }
     if (EMULATED_METHODS.has(method)) {
       emulatorApp(request, response);
       return;
@@ -335,6 +365,11 @@ export async function startTelegramEmulator(
     publishedMenus: () => [...menus],
     callbackAnswers: () => [...answers],
     refusedCalls: () => [...refused],
+    failNext(method, failure) {
+      const entry = { failure, left: failure.times, failed: 0 };
+      failures.set(method, entry);
+      return { failed: () => entry.failed };
+    },
     user: (options) => createTestUser(server, token, options, messagesIn, () => answers, serialize),
     async stop() {
       await server.stop();
