@@ -1,0 +1,701 @@
+import type { BrokerOrder, BrokerPosition } from "./broker";
+import { Decimal, ZERO } from "./money";
+import type { Order, OrderSide, OrderStatus } from "./order";
+import { isTerminal, remainingQuantity } from "./orderStateMachine";
+import { averageEntryPrice, type Position, signedFillQuantity } from "./position";
+import type { PositionSide } from "./tick";
+
+/**
+ * Reconciliation: compares our books (positions, orders) with the broker's and returns the
+ * corrections, each with a stable code. As mature engines do it: real fills first (the broker
+ * shows more filled than we know: infer the difference at the implied average price, under a
+ * deterministic execution id so a second run cannot count it twice), then positions (closed
+ * outside the desk, unknown to us, or of another size), then protection (every open position
+ * keeps a live stop). The function decides; the caller applies each action through the same
+ * idempotent handlers the stream uses, logs it and tells the trader.
+ */
+
+/** Decimal places of a price implied by a difference of notionals (far below a tick). */
+export const IMPLIED_PRICE_DECIMALS = 10;
+
+/** Our order as the reconciliation sees it. */
+export interface KnownOrder {
+  readonly id: number;
+  readonly tradeId: number | null;
+  /** The entry of a bracket (for its legs) or the parent of an OCO exit. */
+  readonly parentOrderId: number | null;
+  readonly order: Order;
+  /** When we recorded it, epoch ms: an order younger than the grace period may still be in flight. */
+  readonly createdAt: number;
+}
+
+/** Our open position as the reconciliation sees it. */
+export interface KnownPosition {
+  readonly id: number;
+  readonly tradeId: number | null;
+  readonly position: Position;
+  /** The last mark, the best price we know when the broker tells us nothing better. */
+  readonly markPrice: Decimal | null;
+  /** Last change (a fill), epoch ms: a position younger than the grace period may await protection. */
+  readonly updatedAt: number;
+}
+
+export interface ReconciliationInput {
+  readonly positions: readonly KnownPosition[];
+  /** Our working orders and those finished recently (their fills may still be missing here). */
+  readonly orders: readonly KnownOrder[];
+  readonly brokerPositions: readonly BrokerPosition[];
+  /** The broker's open and recent orders; legs nested in their parent or listed flat. */
+  readonly brokerOrders: readonly BrokerOrder[];
+  /** Now, epoch ms. */
+  readonly now: number;
+  /** How long an order or a fill may be in flight before its absence is an incident (ms). */
+  readonly graceMs: number;
+}
+
+/** Where a correcting price came from, best first. */
+export type PriceSource = "broker_order" | "broker_position" | "implied" | "mark" | "entry";
+
+/** An order at the broker that is not one of ours (placed by hand at the broker). */
+export interface ExternalOrderRef {
+  readonly brokerOrderId: string;
+  readonly clientOrderId: string;
+}
+
+/** The broker filled more of our order than we know: apply the difference. */
+export interface MissedFillInferred {
+  readonly code: "MISSED_FILL_INFERRED";
+  readonly orderId: number;
+  readonly tradeId: number | null;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly role: Order["role"];
+  readonly brokerOrderId: string;
+  /** `inferred:<broker order id>:<broker's cumulative filled quantity>`: the same gap, the same id. */
+  readonly executionId: string;
+  readonly quantity: Decimal;
+  readonly price: Decimal;
+  readonly priceSource: "implied" | "broker_order";
+  /** True when the broker shows the order completely filled. */
+  readonly final: boolean;
+  /** ISO-8601: the broker's fill time, or now. */
+  readonly at: string;
+}
+
+/** Our fill count is above the broker's: never corrected downwards, only reported. */
+export interface FillExceedsBroker {
+  readonly code: "FILL_EXCEEDS_BROKER";
+  readonly orderId: number;
+  readonly symbol: string;
+  readonly brokerOrderId: string;
+  readonly ourFilledQuantity: Decimal;
+  readonly brokerFilledQuantity: Decimal;
+}
+
+/** The broker filled more than we know but reports no price: reported, not guessed. */
+export interface FillPriceUnknown {
+  readonly code: "FILL_PRICE_UNKNOWN";
+  readonly orderId: number;
+  readonly symbol: string;
+  readonly brokerOrderId: string;
+  readonly missingQuantity: Decimal;
+}
+
+/** Statuses the broker may report that we take over as they are. */
+export type SyncedStatus = "new" | "accepted" | "canceled" | "expired" | "rejected" | "replaced";
+
+/** The broker moved our order on (acknowledged, cancelled, expired, ...) and we missed the event. */
+export interface OrderStatusSynced {
+  readonly code: "ORDER_STATUS_SYNCED";
+  readonly orderId: number;
+  readonly symbol: string;
+  readonly brokerOrderId: string;
+  readonly from: OrderStatus;
+  readonly to: SyncedStatus;
+  /** For `replaced`: the broker id of the replacing order. */
+  readonly replacedBy: string | null;
+  readonly at: string;
+}
+
+/** One of our working orders is not at the broker (past the grace period). */
+export interface OrderUnknownAtBroker {
+  readonly code: "ORDER_UNKNOWN_AT_BROKER";
+  readonly orderId: number;
+  readonly symbol: string;
+  readonly clientOrderId: string;
+  readonly brokerOrderId: string | null;
+  readonly role: Order["role"];
+  /**
+   * True when the broker had acknowledged it (we hold its broker id): it can no longer fill, so
+   * it is closed in our books as canceled. An unacknowledged one is only reported: the job that
+   * sends it looks it up before sending again.
+   */
+  readonly acknowledged: boolean;
+}
+
+/** Our position is gone at the broker: closed outside the desk. */
+export interface ManualCloseFound {
+  readonly code: "MANUAL_CLOSE_FOUND";
+  readonly positionId: number;
+  readonly tradeId: number | null;
+  readonly symbol: string;
+  /** Our signed quantity, closed by an execution of the opposite side. */
+  readonly quantity: Decimal;
+  readonly exitSide: OrderSide;
+  readonly price: Decimal;
+  readonly priceSource: PriceSource;
+  /** The broker order that closed it, when one of the broker's orders is not ours. */
+  readonly externalOrder: ExternalOrderRef | null;
+}
+
+/** Our position and the broker's have the same side but another size. */
+export interface QuantityMismatch {
+  readonly code: "QUANTITY_MISMATCH";
+  readonly positionId: number;
+  readonly tradeId: number | null;
+  readonly symbol: string;
+  readonly ourQuantity: Decimal;
+  readonly brokerQuantity: Decimal;
+  /** Side and (positive) quantity of the execution that brings ours to the broker's. */
+  readonly side: OrderSide;
+  readonly quantity: Decimal;
+  /** True when the correction reduces the position (an exit), false when it adds. */
+  readonly reduces: boolean;
+  readonly price: Decimal;
+  readonly priceSource: PriceSource;
+  readonly externalOrder: ExternalOrderRef | null;
+}
+
+/** The broker holds a position we do not know: adopt it into the books and protect it. */
+export interface PositionAdopted {
+  readonly code: "POSITION_ADOPTED";
+  readonly symbol: string;
+  readonly side: PositionSide;
+  /** Signed, as the broker reports it. */
+  readonly quantity: Decimal;
+  readonly averageEntryPrice: Decimal;
+  readonly markPrice: Decimal | null;
+}
+
+/** An open position without a live stop for all of it. */
+export interface StopMissing {
+  readonly code: "STOP_MISSING";
+  readonly positionId: number;
+  readonly tradeId: number | null;
+  readonly symbol: string;
+  /** Signed position quantity. */
+  readonly quantity: Decimal;
+  /** Quantity the live stops cover (zero: no stop at all). */
+  readonly coveredQuantity: Decimal;
+}
+
+/** A working exit of ours whose position is gone: cancel it before it opens a new one. */
+export interface OrphanExitFound {
+  readonly code: "ORPHAN_EXIT_FOUND";
+  readonly orderId: number;
+  readonly symbol: string;
+  readonly brokerOrderId: string;
+  readonly role: Order["role"];
+}
+
+/** A working order at the broker that is not ours (placed by hand): reported once. */
+export interface ExternalOrderFound {
+  readonly code: "EXTERNAL_ORDER_FOUND";
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly brokerOrderId: string;
+  readonly clientOrderId: string;
+  readonly status: OrderStatus;
+}
+
+/** Every corrective action, by stable code. */
+export type ReconciliationAction =
+  | MissedFillInferred
+  | FillExceedsBroker
+  | FillPriceUnknown
+  | OrderStatusSynced
+  | OrderUnknownAtBroker
+  | ManualCloseFound
+  | QuantityMismatch
+  | PositionAdopted
+  | StopMissing
+  | OrphanExitFound
+  | ExternalOrderFound;
+
+export type ReconciliationCode = ReconciliationAction["code"];
+
+/** A broker order with the id of the group parent it came in (null for a top-level order). */
+interface FlatBrokerOrder {
+  readonly order: BrokerOrder;
+  readonly parentBrokerOrderId: string | null;
+}
+
+function flatten(orders: readonly BrokerOrder[]): FlatBrokerOrder[] {
+  const out: FlatBrokerOrder[] = [];
+  const seen = new Set<string>();
+  const visit = (order: BrokerOrder, parent: string | null) => {
+    if (!seen.has(order.brokerOrderId)) {
+      seen.add(order.brokerOrderId);
+      out.push({ order, parentBrokerOrderId: parent });
+    }
+    for (const leg of order.legs) visit(leg, order.brokerOrderId);
+  };
+  for (const order of orders) visit(order, null);
+  return out;
+}
+
+const STOP_TYPES: readonly BrokerOrder["type"][] = ["stop", "stop_limit", "trailing_stop"];
+
+/** Whether a broker leg plays the given role in its group (a stop-type leg is the stop loss). */
+function legFitsRole(leg: BrokerOrder, role: Order["role"]): boolean {
+  if (role === "STOP_LOSS") return STOP_TYPES.includes(leg.type);
+  if (role === "TAKE_PROFIT") return leg.type === "limit";
+  return false;
+}
+
+/**
+ * Pairs our orders with the broker's: by broker order id, then by client order id, then (for a
+ * group leg whose broker id we never learned) by role among the legs of its parent's broker order.
+ */
+function matchOrders(
+  known: readonly KnownOrder[],
+  flat: readonly FlatBrokerOrder[],
+): Map<number, BrokerOrder> {
+  const byBrokerId = new Map<string, FlatBrokerOrder>();
+  const byClientId = new Map<string, FlatBrokerOrder>();
+  for (const f of flat) {
+    byBrokerId.set(f.order.brokerOrderId, f);
+    byClientId.set(f.order.clientOrderId, f);
+  }
+  const knownById = new Map(known.map((k) => [k.id, k]));
+  const matched = new Map<number, BrokerOrder>();
+  const claimed = new Set<string>();
+
+  const direct = (k: KnownOrder): BrokerOrder | null => {
+    const byId = k.order.brokerOrderId === null ? undefined : byBrokerId.get(k.order.brokerOrderId);
+    return (byId ?? byClientId.get(k.order.clientOrderId))?.order ?? null;
+  };
+  for (const k of known) {
+    const found = direct(k);
+    if (found !== null && !claimed.has(found.brokerOrderId)) {
+      matched.set(k.id, found);
+      claimed.add(found.brokerOrderId);
+    }
+  }
+  for (const k of known) {
+    if (matched.has(k.id) || k.parentOrderId === null) continue;
+    const parent = knownById.get(k.parentOrderId);
+    const parentAtBroker = parent === undefined ? null : (matched.get(parent.id) ?? null);
+    if (parentAtBroker === null) continue;
+    const leg = flat.find(
+      (f) =>
+        f.parentBrokerOrderId === parentAtBroker.brokerOrderId &&
+        !claimed.has(f.order.brokerOrderId) &&
+        f.order.side === k.order.side &&
+        legFitsRole(f.order, k.order.role),
+    );
+    if (leg !== undefined) {
+      matched.set(k.id, leg.order);
+      claimed.add(leg.order.brokerOrderId);
+    }
+  }
+  return matched;
+}
+
+const OPEN_AT_BROKER_EXCLUDED: readonly OrderStatus[] = [
+  "filled",
+  "canceled",
+  "expired",
+  "replaced",
+  "rejected",
+  "done_for_day",
+];
+
+/** Whether the broker still works an order (held legs included: an armed stop is protection). */
+function isOpenAtBroker(order: BrokerOrder): boolean {
+  return !OPEN_AT_BROKER_EXCLUDED.includes(order.status);
+}
+
+const SYNCED_STATUSES: readonly SyncedStatus[] = [
+  "new",
+  "accepted",
+  "canceled",
+  "expired",
+  "rejected",
+  "replaced",
+];
+
+function syncedStatusOf(status: OrderStatus): SyncedStatus | null {
+  return SYNCED_STATUSES.find((s) => s === status) ?? null;
+}
+
+function isoOf(date: Date | null, fallback: number): string {
+  return new Date(date?.getTime() ?? fallback).toISOString();
+}
+
+/**
+ * The price of the executions that took the broker's filled quantity from ours to its own:
+ * (broker cumulative notional - our filled notional) / missing quantity. Falls back to the
+ * broker's average when that is not a positive price (the broker's average is itself rounded).
+ */
+function impliedFillPrice(
+  ours: Order,
+  brokerFilled: Decimal,
+  brokerAverage: Decimal,
+  missing: Decimal,
+): { price: Decimal; source: "implied" | "broker_order" } {
+  if (ours.filledQuantity.isZero()) return { price: brokerAverage, source: "broker_order" };
+  const implied = brokerFilled
+    .times(brokerAverage)
+    .minus(ours.filledNotional)
+    .div(missing)
+    .toDecimalPlaces(IMPLIED_PRICE_DECIMALS, Decimal.ROUND_HALF_EVEN);
+  return implied.gt(ZERO)
+    ? { price: implied, source: "implied" }
+    : { price: brokerAverage, source: "broker_order" };
+}
+
+/** The closing side of a signed quantity. */
+function closingSide(quantity: Decimal): OrderSide {
+  return quantity.isPositive() ? "sell" : "buy";
+}
+
+/**
+ * The best price for an execution we did not see on a symbol: the latest filled broker order of
+ * that side that is not ours, else the broker position's current price, else our mark, else the
+ * average entry (no P&L invented).
+ */
+function bestKnownPrice(
+  symbol: string,
+  side: OrderSide,
+  externalFilled: readonly BrokerOrder[],
+  brokerPosition: BrokerPosition | undefined,
+  ours: KnownPosition,
+): { price: Decimal; source: PriceSource; externalOrder: ExternalOrderRef | null } | null {
+  let latest: BrokerOrder | null = null;
+  for (const o of externalFilled) {
+    if (o.symbol !== symbol || o.side !== side || o.filledAvgPrice === null) continue;
+    const t = o.filledAt?.getTime() ?? o.updatedAt?.getTime() ?? 0;
+    // An order filled before our position last changed belongs to an earlier story.
+    if (t < ours.updatedAt) continue;
+    const best = latest?.filledAt?.getTime() ?? latest?.updatedAt?.getTime() ?? -1;
+    if (t > best) latest = o;
+  }
+  if (latest?.filledAvgPrice) {
+    return {
+      price: latest.filledAvgPrice,
+      source: "broker_order",
+      externalOrder: { brokerOrderId: latest.brokerOrderId, clientOrderId: latest.clientOrderId },
+    };
+  }
+  if (brokerPosition?.currentPrice?.gt(ZERO)) {
+    return { price: brokerPosition.currentPrice, source: "broker_position", externalOrder: null };
+  }
+  if (ours.markPrice?.gt(ZERO))
+    return { price: ours.markPrice, source: "mark", externalOrder: null };
+  const entry = averageEntryPrice(ours.position);
+  return entry === null ? null : { price: entry, source: "entry", externalOrder: null };
+}
+
+/**
+ * Compares our books with the broker's and returns the corrections, in the order to apply them:
+ * order fills and statuses first, then positions, then protection. Pure and deterministic: the
+ * same books give the same actions, with the same execution ids.
+ *
+ * Rules:
+ * - A broker order with more filled than ours: MISSED_FILL_INFERRED for the difference at the
+ *   implied price (FILL_PRICE_UNKNOWN without a broker average); with less: FILL_EXCEEDS_BROKER.
+ * - A broker status we missed (acknowledged, canceled, expired, rejected, replaced):
+ *   ORDER_STATUS_SYNCED.
+ * - Our working order absent at the broker past the grace period: ORDER_UNKNOWN_AT_BROKER.
+ * - Positions, after the inferred fills: ours but not the broker's -> MANUAL_CLOSE_FOUND at the
+ *   best known price (and ORPHAN_EXIT_FOUND for exits still working); the broker's but not ours ->
+ *   POSITION_ADOPTED; same side, other size -> QUANTITY_MISMATCH; opposite sides -> both a close
+ *   and an adoption.
+ * - An open position (not touched above, older than the grace period) whose live stops cover
+ *   less than all of it: STOP_MISSING.
+ * - A working broker order that is not ours: EXTERNAL_ORDER_FOUND.
+ */
+export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
+  const actions: ReconciliationAction[] = [];
+  const flat = flatten(input.brokerOrders);
+  const matched = matchOrders(input.orders, flat);
+  const matchedBrokerIds = new Set([...matched.values()].map((o) => o.brokerOrderId));
+  const ourClientIds = new Set(input.orders.map((k) => k.order.clientOrderId));
+  const external = flat
+    .map((f) => f.order)
+    .filter((o) => !matchedBrokerIds.has(o.brokerOrderId) && !ourClientIds.has(o.clientOrderId));
+
+  // 1. Orders: fills first, then statuses.
+  const expected = new Map<string, Decimal>();
+  for (const p of input.positions) expected.set(p.position.symbol, p.position.quantity);
+  const symbolsWithInferredFills = new Set<string>();
+  const unknown: OrderUnknownAtBroker[] = [];
+  const statuses: OrderStatusSynced[] = [];
+  const liveAtBroker = new Map<number, boolean>();
+
+  for (const k of input.orders) {
+    const ours = k.order;
+    const broker = matched.get(k.id);
+    if (broker === undefined) {
+      const inFlight = input.now - k.createdAt < input.graceMs;
+      liveAtBroker.set(k.id, !isTerminal(ours.status) && inFlight);
+      if (!isTerminal(ours.status) && !inFlight) {
+        unknown.push({
+          code: "ORDER_UNKNOWN_AT_BROKER",
+          orderId: k.id,
+          symbol: ours.symbol,
+          clientOrderId: ours.clientOrderId,
+          brokerOrderId: ours.brokerOrderId,
+          role: ours.role,
+          acknowledged: ours.brokerOrderId !== null,
+        });
+      }
+      continue;
+    }
+    liveAtBroker.set(k.id, isOpenAtBroker(broker));
+    const missing = broker.filledQty.minus(ours.filledQuantity);
+    if (missing.gt(ZERO)) {
+      if (broker.filledAvgPrice === null || broker.filledAvgPrice.lte(ZERO)) {
+        actions.push({
+          code: "FILL_PRICE_UNKNOWN",
+          orderId: k.id,
+          symbol: ours.symbol,
+          brokerOrderId: broker.brokerOrderId,
+          missingQuantity: missing,
+        });
+      } else {
+        const { price, source } = impliedFillPrice(
+          ours,
+          broker.filledQty,
+          broker.filledAvgPrice,
+          missing,
+        );
+        actions.push({
+          code: "MISSED_FILL_INFERRED",
+          orderId: k.id,
+          tradeId: k.tradeId,
+          symbol: ours.symbol,
+          side: ours.side,
+          role: ours.role,
+          brokerOrderId: broker.brokerOrderId,
+          executionId: `inferred:${broker.brokerOrderId}:${broker.filledQty.toFixed()}`,
+          quantity: missing,
+          price,
+          priceSource: source,
+          final: broker.status === "filled" || broker.filledQty.gte(ours.quantity),
+          at: isoOf(broker.filledAt ?? broker.updatedAt, input.now),
+        });
+        symbolsWithInferredFills.add(ours.symbol);
+        expected.set(
+          ours.symbol,
+          (expected.get(ours.symbol) ?? ZERO).plus(signedFillQuantity(ours.side, missing)),
+        );
+      }
+    } else if (missing.lt(ZERO)) {
+      actions.push({
+        code: "FILL_EXCEEDS_BROKER",
+        orderId: k.id,
+        symbol: ours.symbol,
+        brokerOrderId: broker.brokerOrderId,
+        ourFilledQuantity: ours.filledQuantity,
+        brokerFilledQuantity: broker.filledQty,
+      });
+    }
+    const to = syncedStatusOf(broker.status);
+    const acknowledges = (to === "new" || to === "accepted") && ours.status === "pending_new";
+    const ends = to !== null && to !== "new" && to !== "accepted" && !isTerminal(ours.status);
+    const describable = to !== "replaced" || broker.replacedBy !== null;
+    if (to !== null && to !== ours.status && (acknowledges || ends) && describable) {
+      statuses.push({
+        code: "ORDER_STATUS_SYNCED",
+        orderId: k.id,
+        symbol: ours.symbol,
+        brokerOrderId: broker.brokerOrderId,
+        from: ours.status,
+        to,
+        replacedBy: broker.replacedBy,
+        at: isoOf(
+          broker.canceledAt ?? broker.expiredAt ?? broker.failedAt ?? broker.updatedAt,
+          input.now,
+        ),
+      });
+    }
+  }
+  actions.push(...statuses, ...unknown);
+
+  // 2. Positions, as they stand after the inferred fills.
+  const brokerBySymbol = new Map(input.brokerPositions.map((p) => [p.symbol, p]));
+  const oursBySymbol = new Map(input.positions.map((p) => [p.position.symbol, p]));
+  const externalFilled = external.filter((o) => o.filledQty.gt(ZERO));
+  const touched = new Set<string>(symbolsWithInferredFills);
+  const closedSymbols = new Set<string>();
+  const symbols = [...new Set([...expected.keys(), ...brokerBySymbol.keys()])].sort();
+
+  for (const symbol of symbols) {
+    const ours = oursBySymbol.get(symbol);
+    const expectedQty = expected.get(symbol) ?? ZERO;
+    const brokerPosition = brokerBySymbol.get(symbol);
+    const brokerQty = brokerPosition?.qty ?? ZERO;
+    if (expectedQty.eq(brokerQty)) continue;
+    touched.add(symbol);
+    // Judged again once the inferred fills are in the books (the caller runs a second pass).
+    if (symbolsWithInferredFills.has(symbol)) continue;
+    const sameSide =
+      !expectedQty.isZero() &&
+      !brokerQty.isZero() &&
+      expectedQty.isPositive() === brokerQty.isPositive();
+
+    if (sameSide && ours !== undefined) {
+      const change = brokerQty.minus(expectedQty);
+      const side: OrderSide = change.isPositive() ? "buy" : "sell";
+      const reduces = change.abs().lt(expectedQty.abs()) && closingSide(expectedQty) === side;
+      const priced = reduces
+        ? bestKnownPrice(symbol, side, externalFilled, brokerPosition, ours)
+        : addedPrice(ours, brokerPosition, change.abs());
+      if (priced === null) continue;
+      actions.push({
+        code: "QUANTITY_MISMATCH",
+        positionId: ours.id,
+        tradeId: ours.tradeId,
+        symbol,
+        ourQuantity: expectedQty,
+        brokerQuantity: brokerQty,
+        side,
+        quantity: change.abs(),
+        reduces,
+        price: priced.price,
+        priceSource: priced.source,
+        externalOrder: priced.externalOrder,
+      });
+      continue;
+    }
+
+    if (!expectedQty.isZero() && ours !== undefined) {
+      const exitSide = closingSide(expectedQty);
+      const priced = bestKnownPrice(symbol, exitSide, externalFilled, undefined, ours);
+      if (priced !== null) {
+        closedSymbols.add(symbol);
+        actions.push({
+          code: "MANUAL_CLOSE_FOUND",
+          positionId: ours.id,
+          tradeId: ours.tradeId,
+          symbol,
+          quantity: expectedQty,
+          exitSide,
+          price: priced.price,
+          priceSource: priced.source,
+          externalOrder: priced.externalOrder,
+        });
+      }
+    }
+    if (brokerPosition !== undefined && !brokerQty.isZero()) {
+      actions.push({
+        code: "POSITION_ADOPTED",
+        symbol,
+        side: brokerQty.isPositive() ? "long" : "short",
+        quantity: brokerQty,
+        averageEntryPrice: brokerPosition.avgEntryPrice,
+        markPrice: brokerPosition.currentPrice,
+      });
+    }
+  }
+
+  // Exits still working for a position that is gone would open a new one if they fill.
+  for (const k of input.orders) {
+    const broker = matched.get(k.id);
+    if (
+      broker !== undefined &&
+      closedSymbols.has(k.order.symbol) &&
+      (k.order.role === "STOP_LOSS" || k.order.role === "TAKE_PROFIT" || k.order.role === "EXIT") &&
+      isOpenAtBroker(broker)
+    ) {
+      actions.push({
+        code: "ORPHAN_EXIT_FOUND",
+        orderId: k.id,
+        symbol: k.order.symbol,
+        brokerOrderId: broker.brokerOrderId,
+        role: k.order.role,
+      });
+    }
+  }
+
+  // 3. Protection: every open position keeps a live stop for all of it.
+  const knownById = new Map(input.orders.map((k) => [k.id, k]));
+  for (const p of input.positions) {
+    const symbol = p.position.symbol;
+    if (touched.has(symbol) || input.now - p.updatedAt < input.graceMs) continue;
+    const quantity = p.position.quantity;
+    const stopSide = closingSide(quantity);
+    let covered = ZERO;
+    for (const k of input.orders) {
+      if (
+        k.order.symbol === symbol &&
+        k.order.role === "STOP_LOSS" &&
+        k.order.side === stopSide &&
+        !isTerminal(k.order.status) &&
+        liveAtBroker.get(k.id) === true &&
+        !awaitsItsEntry(k, knownById)
+      ) {
+        covered = covered.plus(remainingQuantity(k.order));
+      }
+    }
+    if (covered.lt(quantity.abs())) {
+      actions.push({
+        code: "STOP_MISSING",
+        positionId: p.id,
+        tradeId: p.tradeId,
+        symbol,
+        quantity,
+        coveredQuantity: covered,
+      });
+    }
+  }
+
+  // 4. Working orders at the broker that are not ours.
+  for (const o of external) {
+    if (!isOpenAtBroker(o)) continue;
+    actions.push({
+      code: "EXTERNAL_ORDER_FOUND",
+      symbol: o.symbol,
+      side: o.side,
+      brokerOrderId: o.brokerOrderId,
+      clientOrderId: o.clientOrderId,
+      status: o.status,
+    });
+  }
+  return actions;
+}
+
+/**
+ * Whether a stop is a bracket leg whose entry has not completely filled: the broker holds such a
+ * leg until then, so it protects nothing yet (the filled part needs its own protection).
+ */
+function awaitsItsEntry(stop: KnownOrder, knownById: ReadonlyMap<number, KnownOrder>): boolean {
+  if (stop.parentOrderId === null) return false;
+  const parent = knownById.get(stop.parentOrderId);
+  if (parent === undefined) return false;
+  const isEntry = parent.order.role === "ENTRY" || parent.order.role === "SLICE";
+  return isEntry && parent.order.status !== "filled";
+}
+
+/**
+ * The price of shares the broker holds beyond ours: the broker's cost of its position minus our
+ * cost, over the added quantity; else the broker's average entry.
+ */
+function addedPrice(
+  ours: KnownPosition,
+  brokerPosition: BrokerPosition | undefined,
+  added: Decimal,
+): { price: Decimal; source: PriceSource; externalOrder: null } | null {
+  if (brokerPosition === undefined) return null;
+  const brokerCost = brokerPosition.avgEntryPrice.times(brokerPosition.qty.abs());
+  const implied = brokerCost
+    .minus(ours.position.costBasis.abs())
+    .div(added)
+    .toDecimalPlaces(IMPLIED_PRICE_DECIMALS, Decimal.ROUND_HALF_EVEN);
+  if (implied.gt(ZERO)) return { price: implied, source: "implied", externalOrder: null };
+  return brokerPosition.avgEntryPrice.gt(ZERO)
+    ? { price: brokerPosition.avgEntryPrice, source: "broker_position", externalOrder: null }
+    : null;
+}
