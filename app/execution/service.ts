@@ -1,0 +1,218 @@
+/**
+ * What /api/execution does, behind the HTTP layer: submissions go through the same planning and
+ * pre-trade checks as Telegram and become decisions executed by the `execute` job; cancels are
+ * enqueued too. Reads come from the database, which the jobs keep current.
+ */
+import type { Logger } from "pino";
+import { findBrokerAccount, tradingStateOf } from "../../db/brokerAccounts";
+import type { Database } from "../../db/database";
+import { createDecision, type Decision } from "../../db/decisions";
+import { findOrder, type OrderRecord } from "../../db/orders";
+import { listPositions, type PositionRecord } from "../../db/positions";
+import { loadRiskLimits } from "../../db/riskLimits";
+import type { Broker, BrokerAccount } from "../../domain/broker";
+import type { Decimal } from "../../domain/money";
+import { TERMINAL_ORDER_STATUSES } from "../../domain/order";
+import type { TradingState } from "../../domain/tradingState";
+import { loadAccountSnapshot } from "../accountSnapshot";
+import { type PlannedTrade, type PlanViolation, planTrade, type TradeProposal } from "../decide";
+import type { DeskMetrics } from "../metrics";
+import {
+  type FillRow,
+  type LogRow,
+  listFills,
+  listLogEvents,
+  listOrdersWithFills,
+  type OrderFilter,
+  type OrderRow,
+} from "./queries";
+
+/** The part of the job client the API uses (jobs/client.ts implements it). */
+export interface ExecutionJobs {
+  executeDecision(decisionId: number): Promise<void>;
+  cancelTrade(
+    accountId: number,
+    tradeId: number,
+    reason: string,
+    requestedBy: string,
+  ): Promise<void>;
+}
+
+export interface ExecutionServiceDeps {
+  readonly db: Database;
+  readonly broker: Broker;
+  readonly jobs: ExecutionJobs;
+  /** The broker account row this desk trades. */
+  readonly accountId: number;
+  readonly logger: Logger;
+  readonly metrics: DeskMetrics;
+  readonly now: () => Date;
+}
+
+export type SubmitOutcome =
+  | { readonly ok: true; readonly decision: Decision; readonly plan: PlannedTrade }
+  | { readonly ok: false; readonly kind: "refused"; readonly violations: readonly PlanViolation[] }
+  | {
+      readonly ok: false;
+      readonly kind: "unavailable";
+      readonly code: string;
+      readonly message: string;
+    };
+
+export type CancelOutcome =
+  | { readonly ok: true; readonly order: OrderRecord; readonly tradeId: number }
+  | {
+      readonly ok: false;
+      readonly status: 404 | 409;
+      readonly code: string;
+      readonly message: string;
+    };
+
+export interface ExecutionService {
+  submit(
+    proposal: TradeProposal,
+    requestedBy: string,
+    notes: string | null,
+  ): Promise<SubmitOutcome>;
+  cancelOrder(orderId: number, requestedBy: string): Promise<CancelOutcome>;
+  positions(): Promise<PositionRecord[]>;
+  orders(filter: OrderFilter): Promise<{ order: OrderRow; fills: FillRow[] }[]>;
+  fills(filter: Parameters<typeof listFills>[2]): Promise<FillRow[]>;
+  account(): Promise<{
+    broker: BrokerAccount | null;
+    brokerError: string | null;
+    tradingState: TradingState | null;
+    lastSyncedAt: Date | null;
+    stored: { equity: Decimal | null; cash: Decimal | null; buyingPower: Decimal | null };
+  }>;
+  executionLog(filter: { limit: number; beforeId?: number }): Promise<LogRow[]>;
+}
+
+/** Builds the service for one account. */
+export function createExecutionService(deps: ExecutionServiceDeps): ExecutionService {
+  const { db, broker, jobs, accountId, logger, metrics } = deps;
+  return {
+    async submit(proposal, requestedBy, notes) {
+      const now = deps.now();
+      const account = await findBrokerAccount(db, accountId);
+      if (account === null) throw new Error(`broker account ${accountId} does not exist`);
+      const [limits, loaded] = await Promise.all([
+        loadRiskLimits(db, accountId),
+        loadAccountSnapshot(broker, [proposal.symbol], now),
+      ]);
+      if (!loaded.ok) {
+        logger.warn({ code: loaded.code }, "account snapshot unavailable; submission refused");
+        return {
+          ok: false,
+          kind: "unavailable",
+          code: "BROKER_UNAVAILABLE",
+          message: `the broker could not be asked for a fresh account snapshot (${loaded.code}); nothing was submitted`,
+        };
+      }
+      const outcome = planTrade(
+        proposal,
+        loaded.value.snapshot,
+        limits,
+        tradingStateOf(account),
+        now.getTime(),
+      );
+      if (!outcome.ok) {
+        for (const violation of outcome.violations) {
+          metrics.rejections.inc({ code: violation.code, source: "risk" });
+        }
+        logger.info(
+          { symbol: proposal.symbol, codes: outcome.violations.map((v) => v.code), requestedBy },
+          "submission refused by the pre-trade checks",
+        );
+        return { ok: false, kind: "refused", violations: outcome.violations };
+      }
+      const plan = outcome.plan;
+      const decision = await createDecision(
+        db,
+        {
+          accountId,
+          source: "api",
+          symbol: plan.symbol,
+          side: plan.orderSide,
+          entryType: plan.entryType,
+          entryPrice: plan.entryPrice,
+          stopPrice: plan.stop,
+          targetPrice: plan.target,
+          quantity: plan.quantity,
+          riskAmount: plan.riskAmount,
+          createdBy: requestedBy,
+          status: "approved",
+        },
+        now,
+      );
+      await jobs.executeDecision(decision.id);
+      logger.info(
+        { decisionId: decision.id, symbol: plan.symbol, quantity: plan.quantity.toString(), notes },
+        "submission accepted; execution enqueued",
+      );
+      return { ok: true, decision, plan };
+    },
+
+    async cancelOrder(orderId, requestedBy) {
+      const order = await findOrder(db, orderId);
+      if (order === null || order.accountId !== accountId) {
+        return { ok: false, status: 404, code: "ORDER_NOT_FOUND", message: `no order ${orderId}` };
+      }
+      const status = order.order.status;
+      if ((TERMINAL_ORDER_STATUSES as readonly string[]).includes(status)) {
+        return {
+          ok: false,
+          status: 409,
+          code: "ORDER_NOT_OPEN",
+          message: `order ${orderId} is ${status}; there is nothing to cancel`,
+        };
+      }
+      if (order.order.role !== "ENTRY" && order.order.role !== "SLICE") {
+        return {
+          ok: false,
+          status: 409,
+          code: "PROTECTIVE_ORDER",
+          message: `order ${orderId} is a protective exit (${order.order.role}); it stays while its position is open. Close the position instead`,
+        };
+      }
+      if (order.tradeId === null) {
+        return {
+          ok: false,
+          status: 409,
+          code: "ORDER_NOT_IN_TRADE",
+          message: `order ${orderId} belongs to no trade the desk follows`,
+        };
+      }
+      await jobs.cancelTrade(
+        accountId,
+        order.tradeId,
+        `cancel requested by ${requestedBy}`,
+        requestedBy,
+      );
+      logger.info({ orderId, tradeId: order.tradeId, requestedBy }, "cancel enqueued");
+      return { ok: true, order, tradeId: order.tradeId };
+    },
+
+    positions: () => listPositions(db, accountId),
+    orders: (filter) => listOrdersWithFills(db, accountId, filter),
+    fills: (filter) => listFills(db, accountId, filter),
+    async account() {
+      const [stored, live] = await Promise.all([
+        findBrokerAccount(db, accountId),
+        broker.getAccount(),
+      ]);
+      return {
+        broker: live.ok ? live.value : null,
+        brokerError: live.ok ? null : live.code,
+        tradingState: stored === null ? null : tradingStateOf(stored),
+        lastSyncedAt: live.ok ? deps.now() : (stored?.lastSyncedAt ?? null),
+        stored: {
+          equity: stored?.equity ?? null,
+          cash: stored?.cash ?? null,
+          buyingPower: stored?.buyingPower ?? null,
+        },
+      };
+    },
+    executionLog: (filter) => listLogEvents(db, accountId, filter),
+  };
+}

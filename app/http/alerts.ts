@@ -1,0 +1,253 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { FastifyInstance, FastifyReply } from "fastify";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { type Alert, type AlertInput, recordAlert } from "../../db/alerts";
+import type { Database } from "../../db/database";
+import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
+import type { DeskMetrics } from "../metrics";
+import { fieldIssues, sendError } from "./errors";
+
+/** How far `X-Timestamp` may be from the server's clock, either way. */
+export const ALERT_TIMESTAMP_WINDOW_SECONDS = 300;
+/** Largest alert body accepted; a scanner alert is a few hundred bytes. */
+export const ALERT_BODY_LIMIT_BYTES = 16 * 1024;
+
+export interface AlertRouteDeps {
+  readonly db: Database;
+  readonly logger: Logger;
+  readonly metrics: DeskMetrics;
+  readonly now: () => Date;
+  /** ALERT_WEBHOOK_SECRET; null: every request is refused (503). */
+  readonly secret: string | null;
+  /**
+   * Called once per new alert after it is stored: the fan-out to traders. A failure is logged
+   * and the alert stays stored (status `received`) for the bot to pick up later.
+   */
+  readonly onAlertAccepted: (alert: Alert) => Promise<void>;
+}
+
+const decimalField = z.union([z.string(), z.number()]).transform((value, ctx): Decimal => {
+  const parsed =
+    typeof value === "number"
+      ? Number.isFinite(value)
+        ? parseDecimal(String(value))
+        : null
+      : parseDecimal(value);
+  if (parsed === null || !parsed.gt(ZERO)) {
+    ctx.issues.push({ code: "custom", message: "must be a price above zero", input: value });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+/** The alert body (DESIGN.md, public interface). Unknown fields are kept in the stored payload. */
+export const alertPayloadSchema = z.object({
+  id: z
+    .string()
+    .trim()
+    .min(1, { error: "must not be empty" })
+    .max(200, { error: "must be at most 200 characters" }),
+  symbol: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z][A-Za-z0-9.]{0,9}$/, {
+      error: "must be a ticker like AAPL or BRK.B (letters, digits, a dot; up to 10)",
+    })
+    .transform((symbol) => symbol.toUpperCase()),
+  pattern: z.string().trim().min(1, { error: "must not be empty" }).max(100),
+  score: z
+    .number({ error: "must be a number" })
+    .refine(Number.isFinite, { error: "must be a finite number" }),
+  entry: decimalField,
+  stop: decimalField,
+  target: decimalField.optional(),
+  price: decimalField.optional(),
+  source: z.string().trim().min(1, { error: "must not be empty" }).max(100).optional(),
+  expires_at: z.iso
+    .datetime({ offset: true, error: "must be an ISO-8601 time such as 2026-03-02T20:00:00Z" })
+    .optional(),
+});
+
+type SignatureProblem = { code: string; message: string } | null;
+
+/** Checks `X-Signature: sha256=<hex>` = HMAC-SHA256(secret, `<X-Timestamp>.<raw body>`) and the time window. */
+export function verifyAlertSignature(
+  secret: string,
+  headers: { timestamp: unknown; signature: unknown },
+  rawBody: Buffer,
+  now: Date,
+): SignatureProblem {
+  const { timestamp, signature } = headers;
+  if (typeof timestamp !== "string" || typeof signature !== "string") {
+    return {
+      code: "MISSING_SIGNATURE",
+      message: "X-Timestamp and X-Signature headers are required",
+    };
+  }
+  if (!/^\d{1,12}$/.test(timestamp)) {
+    return { code: "INVALID_TIMESTAMP", message: "X-Timestamp must be unix time in seconds" };
+  }
+  const match = /^sha256=([0-9a-fA-F]{64})$/.exec(signature);
+  const given = match?.[1];
+  if (given === undefined) {
+    return { code: "INVALID_SIGNATURE", message: "X-Signature must be sha256=<64 hex digits>" };
+  }
+  const expected = createHmac("sha256", secret).update(`${timestamp}.`).update(rawBody).digest();
+  if (!timingSafeEqual(Buffer.from(given, "hex"), expected)) {
+    return { code: "INVALID_SIGNATURE", message: "signature does not match the body" };
+  }
+  const skew = Math.abs(now.getTime() / 1000 - Number(timestamp));
+  if (skew > ALERT_TIMESTAMP_WINDOW_SECONDS) {
+    return {
+      code: "STALE_TIMESTAMP",
+      message: `X-Timestamp is ${Math.round(skew)} s away from the server's clock; the window is ${ALERT_TIMESTAMP_WINDOW_SECONDS} s`,
+    };
+  }
+  return null;
+}
+
+/** The same alert again: equal as JSON values, whatever the key order (jsonb reorders keys). */
+function sameJson(a: unknown, b: unknown): boolean {
+  return canonical(a) === canonical(b);
+}
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+/**
+ * `POST /api/alerts`: a signed pattern alert from a scanner. 202 `accepted` for a new alert and
+ * `duplicate` for the same alert again; 401 for signature or timestamp problems; 400 for a body
+ * that is not JSON or not an alert (with the fields at fault); 409 when an alert id comes back
+ * with a different payload; 413 past the size limit; 503 without ALERT_WEBHOOK_SECRET.
+ */
+export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps): void {
+  app.register(async (scope) => {
+    // The signature covers the exact bytes sent: keep the body raw whatever its content type.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => {
+      done(null, body);
+    });
+
+    scope.post("/api/alerts", { bodyLimit: ALERT_BODY_LIMIT_BYTES }, async (request, reply) => {
+      const refuse = (
+        status: number,
+        outcome: string,
+        code: string,
+        message: string,
+        issues?: Parameters<typeof sendError>[4],
+      ): FastifyReply => {
+        deps.metrics.alerts.inc({ outcome });
+        deps.logger.warn({ code, status }, `alert refused: ${message}`);
+        return sendError(reply, status, code, message, issues);
+      };
+      if (deps.secret === null) {
+        return refuse(
+          503,
+          "disabled",
+          "ALERTS_DISABLED",
+          "alerts are disabled: ALERT_WEBHOOK_SECRET is not set",
+        );
+      }
+      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const now = deps.now();
+      const problem = verifyAlertSignature(
+        deps.secret,
+        { timestamp: request.headers["x-timestamp"], signature: request.headers["x-signature"] },
+        raw,
+        now,
+      );
+      if (problem !== null) return refuse(401, "unauthorized", problem.code, problem.message);
+
+      let json: unknown;
+      try {
+        json = JSON.parse(raw.toString("utf8"));
+      } catch {
+        return refuse(400, "invalid", "INVALID_JSON", "the body is not valid JSON");
+      }
+      if (json === null || typeof json !== "object" || Array.isArray(json)) {
+        return refuse(400, "invalid", "INVALID_PAYLOAD", "the body must be a JSON object", [
+          { path: "(root)", message: "must be an object" },
+        ]);
+      }
+      const parsed = alertPayloadSchema.safeParse(json);
+      if (!parsed.success) {
+        const issues = fieldIssues(parsed.error.issues);
+        return refuse(
+          400,
+          "invalid",
+          "INVALID_PAYLOAD",
+          `the alert is invalid: ${issues.map((i) => `${i.path} ${i.message}`).join("; ")}`,
+          issues,
+        );
+      }
+      const alert = parsed.data;
+      const payload = json as Record<string, unknown>;
+      const input: AlertInput = {
+        externalId: alert.id,
+        symbol: alert.symbol,
+        pattern: alert.pattern,
+        score: parseDecimal(String(alert.score)),
+        entryPrice: alert.entry,
+        stopPrice: alert.stop,
+        targetPrice: alert.target ?? null,
+        lastPrice: alert.price ?? null,
+        source: alert.source ?? null,
+        payload,
+        expiresAt: alert.expires_at === undefined ? null : new Date(alert.expires_at),
+      };
+      const { alert: stored, created } = await recordAlert(deps.db, input, now);
+      if (!created) {
+        if (!sameJson(stored.payload, payload)) {
+          return refuse(
+            409,
+            "conflict",
+            "ALERT_ID_CONFLICT",
+            `alert ${alert.id} was already received with a different payload; send a new id for a new alert`,
+          );
+        }
+        deps.metrics.alerts.inc({ outcome: "duplicate" });
+        return reply.code(202).send({
+          status: "duplicate",
+          alertId: stored.externalId,
+          id: stored.id,
+          alertStatus: stored.status,
+          receivedAt: stored.receivedAt.toISOString(),
+        });
+      }
+      deps.metrics.alerts.inc({ outcome: "accepted" });
+      deps.logger.info(
+        {
+          alertId: stored.externalId,
+          id: stored.id,
+          symbol: stored.symbol,
+          pattern: stored.pattern,
+        },
+        "alert accepted",
+      );
+      try {
+        await deps.onAlertAccepted(stored);
+      } catch (error) {
+        deps.logger.error(
+          { err: error, alertId: stored.externalId },
+          "alert fan-out failed; the alert stays stored",
+        );
+      }
+      return reply.code(202).send({
+        status: "accepted",
+        alertId: stored.externalId,
+        id: stored.id,
+        alertStatus: stored.status,
+        receivedAt: stored.receivedAt.toISOString(),
+      });
+    });
+  });
+}

@@ -1,0 +1,415 @@
+import { timingSafeEqual } from "node:crypto";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
+import type { TradeProposal } from "../decide";
+import { ORDER_STATUS_FILTERS } from "../execution/queries";
+import type { ExecutionService } from "../execution/service";
+import { fieldIssues, sendError } from "./errors";
+
+export interface ExecutionRouteDeps {
+  /** API_TOKEN; null: every request is refused (503). */
+  readonly apiToken: string | null;
+  /** Null in a process that does not serve the API (e.g. a worker). */
+  readonly service: ExecutionService;
+}
+
+const price = z.union([z.string(), z.number()]).transform((value, ctx): Decimal => {
+  const parsed =
+    typeof value === "number"
+      ? Number.isFinite(value)
+        ? parseDecimal(String(value))
+        : null
+      : parseDecimal(value);
+  if (parsed === null || !parsed.gt(ZERO)) {
+    ctx.issues.push({ code: "custom", message: "must be a price above zero", input: value });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+/** Seed 000 section 6.5's submit request; decimals as strings or numbers. */
+export const submitRequestSchema = z
+  .object({
+    ticker: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z][A-Za-z0-9.]{0,9}$/, { error: "must be a ticker like AAPL" })
+      .transform((s) => s.toUpperCase()),
+    quantity: z
+      .union([z.number(), z.string()])
+      .transform((value, ctx): Decimal => {
+        const parsed = parseDecimal(String(value));
+        if (parsed === null || !parsed.gt(ZERO) || !parsed.isInteger()) {
+          ctx.issues.push({
+            code: "custom",
+            message: "must be a whole number of shares above zero",
+            input: value,
+          });
+          return z.NEVER;
+        }
+        return parsed;
+      })
+      .optional(),
+    order_type: z.enum(["BUY", "SELL", "SHORT", "COVER"], {
+      error: "must be BUY, SELL, SHORT or COVER",
+    }),
+    price_type: z.enum(["MARKET", "LIMIT"], { error: "must be MARKET or LIMIT" }).default("MARKET"),
+    limit_price: price.optional(),
+    stop_loss: price,
+    target_price: price.optional(),
+    strategy: z.enum(["market", "limit", "smart"]).optional(),
+    notes: z.string().max(500).optional(),
+  })
+  .superRefine((request, ctx) => {
+    if (request.price_type === "LIMIT" && request.limit_price === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["limit_price"],
+        message: "is required for a LIMIT order",
+      });
+    }
+  });
+
+const pageQuery = {
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  before_id: z.coerce.number().int().positive().optional(),
+};
+const timeQuery = z.iso
+  .datetime({ offset: true, error: "must be an ISO-8601 time" })
+  .transform((s) => new Date(s));
+
+const ordersQuerySchema = z.object({
+  status: z.enum(["PENDING", "FILLED", "CANCELLED"]).optional(),
+  ticker: z
+    .string()
+    .trim()
+    .min(1)
+    .transform((s) => s.toUpperCase())
+    .optional(),
+  from: timeQuery.optional(),
+  to: timeQuery.optional(),
+  ...pageQuery,
+});
+const fillsQuerySchema = z.object({
+  ticker: z
+    .string()
+    .trim()
+    .min(1)
+    .transform((s) => s.toUpperCase())
+    .optional(),
+  from: timeQuery.optional(),
+  to: timeQuery.optional(),
+  ...pageQuery,
+});
+const logQuerySchema = z.object(pageQuery);
+
+const text = (value: Decimal | null | undefined): string | null =>
+  value == null ? null : value.toString();
+
+function bearerMatches(request: FastifyRequest, token: string): boolean {
+  const header = request.headers.authorization;
+  if (typeof header !== "string") return false;
+  const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+  const given = Buffer.from(match?.[1] ?? "", "utf8");
+  const expected = Buffer.from(token, "utf8");
+  // Compare equal lengths only (timingSafeEqual requires it); the length itself is not secret enough to matter.
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * `/api/execution/*` (seed 000, section 6.5) behind a bearer token: submit (the same checks as
+ * Telegram, refusals as 422 with their codes, acceptance as 202 with the queued decision),
+ * positions, orders (with fills), orders/:id/cancel (enqueued), fills, account, execution-log.
+ */
+export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRouteDeps): void {
+  app.register(async (scope) => {
+    scope.addHook("onRequest", async (request, reply) => {
+      if (deps.apiToken === null) {
+        return sendError(
+          reply,
+          503,
+          "API_DISABLED",
+          "the execution API is disabled: API_TOKEN is not set",
+        );
+      }
+      if (request.headers.authorization === undefined) {
+        reply.header("WWW-Authenticate", 'Bearer realm="execution"');
+        return sendError(reply, 401, "MISSING_TOKEN", "send Authorization: Bearer <API_TOKEN>");
+      }
+      if (!bearerMatches(request, deps.apiToken)) {
+        reply.header("WWW-Authenticate", 'Bearer realm="execution", error="invalid_token"');
+        return sendError(reply, 401, "INVALID_TOKEN", "the bearer token is not valid");
+      }
+    });
+
+    scope.post("/api/execution/submit", async (request, reply) => {
+      const parsed = submitRequestSchema.safeParse(request.body ?? {});
+      if (!parsed.success) {
+        const issues = fieldIssues(parsed.error.issues);
+        return sendError(
+          reply,
+          400,
+          "INVALID_REQUEST",
+          `the order is invalid: ${issues.map((i) => `${i.path} ${i.message}`).join("; ")}`,
+          issues,
+        );
+      }
+      const body = parsed.data;
+      if (body.order_type === "SELL" || body.order_type === "COVER") {
+        return sendError(
+          reply,
+          422,
+          "UNSUPPORTED_ORDER_TYPE",
+          `${body.order_type} closes a position: exits are the desk's stop and target orders, or /close in Telegram; submit BUY or SHORT entries here`,
+        );
+      }
+      const proposal: TradeProposal = {
+        symbol: body.ticker,
+        side: body.order_type === "BUY" ? "long" : "short",
+        entryType: body.price_type === "LIMIT" ? "limit" : "market",
+        limitPrice: body.price_type === "LIMIT" ? (body.limit_price ?? null) : null,
+        stop: body.stop_loss,
+        target: body.target_price ?? null,
+        quantity: body.quantity ?? null,
+      };
+      const outcome = await deps.service.submit(proposal, "api", body.notes ?? null);
+      if (!outcome.ok) {
+        if (outcome.kind === "unavailable")
+          return sendError(reply, 503, outcome.code, outcome.message);
+        return reply.code(422).send({
+          success: false,
+          error: "RISK_CHECK_FAILED",
+          message: outcome.violations.map((v) => v.message).join(" "),
+          violations: outcome.violations.map((v) => ({ code: v.code, message: v.message })),
+        });
+      }
+      const { decision, plan } = outcome;
+      return reply.code(202).send({
+        success: true,
+        decision_id: decision.id,
+        status: "queued",
+        ticker: plan.symbol,
+        side: plan.orderSide,
+        quantity: plan.quantity.toString(),
+        price_type: plan.entryType.toUpperCase(),
+        limit_price: text(plan.entryPrice),
+        expected_entry: plan.expectedEntry.toString(),
+        stop_loss: plan.stop.toString(),
+        target_price: plan.target.toString(),
+        risk_amount: plan.riskAmount.toFixed(2),
+        sized_quantity: plan.sizing.quantity.toString(),
+        created_at: decision.createdAt.toISOString(),
+      });
+    });
+
+    scope.get("/api/execution/positions", async () => {
+      const positions = await deps.service.positions();
+      return {
+        positions: positions.map((p) => {
+          const quantity = p.position.quantity;
+          const cost = p.averageCost.times(quantity.abs());
+          return {
+            ticker: p.position.symbol,
+            quantity: quantity.toString(),
+            avg_cost: p.averageCost.toString(),
+            current_price: text(p.markPrice),
+            market_value: text(p.marketValue),
+            unrealized_pnl: text(p.unrealizedPnl),
+            unrealized_pnl_pct:
+              p.unrealizedPnl === null || cost.isZero()
+                ? null
+                : p.unrealizedPnl.div(cost).times(100).toFixed(2),
+            opened_at: p.openedAt.toISOString(),
+            marked_at: p.markedAt?.toISOString() ?? null,
+          };
+        }),
+      };
+    });
+
+    scope.get("/api/execution/orders", async (request, reply) => {
+      const parsed = ordersQuerySchema.safeParse(request.query);
+      if (!parsed.success)
+        return sendError(
+          reply,
+          400,
+          "INVALID_QUERY",
+          "the query is invalid",
+          fieldIssues(parsed.error.issues),
+        );
+      const q = parsed.data;
+      const rows = await deps.service.orders({
+        ...(q.status === undefined ? {} : { statuses: ORDER_STATUS_FILTERS[q.status] ?? [] }),
+        ...(q.ticker === undefined ? {} : { symbol: q.ticker }),
+        ...(q.from === undefined ? {} : { from: q.from }),
+        ...(q.to === undefined ? {} : { to: q.to }),
+        limit: q.limit,
+        ...(q.before_id === undefined ? {} : { beforeId: q.before_id }),
+      });
+      const last = rows.at(-1);
+      return {
+        orders: rows.map(({ order, fills }) => ({
+          order_id: order.id,
+          client_order_id: order.clientOrderId,
+          broker_order_id: order.brokerOrderId,
+          trade_id: order.tradeId,
+          ticker: order.symbol,
+          role: order.role,
+          side: order.side,
+          type: order.type,
+          order_class: order.orderClass,
+          time_in_force: order.timeInForce,
+          quantity: order.quantity.toString(),
+          filled_quantity: order.filledQuantity.toString(),
+          avg_fill_price: text(order.filledAvgPrice),
+          limit_price: text(order.limitPrice),
+          stop_price: text(order.stopPrice),
+          status: order.status,
+          rejection_reason: order.rejectionReason,
+          created_at: order.createdAt.toISOString(),
+          updated_at: order.updatedAt.toISOString(),
+          fills: fills.map(fillView),
+        })),
+        next_before_id: rows.length === q.limit && last !== undefined ? last.order.id : null,
+      };
+    });
+
+    scope.post<{ Params: { id: string } }>(
+      "/api/execution/orders/:id/cancel",
+      async (request, reply) => {
+        const id = Number(request.params.id);
+        if (!Number.isSafeInteger(id) || id <= 0) {
+          return sendError(
+            reply,
+            400,
+            "INVALID_ORDER_ID",
+            "the order id must be a positive whole number",
+            [{ path: "id", message: "must be a positive whole number" }],
+          );
+        }
+        const outcome = await deps.service.cancelOrder(id, "api");
+        if (!outcome.ok) return sendError(reply, outcome.status, outcome.code, outcome.message);
+        return reply.code(202).send({
+          success: true,
+          order_id: outcome.order.id,
+          trade_id: outcome.tradeId,
+          status: "cancel_requested",
+          message: "the cancel is queued; the order's status changes when the broker confirms it",
+        });
+      },
+    );
+
+    scope.get("/api/execution/fills", async (request, reply) => {
+      const parsed = fillsQuerySchema.safeParse(request.query);
+      if (!parsed.success)
+        return sendError(
+          reply,
+          400,
+          "INVALID_QUERY",
+          "the query is invalid",
+          fieldIssues(parsed.error.issues),
+        );
+      const q = parsed.data;
+      const fills = await deps.service.fills({
+        ...(q.ticker === undefined ? {} : { symbol: q.ticker }),
+        ...(q.from === undefined ? {} : { from: q.from }),
+        ...(q.to === undefined ? {} : { to: q.to }),
+        limit: q.limit,
+        ...(q.before_id === undefined ? {} : { beforeId: q.before_id }),
+      });
+      const last = fills.at(-1);
+      return {
+        fills: fills.map(fillView),
+        next_before_id: fills.length === q.limit && last !== undefined ? last.id : null,
+      };
+    });
+
+    scope.get("/api/execution/account", async () => {
+      const account = await deps.service.account();
+      const live = account.broker;
+      return {
+        account_id: live?.accountId ?? null,
+        account_number: live?.accountNumber ?? null,
+        account_type: live === null ? null : live.multiplier?.gt(1) ? "margin" : "cash",
+        status: live?.status ?? null,
+        buying_power: text(live?.buyingPower ?? account.stored.buyingPower),
+        available_cash: text(live?.cash ?? account.stored.cash),
+        total_equity: text(live?.equity ?? account.stored.equity),
+        last_equity: text(live?.lastEquity),
+        margin_available:
+          live === null
+            ? null
+            : live.buyingPower.minus(live.cash).gt(0)
+              ? live.buyingPower.minus(live.cash).toString()
+              : "0",
+        trading_state: account.tradingState?.mode ?? null,
+        trading_state_reason: account.tradingState?.reason ?? null,
+        last_synced_at: account.lastSyncedAt?.toISOString() ?? null,
+        stale: live === null,
+        broker_error: account.brokerError,
+      };
+    });
+
+    scope.get("/api/execution/execution-log", async (request, reply) => {
+      const parsed = logQuerySchema.safeParse(request.query);
+      if (!parsed.success)
+        return sendError(
+          reply,
+          400,
+          "INVALID_QUERY",
+          "the query is invalid",
+          fieldIssues(parsed.error.issues),
+        );
+      const q = parsed.data;
+      const events = await deps.service.executionLog({
+        limit: q.limit,
+        ...(q.before_id === undefined ? {} : { beforeId: q.before_id }),
+      });
+      const last = events.at(-1);
+      return {
+        events: events.map((e) => ({
+          id: e.id,
+          event_type: e.event,
+          event_time: e.occurredAt.toISOString(),
+          entity: e.entity,
+          entity_id: e.entityId,
+          status_before: e.statusBefore,
+          status_after: e.statusAfter,
+          details: e.details,
+          source: e.source,
+          decision_id: e.decisionId,
+          trade_id: e.tradeId,
+          order_id: e.orderId,
+        })),
+        next_before_id: events.length === q.limit && last !== undefined ? last.id : null,
+      };
+    });
+  });
+}
+
+function fillView(fill: {
+  id: number;
+  orderId: number;
+  symbol: string;
+  side: string;
+  quantity: Decimal;
+  price: Decimal;
+  commission: Decimal;
+  orderAvgPrice: Decimal;
+  filledAt: Date;
+  executionId: string;
+}) {
+  return {
+    fill_id: fill.id,
+    order_id: fill.orderId,
+    execution_id: fill.executionId,
+    ticker: fill.symbol,
+    side: fill.side,
+    quantity: fill.quantity.toString(),
+    fill_price: fill.price.toString(),
+    fill_time: fill.filledAt.toISOString(),
+    commission: fill.commission.toString(),
+    fees: "0",
+    avg_fill_price: fill.orderAvgPrice.toString(),
+  };
+}

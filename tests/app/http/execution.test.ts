@@ -1,0 +1,350 @@
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createExecutionService } from "../../../app/execution/service";
+import { createHttpServer } from "../../../app/http/server";
+import { createLogger } from "../../../app/logger";
+import { createMetrics, type DeskMetrics } from "../../../app/metrics";
+import { createAlpacaBroker } from "../../../broker/alpaca/client";
+import { createRedisRateLimiter } from "../../../broker/rateLimiter";
+import { changeTradingState, ensureBrokerAccount } from "../../../db/brokerAccounts";
+import { findDecision } from "../../../db/decisions";
+import { recordTradeEntry } from "../../../db/trades";
+import { dec } from "../../../domain/money";
+import { createOrder } from "../../../domain/order";
+import { setTradingStateManually } from "../../../domain/tradingState";
+import { createJobClient } from "../../../jobs/client";
+import { closeQueues, createQueues, type Queues } from "../../../jobs/queues";
+import { createTestDatabase, type TestDatabase } from "../../support/database";
+import { createTestRedis, deleteKeysWithPrefix, type TestRedis } from "../../support/redis";
+import { MARKET_OPEN_TIME, startTestSimulator, type TestSimulator } from "../../support/simulator";
+
+const TOKEN = "api-token-0123456789abcdef";
+const NOW = new Date(MARKET_OPEN_TIME);
+
+describe("/api/execution", () => {
+  let database: TestDatabase;
+  let redis: TestRedis;
+  let simulator: TestSimulator;
+  let queues: Queues;
+  let app: FastifyInstance;
+  let metrics: DeskMetrics;
+  let accountId: number;
+
+  beforeAll(async () => {
+    database = await createTestDatabase("postgres");
+    redis = createTestRedis("execution-api");
+    simulator = await startTestSimulator();
+    queues = createQueues({ connection: redis.connect(), prefix: `${redis.prefix}q` });
+    const broker = createAlpacaBroker({
+      keyId: "test-key",
+      secretKey: "test-secret",
+      tradingUrl: simulator.url,
+      dataUrl: simulator.url,
+      streamUrl: simulator.streamUrl,
+      rateLimiter: createRedisRateLimiter({
+        redis: redis.redis,
+        keyPrefix: redis.prefix,
+        bucket: "api-test",
+      }),
+      requestTimeoutMs: 5_000,
+    });
+    metrics = createMetrics();
+    const logger = createLogger({ level: "silent" });
+    app = createHttpServer({
+      logger,
+      metrics,
+      health: [],
+      execution: {
+        apiToken: TOKEN,
+        service: createExecutionService({
+          db: database.db,
+          broker,
+          jobs: createJobClient(queues),
+          accountId: await createAccount(),
+          logger,
+          metrics,
+          now: () => NOW,
+        }),
+      },
+    });
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app?.close();
+    if (queues) await closeQueues(queues);
+    await simulator?.close();
+    await redis?.cleanup();
+    await database?.close();
+  });
+  beforeEach(async () => {
+    await database.truncate();
+    await deleteKeysWithPrefix(redis.redis, `${redis.prefix}q`);
+    await simulator.control("/sim/reset", { cash: "100000", time: MARKET_OPEN_TIME });
+    // Truncating restarts the ids, so the account comes back with the id the service was given.
+    expect(await createAccount()).toBe(accountId);
+  });
+
+  async function createAccount(): Promise<number> {
+    const account = await ensureBrokerAccount(
+      database.db,
+      { environment: "paper", brokerAccountId: "sim-account" },
+      NOW,
+    );
+    accountId = account.id;
+    return account.id;
+  }
+
+  const call = (
+    method: "GET" | "POST",
+    url: string,
+    body?: unknown,
+    token: string | null = TOKEN,
+  ) =>
+    app.inject({
+      method,
+      url,
+      ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+      headers: token === null ? {} : { authorization: `Bearer ${token}` },
+    });
+
+  const ORDER = {
+    ticker: "AAPL",
+    order_type: "BUY",
+    price_type: "MARKET",
+    stop_loss: "185.00",
+    target_price: "200.00",
+  };
+
+  it("refuses requests without a token, with a wrong token, or another scheme (401)", async () => {
+    for (const url of [
+      "/api/execution/positions",
+      "/api/execution/account",
+      "/api/execution/execution-log",
+    ]) {
+      const none = await call("GET", url, undefined, null);
+      expect(none.statusCode).toBe(401);
+      expect(none.json()).toMatchObject({ error: "MISSING_TOKEN" });
+      const wrong = await call("GET", url, undefined, "api-token-0123456789abcdeX");
+      expect(wrong.statusCode).toBe(401);
+      expect(wrong.json()).toMatchObject({ error: "INVALID_TOKEN" });
+    }
+    const basic = await app.inject({
+      method: "GET",
+      url: "/api/execution/positions",
+      headers: { authorization: `Basic ${TOKEN}` },
+    });
+    expect(basic.statusCode).toBe(401);
+    const submit = await call("POST", "/api/execution/submit", ORDER, "short");
+    expect(submit.statusCode).toBe(401);
+    expect(await queues.execute.count()).toBe(0);
+  });
+
+  it("accepts a sound order: an approved api decision and exactly one execute job", async () => {
+    const response = await call("POST", "/api/execution/submit", ORDER);
+    expect(response.statusCode).toBe(202);
+    const body = response.json();
+    // 1% of 100,000 at risk would be 199 shares; 5% max position (5,000 at the 190.01 ask) binds.
+    expect(body).toMatchObject({
+      success: true,
+      status: "queued",
+      ticker: "AAPL",
+      side: "buy",
+      quantity: "26",
+      expected_entry: "190.01",
+      stop_loss: "185",
+    });
+    const decision = await findDecision(database.db, body.decision_id);
+    expect(decision).toMatchObject({
+      source: "api",
+      status: "approved",
+      symbol: "AAPL",
+      createdBy: "api",
+    });
+    expect(decision?.quantity.toString()).toBe("26");
+    const jobs = await queues.execute.getJobs(["waiting", "delayed", "active"]);
+    expect(jobs.map((job) => job.data)).toEqual([
+      { action: "NEW_TRADE", decisionId: body.decision_id },
+    ]);
+  });
+
+  it("refuses an order the risk rules forbid with 422 and every violated code, enqueuing nothing", async () => {
+    const response = await call("POST", "/api/execution/submit", { ...ORDER, quantity: 1000 });
+    expect(response.statusCode).toBe(422);
+    const body = response.json();
+    expect(body.error).toBe("RISK_CHECK_FAILED");
+    const codes = body.violations.map((v: { code: string }) => v.code);
+    expect(codes).toEqual(
+      expect.arrayContaining(["RISK_PER_TRADE", "MAX_POSITION_SIZE", "BUYING_POWER"]),
+    );
+    expect(await queues.execute.count()).toBe(0);
+    const scraped = await metrics.render();
+    expect(scraped).toMatch(
+      /desk_order_rejections_total\{code="MAX_POSITION_SIZE",source="risk"\} 1/,
+    );
+  });
+
+  it("refuses a plan whose stop is on the wrong side", async () => {
+    const response = await call("POST", "/api/execution/submit", { ...ORDER, stop_loss: "195.00" });
+    expect(response.statusCode).toBe(422);
+    const codes = response.json().violations.map((v: { code: string }) => v.code);
+    expect(codes).toContain("STOP_WRONG_SIDE");
+  });
+
+  it("honours the kill switch: a halted account refuses new entries", async () => {
+    await changeTradingState(
+      database.db,
+      accountId,
+      () => setTradingStateManually("HALTED", "/halt by the test", NOW.getTime()),
+      "user:1",
+      NOW,
+    );
+    const response = await call("POST", "/api/execution/submit", ORDER);
+    expect(response.statusCode).toBe(422);
+    const codes = response.json().violations.map((v: { code: string }) => v.code);
+    expect(codes).toContain("TRADING_HALTED");
+    expect(await queues.execute.count()).toBe(0);
+  });
+
+  it("answers 400 with the fields at fault for a malformed order", async () => {
+    const response = await call("POST", "/api/execution/submit", {
+      ticker: "AA PL",
+      order_type: "HOLD",
+      price_type: "LIMIT",
+      quantity: 1.5,
+    });
+    expect(response.statusCode).toBe(400);
+    const paths = response.json().issues.map((i: { path: string }) => i.path);
+    expect(paths).toEqual(
+      expect.arrayContaining(["ticker", "order_type", "stop_loss", "quantity"]),
+    );
+    const notJson = await app.inject({
+      method: "POST",
+      url: "/api/execution/submit",
+      payload: "{oops",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    });
+    expect(notJson.statusCode).toBe(400);
+    expect(notJson.json()).toMatchObject({ error: "INVALID_JSON" });
+  });
+
+  it("enqueues a cancel for an entry, refuses unknown orders and protective exits", async () => {
+    const { trade, entry, legs } = await recordTradeEntry(
+      database.db,
+      {
+        accountId,
+        decisionId: null,
+        plan: {
+          symbol: "AAPL",
+          side: "long",
+          plannedEntryPrice: dec("190"),
+          plannedStopPrice: dec("185"),
+          plannedTargetPrice: dec("200"),
+          plannedQuantity: dec("10"),
+          plannedRisk: dec("50"),
+        },
+        entry: {
+          order: createOrder(
+            {
+              clientOrderId: "api-test-entry",
+              symbol: "AAPL",
+              side: "buy",
+              type: "limit",
+              timeInForce: "day",
+              orderClass: "bracket",
+              role: "ENTRY",
+              quantity: dec("10"),
+              limitPrice: dec("189"),
+              stopPrice: null,
+            },
+            NOW.toISOString(),
+          ),
+        },
+        legs: [
+          {
+            order: createOrder(
+              {
+                clientOrderId: "api-test-stop",
+                symbol: "AAPL",
+                side: "sell",
+                type: "stop",
+                timeInForce: "gtc",
+                orderClass: "bracket",
+                role: "STOP_LOSS",
+                quantity: dec("10"),
+                limitPrice: null,
+                stopPrice: dec("185"),
+              },
+              NOW.toISOString(),
+              "held",
+            ),
+          },
+        ],
+      },
+      "test",
+      NOW,
+    );
+    const cancel = await call("POST", `/api/execution/orders/${entry.id}/cancel`);
+    expect(cancel.statusCode).toBe(202);
+    expect(cancel.json()).toMatchObject({ success: true, order_id: entry.id, trade_id: trade.id });
+    const jobs = await queues.execute.getJobs(["waiting", "delayed"]);
+    expect(jobs.map((job) => job.data)).toEqual([
+      {
+        action: "CANCEL",
+        accountId,
+        tradeId: trade.id,
+        reason: "cancel requested by api",
+        requestedBy: "api",
+      },
+    ]);
+
+    const stop = legs[0];
+    const exit = await call("POST", `/api/execution/orders/${stop?.id}/cancel`);
+    expect(exit.statusCode).toBe(409);
+    expect(exit.json()).toMatchObject({ error: "PROTECTIVE_ORDER" });
+    const unknown = await call("POST", "/api/execution/orders/999999/cancel");
+    expect(unknown.statusCode).toBe(404);
+
+    const listed = await call("GET", "/api/execution/orders?status=PENDING&ticker=aapl");
+    expect(listed.statusCode).toBe(200);
+    expect(
+      listed
+        .json()
+        .orders.map((o: { order_id: number }) => o.order_id)
+        .sort(),
+    ).toEqual([entry.id, stop?.id].sort());
+    const filled = await call("GET", "/api/execution/orders?status=FILLED");
+    expect(filled.json().orders).toEqual([]);
+  });
+
+  it("reads positions, fills, the account and the execution log", async () => {
+    await call("POST", "/api/execution/submit", ORDER);
+    const account = await call("GET", "/api/execution/account");
+    expect(account.statusCode).toBe(200);
+    expect(account.json()).toMatchObject({
+      total_equity: "100000",
+      available_cash: "100000",
+      trading_state: "ACTIVE",
+      stale: false,
+    });
+    expect((await call("GET", "/api/execution/positions")).json()).toEqual({ positions: [] });
+    expect((await call("GET", "/api/execution/fills")).json()).toEqual({
+      fills: [],
+      next_before_id: null,
+    });
+    const log = await call("GET", "/api/execution/execution-log?limit=1");
+    expect(log.statusCode).toBe(200);
+    const page = log.json();
+    expect(page.events).toHaveLength(1);
+    expect(page.events[0]).toMatchObject({ entity: "decision", event_type: "CREATED" });
+    const next = await call(
+      "GET",
+      `/api/execution/execution-log?limit=10&before_id=${page.next_before_id}`,
+    );
+    expect(next.json().events.map((e: { event_type: string }) => e.event_type)).toEqual([
+      "CREATED",
+    ]);
+    expect(next.json().events[0].entity).toBe("account");
+    const badPage = await call("GET", "/api/execution/execution-log?limit=0");
+    expect(badPage.statusCode).toBe(400);
+  });
+});
