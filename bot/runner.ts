@@ -74,6 +74,8 @@ export interface BotRunner {
   /** Stops polling and waits (bounded) for the handlers in progress. Safe to call twice. */
   stop(): Promise<void>;
   isRunning(): boolean;
+  /** Settles when polling ends: "stopped" after stop(), "crashed" if the runner failed (logged). */
+  ended(): Promise<"stopped" | "crashed">;
 }
 
 /** Identifies the bot (getMe: fails fast on a bad token), publishes the menus, starts polling. */
@@ -113,11 +115,18 @@ export async function startBot<C extends Context>(
     },
   });
   logger.info({ username: bot.botInfo.username }, "bot polling");
-  const task = handle.task();
-  task?.catch((error: unknown) => logger.error({ err: error }, "bot runner crashed"));
+  // A crash is e.g. 409 Conflict: another process polls with the same token.
+  const ended = (handle.task() ?? Promise.resolve()).then(
+    () => "stopped" as const,
+    (error: unknown) => {
+      logger.error({ err: error }, "bot runner crashed");
+      return "crashed" as const;
+    },
+  );
   let stopping: Promise<void> | null = null;
   return {
     isRunning: () => handle.isRunning(),
+    ended: () => ended,
     stop() {
       stopping ??= stopGracefully(handle, options.stopTimeoutMs ?? 10_000, logger);
       return stopping;

@@ -133,6 +133,19 @@ describe("starting and stopping", () => {
     }
   });
 
+  it("reports a crash when another process polls with the same token", async () => {
+    const desk = await startTestBot({ users: { [TRADER]: "trader" } });
+    try {
+      desk.emulator.failNext("getUpdates", { status: 409, times: 1 });
+      // Ends the poll in progress, so the next one meets the conflict.
+      await desk.emulator.user({ userId: TRADER }).send("/help");
+      expect(await desk.runner.ended()).toBe("crashed");
+      expect(desk.logs().some((record) => record.msg === "bot runner crashed")).toBe(true);
+    } finally {
+      await desk.stop();
+    }
+  });
+
   it("waits for handlers in progress when stopped, then stops polling", async () => {
     const timing = createTimingFeature();
     const desk = await startTestBot({
@@ -156,6 +169,7 @@ describe("starting and stopping", () => {
       expect(desk.runner.isRunning()).toBe(false);
       timing.state.release();
       await stopping;
+      expect(await desk.runner.ended()).toBe("stopped");
       expect(trader.messages().map((message) => message.text)).toEqual(["slow done"]);
       // No longer polling: a new message stays unanswered and undelivered.
       await trader.send("/ping");

@@ -14,7 +14,8 @@
  * - setMyCommands, getMyCommands, deleteMyCommands, sendChatAction exist;
  * - a method neither emulated nor extended answers 404 like Telegram does for unknown methods,
  *   instead of the emulator's 500 that bots retry; a wrong token answers 401;
- * - failNext makes calls fail with flood control (429 retry_after) or a server error.
+ * - failNext makes calls fail with flood control (429 retry_after), a server error, or the
+ *   conflict Telegram reports when two processes poll with one token.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { createServer } from "node:net";
@@ -46,7 +47,8 @@ export interface PublishedMenu {
 }
 
 export interface InjectedFailure {
-  readonly status: 429 | 500 | 502;
+  /** 409: another process polls with this token (getUpdates). */
+  readonly status: 409 | 429 | 500 | 502;
   readonly times: number;
   /** Seconds, sent as parameters.retry_after with a 429. */
   readonly retryAfter?: number;
@@ -109,8 +111,8 @@ export interface TelegramEmulator {
   /** Calls refused with a Telegram error (bad HTML, long text, bad button data...), in order. */
   refusedCalls(): { readonly method: string; readonly description: string }[];
   /**
-   * Makes the next `times` calls of `method` fail like Telegram does: 429 with retry_after
-   * (flood control) or a 5xx. Returns how many calls were failed so far.
+   * Makes the next `times` calls of `method` fail like Telegram does: 409 conflict, 429 with
+   * retry_after (flood control) or a 5xx. Returns how many calls were failed so far.
    */
   failNext(method: string, failure: InjectedFailure): { readonly failed: () => number };
   stop(): Promise<void>;
@@ -294,10 +296,12 @@ export async function startTelegramEmulator(
       sendJson(response, status, {
         ok: false,
         error_code: status,
-        description:
-          status === 429
-            ? `Too Many Requests: retry after ${retryAfter ?? 1}`
-            : "Internal Server Error",
+        description: {
+          409: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+          429: `Too Many Requests: retry after ${retryAfter ?? 1}`,
+          500: "Internal Server Error",
+          502: "Bad Gateway",
+        }[status],
         ...(status === 429 ? { parameters: { retry_after: retryAfter ?? 1 } } : {}),
       });
       return;
