@@ -1,0 +1,77 @@
+/**
+ * Reads and locks the lifecycle jobs need beside the main repositories: recent orders for the
+ * duplicate and rate checks, a parent's legs, a trade's entry fills, who hears about an account,
+ * and transaction-scoped advisory locks that serialize work on one account or one symbol.
+ */
+import { and, asc, desc, eq, gte, inArray, or, sql } from "drizzle-orm";
+import type { Database } from "./database";
+import type { FillRecord } from "./fills";
+import { type OrderRecord, orderRecordOfRow } from "./orders";
+import { brokerAccounts, fills, orders, users } from "./schema";
+
+/**
+ * Takes a transaction-scoped advisory lock on a name (released at commit or rollback, or when the
+ * connection dies). Call it inside `db.transaction`: work under the same name runs one at a time
+ * across every process.
+ */
+export async function lockName(tx: Database, name: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${name}, 0))`);
+}
+
+/** An account's orders created at or after `since`, oldest first (the duplicate and rate checks). */
+export async function listOrdersCreatedSince(
+  db: Database,
+  accountId: number,
+  since: Date,
+): Promise<OrderRecord[]> {
+  const rows = await db
+    .select()
+    .from(orders)
+    .where(and(eq(orders.accountId, accountId), gte(orders.createdAt, since)))
+    .orderBy(asc(orders.id));
+  return rows.map(orderRecordOfRow);
+}
+
+/** The legs recorded under a parent order (bracket or OCO exits), oldest first. */
+export async function listChildOrders(db: Database, parentOrderId: number): Promise<OrderRecord[]> {
+  const rows = await db
+    .select()
+    .from(orders)
+    .where(eq(orders.parentOrderId, parentOrderId))
+    .orderBy(asc(orders.id));
+  return rows.map(orderRecordOfRow);
+}
+
+/** The most recent fill of a trade's entry orders (ENTRY or SLICE), or null. */
+export async function findLatestEntryFill(
+  db: Database,
+  tradeId: number,
+): Promise<FillRecord | null> {
+  const [row] = await db
+    .select({ fill: fills })
+    .from(fills)
+    .innerJoin(orders, eq(orders.id, fills.orderId))
+    .where(and(eq(orders.tradeId, tradeId), inArray(orders.role, ["ENTRY", "SLICE"])))
+    .orderBy(desc(fills.id))
+    .limit(1);
+  return row?.fill ?? null;
+}
+
+/**
+ * The Telegram chats told about an account: its owner, or every admin and trader when it has no
+ * owner. A private chat's id is the user's Telegram id.
+ */
+export async function listAccountRecipients(db: Database, accountId: number): Promise<number[]> {
+  const owners = await db
+    .select({ chatId: users.telegramUserId })
+    .from(brokerAccounts)
+    .innerJoin(users, eq(users.id, brokerAccounts.ownerUserId))
+    .where(eq(brokerAccounts.id, accountId));
+  if (owners.length > 0) return owners.map((o) => o.chatId);
+  const staff = await db
+    .select({ chatId: users.telegramUserId })
+    .from(users)
+    .where(or(eq(users.role, "admin"), eq(users.role, "trader")))
+    .orderBy(asc(users.id));
+  return staff.map((s) => s.chatId);
+}
