@@ -23,7 +23,8 @@ export interface Mark {
   readonly source: MarkSource;
 }
 
-const TWO = new Decimal(2);
+// Multiplying by a half is exact and cheaper than dividing by two.
+const HALF = new Decimal("0.5");
 
 function usable(price: Decimal | null): price is Decimal {
   if (price === null) return false;
@@ -39,7 +40,7 @@ function usable(price: Decimal | null): price is Decimal {
 export function markOf(quote: QuoteFigures): Mark | null {
   const bid = usable(quote.bid) ? quote.bid : null;
   const ask = usable(quote.ask) ? quote.ask : null;
-  if (bid !== null && ask !== null) return { price: bid.plus(ask).div(TWO), source: "mid" };
+  if (bid !== null && ask !== null) return { price: bid.plus(ask).times(HALF), source: "mid" };
   if (bid !== null) return { price: bid, source: "bid" };
   if (ask !== null) return { price: ask, source: "ask" };
   if (usable(quote.last)) return { price: quote.last, source: "last" };
@@ -165,18 +166,17 @@ interface Holding {
 
 /**
  * Marks held in memory and updated quote by quote. Applying a quote costs O(1) per holding of
- * the symbol (a map lookup, the mark, two products) and keeps the portfolio totals as running
- * sums, so a stream of quotes never rescans the book. Changed holdings are collected until
- * `takeChanged()`, so the caller writes marks to the database in batches (a throttled flush)
- * rather than once per quote. Decimal sums are exact, so the running totals never drift from a
- * full recount.
+ * the symbol (a map lookup, the mark, its market value and unrealized P&L), so a stream of
+ * quotes never rescans the book; the portfolio totals are summed when read after a change (once
+ * per read, not once per quote). Changed holdings are collected until `takeChanged()`, so the
+ * caller writes marks to the database in batches (a throttled flush) rather than once per quote.
  */
 export class MarkBook {
   readonly #byKey = new Map<string, Holding>();
   readonly #bySymbol = new Map<string, Holding[]>();
   readonly #dirty: Holding[] = [];
-  #marketValue: Decimal = ZERO;
-  #unrealizedPnl: Decimal = ZERO;
+  /** Totals summed at the last read; null after any change (summing per quote would cost more than per read). */
+  #totals: { readonly marketValue: Decimal; readonly unrealizedPnl: Decimal } | null = null;
   #unmarked = 0;
 
   /** Adds a holding or replaces its position (after a fill), re-valued at its current mark. */
@@ -215,7 +215,7 @@ export class MarkBook {
   remove(key: string): boolean {
     const holding = this.#byKey.get(key);
     if (holding === undefined) return false;
-    this.#subtract(holding);
+    this.#totals = null;
     if (holding.mark === null) this.#unmarked -= 1;
     this.#byKey.delete(key);
     const list = this.#bySymbol.get(holding.position.symbol);
@@ -275,8 +275,7 @@ export class MarkBook {
   /** Totals over the marked holdings, and how many have no mark yet. */
   totals(): { marketValue: Decimal; unrealizedPnl: Decimal; unmarked: number } {
     return {
-      marketValue: this.#marketValue,
-      unrealizedPnl: this.#unrealizedPnl,
+      ...this.#sumTotals(),
       unmarked: this.#unmarked,
     };
   }
@@ -293,16 +292,20 @@ export class MarkBook {
     return changed;
   }
 
-  #subtract(holding: Holding): void {
-    if (holding.marketValue !== null)
-      this.#marketValue = this.#marketValue.minus(holding.marketValue);
-    if (holding.unrealizedPnl !== null) {
-      this.#unrealizedPnl = this.#unrealizedPnl.minus(holding.unrealizedPnl);
+  #sumTotals(): { readonly marketValue: Decimal; readonly unrealizedPnl: Decimal } {
+    if (this.#totals !== null) return this.#totals;
+    let value = ZERO;
+    let pnl = ZERO;
+    for (const holding of this.#byKey.values()) {
+      if (holding.marketValue !== null) value = value.plus(holding.marketValue);
+      if (holding.unrealizedPnl !== null) pnl = pnl.plus(holding.unrealizedPnl);
     }
+    this.#totals = { marketValue: value, unrealizedPnl: pnl };
+    return this.#totals;
   }
 
   #revalue(holding: Holding, mark: Mark | null, markedAt: number | null): void {
-    this.#subtract(holding);
+    this.#totals = null;
     if (holding.mark === null && mark !== null) this.#unmarked -= 1;
     holding.mark = mark;
     holding.markedAt = markedAt;
@@ -315,8 +318,6 @@ export class MarkBook {
       const open = value.minus(holding.position.costBasis);
       holding.marketValue = value;
       holding.unrealizedPnl = open;
-      this.#marketValue = this.#marketValue.plus(value);
-      this.#unrealizedPnl = this.#unrealizedPnl.plus(open);
     }
     if (mark !== null && !holding.dirty) {
       holding.dirty = true;

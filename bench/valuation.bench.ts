@@ -1,0 +1,155 @@
+/**
+ * Valuation benchmark: quote updates per second applied to 1,000 open positions in the in-memory
+ * mark book (mark price from bid/ask, market value, unrealized P&L, running portfolio totals,
+ * changed-set for the batched database write). Quotes come from a seeded generator, so runs are
+ * comparable. Two figures: quotes already decoded to decimals (what the broker port hands over),
+ * and quotes decoded from their wire strings inside the timed loop.
+ */
+import { cpus } from "node:os";
+import { Decimal } from "../domain/money";
+import type { Position } from "../domain/position";
+import { roundToTick } from "../domain/tick";
+import { MarkBook, type QuoteFigures } from "../domain/valuation";
+
+const POSITIONS = 1_000;
+const QUOTES = 1_000_000;
+const WARM_UP = 100_000;
+const TARGET_PER_SECOND = 100_000;
+/** Flush cadence of the value job's batched write: changed marks are taken this often. */
+const FLUSH_EVERY = 10_000;
+
+/** mulberry32: small, fast, seeded. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const random = seededRandom(20260302);
+const cents = (n: number) => roundToTick(new Decimal(n.toFixed(4)), "nearest");
+
+interface WireQuote {
+  readonly symbol: string;
+  readonly bid: string;
+  readonly ask: string;
+  readonly at: number;
+}
+
+function buildBook(): { book: MarkBook; symbols: string[]; mids: number[] } {
+  const book = new MarkBook();
+  const symbols: string[] = [];
+  const mids: number[] = [];
+  for (let i = 0; i < POSITIONS; i++) {
+    const symbol = `SYM${String(i).padStart(4, "0")}`;
+    const mid = i % 50 === 0 ? 0.2 + random() * 0.7 : 5 + random() * 600;
+    const quantity = new Decimal(Math.floor(1 + random() * 500) * (random() < 0.2 ? -1 : 1));
+    const position: Position = {
+      symbol,
+      quantity,
+      costBasis: quantity.times(cents(mid)),
+      realizedPnl: new Decimal(0),
+      commissions: new Decimal(0),
+    };
+    book.upsert(`1:${symbol}`, position);
+    symbols.push(symbol);
+    mids.push(mid);
+  }
+  return { book, symbols, mids };
+}
+
+function wireQuotes(symbols: readonly string[], mids: number[], count: number): WireQuote[] {
+  const quotes: WireQuote[] = [];
+  for (let i = 0; i < count; i++) {
+    const k = Math.floor(random() * symbols.length);
+    const mid = (mids[k] ?? 1) * (1 + (random() - 0.5) * 0.002);
+    mids[k] = mid;
+    const spread = mid < 1 ? 0.0002 : 0.01 * (1 + Math.floor(random() * 3));
+    quotes.push({
+      symbol: symbols[k] ?? "",
+      bid: cents(mid - spread / 2).toString(),
+      ask: cents(mid + spread / 2).toString(),
+      at: i + 1,
+    });
+  }
+  return quotes;
+}
+
+function decoded(
+  quotes: readonly WireQuote[],
+): { symbol: string; figures: QuoteFigures; at: number }[] {
+  return quotes.map((q) => ({
+    symbol: q.symbol,
+    figures: { bid: new Decimal(q.bid), ask: new Decimal(q.ask), last: null },
+    at: q.at,
+  }));
+}
+
+function perSecond(count: number, elapsedNs: bigint): number {
+  return (count * 1e9) / Number(elapsedNs);
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+
+export default async function run(): Promise<void> {
+  const { book, symbols, mids } = buildBook();
+  const warm = decoded(wireQuotes(symbols, mids, WARM_UP));
+  for (const q of warm) book.applyQuote(q.symbol, q.figures, q.at);
+  book.takeChanged();
+
+  const wire = wireQuotes(symbols, mids, QUOTES).map((q) => ({ ...q, at: q.at + WARM_UP }));
+  const ready = decoded(wire);
+
+  let remarked = 0;
+  let flushed = 0;
+  let start = process.hrtime.bigint();
+  for (let i = 0; i < ready.length; i++) {
+    const q = ready[i];
+    if (q === undefined) continue;
+    remarked += book.applyQuote(q.symbol, q.figures, q.at).remarked;
+    if (i % FLUSH_EVERY === FLUSH_EVERY - 1) {
+      flushed += book.takeChanged().length;
+      book.totals();
+    }
+  }
+  const decodedNs = process.hrtime.bigint() - start;
+
+  // Same quotes again, decoded from wire strings in the loop (book restarted so marks move again).
+  const second = buildBook();
+  for (const q of warm) second.book.applyQuote(q.symbol, q.figures, q.at);
+  start = process.hrtime.bigint();
+  for (let i = 0; i < wire.length; i++) {
+    const q = wire[i];
+    if (q === undefined) continue;
+    second.book.applyQuote(
+      q.symbol,
+      { bid: new Decimal(q.bid), ask: new Decimal(q.ask), last: null },
+      q.at,
+    );
+    if (i % FLUSH_EVERY === FLUSH_EVERY - 1) {
+      second.book.takeChanged();
+      second.book.totals();
+    }
+  }
+  const wireNs = process.hrtime.bigint() - start;
+
+  const rate = perSecond(QUOTES, decodedNs);
+  const wireRate = perSecond(QUOTES, wireNs);
+  const totals = book.totals();
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  process.stdout.write(
+    [
+      `MarkBook.applyQuote, ${fmt(QUOTES)} random quotes over ${fmt(POSITIONS)} open positions (${fmt(WARM_UP)} warm-up):`,
+      `  decimals in hand:     ${fmt(rate)} quotes/s (${(Number(decodedNs) / QUOTES / 1000).toFixed(2)} us each)`,
+      `  decoded from strings: ${fmt(wireRate)} quotes/s (${(Number(wireNs) / QUOTES / 1000).toFixed(2)} us each)`,
+      `  target >= ${fmt(TARGET_PER_SECOND)} quotes/s: ${rate >= TARGET_PER_SECOND && wireRate >= TARGET_PER_SECOND ? "met" : "NOT met"}`,
+      `  ${fmt(remarked)} re-marks, ${fmt(flushed)} rows handed to the batched write and totals summed every ${fmt(FLUSH_EVERY)} quotes; unrealized P&L ${totals.unrealizedPnl.toFixed(2)}`,
+      `  context: node ${process.version}, ${cpus().length} cores (${cpu}), single thread, shared machine`,
+      "",
+    ].join("\n"),
+  );
+}
