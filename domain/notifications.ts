@@ -151,6 +151,8 @@ export const NOTICE_CATEGORIES = [
   "killSwitch",
   "reconciliation",
   "dailySummary",
+  /** Pattern alerts offered for approval (sent by the bot, not through the outbox). */
+  "alerts",
 ] as const;
 export type NoticeCategory = (typeof NOTICE_CATEGORIES)[number];
 
