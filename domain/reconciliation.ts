@@ -1,5 +1,5 @@
 import type { BrokerOrder, BrokerPosition } from "./broker";
-import { Decimal, ZERO } from "./money";
+import { Decimal, minDecimal, ZERO } from "./money";
 import type { Order, OrderSide, OrderStatus } from "./order";
 import { isTerminal, remainingQuantity } from "./orderStateMachine";
 import { averageEntryPrice, type Position, signedFillQuantity } from "./position";
@@ -16,7 +16,16 @@ import type { PositionSide } from "./tick";
  */
 
 /** Decimal places of a price implied by a difference of notionals (far below a tick). */
-export const IMPLIED_PRICE_DECIMALS = 10;
+export const IMPLIED_PRICE_DECIMALS = 6;
+
+/**
+ * The deterministic execution id of a fill inferred up to the broker's cumulative filled
+ * quantity: the same gap seen by any path (polling, reconciliation, a second worker, a restart)
+ * gets the same id, so it is applied once.
+ */
+export function inferredExecutionId(brokerOrderId: string, cumulativeQuantity: Decimal): string {
+  return `inferred-${brokerOrderId}-${cumulativeQuantity.toFixed()}`;
+}
 
 /** Our order as the reconciliation sees it. */
 export interface KnownOrder {
@@ -71,7 +80,7 @@ export interface MissedFillInferred {
   readonly side: OrderSide;
   readonly role: Order["role"];
   readonly brokerOrderId: string;
-  /** `inferred:<broker order id>:<broker's cumulative filled quantity>`: the same gap, the same id. */
+  /** `inferredExecutionId(broker order id, broker's cumulative filled quantity)`: the same gap, the same id. */
   readonly executionId: string;
   readonly quantity: Decimal;
   readonly price: Decimal;
@@ -479,7 +488,7 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
           side: ours.side,
           role: ours.role,
           brokerOrderId: broker.brokerOrderId,
-          executionId: `inferred:${broker.brokerOrderId}:${broker.filledQty.toFixed()}`,
+          executionId: inferredExecutionId(broker.brokerOrderId, broker.filledQty),
           quantity: missing,
           price,
           priceSource: source,
@@ -634,10 +643,9 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
         k.order.role === "STOP_LOSS" &&
         k.order.side === stopSide &&
         !isTerminal(k.order.status) &&
-        liveAtBroker.get(k.id) === true &&
-        !awaitsItsEntry(k, knownById)
+        liveAtBroker.get(k.id) === true
       ) {
-        covered = covered.plus(remainingQuantity(k.order));
+        covered = covered.plus(stopCoverage(k, knownById));
       }
     }
     if (covered.lt(quantity.abs())) {
@@ -668,15 +676,16 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
 }
 
 /**
- * Whether a stop is a bracket leg whose entry has not completely filled: the broker holds such a
- * leg until then, so it protects nothing yet (the filled part needs its own protection).
+ * What a live stop covers: its unfilled quantity, and for a bracket leg no more than its entry
+ * has filled (the leg stands for the filled part; the protect job counts it the same way).
  */
-function awaitsItsEntry(stop: KnownOrder, knownById: ReadonlyMap<number, KnownOrder>): boolean {
-  if (stop.parentOrderId === null) return false;
-  const parent = knownById.get(stop.parentOrderId);
-  if (parent === undefined) return false;
-  const isEntry = parent.order.role === "ENTRY" || parent.order.role === "SLICE";
-  return isEntry && parent.order.status !== "filled";
+function stopCoverage(stop: KnownOrder, knownById: ReadonlyMap<number, KnownOrder>): Decimal {
+  const remaining = remainingQuantity(stop.order);
+  const parent = stop.parentOrderId === null ? undefined : knownById.get(stop.parentOrderId);
+  if (parent === undefined || !(parent.order.role === "ENTRY" || parent.order.role === "SLICE")) {
+    return remaining;
+  }
+  return minDecimal(remaining, parent.order.filledQuantity);
 }
 
 /**

@@ -220,7 +220,7 @@ describe("missed fills", () => {
     expect(codes(actions)).toEqual(["MISSED_FILL_INFERRED"]);
     const fill = actions[0];
     if (fill?.code !== "MISSED_FILL_INFERRED") throw new Error("expected a fill");
-    expect(fill.executionId).toBe("inferred:b-1:100");
+    expect(fill.executionId).toBe("inferred-b-1-100");
     expect(str(fill.quantity)).toBe("60");
     // (100 x 190.06 - 40 x 190) / 60 = 190.1
     expect(str(fill.price)).toBe("190.1");
@@ -249,7 +249,7 @@ describe("missed fills", () => {
     expect(actions).toMatchObject([
       {
         code: "MISSED_FILL_INFERRED",
-        executionId: "inferred:b-1:30",
+        executionId: "inferred-b-1-30",
         priceSource: "broker_order",
         final: false,
       },
@@ -288,7 +288,7 @@ describe("missed fills", () => {
       ],
     });
     // (4 x 10.01 - 10) / 3 = 10.0133...
-    expect(str((thirds[0] as { price: Decimal }).price)).toBe("10.0133333333");
+    expect(str((thirds[0] as { price: Decimal }).price)).toBe("10.013333");
 
     const odd = run({
       orders: [
@@ -350,7 +350,7 @@ describe("missed fills", () => {
     expect(actions).toMatchObject([
       {
         code: "MISSED_FILL_INFERRED",
-        executionId: "inferred:b-2:100",
+        executionId: "inferred-b-2-100",
         role: "STOP_LOSS",
         side: "sell",
       },
@@ -428,7 +428,7 @@ describe("missed fills", () => {
         code: "MISSED_FILL_INFERRED",
         orderId: 2,
         brokerOrderId: "leg-sl",
-        executionId: "inferred:leg-sl:100",
+        executionId: "inferred-leg-sl-100",
       },
       {
         code: "ORDER_STATUS_SYNCED",
@@ -801,7 +801,7 @@ describe("protection", () => {
     ).toEqual([]);
   });
 
-  it("does not count a held leg of an entry that has not completely filled, a stop gone at the broker, or a stop on the wrong side", () => {
+  it("counts a bracket leg for no more than its entry filled, and not a stop gone at the broker or on the wrong side", () => {
     const entry = ours(1, {
       brokerOrderId: "b-1",
       fills: [["40", "190"]],
@@ -834,7 +834,7 @@ describe("protection", () => {
     });
     const actions = run({
       positions: [
-        held(1, "AAPL", "40", "190"),
+        held(1, "AAPL", "60", "190"),
         held(2, "MSFT", "100", "400"),
         held(3, "TSLA", "10", "250"),
       ],
@@ -850,15 +850,19 @@ describe("protection", () => {
         brokerOrder({ brokerOrderId: "b-4", symbol: "TSLA", side: "buy", type: "stop" }),
       ],
       brokerPositions: [
-        brokerPosition("AAPL", "40", "190"),
+        brokerPosition("AAPL", "60", "190"),
         brokerPosition("MSFT", "100", "400"),
         brokerPosition("TSLA", "10", "250"),
       ],
     });
-    expect(actions.filter((a) => a.code === "STOP_MISSING").map((a) => a.symbol)).toEqual([
-      "AAPL",
-      "MSFT",
-      "TSLA",
+    expect(
+      actions
+        .filter((a) => a.code === "STOP_MISSING")
+        .map((a) => [a.symbol, a.coveredQuantity.toString()]),
+    ).toEqual([
+      ["AAPL", "40"],
+      ["MSFT", "0"],
+      ["TSLA", "0"],
     ]);
     expect(codes(actions)).toContain("ORDER_UNKNOWN_AT_BROKER");
   });
