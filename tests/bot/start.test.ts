@@ -32,9 +32,9 @@ describe("/start, /help and the command menu through the Bot API", () => {
       expect(notYet).toContain(command);
       expect(reply.text).not.toContain(`${command}:`);
     }
-    // Admin-only commands are not offered to a trader.
+    // Admin-only commands are not offered to a trader; everyone has their own /settings.
     expect(reply.text).not.toContain("/resume");
-    expect(reply.text).not.toContain("/settings");
+    expect(reply.text).toContain("/settings");
   });
 
   it("answers /help for a viewer with read-only commands only", async () => {
