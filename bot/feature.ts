@@ -7,8 +7,10 @@ import type { ConversationData, ConversationStorage } from "@grammyjs/conversati
 import type { Composer } from "grammy";
 import type { Logger } from "pino";
 import type { UserRole } from "../app/config";
+import type { Database } from "../db/database";
 import type { CommandName } from "./commands";
 import type { BotContext } from "./context";
+import type { DailyLossAllowsResume, TradingRequests } from "./features/deskPorts";
 import type { CallbackAction } from "./keyboards/callbackData";
 
 /** Everything the bot needs from outside. Later features add their stores and queues here. */
@@ -28,6 +30,15 @@ export interface BotDeps {
    * so a restart forgets forms in progress. With Redis, use a prefix of its own.
    */
   readonly conversationStorage?: ConversationStorage<BotContext, ConversationData>;
+  /**
+   * The desk's database. Commands that read or change trading data answer that they are
+   * unavailable without it (bare bots in tests of the foundation run without one).
+   */
+  readonly db?: Database;
+  /** Cancels, closes and flattens handed to the jobs (the bot never calls the broker). */
+  readonly trading?: TradingRequests;
+  /** The daily-loss check of /resume (default: allowed). */
+  readonly dailyLossAllowsResume?: DailyLossAllowsResume;
 }
 
 /** What every feature's composer is built from. */
