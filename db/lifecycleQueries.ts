@@ -75,3 +75,30 @@ export async function listAccountRecipients(db: Database, accountId: number): Pr
     .orderBy(asc(users.id));
   return staff.map((s) => s.chatId);
 }
+
+/** An account's orders with any of these broker order ids or client order ids. */
+export async function listOrdersByIds(
+  db: Database,
+  accountId: number,
+  brokerOrderIds: readonly string[],
+  clientOrderIds: readonly string[],
+): Promise<OrderRecord[]> {
+  if (brokerOrderIds.length === 0 && clientOrderIds.length === 0) return [];
+  const rows = await db
+    .select()
+    .from(orders)
+    .where(
+      and(
+        eq(orders.accountId, accountId),
+        or(
+          brokerOrderIds.length > 0
+            ? inArray(orders.brokerOrderId, [...brokerOrderIds])
+            : undefined,
+          clientOrderIds.length > 0
+            ? inArray(orders.clientOrderId, [...clientOrderIds])
+            : undefined,
+        ),
+      ),
+    );
+  return rows.map(orderRecordOfRow);
+}

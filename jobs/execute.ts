@@ -1,0 +1,406 @@
+/**
+ * The `execute` processor: carries out a decision once.
+ *
+ * NEW_TRADE: wait for the decision's time and the execution window; claim the decision (one
+ * worker wins); check risk against a fresh account snapshot; record trade, entry and legs; send
+ * the entry with its deterministic client order id (looking it up first on any retry); store the
+ * broker's answer with the decision marked executed and the notice, in one transaction.
+ * CANCEL: cancel a trade's working entry. AMEND: cancel the trade it replaces, then NEW_TRADE.
+ * A refusal (risk or broker) fails the decision with its codes and tells the trader.
+ */
+import { DelayedError, type Job, UnrecoverableError } from "bullmq";
+import { findBrokerAccount, tradingStateOf } from "../db/brokerAccounts";
+import type { Database } from "../db/database";
+import {
+  claimDecisionForExecution,
+  type Decision,
+  findDecision,
+  finishDecisionExecution,
+} from "../db/decisions";
+import { listOrdersCreatedSince, lockName } from "../db/lifecycleQueries";
+import { applyOrderUpdate } from "../db/orderEvents";
+import { listOpenOrders, listOrdersForTrade, type OrderRecord } from "../db/orders";
+import { loadRiskLimits } from "../db/riskLimits";
+import { findTrade, findTradeByDecision, recordTradeEntry } from "../db/trades";
+import type { Broker } from "../domain/broker";
+import { isTerminal } from "../domain/orderStateMachine";
+import { checkOrder } from "../domain/riskChecks";
+import { brokerOrderToReport } from "./brokerOrderPayload";
+import type { JobDeps } from "./context";
+import { decisionPrices, entryRequestFor, sendsAsBracket, tradeEntryFor } from "./entryOrders";
+import { type CalendarCache, createCalendarCache, nextExecutionTime } from "./marketCalendar";
+import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
+import type { OrderReportHandler } from "./orderReports";
+import { executePayloadSchema } from "./queues";
+import {
+  type AssetCache,
+  buildAccountSnapshot,
+  createAssetCache,
+  readBrokerView,
+} from "./riskSnapshot";
+import { withRaceRetry } from "./transactions";
+
+const SOURCE = "job:execute";
+
+/** What an execution ended with (the job's return value). */
+export type ExecuteResult =
+  | { readonly outcome: "executed"; readonly decisionId: number; readonly brokerOrderId: string }
+  | { readonly outcome: "refused"; readonly decisionId: number; readonly codes: readonly string[] }
+  | { readonly outcome: "cancelled"; readonly tradeId: number }
+  | { readonly outcome: "skipped"; readonly reason: string };
+
+export interface ExecuteProcessorOptions {
+  readonly handler: OrderReportHandler;
+  readonly calendars?: CalendarCache;
+  readonly assets?: AssetCache;
+}
+
+/** The lock name under which an account's entries are checked and recorded one at a time. */
+export function entryLockName(accountId: number): string {
+  return `desk:entries:${accountId}`;
+}
+
+/** Builds the `execute` processor. */
+export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorOptions) {
+  const calendars = options.calendars ?? createCalendarCache();
+  const assets = options.assets ?? createAssetCache();
+  const recipients = createRecipientLookup(deps);
+  const handler = options.handler;
+
+  /** Moves the job to run at `at` (deps' clock) and stops this run. */
+  async function delayUntil(job: Job, token: string | undefined, at: Date): Promise<never> {
+    const wait = Math.max(0, at.getTime() - deps.now().getTime());
+    await job.moveToDelayed(Date.now() + wait, token);
+    throw new DelayedError(`decision waits ${wait} ms`);
+  }
+
+  async function refuse(
+    db: Database,
+    decision: Decision,
+    codes: readonly string[],
+    reason: string,
+    tradeId: number | null,
+  ): Promise<void> {
+    const chats = await recipients(decision.accountId);
+    await db.transaction(async (tx) => {
+      await finishDecisionExecution(
+        tx,
+        decision.id,
+        { executed: false, reason: `${codes.join(",")}: ${reason}` },
+        SOURCE,
+        deps.now(),
+      );
+      await writeNotices(
+        tx,
+        chats,
+        [
+          {
+            key: `decision-refused-${decision.id}`,
+            notice: {
+              kind: "ORDER_REJECTED",
+              decisionId: decision.id,
+              tradeId,
+              symbol: decision.symbol,
+              code: codes.join(","),
+              reason,
+            },
+          },
+        ],
+        deps.now(),
+      );
+    });
+    await deps.jobs.requestNotify("decision-refused");
+  }
+
+  /**
+   * Checks the entry against a fresh snapshot and records it, under the account's entry lock.
+   * Answers the entry order, or null when refused (the refusal is already stored and told).
+   */
+  async function checkAndRecord(
+    broker: Broker,
+    decision: Decision,
+    bracket: boolean,
+  ): Promise<OrderRecord | null> {
+    const now = deps.now();
+    const [view, calendar] = await Promise.all([
+      readBrokerView(broker, decision.symbol, assets),
+      calendars.get(decision.accountId, broker, now),
+    ]);
+    if ("ok" in view) {
+      if (view.retryable) throw new Error(`account snapshot unavailable: ${view.message}`);
+      await refuse(deps.db, decision, [view.code], view.message, null);
+      return null;
+    }
+    const prices = decisionPrices(decision);
+    const quote = view.quote;
+    const plannedEntry =
+      prices.entry ??
+      (decision.side === "buy" ? quote?.askPrice : quote?.bidPrice) ??
+      quote?.askPrice ??
+      quote?.bidPrice ??
+      prices.stop;
+    const chats = await recipients(decision.accountId);
+    const recorded = await withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        await lockName(tx, entryLockName(decision.accountId));
+        const [limits, account, openOrders] = await Promise.all([
+          loadRiskLimits(tx, decision.accountId),
+          findBrokerAccount(tx, decision.accountId),
+          listOpenOrders(tx, decision.accountId),
+        ]);
+        if (!account) throw new UnrecoverableError(`no account ${decision.accountId}`);
+        const window = Math.max(limits.duplicateWindowMs, 60_000);
+        const recentOrders = await listOrdersCreatedSince(
+          tx,
+          decision.accountId,
+          new Date(now.getTime() - window),
+        );
+        const verdict = checkOrder(
+          {
+            symbol: decision.symbol,
+            side: decision.side,
+            type: decision.entryType,
+            quantity: decision.quantity,
+            limitPrice: prices.entry,
+            stopLossPrice: prices.stop,
+            takeProfitPrice: prices.target,
+          },
+          buildAccountSnapshot({
+            view,
+            symbol: decision.symbol,
+            openOrders,
+            recentOrders,
+            calendar,
+          }),
+          limits,
+          tradingStateOf(account),
+          now.getTime(),
+        );
+        if (!verdict.ok) {
+          const codes = verdict.violations.map((v) => v.code);
+          const reason = verdict.violations.map((v) => v.message).join(" ");
+          await finishDecisionExecution(
+            tx,
+            decision.id,
+            { executed: false, reason: `${codes.join(",")}: ${reason}` },
+            SOURCE,
+            now,
+          );
+          await writeNotices(
+            tx,
+            chats,
+            [
+              {
+                key: `decision-refused-${decision.id}`,
+                notice: {
+                  kind: "ORDER_REJECTED",
+                  decisionId: decision.id,
+                  tradeId: null,
+                  symbol: decision.symbol,
+                  code: codes.join(","),
+                  reason,
+                },
+              },
+            ],
+            now,
+          );
+          return null;
+        }
+        const entry = await recordTradeEntry(
+          tx,
+          tradeEntryFor(decision, bracket, plannedEntry, now),
+          SOURCE,
+          now,
+        );
+        return entry.entry;
+      }),
+    );
+    if (recorded === null) await deps.jobs.requestNotify("decision-refused");
+    return recorded;
+  }
+
+  async function executeNewTrade(
+    job: Job,
+    token: string | undefined,
+    decisionId: number,
+  ): Promise<ExecuteResult> {
+    let decision = await findDecision(deps.db, decisionId);
+    if (!decision) return { outcome: "skipped", reason: "no such decision" };
+    const broker = await deps.brokerFor(decision.accountId);
+    if (decision.status === "approved") {
+      const now = deps.now();
+      if (decision.scheduledFor && decision.scheduledFor > now) {
+        await delayUntil(job, token, decision.scheduledFor);
+      }
+      if (deps.settings.executionWindow.kind === "window") {
+        const calendar = await calendars.get(decision.accountId, broker, now);
+        const next = nextExecutionTime(calendar, deps.settings.executionWindow, now);
+        if (next === null) throw new Error("the trading calendar does not reach the next window");
+        if (next > now) await delayUntil(job, token, next);
+      }
+      const claimed = await claimDecisionForExecution(deps.db, decisionId, SOURCE, deps.now());
+      decision = claimed ?? (await findDecision(deps.db, decisionId));
+      if (!decision) return { outcome: "skipped", reason: "no such decision" };
+    }
+    // Only the job of this decision moves it out of `executing`, so finding it there means this
+    // job claimed it (now or in a run that died): carry on where that run stopped.
+    if (decision.status !== "executing") {
+      return { outcome: "skipped", reason: `decision is ${decision.status}` };
+    }
+    const bracket = sendsAsBracket(decision, deps.settings.nativeBrackets);
+    const trade = await findTradeByDecision(deps.db, decisionId);
+    let entry: OrderRecord | null = null;
+    if (trade) {
+      const orders = await listOrdersForTrade(deps.db, trade.id);
+      entry = orders.find((o) => o.order.role === "ENTRY") ?? null;
+    }
+    const resumed = entry !== null;
+    if (!entry) {
+      entry = await checkAndRecord(broker, decision, bracket);
+      if (!entry) return { outcome: "refused", decisionId, codes: ["RISK"] };
+    }
+    if (isTerminal(entry.order.status) && entry.order.brokerOrderId === null) {
+      return { outcome: "skipped", reason: `entry is ${entry.order.status}` };
+    }
+    const request = entryRequestFor(decision, entry.order.orderClass === "bracket");
+    const submitted = await broker.submitOrder(request, {
+      lookUpFirst: resumed || job.attemptsMade > 0,
+    });
+    const current = decision;
+    if (!submitted.ok) {
+      if (submitted.retryable) throw new Error(`entry not sent yet: ${submitted.message}`);
+      const entryId = entry.id;
+      const chats = await recipients(current.accountId);
+      await deps.db.transaction(async (tx) => {
+        await applyOrderUpdate(
+          tx,
+          { orderId: entryId },
+          { event: "rejected", at: deps.now().toISOString(), reason: submitted.message },
+          { source: "local", recordedAt: deps.now() },
+        );
+        await finishDecisionExecution(
+          tx,
+          current.id,
+          { executed: false, reason: `${submitted.code}: ${submitted.message}` },
+          SOURCE,
+          deps.now(),
+        );
+        await writeNotices(
+          tx,
+          chats,
+          [
+            {
+              key: `decision-refused-${current.id}`,
+              notice: {
+                kind: "ORDER_REJECTED",
+                decisionId: current.id,
+                tradeId: entry?.tradeId ?? null,
+                symbol: current.symbol,
+                code: submitted.code,
+                reason: submitted.message,
+              },
+            },
+          ],
+          deps.now(),
+        );
+      });
+      await deps.jobs.requestNotify("entry-refused");
+      throw new UnrecoverableError(`${submitted.code}: ${submitted.message}`);
+    }
+    const prices = decisionPrices(current);
+    await handler.handle(
+      current.accountId,
+      "submit",
+      brokerOrderToReport(submitted.value, deps.now()),
+      {
+        within: async (tx, order): Promise<PendingNotice[]> => {
+          await finishDecisionExecution(tx, current.id, { executed: true }, SOURCE, deps.now());
+          return [
+            {
+              key: `submitted-${current.id}`,
+              notice: {
+                kind: "ENTRY_SUBMITTED",
+                decisionId: current.id,
+                tradeId: order?.tradeId ?? null,
+                symbol: current.symbol,
+                side: current.side,
+                quantity: current.quantity.toFixed(),
+                orderType: current.entryType === "limit" ? "limit" : "market",
+                limitPrice: prices.entry?.toFixed() ?? null,
+                stopPrice: prices.stop.toFixed(),
+                targetPrice: prices.target?.toFixed() ?? null,
+                clientOrderId: request.clientOrderId,
+              },
+            },
+          ];
+        },
+      },
+    );
+    return { outcome: "executed", decisionId, brokerOrderId: submitted.value.brokerOrderId };
+  }
+
+  /**
+   * Cancels a trade's working entry at the broker and stores the answer. Answers true when no
+   * entry of the trade is working any more.
+   */
+  async function cancelEntry(accountId: number, tradeId: number): Promise<boolean> {
+    const trade = await findTrade(deps.db, tradeId);
+    if (!trade || trade.accountId !== accountId) {
+      throw new UnrecoverableError(`no trade ${tradeId} on account ${accountId}`);
+    }
+    const broker = await deps.brokerFor(accountId);
+    const entries = (await listOrdersForTrade(deps.db, tradeId)).filter(
+      (o) => o.order.role === "ENTRY" || o.order.role === "SLICE",
+    );
+    let allEnded = true;
+    for (const entry of entries) {
+      if (isTerminal(entry.order.status)) continue;
+      const brokerOrderId = entry.order.brokerOrderId;
+      if (brokerOrderId === null) {
+        const found = await broker.getOrderByClientOrderId(entry.order.clientOrderId);
+        if (!found.ok) {
+          if (found.code === "NOT_FOUND") continue;
+          throw new Error(`entry lookup failed: ${found.message}`);
+        }
+        await handler.handle(accountId, "poll", brokerOrderToReport(found.value, deps.now()));
+        return cancelEntry(accountId, tradeId);
+      }
+      const cancelled = await broker.cancelOrder(brokerOrderId);
+      // Refused because it is no longer open (filled or already cancelled): the order says why.
+      if (!cancelled.ok && cancelled.retryable) throw new Error(cancelled.message);
+      const after = await broker.getOrder(brokerOrderId);
+      if (!after.ok) throw new Error(`entry lookup failed: ${after.message}`);
+      const handled = await handler.handle(
+        accountId,
+        "poll",
+        brokerOrderToReport(after.value, deps.now()),
+      );
+      if (!handled.order || !isTerminal(handled.order.order.status)) allEnded = false;
+    }
+    return allEnded;
+  }
+
+  return async function processExecute(job: Job, token?: string): Promise<ExecuteResult> {
+    const payload = executePayloadSchema.parse(job.data);
+    switch (payload.action) {
+      case "NEW_TRADE":
+        return executeNewTrade(job, token, payload.decisionId);
+      case "CANCEL": {
+        const ended = await cancelEntry(payload.accountId, payload.tradeId);
+        if (!ended) throw new Error(`trade ${payload.tradeId}: the entry is still working`);
+        return { outcome: "cancelled", tradeId: payload.tradeId };
+      }
+      case "AMEND": {
+        const decision = await findDecision(deps.db, payload.decisionId);
+        if (!decision) return { outcome: "skipped", reason: "no such decision" };
+        if (decision.status === "approved") {
+          const ended = await cancelEntry(decision.accountId, payload.replacesTradeId);
+          // The new entry waits until the old one can no longer fill.
+          if (!ended)
+            throw new Error(`trade ${payload.replacesTradeId}: the entry is still working`);
+        }
+        return executeNewTrade(job, token, payload.decisionId);
+      }
+    }
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * The `order-events` processor: order reports go to the one idempotent handler; a poll lists the
+ * account's recent orders at the broker and hands the handler every order (or leg) whose status
+ * or filled quantity differs from ours. Polling is the stream's fallback and its repair after a
+ * reconnect, since the stream does not replay what it missed.
+ */
+import type { Job } from "bullmq";
+import { listOrdersByIds } from "../db/lifecycleQueries";
+import type { OrderRecord } from "../db/orders";
+import type { BrokerOrder } from "../domain/broker";
+import { isTerminal } from "../domain/orderStateMachine";
+import { brokerOrderToReport } from "./brokerOrderPayload";
+import type { JobDeps } from "./context";
+import type { OrderReportHandler } from "./orderReports";
+import { orderEventsPayloadSchema } from "./queues";
+
+/** How many times a report for an order we do not know yet is retried (its submit may still be recording it). */
+const UNKNOWN_ORDER_ATTEMPTS = 3;
+
+export type OrderEventsResult =
+  | { readonly kind: "report"; readonly known: boolean; readonly changes: number }
+  | { readonly kind: "poll"; readonly listed: number; readonly handled: number };
+
+/** Whether the broker's view of an order is news to us. */
+export function differsFromOurs(order: BrokerOrder, ours: OrderRecord | undefined): boolean {
+  if (!ours) return false;
+  if (order.filledQty.gt(ours.order.filledQuantity)) return true;
+  if (ours.order.brokerOrderId === null) return true;
+  return !isTerminal(ours.order.status) && ours.order.status !== order.status;
+}
+
+/** Builds the `order-events` processor. */
+export function createOrderEventsProcessor(
+  deps: JobDeps,
+  options: { readonly handler: OrderReportHandler },
+) {
+  const handler = options.handler;
+
+  async function poll(accountId: number): Promise<OrderEventsResult> {
+    const broker = await deps.brokerFor(accountId);
+    const listed = await broker.listOrders({
+      status: "all",
+      after: new Date(deps.now().getTime() - deps.settings.pollLookbackMs),
+      limit: 500,
+      nested: true,
+      direction: "desc",
+    });
+    if (!listed.ok) throw new Error(`polling orders failed: ${listed.message}`);
+    const flat: BrokerOrder[] = [];
+    for (const order of listed.value) flat.push(order, ...order.legs);
+    const ours = await listOrdersByIds(
+      deps.db,
+      accountId,
+      flat.map((o) => o.brokerOrderId),
+      flat.map((o) => o.clientOrderId).filter((id) => id.length > 0),
+    );
+    const byBrokerId = new Map<string, OrderRecord>();
+    const byClientId = new Map<string, OrderRecord>();
+    for (const o of ours) {
+      if (o.order.brokerOrderId) byBrokerId.set(o.order.brokerOrderId, o);
+      byClientId.set(o.order.clientOrderId, o);
+    }
+    let handled = 0;
+    // Oldest first: entries before the exits that followed them.
+    for (const order of [...listed.value].reverse()) {
+      const news = [order, ...order.legs].some((o) =>
+        differsFromOurs(o, byBrokerId.get(o.brokerOrderId) ?? byClientId.get(o.clientOrderId)),
+      );
+      if (!news) continue;
+      await handler.handle(accountId, "poll", brokerOrderToReport(order, deps.now()));
+      handled += 1;
+    }
+    return { kind: "poll", listed: listed.value.length, handled };
+  }
+
+  return async function processOrderEvents(job: Job): Promise<OrderEventsResult> {
+    const payload = orderEventsPayloadSchema.parse(job.data);
+    if (payload.kind === "poll") return poll(payload.accountId);
+    const result = await handler.handle(payload.accountId, payload.source, payload.report);
+    if (!result.known) {
+      if (job.attemptsMade + 1 < UNKNOWN_ORDER_ATTEMPTS) {
+        throw new Error(`no order of ours matches ${payload.report.order.brokerOrderId} yet`);
+      }
+      // Not ours (placed outside the desk): reconciliation adopts or reports it.
+      deps.logger.info(
+        { accountId: payload.accountId, brokerOrderId: payload.report.order.brokerOrderId },
+        "order report for an order the desk did not place",
+      );
+      await deps.jobs.requestReconcile(payload.accountId, "unknown-order");
+    }
+    return { kind: "report", known: result.known, changes: result.updates.length };
+  };
+}

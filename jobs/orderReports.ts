@@ -1,0 +1,278 @@
+/**
+ * The one idempotent order-event handler. The trade stream, polling and the answers to our own
+ * submits all arrive here as order reports. For each report, in one transaction under the lock of
+ * the account's symbol: find our order (by broker id, else client id; a leg by its parent),
+ * apply the events it has not seen (the state machine drops duplicates by execution id), write
+ * the notices for what changed, and after commit enqueue what comes next (protection on entry
+ * fills, checks after exit fills and ended orders).
+ */
+
+import type { Database } from "../db/database";
+import { listChildOrders, lockName } from "../db/lifecycleQueries";
+import { applyOrderUpdate, type OrderUpdate } from "../db/orderEvents";
+import {
+  findOrderByBrokerOrderId,
+  findOrderByClientOrderId,
+  isProtectiveRole,
+  type OrderRecord,
+} from "../db/orders";
+import type { BrokerOrder } from "../domain/broker";
+import { dec } from "../domain/money";
+import { isTerminal } from "../domain/orderStateMachine";
+import { isEntryRole } from "../domain/trade";
+import { brokerOrderFromData, type OrderReportData } from "./brokerOrderPayload";
+import type { JobDeps } from "./context";
+import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
+import type { OrderReportSource, ProtectionReason } from "./queues";
+import { eventsForReport, type ReportedExecution, roleOfLeg } from "./reportEvents";
+import { withRaceRetry } from "./transactions";
+
+/** Work to enqueue once the report's transaction has committed. */
+export interface ProtectionRequest {
+  readonly tradeId: number;
+  readonly reason: ProtectionReason;
+  readonly fillId: number | null;
+}
+
+export interface ReportHandled {
+  /** False when no order of ours matches the report (an order placed outside the desk). */
+  readonly known: boolean;
+  /** Our order after the report (the top-level order, not its legs). */
+  readonly order: OrderRecord | null;
+  /** Every change applied, legs included. */
+  readonly updates: readonly OrderUpdate[];
+  readonly protections: readonly ProtectionRequest[];
+  readonly noticesWritten: number;
+}
+
+export interface HandleOptions {
+  /**
+   * More work for the same transaction (after the report is applied): e.g. the execute job
+   * marks its decision executed and writes its notice together with the acknowledgement.
+   */
+  readonly within?: (tx: Database, order: OrderRecord | null) => Promise<readonly PendingNotice[]>;
+}
+
+export interface OrderReportHandler {
+  handle(
+    accountId: number,
+    source: OrderReportSource,
+    report: OrderReportData,
+    options?: HandleOptions,
+  ): Promise<ReportHandled>;
+}
+
+/** The lock name for an account's symbol: every order and position change of it goes one at a time. */
+export function symbolLockName(accountId: number, symbol: string): string {
+  return `desk:symbol:${accountId}:${symbol}`;
+}
+
+const EVENT_SOURCE = { stream: "stream", poll: "poll", submit: "poll" } as const;
+
+/** Builds the handler. */
+export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
+  const recipients = createRecipientLookup(deps);
+
+  async function findOurs(
+    tx: Database,
+    accountId: number,
+    order: BrokerOrder,
+  ): Promise<OrderRecord | null> {
+    const found =
+      (await findOrderByBrokerOrderId(tx, order.brokerOrderId)) ??
+      (order.clientOrderId ? await findOrderByClientOrderId(tx, order.clientOrderId) : null);
+    return found && found.accountId === accountId ? found : null;
+  }
+
+  async function applyTo(
+    tx: Database,
+    record: OrderRecord,
+    order: BrokerOrder,
+    source: OrderReportSource,
+    report: Pick<OrderReportData, "event" | "at">,
+    execution: ReportedExecution | null,
+    out: { updates: OrderUpdate[]; notices: PendingNotice[]; protections: ProtectionRequest[] },
+  ): Promise<OrderRecord> {
+    let current = record;
+    const events = eventsForReport(current.order, order, {
+      event: report.event,
+      execution,
+      at: report.at,
+    });
+    for (const { event, inferred } of events) {
+      const before = current;
+      const applied = await applyOrderUpdate(tx, { orderId: current.id }, event, {
+        source: inferred ? "inferred" : EVENT_SOURCE[source],
+        recordedAt: deps.now(),
+      });
+      if (!applied.ok) {
+        if (applied.code === "UNKNOWN_ORDER") throw new Error(applied.message);
+        // Refused events are flagged in the execution log by the repository.
+        deps.logger.warn(
+          { orderId: current.id, code: applied.code, event: event.event },
+          "order event refused",
+        );
+        continue;
+      }
+      if (!applied.value.changed) continue;
+      current = applied.value.record;
+      out.updates.push(applied.value);
+      consequences(before, applied.value, out);
+    }
+    return current;
+  }
+
+  function consequences(
+    before: OrderRecord,
+    update: OrderUpdate,
+    out: { notices: PendingNotice[]; protections: ProtectionRequest[] },
+  ): void {
+    const record = update.record;
+    const order = record.order;
+    const tradeId = record.tradeId;
+    if (update.fill) {
+      const fill = update.fill;
+      out.notices.push({
+        key: `fill-${fill.executionId}`,
+        notice: {
+          kind: "ORDER_FILLED",
+          tradeId,
+          symbol: order.symbol,
+          side: order.side,
+          role: order.role,
+          executionId: fill.executionId,
+          fillQuantity: fill.quantity.toFixed(),
+          fillPrice: fill.price.toFixed(),
+          filledQuantity: order.filledQuantity.toFixed(),
+          orderQuantity: order.quantity.toFixed(),
+          complete: order.filledQuantity.gte(order.quantity),
+          clientOrderId: order.clientOrderId,
+        },
+      });
+      if (tradeId !== null && isEntryRole(order.role)) {
+        // A bracket's own legs protect it; anything else gets exits from the protect job.
+        if (order.orderClass !== "bracket") {
+          out.protections.push({ tradeId, reason: "entry_fill", fillId: fill.id });
+        }
+      } else if (tradeId !== null) {
+        const trade = update.trade?.trade;
+        if (trade?.status === "CLOSED" && trade.exitReason !== null) {
+          out.notices.push({
+            key: `closed-${tradeId}`,
+            notice: {
+              kind: "TRADE_CLOSED",
+              tradeId,
+              symbol: trade.symbol,
+              exitReason: trade.exitReason,
+              quantity: trade.exitQuantity.toFixed(),
+              averageEntryPrice: (trade.averageEntryPrice ?? dec(0)).toFixed(),
+              averageExitPrice: (trade.averageExitPrice ?? dec(0)).toFixed(),
+              realizedPnl: trade.realizedPnl.toFixed(),
+              rMultiple: trade.rMultiple?.toFixed() ?? null,
+            },
+          });
+        }
+        out.protections.push({ tradeId, reason: "exit_fill", fillId: null });
+      }
+    }
+    const ended = isTerminal(order.status) && !isTerminal(before.order.status);
+    if (!ended) return;
+    if (isEntryRole(order.role)) {
+      if (order.status === "rejected") {
+        out.notices.push({
+          key: `rejected-${record.id}`,
+          notice: {
+            kind: "ORDER_REJECTED",
+            decisionId: null,
+            tradeId,
+            symbol: order.symbol,
+            code: order.rejection?.source === "risk" ? "RISK_CHECK" : "BROKER_REJECTED",
+            reason: order.rejection?.reason ?? "rejected",
+          },
+        });
+      } else if (order.status !== "filled") {
+        out.notices.push({
+          key: `canceled-${record.id}`,
+          notice: {
+            kind: "ORDER_CANCELED",
+            tradeId,
+            symbol: order.symbol,
+            role: order.role,
+            clientOrderId: order.clientOrderId,
+            filledQuantity: order.filledQuantity.toFixed(),
+            reason: order.status,
+          },
+        });
+      }
+      // The filled part of an entry that will fill no more needs protection of its own
+      // (what the broker does with a partly filled bracket's legs is not documented).
+      if (tradeId !== null && order.filledQuantity.gt(0) && order.status !== "filled") {
+        out.protections.push({ tradeId, reason: "entry_ended", fillId: null });
+      }
+    } else if (tradeId !== null && isProtectiveRole(order.role) && order.status !== "filled") {
+      // An exit that ended unfilled: fine when its sibling filled, a hole otherwise.
+      out.protections.push({ tradeId, reason: "repair", fillId: null });
+    }
+  }
+
+  async function handle(
+    accountId: number,
+    source: OrderReportSource,
+    report: OrderReportData,
+    options: HandleOptions = {},
+  ): Promise<ReportHandled> {
+    const order = brokerOrderFromData(report.order);
+    const execution: ReportedExecution | null =
+      report.executionId !== null && report.qty !== null && report.price !== null
+        ? { executionId: report.executionId, quantity: dec(report.qty), price: dec(report.price) }
+        : null;
+    const chats = await recipients(accountId);
+    const result = await withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        await lockName(tx, symbolLockName(accountId, order.symbol));
+        const out = {
+          updates: [] as OrderUpdate[],
+          notices: [] as PendingNotice[],
+          protections: [] as ProtectionRequest[],
+        };
+        const record = await findOurs(tx, accountId, order);
+        let after: OrderRecord | null = null;
+        if (record) {
+          after = await applyTo(tx, record, order, source, report, execution, out);
+          for (const leg of order.legs) {
+            const legRecord =
+              (await findOurs(tx, accountId, leg)) ??
+              (await listChildOrders(tx, record.id)).find(
+                (child) =>
+                  child.order.brokerOrderId === null && child.order.role === roleOfLeg(leg),
+              ) ??
+              null;
+            if (legRecord) {
+              await applyTo(tx, legRecord, leg, source, { event: null, at: report.at }, null, out);
+            }
+          }
+        }
+        if (options.within) out.notices.push(...(await options.within(tx, after)));
+        const noticesWritten = await writeNotices(tx, chats, out.notices, deps.now());
+        return { known: record !== null, order: after, ...out, noticesWritten };
+      }),
+    );
+    const seen = new Set<string>();
+    for (const p of result.protections) {
+      const key = `${p.tradeId}-${p.reason}-${p.fillId}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      await deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId);
+    }
+    if (result.noticesWritten > 0) await deps.jobs.requestNotify("order-event");
+    return {
+      known: result.known,
+      order: result.order,
+      updates: result.updates,
+      protections: result.protections,
+      noticesWritten: result.noticesWritten,
+    };
+  }
+
+  return { handle };
+}

@@ -1,0 +1,438 @@
+/**
+ * The `protect` processor: a trade's live stop always covers its open quantity.
+ *
+ * For an open trade, under the lock of its symbol: count what its working stops cover (a
+ * bracket's legs count for what its entry has filled), and record an OCO stop and target (or a
+ * lone stop when the trade has no target) for the rest. The record commits before anything is
+ * sent; the client order id is derived from the trade and a sequence number taken under the
+ * lock, so a retry, or a second worker, finds the same order instead of placing another one.
+ * Every recorded exit the broker has not acknowledged is then sent (looked up first when an
+ * earlier run recorded it). When the stop cannot be placed because the market is already
+ * through it, the position is closed at market instead.
+ *
+ * For a closed or cancelled trade: no exit may stay working (an OCO sibling the broker did not
+ * cancel, a leg of a cancelled entry), so any left is cancelled.
+ */
+import { type Job, UnrecoverableError } from "bullmq";
+import type { Database } from "../db/database";
+import { lockName } from "../db/lifecycleQueries";
+import { applyOrderUpdate } from "../db/orderEvents";
+import { insertOrder, listOrdersForTrade, type OrderRecord } from "../db/orders";
+import { findTrade, type TradeRecord } from "../db/trades";
+import type { Broker, OrderRequest } from "../domain/broker";
+import { type Decimal, sumDecimals, ZERO } from "../domain/money";
+import { createOrder } from "../domain/order";
+import { isTerminal } from "../domain/orderStateMachine";
+import { entrySide, isEntryRole } from "../domain/trade";
+import { brokerOrderToReport } from "./brokerOrderPayload";
+import type { JobDeps } from "./context";
+import { exitSideOf } from "./entryOrders";
+import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
+import { type OrderReportHandler, symbolLockName } from "./orderReports";
+import { type ProtectPayload, protectPayloadSchema } from "./queues";
+import { withRaceRetry } from "./transactions";
+
+const SOURCE = "job:protect";
+
+export type ProtectResult =
+  | { readonly outcome: "covered"; readonly sent: number; readonly openQuantity: string }
+  | { readonly outcome: "cleaned"; readonly cancelled: number }
+  | { readonly outcome: "flattened"; readonly quantity: string }
+  | { readonly outcome: "skipped"; readonly reason: string };
+
+/** The client order id prefix of the exits the protect job places for a trade. */
+export function protectiveClientOrderIdPrefix(tradeId: number): string {
+  return `t${tradeId}-x`;
+}
+
+/** An exit to send: the parent row (OCO take-profit, or the lone stop) and its stop leg. */
+interface ExitToSend {
+  readonly parent: OrderRecord;
+  readonly stop: OrderRecord | null;
+  /** Recorded by an earlier run: look it up before posting. */
+  readonly earlier: boolean;
+}
+
+/** What a working stop covers of the open quantity. */
+function stopCoverage(stop: OrderRecord, byId: ReadonlyMap<number, OrderRecord>): Decimal {
+  const remaining = stop.order.quantity.minus(stop.order.filledQuantity);
+  const parent = stop.parentOrderId === null ? undefined : byId.get(stop.parentOrderId);
+  // A bracket leg covers what its entry has filled (all of it once the entry is done).
+  if (parent && isEntryRole(parent.order.role)) {
+    return remaining.lt(parent.order.filledQuantity) ? remaining : parent.order.filledQuantity;
+  }
+  return remaining;
+}
+
+/** The broker request for an exit recorded by the protect job. */
+function exitRequestOf(exit: ExitToSend): OrderRequest {
+  const { parent, stop } = exit;
+  const o = parent.order;
+  const common = {
+    clientOrderId: o.clientOrderId,
+    symbol: o.symbol,
+    side: o.side,
+    qty: o.quantity,
+    timeInForce: o.timeInForce,
+  };
+  if (o.orderClass === "oco" && stop && o.limitPrice && stop.order.stopPrice) {
+    return {
+      ...common,
+      orderClass: "oco",
+      takeProfit: { limitPrice: o.limitPrice },
+      stopLoss: { stopPrice: stop.order.stopPrice },
+    };
+  }
+  if (o.type === "market") return { ...common, orderClass: "simple", entry: { type: "market" } };
+  if (!o.stopPrice) throw new Error(`exit ${o.clientOrderId} has no stop price`);
+  return { ...common, orderClass: "simple", entry: { type: "stop", stopPrice: o.stopPrice } };
+}
+
+/** Builds the `protect` processor. */
+export function createProtectProcessor(deps: JobDeps, options: { handler: OrderReportHandler }) {
+  const handler = options.handler;
+  const recipients = createRecipientLookup(deps);
+
+  /** Records the exits the open quantity still needs; answers every exit not yet at the broker. */
+  async function recordMissingExits(
+    tx: Database,
+    trade: TradeRecord,
+    payload: ProtectPayload,
+  ): Promise<{ readonly toSend: ExitToSend[]; readonly open: Decimal } | null> {
+    const current = await findTrade(tx, trade.id);
+    if (!current || current.trade.status !== "POSITION") return null;
+    const t = current.trade;
+    const orders = await listOrdersForTrade(tx, trade.id);
+    const byId = new Map(orders.map((o) => [o.id, o]));
+    const workingStops = orders.filter(
+      (o) => o.order.role === "STOP_LOSS" && !isTerminal(o.order.status),
+    );
+    const covered = sumDecimals(workingStops.map((s) => stopCoverage(s, byId)));
+    const uncovered = t.quantity.minus(covered);
+    const prefix = protectiveClientOrderIdPrefix(trade.id);
+    const now = deps.now();
+    const created = new Set<number>();
+    if (uncovered.gt(ZERO)) {
+      const sequence =
+        orders.filter((o) => o.parentOrderId === null && o.order.clientOrderId.startsWith(prefix))
+          .length + 1;
+      const clientOrderId = `${prefix}${sequence}`;
+      const exitSide = exitSideOf(entrySide(t.side));
+      const iso = now.toISOString();
+      const base = {
+        symbol: t.symbol,
+        side: exitSide,
+        timeInForce: "gtc" as const,
+        quantity: uncovered,
+      };
+      const fill = payload.fillId === null ? {} : { protectsFillId: payload.fillId };
+      if (t.plannedTargetPrice !== null) {
+        const parent = await insertOrder(
+          tx,
+          {
+            accountId: trade.accountId,
+            tradeId: trade.id,
+            ...fill,
+            expectedPrice: t.plannedTargetPrice,
+            order: createOrder(
+              {
+                ...base,
+                clientOrderId,
+                type: "limit",
+                orderClass: "oco",
+                role: "TAKE_PROFIT",
+                limitPrice: t.plannedTargetPrice,
+                stopPrice: null,
+              },
+              iso,
+            ),
+          },
+          SOURCE,
+          now,
+        );
+        const stop = await insertOrder(
+          tx,
+          {
+            accountId: trade.accountId,
+            tradeId: trade.id,
+            parentOrderId: parent.record.id,
+            ...fill,
+            expectedPrice: t.plannedStopPrice,
+            order: createOrder(
+              {
+                ...base,
+                clientOrderId: `${clientOrderId}-sl`,
+                type: "stop",
+                orderClass: "oco",
+                role: "STOP_LOSS",
+                limitPrice: null,
+                stopPrice: t.plannedStopPrice,
+              },
+              iso,
+              "held",
+            ),
+          },
+          SOURCE,
+          now,
+        );
+        if (parent.created) created.add(parent.record.id);
+        if (!parent.created || !stop.created) {
+          // Another run already protects this fill: the unsent check below picks it up.
+          deps.logger.debug({ tradeId: trade.id }, "protection for this fill exists");
+        }
+      } else {
+        const stop = await insertOrder(
+          tx,
+          {
+            accountId: trade.accountId,
+            tradeId: trade.id,
+            ...fill,
+            expectedPrice: t.plannedStopPrice,
+            order: createOrder(
+              {
+                ...base,
+                clientOrderId,
+                type: "stop",
+                orderClass: "simple",
+                role: "STOP_LOSS",
+                limitPrice: null,
+                stopPrice: t.plannedStopPrice,
+              },
+              iso,
+            ),
+          },
+          SOURCE,
+          now,
+        );
+        if (stop.created) created.add(stop.record.id);
+      }
+    }
+    const all = await listOrdersForTrade(tx, trade.id);
+    const toSend: ExitToSend[] = all
+      .filter(
+        (o) =>
+          o.parentOrderId === null &&
+          o.order.clientOrderId.startsWith(prefix) &&
+          o.order.brokerOrderId === null &&
+          !isTerminal(o.order.status),
+      )
+      .map((parent) => ({
+        parent,
+        stop:
+          parent.order.role === "STOP_LOSS"
+            ? null
+            : (all.find((o) => o.parentOrderId === parent.id && o.order.role === "STOP_LOSS") ??
+              null),
+        earlier: !created.has(parent.id),
+      }));
+    return { toSend, open: t.quantity };
+  }
+
+  /** Sends one recorded exit; answers false when the broker refused it for good. */
+  async function send(
+    broker: Broker,
+    accountId: number,
+    trade: TradeRecord,
+    exit: ExitToSend,
+    retrying: boolean,
+  ): Promise<{ readonly ok: true } | { readonly ok: false; readonly message: string }> {
+    const request = exitRequestOf(exit);
+    const answer = await broker.submitOrder(request, { lookUpFirst: exit.earlier || retrying });
+    if (!answer.ok) {
+      if (answer.retryable) throw new Error(`exit not placed yet: ${answer.message}`);
+      const ids = [exit.parent.id, ...(exit.stop ? [exit.stop.id] : [])];
+      await deps.db.transaction(async (tx) => {
+        for (const orderId of ids) {
+          await applyOrderUpdate(
+            tx,
+            { orderId },
+            { event: "rejected", at: deps.now().toISOString(), reason: answer.message },
+            { source: "local", recordedAt: deps.now() },
+          );
+        }
+      });
+      return { ok: false, message: `${answer.code}: ${answer.message}` };
+    }
+    const stopOrder = exit.stop?.order ?? exit.parent.order;
+    const notice: PendingNotice = {
+      key: `protected-${exit.parent.id}`,
+      notice: {
+        kind: "PROTECTION_PLACED",
+        tradeId: trade.id,
+        symbol: exit.parent.order.symbol,
+        quantity: exit.parent.order.quantity.toFixed(),
+        stopPrice: (stopOrder.stopPrice ?? ZERO).toFixed(),
+        targetPrice: exit.stop ? (exit.parent.order.limitPrice?.toFixed() ?? null) : null,
+      },
+    };
+    await handler.handle(accountId, "submit", brokerOrderToReport(answer.value, deps.now()), {
+      within: async () => [notice],
+    });
+    return { ok: true };
+  }
+
+  /**
+   * The stop could not be placed. When the market is already through it, the position is
+   * closed at market (the stop's job, done late); otherwise it is an incident for a person.
+   */
+  async function fallBack(
+    broker: Broker,
+    trade: TradeRecord,
+    message: string,
+  ): Promise<ProtectResult> {
+    const t = (await findTrade(deps.db, trade.id))?.trade;
+    if (!t || t.status !== "POSITION") return { outcome: "skipped", reason: "trade not open" };
+    const quotes = await broker.getLatestQuotes([t.symbol]);
+    const quote = quotes.ok ? quotes.value.get(t.symbol) : undefined;
+    const exitPrice = t.side === "long" ? quote?.bidPrice : quote?.askPrice;
+    const through =
+      exitPrice != null &&
+      (t.side === "long" ? exitPrice.lte(t.plannedStopPrice) : exitPrice.gte(t.plannedStopPrice));
+    const chats = await recipients(trade.accountId);
+    if (!through) {
+      await deps.db.transaction(async (tx) => {
+        await writeNotices(
+          tx,
+          chats,
+          [
+            {
+              key: `protection-failed-${trade.id}-${t.quantity.toFixed()}`,
+              notice: {
+                kind: "RECONCILIATION_INCIDENT",
+                accountId: trade.accountId,
+                symbol: t.symbol,
+                incident: "PROTECTION_FAILED",
+                detail: `trade ${trade.id}: the stop for ${t.quantity.toFixed()} could not be placed (${message})`,
+              },
+            },
+          ],
+          deps.now(),
+        );
+      });
+      await deps.jobs.requestNotify("protection-failed");
+      throw new UnrecoverableError(`trade ${trade.id}: stop not placed: ${message}`);
+    }
+    const now = deps.now();
+    const clientOrderId = `${protectiveClientOrderIdPrefix(trade.id)}stop-${t.quantity.toFixed()}`;
+    const recorded = await withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        await lockName(tx, symbolLockName(trade.accountId, t.symbol));
+        return insertOrder(
+          tx,
+          {
+            accountId: trade.accountId,
+            tradeId: trade.id,
+            exitReason: "STOPPED_OUT",
+            order: createOrder(
+              {
+                clientOrderId,
+                symbol: t.symbol,
+                side: exitSideOf(entrySide(t.side)),
+                type: "market",
+                timeInForce: "day",
+                orderClass: "simple",
+                role: "EXIT",
+                quantity: t.quantity,
+                limitPrice: null,
+                stopPrice: null,
+              },
+              now.toISOString(),
+            ),
+          },
+          SOURCE,
+          now,
+        );
+      }),
+    );
+    const answer = await broker.submitOrder(
+      exitRequestOf({ parent: recorded.record, stop: null, earlier: !recorded.created }),
+      { lookUpFirst: !recorded.created },
+    );
+    if (!answer.ok) throw new Error(`market exit not placed: ${answer.message}`);
+    await handler.handle(trade.accountId, "submit", brokerOrderToReport(answer.value, now));
+    return { outcome: "flattened", quantity: t.quantity.toFixed() };
+  }
+
+  /** Cancels every exit of a finished trade that is still working. */
+  async function cleanUp(broker: Broker, trade: TradeRecord): Promise<ProtectResult> {
+    let cancelled = 0;
+    const orders = await listOrdersForTrade(deps.db, trade.id);
+    for (const o of orders) {
+      if (isEntryRole(o.order.role) || isTerminal(o.order.status)) continue;
+      // A leg is settled through its parent's report.
+      if (
+        o.parentOrderId !== null &&
+        orders.some((p) => p.id === o.parentOrderId && !isEntryRole(p.order.role))
+      )
+        continue;
+      const id = o.order.brokerOrderId;
+      if (id === null) {
+        const found = await broker.getOrderByClientOrderId(o.order.clientOrderId);
+        if (found.ok) {
+          await handler.handle(
+            trade.accountId,
+            "poll",
+            brokerOrderToReport(found.value, deps.now()),
+          );
+        } else if (found.code === "NOT_FOUND") {
+          await applyOrderUpdate(
+            deps.db,
+            { orderId: o.id },
+            { event: "canceled", at: deps.now().toISOString() },
+            { source: "local", recordedAt: deps.now() },
+          );
+        } else {
+          throw new Error(found.message);
+        }
+        continue;
+      }
+      const seen = await broker.getOrder(id);
+      if (!seen.ok) throw new Error(seen.message);
+      const handled = await handler.handle(
+        trade.accountId,
+        "poll",
+        brokerOrderToReport(seen.value, deps.now()),
+      );
+      if (handled.order && isTerminal(handled.order.order.status)) continue;
+      const cancel = await broker.cancelOrder(id);
+      if (!cancel.ok && cancel.retryable) throw new Error(cancel.message);
+      const after = await broker.getOrder(id);
+      if (!after.ok) throw new Error(after.message);
+      await handler.handle(trade.accountId, "poll", brokerOrderToReport(after.value, deps.now()));
+      cancelled += 1;
+    }
+    return { outcome: "cleaned", cancelled };
+  }
+
+  return async function processProtect(job: Job): Promise<ProtectResult> {
+    const payload = protectPayloadSchema.parse(job.data);
+    const trade = await findTrade(deps.db, payload.tradeId);
+    if (!trade || trade.accountId !== payload.accountId) {
+      return { outcome: "skipped", reason: "no such trade" };
+    }
+    const broker = await deps.brokerFor(trade.accountId);
+    if (trade.trade.status === "CLOSED" || trade.trade.status === "CANCELLED") {
+      return cleanUp(broker, trade);
+    }
+    if (trade.trade.status !== "POSITION") return { outcome: "skipped", reason: "no position" };
+    const plan = await withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        await lockName(tx, symbolLockName(trade.accountId, trade.trade.symbol));
+        return recordMissingExits(tx, trade, payload);
+      }),
+    );
+    if (plan === null) {
+      const now = await findTrade(deps.db, trade.id);
+      return now && (now.trade.status === "CLOSED" || now.trade.status === "CANCELLED")
+        ? cleanUp(broker, now)
+        : { outcome: "skipped", reason: "no position" };
+    }
+    let sent = 0;
+    for (const exit of plan.toSend) {
+      const result = await send(broker, trade.accountId, trade, exit, job.attemptsMade > 0);
+      if (!result.ok) return fallBack(broker, trade, result.message);
+      sent += 1;
+    }
+    return { outcome: "covered", sent, openQuantity: plan.open.toFixed() };
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * The fresh account snapshot the pre-trade checks read before an entry is sent: the broker's
+ * account, positions, quote and asset flags (asked in parallel), our working and recent orders
+ * (read under the account's entry lock, so two entries checked at once see each other).
+ */
+import type { OrderRecord } from "../db/orders";
+import type {
+  Broker,
+  BrokerAccount,
+  BrokerAsset,
+  BrokerFailure,
+  BrokerPosition,
+  LatestQuote,
+} from "../domain/broker";
+import type { TradingCalendar } from "../domain/calendar";
+import type { AccountSnapshot, AssetFlags, QuoteView } from "../domain/riskChecks";
+
+/** What the broker says, before our own orders are added. */
+export interface BrokerView {
+  readonly account: BrokerAccount;
+  readonly positions: readonly BrokerPosition[];
+  readonly quote: LatestQuote | null;
+  readonly asset: BrokerAsset;
+}
+
+/** Asset flags change rarely: remembered per process for a while. */
+export interface AssetCache {
+  get(broker: Broker, symbol: string): Promise<BrokerAsset | BrokerFailure>;
+}
+
+export function createAssetCache(ttlMs = 10 * 60_000): AssetCache {
+  const cache = new Map<string, { readonly at: number; readonly asset: BrokerAsset }>();
+  return {
+    async get(broker, symbol) {
+      const hit = cache.get(symbol);
+      const t = performance.now();
+      if (hit && t - hit.at < ttlMs) return hit.asset;
+      const answer = await broker.getAsset(symbol);
+      if (!answer.ok) return answer;
+      cache.set(symbol, { at: t, asset: answer.value });
+      return answer.value;
+    },
+  };
+}
+
+/** Reads the broker's side of the snapshot; the first failure is answered as is. */
+export async function readBrokerView(
+  broker: Broker,
+  symbol: string,
+  assets: AssetCache,
+): Promise<BrokerView | BrokerFailure> {
+  const [account, positions, quotes, asset] = await Promise.all([
+    broker.getAccount(),
+    broker.listPositions(),
+    broker.getLatestQuotes([symbol]),
+    assets.get(broker, symbol),
+  ]);
+  if (!account.ok) return account;
+  if (!positions.ok) return positions;
+  if (!quotes.ok) return quotes;
+  if ("ok" in asset) return asset;
+  return {
+    account: account.value,
+    positions: positions.value,
+    quote: quotes.value.get(symbol) ?? null,
+    asset,
+  };
+}
+
+/** The quote as the checks read it. */
+export function quoteViewOf(quote: LatestQuote | null): QuoteView | undefined {
+  return quote ? { bid: quote.bidPrice, ask: quote.askPrice } : undefined;
+}
+
+/** Builds the checks' snapshot from the broker's view and our orders. */
+export function buildAccountSnapshot(input: {
+  readonly view: BrokerView;
+  readonly symbol: string;
+  readonly openOrders: readonly OrderRecord[];
+  readonly recentOrders: readonly OrderRecord[];
+  readonly calendar: TradingCalendar;
+}): AccountSnapshot {
+  const { view, symbol } = input;
+  const flags: AssetFlags = {
+    tradable: view.asset.tradable && view.asset.status === "active",
+    shortable: view.asset.shortable,
+    fractionable: view.asset.fractionable,
+  };
+  const quote = quoteViewOf(view.quote);
+  return {
+    equity: view.account.equity,
+    buyingPower: view.account.buyingPower,
+    shortingEnabled: view.account.shortingEnabled,
+    tradingBlocked: view.account.tradingBlocked || view.account.accountBlocked,
+    positions: view.positions.map((p) => ({
+      symbol: p.symbol,
+      quantity: p.qty,
+      marketValue: p.marketValue ?? p.costBasis,
+    })),
+    workingOrders: input.openOrders.map((r) => ({
+      symbol: r.order.symbol,
+      side: r.order.side,
+      role: r.order.role,
+      remainingQuantity: r.order.quantity.minus(r.order.filledQuantity),
+      limitPrice: r.order.limitPrice,
+      stopPrice: r.order.stopPrice,
+    })),
+    recentOrders: input.recentOrders.map((r) => ({
+      symbol: r.order.symbol,
+      side: r.order.side,
+      quantity: r.order.quantity,
+      limitPrice: r.order.limitPrice,
+      stopPrice: r.order.stopPrice,
+      submittedAt: r.createdAt.getTime(),
+    })),
+    quotes: quote ? new Map([[symbol, quote]]) : new Map(),
+    assets: new Map([[symbol, flags]]),
+    sectors: new Map(),
+    market: { calendar: input.calendar },
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * The recurring jobs, in America/New_York: polling every minute of the session and once after
+ * the close, valuation every minute of the session, reconciliation every 10 minutes of the
+ * session and after the close, the session-open reset and the end-of-day summary, and outbox
+ * delivery every few seconds. Cron patterns are minute hour day-of-month month day-of-week;
+ * the processors ask the broker's calendar whether a session is actually on (holidays).
+ */
+import type { QueueKey, QueuePayloads } from "./queues";
+
+export const NEW_YORK = "America/New_York";
+
+export interface Schedule<K extends QueueKey = QueueKey> {
+  readonly queue: K;
+  /** The scheduler id: one scheduler per id, however many processes upsert it. */
+  readonly id: string;
+  readonly repeat: { readonly pattern: string; readonly tz: string } | { readonly every: number };
+  readonly name: string;
+  readonly data: QueuePayloads[K];
+}
+
+type AnySchedule = { [K in QueueKey]: Schedule<K> }[QueueKey];
+
+/** Every recurring job for these accounts. */
+export function lifecycleSchedules(accountIds: readonly number[]): AnySchedule[] {
+  const schedules: AnySchedule[] = [];
+  for (const accountId of accountIds) {
+    schedules.push(
+      {
+        queue: "orderEvents",
+        id: `poll-session-${accountId}`,
+        repeat: { pattern: "* 9-15 * * 1-5", tz: NEW_YORK },
+        name: "poll",
+        data: { kind: "poll", accountId, reason: "scheduled" },
+      },
+      {
+        queue: "orderEvents",
+        id: `poll-after-close-${accountId}`,
+        repeat: { pattern: "5 16 * * 1-5", tz: NEW_YORK },
+        name: "poll",
+        data: { kind: "poll", accountId, reason: "after-close" },
+      },
+      {
+        queue: "value",
+        id: `value-session-${accountId}`,
+        repeat: { pattern: "* 9-15 * * 1-5", tz: NEW_YORK },
+        name: "value",
+        data: { accountId },
+      },
+      {
+        queue: "reconcile",
+        id: `reconcile-session-${accountId}`,
+        repeat: { pattern: "*/10 9-15 * * 1-5", tz: NEW_YORK },
+        name: "reconcile",
+        data: { accountId, reason: "scheduled" },
+      },
+      {
+        queue: "reconcile",
+        id: `reconcile-after-close-${accountId}`,
+        repeat: { pattern: "15 16 * * 1-5", tz: NEW_YORK },
+        name: "reconcile",
+        data: { accountId, reason: "after-close" },
+      },
+    );
+  }
+  schedules.push(
+    {
+      queue: "daily",
+      id: "session-open",
+      repeat: { pattern: "30 9 * * 1-5", tz: NEW_YORK },
+      name: "session-open",
+      data: { kind: "session-open" },
+    },
+    {
+      queue: "daily",
+      id: "end-of-day",
+      repeat: { pattern: "20 16 * * 1-5", tz: NEW_YORK },
+      name: "end-of-day",
+      data: { kind: "end-of-day" },
+    },
+    {
+      queue: "notify",
+      id: "notify",
+      repeat: { every: 5_000 },
+      name: "notify",
+      data: { reason: "scheduled" },
+    },
+  );
+  return schedules;
+}

@@ -1,0 +1,201 @@
+/**
+ * One trade stream per account (Alpaca allows one connection), held by exactly one worker
+ * process through a lease in Redis: `SET NX PX` takes it, a Lua compare-and-extend renews it,
+ * a compare-and-delete gives it up. A holder that dies stops renewing; the lease lapses and
+ * another worker takes it over at its next try. The holder publishes every trade update to the
+ * `order-events` queue, and after every (re)subscription asks for a poll and a reconciliation,
+ * because the stream never replays what it missed.
+ */
+import type { Redis } from "ioredis";
+import type { TradeUpdateSubscription } from "../domain/broker";
+import type { JobDeps } from "./context";
+
+// KEYS[1] lease; ARGV: holder, ttl ms. Extends only the holder's own lease.
+const RENEW_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`;
+
+// KEYS[1] lease; ARGV: holder. Deletes only the holder's own lease.
+const RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
+
+/** A lease on a name in Redis, held by one holder at a time. */
+export interface Lease {
+  /** Takes the lease if nobody holds it; true when this holder has it. */
+  acquire(): Promise<boolean>;
+  /** Extends this holder's lease; false when it was lost (lapsed, or taken by another). */
+  renew(): Promise<boolean>;
+  /** Gives the lease up if this holder has it. */
+  release(): Promise<void>;
+}
+
+/** A lease on `key` for `holder`, lasting `ttlMs` unless renewed. */
+export function createLease(redis: Redis, key: string, holder: string, ttlMs: number): Lease {
+  return {
+    async acquire() {
+      const set = await redis.set(key, holder, "PX", ttlMs, "NX");
+      if (set === "OK") return true;
+      // Ours already (a renewal was late but the lease survived): keep it.
+      return (await redis.get(key)) === holder;
+    },
+    async renew() {
+      const renewed = await redis.eval(RENEW_SCRIPT, 1, key, holder, String(ttlMs));
+      return renewed === 1;
+    },
+    async release() {
+      await redis.eval(RELEASE_SCRIPT, 1, key, holder);
+    },
+  };
+}
+
+export interface StreamSupervisorOptions {
+  /** A connection for the leases (not a blocking one). */
+  readonly redis: Redis;
+  /** Key prefix for the lease keys (e.g. the BullMQ prefix). */
+  readonly keyPrefix: string;
+  /** The accounts whose streams this process may hold. */
+  readonly accountIds: readonly number[];
+}
+
+export interface StreamSupervisor {
+  /** Accounts whose stream this process holds now. */
+  held(): readonly number[];
+  /** Closes the streams and gives the leases up. */
+  stop(): Promise<void>;
+}
+
+/** The lease key of an account's stream. */
+export function streamLeaseKey(keyPrefix: string, accountId: number): string {
+  return `${keyPrefix}stream-lease:${accountId}`;
+}
+
+/**
+ * Starts competing for the accounts' stream leases: every third of the lease time each lease is
+ * renewed (or, when free, taken), so a dead holder's stream is picked up within about one lease
+ * time.
+ */
+export function startStreamSupervisor(
+  deps: JobDeps,
+  options: StreamSupervisorOptions,
+): StreamSupervisor {
+  const ttlMs = deps.settings.streamLeaseMs;
+  const holder = deps.newId();
+  const log = deps.logger.child({ component: "stream-lease", holder });
+  const streams = new Map<number, { lease: Lease; subscription: TradeUpdateSubscription | null }>();
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+
+  const publishChain = new Map<number, Promise<void>>();
+  const publish = (accountId: number, work: () => Promise<void>): void => {
+    const previous = publishChain.get(accountId) ?? Promise.resolve();
+    const next = previous.then(work).catch((error: unknown) => {
+      log.error({ err: error, accountId }, "could not hand a stream event to the queue");
+      // The event is lost to the queue: a poll finds what it reported.
+      void deps.jobs.requestPoll(accountId, "publish-failed").catch(() => {});
+    });
+    publishChain.set(accountId, next);
+  };
+
+  async function subscribe(accountId: number): Promise<TradeUpdateSubscription | null> {
+    const broker = await deps.brokerFor(accountId);
+    const opened = await broker.subscribeTradeUpdates({
+      onTradeUpdate: (update) =>
+        publish(accountId, () => deps.jobs.publishTradeUpdate(accountId, update)),
+      onResyncNeeded: (signal) =>
+        publish(accountId, async () => {
+          await deps.jobs.requestPoll(accountId, `stream-${signal.reason}`);
+          await deps.jobs.requestReconcile(accountId, `stream-${signal.reason}`);
+        }),
+      onStreamError: (message) => log.warn({ accountId, message }, "trade stream trouble"),
+    });
+    if (!opened.ok) {
+      log.warn(
+        { accountId, code: opened.code, message: opened.message },
+        "trade stream not opened",
+      );
+      return null;
+    }
+    log.info({ accountId }, "holding the trade stream");
+    return opened.value;
+  }
+
+  async function tend(accountId: number): Promise<void> {
+    let entry = streams.get(accountId);
+    if (!entry) {
+      entry = {
+        lease: createLease(
+          options.redis,
+          streamLeaseKey(options.keyPrefix, accountId),
+          holder,
+          ttlMs,
+        ),
+        subscription: null,
+      };
+      streams.set(accountId, entry);
+    }
+    if (entry.subscription) {
+      if (await entry.lease.renew()) return;
+      log.warn({ accountId }, "stream lease lost; closing the stream");
+      const lost = entry.subscription;
+      entry.subscription = null;
+      await lost.close();
+      return;
+    }
+    if (!(await entry.lease.acquire())) return;
+    const subscription = await subscribe(accountId);
+    if (stopped || !subscription) {
+      await subscription?.close();
+      await entry.lease.release();
+      return;
+    }
+    // The subscription may have taken longer than the lease: make sure it is still ours.
+    if (!(await entry.lease.renew())) {
+      await subscription.close();
+      return;
+    }
+    entry.subscription = subscription;
+  }
+
+  const round = async (): Promise<void> => {
+    for (const accountId of options.accountIds) {
+      if (stopped) return;
+      try {
+        await tend(accountId);
+      } catch (error) {
+        log.error({ err: error, accountId }, "stream lease round failed");
+      }
+    }
+  };
+  running = round();
+  const timer = setInterval(
+    () => {
+      running = running.then(round);
+    },
+    Math.max(50, Math.floor(ttlMs / 3)),
+  );
+
+  return {
+    held: () => [...streams.entries()].filter(([, e]) => e.subscription).map(([id]) => id),
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+      await Promise.all(
+        [...streams.values()].map(async (entry) => {
+          const subscription = entry.subscription;
+          entry.subscription = null;
+          if (subscription) await subscription.close();
+          await entry.lease.release();
+        }),
+      );
+      await Promise.all(publishChain.values());
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * A worker process's job machinery: BullMQ workers for the lifecycle queues, the recurring
+ * schedules (New York time), the account streams (one holder per account, by lease), and a
+ * stop for SIGTERM that stops taking jobs, lets the active ones finish, and closes the stream,
+ * the queues and the connections.
+ */
+import { type Processor, Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import type { JobDeps } from "./context";
+import { createExecuteProcessor } from "./execute";
+import { createOrderEventsProcessor } from "./orderEvents";
+import { createOrderReportHandler } from "./orderReports";
+import { createProtectProcessor } from "./protect";
+import { closeQueues, QUEUE_NAMES, type QueueKey, type Queues } from "./queues";
+import { lifecycleSchedules } from "./schedules";
+import { type StreamSupervisor, startStreamSupervisor } from "./streamLease";
+
+/** Processors built elsewhere for the other queues (valuation, reconciliation, daily, delivery). */
+export type ExtraProcessors = Partial<
+  Record<"value" | "reconcile" | "daily" | "notify", Processor>
+>;
+
+export interface WorkerRuntimeOptions {
+  readonly deps: JobDeps;
+  /** For the workers (BullMQ needs `maxRetriesPerRequest: null`); duplicated for blocking calls. */
+  readonly connection: Redis;
+  readonly prefix: string;
+  readonly queues: Queues;
+  /** Accounts this process serves (streams, schedules, start-up poll and reconciliation). */
+  readonly accountIds: readonly number[];
+  readonly processors?: ExtraProcessors;
+  /** Hold the account streams (default true). */
+  readonly streams?: boolean;
+  /** Register the recurring jobs (default true). */
+  readonly schedules?: boolean;
+  /** Lock and stall detection; shorter in tests so a killed worker's job moves on quickly. */
+  readonly lockDurationMs?: number;
+  readonly stalledIntervalMs?: number;
+  /** Closes what the caller opened for this runtime (database pool, Redis), last in `stop`. */
+  readonly closeResources?: () => Promise<void>;
+}
+
+export interface WorkerRuntime {
+  readonly workers: readonly Worker[];
+  readonly streams: StreamSupervisor | null;
+  /** SIGTERM: stop taking jobs, finish the active ones, close the streams, queues and connections. */
+  stop(): Promise<void>;
+}
+
+/** Starts the workers, schedules and streams of one process. */
+export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promise<WorkerRuntime> {
+  const { deps, queues } = options;
+  const handler = createOrderReportHandler(deps);
+  const processors: Partial<Record<QueueKey, Processor>> = {
+    execute: createExecuteProcessor(deps, { handler }),
+    orderEvents: createOrderEventsProcessor(deps, { handler }),
+    protect: createProtectProcessor(deps, { handler }),
+    ...options.processors,
+  };
+  const workers: Worker[] = [];
+  for (const [key, processor] of Object.entries(processors) as [QueueKey, Processor][]) {
+    const worker = new Worker(QUEUE_NAMES[key], processor, {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: deps.settings.concurrency,
+      ...(options.lockDurationMs ? { lockDuration: options.lockDurationMs } : {}),
+      ...(options.stalledIntervalMs ? { stalledInterval: options.stalledIntervalMs } : {}),
+      maxStalledCount: 3,
+    });
+    worker.on("failed", (job, error) => {
+      deps.logger.warn(
+        { queue: key, jobId: job?.id, attempts: job?.attemptsMade, err: error },
+        "job failed",
+      );
+    });
+    worker.on("error", (error) => deps.logger.error({ queue: key, err: error }, "worker error"));
+    workers.push(worker);
+  }
+
+  if (options.schedules ?? true) {
+    for (const schedule of lifecycleSchedules(options.accountIds)) {
+      if (!processors[schedule.queue]) continue;
+      const queue = queues[schedule.queue] as Queues["notify"];
+      await queue.upsertJobScheduler(schedule.id, schedule.repeat, {
+        name: schedule.name,
+        data: schedule.data as never,
+      });
+    }
+  }
+  for (const accountId of options.accountIds) {
+    await deps.jobs.requestPoll(accountId, "start");
+    if (processors.reconcile) await deps.jobs.requestReconcile(accountId, "start");
+  }
+
+  const streams =
+    (options.streams ?? true)
+      ? startStreamSupervisor(deps, {
+          redis: options.connection,
+          keyPrefix: `${options.prefix}:`,
+          accountIds: options.accountIds,
+        })
+      : null;
+
+  let stopping: Promise<void> | null = null;
+  return {
+    workers,
+    streams,
+    stop() {
+      stopping ??= (async () => {
+        // Stop taking jobs and wait for the active ones; the streams keep publishing meanwhile.
+        await Promise.all(workers.map((w) => w.close()));
+        await streams?.stop();
+        await closeQueues(queues);
+        await options.closeResources?.();
+      })();
+      return stopping;
+    },
+  };
+}

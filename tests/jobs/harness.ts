@@ -1,0 +1,211 @@
+/**
+ * The lifecycle test bench: a real PostgreSQL database, a Redis prefix, the simulator with its
+ * stream, the Alpaca adapter against it, an account with an owner (so notices have a chat),
+ * generous risk limits, the queues and job client, and worker runtimes started on demand.
+ */
+import { Redis } from "ioredis";
+import pino from "pino";
+import { createAlpacaBroker } from "../../broker/alpaca/client";
+import { createRedisRateLimiter } from "../../broker/rateLimiter";
+import { ensureBrokerAccount } from "../../db/brokerAccounts";
+import { createDecision, type Decision } from "../../db/decisions";
+import { saveRiskLimits } from "../../db/riskLimits";
+import { upsertUser } from "../../db/users";
+import type { Broker } from "../../domain/broker";
+import { dec } from "../../domain/money";
+import type { OrderSide } from "../../domain/order";
+import { DEFAULT_RISK_LIMITS } from "../../domain/riskLimits";
+import { createJobClient, type JobClient } from "../../jobs/client";
+import { createJobDeps, type JobDeps, type JobSettings } from "../../jobs/context";
+import { closeQueues, createQueues, type Queues } from "../../jobs/queues";
+import { createWorkerRuntime, type WorkerRuntime } from "../../jobs/worker";
+import { createTestDatabase, type TestDatabase } from "../support/database";
+import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
+import { MARKET_OPEN_TIME, startTestSimulator, type TestSimulator } from "../support/simulator";
+
+export const KEY_ID = "lifecycle-key";
+export const SECRET_KEY = "lifecycle-secret";
+export const OWNER_CHAT = 7_000_001;
+
+/** Test symbols at $100, one per scenario so scenarios never share a position. */
+export const TEST_SYMBOLS = Array.from({ length: 40 }, (_, i) => `T${String(i).padStart(2, "0")}`);
+
+export interface Lifecycle {
+  readonly db: TestDatabase;
+  readonly redis: TestRedis;
+  readonly sim: TestSimulator;
+  readonly broker: Broker;
+  readonly accountId: number;
+  readonly queues: Queues;
+  readonly jobs: JobClient;
+  readonly deps: JobDeps;
+  readonly prefix: string;
+  /** Starts a worker runtime in this process (stopped by `close`). */
+  startRuntime(options?: {
+    readonly streams?: boolean;
+    readonly settings?: Partial<JobSettings>;
+  }): Promise<WorkerRuntime>;
+  /** An approved decision (long by default), ready to execute. */
+  decide(options: DecisionOptions): Promise<Decision>;
+  close(): Promise<void>;
+}
+
+export interface DecisionOptions {
+  readonly symbol: string;
+  readonly side?: OrderSide;
+  readonly quantity?: string;
+  readonly entry?: string | null;
+  readonly stop?: string;
+  readonly target?: string | null;
+  readonly scheduledFor?: Date;
+}
+
+/** A clock that starts at the simulator's frozen time and moves with the wall clock. */
+export function simulatedClock(start = MARKET_OPEN_TIME): () => Date {
+  const origin = Date.parse(start);
+  const wallStart = Date.now();
+  return () => new Date(origin + (Date.now() - wallStart));
+}
+
+/** Polls until `check` answers something truthy; throws after `timeoutMs`. */
+export async function waitFor<T>(
+  check: () => Promise<T | null | undefined | false>,
+  timeoutMs = 15_000,
+  what = "condition",
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Opens the whole bench. */
+export async function openLifecycle(name: string): Promise<Lifecycle> {
+  const db = await createTestDatabase("postgres");
+  const redis = createTestRedis(name);
+  const sim = await startTestSimulator({
+    keyId: KEY_ID,
+    secretKey: SECRET_KEY,
+    cash: "10000000",
+    rateLimitPerMinute: 1_000_000,
+    symbols: Object.fromEntries(TEST_SYMBOLS.map((s) => [s, { price: "100.00" }])),
+  });
+  const broker = createAlpacaBroker({
+    keyId: KEY_ID,
+    secretKey: SECRET_KEY,
+    tradingUrl: sim.url,
+    dataUrl: sim.url,
+    streamUrl: sim.streamUrl,
+    rateLimiter: createRedisRateLimiter({
+      redis: redis.redis,
+      keyPrefix: redis.prefix,
+      bucket: "lifecycle",
+      limit: 1_000_000,
+    }),
+    requestTimeoutMs: 5_000,
+    retryDelayMs: 10,
+    stream: { connectTimeoutMs: 5_000, initialReconnectMs: 50, maxReconnectMs: 200 },
+  });
+  const now = new Date();
+  const owner = await upsertUser(db.db, { telegramUserId: OWNER_CHAT, role: "trader" }, now);
+  const account = await ensureBrokerAccount(
+    db.db,
+    { environment: "paper", brokerAccountId: `PA-${name}`, ownerUserId: owner.id },
+    now,
+  );
+  await saveRiskLimits(
+    db.db,
+    account.id,
+    {
+      ...DEFAULT_RISK_LIMITS,
+      maxOpenPositions: 100,
+      maxPositionPercent: dec("50"),
+      maxSectorExposurePercent: dec("100"),
+      maxTotalExposurePercent: dec("100"),
+      maxOrdersPerMinute: 100_000,
+      duplicateWindowMs: 0,
+      minRewardToRisk: dec("1"),
+    },
+    "test",
+    now,
+  );
+  const prefix = redis.prefix.replace(/:$/, "");
+  const queues = createQueues({ connection: redis.redis, prefix });
+  const jobs = createJobClient(queues);
+  const clock = simulatedClock();
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const baseDeps = { db: db.db, brokerFor: () => broker, now: clock, logger, jobs };
+  const deps = createJobDeps(baseDeps);
+  const runtimes: WorkerRuntime[] = [];
+  const workerConnections: Redis[] = [];
+  return {
+    db,
+    redis,
+    sim,
+    broker,
+    accountId: account.id,
+    queues,
+    jobs,
+    deps,
+    prefix,
+    async startRuntime(options = {}) {
+      const runtime = await createWorkerRuntime({
+        deps: createJobDeps({
+          ...baseDeps,
+          settings: { streamLeaseMs: 1_500, ...options.settings },
+        }),
+        connection: (() => {
+          const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+          workerConnections.push(connection);
+          return connection;
+        })(),
+        prefix,
+        queues: createQueues({ connection: redis.connect(), prefix }),
+        accountIds: [account.id],
+        streams: options.streams ?? true,
+        lockDurationMs: 3_000,
+        stalledIntervalMs: 1_000,
+      });
+      runtimes.push(runtime);
+      return runtime;
+    },
+    async decide(options) {
+      const entry = options.entry === undefined ? "100.00" : options.entry;
+      const stop = dec(options.stop ?? "95.00");
+      const quantity = dec(options.quantity ?? "10");
+      const target = options.target === undefined ? "110.00" : options.target;
+      const reference = entry === null ? dec("100") : dec(entry);
+      return createDecision(
+        db.db,
+        {
+          accountId: account.id,
+          source: "manual",
+          symbol: options.symbol,
+          side: options.side ?? "buy",
+          entryType: entry === null ? "market" : "limit",
+          entryPrice: entry === null ? null : dec(entry),
+          stopPrice: stop,
+          targetPrice: target === null ? null : dec(target),
+          quantity,
+          riskAmount: reference.minus(stop).abs().times(quantity),
+          createdBy: "user:1",
+          status: "approved",
+          decidedByUserId: owner.id,
+          ...(options.scheduledFor ? { scheduledFor: options.scheduledFor } : {}),
+        },
+        clock(),
+      );
+    },
+    async close() {
+      await Promise.all(runtimes.map((r) => r.stop()));
+      await Promise.all(workerConnections.map((c) => c.quit()));
+      await closeQueues(queues);
+      await sim.close();
+      await redis.cleanup();
+      await db.close();
+    },
+  };
+}
