@@ -11,6 +11,7 @@ import type { Database } from "../db/database";
 import type { CommandName } from "./commands";
 import type { BotContext } from "./context";
 import type { DailyLossAllowsResume, TradingRequests } from "./features/deskPorts";
+import type { DecisionSubmitter, MarketFacts, PlanningSettings } from "./features/planPorts";
 import type { CallbackAction } from "./keyboards/callbackData";
 
 /** Everything the bot needs from outside. Later features add their stores and queues here. */
@@ -39,6 +40,12 @@ export interface BotDeps {
   readonly trading?: TradingRequests;
   /** The daily-loss check of /resume (default: allowed). */
   readonly dailyLossAllowsResume?: DailyLossAllowsResume;
+  /** Read-only broker facts for /plan and alerts: the bot's one read path to the broker. */
+  readonly market?: MarketFacts;
+  /** Where confirmed plans and approved alerts go (the execute job). */
+  readonly decisions?: DecisionSubmitter;
+  /** Plan confirmation and alert timings (defaults in planPorts.ts). */
+  readonly planning?: PlanningSettings;
 }
 
 /** What every feature's composer is built from. */
