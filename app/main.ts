@@ -1,10 +1,95 @@
 /**
- * Entry point. Roles, configuration and the sandbox arrive with the runtime; until then this
- * prints what the product can do from the command line.
+ * Entry point: `npm start` (or `node --import tsx app/main.ts`). Reads the configuration from the
+ * environment, prints every problem on one line each and exits 1 if there are any; otherwise
+ * prints a banner (live trading said loudly), starts the roles and stops them gracefully on
+ * SIGTERM or SIGINT.
  */
-const lines = [
-  "alpaca-telegram-desk",
-  "  npm test       run the test suite",
-  "  npm run bench  print the benchmark figures",
-];
-process.stdout.write(`${lines.join("\n")}\n`);
+import { join } from "node:path";
+import pino from "pino";
+import { describeConfig, loadConfig } from "./config";
+import { createLogger } from "./logger";
+import { type Runtime, StartupError, startRuntime } from "./runtime";
+
+const LIVE_WARNING = [
+  "",
+  "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+  "!!  LIVE TRADING: orders go to Alpaca's LIVE account with REAL MONEY.   !!",
+  "!!  ALPACA_PAPER=false and LIVE_TRADING=true are both set.              !!",
+  "!!  Stop now (Ctrl-C) unless you mean it.                                !!",
+  "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+  "",
+].join("\n");
+
+async function main(): Promise<void> {
+  const loaded = loadConfig(process.env);
+  if (!loaded.ok) {
+    process.stderr.write("The desk cannot start; fix the configuration:\n");
+    for (const problem of loaded.problems) process.stderr.write(`  ${problem}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const config = loaded.config;
+  const sandboxChat = config.mode === "sandbox" && config.telegram.botToken === null;
+  // In the sandbox stdout is the chat: the log goes to a file beside the embedded database.
+  const logFile =
+    sandboxChat && config.database.kind === "embedded"
+      ? join(config.database.directory, "desk.log")
+      : null;
+  const logger = createLogger({
+    level: config.logLevel,
+    ...(logFile === null
+      ? {}
+      : { destination: pino.destination({ dest: logFile, mkdir: true, sync: false }) }),
+  });
+  // The banner goes to stderr, so stdout stays the log stream (and, in the sandbox, the chat).
+  const banner = process.stderr;
+  banner.write(
+    `alpaca-telegram-desk\n${describeConfig(config)
+      .map((line) => `  ${line}`)
+      .join("\n")}\n`,
+  );
+  if (config.mode === "live") {
+    banner.write(LIVE_WARNING);
+    logger.warn({ mode: "live" }, "LIVE TRADING: orders go to the live account with real money");
+  }
+
+  let runtime: Runtime | null = null;
+  let stopping = false;
+  const stop = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ reason }, "stopping");
+    const deadline = setTimeout(() => {
+      logger.error("stop took longer than 20 s; exiting anyway");
+      process.exit(1);
+    }, 20_000);
+    deadline.unref();
+    await runtime?.stop();
+    logger.info("stopped");
+    clearTimeout(deadline);
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
+
+  if (logFile !== null) banner.write(`  log: ${logFile}\n`);
+  try {
+    runtime = await startRuntime(config, {
+      logger,
+      ...(sandboxChat ? { terminal: { input: process.stdin, output: process.stdout } } : {}),
+      onQuitRequested: () => void stop(":quit"),
+    });
+  } catch (error) {
+    if (error instanceof StartupError) {
+      process.stderr.write(`The desk cannot start:\n${error.message}\n`);
+    } else {
+      logger.fatal({ err: error }, "start failed");
+    }
+    process.exit(1);
+  }
+  if (stopping) return;
+  banner.write(`${runtime.summary.map((line) => `  ${line}`).join("\n")}\nready.\n`);
+  logger.info({ role: config.role, mode: config.mode, http: runtime.httpUrl }, "desk started");
+}
+
+void main();

@@ -1,0 +1,449 @@
+/**
+ * Composition of the desk: one function starts the roles a process runs (`all`, `bot`,
+ * `worker`) with everything they need, and returns one `stop()` that takes it all down in
+ * reverse order. In sandbox mode (no broker credentials) it also starts the simulator, a private
+ * Redis when none was configured, a local Bot API and the chat in the terminal.
+ */
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { sql } from "drizzle-orm";
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { commandMenusFor, createBot } from "../bot/createBot";
+import { type BotRunner, startBot } from "../bot/runner";
+import { createAlpacaBroker } from "../broker/alpaca/client";
+import { createRedisRateLimiter, rateLimitBucketFor } from "../broker/rateLimiter";
+import type { Alert } from "../db/alerts";
+import { ensureBrokerAccount, listBrokerAccounts } from "../db/brokerAccounts";
+import { type OpenDatabase, openDatabase } from "../db/database";
+import { upsertUser } from "../db/users";
+import type { Broker } from "../domain/broker";
+import { createJobClient, type JobClient } from "../jobs/client";
+import { closeQueues, createQueues, type Queues } from "../jobs/queues";
+import { type RunningSimulator, startSimulator } from "../sim/server";
+import type { AppConfig, UserRole } from "./config";
+import { createExecutionService } from "./execution/service";
+import type { HealthCheck } from "./http/health";
+import { createHttpServer } from "./http/server";
+import { createMetrics, type DeskMetrics } from "./metrics";
+import { maskUrl } from "./redact";
+import { type LocalBotApi, type SandboxUser, startLocalBotApi } from "./sandbox/botApi";
+import { findOnPath, MISSING_REDIS_HELP, startLocalRedis } from "./sandbox/localRedis";
+import { startTerminalChat, TERMINAL_HELP, type TerminalChat } from "./sandbox/terminalChat";
+
+/** The sandbox's one user: the person at the terminal, an admin. */
+export const SANDBOX_USER: SandboxUser = { id: 1_000_001, firstName: "Sandbox", username: "you" };
+/** Key pair the sandbox uses with its own simulator (it accepts any pair). */
+const SANDBOX_KEYS = { keyId: "sandbox-key", secretKey: "sandbox-secret" } as const;
+const SANDBOX_ACCOUNT_ID = "sandbox-simulator";
+const QUEUE_PREFIX = "desk";
+
+/** What the job workers get from the runtime (jobs/ builds the processors from it). */
+export interface WorkerContext {
+  readonly db: OpenDatabase["db"];
+  readonly broker: Broker;
+  readonly accountId: number;
+  readonly queues: Queues;
+  readonly jobs: JobClient;
+  /** A Redis connection for workers (BullMQ needs maxRetriesPerRequest: null). */
+  readonly connection: Redis;
+  readonly queuePrefix: string;
+  readonly logger: Logger;
+  readonly metrics: DeskMetrics;
+  readonly now: () => Date;
+  readonly telegram: { readonly token: string; readonly apiRoot: string } | null;
+}
+
+/** Running workers: how to stop them and how their trade stream is doing. */
+export interface RunningWorkers {
+  stop(): Promise<void>;
+  /** Null while the stream is not this process's (another worker holds it). */
+  streamStatus?(): { readonly ok: boolean; readonly detail: string } | null;
+}
+
+export type WorkerFactory = (context: WorkerContext) => Promise<RunningWorkers>;
+
+export interface RuntimeOptions {
+  readonly logger: Logger;
+  readonly now?: () => Date;
+  /** Where the sandbox chat reads and writes; without it the sandbox has no terminal chat. */
+  readonly terminal?: { readonly input: Readable; readonly output: Writable };
+  /** The terminal user typed :quit. */
+  readonly onQuitRequested?: () => void;
+  /** Starts the job workers (roles `all` and `worker`). */
+  readonly workers?: WorkerFactory;
+  /** The fan-out of accepted alerts to traders (the bot's). Default: logged only. */
+  readonly onAlertAccepted?: (alert: Alert) => Promise<void>;
+  /** Interface the HTTP server binds (default 127.0.0.1 in the sandbox, 0.0.0.0 otherwise). */
+  readonly httpHost?: string;
+}
+
+export interface Runtime {
+  /** Base URL of the HTTP server. */
+  readonly httpUrl: string;
+  /** Lines for the start banner about what was started. */
+  readonly summary: readonly string[];
+  stop(): Promise<void>;
+}
+
+/** A start-up failure with a message for the operator (no stack trace needed). */
+export class StartupError extends Error {
+  override readonly name = "StartupError";
+}
+
+/** Starts the roles of `config.role`; on any failure, stops what was started and rethrows. */
+export async function startRuntime(config: AppConfig, options: RuntimeOptions): Promise<Runtime> {
+  const logger = options.logger;
+  const now = options.now ?? (() => new Date());
+  const stops: { name: string; stop: () => Promise<void> }[] = [];
+  const summary: string[] = [];
+  const onStop = (name: string, stop: () => Promise<void>) => stops.push({ name, stop });
+  const stopAll = async () => {
+    for (const { name, stop } of stops.reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        logger.error({ err: error, component: name }, "stopping a component failed");
+      }
+    }
+    stops.length = 0;
+  };
+  const runsBot = config.role === "all" || config.role === "bot";
+  const runsWorkers = config.role === "all" || config.role === "worker";
+  const sandbox = config.mode === "sandbox";
+
+  try {
+    // Broker endpoints: the simulator in this process when none are configured.
+    let simulator: RunningSimulator | null = null;
+    let tradingUrl = config.alpaca.tradingUrl;
+    let dataUrl = config.alpaca.dataUrl;
+    let streamUrl = config.alpaca.streamUrl;
+    if (tradingUrl === null || dataUrl === null || streamUrl === null) {
+      simulator = await startSimulator({ clockRunning: true, market: "open" });
+      const running = simulator;
+      onStop("simulator", () => running.close());
+      tradingUrl ??= simulator.url;
+      dataUrl ??= simulator.url;
+      streamUrl ??= simulator.streamUrl;
+      summary.push(
+        `simulator: ${simulator.url} (market forced open; :calendar in the chat follows the real calendar)`,
+      );
+    }
+
+    const opened = await openDatabase(
+      config.database.kind === "postgres"
+        ? { url: config.database.url }
+        : { dataDir: join(config.database.directory, "db") },
+    );
+    onStop("database", () => opened.close());
+    const db = opened.db;
+
+    // Queues: a private redis-server for the sandbox when no REDIS_URL was given.
+    let redisUrl = config.redis.url;
+    if (sandbox && config.redis.isDefault) {
+      const executable = await findOnPath("redis-server");
+      if (executable !== null) {
+        const local = await startLocalRedis(executable);
+        onStop("local redis", () => local.stop());
+        redisUrl = local.url;
+        summary.push(`queues: private redis-server at ${local.url} (nothing kept on disk)`);
+      } else if (!(await answersPing(redisUrl))) {
+        throw new StartupError(MISSING_REDIS_HELP);
+      }
+    }
+    const redis = await connectRedis(redisUrl);
+    onStop("redis", async () => {
+      redis.disconnect();
+    });
+
+    const credentials = config.alpaca.credentials ?? SANDBOX_KEYS;
+    const broker = createAlpacaBroker({
+      keyId: credentials.keyId,
+      secretKey: credentials.secretKey,
+      tradingUrl,
+      dataUrl,
+      streamUrl,
+      rateLimiter: createRedisRateLimiter({
+        redis,
+        keyPrefix: `${QUEUE_PREFIX}:`,
+        bucket: rateLimitBucketFor(credentials.keyId),
+      }),
+      logger: logger.child({ component: "broker" }),
+    });
+    const brokerAccount = await broker.getAccount();
+    if (!brokerAccount.ok) {
+      throw new StartupError(
+        `The broker refused the account request (${brokerAccount.code}: ${brokerAccount.message}); check ALPACA_KEY_ID, ALPACA_SECRET_KEY and ALPACA_PAPER`,
+      );
+    }
+    const account = await ensureBrokerAccount(
+      db,
+      {
+        environment: config.mode === "live" ? "live" : "paper",
+        brokerAccountId: sandbox ? SANDBOX_ACCOUNT_ID : brokerAccount.value.accountId,
+        label: sandbox ? "sandbox (simulator)" : `alpaca ${config.mode}`,
+      },
+      now(),
+    );
+
+    const allowedUsers = new Map<number, UserRole>(
+      config.telegram.allowedUsers.map((u) => [u.telegramUserId, u.role] as const),
+    );
+    if (config.telegram.botToken === null) allowedUsers.set(SANDBOX_USER.id, "admin");
+    for (const [telegramUserId, role] of allowedUsers) {
+      await upsertUser(db, { telegramUserId, role }, now());
+    }
+
+    const queues = createQueues({ connection: redis, prefix: QUEUE_PREFIX });
+    onStop("queues", () => closeQueues(queues));
+    const jobs = createJobClient(queues);
+
+    const metrics = createMetrics();
+    metrics.setSources({
+      async queueDepths() {
+        const depths: Record<string, Record<string, number>> = {};
+        for (const queue of Object.values(queues)) {
+          depths[queue.name] = await queue.getJobCounts("waiting", "active", "delayed", "failed");
+        }
+        return depths;
+      },
+      async tradingStates() {
+        return (await listBrokerAccounts(db)).map((a) => ({
+          accountId: a.id,
+          mode: a.tradingState,
+        }));
+      },
+    });
+
+    // Telegram: the real Bot API, or the sandbox's own with the chat in this terminal.
+    let telegram: { token: string; apiRoot: string } | null = null;
+    let localApi: LocalBotApi | null = null;
+    if (config.telegram.botToken !== null) {
+      telegram = { token: config.telegram.botToken, apiRoot: config.telegram.apiRoot };
+    } else if (runsBot) {
+      const api = await startLocalBotApi();
+      localApi = api;
+      onStop("local bot api", () => api.close());
+      telegram = { token: api.token, apiRoot: api.apiRoot };
+    }
+
+    const health: HealthCheck[] = [
+      {
+        name: "database",
+        required: true,
+        async check() {
+          await db.execute(sql`select 1`);
+          return { ok: true, detail: opened.driver };
+        },
+      },
+      {
+        name: "redis",
+        required: true,
+        async check() {
+          const answer = await redis.ping();
+          return { ok: answer === "PONG", detail: maskUrl(redisUrl) };
+        },
+      },
+      {
+        name: "broker",
+        required: true,
+        async check() {
+          const clock = await broker.getClock();
+          return clock.ok
+            ? { ok: true, detail: `market ${clock.value.isOpen ? "open" : "closed"}` }
+            : { ok: false, detail: clock.code };
+        },
+      },
+    ];
+
+    let workers: RunningWorkers | null = null;
+    if (runsWorkers) {
+      if (options.workers === undefined) {
+        logger.warn(
+          "job workers are not available in this build; orders are queued but not executed",
+        );
+        summary.push("workers: not available in this build (orders stay queued)");
+      } else {
+        const workerConnection = redis.duplicate({ maxRetriesPerRequest: null });
+        onStop("worker redis", async () => {
+          workerConnection.disconnect();
+        });
+        workers = await options.workers({
+          db,
+          broker,
+          accountId: account.id,
+          queues,
+          jobs,
+          connection: workerConnection,
+          queuePrefix: QUEUE_PREFIX,
+          logger: logger.child({ component: "jobs" }),
+          metrics,
+          now,
+          telegram,
+        });
+        const running = workers;
+        onStop("workers", () => running.stop());
+        summary.push("workers: running");
+        health.push({
+          name: "stream",
+          required: true,
+          async check() {
+            const status = running.streamStatus?.() ?? null;
+            return status ?? { ok: true, detail: "held by another worker" };
+          },
+        });
+      }
+    }
+
+    let runner: BotRunner | null = null;
+    if (runsBot && telegram !== null) {
+      const botDeps = {
+        token: telegram.token,
+        apiRoot: telegram.apiRoot,
+        allowedUsers,
+        logger: logger.child({ component: "bot" }),
+        now,
+        // Later features read these; the foundation ignores them.
+        db,
+        jobs,
+        accountId: account.id,
+      };
+      const bot = createBot(botDeps);
+      const started = await startBot(bot, {
+        logger: botDeps.logger,
+        commandMenus: commandMenusFor(botDeps),
+      });
+      runner = started;
+      onStop("bot", () => started.stop());
+      health.push({
+        name: "telegram",
+        required: true,
+        async check() {
+          return started.isRunning()
+            ? { ok: true, detail: "polling" }
+            : { ok: false, detail: "not polling" };
+        },
+      });
+    }
+
+    const app = createHttpServer({
+      logger,
+      metrics,
+      health,
+      ...(runsBot
+        ? {
+            alerts: {
+              db,
+              now,
+              secret: config.http.alertWebhookSecret,
+              onAlertAccepted:
+                options.onAlertAccepted ??
+                (async (alert) => {
+                  logger.info({ alertId: alert.externalId }, "alert stored; no fan-out configured");
+                }),
+            },
+            execution: {
+              apiToken: config.http.apiToken,
+              service: createExecutionService({
+                db,
+                broker,
+                jobs,
+                accountId: account.id,
+                logger: logger.child({ component: "execution-api" }),
+                metrics,
+                now,
+              }),
+            },
+          }
+        : {}),
+    });
+    const host = options.httpHost ?? (sandbox ? "127.0.0.1" : "0.0.0.0");
+    try {
+      await app.listen({ port: config.http.port, host });
+    } catch (error) {
+      throw new StartupError(
+        `HTTP_PORT ${config.http.port} cannot be used (${error instanceof Error ? error.message : String(error)}); set HTTP_PORT to a free port`,
+      );
+    }
+    onStop("http", () => app.close());
+    const httpUrl = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${config.http.port}`;
+    summary.push(
+      `http: ${httpUrl} (/healthz, /metrics${runsBot ? ", /api/alerts, /api/execution" : ""})`,
+    );
+
+    if (localApi !== null && runner !== null && options.terminal !== undefined) {
+      const chat: TerminalChat = startTerminalChat({
+        api: localApi,
+        user: SANDBOX_USER,
+        input: options.terminal.input,
+        output: options.terminal.output,
+        simulatorUrl: simulator?.url ?? null,
+        onQuit: options.onQuitRequested ?? (() => {}),
+      });
+      onStop("terminal chat", async () => chat.close());
+      summary.push(
+        `chat: this terminal; you are Telegram user ${SANDBOX_USER.id} (admin). Type /start.`,
+      );
+      options.terminal.output.write(`${TERMINAL_HELP}\n`);
+    }
+
+    let stopping: Promise<void> | null = null;
+    return {
+      httpUrl,
+      summary,
+      stop() {
+        stopping ??= stopAll();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function answersPing(url: string): Promise<boolean> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1_000,
+    retryStrategy: () => null,
+  });
+  probe.on("error", () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** Connects to Redis and checks it answers, or fails with a sentence for the operator. */
+async function connectRedis(url: string): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: null,
+    connectTimeout: 5_000,
+  });
+  // ioredis reconnects by itself; errors are visible through /healthz rather than crashes.
+  redis.on("error", () => {});
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error("no answer within 6 s")), 6_000);
+    });
+    try {
+      await Promise.race([redis.connect().then(() => redis.ping()), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return redis;
+  } catch (error) {
+    redis.disconnect();
+    throw new StartupError(
+      `Redis at ${maskUrl(url)} is not reachable (${error instanceof Error ? error.message : String(error)}); start Redis or set REDIS_URL`,
+    );
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The entry point as a user runs it: a separate process, configured by its environment.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const MAIN = join(ROOT, "app/main.ts");
+const TSX = `file://${join(ROOT, "node_modules/tsx/dist/esm/index.mjs")}`;
+
+interface Started {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<number | null>;
+}
+
+/** Runs the desk with exactly this environment (nothing inherited but PATH and HOME). */
+function runDesk(env: Record<string, string>, cwd: string): Started {
+  const child = spawn(process.execPath, ["--import", TSX, MAIN], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const directories: string[] = [];
+async function tempDirectory(): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), "desk-main-"));
+  directories.push(directory);
+  return directory;
+}
+afterAll(async () => {
+  for (const directory of directories) await rm(directory, { recursive: true, force: true });
+});
+
+describe("app/main.ts configuration errors", () => {
+  it("exits 1 with one line per problem and no secret in the output", async () => {
+    const cwd = await tempDirectory();
+    const secrets = {
+      ALPACA_KEY_ID: "PKLEAKCHECK0123456789",
+      API_TOKEN: "short-tok",
+      DATABASE_URL: "mysql://root:hunter2hunter2@db/desk",
+    };
+    const run = runDesk(
+      {
+        ...secrets,
+        TELEGRAM_BOT_TOKEN: "not-a-token",
+        HTTP_PORT: "80800",
+        ROLE: "everything",
+        LIVE_TRADING: "true",
+      },
+      cwd,
+    );
+    expect(await run.exited).toBe(1);
+    const output = run.stdout() + run.stderr();
+    const problems = run
+      .stderr()
+      .split("\n")
+      .filter((line) => line.startsWith("  "));
+    const named = problems.map((line) => line.trim().split(":")[0]);
+    expect(named).toEqual(
+      expect.arrayContaining([
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_ALLOWED_USERS",
+        "ALPACA_SECRET_KEY",
+        "DATABASE_URL",
+        "HTTP_PORT",
+        "API_TOKEN",
+        "ROLE",
+        "LIVE_TRADING",
+      ]),
+    );
+    // One line per problem: every line names exactly one variable.
+    expect(new Set(named).size).toBe(problems.length);
+    for (const value of [...Object.values(secrets), "hunter2hunter2", "not-a-token"]) {
+      expect(output).not.toContain(value);
+    }
+    expect(run.stdout()).toBe("");
+  }, 30_000);
+});
+
+describe("sandbox smoke test", () => {
+  it("starts with no credentials, answers /start in the terminal chat, and stops on SIGTERM", async () => {
+    const cwd = await tempDirectory();
+    const port = await freePort();
+    const run = runDesk({ HTTP_PORT: String(port) }, cwd);
+    try {
+      await waitFor(
+        () => run.stderr().includes("ready."),
+        60_000,
+        `the desk to start:\n${run.stderr()}`,
+      );
+      expect(run.stderr()).toContain("mode: sandbox");
+
+      run.child.stdin?.write("/start\n");
+      await waitFor(
+        () => run.stdout().includes("You are signed in as admin"),
+        15_000,
+        `the /start reply:\n${run.stdout()}`,
+      );
+      expect(run.stdout()).toMatch(/desk> Hello, Sandbox\./);
+
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      const report = (await health.json()) as { components: Record<string, { status: string }> };
+      expect(Object.keys(report.components).sort()).toEqual(
+        ["broker", "database", "redis", "telegram"]
+          .concat("stream" in report.components ? ["stream"] : [])
+          .sort(),
+      );
+      expect(report.components.database?.status).toBe("up");
+      expect(report.components.telegram?.status).toBe("up");
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toContain('desk_trading_state{account="1",state="ACTIVE"} 1');
+      expect(metrics).toContain("desk_queue_depth");
+
+      run.child.stdin?.write(":price AAPL 191.25\n");
+      await waitFor(
+        () => run.stdout().includes("market> AAPL last 191.25"),
+        10_000,
+        "the market command",
+      );
+
+      const stoppedAt = Date.now();
+      run.child.kill("SIGTERM");
+      expect(await run.exited).toBe(0);
+      expect(Date.now() - stoppedAt).toBeLessThan(5_000);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill("SIGKILL");
+    }
+  }, 90_000);
+});
