@@ -100,7 +100,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     payload: ProtectPayload,
   ): Promise<{ readonly toSend: ExitToSend[]; readonly open: Decimal } | null> {
     const current = await findTrade(tx, trade.id);
-    if (!current || current.trade.status !== "POSITION") return null;
+    if (current?.trade.status !== "POSITION") return null;
     const t = current.trade;
     const orders = await listOrdersForTrade(tx, trade.id);
     const byId = new Map(orders.map((o) => [o.id, o]));
@@ -281,7 +281,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     message: string,
   ): Promise<ProtectResult> {
     const t = (await findTrade(deps.db, trade.id))?.trade;
-    if (!t || t.status !== "POSITION") return { outcome: "skipped", reason: "trade not open" };
+    if (t?.status !== "POSITION") return { outcome: "skipped", reason: "trade not open" };
     const quotes = await broker.getLatestQuotes([t.symbol]);
     const quote = quotes.ok ? quotes.value.get(t.symbol) : undefined;
     const exitPrice = t.side === "long" ? quote?.bidPrice : quote?.askPrice;

@@ -36,6 +36,8 @@ export interface WorkerRuntimeOptions {
   /** Lock and stall detection; shorter in tests so a killed worker's job moves on quickly. */
   readonly lockDurationMs?: number;
   readonly stalledIntervalMs?: number;
+  /** Recorded on every job this process takes (BullMQ `processedBy`), e.g. the host and pid. */
+  readonly workerName?: string;
   /** Closes what the caller opened for this runtime (database pool, Redis), last in `stop`. */
   readonly closeResources?: () => Promise<void>;
 }
@@ -66,6 +68,7 @@ export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promis
       ...(options.lockDurationMs ? { lockDuration: options.lockDurationMs } : {}),
       ...(options.stalledIntervalMs ? { stalledInterval: options.stalledIntervalMs } : {}),
       maxStalledCount: 3,
+      ...(options.workerName ? { name: options.workerName } : {}),
     });
     worker.on("failed", (job, error) => {
       deps.logger.warn(

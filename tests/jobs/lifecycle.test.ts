@@ -185,7 +185,7 @@ describe("order lifecycle on the simulator", () => {
       .from(notificationOutbox)
       .where(eq(notificationOutbox.dedupeKey, `decision-refused-${decision.id}:7000001`));
     expect(rows[0]?.kind).toBe("ORDER_REJECTED");
-    expect((rows[0]?.payload as { code: string }).code).toContain("STOP_WRONG_SIDE");
+    expect((rows[0]?.payload as { code?: string } | undefined)?.code).toContain("STOP_WRONG_SIDE");
   });
 
   it("executes a decision enqueued twice exactly once", async () => {
