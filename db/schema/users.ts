@@ -1,21 +1,16 @@
 import { bigint, jsonb, pgTable, text } from "drizzle-orm/pg-core";
+import type { NoticeCategory, NoticeDelivery } from "../../domain/notifications";
 import { instant } from "./columns";
 import { userRole } from "./enums";
 
-/** What a trader wants pushed to Telegram; missing keys mean the defaults below. */
-export interface NotificationSettings {
-  readonly fills: boolean;
-  readonly orderUpdates: boolean;
-  readonly alerts: boolean;
-  readonly dailySummary: boolean;
-}
+/**
+ * How a user wants each notice category delivered (on, silent, off); a missing category is "on".
+ * Rows written before categories existed held booleans (fills, orderUpdates, alerts,
+ * dailySummary): migration 0003 rewrote them, and readers still accept them (db/userSettings.ts).
+ */
+export type NotificationSettings = Partial<Record<NoticeCategory, NoticeDelivery>>;
 
-export const DEFAULT_NOTIFICATION_SETTINGS: NotificationSettings = {
-  fills: true,
-  orderUpdates: true,
-  alerts: true,
-  dailySummary: true,
-};
+export const DEFAULT_NOTIFICATION_SETTINGS: NotificationSettings = {};
 
 /** People who may use the bot, keyed by their Telegram user id. */
 export const users = pgTable("users", {

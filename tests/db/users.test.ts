@@ -21,7 +21,7 @@ describe.each(TEST_DRIVERS)("users on %s", (driver) => {
     );
     expect(again.role).toBe("admin");
     expect(again.displayTimeZone).toBe("America/New_York");
-    expect(again.notificationSettings.fills).toBe(true);
+    expect(again.notificationSettings).toEqual({});
     expect((await listUsers(t.db)).map((u) => u.telegramUserId)).toEqual([9_007_199_254]);
   });
 
@@ -30,17 +30,12 @@ describe.each(TEST_DRIVERS)("users on %s", (driver) => {
     const changed = await updateUserSettings(
       t.db,
       77,
-      { displayTimeZone: "Europe/Berlin", notificationSettings: { orderUpdates: false } },
+      { displayTimeZone: "Europe/Berlin", notificationSettings: { fills: "silent" } },
       at(2),
     );
     expect(changed?.displayTimeZone).toBe("Europe/Berlin");
-    expect(changed?.notificationSettings).toEqual({
-      fills: true,
-      orderUpdates: false,
-      alerts: true,
-      dailySummary: true,
-    });
-    expect((await findUserByTelegramId(t.db, 77))?.notificationSettings.orderUpdates).toBe(false);
+    expect(changed?.notificationSettings).toEqual({ fills: "silent" });
+    expect((await findUserByTelegramId(t.db, 77))?.notificationSettings.fills).toBe("silent");
     expect(await updateUserSettings(t.db, 78, { displayTimeZone: "UTC" }, at(3))).toBeNull();
   });
 });
