@@ -28,6 +28,14 @@ import { type Database, queryRows } from "./database";
 import { type LogEntry, logRows } from "./executionLog";
 import type { FillRecord } from "./fills";
 import {
+  cachedSnapshot,
+  forgetSnapshot,
+  type OrderSnapshot,
+  type OrderStateCache,
+  positionKey,
+  rememberSnapshot,
+} from "./orderStateCache";
+import {
   isProtectiveRole,
   type OrderRecord,
   orderColumns,
@@ -46,6 +54,11 @@ export type OrderRef =
 
 export interface OrderEventContext {
   readonly source: EventSource;
+  /**
+   * The worker's cache of rows it last read or wrote: the next event of the same order skips the
+   * read (every write still checks row versions, so a stale entry only costs a retry).
+   */
+  readonly cache?: OrderStateCache;
   /** Commission of a fill event (zero when absent). */
   readonly commission?: Decimal;
   /** When we write it (the event carries its own time). */
@@ -108,6 +121,9 @@ function lostRace(error: unknown): "retry" | "retry-once" | null {
   return null;
 }
 
+/** The row version of the row a statement wrote. */
+const rowVersion = sql<string>`xmin::text`.as("version");
+
 /** SQL that aborts the statement with a serialization failure unless `written` equals `expected`. */
 function requireWritten(written: SQL, expected: number, what: string): SQL {
   return sql`require_written(${written}, ${expected}, ${what})`;
@@ -141,7 +157,9 @@ export async function applyOrderUpdate(
 ): Promise<OrderUpdateOutcome> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await applyOrderUpdateOnce(db, ref, event, context);
+      // The cache serves the first attempt only; after a lost race, read fresh rows.
+      const outcome = await applyOrderUpdateOnce(db, ref, event, context, attempt === 1);
+      if (outcome !== "STALE") return outcome;
     } catch (error) {
       const race = lostRace(error);
       if (race === null || attempt >= (race === "retry-once" ? 2 : MAX_ATTEMPTS)) throw error;
@@ -149,14 +167,9 @@ export async function applyOrderUpdate(
   }
 }
 
-async function applyOrderUpdateOnce(
-  db: Database,
-  ref: OrderRef,
-  event: OrderEvent,
-  context: OrderEventContext,
-): Promise<OrderUpdateOutcome> {
-  const tx = db;
-  const [locked] = await tx
+/** Reads an order with its position and trade and the row version of each; null if no such order. */
+async function readSnapshot(db: Database, ref: OrderRef): Promise<OrderSnapshot | null> {
+  const [read] = await db
     .select({
       order: orders,
       orderVersion: sql<string>`${orders}.xmin::text`,
@@ -172,8 +185,61 @@ async function applyOrderUpdateOnce(
     )
     .leftJoin(trades, eq(trades.id, orders.tradeId))
     .where(refCondition(ref));
-  if (!locked) return refuse("UNKNOWN_ORDER", `no order with ${refText(ref)}`);
-  const row = locked.order;
+  if (!read) return null;
+  return {
+    order: { row: read.order, version: read.orderVersion },
+    position:
+      read.position && read.positionVersion !== null
+        ? { row: read.position, version: read.positionVersion }
+        : null,
+    trade:
+      read.trade && read.tradeVersion !== null
+        ? { row: read.trade, version: read.tradeVersion }
+        : null,
+  };
+}
+
+/**
+ * One attempt. "STALE" asks for another attempt on fresh rows: a cached snapshot said the event
+ * changes nothing, which only a fresh read may conclude (except for a duplicate execution, which
+ * a stale order already proves).
+ */
+async function applyOrderUpdateOnce(
+  db: Database,
+  ref: OrderRef,
+  event: OrderEvent,
+  context: OrderEventContext,
+  useCache: boolean,
+): Promise<OrderUpdateOutcome | "STALE"> {
+  const cache = context.cache;
+  const cached = useCache && cache ? cachedSnapshot(cache, ref) : null;
+  const snapshot = cached ?? (await readSnapshot(db, ref));
+  if (!snapshot) return refuse("UNKNOWN_ORDER", `no order with ${refText(ref)}`);
+  if (cache && !cached) rememberSnapshot(cache, snapshot.order, snapshot.position, snapshot.trade);
+  try {
+    return await applyToSnapshot(db, snapshot, cached !== null, event, context);
+  } catch (error) {
+    if (cache) forgetSnapshot(cache, snapshot);
+    throw error;
+  }
+}
+
+async function applyToSnapshot(
+  db: Database,
+  snapshot: OrderSnapshot,
+  fromCache: boolean,
+  event: OrderEvent,
+  context: OrderEventContext,
+): Promise<OrderUpdateOutcome | "STALE"> {
+  const tx = db;
+  const locked = {
+    orderVersion: snapshot.order.version,
+    position: snapshot.position?.row ?? null,
+    positionVersion: snapshot.position?.version ?? null,
+    trade: snapshot.trade?.row ?? null,
+    tradeVersion: snapshot.trade?.version ?? null,
+  };
+  const row = snapshot.order.row;
   const before = orderOfRow(row);
   const eventAt = new Date(event.at);
   const logContext = {
@@ -215,6 +281,7 @@ async function applyOrderUpdateOnce(
     return outcome;
   }
   const applied = outcome.value;
+  if (!applied.changed && fromCache && applied.note !== "DUPLICATE_EXECUTION") return "STALE";
   if (!applied.changed) {
     return ok({
       record: orderRecordOfRow(row),
@@ -271,7 +338,7 @@ async function applyOrderUpdateOnce(
       .update(orders)
       .set({ ...changedFields(row, orderSet), updatedAt: context.recordedAt })
       .where(and(eq(orders.id, row.id), orderUnchanged))
-      .returning({ id: orders.id })}`,
+      .returning({ id: orders.id, version: rowVersion })}`,
   );
   const orderAfter: OrderRow = { ...row, ...orderSet };
 
@@ -279,6 +346,7 @@ async function applyOrderUpdateOnce(
   let positionAfter: Omit<PositionRow, "id" | "protectiveOrderIds"> | null = null;
   let positionId: number | null = currentPosition?.id ?? null;
   let positionClosed = false;
+  let positionCte = false;
   let tradeAfter: TradeRow | null = null;
   let tradeRefusal: TradeRefusal | null = null;
 
@@ -332,11 +400,16 @@ async function applyOrderUpdateOnce(
       positionId = null;
       if (currentPosition) {
         positionWriteExpected = true;
+        positionCte = true;
         writes.push(
           sql`p as ${tx
             .delete(positions)
             .where(and(eq(positions.id, currentPosition.id), positionUnchanged))
-            .returning({ id: positions.id, protectiveOrderIds: positions.protectiveOrderIds })}`,
+            .returning({
+              id: positions.id,
+              protectiveOrderIds: positions.protectiveOrderIds,
+              version: rowVersion,
+            })}`,
         );
       }
     } else {
@@ -358,6 +431,7 @@ async function applyOrderUpdateOnce(
         const tradeId = currentPosition.tradeId ?? row.tradeId;
         positionAfter = { ...currentPosition, ...figures, ...valuation, tradeId };
         positionWriteExpected = true;
+        positionCte = true;
         writes.push(
           sql`p as ${tx
             .update(positions)
@@ -372,7 +446,11 @@ async function applyOrderUpdateOnce(
                 : {}),
             })
             .where(and(eq(positions.id, currentPosition.id), positionUnchanged))
-            .returning({ id: positions.id, protectiveOrderIds: positions.protectiveOrderIds })}`,
+            .returning({
+              id: positions.id,
+              protectiveOrderIds: positions.protectiveOrderIds,
+              version: rowVersion,
+            })}`,
         );
       } else {
         const opened = {
@@ -390,6 +468,7 @@ async function applyOrderUpdateOnce(
           markedAt: null,
         };
         positionWriteExpected = true;
+        positionCte = true;
         writes.push(
           sql`p as ${tx
             .insert(positions)
@@ -401,7 +480,11 @@ async function applyOrderUpdateOnce(
                 isTerminal(after.status) ? row.id : null,
               ),
             })
-            .returning({ id: positions.id, protectiveOrderIds: positions.protectiveOrderIds })}`,
+            .returning({
+              id: positions.id,
+              protectiveOrderIds: positions.protectiveOrderIds,
+              version: rowVersion,
+            })}`,
         );
       }
     }
@@ -422,7 +505,7 @@ async function applyOrderUpdateOnce(
             .update(trades)
             .set({ ...changedFields(tradeRow, tradeSet), updatedAt: context.recordedAt })
             .where(and(eq(trades.id, tradeRow.id), tradeUnchanged))
-            .returning({ id: trades.id })}`,
+            .returning({ id: trades.id, version: rowVersion })}`,
         );
         logs.push({
           ...logContext,
@@ -460,6 +543,7 @@ async function applyOrderUpdateOnce(
     }
   } else {
     if (leavesProtection && currentPosition) {
+      positionCte = true;
       writes.push(
         sql`p as ${tx
           .update(positions)
@@ -467,7 +551,11 @@ async function applyOrderUpdateOnce(
             protectiveOrderIds: sql`array_remove(${positions.protectiveOrderIds}, ${row.id}::bigint)`,
           })
           .where(eq(positions.id, currentPosition.id))
-          .returning({ id: positions.id, protectiveOrderIds: positions.protectiveOrderIds })}`,
+          .returning({
+            id: positions.id,
+            protectiveOrderIds: positions.protectiveOrderIds,
+            version: rowVersion,
+          })}`,
       );
     }
     if (
@@ -491,7 +579,7 @@ async function applyOrderUpdateOnce(
             .update(trades)
             .set({ ...changedFields(tradeRow, tradeSet), updatedAt: context.recordedAt })
             .where(and(eq(trades.id, tradeRow.id), tradeUnchanged))
-            .returning({ id: trades.id })}`,
+            .returning({ id: trades.id, version: rowVersion })}`,
         );
         logs.push({
           ...logContext,
@@ -512,6 +600,9 @@ async function applyOrderUpdateOnce(
     fill_id: string | null;
     position_id: string | null;
     protective_ids: string | null;
+    o_version: string | null;
+    p_version: string | null;
+    t_version: string | null;
   }>(
     tx,
     sql`with ${sql.join(writes, sql`, `)} select ${
@@ -522,7 +613,9 @@ async function applyOrderUpdateOnce(
       positionWriteExpected ? requireWritten(sql`(select count(*) from p)`, 1, "position") : sql`1`
     } as p_ok, ${
       tradeWriteExpected ? requireWritten(sql`(select count(*) from t)`, 1, "trade") : sql`1`
-    } as t_ok`,
+    } as t_ok, (select version from o) as o_version, ${
+      positionCte ? sql`(select version from p)` : sql`null`
+    } as p_version, ${tradeWriteExpected ? sql`(select version from t)` : sql`null`} as t_version`,
   );
 
   let fillRecord: FillRecord | null = null;
@@ -542,6 +635,34 @@ async function applyOrderUpdateOnce(
           protectiveOrderIds: JSON.parse(written?.protective_ids ?? "[]") as number[],
         })
       : null;
+  if (context.cache) {
+    const cachedPosition =
+      positionClosed || (!positionCte && snapshot.position === null)
+        ? null
+        : positionAfter && positionId !== null && written?.p_version
+          ? {
+              row: {
+                ...positionAfter,
+                id: positionId,
+                protectiveOrderIds: positionRecord?.protectiveOrderIds.slice() ?? [],
+              },
+              version: written.p_version,
+            }
+          : positionCte
+            ? undefined
+            : snapshot.position;
+    if (cachedPosition === undefined) {
+      context.cache.positions.delete(positionKey(row.accountId, row.symbol));
+    }
+    rememberSnapshot(
+      context.cache,
+      { row: orderAfter, version: written?.o_version ?? "" },
+      cachedPosition,
+      tradeAfter && written?.t_version
+        ? { row: tradeAfter, version: written.t_version }
+        : snapshot.trade,
+    );
+  }
   return ok({
     record: orderRecordOfRow(orderAfter),
     changed: true,

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readLog } from "../../db/executionLog";
 import { listFillsForOrder } from "../../db/fills";
 import { applyFill, applyOrderUpdate } from "../../db/orderEvents";
+import { createOrderStateCache, type OrderStateCache } from "../../db/orderStateCache";
 import { findOrder } from "../../db/orders";
 import { findPosition, markPosition } from "../../db/positions";
 import { findTrade } from "../../db/trades";
@@ -252,5 +253,48 @@ describe.each(TEST_DRIVERS)("order events on %s", (driver) => {
     expect(late.ok && late.value.note).toBe("LATE_FILL");
     expect((await findTrade(t.db, trade.id))?.trade.status).toBe("POSITION");
     expect((await findPosition(t.db, accountId, "TSLA"))?.position.quantity.toFixed()).toBe("5");
+  });
+
+  it("serves repeated events from a worker's cache and still sees other workers' changes", async () => {
+    const accountId = await createAccount(t.db);
+    const { entry, trade } = await enterLong(t.db, accountId, { symbol: "INTC", quantity: "100" });
+    const one = createOrderStateCache();
+    const two = createOrderStateCache();
+    const fill = (cache: OrderStateCache, n: number) =>
+      applyOrderUpdate(
+        t.db,
+        { orderId: entry.id },
+        {
+          event: "partial_fill",
+          executionId: `intc-${n}`,
+          quantity: dec("10"),
+          price: dec(`${20 + n}`),
+          at: at(n).toISOString(),
+        },
+        { source: "stream", recordedAt: at(n), cache },
+      );
+    // Worker one fills twice from its cache; worker two (stale) and a mark change the rows between.
+    expect((await fill(one, 1)).ok).toBe(true);
+    expect((await fill(one, 2)).ok).toBe(true);
+    expect((await fill(two, 3)).ok).toBe(true);
+    await markPosition(t.db, accountId, "INTC", dec("25"), at(4));
+    const fourth = await fill(one, 4);
+    expect(fourth.ok && fourth.value.position?.position.quantity.toFixed()).toBe("40");
+    expect(fourth.ok && fourth.value.position?.markPrice?.toFixed()).toBe("25");
+    // A duplicate is recognised from the cache, a stale one from the database.
+    const again = await fill(one, 4);
+    expect(again.ok && again.value.note).toBe("DUPLICATE_EXECUTION");
+    const staleDuplicate = await fill(two, 4);
+    expect(staleDuplicate.ok && staleDuplicate.value.note).toBe("DUPLICATE_EXECUTION");
+
+    expect(await listFillsForOrder(t.db, entry.id)).toHaveLength(4);
+    const order = await findOrder(t.db, entry.id);
+    expect(order?.order.filledQuantity.toFixed()).toBe("40");
+    // (21 + 22 + 23 + 24) x 10
+    expect(order?.order.filledNotional.toFixed()).toBe("900");
+    const position = await findPosition(t.db, accountId, "INTC");
+    expect(position?.position.costBasis.toFixed()).toBe("900");
+    expect(position?.unrealizedPnl?.toFixed()).toBe("100");
+    expect((await findTrade(t.db, trade.id))?.trade.entryQuantity.toFixed()).toBe("40");
   });
 });

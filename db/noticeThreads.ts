@@ -1,0 +1,55 @@
+/**
+ * Which Telegram message a notice answers: fills, protection and exits reply to the message that
+ * announced the trade's entry, found among the sent outbox rows (they keep the Telegram message
+ * id of what was sent).
+ */
+import { and, desc, eq, isNotNull, or, sql } from "drizzle-orm";
+import type { Database } from "./database";
+import { notificationOutbox, orders } from "./schema";
+
+/** What identifies the trade a notice is about. */
+export interface ThreadKey {
+  readonly clientOrderId?: string | null;
+  readonly tradeId?: number | null;
+}
+
+/**
+ * The Telegram message id of the sent "entry submitted" notice of this order or trade in this
+ * chat, or null. A trade is matched by its own id in the notice or by its entry order's client
+ * order id (exit fills carry the exit's id, not the entry's).
+ */
+export async function findEntryMessage(
+  db: Database,
+  chatId: number,
+  key: ThreadKey,
+): Promise<number | null> {
+  const clientOrderId = key.clientOrderId ?? null;
+  const tradeId = key.tradeId ?? null;
+  if (clientOrderId === null && tradeId === null) return null;
+  const matches = [
+    clientOrderId === null
+      ? undefined
+      : sql`${notificationOutbox.payload} ->> 'clientOrderId' = ${clientOrderId}`,
+    tradeId === null
+      ? undefined
+      : sql`${notificationOutbox.payload} ->> 'tradeId' = ${String(tradeId)}`,
+    tradeId === null
+      ? undefined
+      : sql`${notificationOutbox.payload} ->> 'clientOrderId' in (select ${orders.clientOrderId} from ${orders} where ${orders.tradeId} = ${tradeId} and ${orders.role} = 'ENTRY')`,
+  ];
+  const [row] = await db
+    .select({ messageId: notificationOutbox.telegramMessageId })
+    .from(notificationOutbox)
+    .where(
+      and(
+        eq(notificationOutbox.chatId, chatId),
+        eq(notificationOutbox.kind, "ENTRY_SUBMITTED"),
+        eq(notificationOutbox.status, "sent"),
+        isNotNull(notificationOutbox.telegramMessageId),
+        or(...matches),
+      ),
+    )
+    .orderBy(desc(notificationOutbox.id))
+    .limit(1);
+  return row?.messageId ?? null;
+}

@@ -1,0 +1,44 @@
+/**
+ * Reads the reconciliation needs beside the main repositories: the orders to compare with the
+ * broker's (working, or changed recently enough that a missed fill may still hide in them) and
+ * how many positions of a symbol were adopted before (the sequence in an adoption's client
+ * order id).
+ */
+import { and, asc, count, eq, gte, like, notInArray, or } from "drizzle-orm";
+import { TERMINAL_ORDER_STATUSES } from "../domain/order";
+import type { Database } from "./database";
+import { type OrderRecord, orderRecordOfRow } from "./orders";
+import { orders } from "./schema";
+
+/** An account's orders that are still working, or were changed at or after `since`, oldest first. */
+export async function listOrdersToReconcile(
+  db: Database,
+  accountId: number,
+  since: Date,
+): Promise<OrderRecord[]> {
+  const rows = await db
+    .select()
+    .from(orders)
+    .where(
+      and(
+        eq(orders.accountId, accountId),
+        or(notInArray(orders.status, [...TERMINAL_ORDER_STATUSES]), gte(orders.updatedAt, since)),
+      ),
+    )
+    .orderBy(asc(orders.id));
+  return rows.map(orderRecordOfRow);
+}
+
+/** How many orders of an account have a client order id starting with `prefix`. */
+export async function countOrdersWithClientIdPrefix(
+  db: Database,
+  accountId: number,
+  prefix: string,
+): Promise<number> {
+  const escaped = prefix.replace(/[\\%_]/g, (c) => `\\${c}`);
+  const [row] = await db
+    .select({ n: count() })
+    .from(orders)
+    .where(and(eq(orders.accountId, accountId), like(orders.clientOrderId, `${escaped}%`)));
+  return row?.n ?? 0;
+}
