@@ -8,7 +8,9 @@ import { COMMANDS, type CommandName } from "./commands";
 import type { BotContext, FormContext } from "./context";
 import type { BotDeps, BotFeature, FeatureSetup } from "./feature";
 import { createAccessGate } from "./features/access";
+import { cancelFeature } from "./features/cancel";
 import { buildCommandMenus, type CommandMenu } from "./features/commandMenu";
+import { createPlanFeature } from "./features/plan";
 import { startFeature } from "./features/start";
 import { createUnbuiltCommands } from "./features/unbuiltCommands";
 import { assertDistinctCodes } from "./keyboards/callbackData";
@@ -18,7 +20,12 @@ import { createTelegramApiTransformers, useTelegramApiTransformers } from "./tel
 export type { BotDeps, BotFeature } from "./feature";
 
 /** The product's features, in the order they see updates (after the access gate). */
-export const DESK_FEATURES: readonly BotFeature[] = [startFeature];
+export const DESK_FEATURES: readonly BotFeature[] = [
+  startFeature,
+  // /cancel before every feature that opens a form, so a form never swallows it.
+  cancelFeature,
+  createPlanFeature(),
+];
 
 /** The Telegram bot of the desk. Start it with startBot (bot/runner.ts). */
 export function createBot(deps: BotDeps): Bot<BotContext> {

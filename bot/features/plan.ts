@@ -1,0 +1,641 @@
+/**
+ * /plan [SYMBOL]: a conversation that asks for the trade step by step (symbol, side, entry, stop,
+ * target, risk %, sizing method), shows the plan card from domain/planTrade.ts, and on Confirm
+ * stores an approved decision and hands it to the jobs. Wrong answers are explained and asked
+ * again; /cancel (bot/features/cancel.ts) leaves the form anywhere.
+ *
+ * Conversations replay from the top on every update: every database, broker-fact or clock call
+ * goes through `conversation.external` and returns JSON-safe values (decimals as strings).
+ */
+import { randomBytes } from "node:crypto";
+import { type Conversation, createConversation } from "@grammyjs/conversations";
+import { Composer } from "grammy";
+import { findAccountForUser } from "../../db/accountOfUser";
+import { moveAlert } from "../../db/alerts";
+import { tradingStateOf } from "../../db/brokerAccounts";
+import { createDecision } from "../../db/decisions";
+import { loadRiskLimits } from "../../db/riskLimits";
+import { listTrades } from "../../db/trades";
+import { findUserByTelegramId } from "../../db/users";
+import { Decimal, ZERO } from "../../domain/money";
+import { marketEntryPrice, planTrade, type TradeInput } from "../../domain/planTrade";
+import type { KellyInputs, SizingMethod } from "../../domain/sizing";
+import { commandSpec } from "../commands";
+import type { BotContext, FormContext } from "../context";
+import type { BotDeps, BotFeature } from "../feature";
+import { PLAN_CARD_ACTION, planCardKeyboard, readPlanCardPress } from "../keyboards/plan";
+import { escapeHtml } from "../views/html";
+import {
+  dollars,
+  type PlanCardModel,
+  priceText,
+  renderPlanCard,
+  toPlanCardModel,
+} from "../views/planCard";
+import { guardCommand } from "./access";
+import {
+  type Answer,
+  type EntryAnswer,
+  readEntry,
+  readRiskPercent,
+  readSide,
+  readSizingMethod,
+  readStop,
+  readSymbol,
+  readTarget,
+  type StopAnswer,
+  stopSideProblem,
+  type TargetAnswer,
+  targetSideProblem,
+} from "./planInput";
+import { DEFAULT_CONFIRMATION_MS, type QuoteFacts } from "./planPorts";
+
+export const PLAN_CONVERSATION = "plan";
+
+/** A form left unanswered this long (real time) is dropped. */
+const FORM_IDLE_MS = 30 * 60_000;
+/** Closed trades half Kelly needs before it trusts a win rate. */
+const KELLY_MIN_TRADES = 10;
+
+/** What the form has gathered so far; JSON-safe. Absent fields are still to be asked. */
+export interface PlanDraft {
+  readonly symbol?: string;
+  readonly shortable?: boolean;
+  readonly side?: "long" | "short";
+  readonly quote?: QuoteFacts | null;
+  readonly entry?: EntryAnswer;
+  readonly stop?: StopAnswer;
+  /** null: the default 2R. */
+  readonly target?: TargetAnswer | null;
+  /** null: the account's risk per trade. */
+  readonly riskPercent?: string | null;
+  readonly method?: SizingMethod;
+  /** The alert this plan adjusts: confirming it approves the alert. */
+  readonly alertId?: number;
+}
+
+/** How /plan starts: a symbol typed after the command, or a prefilled draft (alert Adjust). */
+export interface PlanStart {
+  readonly symbol?: string;
+  readonly draft?: PlanDraft;
+}
+
+type PlanConversation = Conversation<BotContext, FormContext>;
+
+type Priced =
+  | { readonly ok: true; readonly accountId: number; readonly card: PlanCardModel }
+  | { readonly ok: false; readonly message: string };
+
+type Submitted =
+  | { readonly ok: true; readonly decisionId: number }
+  | { readonly ok: false; readonly message: string };
+
+const EDITABLE_FIELDS = ["symbol", "side", "entry", "stop", "target", "risk", "method"] as const;
+
+export function createPlanFeature(): BotFeature {
+  return {
+    name: "plan",
+    commands: ["plan"],
+    callbackActions: [PLAN_CARD_ACTION],
+    create(setup) {
+      const { deps } = setup;
+      const composer = new Composer<BotContext>();
+      composer.use(
+        createConversation<BotContext, FormContext>(
+          (conversation, ctx, start: PlanStart = {}) => runPlan(deps, conversation, ctx, start),
+          { id: PLAN_CONVERSATION, maxMillisecondsToWait: FORM_IDLE_MS },
+        ),
+      );
+      composer.command("plan", ...guardCommand(commandSpec("plan")), async (ctx) => {
+        if (deps.db === undefined || deps.market === undefined || deps.decisions === undefined) {
+          await ctx.reply("Trading is not set up on this desk yet.");
+          return;
+        }
+        const symbol = ctx.match.trim();
+        // A new /plan replaces a form in progress.
+        await ctx.conversation.exitAll();
+        await ctx.conversation.enter(PLAN_CONVERSATION, symbol === "" ? {} : { symbol });
+      });
+      // Presses of cards whose form is over (confirmed, cancelled, replaced, timed out).
+      composer.callbackQuery(PLAN_CARD_ACTION.pattern, async (ctx) => {
+        const press = readPlanCardPress(ctx.callbackQuery.data);
+        if (press !== null && deps.now().getTime() >= press.expiresAt.getTime()) {
+          await ctx.answerCallbackQuery({ text: "Too late: this plan expired.", show_alert: true });
+          const text = ctx.callbackQuery.message?.text;
+          if (text !== undefined && ctx.callbackQuery.message?.reply_markup !== undefined) {
+            await ctx.editMessageText(`${escapeHtml(text)}\n\n<b>Expired.</b> Nothing was done.`, {
+              parse_mode: "HTML",
+            });
+          }
+          return;
+        }
+        await ctx.answerCallbackQuery({
+          text: "This plan is no longer open. /plan starts a new one.",
+        });
+      });
+      return composer;
+    },
+  };
+}
+
+/** The form itself. */
+async function runPlan(
+  deps: BotDeps,
+  conversation: PlanConversation,
+  ctx: FormContext,
+  start: PlanStart,
+): Promise<void> {
+  const telegramUserId = ctx.deskUser.telegramUserId;
+  let draft: PlanDraft = start.draft ?? {};
+  if (start.symbol !== undefined && draft.symbol === undefined) {
+    const symbol = readSymbol(start.symbol);
+    if (symbol.ok) draft = await withSymbol(deps, conversation, ctx, draft, symbol.value);
+    else await ctx.reply(escapeHtml(symbol.problem), { parse_mode: "HTML" });
+  }
+  const ttlMs = deps.planning?.confirmationMs ?? DEFAULT_CONFIRMATION_MS;
+
+  for (;;) {
+    draft = await completeDraft(deps, conversation, ctx, draft);
+    const priced = await conversation.external(() => priceDraft(deps, telegramUserId, draft));
+    if (!priced.ok) {
+      await ctx.reply(`${escapeHtml(priced.message)} /plan to try again.`, { parse_mode: "HTML" });
+      return;
+    }
+    const { card } = priced;
+    const cardId = await conversation.external(() =>
+      randomBytes(8).readBigUInt64BE().toString(36).slice(0, 12),
+    );
+    const expiresAtMs = await conversation.external(() => deps.now().getTime() + ttlMs);
+    const expiresAt = new Date(expiresAtMs);
+    const minutes = Math.max(1, Math.round(ttlMs / 60_000));
+    const footer = card.canConfirm
+      ? `Confirm within ${minutes} minute${minutes === 1 ? "" : "s"}; after that it expires and nothing is done.`
+      : "Edit the plan or cancel it.";
+    const sent = await ctx.reply(renderPlanCard(card, footer), {
+      parse_mode: "HTML",
+      reply_markup: planCardKeyboard(cardId, expiresAt, card.canConfirm),
+    });
+    const settle = (outcome: string) =>
+      ctx.api.editMessageText(sent.chat.id, sent.message_id, renderPlanCard(card, outcome), {
+        parse_mode: "HTML",
+      });
+
+    const press = await waitForCardPress(conversation, cardId, ttlMs);
+    if (press.answer === "cancel") {
+      await press.ctx.answerCallbackQuery({ text: "Cancelled." });
+      await settle("<b>Cancelled.</b> Nothing was done.");
+      return;
+    }
+    if (press.answer === "edit") {
+      await press.ctx.answerCallbackQuery();
+      await settle("<i>Editing…</i>");
+      draft = await editDraft(conversation, ctx, draft);
+      continue;
+    }
+    const pressedAt = await conversation.external(() => deps.now().getTime());
+    if (pressedAt >= expiresAtMs) {
+      await press.ctx.answerCallbackQuery({
+        text: "Too late: this plan expired.",
+        show_alert: true,
+      });
+      await settle("<b>Expired.</b> Nothing was done.");
+      return;
+    }
+    if (!card.canConfirm) {
+      await press.ctx.answerCallbackQuery({
+        text: "This plan breaks a rule: edit it first.",
+        show_alert: true,
+      });
+      continue;
+    }
+    await press.ctx.answerCallbackQuery();
+    await settle("<i>Working…</i>");
+    const submitted = await conversation.external(() =>
+      submitPlan(deps, telegramUserId, priced.accountId, card, draft.alertId),
+    );
+    if (!submitted.ok) {
+      await settle(`<b>Not sent.</b> ${escapeHtml(submitted.message)}`);
+      return;
+    }
+    await settle(
+      `<b>Confirmed.</b> Decision #${submitted.decisionId} sent for execution: ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)}, risk ${dollars(card.riskAmount ?? "0")}.`,
+    );
+    return;
+  }
+}
+
+/** Asks for every field the draft is missing, in order. */
+async function completeDraft(
+  deps: BotDeps,
+  conversation: PlanConversation,
+  ctx: FormContext,
+  start: PlanDraft,
+): Promise<PlanDraft> {
+  let draft = start;
+  while (draft.symbol === undefined) {
+    const symbol = readSymbol(await ask(conversation, ctx, "Which symbol? (for example AAPL)"));
+    if (!symbol.ok) {
+      await ctx.reply(escapeHtml(symbol.problem), { parse_mode: "HTML" });
+      continue;
+    }
+    draft = await withSymbol(deps, conversation, ctx, draft, symbol.value);
+  }
+  const symbol = draft.symbol;
+  while (draft.side === undefined) {
+    const side = await askFor(conversation, ctx, `${escapeHtml(symbol)}: long or short?`, readSide);
+    if (side === "short" && draft.shortable === false) {
+      await ctx.reply(
+        `${escapeHtml(symbol)} cannot be sold short at the broker. Send long, or /cancel.`,
+        {
+          parse_mode: "HTML",
+        },
+      );
+      continue;
+    }
+    draft = { ...draft, side };
+  }
+  const side = draft.side;
+  if (draft.entry === undefined) {
+    const quote = await conversation.external(() => deps.market?.getLatestQuote(symbol) ?? null);
+    draft = { ...draft, quote };
+    const entry = await askFor(
+      conversation,
+      ctx,
+      `Entry: <b>market</b> or a limit price.\n${quoteLine(symbol, quote)}`,
+      readEntry,
+    );
+    draft = { ...draft, entry };
+  }
+  const expected = expectedEntry(draft);
+  while (draft.stop === undefined) {
+    const stop = await askFor(
+      conversation,
+      ctx,
+      "Stop: a price (185.50), a distance in percent (2%) or in dollars ($3).",
+      readStop,
+    );
+    const wrongSide = expected === null ? null : stopSideProblem(side, expected, stop);
+    if (wrongSide !== null) {
+      await ctx.reply(escapeHtml(wrongSide), { parse_mode: "HTML" });
+      continue;
+    }
+    draft = { ...draft, stop };
+  }
+  while (draft.target === undefined) {
+    const target = await askFor(
+      conversation,
+      ctx,
+      "Target: a price, or a multiple of the risk such as 3R. <b>skip</b> for 2R.",
+      readTarget,
+    );
+    const wrongSide = expected === null ? null : targetSideProblem(side, expected, target);
+    if (wrongSide !== null) {
+      await ctx.reply(escapeHtml(wrongSide), { parse_mode: "HTML" });
+      continue;
+    }
+    draft = { ...draft, target };
+  }
+  if (draft.riskPercent === undefined) {
+    const riskPercent = await askFor(
+      conversation,
+      ctx,
+      "Risk per trade in % of equity (such as 0.5)? <b>skip</b> for the account's setting.",
+      readRiskPercent,
+    );
+    draft = { ...draft, riskPercent };
+  }
+  if (draft.method === undefined) {
+    const method = await askFor(
+      conversation,
+      ctx,
+      "Sizing: 1 risk %, 2 half Kelly, 3 conservative, 4 aggressive? <b>skip</b> for risk %.",
+      readSizingMethod,
+    );
+    draft = { ...draft, method };
+  }
+  return draft;
+}
+
+/** Checks a symbol with the broker; asks again (by leaving it unset) when it cannot be traded. */
+async function withSymbol(
+  deps: BotDeps,
+  conversation: PlanConversation,
+  ctx: FormContext,
+  draft: PlanDraft,
+  symbol: string,
+): Promise<PlanDraft> {
+  const asset = await conversation.external(async () => {
+    try {
+      return { ok: true as const, asset: (await deps.market?.getAsset(symbol)) ?? null };
+    } catch (error) {
+      deps.logger.warn({ err: error, symbol }, "asset lookup failed");
+      return { ok: false as const };
+    }
+  });
+  if (!asset.ok) {
+    await ctx.reply(
+      "The broker could not be reached to check the symbol. Send it again, or /cancel.",
+    );
+    return draft;
+  }
+  if (asset.asset === null) {
+    await ctx.reply(
+      `The broker does not know ${escapeHtml(symbol)}. Send another symbol, or /cancel.`,
+      {
+        parse_mode: "HTML",
+      },
+    );
+    return draft;
+  }
+  if (!asset.asset.tradable) {
+    await ctx.reply(
+      `${escapeHtml(symbol)} is not tradable at the broker. Send another symbol, or /cancel.`,
+      {
+        parse_mode: "HTML",
+      },
+    );
+    return draft;
+  }
+  return { ...draft, symbol, shortable: asset.asset.shortable };
+}
+
+/** Lets the trader pick a field to change, then forgets it (and what depends on it). */
+async function editDraft(
+  conversation: PlanConversation,
+  ctx: FormContext,
+  draft: PlanDraft,
+): Promise<PlanDraft> {
+  const field = await askFor(
+    conversation,
+    ctx,
+    `What do you want to change? ${EDITABLE_FIELDS.join(", ")}`,
+    (text): Answer<(typeof EDITABLE_FIELDS)[number]> => {
+      const word = text.trim().toLowerCase();
+      const found = EDITABLE_FIELDS.find((candidate) => candidate === word);
+      return found === undefined
+        ? { ok: false, problem: `Send one of: ${EDITABLE_FIELDS.join(", ")}.` }
+        : { ok: true, value: found };
+    },
+  );
+  const { alertId } = draft;
+  const keep = alertId === undefined ? {} : { alertId };
+  switch (field) {
+    case "symbol":
+      return keep;
+    case "side":
+      return { ...draft, side: undefined, stop: undefined, target: undefined };
+    case "entry":
+      return { ...draft, entry: undefined, stop: undefined, target: undefined };
+    case "stop":
+      return { ...draft, stop: undefined };
+    case "target":
+      return { ...draft, target: undefined };
+    case "risk":
+      return { ...draft, riskPercent: undefined };
+    case "method":
+      return { ...draft, method: undefined };
+  }
+}
+
+/** Asks until `read` accepts the answer, explaining each refusal. */
+async function askFor<T>(
+  conversation: PlanConversation,
+  ctx: FormContext,
+  prompt: string,
+  read: (text: string) => Answer<T>,
+): Promise<T> {
+  let text = await ask(conversation, ctx, prompt);
+  for (;;) {
+    const answer = read(text);
+    if (answer.ok) return answer.value;
+    await ctx.reply(escapeHtml(answer.problem), { parse_mode: "HTML" });
+    text = await readText(conversation, ctx);
+  }
+}
+
+async function ask(
+  conversation: PlanConversation,
+  ctx: FormContext,
+  prompt: string,
+): Promise<string> {
+  await ctx.reply(prompt, { parse_mode: "HTML" });
+  return readText(conversation, ctx);
+}
+
+/**
+ * The next text message. Other commands pass through and leave the form open (a new /plan
+ * replaces it); buttons of other messages reach their own handlers.
+ */
+async function readText(conversation: PlanConversation, ctx: FormContext): Promise<string> {
+  for (;;) {
+    const update = await conversation.wait();
+    const text = update.message?.text;
+    if (text === undefined) {
+      if (update.callbackQuery !== undefined) await conversation.skip({ next: true });
+      await ctx.reply("Please answer with text, or /cancel to leave the plan.");
+      continue;
+    }
+    if (/^\/plan(@\w+)?(\s|$)/i.test(text)) await conversation.halt({ next: true });
+    if (text.startsWith("/")) await conversation.skip({ next: true });
+    return text;
+  }
+}
+
+type CardPress = {
+  readonly answer: "confirm" | "edit" | "cancel";
+  readonly ctx: FormContext;
+};
+
+/** Waits for a press of this card's buttons; other updates are answered or passed on. */
+async function waitForCardPress(
+  conversation: PlanConversation,
+  cardId: string,
+  ttlMs: number,
+): Promise<CardPress> {
+  for (;;) {
+    // Real time, a little past the card's own expiry: the card's clock decides, this only
+    // bounds how long an abandoned card holds the form.
+    const update = await conversation.wait({ maxMilliseconds: ttlMs + FORM_IDLE_MS });
+    const data = update.callbackQuery?.data;
+    if (data !== undefined) {
+      const press = readPlanCardPress(data);
+      if (press === null || press.card !== cardId) await conversation.skip({ next: true });
+      else return { answer: press.answer, ctx: update };
+    }
+    const text = update.message?.text;
+    if (text !== undefined && /^\/plan(@\w+)?(\s|$)/i.test(text))
+      await conversation.halt({ next: true });
+    if (text?.startsWith("/")) await conversation.skip({ next: true });
+    await update.reply("Use the buttons under the plan, or /cancel.");
+  }
+}
+
+function quoteLine(symbol: string, quote: QuoteFacts | null | undefined): string {
+  if (quote === null || quote === undefined) return `No quote for ${escapeHtml(symbol)} right now.`;
+  const parts = [
+    quote.bid === null ? null : `bid ${priceText(quote.bid)}`,
+    quote.ask === null ? null : `ask ${priceText(quote.ask)}`,
+    quote.last === null ? null : `last ${priceText(quote.last)}`,
+  ].filter((part) => part !== null);
+  return parts.length === 0
+    ? `No quote for ${escapeHtml(symbol)} right now.`
+    : `${escapeHtml(symbol)}: ${parts.join(", ")}`;
+}
+
+/** The entry the trader expects: the limit, or the quote a market order would take. */
+function expectedEntry(draft: PlanDraft): Decimal | null {
+  if (draft.entry?.type === "limit") return new Decimal(draft.entry.price);
+  const quote = draft.quote;
+  if (quote === null || quote === undefined || draft.side === undefined) return null;
+  const toDecimal = (text: string | null) => (text === null ? null : new Decimal(text));
+  return marketEntryPrice(
+    { bid: toDecimal(quote.bid), ask: toDecimal(quote.ask), last: toDecimal(quote.last) },
+    draft.side,
+  );
+}
+
+/** The trade input of a complete draft. */
+export function tradeInputOf(draft: PlanDraft): TradeInput | null {
+  const { symbol, side, entry, stop } = draft;
+  if (symbol === undefined || side === undefined || entry === undefined || stop === undefined)
+    return null;
+  const target = draft.target ?? null;
+  return {
+    symbol,
+    side,
+    entryType: entry.type,
+    limitPrice: entry.type === "limit" ? new Decimal(entry.price) : null,
+    stop:
+      stop.kind === "price"
+        ? { kind: "price", price: new Decimal(stop.value) }
+        : stop.kind === "percent"
+          ? { kind: "percent", percent: new Decimal(stop.value) }
+          : { kind: "amount", amount: new Decimal(stop.value) },
+    target:
+      target === null
+        ? null
+        : target.kind === "price"
+          ? { kind: "price", price: new Decimal(target.value) }
+          : { kind: "r", multiple: new Decimal(target.value) },
+    riskPercent: draft.riskPercent == null ? null : new Decimal(draft.riskPercent),
+    sizingMethod: draft.method ?? "risk_percent",
+  };
+}
+
+/** Prices a complete draft for the user's account: the plan card. */
+async function priceDraft(
+  deps: BotDeps,
+  telegramUserId: number,
+  draft: PlanDraft,
+): Promise<Priced> {
+  const { db, market } = deps;
+  const input = tradeInputOf(draft);
+  if (db === undefined || market === undefined || input === null) {
+    return { ok: false, message: "Trading is not set up on this desk yet." };
+  }
+  try {
+    const account = await findAccountForUser(db, telegramUserId);
+    if (account === null)
+      return { ok: false, message: "No broker account is set up on this desk." };
+    const [limits, snapshot] = await Promise.all([
+      loadRiskLimits(db, account.id),
+      market.getAccountSnapshot(account.id, [input.symbol]),
+    ]);
+    const kelly =
+      input.sizingMethod === "half_kelly" ? await kellyInputs(deps, account.id) : undefined;
+    const planning = planTrade(
+      kelly === undefined ? input : { ...input, kelly },
+      snapshot,
+      limits,
+      tradingStateOf(account),
+      deps.now().getTime(),
+    );
+    const riskPercent = input.riskPercent ?? limits.riskPerTradePercent;
+    return {
+      ok: true,
+      accountId: account.id,
+      card: toPlanCardModel(
+        input.symbol,
+        input.side,
+        input.entryType,
+        input.sizingMethod ?? "risk_percent",
+        riskPercent,
+        planning,
+      ),
+    };
+  } catch (error) {
+    deps.logger.warn({ err: error, symbol: input.symbol }, "plan could not be priced");
+    return {
+      ok: false,
+      message: "The plan could not be priced: the broker or the database did not answer.",
+    };
+  }
+}
+
+/** Win rate and payoff of the account's closed trades, once there are enough of them. */
+async function kellyInputs(deps: BotDeps, accountId: number): Promise<KellyInputs | undefined> {
+  if (deps.db === undefined) return undefined;
+  const closed = await listTrades(deps.db, accountId, { statuses: ["CLOSED"], limit: 500 });
+  if (closed.length < KELLY_MIN_TRADES) return undefined;
+  const wins = closed.filter((record) => record.trade.realizedPnl.gt(ZERO));
+  const losses = closed.filter((record) => record.trade.realizedPnl.lt(ZERO));
+  if (wins.length === 0 || losses.length === 0) return undefined;
+  const average = (values: readonly Decimal[]) =>
+    values.reduce((sum, value) => sum.plus(value), ZERO).div(values.length);
+  return {
+    winRate: new Decimal(wins.length).div(closed.length),
+    payoffRatio: average(wins.map((record) => record.trade.realizedPnl)).div(
+      average(losses.map((record) => record.trade.realizedPnl.abs())),
+    ),
+  };
+}
+
+/**
+ * Stores the confirmed card as an approved decision and hands it to the jobs. A plan adjusted
+ * from an alert first takes the alert (one decision per alert, whoever presses first).
+ */
+async function submitPlan(
+  deps: BotDeps,
+  telegramUserId: number,
+  accountId: number,
+  card: PlanCardModel,
+  alertId: number | undefined,
+): Promise<Submitted> {
+  const { db, decisions } = deps;
+  if (db === undefined || decisions === undefined || card.quantity === null || card.stop === null) {
+    return { ok: false, message: "Trading is not set up on this desk yet." };
+  }
+  const at = deps.now();
+  const actor = `user:${telegramUserId}`;
+  if (alertId !== undefined) {
+    const taken = await moveAlert(db, alertId, ["received", "sent"], "approved", actor, at);
+    if (taken === null) return { ok: false, message: "The alert was already decided or expired." };
+  }
+  const user = await findUserByTelegramId(db, telegramUserId);
+  const decision = await createDecision(
+    db,
+    {
+      accountId,
+      source: alertId === undefined ? "manual" : "alert",
+      alertId: alertId ?? null,
+      symbol: card.symbol,
+      side: card.side === "long" ? "buy" : "sell",
+      entryType: card.entryType,
+      entryPrice: card.limitPrice === null ? null : new Decimal(card.limitPrice),
+      stopPrice: new Decimal(card.stop),
+      targetPrice: card.target === null ? null : new Decimal(card.target),
+      quantity: new Decimal(card.quantity),
+      riskAmount: new Decimal(card.riskAmount ?? "0"),
+      createdBy: actor,
+      status: "approved",
+      decidedByUserId: user?.id ?? null,
+    },
+    at,
+  );
+  await decisions.submit(decision.id);
+  deps.logger.info(
+    { decisionId: decision.id, symbol: card.symbol, telegramUserId },
+    "plan confirmed",
+  );
+  return { ok: true, decisionId: decision.id };
+}
