@@ -47,6 +47,8 @@ export interface KnownPosition {
   readonly markPrice: Decimal | null;
   /** Last change (a fill), epoch ms: a position younger than the grace period may await protection. */
   readonly updatedAt: number;
+  /** When it opened, epoch ms, in the broker's time (its first fill's): older broker orders are not its story. */
+  readonly openedAt: number;
 }
 
 export interface ReconciliationInput {
@@ -196,6 +198,8 @@ export interface StopMissing {
   readonly quantity: Decimal;
   /** Quantity the live stops cover (zero: no stop at all). */
   readonly coveredQuantity: Decimal;
+  /** The latest stop order of the symbol we know (the one that went missing), or null if there never was one. */
+  readonly lastStopOrderId: number | null;
 }
 
 /** A working exit of ours whose position is gone: cancel it before it opens a new one. */
@@ -385,8 +389,8 @@ function bestKnownPrice(
   for (const o of externalFilled) {
     if (o.symbol !== symbol || o.side !== side || o.filledAvgPrice === null) continue;
     const t = o.filledAt?.getTime() ?? o.updatedAt?.getTime() ?? 0;
-    // An order filled before our position last changed belongs to an earlier story.
-    if (t < ours.updatedAt) continue;
+    // An order filled before our position opened belongs to an earlier story.
+    if (t < ours.openedAt) continue;
     const best = latest?.filledAt?.getTime() ?? latest?.updatedAt?.getTime() ?? -1;
     if (t > best) latest = o;
   }
@@ -637,7 +641,11 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
     const quantity = p.position.quantity;
     const stopSide = closingSide(quantity);
     let covered = ZERO;
+    let lastStopOrderId: number | null = null;
     for (const k of input.orders) {
+      if (k.order.symbol === symbol && k.order.role === "STOP_LOSS" && k.order.side === stopSide) {
+        lastStopOrderId = Math.max(lastStopOrderId ?? k.id, k.id);
+      }
       if (
         k.order.symbol === symbol &&
         k.order.role === "STOP_LOSS" &&
@@ -656,6 +664,7 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
         symbol,
         quantity,
         coveredQuantity: covered,
+        lastStopOrderId,
       });
     }
   }

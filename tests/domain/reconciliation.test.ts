@@ -121,7 +121,15 @@ function held(
     realizedPnl: dec(0),
     commissions: dec(0),
   };
-  return { id, tradeId: 1, position, markPrice: null, updatedAt: LONG_AGO, ...extra };
+  return {
+    id,
+    tradeId: 1,
+    position,
+    markPrice: null,
+    updatedAt: LONG_AGO,
+    openedAt: LONG_AGO,
+    ...extra,
+  };
 }
 
 /** A stop protecting a long AAPL position of `qty`, live at the broker. */
@@ -579,9 +587,9 @@ describe("positions", () => {
     expect(str((unmarked[0] as { price: Decimal }).price)).toBe("20.5");
   });
 
-  it("does not take a closing order from before the position's last change as its exit", () => {
+  it("does not take a closing order from before the position opened as its exit", () => {
     const actions = run({
-      positions: [held(1, "AAPL", "100", "190", { markPrice: dec("191"), updatedAt: NOW - 1000 })],
+      positions: [held(1, "AAPL", "100", "190", { markPrice: dec("191"), openedAt: NOW - 1000 })],
       brokerOrders: [
         brokerOrder({
           brokerOrderId: "old",
@@ -730,6 +738,7 @@ describe("protection", () => {
         symbol: "AAPL",
         quantity: dec("100"),
         coveredQuantity: dec("0"),
+        lastStopOrderId: null,
       },
       {
         code: "STOP_MISSING",
@@ -738,6 +747,7 @@ describe("protection", () => {
         symbol: "MSFT",
         quantity: dec("100"),
         coveredQuantity: dec("40"),
+        lastStopOrderId: 5,
       },
     ]);
   });

@@ -1,0 +1,657 @@
+/**
+ * The `reconcile` processor: compares an account's books with the broker's (at start, after a
+ * stream reconnect, every 10 minutes of the session and after the close) and applies the
+ * corrections `domain/reconciliation` decides, each in its own transaction under the lock of its
+ * symbol, with an execution-log entry and a RECONCILIATION_INCIDENT notice in the outbox:
+ *
+ * - Missed fills and statuses go through the order-events handler, as a polled report of the
+ *   broker's order: the same idempotent path as the stream, with the same deterministic
+ *   execution id for an inferred fill, so a restart (or polling) never counts it twice.
+ * - A position closed outside the desk is closed in the books by an EXIT order filled at the
+ *   best known price (MANUAL_EXIT); a size difference by an order of the difference; both under
+ *   client order and execution ids derived from the position, so a second run finds them done.
+ * - An unknown broker position is adopted (a trade without a decision, its entry filled at the
+ *   broker's average) and handed to the protect job; a position without a live stop is handed to
+ *   the protect job for repair.
+ * When fills were inferred, positions are compared again on the corrected books (second pass).
+ */
+import type { Job } from "bullmq";
+import type { Database } from "../db/database";
+import { appendLog, type LogEntry } from "../db/executionLog";
+import { lockName } from "../db/lifecycleQueries";
+import { applyOrderUpdate } from "../db/orderEvents";
+import { findOrderByClientOrderId, insertOrder, type OrderRecord } from "../db/orders";
+import { listPositions } from "../db/positions";
+import { countOrdersWithClientIdPrefix, listOrdersToReconcile } from "../db/reconciliation";
+import { recordTradeEntry } from "../db/trades";
+import type { Broker, BrokerOrder } from "../domain/broker";
+import { type Decimal, HUNDRED, ZERO } from "../domain/money";
+import { createOrder } from "../domain/order";
+import {
+  type KnownOrder,
+  type KnownPosition,
+  type ManualCloseFound,
+  type PositionAdopted,
+  type QuantityMismatch,
+  type ReconciliationAction,
+  reconcile,
+} from "../domain/reconciliation";
+import { roundStopPrice } from "../domain/tick";
+import { brokerOrderToReport } from "./brokerOrderPayload";
+import type { JobDeps } from "./context";
+import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
+import { type OrderReportHandler, symbolLockName } from "./orderReports";
+import { type ReconcilePayload, reconcilePayloadSchema } from "./queues";
+import { withRaceRetry } from "./transactions";
+
+const SOURCE = "reconcile";
+
+export interface ReconcileSettings {
+  /** How far back finished orders are compared (default: the poll lookback, 24 h). */
+  readonly lookbackMs: number;
+  /** How long an order or fill may be in flight before its absence is an incident (default 60 s). */
+  readonly graceMs: number;
+  /** Stop distance for an adopted position, % below (long) or above (short) entry and market (default 5). */
+  readonly adoptionStopPercent: Decimal | number;
+}
+
+export interface ReconcileProcessorOptions {
+  readonly handler: OrderReportHandler;
+  readonly settings?: Partial<ReconcileSettings>;
+}
+
+/** What a reconciliation found and did (the job's return value). */
+export interface ReconcileResult {
+  readonly accountId: number;
+  /** Codes of the actions, in the order applied, over both passes. */
+  readonly actions: readonly string[];
+  readonly passes: number;
+}
+
+/** The client order id of the order that closes or resizes a position in the books. */
+export function correctionClientOrderId(positionId: number, brokerQuantity: Decimal): string {
+  return brokerQuantity.isZero()
+    ? `recon-${positionId}-close`
+    : `recon-${positionId}-to-${brokerQuantity.toFixed()}`;
+}
+
+/** The client order id prefix of a symbol's adoptions (a sequence number follows). */
+export function adoptionClientOrderIdPrefix(accountId: number, symbol: string): string {
+  return `adopt-${accountId}-${symbol}-`;
+}
+
+interface Located {
+  readonly order: BrokerOrder;
+  readonly top: BrokerOrder;
+}
+
+/** Every broker order and leg by broker id, with the top-level order it was reported in. */
+function locate(orders: readonly BrokerOrder[]): Map<string, Located> {
+  const map = new Map<string, Located>();
+  const visit = (order: BrokerOrder, top: BrokerOrder) => {
+    if (!map.has(order.brokerOrderId)) map.set(order.brokerOrderId, { order, top });
+    for (const leg of order.legs) visit(leg, top);
+  };
+  for (const order of orders) visit(order, order);
+  return map;
+}
+
+function knownOrderOf(record: OrderRecord): KnownOrder {
+  return {
+    id: record.id,
+    tradeId: record.tradeId,
+    parentOrderId: record.parentOrderId,
+    order: record.order,
+    createdAt: record.createdAt.getTime(),
+  };
+}
+
+/** Builds the `reconcile` processor. */
+export function createReconcileProcessor(deps: JobDeps, options: ReconcileProcessorOptions) {
+  const settings: ReconcileSettings = {
+    lookbackMs: deps.settings.pollLookbackMs,
+    graceMs: 60_000,
+    adoptionStopPercent: 5,
+    ...options.settings,
+  };
+  const recipients = createRecipientLookup(deps);
+  const handler = options.handler;
+
+  /** The broker's positions and orders: open ones, recent ones, and any of our working ones not among them. */
+  async function brokerBooks(broker: Broker, ours: readonly OrderRecord[], now: Date) {
+    const positions = await broker.listPositions();
+    if (!positions.ok) throw new Error(`broker positions unavailable: ${positions.message}`);
+    const open = await broker.listOrders({ status: "open", nested: true, limit: 500 });
+    if (!open.ok) throw new Error(`broker open orders unavailable: ${open.message}`);
+    const recent = await broker.listOrders({
+      status: "closed",
+      nested: true,
+      limit: 500,
+      direction: "desc",
+      after: new Date(now.getTime() - settings.lookbackMs),
+    });
+    if (!recent.ok) throw new Error(`broker recent orders unavailable: ${recent.message}`);
+    const orders = [...open.value, ...recent.value];
+    const located = locate(orders);
+    const clientIds = new Set([...located.values()].map((l) => l.order.clientOrderId));
+    for (const record of ours) {
+      const o = record.order;
+      if (
+        record.parentOrderId !== null ||
+        ["filled", "canceled", "expired", "replaced", "rejected"].includes(o.status)
+      ) {
+        continue;
+      }
+      if (
+        o.brokerOrderId !== null ? located.has(o.brokerOrderId) : clientIds.has(o.clientOrderId)
+      ) {
+        continue;
+      }
+      const found =
+        o.brokerOrderId !== null
+          ? await broker.getOrder(o.brokerOrderId)
+          : await broker.getOrderByClientOrderId(o.clientOrderId);
+      if (found.ok) orders.push(found.value);
+      else if (found.code !== "NOT_FOUND")
+        throw new Error(`broker order lookup failed: ${found.message}`);
+    }
+    return { positions: positions.value, orders };
+  }
+
+  async function incident(
+    tx: Database,
+    accountId: number,
+    chats: readonly number[],
+    key: string,
+    symbol: string | null,
+    code: string,
+    detail: string,
+    log: Omit<LogEntry, "event" | "source" | "accountId" | "occurredAt">,
+    at: Date,
+  ): Promise<number> {
+    await appendLog(tx, { ...log, event: code, source: SOURCE, accountId, occurredAt: at });
+    return writeNotices(
+      tx,
+      chats,
+      [
+        {
+          key: `recon-${key}`,
+          notice: { kind: "RECONCILIATION_INCIDENT", accountId, symbol, incident: code, detail },
+        },
+      ],
+      at,
+    );
+  }
+
+  function inLock<T>(
+    accountId: number,
+    symbol: string,
+    work: (tx: Database) => Promise<T>,
+  ): Promise<T> {
+    return withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        await lockName(tx, symbolLockName(accountId, symbol));
+        return work(tx);
+      }),
+    );
+  }
+
+  /** Closes or resizes a position in the books by an order filled at the reconciled price. */
+  async function correctPosition(
+    accountId: number,
+    chats: readonly number[],
+    action: ManualCloseFound | QuantityMismatch,
+    at: Date,
+  ): Promise<{ tradeId: number | null; notices: number }> {
+    const closing = action.code === "MANUAL_CLOSE_FOUND";
+    const brokerQuantity = closing ? ZERO : action.brokerQuantity;
+    const clientOrderId = correctionClientOrderId(action.positionId, brokerQuantity);
+    const side = closing ? action.exitSide : action.side;
+    const quantity = closing ? action.quantity.abs() : action.quantity;
+    const reduces = closing || action.reduces;
+    const external = action.externalOrder;
+    return inLock(accountId, action.symbol, async (tx) => {
+      const inserted = await insertOrder(
+        tx,
+        {
+          accountId,
+          tradeId: action.tradeId,
+          order: createOrder(
+            {
+              clientOrderId,
+              symbol: action.symbol,
+              side,
+              type: "market",
+              timeInForce: "day",
+              orderClass: "simple",
+              role: reduces ? "EXIT" : "ENTRY",
+              quantity,
+              limitPrice: null,
+              stopPrice: null,
+            },
+            at.toISOString(),
+          ),
+          exitReason: reduces ? "MANUAL_EXIT" : null,
+          expectedPrice: action.price,
+        },
+        SOURCE,
+        at,
+      );
+      // The broker's own order is named only when it is exactly this correction, so a later
+      // comparison pairs them instead of inferring a difference.
+      const brokerOrderId =
+        external !== null && closing ? { brokerOrderId: external.brokerOrderId } : {};
+      const applied = await applyOrderUpdate(
+        tx,
+        { orderId: inserted.record.id },
+        {
+          event: "fill",
+          executionId: `reconciled-${clientOrderId}`,
+          quantity,
+          price: action.price,
+          at: at.toISOString(),
+          ...brokerOrderId,
+        },
+        { source: SOURCE, recordedAt: at },
+      );
+      if (!applied.ok) throw new Error(`correction refused: ${applied.code} ${applied.message}`);
+      if (!applied.value.changed) return { tradeId: action.tradeId, notices: 0 };
+      const what = closing
+        ? `The ${action.symbol} position (${action.quantity.toFixed()}) was closed outside the desk; recorded as a manual exit at ${action.price.toFixed()} (${action.priceSource.replace("_", " ")} price).`
+        : `The broker holds ${action.brokerQuantity.toFixed()} ${action.symbol}, the desk had ${action.ourQuantity.toFixed()}; ${reduces ? "recorded a manual exit" : "recorded an addition"} of ${quantity.toFixed()} at ${action.price.toFixed()} (${action.priceSource.replace("_", " ")} price).`;
+      const notices: PendingNotice[] = [];
+      const trade = applied.value.trade?.trade;
+      if (trade?.status === "CLOSED" && trade.exitReason !== null && action.tradeId !== null) {
+        notices.push({
+          key: `closed-${action.tradeId}`,
+          notice: {
+            kind: "TRADE_CLOSED",
+            tradeId: action.tradeId,
+            symbol: trade.symbol,
+            exitReason: trade.exitReason,
+            quantity: trade.exitQuantity.toFixed(),
+            averageEntryPrice: (trade.averageEntryPrice ?? action.price).toFixed(),
+            averageExitPrice: (trade.averageExitPrice ?? action.price).toFixed(),
+            realizedPnl: trade.realizedPnl.toFixed(),
+            rMultiple: trade.rMultiple?.toFixed() ?? null,
+          },
+        });
+      }
+      let written = await writeNotices(tx, chats, notices, at);
+      written += await incident(
+        tx,
+        accountId,
+        chats,
+        clientOrderId,
+        action.symbol,
+        action.code,
+        what,
+        {
+          entity: "position",
+          entityId: action.positionId,
+          tradeId: action.tradeId,
+          orderId: inserted.record.id,
+          details: { ...action },
+        },
+        at,
+      );
+      return { tradeId: action.tradeId, notices: written };
+    });
+  }
+
+  /** Adopts a broker position: a trade without a decision, its entry filled at the broker's average. */
+  async function adopt(
+    accountId: number,
+    chats: readonly number[],
+    action: PositionAdopted,
+    at: Date,
+  ): Promise<{ tradeId: number | null; notices: number }> {
+    return inLock(accountId, action.symbol, async (tx) => {
+      const prefix = adoptionClientOrderIdPrefix(accountId, action.symbol);
+      const sequence = (await countOrdersWithClientIdPrefix(tx, accountId, prefix)) + 1;
+      const clientOrderId = `${prefix}${sequence}`;
+      if (await findOrderByClientOrderId(tx, clientOrderId)) return { tradeId: null, notices: 0 };
+      const quantity = action.quantity.abs();
+      const entry = action.averageEntryPrice;
+      const long = action.side === "long";
+      const market = action.markPrice ?? entry;
+      // Below both the entry and the market for a long (above for a short), so it can be placed.
+      const reference = long
+        ? market.lt(entry)
+          ? market
+          : entry
+        : market.gt(entry)
+          ? market
+          : entry;
+      const distance = reference.times(settings.adoptionStopPercent).div(HUNDRED);
+      const stop = roundStopPrice(
+        action.side,
+        long ? reference.minus(distance) : reference.plus(distance),
+      );
+      const recorded = await recordTradeEntry(
+        tx,
+        {
+          accountId,
+          decisionId: null,
+          plan: {
+            symbol: action.symbol,
+            side: action.side,
+            plannedEntryPrice: entry,
+            plannedStopPrice: stop,
+            plannedTargetPrice: null,
+            plannedQuantity: quantity,
+            plannedRisk: entry.minus(stop).abs().times(quantity),
+          },
+          entry: {
+            order: createOrder(
+              {
+                clientOrderId,
+                symbol: action.symbol,
+                side: long ? "buy" : "sell",
+                type: "market",
+                timeInForce: "day",
+                orderClass: "simple",
+                role: "ENTRY",
+                quantity,
+                limitPrice: null,
+                stopPrice: null,
+              },
+              at.toISOString(),
+            ),
+            expectedPrice: entry,
+          },
+        },
+        SOURCE,
+        at,
+      );
+      const applied = await applyOrderUpdate(
+        tx,
+        { orderId: recorded.entry.id },
+        {
+          event: "fill",
+          executionId: `adopted-${clientOrderId}`,
+          quantity,
+          price: entry,
+          at: at.toISOString(),
+        },
+        { source: SOURCE, recordedAt: at },
+      );
+      if (!applied.ok) throw new Error(`adoption refused: ${applied.code} ${applied.message}`);
+      const tradeId = recorded.trade.id;
+      const notices = await incident(
+        tx,
+        accountId,
+        chats,
+        clientOrderId,
+        action.symbol,
+        action.code,
+        `Found ${action.quantity.toFixed()} ${action.symbol} at the broker that the desk did not know (average ${entry.toFixed()}); adopted as trade ${tradeId}, protective stop at ${stop.toFixed()} being placed.`,
+        {
+          entity: "position",
+          entityId: `${accountId}:${action.symbol}`,
+          tradeId,
+          orderId: recorded.entry.id,
+          details: { ...action, stop },
+        },
+        at,
+      );
+      return { tradeId, notices };
+    });
+  }
+
+  async function applyAction(
+    accountId: number,
+    broker: Broker,
+    chats: readonly number[],
+    action: ReconciliationAction,
+    located: ReadonlyMap<string, Located>,
+    handled: Set<string>,
+  ): Promise<number> {
+    const at = deps.now();
+    switch (action.code) {
+      case "MISSED_FILL_INFERRED":
+      case "ORDER_STATUS_SYNCED": {
+        const where = located.get(action.brokerOrderId);
+        if (where === undefined) return 0;
+        const top = where.top;
+        const key =
+          action.code === "MISSED_FILL_INFERRED"
+            ? `fill-${action.executionId}`
+            : `status-${action.brokerOrderId}-${action.to}`;
+        const detail =
+          action.code === "MISSED_FILL_INFERRED"
+            ? `A fill of ${action.quantity.toFixed()} ${action.symbol} (${action.role.toLowerCase().replace("_", " ")}) at ${action.price.toFixed()} was missed; applied from the broker's order.`
+            : `Order ${action.brokerOrderId} (${action.symbol}) is ${action.to} at the broker; the desk had it ${action.from}.`;
+        const report = brokerOrderToReport(top, at);
+        const alreadyHandled = handled.has(top.brokerOrderId);
+        handled.add(top.brokerOrderId);
+        const result = await handler.handle(accountId, "poll", report, {
+          within: async (tx) => {
+            await appendLog(tx, {
+              entity: "order",
+              entityId: action.orderId,
+              event: action.code,
+              source: SOURCE,
+              accountId,
+              orderId: action.orderId,
+              details: { ...action },
+              occurredAt: at,
+            });
+            // An acknowledgement we missed is bookkeeping, not news for the trader.
+            if (
+              action.code === "ORDER_STATUS_SYNCED" &&
+              (action.to === "new" || action.to === "accepted")
+            ) {
+              return [];
+            }
+            return [
+              {
+                key: `recon-${key}`,
+                notice: {
+                  kind: "RECONCILIATION_INCIDENT",
+                  accountId,
+                  symbol: action.symbol,
+                  incident: action.code,
+                  detail,
+                },
+              },
+            ];
+          },
+        });
+        return alreadyHandled ? 0 : result.noticesWritten;
+      }
+      case "MANUAL_CLOSE_FOUND":
+      case "QUANTITY_MISMATCH": {
+        const done = await correctPosition(accountId, chats, action, at);
+        // A closed trade must keep no exit working; the protect job cleans up (or resizes).
+        if (done.tradeId !== null) {
+          await deps.jobs.requestProtection(
+            accountId,
+            done.tradeId,
+            action.code === "MANUAL_CLOSE_FOUND" ? "exit_fill" : "repair",
+          );
+        }
+        return done.notices;
+      }
+      case "POSITION_ADOPTED": {
+        const done = await adopt(accountId, chats, action, at);
+        if (done.tradeId !== null)
+          await deps.jobs.requestProtection(accountId, done.tradeId, "adopted");
+        return done.notices;
+      }
+      case "STOP_MISSING": {
+        const notices = await inLock(accountId, action.symbol, (tx) =>
+          incident(
+            tx,
+            accountId,
+            chats,
+            `stop-${action.positionId}-${action.lastStopOrderId ?? 0}-${action.quantity.toFixed()}-${action.coveredQuantity.toFixed()}`,
+            action.symbol,
+            action.code,
+            action.coveredQuantity.isZero()
+              ? `The ${action.symbol} position (${action.quantity.toFixed()}) had no live stop; a new one is being placed.`
+              : `The live stops of the ${action.symbol} position (${action.quantity.toFixed()}) covered only ${action.coveredQuantity.toFixed()}; the rest is being protected.`,
+            {
+              entity: "position",
+              entityId: action.positionId,
+              tradeId: action.tradeId,
+              details: { ...action },
+            },
+            at,
+          ),
+        );
+        if (action.tradeId !== null)
+          await deps.jobs.requestProtection(accountId, action.tradeId, "repair");
+        return notices;
+      }
+      case "ORPHAN_EXIT_FOUND": {
+        const cancelled = await broker.cancelOrder(action.brokerOrderId);
+        if (!cancelled.ok && cancelled.code !== "NOT_FOUND" && cancelled.code !== "INVALID") {
+          throw new Error(
+            `cancel of orphan exit ${action.brokerOrderId} failed: ${cancelled.message}`,
+          );
+        }
+        return inLock(accountId, action.symbol, (tx) =>
+          incident(
+            tx,
+            accountId,
+            chats,
+            `orphan-${action.orderId}`,
+            action.symbol,
+            action.code,
+            `A ${action.role.toLowerCase().replace("_", " ")} order for the closed ${action.symbol} position was still working; cancelled.`,
+            {
+              entity: "order",
+              entityId: action.orderId,
+              orderId: action.orderId,
+              details: { ...action },
+            },
+            at,
+          ),
+        );
+      }
+      case "ORDER_UNKNOWN_AT_BROKER": {
+        return inLock(accountId, action.symbol, async (tx) => {
+          if (action.acknowledged) {
+            // The broker acknowledged it once and no longer knows it: it cannot fill.
+            const closed = await applyOrderUpdate(
+              tx,
+              { orderId: action.orderId },
+              { event: "canceled", at: at.toISOString() },
+              { source: SOURCE, recordedAt: at },
+            );
+            if (!closed.ok) throw new Error(`closing unknown order refused: ${closed.message}`);
+          }
+          return incident(
+            tx,
+            accountId,
+            chats,
+            `unknown-${action.orderId}`,
+            action.symbol,
+            action.code,
+            action.acknowledged
+              ? `Order ${action.clientOrderId} (${action.symbol}) is no longer known to the broker; closed in the books as canceled.`
+              : `Order ${action.clientOrderId} (${action.symbol}) never reached the broker.`,
+            {
+              entity: "order",
+              entityId: action.orderId,
+              orderId: action.orderId,
+              details: { ...action },
+            },
+            at,
+          );
+        });
+      }
+      case "FILL_EXCEEDS_BROKER":
+      case "FILL_PRICE_UNKNOWN":
+      case "EXTERNAL_ORDER_FOUND": {
+        const key =
+          action.code === "EXTERNAL_ORDER_FOUND"
+            ? `external-${action.brokerOrderId}`
+            : `${action.code.toLowerCase()}-${action.orderId}`;
+        const detail =
+          action.code === "EXTERNAL_ORDER_FOUND"
+            ? `A ${action.side} order for ${action.symbol} (${action.brokerOrderId}) is working at the broker but was not placed by the desk.`
+            : action.code === "FILL_EXCEEDS_BROKER"
+              ? `The desk counts ${action.ourFilledQuantity.toFixed()} ${action.symbol} filled on ${action.brokerOrderId}, the broker ${action.brokerFilledQuantity.toFixed()}; left for review.`
+              : `The broker filled ${action.missingQuantity.toFixed()} more ${action.symbol} on ${action.brokerOrderId} without a price; left for review.`;
+        return inLock(accountId, action.symbol, (tx) =>
+          incident(
+            tx,
+            accountId,
+            chats,
+            key,
+            action.symbol,
+            action.code,
+            detail,
+            action.code === "EXTERNAL_ORDER_FOUND"
+              ? { entity: "account", entityId: accountId, details: { ...action } }
+              : {
+                  entity: "order",
+                  entityId: action.orderId,
+                  orderId: action.orderId,
+                  details: { ...action },
+                },
+            at,
+          ),
+        );
+      }
+    }
+  }
+
+  /** One comparison and its corrections. */
+  async function reconcileOnce(accountId: number, broker: Broker): Promise<ReconciliationAction[]> {
+    const now = deps.now();
+    const ours = await listOrdersToReconcile(
+      deps.db,
+      accountId,
+      new Date(now.getTime() - settings.lookbackMs),
+    );
+    const positions = await listPositions(deps.db, accountId);
+    const books = await brokerBooks(broker, ours, now);
+    const known: KnownPosition[] = positions.map((p) => ({
+      id: p.id,
+      tradeId: p.tradeId,
+      position: p.position,
+      markPrice: p.markPrice,
+      updatedAt: p.updatedAt.getTime(),
+      openedAt: p.openedAt.getTime(),
+    }));
+    const actions = reconcile({
+      positions: known,
+      orders: ours.map(knownOrderOf),
+      brokerPositions: books.positions,
+      brokerOrders: books.orders,
+      now: now.getTime(),
+      graceMs: settings.graceMs,
+    });
+    const located = locate(books.orders);
+    const chats = await recipients(accountId);
+    const handled = new Set<string>();
+    let notices = 0;
+    for (const action of actions) {
+      notices += await applyAction(accountId, broker, chats, action, located, handled);
+      deps.logger.info({ accountId, action }, "reconciliation correction");
+    }
+    if (notices > 0) await deps.jobs.requestNotify("reconcile");
+    return actions;
+  }
+
+  /** Reconciles one account: a second pass when fills were inferred, on the corrected books. */
+  async function reconcileAccount(payload: ReconcilePayload): Promise<ReconcileResult> {
+    const broker = await deps.brokerFor(payload.accountId);
+    const codes: string[] = [];
+    let passes = 0;
+    for (let pass = 1; pass <= 2; pass++) {
+      passes = pass;
+      const actions = await reconcileOnce(payload.accountId, broker);
+      codes.push(...actions.map((a) => a.code));
+      if (!actions.some((a) => a.code === "MISSED_FILL_INFERRED")) break;
+    }
+    return { accountId: payload.accountId, actions: codes, passes };
+  }
+
+  return async function processReconcile(job: Pick<Job, "data">): Promise<ReconcileResult> {
+    return reconcileAccount(reconcilePayloadSchema.parse(job.data));
+  };
+}
