@@ -1,4 +1,5 @@
 import { and, eq, gt, inArray, ne, notInArray, or, type SQL, sql } from "drizzle-orm";
+import { PgTransaction } from "drizzle-orm/pg-core";
 import { type Decimal, ZERO } from "../domain/money";
 import { type Order, type OrderEvent, TERMINAL_ORDER_STATUSES } from "../domain/order";
 import {
@@ -121,6 +122,11 @@ function lostRace(error: unknown): "retry" | "retry-once" | null {
   return null;
 }
 
+/** Whether a handle is a transaction (where a failed statement would abort the caller's work). */
+function isTransaction(db: Database): boolean {
+  return db instanceof PgTransaction;
+}
+
 /** The row version of the row a statement wrote. */
 const rowVersion = sql<string>`xmin::text`.as("version");
 
@@ -147,7 +153,7 @@ const MAX_ATTEMPTS = 50;
  *
  * Concurrent calls with the same fill: one writes; the others find the order changed, read it
  * again, see the execution among the order's applied ones and write nothing. The unique execution
- * id is the last guard.
+ * id is the last guard. Called inside a transaction, each attempt runs in a savepoint.
  */
 export async function applyOrderUpdate(
   db: Database,
@@ -157,8 +163,14 @@ export async function applyOrderUpdate(
 ): Promise<OrderUpdateOutcome> {
   for (let attempt = 1; ; attempt++) {
     try {
-      // The cache serves the first attempt only; after a lost race, read fresh rows.
-      const outcome = await applyOrderUpdateOnce(db, ref, event, context, attempt === 1);
+      // The cache serves the first attempt only; after a lost race, read fresh rows. Inside a
+      // caller's transaction each attempt gets a savepoint, so a lost race undoes only itself.
+      const useCache = attempt === 1;
+      const outcome = isTransaction(db)
+        ? await db.transaction((savepoint) =>
+            applyOrderUpdateOnce(savepoint, ref, event, context, useCache),
+          )
+        : await applyOrderUpdateOnce(db, ref, event, context, useCache);
       if (outcome !== "STALE") return outcome;
     } catch (error) {
       const race = lostRace(error);

@@ -278,7 +278,21 @@ describe.each(TEST_DRIVERS)("order events on %s", (driver) => {
     expect((await fill(one, 2)).ok).toBe(true);
     expect((await fill(two, 3)).ok).toBe(true);
     await markPosition(t.db, accountId, "INTC", dec("25"), at(4));
-    const fourth = await fill(one, 4);
+    // Inside a caller's transaction: the stale first attempt is undone by its savepoint.
+    const fourth = await t.db.transaction(async (tx) =>
+      applyOrderUpdate(
+        tx,
+        { orderId: entry.id },
+        {
+          event: "partial_fill",
+          executionId: "intc-4",
+          quantity: dec("10"),
+          price: dec("24"),
+          at: at(4).toISOString(),
+        },
+        { source: "stream", recordedAt: at(4), cache: one },
+      ),
+    );
     expect(fourth.ok && fourth.value.position?.position.quantity.toFixed()).toBe("40");
     expect(fourth.ok && fourth.value.position?.markPrice?.toFixed()).toBe("25");
     // A duplicate is recognised from the cache, a stale one from the database.
