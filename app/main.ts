@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     level: config.logLevel,
     ...(logFile === null
       ? {}
-      : { destination: pino.destination({ dest: logFile, mkdir: true, sync: false }) }),
+      : { destination: pino.destination({ dest: logFile, mkdir: true, sync: true }) }),
   });
   // The banner goes to stderr, so stdout stays the log stream (and, in the sandbox, the chat).
   const banner = process.stderr;

@@ -25,11 +25,13 @@ import type { AppConfig, UserRole } from "./config";
 import { createExecutionService } from "./execution/service";
 import type { HealthCheck } from "./http/health";
 import { createHttpServer } from "./http/server";
+import { createMarketFacts } from "./marketFacts";
 import { createMetrics, type DeskMetrics } from "./metrics";
 import { maskUrl } from "./redact";
 import { type LocalBotApi, type SandboxUser, startLocalBotApi } from "./sandbox/botApi";
 import { findOnPath, MISSING_REDIS_HELP, startLocalRedis } from "./sandbox/localRedis";
 import { startTerminalChat, TERMINAL_HELP, type TerminalChat } from "./sandbox/terminalChat";
+import { startLifecycleWorkers } from "./workers";
 
 /** The sandbox's one user: the person at the terminal, an admin. */
 export const SANDBOX_USER: SandboxUser = { id: 1_000_001, firstName: "Sandbox", username: "you" };
@@ -94,7 +96,10 @@ export class StartupError extends Error {
 /** Starts the roles of `config.role`; on any failure, stops what was started and rethrows. */
 export async function startRuntime(config: AppConfig, options: RuntimeOptions): Promise<Runtime> {
   const logger = options.logger;
-  const now = options.now ?? (() => new Date());
+  const wallClock = options.now ?? (() => new Date());
+  // With the simulator in this process the whole desk runs on its clock, so `:time +30m` moves
+  // sessions, expiries and schedules for everyone alike.
+  let now = wallClock;
   const stops: { name: string; stop: () => Promise<void> }[] = [];
   const summary: string[] = [];
   const onStop = (name: string, stop: () => Promise<void>) => stops.push({ name, stop });
@@ -119,14 +124,19 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     let dataUrl = config.alpaca.dataUrl;
     let streamUrl = config.alpaca.streamUrl;
     if (tradingUrl === null || dataUrl === null || streamUrl === null) {
-      simulator = await startSimulator({ clockRunning: true, market: "open" });
+      simulator = await startSimulator({ clockRunning: true });
       const running = simulator;
       onStop("simulator", () => running.close());
       tradingUrl ??= simulator.url;
       dataUrl ??= simulator.url;
       streamUrl ??= simulator.streamUrl;
+      const simulatedClock = simulator.clock;
+      now = () => simulatedClock.now();
+      const opened = await openSimulatedSession(simulator.url);
       summary.push(
-        `simulator: ${simulator.url} (market forced open; :calendar in the chat follows the real calendar)`,
+        opened === null
+          ? `simulator: ${simulator.url} (the market is open)`
+          : `simulator: ${simulator.url} (the market is closed now, so its clock starts at the next open, ${opened}; :time moves it)`,
       );
     }
 
@@ -258,41 +268,35 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
 
     let workers: RunningWorkers | null = null;
     if (runsWorkers) {
-      if (options.workers === undefined) {
-        logger.warn(
-          "job workers are not available in this build; orders are queued but not executed",
-        );
-        summary.push("workers: not available in this build (orders stay queued)");
-      } else {
-        const workerConnection = redis.duplicate({ maxRetriesPerRequest: null });
-        onStop("worker redis", async () => {
-          workerConnection.disconnect();
-        });
-        workers = await options.workers({
-          db,
-          broker,
-          accountId: account.id,
-          queues,
-          jobs,
-          connection: workerConnection,
-          queuePrefix: QUEUE_PREFIX,
-          logger: logger.child({ component: "jobs" }),
-          metrics,
-          now,
-          telegram,
-        });
-        const running = workers;
-        onStop("workers", () => running.stop());
-        summary.push("workers: running");
-        health.push({
-          name: "stream",
-          required: true,
-          async check() {
-            const status = running.streamStatus?.() ?? null;
-            return status ?? { ok: true, detail: "held by another worker" };
-          },
-        });
-      }
+      const startWorkers = options.workers ?? startLifecycleWorkers;
+      const workerConnection = redis.duplicate({ maxRetriesPerRequest: null });
+      onStop("worker redis", async () => {
+        workerConnection.disconnect();
+      });
+      workers = await startWorkers({
+        db,
+        broker,
+        accountId: account.id,
+        queues,
+        jobs,
+        connection: workerConnection,
+        queuePrefix: QUEUE_PREFIX,
+        logger: logger.child({ component: "jobs" }),
+        metrics,
+        now,
+        telegram,
+      });
+      const running = workers;
+      onStop("workers", () => running.stop());
+      summary.push("workers: running");
+      health.push({
+        name: "stream",
+        required: true,
+        async check() {
+          const status = running.streamStatus?.() ?? null;
+          return status ?? { ok: true, detail: "held by another worker" };
+        },
+      });
     }
 
     let runner: BotRunner | null = null;
@@ -303,8 +307,10 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         allowedUsers,
         logger: logger.child({ component: "bot" }),
         now,
-        // Later features read these; the foundation ignores them.
         db,
+        market: createMarketFacts(broker, now),
+        decisions: { submit: (decisionId: number) => jobs.executeDecision(decisionId) },
+        // Read by features that act on the desk's account.
         jobs,
         accountId: account.id,
       };
@@ -335,6 +341,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
             alerts: {
               db,
               now,
+              // Scanners sign with real time, whatever the simulated clock says.
+              signatureClock: wallClock,
               secret: config.http.alertWebhookSecret,
               onAlertAccepted:
                 options.onAlertAccepted ??
@@ -400,6 +408,30 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * A newcomer should be able to trade at once: when the real market is closed, the simulated
+ * clock jumps to a minute after the next session open (calendar and clock then agree, unlike a
+ * forced-open market). Answers the new time, or null when the market was open.
+ */
+async function openSimulatedSession(simulatorUrl: string): Promise<string | null> {
+  const response = await fetch(`${simulatorUrl}/v2/clock`, {
+    headers: {
+      "APCA-API-KEY-ID": SANDBOX_KEYS.keyId,
+      "APCA-API-SECRET-KEY": SANDBOX_KEYS.secretKey,
+    },
+  });
+  const clock = (await response.json()) as { is_open?: boolean; next_open?: string };
+  if (clock.is_open === true || clock.next_open === undefined) return null;
+  const time = new Date(Date.parse(clock.next_open) + 60_000).toISOString();
+  const moved = await fetch(`${simulatorUrl}/sim/clock`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ time }),
+  });
+  if (!moved.ok) throw new Error(`the simulator refused to move its clock: ${moved.status}`);
+  return time;
 }
 
 async function answersPing(url: string): Promise<boolean> {

@@ -18,6 +18,8 @@ export interface AlertRouteDeps {
   readonly logger: Logger;
   readonly metrics: DeskMetrics;
   readonly now: () => Date;
+  /** The clock the timestamp window is checked against (default `now`): real time, for senders. */
+  readonly signatureClock?: () => Date;
   /** ALERT_WEBHOOK_SECRET; null: every request is refused (503). */
   readonly secret: string | null;
   /**
@@ -163,7 +165,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
         deps.secret,
         { timestamp: request.headers["x-timestamp"], signature: request.headers["x-signature"] },
         raw,
-        now,
+        (deps.signatureClock ?? deps.now)(),
       );
       if (problem !== null) return refuse(401, "unauthorized", problem.code, problem.message);
 

@@ -121,7 +121,8 @@ describe("sandbox smoke test", () => {
   it("starts with no credentials, answers /start in the terminal chat, and stops on SIGTERM", async () => {
     const cwd = await tempDirectory();
     const port = await freePort();
-    const run = runDesk({ HTTP_PORT: String(port) }, cwd);
+    const token = "smoke-test-token-0123456789";
+    const run = runDesk({ HTTP_PORT: String(port), API_TOKEN: token }, cwd);
     try {
       await waitFor(
         () => run.stderr().includes("ready."),
@@ -150,6 +151,31 @@ describe("sandbox smoke test", () => {
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(metrics).toContain('desk_trading_state{account="1",state="ACTIVE"} 1');
       expect(metrics).toContain("desk_queue_depth");
+
+      // The whole lifecycle runs in the sandbox: an API order is executed by the workers against
+      // the simulator and its fill comes back on the stream as a position.
+      const api = (path: string, init: RequestInit = {}) =>
+        fetch(`http://127.0.0.1:${port}/api/execution/${path}`, {
+          ...init,
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        });
+      const submitted = await api("submit", {
+        method: "POST",
+        body: JSON.stringify({
+          ticker: "AAPL",
+          order_type: "BUY",
+          stop_loss: "185",
+          target_price: "200",
+        }),
+      });
+      expect(submitted.status).toBe(202);
+      let positions: { ticker: string; quantity: string }[] = [];
+      for (let i = 0; i < 200 && positions.length === 0; i++) {
+        positions = ((await (await api("positions")).json()) as { positions: typeof positions })
+          .positions;
+        if (positions.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(positions).toEqual([expect.objectContaining({ ticker: "AAPL", quantity: "26" })]);
 
       run.child.stdin?.write(":price AAPL 191.25\n");
       await waitFor(
