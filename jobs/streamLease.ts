@@ -88,7 +88,17 @@ export function startStreamSupervisor(
   const ttlMs = deps.settings.streamLeaseMs;
   const holder = deps.newId();
   const log = deps.logger.child({ component: "stream-lease", holder });
-  const streams = new Map<number, { lease: Lease; subscription: TradeUpdateSubscription | null }>();
+  const streams = new Map<
+    number,
+    {
+      lease: Lease;
+      subscription: TradeUpdateSubscription | null;
+      /** Wall time the stream last reported trouble without listening again since (ms), or null. */
+      downSince: number | null;
+    }
+  >();
+  /** A stream down this long is closed and opened anew (its own reconnects may have stalled). */
+  const recycleAfterMs = Math.max(3 * ttlMs, 5_000);
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
 
@@ -108,12 +118,21 @@ export function startStreamSupervisor(
     const opened = await broker.subscribeTradeUpdates({
       onTradeUpdate: (update) =>
         publish(accountId, () => deps.jobs.publishTradeUpdate(accountId, update)),
-      onResyncNeeded: (signal) =>
+      onResyncNeeded: (signal) => {
+        const entry = streams.get(accountId);
+        if (entry) entry.downSince = null;
         publish(accountId, async () => {
           await deps.jobs.requestPoll(accountId, `stream-${signal.reason}`);
           await deps.jobs.requestReconcile(accountId, `stream-${signal.reason}`);
-        }),
-      onStreamError: (message) => log.warn({ accountId, message }, "trade stream trouble"),
+        });
+      },
+      onStreamError: (message) => {
+        log.warn({ accountId, message }, "trade stream trouble");
+        const entry = streams.get(accountId);
+        if (entry && entry.downSince === null) entry.downSince = Date.now();
+        // While the stream is away, polling is the source of order events.
+        publish(accountId, () => deps.jobs.requestPoll(accountId, "stream-down"));
+      },
     });
     if (!opened.ok) {
       log.warn(
@@ -137,11 +156,25 @@ export function startStreamSupervisor(
           ttlMs,
         ),
         subscription: null,
+        downSince: null,
       };
       streams.set(accountId, entry);
     }
     if (entry.subscription) {
-      if (await entry.lease.renew()) return;
+      if (await entry.lease.renew()) {
+        if (entry.downSince !== null) {
+          await deps.jobs.requestPoll(accountId, "stream-down");
+          if (Date.now() - entry.downSince > recycleAfterMs) {
+            log.warn({ accountId }, "trade stream did not come back; opening it anew");
+            const stale = entry.subscription;
+            entry.subscription = null;
+            entry.downSince = null;
+            await stale.close();
+            await entry.lease.release();
+          }
+        }
+        return;
+      }
       log.warn({ accountId }, "stream lease lost; closing the stream");
       const lost = entry.subscription;
       entry.subscription = null;
