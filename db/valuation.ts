@@ -1,0 +1,85 @@
+/**
+ * Valuation writes and reads: marks for many positions in one statement (quotes are applied in
+ * memory and written in batches, never one write per quote), and the realized figures of a
+ * trading day for the daily P&L, the kill switch and the end-of-day summary.
+ */
+import { and, eq, gte, lt, type SQL, sql } from "drizzle-orm";
+import { type Decimal, ZERO } from "../domain/money";
+import { type Database, queryRows } from "./database";
+import { trades } from "./schema";
+
+/** A new mark for one symbol of an account. */
+export interface MarkUpdate {
+  readonly symbol: string;
+  readonly markPrice: Decimal;
+  /** When the quote behind the mark was taken. */
+  readonly at: Date;
+}
+
+/**
+ * Writes marks for an account's positions in one statement: mark price, market value (quantity x
+ * mark) and unrealized P&L (market value - cost basis, the domain's formulas, in exact numeric
+ * arithmetic), computed from each row as it stands when written, so a fill applied meanwhile is
+ * never overwritten. A mark older than the one stored is skipped. Returns the symbols written.
+ */
+export async function recordMarks(
+  db: Database,
+  accountId: number,
+  marks: readonly MarkUpdate[],
+): Promise<string[]> {
+  if (marks.length === 0) return [];
+  const values: SQL[] = marks.map(
+    (m) =>
+      sql`(${m.symbol}::text, ${m.markPrice.toFixed()}::numeric, ${m.at.toISOString()}::timestamptz)`,
+  );
+  const rows = await queryRows<{ symbol: string }>(
+    db,
+    sql`update positions as p
+      set mark_price = v.mark,
+          market_value = p.quantity * v.mark,
+          unrealized_pnl = p.quantity * v.mark - p.cost_basis,
+          marked_at = v.at
+      from (values ${sql.join(values, sql`, `)}) as v(symbol, mark, at)
+      where p.account_id = ${accountId} and p.symbol = v.symbol
+        and (p.marked_at is null or p.marked_at <= v.at)
+      returning p.symbol`,
+  );
+  return rows.map((r) => r.symbol);
+}
+
+/** What an account's trades closed in a period realized. */
+export interface RealizedSummary {
+  readonly realizedPnl: Decimal;
+  readonly tradesClosed: number;
+  readonly wins: number;
+  readonly losses: number;
+}
+
+/** Realized P&L (net of commissions) and wins/losses of the trades closed in [from, to). */
+export async function summarizeClosedTrades(
+  db: Database,
+  accountId: number,
+  from: Date,
+  to: Date,
+): Promise<RealizedSummary> {
+  const rows = await db
+    .select({ realizedPnl: trades.realizedPnl })
+    .from(trades)
+    .where(
+      and(
+        eq(trades.accountId, accountId),
+        eq(trades.status, "CLOSED"),
+        gte(trades.closedAt, from),
+        lt(trades.closedAt, to),
+      ),
+    );
+  let realizedPnl = ZERO;
+  let wins = 0;
+  let losses = 0;
+  for (const r of rows) {
+    realizedPnl = realizedPnl.plus(r.realizedPnl);
+    if (r.realizedPnl.gt(ZERO)) wins += 1;
+    else if (r.realizedPnl.lt(ZERO)) losses += 1;
+  }
+  return { realizedPnl, tradesClosed: rows.length, wins, losses };
+}

@@ -1,0 +1,345 @@
+/**
+ * The `value` processor: marks an account's positions to market and keeps its daily P&L.
+ *
+ * Quotes come with the job (streamed quotes, gathered by the caller) or are fetched through the
+ * broker port; each is applied to an in-memory mark book (mark = mid of bid/ask, else the side
+ * that exists, else the last trade), and only the marks that changed are written, in one
+ * statement. Then the account's equity and last equity are recorded, the equity snapshot of the
+ * New York trading date is rewritten, and the daily-loss rule runs: BREACHED halts the account
+ * (trading state and TRADING_STATE_CHANGED notice in one transaction, then `onHalted`), WARNING
+ * tells the trader once per day.
+ */
+import type { Job } from "bullmq";
+import { changeTradingState, recordAccountSync } from "../db/brokerAccounts";
+import { recordEquitySnapshot } from "../db/equitySnapshots";
+import { listPositions } from "../db/positions";
+import { loadRiskLimits } from "../db/riskLimits";
+import { recordMarks, summarizeClosedTrades } from "../db/valuation";
+import type { Broker, BrokerAccount } from "../domain/broker";
+import {
+  lastSessionOpen,
+  newYorkDateOf,
+  newYorkLocalToEpochMs,
+  sessionOnDate,
+  type TradingCalendar,
+  tradingDateOf,
+} from "../domain/calendar";
+import { dec } from "../domain/money";
+import {
+  type DailyLossEvaluation,
+  evaluateDailyLoss,
+  nextTradingState,
+} from "../domain/tradingState";
+import { dailyPnlOf, MarkBook, type QuoteFigures } from "../domain/valuation";
+import type { JobDeps } from "./context";
+import { type CalendarCache, createCalendarCache } from "./marketCalendar";
+import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
+import { type ValuePayload, valuePayloadSchema } from "./queues";
+import { withRaceRetry } from "./transactions";
+
+const SOURCE = "system:daily-loss";
+
+/** The New York trading date an instant's P&L belongs to, and its bounds (midnight to midnight). */
+export interface TradingDay {
+  readonly date: string;
+  readonly from: Date;
+  readonly to: Date;
+}
+
+function nextDateOf(date: string): string {
+  const d = new Date(`${date}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString().slice(0, 10);
+}
+
+/**
+ * The trading date of `now` (a weekend belongs to Friday) from the calendar, or the New York
+ * date when the calendar does not cover `now`; bounded by New York midnights.
+ */
+export function tradingDayOf(calendar: TradingCalendar | null, now: Date): TradingDay {
+  const date = (calendar && tradingDateOf(calendar, now)) ?? newYorkDateOf(now);
+  const session = calendar ? sessionOnDate(calendar, date) : null;
+  if (session) return { date, from: new Date(session.dayStartAt), to: new Date(session.dayEndAt) };
+  return {
+    date,
+    from: new Date(newYorkLocalToEpochMs(date, "00:00")),
+    to: new Date(newYorkLocalToEpochMs(nextDateOf(date), "00:00")),
+  };
+}
+
+/** What the daily-loss hook is given. */
+export interface DailyLossContext {
+  readonly accountId: number;
+  readonly evaluation: DailyLossEvaluation;
+  readonly tradingDay: TradingDay;
+  /** The latest session open at or before now (automatic halts from before it reset). */
+  readonly lastSessionOpenAt: number | null;
+  readonly at: Date;
+}
+
+export interface ValueProcessorOptions {
+  readonly calendars?: CalendarCache;
+  /**
+   * Called after the account was halted by the daily-loss rule (the state change and its notice
+   * are committed). The place to cancel working entries; by default it does nothing.
+   */
+  readonly onHalted?: (accountId: number) => Promise<void>;
+  /** Replaces the daily-loss rule (default `applyDailyLossRule`): the kill switch plugs in here. */
+  readonly dailyLoss?: (context: DailyLossContext) => Promise<void>;
+}
+
+/** What a valuation did (the job's return value). */
+export interface ValueResult {
+  readonly accountId: number;
+  readonly positions: number;
+  /** Marks written (changed since the last valuation). */
+  readonly marked: number;
+  readonly unmarked: number;
+  readonly equity: string;
+  readonly pnlToday: string;
+  readonly dailyLossLevel: DailyLossEvaluation["level"];
+}
+
+function quoteOf(q: NonNullable<ValuePayload["quotes"]>[number]): QuoteFigures {
+  return {
+    bid: q.bid === null ? null : dec(q.bid),
+    ask: q.ask === null ? null : dec(q.ask),
+    last: q.last === null ? null : dec(q.last),
+  };
+}
+
+/** Builds the `value` processor. */
+export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptions = {}) {
+  const calendars = options.calendars ?? createCalendarCache();
+  const recipients = createRecipientLookup(deps);
+  const onHalted = options.onHalted ?? (async () => {});
+
+  /**
+   * The daily-loss rule: the automatic transitions of `nextTradingState` (BREACHED halts; an
+   * automatic halt from an earlier session resets), stored with a TRADING_STATE_CHANGED notice in
+   * one transaction; a WARNING told once per account and trading date.
+   */
+  async function applyDailyLossRule(context: DailyLossContext): Promise<void> {
+    const { accountId, evaluation, at } = context;
+    const chats = await recipients(accountId);
+    let written = 0;
+    const change = await withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        const changed = await changeTradingState(
+          tx,
+          accountId,
+          (current) =>
+            nextTradingState(current, evaluation, {
+              now: at.getTime(),
+              lastSessionOpenAt: context.lastSessionOpenAt,
+            }).state,
+          SOURCE,
+          at,
+        );
+        if (!changed?.changed) return changed;
+        const halted = changed.after.mode === "HALTED";
+        written += await writeNotices(
+          tx,
+          chats,
+          [
+            {
+              key: `state-${accountId}-${changed.after.since}-${changed.after.mode}`,
+              notice: {
+                kind: "TRADING_STATE_CHANGED",
+                accountId,
+                from: changed.before.mode,
+                to: changed.after.mode,
+                setBy: changed.after.setBy,
+                reason: changed.after.reason,
+                pnlToday: halted ? evaluation.pnlToday.toFixed(2) : null,
+                lossLimit: halted ? evaluation.limitAmount.toFixed(2) : null,
+              },
+            },
+          ],
+          at,
+        );
+        return changed;
+      }),
+    );
+    if (evaluation.level === "WARNING" && change?.after.mode !== "HALTED") {
+      const warning: PendingNotice = {
+        key: `daily-loss-warning-${accountId}-${context.tradingDay.date}`,
+        notice: {
+          kind: "DAILY_LOSS_WARNING",
+          accountId,
+          pnlToday: evaluation.pnlToday.toFixed(2),
+          lossLimit: evaluation.limitAmount.toFixed(2),
+          remaining: evaluation.remainingAmount.toFixed(2),
+        },
+      };
+      written += await writeNotices(deps.db, chats, [warning], at);
+    }
+    if (written > 0) await deps.jobs.requestNotify("daily-loss");
+    if (change?.changed && change.after.mode === "HALTED" && change.before.mode !== "HALTED") {
+      deps.logger.warn(
+        { accountId, reason: change.after.reason },
+        "account halted by the daily-loss rule",
+      );
+      await onHalted(accountId);
+    }
+  }
+  const dailyLoss = options.dailyLoss ?? applyDailyLossRule;
+
+  /** Latest quotes for symbols, with the broker position's last trade for any without a usable quote. */
+  async function fetchQuotes(
+    broker: Broker,
+    symbols: readonly string[],
+    at: Date,
+  ): Promise<{ symbol: string; figures: QuoteFigures; at: number }[]> {
+    if (symbols.length === 0) return [];
+    const quotes: { symbol: string; figures: QuoteFigures; at: number }[] = [];
+    const latest = await broker.getLatestQuotes(symbols);
+    if (!latest.ok)
+      deps.logger.warn({ code: latest.code }, `latest quotes unavailable: ${latest.message}`);
+    const missing: string[] = [];
+    for (const symbol of symbols) {
+      const q = latest.ok ? latest.value.get(symbol) : undefined;
+      if (q && (q.bidPrice?.gt(0) || q.askPrice?.gt(0))) {
+        quotes.push({
+          symbol,
+          figures: { bid: q.bidPrice, ask: q.askPrice, last: null },
+          at: q.timestamp.getTime(),
+        });
+      } else missing.push(symbol);
+    }
+    if (missing.length > 0) {
+      // The broker's position carries the last trade price: the mark's last resort.
+      const held = await broker.listPositions();
+      if (held.ok) {
+        for (const p of held.value) {
+          if (missing.includes(p.symbol) && p.currentPrice) {
+            quotes.push({
+              symbol: p.symbol,
+              figures: { bid: null, ask: null, last: p.currentPrice },
+              at: at.getTime(),
+            });
+          }
+        }
+      }
+    }
+    return quotes;
+  }
+
+  async function valueAccount(payload: ValuePayload): Promise<ValueResult> {
+    const accountId = payload.accountId;
+    const broker = await deps.brokerFor(accountId);
+    const at = deps.now();
+    const positions = await listPositions(deps.db, accountId);
+
+    // The book starts from the stored marks, so an unchanged mark is not written again and an
+    // older quote does not replace a newer one.
+    const book = new MarkBook();
+    for (const p of positions) {
+      book.upsert(
+        p.position.symbol,
+        p.position,
+        p.markPrice ? { price: p.markPrice, source: "last" } : null,
+        p.markedAt?.getTime() ?? null,
+      );
+    }
+    book.takeChanged();
+    const quotes = payload.quotes
+      ? payload.quotes.map((q) => ({ symbol: q.symbol, figures: quoteOf(q), at: Date.parse(q.at) }))
+      : await fetchQuotes(broker, book.symbols(), at);
+    for (const q of quotes) book.applyQuote(q.symbol, q.figures, q.at);
+    const changed = book.takeChanged();
+    const written = await recordMarks(
+      deps.db,
+      accountId,
+      changed.flatMap((c) =>
+        c.mark && c.markedAt !== null
+          ? [{ symbol: c.position.symbol, markPrice: c.mark.price, at: new Date(c.markedAt) }]
+          : [],
+      ),
+    );
+
+    const account = await broker.getAccount();
+    if (!account.ok) throw new Error(`broker account unavailable: ${account.message}`);
+    return recordDay(accountId, broker, account.value, book, positions.length, written.length, at);
+  }
+
+  async function recordDay(
+    accountId: number,
+    broker: Broker,
+    account: BrokerAccount,
+    book: MarkBook,
+    positionCount: number,
+    marked: number,
+    at: Date,
+  ): Promise<ValueResult> {
+    await recordAccountSync(
+      deps.db,
+      accountId,
+      {
+        equity: account.equity,
+        lastEquity: account.lastEquity,
+        cash: account.cash,
+        buyingPower: account.buyingPower,
+      },
+      at,
+    );
+    let calendar: TradingCalendar | null = null;
+    try {
+      calendar = await calendars.get(accountId, broker, at);
+    } catch (error) {
+      deps.logger.warn(
+        { accountId, err: error },
+        "trading calendar unavailable; using the New York date",
+      );
+    }
+    const tradingDay = tradingDayOf(calendar, at);
+    const realized = await summarizeClosedTrades(
+      deps.db,
+      accountId,
+      tradingDay.from,
+      tradingDay.to,
+    );
+    const totals = book.totals();
+    await recordEquitySnapshot(deps.db, {
+      accountId,
+      tradingDay: tradingDay.date,
+      equity: account.equity,
+      previousCloseEquity: account.lastEquity,
+      cash: account.cash,
+      realizedPnl: realized.realizedPnl,
+      unrealizedPnl: totals.unrealizedPnl,
+      openPositions: positionCount,
+      takenAt: at,
+    });
+    const limits = await loadRiskLimits(deps.db, accountId);
+    const evaluation = evaluateDailyLoss(
+      {
+        lastEquity: account.lastEquity,
+        equity: account.equity,
+        realizedPnlToday: realized.realizedPnl,
+      },
+      limits,
+    );
+    await dailyLoss({
+      accountId,
+      evaluation,
+      tradingDay,
+      lastSessionOpenAt: calendar ? lastSessionOpen(calendar, at) : null,
+      at,
+    });
+    const pnl = dailyPnlOf(account.equity, account.lastEquity).amount;
+    return {
+      accountId,
+      positions: positionCount,
+      marked,
+      unmarked: totals.unmarked,
+      equity: account.equity.toFixed(),
+      pnlToday: pnl.toFixed(),
+      dailyLossLevel: evaluation.level,
+    };
+  }
+
+  return async function processValue(job: Pick<Job, "data">): Promise<ValueResult> {
+    return valueAccount(valuePayloadSchema.parse(job.data));
+  };
+}

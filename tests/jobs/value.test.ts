@@ -1,0 +1,158 @@
+/**
+ * Valuation against the simulator, with real PostgreSQL and Redis: marks from the broker's
+ * quotes (mid) or from quotes handed to the job, unchanged marks not rewritten, the equity
+ * snapshot of the New York trading date, and the daily-loss rule (a warning once a day, a halt
+ * with its notice and the halt hook).
+ */
+import { and, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findBrokerAccount } from "../../db/brokerAccounts";
+import { listEquitySnapshots } from "../../db/equitySnapshots";
+import { findPosition } from "../../db/positions";
+import { notificationOutbox } from "../../db/schema";
+import { dec } from "../../domain/money";
+import { createOrderReportHandler } from "../../jobs/orderReports";
+import { createReconcileProcessor } from "../../jobs/reconcile";
+import { createValueProcessor, tradingDayOf } from "../../jobs/value";
+import { type Lifecycle, OWNER_CHAT, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+
+let t: Lifecycle;
+const halted: number[] = [];
+let value: ReturnType<typeof createValueProcessor>;
+const symbol = TEST_SYMBOLS[34] ?? "T34";
+
+beforeAll(async () => {
+  t = await openLifecycle("value");
+  value = createValueProcessor(t.deps, {
+    onHalted: async (accountId) => {
+      halted.push(accountId);
+    },
+  });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function quote(bid: string, ask: string): Promise<void> {
+  await t.sim.control("/sim/quotes", { symbol, bid, ask });
+}
+
+async function notices(kind: string) {
+  return t.db.db
+    .select()
+    .from(notificationOutbox)
+    .where(and(eq(notificationOutbox.kind, kind), eq(notificationOutbox.chatId, OWNER_CHAT)));
+}
+
+describe("valuation on the simulator", () => {
+  it("marks positions at the quote's mid and records the day's equity snapshot", async () => {
+    // A 60,000-share position, opened at the broker and adopted into the books.
+    await quote("99.99", "100.01");
+    const bought = await t.broker.submitOrder({
+      clientOrderId: "value-test-buy",
+      symbol,
+      side: "buy",
+      qty: dec("60000"),
+      timeInForce: "day",
+      orderClass: "simple",
+      entry: { type: "market" },
+    });
+    if (!bought.ok) throw new Error(bought.message);
+    await waitFor(async () => {
+      const p = await t.broker.getPosition(symbol);
+      return p.ok;
+    });
+    const reconcile = createReconcileProcessor(t.deps, {
+      handler: createOrderReportHandler(t.deps),
+    });
+    await reconcile({ data: { accountId: t.accountId, reason: "test" } });
+    expect((await findPosition(t.db.db, t.accountId, symbol))?.averageCost.toFixed()).toBe(
+      "100.01",
+    );
+
+    await quote("101.99", "102.01");
+    const result = await value({ data: { accountId: t.accountId } });
+    expect(result).toMatchObject({ positions: 1, marked: 1, unmarked: 0, dailyLossLevel: "OK" });
+    const marked = await findPosition(t.db.db, t.accountId, symbol);
+    expect(marked?.markPrice?.toFixed()).toBe("102");
+    expect(marked?.marketValue?.toFixed()).toBe("6120000");
+    // 60,000 x (102 - 100.01)
+    expect(marked?.unrealizedPnl?.toFixed()).toBe("119400");
+    expect(marked?.markedAt).not.toBeNull();
+
+    const account = await t.broker.getAccount();
+    if (!account.ok) throw new Error(account.message);
+    const day = tradingDayOf(null, t.deps.now()).date;
+    expect(day).toBe("2026-03-02");
+    const [snapshot] = await listEquitySnapshots(t.db.db, t.accountId, day, day);
+    expect(snapshot?.equity.toFixed()).toBe(account.value.equity.toFixed());
+    expect(snapshot?.previousCloseEquity.toFixed()).toBe(account.value.lastEquity.toFixed());
+    expect(snapshot?.unrealizedPnl.toFixed()).toBe("119400");
+    expect(snapshot?.realizedPnl.toFixed()).toBe("0");
+    expect(snapshot?.openPositions).toBe(1);
+    expect(result.pnlToday).toBe(account.value.equity.minus(account.value.lastEquity).toFixed());
+    const stored = await findBrokerAccount(t.db.db, t.accountId);
+    expect(stored?.equity?.toFixed()).toBe(account.value.equity.toFixed());
+    expect(stored?.lastEquity?.toFixed()).toBe(account.value.lastEquity.toFixed());
+
+    // The same quote again: nothing to write.
+    expect((await value({ data: { accountId: t.accountId } })).marked).toBe(0);
+    expect(await listEquitySnapshots(t.db.db, t.accountId, day, day)).toHaveLength(1);
+  });
+
+  it("takes quotes handed to the job (a last trade when no side is quoted), never an older one", async () => {
+    const later = new Date(t.deps.now().getTime() + 60_000).toISOString();
+    const earlier = new Date(t.deps.now().getTime() - 3_600_000).toISOString();
+    const fresh = await value({
+      data: {
+        accountId: t.accountId,
+        quotes: [{ symbol, bid: null, ask: null, last: "101.50", at: later }],
+      },
+    });
+    expect(fresh.marked).toBe(1);
+    expect((await findPosition(t.db.db, t.accountId, symbol))?.markPrice?.toFixed()).toBe("101.5");
+    const stale = await value({
+      data: {
+        accountId: t.accountId,
+        quotes: [{ symbol, bid: "90", ask: "90.02", last: null, at: earlier }],
+      },
+    });
+    expect(stale.marked).toBe(0);
+    expect((await findPosition(t.db.db, t.accountId, symbol))?.markPrice?.toFixed()).toBe("101.5");
+  });
+
+  it("warns once a day near the daily loss limit, and halts the account when it is reached", async () => {
+    // About 2.5% of the 10,000,000 previous close: past the 80% warning of the 3% limit.
+    await quote("95.89", "95.91");
+    const warned = await value({ data: { accountId: t.accountId } });
+    expect(warned.dailyLossLevel).toBe("WARNING");
+    await value({ data: { accountId: t.accountId } });
+    const warnings = await notices("DAILY_LOSS_WARNING");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.payload).toMatchObject({ accountId: t.accountId, lossLimit: "300000.00" });
+    expect((await findBrokerAccount(t.db.db, t.accountId))?.tradingState).toBe("ACTIVE");
+    expect(halted).toEqual([]);
+
+    // About 3.1%: halted, told, and the hook called once.
+    await quote("94.89", "94.91");
+    const breached = await value({ data: { accountId: t.accountId } });
+    expect(breached.dailyLossLevel).toBe("BREACHED");
+    const account = await findBrokerAccount(t.db.db, t.accountId);
+    expect(account?.tradingState).toBe("HALTED");
+    expect(account?.tradingStateSource).toBe("AUTO");
+    expect(account?.tradingStateSetBy).toBe("system:daily-loss");
+    const changes = await notices("TRADING_STATE_CHANGED");
+    expect(changes).toHaveLength(1);
+    expect(changes[0]?.payload).toMatchObject({
+      from: "ACTIVE",
+      to: "HALTED",
+      setBy: "AUTO",
+      lossLimit: "300000.00",
+    });
+    expect(halted).toEqual([t.accountId]);
+
+    await value({ data: { accountId: t.accountId } });
+    expect(await notices("TRADING_STATE_CHANGED")).toHaveLength(1);
+    expect(halted).toEqual([t.accountId]);
+  });
+});
