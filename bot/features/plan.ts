@@ -241,20 +241,22 @@ async function completeDraft(
     draft = await withSymbol(deps, conversation, ctx, draft, symbol.value);
   }
   const symbol = draft.symbol;
-  while (draft.side === undefined) {
-    const side = await askFor(conversation, ctx, `${escapeHtml(symbol)}: long or short?`, readSide);
-    if (side === "short" && draft.shortable === false) {
-      await ctx.reply(
-        `${escapeHtml(symbol)} cannot be sold short at the broker. Send long, or /cancel.`,
-        {
-          parse_mode: "HTML",
-        },
-      );
-      continue;
-    }
-    draft = { ...draft, side };
-  }
-  const side = draft.side;
+  const shortable = draft.shortable !== false;
+  const side: "long" | "short" =
+    draft.side ??
+    (await askFor(
+      conversation,
+      ctx,
+      `${escapeHtml(symbol)}: long or short?`,
+      (text): Answer<"long" | "short"> => {
+        const answer = readSide(text);
+        if (answer.ok && answer.value === "short" && !shortable) {
+          return refusal(`${symbol} cannot be sold short at the broker. Send long, or /cancel.`);
+        }
+        return answer;
+      },
+    ));
+  draft = { ...draft, side };
   if (draft.entry === undefined) {
     const quote = await conversation.external(() => deps.market?.getLatestQuote(symbol) ?? null);
     draft = { ...draft, quote };
@@ -267,32 +269,32 @@ async function completeDraft(
     draft = { ...draft, entry };
   }
   const expected = expectedEntry(draft);
-  while (draft.stop === undefined) {
+  if (draft.stop === undefined) {
     const stop = await askFor(
       conversation,
       ctx,
       "Stop: a price (185.50), a distance in percent (2%) or in dollars ($3).",
-      readStop,
+      (text): Answer<StopAnswer> => {
+        const answer = readStop(text);
+        const wrongSide =
+          !answer.ok || expected === null ? null : stopSideProblem(side, expected, answer.value);
+        return wrongSide === null ? answer : refusal(wrongSide);
+      },
     );
-    const wrongSide = expected === null ? null : stopSideProblem(side, expected, stop);
-    if (wrongSide !== null) {
-      await ctx.reply(escapeHtml(wrongSide), { parse_mode: "HTML" });
-      continue;
-    }
     draft = { ...draft, stop };
   }
-  while (draft.target === undefined) {
+  if (draft.target === undefined) {
     const target = await askFor(
       conversation,
       ctx,
       "Target: a price, or a multiple of the risk such as 3R. <b>skip</b> for 2R.",
-      readTarget,
+      (text): Answer<TargetAnswer | null> => {
+        const answer = readTarget(text);
+        const wrongSide =
+          !answer.ok || expected === null ? null : targetSideProblem(side, expected, answer.value);
+        return wrongSide === null ? answer : refusal(wrongSide);
+      },
     );
-    const wrongSide = expected === null ? null : targetSideProblem(side, expected, target);
-    if (wrongSide !== null) {
-      await ctx.reply(escapeHtml(wrongSide), { parse_mode: "HTML" });
-      continue;
-    }
     draft = { ...draft, target };
   }
   if (draft.riskPercent === undefined) {
@@ -395,6 +397,10 @@ async function editDraft(
     case "method":
       return { ...draft, method: undefined };
   }
+}
+
+function refusal<T>(problem: string): Answer<T> {
+  return { ok: false, problem };
 }
 
 /** Asks until `read` accepts the answer, explaining each refusal. */

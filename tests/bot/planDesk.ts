@@ -1,0 +1,179 @@
+/**
+ * The desk's bot with everything /plan and alerts need, for end-to-end tests: the Bot API
+ * emulator, the simulator behind the real Alpaca adapter (read-only market facts), a fresh
+ * PostgreSQL database, the lifecycle queues and the conversation storage on Redis under the test's
+ * own prefix, and a clock the test moves.
+ */
+import { Writable } from "node:stream";
+import type { Bot } from "grammy";
+import type { Redis } from "ioredis";
+import { loadAccountSnapshot } from "../../app/accountSnapshot";
+import type { UserRole } from "../../app/config";
+import { createLogger } from "../../app/logger";
+import type { BotContext } from "../../bot/context";
+import { assembleBot, commandMenusFor, DESK_FEATURES } from "../../bot/createBot";
+import type { BotDeps, BotFeature } from "../../bot/feature";
+import type { MarketFacts, PlanningSettings } from "../../bot/features/planPorts";
+import { redisConversationStorage } from "../../bot/features/planStorage";
+import { type BotRunner, startBot } from "../../bot/runner";
+import { createAlpacaBroker } from "../../broker/alpaca/client";
+import { createRedisRateLimiter } from "../../broker/rateLimiter";
+import { ensureBrokerAccount } from "../../db/brokerAccounts";
+import { upsertUser } from "../../db/users";
+import type { Broker } from "../../domain/broker";
+import { createJobClient } from "../../jobs/client";
+import { closeQueues, createQueues, type Queues } from "../../jobs/queues";
+import { createTestDatabase, type TestDatabase } from "../support/database";
+import { createTestRedis, type TestRedis } from "../support/redis";
+import { MARKET_OPEN_TIME, startTestSimulator, type TestSimulator } from "../support/simulator";
+import { startTelegramEmulator, type TelegramEmulator } from "../support/telegram";
+
+export interface PlanDesk {
+  readonly emulator: TelegramEmulator;
+  readonly database: TestDatabase;
+  readonly sim: TestSimulator;
+  readonly redis: TestRedis;
+  readonly queues: Queues;
+  readonly broker: Broker;
+  readonly deps: BotDeps;
+  readonly bot: Bot<BotContext>;
+  readonly accountId: number;
+  /** Moves the bot's clock. */
+  advanceClock(milliseconds: number): void;
+  logs(): Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+export interface PlanDeskOptions {
+  readonly name: string;
+  readonly users: Readonly<Record<number, UserRole>>;
+  readonly features?: readonly BotFeature[];
+  readonly planning?: PlanningSettings;
+}
+
+/** The market facts port over a broker adapter: what the runtime wires for the bot. */
+export function brokerMarketFacts(broker: Broker, now: () => Date): MarketFacts {
+  return {
+    async getAsset(symbol) {
+      const asset = await broker.getAsset(symbol);
+      if (!asset.ok) {
+        if (asset.code === "NOT_FOUND") return null;
+        throw new Error(`asset ${symbol}: ${asset.code} ${asset.message}`);
+      }
+      return {
+        symbol: asset.value.symbol,
+        name: asset.value.name,
+        tradable: asset.value.tradable && asset.value.status === "active",
+        shortable: asset.value.shortable,
+        fractionable: asset.value.fractionable,
+      };
+    },
+    async getLatestQuote(symbol) {
+      const quotes = await broker.getLatestQuotes([symbol]);
+      if (!quotes.ok) throw new Error(`quote ${symbol}: ${quotes.code} ${quotes.message}`);
+      const quote = quotes.value.get(symbol);
+      if (quote === undefined) return null;
+      const text = (value: { toString(): string } | null) =>
+        value === null || value.toString() === "0" ? null : value.toString();
+      return { bid: text(quote.bidPrice), ask: text(quote.askPrice), last: null };
+    },
+    async getAccountSnapshot(_accountId, symbols) {
+      const loaded = await loadAccountSnapshot(broker, symbols, now());
+      if (!loaded.ok) throw new Error(`account snapshot: ${loaded.code} ${loaded.message}`);
+      return loaded.value.snapshot;
+    },
+  };
+}
+
+export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk> {
+  const emulator = await startTelegramEmulator();
+  const sim = await startTestSimulator();
+  const redis = createTestRedis(options.name);
+  const database = await createTestDatabase("postgres");
+  let clock = new Date(MARKET_OPEN_TIME).getTime();
+  const now = () => new Date(clock);
+
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      lines.push(...String(chunk).split("\n").filter(Boolean));
+      done();
+    },
+  });
+  const logger = createLogger({ level: "debug", destination });
+
+  const account = await ensureBrokerAccount(
+    database.db,
+    { environment: "paper", brokerAccountId: "PA-PLAN-DESK" },
+    now(),
+  );
+  for (const [id, role] of Object.entries(options.users)) {
+    await upsertUser(
+      database.db,
+      { telegramUserId: Number(id), role, displayName: `user ${id}` },
+      now(),
+    );
+  }
+  const broker = createAlpacaBroker({
+    keyId: "plan-desk-key",
+    secretKey: "plan-desk-secret",
+    tradingUrl: sim.url,
+    dataUrl: sim.url,
+    streamUrl: sim.streamUrl,
+    rateLimiter: createRedisRateLimiter({
+      redis: redis.redis,
+      keyPrefix: redis.prefix,
+      bucket: "plan-desk",
+    }),
+  });
+  const queueConnection: Redis = redis.connect();
+  const queues = createQueues({ connection: queueConnection, prefix: `${redis.prefix}queues` });
+  const jobs = createJobClient(queues);
+
+  const deps: BotDeps = {
+    token: emulator.token,
+    apiRoot: emulator.apiRoot,
+    allowedUsers: new Map(
+      Object.entries(options.users).map(([id, role]) => [Number(id), role] as const),
+    ),
+    logger,
+    now,
+    updateTimeoutMs: 15_000,
+    conversationStorage: redisConversationStorage(redis.redis, `${redis.prefix}conversation:`),
+    db: database.db,
+    market: brokerMarketFacts(broker, now),
+    decisions: { submit: (decisionId) => jobs.executeDecision(decisionId) },
+    ...(options.planning === undefined ? {} : { planning: options.planning }),
+  };
+  const features = options.features ?? DESK_FEATURES;
+  const bot = assembleBot(deps, features);
+  const runner: BotRunner = await startBot(bot, {
+    logger,
+    commandMenus: commandMenusFor(deps, features),
+    pollTimeoutSeconds: 5,
+    sinkTimeoutMs: 20_000,
+  });
+  return {
+    emulator,
+    database,
+    sim,
+    redis,
+    queues,
+    broker,
+    deps,
+    bot,
+    accountId: account.id,
+    advanceClock(milliseconds) {
+      clock += milliseconds;
+    },
+    logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+    async stop() {
+      await runner.stop();
+      await emulator.stop();
+      await closeQueues(queues);
+      await sim.close();
+      await database.close();
+      await redis.cleanup();
+    },
+  };
+}
