@@ -1,0 +1,188 @@
+/**
+ * The `daily` processor, on the New York session (its schedules fire on weekdays; the broker's
+ * calendar says whether the market actually trades that day):
+ *
+ * - `session-open`: automatic halts and reduce-only states set before this session's open are
+ *   lifted (to ACTIVE, or to the trader's own restriction they had overridden), each change with
+ *   its TRADING_STATE_CHANGED notice in the same transaction. A trader's own state is kept.
+ * - `end-of-day`: the day's equity snapshot is written a last time and every recipient of the
+ *   account gets one DAILY_SUMMARY (equity, the day's P&L, realized and unrealized, trades
+ *   closed, wins and losses, open positions).
+ */
+import type { Job } from "bullmq";
+import { changeTradingState, listBrokerAccounts } from "../db/brokerAccounts";
+import { recordEquitySnapshot } from "../db/equitySnapshots";
+import { listPositions } from "../db/positions";
+import { summarizeClosedTrades } from "../db/valuation";
+import {
+  lastSessionOpen,
+  newYorkDateOf,
+  sessionOnDate,
+  type TradingCalendar,
+} from "../domain/calendar";
+import { sumDecimals } from "../domain/money";
+import { nextTradingState } from "../domain/tradingState";
+import { dailyPnlOf } from "../domain/valuation";
+import type { JobDeps } from "./context";
+import { type CalendarCache, createCalendarCache } from "./marketCalendar";
+import { createRecipientLookup, writeNotices } from "./notices";
+import { type DailyPayload, dailyPayloadSchema } from "./queues";
+import { withRaceRetry } from "./transactions";
+import { tradingDayOf } from "./value";
+
+export interface DailyProcessorOptions {
+  readonly calendars?: CalendarCache;
+}
+
+/** What one account's daily step did. */
+export type DailyAccountResult =
+  | { readonly accountId: number; readonly outcome: "reset"; readonly to: string }
+  | { readonly accountId: number; readonly outcome: "unchanged" }
+  | { readonly accountId: number; readonly outcome: "summarized"; readonly tradingDate: string }
+  | { readonly accountId: number; readonly outcome: "skipped"; readonly reason: string };
+
+export interface DailyResult {
+  readonly kind: DailyPayload["kind"];
+  readonly accounts: readonly DailyAccountResult[];
+}
+
+/** Builds the `daily` processor. */
+export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptions = {}) {
+  const calendars = options.calendars ?? createCalendarCache();
+  const recipients = createRecipientLookup(deps);
+
+  async function calendarOf(accountId: number, at: Date): Promise<TradingCalendar> {
+    return calendars.get(accountId, await deps.brokerFor(accountId), at);
+  }
+
+  async function openSession(accountId: number, at: Date): Promise<DailyAccountResult> {
+    const calendar = await calendarOf(accountId, at);
+    const today = newYorkDateOf(at);
+    if (sessionOnDate(calendar, today) === null || lastSessionOpen(calendar, at) === null) {
+      return { accountId, outcome: "skipped", reason: "no session today" };
+    }
+    const lastSessionOpenAt = lastSessionOpen(calendar, at);
+    const chats = await recipients(accountId);
+    const change = await withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        const changed = await changeTradingState(
+          tx,
+          accountId,
+          (current) =>
+            nextTradingState(
+              current,
+              { level: "OK", message: "" },
+              { now: at.getTime(), lastSessionOpenAt },
+            ).state,
+          "system:session-open",
+          at,
+        );
+        if (!changed?.changed) return changed;
+        await writeNotices(
+          tx,
+          chats,
+          [
+            {
+              key: `state-${accountId}-${changed.after.since}-${changed.after.mode}`,
+              notice: {
+                kind: "TRADING_STATE_CHANGED",
+                accountId,
+                from: changed.before.mode,
+                to: changed.after.mode,
+                setBy: changed.after.setBy,
+                reason: changed.after.reason,
+                pnlToday: null,
+                lossLimit: null,
+              },
+            },
+          ],
+          at,
+        );
+        return changed;
+      }),
+    );
+    if (!change?.changed) return { accountId, outcome: "unchanged" };
+    deps.logger.info(
+      { accountId, from: change.before.mode, to: change.after.mode },
+      "trading state reset at the session open",
+    );
+    return { accountId, outcome: "reset", to: change.after.mode };
+  }
+
+  async function summarizeDay(accountId: number, at: Date): Promise<DailyAccountResult> {
+    const broker = await deps.brokerFor(accountId);
+    const calendar = await calendarOf(accountId, at);
+    // On a holiday the trading date would be the day before: that day was summarized already.
+    if (sessionOnDate(calendar, newYorkDateOf(at)) === null) {
+      return { accountId, outcome: "skipped", reason: "no session today" };
+    }
+    const day = tradingDayOf(calendar, at);
+    const account = await broker.getAccount();
+    if (!account.ok) throw new Error(`broker account unavailable: ${account.message}`);
+    const { equity, lastEquity, cash } = account.value;
+    const realized = await summarizeClosedTrades(deps.db, accountId, day.from, day.to);
+    const positions = await listPositions(deps.db, accountId);
+    const unrealized = sumDecimals(
+      positions.flatMap((p) => (p.unrealizedPnl ? [p.unrealizedPnl] : [])),
+    );
+    const chats = await recipients(accountId);
+    const written = await withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        await recordEquitySnapshot(tx, {
+          accountId,
+          tradingDay: day.date,
+          equity,
+          previousCloseEquity: lastEquity,
+          cash,
+          realizedPnl: realized.realizedPnl,
+          unrealizedPnl: unrealized,
+          openPositions: positions.length,
+          takenAt: at,
+        });
+        return writeNotices(
+          tx,
+          chats,
+          [
+            {
+              key: `summary-${accountId}-${day.date}`,
+              notice: {
+                kind: "DAILY_SUMMARY",
+                accountId,
+                tradingDate: day.date,
+                equity: equity.toFixed(2),
+                pnlToday: dailyPnlOf(equity, lastEquity).amount.toFixed(2),
+                realizedPnl: realized.realizedPnl.toFixed(2),
+                unrealizedPnl: unrealized.toFixed(2),
+                tradesClosed: realized.tradesClosed,
+                wins: realized.wins,
+                losses: realized.losses,
+                openPositions: positions.length,
+              },
+            },
+          ],
+          at,
+        );
+      }),
+    );
+    if (written > 0) await deps.jobs.requestNotify("daily-summary");
+    return { accountId, outcome: "summarized", tradingDate: day.date };
+  }
+
+  return async function processDaily(job: Pick<Job, "data">): Promise<DailyResult> {
+    const payload = dailyPayloadSchema.parse(job.data);
+    const at = deps.now();
+    const accountIds =
+      payload.accountId !== undefined
+        ? [payload.accountId]
+        : (await listBrokerAccounts(deps.db)).map((a) => a.id);
+    const accounts: DailyAccountResult[] = [];
+    for (const accountId of accountIds) {
+      accounts.push(
+        payload.kind === "session-open"
+          ? await openSession(accountId, at)
+          : await summarizeDay(accountId, at),
+      );
+    }
+    return { kind: payload.kind, accounts };
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * The daily jobs against the simulator's calendar and account, with real PostgreSQL and Redis:
+ * the session-open reset of automatic halts (a trader's own halt kept, holidays skipped) and the
+ * end-of-day summary, each told once.
+ */
+import { and, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  changeTradingState,
+  ensureBrokerAccount,
+  findBrokerAccount,
+} from "../../db/brokerAccounts";
+import { listEquitySnapshots } from "../../db/equitySnapshots";
+import { applyFill } from "../../db/orderEvents";
+import { markPosition } from "../../db/positions";
+import { notificationOutbox } from "../../db/schema";
+import { dec } from "../../domain/money";
+import type { TradingState } from "../../domain/tradingState";
+import { createJobDeps } from "../../jobs/context";
+import { createDailyProcessor } from "../../jobs/daily";
+import { at, enterLong } from "../db/fixtures";
+import { type Lifecycle, OWNER_CHAT, openLifecycle } from "./harness";
+
+let t: Lifecycle;
+let now = new Date("2026-03-03T14:30:00Z");
+let daily: ReturnType<typeof createDailyProcessor>;
+
+beforeAll(async () => {
+  t = await openLifecycle("daily");
+  daily = createDailyProcessor(createJobDeps({ ...t.deps, now: () => now }));
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function notices(kind: string) {
+  return t.db.db
+    .select()
+    .from(notificationOutbox)
+    .where(and(eq(notificationOutbox.kind, kind), eq(notificationOutbox.chatId, OWNER_CHAT)));
+}
+
+async function setState(accountId: number, state: TradingState): Promise<void> {
+  await changeTradingState(t.db.db, accountId, () => state, "test", new Date(state.since));
+}
+
+describe("daily jobs", () => {
+  it("lifts an automatic halt at the next session open, keeps a trader's own halt, and tells once", async () => {
+    const manual = await ensureBrokerAccount(
+      t.db.db,
+      { environment: "paper", brokerAccountId: "PA-daily-manual" },
+      now,
+    );
+    const yesterday = Date.parse("2026-03-02T18:00:00Z");
+    await setState(t.accountId, {
+      mode: "HALTED",
+      setBy: "AUTO",
+      reason: "Day's loss 3.10% reached the 3% limit",
+      since: yesterday,
+    });
+    await setState(manual.id, {
+      mode: "HALTED",
+      setBy: "MANUAL",
+      reason: "/halt",
+      since: yesterday,
+    });
+
+    // Tuesday 09:30 New York.
+    now = new Date("2026-03-03T14:30:00Z");
+    const result = await daily({ data: { kind: "session-open" } });
+    expect(result.accounts).toEqual([
+      { accountId: t.accountId, outcome: "reset", to: "ACTIVE" },
+      { accountId: manual.id, outcome: "unchanged" },
+    ]);
+    expect((await findBrokerAccount(t.db.db, t.accountId))?.tradingState).toBe("ACTIVE");
+    expect((await findBrokerAccount(t.db.db, manual.id))?.tradingState).toBe("HALTED");
+    const told = await notices("TRADING_STATE_CHANGED");
+    expect(told.map((n) => n.payload)).toEqual([
+      expect.objectContaining({
+        accountId: t.accountId,
+        from: "HALTED",
+        to: "ACTIVE",
+        setBy: "AUTO",
+      }),
+    ]);
+
+    expect((await daily({ data: { kind: "session-open" } })).accounts).toEqual([
+      { accountId: t.accountId, outcome: "unchanged" },
+      { accountId: manual.id, outcome: "unchanged" },
+    ]);
+    expect(await notices("TRADING_STATE_CHANGED")).toHaveLength(1);
+  });
+
+  it("keeps a halt set during the current session, and skips a day without a session", async () => {
+    now = new Date("2026-03-03T15:00:00Z");
+    await setState(t.accountId, {
+      mode: "HALTED",
+      setBy: "AUTO",
+      reason: "Day's loss 3.2% reached the 3% limit",
+      since: Date.parse("2026-03-03T14:45:00Z"),
+    });
+    expect(
+      (await daily({ data: { kind: "session-open", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "unchanged" }]);
+    // Good Friday 2026 (3 April): the exchange is closed.
+    now = new Date("2026-04-03T13:30:00Z");
+    expect(
+      (await daily({ data: { kind: "session-open", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "skipped", reason: "no session today" }]);
+    expect((await findBrokerAccount(t.db.db, t.accountId))?.tradingState).toBe("HALTED");
+    expect(
+      (await daily({ data: { kind: "end-of-day", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "skipped", reason: "no session today" }]);
+  });
+
+  it("sends one end-of-day summary with the day's trades, P&L and open positions", async () => {
+    // A winner (target), a loser (stop) and a position still open, all on Monday 2 March.
+    const win = await enterLong(t.db.db, t.accountId, { symbol: "T35", bracket: true });
+    const lose = await enterLong(t.db.db, t.accountId, { symbol: "T36", bracket: true });
+    const open = await enterLong(t.db.db, t.accountId, { symbol: "T37", bracket: true });
+    for (const [i, e] of [win, lose, open].entries()) {
+      const r = await applyFill(
+        t.db.db,
+        { orderId: e.entry.id },
+        {
+          executionId: `d-entry-${i}`,
+          quantity: dec("100"),
+          price: dec("190.10"),
+          at: at(10),
+          final: true,
+        },
+        "stream",
+        at(10),
+      );
+      if (!r.ok) throw new Error(r.message);
+    }
+    const exits: [typeof win, number, string][] = [
+      [win, 1, "205.00"],
+      [lose, 0, "184.50"],
+    ];
+    for (const [e, leg, price] of exits) {
+      const order = e.legs[leg];
+      if (!order) throw new Error("missing leg");
+      const r = await applyFill(
+        t.db.db,
+        { orderId: order.id },
+        {
+          executionId: `d-exit-${order.id}`,
+          quantity: dec("100"),
+          price: dec(price),
+          at: at(600),
+          final: true,
+        },
+        "stream",
+        at(600),
+      );
+      if (!r.ok) throw new Error(r.message);
+    }
+    await markPosition(t.db.db, t.accountId, "T37", dec("191.10"), at(700));
+
+    // Monday 16:20 New York.
+    now = new Date("2026-03-02T21:20:00Z");
+    const result = await daily({ data: { kind: "end-of-day", accountId: t.accountId } });
+    expect(result.accounts).toEqual([
+      { accountId: t.accountId, outcome: "summarized", tradingDate: "2026-03-02" },
+    ]);
+    const account = await t.broker.getAccount();
+    if (!account.ok) throw new Error(account.message);
+    const summaries = await notices("DAILY_SUMMARY");
+    expect(summaries.map((s) => s.payload)).toEqual([
+      {
+        kind: "DAILY_SUMMARY",
+        accountId: t.accountId,
+        tradingDate: "2026-03-02",
+        equity: account.value.equity.toFixed(2),
+        pnlToday: account.value.equity.minus(account.value.lastEquity).toFixed(2),
+        // 100 x (205 - 190.10) + 100 x (184.50 - 190.10)
+        realizedPnl: "930.00",
+        unrealizedPnl: "100.00",
+        tradesClosed: 2,
+        wins: 1,
+        losses: 1,
+        openPositions: 1,
+      },
+    ]);
+    const [snapshot] = await listEquitySnapshots(t.db.db, t.accountId, "2026-03-02", "2026-03-02");
+    expect(snapshot?.realizedPnl.toFixed()).toBe("930");
+    expect(snapshot?.openPositions).toBe(1);
+
+    await daily({ data: { kind: "end-of-day", accountId: t.accountId } });
+    expect(await notices("DAILY_SUMMARY")).toHaveLength(1);
+  });
+});
