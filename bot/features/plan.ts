@@ -10,28 +10,15 @@
 import { randomBytes } from "node:crypto";
 import { type Conversation, createConversation } from "@grammyjs/conversations";
 import { Composer } from "grammy";
-import { findAccountForUser } from "../../db/accountOfUser";
-import { moveAlert } from "../../db/alerts";
-import { tradingStateOf } from "../../db/brokerAccounts";
-import { createDecision } from "../../db/decisions";
-import { loadRiskLimits } from "../../db/riskLimits";
-import { listTrades } from "../../db/trades";
-import { findUserByTelegramId } from "../../db/users";
-import { Decimal, ZERO } from "../../domain/money";
-import { marketEntryPrice, planTrade, type TradeInput } from "../../domain/planTrade";
-import type { KellyInputs, SizingMethod } from "../../domain/sizing";
+import { Decimal } from "../../domain/money";
+import { marketEntryPrice, type TradeInput } from "../../domain/planTrade";
+import type { SizingMethod } from "../../domain/sizing";
 import { commandSpec } from "../commands";
 import type { BotContext, FormContext } from "../context";
 import type { BotDeps, BotFeature } from "../feature";
 import { PLAN_CARD_ACTION, planCardKeyboard, readPlanCardPress } from "../keyboards/plan";
 import { escapeHtml } from "../views/html";
-import {
-  dollars,
-  type PlanCardModel,
-  priceText,
-  renderPlanCard,
-  toPlanCardModel,
-} from "../views/planCard";
+import { dollars, priceText, renderPlanCard } from "../views/planCard";
 import { guardCommand } from "./access";
 import {
   type Answer,
@@ -49,13 +36,12 @@ import {
   targetSideProblem,
 } from "./planInput";
 import { DEFAULT_CONFIRMATION_MS, type QuoteFacts } from "./planPorts";
+import { type Priced, priceTrade, submitCard } from "./planService";
 
 export const PLAN_CONVERSATION = "plan";
 
 /** A form left unanswered this long (real time) is dropped. */
 const FORM_IDLE_MS = 30 * 60_000;
-/** Closed trades half Kelly needs before it trusts a win rate. */
-const KELLY_MIN_TRADES = 10;
 
 /** What the form has gathered so far; JSON-safe. Absent fields are still to be asked. */
 export interface PlanDraft {
@@ -81,14 +67,6 @@ export interface PlanStart {
 }
 
 type PlanConversation = Conversation<BotContext, FormContext>;
-
-type Priced =
-  | { readonly ok: true; readonly accountId: number; readonly card: PlanCardModel }
-  | { readonly ok: false; readonly message: string };
-
-type Submitted =
-  | { readonly ok: true; readonly decisionId: number }
-  | { readonly ok: false; readonly message: string };
 
 const EDITABLE_FIELDS = ["symbol", "side", "entry", "stop", "target", "risk", "method"] as const;
 
@@ -211,7 +189,7 @@ async function runPlan(
     await press.ctx.answerCallbackQuery();
     await settle("<i>Working…</i>");
     const submitted = await conversation.external(() =>
-      submitPlan(deps, telegramUserId, priced.accountId, card, draft.alertId),
+      submitCard(deps, telegramUserId, priced.accountId, card, draft.alertId),
     );
     if (!submitted.ok) {
       await settle(`<b>Not sent.</b> ${escapeHtml(submitted.message)}`);
@@ -529,119 +507,8 @@ export function tradeInputOf(draft: PlanDraft): TradeInput | null {
 }
 
 /** Prices a complete draft for the user's account: the plan card. */
-async function priceDraft(
-  deps: BotDeps,
-  telegramUserId: number,
-  draft: PlanDraft,
-): Promise<Priced> {
-  const { db, market } = deps;
+function priceDraft(deps: BotDeps, telegramUserId: number, draft: PlanDraft): Promise<Priced> {
   const input = tradeInputOf(draft);
-  if (db === undefined || market === undefined || input === null) {
-    return { ok: false, message: "Trading is not set up on this desk yet." };
-  }
-  try {
-    const account = await findAccountForUser(db, telegramUserId);
-    if (account === null)
-      return { ok: false, message: "No broker account is set up on this desk." };
-    const [limits, snapshot] = await Promise.all([
-      loadRiskLimits(db, account.id),
-      market.getAccountSnapshot(account.id, [input.symbol]),
-    ]);
-    const kelly =
-      input.sizingMethod === "half_kelly" ? await kellyInputs(deps, account.id) : undefined;
-    const planning = planTrade(
-      kelly === undefined ? input : { ...input, kelly },
-      snapshot,
-      limits,
-      tradingStateOf(account),
-      deps.now().getTime(),
-    );
-    const riskPercent = input.riskPercent ?? limits.riskPerTradePercent;
-    return {
-      ok: true,
-      accountId: account.id,
-      card: toPlanCardModel(
-        input.symbol,
-        input.side,
-        input.entryType,
-        input.sizingMethod ?? "risk_percent",
-        riskPercent,
-        planning,
-      ),
-    };
-  } catch (error) {
-    deps.logger.warn({ err: error, symbol: input.symbol }, "plan could not be priced");
-    return {
-      ok: false,
-      message: "The plan could not be priced: the broker or the database did not answer.",
-    };
-  }
-}
-
-/** Win rate and payoff of the account's closed trades, once there are enough of them. */
-async function kellyInputs(deps: BotDeps, accountId: number): Promise<KellyInputs | undefined> {
-  if (deps.db === undefined) return undefined;
-  const closed = await listTrades(deps.db, accountId, { statuses: ["CLOSED"], limit: 500 });
-  if (closed.length < KELLY_MIN_TRADES) return undefined;
-  const wins = closed.filter((record) => record.trade.realizedPnl.gt(ZERO));
-  const losses = closed.filter((record) => record.trade.realizedPnl.lt(ZERO));
-  if (wins.length === 0 || losses.length === 0) return undefined;
-  const average = (values: readonly Decimal[]) =>
-    values.reduce((sum, value) => sum.plus(value), ZERO).div(values.length);
-  return {
-    winRate: new Decimal(wins.length).div(closed.length),
-    payoffRatio: average(wins.map((record) => record.trade.realizedPnl)).div(
-      average(losses.map((record) => record.trade.realizedPnl.abs())),
-    ),
-  };
-}
-
-/**
- * Stores the confirmed card as an approved decision and hands it to the jobs. A plan adjusted
- * from an alert first takes the alert (one decision per alert, whoever presses first).
- */
-async function submitPlan(
-  deps: BotDeps,
-  telegramUserId: number,
-  accountId: number,
-  card: PlanCardModel,
-  alertId: number | undefined,
-): Promise<Submitted> {
-  const { db, decisions } = deps;
-  if (db === undefined || decisions === undefined || card.quantity === null || card.stop === null) {
-    return { ok: false, message: "Trading is not set up on this desk yet." };
-  }
-  const at = deps.now();
-  const actor = `user:${telegramUserId}`;
-  if (alertId !== undefined) {
-    const taken = await moveAlert(db, alertId, ["received", "sent"], "approved", actor, at);
-    if (taken === null) return { ok: false, message: "The alert was already decided or expired." };
-  }
-  const user = await findUserByTelegramId(db, telegramUserId);
-  const decision = await createDecision(
-    db,
-    {
-      accountId,
-      source: alertId === undefined ? "manual" : "alert",
-      alertId: alertId ?? null,
-      symbol: card.symbol,
-      side: card.side === "long" ? "buy" : "sell",
-      entryType: card.entryType,
-      entryPrice: card.limitPrice === null ? null : new Decimal(card.limitPrice),
-      stopPrice: new Decimal(card.stop),
-      targetPrice: card.target === null ? null : new Decimal(card.target),
-      quantity: new Decimal(card.quantity),
-      riskAmount: new Decimal(card.riskAmount ?? "0"),
-      createdBy: actor,
-      status: "approved",
-      decidedByUserId: user?.id ?? null,
-    },
-    at,
-  );
-  await decisions.submit(decision.id);
-  deps.logger.info(
-    { decisionId: decision.id, symbol: card.symbol, telegramUserId },
-    "plan confirmed",
-  );
-  return { ok: true, decisionId: decision.id };
+  if (input === null) return Promise.resolve({ ok: false, message: "The plan is incomplete." });
+  return priceTrade(deps, telegramUserId, input);
 }

@@ -1,0 +1,147 @@
+/**
+ * The work behind a plan card, shared by /plan and the alert buttons: price a trade for the
+ * user's account (domain/planTrade.ts against a fresh snapshot, the account's limits and trading
+ * state) and turn a confirmed card into an approved decision handed to the jobs. Plain async
+ * functions: conversations call them inside `conversation.external`, and their results are
+ * JSON-safe.
+ */
+import { findAccountForUser } from "../../db/accountOfUser";
+import { moveAlert } from "../../db/alerts";
+import { tradingStateOf } from "../../db/brokerAccounts";
+import { createDecision } from "../../db/decisions";
+import { loadRiskLimits } from "../../db/riskLimits";
+import { listTrades } from "../../db/trades";
+import { findUserByTelegramId } from "../../db/users";
+import { Decimal, ZERO } from "../../domain/money";
+import { planTrade, type TradeInput } from "../../domain/planTrade";
+import type { KellyInputs } from "../../domain/sizing";
+import type { BotDeps } from "../feature";
+import { type PlanCardModel, toPlanCardModel } from "../views/planCard";
+
+/** Closed trades half Kelly needs before it trusts a win rate. */
+const KELLY_MIN_TRADES = 10;
+
+export type Priced =
+  | { readonly ok: true; readonly accountId: number; readonly card: PlanCardModel }
+  | { readonly ok: false; readonly message: string };
+
+export type Submitted =
+  | { readonly ok: true; readonly decisionId: number }
+  | { readonly ok: false; readonly message: string };
+
+/** Prices a trade for the account the user trades: the plan card with every violation. */
+export async function priceTrade(
+  deps: BotDeps,
+  telegramUserId: number,
+  input: TradeInput,
+): Promise<Priced> {
+  const { db, market } = deps;
+  if (db === undefined || market === undefined) {
+    return { ok: false, message: "Trading is not set up on this desk yet." };
+  }
+  try {
+    const account = await findAccountForUser(db, telegramUserId);
+    if (account === null) {
+      return { ok: false, message: "No broker account is set up on this desk." };
+    }
+    const [limits, snapshot] = await Promise.all([
+      loadRiskLimits(db, account.id),
+      market.getAccountSnapshot(account.id, [input.symbol]),
+    ]);
+    const kelly =
+      input.sizingMethod === "half_kelly" ? await kellyInputs(deps, account.id) : undefined;
+    const planning = planTrade(
+      kelly === undefined ? input : { ...input, kelly },
+      snapshot,
+      limits,
+      tradingStateOf(account),
+      deps.now().getTime(),
+    );
+    const riskPercent = input.riskPercent ?? limits.riskPerTradePercent;
+    return {
+      ok: true,
+      accountId: account.id,
+      card: toPlanCardModel(
+        input.symbol,
+        input.side,
+        input.entryType,
+        input.sizingMethod ?? "risk_percent",
+        riskPercent,
+        planning,
+      ),
+    };
+  } catch (error) {
+    deps.logger.warn({ err: error, symbol: input.symbol }, "plan could not be priced");
+    return {
+      ok: false,
+      message: "The plan could not be priced: the broker or the database did not answer.",
+    };
+  }
+}
+
+/** Win rate and payoff of the account's closed trades, once there are enough of them. */
+async function kellyInputs(deps: BotDeps, accountId: number): Promise<KellyInputs | undefined> {
+  if (deps.db === undefined) return undefined;
+  const closed = await listTrades(deps.db, accountId, { statuses: ["CLOSED"], limit: 500 });
+  if (closed.length < KELLY_MIN_TRADES) return undefined;
+  const pnl = closed.map((record) => record.trade.realizedPnl);
+  const wins = pnl.filter((value) => value.gt(ZERO));
+  const losses = pnl.filter((value) => value.lt(ZERO)).map((value) => value.abs());
+  if (wins.length === 0 || losses.length === 0) return undefined;
+  const average = (values: readonly Decimal[]) =>
+    values.reduce((sum, value) => sum.plus(value), ZERO).div(values.length);
+  return {
+    winRate: new Decimal(wins.length).div(closed.length),
+    payoffRatio: average(wins).div(average(losses)),
+  };
+}
+
+/**
+ * Stores a confirmed card as an approved decision and hands it to the jobs. A card from an alert
+ * first takes the alert: one decision per alert, whoever presses first.
+ */
+export async function submitCard(
+  deps: BotDeps,
+  telegramUserId: number,
+  accountId: number,
+  card: PlanCardModel,
+  alertId: number | undefined,
+): Promise<Submitted> {
+  const { db, decisions } = deps;
+  if (db === undefined || decisions === undefined || card.quantity === null || card.stop === null) {
+    return { ok: false, message: "Trading is not set up on this desk yet." };
+  }
+  const at = deps.now();
+  const actor = `user:${telegramUserId}`;
+  if (alertId !== undefined) {
+    const taken = await moveAlert(db, alertId, ["received", "sent"], "approved", actor, at);
+    if (taken === null) return { ok: false, message: "The alert was already decided or expired." };
+  }
+  const user = await findUserByTelegramId(db, telegramUserId);
+  const decision = await createDecision(
+    db,
+    {
+      accountId,
+      source: alertId === undefined ? "manual" : "alert",
+      alertId: alertId ?? null,
+      symbol: card.symbol,
+      side: card.side === "long" ? "buy" : "sell",
+      entryType: card.entryType,
+      entryPrice: card.limitPrice === null ? null : new Decimal(card.limitPrice),
+      stopPrice: new Decimal(card.stop),
+      targetPrice: card.target === null ? null : new Decimal(card.target),
+      quantity: new Decimal(card.quantity),
+      riskAmount: new Decimal(card.riskAmount ?? "0"),
+      createdBy: actor,
+      status: "approved",
+      decidedByUserId: user?.id ?? null,
+    },
+    at,
+  );
+  await decisions.submit(decision.id);
+  deps.logger.info(
+    { decisionId: decision.id, symbol: card.symbol, telegramUserId, alertId },
+    "plan confirmed",
+  );
+  return { ok: true, decisionId: decision.id };
+}
