@@ -1,0 +1,223 @@
+/**
+ * Several worker processes on one account: no duplicate entry, exit or notification; a worker
+ * killed (SIGKILL) while placing exits leaves its job to the others; SIGTERM lets the active job
+ * finish. Workers are child processes running tests/jobs/fixtures/workerProcess.ts.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type Decision, findDecision } from "../../db/decisions";
+import { listOrdersForTrade, type OrderRecord } from "../../db/orders";
+import { findPosition } from "../../db/positions";
+import { notificationOutbox } from "../../db/schema";
+import { findTradeByDecision } from "../../db/trades";
+import { isTerminal } from "../../domain/orderStateMachine";
+import { executeJobId } from "../../jobs/client";
+import { KEY_ID, type Lifecycle, openLifecycle, SECRET_KEY, waitFor } from "./harness";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const FIXTURE = join(here, "fixtures", "workerProcess.ts");
+
+let t: Lifecycle;
+const children = new Set<ChildProcess>();
+
+interface SimOrder {
+  symbol: string;
+  order_class: string;
+  status: string;
+  qty: string;
+  client_order_id: string;
+  type: string;
+}
+
+function startWorker(): Promise<ChildProcess> {
+  // Node itself (not the tsx wrapper), so the pid and the signals reach the worker.
+  const child = spawn(process.execPath, ["--import", "tsx", FIXTURE], {
+    env: {
+      ...process.env,
+      LIFECYCLE_PREFIX: t.prefix,
+      LIFECYCLE_REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379",
+      LIFECYCLE_DATABASE_URL: t.db.url ?? "",
+      LIFECYCLE_KEY_ID: KEY_ID,
+      LIFECYCLE_SECRET_KEY: SECRET_KEY,
+      LIFECYCLE_SIM_URL: t.sim.url,
+      LIFECYCLE_STREAM_URL: t.sim.streamUrl,
+      LIFECYCLE_ACCOUNT_ID: String(t.accountId),
+      LIFECYCLE_CLOCK_START: t.deps.now().toISOString(),
+      LIFECYCLE_NATIVE_BRACKETS: "false",
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("worker did not start")), 20_000);
+    child.stdout?.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes("ready")) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`worker exited with ${code}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.all(
+    [...children].map((child) => {
+      child.kill("SIGTERM");
+      return exited(child);
+    }),
+  );
+}
+
+async function simOrders(symbol: string): Promise<SimOrder[]> {
+  const state = (await t.sim.control("/sim/state")) as { orders: SimOrder[] };
+  return state.orders.filter((o) => o.symbol === symbol);
+}
+
+function liveStops(orders: readonly OrderRecord[]): OrderRecord[] {
+  return orders.filter(
+    (o) => o.order.role === "STOP_LOSS" && !isTerminal(o.order.status) && o.order.brokerOrderId,
+  );
+}
+
+beforeAll(async () => {
+  t = await openLifecycle("workers");
+});
+afterEach(async () => {
+  await stopAll();
+});
+afterAll(async () => {
+  await stopAll();
+  await t?.close();
+});
+
+describe("several worker processes", () => {
+  it("three workers execute a batch once each: one entry, one OCO per fill, one notice per event", async () => {
+    await Promise.all([startWorker(), startWorker(), startWorker()]);
+    const symbols = ["T20", "T21", "T22", "T23", "T24", "T25"];
+    for (const symbol of symbols) {
+      await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    }
+    const decisions: Decision[] = [];
+    for (let i = 0; i < 24; i++) {
+      const symbol = symbols[i % symbols.length] ?? "T20";
+      decisions.push(await t.decide({ symbol, entry: "100.05", quantity: String(1 + (i % 3)) }));
+    }
+    // Every decision asked for twice, from two places.
+    await Promise.all(
+      decisions.flatMap((d) => [t.jobs.executeDecision(d.id), t.jobs.executeDecision(d.id)]),
+    );
+    await waitFor(
+      async () => {
+        const all = await Promise.all(decisions.map((d) => findDecision(t.db.db, d.id)));
+        return all.every((d) => d?.status === "executed");
+      },
+      30_000,
+      "every decision executed",
+    );
+    for (const symbol of symbols) {
+      await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
+    }
+    for (const d of decisions) {
+      await waitFor(
+        async () => {
+          const trade = await findTradeByDecision(t.db.db, d.id);
+          if (trade?.trade.status !== "POSITION") return false;
+          const stops = liveStops(await listOrdersForTrade(t.db.db, trade.id));
+          return stops.length === 1 && stops[0]?.order.quantity.eq(trade.trade.quantity);
+        },
+        30_000,
+        `trade of decision ${d.id} protected`,
+      );
+    }
+    for (const symbol of symbols) {
+      const orders = await simOrders(symbol);
+      const entries = orders.filter((o) => o.client_order_id.endsWith("-entry"));
+      const ocoParents = orders.filter((o) => o.order_class === "oco" && o.type === "limit");
+      const perSymbol = decisions.filter((d) => d.symbol === symbol).length;
+      expect(entries).toHaveLength(perSymbol);
+      expect(new Set(entries.map((o) => o.client_order_id)).size).toBe(perSymbol);
+      expect(ocoParents).toHaveLength(perSymbol);
+    }
+    const notices = await t.db.db.select().from(notificationOutbox);
+    const submitted = notices.filter((n) => n.kind === "ENTRY_SUBMITTED");
+    expect(submitted).toHaveLength(decisions.length);
+    const fills = notices.filter((n) => n.kind === "ORDER_FILLED");
+    const executions = fills.map((n) => (n.payload as { executionId: string }).executionId);
+    expect(new Set(executions).size).toBe(executions.length);
+    expect(fills).toHaveLength(decisions.length);
+  }, 120_000);
+
+  it("finishes the exits of a worker killed while placing them", async () => {
+    const workers = await Promise.all([startWorker(), startWorker(), startWorker()]);
+    await t.sim.control("/sim/quotes", { symbol: "T30", bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol: "T30", entry: "100.05", quantity: "7" });
+    await t.jobs.executeDecision(decision.id);
+    await waitFor(async () => (await findDecision(t.db.db, decision.id))?.status === "executed");
+    const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+    // The next order POST (the protective OCO) hangs for 4 s at the broker.
+    await t.sim.control("/sim/faults", { method: "POST", path: "/v2/orders", delayMs: 4_000 });
+    await t.sim.control("/sim/quotes", { symbol: "T30", bid: "99.98", ask: "100.00" });
+    const active = await waitFor(
+      async () => {
+        const jobs = await t.queues.protect.getJobs(["active"]);
+        const job = jobs.find((j) => j.data.tradeId === trade.id && j.processedBy);
+        if (!job) return null;
+        // The exit is recorded and on its way to the broker.
+        const orders = await listOrdersForTrade(t.db.db, trade.id);
+        return orders.some((o) => o.order.orderClass === "oco") ? job : null;
+      },
+      15_000,
+      "a worker placing the exits",
+    );
+    const victim = workers.find((w) => `pid-${w.pid}` === active.processedBy);
+    expect(victim).toBeDefined();
+    victim?.kill("SIGKILL");
+    await waitFor(
+      async () => {
+        const stops = liveStops(await listOrdersForTrade(t.db.db, trade.id));
+        return stops.length === 1 && stops[0]?.order.quantity.eq(7);
+      },
+      30_000,
+      "the exits placed by another worker",
+    );
+    // Once the hung request has landed too, there is still exactly one OCO at the broker.
+    await new Promise((resolve) => setTimeout(resolve, 4_500));
+    const ocoParents = (await simOrders("T30")).filter(
+      (o) => o.order_class === "oco" && o.type === "limit",
+    );
+    expect(ocoParents.map((o) => o.qty)).toEqual(["7"]);
+    expect((await findPosition(t.db.db, t.accountId, "T30"))?.position.quantity.toFixed()).toBe(
+      "7",
+    );
+    const protectedNotices = (await t.db.db.select().from(notificationOutbox)).filter(
+      (n) =>
+        n.kind === "PROTECTION_PLACED" && (n.payload as { tradeId: number }).tradeId === trade.id,
+    );
+    expect(protectedNotices).toHaveLength(1);
+  }, 90_000);
+
+  it("SIGTERM: the worker stops taking jobs and finishes the one it is running", async () => {
+    const worker = await startWorker();
+    await t.sim.control("/sim/quotes", { symbol: "T31", bid: "100.20", ask: "100.22" });
+    await t.sim.control("/sim/faults", { method: "POST", path: "/v2/orders", delayMs: 1_500 });
+    const decision = await t.decide({ symbol: "T31", entry: "100.05", quantity: "3" });
+    await t.jobs.executeDecision(decision.id);
+    await waitFor(
+      async () => (await t.queues.execute.getJob(executeJobId(decision.id)))?.processedBy,
+    );
+    worker.kill("SIGTERM");
+    expect(await exited(worker)).toBe(0);
+    const job = await t.queues.execute.getJob(executeJobId(decision.id));
+    expect(await job?.getState()).toBe("completed");
+    expect((await findDecision(t.db.db, decision.id))?.status).toBe("executed");
+  }, 60_000);
+});
