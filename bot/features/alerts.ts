@@ -1,0 +1,297 @@
+/**
+ * Pattern alerts: the fan-out of a stored alert to every subscribed trader (one message each,
+ * with the size for that trader's account) and the Approve / Reject / Adjust buttons.
+ *
+ * One alert makes at most one decision: the alert's status moves received/sent -> approved or
+ * rejected with one conditional update (db/alerts.ts moveAlert), so of two taps or two traders
+ * exactly one wins; the others are told, and every copy of the alert then says who decided.
+ * Alerts expire (their own expires_at, else `alertLifetimeMs` after receipt) and a symbol alerted
+ * again within `alertSuppressionMs` is not sent again.
+ */
+import { type Api, Composer } from "grammy";
+import type { UserRole } from "../../app/config";
+import { findRecentDeliveredAlert } from "../../db/alertDelivery";
+import {
+  type Alert,
+  findAlert,
+  listAlertMessages,
+  moveAlert,
+  recordAlertMessage,
+} from "../../db/alerts";
+import { readNotificationSettings } from "../../db/userSettings";
+import { findUserByTelegramId } from "../../db/users";
+import { ZERO } from "../../domain/money";
+import type { TradeInput } from "../../domain/planTrade";
+import type { PositionSide } from "../../domain/tick";
+import type { BotContext } from "../context";
+import type { BotDeps, BotFeature } from "../feature";
+import { ALERT_ACTION, alertKeyboard, readAlertPress } from "../keyboards/alert";
+import { renderAlert, renderAlertOutcome } from "../views/alert";
+import { escapeHtml } from "../views/html";
+import { PLAN_CONVERSATION, type PlanStart } from "./plan";
+import { DEFAULT_ALERT_LIFETIME_MS, DEFAULT_ALERT_SUPPRESSION_MS } from "./planPorts";
+import { priceTrade, submitCard } from "./planService";
+
+const DECIDING_ROLES: readonly UserRole[] = ["admin", "trader"];
+
+/** What happened to an alert handed to the fan-out. */
+export type AlertDelivery =
+  | { readonly status: "sent"; readonly recipients: number }
+  | { readonly status: "suppressed"; readonly byAlertId: number }
+  | { readonly status: "expired" | "not_new" | "no_recipients" };
+
+/** The alert fan-out, for `onAlertAccepted` of the HTTP API (app/http/alerts.ts). */
+export interface AlertNotifier {
+  onAlertAccepted(alert: Alert): Promise<AlertDelivery>;
+}
+
+/** When an alert stops being approvable. */
+export function alertExpiry(alert: Alert, deps: Pick<BotDeps, "planning">): Date {
+  const lifetime = deps.planning?.alertLifetimeMs ?? DEFAULT_ALERT_LIFETIME_MS;
+  return alert.expiresAt ?? new Date(alert.receivedAt.getTime() + lifetime);
+}
+
+/** The trade an alert proposes: a limit entry at its entry price (market without one). */
+export function tradeInputOfAlert(alert: Alert): TradeInput | null {
+  const stop = alert.stopPrice;
+  const reference = alert.entryPrice ?? alert.lastPrice;
+  if (stop === null || reference === null || !stop.gt(ZERO)) return null;
+  const side: PositionSide = stop.lt(reference) ? "long" : "short";
+  return {
+    symbol: alert.symbol,
+    side,
+    entryType: alert.entryPrice === null ? "market" : "limit",
+    limitPrice: alert.entryPrice,
+    stop: { kind: "price", price: stop },
+    target: alert.targetPrice === null ? null : { kind: "price", price: alert.targetPrice },
+  };
+}
+
+/**
+ * Sends a new alert to every trader and admin who has alerts switched on, each with the size for
+ * their own account, unless the alert expired or its symbol was alerted within the suppression
+ * window. Marks it sent.
+ */
+export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
+  return {
+    async onAlertAccepted(alert) {
+      const { db, logger } = deps;
+      if (db === undefined) throw new Error("the alert fan-out needs the database");
+      if (alert.status !== "received") return { status: "not_new" };
+      const now = deps.now();
+      const expiresAt = alertExpiry(alert, deps);
+      if (expiresAt.getTime() <= now.getTime()) {
+        await moveAlert(db, alert.id, ["received"], "expired", "system:expiry", now);
+        return { status: "expired" };
+      }
+      const window = deps.planning?.alertSuppressionMs ?? DEFAULT_ALERT_SUPPRESSION_MS;
+      const earlier = await findRecentDeliveredAlert(
+        db,
+        alert.symbol,
+        new Date(alert.receivedAt.getTime() - window),
+        alert.id,
+      );
+      if (earlier !== null) {
+        logger.info(
+          { alertId: alert.externalId, symbol: alert.symbol, earlier: earlier.externalId },
+          "alert suppressed: symbol alerted recently",
+        );
+        return { status: "suppressed", byAlertId: earlier.id };
+      }
+
+      const input = tradeInputOfAlert(alert);
+      let recipients = 0;
+      for (const [telegramUserId, role] of deps.allowedUsers) {
+        if (!DECIDING_ROLES.includes(role)) continue;
+        const user = await findUserByTelegramId(db, telegramUserId);
+        const delivery =
+          user === null
+            ? "on"
+            : (readNotificationSettings(user.notificationSettings).alerts ?? "on");
+        if (delivery === "off") continue;
+        const priced = input === null ? null : await priceTrade(deps, telegramUserId, input);
+        const card = priced?.ok === true ? priced.card : null;
+        const text = renderAlert(
+          alert,
+          card,
+          expiresAt,
+          user?.displayTimeZone ?? "America/New_York",
+        );
+        try {
+          const sent = await api.sendMessage(telegramUserId, text, {
+            parse_mode: "HTML",
+            reply_markup: alertKeyboard(alert.id),
+            disable_notification: delivery === "silent",
+          });
+          await recordAlertMessage(
+            db,
+            { alertId: alert.id, chatId: sent.chat.id, messageId: sent.message_id },
+            now,
+          );
+          recipients += 1;
+        } catch (error) {
+          // One trader who blocked the bot must not keep the alert from the others.
+          logger.warn(
+            { err: error, telegramUserId, alertId: alert.externalId },
+            "alert not delivered",
+          );
+        }
+      }
+      if (recipients === 0) return { status: "no_recipients" };
+      await moveAlert(db, alert.id, ["received"], "sent", "system:alerts", now);
+      return { status: "sent", recipients };
+    },
+  };
+}
+
+/** The buttons under alerts. */
+export const alertsFeature: BotFeature = {
+  name: "alerts",
+  commands: [],
+  callbackActions: [ALERT_ACTION],
+  create(setup) {
+    const { deps } = setup;
+    const composer = new Composer<BotContext>();
+    composer.callbackQuery(ALERT_ACTION.pattern, async (ctx) => {
+      const press = readAlertPress(ctx.callbackQuery.data);
+      const db = deps.db;
+      if (press === null || db === undefined) {
+        await ctx.answerCallbackQuery({ text: "This button no longer works.", show_alert: true });
+        return;
+      }
+      const alert = await findAlert(db, press.alertId);
+      if (alert === null) {
+        await ctx.answerCallbackQuery({ text: "This alert no longer exists.", show_alert: true });
+        return;
+      }
+      const who = presserName(ctx);
+      const telegramUserId = ctx.deskUser.telegramUserId;
+      const actor = `user:${telegramUserId}`;
+      const now = deps.now();
+
+      if (alert.status === "approved" || alert.status === "rejected") {
+        await ctx.answerCallbackQuery({ text: `Already ${alert.status}.`, show_alert: true });
+        return;
+      }
+      if (alert.status === "expired" || alertExpiry(alert, deps).getTime() <= now.getTime()) {
+        await moveAlert(db, alert.id, ["received", "sent"], "expired", "system:expiry", now);
+        await ctx.answerCallbackQuery({ text: "Too late: this alert expired.", show_alert: true });
+        await settleEverywhere(ctx.api, deps, alert, "<b>Expired.</b> Nothing was done.");
+        return;
+      }
+
+      if (press.answer === "reject") {
+        const moved = await moveAlert(db, alert.id, ["received", "sent"], "rejected", actor, now);
+        if (moved === null) {
+          await ctx.answerCallbackQuery({ text: "Someone decided first.", show_alert: true });
+          return;
+        }
+        await ctx.answerCallbackQuery({ text: "Rejected." });
+        await settleEverywhere(
+          ctx.api,
+          deps,
+          alert,
+          `<b>Rejected</b> by ${escapeHtml(who)}. Nothing was done.`,
+        );
+        return;
+      }
+
+      const input = tradeInputOfAlert(alert);
+      if (press.answer === "adjust") {
+        await ctx.answerCallbackQuery({ text: "Opening the plan…" });
+        const start: PlanStart = {
+          draft: {
+            symbol: alert.symbol,
+            ...(input === null
+              ? {}
+              : {
+                  side: input.side,
+                  entry:
+                    input.limitPrice === null
+                      ? { type: "market" as const }
+                      : { type: "limit" as const, price: input.limitPrice.toString() },
+                  stop: { kind: "price" as const, value: alert.stopPrice?.toString() ?? "" },
+                  target:
+                    alert.targetPrice === null
+                      ? null
+                      : { kind: "price" as const, value: alert.targetPrice.toString() },
+                  riskPercent: null,
+                  method: "risk_percent" as const,
+                }),
+            alertId: alert.id,
+          },
+        };
+        await ctx.conversation.exitAll();
+        await ctx.conversation.enter(PLAN_CONVERSATION, start);
+        return;
+      }
+
+      // Approve: price it for the presser's account, then take the alert.
+      if (input === null) {
+        await ctx.answerCallbackQuery({
+          text: "This alert has no stop: use Adjust.",
+          show_alert: true,
+        });
+        return;
+      }
+      const priced = await priceTrade(deps, telegramUserId, input);
+      if (!priced.ok) {
+        await ctx.answerCallbackQuery({ text: priced.message.slice(0, 200), show_alert: true });
+        return;
+      }
+      if (!priced.card.canConfirm) {
+        const codes = priced.card.violations.map((violation) => violation.code).join(", ");
+        await ctx.answerCallbackQuery({
+          text: `Cannot approve as is (${codes}). Use Adjust.`.slice(0, 200),
+          show_alert: true,
+        });
+        return;
+      }
+      const submitted = await submitCard(
+        deps,
+        telegramUserId,
+        priced.accountId,
+        priced.card,
+        alert.id,
+      );
+      if (!submitted.ok) {
+        await ctx.answerCallbackQuery({ text: "Someone decided first.", show_alert: true });
+        return;
+      }
+      await ctx.answerCallbackQuery({ text: "Approved." });
+      await settleEverywhere(
+        ctx.api,
+        deps,
+        alert,
+        `<b>Approved</b> by ${escapeHtml(who)}: decision #${submitted.decisionId}, ${escapeHtml(priced.card.quantity ?? "")} ${escapeHtml(alert.symbol)} sent for execution.`,
+      );
+    });
+    return composer;
+  },
+};
+
+function presserName(ctx: BotContext): string {
+  const from = ctx.from;
+  if (from === undefined) return "someone";
+  const name = [from.first_name, from.last_name].filter((part) => part !== undefined).join(" ");
+  return name === "" ? (from.username ?? String(from.id)) : name;
+}
+
+/** Replaces every copy of the alert with the outcome (and no buttons). */
+async function settleEverywhere(
+  api: Api,
+  deps: BotDeps,
+  alert: Alert,
+  outcome: string,
+): Promise<void> {
+  if (deps.db === undefined) return;
+  const text = renderAlertOutcome(alert, outcome);
+  for (const message of await listAlertMessages(deps.db, alert.id)) {
+    try {
+      await api.editMessageText(message.chatId, message.messageId, text, { parse_mode: "HTML" });
+    } catch (error) {
+      // Already settled (not modified) or deleted by the trader: the others still get it.
+      deps.logger.debug({ err: error, alertId: alert.externalId }, "alert copy not updated");
+    }
+  }
+}
