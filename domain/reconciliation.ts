@@ -384,13 +384,15 @@ function bestKnownPrice(
   externalFilled: readonly BrokerOrder[],
   brokerPosition: BrokerPosition | undefined,
   ours: KnownPosition,
+  skewMs: number,
 ): { price: Decimal; source: PriceSource; externalOrder: ExternalOrderRef | null } | null {
   let latest: BrokerOrder | null = null;
   for (const o of externalFilled) {
     if (o.symbol !== symbol || o.side !== side || o.filledAvgPrice === null) continue;
     const t = o.filledAt?.getTime() ?? o.updatedAt?.getTime() ?? 0;
-    // An order filled before our position opened belongs to an earlier story.
-    if (t < ours.openedAt) continue;
+    // An order filled before our position opened belongs to an earlier story (the grace
+    // period absorbs clock skew between the broker and us).
+    if (t < ours.openedAt - skewMs) continue;
     const best = latest?.filledAt?.getTime() ?? latest?.updatedAt?.getTime() ?? -1;
     if (t > best) latest = o;
   }
@@ -564,7 +566,7 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
       const side: OrderSide = change.isPositive() ? "buy" : "sell";
       const reduces = change.abs().lt(expectedQty.abs()) && closingSide(expectedQty) === side;
       const priced = reduces
-        ? bestKnownPrice(symbol, side, externalFilled, brokerPosition, ours)
+        ? bestKnownPrice(symbol, side, externalFilled, brokerPosition, ours, input.graceMs)
         : addedPrice(ours, brokerPosition, change.abs());
       if (priced === null) continue;
       actions.push({
@@ -586,7 +588,14 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
 
     if (!expectedQty.isZero() && ours !== undefined) {
       const exitSide = closingSide(expectedQty);
-      const priced = bestKnownPrice(symbol, exitSide, externalFilled, undefined, ours);
+      const priced = bestKnownPrice(
+        symbol,
+        exitSide,
+        externalFilled,
+        undefined,
+        ours,
+        input.graceMs,
+      );
       if (priced !== null) {
         closedSymbols.add(symbol);
         actions.push({

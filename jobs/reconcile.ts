@@ -21,7 +21,7 @@ import { appendLog, type LogEntry } from "../db/executionLog";
 import { lockName } from "../db/lifecycleQueries";
 import { applyOrderUpdate } from "../db/orderEvents";
 import { findOrderByClientOrderId, insertOrder, type OrderRecord } from "../db/orders";
-import { listPositions } from "../db/positions";
+import { findPosition, listPositions } from "../db/positions";
 import { countOrdersWithClientIdPrefix, listOrdersToReconcile } from "../db/reconciliation";
 import { recordTradeEntry } from "../db/trades";
 import type { Broker, BrokerOrder } from "../domain/broker";
@@ -211,6 +211,17 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     const reduces = closing || action.reduces;
     const external = action.externalOrder;
     return inLock(accountId, action.symbol, async (tx) => {
+      // Judged on books read before the lock: act only if the position is still as judged
+      // (another worker may have corrected it meanwhile; the next run judges again).
+      const current = await findPosition(tx, accountId, action.symbol);
+      const expected = closing ? action.quantity : action.ourQuantity;
+      const done = await findOrderByClientOrderId(tx, clientOrderId);
+      if (
+        done === null &&
+        (current?.id !== action.positionId || !current.position.quantity.eq(expected))
+      ) {
+        return { tradeId: null, notices: 0 };
+      }
       const inserted = await insertOrder(
         tx,
         {
@@ -307,6 +318,10 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     at: Date,
   ): Promise<{ tradeId: number | null; notices: number }> {
     return inLock(accountId, action.symbol, async (tx) => {
+      // Another worker may have adopted it since the books were read.
+      if ((await findPosition(tx, accountId, action.symbol)) !== null) {
+        return { tradeId: null, notices: 0 };
+      }
       const prefix = adoptionClientOrderIdPrefix(accountId, action.symbol);
       const sequence = (await countOrdersWithClientIdPrefix(tx, accountId, prefix)) + 1;
       const clientOrderId = `${prefix}${sequence}`;

@@ -604,6 +604,23 @@ describe("positions", () => {
     expect(actions).toMatchObject([{ code: "MANUAL_CLOSE_FOUND", priceSource: "mark" }]);
   });
 
+  it("takes a closing order filled just before the position opened by our clock (clock skew within the grace period)", () => {
+    const actions = run({
+      positions: [held(1, "AAPL", "100", "190", { markPrice: dec("191"), openedAt: NOW - 1000 })],
+      brokerOrders: [
+        brokerOrder({
+          brokerOrderId: "skewed",
+          side: "sell",
+          status: "filled",
+          filledQty: dec("100"),
+          filledAvgPrice: dec("192"),
+          filledAt: new Date(NOW - 1000 - GRACE + 1),
+        }),
+      ],
+    });
+    expect(actions).toMatchObject([{ code: "MANUAL_CLOSE_FOUND", priceSource: "broker_order" }]);
+  });
+
   it("asks to cancel our exits still working for a position closed outside", () => {
     const stop = liveStop(5);
     const actions = run({

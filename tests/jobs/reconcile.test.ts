@@ -316,4 +316,54 @@ describe("reconciliation on the simulator", () => {
       .where(and(eq(trades.accountId, t.accountId), eq(trades.symbol, outside)));
     expect(adopted).toHaveLength(1);
   });
+
+  it("lets two workers reconcile the same account at once: one adoption, one manual close", async () => {
+    const outside = TEST_SYMBOLS[32] ?? "T32";
+    // The broker's clock and ours agree (up to the grace period), as in production.
+    await t.sim.control("/sim/clock", { time: deps.now().toISOString() });
+    await quote(outside, "19.99", "20.01");
+    const bought = await t.broker.submitOrder({
+      clientOrderId: "placed-by-phone",
+      symbol: outside,
+      side: "buy",
+      qty: dec("30"),
+      timeInForce: "day",
+      orderClass: "simple",
+      entry: { type: "market" },
+    });
+    if (!bought.ok) throw new Error(bought.message);
+    await waitFor(async () => (await t.broker.getPosition(outside)).ok, 5_000, "broker position");
+
+    const both = await Promise.all([reconcileNow(), reconcileNow()]);
+    expect(both.flat().filter((c) => c === "POSITION_ADOPTED").length).toBeGreaterThan(0);
+    const adopted = await t.db.db
+      .select()
+      .from(trades)
+      .where(and(eq(trades.accountId, t.accountId), eq(trades.symbol, outside)));
+    expect(adopted).toHaveLength(1);
+    expect((await findPosition(t.db.db, t.accountId, outside))?.position.quantity.toFixed()).toBe(
+      "30",
+    );
+    expect((await incidents("POSITION_ADOPTED")).filter((p) => p.symbol === outside)).toHaveLength(
+      1,
+    );
+
+    // Sold by hand (nothing of the desk's is working for it yet), found by both at once.
+    await t.queues.protect.drain(true);
+    await quote(outside, "21.00", "21.02");
+    const sold = await t.broker.closePosition(outside);
+    if (!sold.ok) throw new Error(sold.message);
+    await waitFor(async () => !(await t.broker.getPosition(outside)).ok, 5_000, "position closed");
+    await Promise.all([reconcileNow(), reconcileNow()]);
+    const tradeId = adopted[0]?.id;
+    if (tradeId === undefined) throw new Error("no adopted trade");
+    const trade = await findTrade(t.db.db, tradeId);
+    expect(trade?.trade.status).toBe("CLOSED");
+    expect(trade?.trade.exitQuantity.toFixed()).toBe("30");
+    // 30 x (21.00 - 20.01)
+    expect(trade?.trade.realizedPnl.toFixed()).toBe("29.7");
+    expect(
+      (await incidents("MANUAL_CLOSE_FOUND")).filter((p) => p.symbol === outside),
+    ).toHaveLength(1);
+  });
 });
