@@ -11,17 +11,22 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { commandMenusFor, createBot } from "../bot/createBot";
 import { type BotRunner, startBot } from "../bot/runner";
-import { createAlpacaBroker } from "../broker/alpaca/client";
+import { alpacaUrls, createAlpacaBroker } from "../broker/alpaca/client";
 import { createRedisRateLimiter, rateLimitBucketFor } from "../broker/rateLimiter";
 import type { Alert } from "../db/alerts";
-import { ensureBrokerAccount, listBrokerAccounts } from "../db/brokerAccounts";
+import {
+  ensureBrokerAccount,
+  listBrokerAccounts,
+  storeEncryptedCredentials,
+} from "../db/brokerAccounts";
 import { type OpenDatabase, openDatabase } from "../db/database";
 import { upsertUser } from "../db/users";
 import type { Broker } from "../domain/broker";
 import { createJobClient, type JobClient } from "../jobs/client";
 import { closeQueues, createQueues, type Queues } from "../jobs/queues";
 import { type RunningSimulator, startSimulator } from "../sim/server";
-import type { AppConfig, UserRole } from "./config";
+import { maskKeyId, openCredentials, sealCredentials } from "./brokerCredentials";
+import type { AlpacaCredentials, AppConfig, UserRole } from "./config";
 import { createExecutionService } from "./execution/service";
 import type { HealthCheck } from "./http/health";
 import { createHttpServer } from "./http/server";
@@ -31,6 +36,7 @@ import { maskUrl } from "./redact";
 import { type LocalBotApi, type SandboxUser, startLocalBotApi } from "./sandbox/botApi";
 import { findOnPath, MISSING_REDIS_HELP, startLocalRedis } from "./sandbox/localRedis";
 import { startTerminalChat, TERMINAL_HELP, type TerminalChat } from "./sandbox/terminalChat";
+import { createSecretBox, type SecretBox, SecretsError } from "./secrets";
 import { startLifecycleWorkers } from "./workers";
 
 /** The sandbox's one user: the person at the terminal, an admin. */
@@ -38,7 +44,8 @@ export const SANDBOX_USER: SandboxUser = { id: 1_000_001, firstName: "Sandbox", 
 /** Key pair the sandbox uses with its own simulator (it accepts any pair). */
 const SANDBOX_KEYS = { keyId: "sandbox-key", secretKey: "sandbox-secret" } as const;
 const SANDBOX_ACCOUNT_ID = "sandbox-simulator";
-const QUEUE_PREFIX = "desk";
+/** BullMQ and rate-limit key prefix (RuntimeOptions.queuePrefix overrides it, e.g. in tests). */
+export const DEFAULT_QUEUE_PREFIX = "desk";
 
 /** What the job workers get from the runtime (jobs/ builds the processors from it). */
 export interface WorkerContext {
@@ -76,6 +83,8 @@ export interface RuntimeOptions {
   readonly workers?: WorkerFactory;
   /** The fan-out of accepted alerts to traders (the bot's). Default: logged only. */
   readonly onAlertAccepted?: (alert: Alert) => Promise<void>;
+  /** Redis key prefix of the queues and the rate limiter (default "desk"). */
+  readonly queuePrefix?: string;
   /** Interface the HTTP server binds (default 127.0.0.1 in the sandbox, 0.0.0.0 otherwise). */
   readonly httpHost?: string;
 }
@@ -113,16 +122,50 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     }
     stops.length = 0;
   };
+  const queuePrefix = options.queuePrefix ?? DEFAULT_QUEUE_PREFIX;
   const runsBot = config.role === "all" || config.role === "bot";
   const runsWorkers = config.role === "all" || config.role === "worker";
-  const sandbox = config.mode === "sandbox";
 
   try {
+    const opened = await openDatabase(
+      config.database.kind === "postgres"
+        ? { url: config.database.url }
+        : { dataDir: join(config.database.directory, "db") },
+    );
+    onStop("database", () => opened.close());
+    const db = opened.db;
+
+    // Broker credentials: the environment's, else the ones stored with `npm run credentials`.
+    let credentials = config.alpaca.credentials;
+    let environment: "paper" | "live" = config.mode === "live" ? "live" : "paper";
+    let endpoints = {
+      tradingUrl: config.alpaca.tradingUrl,
+      dataUrl: config.alpaca.dataUrl,
+      streamUrl: config.alpaca.streamUrl,
+    };
+    const box = config.secretsKey === null ? null : createSecretBox(config.secretsKey);
+    if (credentials === null && box !== null) {
+      const stored = await storedCredentials(db, box);
+      if (stored !== null) {
+        credentials = stored.credentials;
+        environment = "paper";
+        // Alpaca's paper hosts, unless ALPACA_*_URL point elsewhere (e.g. `npm run sim`).
+        const paper = alpacaUrls(true);
+        endpoints = {
+          tradingUrl: endpoints.tradingUrl ?? paper.tradingUrl,
+          dataUrl: endpoints.dataUrl ?? paper.dataUrl,
+          streamUrl: endpoints.streamUrl ?? paper.streamUrl,
+        };
+        summary.push(
+          `broker: stored credentials of account ${stored.accountId} (paper, key id ${maskKeyId(stored.credentials.keyId)}); orders go to ${maskUrl(endpoints.tradingUrl ?? paper.tradingUrl)}`,
+        );
+      }
+    }
+    const sandbox = credentials === null;
+
     // Broker endpoints: the simulator in this process when none are configured.
     let simulator: RunningSimulator | null = null;
-    let tradingUrl = config.alpaca.tradingUrl;
-    let dataUrl = config.alpaca.dataUrl;
-    let streamUrl = config.alpaca.streamUrl;
+    let { tradingUrl, dataUrl, streamUrl } = endpoints;
     if (tradingUrl === null || dataUrl === null || streamUrl === null) {
       simulator = await startSimulator({ clockRunning: true });
       const running = simulator;
@@ -139,14 +182,6 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
           : `simulator: ${simulator.url} (the market is closed now, so its clock starts at the next open, ${opened}; :time moves it)`,
       );
     }
-
-    const opened = await openDatabase(
-      config.database.kind === "postgres"
-        ? { url: config.database.url }
-        : { dataDir: join(config.database.directory, "db") },
-    );
-    onStop("database", () => opened.close());
-    const db = opened.db;
 
     // Queues: a private redis-server for the sandbox when no REDIS_URL was given.
     let redisUrl = config.redis.url;
@@ -166,17 +201,17 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       redis.disconnect();
     });
 
-    const credentials = config.alpaca.credentials ?? SANDBOX_KEYS;
+    const keys = credentials ?? SANDBOX_KEYS;
     const broker = createAlpacaBroker({
-      keyId: credentials.keyId,
-      secretKey: credentials.secretKey,
+      keyId: keys.keyId,
+      secretKey: keys.secretKey,
       tradingUrl,
       dataUrl,
       streamUrl,
       rateLimiter: createRedisRateLimiter({
         redis,
-        keyPrefix: `${QUEUE_PREFIX}:`,
-        bucket: rateLimitBucketFor(credentials.keyId),
+        keyPrefix: `${queuePrefix}:`,
+        bucket: rateLimitBucketFor(keys.keyId),
       }),
       logger: logger.child({ component: "broker" }),
     });
@@ -189,12 +224,21 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     const account = await ensureBrokerAccount(
       db,
       {
-        environment: config.mode === "live" ? "live" : "paper",
+        environment,
         brokerAccountId: sandbox ? SANDBOX_ACCOUNT_ID : brokerAccount.value.accountId,
-        label: sandbox ? "sandbox (simulator)" : `alpaca ${config.mode}`,
+        label: sandbox ? "sandbox (simulator)" : `alpaca ${environment}`,
       },
       now(),
     );
+    // Keys given in the environment are kept with their account too, sealed with SECRETS_KEY.
+    if (config.alpaca.credentials !== null && box !== null) {
+      await storeEncryptedCredentials(
+        db,
+        account.id,
+        sealCredentials(box, account.id, config.alpaca.credentials),
+        now(),
+      );
+    }
 
     const allowedUsers = new Map<number, UserRole>(
       config.telegram.allowedUsers.map((u) => [u.telegramUserId, u.role] as const),
@@ -204,7 +248,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       await upsertUser(db, { telegramUserId, role }, now());
     }
 
-    const queues = createQueues({ connection: redis, prefix: QUEUE_PREFIX });
+    const queues = createQueues({ connection: redis, prefix: queuePrefix });
     onStop("queues", () => closeQueues(queues));
     const jobs = createJobClient(queues);
 
@@ -280,7 +324,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         queues,
         jobs,
         connection: workerConnection,
-        queuePrefix: QUEUE_PREFIX,
+        queuePrefix: queuePrefix,
         logger: logger.child({ component: "jobs" }),
         metrics,
         now,
@@ -432,6 +476,39 @@ async function openSimulatedSession(simulatorUrl: string): Promise<string | null
   });
   if (!moved.ok) throw new Error(`the simulator refused to move its clock: ${moved.status}`);
   return time;
+}
+
+/** The one account holding stored paper credentials, if any; refuses ambiguity and live ones. */
+async function storedCredentials(
+  db: OpenDatabase["db"],
+  box: SecretBox,
+): Promise<{ accountId: number; credentials: AlpacaCredentials } | null> {
+  const holders = (await listBrokerAccounts(db)).filter((a) => a.encryptedCredentials !== null);
+  const live = holders.filter((a) => a.environment === "live");
+  const paper = holders.filter((a) => a.environment === "paper");
+  if (paper.length === 0) {
+    if (live.length > 0) {
+      throw new StartupError(
+        `Account ${live.map((a) => a.id).join(", ")} holds live credentials, which are never used implicitly. Trade live with ALPACA_PAPER=false, LIVE_TRADING=true and the keys in ALPACA_KEY_ID / ALPACA_SECRET_KEY`,
+      );
+    }
+    return null;
+  }
+  if (paper.length > 1) {
+    throw new StartupError(
+      `Accounts ${paper.map((a) => a.id).join(", ")} all hold stored paper credentials; one process trades one account. Set ALPACA_KEY_ID and ALPACA_SECRET_KEY to choose`,
+    );
+  }
+  const [account] = paper;
+  if (account === undefined) return null;
+  try {
+    const credentials = openCredentials(box, account);
+    return credentials === null ? null : { accountId: account.id, credentials };
+  } catch (error) {
+    throw new StartupError(
+      `The credentials stored on account ${account.id} cannot be opened (${error instanceof SecretsError ? error.code : "unreadable"}): was SECRETS_KEY changed? Store them again with npm run credentials -- add`,
+    );
+  }
 }
 
 async function answersPing(url: string): Promise<boolean> {

@@ -1,0 +1,149 @@
+/**
+ * `npm run credentials`: keys are read from standard input, checked with the broker, stored
+ * sealed with SECRETS_KEY on their account, and used by the runtime when the environment has none.
+ */
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openCredentials } from "../../app/brokerCredentials";
+import { loadConfig } from "../../app/config";
+import { createLogger } from "../../app/logger";
+import { startRuntime } from "../../app/runtime";
+import { createSecretBox } from "../../app/secrets";
+import { listBrokerAccounts } from "../../db/brokerAccounts";
+import { createTestDatabase, type TestDatabase } from "../support/database";
+import { createTestRedis, TEST_REDIS_URL } from "../support/redis";
+import { startTestSimulator, type TestSimulator } from "../support/simulator";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const TSX = `file://${join(ROOT, "node_modules/tsx/dist/esm/index.mjs")}`;
+const SECRETS_KEY = "11".repeat(32);
+const KEY_ID = "PKCREDTEST00001234";
+const SECRET_KEY = "credential-test-secret-abcdefghijklmnop";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function runCli(args: string[], env: Record<string, string>, input: string) {
+  const child = spawn(
+    process.execPath,
+    ["--import", TSX, join(ROOT, "app/credentials.ts"), ...args],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on("data", (c: Buffer) => {
+    stderr += c.toString();
+  });
+  child.stdin.end(input);
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once("exit", (code) => resolve({ code, stdout, stderr })),
+  );
+}
+
+describe("npm run credentials", () => {
+  let database: TestDatabase;
+  let simulator: TestSimulator;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase("postgres");
+    simulator = await startTestSimulator({ keyId: KEY_ID, secretKey: SECRET_KEY });
+    env = {
+      DATABASE_URL: database.url ?? "",
+      SECRETS_KEY,
+      ALPACA_TRADING_URL: simulator.url,
+    };
+  });
+  afterAll(async () => {
+    await simulator?.close();
+    await database?.close();
+  });
+
+  it("refuses keys the broker does not accept and stores nothing", async () => {
+    const run = await runCli(["add"], env, `${KEY_ID}\nnot-the-secret\n`);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("refused these keys (UNAUTHORIZED)");
+    expect(await listBrokerAccounts(database.db)).toEqual([]);
+  }, 30_000);
+
+  it("stores accepted keys sealed on the account, shows them masked, and never prints them", async () => {
+    const run = await runCli(["add", "--label", "main"], env, `${KEY_ID}\n${SECRET_KEY}\n`);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/stored: account 1 \(paper, .+\), key id \*\*\*\*1234/);
+    const [account] = await listBrokerAccounts(database.db);
+    expect(account?.label).toBe("main");
+    expect(account?.encryptedCredentials).not.toContain(SECRET_KEY);
+    expect(account?.encryptedCredentials).not.toContain(KEY_ID);
+    const box = createSecretBox(Buffer.from(SECRETS_KEY, "hex"));
+    expect(account && openCredentials(box, account)).toEqual({
+      keyId: KEY_ID,
+      secretKey: SECRET_KEY,
+    });
+
+    const list = await runCli(["list"], env, "");
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^1\tpaper\t.+\tmain\tkey id \*\*\*\*1234$/m);
+    for (const output of [run.stdout, run.stderr, list.stdout, list.stderr]) {
+      expect(output).not.toContain(SECRET_KEY);
+      expect(output).not.toContain(KEY_ID);
+    }
+  }, 30_000);
+
+  it("is used by the runtime when the environment has no keys", async () => {
+    const redis = createTestRedis("credentials-runtime");
+    const loaded = loadConfig({
+      ...env,
+      ROLE: "worker",
+      HTTP_PORT: String(await freePort()),
+      REDIS_URL: TEST_REDIS_URL,
+    });
+    if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
+    const runtime = await startRuntime(loaded.config, {
+      logger: createLogger({ level: "silent" }),
+      workers: async () => ({ stop: async () => {} }),
+      queuePrefix: `${redis.prefix}desk`,
+      httpHost: "127.0.0.1",
+    });
+    try {
+      expect(runtime.summary.join("\n")).toContain(
+        "stored credentials of account 1 (paper, key id ****1234)",
+      );
+      const health = await fetch(`${runtime.httpUrl}/healthz`);
+      const report = (await health.json()) as { components: Record<string, { status: string }> };
+      // The simulator accepts only the stored pair: an up broker proves they were used.
+      expect(report.components.broker?.status).toBe("up");
+    } finally {
+      await runtime.stop();
+      await redis.cleanup();
+    }
+  }, 30_000);
+
+  it("explains usage and the missing SECRETS_KEY", async () => {
+    const usage = await runCli(["rotate"], env, "");
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("npm run credentials -- add");
+    const { SECRETS_KEY: _key, ...withoutKey } = env;
+    const noKey = await runCli(["list"], withoutKey, "");
+    expect(noKey.code).toBe(1);
+    expect(noKey.stderr).toContain("SECRETS_KEY is not set");
+  }, 30_000);
+});
