@@ -9,9 +9,14 @@ import type { BotContext, FormContext } from "./context";
 import type { BotDeps, BotFeature, FeatureSetup } from "./feature";
 import { createAccessGate } from "./features/access";
 import { cancelFeature } from "./features/cancel";
+import { closePositionFeature } from "./features/closePosition";
 import { buildCommandMenus, type CommandMenu } from "./features/commandMenu";
+import { limitsFeature } from "./features/limits";
 import { createPlanFeature } from "./features/plan";
+import { portfolioFeature } from "./features/portfolio";
+import { settingsFeature } from "./features/settings";
 import { startFeature } from "./features/start";
+import { tradingSwitchesFeature } from "./features/tradingSwitches";
 import { createUnbuiltCommands } from "./features/unbuiltCommands";
 import { assertDistinctCodes } from "./keyboards/callbackData";
 import { DEFAULT_UPDATE_TIMEOUT_MS, inOrderPerChat } from "./runner";
@@ -25,6 +30,11 @@ export const DESK_FEATURES: readonly BotFeature[] = [
   // /cancel before every feature that opens a form, so a form never swallows it.
   cancelFeature,
   createPlanFeature(),
+  portfolioFeature,
+  closePositionFeature,
+  tradingSwitchesFeature,
+  limitsFeature,
+  settingsFeature,
 ];
 
 /** The Telegram bot of the desk. Start it with startBot (bot/runner.ts). */

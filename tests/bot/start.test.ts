@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { COMMANDS } from "../../bot/commands";
+import { startFeature } from "../../bot/features/start";
 import { startTestBot, type TestBot } from "./testBot";
 
 const ADMIN = 1001;
@@ -18,7 +20,7 @@ describe("/start, /help and the command menu through the Bot API", () => {
     await desk?.stop();
   });
 
-  it("greets an allowed trader by name and role and lists what works and what does not yet", async () => {
+  it("greets an allowed trader by name and role and lists what they can do", async () => {
     const trader = desk.emulator.user({ userId: TRADER, firstName: "Ann <Trader>" });
     await trader.send("/start");
     const reply = await trader.waitForMessage();
@@ -26,14 +28,12 @@ describe("/start, /help and the command menu through the Bot API", () => {
     expect(reply.text).toContain("Hello, Ann &lt;Trader&gt;. You are signed in as <b>trader</b>.");
     expect(reply.text).toContain("/start: Who you are here and what you can do");
     expect(reply.text).toContain("/help: The commands");
-    // Commands not built yet are named as such, never listed as working.
-    const notYet = reply.text.split("Not available yet:</b>")[1] ?? "";
     for (const command of ["/plan", "/positions", "/orders", "/close", "/halt", "/flatten"]) {
-      expect(notYet).toContain(command);
-      expect(reply.text).not.toContain(`${command}:`);
+      expect(reply.text).toMatch(new RegExp(`\\n${command}[ :]`));
     }
+    expect(reply.text).not.toContain("Not available yet");
     // Admin-only commands are not offered to a trader; everyone has their own /settings.
-    expect(reply.text).not.toContain("/resume");
+    expect(reply.text).not.toMatch(/\n\/resume/);
     expect(reply.text).toContain("/settings");
   });
 
@@ -48,10 +48,19 @@ describe("/start, /help and the command menu through the Bot API", () => {
   });
 
   it("says a catalogued command is not available yet instead of pretending", async () => {
-    const trader = desk.emulator.user({ userId: TRADER });
-    await trader.send("/plan AAPL");
-    const reply = await trader.waitForMessage({ match: "/plan" });
-    expect(reply.text).toBe("/plan is not available yet. /help lists what works now.");
+    const bare = await startTestBot({ users: { [TRADER]: "trader" }, features: [startFeature] });
+    try {
+      const trader = bare.emulator.user({ userId: TRADER });
+      await trader.send("/help");
+      const help = await trader.waitForMessage();
+      expect(help.text.split("Not available yet:</b>")[1]).toContain("/positions");
+      expect(help.text).not.toContain("/positions:");
+      await trader.send("/plan AAPL");
+      const reply = await trader.waitForMessage({ match: "/plan" });
+      expect(reply.text).toBe("/plan is not available yet. /help lists what works now.");
+    } finally {
+      await bare.stop();
+    }
   });
 
   it("points an unknown command to /help", async () => {
@@ -69,10 +78,19 @@ describe("/start, /help and the command menu through the Bot API", () => {
         ?.commands.map((command) => command.command);
     expect(commandsFor({ type: "default" })).toEqual(["start", "help"]);
     expect(commandsFor({ type: "all_group_chats" })).toEqual(["help"]);
-    for (const id of [ADMIN, TRADER, VIEWER]) {
-      // Only built commands appear in menus: today /start and /help for every role.
-      expect(commandsFor({ type: "chat", chat_id: id })).toEqual(["start", "help"]);
+    for (const [id, role] of [
+      [ADMIN, "admin"],
+      [TRADER, "trader"],
+      [VIEWER, "viewer"],
+    ] as const) {
+      // Every command of the role, in catalogue order.
+      expect(commandsFor({ type: "chat", chat_id: id })).toEqual(
+        COMMANDS.filter((spec) => (spec.roles as readonly string[]).includes(role)).map(
+          (spec) => spec.command,
+        ),
+      );
     }
+    expect(commandsFor({ type: "chat", chat_id: VIEWER })).not.toContain("halt");
     expect(
       desk.logs().some((record) => record.msg === "command menus published" && record.failed === 0),
     ).toBe(true);

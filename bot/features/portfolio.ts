@@ -1,0 +1,183 @@
+/**
+ * The desk's reports: /positions, /orders (with cancel buttons for working entries), /trades [N],
+ * /stats and /pnl. Reads only, except the cancel button, which records the request and hands it
+ * to the jobs; the broker is never called from here.
+ */
+import { Composer } from "grammy";
+import { appendLog } from "../../db/executionLog";
+import { listClosedTradeSummaries, listTradesClosedBetween } from "../../db/journalQueries";
+import { findOrder, listOpenOrders } from "../../db/orders";
+import { listPositions } from "../../db/positions";
+import { listTrades } from "../../db/trades";
+import { newYorkDateOf, newYorkLocalToEpochMs } from "../../domain/calendar";
+import { TERMINAL_ORDER_STATUSES } from "../../domain/order";
+import { computeTradeStatistics } from "../../domain/statistics";
+import { commandSpec } from "../commands";
+import type { BotContext } from "../context";
+import type { BotFeature } from "../feature";
+import { CANCEL_ORDER_ACTION, cancelOrdersKeyboard, isCancellableEntry } from "../keyboards/orders";
+import { sendHtml } from "../sendHtml";
+import {
+  orderLine,
+  realizedOf,
+  renderOrders,
+  renderPnl,
+  renderPositions,
+  renderStats,
+  renderTrades,
+} from "../views/portfolio";
+import { guardCommand } from "./access";
+import { commandArguments, deskScopeOf } from "./deskContext";
+
+/** /trades without N. */
+export const DEFAULT_TRADES_SHOWN = 20;
+/** /trades N at most. */
+export const MAX_TRADES_SHOWN = 1_000;
+
+export const portfolioFeature: BotFeature = {
+  name: "portfolio",
+  commands: ["positions", "orders", "trades", "stats", "pnl"],
+  callbackActions: [CANCEL_ORDER_ACTION],
+  create({ deps }) {
+    const composer = new Composer<BotContext>();
+    const reply = (
+      ctx: BotContext,
+      html: string,
+      keyboard?: ReturnType<typeof cancelOrdersKeyboard>,
+    ) =>
+      sendHtml(ctx.api, ctx.chat?.id ?? ctx.deskUser.telegramUserId, html, {
+        ...(keyboard ? { reply_markup: keyboard } : {}),
+      });
+
+    composer.command("positions", ...guardCommand(commandSpec("positions")), async (ctx) => {
+      const scope = await deskScopeOf(ctx, deps);
+      if (scope === null) return;
+      const [positions, orders] = await Promise.all([
+        listPositions(scope.db, scope.account.id),
+        listOpenOrders(scope.db, scope.account.id),
+      ]);
+      await reply(ctx, renderPositions(positions, orders, scope.timeZone));
+    });
+
+    composer.command("orders", ...guardCommand(commandSpec("orders")), async (ctx) => {
+      const scope = await deskScopeOf(ctx, deps);
+      if (scope === null) return;
+      const orders = await listOpenOrders(scope.db, scope.account.id);
+      const mayCancel = CANCEL_ORDER_ACTION.roles.includes(ctx.deskUser.role);
+      await reply(ctx, renderOrders(orders), mayCancel ? cancelOrdersKeyboard(orders) : null);
+    });
+
+    composer.command("trades", ...guardCommand(commandSpec("trades")), async (ctx) => {
+      const text = commandArguments(ctx);
+      const count = text === "" ? DEFAULT_TRADES_SHOWN : Number(text);
+      if (!Number.isSafeInteger(count) || count < 1 || count > MAX_TRADES_SHOWN) {
+        await ctx.reply(`Usage: /trades [N], N a whole number from 1 to ${MAX_TRADES_SHOWN}.`);
+        return;
+      }
+      const scope = await deskScopeOf(ctx, deps);
+      if (scope === null) return;
+      const trades = await listTrades(scope.db, scope.account.id, { limit: count });
+      await reply(ctx, renderTrades(trades, scope.timeZone));
+    });
+
+    composer.command("stats", ...guardCommand(commandSpec("stats")), async (ctx) => {
+      const scope = await deskScopeOf(ctx, deps);
+      if (scope === null) return;
+      const closed = await listClosedTradeSummaries(scope.db, scope.account.id);
+      await reply(ctx, renderStats(computeTradeStatistics(closed)));
+    });
+
+    composer.command("pnl", ...guardCommand(commandSpec("pnl")), async (ctx) => {
+      const scope = await deskScopeOf(ctx, deps);
+      if (scope === null) return;
+      const now = deps.now();
+      const tradingDate = newYorkDateOf(now);
+      const dayStart = newYorkLocalToEpochMs(tradingDate, "00:00");
+      // A day is at most 25 hours; the date check drops what the wider window catches.
+      const closedToday = (
+        await listTradesClosedBetween(
+          scope.db,
+          scope.account.id,
+          new Date(dayStart),
+          new Date(dayStart + 26 * 3_600_000),
+        )
+      ).filter(
+        (record) =>
+          record.trade.closedAt !== null &&
+          newYorkDateOf(Date.parse(record.trade.closedAt)) === tradingDate,
+      );
+      const positions = await listPositions(scope.db, scope.account.id);
+      await reply(
+        ctx,
+        renderPnl(
+          {
+            tradingDate,
+            equity: scope.account.equity,
+            lastEquity: scope.account.lastEquity,
+            syncedAt: scope.account.lastSyncedAt,
+            realizedToday: realizedOf(closedToday),
+            closedToday: closedToday.length,
+            positions,
+          },
+          scope.timeZone,
+        ),
+      );
+    });
+
+    composer.callbackQuery(CANCEL_ORDER_ACTION.pattern, async (ctx) => {
+      const values = CANCEL_ORDER_ACTION.decode(ctx.callbackQuery.data);
+      const scope = await deskScopeOf(ctx, deps);
+      if (scope === null || values === null) return;
+      const trading = deps.trading;
+      if (trading === undefined) {
+        await ctx.answerCallbackQuery({
+          text: "Cancelling is not connected on this desk.",
+          show_alert: true,
+        });
+        return;
+      }
+      const record = await findOrder(scope.db, Number(values.order));
+      if (record === null || record.accountId !== scope.account.id || !isCancellableEntry(record)) {
+        await ctx.answerCallbackQuery({
+          text: "That is not a working entry of yours.",
+          show_alert: true,
+        });
+        return;
+      }
+      if ((TERMINAL_ORDER_STATUSES as readonly string[]).includes(record.order.status)) {
+        await ctx.answerCallbackQuery({
+          text: `Order #${record.id} is already ${record.order.status}.`,
+          show_alert: true,
+        });
+        return;
+      }
+      const tradeId = record.tradeId;
+      if (tradeId === null) return;
+      await appendLog(scope.db, {
+        entity: "order",
+        entityId: record.id,
+        event: "CANCEL_REQUESTED",
+        statusBefore: record.order.status,
+        details: { symbol: record.order.symbol, clientOrderId: record.order.clientOrderId },
+        source: scope.actor,
+        accountId: scope.account.id,
+        tradeId,
+        orderId: record.id,
+        occurredAt: deps.now(),
+      });
+      await trading.cancelEntry({
+        accountId: scope.account.id,
+        tradeId,
+        reason: "Cancelled from /orders",
+        requestedBy: scope.actor,
+      });
+      await ctx.answerCallbackQuery({ text: `Cancel of #${record.id} requested.` });
+      await ctx.reply(
+        `<b>Cancel requested</b> for ${orderLine(record)}\nYou will get a message when the broker confirms it.`,
+        { parse_mode: "HTML" },
+      );
+    });
+
+    return composer;
+  },
+};

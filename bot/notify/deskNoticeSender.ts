@@ -1,0 +1,31 @@
+/**
+ * The notice sender wired to the desk's database: settings from users (db/userSettings.ts),
+ * threads from the sent outbox rows (db/noticeThreads.ts).
+ */
+import type { Api } from "grammy";
+import type { Logger } from "pino";
+import type { Database } from "../../db/database";
+import { findEntryMessage } from "../../db/noticeThreads";
+import { loadUserSettings } from "../../db/userSettings";
+import {
+  createTelegramNoticeSender,
+  type NoticeSender,
+  type TelegramNoticeSenderDeps,
+} from "./telegramNoticeSender";
+
+export interface DeskNoticeSenderDeps
+  extends Partial<Omit<TelegramNoticeSenderDeps, "api" | "logger">> {
+  readonly api: Api;
+  readonly db: Database;
+  readonly logger: Logger;
+}
+
+/** The sender the runtime hands to the notify job. */
+export function createDeskNoticeSender(deps: DeskNoticeSenderDeps): NoticeSender {
+  const { db, ...rest } = deps;
+  return createTelegramNoticeSender({
+    settingsOf: async (chatId) => (await loadUserSettings(db, chatId)).notifications,
+    entryMessageOf: (chatId, key) => findEntryMessage(db, chatId, key),
+    ...rest,
+  });
+}

@@ -1,0 +1,86 @@
+/**
+ * How numbers and times look in messages. Every figure passes through Decimal (never a float):
+ * money with two decimals and a sign where it is a gain or loss, prices as the broker has them,
+ * times in the reader's display time zone.
+ */
+import { Decimal, type DecimalInput, formatMoney } from "../../domain/money";
+
+/** A decimal from a stored string or a Decimal. */
+function toDecimal(value: DecimalInput): Decimal {
+  return value instanceof Decimal ? value : new Decimal(value);
+}
+
+/** Thousands separators on the integer part of a plain decimal string. */
+function groupThousands(text: string): string {
+  const [whole = "", fraction] = text.split(".");
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return fraction === undefined ? grouped : `${grouped}.${fraction}`;
+}
+
+/** Dollars: `$1,234.50`, `-$80.00`. */
+export function usd(value: DecimalInput): string {
+  const amount = toDecimal(value);
+  const text = groupThousands(formatMoney(amount.abs()));
+  return amount.isNegative() && !amount.isZero() ? `-$${text}` : `$${text}`;
+}
+
+/** A gain or loss: `+$120.00`, `-$80.00`, `$0.00`. */
+export function pnl(value: DecimalInput): string {
+  const amount = toDecimal(value);
+  if (amount.isZero()) return usd(amount.abs());
+  return amount.isPositive() ? `+${usd(amount)}` : usd(amount);
+}
+
+/** A price as stored: at least two decimals, no exponent, sub-cent digits kept (`0.1234`). */
+export function price(value: DecimalInput): string {
+  const amount = toDecimal(value);
+  const places = Math.max(2, amount.decimalPlaces());
+  return groupThousands(amount.toFixed(places));
+}
+
+/** A quantity without trailing zeros (`10`, `2.5`). */
+export function quantity(value: DecimalInput): string {
+  return toDecimal(value).toFixed();
+}
+
+/** A percentage with two decimals and its sign: `+1.25%`. */
+export function signedPercent(value: DecimalInput): string {
+  const amount = toDecimal(value);
+  const text = `${amount.abs().toFixed(2)}%`;
+  if (amount.isZero()) return text;
+  return amount.isPositive() ? `+${text}` : `-${text}`;
+}
+
+/** An R multiple with its sign: `+2.00R`. */
+export function rMultiple(value: DecimalInput): string {
+  const amount = toDecimal(value);
+  const text = `${amount.abs().toFixed(2)}R`;
+  if (amount.isZero()) return text;
+  return amount.isPositive() ? `+${text}` : `-${text}`;
+}
+
+/** Whether a text names a time zone this runtime knows (IANA names, `UTC`). */
+export function isKnownTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A moment in a time zone: `2026-03-02 09:35` (24-hour clock). */
+export function dateTime(moment: Date, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+  }).formatToParts(moment);
+  const part = (type: Intl.DateTimeFormatPartTypes) =>
+    parts.find((candidate) => candidate.type === type)?.value ?? "";
+  return `${part("year")}-${part("month")}-${part("day")} ${part("hour")}:${part("minute")}`;
+}
