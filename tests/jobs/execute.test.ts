@@ -1,0 +1,181 @@
+/**
+ * The execute job against the simulator's failures and timing: 429 and 500 while submitting (one
+ * order, never two), a broker refusal (decision failed, trader told), the execution window
+ * (a decision approved outside it waits for the next opening), CANCEL and AMEND.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findDecision } from "../../db/decisions";
+import { listOrdersForTrade } from "../../db/orders";
+import { findTradeByDecision } from "../../db/trades";
+import { buildTradingCalendar } from "../../domain/calendar";
+import { executeJobId } from "../../jobs/client";
+import { entryClientOrderId } from "../../jobs/entryOrders";
+import { nextExecutionTime } from "../../jobs/marketCalendar";
+import type { WorkerRuntime } from "../../jobs/worker";
+import { type Lifecycle, openLifecycle, waitFor } from "./harness";
+
+let t: Lifecycle;
+let runtime: WorkerRuntime;
+
+interface SimOrder {
+  symbol: string;
+  client_order_id: string;
+  status: string;
+}
+
+async function brokerOrdersFor(clientOrderId: string): Promise<SimOrder[]> {
+  const state = (await t.sim.control("/sim/state")) as { orders: SimOrder[] };
+  return state.orders.filter((o) => o.client_order_id === clientOrderId);
+}
+
+async function decisionIn(id: number, status: string) {
+  return waitFor(
+    async () => {
+      const d = await findDecision(t.db.db, id);
+      return d?.status === status ? d : null;
+    },
+    20_000,
+    `decision ${status}`,
+  );
+}
+
+beforeAll(async () => {
+  t = await openLifecycle("execute");
+  runtime = await t.startRuntime({ streams: true });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe("execute", () => {
+  it("sends one order when the broker answers 500 after taking it and the lookup fails too", async () => {
+    await t.sim.control("/sim/quotes", { symbol: "T05", bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol: "T05", entry: "99.00" });
+    // The order lands but the answer is a 500; the lookups that follow fail as well, so the
+    // job cannot know and retries later, looking the order up before posting again.
+    await t.sim.control("/sim/faults", {
+      method: "POST",
+      path: "/v2/orders",
+      status: 500,
+      afterHandling: true,
+    });
+    await t.sim.control("/sim/faults", {
+      method: "GET",
+      path: "/v2/orders:by_client_order_id",
+      status: 500,
+      times: 3,
+    });
+    await t.jobs.executeDecision(decision.id);
+    await decisionIn(decision.id, "executed");
+    const job = await t.queues.execute.getJob(executeJobId(decision.id));
+    expect(job?.attemptsMade).toBeGreaterThanOrEqual(1);
+    expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(1);
+    const trade = await findTradeByDecision(t.db.db, decision.id);
+    const orders = trade ? await listOrdersForTrade(t.db.db, trade.id) : [];
+    expect(orders.find((o) => o.order.role === "ENTRY")?.order.brokerOrderId).not.toBeNull();
+  });
+
+  it("sends one order when a 429 answers an order the broker took", async () => {
+    await t.sim.control("/sim/quotes", { symbol: "T06", bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol: "T06", entry: "99.00" });
+    await t.sim.control("/sim/faults", {
+      method: "POST",
+      path: "/v2/orders",
+      status: 429,
+      afterHandling: true,
+    });
+    await t.jobs.executeDecision(decision.id);
+    await decisionIn(decision.id, "executed");
+    expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(1);
+  });
+
+  it("fails the decision with the broker's code when the broker refuses the order", async () => {
+    await t.sim.control("/sim/quotes", { symbol: "T07", bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol: "T07", entry: "99.00" });
+    await t.sim.control("/sim/faults", { method: "POST", path: "/v2/orders", status: 422 });
+    await t.jobs.executeDecision(decision.id);
+    const failed = await decisionIn(decision.id, "failed");
+    expect(failed.statusReason).toContain("INVALID");
+    const trade = await waitFor(async () => {
+      const tr = await findTradeByDecision(t.db.db, decision.id);
+      return tr?.trade.status === "CANCELLED" ? tr : null;
+    });
+    const orders = await listOrdersForTrade(t.db.db, trade.id);
+    expect(orders.find((o) => o.order.role === "ENTRY")?.order.status).toBe("rejected");
+    expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(0);
+  });
+
+  it("cancels a working entry (CANCEL) and replaces a trade (AMEND: cancel, then the new entry)", async () => {
+    await t.sim.control("/sim/quotes", { symbol: "T08", bid: "100.20", ask: "100.22" });
+    const first = await t.decide({ symbol: "T08", entry: "99.00" });
+    await t.jobs.executeDecision(first.id);
+    await decisionIn(first.id, "executed");
+    const firstTrade = await waitFor(() => findTradeByDecision(t.db.db, first.id));
+    const amended = await t.decide({ symbol: "T08", entry: "99.50", quantity: "12" });
+    await t.jobs.executeDecision(amended.id, { amendsTradeId: firstTrade.id });
+    await decisionIn(amended.id, "executed");
+    expect((await findTradeByDecision(t.db.db, first.id))?.trade.status).toBe("CANCELLED");
+    expect((await brokerOrdersFor(entryClientOrderId(first.id)))[0]?.status).toBe("canceled");
+    expect((await brokerOrdersFor(entryClientOrderId(amended.id)))[0]?.status).toBe("new");
+
+    const amendedTrade = await waitFor(() => findTradeByDecision(t.db.db, amended.id));
+    await t.jobs.cancelTrade(t.accountId, amendedTrade.id, "no longer wanted", "user:1");
+    await waitFor(async () => {
+      const tr = await findTradeByDecision(t.db.db, amended.id);
+      return tr?.trade.status === "CANCELLED";
+    });
+    expect((await brokerOrdersFor(entryClientOrderId(amended.id)))[0]?.status).toBe("canceled");
+  });
+
+  it("holds a decision approved outside the execution window until the window opens", async () => {
+    await runtime.stop();
+    const now = t.deps.now();
+    // A window that opened earlier today and is already over: the next one is tomorrow.
+    const windowed = await t.startRuntime({
+      streams: false,
+      settings: { executionWindow: { kind: "window", start: "09:30", end: "09:31" } },
+    });
+    const decision = await t.decide({ symbol: "T09", entry: "99.00" });
+    await t.jobs.executeDecision(decision.id);
+    const job = await waitFor(async () => {
+      const j = await t.queues.execute.getJob(executeJobId(decision.id));
+      return j && (await j.getState()) === "delayed" ? j : null;
+    });
+    const runsAt = job.timestamp + (job.delay ?? 0);
+    // 2026-03-03 09:30 New York is 14:30 UTC; the job waits at least until then.
+    const expectedWait = Date.parse("2026-03-03T14:30:00Z") - now.getTime();
+    expect(runsAt - Date.now()).toBeGreaterThan(expectedWait - 60_000);
+    expect((await findDecision(t.db.db, decision.id))?.status).toBe("approved");
+    await windowed.stop();
+  });
+});
+
+describe("execution window", () => {
+  const calendar = buildTradingCalendar([
+    { date: "2026-03-02", open: "09:30", close: "16:00" },
+    { date: "2026-03-03", open: "09:30", close: "13:00" },
+    { date: "2026-03-05", open: "09:30", close: "16:00" },
+  ]);
+  const window = { kind: "window", start: "09:45", end: "14:00" } as const;
+
+  it("runs at once inside the window, else at the next opening in New York time", () => {
+    const inside = new Date("2026-03-02T15:00:00Z");
+    expect(nextExecutionTime(calendar, window, inside)).toEqual(inside);
+    expect(nextExecutionTime(calendar, window, new Date("2026-03-02T13:00:00Z"))).toEqual(
+      new Date("2026-03-02T14:45:00Z"),
+    );
+    // After the window: the next trading day's 09:45.
+    expect(nextExecutionTime(calendar, window, new Date("2026-03-02T20:00:00Z"))).toEqual(
+      new Date("2026-03-03T14:45:00Z"),
+    );
+  });
+
+  it("cuts the window at a half day's close and skips days without a session", () => {
+    // 13:30 New York on the half day is past its 13:00 close: the next session is on the 5th.
+    expect(nextExecutionTime(calendar, window, new Date("2026-03-03T18:30:00Z"))).toEqual(
+      new Date("2026-03-05T14:45:00Z"),
+    );
+    expect(nextExecutionTime(calendar, { kind: "immediate" }, new Date(0))).toEqual(new Date(0));
+    expect(nextExecutionTime(calendar, window, new Date("2026-03-06T20:00:00Z"))).toBeNull();
+  });
+});
