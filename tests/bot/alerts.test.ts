@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { alertsFeature, createAlertNotifier } from "../../bot/features/alerts";
+import { cancelFeature } from "../../bot/features/cancel";
+import { createPlanFeature } from "../../bot/features/plan";
+import { startFeature } from "../../bot/features/start";
+import { type Alert, findAlert, recordAlert } from "../../db/alerts";
+import { listDueDecisions } from "../../db/decisions";
+import { dec } from "../../domain/money";
+import { executeJobId } from "../../jobs/client";
+import type { BotMessage, TestUser } from "../support/telegram";
+import { type PlanDesk, startPlanDesk } from "./planDesk";
+
+const ANN = 6201;
+const BOB = 6202;
+const VIEWER = 6203;
+
+describe("pattern alerts end to end", () => {
+  let desk: PlanDesk;
+  let ann: TestUser;
+  let bob: TestUser;
+  let sequence = 0;
+
+  beforeAll(async () => {
+    desk = await startPlanDesk({
+      name: "bot-alerts",
+      users: { [ANN]: "trader", [BOB]: "admin", [VIEWER]: "viewer" },
+      features: [startFeature, cancelFeature, createPlanFeature(), alertsFeature],
+    });
+    ann = desk.emulator.user({ userId: ANN, firstName: "Ann" });
+    bob = desk.emulator.user({ userId: BOB, firstName: "Bob" });
+  });
+
+  beforeEach(async () => {
+    await desk.sim.control("/sim/reset", { cash: "100000", time: "2026-03-02T14:35:00Z" });
+    await desk.sim.control("/sim/quotes", { symbol: "AAPL", bid: "189.99", ask: "190.01" });
+  });
+
+  afterAll(async () => {
+    await desk?.stop();
+  });
+
+  /** Stores an alert as POST /api/alerts would and hands it to the fan-out. */
+  async function deliver(symbol: string, overrides: { expiresAt?: Date } = {}) {
+    sequence += 1;
+    const { alert } = await recordAlert(
+      desk.database.db,
+      {
+        externalId: `scan-${symbol}-${sequence}`,
+        symbol,
+        pattern: "VCP",
+        score: dec("0.82"),
+        entryPrice: dec("190.10"),
+        stopPrice: dec("186.10"),
+        targetPrice: dec("200.10"),
+        source: "legend-scanner",
+        payload: { id: `scan-${symbol}-${sequence}` },
+        expiresAt: overrides.expiresAt ?? null,
+      },
+      desk.deps.now(),
+    );
+    const notifier = createAlertNotifier(desk.bot.api, desk.deps);
+    return { alert, delivery: await notifier.onAlertAccepted(alert) };
+  }
+
+  async function statusOf(alert: Alert) {
+    return (await findAlert(desk.database.db, alert.id))?.status;
+  }
+
+  async function waitForText(user: TestUser, message: BotMessage, match: RegExp) {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const now = user.messages().find((candidate) => candidate.messageId === message.messageId);
+      if (now !== undefined && match.test(now.text)) return now;
+      if (Date.now() > deadline) throw new Error(`message never matched ${match}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  it("sends one message per trader with their size; the first approval makes one decision and the others see who", async () => {
+    const { alert, delivery } = await deliver("AAPL");
+    expect(delivery).toEqual({ status: "sent", recipients: 2 });
+    expect(await statusOf(alert)).toBe("sent");
+    const toAnn = await ann.waitForMessage({ match: "Pattern alert" });
+    const toBob = await bob.waitForMessage({ match: "Pattern alert" });
+    expect(toAnn.text).toBe(
+      [
+        "<b>Pattern alert: AAPL VCP</b> (score 0.82)",
+        "Entry $190.10   Stop $186.10   Target $200.10",
+        "Source: legend-scanner",
+        "Reward:risk 2.50",
+        "Your size: <b>26</b> shares, $4,942.60, risk $104.00",
+        "",
+        "Expires 10:05 EST.",
+      ].join("\n"),
+    );
+    expect(toAnn.buttons.flat().map((button) => button.text)).toEqual([
+      "Approve",
+      "Reject",
+      "Adjust",
+    ]);
+    expect(desk.emulator.messagesIn(VIEWER)).toEqual([]);
+
+    // Both press Approve at once: one decision.
+    const [annPress, bobPress] = await Promise.all([
+      ann.press(toAnn, "Approve"),
+      bob.press(toBob, "Approve"),
+    ]);
+    const texts = [annPress.text, bobPress.text].sort();
+    expect(texts).toEqual(["Approved.", "Someone decided first."]);
+    expect(await statusOf(alert)).toBe("approved");
+    const decisions = (await listDueDecisions(desk.database.db, desk.deps.now())).filter(
+      (decision) => decision.alertId === alert.id,
+    );
+    expect(decisions).toHaveLength(1);
+    expect(decisions[0]).toMatchObject({ source: "alert", symbol: "AAPL", entryType: "limit" });
+    expect(decisions[0]?.quantity.toString()).toBe("26");
+    const job = await desk.queues.execute.getJob(executeJobId(decisions[0]?.id ?? 0));
+    expect(job?.data).toMatchObject({ decisionId: decisions[0]?.id });
+
+    const winner = annPress.text === "Approved." ? "Ann" : "Bob";
+    for (const [user, message] of [
+      [ann, toAnn],
+      [bob, toBob],
+    ] as const) {
+      const settled = await waitForText(user, message, /Approved/);
+      expect(settled.text).toMatch(
+        new RegExp(`<b>Approved</b> by ${winner}: decision #\\d+, 26 AAPL sent for execution\\.$`),
+      );
+      expect(settled.buttons).toEqual([]);
+    }
+    // A late tap on the old buttons changes nothing.
+    expect((await ann.press(toAnn, "Reject")).text).toBe("Already approved.");
+    expect(await statusOf(alert)).toBe("approved");
+  });
+
+  it("does not send the same symbol again within the suppression window", async () => {
+    const { delivery } = await deliver("AAPL");
+    expect(delivery.status).toBe("suppressed");
+  });
+
+  it("rejects for everyone, and refuses a double tap", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "MSFT", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("MSFT");
+    const toAnn = await ann.waitForMessage({ match: "MSFT" });
+    const toBob = await bob.waitForMessage({ match: "MSFT" });
+    const [first, second] = await Promise.all([
+      bob.press(toBob, "Reject"),
+      bob.press(toBob, "Reject"),
+    ]);
+    expect([first.text, second.text].sort()).toEqual(["Already rejected.", "Rejected."]);
+    expect(await statusOf(alert)).toBe("rejected");
+    const settled = await waitForText(ann, toAnn, /Rejected/);
+    expect(settled.text).toMatch(/<b>Rejected<\/b> by Bob\. Nothing was done\.$/);
+  });
+
+  it("refuses an expired alert and says so", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "NVDA", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("NVDA", {
+      expiresAt: new Date(desk.deps.now().getTime() + 60_000),
+    });
+    const toAnn = await ann.waitForMessage({ match: "NVDA" });
+    desk.advanceClock(61_000);
+    const press = await ann.press(toAnn, "Approve");
+    expect(press).toMatchObject({ text: "Too late: this alert expired.", showAlert: true });
+    expect(await statusOf(alert)).toBe("expired");
+    const settled = await waitForText(ann, toAnn, /Expired/);
+    expect(settled.text).toMatch(/<b>Expired\.<\/b> Nothing was done\.$/);
+  });
+
+  it("opens /plan prefilled with Adjust, and confirming it approves the alert", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "AMZN", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("AMZN");
+    const toAnn = await ann.waitForMessage({ match: "AMZN" });
+    await bob.waitForMessage({ match: "AMZN" });
+    expect((await ann.press(toAnn, "Adjust")).text).toBe("Opening the plan…");
+    const card = await ann.waitForMessage({ match: "Plan: AMZN" });
+    expect(card.text).toContain("Entry: limit $190.10");
+    expect(card.text).toContain("Stop: $186.10   Target: $200.10 (reward:risk 2.50)");
+    await ann.press(card, "Edit");
+    await ann.waitForMessage({ match: "What do you want to change?" });
+    await ann.send("risk");
+    await ann.waitForMessage({ match: "Risk per trade" });
+    await ann.send("0.1");
+    const edited = await ann.waitForMessage({ match: "Plan: AMZN" });
+    // $100 at risk over $4.00 a share.
+    expect(edited.text).toContain("Quantity: <b>25</b> shares");
+    await ann.press(edited, "Confirm");
+    await waitForText(ann, edited, /Confirmed/);
+    expect(await statusOf(alert)).toBe("approved");
+    const decisions = (await listDueDecisions(desk.database.db, desk.deps.now())).filter(
+      (decision) => decision.alertId === alert.id,
+    );
+    expect(decisions.map((decision) => decision.quantity.toString())).toEqual(["25"]);
+  });
+});
