@@ -8,6 +8,7 @@ import { COMMANDS, type CommandName } from "./commands";
 import type { BotContext, FormContext } from "./context";
 import type { BotDeps, BotFeature, FeatureSetup } from "./feature";
 import { createAccessGate } from "./features/access";
+import { alertsFeature } from "./features/alerts";
 import { cancelFeature } from "./features/cancel";
 import { closePositionFeature } from "./features/closePosition";
 import { buildCommandMenus, type CommandMenu } from "./features/commandMenu";
@@ -30,6 +31,7 @@ export const DESK_FEATURES: readonly BotFeature[] = [
   // /cancel before every feature that opens a form, so a form never swallows it.
   cancelFeature,
   createPlanFeature(),
+  alertsFeature,
   portfolioFeature,
   closePositionFeature,
   tradingSwitchesFeature,
