@@ -30,6 +30,7 @@ import type { AlpacaCredentials, AppConfig, UserRole } from "./config";
 import { createExecutionService } from "./execution/service";
 import type { HealthCheck } from "./http/health";
 import { createHttpServer } from "./http/server";
+import { instrumentBroker } from "./instrumentedBroker";
 import { createMarketFacts } from "./marketFacts";
 import { createMetrics, type DeskMetrics } from "./metrics";
 import { maskUrl } from "./redact";
@@ -202,7 +203,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     });
 
     const keys = credentials ?? SANDBOX_KEYS;
-    const broker = createAlpacaBroker({
+    const metrics = createMetrics();
+    const alpaca = createAlpacaBroker({
       keyId: keys.keyId,
       secretKey: keys.secretKey,
       tradingUrl,
@@ -215,6 +217,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       }),
       logger: logger.child({ component: "broker" }),
     });
+    const broker = instrumentBroker(alpaca, metrics, db, logger.child({ component: "metrics" }));
     const brokerAccount = await broker.getAccount();
     if (!brokerAccount.ok) {
       throw new StartupError(
@@ -252,7 +255,6 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     onStop("queues", () => closeQueues(queues));
     const jobs = createJobClient(queues);
 
-    const metrics = createMetrics();
     metrics.setSources({
       async queueDepths() {
         const depths: Record<string, Record<string, number>> = {};

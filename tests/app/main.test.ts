@@ -176,6 +176,10 @@ describe("sandbox smoke test", () => {
         if (positions.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(positions).toEqual([expect.objectContaining({ ticker: "AAPL", quantity: "26" })]);
+      const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(after).toMatch(/desk_order_latency_seconds_count\{role="bracket",outcome="accepted"\} 1/);
+      expect(after).toMatch(/desk_fills_total\{side="buy"\} 1/);
+      expect(after).toMatch(/desk_fill_slippage_bps_count\{side="buy"\} 1/);
 
       run.child.stdin?.write(":price AAPL 191.25\n");
       await waitFor(
