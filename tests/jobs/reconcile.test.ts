@@ -366,4 +366,47 @@ describe("reconciliation on the simulator", () => {
       (await incidents("MANUAL_CLOSE_FOUND")).filter((p) => p.symbol === outside),
     ).toHaveLength(1);
   });
+
+  it("corrects a position partly sold at the broker: a manual exit of the difference, the rest protected", async () => {
+    const outside = TEST_SYMBOLS[38] ?? "T38";
+    await t.sim.control("/sim/clock", { time: deps.now().toISOString() });
+    await quote(outside, "9.99", "10.01");
+    const bought = await t.broker.submitOrder({
+      clientOrderId: "partly-sold-later",
+      symbol: outside,
+      side: "buy",
+      qty: dec("40"),
+      timeInForce: "day",
+      orderClass: "simple",
+      entry: { type: "market" },
+    });
+    if (!bought.ok) throw new Error(bought.message);
+    await waitFor(async () => (await t.broker.getPosition(outside)).ok, 5_000, "broker position");
+    expect(await reconcileNow()).toEqual(["POSITION_ADOPTED"]);
+    await t.queues.protect.drain(true);
+
+    await quote(outside, "11.00", "11.02");
+    const sold = await t.broker.closePosition(outside, { qty: dec("10") });
+    if (!sold.ok) throw new Error(sold.message);
+    await waitFor(
+      async () => {
+        const p = await t.broker.getPosition(outside);
+        return p.ok && p.value.qty.eq(30);
+      },
+      5_000,
+      "broker position reduced",
+    );
+    const actions = await reconcileNow();
+    expect(actions).toContain("QUANTITY_MISMATCH");
+    const position = await findPosition(t.db.db, t.accountId, outside);
+    expect(position?.position.quantity.toFixed()).toBe("30");
+    const trade = position?.tradeId ? await findTrade(t.db.db, position.tradeId) : null;
+    expect(trade?.trade.status).toBe("POSITION");
+    expect(trade?.trade.exitQuantity.toFixed()).toBe("10");
+    // 10 x (11.00 - 10.01), at the broker's own closing order
+    expect(trade?.trade.realizedPnl.toFixed()).toBe("9.9");
+    const requested = await t.queues.protect.getJobs(["waiting", "delayed", "prioritized"]);
+    expect(requested.map((j) => j.data.tradeId)).toContain(position?.tradeId);
+    expect(await reconcileNow()).not.toContain("QUANTITY_MISMATCH");
+  });
 });
