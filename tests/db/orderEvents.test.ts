@@ -3,10 +3,11 @@ import { readLog } from "../../db/executionLog";
 import { listFillsForOrder } from "../../db/fills";
 import { applyFill, applyOrderUpdate } from "../../db/orderEvents";
 import { createOrderStateCache, type OrderStateCache } from "../../db/orderStateCache";
-import { findOrder } from "../../db/orders";
+import { findOrder, insertOrder } from "../../db/orders";
 import { findPosition, markPosition } from "../../db/positions";
 import { findTrade } from "../../db/trades";
 import { dec } from "../../domain/money";
+import { createOrder } from "../../domain/order";
 import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
 import { at, createAccount, enterLong } from "./fixtures";
 
@@ -310,5 +311,130 @@ describe.each(TEST_DRIVERS)("order events on %s", (driver) => {
     expect(position?.position.costBasis.toFixed()).toBe("900");
     expect(position?.unrealizedPnl?.toFixed()).toBe("100");
     expect((await findTrade(t.db, trade.id))?.trade.entryQuantity.toFixed()).toBe("40");
+  });
+
+  it("keeps denials, replacements and the reason of a flattening exit", async () => {
+    const accountId = await createAccount(t.db);
+    const denied = await enterLong(t.db, accountId, { symbol: "SNAP", quantity: "10" });
+    const context = { source: "local" as const, recordedAt: at(60) };
+    const refusal = await applyOrderUpdate(
+      t.db,
+      { orderId: denied.entry.id },
+      { event: "denied", reason: "MAX_POSITION_SIZE", at: at(60).toISOString() },
+      context,
+    );
+    const deniedOrder = await findOrder(t.db, denied.entry.id);
+    expect(refusal.ok && refusal.value.trade?.trade.status).toBe("CANCELLED");
+    expect(deniedOrder?.order.status).toBe("rejected");
+    expect(deniedOrder?.order.rejection).toEqual({ source: "risk", reason: "MAX_POSITION_SIZE" });
+    expect(deniedOrder?.rejectedAt?.toISOString()).toBe(at(60).toISOString());
+
+    const { entry, trade } = await enterLong(t.db, accountId, { symbol: "UBER", quantity: "10" });
+    const stream = { source: "stream" as const, recordedAt: at(61) };
+    await applyFill(
+      t.db,
+      { orderId: entry.id },
+      { executionId: "uber-1", quantity: dec("10"), price: dec("70"), at: at(61), final: true },
+      "stream",
+      at(61),
+    );
+    const replaced = await applyOrderUpdate(
+      t.db,
+      { orderId: entry.id },
+      { event: "replaced", replacedByOrderId: "b-uber-2", at: at(62).toISOString() },
+      stream,
+    );
+    // A filled order is final: the replacement is refused and flagged, the order kept.
+    expect(!replaced.ok && replaced.code).toBe("ILLEGAL_TRANSITION");
+
+    const flatten = await insertOrder(
+      t.db,
+      {
+        accountId,
+        tradeId: trade.id,
+        exitReason: "FLATTENED",
+        order: createOrder(
+          {
+            clientOrderId: `flatten-${trade.id}`,
+            symbol: "UBER",
+            side: "sell",
+            type: "market",
+            timeInForce: "day",
+            orderClass: "simple",
+            role: "EXIT",
+            quantity: dec("10"),
+            limitPrice: null,
+            stopPrice: null,
+          },
+          at(63).toISOString(),
+        ),
+      },
+      "user:7",
+      at(63),
+    );
+    await applyOrderUpdate(
+      t.db,
+      { orderId: flatten.record.id },
+      { event: "new", brokerOrderId: "b-uber-flat", at: at(63).toISOString() },
+      stream,
+    );
+    const pending = await applyOrderUpdate(
+      t.db,
+      { brokerOrderId: "b-uber-flat" },
+      { event: "pending_replace", at: at(64).toISOString() },
+      stream,
+    );
+    expect(pending.ok && pending.value.record.order.statusBeforePending).toBe("new");
+    const swapped = await applyOrderUpdate(
+      t.db,
+      { brokerOrderId: "b-uber-flat" },
+      { event: "replaced", replacedByOrderId: "b-uber-flat-2", at: at(65).toISOString() },
+      stream,
+    );
+    expect(swapped.ok && swapped.value.record.order.replacedByOrderId).toBe("b-uber-flat-2");
+    expect((await findOrder(t.db, flatten.record.id))?.order.replacedByOrderId).toBe(
+      "b-uber-flat-2",
+    );
+
+    const replacement = await insertOrder(
+      t.db,
+      {
+        accountId,
+        tradeId: trade.id,
+        exitReason: "FLATTENED",
+        replacesOrderId: flatten.record.id,
+        order: {
+          ...createOrder(
+            {
+              clientOrderId: `flatten-${trade.id}-2`,
+              symbol: "UBER",
+              side: "sell",
+              type: "market",
+              timeInForce: "day",
+              orderClass: "simple",
+              role: "EXIT",
+              quantity: dec("10"),
+              limitPrice: null,
+              stopPrice: null,
+            },
+            at(65).toISOString(),
+          ),
+          brokerOrderId: "b-uber-flat-2",
+          status: "new",
+        },
+      },
+      "stream",
+      at(65),
+    );
+    const closed = await applyFill(
+      t.db,
+      { brokerOrderId: "b-uber-flat-2" },
+      { executionId: "uber-2", quantity: dec("10"), price: dec("69"), at: at(66), final: true },
+      "stream",
+      at(66),
+    );
+    expect(closed.ok && closed.value.trade?.trade.exitReason).toBe("FLATTENED");
+    expect(closed.ok && closed.value.trade?.trade.realizedPnl.toFixed()).toBe("-10");
+    expect(replacement.record.replacesOrderId).toBe(flatten.record.id);
   });
 });
