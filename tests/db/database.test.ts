@@ -56,7 +56,36 @@ describe.each(TEST_DRIVERS)("database on %s", (driver) => {
     expect(rows[0]?.n).toBe(await migrationCount());
   });
 
+  it("empties every table for the next test, the execution log included", async () => {
+    await t.db.insert(users).values({
+      telegramUserId: 4242,
+      role: "viewer",
+      createdAt: NOW,
+      updatedAt: NOW,
+    });
+    await t.db.insert(executionLog).values({
+      entity: "order",
+      entityId: "9",
+      event: "CREATED",
+      source: "test",
+      occurredAt: NOW,
+    });
+    await t.truncate();
+    expect(await t.db.select().from(users)).toEqual([]);
+    expect(await t.db.select().from(executionLog)).toEqual([]);
+    // The append-only guard is back on afterwards.
+    await t.db.insert(executionLog).values({
+      entity: "order",
+      entityId: "10",
+      event: "CREATED",
+      source: "test",
+      occurredAt: NOW,
+    });
+    expect(await refusal(t.db.delete(executionLog))).toMatch(/append-only/);
+  });
+
   it("refuses updates, deletes and truncation of the execution log", async () => {
+    await t.truncate();
     await t.db.insert(executionLog).values({
       entity: "order",
       entityId: "1",
