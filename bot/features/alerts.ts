@@ -29,7 +29,12 @@ import { ALERT_ACTION, alertKeyboard, readAlertPress } from "../keyboards/alert"
 import { renderAlert, renderAlertOutcome } from "../views/alert";
 import { escapeHtml } from "../views/html";
 import { PLAN_CONVERSATION, type PlanStart } from "./plan";
-import { DEFAULT_ALERT_LIFETIME_MS, DEFAULT_ALERT_SUPPRESSION_MS } from "./planPorts";
+import { followDecision } from "./planFollow";
+import {
+  DEFAULT_ALERT_LIFETIME_MS,
+  DEFAULT_ALERT_SUPPRESSION_MS,
+  DEFAULT_ORDER_FOLLOW_MS,
+} from "./planPorts";
 import { priceTrade, submitCard } from "./planService";
 
 const DECIDING_ROLES: readonly UserRole[] = ["admin", "trader"];
@@ -259,12 +264,24 @@ export const alertsFeature: BotFeature = {
         return;
       }
       await ctx.answerCallbackQuery({ text: "Approved." });
-      await settleEverywhere(
-        ctx.api,
-        deps,
-        alert,
-        `<b>Approved</b> by ${escapeHtml(who)}: decision #${submitted.decisionId}, ${escapeHtml(priced.card.quantity ?? "")} ${escapeHtml(alert.symbol)} sent for execution.`,
-      );
+      const outcome = `<b>Approved</b> by ${escapeHtml(who)}: decision #${submitted.decisionId}, ${escapeHtml(priced.card.quantity ?? "")} ${escapeHtml(alert.symbol)} sent for execution.`;
+      await settleEverywhere(ctx.api, deps, alert, outcome);
+      // The approver's copy follows the order.
+      const pressed = ctx.callbackQuery.message;
+      const followMs = deps.planning?.orderFollowMs ?? DEFAULT_ORDER_FOLLOW_MS;
+      if (pressed !== undefined && followMs > 0) {
+        followDecision(
+          ctx.api,
+          deps,
+          {
+            chatId: pressed.chat.id,
+            messageId: pressed.message_id,
+            decisionId: submitted.decisionId,
+            render: (progress) => renderAlertOutcome(alert, `${outcome}\n${progress}`),
+          },
+          { maxMs: followMs },
+        );
+      }
     });
     return composer;
   },

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { type Conversation, createConversation } from "@grammyjs/conversations";
-import { Composer } from "grammy";
+import { type Api, Composer } from "grammy";
 import { Decimal } from "../../domain/money";
 import { marketEntryPrice, type TradeInput } from "../../domain/planTrade";
 import type { SizingMethod } from "../../domain/sizing";
@@ -20,6 +20,7 @@ import { PLAN_CARD_ACTION, planCardKeyboard, readPlanCardPress } from "../keyboa
 import { escapeHtml } from "../views/html";
 import { dollars, priceText, renderPlanCard } from "../views/planCard";
 import { guardCommand } from "./access";
+import { type FollowRequest, followDecision } from "./planFollow";
 import {
   type Answer,
   type EntryAnswer,
@@ -35,7 +36,7 @@ import {
   type TargetAnswer,
   targetSideProblem,
 } from "./planInput";
-import { DEFAULT_CONFIRMATION_MS, type QuoteFacts } from "./planPorts";
+import { DEFAULT_CONFIRMATION_MS, DEFAULT_ORDER_FOLLOW_MS, type QuoteFacts } from "./planPorts";
 import { type Priced, priceTrade, submitCard } from "./planService";
 
 export const PLAN_CONVERSATION = "plan";
@@ -78,9 +79,22 @@ export function createPlanFeature(): BotFeature {
     create(setup) {
       const { deps } = setup;
       const composer = new Composer<BotContext>();
+      // The bot's own API client (outside conversations every context carries it), for the
+      // background edits that follow a confirmed order.
+      let botApi: Api | undefined;
+      composer.use((ctx, next) => {
+        botApi ??= ctx.api;
+        return next();
+      });
+      const follow = (request: FollowRequest) => {
+        const followMs = deps.planning?.orderFollowMs ?? DEFAULT_ORDER_FOLLOW_MS;
+        if (botApi === undefined || followMs <= 0) return;
+        followDecision(botApi, deps, request, { maxMs: followMs });
+      };
       composer.use(
         createConversation<BotContext, FormContext>(
-          (conversation, ctx, start: PlanStart = {}) => runPlan(deps, conversation, ctx, start),
+          (conversation, ctx, start: PlanStart = {}) =>
+            runPlan(deps, follow, conversation, ctx, start),
           { id: PLAN_CONVERSATION, maxMillisecondsToWait: FORM_IDLE_MS },
         ),
       );
@@ -119,6 +133,7 @@ export function createPlanFeature(): BotFeature {
 /** The form itself. */
 async function runPlan(
   deps: BotDeps,
+  follow: (request: FollowRequest) => void,
   conversation: PlanConversation,
   ctx: FormContext,
   start: PlanStart,
@@ -195,9 +210,17 @@ async function runPlan(
       await settle(`<b>Not sent.</b> ${escapeHtml(submitted.message)}`);
       return;
     }
-    await settle(
-      `<b>Confirmed.</b> Decision #${submitted.decisionId} sent for execution: ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)}, risk ${dollars(card.riskAmount ?? "0")}.`,
-    );
+    const confirmed = `<b>Confirmed.</b> Decision #${submitted.decisionId} sent for execution: ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)}, risk ${dollars(card.riskAmount ?? "0")}.`;
+    await settle(confirmed);
+    await conversation.external(() => {
+      follow({
+        chatId: sent.chat.id,
+        messageId: sent.message_id,
+        decisionId: submitted.decisionId,
+        render: (progress) => renderPlanCard(card, `${confirmed}\n${progress}`),
+      });
+      return null;
+    });
     return;
   }
 }

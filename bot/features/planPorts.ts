@@ -49,8 +49,11 @@ export interface PlanningSettings {
   readonly alertLifetimeMs?: number;
   /** A symbol alerted again within this window is not sent again (default 6 hours). */
   readonly alertSuppressionMs?: number;
+  /** How long a confirmed plan's message follows its order (default 10 minutes; 0: not at all). */
+  readonly orderFollowMs?: number;
 }
 
 export const DEFAULT_CONFIRMATION_MS = 2 * 60_000;
 export const DEFAULT_ALERT_LIFETIME_MS = 30 * 60_000;
 export const DEFAULT_ALERT_SUPPRESSION_MS = 6 * 60 * 60_000;
+export const DEFAULT_ORDER_FOLLOW_MS = 10 * 60_000;

@@ -25,6 +25,8 @@ describe("pattern alerts end to end", () => {
       name: "bot-alerts",
       users: { [ANN]: "trader", [BOB]: "admin", [VIEWER]: "viewer" },
       features: [startFeature, cancelFeature, createPlanFeature(), alertsFeature],
+      // No workers here: the order is not followed (planExecution.test.ts follows it).
+      planning: { orderFollowMs: 0 },
     });
     ann = desk.emulator.user({ userId: ANN, firstName: "Ann" });
     bob = desk.emulator.user({ userId: BOB, firstName: "Bob" });

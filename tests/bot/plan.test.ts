@@ -15,6 +15,8 @@ describe("/plan end to end", () => {
     desk = await startPlanDesk({
       name: "bot-plan",
       users: { [TRADER]: "trader", [SECOND_TRADER]: "trader", [VIEWER]: "viewer" },
+      // No workers here: the order is not followed (planExecution.test.ts follows it).
+      planning: { orderFollowMs: 0 },
     });
   });
 

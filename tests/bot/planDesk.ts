@@ -6,7 +6,7 @@
  */
 import { Writable } from "node:stream";
 import type { Bot } from "grammy";
-import type { Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { loadAccountSnapshot } from "../../app/accountSnapshot";
 import type { UserRole } from "../../app/config";
 import { createLogger } from "../../app/logger";
@@ -22,9 +22,11 @@ import { ensureBrokerAccount } from "../../db/brokerAccounts";
 import { upsertUser } from "../../db/users";
 import type { Broker } from "../../domain/broker";
 import { createJobClient } from "../../jobs/client";
+import { createJobDeps } from "../../jobs/context";
 import { closeQueues, createQueues, type Queues } from "../../jobs/queues";
+import { createWorkerRuntime, type WorkerRuntime } from "../../jobs/worker";
 import { createTestDatabase, type TestDatabase } from "../support/database";
-import { createTestRedis, type TestRedis } from "../support/redis";
+import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { MARKET_OPEN_TIME, startTestSimulator, type TestSimulator } from "../support/simulator";
 import { startTelegramEmulator, type TelegramEmulator } from "../support/telegram";
 
@@ -49,6 +51,8 @@ export interface PlanDeskOptions {
   readonly users: Readonly<Record<number, UserRole>>;
   readonly features?: readonly BotFeature[];
   readonly planning?: PlanningSettings;
+  /** Run the lifecycle workers (execute, order events, protect) with the trade stream. */
+  readonly workers?: boolean;
 }
 
 /** The market facts port over a broker adapter: what the runtime wires for the bot. */
@@ -127,7 +131,8 @@ export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk>
     }),
   });
   const queueConnection: Redis = redis.connect();
-  const queues = createQueues({ connection: queueConnection, prefix: `${redis.prefix}queues` });
+  const queuePrefix = `${redis.prefix}queues`;
+  const queues = createQueues({ connection: queueConnection, prefix: queuePrefix });
   const jobs = createJobClient(queues);
 
   const deps: BotDeps = {
@@ -145,6 +150,18 @@ export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk>
     decisions: { submit: (decisionId) => jobs.executeDecision(decisionId) },
     ...(options.planning === undefined ? {} : { planning: options.planning }),
   };
+  let workers: WorkerRuntime | null = null;
+  if (options.workers === true) {
+    workers = await createWorkerRuntime({
+      deps: createJobDeps({ db: database.db, brokerFor: () => broker, logger, jobs, now }),
+      connection: new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null }),
+      prefix: queuePrefix,
+      queues: createQueues({ connection: redis.connect(), prefix: queuePrefix }),
+      accountIds: [account.id],
+      streams: true,
+      schedules: false,
+    });
+  }
   const features = options.features ?? DESK_FEATURES;
   const bot = assembleBot(deps, features);
   const runner: BotRunner = await startBot(bot, {
@@ -169,6 +186,7 @@ export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk>
     logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
     async stop() {
       await runner.stop();
+      await workers?.stop();
       await emulator.stop();
       await closeQueues(queues);
       await sim.close();

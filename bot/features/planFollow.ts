@@ -1,0 +1,125 @@
+/**
+ * After a plan is confirmed (or an alert approved), its message follows the order: sent, working
+ * at the broker, filled, protected (or refused, cancelled, closed). The jobs write every step to
+ * the database; this reads it there (the bot never asks the broker) and edits the message when
+ * the step changes, until the order is protected or over, or the follow window ends.
+ */
+import type { Api } from "grammy";
+import { findDecision } from "../../db/decisions";
+import { listOrdersForTrade } from "../../db/orders";
+import { findTradeByDecision } from "../../db/trades";
+import { formatPrice } from "../../domain/tradePlan";
+import type { BotDeps } from "../feature";
+import { escapeHtml } from "../views/html";
+import { dollars } from "../views/planCard";
+
+/** Where an order stands, as a line for its message; `done` when nothing more is expected. */
+export interface OrderProgress {
+  readonly line: string;
+  readonly done: boolean;
+}
+
+const WORKING = new Set(["new", "accepted", "pending_new", "held", "partially_filled"]);
+
+/** Reads where the order of a decision stands. */
+export async function readOrderProgress(
+  deps: Pick<BotDeps, "db">,
+  decisionId: number,
+): Promise<OrderProgress> {
+  const db = deps.db;
+  if (db === undefined) return { line: "", done: true };
+  const decision = await findDecision(db, decisionId);
+  if (decision === null) return { line: "", done: true };
+  if (decision.status === "failed" || decision.status === "expired") {
+    const reason = decision.statusReason === null ? "" : `: ${escapeHtml(decision.statusReason)}`;
+    return { line: `<b>Not executed</b>${reason}`, done: true };
+  }
+  const record = await findTradeByDecision(db, decisionId);
+  if (record === null) return { line: "Sending to the broker…", done: false };
+  const { trade } = record;
+  if (trade.status === "CANCELLED") return { line: "<b>Entry cancelled.</b>", done: true };
+  if (trade.status === "CLOSED") {
+    const reason = trade.exitReason === null ? "" : ` (${trade.exitReason})`;
+    return {
+      line: `<b>Closed</b>${reason}: P&amp;L ${dollars(trade.realizedPnl.toString())}`,
+      done: true,
+    };
+  }
+  if (trade.status === "ORDERED" || trade.averageEntryPrice === null) {
+    return { line: "Submitted: the entry is working at the broker.", done: false };
+  }
+  const filled = `Filled ${escapeHtml(trade.entryQuantity.toString())} @ $${formatPrice(trade.averageEntryPrice)}.`;
+  const orders = await listOrdersForTrade(db, record.id);
+  const live = (role: string) =>
+    orders.find((entry) => entry.order.role === role && WORKING.has(entry.order.status));
+  const stop = live("STOP_LOSS");
+  const target = live("TAKE_PROFIT");
+  if (stop === undefined) return { line: `${filled} Placing the stop…`, done: false };
+  const stopPrice = stop.order.stopPrice ?? stop.order.limitPrice;
+  const parts = [
+    stopPrice === null ? "stop working" : `stop $${formatPrice(stopPrice)}`,
+    target?.order.limitPrice == null ? null : `target $${formatPrice(target.order.limitPrice)}`,
+  ].filter((part) => part !== null);
+  return { line: `${filled}\n<b>Protected:</b> ${parts.join(", ")}.`, done: true };
+}
+
+export interface FollowRequest {
+  readonly chatId: number;
+  readonly messageId: number;
+  readonly decisionId: number;
+  /** The message's HTML with the progress line. */
+  render(progress: string): string;
+}
+
+export interface FollowOptions {
+  readonly intervalMs?: number;
+  /** How long to follow (default 10 minutes); after that /orders and the notices take over. */
+  readonly maxMs?: number;
+}
+
+/**
+ * Follows a decision in the background, editing the message at each new step. Returns a function
+ * that stops following (also stopped when done or after `maxMs`). Failures are logged, never
+ * thrown: the message is a convenience, the notices are the record.
+ */
+export function followDecision(
+  api: Api,
+  deps: Pick<BotDeps, "db" | "logger">,
+  request: FollowRequest,
+  options: FollowOptions = {},
+): () => void {
+  const intervalMs = options.intervalMs ?? 1_000;
+  const deadline = Date.now() + (options.maxMs ?? 10 * 60_000);
+  let shown = "";
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const step = async () => {
+    if (stopped) return;
+    try {
+      const progress = await readOrderProgress(deps, request.decisionId);
+      if (progress.line !== "" && progress.line !== shown) {
+        await api.editMessageText(
+          request.chatId,
+          request.messageId,
+          request.render(progress.line),
+          {
+            parse_mode: "HTML",
+          },
+        );
+        shown = progress.line;
+      }
+      if (progress.done) stopped = true;
+    } catch (error) {
+      deps.logger.debug({ err: error, decisionId: request.decisionId }, "order progress not shown");
+    }
+    if (stopped || Date.now() >= deadline) return;
+    timer = setTimeout(() => void step(), intervalMs);
+    timer.unref();
+  };
+  timer = setTimeout(() => void step(), intervalMs);
+  timer.unref();
+  return () => {
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+  };
+}
