@@ -27,6 +27,7 @@ import { recordTradeEntry } from "../db/trades";
 import type { Broker, BrokerOrder } from "../domain/broker";
 import { type Decimal, HUNDRED, ZERO } from "../domain/money";
 import { createOrder } from "../domain/order";
+import { isTerminal } from "../domain/orderStateMachine";
 import {
   type KnownOrder,
   type KnownPosition,
@@ -136,12 +137,8 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     const clientIds = new Set([...located.values()].map((l) => l.order.clientOrderId));
     for (const record of ours) {
       const o = record.order;
-      if (
-        record.parentOrderId !== null ||
-        ["filled", "canceled", "expired", "replaced", "rejected"].includes(o.status)
-      ) {
-        continue;
-      }
+      // Legs come inside their parent; finished orders need no lookup.
+      if (record.parentOrderId !== null || isTerminal(o.status)) continue;
       if (
         o.brokerOrderId !== null ? located.has(o.brokerOrderId) : clientIds.has(o.clientOrderId)
       ) {
