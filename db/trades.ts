@@ -2,7 +2,13 @@ import { and, desc, eq, inArray } from "drizzle-orm";
 import { createTrade, type NewTrade, type Trade } from "../domain/trade";
 import type { Database } from "./database";
 import { appendLog } from "./executionLog";
-import { insertOrder, type NewOrder, type OrderRecord } from "./orders";
+import {
+  findOrderByClientOrderId,
+  insertOrder,
+  listOrdersForTrade,
+  type NewOrder,
+  type OrderRecord,
+} from "./orders";
 import { type TradeStatus, trades } from "./schema";
 
 type TradeRow = typeof trades.$inferSelect;
@@ -111,6 +117,17 @@ export async function recordTradeEntry(
 ): Promise<TradeEntryRecorded> {
   return db.transaction(async (tx) => {
     const planned = createTrade({ ...input.plan, id: "new" }, at.toISOString());
+    if (input.decisionId === null) {
+      // Without a decision, the entry's client order id is what makes a retry find its trade.
+      const known = await findOrderByClientOrderId(tx, input.entry.order.clientOrderId);
+      const knownTrade = known?.tradeId == null ? null : await findTrade(tx, known.tradeId);
+      if (known && knownTrade) {
+        const legs = (await listOrdersForTrade(tx, knownTrade.id)).filter(
+          (o) => o.parentOrderId === known.id,
+        );
+        return { trade: knownTrade, entry: known, legs, created: false };
+      }
+    }
     const [row] = await tx
       .insert(trades)
       .values({
@@ -160,6 +177,12 @@ export async function recordTradeEntry(
       occurredAt: at,
     });
     const orders = await insertEntryOrders(tx, input, row.id, source, at);
+    if (orders.entry.tradeId !== row.id) {
+      // Another worker recorded this entry under its own trade meanwhile: undo ours.
+      throw new Error(
+        `entry ${orders.entry.order.clientOrderId} belongs to trade ${orders.entry.tradeId}`,
+      );
+    }
     return { trade: tradeRecordOfRow(row), ...orders, created: true };
   });
 }

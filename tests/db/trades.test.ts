@@ -150,4 +150,45 @@ describe.each(TEST_DRIVERS)("trades on %s", (driver) => {
     );
     expect((await listTrades(t.db, accountId, { statuses: ["POSITION"] })).length).toBe(1);
   });
+
+  it("journals an adopted position once per entry client order id", async () => {
+    const accountId = await createAccount(t.db);
+    const adoption = {
+      accountId,
+      decisionId: null,
+      plan: {
+        symbol: "COST",
+        side: "long" as const,
+        plannedEntryPrice: dec("900"),
+        plannedStopPrice: dec("855"),
+        plannedTargetPrice: null,
+        plannedQuantity: dec("3"),
+        plannedRisk: dec("135"),
+      },
+      entry: {
+        order: createOrder(
+          {
+            clientOrderId: `adopt-${accountId}-COST-1`,
+            symbol: "COST",
+            side: "buy",
+            type: "market",
+            timeInForce: "day",
+            orderClass: "simple",
+            role: "ENTRY",
+            quantity: dec("3"),
+            limitPrice: null,
+            stopPrice: null,
+          },
+          T0.toISOString(),
+        ),
+      },
+    };
+    const first = await recordTradeEntry(t.db, adoption, "reconcile", T0);
+    const again = await recordTradeEntry(t.db, adoption, "reconcile", at(1));
+    expect(first.created).toBe(true);
+    expect(again.created).toBe(false);
+    expect(again.trade.id).toBe(first.trade.id);
+    expect(again.entry.id).toBe(first.entry.id);
+    expect(await listTrades(t.db, accountId)).toHaveLength(1);
+  });
 });
