@@ -2,8 +2,9 @@
  * What the desk's commands share: the database and the account the user trades, the reader's
  * display time zone, and the actor name written to the audit trail.
  */
-import type { BrokerAccount } from "../../db/brokerAccounts";
+
 import { findAccountForUser } from "../../db/accountOfUser";
+import type { BrokerAccount } from "../../db/brokerAccounts";
 import type { Database } from "../../db/database";
 import { loadUserSettings } from "../../db/userSettings";
 import type { BotContext } from "../context";

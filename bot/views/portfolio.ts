@@ -22,8 +22,15 @@ export function orderLine(record: OrderRecord): string {
   const filled = order.filledQuantity.isZero()
     ? ""
     : ` · filled ${quantity(order.filledQuantity)}/${quantity(order.quantity)}`;
+  // "limit 190.10" and "stop 184.50" say their type; a stop-limit or trailing stop says both.
+  const terms =
+    prices.length === 0
+      ? order.type
+      : order.type === "limit" || order.type === "stop"
+        ? prices.join(" ")
+        : [order.type, ...prices].join(" ");
   return `#${record.id} ${bold(order.symbol)} ${order.side} ${quantity(order.quantity)} ${escapeHtml(
-    [order.type, ...prices].join(" "),
+    terms,
   )} · ${ROLE_LABELS[order.role]} · ${escapeHtml(order.status)}${filled}`;
 }
 
@@ -155,7 +162,7 @@ export function renderStats(report: TradeStatisticsReport): string {
     `<b>Statistics over ${report.count} closed trade${report.count === 1 ? "" : "s"}</b>`,
     `Wins ${report.wins} · losses ${report.losses} · breakeven ${report.breakevens}`,
     `Win rate: ${orDash(report.winRatePercent, (v) => `${v.toFixed(1)}%`)}`,
-    `Total P&L: ${pnl(report.totalPnl)}`,
+    `Total P&amp;L: ${pnl(report.totalPnl)}`,
     `Expectancy: ${orDash(report.expectancy, pnl)} per trade · ${orDash(report.expectancyR, rMultiple)}${
       report.quality === null ? "" : ` (${escapeHtml(report.quality)})`
     }`,
