@@ -69,8 +69,16 @@ async function main(): Promise<void> {
     clearTimeout(deadline);
     process.exit(0);
   };
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
+  // A repeated SIGTERM (e.g. from a supervisor and a wrapper) must not cut the graceful stop
+  // short; a second Ctrl-C is someone who does not want to wait.
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => {
+    if (stopping) {
+      process.stderr.write("stopping anyway\n");
+      process.exit(130);
+    }
+    void stop("SIGINT");
+  });
 
   if (logFile !== null) banner.write(`  log: ${logFile}\n`);
   try {

@@ -10,6 +10,7 @@ import { sql } from "drizzle-orm";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { commandMenusFor, createBot } from "../bot/createBot";
+import { type AlertNotifier, createAlertNotifier } from "../bot/features/alerts";
 import { type BotRunner, startBot } from "../bot/runner";
 import { alpacaUrls, createAlpacaBroker } from "../broker/alpaca/client";
 import { createRedisRateLimiter, rateLimitBucketFor } from "../broker/rateLimiter";
@@ -38,6 +39,7 @@ import { type LocalBotApi, type SandboxUser, startLocalBotApi } from "./sandbox/
 import { findOnPath, MISSING_REDIS_HELP, startLocalRedis } from "./sandbox/localRedis";
 import { startTerminalChat, TERMINAL_HELP, type TerminalChat } from "./sandbox/terminalChat";
 import { createSecretBox, type SecretBox, SecretsError } from "./secrets";
+import { createTradingRequests } from "./tradingRequests";
 import { startLifecycleWorkers } from "./workers";
 
 /** The sandbox's one user: the person at the terminal, an admin. */
@@ -346,6 +348,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     }
 
     let runner: BotRunner | null = null;
+    let alertNotifier: AlertNotifier | null = null;
     if (runsBot && telegram !== null) {
       const botDeps = {
         token: telegram.token,
@@ -356,11 +359,13 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         db,
         market: createMarketFacts(broker, now),
         decisions: { submit: (decisionId: number) => jobs.executeDecision(decisionId) },
+        trading: createTradingRequests(jobs),
         // Read by features that act on the desk's account.
         jobs,
         accountId: account.id,
       };
       const bot = createBot(botDeps);
+      alertNotifier = createAlertNotifier(bot.api, botDeps);
       const started = await startBot(bot, {
         logger: botDeps.logger,
         commandMenus: commandMenusFor(botDeps),
@@ -393,7 +398,11 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
               onAlertAccepted:
                 options.onAlertAccepted ??
                 (async (alert) => {
-                  logger.info({ alertId: alert.externalId }, "alert stored; no fan-out configured");
+                  const delivery = await alertNotifier?.onAlertAccepted(alert);
+                  logger.info(
+                    { alertId: alert.externalId, delivery },
+                    "alert handed to the traders",
+                  );
                 }),
             },
             execution: {

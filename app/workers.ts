@@ -1,10 +1,19 @@
 /**
- * The job workers of a process (roles `all` and `worker`): the lifecycle processors from jobs/,
- * with the schedules and the account's trade stream, wired to the runtime's connections.
+ * The job workers of a process (roles `all` and `worker`): every lifecycle processor from jobs/
+ * (execute, order events, protect, valuation, reconciliation, the daily passes, and notice
+ * delivery through the Bot API), with the schedules and the account's trade stream.
  */
 import { hostname } from "node:os";
+import { Api } from "grammy";
+import { createDeskNoticeSender } from "../bot/notify/deskNoticeSender";
+import { createTelegramApiTransformers, useTelegramApiTransformers } from "../bot/telegramApi";
 import { createJobDeps } from "../jobs/context";
-import { createWorkerRuntime } from "../jobs/worker";
+import { createDailyProcessor } from "../jobs/daily";
+import { createNotifyProcessor } from "../jobs/notify";
+import { createOrderReportHandler } from "../jobs/orderReports";
+import { createReconcileProcessor } from "../jobs/reconcile";
+import { createValueProcessor } from "../jobs/value";
+import { createWorkerRuntime, type ExtraProcessors } from "../jobs/worker";
 import type { RunningWorkers, WorkerContext } from "./runtime";
 
 /** Starts the lifecycle workers for the runtime's account. */
@@ -16,16 +25,46 @@ export async function startLifecycleWorkers(context: WorkerContext): Promise<Run
     jobs: context.jobs,
     now: context.now,
   });
+  const processors: ExtraProcessors = {
+    reconcile: createReconcileProcessor(deps, { handler: createOrderReportHandler(deps) }),
+    value: createValueProcessor(deps),
+    daily: createDailyProcessor(deps),
+  };
+  let closeSender: () => Promise<void> = async () => {};
+  if (context.telegram !== null) {
+    const api = new Api(context.telegram.token, { apiRoot: context.telegram.apiRoot });
+    useTelegramApiTransformers(api, createTelegramApiTransformers());
+    const sender = createDeskNoticeSender({
+      api,
+      db: context.db,
+      logger: context.logger.child({ component: "notices" }),
+    });
+    closeSender = () => sender.close();
+    processors.notify = createNotifyProcessor({
+      db: context.db,
+      sender,
+      now: context.now,
+      logger: context.logger,
+    });
+  } else {
+    context.logger.warn(
+      "no Telegram in this process: notices stay in the outbox for a process that has one",
+    );
+  }
   const runtime = await createWorkerRuntime({
     deps,
     connection: context.connection,
     prefix: context.queuePrefix,
     queues: context.queues,
     accountIds: [context.accountId],
+    processors,
     workerName: `${hostname()}:${process.pid}`,
   });
   return {
-    stop: () => runtime.stop(),
+    async stop() {
+      await runtime.stop();
+      await closeSender();
+    },
     streamStatus() {
       if (runtime.streams === null) return { ok: false, detail: "streams are off" };
       return runtime.streams.held().includes(context.accountId)

@@ -23,7 +23,7 @@ export interface TerminalChat {
 }
 
 export const TERMINAL_HELP = [
-  "Type a command for the bot, e.g. /start, /help, /plan AAPL. Press a button by typing its number.",
+  "Type a command for the bot, e.g. /start, /help, /plan AAPL. Press a button of the latest message by typing its number (#2 forces a press).",
   "Market (the built-in simulator):",
   "  :price AAPL 190.50        set the last price (bid/ask a cent around it)",
   "  :quote AAPL 190.49 190.51 set bid and ask",
@@ -64,11 +64,11 @@ export function startTerminalChat(deps: TerminalChatDeps): TerminalChat {
     const label = edited ? "desk (edited)>" : "desk>";
     print(`${label} ${text.split("\n").join("\n      ")}`);
     const flat = message.buttons.flat().filter((b) => b.callback_data !== undefined);
-    // Buttons of other messages stay pressable until a newer keyboard replaces them.
     if (flat.length > 0) {
       buttons = flat.map((button) => ({ message, button }));
       print(`      ${buttons.map((b, i) => `[${i + 1}] ${b.button.text}`).join("  ")}`);
-    } else if (edited && buttons.some((b) => b.message.messageId === message.messageId)) {
+    } else if (!edited || buttons.some((b) => b.message.messageId === message.messageId)) {
+      // Numbers press the buttons of the latest message only; otherwise they are answers (a price).
       buttons = [];
     }
   };
@@ -161,13 +161,14 @@ export function startTerminalChat(deps: TerminalChatDeps): TerminalChat {
       );
       return;
     }
-    if (/^\d+$/.test(line)) {
-      const chosen = buttons[Number(line) - 1];
-      if (chosen === undefined) {
-        print(buttons.length === 0 ? "no buttons to press" : `choose 1..${buttons.length}`);
-        return;
-      }
+    const pressed = /^#?(\d+)$/.exec(line);
+    const chosen = pressed === null ? undefined : buttons[Number(pressed[1]) - 1];
+    if (chosen !== undefined) {
       api.press(user, chosen.message, chosen.button);
+      return;
+    }
+    if (line.startsWith("#")) {
+      print(buttons.length === 0 ? "no buttons to press" : `choose 1..${buttons.length}`);
       return;
     }
     api.sendText(user, line);

@@ -177,7 +177,9 @@ describe("sandbox smoke test", () => {
       }
       expect(positions).toEqual([expect.objectContaining({ ticker: "AAPL", quantity: "26" })]);
       const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      expect(after).toMatch(/desk_order_latency_seconds_count\{role="bracket",outcome="accepted"\} 1/);
+      expect(after).toMatch(
+        /desk_order_latency_seconds_count\{role="bracket",outcome="accepted"\} 1/,
+      );
       expect(after).toMatch(/desk_fills_total\{side="buy"\} 1/);
       expect(after).toMatch(/desk_fill_slippage_bps_count\{side="buy"\} 1/);
 
