@@ -343,3 +343,70 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     return valueAccount(valuePayloadSchema.parse(job.data));
   };
 }
+
+/** One streamed quote, decimals as strings (as the value payload carries them). */
+export type StreamedQuote = NonNullable<ValuePayload["quotes"]>[number];
+
+/**
+ * Coalesces streamed quotes into valuation jobs: per account, only the latest quote of each
+ * symbol is kept, and one `value` job carries them all every `flushEveryMs`. However fast quotes
+ * arrive, the database sees one batched write per account per interval, never one per quote. A
+ * flush that cannot reach the queue drops its interval's quotes: the next ones supersede them.
+ */
+export interface QuoteBatcher {
+  /** Keeps the quote if it is the newest seen for its symbol since the last flush. */
+  push(accountId: number, quote: StreamedQuote): void;
+  /** Sends what was gathered now; returns the number of jobs enqueued. */
+  flush(): Promise<number>;
+  /** Flushes every `flushEveryMs` until `stop()`. */
+  start(): void;
+  /** Stops the timer and flushes what is left. */
+  stop(): Promise<void>;
+}
+
+export function createQuoteBatcher(
+  jobs: Pick<JobDeps["jobs"], "requestValuation">,
+  options: { readonly flushEveryMs?: number; readonly logger?: JobDeps["logger"] } = {},
+): QuoteBatcher {
+  const flushEveryMs = options.flushEveryMs ?? 1_000;
+  let pending = new Map<number, Map<string, StreamedQuote>>();
+  let timer: ReturnType<typeof setInterval> | null = null;
+
+  async function flush(): Promise<number> {
+    const batch = pending;
+    pending = new Map();
+    let sent = 0;
+    for (const [accountId, quotes] of batch) {
+      await jobs.requestValuation(accountId, [...quotes.values()]);
+      sent += 1;
+    }
+    return sent;
+  }
+
+  return {
+    push(accountId, quote) {
+      let quotes = pending.get(accountId);
+      if (quotes === undefined) {
+        quotes = new Map();
+        pending.set(accountId, quotes);
+      }
+      const held = quotes.get(quote.symbol);
+      if (held === undefined || Date.parse(held.at) <= Date.parse(quote.at)) {
+        quotes.set(quote.symbol, quote);
+      }
+    },
+    flush,
+    start() {
+      timer ??= setInterval(() => {
+        flush().catch((error: unknown) =>
+          options.logger?.warn({ err: error }, "streamed quotes could not be queued"),
+        );
+      }, flushEveryMs);
+    },
+    async stop() {
+      if (timer !== null) clearInterval(timer);
+      timer = null;
+      await flush();
+    },
+  };
+}

@@ -13,7 +13,7 @@ import { notificationOutbox } from "../../db/schema";
 import { dec } from "../../domain/money";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
-import { createValueProcessor, tradingDayOf } from "../../jobs/value";
+import { createQuoteBatcher, createValueProcessor, tradingDayOf } from "../../jobs/value";
 import { type Lifecycle, OWNER_CHAT, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
@@ -154,5 +154,47 @@ describe("valuation on the simulator", () => {
     await value({ data: { accountId: t.accountId } });
     expect(await notices("TRADING_STATE_CHANGED")).toHaveLength(1);
     expect(halted).toEqual([t.accountId]);
+  });
+
+  it("coalesces a burst of streamed quotes into one valuation job carrying the latest of each symbol", async () => {
+    await t.queues.value.drain(true);
+    const batcher = createQuoteBatcher(t.jobs);
+    const base = t.deps.now().getTime() + 3_600_000;
+    for (let i = 1; i <= 5_000; i++) {
+      const mid = dec(100).plus(dec(i).div(1000));
+      batcher.push(t.accountId, {
+        symbol,
+        bid: mid.minus("0.005").toFixed(3),
+        ask: mid.plus("0.005").toFixed(3),
+        last: null,
+        at: new Date(base + i).toISOString(),
+      });
+    }
+    // Out of order on the wire: older than what was kept, so dropped.
+    batcher.push(t.accountId, {
+      symbol,
+      bid: "1",
+      ask: "1",
+      last: null,
+      at: new Date(base).toISOString(),
+    });
+    expect(await batcher.flush()).toBe(1);
+    expect(await batcher.flush()).toBe(0);
+    const queued = await t.queues.value.getJobs(["waiting", "delayed", "prioritized"]);
+    expect(queued).toHaveLength(1);
+    const job = queued[0];
+    if (!job) throw new Error("no valuation job");
+    expect(job.data.quotes).toEqual([
+      {
+        symbol,
+        bid: "104.995",
+        ask: "105.005",
+        last: null,
+        at: new Date(base + 5_000).toISOString(),
+      },
+    ]);
+    expect((await value(job)).marked).toBe(1);
+    expect((await findPosition(t.db.db, t.accountId, symbol))?.markPrice?.toFixed()).toBe("105");
+    await batcher.stop();
   });
 });
