@@ -192,6 +192,18 @@ describe("/plan end to end", () => {
     expect(after.map((message) => message.text.slice(0, 10))).toEqual(["<b>Command"]);
   });
 
+  it("keeps an open form in Redis across a restart of the bot", async () => {
+    const trader = desk.emulator.user({ userId: TRADER });
+    expect((await answer(trader, "/plan AAPL")).text).toBe("AAPL: long or short?");
+    await answer(trader, "long");
+    const keys = await desk.redis.redis.keys(`${desk.redis.prefix}conversation:*`);
+    expect(keys).toEqual([`${desk.redis.prefix}conversation:${TRADER}`]);
+    await desk.restartBot();
+    // The new process picks the form up where it was: the entry question.
+    expect((await answer(trader, "market")).text).toMatch(/^Stop:/);
+    await answer(trader, "/cancel");
+  });
+
   it("is refused to a viewer", async () => {
     const viewer = desk.emulator.user({ userId: VIEWER });
     expect((await answer(viewer, "/plan AAPL")).text).toBe("/plan is not for your role (viewer).");

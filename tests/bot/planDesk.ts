@@ -1,19 +1,20 @@
 /**
  * The desk's bot with everything /plan and alerts need, for end-to-end tests: the Bot API
- * emulator, the simulator behind the real Alpaca adapter (read-only market facts), a fresh
+ * emulator, the simulator behind the real Alpaca adapter (read-only market facts as the runtime
+ * wires them, app/marketFacts.ts), a fresh
  * PostgreSQL database, the lifecycle queues and the conversation storage on Redis under the test's
  * own prefix, and a clock the test moves.
  */
 import { Writable } from "node:stream";
 import type { Bot } from "grammy";
 import { Redis } from "ioredis";
-import { loadAccountSnapshot } from "../../app/accountSnapshot";
 import type { UserRole } from "../../app/config";
 import { createLogger } from "../../app/logger";
+import { createMarketFacts } from "../../app/marketFacts";
 import type { BotContext } from "../../bot/context";
 import { assembleBot, commandMenusFor, DESK_FEATURES } from "../../bot/createBot";
 import type { BotDeps, BotFeature } from "../../bot/feature";
-import type { MarketFacts, PlanningSettings } from "../../bot/features/planPorts";
+import type { PlanningSettings } from "../../bot/features/planPorts";
 import { redisConversationStorage } from "../../bot/features/planStorage";
 import { type BotRunner, startBot } from "../../bot/runner";
 import { createAlpacaBroker } from "../../broker/alpaca/client";
@@ -42,6 +43,8 @@ export interface PlanDesk {
   readonly accountId: number;
   /** Moves the bot's clock. */
   advanceClock(milliseconds: number): void;
+  /** Stops the bot and starts a new one on the same deps (a process restart, Redis kept). */
+  restartBot(): Promise<void>;
   logs(): Record<string, unknown>[];
   stop(): Promise<void>;
 }
@@ -53,40 +56,6 @@ export interface PlanDeskOptions {
   readonly planning?: PlanningSettings;
   /** Run the lifecycle workers (execute, order events, protect) with the trade stream. */
   readonly workers?: boolean;
-}
-
-/** The market facts port over a broker adapter: what the runtime wires for the bot. */
-export function brokerMarketFacts(broker: Broker, now: () => Date): MarketFacts {
-  return {
-    async getAsset(symbol) {
-      const asset = await broker.getAsset(symbol);
-      if (!asset.ok) {
-        if (asset.code === "NOT_FOUND") return null;
-        throw new Error(`asset ${symbol}: ${asset.code} ${asset.message}`);
-      }
-      return {
-        symbol: asset.value.symbol,
-        name: asset.value.name,
-        tradable: asset.value.tradable && asset.value.status === "active",
-        shortable: asset.value.shortable,
-        fractionable: asset.value.fractionable,
-      };
-    },
-    async getLatestQuote(symbol) {
-      const quotes = await broker.getLatestQuotes([symbol]);
-      if (!quotes.ok) throw new Error(`quote ${symbol}: ${quotes.code} ${quotes.message}`);
-      const quote = quotes.value.get(symbol);
-      if (quote === undefined) return null;
-      const text = (value: { toString(): string } | null) =>
-        value === null || value.toString() === "0" ? null : value.toString();
-      return { bid: text(quote.bidPrice), ask: text(quote.askPrice), last: null };
-    },
-    async getAccountSnapshot(_accountId, symbols) {
-      const loaded = await loadAccountSnapshot(broker, symbols, now());
-      if (!loaded.ok) throw new Error(`account snapshot: ${loaded.code} ${loaded.message}`);
-      return loaded.value.snapshot;
-    },
-  };
 }
 
 export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk> {
@@ -146,7 +115,7 @@ export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk>
     updateTimeoutMs: 15_000,
     conversationStorage: redisConversationStorage(redis.redis, `${redis.prefix}conversation:`),
     db: database.db,
-    market: brokerMarketFacts(broker, now),
+    market: createMarketFacts(broker, now),
     decisions: { submit: (decisionId) => jobs.executeDecision(decisionId) },
     ...(options.planning === undefined ? {} : { planning: options.planning }),
   };
@@ -163,13 +132,17 @@ export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk>
     });
   }
   const features = options.features ?? DESK_FEATURES;
-  const bot = assembleBot(deps, features);
-  const runner: BotRunner = await startBot(bot, {
-    logger,
-    commandMenus: commandMenusFor(deps, features),
-    pollTimeoutSeconds: 5,
-    sinkTimeoutMs: 20_000,
-  });
+  const launch = async (): Promise<{ bot: Bot<BotContext>; runner: BotRunner }> => {
+    const bot = assembleBot(deps, features);
+    const runner = await startBot(bot, {
+      logger,
+      commandMenus: commandMenusFor(deps, features),
+      pollTimeoutSeconds: 5,
+      sinkTimeoutMs: 20_000,
+    });
+    return { bot, runner };
+  };
+  let running = await launch();
   return {
     emulator,
     database,
@@ -178,14 +151,20 @@ export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk>
     queues,
     broker,
     deps,
-    bot,
+    get bot() {
+      return running.bot;
+    },
     accountId: account.id,
+    async restartBot() {
+      await running.runner.stop();
+      running = await launch();
+    },
     advanceClock(milliseconds) {
       clock += milliseconds;
     },
     logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
     async stop() {
-      await runner.stop();
+      await running.runner.stop();
       await workers?.stop();
       await emulator.stop();
       await closeQueues(queues);
