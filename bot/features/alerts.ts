@@ -252,13 +252,17 @@ export const alertsFeature: BotFeature = {
         });
         return;
       }
-      const submitted = await submitCard(
-        deps,
-        telegramUserId,
-        priced.accountId,
-        priced.card,
-        alert.id,
-      );
+      let submitted: Awaited<ReturnType<typeof submitCard>>;
+      try {
+        submitted = await submitCard(deps, telegramUserId, priced.accountId, priced.card, alert.id);
+      } catch (error) {
+        deps.logger.error({ err: error, alertId: alert.externalId }, "alert approval not stored");
+        await ctx.answerCallbackQuery({
+          text: "The database did not answer: the approval may not have been stored. Check /orders.",
+          show_alert: true,
+        });
+        return;
+      }
       if (!submitted.ok) {
         await ctx.answerCallbackQuery({ text: "Someone decided first.", show_alert: true });
         return;

@@ -203,9 +203,18 @@ async function runPlan(
     }
     await press.ctx.answerCallbackQuery();
     await settle("<i>Working…</i>");
-    const submitted = await conversation.external(() =>
-      submitCard(deps, telegramUserId, priced.accountId, card, draft.alertId),
-    );
+    const submitted = await conversation.external(async () => {
+      try {
+        return await submitCard(deps, telegramUserId, priced.accountId, card, draft.alertId);
+      } catch (error) {
+        deps.logger.error({ err: error, symbol: card.symbol }, "confirmed plan not stored");
+        return {
+          ok: false as const,
+          message:
+            "The database did not answer: the plan may not have been stored. Check /orders before trying again.",
+        };
+      }
+    });
     if (!submitted.ok) {
       await settle(`<b>Not sent.</b> ${escapeHtml(submitted.message)}`);
       return;
@@ -259,7 +268,15 @@ async function completeDraft(
     ));
   draft = { ...draft, side };
   if (draft.entry === undefined) {
-    const quote = await conversation.external(() => deps.market?.getLatestQuote(symbol) ?? null);
+    const quote = await conversation.external(async () => {
+      try {
+        return (await deps.market?.getLatestQuote(symbol)) ?? null;
+      } catch (error) {
+        // The entry can still be a limit price; the card prices a market entry afresh.
+        deps.logger.warn({ err: error, symbol }, "quote lookup failed");
+        return null;
+      }
+    });
     draft = { ...draft, quote };
     const entry = await askFor(
       conversation,

@@ -192,6 +192,23 @@ describe("/plan end to end", () => {
     expect(after.map((message) => message.text.slice(0, 10))).toEqual(["<b>Command"]);
   });
 
+  it("says when the broker does not answer, and asks again", async () => {
+    const trader = desk.emulator.user({ userId: TRADER });
+    await desk.sim.control("/sim/faults", {
+      method: "GET",
+      path: "/v2/assets/AAPL",
+      status: 500,
+      times: 20,
+    });
+    expect((await answer(trader, "/plan AAPL")).text).toBe(
+      "The broker could not be reached to check the symbol. Send it again, or /cancel.",
+    );
+    expect((await trader.waitForMessage()).text).toBe("Which symbol? (for example AAPL)");
+    await desk.sim.control("/sim/faults", { clear: true });
+    expect((await answer(trader, "AAPL")).text).toBe("AAPL: long or short?");
+    expect((await answer(trader, "/cancel")).text).toBe("Cancelled. Nothing was sent.");
+  });
+
   it("keeps an open form in Redis across a restart of the bot", async () => {
     const trader = desk.emulator.user({ userId: TRADER });
     expect((await answer(trader, "/plan AAPL")).text).toBe("AAPL: long or short?");
