@@ -86,6 +86,9 @@ async function main(): Promise<void> {
       logger,
       ...(sandboxChat ? { terminal: { input: process.stdin, output: process.stdout } } : {}),
       onQuitRequested: () => void stop(":quit"),
+      // A sandbox at a terminal is one person's: keep its API on this machine. Elsewhere (a
+      // container) the port is published by whoever runs it.
+      httpHost: sandboxChat && process.stdin.isTTY === true ? "127.0.0.1" : "0.0.0.0",
     });
   } catch (error) {
     if (error instanceof StartupError) {

@@ -170,6 +170,12 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     let simulator: RunningSimulator | null = null;
     let { tradingUrl, dataUrl, streamUrl } = endpoints;
     if (tradingUrl === null || dataUrl === null || streamUrl === null) {
+      if (config.role !== "all") {
+        // Each process would get an exchange of its own: the bot's orders would never reach the worker's.
+        throw new StartupError(
+          `ROLE=${config.role} needs a broker shared with the other processes: set ALPACA_KEY_ID and ALPACA_SECRET_KEY (paper), or run a simulator with npm run sim and set ALPACA_TRADING_URL to it. The built-in sandbox runs with ROLE=all only`,
+        );
+      }
       simulator = await startSimulator({ clockRunning: true });
       const running = simulator;
       onStop("simulator", () => running.close());

@@ -117,6 +117,15 @@ describe("app/main.ts configuration errors", () => {
   }, 30_000);
 });
 
+describe("app/main.ts start-up refusals", () => {
+  it("refuses the built-in sandbox split into roles, saying what to set", async () => {
+    const cwd = await tempDirectory();
+    const run = runDesk({ ROLE: "worker", HTTP_PORT: String(await freePort()) }, cwd);
+    expect(await run.exited).toBe(1);
+    expect(run.stderr()).toContain("ROLE=worker needs a broker shared with the other processes");
+  }, 60_000);
+});
+
 describe("sandbox smoke test", () => {
   it("starts with no credentials, answers /start in the terminal chat, and stops on SIGTERM", async () => {
     const cwd = await tempDirectory();
