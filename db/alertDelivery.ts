@@ -1,5 +1,5 @@
 /** Queries the alert fan-out needs beyond db/alerts.ts: per-symbol suppression. */
-import { and, desc, eq, gte, inArray, ne } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, isNull, lte, ne, or } from "drizzle-orm";
 import type { Alert } from "./alerts";
 import type { Database } from "./database";
 import { alerts } from "./schema";
@@ -28,4 +28,29 @@ export async function findRecentDeliveredAlert(
     .orderBy(desc(alerts.receivedAt))
     .limit(1);
   return row ?? null;
+}
+
+/**
+ * Alerts nobody decided that are past their expiry: their own `expires_at`, or `lifetimeMs` after
+ * receipt when they carry none. Oldest first.
+ */
+export async function listAlertsPastExpiry(
+  db: Database,
+  at: Date,
+  lifetimeMs: number,
+): Promise<Alert[]> {
+  const receivedBefore = new Date(at.getTime() - lifetimeMs);
+  return db
+    .select()
+    .from(alerts)
+    .where(
+      and(
+        inArray(alerts.status, ["received", "sent"]),
+        or(
+          lte(alerts.expiresAt, at),
+          and(isNull(alerts.expiresAt), lte(alerts.receivedAt, receivedBefore)),
+        ),
+      ),
+    )
+    .orderBy(asc(alerts.id));
 }

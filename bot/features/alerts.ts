@@ -10,7 +10,7 @@
  */
 import { type Api, Composer } from "grammy";
 import type { UserRole } from "../../app/config";
-import { findRecentDeliveredAlert } from "../../db/alertDelivery";
+import { findRecentDeliveredAlert, listAlertsPastExpiry } from "../../db/alertDelivery";
 import {
   type Alert,
   findAlert,
@@ -147,6 +147,32 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
       return { status: "sent", recipients };
     },
   };
+}
+
+/**
+ * Expires every alert past its expiry and says so on each copy, so a stale alert never sits there
+ * looking approvable. For a periodic pass (a press of an expired alert does the same for one).
+ */
+export async function settleExpiredAlerts(api: Api, deps: BotDeps): Promise<number> {
+  const db = deps.db;
+  if (db === undefined) return 0;
+  const now = deps.now();
+  const lifetime = deps.planning?.alertLifetimeMs ?? DEFAULT_ALERT_LIFETIME_MS;
+  let expired = 0;
+  for (const alert of await listAlertsPastExpiry(db, now, lifetime)) {
+    const moved = await moveAlert(
+      db,
+      alert.id,
+      ["received", "sent"],
+      "expired",
+      "system:expiry",
+      now,
+    );
+    if (moved === null) continue;
+    expired += 1;
+    await settleEverywhere(api, deps, alert, "<b>Expired.</b> Nothing was done.");
+  }
+  return expired;
 }
 
 /** The buttons under alerts. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { alertsFeature, createAlertNotifier } from "../../bot/features/alerts";
+import { alertsFeature, createAlertNotifier, settleExpiredAlerts } from "../../bot/features/alerts";
 import { cancelFeature } from "../../bot/features/cancel";
 import { createPlanFeature } from "../../bot/features/plan";
 import { startFeature } from "../../bot/features/start";
@@ -193,5 +193,26 @@ describe("pattern alerts end to end", () => {
       (decision) => decision.alertId === alert.id,
     );
     expect(decisions.map((decision) => decision.quantity.toString())).toEqual(["25"]);
+  });
+
+  it("expires undecided alerts in a periodic pass and says so on every copy", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "GOOGL", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("GOOGL");
+    const toAnn = await ann.waitForMessage({ match: "GOOGL" });
+    const toBob = await bob.waitForMessage({ match: "GOOGL" });
+    expect(await settleExpiredAlerts(desk.bot.api, desk.deps)).toBe(0);
+    // No expiry of its own: the default lifetime of 30 minutes.
+    desk.advanceClock(30 * 60_000);
+    // This one, and the AAPL alert suppressed earlier (never sent, never decided).
+    expect(await settleExpiredAlerts(desk.bot.api, desk.deps)).toBe(2);
+    expect(await statusOf(alert)).toBe("expired");
+    for (const [user, message] of [
+      [ann, toAnn],
+      [bob, toBob],
+    ] as const) {
+      const settled = await waitForText(user, message, /Expired/);
+      expect(settled.buttons).toEqual([]);
+    }
+    expect(await settleExpiredAlerts(desk.bot.api, desk.deps)).toBe(0);
   });
 });
