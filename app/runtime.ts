@@ -11,6 +11,7 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { commandMenusFor, createBot } from "../bot/createBot";
 import { type AlertNotifier, createAlertNotifier } from "../bot/features/alerts";
+import { redisConversationStorage } from "../bot/features/planStorage";
 import { type BotRunner, startBot } from "../bot/runner";
 import { alpacaUrls, createAlpacaBroker } from "../broker/alpaca/client";
 import { createRedisRateLimiter, rateLimitBucketFor } from "../broker/rateLimiter";
@@ -366,6 +367,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         market: createMarketFacts(broker, now),
         decisions: { submit: (decisionId: number) => jobs.executeDecision(decisionId) },
         trading: createTradingRequests(jobs),
+        // Open /plan forms survive a restart of the bot.
+        conversationStorage: redisConversationStorage(redis, `${queuePrefix}:conversation:`),
         // Read by features that act on the desk's account.
         jobs,
         accountId: account.id,
