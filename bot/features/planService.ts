@@ -58,6 +58,20 @@ export async function priceTrade(
       deps.now().getTime(),
     );
     const riskPercent = input.riskPercent ?? limits.riskPerTradePercent;
+    const explained =
+      input.sizingMethod === "half_kelly" && kelly === undefined
+        ? {
+            ...planning,
+            violations: planning.violations.map((violation) =>
+              violation.code === "INVALID_INPUT"
+                ? {
+                    code: "NO_WIN_RATE",
+                    message: `Half Kelly needs a win rate from at least ${KELLY_MIN_TRADES} closed trades with both wins and losses; edit the method.`,
+                  }
+                : violation,
+            ),
+          }
+        : planning;
     return {
       ok: true,
       accountId: account.id,
@@ -67,7 +81,7 @@ export async function priceTrade(
         input.entryType,
         input.sizingMethod ?? "risk_percent",
         riskPercent,
-        planning,
+        explained,
       ),
     };
   } catch (error) {

@@ -177,6 +177,25 @@ describe("/plan end to end", () => {
     await answer(trader, "/cancel");
   });
 
+  it("refuses half Kelly without a trading record, and says why", async () => {
+    const trader = desk.emulator.user({ userId: TRADER });
+    await answer(trader, "/plan AAPL");
+    await answer(trader, "short");
+    await answer(trader, "market");
+    await answer(trader, "2%");
+    await answer(trader, "3R");
+    await answer(trader, "skip");
+    const card = await answer(trader, "2");
+    // A short at the bid, the stop 2% above on the tick, the target 3R below.
+    expect(card.text).toContain("<b>Plan: AAPL short</b>\nEntry: market ≈ $189.99");
+    expect(card.text).toContain("Stop: $193.78   Target: $178.62 (reward:risk 3.00)");
+    expect(card.text).toContain(
+      "• NO_WIN_RATE: Half Kelly needs a win rate from at least 10 closed trades",
+    );
+    expect(card.buttons.flat().map((button) => button.text)).toEqual(["Edit", "Cancel"]);
+    await answer(trader, "/cancel");
+  });
+
   it("leaves the form with /cancel at any step, and says so when nothing is open", async () => {
     const trader = desk.emulator.user({ userId: TRADER });
     await answer(trader, "/plan AAPL");
