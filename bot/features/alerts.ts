@@ -11,13 +11,7 @@
 import { type Api, Composer } from "grammy";
 import type { UserRole } from "../../app/config";
 import { findRecentDeliveredAlert, listAlertsPastExpiry } from "../../db/alertDelivery";
-import {
-  type Alert,
-  findAlert,
-  listAlertMessages,
-  moveAlert,
-  recordAlertMessage,
-} from "../../db/alerts";
+import { type Alert, findAlert, moveAlert, recordAlertMessage } from "../../db/alerts";
 import { readNotificationSettings } from "../../db/userSettings";
 import { findUserByTelegramId } from "../../db/users";
 import { ZERO } from "../../domain/money";
@@ -28,6 +22,7 @@ import type { BotDeps, BotFeature } from "../feature";
 import { ALERT_ACTION, alertKeyboard, readAlertPress } from "../keyboards/alert";
 import { renderAlert, renderAlertOutcome } from "../views/alert";
 import { escapeHtml } from "../views/html";
+import { settleAlertCopies } from "./alertsCopies";
 import { PLAN_CONVERSATION, type PlanStart } from "./plan";
 import { followDecision } from "./planFollow";
 import {
@@ -170,7 +165,7 @@ export async function settleExpiredAlerts(api: Api, deps: BotDeps): Promise<numb
     );
     if (moved === null) continue;
     expired += 1;
-    await settleEverywhere(api, deps, alert, "<b>Expired.</b> Nothing was done.");
+    await settleAlertCopies(api, deps, alert, "<b>Expired.</b> Nothing was done.");
   }
   return expired;
 }
@@ -207,7 +202,7 @@ export const alertsFeature: BotFeature = {
       if (alert.status === "expired" || alertExpiry(alert, deps).getTime() <= now.getTime()) {
         await moveAlert(db, alert.id, ["received", "sent"], "expired", "system:expiry", now);
         await ctx.answerCallbackQuery({ text: "Too late: this alert expired.", show_alert: true });
-        await settleEverywhere(ctx.api, deps, alert, "<b>Expired.</b> Nothing was done.");
+        await settleAlertCopies(ctx.api, deps, alert, "<b>Expired.</b> Nothing was done.");
         return;
       }
 
@@ -218,7 +213,7 @@ export const alertsFeature: BotFeature = {
           return;
         }
         await ctx.answerCallbackQuery({ text: "Rejected." });
-        await settleEverywhere(
+        await settleAlertCopies(
           ctx.api,
           deps,
           alert,
@@ -295,7 +290,7 @@ export const alertsFeature: BotFeature = {
       }
       await ctx.answerCallbackQuery({ text: "Approved." });
       const outcome = `<b>Approved</b> by ${escapeHtml(who)}: decision #${submitted.decisionId}, ${escapeHtml(priced.card.quantity ?? "")} ${escapeHtml(alert.symbol)} sent for execution.`;
-      await settleEverywhere(ctx.api, deps, alert, outcome);
+      await settleAlertCopies(ctx.api, deps, alert, outcome);
       // The approver's copy follows the order.
       const pressed = ctx.callbackQuery.message;
       const followMs = deps.planning?.orderFollowMs ?? DEFAULT_ORDER_FOLLOW_MS;
@@ -322,23 +317,4 @@ function presserName(ctx: BotContext): string {
   if (from === undefined) return "someone";
   const name = [from.first_name, from.last_name].filter((part) => part !== undefined).join(" ");
   return name === "" ? (from.username ?? String(from.id)) : name;
-}
-
-/** Replaces every copy of the alert with the outcome (and no buttons). */
-async function settleEverywhere(
-  api: Api,
-  deps: BotDeps,
-  alert: Alert,
-  outcome: string,
-): Promise<void> {
-  if (deps.db === undefined) return;
-  const text = renderAlertOutcome(alert, outcome);
-  for (const message of await listAlertMessages(deps.db, alert.id)) {
-    try {
-      await api.editMessageText(message.chatId, message.messageId, text, { parse_mode: "HTML" });
-    } catch (error) {
-      // Already settled (not modified) or deleted by the trader: the others still get it.
-      deps.logger.debug({ err: error, alertId: alert.externalId }, "alert copy not updated");
-    }
-  }
 }

@@ -20,6 +20,7 @@ import { PLAN_CARD_ACTION, planCardKeyboard, readPlanCardPress } from "../keyboa
 import { escapeHtml } from "../views/html";
 import { dollars, priceText, renderPlanCard } from "../views/planCard";
 import { guardCommand } from "./access";
+import { settleAlertCopies } from "./alertsCopies";
 import { type FollowRequest, followDecision } from "./planFollow";
 import {
   type Answer,
@@ -86,6 +87,12 @@ export function createPlanFeature(): BotFeature {
         botApi ??= ctx.api;
         return next();
       });
+      const settleAlert = (alertId: number, outcome: string) => {
+        if (botApi === undefined) return;
+        settleAlertCopies(botApi, deps, alertId, outcome).catch((error: unknown) => {
+          deps.logger.warn({ err: error, alertId }, "alert copies not updated");
+        });
+      };
       const follow = (request: FollowRequest) => {
         const followMs = deps.planning?.orderFollowMs ?? DEFAULT_ORDER_FOLLOW_MS;
         if (botApi === undefined || followMs <= 0) return;
@@ -94,7 +101,7 @@ export function createPlanFeature(): BotFeature {
       composer.use(
         createConversation<BotContext, FormContext>(
           (conversation, ctx, start: PlanStart = {}) =>
-            runPlan(deps, follow, conversation, ctx, start),
+            runPlan(deps, { follow, settleAlert }, conversation, ctx, start),
           { id: PLAN_CONVERSATION, maxMillisecondsToWait: FORM_IDLE_MS },
         ),
       );
@@ -133,7 +140,12 @@ export function createPlanFeature(): BotFeature {
 /** The form itself. */
 async function runPlan(
   deps: BotDeps,
-  follow: (request: FollowRequest) => void,
+  effects: {
+    /** Follows a confirmed order in its message (in the background). */
+    readonly follow: (request: FollowRequest) => void;
+    /** Rewrites every copy of an alert this plan approved (in the background). */
+    readonly settleAlert: (alertId: number, outcome: string) => void;
+  },
   conversation: PlanConversation,
   ctx: FormContext,
   start: PlanStart,
@@ -221,8 +233,16 @@ async function runPlan(
     }
     const confirmed = `<b>Confirmed.</b> Decision #${submitted.decisionId} sent for execution: ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)}, risk ${dollars(card.riskAmount ?? "0")}.`;
     await settle(confirmed);
+    const alertId = draft.alertId;
+    const trader = ctx.from?.first_name ?? "a trader";
     await conversation.external(() => {
-      follow({
+      if (alertId !== undefined) {
+        effects.settleAlert(
+          alertId,
+          `<b>Approved</b> by ${escapeHtml(trader)} (adjusted): decision #${submitted.decisionId}, ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)} sent for execution.`,
+        );
+      }
+      effects.follow({
         chatId: sent.chat.id,
         messageId: sent.message_id,
         decisionId: submitted.decisionId,

@@ -173,7 +173,7 @@ describe("pattern alerts end to end", () => {
     await desk.sim.control("/sim/quotes", { symbol: "AMZN", bid: "189.99", ask: "190.01" });
     const { alert } = await deliver("AMZN");
     const toAnn = await ann.waitForMessage({ match: "AMZN" });
-    await bob.waitForMessage({ match: "AMZN" });
+    const toBob = await bob.waitForMessage({ match: "AMZN" });
     expect((await ann.press(toAnn, "Adjust")).text).toBe("Opening the plan…");
     const card = await ann.waitForMessage({ match: "Plan: AMZN" });
     expect(card.text).toContain("Entry: limit $190.10");
@@ -193,6 +193,12 @@ describe("pattern alerts end to end", () => {
       (decision) => decision.alertId === alert.id,
     );
     expect(decisions.map((decision) => decision.quantity.toString())).toEqual(["25"]);
+    // Bob sees who took it; his buttons are gone.
+    const settled = await waitForText(bob, toBob, /Approved/);
+    expect(settled.text).toMatch(
+      /<b>Approved<\/b> by Ann \(adjusted\): decision #\d+, 25 AMZN sent/,
+    );
+    expect(settled.buttons).toEqual([]);
   });
 
   it("expires undecided alerts in a periodic pass and says so on every copy", async () => {
