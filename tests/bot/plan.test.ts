@@ -211,6 +211,18 @@ describe("/plan end to end", () => {
     expect(after.map((message) => message.text.slice(0, 10))).toEqual(["<b>Command"]);
   });
 
+  it("lets other commands through an open form, and a new /plan replaces it", async () => {
+    const trader = desk.emulator.user({ userId: TRADER });
+    await desk.sim.control("/sim/quotes", { symbol: "MSFT", bid: "409.99", ask: "410.01" });
+    expect((await answer(trader, "/plan AAPL")).text).toBe("AAPL: long or short?");
+    expect((await answer(trader, "/help")).text).toMatch(/^<b>Commands<\/b>/);
+    // Still at the side question.
+    expect((await answer(trader, "long")).text).toMatch(/^Entry:/);
+    expect((await answer(trader, "/plan MSFT")).text).toBe("MSFT: long or short?");
+    expect((await answer(trader, "long")).text).toContain("MSFT: bid $409.99, ask $410.01");
+    expect((await answer(trader, "/cancel")).text).toBe("Cancelled. Nothing was sent.");
+  });
+
   it("says when the broker does not answer, and asks again", async () => {
     const trader = desk.emulator.user({ userId: TRADER });
     await desk.sim.control("/sim/faults", {
