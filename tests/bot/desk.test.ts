@@ -5,6 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planTrade } from "../../app/decide";
+import { createLogger } from "../../app/logger";
+import { createDeskNoticeSender } from "../../bot/notify/deskNoticeSender";
+import { createTelegramApi } from "../../bot/telegramApi";
 import { loadTradingState, recordAccountSync } from "../../db/brokerAccounts";
 import { readLog } from "../../db/executionLog";
 import { loadRiskLimits } from "../../db/riskLimits";
@@ -449,7 +452,7 @@ describe("the desk's commands through the Bot API", () => {
   });
 
   it("/settings changes a user's own notifications with buttons and keeps them", async () => {
-    const viewer = desk.emulator.user({ userId: VIEWER });
+    let viewer = desk.emulator.user({ userId: VIEWER });
     await viewer.send("/settings");
     const shown = await viewer.waitForMessage();
     expect(shown.buttons.flat().map((button) => button.text)).toContain("Fills: 🔔 on");
@@ -475,6 +478,71 @@ describe("the desk's commands through the Bot API", () => {
     // Other users keep their own.
     expect((await loadUserSettings(desk.database.db, TRADER)).notifications).toEqual({});
 
+    // The notice sender honours them: fills are off for this viewer, halts only silenced.
+    const sender = createDeskNoticeSender({
+      api: createTelegramApi({ token: desk.emulator.token, apiRoot: desk.emulator.apiRoot }),
+      db: desk.database.db,
+      logger: createLogger({ level: "silent" }),
+    });
+    try {
+      const before = desk.emulator.messagesIn(VIEWER).length;
+      const halted = {
+        kind: "TRADING_STATE_CHANGED",
+        accountId: desk.accountId,
+        from: "ACTIVE",
+        to: "HALTED",
+        setBy: "MANUAL",
+        reason: "/halt by @ann",
+        pnlToday: null,
+        lossLimit: null,
+      };
+      const fill = {
+        kind: "ORDER_FILLED",
+        tradeId: protectedEntry.trade.id,
+        symbol: "AAPL",
+        side: "sell",
+        role: "EXIT",
+        executionId: "exec-settings",
+        fillQuantity: "50",
+        fillPrice: "192.30",
+        filledQuantity: "50",
+        orderQuantity: "50",
+        complete: true,
+        clientOrderId: "close-1",
+      };
+      const [fillResult, haltResult] = await sender.sendMany([
+        { chatId: VIEWER, kind: fill.kind, payload: fill, dedupeKey: "settings-fill" },
+        { chatId: VIEWER, kind: halted.kind, payload: halted, dedupeKey: "settings-halt" },
+      ]);
+      expect(fillResult).toEqual({ ok: true, telegramMessageId: null });
+      const arrived = desk.emulator.messagesIn(VIEWER).slice(before);
+      expect(arrived.map((message) => message.text)).toEqual([
+        "<b>Trading halted</b> (by hand, was ACTIVE): /halt by @ann",
+      ]);
+      expect(haltResult).toEqual({ ok: true, telegramMessageId: arrived[0]?.messageId });
+      const history = (await (
+        await fetch(`${desk.emulator.apiRoot}/getUpdatesHistory`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ token: desk.emulator.token }),
+        })
+      ).json()) as {
+        result: {
+          messageId?: number;
+          message?: { chat_id?: number | string; disable_notification?: boolean };
+        }[];
+      };
+      const stored = history.result.find(
+        (item) =>
+          item.messageId === arrived[0]?.messageId && Number(item.message?.chat_id) === VIEWER,
+      );
+      expect(stored?.message?.disable_notification).toBe(true);
+    } finally {
+      await sender.close();
+    }
+
+    // A new handle: it waits for what comes after the notices above.
+    viewer = desk.emulator.user({ userId: VIEWER });
     await viewer.send("/settings tz Europe/Berlin");
     expect((await viewer.waitForMessage()).text).toBe(
       "Times are now shown in <code>Europe/Berlin</code>.",

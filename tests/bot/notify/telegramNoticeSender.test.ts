@@ -79,10 +79,14 @@ describe("the Telegram notice sender", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ token: emulator.token }),
     });
-    const body = (await response.json()) as { result: (StoredMessage | { messageId?: never })[] };
+    const body = (await response.json()) as {
+      result: { messageId?: number; message?: StoredMessage["message"] }[];
+    };
     return body.result.filter(
       (item): item is StoredMessage =>
-        typeof item.messageId === "number" && Number(item.message.chat_id) === chatId,
+        typeof item.messageId === "number" &&
+        "message" in item &&
+        Number(item.message?.chat_id) === chatId,
     );
   }
 
