@@ -5,7 +5,7 @@
  */
 import { and, desc, eq, isNotNull, or, sql } from "drizzle-orm";
 import type { Database } from "./database";
-import { notificationOutbox, orders } from "./schema";
+import { alertMessages, decisions, notificationOutbox, orders } from "./schema";
 
 /** What identifies the trade a notice is about. */
 export interface ThreadKey {
@@ -50,6 +50,25 @@ export async function findEntryMessage(
       ),
     )
     .orderBy(desc(notificationOutbox.id))
+    .limit(1);
+  return row?.messageId ?? null;
+}
+
+/**
+ * The message a decision was offered in, in this chat: the pattern alert's message for a decision
+ * approved from an alert (alert_messages keeps them), or null.
+ */
+export async function findDecisionMessage(
+  db: Database,
+  chatId: number,
+  decisionId: number,
+): Promise<number | null> {
+  const [row] = await db
+    .select({ messageId: alertMessages.messageId })
+    .from(decisions)
+    .innerJoin(alertMessages, eq(alertMessages.alertId, decisions.alertId))
+    .where(and(eq(decisions.id, decisionId), eq(alertMessages.chatId, chatId)))
+    .orderBy(desc(alertMessages.id))
     .limit(1);
   return row?.messageId ?? null;
 }

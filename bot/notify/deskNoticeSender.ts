@@ -1,11 +1,12 @@
 /**
  * The notice sender wired to the desk's database: settings from users (db/userSettings.ts),
- * threads from the sent outbox rows (db/noticeThreads.ts).
+ * threads from the sent outbox rows and the alert messages decisions came from
+ * (db/noticeThreads.ts).
  */
 import type { Api } from "grammy";
 import type { Logger } from "pino";
 import type { Database } from "../../db/database";
-import { findEntryMessage } from "../../db/noticeThreads";
+import { findDecisionMessage, findEntryMessage } from "../../db/noticeThreads";
 import { loadUserSettings } from "../../db/userSettings";
 import {
   createTelegramNoticeSender,
@@ -26,6 +27,7 @@ export function createDeskNoticeSender(deps: DeskNoticeSenderDeps): NoticeSender
   return createTelegramNoticeSender({
     settingsOf: async (chatId) => (await loadUserSettings(db, chatId)).notifications,
     entryMessageOf: (chatId, key) => findEntryMessage(db, chatId, key),
+    decisionMessageOf: (chatId, decisionId) => findDecisionMessage(db, chatId, decisionId),
     ...rest,
   });
 }

@@ -9,6 +9,9 @@ import { createLogger } from "../../../app/logger";
 import { createDeskNoticeSender } from "../../../bot/notify/deskNoticeSender";
 import type { NoticeSender, OutboxNotice } from "../../../bot/notify/telegramNoticeSender";
 import { createTelegramApi } from "../../../bot/telegramApi";
+import { recordAlert, recordAlertMessage } from "../../../db/alerts";
+import { ensureBrokerAccount } from "../../../db/brokerAccounts";
+import { createDecision } from "../../../db/decisions";
 import {
   claimDueNotifications,
   enqueueNotification,
@@ -18,6 +21,7 @@ import {
 import { notificationOutbox } from "../../../db/schema";
 import { changeUserSettings } from "../../../db/userSettings";
 import { upsertUser } from "../../../db/users";
+import { dec } from "../../../domain/money";
 import type { Notice, OrderFilledNotice } from "../../../domain/notifications";
 import { deliverDueNotifications, type NoticeSender as NotifyPort } from "../../../jobs/notify";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
@@ -317,6 +321,67 @@ describe("the Telegram notice sender", () => {
     } finally {
       await bare.close();
     }
+  });
+
+  it("threads an alert's trade: the entry answers the alert's message, its fills the entry", async () => {
+    const chat = 8501;
+    const accountId = (
+      await ensureBrokerAccount(
+        database.db,
+        { environment: "paper", brokerAccountId: "PA-thread" },
+        T0,
+      )
+    ).id;
+    const { alert } = await recordAlert(
+      database.db,
+      { externalId: "scan-thread", accountId, symbol: "NVDA", pattern: "VCP", payload: {} },
+      T0,
+    );
+    const alertMessage = await createTelegramApi({
+      token: emulator.token,
+      apiRoot: emulator.apiRoot,
+    }).sendMessage(chat, "NVDA VCP alert");
+    await recordAlertMessage(
+      database.db,
+      { alertId: alert.id, chatId: chat, messageId: alertMessage.message_id },
+      T0,
+    );
+    const decision = await createDecision(
+      database.db,
+      {
+        accountId,
+        source: "alert",
+        alertId: alert.id,
+        symbol: "NVDA",
+        side: "buy",
+        entryType: "market",
+        entryPrice: null,
+        stopPrice: dec("850"),
+        targetPrice: dec("900"),
+        quantity: dec("10"),
+        riskAmount: dec("200"),
+        createdBy: "alert:scan-thread",
+        status: "approved",
+      },
+      T0,
+    );
+    const entry: Notice = {
+      ...(ENTRY as Extract<Notice, { kind: "ENTRY_SUBMITTED" }>),
+      decisionId: decision.id,
+      tradeId: null,
+      symbol: "NVDA",
+      clientOrderId: `dec-${decision.id}-entry`,
+    };
+    await enqueue(chat, "thread-entry", entry);
+    await deliverOutbox();
+    await enqueue(chat, "thread-fill", {
+      ...fill(0, 1, `dec-${decision.id}-entry`),
+      symbol: "NVDA",
+    });
+    await deliverOutbox();
+    const [, entryMessage, fillMessage] = await sentTo(chat);
+    expect(entryMessage?.message.reply_parameters?.message_id).toBe(alertMessage.message_id);
+    expect(fillMessage?.message.reply_parameters?.message_id).toBe(entryMessage?.messageId);
   });
 
   it("serves the notify job's port: rows delivered and marked by the job", async () => {
