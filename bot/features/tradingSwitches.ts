@@ -25,6 +25,7 @@ import { guardCommand } from "./access";
 import { handleConfirmation } from "./confirm";
 import { actorName, commandArguments, deskScopeOf } from "./deskContext";
 import { alwaysAllowResume } from "./deskPorts";
+import { announceStateChange } from "./stateAnnouncements";
 
 const MODE_WORDS: Record<TradingMode, string> = {
   ACTIVE: "active",
@@ -57,6 +58,13 @@ export const tradingSwitchesFeature: BotFeature = {
         now,
       );
       if (change === null) return;
+      await announceStateChange(
+        scope.db,
+        scope.account.id,
+        change,
+        ctx.deskUser.telegramUserId,
+        now,
+      );
       if (!change.changed) {
         await ctx.reply(
           `Already ${MODE_WORDS[mode]} since ${dateTime(new Date(change.before.since), scope.timeZone)}: ${change.before.reason}`,
@@ -148,6 +156,7 @@ export const tradingSwitchesFeature: BotFeature = {
             now,
           );
           if (change === null || !change.changed) return "Trading was already active.";
+          await announceStateChange(db, account.id, change, ctx.deskUser.telegramUserId, now);
           return `<b>Trading resumed.</b> Was ${MODE_WORDS[change.before.mode]}.`;
         },
       }),
@@ -205,6 +214,7 @@ export const tradingSwitchesFeature: BotFeature = {
             now,
           );
           if (change === null) return "<b>Not done:</b> the account is gone.";
+          await announceStateChange(db, accountId, change, ctx.deskUser.telegramUserId, now);
           const open = (await listPositions(db, accountId)).filter(
             (record) => !record.position.quantity.isZero(),
           );

@@ -11,6 +11,7 @@ import { createTelegramApi } from "../../bot/telegramApi";
 import { loadTradingState, recordAccountSync } from "../../db/brokerAccounts";
 import { readLog } from "../../db/executionLog";
 import { loadRiskLimits } from "../../db/riskLimits";
+import { notificationOutbox } from "../../db/schema";
 import { listTrades } from "../../db/trades";
 import { loadUserSettings } from "../../db/userSettings";
 import { dec } from "../../domain/money";
@@ -328,6 +329,13 @@ describe("the desk's commands through the Bot API", () => {
     expect(outcome.ok ? [] : outcome.violations.map((violation) => violation.code)).toContain(
       "TRADING_HALTED",
     );
+    // The other admins and traders of the account are told through the outbox.
+    const told = (await desk.database.db.select().from(notificationOutbox)).filter(
+      (row) => row.kind === "TRADING_STATE_CHANGED",
+    );
+    expect(told.map((row) => [row.chatId, row.payload.to, row.payload.reason])).toEqual([
+      [ADMIN, "HALTED", "/halt by @ann"],
+    ]);
     await trader.send("/halt");
     expect((await trader.waitForMessage()).text).toContain("Already halted since 2026-03-02");
   });
