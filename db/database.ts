@@ -4,7 +4,7 @@ import type { SQL } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
-import postgres from "postgres";
+import postgres, { type Sql } from "postgres";
 import { migratePglite, migratePostgres } from "./migrate";
 import * as schema from "./schema";
 
@@ -53,7 +53,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<O
       max: options.maxConnections ?? 10,
       onnotice: () => {},
     });
-    const db: Database = drizzlePostgres({ client, schema });
+    const db: Database = drizzlePostgres({ client: withPreparedStatements(client), schema });
     return { db, driver: "postgres", close: () => client.end() };
   }
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
@@ -62,6 +62,41 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<O
   const db: Database = drizzlePglite({ client, schema });
   if (runMigrations) await migratePglite(client);
   return { db, driver: "pglite", close: () => client.close() };
+}
+
+/**
+ * The postgres.js client with every parameterized query sent as a named prepared statement, as
+ * postgres.js does for its own tagged queries. drizzle sends its queries through `unsafe`, which
+ * postgres.js otherwise runs unnamed: described first (an extra round trip) and planned afresh
+ * every time. Prepared, a query text is described and planned once per connection, so a repeated
+ * query is one round trip. The statement texts are the application's own (parameters are never
+ * inlined), so the per-connection statement cache stays small. Transactions and savepoints get
+ * the same treatment.
+ */
+function withPreparedStatements(client: Sql): Sql {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      if (property === "unsafe") {
+        return (query: string, parameters?: unknown[], queryOptions?: Record<string, unknown>) =>
+          target.unsafe(
+            query,
+            parameters as never,
+            (parameters?.length ? { ...queryOptions, prepare: true } : queryOptions) as never,
+          );
+      }
+      if (property === "begin" || property === "savepoint") {
+        return (...args: unknown[]) => {
+          const callback = args[args.length - 1];
+          if (typeof callback !== "function") return Reflect.apply(value, target, args);
+          const wrapped = (scoped: Sql) => callback(withPreparedStatements(scoped));
+          return Reflect.apply(value, target, [...args.slice(0, -1), wrapped]);
+        };
+      }
+      return value;
+    },
+  });
 }
 
 /**

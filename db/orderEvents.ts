@@ -10,7 +10,7 @@ import {
 import { type Ok, ok, type Refusal, refuse } from "../domain/outcome";
 import type { TradeRefusal } from "../domain/trade";
 import { type Database, queryRows } from "./database";
-import { logRows } from "./executionLog";
+import { insertLogStatement, logRows } from "./executionLog";
 import type { FillRecord } from "./fills";
 import {
   changedFields,
@@ -341,7 +341,7 @@ async function applyToSnapshot(
     await planStatusWrites(tx, plan, args);
   }
 
-  writes.push(sql`l as ${tx.insert(executionLog).values(logRows(logs))}`);
+  writes.push(sql`l as ${insertLogStatement(logs)}`);
   const returnsPosition = plan.positionAfter !== null;
   const [written] = await queryRows<{
     fill_id: string | null;
