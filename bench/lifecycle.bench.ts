@@ -1,0 +1,428 @@
+/**
+ * Order lifecycle figures, each beside its floor measured in the same run, on a scratch
+ * PostgreSQL database (BENCH_DATABASE_URL or TEST_DATABASE_URL's server), Redis (BENCH_REDIS_URL
+ * or TEST_REDIS_URL, own key prefix) and the simulator in this process:
+ *
+ * 1. Entry fill to protective stop accepted at the broker, for OCO-protected entries: from the
+ *    entry's fill on the trade stream to the `new` event of its OCO, p50 and p99 over at least
+ *    500 fills (waves of 10 fills at once). Floor: one PostgreSQL commit plus one loopback HTTP
+ *    round trip. Target: p99 at most 10 times the floor.
+ * 2. Decisions executed per second end to end (decision to entry acknowledged by the broker and
+ *    stored), with one and with two worker runtimes. Target: at least 300 per second.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { sql } from "drizzle-orm";
+import { Redis } from "ioredis";
+import pino from "pino";
+import postgres from "postgres";
+import { createAlpacaBroker } from "../broker/alpaca/client";
+import { createRedisRateLimiter } from "../broker/rateLimiter";
+import { ensureBrokerAccount } from "../db/brokerAccounts";
+import { type OpenDatabase, openDatabase, queryRows } from "../db/database";
+import { createDecision, type Decision } from "../db/decisions";
+import { saveRiskLimits } from "../db/riskLimits";
+import { upsertUser } from "../db/users";
+import type { Broker } from "../domain/broker";
+import { dec } from "../domain/money";
+import { DEFAULT_RISK_LIMITS } from "../domain/riskLimits";
+import { createJobClient } from "../jobs/client";
+import { createJobDeps, type JobSettings } from "../jobs/context";
+import { closeQueues, createQueues } from "../jobs/queues";
+import { createWorkerRuntime, type WorkerRuntime } from "../jobs/worker";
+import { startSimulator } from "../sim/server";
+
+const DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/test";
+const KEY = "bench-key";
+const SECRET = "bench-secret";
+const START = "2026-03-02T14:35:00Z";
+const SYMBOLS = Array.from({ length: 10 }, (_, i) => `B${String(i).padStart(2, "0")}`);
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)] ?? Number.NaN;
+}
+
+function ms(value: number): string {
+  return `${value.toFixed(2)} ms`;
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+interface Bench {
+  readonly database: OpenDatabase;
+  readonly broker: Broker;
+  readonly accountId: number;
+  readonly ownerId: number;
+  readonly sim: Awaited<ReturnType<typeof startSimulator>>;
+  readonly prefix: string;
+  readonly redisUrl: string;
+  readonly connections: Redis[];
+  now(): Date;
+  control(path: string, body: unknown): Promise<void>;
+}
+
+async function openBench(scratchUrl: string): Promise<Bench> {
+  const redisUrl =
+    process.env.BENCH_REDIS_URL || process.env.TEST_REDIS_URL || "redis://127.0.0.1:6379";
+  const database = await openDatabase({ url: scratchUrl, maxConnections: 40 });
+  const sim = await startSimulator({
+    keyId: KEY,
+    secretKey: SECRET,
+    time: START,
+    cash: "100000000",
+    rateLimitPerMinute: 100_000_000,
+    symbols: Object.fromEntries(SYMBOLS.map((s) => [s, { price: "100.00" }])),
+  });
+  const prefix = `bench-lifecycle-${randomUUID().slice(0, 8)}`;
+  const limiterRedis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const broker = createAlpacaBroker({
+    keyId: KEY,
+    secretKey: SECRET,
+    tradingUrl: sim.url,
+    dataUrl: sim.url,
+    streamUrl: sim.streamUrl,
+    rateLimiter: createRedisRateLimiter({
+      redis: limiterRedis,
+      keyPrefix: `${prefix}:`,
+      bucket: "bench",
+      limit: 100_000_000,
+    }),
+    requestTimeoutMs: 20_000,
+    retryDelayMs: 10,
+  });
+  const at = new Date(START);
+  const owner = await upsertUser(database.db, { telegramUserId: 9_000_001, role: "trader" }, at);
+  const account = await ensureBrokerAccount(
+    database.db,
+    { environment: "paper", brokerAccountId: "PA-BENCH", ownerUserId: owner.id },
+    at,
+  );
+  await saveRiskLimits(
+    database.db,
+    account.id,
+    {
+      ...DEFAULT_RISK_LIMITS,
+      maxOpenPositions: 1_000,
+      maxPositionPercent: dec("50"),
+      maxSectorExposurePercent: dec("100"),
+      maxTotalExposurePercent: dec("100"),
+      maxOrdersPerMinute: 1_000_000,
+      duplicateWindowMs: 0,
+      minRewardToRisk: dec("1"),
+    },
+    "bench",
+    at,
+  );
+  const origin = Date.parse(START);
+  const wallStart = Date.now();
+  return {
+    database,
+    broker,
+    accountId: account.id,
+    ownerId: owner.id,
+    sim,
+    prefix,
+    redisUrl,
+    connections: [limiterRedis],
+    now: () => new Date(origin + (Date.now() - wallStart)),
+    async control(path, body) {
+      const res = await fetch(`${sim.url}${path}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (!res.ok) throw new Error(`${path} answered ${res.status}`);
+      await res.arrayBuffer();
+    },
+  };
+}
+
+/** Starts `count` worker runtimes on their own connections. */
+async function startRuntimes(
+  bench: Bench,
+  count: number,
+  settings: Partial<JobSettings>,
+): Promise<WorkerRuntime[]> {
+  const runtimes: WorkerRuntime[] = [];
+  for (let i = 0; i < count; i++) {
+    const connection = new Redis(bench.redisUrl, { maxRetriesPerRequest: null });
+    const producer = new Redis(bench.redisUrl, { maxRetriesPerRequest: null });
+    bench.connections.push(connection, producer);
+    const queues = createQueues({ connection: producer, prefix: bench.prefix });
+    const deps = createJobDeps({
+      db: bench.database.db,
+      brokerFor: () => bench.broker,
+      now: bench.now,
+      logger: pino({ level: process.env.BENCH_LOG_LEVEL ?? "silent" }),
+      jobs: createJobClient(queues),
+      settings: { concurrency: 16, ...settings },
+    });
+    runtimes.push(
+      await createWorkerRuntime({
+        deps,
+        connection,
+        prefix: bench.prefix,
+        queues,
+        accountIds: [bench.accountId],
+        // One stream for the account, held by the first runtime.
+        streams: i === 0,
+        schedules: false,
+      }),
+    );
+  }
+  if (count > 0) {
+    await waitUntil(async () => (runtimes[0]?.streams?.held().length ?? 0) > 0, 10_000, "stream");
+  }
+  return runtimes;
+}
+
+async function decide(
+  bench: Bench,
+  symbol: string,
+  entry: string,
+  quantity = "1",
+): Promise<Decision> {
+  const entryPrice = dec(entry);
+  const stop = dec("90.00");
+  return createDecision(
+    bench.database.db,
+    {
+      accountId: bench.accountId,
+      source: "api",
+      symbol,
+      side: "buy",
+      entryType: "limit",
+      entryPrice,
+      stopPrice: stop,
+      targetPrice: dec("130.00"),
+      quantity: dec(quantity),
+      riskAmount: entryPrice.minus(stop).times(quantity),
+      createdBy: "api",
+      status: "approved",
+      decidedByUserId: bench.ownerId,
+    },
+    bench.now(),
+  );
+}
+
+async function executedCount(bench: Bench, ids: readonly number[]): Promise<number> {
+  const rows = await queryRows<{ n: string }>(
+    bench.database.db,
+    sql`select count(*)::text as n from decisions where status = 'executed' and id = any(${sql.raw(
+      `array[${ids.join(",")}]::bigint[]`,
+    )})`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Floor: one PostgreSQL commit plus one loopback HTTP round trip, sample by sample. */
+async function measureFloor(bench: Bench, samples: number): Promise<number[]> {
+  await bench.database.db.execute(sql`create table if not exists bench_floor (id bigint)`);
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end("{}");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < samples; i++) {
+      const start = performance.now();
+      await bench.database.db.transaction(async (tx) => {
+        await tx.execute(sql`insert into bench_floor values (${i})`);
+      });
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      times.push(performance.now() - start);
+    }
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** Figure 1: entry fill to OCO accepted, over waves of fills. */
+async function measureProtection(bench: Bench, waves: number): Promise<number[]> {
+  const runtimes = await startRuntimes(bench, 1, { nativeBrackets: false });
+  const fills = new Map<string, number>();
+  const stops = new Map<string, number>();
+  const watch = await bench.broker.subscribeTradeUpdates({
+    onTradeUpdate: (update) => {
+      const t = performance.now();
+      const id = update.order.clientOrderId;
+      if (update.event === "fill" && id.endsWith("-entry")) fills.set(id, t);
+      if (update.event === "new" && /^t\d+-x1$/.test(id)) stops.set(id, t);
+    },
+    onResyncNeeded: () => {},
+  });
+  if (!watch.ok) throw new Error(watch.message);
+  try {
+    for (const symbol of SYMBOLS) {
+      await bench.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    }
+    const decisions: Decision[][] = [];
+    const jobs = createJobClient(
+      createQueues({ connection: bench.connections[0] as Redis, prefix: bench.prefix }),
+    );
+    for (let w = 0; w < waves; w++) {
+      const limit = (99.5 - 0.01 * w).toFixed(2);
+      const wave = await Promise.all(SYMBOLS.map((symbol) => decide(bench, symbol, limit)));
+      decisions.push(wave);
+      await Promise.all(wave.map((d) => jobs.executeDecision(d.id)));
+    }
+    const all = decisions.flat();
+    await waitUntil(
+      async () =>
+        (await executedCount(
+          bench,
+          all.map((d) => d.id),
+        )) === all.length,
+      120_000,
+      "entries resting",
+    );
+    for (let w = 0; w < waves; w++) {
+      const ask = (99.5 - 0.01 * w).toFixed(2);
+      const bid = (99.5 - 0.01 * w - 0.02).toFixed(2);
+      const before = stops.size;
+      await Promise.all(
+        SYMBOLS.map((symbol) => bench.control("/sim/quotes", { symbol, bid, ask })),
+      );
+      await waitUntil(async () => stops.size >= before + SYMBOLS.length, 30_000, `wave ${w}`);
+    }
+    const trades = await queryRows<{ id: string; decision_id: string }>(
+      bench.database.db,
+      sql`select id::text, decision_id::text from trades where decision_id is not null`,
+    );
+    if (process.env.BENCH_LIFECYCLE_DIAGNOSE) {
+      const queues = createQueues({
+        connection: bench.connections[0] as Redis,
+        prefix: bench.prefix,
+      });
+      for (const key of ["orderEvents", "protect"] as const) {
+        const done = await queues[key].getJobs(["completed"], 0, 200);
+        const wait = done.map((j) => (j.processedOn ?? 0) - j.timestamp).sort((a, b) => a - b);
+        const work = done
+          .map((j) => (j.finishedOn ?? 0) - (j.processedOn ?? 0))
+          .sort((a, b) => a - b);
+        process.stdout.write(
+          `${key}: ${done.length} jobs, wait p50 ${percentile(wait, 50)} p99 ${percentile(wait, 99)}, work p50 ${percentile(work, 50)} p99 ${percentile(work, 99)}\n`,
+        );
+      }
+    }
+    const latencies: number[] = [];
+    for (const row of trades) {
+      const filled = fills.get(`d${row.decision_id}-entry`);
+      const stopped = stops.get(`t${row.id}-x1`);
+      if (filled !== undefined && stopped !== undefined) latencies.push(stopped - filled);
+    }
+    return latencies.sort((a, b) => a - b);
+  } finally {
+    await watch.value.close();
+    await Promise.all(runtimes.map((r) => r.stop()));
+  }
+}
+
+/** Figure 2: decisions executed per second with `workers` runtimes. */
+async function measureThroughput(bench: Bench, workers: number, count: number): Promise<number> {
+  const symbolsPrice = "100.20";
+  for (const symbol of SYMBOLS) {
+    await bench.control("/sim/quotes", { symbol, bid: symbolsPrice, ask: "100.22" });
+  }
+  const decisions: Decision[] = [];
+  for (let i = 0; i < count; i++) {
+    // Resting entries: acknowledged and stored, not filled.
+    decisions.push(await decide(bench, SYMBOLS[i % SYMBOLS.length] ?? "B00", "97.00"));
+  }
+  const producer = bench.connections[0] as Redis;
+  const queues = createQueues({ connection: producer, prefix: bench.prefix });
+  const jobs = createJobClient(queues);
+  const runtimes = await startRuntimes(bench, workers, { nativeBrackets: true });
+  const ids = decisions.map((d) => d.id);
+  const start = performance.now();
+  try {
+    await Promise.all(ids.map((id) => jobs.executeDecision(id)));
+    await waitUntil(
+      async () => (await executedCount(bench, ids)) === ids.length,
+      300_000,
+      "decisions",
+    ).catch(async (error: unknown) => {
+      const rows = await queryRows<{ status: string; reason: string | null; n: string }>(
+        bench.database.db,
+        sql`select status::text, status_reason as reason, count(*)::text as n from decisions group by 1, 2`,
+      );
+      process.stderr.write(`${JSON.stringify(rows)}\n`);
+      throw error;
+    });
+    return count / ((performance.now() - start) / 1000);
+  } finally {
+    await Promise.all(runtimes.map((r) => r.stop()));
+    await closeQueues(queues);
+  }
+}
+
+export default async function run(): Promise<void> {
+  const serverUrl =
+    process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || DEFAULT_SERVER_URL;
+  const name = `bench_lifecycle_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database "${name}"`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  let bench: Bench | null = null;
+  try {
+    bench = await openBench(url.toString());
+    const waves = Number(process.env.BENCH_LIFECYCLE_WAVES || 50);
+    const count = Number(process.env.BENCH_LIFECYCLE_DECISIONS || 1500);
+
+    const floor = await measureFloor(bench, 300);
+    const latencies = await measureProtection(bench, waves);
+    const floorP50 = percentile(floor, 50);
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    process.stdout.write(
+      `fill -> OCO stop accepted (${latencies.length} fills, waves of ${SYMBOLS.length}): ` +
+        `p50 ${ms(p50)}, p99 ${ms(p99)}; floor (1 PostgreSQL commit + 1 loopback HTTP round trip): ` +
+        `p50 ${ms(floorP50)}, p99 ${ms(percentile(floor, 99))}; ` +
+        `p99 = ${(p99 / floorP50).toFixed(1)}x floor p50 (target <= 10x)\n`,
+    );
+    for (const workers of [1, 2]) {
+      const rate = await measureThroughput(bench, workers, count);
+      process.stdout.write(
+        `decisions executed end to end with ${workers} worker runtime(s): ${rate.toFixed(0)}/s ` +
+          `(${count} decisions; target >= 300/s)\n`,
+      );
+    }
+  } finally {
+    if (bench) {
+      await bench.sim.close();
+      await bench.database.close();
+      const cleaner = bench.connections[0];
+      if (cleaner) {
+        let cursor = "0";
+        do {
+          const [next, keys] = await cleaner.scan(
+            cursor,
+            "MATCH",
+            `${bench.prefix}*`,
+            "COUNT",
+            500,
+          );
+          cursor = next;
+          if (keys.length > 0) await cleaner.del(...keys);
+        } while (cursor !== "0");
+      }
+      await Promise.all(bench.connections.map((c) => c.quit()));
+    }
+    await admin.unsafe(`drop database if exists "${name}" with (force)`);
+    await admin.end();
+  }
+}
