@@ -15,7 +15,12 @@ import { computeTradeStatistics } from "../../domain/statistics";
 import { commandSpec } from "../commands";
 import type { BotContext } from "../context";
 import type { BotFeature } from "../feature";
-import { CANCEL_ORDER_ACTION, cancelOrdersKeyboard, isCancellableEntry } from "../keyboards/orders";
+import {
+  CANCEL_ORDER_ACTION,
+  cancelOrdersKeyboard,
+  isCancellableEntry,
+  MAX_CANCEL_BUTTONS,
+} from "../keyboards/orders";
 import { sendHtml } from "../sendHtml";
 import {
   orderLine,
@@ -64,7 +69,11 @@ export const portfolioFeature: BotFeature = {
       if (scope === null) return;
       const orders = await listOpenOrders(scope.db, scope.account.id);
       const mayCancel = CANCEL_ORDER_ACTION.roles.includes(ctx.deskUser.role);
-      await reply(ctx, renderOrders(orders), mayCancel ? cancelOrdersKeyboard(orders) : null);
+      await reply(
+        ctx,
+        renderOrders(orders, mayCancel ? MAX_CANCEL_BUTTONS : 0),
+        mayCancel ? cancelOrdersKeyboard(orders) : null,
+      );
     });
 
     composer.command("trades", ...guardCommand(commandSpec("trades")), async (ctx) => {

@@ -9,6 +9,7 @@ import type { TradeRecord } from "../../db/trades";
 import { Decimal, HUNDRED, sumDecimals, ZERO } from "../../domain/money";
 import { averageEntryPrice, positionSide } from "../../domain/position";
 import type { TradeStatisticsReport } from "../../domain/statistics";
+import { isCancellableEntry } from "../keyboards/orders";
 import { dateTime, pnl, price, quantity, rMultiple, signedPercent, usd } from "./format";
 import { bold, code, escapeHtml } from "./html";
 
@@ -82,10 +83,17 @@ export function renderPositions(
     const { stop, target } = protectionOf(position.symbol, openOrders);
     const stopPrice = stop?.order.stopPrice ?? null;
     const targetPrice = target?.order.limitPrice ?? null;
+    // A trailing stop has no fixed price: it is live all the same.
+    const stopText =
+      stop === null
+        ? "<b>NO LIVE STOP</b>"
+        : stopPrice === null
+          ? `Stop ${escapeHtml(stop.order.type.replace("_", " "))}${
+              stop.trailPercent === null ? "" : ` ${stop.trailPercent.toFixed()}%`
+            }`
+          : `Stop ${price(stopPrice)}`;
     lines.push(
-      `${stopPrice === null ? "<b>NO LIVE STOP</b>" : `Stop ${price(stopPrice)}`} · ${
-        targetPrice === null ? "no target" : `target ${price(targetPrice)}`
-      }`,
+      `${stopText} · ${targetPrice === null ? "no target" : `target ${price(targetPrice)}`}`,
     );
     return lines.join("\n");
   });
@@ -99,9 +107,14 @@ export function renderPositions(
 }
 
 /** Working orders, one line each; entries can be cancelled with the buttons below. */
-export function renderOrders(openOrders: readonly OrderRecord[]): string {
+export function renderOrders(openOrders: readonly OrderRecord[], cancelButtons = 0): string {
   if (openOrders.length === 0) return "<b>Orders</b>\nNo working orders.";
-  return [`<b>Working orders (${openOrders.length})</b>`, ...openOrders.map(orderLine)].join("\n");
+  const lines = [`<b>Working orders (${openOrders.length})</b>`, ...openOrders.map(orderLine)];
+  const cancellable = openOrders.filter(isCancellableEntry).length;
+  if (cancelButtons > 0 && cancellable > cancelButtons) {
+    lines.push(`Buttons below cancel the first ${cancelButtons} of ${cancellable} entries.`);
+  }
+  return lines.join("\n");
 }
 
 const EXIT_LABELS: Record<string, string> = {
