@@ -129,6 +129,18 @@ function handleCloseConfirmation(deps: BotDeps) {
       const actor = `user:${ctx.deskUser.telegramUserId}`;
       const requestId = `close-${press.subject}-${ctx.callbackQuery?.message?.message_id ?? 0}`;
       const closing = closingQuantity(record.position.quantity.abs(), subject.percent);
+      try {
+        await trading.closePosition({
+          accountId: record.accountId,
+          symbol: record.position.symbol,
+          percent: subject.percent,
+          requestedBy: actor,
+          requestId,
+        });
+      } catch (error) {
+        deps.logger.error({ err: error, requestId }, "close request not handed to the jobs");
+        return "<b>Not done:</b> the close could not be handed over for execution. Try again, or close it at the broker.";
+      }
       await appendLog(db, {
         entity: "position",
         entityId: record.id,
@@ -143,13 +155,6 @@ function handleCloseConfirmation(deps: BotDeps) {
         accountId: record.accountId,
         tradeId: record.tradeId,
         occurredAt: now,
-      });
-      await trading.closePosition({
-        accountId: record.accountId,
-        symbol: record.position.symbol,
-        percent: subject.percent,
-        requestedBy: actor,
-        requestId,
       });
       return `<b>Close requested:</b> ${escapeHtml(record.position.symbol)} ${quantity(
         closing,

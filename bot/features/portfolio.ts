@@ -162,6 +162,21 @@ export const portfolioFeature: BotFeature = {
       }
       const tradeId = record.tradeId;
       if (tradeId === null) return;
+      try {
+        await trading.cancelEntry({
+          accountId: scope.account.id,
+          tradeId,
+          reason: "Cancelled from /orders",
+          requestedBy: scope.actor,
+        });
+      } catch (error) {
+        deps.logger.error({ err: error, orderId: record.id }, "cancel not handed to the jobs");
+        await ctx.answerCallbackQuery({
+          text: "The cancel could not be handed over for execution. Try again.",
+          show_alert: true,
+        });
+        return;
+      }
       await appendLog(scope.db, {
         entity: "order",
         entityId: record.id,
@@ -173,12 +188,6 @@ export const portfolioFeature: BotFeature = {
         tradeId,
         orderId: record.id,
         occurredAt: deps.now(),
-      });
-      await trading.cancelEntry({
-        accountId: scope.account.id,
-        tradeId,
-        reason: "Cancelled from /orders",
-        requestedBy: scope.actor,
       });
       await ctx.answerCallbackQuery({ text: `Cancel of #${record.id} requested.` });
       await ctx.reply(

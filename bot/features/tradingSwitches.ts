@@ -219,6 +219,12 @@ export const tradingSwitchesFeature: BotFeature = {
             (record) => !record.position.quantity.isZero(),
           );
           const requestId = `flatten-${press.subject}-${ctx.callbackQuery?.message?.message_id ?? 0}`;
+          try {
+            await trading.flatten({ accountId, requestedBy: actor, requestId });
+          } catch (error) {
+            deps.logger.error({ err: error, requestId }, "flatten not handed to the jobs");
+            return "<b>Trading halted</b>, but closing the positions could not be handed over for execution. Close them with /close or at the broker.";
+          }
           await appendLog(db, {
             entity: "account",
             entityId: accountId,
@@ -228,7 +234,6 @@ export const tradingSwitchesFeature: BotFeature = {
             accountId,
             occurredAt: now,
           });
-          await trading.flatten({ accountId, requestedBy: actor, requestId });
           return `<b>Flatten requested.</b> Trading halted; ${open.length} position${
             open.length === 1 ? "" : "s"
           } closing at market. Each fill will be reported here.`;

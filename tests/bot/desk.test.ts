@@ -560,4 +560,27 @@ describe("the desk's commands through the Bot API", () => {
     await viewer.send("/positions");
     expect((await viewer.waitForMessage()).text).toContain("(2026-03-02 16:30)");
   });
+
+  it("says so when a close or a flatten cannot be handed to the jobs, and records no request", async () => {
+    desk.tradingFails = true;
+    try {
+      const trader = desk.emulator.user({ userId: TRADER });
+      const audited = async () =>
+        (await readLog(desk.database.db, { accountId: desk.accountId })).filter((event) =>
+          ["CLOSE_REQUESTED", "FLATTEN_REQUESTED"].includes(event.event),
+        ).length;
+      const before = await audited();
+      await trader.send("/close AAPL");
+      const close = await trader.waitForMessage({ match: "Close AAPL?" });
+      await trader.press(close, "Close");
+      await waitForEdit(desk, close, "<b>Not done:</b> the close could not be handed over");
+      await trader.send("/flatten");
+      const flatten = await trader.waitForMessage({ match: "Flatten?" });
+      await trader.press(flatten, "Flatten");
+      await waitForEdit(desk, flatten, "<b>Trading halted</b>, but closing the positions");
+      expect(await audited()).toBe(before);
+    } finally {
+      desk.tradingFails = false;
+    }
+  });
 });

@@ -46,6 +46,8 @@ export interface DeskBot {
   readonly accountId: number;
   /** Closes and flattens handed over so far. */
   readonly requests: TradingRequest[];
+  /** When true, closes and flattens fail as a runtime without a close job does. */
+  tradingFails: boolean;
   /** Warnings and errors the bot logged. */
   readonly logLines: string[];
   /** The daily-loss check /resume asks (allowed until a test changes it). */
@@ -77,8 +79,9 @@ export async function startDeskBot(options: {
   }
   const requests: TradingRequest[] = [];
   const logLines: string[] = [];
-  const handle: { resumeCheck: DailyLossAllowsResume } = {
+  const handle: { resumeCheck: DailyLossAllowsResume; tradingFails: boolean } = {
     resumeCheck: async () => ({ allowed: true }),
+    tradingFails: false,
   };
   const deps: BotDeps = {
     token: emulator.token,
@@ -102,9 +105,11 @@ export async function startDeskBot(options: {
       cancelEntry: ({ accountId, tradeId, reason, requestedBy }) =>
         jobs.cancelTrade(accountId, tradeId, reason, requestedBy),
       async closePosition(request) {
+        if (handle.tradingFails) throw new Error("the jobs have no close step");
         requests.push({ kind: "close", request });
       },
       async flatten(request) {
+        if (handle.tradingFails) throw new Error("the jobs have no close step");
         requests.push({ kind: "flatten", request });
       },
     },
@@ -131,6 +136,12 @@ export async function startDeskBot(options: {
     accountId: account.id,
     requests,
     logLines,
+    get tradingFails() {
+      return handle.tradingFails;
+    },
+    set tradingFails(fails) {
+      handle.tradingFails = fails;
+    },
     get resumeCheck() {
       return handle.resumeCheck;
     },
