@@ -381,7 +381,7 @@ export default async function run(): Promise<void> {
   try {
     bench = await openBench(url.toString());
     const waves = Number(process.env.BENCH_LIFECYCLE_WAVES || 50);
-    const count = Number(process.env.BENCH_LIFECYCLE_DECISIONS || 1500);
+    const count = Number(process.env.BENCH_LIFECYCLE_DECISIONS || 600);
 
     const floor = await measureFloor(bench, 300);
     const latencies = await measureProtection(bench, waves);

@@ -41,14 +41,23 @@ export interface JobClient {
   ): Promise<void>;
   /** Hands a streamed trade update to the handler; its job id is the execution id or event key. */
   publishTradeUpdate(accountId: number, update: TradeUpdate): Promise<void>;
-  /** Polls an account's recent orders now (the stream's fallback). */
-  requestPoll(accountId: number, reason: string): Promise<void>;
+  /**
+   * Polls an account's recent orders now (the stream's fallback). A poll asked for because
+   * something may have been missed always runs; `coalesce` lets repeated routine requests
+   * within two seconds share one poll.
+   */
+  requestPoll(
+    accountId: number,
+    reason: string,
+    options?: { readonly coalesce?: boolean },
+  ): Promise<void>;
   /** Asks the protect job to make a trade's exits cover its open quantity. */
   requestProtection(
     accountId: number,
     tradeId: number,
     reason: ProtectionReason,
     fillId?: number | null,
+    options?: { readonly delayMs?: number },
   ): Promise<void>;
   requestReconcile(accountId: number, reason: string): Promise<void>;
   requestValuation(accountId: number, quotes?: ValuePayload["quotes"]): Promise<void>;
@@ -114,20 +123,26 @@ export function createJobClient(queues: Queues): JobClient {
     publishOrderEvent,
     publishTradeUpdate: (accountId, update) =>
       publishOrderEvent(accountId, "stream", tradeUpdateToReport(update)),
-    async requestPoll(accountId, reason) {
+    async requestPoll(accountId, reason, options = {}) {
       await queues.orderEvents.add(
         "poll",
         { kind: "poll", accountId, reason },
-        { deduplication: { id: jobIdOf("poll", accountId), ttl: COALESCE_MS } },
+        options.coalesce
+          ? { deduplication: { id: jobIdOf("poll", accountId), ttl: COALESCE_MS } }
+          : {},
       );
     },
-    async requestProtection(accountId, tradeId, reason, fillId = null) {
+    async requestProtection(accountId, tradeId, reason, fillId = null, options = {}) {
+      const delay = options.delayMs ? { delay: options.delayMs } : {};
       await queues.protect.add(
         reason,
         { accountId, tradeId, reason, fillId },
         fillId === null
-          ? { deduplication: { id: jobIdOf("protect", tradeId, reason), ttl: COALESCE_MS } }
-          : { jobId: jobIdOf("protect", tradeId, "fill", fillId) },
+          ? {
+              deduplication: { id: jobIdOf("protect", tradeId, reason), ttl: COALESCE_MS },
+              ...delay,
+            }
+          : { jobId: jobIdOf("protect", tradeId, "fill", fillId), ...delay },
       );
     },
     async requestReconcile(accountId, reason) {

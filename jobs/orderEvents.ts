@@ -11,7 +11,7 @@ import type { BrokerOrder } from "../domain/broker";
 import { isTerminal } from "../domain/orderStateMachine";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
-import type { OrderReportHandler } from "./orderReports";
+import type { InlineProtection, OrderReportHandler } from "./orderReports";
 import { orderEventsPayloadSchema } from "./queues";
 
 /** How many times a report for an order we do not know yet is retried (its submit may still be recording it). */
@@ -32,9 +32,14 @@ export function differsFromOurs(order: BrokerOrder, ours: OrderRecord | undefine
 /** Builds the `order-events` processor. */
 export function createOrderEventsProcessor(
   deps: JobDeps,
-  options: { readonly handler: OrderReportHandler },
+  options: {
+    readonly handler: OrderReportHandler;
+    /** Places an entry fill's exits in the same job (the protect job follows as a safety net). */
+    readonly protectInline?: InlineProtection;
+  },
 ) {
   const handler = options.handler;
+  const inline = options.protectInline ? { protectInline: options.protectInline } : {};
 
   async function poll(accountId: number): Promise<OrderEventsResult> {
     const broker = await deps.brokerFor(accountId);
@@ -67,7 +72,7 @@ export function createOrderEventsProcessor(
         differsFromOurs(o, byBrokerId.get(o.brokerOrderId) ?? byClientId.get(o.clientOrderId)),
       );
       if (!news) continue;
-      await handler.handle(accountId, "poll", brokerOrderToReport(order, deps.now()));
+      await handler.handle(accountId, "poll", brokerOrderToReport(order, deps.now()), inline);
       handled += 1;
     }
     return { kind: "poll", listed: listed.value.length, handled };
@@ -76,7 +81,7 @@ export function createOrderEventsProcessor(
   return async function processOrderEvents(job: Job): Promise<OrderEventsResult> {
     const payload = orderEventsPayloadSchema.parse(job.data);
     if (payload.kind === "poll") return poll(payload.accountId);
-    const result = await handler.handle(payload.accountId, payload.source, payload.report);
+    const result = await handler.handle(payload.accountId, payload.source, payload.report, inline);
     if (!result.known) {
       if (job.attemptsMade + 1 < UNKNOWN_ORDER_ATTEMPTS) {
         throw new Error(`no order of ours matches ${payload.report.order.brokerOrderId} yet`);

@@ -51,7 +51,19 @@ export interface HandleOptions {
    * marks its decision executed and writes its notice together with the acknowledgement.
    */
   readonly within?: (tx: Database, order: OrderRecord | null) => Promise<readonly PendingNotice[]>;
+  /** Protect entry fills right here after commit (see `InlineProtection`). */
+  readonly protectInline?: InlineProtection;
 }
+
+/**
+ * Places the exits of an entry fill at once, in the job that applied the fill (one queue hop
+ * less between a fill and its stop). A protect job still follows a few seconds later as the
+ * safety net: it finds the fill covered and does nothing, or finishes what a crash left.
+ */
+export type InlineProtection = (accountId: number, request: ProtectionRequest) => Promise<void>;
+
+/** How long the safety-net protect job waits behind an inline protection. */
+export const PROTECTION_SAFETY_NET_MS = 5_000;
 
 export interface OrderReportHandler {
   handle(
@@ -262,7 +274,14 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
       const key = `${p.tradeId}-${p.reason}-${p.fillId}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      await deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId);
+      if (options.protectInline && p.reason === "entry_fill") {
+        await deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId, {
+          delayMs: PROTECTION_SAFETY_NET_MS,
+        });
+        await options.protectInline(accountId, p);
+      } else {
+        await deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId);
+      }
     }
     if (result.noticesWritten > 0) await deps.jobs.requestNotify("order-event");
     return {

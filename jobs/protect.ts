@@ -404,8 +404,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     return { outcome: "cleaned", cancelled };
   }
 
-  return async function processProtect(job: Job): Promise<ProtectResult> {
-    const payload = protectPayloadSchema.parse(job.data);
+  async function protectTrade(payload: ProtectPayload, retrying: boolean): Promise<ProtectResult> {
     const trade = await findTrade(deps.db, payload.tradeId);
     if (!trade || trade.accountId !== payload.accountId) {
       return { outcome: "skipped", reason: "no such trade" };
@@ -429,10 +428,14 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     }
     let sent = 0;
     for (const exit of plan.toSend) {
-      const result = await send(broker, trade.accountId, trade, exit, job.attemptsMade > 0);
+      const result = await send(broker, trade.accountId, trade, exit, retrying);
       if (!result.ok) return fallBack(broker, trade, result.message);
       sent += 1;
     }
     return { outcome: "covered", sent, openQuantity: plan.open.toFixed() };
-  };
+  }
+
+  const processProtect = async (job: Job): Promise<ProtectResult> =>
+    protectTrade(protectPayloadSchema.parse(job.data), job.attemptsMade > 0);
+  return Object.assign(processProtect, { protectTrade });
 }

@@ -131,7 +131,9 @@ export function startStreamSupervisor(
         const entry = streams.get(accountId);
         if (entry && entry.downSince === null) entry.downSince = Date.now();
         // While the stream is away, polling is the source of order events.
-        publish(accountId, () => deps.jobs.requestPoll(accountId, "stream-down"));
+        publish(accountId, () =>
+          deps.jobs.requestPoll(accountId, "stream-down", { coalesce: true }),
+        );
       },
     });
     if (!opened.ok) {
@@ -163,7 +165,8 @@ export function startStreamSupervisor(
     if (entry.subscription) {
       if (await entry.lease.renew()) {
         if (entry.downSince !== null) {
-          await deps.jobs.requestPoll(accountId, "stream-down");
+          log.debug({ accountId, downForMs: Date.now() - entry.downSince }, "stream away; polling");
+          await deps.jobs.requestPoll(accountId, "stream-down", { coalesce: true });
           if (Date.now() - entry.downSince > recycleAfterMs) {
             log.warn({ accountId }, "trade stream did not come back; opening it anew");
             const stale = entry.subscription;

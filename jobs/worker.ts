@@ -53,10 +53,19 @@ export interface WorkerRuntime {
 export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promise<WorkerRuntime> {
   const { deps, queues } = options;
   const handler = createOrderReportHandler(deps);
+  const protect = createProtectProcessor(deps, { handler });
   const processors: Partial<Record<QueueKey, Processor>> = {
     execute: createExecuteProcessor(deps, { handler }),
-    orderEvents: createOrderEventsProcessor(deps, { handler }),
-    protect: createProtectProcessor(deps, { handler }),
+    orderEvents: createOrderEventsProcessor(deps, {
+      handler,
+      protectInline: async (accountId, request) => {
+        await protect.protectTrade(
+          { accountId, tradeId: request.tradeId, reason: request.reason, fillId: request.fillId },
+          false,
+        );
+      },
+    }),
+    protect,
     ...options.processors,
   };
   const workers: Worker[] = [];
