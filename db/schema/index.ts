@@ -5,6 +5,7 @@ export * from "./decisions";
 export * from "./enums";
 export * from "./equitySnapshots";
 export * from "./executionLog";
+export * from "./killSwitchSettings";
 export * from "./notificationOutbox";
 export * from "./orders";
 export * from "./positions";
