@@ -25,6 +25,7 @@ import { type OpenDatabase, openDatabase } from "../db/database";
 import { upsertUser } from "../db/users";
 import type { Broker } from "../domain/broker";
 import { createJobClient, type JobClient } from "../jobs/client";
+import { createKillSwitchClient, createKillSwitchQueue } from "../jobs/killSwitchQueue";
 import { closeQueues, createQueues, type Queues } from "../jobs/queues";
 import { type RunningSimulator, startSimulator } from "../sim/server";
 import { maskKeyId, openCredentials, sealCredentials } from "./brokerCredentials";
@@ -36,6 +37,7 @@ import { instrumentBroker } from "./instrumentedBroker";
 import { createMarketFacts } from "./marketFacts";
 import { createMetrics, type DeskMetrics } from "./metrics";
 import { maskUrl } from "./redact";
+import { createDailyLossResumeCheck } from "./resumeCheck";
 import { type LocalBotApi, type SandboxUser, startLocalBotApi } from "./sandbox/botApi";
 import { findOnPath, MISSING_REDIS_HELP, startLocalRedis } from "./sandbox/localRedis";
 import { startTerminalChat, TERMINAL_HELP, type TerminalChat } from "./sandbox/terminalChat";
@@ -263,6 +265,9 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     const queues = createQueues({ connection: redis, prefix: queuePrefix });
     onStop("queues", () => closeQueues(queues));
     const jobs = createJobClient(queues);
+    const killSwitchQueue = createKillSwitchQueue({ connection: redis, prefix: queuePrefix });
+    onStop("kill-switch queue", () => killSwitchQueue.close());
+    const killSwitch = createKillSwitchClient(killSwitchQueue);
 
     metrics.setSources({
       async queueDepths() {
@@ -366,7 +371,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         db,
         market: createMarketFacts(broker, now),
         decisions: { submit: (decisionId: number) => jobs.executeDecision(decisionId) },
-        trading: createTradingRequests(jobs),
+        trading: createTradingRequests(jobs, killSwitch),
+        dailyLossAllowsResume: createDailyLossResumeCheck({ db, now }),
         // Open /plan forms survive a restart of the bot.
         conversationStorage: redisConversationStorage(redis, `${queuePrefix}:conversation:`),
         // Read by features that act on the desk's account.

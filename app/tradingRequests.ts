@@ -1,19 +1,33 @@
 /**
  * The bot's trading requests (bot/features/deskPorts.ts) handed to the lifecycle jobs: the bot
- * never calls the broker. Cancels are execute jobs; closing positions waits for a close job.
+ * never calls the broker. Cancels are execute jobs; closing one position and flattening the
+ * account are kill-switch jobs (jobs/killSwitchQueue.ts), which retry a symbol the broker would
+ * not close and report each symbol.
  */
 import type { TradingRequests } from "../bot/features/deskPorts";
 import type { JobClient } from "../jobs/client";
+import type { KillSwitchClient } from "../jobs/killSwitchQueue";
 
-export function createTradingRequests(jobs: Pick<JobClient, "cancelTrade">): TradingRequests {
+export function createTradingRequests(
+  jobs: Pick<JobClient, "cancelTrade">,
+  killSwitch: Pick<KillSwitchClient, "closePosition" | "flatten">,
+): TradingRequests {
   return {
     cancelEntry: (request) =>
       jobs.cancelTrade(request.accountId, request.tradeId, request.reason, request.requestedBy),
-    async closePosition() {
-      throw new Error("closing a position is not available yet: the jobs have no close step");
-    },
-    async flatten() {
-      throw new Error("flattening is not available yet: the jobs have no close step");
-    },
+    closePosition: (request) =>
+      killSwitch.closePosition({
+        accountId: request.accountId,
+        symbol: request.symbol,
+        percent: request.percent,
+        requestedBy: request.requestedBy,
+        requestId: request.requestId,
+      }),
+    flatten: (request) =>
+      killSwitch.flatten({
+        accountId: request.accountId,
+        requestedBy: request.requestedBy,
+        requestId: request.requestId,
+      }),
   };
 }

@@ -9,6 +9,14 @@ import { createDeskNoticeSender } from "../bot/notify/deskNoticeSender";
 import { createTelegramApiTransformers, useTelegramApiTransformers } from "../bot/telegramApi";
 import { createJobDeps } from "../jobs/context";
 import { createDailyProcessor } from "../jobs/daily";
+import { createKillSwitch } from "../jobs/killSwitch";
+import {
+  createHaltResponse,
+  createKillSwitchClient,
+  createKillSwitchQueue,
+  startKillSwitchWorker,
+  withDailyLossAfterExits,
+} from "../jobs/killSwitchQueue";
 import { createNotifyProcessor } from "../jobs/notify";
 import { createOrderReportHandler } from "../jobs/orderReports";
 import { createReconcileProcessor } from "../jobs/reconcile";
@@ -22,12 +30,30 @@ export async function startLifecycleWorkers(context: WorkerContext): Promise<Run
     db: context.db,
     brokerFor: () => context.broker,
     logger: context.logger,
-    jobs: context.jobs,
+    // Exit fills also revalue the account, so the daily-loss rule sees realized losses at once.
+    jobs: withDailyLossAfterExits(context.jobs),
     now: context.now,
   });
+  const handler = createOrderReportHandler(deps);
+  const killSwitchQueue = createKillSwitchQueue({
+    connection: context.connection,
+    prefix: context.queuePrefix,
+  });
+  const killSwitchWorker = startKillSwitchWorker({
+    deps,
+    handler,
+    connection: context.connection,
+    prefix: context.queuePrefix,
+  });
   const processors: ExtraProcessors = {
-    reconcile: createReconcileProcessor(deps, { handler: createOrderReportHandler(deps) }),
-    value: createValueProcessor(deps),
+    reconcile: createReconcileProcessor(deps, { handler }),
+    value: createValueProcessor(deps, {
+      onHalted: createHaltResponse(
+        deps,
+        createKillSwitch(deps, handler),
+        createKillSwitchClient(killSwitchQueue),
+      ),
+    }),
     daily: createDailyProcessor(deps),
   };
   let closeSender: () => Promise<void> = async () => {};
@@ -62,7 +88,9 @@ export async function startLifecycleWorkers(context: WorkerContext): Promise<Run
   });
   return {
     async stop() {
+      await killSwitchWorker.close();
       await runtime.stop();
+      await killSwitchQueue.close();
       await closeSender();
     },
     streamStatus() {

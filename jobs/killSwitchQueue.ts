@@ -1,0 +1,192 @@
+/**
+ * The `kill-switch` queue: closing a position, flattening an account, and the follow-up sweep of
+ * working entries after a halt. Its own queue so a long flatten never waits behind entries, and
+ * its retries (a symbol the broker would not close) follow BullMQ's backoff. Also the hooks that
+ * plug the kill switch into the value job (on a halt) and the order-events path (on exit fills).
+ */
+import { type Job, Queue, Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import { loadKillSwitchSettings } from "../db/killSwitchSettings";
+import type { JobClient } from "./client";
+import type { JobDeps } from "./context";
+import { createKillSwitch, type KillSwitch } from "./killSwitch";
+import type { OrderReportHandler } from "./orderReports";
+import { DEFAULT_JOB_OPTIONS, DEFAULT_QUEUE_PREFIX, jobIdOf } from "./queues";
+
+export const KILL_SWITCH_QUEUE = "kill-switch";
+
+const id = z.number().int().positive();
+
+export const killSwitchPayloadSchema = z.discriminatedUnion("action", [
+  z.object({ action: z.literal("cancel-entries"), accountId: id, reason: z.string().min(1) }),
+  z.object({
+    action: z.literal("close"),
+    accountId: id,
+    symbol: z.string().min(1),
+    percent: z.string().nullable(),
+    requestedBy: z.string().min(1),
+    requestId: z.string().min(1),
+  }),
+  z.object({
+    action: z.literal("flatten"),
+    accountId: id,
+    requestedBy: z.string().min(1),
+    requestId: z.string().min(1),
+  }),
+]);
+export type KillSwitchPayload = z.infer<typeof killSwitchPayloadSchema>;
+
+/** Delay of the sweep that follows a halt's immediate cancel (catches an entry sent meanwhile). */
+export const SWEEP_DELAY_MS = 3_000;
+
+export interface KillSwitchClient {
+  closePosition(
+    request: Omit<Extract<KillSwitchPayload, { action: "close" }>, "action">,
+  ): Promise<void>;
+  flatten(
+    request: Omit<Extract<KillSwitchPayload, { action: "flatten" }>, "action">,
+  ): Promise<void>;
+  sweepEntries(accountId: number, reason: string, delayMs?: number): Promise<void>;
+}
+
+export function createKillSwitchQueue(options: {
+  readonly connection: Redis;
+  readonly prefix?: string;
+}): Queue<KillSwitchPayload> {
+  return new Queue<KillSwitchPayload>(KILL_SWITCH_QUEUE, {
+    connection: options.connection,
+    prefix: options.prefix ?? DEFAULT_QUEUE_PREFIX,
+    // A failed symbol is retried often and quickly at first: a flatten should not wait long.
+    defaultJobOptions: {
+      ...DEFAULT_JOB_OPTIONS,
+      attempts: 10,
+      backoff: { type: "exponential", delay: 1_000 },
+    },
+  });
+}
+
+/** Enqueues kill-switch work; job ids make a confirmation tapped twice one job. */
+export function createKillSwitchClient(queue: Queue<KillSwitchPayload>): KillSwitchClient {
+  return {
+    async closePosition(request) {
+      await queue.add(
+        "close",
+        { action: "close", ...request },
+        { jobId: jobIdOf("close", request.accountId, request.requestId) },
+      );
+    },
+    async flatten(request) {
+      await queue.add(
+        "flatten",
+        { action: "flatten", ...request },
+        { jobId: jobIdOf("flatten", request.accountId, request.requestId) },
+      );
+    },
+    async sweepEntries(accountId, reason, delayMs = SWEEP_DELAY_MS) {
+      await queue.add(
+        "cancel-entries",
+        { action: "cancel-entries", accountId, reason },
+        { delay: delayMs, deduplication: { id: jobIdOf("sweep", accountId), ttl: 1_000 } },
+      );
+    },
+  };
+}
+
+/** Builds the processor; a symbol that failed makes the job throw, so BullMQ retries it. */
+export function createKillSwitchProcessor(killSwitch: KillSwitch) {
+  return async function processKillSwitch(job: Pick<Job, "data" | "attemptsMade">) {
+    const payload = killSwitchPayloadSchema.parse(job.data);
+    switch (payload.action) {
+      case "cancel-entries": {
+        const done = await killSwitch.cancelWorkingEntries(payload.accountId);
+        if (done.failed.length > 0) {
+          throw new Error(`entries not cancelled yet: ${done.failed.map((f) => f.clientOrderId)}`);
+        }
+        return done;
+      }
+      case "close": {
+        const result = await killSwitch.closePosition({ ...payload, exitReason: "MANUAL_EXIT" });
+        if (!result.ok) throw new Error(`${result.symbol} not closed: ${result.message}`);
+        return result;
+      }
+      case "flatten": {
+        const outcome = await killSwitch.flatten({ ...payload, attempt: job.attemptsMade });
+        if (outcome.failed.length > 0) {
+          throw new Error(`not closed yet: ${outcome.failed.map((f) => f.symbol).join(", ")}`);
+        }
+        return outcome;
+      }
+    }
+  };
+}
+
+/**
+ * What the value job calls once its daily-loss rule has halted an account: the working entries
+ * cancelled at once (in this job, no queue hop), a sweep a little later, and the automatic
+ * flatten when the account's settings ask for it.
+ */
+export function createHaltResponse(
+  deps: JobDeps,
+  killSwitch: KillSwitch,
+  client: KillSwitchClient,
+): (accountId: number) => Promise<void> {
+  return async (accountId) => {
+    try {
+      await killSwitch.cancelWorkingEntries(accountId);
+    } finally {
+      await client.sweepEntries(accountId, "halted");
+    }
+    const settings = await loadKillSwitchSettings(deps.db, accountId);
+    if (settings.flattenOnHalt) {
+      await client.flatten({
+        accountId,
+        requestedBy: "system:daily-loss",
+        requestId: `auto-${deps.now().toISOString().slice(0, 10)}`,
+      });
+    }
+  };
+}
+
+/**
+ * The order-events hook: every exit fill (which asks the protect job to settle the trade's exits)
+ * also asks for a valuation, so the daily-loss rule sees the realized loss at once.
+ */
+export function withDailyLossAfterExits(jobs: JobClient): JobClient {
+  return {
+    ...jobs,
+    async requestProtection(accountId, tradeId, reason, fillId, options) {
+      await jobs.requestProtection(accountId, tradeId, reason, fillId, options);
+      if (reason === "exit_fill") await jobs.requestValuation(accountId);
+    },
+  };
+}
+
+/** Starts the kill-switch worker of a process. */
+export function startKillSwitchWorker(options: {
+  readonly deps: JobDeps;
+  readonly handler: OrderReportHandler;
+  readonly connection: Redis;
+  readonly prefix: string;
+  readonly concurrency?: number;
+}): Worker {
+  const worker = new Worker(
+    KILL_SWITCH_QUEUE,
+    createKillSwitchProcessor(createKillSwitch(options.deps, options.handler)),
+    {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency ?? 4,
+    },
+  );
+  worker.on("failed", (job, error) =>
+    options.deps.logger.warn(
+      { queue: KILL_SWITCH_QUEUE, jobId: job?.id, attempts: job?.attemptsMade, err: error },
+      "kill-switch job failed",
+    ),
+  );
+  worker.on("error", (error) =>
+    options.deps.logger.error({ queue: KILL_SWITCH_QUEUE, err: error }, "worker error"),
+  );
+  return worker;
+}
