@@ -17,6 +17,7 @@ import { applyTradeFill, cancelTrade, isEntryRole, type TradeRefusal } from "../
 import type { Database } from "./database";
 import type { LogEntry } from "./executionLog";
 import type { FillRecord } from "./fills";
+import { insertFromJson, updateFromJson } from "./jsonRows";
 import { changedFields, rowVersion } from "./optimisticWrites";
 import { positionEvent, tradeFillOf } from "./orderEventFields";
 import type { OrderEventContext } from "./orderEvents";
@@ -84,7 +85,7 @@ export function planFillWrites(
     recordedAt: context.recordedAt,
   };
   plan.fillValues = fillValues;
-  plan.writes.push(sql`f as ${tx.insert(fills).values(fillValues).returning({ id: fills.id })}`);
+  plan.writes.push(sql`f as ${insertFromJson(fills, fillValues, sql`${fills.id}`)}`);
 
   const moved = applyFillToPosition(
     currentPosition ? positionOfRow(currentPosition) : flatPosition(row.symbol),
@@ -150,9 +151,9 @@ export function planFillWrites(
       plan.positionWriteExpected = true;
       plan.positionCte = true;
       plan.writes.push(
-        sql`p as ${tx
-          .update(positions)
-          .set({
+        sql`p as ${updateFromJson(
+          positions,
+          {
             ...figures,
             ...valuation,
             tradeId,
@@ -161,13 +162,10 @@ export function planFillWrites(
                   protectiveOrderIds: sql`array_remove(${positions.protectiveOrderIds}, ${row.id}::bigint)`,
                 }
               : {}),
-          })
-          .where(and(eq(positions.id, currentPosition.id), positionUnchanged))
-          .returning({
-            id: positions.id,
-            protectiveOrderIds: positions.protectiveOrderIds,
-            version: rowVersion,
-          })}`,
+          },
+          and(eq(positions.id, currentPosition.id), positionUnchanged) ?? sql`false`,
+          sql`${positions.id}, ${positions.protectiveOrderIds}, ${positions}.xmin::text as version`,
+        )}`,
       );
     } else {
       const opened = {
@@ -187,21 +185,18 @@ export function planFillWrites(
       plan.positionWriteExpected = true;
       plan.positionCte = true;
       plan.writes.push(
-        sql`p as ${tx
-          .insert(positions)
-          .values({
+        sql`p as ${insertFromJson(
+          positions,
+          {
             ...opened,
             protectiveOrderIds: liveProtectiveOrderIds(
               row.accountId,
               row.symbol,
               isTerminal(after.status) ? row.id : null,
             ),
-          })
-          .returning({
-            id: positions.id,
-            protectiveOrderIds: positions.protectiveOrderIds,
-            version: rowVersion,
-          })}`,
+          },
+          sql`${positions.id}, ${positions.protectiveOrderIds}, ${positions}.xmin::text as version`,
+        )}`,
       );
     }
   }
@@ -218,11 +213,12 @@ export function planFillWrites(
       plan.tradeAfter = { ...tradeRow, ...tradeSet };
       plan.tradeWriteExpected = true;
       plan.writes.push(
-        sql`t as ${tx
-          .update(trades)
-          .set({ ...changedFields(tradeRow, tradeSet), updatedAt: context.recordedAt })
-          .where(and(eq(trades.id, tradeRow.id), tradeUnchanged))
-          .returning({ id: trades.id, version: rowVersion })}`,
+        sql`t as ${updateFromJson(
+          trades,
+          { ...changedFields(tradeRow, tradeSet), updatedAt: context.recordedAt },
+          and(eq(trades.id, tradeRow.id), tradeUnchanged) ?? sql`false`,
+          sql`${trades.id}, ${trades}.xmin::text as version`,
+        )}`,
       );
       plan.logs.push({
         ...logContext,
@@ -304,11 +300,12 @@ export async function planStatusWrites(
       plan.tradeAfter = { ...tradeRow, ...tradeSet };
       plan.tradeWriteExpected = true;
       plan.writes.push(
-        sql`t as ${tx
-          .update(trades)
-          .set({ ...changedFields(tradeRow, tradeSet), updatedAt: context.recordedAt })
-          .where(and(eq(trades.id, tradeRow.id), tradeUnchanged))
-          .returning({ id: trades.id, version: rowVersion })}`,
+        sql`t as ${updateFromJson(
+          trades,
+          { ...changedFields(tradeRow, tradeSet), updatedAt: context.recordedAt },
+          and(eq(trades.id, tradeRow.id), tradeUnchanged) ?? sql`false`,
+          sql`${trades.id}, ${trades}.xmin::text as version`,
+        )}`,
       );
       plan.logs.push({
         ...logContext,

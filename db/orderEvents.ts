@@ -12,13 +12,8 @@ import type { TradeRefusal } from "../domain/trade";
 import { type Database, queryRows } from "./database";
 import { insertLogStatement, logRows } from "./executionLog";
 import type { FillRecord } from "./fills";
-import {
-  changedFields,
-  isTransaction,
-  lostRace,
-  requireWritten,
-  rowVersion,
-} from "./optimisticWrites";
+import { updateFromJson } from "./jsonRows";
+import { changedFields, isTransaction, lostRace, requireWritten } from "./optimisticWrites";
 import { actualSlippage, statusTimes } from "./orderEventFields";
 import { type PlanArgs, planFillWrites, planStatusWrites, type WritePlan } from "./orderEventPlans";
 import {
@@ -313,11 +308,12 @@ async function applyToSnapshot(
     updatedAt: context.recordedAt,
   };
   writes.push(
-    sql`o as ${tx
-      .update(orders)
-      .set({ ...changedFields(row, orderSet), updatedAt: context.recordedAt })
-      .where(and(eq(orders.id, row.id), orderUnchanged))
-      .returning({ id: orders.id, version: rowVersion })}`,
+    sql`o as ${updateFromJson(
+      orders,
+      { ...changedFields(row, orderSet), updatedAt: context.recordedAt },
+      and(eq(orders.id, row.id), orderUnchanged) ?? sql`false`,
+      sql`${orders.id}, ${orders}.xmin::text as version`,
+    )}`,
   );
   const orderAfter: OrderRow = { ...row, ...orderSet };
 
