@@ -1,10 +1,12 @@
 /**
  * The `notify` processor: delivers what is due in the notification outbox. Rows are claimed with
- * a lease (concurrent senders skip each other's rows; a sender that dies lets its lease lapse),
- * handed one by one, in the order they were written, to a `NoticeSender`, and marked sent, or
- * failed with a backoff, or given up after the last attempt or a refusal that no retry can fix.
- * The outbox row is the message's only copy until Telegram accepted it, so a crash anywhere means
- * "sent again later", never "lost": at least once, and the sender sees each row's dedupe key.
+ * a lease (concurrent senders skip each other's rows; a sender that dies lets its lease lapse)
+ * and handed to a `NoticeSender` all at once, in the order they were written, so the sender can
+ * merge what is due for one chat (a burst of fills becomes a few messages, not one a second).
+ * Each row is marked by its own result as soon as it has one: sent, or failed with a backoff, or
+ * given up after the last attempt or a refusal that no retry can fix. The outbox row is the
+ * message's only copy until Telegram accepted it, so a crash anywhere means "sent again later",
+ * never "lost": at least once, and the sender sees each row's dedupe key.
  */
 import type { Job, Queue } from "bullmq";
 import type { Logger } from "pino";
@@ -30,15 +32,23 @@ export type NoticeSendResult =
   | { readonly ok: true; readonly telegramMessageId: number | null }
   | { readonly ok: false; readonly retryable: boolean; readonly error: string };
 
-/** The port through which notices leave the desk (Telegram in production). */
+/**
+ * The port through which notices leave the desk (Telegram in production). The job calls `send`
+ * for every claimed row without waiting between calls: an implementation keeps each chat's rows
+ * in call order, may merge rows into one message, and resolves each call when that row's message
+ * went out (or failed).
+ */
 export interface NoticeSender {
   send(message: NoticeMessage): Promise<NoticeSendResult>;
 }
 
 export interface NotifySettings {
-  /** Rows claimed per round (default 50). */
+  /** Rows claimed and handed to the sender together per round (default 200). */
   readonly batchSize: number;
-  /** How long a claimed row is held before another sender may retry it (default 60 s). */
+  /**
+   * How long a claimed row is held before another sender may retry it (default 5 min). It must
+   * outlast a round: rows of one chat that cannot be merged go out at about one a second.
+   */
   readonly leaseMs: number;
   /** Attempts before a message is given up (default 10). */
   readonly maxAttempts: number;
@@ -52,8 +62,8 @@ export interface NotifySettings {
 }
 
 export const DEFAULT_NOTIFY_SETTINGS: NotifySettings = {
-  batchSize: 50,
-  leaseMs: 60_000,
+  batchSize: 200,
+  leaseMs: 5 * 60_000,
   maxAttempts: 10,
   baseBackoffMs: 5_000,
   maxBackoffMs: 15 * 60_000,
@@ -88,12 +98,56 @@ function messageOf(row: OutboxMessage): NoticeMessage {
   return { chatId: row.chatId, kind: row.kind, payload: row.payload, dedupeKey: row.dedupeKey };
 }
 
+/** Hands one row to the sender; a sender that throws failed at I/O, which is worth another try. */
+function attemptSend(sender: NoticeSender, row: OutboxMessage): Promise<NoticeSendResult> {
+  const failed = (error: unknown): NoticeSendResult => ({
+    ok: false,
+    retryable: true,
+    error: error instanceof Error ? error.message : String(error),
+  });
+  try {
+    return sender.send(messageOf(row)).catch(failed);
+  } catch (error) {
+    return Promise.resolve(failed(error));
+  }
+}
+
+type RowOutcome = "sent" | "retrying" | "gaveUp";
+
+/** Records what became of one row. */
+async function settleRow(
+  deps: NotifyDeps,
+  settings: NotifySettings,
+  row: OutboxMessage,
+  result: NoticeSendResult,
+): Promise<RowOutcome> {
+  const at = deps.now();
+  if (result.ok) {
+    await markNotificationSent(deps.db, row.id, result.telegramMessageId, at);
+    return "sent";
+  }
+  // `attempts` already counts this try (the claim counted it).
+  const giveUp = !result.retryable || row.attempts >= settings.maxAttempts;
+  const retryAt = giveUp ? null : new Date(at.getTime() + retryDelayMs(row.attempts, settings));
+  await markNotificationFailed(deps.db, row.id, result.error, retryAt);
+  deps.logger[giveUp ? "error" : "warn"](
+    {
+      outboxId: row.id,
+      kind: row.kind,
+      chatId: row.chatId,
+      attempts: row.attempts,
+      retryAt: retryAt?.toISOString() ?? null,
+      error: result.error,
+    },
+    giveUp ? "notice given up" : "notice delivery failed, will retry",
+  );
+  return giveUp ? "gaveUp" : "retrying";
+}
+
 /** Claims and delivers due outbox rows until none are due (or `maxRounds` rounds ran). */
 export async function deliverDueNotifications(deps: NotifyDeps): Promise<NotifyResult> {
   const settings = { ...DEFAULT_NOTIFY_SETTINGS, ...deps.settings };
-  let sent = 0;
-  let retrying = 0;
-  let gaveUp = 0;
+  const counts: Record<RowOutcome, number> = { sent: 0, retrying: 0, gaveUp: 0 };
   for (let round = 0; round < settings.maxRounds; round++) {
     const rows = await claimDueNotifications(
       deps.db,
@@ -102,45 +156,20 @@ export async function deliverDueNotifications(deps: NotifyDeps): Promise<NotifyR
       deps.now(),
     );
     if (rows.length === 0) break;
-    for (const row of rows) {
-      let result: NoticeSendResult;
-      try {
-        result = await deps.sender.send(messageOf(row));
-      } catch (error) {
-        // A sender that throws failed at I/O: worth another try.
-        result = {
-          ok: false,
-          retryable: true,
-          error: error instanceof Error ? error.message : String(error),
-        };
-      }
-      const at = deps.now();
-      if (result.ok) {
-        await markNotificationSent(deps.db, row.id, result.telegramMessageId, at);
-        sent += 1;
-        continue;
-      }
-      // `attempts` already counts this try (the claim counted it).
-      const giveUp = !result.retryable || row.attempts >= settings.maxAttempts;
-      const retryAt = giveUp ? null : new Date(at.getTime() + retryDelayMs(row.attempts, settings));
-      await markNotificationFailed(deps.db, row.id, result.error, retryAt);
-      deps.logger[giveUp ? "error" : "warn"](
-        {
-          outboxId: row.id,
-          kind: row.kind,
-          chatId: row.chatId,
-          attempts: row.attempts,
-          retryAt: retryAt?.toISOString() ?? null,
-          error: result.error,
-        },
-        giveUp ? "notice given up" : "notice delivery failed, will retry",
-      );
-      if (giveUp) gaveUp += 1;
-      else retrying += 1;
+    // Every row is handed over before any is awaited (in claimed order, which keeps each chat's
+    // order), and marked the moment its own message is out.
+    const outcomes = await Promise.allSettled(
+      rows.map(async (row) => settleRow(deps, settings, row, await attemptSend(deps.sender, row))),
+    );
+    for (const outcome of outcomes) {
+      if (outcome.status === "fulfilled") counts[outcome.value] += 1;
     }
+    // A row that could not be marked stays leased and is sent again later: the job fails loudly.
+    const failedMark = outcomes.find((outcome) => outcome.status === "rejected");
+    if (failedMark !== undefined) throw failedMark.reason;
     if (rows.length < settings.batchSize) break;
   }
-  return { sent, retrying, gaveUp };
+  return { ...counts };
 }
 
 /** Builds the `notify` processor. */

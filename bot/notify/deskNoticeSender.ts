@@ -10,7 +10,7 @@ import { findDecisionMessage, findEntryMessage } from "../../db/noticeThreads";
 import { loadUserSettings } from "../../db/userSettings";
 import {
   createTelegramNoticeSender,
-  type NoticeSender,
+  type TelegramNoticeSender,
   type TelegramNoticeSenderDeps,
 } from "./telegramNoticeSender";
 
@@ -22,7 +22,7 @@ export interface DeskNoticeSenderDeps
 }
 
 /** The sender the runtime hands to the notify job. */
-export function createDeskNoticeSender(deps: DeskNoticeSenderDeps): NoticeSender {
+export function createDeskNoticeSender(deps: DeskNoticeSenderDeps): TelegramNoticeSender {
   const { db, ...rest } = deps;
   return createTelegramNoticeSender({
     settingsOf: async (chatId) => (await loadUserSettings(db, chatId)).notifications,

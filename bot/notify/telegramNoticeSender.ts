@@ -11,37 +11,26 @@
  *   target goes out together, split at 4096 characters. Nothing is dropped.
  * - Outbox semantics: each `send` resolves when the message holding that row was sent (with its
  *   Telegram message id) or failed (retryable or not), so the caller marks each row exactly when
- *   its own message went out. Rows handed over together (`sendMany`, or concurrent `send` calls)
- *   coalesce; a caller that awaits each row before handing the next gets one message per second.
+ *   its own message went out. Rows handed over together (the notify job's concurrent `send`
+ *   calls, or `sendMany`) coalesce; a caller that awaited each row before handing the next would
+ *   get one message per second.
  */
 import { type Api, GrammyError, HttpError } from "grammy";
 import type { Logger } from "pino";
 import type { NotificationSettings } from "../../db/schema";
 import { deliveryOfNotice, type Notice, type OrderFilledNotice } from "../../domain/notifications";
+import type { NoticeMessage, NoticeSender, NoticeSendResult } from "../../jobs/notify";
 import { fillHeader, noticeOfRow, renderFills, renderNotice } from "../views/notices";
 import { splitMessage, TELEGRAM_MESSAGE_LIMIT } from "../views/split";
 
-/** One outbox row as the notify job hands it over. */
-export interface OutboxNotice {
-  readonly chatId: number;
-  readonly kind: string;
-  readonly payload: Record<string, unknown>;
-  readonly dedupeKey: string;
-}
-
 /**
- * How a row went: sent (the id of the message that holds it; null when the reader switched the
- * category off and nothing needed sending), or failed, retryable or not.
+ * The notify job's port (jobs/notify.ts), with what a process that owns the sender needs. Each
+ * row's result is the id of the message that holds it (null when the reader switched the
+ * category off and nothing needed sending), or a failure, retryable or not.
  */
-export type NoticeSendResult =
-  | { readonly ok: true; readonly telegramMessageId: number | null }
-  | { readonly ok: false; readonly retryable: boolean; readonly error: string };
-
-/** The port jobs/notify.ts delivers through. */
-export interface NoticeSender {
-  send(message: OutboxNotice): Promise<NoticeSendResult>;
+export interface TelegramNoticeSender extends NoticeSender {
   /** Hands several rows at once (they coalesce); results in the same order. */
-  sendMany(messages: readonly OutboxNotice[]): Promise<NoticeSendResult[]>;
+  sendMany(messages: readonly NoticeMessage[]): Promise<NoticeSendResult[]>;
   /** Resolves when nothing is waiting or being sent. */
   idle(): Promise<void>;
   /** Stops: rows still waiting fail as retryable (the outbox sends them later). */
@@ -74,7 +63,7 @@ export interface TelegramNoticeSenderDeps {
 }
 
 interface Pending {
-  readonly message: OutboxNotice;
+  readonly message: NoticeMessage;
   readonly notice: Notice;
   readonly resolve: (result: NoticeSendResult) => void;
 }
@@ -108,7 +97,7 @@ const REMEMBERED_ANCHORS = 5_000;
 class RetryableBatchFailure extends Error {}
 
 /** Builds the sender. */
-export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): NoticeSender {
+export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): TelegramNoticeSender {
   const perChatMs = deps.perChatIntervalMs ?? 1_000;
   const perGroupMs = deps.perGroupIntervalMs ?? 3_000;
   const globalPerSecond = deps.globalPerSecond ?? 25;
@@ -417,7 +406,7 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Noti
     return queue;
   };
 
-  const send = (message: OutboxNotice): Promise<NoticeSendResult> => {
+  const send = (message: NoticeMessage): Promise<NoticeSendResult> => {
     const notice = noticeOfRow(message.kind, message.payload);
     if (notice === null) {
       return Promise.resolve({

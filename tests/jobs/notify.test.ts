@@ -2,9 +2,13 @@ import { Worker } from "bullmq";
 import { eq } from "drizzle-orm";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createDeskNoticeSender } from "../../bot/notify/deskNoticeSender";
+import type { TelegramNoticeSender } from "../../bot/notify/telegramNoticeSender";
+import { createTelegramApi } from "../../bot/telegramApi";
 import { enqueueNotification } from "../../db/notificationOutbox";
 import { notificationOutbox } from "../../db/schema";
+import type { OrderFilledNotice } from "../../domain/notifications";
 import {
   createNotifyProcessor,
   DEFAULT_NOTIFY_SETTINGS,
@@ -18,6 +22,7 @@ import {
 import { closeQueues, createQueues, QUEUE_NAMES } from "../../jobs/queues";
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { TEST_REDIS_URL, useTestRedis } from "../support/redis";
+import { startTelegramEmulator, type TelegramEmulator } from "../support/telegram";
 
 const T0 = new Date("2026-03-02T15:00:00Z");
 const logger = pino({ level: "silent" });
@@ -229,7 +234,8 @@ describe("notify: outbox delivery", () => {
       await scheduleNotify(queues.notify, { everyMs: 100 });
       expect(await queues.notify.getJobSchedulersCount()).toBe(1);
       const deadline = Date.now() + 10_000;
-      while (sender.sent.length === 0 && Date.now() < deadline) {
+      // Done when the row is marked, which follows the send.
+      while ((await row("scheduled")).status !== "sent" && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(sender.sent.map((m) => m.dedupeKey)).toEqual(["scheduled"]);
@@ -242,4 +248,167 @@ describe("notify: outbox delivery", () => {
       await workerConnection.quit();
     }
   });
+});
+
+describe("notify in production: the real processor and Telegram sender against the Bot API", () => {
+  const fills = 200;
+  /** A chat of its own per test: the emulator keeps what earlier tests sent. */
+  let chat = 9100;
+  let t: TestDatabase;
+  let emulator: TelegramEmulator;
+  let sender: TelegramNoticeSender;
+  let now: Date;
+
+  beforeAll(async () => {
+    t = await createTestDatabase("postgres");
+    emulator = await startTelegramEmulator();
+  }, 30_000);
+  afterAll(async () => {
+    await emulator?.stop();
+    await t?.close();
+  });
+  beforeEach(async () => {
+    await t.truncate();
+    now = T0;
+    chat += 1;
+    // The production client: auto-retry and throttling installed, as app/workers.ts builds it.
+    sender = createDeskNoticeSender({
+      api: createTelegramApi({ token: emulator.token, apiRoot: emulator.apiRoot }),
+      db: t.db,
+      logger,
+    });
+  });
+  afterEach(async () => {
+    await sender.close();
+  });
+
+  /** The fill notice of execution `index` of one 200-share order filled a share at a time. */
+  function fillNotice(index: number): OrderFilledNotice {
+    return {
+      kind: "ORDER_FILLED",
+      tradeId: 7,
+      symbol: "AAPL",
+      side: "buy",
+      role: "ENTRY",
+      executionId: `exec-${index}`,
+      fillQuantity: "1",
+      fillPrice: (190 + index / 100).toFixed(2),
+      filledQuantity: String(index + 1),
+      orderQuantity: String(fills),
+      complete: index + 1 === fills,
+      clientOrderId: "dec-7-entry",
+    };
+  }
+
+  /** The line execution `index` is shown by: its price and the cumulative quantity it reached. */
+  const lineOf = (index: number) =>
+    `1 @ ${(190 + index / 100).toFixed(2)} · ${index + 1}/${fills}${index + 1 === fills ? " · complete" : ""}`;
+
+  async function writeFills(): Promise<void> {
+    for (let index = 0; index < fills; index++) {
+      const notice = fillNotice(index);
+      await enqueueNotification(
+        t.db,
+        {
+          dedupeKey: `fill-${notice.executionId}:${chat}`,
+          chatId: chat,
+          kind: notice.kind,
+          payload: notice as unknown as Record<string, unknown>,
+        },
+        T0,
+      );
+    }
+  }
+
+  const processor = () =>
+    createNotifyProcessor({
+      db: t.db,
+      sender,
+      now: () => now,
+      logger,
+      settings: { baseBackoffMs: 1_000 },
+    });
+
+  async function fillRows() {
+    const rows = await t.db.select().from(notificationOutbox);
+    expect(rows).toHaveLength(fills);
+    return new Map(rows.map((row) => [row.dedupeKey, row]));
+  }
+
+  /** Every execution is on exactly one line of all the chat's messages, in the message its row names. */
+  async function expectEveryExecutionOnce(): Promise<void> {
+    const messages = emulator.messagesIn(chat);
+    const rows = await fillRows();
+    for (let index = 0; index < fills; index++) {
+      const holding = messages.filter((message) =>
+        message.text.split("\n").includes(lineOf(index)),
+      );
+      expect(holding, `execution ${index}`).toHaveLength(1);
+      const row = rows.get(`fill-exec-${index}:${chat}`);
+      expect(row?.status).toBe("sent");
+      expect(row?.telegramMessageId).toBe(holding[0]?.messageId);
+    }
+    for (const message of messages) {
+      const lines = message.text.split("\n").filter((line) => line.startsWith("1 @ "));
+      expect(new Set(lines).size).toBe(lines.length);
+    }
+  }
+
+  it("turns 200 fills written for one chat into a few messages, every execution in one of them", async () => {
+    await writeFills();
+    const started = performance.now();
+    expect(await processor()({ data: { reason: "test" } })).toEqual({
+      sent: fills,
+      retrying: 0,
+      gaveUp: 0,
+    });
+    const elapsedMs = performance.now() - started;
+    const messages = emulator.messagesIn(chat);
+    expect(messages.length).toBeGreaterThanOrEqual(2);
+    expect(messages.length).toBeLessThanOrEqual(4);
+    await expectEveryExecutionOnce();
+    expect(emulator.refusedCalls()).toEqual([]);
+    // A few seconds, not 200: the rows went out together, paced a message a second.
+    expect(elapsedMs).toBeLessThan(messages.length * 1_000 + 3_000);
+  }, 30_000);
+
+  it("retries a failed message later without sending again what already went out", async () => {
+    await writeFills();
+    const firstPass = processor()({ data: { reason: "test" } });
+    // The first message goes out; Telegram refuses the next (flood control outlasting the retries).
+    const deadline = performance.now() + 10_000;
+    while (emulator.messagesIn(chat).length === 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    emulator.failNext("sendMessage", { status: 429, times: 4, retryAfter: 0 });
+    const first = await firstPass;
+    const [firstMessage] = emulator.messagesIn(chat);
+    expect(emulator.messagesIn(chat)).toHaveLength(1);
+    expect(first.sent).toBeGreaterThan(0);
+    expect(first.retrying).toBe(fills - first.sent);
+    expect(first.gaveUp).toBe(0);
+    const afterFirst = await fillRows();
+    const sentFirst = [...afterFirst.values()].filter((row) => row.status === "sent");
+    expect(sentFirst).toHaveLength(first.sent);
+    for (const row of sentFirst) expect(row.telegramMessageId).toBe(firstMessage?.messageId);
+    for (const row of afterFirst.values()) {
+      if (row.status === "sent") continue;
+      expect(row.status).toBe("pending");
+      expect(row.lastError).toContain("429");
+      expect(row.nextAttemptAt.getTime()).toBe(T0.getTime() + 1_000);
+    }
+
+    // Not due yet: nothing more is sent.
+    expect(await processor()({ data: {} })).toEqual({ sent: 0, retrying: 0, gaveUp: 0 });
+    now = new Date(T0.getTime() + 1_000);
+    expect(await processor()({ data: {} })).toEqual({
+      sent: fills - first.sent,
+      retrying: 0,
+      gaveUp: 0,
+    });
+    expect(emulator.messagesIn(chat).length).toBeGreaterThanOrEqual(2);
+    await expectEveryExecutionOnce();
+    // The rows sent the first time were not handed over again.
+    for (const row of sentFirst) expect((await fillRows()).get(row.dedupeKey)?.attempts).toBe(1);
+  }, 30_000);
 });

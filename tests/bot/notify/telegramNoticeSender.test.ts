@@ -7,23 +7,22 @@ import { Api } from "grammy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../../app/logger";
 import { createDeskNoticeSender } from "../../../bot/notify/deskNoticeSender";
-import type { NoticeSender, OutboxNotice } from "../../../bot/notify/telegramNoticeSender";
+import type { TelegramNoticeSender } from "../../../bot/notify/telegramNoticeSender";
 import { createTelegramApi } from "../../../bot/telegramApi";
 import { recordAlert, recordAlertMessage } from "../../../db/alerts";
 import { ensureBrokerAccount } from "../../../db/brokerAccounts";
 import { createDecision } from "../../../db/decisions";
-import {
-  claimDueNotifications,
-  enqueueNotification,
-  markNotificationFailed,
-  markNotificationSent,
-} from "../../../db/notificationOutbox";
+import { enqueueNotification } from "../../../db/notificationOutbox";
 import { notificationOutbox } from "../../../db/schema";
 import { changeUserSettings } from "../../../db/userSettings";
 import { upsertUser } from "../../../db/users";
 import { dec } from "../../../domain/money";
 import type { Notice, OrderFilledNotice } from "../../../domain/notifications";
-import { deliverDueNotifications, type NoticeSender as NotifyPort } from "../../../jobs/notify";
+import {
+  deliverDueNotifications,
+  type NoticeMessage,
+  type NoticeSender as NotifyPort,
+} from "../../../jobs/notify";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { startTelegramEmulator, type TelegramEmulator } from "../../support/telegram";
 
@@ -74,7 +73,7 @@ const ENTRY: Notice = {
 describe("the Telegram notice sender", () => {
   let emulator: TelegramEmulator;
   let database: TestDatabase;
-  let sender: NoticeSender;
+  let sender: TelegramNoticeSender;
 
   /** Every bot message the emulator holds for a chat, as sent (reply and notification flags kept). */
   async function sentTo(chatId: number): Promise<StoredMessage[]> {
@@ -94,22 +93,9 @@ describe("the Telegram notice sender", () => {
     );
   }
 
-  /** One outbox pass handing every due row over at once, marking each row by its own result. */
+  /** One pass of the notify job over the outbox: every due row handed over at once. */
   async function deliverOutbox(): Promise<void> {
-    const rows = await claimDueNotifications(database.db, 1_000, 60_000, T0);
-    const results = await sender.sendMany(
-      rows.map((row) => ({
-        chatId: row.chatId,
-        kind: row.kind,
-        payload: row.payload,
-        dedupeKey: row.dedupeKey,
-      })),
-    );
-    for (const [index, row] of rows.entries()) {
-      const result = results[index];
-      if (result?.ok) await markNotificationSent(database.db, row.id, result.telegramMessageId, T0);
-      else await markNotificationFailed(database.db, row.id, result?.error ?? "missing", null);
-    }
+    await deliverDueNotifications({ db: database.db, sender, now: () => T0, logger });
   }
 
   const enqueue = (chatId: number, key: string, notice: Notice) =>
@@ -306,7 +292,7 @@ describe("the Telegram notice sender", () => {
       logger,
     });
     try {
-      const message: OutboxNotice = {
+      const message: NoticeMessage = {
         chatId: 8301,
         kind: "ORDER_FILLED",
         payload: fill(0, 1, "dec-77") as unknown as Record<string, unknown>,
