@@ -3,8 +3,10 @@
  * duplicate and rate checks, a parent's legs, a trade's entry fills, who hears about an account,
  * and transaction-scoped advisory locks that serialize work on one account or one symbol.
  */
-import { and, asc, desc, eq, gte, inArray, or, sql } from "drizzle-orm";
-import type { Database } from "./database";
+import { and, asc, desc, eq, gte, inArray, ne, notInArray, or, sql } from "drizzle-orm";
+import { type Decimal, dec } from "../domain/money";
+import { TERMINAL_ORDER_STATUSES } from "../domain/order";
+import { type Database, queryRows } from "./database";
 import type { FillRecord } from "./fills";
 import { type OrderRecord, orderRecordOfRow } from "./orders";
 import { brokerAccounts, fills, orders, users } from "./schema";
@@ -100,5 +102,106 @@ export async function listOrdersByIds(
         ),
       ),
     );
+  return rows.map(orderRecordOfRow);
+}
+
+/** An account's entry orders (ENTRY, SLICE) that can still fill, oldest first: the exposure the checks count. */
+export async function listOpenEntryOrders(db: Database, accountId: number): Promise<OrderRecord[]> {
+  const rows = await db
+    .select()
+    .from(orders)
+    .where(
+      and(
+        eq(orders.accountId, accountId),
+        inArray(orders.role, ["ENTRY", "SLICE"]),
+        notInArray(orders.status, [...TERMINAL_ORDER_STATUSES]),
+      ),
+    )
+    .orderBy(asc(orders.id));
+  return rows.map(orderRecordOfRow);
+}
+
+/** What an account's working entries add up to, per symbol and side. */
+export interface WorkingEntryTotal {
+  readonly symbol: string;
+  readonly side: "buy" | "sell";
+  /** Quantity still to fill. */
+  readonly remainingQuantity: Decimal;
+  /** Remaining quantity at each order's limit (or stop) price; null for entries without a price. */
+  readonly notional: Decimal | null;
+}
+
+/**
+ * An account's working entries summed per symbol and side (priced and unpriced apart): what the
+ * exposure checks need, in one row per symbol instead of one per order.
+ */
+export async function sumWorkingEntries(
+  db: Database,
+  accountId: number,
+): Promise<WorkingEntryTotal[]> {
+  const rows = await queryRows<{
+    symbol: string;
+    side: "buy" | "sell";
+    remaining: string;
+    notional: string | null;
+  }>(
+    db,
+    sql`select ${orders.symbol} as symbol, ${orders.side}::text as side,
+          sum(${orders.quantity} - ${orders.filledQuantity})::text as remaining,
+          sum((${orders.quantity} - ${orders.filledQuantity}) * coalesce(${orders.limitPrice}, ${orders.stopPrice}))::text as notional
+        from ${orders}
+        where ${orders.accountId} = ${accountId}
+          and ${orders.role} in ('ENTRY', 'SLICE')
+          and ${orders.status} not in ('filled', 'canceled', 'expired', 'replaced', 'rejected')
+        group by 1, 2, coalesce(${orders.limitPrice}, ${orders.stopPrice}) is null`,
+  );
+  return rows.map((r) => ({
+    symbol: r.symbol,
+    side: r.side,
+    remainingQuantity: dec(r.remaining),
+    notional: r.notional === null ? null : dec(r.notional),
+  }));
+}
+
+/** When an account's entries other than in `symbol` were created since `since` (the order-rate rule). */
+export async function listEntryTimesSince(
+  db: Database,
+  accountId: number,
+  since: Date,
+  exceptSymbol: string,
+): Promise<Date[]> {
+  const rows = await db
+    .select({ createdAt: orders.createdAt })
+    .from(orders)
+    .where(
+      and(
+        eq(orders.accountId, accountId),
+        inArray(orders.role, ["ENTRY", "SLICE"]),
+        gte(orders.createdAt, since),
+        ne(orders.symbol, exceptSymbol),
+      ),
+    );
+  return rows.map((r) => r.createdAt);
+}
+
+/** An account's entries in one symbol created since `since` (the duplicate rule), oldest first. */
+export async function listEntriesSince(
+  db: Database,
+  accountId: number,
+  symbol: string,
+  since: Date,
+): Promise<OrderRecord[]> {
+  const rows = await db
+    .select()
+    .from(orders)
+    .where(
+      and(
+        eq(orders.accountId, accountId),
+        eq(orders.symbol, symbol),
+        inArray(orders.role, ["ENTRY", "SLICE"]),
+        gte(orders.createdAt, since),
+      ),
+    )
+    .orderBy(asc(orders.id));
   return rows.map(orderRecordOfRow);
 }

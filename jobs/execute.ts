@@ -17,9 +17,14 @@ import {
   findDecision,
   finishDecisionExecution,
 } from "../db/decisions";
-import { listOrdersCreatedSince, lockName } from "../db/lifecycleQueries";
+import {
+  listEntriesSince,
+  listEntryTimesSince,
+  lockName,
+  sumWorkingEntries,
+} from "../db/lifecycleQueries";
 import { applyOrderUpdate } from "../db/orderEvents";
-import { listOpenOrders, listOrdersForTrade, type OrderRecord } from "../db/orders";
+import { listOrdersForTrade, type OrderRecord } from "../db/orders";
 import { loadRiskLimits } from "../db/riskLimits";
 import { findTrade, findTradeByDecision, recordTradeEntry } from "../db/trades";
 import type { Broker } from "../domain/broker";
@@ -143,18 +148,18 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     const recorded = await withRaceRetry(() =>
       deps.db.transaction(async (tx) => {
         await lockName(tx, entryLockName(decision.accountId));
-        const [limits, account, openOrders] = await Promise.all([
+        const [limits, account, workingEntries] = await Promise.all([
           loadRiskLimits(tx, decision.accountId),
           findBrokerAccount(tx, decision.accountId),
-          listOpenOrders(tx, decision.accountId),
+          // Exits add no exposure: the checks only count working entries.
+          sumWorkingEntries(tx, decision.accountId),
         ]);
         if (!account) throw new UnrecoverableError(`no account ${decision.accountId}`);
-        const window = Math.max(limits.duplicateWindowMs, 60_000);
-        const recentOrders = await listOrdersCreatedSince(
-          tx,
-          decision.accountId,
-          new Date(now.getTime() - window),
-        );
+        const since = new Date(now.getTime() - Math.max(limits.duplicateWindowMs, 60_000));
+        const [recentInSymbol, otherEntryTimes] = await Promise.all([
+          listEntriesSince(tx, decision.accountId, decision.symbol, since),
+          listEntryTimesSince(tx, decision.accountId, since, decision.symbol),
+        ]);
         const verdict = checkOrder(
           {
             symbol: decision.symbol,
@@ -168,8 +173,9 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
           buildAccountSnapshot({
             view,
             symbol: decision.symbol,
-            openOrders,
-            recentOrders,
+            workingEntries,
+            recentInSymbol,
+            otherEntryTimes,
             calendar,
           }),
           limits,

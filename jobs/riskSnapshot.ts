@@ -3,6 +3,7 @@
  * account, positions, quote and asset flags (asked in parallel), our working and recent orders
  * (read under the account's entry lock, so two entries checked at once see each other).
  */
+import type { WorkingEntryTotal } from "../db/lifecycleQueries";
 import type { OrderRecord } from "../db/orders";
 import type {
   Broker,
@@ -13,6 +14,7 @@ import type {
   LatestQuote,
 } from "../domain/broker";
 import type { TradingCalendar } from "../domain/calendar";
+import { ZERO } from "../domain/money";
 import type { AccountSnapshot, AssetFlags, QuoteView } from "../domain/riskChecks";
 
 /** What the broker says, before our own orders are added. */
@@ -72,12 +74,18 @@ export function quoteViewOf(quote: LatestQuote | null): QuoteView | undefined {
   return quote ? { bid: quote.bidPrice, ask: quote.askPrice } : undefined;
 }
 
-/** Builds the checks' snapshot from the broker's view and our orders. */
+/**
+ * Builds the checks' snapshot from the broker's view and our orders: working entries as totals
+ * per symbol and side (priced at their average limit), recent entries in the symbol in full (the
+ * duplicate rule compares content), and the other recent entries by time only (the rate rule
+ * counts them; their content is blank so it never matches).
+ */
 export function buildAccountSnapshot(input: {
   readonly view: BrokerView;
   readonly symbol: string;
-  readonly openOrders: readonly OrderRecord[];
-  readonly recentOrders: readonly OrderRecord[];
+  readonly workingEntries: readonly WorkingEntryTotal[];
+  readonly recentInSymbol: readonly OrderRecord[];
+  readonly otherEntryTimes: readonly Date[];
   readonly calendar: TradingCalendar;
 }): AccountSnapshot {
   const { view, symbol } = input;
@@ -97,22 +105,34 @@ export function buildAccountSnapshot(input: {
       quantity: p.qty,
       marketValue: p.marketValue ?? p.costBasis,
     })),
-    workingOrders: input.openOrders.map((r) => ({
-      symbol: r.order.symbol,
-      side: r.order.side,
-      role: r.order.role,
-      remainingQuantity: r.order.quantity.minus(r.order.filledQuantity),
-      limitPrice: r.order.limitPrice,
-      stopPrice: r.order.stopPrice,
-    })),
-    recentOrders: input.recentOrders.map((r) => ({
-      symbol: r.order.symbol,
-      side: r.order.side,
-      quantity: r.order.quantity,
-      limitPrice: r.order.limitPrice,
-      stopPrice: r.order.stopPrice,
-      submittedAt: r.createdAt.getTime(),
-    })),
+    workingOrders: input.workingEntries
+      .filter((w) => w.remainingQuantity.gt(0))
+      .map((w) => ({
+        symbol: w.symbol,
+        side: w.side,
+        role: "ENTRY" as const,
+        remainingQuantity: w.remainingQuantity,
+        limitPrice: w.notional === null ? null : w.notional.div(w.remainingQuantity),
+        stopPrice: null,
+      })),
+    recentOrders: [
+      ...input.recentInSymbol.map((r) => ({
+        symbol: r.order.symbol,
+        side: r.order.side,
+        quantity: r.order.quantity,
+        limitPrice: r.order.limitPrice,
+        stopPrice: r.order.stopPrice,
+        submittedAt: r.createdAt.getTime(),
+      })),
+      ...input.otherEntryTimes.map((at) => ({
+        symbol: "",
+        side: "buy" as const,
+        quantity: ZERO,
+        limitPrice: null,
+        stopPrice: null,
+        submittedAt: at.getTime(),
+      })),
+    ],
     quotes: quote ? new Map([[symbol, quote]]) : new Map(),
     assets: new Map([[symbol, flags]]),
     sectors: new Map(),

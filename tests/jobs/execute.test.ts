@@ -127,6 +127,29 @@ describe("execute", () => {
     expect((await brokerOrdersFor(entryClientOrderId(amended.id)))[0]?.status).toBe("canceled");
   });
 
+  it("counts working entries in the fresh snapshot: a second entry past the position limit is refused", async () => {
+    await t.sim.control("/sim/quotes", { symbol: "T13", bid: "100.20", ask: "100.22" });
+    // Equity 10,000,000, position limit 50%: 30,000 shares at 99 fit once, not twice.
+    const first = await t.decide({
+      symbol: "T13",
+      entry: "99.00",
+      stop: "96.00",
+      quantity: "30000",
+    });
+    await t.jobs.executeDecision(first.id);
+    await decisionIn(first.id, "executed");
+    const second = await t.decide({
+      symbol: "T13",
+      entry: "99.10",
+      stop: "96.10",
+      quantity: "30000",
+    });
+    await t.jobs.executeDecision(second.id);
+    const refused = await decisionIn(second.id, "failed");
+    expect(refused.statusReason).toContain("MAX_POSITION_SIZE");
+    expect(await brokerOrdersFor(entryClientOrderId(second.id))).toHaveLength(0);
+  });
+
   it("holds a decision approved outside the execution window until the window opens", async () => {
     await runtime.stop();
     const now = t.deps.now();
