@@ -214,7 +214,13 @@ export function planTrade(
   }
 
   const quantity = input.quantity ?? sizing?.quantity ?? null;
-  if (quantity === null || !quantity.gt(ZERO)) return { ...refused(), plan };
+  if (quantity === null || !quantity.gt(ZERO)) {
+    // A size of zero from the rules has its reason already (e.g. NO_EDGE); a caller's has none.
+    if (input.quantity !== undefined && input.quantity !== null) {
+      add({ code: "INVALID_QUANTITY", message: "The quantity must be above zero." });
+    }
+    return { ...refused(), plan };
+  }
 
   const verdict = checkOrder(
     {

@@ -13,9 +13,15 @@ import { loadRiskLimits } from "../../db/riskLimits";
 import type { Broker, BrokerAccount } from "../../domain/broker";
 import type { Decimal } from "../../domain/money";
 import { TERMINAL_ORDER_STATUSES } from "../../domain/order";
+import {
+  type PlannedSize,
+  type PlanViolation,
+  type PricedPlan,
+  planTrade,
+  type TradeInput,
+} from "../../domain/planTrade";
 import type { TradingState } from "../../domain/tradingState";
 import { loadAccountSnapshot } from "../accountSnapshot";
-import { type PlannedTrade, type PlanViolation, planTrade, type TradeProposal } from "../decide";
 import type { DeskMetrics } from "../metrics";
 import {
   type FillRow,
@@ -50,7 +56,12 @@ export interface ExecutionServiceDeps {
 }
 
 export type SubmitOutcome =
-  | { readonly ok: true; readonly decision: Decision; readonly plan: PlannedTrade }
+  | {
+      readonly ok: true;
+      readonly decision: Decision;
+      readonly plan: PricedPlan;
+      readonly size: PlannedSize;
+    }
   | { readonly ok: false; readonly kind: "refused"; readonly violations: readonly PlanViolation[] }
   | {
       readonly ok: false;
@@ -69,11 +80,7 @@ export type CancelOutcome =
     };
 
 export interface ExecutionService {
-  submit(
-    proposal: TradeProposal,
-    requestedBy: string,
-    notes: string | null,
-  ): Promise<SubmitOutcome>;
+  submit(proposal: TradeInput, requestedBy: string, notes: string | null): Promise<SubmitOutcome>;
   cancelOrder(orderId: number, requestedBy: string): Promise<CancelOutcome>;
   positions(): Promise<PositionRecord[]>;
   orders(filter: OrderFilter): Promise<{ order: OrderRow; fills: FillRow[] }[]>;
@@ -109,24 +116,24 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
           message: `the broker could not be asked for a fresh account snapshot (${loaded.code}); nothing was submitted`,
         };
       }
-      const outcome = planTrade(
+      const planning = planTrade(
         proposal,
         loaded.value.snapshot,
         limits,
         tradingStateOf(account),
         now.getTime(),
       );
-      if (!outcome.ok) {
-        for (const violation of outcome.violations) {
+      const { plan, size } = planning;
+      if (!planning.canConfirm || plan === null || size === null) {
+        for (const violation of planning.violations) {
           metrics.rejections.inc({ code: violation.code, source: "risk" });
         }
         logger.info(
-          { symbol: proposal.symbol, codes: outcome.violations.map((v) => v.code), requestedBy },
+          { symbol: proposal.symbol, codes: planning.violations.map((v) => v.code), requestedBy },
           "submission refused by the pre-trade checks",
         );
-        return { ok: false, kind: "refused", violations: outcome.violations };
+        return { ok: false, kind: "refused", violations: planning.violations };
       }
-      const plan = outcome.plan;
       const decision = await createDecision(
         db,
         {
@@ -135,11 +142,11 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
           symbol: plan.symbol,
           side: plan.orderSide,
           entryType: plan.entryType,
-          entryPrice: plan.entryPrice,
+          entryPrice: plan.limitPrice,
           stopPrice: plan.stop,
           targetPrice: plan.target,
-          quantity: plan.quantity,
-          riskAmount: plan.riskAmount,
+          quantity: size.quantity,
+          riskAmount: size.riskAmount,
           createdBy: requestedBy,
           status: "approved",
         },
@@ -147,10 +154,10 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
       );
       await jobs.executeDecision(decision.id);
       logger.info(
-        { decisionId: decision.id, symbol: plan.symbol, quantity: plan.quantity.toString(), notes },
+        { decisionId: decision.id, symbol: plan.symbol, quantity: size.quantity.toString(), notes },
         "submission accepted; execution enqueued",
       );
-      return { ok: true, decision, plan };
+      return { ok: true, decision, plan, size };
     },
 
     async cancelOrder(orderId, requestedBy) {

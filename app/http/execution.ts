@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
-import type { TradeProposal } from "../decide";
+import type { TradeInput } from "../../domain/planTrade";
 import { ORDER_STATUS_FILTERS } from "../execution/queries";
 import type { ExecutionService } from "../execution/service";
 import { fieldIssues, sendError } from "./errors";
@@ -164,13 +164,14 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
           `${body.order_type} closes a position: exits are the desk's stop and target orders, or /close in Telegram; submit BUY or SHORT entries here`,
         );
       }
-      const proposal: TradeProposal = {
+      const proposal: TradeInput = {
         symbol: body.ticker,
         side: body.order_type === "BUY" ? "long" : "short",
         entryType: body.price_type === "LIMIT" ? "limit" : "market",
         limitPrice: body.price_type === "LIMIT" ? (body.limit_price ?? null) : null,
-        stop: body.stop_loss,
-        target: body.target_price ?? null,
+        stop: { kind: "price", price: body.stop_loss },
+        target:
+          body.target_price === undefined ? null : { kind: "price", price: body.target_price },
         quantity: body.quantity ?? null,
       };
       const outcome = await deps.service.submit(proposal, "api", body.notes ?? null);
@@ -184,21 +185,21 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
           violations: outcome.violations.map((v) => ({ code: v.code, message: v.message })),
         });
       }
-      const { decision, plan } = outcome;
+      const { decision, plan, size } = outcome;
       return reply.code(202).send({
         success: true,
         decision_id: decision.id,
         status: "queued",
         ticker: plan.symbol,
         side: plan.orderSide,
-        quantity: plan.quantity.toString(),
+        quantity: size.quantity.toString(),
         price_type: plan.entryType.toUpperCase(),
-        limit_price: text(plan.entryPrice),
+        limit_price: text(plan.limitPrice),
         expected_entry: plan.expectedEntry.toString(),
         stop_loss: plan.stop.toString(),
         target_price: plan.target.toString(),
-        risk_amount: plan.riskAmount.toFixed(2),
-        sized_quantity: plan.sizing.quantity.toString(),
+        risk_amount: size.riskAmount.toFixed(2),
+        sized_quantity: size.sizing?.quantity.toString() ?? null,
         created_at: decision.createdAt.toISOString(),
       });
     });

@@ -4,7 +4,6 @@
  * queues on Redis for the cancel button.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { planTrade } from "../../app/decide";
 import { createLogger } from "../../app/logger";
 import { createDeskNoticeSender } from "../../bot/notify/deskNoticeSender";
 import { createTelegramApi } from "../../bot/telegramApi";
@@ -15,6 +14,7 @@ import { notificationOutbox } from "../../db/schema";
 import { listTrades } from "../../db/trades";
 import { loadUserSettings } from "../../db/userSettings";
 import { dec } from "../../domain/money";
+import { planTrade } from "../../domain/planTrade";
 import { allowsOrder } from "../../domain/tradingState";
 import { type BotMessage, type TestUser, waitFor } from "../support/telegram";
 import { type DeskBot, startDeskBot } from "./deskBot";
@@ -306,9 +306,7 @@ describe("the desk's commands through the Bot API", () => {
         side: "long",
         entryType: "limit",
         limitPrice: dec("190.00"),
-        stop: dec("185.00"),
-        target: null,
-        quantity: null,
+        stop: { kind: "price", price: dec("185.00") },
       },
       {
         equity: dec("101000"),
@@ -325,10 +323,8 @@ describe("the desk's commands through the Bot API", () => {
       state ?? { mode: "ACTIVE", reason: "" },
       desk.now().getTime(),
     );
-    expect(outcome.ok).toBe(false);
-    expect(outcome.ok ? [] : outcome.violations.map((violation) => violation.code)).toContain(
-      "TRADING_HALTED",
-    );
+    expect(outcome.canConfirm).toBe(false);
+    expect(outcome.violations.map((violation) => violation.code)).toContain("TRADING_HALTED");
     // The other admins and traders of the account are told through the outbox.
     const told = (await desk.database.db.select().from(notificationOutbox)).filter(
       (row) => row.kind === "TRADING_STATE_CHANGED",

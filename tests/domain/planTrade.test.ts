@@ -214,4 +214,38 @@ describe("planTrade", () => {
       "MAX_SECTOR_EXPOSURE",
     ]);
   });
+
+  it("refuses a quantity given at or below zero, never a refusal without a reason", () => {
+    for (const quantity of ["0", "-5"]) {
+      const result = planTrade(input({ quantity: dec(quantity) }), snapshot(), WIDE, ACTIVE, NOW);
+      expect(result.canConfirm).toBe(false);
+      expect(result.size).toBeNull();
+      expect(result.plan?.expectedEntry.toString()).toBe("190.01");
+      expect(result.violations.map((v) => v.code)).toEqual(["INVALID_QUANTITY"]);
+    }
+  });
+
+  it("prices a stop and a target given as prices, as the HTTP API sends them", () => {
+    const result = planTrade(
+      input({
+        entryType: "limit",
+        limitPrice: dec("190.00"),
+        stop: { kind: "price", price: dec("185.00") },
+        target: { kind: "price", price: dec("205.00") },
+        quantity: dec("10"),
+      }),
+      snapshot(),
+      DEFAULT_RISK_LIMITS,
+      ACTIVE,
+      NOW,
+    );
+    expect(result.violations).toEqual([]);
+    expect(result.plan).toMatchObject({ orderSide: "buy", entryType: "limit" });
+    expect(result.plan?.limitPrice?.toString()).toBe("190");
+    expect(result.plan?.stop.toString()).toBe("185");
+    expect(result.plan?.target.toString()).toBe("205");
+    expect(result.size?.riskAmount.toString()).toBe("50");
+    // What the rules would allow, beside the quantity given.
+    expect(result.size?.sizing?.quantity.toString()).toBe("26");
+  });
 });
