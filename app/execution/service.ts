@@ -7,6 +7,17 @@ import type { Logger } from "pino";
 import { findBrokerAccount, tradingStateOf } from "../../db/brokerAccounts";
 import type { Database } from "../../db/database";
 import { createDecision, type Decision } from "../../db/decisions";
+import type { LoggedEvent } from "../../db/executionLog";
+import {
+  type FillPageFilter,
+  listAccountFills,
+  listAccountLogEvents,
+  listOrdersWithFills,
+  type OrderPageFilter,
+  type OrderWithFills,
+  type Page,
+} from "../../db/executionQueries";
+import type { FillRecord } from "../../db/fills";
 import { findOrder, type OrderRecord } from "../../db/orders";
 import { listPositions, type PositionRecord } from "../../db/positions";
 import { loadRiskLimits } from "../../db/riskLimits";
@@ -23,15 +34,6 @@ import {
 import type { TradingState } from "../../domain/tradingState";
 import { loadAccountSnapshot } from "../accountSnapshot";
 import type { DeskMetrics } from "../metrics";
-import {
-  type FillRow,
-  type LogRow,
-  listFills,
-  listLogEvents,
-  listOrdersWithFills,
-  type OrderFilter,
-  type OrderRow,
-} from "./queries";
 
 /** The part of the job client the API uses (jobs/client.ts implements it). */
 export interface ExecutionJobs {
@@ -83,8 +85,8 @@ export interface ExecutionService {
   submit(proposal: TradeInput, requestedBy: string, notes: string | null): Promise<SubmitOutcome>;
   cancelOrder(orderId: number, requestedBy: string): Promise<CancelOutcome>;
   positions(): Promise<PositionRecord[]>;
-  orders(filter: OrderFilter): Promise<{ order: OrderRow; fills: FillRow[] }[]>;
-  fills(filter: Parameters<typeof listFills>[2]): Promise<FillRow[]>;
+  orders(filter: OrderPageFilter): Promise<OrderWithFills[]>;
+  fills(filter: FillPageFilter): Promise<FillRecord[]>;
   account(): Promise<{
     broker: BrokerAccount | null;
     brokerError: string | null;
@@ -92,7 +94,7 @@ export interface ExecutionService {
     lastSyncedAt: Date | null;
     stored: { equity: Decimal | null; cash: Decimal | null; buyingPower: Decimal | null };
   }>;
-  executionLog(filter: { limit: number; beforeId?: number }): Promise<LogRow[]>;
+  executionLog(page: Page): Promise<LoggedEvent[]>;
 }
 
 /** Builds the service for one account. */
@@ -202,7 +204,7 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
 
     positions: () => listPositions(db, accountId),
     orders: (filter) => listOrdersWithFills(db, accountId, filter),
-    fills: (filter) => listFills(db, accountId, filter),
+    fills: (filter) => listAccountFills(db, accountId, filter),
     async account() {
       const [stored, live] = await Promise.all([
         findBrokerAccount(db, accountId),
@@ -220,6 +222,6 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
         },
       };
     },
-    executionLog: (filter) => listLogEvents(db, accountId, filter),
+    executionLog: (page) => listAccountLogEvents(db, accountId, page),
   };
 }

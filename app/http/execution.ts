@@ -2,8 +2,8 @@ import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
+import type { OrderStatus } from "../../domain/order";
 import type { TradeInput } from "../../domain/planTrade";
-import { ORDER_STATUS_FILTERS } from "../execution/queries";
 import type { ExecutionService } from "../execution/service";
 import { fieldIssues, sendError } from "./errors";
 
@@ -70,6 +70,27 @@ export const submitRequestSchema = z
       });
     }
   });
+
+/** The seed's order filter words and the broker statuses they cover. */
+const ORDER_STATUS_FILTERS: Readonly<
+  Record<"PENDING" | "FILLED" | "CANCELLED", readonly OrderStatus[]>
+> = {
+  PENDING: [
+    "pending_new",
+    "accepted",
+    "new",
+    "partially_filled",
+    "held",
+    "pending_cancel",
+    "pending_replace",
+    "accepted_for_bidding",
+    "calculated",
+    "stopped",
+    "suspended",
+  ],
+  FILLED: ["filled"],
+  CANCELLED: ["canceled", "expired", "rejected", "replaced", "done_for_day"],
+};
 
 const pageQuery = {
   limit: z.coerce.number().int().min(1).max(500).default(100),
@@ -240,7 +261,7 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
         );
       const q = parsed.data;
       const rows = await deps.service.orders({
-        ...(q.status === undefined ? {} : { statuses: ORDER_STATUS_FILTERS[q.status] ?? [] }),
+        ...(q.status === undefined ? {} : { statuses: ORDER_STATUS_FILTERS[q.status] }),
         ...(q.ticker === undefined ? {} : { symbol: q.ticker }),
         ...(q.from === undefined ? {} : { from: q.from }),
         ...(q.to === undefined ? {} : { to: q.to }),

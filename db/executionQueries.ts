@@ -1,51 +1,52 @@
 /**
- * Read models for /api/execution: orders with their fills, fills, and the audit trail, filtered
- * and paged. Read-only queries over the repositories' tables.
+ * Paged reads of an account's orders (with their fills), fills and audit events, newest first:
+ * what the execution API lists. Each page takes `limit` rows below `beforeId` (the last id of the
+ * previous page).
  */
 import { and, desc, eq, gte, inArray, lt, lte, type SQL } from "drizzle-orm";
-import type { Database } from "../../db/database";
-import { executionLog, fills, orders } from "../../db/schema";
-import type { OrderStatus } from "../../domain/order";
+import type { OrderStatus } from "../domain/order";
+import type { Database } from "./database";
+import type { LoggedEvent } from "./executionLog";
+import type { FillRecord } from "./fills";
+import { executionLog, fills, orders } from "./schema";
 
-/** The seed's order filter words and the broker statuses they cover. */
-export const ORDER_STATUS_FILTERS: Readonly<Record<string, readonly OrderStatus[]>> = {
-  PENDING: [
-    "pending_new",
-    "accepted",
-    "new",
-    "partially_filled",
-    "held",
-    "pending_cancel",
-    "pending_replace",
-    "accepted_for_bidding",
-    "calculated",
-    "stopped",
-    "suspended",
-  ],
-  FILLED: ["filled"],
-  CANCELLED: ["canceled", "expired", "rejected", "replaced", "done_for_day"],
-};
+/** An order as stored, every column. */
+export type StoredOrder = typeof orders.$inferSelect;
 
-export interface OrderFilter {
+/** An order with its fills in the order applied. */
+export interface OrderWithFills {
+  readonly order: StoredOrder;
+  readonly fills: FillRecord[];
+}
+
+/** One page of a newest-first listing. */
+export interface Page {
+  readonly limit: number;
+  /** Only ids below this (the next page). */
+  readonly beforeId?: number;
+}
+
+/** Which orders to list: by status, symbol and creation time. */
+export interface OrderPageFilter extends Page {
   readonly statuses?: readonly OrderStatus[];
   readonly symbol?: string;
   readonly from?: Date;
   readonly to?: Date;
-  readonly limit: number;
-  /** Only ids below this (the next page of a newest-first listing). */
-  readonly beforeId?: number;
 }
 
-export type OrderRow = typeof orders.$inferSelect;
-export type FillRow = typeof fills.$inferSelect;
-export type LogRow = typeof executionLog.$inferSelect;
+/** Which fills to list: by symbol and fill time. */
+export interface FillPageFilter extends Page {
+  readonly symbol?: string;
+  readonly from?: Date;
+  readonly to?: Date;
+}
 
 /** An account's orders, newest first, each with its fills. */
 export async function listOrdersWithFills(
   db: Database,
   accountId: number,
-  filter: OrderFilter,
-): Promise<{ order: OrderRow; fills: FillRow[] }[]> {
+  filter: OrderPageFilter,
+): Promise<OrderWithFills[]> {
   const conditions: SQL[] = [eq(orders.accountId, accountId)];
   if (filter.statuses !== undefined) conditions.push(inArray(orders.status, [...filter.statuses]));
   if (filter.symbol !== undefined) conditions.push(eq(orders.symbol, filter.symbol));
@@ -67,19 +68,20 @@ export async function listOrdersWithFills(
         fills.orderId,
         rows.map((row) => row.id),
       ),
-    );
+    )
+    .orderBy(fills.id);
   return rows.map((order) => ({
     order,
-    fills: fillRows.filter((fill) => fill.orderId === order.id).sort((a, b) => a.id - b.id),
+    fills: fillRows.filter((fill) => fill.orderId === order.id),
   }));
 }
 
 /** An account's fills, newest first. */
-export async function listFills(
+export async function listAccountFills(
   db: Database,
   accountId: number,
-  filter: { symbol?: string; from?: Date; to?: Date; limit: number; beforeId?: number },
-): Promise<FillRow[]> {
+  filter: FillPageFilter,
+): Promise<FillRecord[]> {
   const conditions: SQL[] = [eq(fills.accountId, accountId)];
   if (filter.symbol !== undefined) conditions.push(eq(fills.symbol, filter.symbol));
   if (filter.from !== undefined) conditions.push(gte(fills.filledAt, filter.from));
@@ -94,17 +96,17 @@ export async function listFills(
 }
 
 /** An account's audit events, newest first. */
-export async function listLogEvents(
+export async function listAccountLogEvents(
   db: Database,
   accountId: number,
-  filter: { limit: number; beforeId?: number },
-): Promise<LogRow[]> {
+  page: Page,
+): Promise<LoggedEvent[]> {
   const conditions: SQL[] = [eq(executionLog.accountId, accountId)];
-  if (filter.beforeId !== undefined) conditions.push(lt(executionLog.id, filter.beforeId));
+  if (page.beforeId !== undefined) conditions.push(lt(executionLog.id, page.beforeId));
   return db
     .select()
     .from(executionLog)
     .where(and(...conditions))
     .orderBy(desc(executionLog.id))
-    .limit(filter.limit);
+    .limit(page.limit);
 }
