@@ -26,33 +26,34 @@ import type { RunningWorkers, WorkerContext } from "./runtime";
 
 /** Starts the lifecycle workers for the runtime's account. */
 export async function startLifecycleWorkers(context: WorkerContext): Promise<RunningWorkers> {
-  const deps = createJobDeps({
-    db: context.db,
-    brokerFor: () => context.broker,
-    logger: context.logger,
-    // Exit fills also revalue the account, so the daily-loss rule sees realized losses at once.
-    jobs: withDailyLossAfterExits(context.jobs),
-    now: context.now,
-  });
-  const handler = createOrderReportHandler(deps);
   const killSwitchQueue = createKillSwitchQueue({
     connection: context.connection,
     prefix: context.queuePrefix,
   });
+  const killSwitchClient = createKillSwitchClient(killSwitchQueue);
+  const deps = createJobDeps({
+    db: context.db,
+    brokerFor: () => context.broker,
+    logger: context.logger,
+    // Exit fills also revalue the account (the daily-loss rule sees realized losses at once) and
+    // run the circuit breakers (drawdown, loss streak).
+    jobs: withDailyLossAfterExits(context.jobs, (accountId) =>
+      killSwitchClient.checkBreakers(accountId),
+    ),
+    now: context.now,
+  });
+  const handler = createOrderReportHandler(deps);
   const killSwitchWorker = startKillSwitchWorker({
     deps,
     handler,
     connection: context.connection,
     prefix: context.queuePrefix,
+    client: killSwitchClient,
   });
   const processors: ExtraProcessors = {
     reconcile: createReconcileProcessor(deps, { handler }),
     value: createValueProcessor(deps, {
-      onHalted: createHaltResponse(
-        deps,
-        createKillSwitch(deps, handler),
-        createKillSwitchClient(killSwitchQueue),
-      ),
+      onHalted: createHaltResponse(deps, createKillSwitch(deps, handler), killSwitchClient),
     }),
     daily: createDailyProcessor(deps),
   };

@@ -8,6 +8,7 @@ import { type Job, Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { loadKillSwitchSettings } from "../db/killSwitchSettings";
+import { type BreakerPass, createCircuitBreakers } from "./circuitBreakers";
 import type { JobClient } from "./client";
 import type { JobDeps } from "./context";
 import { createKillSwitch, type KillSwitch } from "./killSwitch";
@@ -28,6 +29,7 @@ export const killSwitchPayloadSchema = z.discriminatedUnion("action", [
     requestedBy: z.string().min(1),
     requestId: z.string().min(1),
   }),
+  z.object({ action: z.literal("breakers"), accountId: id }),
   z.object({
     action: z.literal("flatten"),
     accountId: id,
@@ -48,6 +50,8 @@ export interface KillSwitchClient {
     request: Omit<Extract<KillSwitchPayload, { action: "flatten" }>, "action">,
   ): Promise<void>;
   sweepEntries(accountId: number, reason: string, delayMs?: number): Promise<void>;
+  /** Runs the circuit breakers (drawdown, loss streak) for the account, now or after a delay. */
+  checkBreakers(accountId: number, delayMs?: number): Promise<void>;
 }
 
 export function createKillSwitchQueue(options: {
@@ -90,11 +94,28 @@ export function createKillSwitchClient(queue: Queue<KillSwitchPayload>): KillSwi
         { delay: delayMs, deduplication: { id: jobIdOf("sweep", accountId), ttl: 1_000 } },
       );
     },
+    async checkBreakers(accountId, delayMs = 0) {
+      await queue.add(
+        "breakers",
+        { action: "breakers", accountId },
+        delayMs > 0
+          ? { delay: delayMs }
+          : { deduplication: { id: jobIdOf("breakers", accountId), ttl: 500 } },
+      );
+    },
   };
 }
 
 /** Builds the processor; a symbol that failed makes the job throw, so BullMQ retries it. */
-export function createKillSwitchProcessor(killSwitch: KillSwitch) {
+export function createKillSwitchProcessor(
+  killSwitch: KillSwitch,
+  breakers?: {
+    readonly check: (accountId: number) => Promise<BreakerPass>;
+    /** Schedules the pass that lifts a loss-streak pause when it ends. */
+    readonly later: (accountId: number, delayMs: number) => Promise<void>;
+    readonly now: () => Date;
+  },
+) {
   return async function processKillSwitch(job: Pick<Job, "data" | "attemptsMade">) {
     const payload = killSwitchPayloadSchema.parse(job.data);
     switch (payload.action) {
@@ -104,6 +125,17 @@ export function createKillSwitchProcessor(killSwitch: KillSwitch) {
           throw new Error(`entries not cancelled yet: ${done.failed.map((f) => f.clientOrderId)}`);
         }
         return done;
+      }
+      case "breakers": {
+        if (!breakers) return { outcome: "off" };
+        const pass = await breakers.check(payload.accountId);
+        if (pass.outcome === "paused" && pass.pausedUntil !== null) {
+          await breakers.later(
+            payload.accountId,
+            Math.max(0, pass.pausedUntil - breakers.now().getTime()) + 1_000,
+          );
+        }
+        return pass;
       }
       case "close": {
         const result = await killSwitch.closePosition({ ...payload, exitReason: "MANUAL_EXIT" });
@@ -152,12 +184,18 @@ export function createHaltResponse(
  * The order-events hook: every exit fill (which asks the protect job to settle the trade's exits)
  * also asks for a valuation, so the daily-loss rule sees the realized loss at once.
  */
-export function withDailyLossAfterExits(jobs: JobClient): JobClient {
+export function withDailyLossAfterExits(
+  jobs: JobClient,
+  onExitFill?: (accountId: number) => Promise<void>,
+): JobClient {
   return {
     ...jobs,
     async requestProtection(accountId, tradeId, reason, fillId, options) {
       await jobs.requestProtection(accountId, tradeId, reason, fillId, options);
-      if (reason === "exit_fill") await jobs.requestValuation(accountId);
+      if (reason === "exit_fill") {
+        await jobs.requestValuation(accountId);
+        await onExitFill?.(accountId);
+      }
     },
   };
 }
@@ -169,10 +207,22 @@ export function startKillSwitchWorker(options: {
   readonly connection: Redis;
   readonly prefix: string;
   readonly concurrency?: number;
+  /** Where the breaker pass schedules the end of a loss-streak pause. */
+  readonly client?: KillSwitchClient;
 }): Worker {
+  const client = options.client;
   const worker = new Worker(
     KILL_SWITCH_QUEUE,
-    createKillSwitchProcessor(createKillSwitch(options.deps, options.handler)),
+    createKillSwitchProcessor(
+      createKillSwitch(options.deps, options.handler),
+      client
+        ? {
+            check: createCircuitBreakers(options.deps),
+            later: (accountId, delayMs) => client.checkBreakers(accountId, delayMs),
+            now: options.deps.now,
+          }
+        : undefined,
+    ),
     {
       connection: options.connection,
       prefix: options.prefix,

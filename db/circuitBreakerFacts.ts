@@ -1,0 +1,33 @@
+import { and, desc, eq, gte } from "drizzle-orm";
+import type { Database } from "./database";
+import { equitySnapshots, trades } from "./schema";
+
+/** Close times (epoch ms) of the account's STOPPED_OUT trades closed since `since`. */
+export async function listStopOutTimes(
+  db: Database,
+  accountId: number,
+  since: Date,
+): Promise<number[]> {
+  const rows = await db
+    .select({ closedAt: trades.closedAt })
+    .from(trades)
+    .where(
+      and(
+        eq(trades.accountId, accountId),
+        eq(trades.exitReason, "STOPPED_OUT"),
+        gte(trades.closedAt, since),
+      ),
+    );
+  return rows.flatMap((r) => (r.closedAt ? [r.closedAt.getTime()] : []));
+}
+
+/** The equities of the account's latest `days` daily snapshots, newest first. */
+export async function listRecentEquities(db: Database, accountId: number, days: number) {
+  const rows = await db
+    .select({ equity: equitySnapshots.equity })
+    .from(equitySnapshots)
+    .where(eq(equitySnapshots.accountId, accountId))
+    .orderBy(desc(equitySnapshots.tradingDay))
+    .limit(Math.max(1, days));
+  return rows.map((r) => r.equity);
+}
