@@ -4,9 +4,10 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { type Alert, type AlertInput, recordAlert } from "../../db/alerts";
 import type { Database } from "../../db/database";
-import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
+import { parseDecimal } from "../../domain/money";
 import type { DeskMetrics } from "../metrics";
 import { fieldIssues, sendError } from "./errors";
+import { priceField } from "./fields";
 
 /** How far `X-Timestamp` may be from the server's clock, either way. */
 export const ALERT_TIMESTAMP_WINDOW_SECONDS = 300;
@@ -29,20 +30,6 @@ export interface AlertRouteDeps {
   readonly onAlertAccepted: (alert: Alert) => Promise<void>;
 }
 
-const decimalField = z.union([z.string(), z.number()]).transform((value, ctx): Decimal => {
-  const parsed =
-    typeof value === "number"
-      ? Number.isFinite(value)
-        ? parseDecimal(String(value))
-        : null
-      : parseDecimal(value);
-  if (parsed === null || !parsed.gt(ZERO)) {
-    ctx.issues.push({ code: "custom", message: "must be a price above zero", input: value });
-    return z.NEVER;
-  }
-  return parsed;
-});
-
 /** The alert body (DESIGN.md, public interface). Unknown fields are kept in the stored payload. */
 export const alertPayloadSchema = z.object({
   id: z
@@ -61,10 +48,10 @@ export const alertPayloadSchema = z.object({
   score: z
     .number({ error: "must be a number" })
     .refine(Number.isFinite, { error: "must be a finite number" }),
-  entry: decimalField,
-  stop: decimalField,
-  target: decimalField.optional(),
-  price: decimalField.optional(),
+  entry: priceField,
+  stop: priceField,
+  target: priceField.optional(),
+  price: priceField.optional(),
   source: z.string().trim().min(1, { error: "must not be empty" }).max(100).optional(),
   expires_at: z.iso
     .datetime({ offset: true, error: "must be an ISO-8601 time such as 2026-03-02T20:00:00Z" })

@@ -1,11 +1,12 @@
 import { timingSafeEqual } from "node:crypto";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
 import type { OrderStatus } from "../../domain/order";
 import type { TradeInput } from "../../domain/planTrade";
 import type { ExecutionService } from "../execution/service";
 import { fieldIssues, sendError } from "./errors";
+import { priceField } from "./fields";
 
 export interface ExecutionRouteDeps {
   /** API_TOKEN; null: every request is refused (503). */
@@ -13,20 +14,6 @@ export interface ExecutionRouteDeps {
   /** Null in a process that does not serve the API (e.g. a worker). */
   readonly service: ExecutionService;
 }
-
-const price = z.union([z.string(), z.number()]).transform((value, ctx): Decimal => {
-  const parsed =
-    typeof value === "number"
-      ? Number.isFinite(value)
-        ? parseDecimal(String(value))
-        : null
-      : parseDecimal(value);
-  if (parsed === null || !parsed.gt(ZERO)) {
-    ctx.issues.push({ code: "custom", message: "must be a price above zero", input: value });
-    return z.NEVER;
-  }
-  return parsed;
-});
 
 /** Seed 000 section 6.5's submit request; decimals as strings or numbers. */
 export const submitRequestSchema = z
@@ -55,9 +42,9 @@ export const submitRequestSchema = z
       error: "must be BUY, SELL, SHORT or COVER",
     }),
     price_type: z.enum(["MARKET", "LIMIT"], { error: "must be MARKET or LIMIT" }).default("MARKET"),
-    limit_price: price.optional(),
-    stop_loss: price,
-    target_price: price.optional(),
+    limit_price: priceField.optional(),
+    stop_loss: priceField,
+    target_price: priceField.optional(),
     strategy: z.enum(["market", "limit", "smart"]).optional(),
     notes: z.string().max(500).optional(),
   })
@@ -100,30 +87,53 @@ const timeQuery = z.iso
   .datetime({ offset: true, error: "must be an ISO-8601 time" })
   .transform((s) => new Date(s));
 
+/** Ticker, time range and page: what the order and fill listings filter by. */
+const listQuery = {
+  ticker: z
+    .string()
+    .trim()
+    .min(1)
+    .transform((s) => s.toUpperCase())
+    .optional(),
+  from: timeQuery.optional(),
+  to: timeQuery.optional(),
+  ...pageQuery,
+};
 const ordersQuerySchema = z.object({
   status: z.enum(["PENDING", "FILLED", "CANCELLED"]).optional(),
-  ticker: z
-    .string()
-    .trim()
-    .min(1)
-    .transform((s) => s.toUpperCase())
-    .optional(),
-  from: timeQuery.optional(),
-  to: timeQuery.optional(),
-  ...pageQuery,
+  ...listQuery,
 });
-const fillsQuerySchema = z.object({
-  ticker: z
-    .string()
-    .trim()
-    .min(1)
-    .transform((s) => s.toUpperCase())
-    .optional(),
-  from: timeQuery.optional(),
-  to: timeQuery.optional(),
-  ...pageQuery,
-});
+const fillsQuerySchema = z.object(listQuery);
 const logQuerySchema = z.object(pageQuery);
+
+/** A listing query as the repositories' filter (absent fields left out). */
+function listFilterOf(q: {
+  ticker?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+  limit: number;
+  before_id?: number | undefined;
+}) {
+  return {
+    ...(q.ticker === undefined ? {} : { symbol: q.ticker }),
+    ...(q.from === undefined ? {} : { from: q.from }),
+    ...(q.to === undefined ? {} : { to: q.to }),
+    limit: q.limit,
+    ...(q.before_id === undefined ? {} : { beforeId: q.before_id }),
+  };
+}
+
+/** Parses a query string; when it does not fit, answers 400 with the fields at fault and returns null. */
+function queryOf<T extends z.ZodType>(
+  schema: T,
+  query: unknown,
+  reply: FastifyReply,
+): z.output<T> | null {
+  const parsed = schema.safeParse(query);
+  if (parsed.success) return parsed.data;
+  sendError(reply, 400, "INVALID_QUERY", "the query is invalid", fieldIssues(parsed.error.issues));
+  return null;
+}
 
 const text = (value: Decimal | null | undefined): string | null =>
   value == null ? null : value.toString();
@@ -250,23 +260,11 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
     });
 
     scope.get("/api/execution/orders", async (request, reply) => {
-      const parsed = ordersQuerySchema.safeParse(request.query);
-      if (!parsed.success)
-        return sendError(
-          reply,
-          400,
-          "INVALID_QUERY",
-          "the query is invalid",
-          fieldIssues(parsed.error.issues),
-        );
-      const q = parsed.data;
+      const q = queryOf(ordersQuerySchema, request.query, reply);
+      if (q === null) return reply;
       const rows = await deps.service.orders({
+        ...listFilterOf(q),
         ...(q.status === undefined ? {} : { statuses: ORDER_STATUS_FILTERS[q.status] }),
-        ...(q.ticker === undefined ? {} : { symbol: q.ticker }),
-        ...(q.from === undefined ? {} : { from: q.from }),
-        ...(q.to === undefined ? {} : { to: q.to }),
-        limit: q.limit,
-        ...(q.before_id === undefined ? {} : { beforeId: q.before_id }),
       });
       const last = rows.at(-1);
       return {
@@ -322,23 +320,9 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
     );
 
     scope.get("/api/execution/fills", async (request, reply) => {
-      const parsed = fillsQuerySchema.safeParse(request.query);
-      if (!parsed.success)
-        return sendError(
-          reply,
-          400,
-          "INVALID_QUERY",
-          "the query is invalid",
-          fieldIssues(parsed.error.issues),
-        );
-      const q = parsed.data;
-      const fills = await deps.service.fills({
-        ...(q.ticker === undefined ? {} : { symbol: q.ticker }),
-        ...(q.from === undefined ? {} : { from: q.from }),
-        ...(q.to === undefined ? {} : { to: q.to }),
-        limit: q.limit,
-        ...(q.before_id === undefined ? {} : { beforeId: q.before_id }),
-      });
+      const q = queryOf(fillsQuerySchema, request.query, reply);
+      if (q === null) return reply;
+      const fills = await deps.service.fills(listFilterOf(q));
       const last = fills.at(-1);
       return {
         fills: fills.map(fillView),
@@ -373,16 +357,8 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
     });
 
     scope.get("/api/execution/execution-log", async (request, reply) => {
-      const parsed = logQuerySchema.safeParse(request.query);
-      if (!parsed.success)
-        return sendError(
-          reply,
-          400,
-          "INVALID_QUERY",
-          "the query is invalid",
-          fieldIssues(parsed.error.issues),
-        );
-      const q = parsed.data;
+      const q = queryOf(logQuerySchema, request.query, reply);
+      if (q === null) return reply;
       const events = await deps.service.executionLog({
         limit: q.limit,
         ...(q.before_id === undefined ? {} : { beforeId: q.before_id }),
