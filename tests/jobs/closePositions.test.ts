@@ -1,0 +1,116 @@
+/**
+ * Closing through the kill-switch queue on the simulator, with real PostgreSQL and Redis: /close's
+ * request (app/tradingRequests.ts) closes half a position with the rest still protected, then the
+ * rest, and the trade closes as MANUAL_EXIT; an exit fill also asks for a valuation and the
+ * breaker pass (the daily-loss hook on the order-events path).
+ */
+
+import type { Worker } from "bullmq";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTradingRequests } from "../../app/tradingRequests";
+import { findTradeByDecision } from "../../db/trades";
+import { createJobClient } from "../../jobs/client";
+import {
+  createKillSwitchClient,
+  createKillSwitchQueue,
+  startKillSwitchWorker,
+  withDailyLossAfterExits,
+} from "../../jobs/killSwitchQueue";
+import { createOrderReportHandler } from "../../jobs/orderReports";
+import { createQueues } from "../../jobs/queues";
+import type { WorkerRuntime } from "../../jobs/worker";
+import { TEST_REDIS_URL } from "../support/redis";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+
+const SYMBOL = TEST_SYMBOLS[10] ?? "T10";
+
+let t: Lifecycle;
+let runtime: WorkerRuntime;
+let killWorker: Worker;
+let killQueue: ReturnType<typeof createKillSwitchQueue>;
+let workerConnection: Redis;
+
+beforeAll(async () => {
+  t = await openLifecycle("closepositions");
+  runtime = await t.startRuntime();
+  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+  killQueue = createKillSwitchQueue({ connection: t.redis.redis, prefix: t.prefix });
+  killWorker = startKillSwitchWorker({
+    deps: t.deps,
+    handler: createOrderReportHandler(t.deps),
+    connection: workerConnection,
+    prefix: t.prefix,
+  });
+}, 60_000);
+afterAll(async () => {
+  await killWorker?.close();
+  await killQueue?.close();
+  await workerConnection?.quit();
+  await t?.close();
+});
+
+async function brokerQty(): Promise<string> {
+  const p = await t.broker.getPosition(SYMBOL);
+  return p.ok ? p.value.qty.toFixed() : "0";
+}
+
+async function liveStopQty(): Promise<string | null> {
+  const open = await t.broker.listOrders({ status: "open", symbols: [SYMBOL], nested: false });
+  if (!open.ok) return null;
+  const stop = open.value.find((o) => o.type === "stop");
+  return stop?.qty?.toFixed() ?? null;
+}
+
+describe("closing positions through the jobs", () => {
+  it("closes half, keeps the rest protected, then closes the rest as MANUAL_EXIT", async () => {
+    await t.sim.control("/sim/quotes", { symbol: SYMBOL, bid: "99.99", ask: "100.01" });
+    const decision = await t.decide({ symbol: SYMBOL, entry: null, quantity: "100" });
+    await t.jobs.executeDecision(decision.id);
+    await waitFor(async () => (await liveStopQty()) === "100", 15_000, "live stop");
+
+    const trading = createTradingRequests(t.jobs, createKillSwitchClient(killQueue));
+    await trading.closePosition({
+      accountId: t.accountId,
+      symbol: SYMBOL,
+      percent: "50",
+      requestedBy: "user:1",
+      requestId: "half",
+    });
+    await waitFor(async () => (await brokerQty()) === "50", 15_000, "half closed");
+    // The stop was cancelled for the close; the repair puts one back for what is left.
+    await waitFor(async () => (await liveStopQty()) === "50", 15_000, "stop for the rest");
+
+    await trading.closePosition({
+      accountId: t.accountId,
+      symbol: SYMBOL,
+      percent: null,
+      requestedBy: "user:1",
+      requestId: "rest",
+    });
+    await waitFor(async () => (await brokerQty()) === "0", 15_000, "all closed");
+    const trade = await waitFor(async () => {
+      const found = await findTradeByDecision(t.db.db, decision.id);
+      return found?.trade.status === "CLOSED" ? found : null;
+    });
+    expect(trade.trade.exitReason).toBe("MANUAL_EXIT");
+    expect(await liveStopQty()).toBeNull();
+  }, 60_000);
+
+  it("asks for a valuation and the breaker pass on every exit fill, not on other protection requests", async () => {
+    const connection = t.redis.connect();
+    const queues = createQueues({ connection, prefix: `${t.prefix}-hook` });
+    const breakers: number[] = [];
+    const jobs = withDailyLossAfterExits(createJobClient(queues), async (accountId) => {
+      breakers.push(accountId);
+    });
+    await jobs.requestProtection(t.accountId, 1, "entry_fill", 5);
+    expect(await queues.value.count()).toBe(0);
+    await jobs.requestProtection(t.accountId, 1, "exit_fill", 6);
+    expect(await queues.value.count()).toBe(1);
+    expect(breakers).toEqual([t.accountId]);
+    await Promise.all(Object.values(queues).map((q) => q.obliterate({ force: true })));
+    await Promise.all(Object.values(queues).map((q) => q.close()));
+  });
+});
