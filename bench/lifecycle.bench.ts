@@ -38,6 +38,8 @@ const KEY = "bench-key";
 const SECRET = "bench-secret";
 const START = "2026-03-02T14:35:00Z";
 const SYMBOLS = Array.from({ length: 10 }, (_, i) => `B${String(i).padStart(2, "0")}`);
+/** The symbol of the one-fill-at-a-time run. */
+const SINGLE = "S00";
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -80,7 +82,7 @@ async function openBench(scratchUrl: string): Promise<Bench> {
     time: START,
     cash: "100000000",
     rateLimitPerMinute: 100_000_000,
-    symbols: Object.fromEntries(SYMBOLS.map((s) => [s, { price: "100.00" }])),
+    symbols: Object.fromEntries([...SYMBOLS, SINGLE].map((s) => [s, { price: "100.00" }])),
   });
   const prefix = `bench-lifecycle-${randomUUID().slice(0, 8)}`;
   const limiterRedis = new Redis(redisUrl, { maxRetriesPerRequest: null });
@@ -250,8 +252,12 @@ async function measureFloor(bench: Bench, samples: number): Promise<number[]> {
   return times.sort((a, b) => a - b);
 }
 
-/** Figure 1: entry fill to OCO accepted, over waves of fills. */
-async function measureProtection(bench: Bench, waves: number): Promise<number[]> {
+/** Figure 1: entry fill to OCO accepted, over waves of fills (one fill per symbol per wave). */
+async function measureProtection(
+  bench: Bench,
+  waves: number,
+  symbols: readonly string[],
+): Promise<number[]> {
   const runtimes = await startRuntimes(bench, 1, { nativeBrackets: false });
   const fills = new Map<string, number>();
   const stops = new Map<string, number>();
@@ -266,7 +272,7 @@ async function measureProtection(bench: Bench, waves: number): Promise<number[]>
   });
   if (!watch.ok) throw new Error(watch.message);
   try {
-    for (const symbol of SYMBOLS) {
+    for (const symbol of symbols) {
       await bench.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
     }
     const decisions: Decision[][] = [];
@@ -275,7 +281,7 @@ async function measureProtection(bench: Bench, waves: number): Promise<number[]>
     );
     for (let w = 0; w < waves; w++) {
       const limit = (99.5 - 0.01 * w).toFixed(2);
-      const wave = await Promise.all(SYMBOLS.map((symbol) => decide(bench, symbol, limit)));
+      const wave = await Promise.all(symbols.map((symbol) => decide(bench, symbol, limit)));
       decisions.push(wave);
       await Promise.all(wave.map((d) => jobs.executeDecision(d.id)));
     }
@@ -294,9 +300,9 @@ async function measureProtection(bench: Bench, waves: number): Promise<number[]>
       const bid = (99.5 - 0.01 * w - 0.02).toFixed(2);
       const before = stops.size;
       await Promise.all(
-        SYMBOLS.map((symbol) => bench.control("/sim/quotes", { symbol, bid, ask })),
+        symbols.map((symbol) => bench.control("/sim/quotes", { symbol, bid, ask })),
       );
-      await waitUntil(async () => stops.size >= before + SYMBOLS.length, 30_000, `wave ${w}`);
+      await waitUntil(async () => stops.size >= before + symbols.length, 30_000, `wave ${w}`);
     }
     const trades = await queryRows<{ id: string; decision_id: string }>(
       bench.database.db,
@@ -384,16 +390,25 @@ export default async function run(): Promise<void> {
     const count = Number(process.env.BENCH_LIFECYCLE_DECISIONS || 600);
 
     const floor = await measureFloor(bench, 300);
-    const latencies = await measureProtection(bench, waves);
     const floorP50 = percentile(floor, 50);
-    const p50 = percentile(latencies, 50);
-    const p99 = percentile(latencies, 99);
     process.stdout.write(
-      `fill -> OCO stop accepted (${latencies.length} fills, waves of ${SYMBOLS.length}): ` +
-        `p50 ${ms(p50)}, p99 ${ms(p99)}; floor (1 PostgreSQL commit + 1 loopback HTTP round trip): ` +
-        `p50 ${ms(floorP50)}, p99 ${ms(percentile(floor, 99))}; ` +
-        `p99 = ${(p99 / floorP50).toFixed(1)}x floor p50 (target <= 10x)\n`,
+      `floor (1 PostgreSQL commit + 1 loopback HTTP round trip, ${floor.length} samples): ` +
+        `p50 ${ms(floorP50)}, p99 ${ms(percentile(floor, 99))}\n`,
     );
+    const singles = Number(process.env.BENCH_LIFECYCLE_SINGLE_FILLS || 100);
+    for (const [label, count, symbols] of [
+      [`waves of ${SYMBOLS.length}`, waves, SYMBOLS],
+      ["one at a time", singles, [SINGLE]],
+    ] as const) {
+      const latencies = await measureProtection(bench, count, symbols);
+      const p50 = percentile(latencies, 50);
+      const p99 = percentile(latencies, 99);
+      process.stdout.write(
+        `fill -> OCO stop accepted (${latencies.length} fills, ${label}): ` +
+          `p50 ${ms(p50)}, p99 ${ms(p99)}; p99 = ${(p99 / floorP50).toFixed(1)}x floor p50 ` +
+          `(target <= 10x)\n`,
+      );
+    }
     for (const workers of [1, 2]) {
       const rate = await measureThroughput(bench, workers, count);
       process.stdout.write(

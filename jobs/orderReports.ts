@@ -74,6 +74,19 @@ export interface OrderReportHandler {
   ): Promise<ReportHandled>;
 }
 
+/**
+ * The trade a report just acknowledged protection for: an exit group the protect job placed (an
+ * OCO's take-profit parent, or a lone stop) getting its first broker id, by whichever path the
+ * acknowledgement arrives (the submit's answer, the stream, a poll). Null otherwise.
+ */
+function protectionPlaced(before: OrderRecord, after: OrderRecord): number | null {
+  const o = after.order;
+  if (after.tradeId === null || after.parentOrderId !== null) return null;
+  if (!isProtectiveRole(o.role) || o.orderClass === "bracket") return null;
+  if (before.order.brokerOrderId !== null || o.brokerOrderId === null) return null;
+  return o.status === "rejected" ? null : after.tradeId;
+}
+
 /** The lock name for an account's symbol: every order and position change of it goes one at a time. */
 export function symbolLockName(accountId: number, symbol: string): string {
   return `desk:symbol:${accountId}:${symbol}`;
@@ -251,6 +264,27 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
         let after: OrderRecord | null = null;
         if (record) {
           after = await applyTo(tx, record, order, source, report, execution, out);
+          const protection = protectionPlaced(record, after);
+          if (protection) {
+            const stop =
+              after.order.role === "STOP_LOSS"
+                ? after
+                : (await listChildOrders(tx, after.id)).find((c) => c.order.role === "STOP_LOSS");
+            out.notices.push({
+              key: `protected-${after.id}`,
+              notice: {
+                kind: "PROTECTION_PLACED",
+                tradeId: protection,
+                symbol: after.order.symbol,
+                quantity: after.order.quantity.toFixed(),
+                stopPrice: (stop?.order.stopPrice ?? dec(0)).toFixed(),
+                targetPrice:
+                  after.order.role === "TAKE_PROFIT"
+                    ? (after.order.limitPrice?.toFixed() ?? null)
+                    : null,
+              },
+            });
+          }
           for (const leg of order.legs) {
             const legRecord =
               (await findOurs(tx, accountId, leg)) ??

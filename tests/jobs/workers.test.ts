@@ -166,14 +166,17 @@ describe("several worker processes", () => {
     // The next order POST (the protective OCO) hangs for 4 s at the broker.
     await t.sim.control("/sim/faults", { method: "POST", path: "/v2/orders", delayMs: 4_000 });
     await t.sim.control("/sim/quotes", { symbol: "T30", bid: "99.98", ask: "100.00" });
+    // Exits are placed by the job that applied the fill (or by the protect job behind it).
     const active = await waitFor(
       async () => {
-        const jobs = await t.queues.protect.getJobs(["active"]);
-        const job = jobs.find((j) => j.data.tradeId === trade.id && j.processedBy);
-        if (!job) return null;
-        // The exit is recorded and on its way to the broker.
         const orders = await listOrdersForTrade(t.db.db, trade.id);
-        return orders.some((o) => o.order.orderClass === "oco") ? job : null;
+        if (!orders.some((o) => o.order.orderClass === "oco" && !o.order.brokerOrderId))
+          return null;
+        const jobs = [
+          ...(await t.queues.orderEvents.getJobs(["active"])),
+          ...(await t.queues.protect.getJobs(["active"])),
+        ];
+        return jobs.find((j) => j.processedBy) ?? null;
       },
       15_000,
       "a worker placing the exits",
