@@ -1,5 +1,6 @@
 import type { OrderRole, OrderSide } from "./order";
 import type { ExitReason } from "./trade";
+import type { TradingState } from "./tradingState";
 
 /**
  * What the desk tells a trader, as data: producers (the lifecycle jobs) write these payloads to
@@ -189,4 +190,30 @@ export function deliveryOfNotice(
   const chosen = settings[category] ?? "on";
   if (category === "killSwitch" && chosen === "off") return "silent";
   return chosen;
+}
+
+/**
+ * The notice of a trading state change, keyed by the account and the new state's mode and time,
+ * so every path that makes or retries the change writes one message per reader. The day's P&L
+ * and the limit go with a change the daily-loss rule made.
+ */
+export function tradingStateChangedNotice(
+  accountId: number,
+  before: Pick<TradingState, "mode">,
+  after: Pick<TradingState, "mode" | "setBy" | "reason" | "since">,
+  dailyLoss: { readonly pnlToday: DecimalString; readonly lossLimit: DecimalString } | null = null,
+): { readonly key: string; readonly notice: TradingStateChangedNotice } {
+  return {
+    key: `state-${accountId}-${after.since}-${after.mode}`,
+    notice: {
+      kind: "TRADING_STATE_CHANGED",
+      accountId,
+      from: before.mode,
+      to: after.mode,
+      setBy: after.setBy,
+      reason: after.reason,
+      pnlToday: dailyLoss?.pnlToday ?? null,
+      lossLimit: dailyLoss?.lossLimit ?? null,
+    },
+  };
 }

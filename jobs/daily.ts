@@ -21,6 +21,7 @@ import {
   type TradingCalendar,
 } from "../domain/calendar";
 import { sumDecimals } from "../domain/money";
+import { tradingStateChangedNotice } from "../domain/notifications";
 import { nextTradingState } from "../domain/tradingState";
 import { dailyPnlOf } from "../domain/valuation";
 import type { JobDeps } from "./context";
@@ -81,21 +82,7 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
         await writeNotices(
           tx,
           chats,
-          [
-            {
-              key: `state-${accountId}-${changed.after.since}-${changed.after.mode}`,
-              notice: {
-                kind: "TRADING_STATE_CHANGED",
-                accountId,
-                from: changed.before.mode,
-                to: changed.after.mode,
-                setBy: changed.after.setBy,
-                reason: changed.after.reason,
-                pnlToday: null,
-                lossLimit: null,
-              },
-            },
-          ],
+          [tradingStateChangedNotice(accountId, changed.before, changed.after)],
           at,
         );
         return changed;

@@ -25,6 +25,7 @@ import {
   tradingDateOf,
 } from "../domain/calendar";
 import { dec } from "../domain/money";
+import { tradingStateChangedNotice } from "../domain/notifications";
 import {
   type DailyLossEvaluation,
   evaluateDailyLoss,
@@ -142,19 +143,17 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
           tx,
           chats,
           [
-            {
-              key: `state-${accountId}-${changed.after.since}-${changed.after.mode}`,
-              notice: {
-                kind: "TRADING_STATE_CHANGED",
-                accountId,
-                from: changed.before.mode,
-                to: changed.after.mode,
-                setBy: changed.after.setBy,
-                reason: changed.after.reason,
-                pnlToday: halted ? evaluation.pnlToday.toFixed(2) : null,
-                lossLimit: halted ? evaluation.limitAmount.toFixed(2) : null,
-              },
-            },
+            tradingStateChangedNotice(
+              accountId,
+              changed.before,
+              changed.after,
+              halted
+                ? {
+                    pnlToday: evaluation.pnlToday.toFixed(2),
+                    lossLimit: evaluation.limitAmount.toFixed(2),
+                  }
+                : null,
+            ),
           ],
           at,
         );

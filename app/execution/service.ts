@@ -32,19 +32,12 @@ import {
   type TradeInput,
 } from "../../domain/planTrade";
 import type { TradingState } from "../../domain/tradingState";
+import type { JobClient } from "../../jobs/client";
 import { loadAccountSnapshot } from "../accountSnapshot";
 import type { DeskMetrics } from "../metrics";
 
-/** The part of the job client the API uses (jobs/client.ts implements it). */
-export interface ExecutionJobs {
-  executeDecision(decisionId: number): Promise<void>;
-  cancelTrade(
-    accountId: number,
-    tradeId: number,
-    reason: string,
-    requestedBy: string,
-  ): Promise<void>;
-}
+/** The part of the job client the API uses. */
+export type ExecutionJobs = Pick<JobClient, "executeDecision" | "cancelTrade">;
 
 export interface ExecutionServiceDeps {
   readonly db: Database;

@@ -7,7 +7,7 @@ import type { TradingStateChange } from "../../db/brokerAccounts";
 import type { Database } from "../../db/database";
 import { listAccountRecipients } from "../../db/lifecycleQueries";
 import { enqueueNotification } from "../../db/notificationOutbox";
-import type { TradingStateChangedNotice } from "../../domain/notifications";
+import { tradingStateChangedNotice } from "../../domain/notifications";
 
 /** Queues a TRADING_STATE_CHANGED notice for every recipient but the actor; returns how many. */
 export async function announceStateChange(
@@ -18,23 +18,14 @@ export async function announceStateChange(
   at: Date,
 ): Promise<number> {
   if (!change.changed) return 0;
-  const notice: TradingStateChangedNotice = {
-    kind: "TRADING_STATE_CHANGED",
-    accountId,
-    from: change.before.mode,
-    to: change.after.mode,
-    setBy: change.after.setBy,
-    reason: change.after.reason,
-    pnlToday: null,
-    lossLimit: null,
-  };
+  const { key, notice } = tradingStateChangedNotice(accountId, change.before, change.after);
   let queued = 0;
   for (const chatId of await listAccountRecipients(db, accountId)) {
     if (chatId === actorChatId) continue;
     const added = await enqueueNotification(
       db,
       {
-        dedupeKey: `state-${accountId}-${change.after.since}-${change.after.mode}:${chatId}`,
+        dedupeKey: `${key}:${chatId}`,
         chatId,
         kind: notice.kind,
         payload: notice as unknown as Record<string, unknown>,

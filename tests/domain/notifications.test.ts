@@ -4,6 +4,7 @@ import {
   deliveryOfNotice,
   NOTICE_CATEGORIES,
   type NoticeKind,
+  tradingStateChangedNotice,
 } from "../../domain/notifications";
 
 const KINDS: readonly NoticeKind[] = [
@@ -33,5 +34,42 @@ describe("notice delivery", () => {
   it("never switches kill-switch notices off completely", () => {
     expect(deliveryOfNotice("TRADING_STATE_CHANGED", { killSwitch: "off" })).toBe("silent");
     expect(deliveryOfNotice("DAILY_LOSS_WARNING", { killSwitch: "off" })).toBe("silent");
+  });
+});
+
+describe("tradingStateChangedNotice", () => {
+  const since = Date.parse("2026-03-02T16:05:00Z");
+  const halted = {
+    mode: "HALTED" as const,
+    setBy: "AUTO" as const,
+    reason: "Day's loss 3.10% reached the 3% limit",
+    since,
+  };
+
+  it("keys a change by account, time and mode, so every path writes it once", () => {
+    const told = tradingStateChangedNotice(7, { mode: "ACTIVE" }, halted, {
+      pnlToday: "-3100.00",
+      lossLimit: "3000.00",
+    });
+    expect(told).toEqual({
+      key: `state-7-${since}-HALTED`,
+      notice: {
+        kind: "TRADING_STATE_CHANGED",
+        accountId: 7,
+        from: "ACTIVE",
+        to: "HALTED",
+        setBy: "AUTO",
+        reason: "Day's loss 3.10% reached the 3% limit",
+        pnlToday: "-3100.00",
+        lossLimit: "3000.00",
+      },
+    });
+    const manual = tradingStateChangedNotice(7, { mode: "REDUCING" }, halted);
+    expect(manual.key).toBe(told.key);
+    expect(manual.notice).toMatchObject({ from: "REDUCING", pnlToday: null, lossLimit: null });
+    expect(tradingStateChangedNotice(8, { mode: "ACTIVE" }, halted).key).not.toBe(told.key);
+    expect(
+      tradingStateChangedNotice(7, { mode: "HALTED" }, { ...halted, mode: "ACTIVE" }).key,
+    ).not.toBe(told.key);
   });
 });
