@@ -18,23 +18,12 @@ import { DEFAULT_RISK_LIMITS, type RiskLimits } from "../domain/riskLimits";
 import { type SizingMethod, type SizingRequest, sizePosition } from "../domain/sizing";
 import { roundToTick } from "../domain/tick";
 import type { TradingState } from "../domain/tradingState";
+import { seededRandom } from "../sim/engine/randomWalk";
 
 const ORDERS = 100_000;
 const WARM_UP = 20_000;
 const POSITIONS = 100;
 const SIZING_CALLS = 100_000;
-
-/** mulberry32: small, fast, seeded. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const random = seededRandom(20260309);
 const pick = <T>(items: readonly T[]): T => {

@@ -15,6 +15,7 @@ import { Decimal } from "../domain/money";
 import type { Position } from "../domain/position";
 import { roundToTick } from "../domain/tick";
 import { MarkBook, type QuoteFigures } from "../domain/valuation";
+import { seededRandom } from "../sim/engine/randomWalk";
 
 const POSITIONS = 1_000;
 const QUOTES = 1_000_000;
@@ -22,18 +23,6 @@ const WARM_UP = 100_000;
 const TARGET_PER_SECOND = 100_000;
 /** Flush cadence of the value job's batched write: changed marks are taken this often. */
 const FLUSH_EVERY = 10_000;
-
-/** mulberry32: small, fast, seeded. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const random = seededRandom(20260302);
 const cents = (n: number) => roundToTick(new Decimal(n.toFixed(4)), "nearest");

@@ -35,15 +35,7 @@ export const TRADE_TRANSITIONS: Readonly<Record<TradeStatus, readonly TradeStatu
  * - Result: `realizedPnl` net of commissions, `rMultiple` = realized P&L / planned risk (null when
  *   the planned risk is zero), `exitReason` once CLOSED.
  */
-export interface Trade {
-  readonly id: string;
-  readonly symbol: string;
-  readonly side: PositionSide;
-  readonly plannedEntryPrice: Decimal;
-  readonly plannedStopPrice: Decimal;
-  readonly plannedTargetPrice: Decimal | null;
-  readonly plannedQuantity: Decimal;
-  readonly plannedRisk: Decimal;
+export interface Trade extends NewTrade {
   readonly status: TradeStatus;
   readonly quantity: Decimal;
   readonly costBasis: Decimal;
