@@ -262,23 +262,27 @@ export interface LatestQuote {
 }
 
 /** Order events on the trade updates stream (the broker's names). */
-export type TradeUpdateEvent =
-  | "new"
-  | "fill"
-  | "partial_fill"
-  | "canceled"
-  | "expired"
-  | "done_for_day"
-  | "replaced"
-  | "rejected"
-  | "pending_new"
-  | "stopped"
-  | "pending_cancel"
-  | "pending_replace"
-  | "calculated"
-  | "suspended"
-  | "order_replace_rejected"
-  | "order_cancel_rejected";
+export const TRADE_UPDATE_EVENTS = [
+  "new",
+  "fill",
+  "partial_fill",
+  "canceled",
+  "expired",
+  "done_for_day",
+  "replaced",
+  "rejected",
+  "pending_new",
+  "stopped",
+  "pending_cancel",
+  "pending_replace",
+  "calculated",
+  "suspended",
+  "order_replace_rejected",
+  "order_cancel_rejected",
+] as const;
+
+/** One of `TRADE_UPDATE_EVENTS`. */
+export type TradeUpdateEvent = (typeof TRADE_UPDATE_EVENTS)[number];
 
 /**
  * One order event. For fills, `price` and `qty` are this execution's (not the order's

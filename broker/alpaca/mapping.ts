@@ -3,22 +3,22 @@
  * travel as strings both ways; nothing here does arithmetic in floating point.
  */
 import type { marketData, streaming, trading } from "@alpacahq/alpaca-trade-api";
-import type {
-  BrokerAccount,
-  BrokerAsset,
-  BrokerOrder,
-  BrokerPosition,
-  GroupEntry,
-  LatestQuote,
-  MarketClock,
-  OrderEntry,
-  OrderReplacement,
-  OrderRequest,
-  StopLossLeg,
-  TakeProfitLeg,
-  TradeUpdate,
-  TradeUpdateEvent,
-  TradingDay,
+import {
+  type BrokerAccount,
+  type BrokerAsset,
+  type BrokerOrder,
+  type BrokerPosition,
+  type GroupEntry,
+  type LatestQuote,
+  type MarketClock,
+  type OrderEntry,
+  type OrderReplacement,
+  type OrderRequest,
+  type StopLossLeg,
+  type TakeProfitLeg,
+  TRADE_UPDATE_EVENTS,
+  type TradeUpdate,
+  type TradingDay,
 } from "../../domain/broker";
 import { Decimal } from "../../domain/money";
 import {
@@ -405,25 +405,6 @@ export function fromQuote(symbol: string, wire: marketData.StockQuote): LatestQu
     timestamp: date(wire.t, "quote timestamp"),
   };
 }
-
-const TRADE_UPDATE_EVENTS: readonly TradeUpdateEvent[] = [
-  "new",
-  "fill",
-  "partial_fill",
-  "canceled",
-  "expired",
-  "done_for_day",
-  "replaced",
-  "rejected",
-  "pending_new",
-  "stopped",
-  "pending_cancel",
-  "pending_replace",
-  "calculated",
-  "suspended",
-  "order_replace_rejected",
-  "order_cancel_rejected",
-];
 
 /** Reads a trade update from the stream. */
 export function fromTradeUpdate(wire: streaming.TradeUpdate): TradeUpdate {
