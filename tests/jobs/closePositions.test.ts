@@ -9,9 +9,12 @@ import type { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTradingRequests } from "../../app/tradingRequests";
+import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
 import { findTradeByDecision } from "../../db/trades";
 import { createJobClient } from "../../jobs/client";
+import { createKillSwitch } from "../../jobs/killSwitch";
 import {
+  createHaltResponse,
   createKillSwitchClient,
   createKillSwitchQueue,
   startKillSwitchWorker,
@@ -97,6 +100,42 @@ describe("closing positions through the jobs", () => {
     expect(trade.trade.exitReason).toBe("MANUAL_EXIT");
     expect(await liveStopQty()).toBeNull();
   }, 60_000);
+
+  it("on a halt sweeps the entries again later, and flattens only when the account asks for it", async () => {
+    const queue = createKillSwitchQueue({
+      connection: t.redis.connect(),
+      prefix: `${t.prefix}-halt`,
+    });
+    try {
+      const respond = createHaltResponse(
+        t.deps,
+        createKillSwitch(t.deps, createOrderReportHandler(t.deps)),
+        createKillSwitchClient(queue),
+      );
+      await respond(t.accountId);
+      const first = await queue.getJobs(["waiting", "delayed"]);
+      expect(first.map((j) => j.name).sort()).toEqual(["cancel-entries"]);
+      await saveKillSwitchSettings(
+        t.db.db,
+        t.accountId,
+        { ...DEFAULT_KILL_SWITCH_SETTINGS, flattenOnHalt: true },
+        new Date(),
+      );
+      await respond(t.accountId);
+      const flatten = (await queue.getJobs(["waiting", "delayed"])).find(
+        (j) => j.name === "flatten",
+      );
+      expect(flatten?.data).toMatchObject({
+        action: "flatten",
+        accountId: t.accountId,
+        requestedBy: "system:daily-loss",
+      });
+    } finally {
+      await saveKillSwitchSettings(t.db.db, t.accountId, DEFAULT_KILL_SWITCH_SETTINGS, new Date());
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
 
   it("asks for a valuation and the breaker pass on every exit fill, not on other protection requests", async () => {
     const connection = t.redis.connect();
