@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
-import type { OrderStatus } from "../../domain/order";
+import { ORDER_STATUSES, type OrderStatus } from "../../domain/order";
 import type { TradeInput } from "../../domain/planTrade";
 import type { ExecutionService } from "../execution/service";
 import { fieldIssues, sendError } from "./errors";
@@ -58,25 +58,24 @@ export const submitRequestSchema = z
     }
   });
 
-/** The seed's order filter words and the broker statuses they cover. */
+const FILLED_STATUSES: readonly OrderStatus[] = ["filled"];
+const CANCELLED_STATUSES: readonly OrderStatus[] = [
+  "canceled",
+  "expired",
+  "rejected",
+  "replaced",
+  "done_for_day",
+];
+
+/** The seed's order filter words and the broker statuses they cover: every status in one. */
 const ORDER_STATUS_FILTERS: Readonly<
   Record<"PENDING" | "FILLED" | "CANCELLED", readonly OrderStatus[]>
 > = {
-  PENDING: [
-    "pending_new",
-    "accepted",
-    "new",
-    "partially_filled",
-    "held",
-    "pending_cancel",
-    "pending_replace",
-    "accepted_for_bidding",
-    "calculated",
-    "stopped",
-    "suspended",
-  ],
-  FILLED: ["filled"],
-  CANCELLED: ["canceled", "expired", "rejected", "replaced", "done_for_day"],
+  PENDING: ORDER_STATUSES.filter(
+    (status) => !FILLED_STATUSES.includes(status) && !CANCELLED_STATUSES.includes(status),
+  ),
+  FILLED: FILLED_STATUSES,
+  CANCELLED: CANCELLED_STATUSES,
 };
 
 const pageQuery = {
