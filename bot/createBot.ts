@@ -21,7 +21,11 @@ import { tradingSwitchesFeature } from "./features/tradingSwitches";
 import { createUnbuiltCommands } from "./features/unbuiltCommands";
 import { assertDistinctCodes } from "./keyboards/callbackData";
 import { DEFAULT_UPDATE_TIMEOUT_MS, inOrderPerChat } from "./runner";
-import { createTelegramApiTransformers, useTelegramApiTransformers } from "./telegramApi";
+import {
+  conversationApiWith,
+  createTelegramApiTransformers,
+  useTelegramApiTransformers,
+} from "./telegramApi";
 
 export type { BotDeps, BotFeature } from "./feature";
 
@@ -90,9 +94,9 @@ export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot
       ...(deps.conversationStorage === undefined ? {} : { storage: deps.conversationStorage }),
       plugins: [
         async (ctx, next) => {
-          // Each replay builds a fresh context and API client: restore what the bot's own have.
-          // Auto-retry only: a throttler here would also delay the replayed calls.
-          ctx.api.config.use(transformers.retry);
+          // Each replay builds a fresh context and API client: restore what the bot's own have,
+          // beneath the replay layer so replayed calls are neither paced nor retried.
+          Object.assign(ctx, { api: conversationApiWith(ctx.api, transformers) });
           const role = ctx.from === undefined ? undefined : deps.allowedUsers.get(ctx.from.id);
           if (ctx.from === undefined || role === undefined) return;
           ctx.deskUser = { telegramUserId: ctx.from.id, role };

@@ -30,6 +30,24 @@ export function useTelegramApiTransformers(api: Api, transformers: TelegramApiTr
   api.config.use(transformers.throttle);
 }
 
+/**
+ * The client of a conversation's context with auto-retry and the throttler beneath its replay
+ * layer. conversations() gives each context a fresh client whose one transformer records every
+ * call and, on replay, answers it from the record without sending it again. Transformers
+ * installed the usual way would wrap that layer and pace the replayed calls too (a second each
+ * per chat, on every update of an open form); rebuilt beneath it, only calls that really go out
+ * are paced and retried.
+ */
+export function conversationApiWith(
+  conversationApi: Api,
+  transformers: TelegramApiTransformers,
+): Api {
+  const api = new Api(conversationApi.token, conversationApi.options);
+  useTelegramApiTransformers(api, transformers);
+  api.config.use(...conversationApi.config.installedTransformers());
+  return api;
+}
+
 /** A Bot API client for code that sends without handling updates (notification workers). */
 export function createTelegramApi(options: {
   readonly token: string;

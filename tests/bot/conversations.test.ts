@@ -8,6 +8,7 @@ import { startTestBot, type TestBot } from "./testBot";
 
 const TRADER = 5001;
 const VIEWER = 5002;
+const BURSTING_TRADER = 5003;
 
 /**
  * A one-question form, built the way /plan will be: an escape command registered before the
@@ -38,13 +39,32 @@ const askFeature: BotFeature = {
   },
 };
 
+/** A form that sends three messages in a row before its question, then one after the answer. */
+const burstFeature: BotFeature = {
+  name: "burst",
+  commands: [],
+  callbackActions: [],
+  create() {
+    const composer = new Composer<BotContext>();
+    composer.use(
+      createConversation<BotContext, FormContext>(async (conversation, ctx) => {
+        for (const line of ["One", "Two", "Three"]) await ctx.reply(line);
+        const answer = await conversation.waitFor("message:text");
+        await ctx.reply(`Answered ${escapeHtml(answer.message.text)}`);
+      }, "burst"),
+    );
+    composer.command("burst", (ctx) => ctx.conversation.enter("burst"));
+    return composer;
+  },
+};
+
 describe("conversations in the bot", () => {
   let desk: TestBot;
 
   beforeAll(async () => {
     desk = await startTestBot({
-      users: { [TRADER]: "trader", [VIEWER]: "viewer" },
-      features: [...DESK_FEATURES, askFeature],
+      users: { [TRADER]: "trader", [VIEWER]: "viewer", [BURSTING_TRADER]: "trader" },
+      features: [...DESK_FEATURES, askFeature, burstFeature],
     });
   });
 
@@ -74,4 +94,28 @@ describe("conversations in the bot", () => {
     expect((await viewer.waitForMessage()).text).toMatch(/^<b>Commands<\/b>/);
     expect(viewer.messages().some((message) => message.text.startsWith("Got"))).toBe(false);
   });
+
+  it("pace a form's messages to one chat, and neither pace nor resend them on replay", async () => {
+    const trader = desk.emulator.user({ userId: BURSTING_TRADER });
+    const arrivals: number[] = [];
+    await trader.send("/burst");
+    for (const text of ["One", "Two", "Three"]) {
+      expect((await trader.waitForMessage()).text).toBe(text);
+      arrivals.push(performance.now());
+    }
+    // The throttler lets one message a second out per chat: three take two seconds at least.
+    expect(Number(arrivals[2]) - Number(arrivals[0])).toBeGreaterThan(1_800);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const answered = performance.now();
+    await trader.send("AAPL");
+    expect((await trader.waitForMessage()).text).toBe("Answered AAPL");
+    // The answer replays the three sends from the record: paced, they would take two seconds.
+    expect(performance.now() - answered).toBeLessThan(900);
+    expect(trader.messages().map((message) => message.text)).toEqual([
+      "One",
+      "Two",
+      "Three",
+      "Answered AAPL",
+    ]);
+  }, 15_000);
 });
