@@ -205,3 +205,26 @@ export async function listEntriesSince(
     .orderBy(asc(orders.id));
   return rows.map(orderRecordOfRow);
 }
+
+/**
+ * The order a broker report names, in one read: the one with its broker order id, else the one
+ * with its client order id (when given), else null.
+ */
+export async function findOrderByBrokerOrClientId(
+  db: Database,
+  brokerOrderId: string,
+  clientOrderId: string,
+): Promise<OrderRecord | null> {
+  const rows = await db
+    .select()
+    .from(orders)
+    .where(
+      clientOrderId.length > 0
+        ? or(eq(orders.brokerOrderId, brokerOrderId), eq(orders.clientOrderId, clientOrderId))
+        : eq(orders.brokerOrderId, brokerOrderId),
+    );
+  const row =
+    rows.find((r) => r.brokerOrderId === brokerOrderId) ??
+    rows.find((r) => r.clientOrderId === clientOrderId);
+  return row ? orderRecordOfRow(row) : null;
+}

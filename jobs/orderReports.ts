@@ -8,14 +8,9 @@
  */
 
 import type { Database } from "../db/database";
-import { listChildOrders, lockName } from "../db/lifecycleQueries";
+import { findOrderByBrokerOrClientId, listChildOrders, lockName } from "../db/lifecycleQueries";
 import { applyOrderUpdate, type OrderUpdate } from "../db/orderEvents";
-import {
-  findOrderByBrokerOrderId,
-  findOrderByClientOrderId,
-  isProtectiveRole,
-  type OrderRecord,
-} from "../db/orders";
+import { isProtectiveRole, type OrderRecord } from "../db/orders";
 import type { BrokerOrder } from "../domain/broker";
 import { dec } from "../domain/money";
 import { isTerminal } from "../domain/orderStateMachine";
@@ -103,9 +98,7 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
     accountId: number,
     order: BrokerOrder,
   ): Promise<OrderRecord | null> {
-    const found =
-      (await findOrderByBrokerOrderId(tx, order.brokerOrderId)) ??
-      (order.clientOrderId ? await findOrderByClientOrderId(tx, order.clientOrderId) : null);
+    const found = await findOrderByBrokerOrClientId(tx, order.brokerOrderId, order.clientOrderId);
     return found && found.accountId === accountId ? found : null;
   }
 
@@ -264,12 +257,18 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
         let after: OrderRecord | null = null;
         if (record) {
           after = await applyTo(tx, record, order, source, report, execution, out);
+          // The legs as stored before this report, read once (legs only change through it).
+          let children: OrderRecord[] | null = null;
+          const childrenOf = async (parentId: number) => {
+            children ??= await listChildOrders(tx, parentId);
+            return children;
+          };
           const protection = protectionPlaced(record, after);
           if (protection) {
             const stop =
               after.order.role === "STOP_LOSS"
                 ? after
-                : (await listChildOrders(tx, after.id)).find((c) => c.order.role === "STOP_LOSS");
+                : (await childrenOf(after.id)).find((c) => c.order.role === "STOP_LOSS");
             out.notices.push({
               key: `protected-${after.id}`,
               notice: {
@@ -285,15 +284,19 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
               },
             });
           }
+          const appliedLegs = new Set<number>();
           for (const leg of order.legs) {
             const legRecord =
               (await findOurs(tx, accountId, leg)) ??
-              (await listChildOrders(tx, record.id)).find(
+              (await childrenOf(record.id)).find(
                 (child) =>
-                  child.order.brokerOrderId === null && child.order.role === roleOfLeg(leg),
+                  child.order.brokerOrderId === null &&
+                  child.order.role === roleOfLeg(leg) &&
+                  !appliedLegs.has(child.id),
               ) ??
               null;
             if (legRecord) {
+              appliedLegs.add(legRecord.id);
               await applyTo(tx, legRecord, leg, source, { event: null, at: report.at }, null, out);
             }
           }
