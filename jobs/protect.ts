@@ -112,6 +112,8 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     const prefix = protectiveClientOrderIdPrefix(trade.id);
     const now = deps.now();
     const created = new Set<number>();
+    // What this run inserted or found already there, beside the rows read above (no second read).
+    const recorded: OrderRecord[] = [];
     if (uncovered.gt(ZERO)) {
       const sequence =
         orders.filter((o) => o.parentOrderId === null && o.order.clientOrderId.startsWith(prefix))
@@ -175,6 +177,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
           SOURCE,
           now,
         );
+        recorded.push(parent.record, stop.record);
         if (parent.created) created.add(parent.record.id);
         if (!parent.created || !stop.created) {
           // Another run already protects this fill: the unsent check below picks it up.
@@ -204,10 +207,11 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
           SOURCE,
           now,
         );
+        recorded.push(stop.record);
         if (stop.created) created.add(stop.record.id);
       }
     }
-    const all = await listOrdersForTrade(tx, trade.id);
+    const all = [...orders.filter((o) => !recorded.some((r) => r.id === o.id)), ...recorded];
     const toSend: ExitToSend[] = all
       .filter(
         (o) =>
