@@ -127,9 +127,12 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     bracket: boolean,
   ): Promise<OrderRecord | null> {
     const now = deps.now();
-    const [view, calendar] = await Promise.all([
+    // The limits are read beside the broker's view, before the lock: they are not written under
+    // it, so reading them inside would order nothing, and the lock is held one read less.
+    const [view, calendar, limits] = await Promise.all([
       readBrokerView(broker, decision.symbol, assets),
       calendars.get(decision.accountId, broker, now),
+      loadRiskLimits(deps.db, decision.accountId),
     ]);
     if ("ok" in view) {
       if (view.retryable) throw new Error(`account snapshot unavailable: ${view.message}`);
@@ -148,18 +151,15 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     const recorded = await withRaceRetry(() =>
       deps.db.transaction(async (tx) => {
         await lockName(tx, entryLockName(decision.accountId));
-        const [limits, account, workingEntries] = await Promise.all([
-          loadRiskLimits(tx, decision.accountId),
+        const since = new Date(now.getTime() - Math.max(limits.duplicateWindowMs, 60_000));
+        const [account, workingEntries, recentInSymbol, otherEntryTimes] = await Promise.all([
           findBrokerAccount(tx, decision.accountId),
           // Exits add no exposure: the checks only count working entries.
           sumWorkingEntries(tx, decision.accountId),
-        ]);
-        if (!account) throw new UnrecoverableError(`no account ${decision.accountId}`);
-        const since = new Date(now.getTime() - Math.max(limits.duplicateWindowMs, 60_000));
-        const [recentInSymbol, otherEntryTimes] = await Promise.all([
           listEntriesSince(tx, decision.accountId, decision.symbol, since),
           listEntryTimesSince(tx, decision.accountId, since, decision.symbol),
         ]);
+        if (!account) throw new UnrecoverableError(`no account ${decision.accountId}`);
         const verdict = checkOrder(
           {
             symbol: decision.symbol,
@@ -233,6 +233,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     let decision = await findDecision(deps.db, decisionId);
     if (!decision) return { outcome: "skipped", reason: "no such decision" };
     const broker = await deps.brokerFor(decision.accountId);
+    let freshClaim = false;
     if (decision.status === "approved") {
       const now = deps.now();
       if (decision.scheduledFor && decision.scheduledFor > now) {
@@ -247,6 +248,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       const claimed = await claimDecisionForExecution(deps.db, decisionId, SOURCE, deps.now());
       decision = claimed ?? (await findDecision(deps.db, decisionId));
       if (!decision) return { outcome: "skipped", reason: "no such decision" };
+      freshClaim = claimed !== null;
     }
     // Only the job of this decision moves it out of `executing`, so finding it there means this
     // job claimed it (now or in a run that died): carry on where that run stopped.
@@ -254,7 +256,8 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       return { outcome: "skipped", reason: `decision is ${decision.status}` };
     }
     const bracket = sendsAsBracket(decision, deps.settings.nativeBrackets);
-    const trade = await findTradeByDecision(deps.db, decisionId);
+    // A trade is only recorded after the claim: a decision claimed just now has none yet.
+    const trade = freshClaim ? null : await findTradeByDecision(deps.db, decisionId);
     let entry: OrderRecord | null = null;
     if (trade) {
       const orders = await listOrdersForTrade(deps.db, trade.id);
