@@ -27,6 +27,15 @@ export interface AlpacaCredentials {
   readonly secretKey: string;
 }
 
+export interface TelegramWebhook {
+  /** The public HTTPS address Telegram posts updates to. */
+  readonly url: string;
+  /** The path of `url`, served by the desk's HTTP server. */
+  readonly path: string;
+  /** Sent by Telegram in X-Telegram-Bot-Api-Secret-Token with every update. */
+  readonly secret: string;
+}
+
 export type DatabaseConfig =
   | { readonly kind: "postgres"; readonly url: string }
   | { readonly kind: "embedded"; readonly directory: string };
@@ -41,6 +50,8 @@ export interface AppConfig {
     /** Bot API root without a trailing slash. */
     readonly apiRoot: string;
     readonly allowedUsers: readonly AllowedUser[];
+    /** null: long polling. Set: Telegram posts updates to `url`, served at `path`. */
+    readonly webhook: TelegramWebhook | null;
   };
   readonly alpaca: {
     /** null in sandbox mode. */
@@ -177,6 +188,25 @@ const variables = {
     `is not an http(s) URL; e.g. ${DEFAULT_TELEGRAM_API_ROOT} or http://127.0.0.1:8081 for a local Bot API server`,
   ).transform(withoutTrailingSlash),
   TELEGRAM_ALLOWED_USERS: allowedUsersSchema,
+  TELEGRAM_WEBHOOK_URL: urlVariable(
+    /^https?$/,
+    "remove it to use long polling, or set the public URL Telegram posts updates to",
+    "is not an http(s) URL; e.g. https://desk.example.com/telegram/webhook",
+  ).refine((url) => new URL(url).pathname !== "/", {
+    error:
+      "has no path; add one the desk serves updates at, e.g. https://desk.example.com/telegram/webhook",
+  }),
+  // Telegram accepts 1 to 256 of A-Z, a-z, 0-9, _ and - as a webhook secret.
+  TELEGRAM_WEBHOOK_SECRET: sharedSecretVariable(
+    `remove it (with TELEGRAM_WEBHOOK_URL) to use long polling, or set a secret; ${GENERATE_SECRET}`,
+  ).pipe(
+    z
+      .string()
+      .max(256, { error: "is longer than Telegram's 256 characters; use a shorter secret" })
+      .regex(/^[A-Za-z0-9_-]+$/, {
+        error: `may only hold letters, digits, _ and -; ${GENERATE_SECRET}`,
+      }),
+  ),
   ALPACA_KEY_ID: present(
     "remove it (with ALPACA_SECRET_KEY) to use the simulator, or set the key id",
   ),
@@ -283,6 +313,14 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
         botToken: values.TELEGRAM_BOT_TOKEN ?? null,
         apiRoot: values.TELEGRAM_API_ROOT ?? DEFAULT_TELEGRAM_API_ROOT,
         allowedUsers: values.TELEGRAM_ALLOWED_USERS ?? [],
+        webhook:
+          values.TELEGRAM_WEBHOOK_URL !== undefined && values.TELEGRAM_WEBHOOK_SECRET !== undefined
+            ? {
+                url: values.TELEGRAM_WEBHOOK_URL,
+                path: new URL(values.TELEGRAM_WEBHOOK_URL).pathname,
+                secret: values.TELEGRAM_WEBHOOK_SECRET,
+              }
+            : null,
       },
       alpaca: {
         credentials,
@@ -354,6 +392,22 @@ function combinationProblems(
   } else if (isSet("TELEGRAM_BOT_TOKEN") && values.TELEGRAM_ALLOWED_USERS?.length === 0) {
     problems.push(
       `TELEGRAM_ALLOWED_USERS: lists nobody while TELEGRAM_BOT_TOKEN is set; ${USERS_EXAMPLE}`,
+    );
+  }
+
+  if (isSet("TELEGRAM_WEBHOOK_URL") && !isSet("TELEGRAM_WEBHOOK_SECRET")) {
+    problems.push(
+      `TELEGRAM_WEBHOOK_SECRET: is missing while TELEGRAM_WEBHOOK_URL is set, so anyone could post updates; ${GENERATE_SECRET}`,
+    );
+  }
+  if (isSet("TELEGRAM_WEBHOOK_SECRET") && !isSet("TELEGRAM_WEBHOOK_URL")) {
+    problems.push(
+      "TELEGRAM_WEBHOOK_URL: is missing while TELEGRAM_WEBHOOK_SECRET is set; set both for webhook mode, or neither for long polling",
+    );
+  }
+  if (isSet("TELEGRAM_WEBHOOK_URL") && !isSet("TELEGRAM_BOT_TOKEN")) {
+    problems.push(
+      "TELEGRAM_WEBHOOK_URL: is set without TELEGRAM_BOT_TOKEN; the local sandbox has no webhook, remove it or set the token",
     );
   }
 
@@ -458,7 +512,7 @@ export function describeConfig(config: AppConfig): string[] {
     `role: ${config.role}`,
     telegram.botToken === null
       ? `chat: local sandbox (no TELEGRAM_BOT_TOKEN); ${users}`
-      : `chat: Telegram bot, token set, Bot API ${maskUrl(telegram.apiRoot)}; ${users}`,
+      : `chat: Telegram bot, token set, Bot API ${maskUrl(telegram.apiRoot)}${telegram.webhook === null ? "" : `, webhook ${maskUrl(telegram.webhook.url)} (secret set)`}; ${users}`,
     describeBroker(alpaca),
     config.database.kind === "postgres"
       ? `database: PostgreSQL ${maskUrl(config.database.url)}`

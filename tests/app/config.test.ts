@@ -40,6 +40,7 @@ describe("loadConfig defaults", () => {
       botToken: null,
       apiRoot: "https://api.telegram.org",
       allowedUsers: [],
+      webhook: null,
     });
     expect(config.alpaca).toEqual({
       credentials: null,
@@ -107,6 +108,72 @@ describe("TELEGRAM_BOT_TOKEN", () => {
       expect(problems).toHaveLength(1);
       expect(problems[0]).toMatch(/^TELEGRAM_BOT_TOKEN: does not look like a bot token/);
       expect(problems[0]).not.toContain(token);
+    }
+  });
+});
+
+describe("TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET", () => {
+  const bot = { TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_ALLOWED_USERS: "1:admin" };
+  const TELEGRAM_SECRET = "tg_0123456789-abcdef";
+
+  it("switch the bot to a webhook served at the URL's path", () => {
+    const config = configOf({
+      ...bot,
+      TELEGRAM_WEBHOOK_URL: "https://desk.example.com/telegram/hook",
+      TELEGRAM_WEBHOOK_SECRET: TELEGRAM_SECRET,
+    });
+    expect(config.telegram.webhook).toEqual({
+      url: "https://desk.example.com/telegram/hook",
+      path: "/telegram/hook",
+      secret: TELEGRAM_SECRET,
+    });
+    expect(configOf(bot).telegram.webhook).toBeNull();
+    const banner = describeConfig(config).join("\n");
+    expect(banner).toContain("webhook https://desk.example.com/telegram/hook (secret set)");
+    expect(banner).not.toContain(TELEGRAM_SECRET);
+  });
+
+  it("must come together, and with a bot token", () => {
+    expect(
+      problemsOf({ ...bot, TELEGRAM_WEBHOOK_URL: "https://desk.example.com/telegram/hook" }),
+    ).toEqual([
+      "TELEGRAM_WEBHOOK_SECRET: is missing while TELEGRAM_WEBHOOK_URL is set, so anyone could post updates; generate one with: openssl rand -hex 32",
+    ]);
+    expect(problemsOf({ ...bot, TELEGRAM_WEBHOOK_SECRET: TELEGRAM_SECRET })).toEqual([
+      "TELEGRAM_WEBHOOK_URL: is missing while TELEGRAM_WEBHOOK_SECRET is set; set both for webhook mode, or neither for long polling",
+    ]);
+    expect(
+      problemsOf({
+        TELEGRAM_WEBHOOK_URL: "https://desk.example.com/telegram/hook",
+        TELEGRAM_WEBHOOK_SECRET: TELEGRAM_SECRET,
+      }),
+    ).toEqual([
+      "TELEGRAM_WEBHOOK_URL: is set without TELEGRAM_BOT_TOKEN; the local sandbox has no webhook, remove it or set the token",
+    ]);
+  });
+
+  it("refuse a URL without a path or of another scheme", () => {
+    const secret = { ...bot, TELEGRAM_WEBHOOK_SECRET: TELEGRAM_SECRET };
+    expect(problemsOf({ ...secret, TELEGRAM_WEBHOOK_URL: "https://desk.example.com" })[0]).toMatch(
+      /^TELEGRAM_WEBHOOK_URL: has no path/,
+    );
+    expect(
+      problemsOf({ ...secret, TELEGRAM_WEBHOOK_URL: "ftp://desk.example.com/hook" })[0],
+    ).toMatch(/^TELEGRAM_WEBHOOK_URL: is not an http\(s\) URL/);
+  });
+
+  it("refuse a secret Telegram would not take, without repeating it", () => {
+    const url = { ...bot, TELEGRAM_WEBHOOK_URL: "https://desk.example.com/telegram/hook" };
+    for (const [secret, pattern] of [
+      ["tiny-42", /is too short/],
+      ["has spaces and $igns 0123456789", /may only hold letters, digits, _ and -/],
+      ["a".repeat(257), /is longer than Telegram's 256 characters/],
+    ] as const) {
+      const problems = problemsOf({ ...url, TELEGRAM_WEBHOOK_SECRET: secret });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^TELEGRAM_WEBHOOK_SECRET: /);
+      expect(problems[0]).toMatch(pattern);
+      expect(problems[0]).not.toContain(secret);
     }
   });
 });
