@@ -2,6 +2,8 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   LogController,
 } from "fastify";
 import type { Logger } from "pino";
@@ -22,6 +24,11 @@ export interface HttpServerDeps {
   readonly alerts?: Omit<AlertRouteDeps, "logger" | "metrics">;
   /** `/api/execution/*`; absent in processes that do not serve the API (a worker). */
   readonly execution?: ExecutionRouteDeps;
+  /** The Telegram bot's webhook route; absent when the bot polls or does not run here. */
+  readonly telegramWebhook?: {
+    readonly path: string;
+    readonly handle: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+  };
   /** Largest body of any other request (default 64 KiB). */
   readonly bodyLimitBytes?: number;
 }
@@ -35,7 +42,8 @@ const STATUS_CODES: Readonly<Record<number, string>> = {
 };
 
 /**
- * The desk's HTTP server: `/api/alerts`, `/api/execution/*`, `/healthz`, `/metrics`. Every
+ * The desk's HTTP server: `/api/alerts`, `/api/execution/*`, `/healthz`, `/metrics`, and the
+ * Telegram webhook in webhook mode. Every
  * error is JSON `{ error, message }`; unexpected failures answer 500 without details and are
  * logged. Listen with `app.listen({ port, host })`; close with `app.close()`.
  */
@@ -98,5 +106,8 @@ export function createHttpServer(deps: HttpServerDeps): FastifyInstance {
     });
   }
   if (deps.execution !== undefined) registerExecutionRoutes(app, deps.execution);
+  if (deps.telegramWebhook !== undefined) {
+    app.post(deps.telegramWebhook.path, deps.telegramWebhook.handle);
+  }
   return app;
 }
