@@ -3,7 +3,12 @@
  * ISO-8601), and back. Jobs travel through Redis, so nothing may depend on a class instance.
  */
 import { z } from "zod";
-import type { BrokerOrder, TradeUpdate, TradeUpdateEvent } from "../domain/broker";
+import {
+  type BrokerOrder,
+  TRADE_UPDATE_EVENTS,
+  type TradeUpdate,
+  type TradeUpdateEvent,
+} from "../domain/broker";
 import { type Decimal, dec } from "../domain/money";
 import {
   ORDER_CLASSES,
@@ -78,26 +83,6 @@ export const brokerOrderDataSchema: z.ZodType<BrokerOrderData> = z.lazy(() =>
     failedAt: instantText.nullable(),
   }),
 );
-
-/** The broker's trade update event names (plus none, for a polled order report). */
-export const TRADE_UPDATE_EVENTS = [
-  "new",
-  "fill",
-  "partial_fill",
-  "canceled",
-  "expired",
-  "done_for_day",
-  "replaced",
-  "rejected",
-  "pending_new",
-  "stopped",
-  "pending_cancel",
-  "pending_replace",
-  "calculated",
-  "suspended",
-  "order_replace_rejected",
-  "order_cancel_rejected",
-] as const satisfies readonly TradeUpdateEvent[];
 
 /**
  * What the broker told us about one order: a streamed trade update (with its execution, for
