@@ -8,9 +8,11 @@ import { changeTradingState } from "../db/brokerAccounts";
 import { listRecentEquities, listStopOutTimes } from "../db/circuitBreakerFacts";
 import { loadKillSwitchSettings } from "../db/killSwitchSettings";
 import { evaluateDrawdown, evaluateLossStreak } from "../domain/circuitBreakers";
+import { tradingStateChangedNotice } from "../domain/notifications";
 import type { TradingState } from "../domain/tradingState";
 import type { JobDeps } from "./context";
 import { createRecipientLookup, writeNotices } from "./notices";
+import { withRaceRetry } from "./transactions";
 
 const SOURCE = "system:circuit-breaker";
 const PAUSE_PREFIX = "Loss streak: ";
@@ -25,35 +27,30 @@ export interface BreakerPass {
 export function createCircuitBreakers(deps: JobDeps) {
   const recipients = createRecipientLookup(deps);
 
+  /** Stores the state change and its TRADING_STATE_CHANGED notice in one transaction. */
   async function apply(
     accountId: number,
     decide: (current: TradingState) => TradingState,
   ): Promise<boolean> {
     const at = deps.now();
-    const change = await changeTradingState(deps.db, accountId, decide, SOURCE, at);
-    if (!change?.changed) return false;
-    const written = await writeNotices(
-      deps.db,
-      await recipients(accountId),
-      [
-        {
-          key: `state-${accountId}-${change.after.since}-${change.after.mode}`,
-          notice: {
-            kind: "TRADING_STATE_CHANGED",
-            accountId,
-            from: change.before.mode,
-            to: change.after.mode,
-            setBy: change.after.setBy,
-            reason: change.after.reason,
-            pnlToday: null,
-            lossLimit: null,
-          },
-        },
-      ],
-      at,
+    const chats = await recipients(accountId);
+    let written = 0;
+    const change = await withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        written = 0;
+        const changed = await changeTradingState(tx, accountId, decide, SOURCE, at);
+        if (!changed?.changed) return changed;
+        written = await writeNotices(
+          tx,
+          chats,
+          [tradingStateChangedNotice(accountId, changed.before, changed.after)],
+          at,
+        );
+        return changed;
+      }),
     );
     if (written > 0) await deps.jobs.requestNotify("circuit-breaker");
-    return true;
+    return change?.changed === true;
   }
 
   return async function checkBreakers(accountId: number): Promise<BreakerPass> {
