@@ -13,6 +13,7 @@ import { commandMenusFor, createBot } from "../bot/createBot";
 import { type AlertNotifier, createAlertNotifier } from "../bot/features/alerts";
 import { redisConversationStorage } from "../bot/features/planStorage";
 import { type BotRunner, startBot } from "../bot/runner";
+import { createWebhookHandler, registerBotWebhook } from "../bot/webhook";
 import { alpacaUrls, createAlpacaBroker } from "../broker/alpaca/client";
 import { createRedisRateLimiter, rateLimitBucketFor } from "../broker/rateLimiter";
 import type { Alert } from "../db/alerts";
@@ -32,7 +33,7 @@ import { maskKeyId, openCredentials, sealCredentials } from "./brokerCredentials
 import type { AlpacaCredentials, AppConfig, UserRole } from "./config";
 import { createExecutionService } from "./execution/service";
 import type { HealthCheck } from "./http/health";
-import { createHttpServer } from "./http/server";
+import { createHttpServer, type HttpServerDeps } from "./http/server";
 import { instrumentBroker } from "./instrumentedBroker";
 import { createMarketFacts } from "./marketFacts";
 import { createMetrics, type DeskMetrics } from "./metrics";
@@ -361,6 +362,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
 
     let runner: BotRunner | null = null;
     let alertNotifier: AlertNotifier | null = null;
+    let telegramWebhook: HttpServerDeps["telegramWebhook"];
+    let registerWebhook: (() => Promise<void>) | null = null;
     if (runsBot && telegram !== null) {
       const botDeps = {
         token: telegram.token,
@@ -381,27 +384,58 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       };
       const bot = createBot(botDeps);
       alertNotifier = createAlertNotifier(bot.api, botDeps);
-      const started = await startBot(bot, {
-        logger: botDeps.logger,
-        commandMenus: commandMenusFor(botDeps),
-      });
-      runner = started;
-      onStop("bot", () => started.stop());
-      health.push({
-        name: "telegram",
-        required: true,
-        async check() {
-          return started.isRunning()
-            ? { ok: true, detail: "polling" }
-            : { ok: false, detail: "not polling" };
-        },
-      });
+      // The sandbox's local Bot API has no webhook: a webhook needs a bot token (see config).
+      const webhook = localApi === null ? config.telegram.webhook : null;
+      if (webhook !== null) {
+        telegramWebhook = {
+          path: webhook.path,
+          handle: createWebhookHandler(bot, { secret: webhook.secret }),
+        };
+        let registered = false;
+        // Registered once the HTTP server listens, so Telegram's first post finds the route.
+        registerWebhook = async () => {
+          await registerBotWebhook(bot, {
+            url: webhook.url,
+            secret: webhook.secret,
+            logger: botDeps.logger,
+            commandMenus: commandMenusFor(botDeps),
+          });
+          registered = true;
+          summary.push(`bot: webhook at ${webhook.path}`);
+        };
+        health.push({
+          name: "telegram",
+          required: true,
+          async check() {
+            return registered
+              ? { ok: true, detail: "webhook" }
+              : { ok: false, detail: "webhook not registered" };
+          },
+        });
+      } else {
+        const started = await startBot(bot, {
+          logger: botDeps.logger,
+          commandMenus: commandMenusFor(botDeps),
+        });
+        runner = started;
+        onStop("bot", () => started.stop());
+        health.push({
+          name: "telegram",
+          required: true,
+          async check() {
+            return started.isRunning()
+              ? { ok: true, detail: "polling" }
+              : { ok: false, detail: "not polling" };
+          },
+        });
+      }
     }
 
     const app = createHttpServer({
       logger,
       metrics,
       health,
+      ...(telegramWebhook === undefined ? {} : { telegramWebhook }),
       ...(runsBot
         ? {
             alerts: {
@@ -444,6 +478,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       );
     }
     onStop("http", () => app.close());
+    if (registerWebhook !== null) await registerWebhook();
     const httpUrl = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${config.http.port}`;
     summary.push(
       `http: ${httpUrl} (/healthz, /metrics${runsBot ? ", /api/alerts, /api/execution" : ""})`,
