@@ -78,13 +78,19 @@ export interface BotRunner {
   ended(): Promise<"stopped" | "crashed">;
 }
 
-/** Identifies the bot (getMe: fails fast on a bad token), publishes the menus, starts polling. */
+/**
+ * Identifies the bot (getMe: fails fast on a bad token), removes any webhook, publishes the
+ * menus, starts polling.
+ */
 export async function startBot<C extends Context>(
   bot: Bot<C>,
   options: BotRunnerOptions,
 ): Promise<BotRunner> {
   const { logger } = options;
   await bot.init();
+  // getUpdates is refused while a webhook is set (a previous start in webhook mode): drop it,
+  // keeping the updates Telegram holds for us.
+  await bot.api.deleteWebhook({ drop_pending_updates: false });
   if (options.commandMenus !== undefined) {
     const outcome = await publishCommandMenus(bot.api, options.commandMenus, logger);
     logger.info(outcome, "command menus published");

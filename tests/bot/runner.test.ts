@@ -133,6 +133,44 @@ describe("starting and stopping", () => {
     }
   });
 
+  it("removes any webhook before it polls (Telegram refuses getUpdates while one is set)", async () => {
+    const emulator = await startTelegramEmulator();
+    try {
+      const logger = createLogger({ level: "silent" });
+      const bot = assembleBot(
+        {
+          token: emulator.token,
+          apiRoot: emulator.apiRoot,
+          allowedUsers: new Map([[TRADER, "trader" as const]]),
+          logger,
+          now: () => new Date(),
+        },
+        DESK_FEATURES,
+      );
+      const methods: string[] = [];
+      bot.api.config.use((previous, method, payload, signal) => {
+        methods.push(method);
+        return previous(method, payload, signal);
+      });
+      const runner = await startBot(bot, { logger, pollTimeoutSeconds: 1 });
+      try {
+        await emulator.user({ userId: TRADER }).send("/help");
+        await waitFor(
+          () => (methods.includes("sendMessage") ? true : undefined),
+          5_000,
+          () => methods.join(", "),
+        );
+        const removed = methods.indexOf("deleteWebhook");
+        expect(removed).toBeGreaterThanOrEqual(0);
+        expect(removed).toBeLessThan(methods.indexOf("getUpdates"));
+      } finally {
+        await runner.stop();
+      }
+    } finally {
+      await emulator.stop();
+    }
+  });
+
   it("reports a crash when another process polls with the same token", async () => {
     const desk = await startTestBot({ users: { [TRADER]: "trader" } });
     try {
