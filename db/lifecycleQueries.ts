@@ -3,7 +3,7 @@
  * duplicate and rate checks, a parent's legs, a trade's entry fills, who hears about an account,
  * and transaction-scoped advisory locks that serialize work on one account or one symbol.
  */
-import { and, asc, desc, eq, gte, inArray, ne, notInArray, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, lt, ne, notInArray, or, sql } from "drizzle-orm";
 import { type Decimal, dec } from "../domain/money";
 import { TERMINAL_ORDER_STATUSES } from "../domain/order";
 import { type Database, queryRows } from "./database";
@@ -163,12 +163,17 @@ export async function sumWorkingEntries(
   }));
 }
 
-/** When an account's entries other than in `symbol` were created since `since` (the order-rate rule). */
+/**
+ * When an account's entries were created since `since` (the order-rate rule), leaving out those
+ * in `exceptSymbol` created at or after `exceptSince` (the caller reads those in full; by default
+ * every one in that symbol).
+ */
 export async function listEntryTimesSince(
   db: Database,
   accountId: number,
   since: Date,
   exceptSymbol: string,
+  exceptSince: Date = since,
 ): Promise<Date[]> {
   const rows = await db
     .select({ createdAt: orders.createdAt })
@@ -178,7 +183,7 @@ export async function listEntryTimesSince(
         eq(orders.accountId, accountId),
         inArray(orders.role, ["ENTRY", "SLICE"]),
         gte(orders.createdAt, since),
-        ne(orders.symbol, exceptSymbol),
+        or(ne(orders.symbol, exceptSymbol), lt(orders.createdAt, exceptSince)),
       ),
     );
   return rows.map((r) => r.createdAt);

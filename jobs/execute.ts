@@ -152,12 +152,15 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       deps.db.transaction(async (tx) => {
         await lockName(tx, entryLockName(decision.accountId));
         const since = new Date(now.getTime() - Math.max(limits.duplicateWindowMs, 60_000));
+        // Only entries inside the duplicate window can be duplicates: those are read in full,
+        // every other recent entry by its time alone (the rate rule counts them all once).
+        const duplicateSince = new Date(now.getTime() - limits.duplicateWindowMs);
         const [account, workingEntries, recentInSymbol, otherEntryTimes] = await Promise.all([
           findBrokerAccount(tx, decision.accountId),
           // Exits add no exposure: the checks only count working entries.
           sumWorkingEntries(tx, decision.accountId),
-          listEntriesSince(tx, decision.accountId, decision.symbol, since),
-          listEntryTimesSince(tx, decision.accountId, since, decision.symbol),
+          listEntriesSince(tx, decision.accountId, decision.symbol, duplicateSince),
+          listEntryTimesSince(tx, decision.accountId, since, decision.symbol, duplicateSince),
         ]);
         if (!account) throw new UnrecoverableError(`no account ${decision.accountId}`);
         const verdict = checkOrder(
