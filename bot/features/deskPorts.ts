@@ -25,6 +25,14 @@ export interface TradingRequests {
     readonly requestedBy: string;
     readonly requestId: string;
   }): Promise<void>;
+  /**
+   * Cancels every working entry of the account at the broker (stops and targets stay): what a
+   * halt means. Idempotent; the jobs sweep again shortly after for entries still in flight.
+   */
+  cancelWorkingEntries(request: {
+    readonly accountId: number;
+    readonly reason: string;
+  }): Promise<void>;
   /** Closes every position (FLATTENED); the account is already HALTED when this is called. */
   flatten(request: {
     readonly accountId: number;

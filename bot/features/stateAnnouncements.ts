@@ -3,11 +3,41 @@
  * through the notification outbox, like the automatic kill switch: everyone trading the account
  * hears that it stopped or started again. The one who pressed already has the answer.
  */
-import type { TradingStateChange } from "../../db/brokerAccounts";
+import { changeTradingState, type TradingStateChange } from "../../db/brokerAccounts";
 import type { Database } from "../../db/database";
 import { listAccountRecipients } from "../../db/lifecycleQueries";
 import { enqueueNotification } from "../../db/notificationOutbox";
 import { tradingStateChangedNotice } from "../../domain/notifications";
+import type { TradingState } from "../../domain/tradingState";
+
+/**
+ * Changes the account's trading state by hand and queues its announcement in the same
+ * transaction, so the change is never made without the others hearing of it.
+ */
+export async function switchTradingState(
+  db: Database,
+  request: {
+    readonly accountId: number;
+    readonly decide: (current: TradingState) => TradingState;
+    readonly actor: string;
+    readonly actorChatId: number;
+    readonly at: Date;
+  },
+): Promise<TradingStateChange | null> {
+  return db.transaction(async (tx) => {
+    const change = await changeTradingState(
+      tx,
+      request.accountId,
+      request.decide,
+      request.actor,
+      request.at,
+    );
+    if (change !== null) {
+      await announceStateChange(tx, request.accountId, change, request.actorChatId, request.at);
+    }
+    return change;
+  });
+}
 
 /** Queues a TRADING_STATE_CHANGED notice for every recipient but the actor; returns how many. */
 export async function announceStateChange(

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { Composer } from "grammy";
-import { changeTradingState, findBrokerAccount, tradingStateOf } from "../../db/brokerAccounts";
+import { findBrokerAccount, tradingStateOf } from "../../db/brokerAccounts";
 import { appendLog } from "../../db/executionLog";
 import { listPositions } from "../../db/positions";
 import { setTradingStateManually, type TradingMode } from "../../domain/tradingState";
@@ -25,7 +25,7 @@ import { guardCommand } from "./access";
 import { handleConfirmation } from "./confirm";
 import { actorName, commandArguments, deskScopeOf } from "./deskContext";
 import { alwaysAllowResume } from "./deskPorts";
-import { announceStateChange } from "./stateAnnouncements";
+import { switchTradingState } from "./stateAnnouncements";
 
 const MODE_WORDS: Record<TradingMode, string> = {
   ACTIVE: "active",
@@ -48,33 +48,40 @@ export const tradingSwitchesFeature: BotFeature = {
       const scope = await deskScopeOf(ctx, deps);
       if (scope === null) return;
       const now = deps.now();
-      const reason = `/${command} by ${actorName(ctx)}`;
-      const change = await changeTradingState(
-        scope.db,
-        scope.account.id,
-        (current) =>
+      const given = commandArguments(ctx);
+      const reason = `/${command} by ${actorName(ctx)}${given ? `: ${given}` : ""}`;
+      const change = await switchTradingState(scope.db, {
+        accountId: scope.account.id,
+        decide: (current) =>
           current.mode === mode ? current : setTradingStateManually(mode, reason, now.getTime()),
-        scope.actor,
-        now,
-      );
+        actor: scope.actor,
+        actorChatId: ctx.deskUser.telegramUserId,
+        at: now,
+      });
       if (change === null) return;
-      await announceStateChange(
-        scope.db,
-        scope.account.id,
-        change,
-        ctx.deskUser.telegramUserId,
-        now,
-      );
       if (!change.changed) {
         await ctx.reply(
           `Already ${MODE_WORDS[mode]} since ${dateTime(new Date(change.before.since), scope.timeZone)}: ${change.before.reason}`,
         );
         return;
       }
-      const effect =
+      let effect =
         mode === "HALTED"
-          ? "New entries are refused; stops and targets stay in place."
+          ? "New entries are refused and working entries cancelled; stops and targets stay in place."
           : "Only orders that reduce a position go through.";
+      if (mode === "HALTED") {
+        try {
+          if (deps.trading === undefined) throw new Error("no trading requests port");
+          await deps.trading.cancelWorkingEntries({ accountId: scope.account.id, reason });
+        } catch (error) {
+          deps.logger.error(
+            { err: error, accountId: scope.account.id },
+            "halt: entries not handed over",
+          );
+          effect =
+            "New entries are refused; stops and targets stay in place. Working entries could not be handed over for cancelling: check /orders.";
+        }
+      }
       await ctx.reply(
         `${bold(`Trading ${MODE_WORDS[mode]}.`)} ${effect}\nWas ${MODE_WORDS[change.before.mode]}. /resume (admin) lifts it.`,
         { parse_mode: "HTML" },
@@ -145,18 +152,17 @@ export const tradingSwitchesFeature: BotFeature = {
           if (!verdict.allowed) return `<b>Not resumed:</b> ${escapeHtml(verdict.message)}`;
           const now = deps.now();
           const why = `/resume by ${actorName(ctx)}${reason === null ? "" : `: ${reason}`}`;
-          const change = await changeTradingState(
-            db,
-            account.id,
-            (current) =>
+          const change = await switchTradingState(db, {
+            accountId: account.id,
+            decide: (current) =>
               current.mode === "ACTIVE"
                 ? current
                 : setTradingStateManually("ACTIVE", why, now.getTime()),
-            `user:${ctx.deskUser.telegramUserId}`,
-            now,
-          );
+            actor: `user:${ctx.deskUser.telegramUserId}`,
+            actorChatId: ctx.deskUser.telegramUserId,
+            at: now,
+          });
           if (change === null || !change.changed) return "Trading was already active.";
-          await announceStateChange(db, account.id, change, ctx.deskUser.telegramUserId, now);
           return `<b>Trading resumed.</b> Was ${MODE_WORDS[change.before.mode]}.`;
         },
       }),
@@ -203,18 +209,17 @@ export const tradingSwitchesFeature: BotFeature = {
           if (db === undefined || trading === undefined) return "<b>Not done:</b> not connected.";
           const now = deps.now();
           const actor = `user:${ctx.deskUser.telegramUserId}`;
-          const change = await changeTradingState(
-            db,
+          const change = await switchTradingState(db, {
             accountId,
-            (current) =>
+            decide: (current) =>
               current.mode === "HALTED"
                 ? current
                 : setTradingStateManually("HALTED", `/flatten by ${actorName(ctx)}`, now.getTime()),
             actor,
-            now,
-          );
+            actorChatId: ctx.deskUser.telegramUserId,
+            at: now,
+          });
           if (change === null) return "<b>Not done:</b> the account is gone.";
-          await announceStateChange(db, accountId, change, ctx.deskUser.telegramUserId, now);
           const open = (await listPositions(db, accountId)).filter(
             (record) => !record.position.quantity.isZero(),
           );

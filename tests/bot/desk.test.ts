@@ -295,9 +295,16 @@ describe("the desk's commands through the Bot API", () => {
     const trader = desk.emulator.user({ userId: TRADER, username: "ann" });
     await trader.send("/halt");
     const reply = await trader.waitForMessage();
-    expect(reply.text).toContain("<b>Trading halted.</b> New entries are refused");
+    expect(reply.text).toContain(
+      "<b>Trading halted.</b> New entries are refused and working entries cancelled",
+    );
     const state = await loadTradingState(desk.database.db, desk.accountId);
     expect(state).toMatchObject({ mode: "HALTED", setBy: "MANUAL", reason: "/halt by @ann" });
+    // A halt hands the account's working entries to the jobs for cancelling.
+    expect(desk.requests).toContainEqual({
+      kind: "cancel-entries",
+      request: { accountId: desk.accountId, reason: "/halt by @ann" },
+    });
     expect(allowsOrder(state ?? "ACTIVE", { reducesPosition: false, isCancel: false })).toBe(false);
     // The planning every path shares refuses a new entry against the persisted state.
     const outcome = planTrade(

@@ -36,7 +36,11 @@ export const DESK_COMMAND_FEATURES: readonly BotFeature[] = [
 
 export type TradingRequest =
   | { readonly kind: "close"; readonly request: Parameters<TradingRequests["closePosition"]>[0] }
-  | { readonly kind: "flatten"; readonly request: Parameters<TradingRequests["flatten"]>[0] };
+  | { readonly kind: "flatten"; readonly request: Parameters<TradingRequests["flatten"]>[0] }
+  | {
+      readonly kind: "cancel-entries";
+      readonly request: Parameters<TradingRequests["cancelWorkingEntries"]>[0];
+    };
 
 export interface DeskBot {
   readonly emulator: TelegramEmulator;
@@ -111,6 +115,10 @@ export async function startDeskBot(options: {
       async flatten(request) {
         if (handle.tradingFails) throw new Error("the jobs have no close step");
         requests.push({ kind: "flatten", request });
+      },
+      async cancelWorkingEntries(request) {
+        if (handle.tradingFails) throw new Error("the jobs are not answering");
+        requests.push({ kind: "cancel-entries", request });
       },
     },
     dailyLossAllowsResume: (request) => handle.resumeCheck(request),
