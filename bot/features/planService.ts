@@ -7,7 +7,7 @@
  */
 import { findAccountForUser } from "../../db/accountOfUser";
 import { moveAlert } from "../../db/alerts";
-import { tradingStateOf } from "../../db/brokerAccounts";
+import { loadTradingState, tradingStateOf } from "../../db/brokerAccounts";
 import { createDecision } from "../../db/decisions";
 import { loadRiskLimits } from "../../db/riskLimits";
 import { listTrades } from "../../db/trades";
@@ -15,6 +15,7 @@ import { findUserByTelegramId } from "../../db/users";
 import { Decimal, ZERO } from "../../domain/money";
 import { planTrade, type TradeInput } from "../../domain/planTrade";
 import type { KellyInputs } from "../../domain/sizing";
+import { allowsOrder } from "../../domain/tradingState";
 import type { BotDeps } from "../feature";
 import { type PlanCardModel, toPlanCardModel } from "../views/planCard";
 
@@ -127,6 +128,17 @@ export async function submitCard(
   }
   const at = deps.now();
   const actor = `user:${telegramUserId}`;
+  // The card was priced against the state of a minute ago: a halt since then refuses the entry
+  // here, at the press, not only later in the execute job.
+  const state = await loadTradingState(db, accountId);
+  if (state === null) return { ok: false, message: "The account is gone." };
+  if (!allowsOrder(state, { reducesPosition: false, isCancel: false })) {
+    const words = state.mode === "HALTED" ? "Trading is halted" : "The account is reduce-only";
+    return {
+      ok: false,
+      message: `${words} (${state.reason}): new entries are refused. /resume (admin) lifts it.`,
+    };
+  }
   if (alertId !== undefined) {
     const taken = await moveAlert(db, alertId, ["received", "sent"], "approved", actor, at);
     if (taken === null) return { ok: false, message: "The alert was already decided or expired." };

@@ -1,13 +1,12 @@
 /**
  * Entries refused while the account is halted, on the bot's paths: a /plan card confirmed after
  * the halt, and a pattern alert approved after the halt. The halt comes after the card or the
- * alert was shown. An alert's Approve re-checks the state at the press and refuses there. A /plan
- * card's Confirm does not re-read it (the decision is written and queued), so what stops that
- * entry is the execute job's check against the persisted state, inside the transaction that would
- * record the order: the decision fails with TRADING_HALTED and nothing reaches the broker.
+ * alert was shown. Both re-check the persisted state at the press and refuse there: no decision is
+ * written and nothing reaches the broker. (The execute job's own check, the last line of defence,
+ * is proven in tests/jobs/killSwitch.test.ts.)
  */
 
-import { desc, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { alertsFeature, createAlertNotifier } from "../../bot/features/alerts";
 import { createPlanFeature } from "../../bot/features/plan";
@@ -71,26 +70,6 @@ describe("entries refused on the bot's paths while halted", () => {
   }
 
   /** The decision made by the press fails in the execute job and no order reaches the broker. */
-  async function expectRefusedByExecute(before: number): Promise<void> {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const rows = await desk.database.db
-        .select()
-        .from(decisions)
-        .where(eq(decisions.symbol, "AAPL"))
-        .orderBy(desc(decisions.id));
-      const latest = rows[0];
-      if (rows.length > before && latest?.status === "failed") {
-        expect(latest.statusReason).toContain("TRADING_HALTED");
-        break;
-      }
-      if (Date.now() > deadline) throw new Error(`no refused decision: ${latest?.status}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    const orders = await desk.broker.listOrders({ status: "all", symbols: ["AAPL"] });
-    expect(orders.ok && orders.value.length).toBe(0);
-  }
-
   async function countDecisions(): Promise<number> {
     return (await desk.database.db.select().from(decisions).where(eq(decisions.symbol, "AAPL")))
       .length;
@@ -108,7 +87,20 @@ describe("entries refused on the bot's paths while halted", () => {
     const before = await countDecisions();
     await halt();
     await trader.press(card, "Confirm");
-    await expectRefusedByExecute(before);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const now = trader.messages().find((message) => message.messageId === card.messageId);
+      if (now?.text.includes("Not sent")) {
+        expect(now.text).toContain("Trading is halted");
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`card never refused: ${now?.text}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await countDecisions()).toBe(before);
+    expect(await desk.queues.execute.getJobCounts()).toMatchObject({ waiting: 0, delayed: 0 });
+    const orders = await desk.broker.listOrders({ status: "all", symbols: ["AAPL"] });
+    expect(orders.ok && orders.value.length).toBe(0);
   });
 
   it("refuses an alert approved after the halt", async () => {
