@@ -99,10 +99,13 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     trade: TradeRecord,
     payload: ProtectPayload,
   ): Promise<{ readonly toSend: ExitToSend[]; readonly open: Decimal } | null> {
-    const current = await findTrade(tx, trade.id);
+    // Both read after the lock, in one batch.
+    const [current, orders] = await Promise.all([
+      findTrade(tx, trade.id),
+      listOrdersForTrade(tx, trade.id),
+    ]);
     if (current?.trade.status !== "POSITION") return null;
     const t = current.trade;
-    const orders = await listOrdersForTrade(tx, trade.id);
     const byId = new Map(orders.map((o) => [o.id, o]));
     const workingStops = orders.filter(
       (o) => o.order.role === "STOP_LOSS" && !isTerminal(o.order.status),
