@@ -52,6 +52,18 @@ function decisionLog(
   };
 }
 
+/** Keeps the plan card a decision was confirmed on, so its notices can answer that message. */
+export async function recordDecisionMessage(
+  db: Database,
+  decisionId: number,
+  card: { readonly chatId: number; readonly messageId: number },
+): Promise<void> {
+  await db
+    .update(decisions)
+    .set({ planChatId: card.chatId, planMessageId: card.messageId })
+    .where(eq(decisions.id, decisionId));
+}
+
 /** Records a new decision (pending, or approved when the trader confirmed it on creation). */
 export async function createDecision(
   db: Database,

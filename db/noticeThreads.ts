@@ -55,14 +55,21 @@ export async function findEntryMessage(
 }
 
 /**
- * The message a decision was offered in, in this chat: the pattern alert's message for a decision
- * approved from an alert (alert_messages keeps them), or null.
+ * The message a decision was offered in, in this chat: the plan card it was confirmed on (kept on
+ * the decision), else the pattern alert's message for a decision approved from an alert
+ * (alert_messages keeps them), or null.
  */
 export async function findDecisionMessage(
   db: Database,
   chatId: number,
   decisionId: number,
 ): Promise<number | null> {
+  const [card] = await db
+    .select({ messageId: decisions.planMessageId })
+    .from(decisions)
+    .where(and(eq(decisions.id, decisionId), eq(decisions.planChatId, chatId)))
+    .limit(1);
+  if (card?.messageId != null) return card.messageId;
   const [row] = await db
     .select({ messageId: alertMessages.messageId })
     .from(decisions)

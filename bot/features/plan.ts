@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { type Conversation, createConversation } from "@grammyjs/conversations";
 import { type Api, Composer } from "grammy";
+import { recordDecisionMessage } from "../../db/decisions";
 import { Decimal } from "../../domain/money";
 import { marketEntryPrice, type TradeInput } from "../../domain/planTrade";
 import type { SizingMethod } from "../../domain/sizing";
@@ -235,7 +236,16 @@ async function runPlan(
     await settle(confirmed);
     const alertId = draft.alertId;
     const trader = ctx.from?.first_name ?? "a trader";
-    await conversation.external(() => {
+    await conversation.external(async () => {
+      // Fills answer the card even after a restart: its message id is kept on the decision.
+      if (deps.db !== undefined) {
+        await recordDecisionMessage(deps.db, submitted.decisionId, {
+          chatId: sent.chat.id,
+          messageId: sent.message_id,
+        }).catch((error: unknown) =>
+          deps.logger.warn({ err: error, decisionId: submitted.decisionId }, "plan card not kept"),
+        );
+      }
       if (alertId !== undefined) {
         effects.settleAlert(
           alertId,

@@ -39,6 +39,9 @@ export const decisions = pgTable(
     scheduledFor: instant("scheduled_for"),
     expiresAt: instant("expires_at"),
     executedAt: instant("executed_at"),
+    /** The plan card the decision was confirmed on: its fills answer that message. */
+    planChatId: bigint("plan_chat_id", { mode: "number" }),
+    planMessageId: bigint("plan_message_id", { mode: "number" }),
     createdAt: instant("created_at").notNull(),
     updatedAt: instant("updated_at").notNull(),
   },

@@ -52,7 +52,10 @@ describe("/plan to a protected position, with the lifecycle workers", () => {
       /<b>Confirmed\.<\/b> Decision #(\d+) sent for execution: 26 AAPL, risk \$130\.00\.\nFilled 26 @ \$190\.01\.\n<b>Protected:<\/b> stop \$185\.01, target \$200\.01\.$/,
     );
     const decisionId = Number(/Decision #(\d+)/.exec(protectedCard.text)?.[1]);
-    expect((await findDecision(desk.database.db, decisionId))?.status).toBe("executed");
+    const decision = await findDecision(desk.database.db, decisionId);
+    expect(decision?.status).toBe("executed");
+    // The card is kept on the decision: fill notices answer it even after a restart.
+    expect(decision).toMatchObject({ planChatId: card.chatId, planMessageId: card.messageId });
     const state = (await desk.sim.control("/sim/state")) as {
       positions: { symbol: string; qty: string }[];
     };

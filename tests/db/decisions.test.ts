@@ -7,8 +7,10 @@ import {
   expireDecisions,
   finishDecisionExecution,
   listDueDecisions,
+  recordDecisionMessage,
 } from "../../db/decisions";
 import { readLog } from "../../db/executionLog";
+import { findDecisionMessage } from "../../db/noticeThreads";
 import { upsertUser } from "../../db/users";
 import { dec } from "../../domain/money";
 import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
@@ -137,6 +139,17 @@ describe.each(TEST_DRIVERS)("decisions on %s", (driver) => {
     );
     expect(failed?.status).toBe("failed");
     expect(failed?.statusReason).toBe("MAX_POSITION_SIZE");
+  });
+
+  it("keeps the plan card it was confirmed on: its notices answer that message in that chat", async () => {
+    const accountId = await createAccount(t.db);
+    const decision = await createDecision(t.db, draft(accountId, { status: "approved" }), T0);
+    expect(await findDecisionMessage(t.db, 9001, decision.id)).toBeNull();
+    await recordDecisionMessage(t.db, decision.id, { chatId: 9001, messageId: 4242 });
+    expect(await findDecisionMessage(t.db, 9001, decision.id)).toBe(4242);
+    expect(await findDecisionMessage(t.db, 9002, decision.id)).toBeNull();
+    const other = await createDecision(t.db, draft(accountId, { status: "approved" }), T0);
+    expect(await findDecisionMessage(t.db, 9001, other.id)).toBeNull();
   });
 
   it("refuses a limit entry without a price", async () => {
