@@ -30,6 +30,7 @@ import { findTrade, findTradeByDecision, recordTradeEntry } from "../db/trades";
 import type { Broker } from "../domain/broker";
 import { isTerminal } from "../domain/orderStateMachine";
 import { checkOrder } from "../domain/riskChecks";
+import { allowsOrder } from "../domain/tradingState";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
 import { decisionPrices, entryRequestFor, sendsAsBracket, tradeEntryFor } from "./entryOrders";
@@ -228,6 +229,30 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     return recorded;
   }
 
+  /**
+   * An entry recorded by an earlier run (its send failed or the worker died) is sent only if the
+   * account may still open positions: a halt since then would otherwise let it through after the
+   * kill switch's sweep. An entry the broker already has is followed as usual, whatever the state.
+   */
+  async function haltedBeforeSending(
+    broker: Broker,
+    accountId: number,
+    clientOrderId: string,
+  ): Promise<{ ok: false; retryable: false; code: string; message: string } | null> {
+    const account = await findBrokerAccount(deps.db, accountId);
+    if (account === null) return null;
+    const state = tradingStateOf(account);
+    if (allowsOrder(state, { reducesPosition: false, isCancel: false })) return null;
+    const existing = await broker.getOrderByClientOrderId(clientOrderId);
+    if (existing.ok || existing.code !== "NOT_FOUND") return null;
+    return {
+      ok: false,
+      retryable: false,
+      code: state.mode === "HALTED" ? "TRADING_HALTED" : "REDUCE_ONLY",
+      message: `the account became ${state.mode} before the entry was sent (${state.reason})`,
+    };
+  }
+
   async function executeNewTrade(
     job: Job,
     token: string | undefined,
@@ -275,9 +300,13 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       return { outcome: "skipped", reason: `entry is ${entry.order.status}` };
     }
     const request = entryRequestFor(decision, entry.order.orderClass === "bracket");
-    const submitted = await broker.submitOrder(request, {
-      lookUpFirst: resumed || job.attemptsMade > 0,
-    });
+    const submitted =
+      (resumed
+        ? await haltedBeforeSending(broker, decision.accountId, request.clientOrderId)
+        : null) ??
+      (await broker.submitOrder(request, {
+        lookUpFirst: resumed || job.attemptsMade > 0,
+      }));
     const current = decision;
     if (!submitted.ok) {
       if (submitted.retryable) throw new Error(`entry not sent yet: ${submitted.message}`);

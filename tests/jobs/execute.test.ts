@@ -1,13 +1,16 @@
 /**
  * The execute job against the simulator's failures and timing: 429 and 500 while submitting (one
- * order, never two), a broker refusal (decision failed, trader told), the execution window
+ * order, never two), an entry recorded before a halt and retried after it (never sent), a broker
+ * refusal (decision failed, trader told), the execution window
  * (a decision approved outside it waits for the next opening), CANCEL and AMEND.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { changeTradingState } from "../../db/brokerAccounts";
 import { findDecision } from "../../db/decisions";
 import { listOrdersForTrade } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
 import { buildTradingCalendar } from "../../domain/calendar";
+import { setTradingStateManually } from "../../domain/tradingState";
 import { executeJobId } from "../../jobs/client";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { nextExecutionTime } from "../../jobs/marketCalendar";
@@ -87,6 +90,41 @@ describe("execute", () => {
     await t.jobs.executeDecision(decision.id);
     await decisionIn(decision.id, "executed");
     expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(1);
+  });
+
+  it("does not send an entry recorded before a halt when its retry comes after it", async () => {
+    await t.sim.control("/sim/quotes", { symbol: "T08", bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol: "T08", entry: "99.00" });
+    // The first sends fail before the broker takes the order; the entry is recorded and retried.
+    await t.sim.control("/sim/faults", {
+      method: "POST",
+      path: "/v2/orders",
+      status: 500,
+      times: 3,
+    });
+    await t.jobs.executeDecision(decision.id);
+    await waitFor(async () => {
+      const trade = await findTradeByDecision(t.db.db, decision.id);
+      const orders = trade ? await listOrdersForTrade(t.db.db, trade.id) : [];
+      return orders.some((o) => o.order.role === "ENTRY") ? true : null;
+    });
+    await changeTradingState(
+      t.db.db,
+      t.accountId,
+      () => setTradingStateManually("HALTED", "/halt by a test", Date.now()),
+      "test",
+      new Date(),
+    );
+    const failed = await decisionIn(decision.id, "failed");
+    expect(failed.statusReason).toContain("TRADING_HALTED");
+    expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(0);
+    await changeTradingState(
+      t.db.db,
+      t.accountId,
+      () => setTradingStateManually("ACTIVE", "test over", Date.now()),
+      "test",
+      new Date(),
+    );
   });
 
   it("fails the decision with the broker's code when the broker refuses the order", async () => {
