@@ -10,7 +10,11 @@ import { sql } from "drizzle-orm";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { commandMenusFor, createBot } from "../bot/createBot";
-import { type AlertNotifier, createAlertNotifier } from "../bot/features/alerts";
+import {
+  type AlertNotifier,
+  createAlertNotifier,
+  settleExpiredAlerts,
+} from "../bot/features/alerts";
 import { redisConversationStorage } from "../bot/features/planStorage";
 import { type BotRunner, startBot } from "../bot/runner";
 import { createWebhookHandler, registerBotWebhook } from "../bot/webhook";
@@ -51,6 +55,8 @@ export const SANDBOX_USER: SandboxUser = { id: 1_000_001, firstName: "Sandbox", 
 /** Key pair the sandbox uses with its own simulator (it accepts any pair). */
 const SANDBOX_KEYS = { keyId: "sandbox-key", secretKey: "sandbox-secret" } as const;
 const SANDBOX_ACCOUNT_ID = "sandbox-simulator";
+/** How often alerts past their expiry are marked expired in every copy sent. */
+const ALERT_EXPIRY_SWEEP_MS = 30_000;
 /** BullMQ and rate-limit key prefix (RuntimeOptions.queuePrefix overrides it, e.g. in tests). */
 export const DEFAULT_QUEUE_PREFIX = "desk";
 
@@ -384,6 +390,14 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       };
       const bot = createBot(botDeps);
       alertNotifier = createAlertNotifier(bot.api, botDeps);
+      // Alerts nobody decided in time say so in every copy, without waiting for a press.
+      const alertExpiry = setInterval(() => {
+        settleExpiredAlerts(bot.api, botDeps).catch((error: unknown) =>
+          logger.warn({ err: error }, "expired alerts not settled"),
+        );
+      }, ALERT_EXPIRY_SWEEP_MS);
+      alertExpiry.unref();
+      onStop("alert expiry", async () => clearInterval(alertExpiry));
       // The sandbox's local Bot API has no webhook: a webhook needs a bot token (see config).
       const webhook = localApi === null ? config.telegram.webhook : null;
       if (webhook !== null) {
