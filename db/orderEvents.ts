@@ -1,4 +1,4 @@
-import { and, eq, type SQL, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
 import type { OrderEvent } from "../domain/order";
 import {
@@ -75,12 +75,6 @@ export interface OrderUpdate {
 
 export type OrderUpdateOutcome = Ok<OrderUpdate> | Refusal<"UNKNOWN_ORDER"> | OrderEventRefusal;
 
-function refCondition(ref: OrderRef): SQL {
-  if ("orderId" in ref) return eq(orders.id, ref.orderId);
-  if ("clientOrderId" in ref) return eq(orders.clientOrderId, ref.clientOrderId);
-  return eq(orders.brokerOrderId, ref.brokerOrderId);
-}
-
 function refText(ref: OrderRef): string {
   if ("orderId" in ref) return `order ${ref.orderId}`;
   if ("clientOrderId" in ref) return `client order id ${ref.clientOrderId}`;
@@ -133,9 +127,23 @@ export async function applyOrderUpdate(
   }
 }
 
-/** Reads an order with its position and trade and the row version of each; null if no such order. */
-async function readSnapshot(db: Database, ref: OrderRef): Promise<OrderSnapshot | null> {
-  const [read] = await db
+type RefKind = "orderId" | "clientOrderId" | "brokerOrderId";
+
+function refKind(ref: OrderRef): { readonly kind: RefKind; readonly value: number | string } {
+  if ("orderId" in ref) return { kind: "orderId", value: ref.orderId };
+  if ("clientOrderId" in ref) return { kind: "clientOrderId", value: ref.clientOrderId };
+  return { kind: "brokerOrderId", value: ref.brokerOrderId };
+}
+
+const refColumns = {
+  orderId: orders.id,
+  clientOrderId: orders.clientOrderId,
+  brokerOrderId: orders.brokerOrderId,
+} as const;
+
+/** The snapshot read, built once per handle and kind of reference (only the key varies). */
+function buildSnapshotRead(db: Database, kind: RefKind) {
+  return db
     .select({
       order: orders,
       orderVersion: sql<string>`${orders}.xmin::text`,
@@ -150,7 +158,34 @@ async function readSnapshot(db: Database, ref: OrderRef): Promise<OrderSnapshot 
       and(eq(positions.accountId, orders.accountId), eq(positions.symbol, orders.symbol)),
     )
     .leftJoin(trades, eq(trades.id, orders.tradeId))
-    .where(refCondition(ref));
+    .where(eq(refColumns[kind], sql.placeholder("key")))
+    .prepare(`order_snapshot_by_${kind}`);
+}
+
+type SnapshotRead = ReturnType<typeof buildSnapshotRead>;
+
+// Building the three-table select and its row mapping costs more client time than the database
+// spends running it, so each handle keeps its built reads (a transaction is a handle of its own).
+const snapshotReads = new WeakMap<Database, Map<RefKind, SnapshotRead>>();
+
+function snapshotRead(db: Database, kind: RefKind): SnapshotRead {
+  let reads = snapshotReads.get(db);
+  if (!reads) {
+    reads = new Map();
+    snapshotReads.set(db, reads);
+  }
+  let read = reads.get(kind);
+  if (!read) {
+    read = buildSnapshotRead(db, kind);
+    reads.set(kind, read);
+  }
+  return read;
+}
+
+/** Reads an order with its position and trade and the row version of each; null if no such order. */
+async function readSnapshot(db: Database, ref: OrderRef): Promise<OrderSnapshot | null> {
+  const { kind, value } = refKind(ref);
+  const [read] = await snapshotRead(db, kind).execute({ key: value });
   if (!read) return null;
   return {
     order: { row: read.order, version: read.orderVersion },
