@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, notInArray, sql } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
 import { type Order, type OrderStatus, TERMINAL_ORDER_STATUSES } from "../domain/order";
 import type { Database } from "./database";
-import { appendLog } from "./executionLog";
+import { appendLog, type LogEntry } from "./executionLog";
 import type { ExitReason } from "./schema";
 import { orders, positions } from "./schema";
 
@@ -162,21 +162,7 @@ export async function insertOrder(
   return db.transaction(async (tx) => {
     const [row] = await tx
       .insert(orders)
-      .values({
-        ...orderColumns(input.order),
-        accountId: input.accountId,
-        tradeId: input.tradeId ?? null,
-        parentOrderId: input.parentOrderId ?? null,
-        protectsFillId: input.protectsFillId ?? null,
-        replacesOrderId: input.replacesOrderId ?? null,
-        exitReason: input.exitReason ?? null,
-        extendedHours: input.extendedHours ?? false,
-        trailPercent: input.trailPercent ?? null,
-        expectedPrice: input.expectedPrice ?? null,
-        estimatedSlippage: input.estimatedSlippage ?? null,
-        createdAt: at,
-        updatedAt: at,
-      })
+      .values(newOrderRow(input, at))
       .onConflictDoNothing()
       .returning();
     if (!row) {
@@ -190,36 +176,60 @@ export async function insertOrder(
         .set({ protectiveOrderIds: sql`array_append(${positions.protectiveOrderIds}, ${row.id})` })
         .where(and(eq(positions.accountId, row.accountId), eq(positions.symbol, row.symbol)));
     }
-    await appendLog(tx, {
-      entity: "order",
-      entityId: row.id,
-      event: "CREATED",
-      statusAfter: row.status,
-      details: {
-        clientOrderId: row.clientOrderId,
-        symbol: row.symbol,
-        role: row.role,
-        class: row.orderClass,
-        type: row.type,
-        side: row.side,
-        quantity: row.quantity,
-        limitPrice: row.limitPrice,
-        stopPrice: row.stopPrice,
-        timeInForce: row.timeInForce,
-        parentOrderId: row.parentOrderId,
-        protectsFillId: row.protectsFillId,
-        replacesOrderId: row.replacesOrderId,
-        expectedPrice: row.expectedPrice,
-        estimatedSlippage: row.estimatedSlippage,
-      },
-      source,
-      accountId: row.accountId,
-      tradeId: row.tradeId,
-      orderId: row.id,
-      occurredAt: at,
-    });
+    await appendLog(tx, orderCreatedLog(row, source, at));
     return { record: orderRecordOfRow(row), created: true };
   });
+}
+
+/** The row to insert for a new order. */
+export function newOrderRow(input: NewOrder, at: Date): typeof orders.$inferInsert {
+  return {
+    ...orderColumns(input.order),
+    accountId: input.accountId,
+    tradeId: input.tradeId ?? null,
+    parentOrderId: input.parentOrderId ?? null,
+    protectsFillId: input.protectsFillId ?? null,
+    replacesOrderId: input.replacesOrderId ?? null,
+    exitReason: input.exitReason ?? null,
+    extendedHours: input.extendedHours ?? false,
+    trailPercent: input.trailPercent ?? null,
+    expectedPrice: input.expectedPrice ?? null,
+    estimatedSlippage: input.estimatedSlippage ?? null,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+/** The audit entry of an order just recorded. */
+export function orderCreatedLog(row: OrderRow, source: string, at: Date): LogEntry {
+  return {
+    entity: "order",
+    entityId: row.id,
+    event: "CREATED",
+    statusAfter: row.status,
+    details: {
+      clientOrderId: row.clientOrderId,
+      symbol: row.symbol,
+      role: row.role,
+      class: row.orderClass,
+      type: row.type,
+      side: row.side,
+      quantity: row.quantity,
+      limitPrice: row.limitPrice,
+      stopPrice: row.stopPrice,
+      timeInForce: row.timeInForce,
+      parentOrderId: row.parentOrderId,
+      protectsFillId: row.protectsFillId,
+      replacesOrderId: row.replacesOrderId,
+      expectedPrice: row.expectedPrice,
+      estimatedSlippage: row.estimatedSlippage,
+    },
+    source,
+    accountId: row.accountId,
+    tradeId: row.tradeId,
+    orderId: row.id,
+    occurredAt: at,
+  };
 }
 
 async function findExistingOrder(db: Database, input: NewOrder): Promise<OrderRecord | null> {

@@ -1,15 +1,20 @@
-import { and, desc, eq, inArray } from "drizzle-orm";
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { createTrade, type NewTrade, type Trade } from "../domain/trade";
 import type { Database } from "./database";
-import { appendLog } from "./executionLog";
+import { appendLog, type LogEntry } from "./executionLog";
+import { isTransaction } from "./optimisticWrites";
 import {
   findOrderByClientOrderId,
   insertOrder,
+  isProtectiveRole,
   listOrdersForTrade,
   type NewOrder,
+  newOrderRow,
   type OrderRecord,
+  orderCreatedLog,
+  orderRecordOfRow,
 } from "./orders";
-import { type TradeStatus, trades } from "./schema";
+import { orders, positions, type TradeStatus, trades } from "./schema";
 
 type TradeRow = typeof trades.$inferSelect;
 
@@ -115,48 +120,62 @@ export async function recordTradeEntry(
   source: string,
   at: Date,
 ): Promise<TradeEntryRecorded> {
-  return db.transaction(async (tx) => {
-    const planned = createTrade({ ...input.plan, id: "new" }, at.toISOString());
-    if (input.decisionId === null) {
-      // Without a decision, the entry's client order id is what makes a retry find its trade.
-      const known = await findOrderByClientOrderId(tx, input.entry.order.clientOrderId);
-      const knownTrade = known?.tradeId == null ? null : await findTrade(tx, known.tradeId);
-      if (known && knownTrade) {
-        const legs = (await listOrdersForTrade(tx, knownTrade.id)).filter(
-          (o) => o.parentOrderId === known.id,
-        );
-        return { trade: knownTrade, entry: known, legs, created: false };
-      }
+  // Inside the caller's transaction no savepoint is needed: a failure aborts the caller's work,
+  // as it would have after the savepoint rolled back and the error propagated.
+  if (isTransaction(db)) return recordTradeEntryIn(db, input, source, at);
+  return db.transaction((tx) => recordTradeEntryIn(tx, input, source, at));
+}
+
+async function recordTradeEntryIn(
+  tx: Database,
+  input: NewTradeEntry,
+  source: string,
+  at: Date,
+): Promise<TradeEntryRecorded> {
+  const planned = createTrade({ ...input.plan, id: "new" }, at.toISOString());
+  if (input.decisionId === null) {
+    // Without a decision, the entry's client order id is what makes a retry find its trade.
+    const known = await findOrderByClientOrderId(tx, input.entry.order.clientOrderId);
+    const knownTrade = known?.tradeId == null ? null : await findTrade(tx, known.tradeId);
+    if (known && knownTrade) {
+      const legs = (await listOrdersForTrade(tx, knownTrade.id)).filter(
+        (o) => o.parentOrderId === known.id,
+      );
+      return { trade: knownTrade, entry: known, legs, created: false };
     }
-    const [row] = await tx
-      .insert(trades)
-      .values({
-        accountId: input.accountId,
-        decisionId: input.decisionId,
-        symbol: planned.symbol,
-        side: planned.side,
-        plannedEntry: planned.plannedEntryPrice,
-        plannedStop: planned.plannedStopPrice,
-        plannedTarget: planned.plannedTargetPrice,
-        plannedQuantity: planned.plannedQuantity,
-        plannedRisk: planned.plannedRisk,
-        ...tradeColumns(planned),
-        createdAt: at,
-        updatedAt: at,
-      })
-      .onConflictDoNothing()
-      .returning();
-    if (!row) {
-      if (input.decisionId === null) throw new Error("trade without decision was not inserted");
-      const [existing] = await tx
-        .select()
-        .from(trades)
-        .where(eq(trades.decisionId, input.decisionId));
-      if (!existing) throw new Error("trade neither inserted nor found");
-      const orders = await insertEntryOrders(tx, input, existing.id, source, at);
-      return { trade: tradeRecordOfRow(existing), ...orders, created: false };
-    }
-    await appendLog(tx, {
+  }
+  const [row] = await tx
+    .insert(trades)
+    .values({
+      accountId: input.accountId,
+      decisionId: input.decisionId,
+      symbol: planned.symbol,
+      side: planned.side,
+      plannedEntry: planned.plannedEntryPrice,
+      plannedStop: planned.plannedStopPrice,
+      plannedTarget: planned.plannedTargetPrice,
+      plannedQuantity: planned.plannedQuantity,
+      plannedRisk: planned.plannedRisk,
+      ...tradeColumns(planned),
+      createdAt: at,
+      updatedAt: at,
+    })
+    .onConflictDoNothing()
+    .returning();
+  if (!row) {
+    if (input.decisionId === null) throw new Error("trade without decision was not inserted");
+    const [existing] = await tx
+      .select()
+      .from(trades)
+      .where(eq(trades.decisionId, input.decisionId));
+    if (!existing) throw new Error("trade neither inserted nor found");
+    const orders = await insertEntryOrders(tx, input, existing.id, source, at);
+    return { trade: tradeRecordOfRow(existing), ...orders, created: false };
+  }
+  const orders = await insertNewEntryOrders(tx, input, row.id, source, at);
+  // The trade's log entry comes first, then its orders', as when each was written on its own.
+  await appendLog(tx, [
+    {
       entity: "trade",
       entityId: row.id,
       event: "CREATED",
@@ -175,16 +194,91 @@ export async function recordTradeEntry(
       decisionId: row.decisionId,
       tradeId: row.id,
       occurredAt: at,
-    });
-    const orders = await insertEntryOrders(tx, input, row.id, source, at);
-    if (orders.entry.tradeId !== row.id) {
-      // Another worker recorded this entry under its own trade meanwhile: undo ours.
-      throw new Error(
-        `entry ${orders.entry.order.clientOrderId} belongs to trade ${orders.entry.tradeId}`,
-      );
+    },
+    ...orders.logs,
+  ]);
+  return { trade: tradeRecordOfRow(row), entry: orders.entry, legs: orders.legs, created: true };
+}
+
+/**
+ * Records the entry and its legs of a trade just inserted: the entry, then the legs in one
+ * statement, then the protective legs joined to the position in one more. The log entries are
+ * returned for the caller to write with the trade's. An entry already recorded belongs to another
+ * trade (another worker recorded it meanwhile): that is an error, which undoes ours.
+ */
+async function insertNewEntryOrders(
+  tx: Database,
+  input: NewTradeEntry,
+  tradeId: number,
+  source: string,
+  at: Date,
+): Promise<{
+  readonly entry: OrderRecord;
+  readonly legs: readonly OrderRecord[];
+  readonly logs: readonly LogEntry[];
+}> {
+  const [entryRow] = await tx
+    .insert(orders)
+    .values(newOrderRow({ ...input.entry, accountId: input.accountId, tradeId }, at))
+    .onConflictDoNothing()
+    .returning();
+  if (!entryRow) {
+    const existing = await findOrderByClientOrderId(tx, input.entry.order.clientOrderId);
+    throw new Error(
+      `entry ${input.entry.order.clientOrderId} belongs to trade ${existing?.tradeId ?? "unknown"}`,
+    );
+  }
+  const legInputs = input.legs ?? [];
+  const legRows =
+    legInputs.length === 0
+      ? []
+      : await tx
+          .insert(orders)
+          .values(
+            legInputs.map((leg) =>
+              newOrderRow(
+                { ...leg, accountId: input.accountId, tradeId, parentOrderId: entryRow.id },
+                at,
+              ),
+            ),
+          )
+          .onConflictDoNothing()
+          .returning();
+  const byClientId = new Map(legRows.map((r) => [r.clientOrderId, r]));
+  const legs: OrderRecord[] = [];
+  for (const leg of legInputs) {
+    const inserted = byClientId.get(leg.order.clientOrderId);
+    if (inserted) {
+      legs.push(orderRecordOfRow(inserted));
+      continue;
     }
-    return { trade: tradeRecordOfRow(row), ...orders, created: true };
-  });
+    // Recorded before under this client order id: it is answered as found, as one insert would.
+    const existing = await findOrderByClientOrderId(tx, leg.order.clientOrderId);
+    if (!existing) throw new Error("order neither inserted nor found");
+    legs.push(existing);
+  }
+  const created = [
+    entryRow,
+    ...legInputs.flatMap((leg) => {
+      const r = byClientId.get(leg.order.clientOrderId);
+      return r ? [r] : [];
+    }),
+  ];
+  const protective = created.filter((r) => isProtectiveRole(r.role));
+  for (const symbol of new Set(protective.map((r) => r.symbol))) {
+    const ids = protective.filter((r) => r.symbol === symbol).map((r) => r.id);
+    await tx
+      .update(positions)
+      .set({
+        protectiveOrderIds: sql`array_cat(${positions.protectiveOrderIds}, ${sql.raw(`ARRAY[${ids.map((id) => String(Number(id))).join(",")}]::bigint[]`)})`,
+      })
+      .where(and(eq(positions.accountId, input.accountId), eq(positions.symbol, symbol)));
+  }
+  return {
+    entry: orderRecordOfRow(entryRow),
+    legs,
+    logs: created.map((r) => orderCreatedLog(r, source, at)),
+  };
 }
 
 /** Records (or finds, on a retry) the entry and its legs; one after the other, as savepoints nest. */

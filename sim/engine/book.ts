@@ -1,10 +1,26 @@
 import { type Dec, ZERO } from "./decimal";
-import { OPEN_STATUSES, type OrderSide, type SimOrder } from "./types";
+import { OPEN_STATUSES, type OrderSide, type OrderStatus, type SimOrder } from "./types";
+
+/** Statuses an order never leaves. */
+const FINAL_STATUSES: ReadonlySet<OrderStatus> = new Set([
+  "filled",
+  "canceled",
+  "expired",
+  "replaced",
+  "rejected",
+]);
 
 /** Every order the account ever had, by broker id and client order id, with the group relations. */
 export class OrderBook {
   private readonly orders = new Map<string, SimOrder>();
   private readonly byClientId = new Map<string, string>();
+  /**
+   * Orders not yet seen in a final status, in the order they were added, by symbol. A final
+   * status is never left, so an order found final is dropped here and walks stay as short as the
+   * open orders instead of every order the account ever had.
+   */
+  private readonly live = new Map<string, SimOrder>();
+  private readonly liveBySymbol = new Map<string, Map<string, SimOrder>>();
   private seq = 0;
 
   nextSeq(): number {
@@ -15,6 +31,29 @@ export class OrderBook {
   add(order: SimOrder): void {
     this.orders.set(order.id, order);
     this.byClientId.set(order.clientOrderId, order.id);
+    this.live.set(order.id, order);
+    let symbolOrders = this.liveBySymbol.get(order.symbol);
+    if (!symbolOrders) {
+      symbolOrders = new Map();
+      this.liveBySymbol.set(order.symbol, symbolOrders);
+    }
+    symbolOrders.set(order.id, order);
+  }
+
+  /** The live orders (of one symbol, or all), dropping those that reached a final status. */
+  private liveOrders(symbol?: string): SimOrder[] {
+    const source = symbol === undefined ? this.live : this.liveBySymbol.get(symbol);
+    const found: SimOrder[] = [];
+    if (!source) return found;
+    for (const o of source.values()) {
+      if (FINAL_STATUSES.has(o.status)) {
+        this.live.delete(o.id);
+        this.liveBySymbol.get(o.symbol)?.delete(o.id);
+      } else {
+        found.push(o);
+      }
+    }
+    return found;
   }
 
   get(id: string): SimOrder | undefined {
@@ -37,6 +76,8 @@ export class OrderBook {
   clear(): void {
     this.orders.clear();
     this.byClientId.clear();
+    this.live.clear();
+    this.liveBySymbol.clear();
   }
 
   /** The group's root (entry of a bracket/OTO, take-profit of an OCO) and its legs. */
@@ -53,19 +94,16 @@ export class OrderBook {
 
   /** Orders that can execute now: working, or held exit legs armed by a filled entry. */
   working(symbol: string): SimOrder[] {
-    return this.all()
+    return this.liveOrders(symbol)
       .filter(
         (o) =>
-          o.symbol === symbol &&
-          (o.status === "new" ||
-            o.status === "partially_filled" ||
-            (o.status === "held" && o.armed)),
+          o.status === "new" || o.status === "partially_filled" || (o.status === "held" && o.armed),
       )
       .sort((a, b) => a.seq - b.seq);
   }
 
   open(): SimOrder[] {
-    return this.all().filter((o) => OPEN_STATUSES.has(o.status));
+    return this.liveOrders().filter((o) => OPEN_STATUSES.has(o.status));
   }
 
   /**

@@ -74,6 +74,15 @@ describe("protection of entries that are not brackets", () => {
         "stops covering the position",
       );
     }
+    // The loop stops once the whole entry is held; its last slice may not be covered yet.
+    await waitFor(
+      async () => {
+        const orders = await listOrdersForTrade(t.db.db, trade.id);
+        return sumDecimals(workingStops(orders).map((o) => o.order.quantity)).eq(10);
+      },
+      15_000,
+      "stops covering the whole entry",
+    );
     const orders = await listOrdersForTrade(t.db.db, trade.id);
     const ocoParents = orders.filter(
       (o) => o.order.orderClass === "oco" && o.parentOrderId === null,
