@@ -87,3 +87,57 @@ export function evaluateLossStreak(
     pausedUntil: streakAt + pauseMs,
   };
 }
+
+/** One setting the breakers cannot work with, and what to type instead. */
+export interface CircuitBreakerProblem {
+  readonly code: "INVALID_KILL_SWITCH_SETTING";
+  readonly field: keyof CircuitBreakerSettings;
+  readonly message: string;
+}
+
+/** Longest look-back for the drawdown peak, in trading days. */
+export const MAX_DRAWDOWN_DAYS = 250;
+/** Longest loss-streak window or pause: one week, in minutes. */
+export const MAX_STREAK_MINUTES = 7 * 24 * 60;
+
+function isWholeIn(value: number, min: number, max: number): boolean {
+  return Number.isInteger(value) && value >= min && value <= max;
+}
+
+/**
+ * The problems with breaker settings, each saying what to type; empty when they are usable.
+ * A breaker that is off (null) still needs usable companion values, as they apply when it is on.
+ */
+export function validateCircuitBreakers(settings: CircuitBreakerSettings): CircuitBreakerProblem[] {
+  const problems: CircuitBreakerProblem[] = [];
+  const problem = (field: keyof CircuitBreakerSettings, message: string) =>
+    problems.push({ code: "INVALID_KILL_SWITCH_SETTING", field, message });
+  const drawdown = settings.maxDrawdownPercent;
+  if (drawdown !== null && (drawdown.lte(0) || drawdown.gt(100)))
+    problem(
+      "maxDrawdownPercent",
+      "maxDrawdownPercent must be above 0% and at most 100% (e.g. 8), or off.",
+    );
+  if (!isWholeIn(settings.drawdownDays, 1, MAX_DRAWDOWN_DAYS))
+    problem(
+      "drawdownDays",
+      `drawdownDays must be a whole number of trading days from 1 to ${MAX_DRAWDOWN_DAYS} (e.g. 5).`,
+    );
+  const count = settings.lossStreakCount;
+  if (count !== null && !isWholeIn(count, 1, 100))
+    problem(
+      "lossStreakCount",
+      "lossStreakCount must be a whole number from 1 to 100 (e.g. 3), or off.",
+    );
+  if (!isWholeIn(settings.lossStreakWindowMinutes, 1, MAX_STREAK_MINUTES))
+    problem(
+      "lossStreakWindowMinutes",
+      `lossStreakWindowMinutes must be a whole number of minutes from 1 to ${MAX_STREAK_MINUTES} (e.g. 120).`,
+    );
+  if (!isWholeIn(settings.lossStreakPauseMinutes, 1, MAX_STREAK_MINUTES))
+    problem(
+      "lossStreakPauseMinutes",
+      `lossStreakPauseMinutes must be a whole number of minutes from 1 to ${MAX_STREAK_MINUTES} (e.g. 60).`,
+    );
+  return problems;
+}

@@ -3,6 +3,9 @@ import {
   DEFAULT_CIRCUIT_BREAKERS,
   evaluateDrawdown,
   evaluateLossStreak,
+  MAX_DRAWDOWN_DAYS,
+  MAX_STREAK_MINUTES,
+  validateCircuitBreakers,
 } from "../../domain/circuitBreakers";
 import { dec } from "../../domain/money";
 
@@ -51,5 +54,56 @@ describe("loss-streak cooldown", () => {
   it("ignores stop-outs after now and fewer than N", () => {
     expect(evaluateLossStreak([0, 10 * MIN], 11 * MIN, settings).tripped).toBe(false);
     expect(evaluateLossStreak([0, 10 * MIN, 20 * MIN], 15 * MIN, settings).tripped).toBe(false);
+  });
+});
+
+describe("validating breaker settings", () => {
+  it("accepts the defaults and breakers switched on within range", () => {
+    expect(validateCircuitBreakers(DEFAULT_CIRCUIT_BREAKERS)).toEqual([]);
+    expect(
+      validateCircuitBreakers({
+        maxDrawdownPercent: dec("8"),
+        drawdownDays: 5,
+        lossStreakCount: 3,
+        lossStreakWindowMinutes: 120,
+        lossStreakPauseMinutes: 60,
+      }),
+    ).toEqual([]);
+    expect(
+      validateCircuitBreakers({ ...DEFAULT_CIRCUIT_BREAKERS, maxDrawdownPercent: dec("100") }),
+    ).toEqual([]);
+  });
+
+  it("names each unusable field and says what to type", () => {
+    const problems = validateCircuitBreakers({
+      maxDrawdownPercent: dec("0"),
+      drawdownDays: 0,
+      lossStreakCount: 2.5,
+      lossStreakWindowMinutes: MAX_STREAK_MINUTES + 1,
+      lossStreakPauseMinutes: -1,
+    });
+    expect(problems.map((p) => p.field)).toEqual([
+      "maxDrawdownPercent",
+      "drawdownDays",
+      "lossStreakCount",
+      "lossStreakWindowMinutes",
+      "lossStreakPauseMinutes",
+    ]);
+    expect(problems[0]?.message).toBe(
+      "maxDrawdownPercent must be above 0% and at most 100% (e.g. 8), or off.",
+    );
+    expect(problems.every((p) => p.code === "INVALID_KILL_SWITCH_SETTING")).toBe(true);
+  });
+
+  it("refuses a drawdown above 100% and more days than it looks back", () => {
+    expect(
+      validateCircuitBreakers({ ...DEFAULT_CIRCUIT_BREAKERS, maxDrawdownPercent: dec("100.01") }),
+    ).toHaveLength(1);
+    expect(
+      validateCircuitBreakers({ ...DEFAULT_CIRCUIT_BREAKERS, drawdownDays: MAX_DRAWDOWN_DAYS + 1 }),
+    ).toHaveLength(1);
+    expect(
+      validateCircuitBreakers({ ...DEFAULT_CIRCUIT_BREAKERS, lossStreakCount: 0 }),
+    ).toHaveLength(1);
   });
 });
