@@ -1,9 +1,12 @@
 /**
- * /limits shows the trading state and risk limits to everyone; admins change one limit with
- * `/limits FIELD VALUE`, validated by the domain (validateRiskLimits) and audited on save.
+ * /limits shows the trading state, risk limits and kill switches to everyone; admins change one
+ * with `/limits FIELD VALUE`, validated by the domain (validateRiskLimits, validateCircuitBreakers)
+ * and audited on save.
  */
 import { Composer } from "grammy";
 import { tradingStateOf } from "../../db/brokerAccounts";
+import { changeKillSwitchSettings } from "../../db/killSwitchEdits";
+import { type KillSwitchSettings, loadKillSwitchSettings } from "../../db/killSwitchSettings";
 import { loadRiskLimits, saveRiskLimits } from "../../db/riskLimits";
 import { parseDecimal } from "../../domain/money";
 import type { RiskLimits } from "../../domain/riskLimits";
@@ -11,7 +14,7 @@ import { commandSpec } from "../commands";
 import type { BotContext } from "../context";
 import type { BotFeature } from "../feature";
 import { code, escapeHtml } from "../views/html";
-import { LIMIT_FIELDS, renderLimits } from "../views/limits";
+import { KILL_SWITCH_FIELDS, killSwitchValue, LIMIT_FIELDS, renderLimits } from "../views/limits";
 import { guardCommand } from "./access";
 import { commandArguments, deskScopeOf } from "./deskContext";
 
@@ -38,6 +41,56 @@ export function changeLimit(
   return { limits: { ...limits, [spec.field]: value } };
 }
 
+const OFF_WORDS = new Set(["off", "false", "no"]);
+const ON_WORDS = new Set(["on", "true", "yes"]);
+
+/** What to type for each kill-switch setting, for the replies to bad input. */
+const KILL_SWITCH_USAGE: Record<keyof KillSwitchSettings, string> = {
+  flattenOnHalt: "/limits flattenOnHalt on or /limits flattenOnHalt off",
+  maxDrawdownPercent: "/limits maxDrawdownPercent 8 (percent below the peak) or off",
+  drawdownDays: "/limits drawdownDays 5 (trading days)",
+  lossStreakCount: "/limits lossStreakCount 3 (stop-outs) or off",
+  lossStreakWindowMinutes: "/limits lossStreakWindowMinutes 120 (minutes)",
+  lossStreakPauseMinutes: "/limits lossStreakPauseMinutes 60 (minutes)",
+};
+
+/** The field name of a kill-switch setting typed in any case, or null when it is not one. */
+export function killSwitchFieldOf(fieldText: string): keyof KillSwitchSettings | null {
+  const spec = KILL_SWITCH_FIELDS.find(
+    ({ field }) => field.toLowerCase() === fieldText.toLowerCase(),
+  );
+  return spec?.field ?? null;
+}
+
+/**
+ * The kill-switch settings with one field changed from text, or a message saying what to type.
+ * Ranges are the domain's (validateCircuitBreakers), checked on save.
+ */
+export function changeKillSwitch(
+  settings: KillSwitchSettings,
+  field: keyof KillSwitchSettings,
+  valueText: string,
+): { readonly settings: KillSwitchSettings } | { readonly error: string } {
+  const word = valueText.toLowerCase();
+  const usage = `Type ${KILL_SWITCH_USAGE[field]}.`;
+  if (field === "flattenOnHalt") {
+    if (ON_WORDS.has(word)) return { settings: { ...settings, flattenOnHalt: true } };
+    if (OFF_WORDS.has(word)) return { settings: { ...settings, flattenOnHalt: false } };
+    return { error: `flattenOnHalt is on or off, not ${valueText}. ${usage}` };
+  }
+  const canTurnOff = field === "maxDrawdownPercent" || field === "lossStreakCount";
+  if (OFF_WORDS.has(word)) {
+    if (canTurnOff) return { settings: { ...settings, [field]: null } };
+    const breaker = field === "drawdownDays" ? "maxDrawdownPercent" : "lossStreakCount";
+    return { error: `${field} cannot be off; turn the breaker off with /limits ${breaker} off.` };
+  }
+  const value = parseDecimal(valueText.replace(/%$/, ""));
+  if (value === null) return { error: `${valueText} is not a number. ${usage}` };
+  if (field === "maxDrawdownPercent")
+    return { settings: { ...settings, maxDrawdownPercent: value } };
+  return { settings: { ...settings, [field]: value.toNumber() } };
+}
+
 export const limitsFeature: BotFeature = {
   name: "limits",
   commands: ["limits"],
@@ -52,10 +105,12 @@ export const limitsFeature: BotFeature = {
         .split(/\s+/)
         .filter((word) => word !== "");
       const limits = await loadRiskLimits(scope.db, scope.account.id);
+      const killSwitch = await loadKillSwitchSettings(scope.db, scope.account.id);
       if (words.length === 0) {
         await ctx.reply(
           renderLimits(
             limits,
+            killSwitch,
             tradingStateOf(scope.account),
             scope.account.tradingStateSetBy,
             scope.timeZone,
@@ -72,6 +127,32 @@ export const limitsFeature: BotFeature = {
       const [field = "", value, ...rest] = words;
       if (value === undefined || rest.length > 0) {
         await ctx.reply("Usage: /limits FIELD VALUE, e.g. /limits riskPerTradePercent 0.5");
+        return;
+      }
+      const killSwitchField = killSwitchFieldOf(field);
+      if (killSwitchField !== null) {
+        const edited = changeKillSwitch(killSwitch, killSwitchField, value);
+        if ("error" in edited) {
+          await ctx.reply(edited.error);
+          return;
+        }
+        const stored = await changeKillSwitchSettings(
+          scope.db,
+          scope.account.id,
+          edited.settings,
+          scope.actor,
+          deps.now(),
+        );
+        if (!stored.ok) {
+          await ctx.reply(`Not changed: ${stored.message}`);
+          return;
+        }
+        await ctx.reply(
+          `Changed ${code(killSwitchField)}: ${escapeHtml(
+            killSwitchValue(killSwitch, killSwitchField),
+          )} → ${escapeHtml(killSwitchValue(stored.value, killSwitchField))}`,
+          { parse_mode: "HTML" },
+        );
         return;
       }
       const changed = changeLimit(limits, field, value);
