@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { changeLimit } from "../../../bot/features/limits";
+import { changeKillSwitch, changeLimit, killSwitchFieldOf } from "../../../bot/features/limits";
+import { DEFAULT_KILL_SWITCH_SETTINGS } from "../../../db/killSwitchSettings";
 import { DEFAULT_RISK_LIMITS } from "../../../domain/riskLimits";
 
 describe("changing a limit from text", () => {
@@ -19,6 +20,40 @@ describe("changing a limit from text", () => {
     });
     expect(changeLimit(DEFAULT_RISK_LIMITS, "riskPerTradePercent", "lots")).toEqual({
       error: "lots is not a number.",
+    });
+  });
+});
+
+describe("changing a kill switch from text", () => {
+  it("finds the setting in any case and leaves risk-limit names alone", () => {
+    expect(killSwitchFieldOf("LOSSSTREAKCOUNT")).toBe("lossStreakCount");
+    expect(killSwitchFieldOf("riskPerTradePercent")).toBeNull();
+  });
+
+  it("turns switches on and off, reads percents exactly and counts as numbers", () => {
+    const on = changeKillSwitch(DEFAULT_KILL_SWITCH_SETTINGS, "flattenOnHalt", "ON");
+    expect("settings" in on && on.settings.flattenOnHalt).toBe(true);
+    const drawdown = changeKillSwitch(DEFAULT_KILL_SWITCH_SETTINGS, "maxDrawdownPercent", "7.5%");
+    expect("settings" in drawdown && drawdown.settings.maxDrawdownPercent?.toString()).toBe("7.5");
+    const off = changeKillSwitch(
+      { ...DEFAULT_KILL_SWITCH_SETTINGS, lossStreakCount: 3 },
+      "lossStreakCount",
+      "off",
+    );
+    expect("settings" in off && off.settings.lossStreakCount).toBeNull();
+    const pause = changeKillSwitch(DEFAULT_KILL_SWITCH_SETTINGS, "lossStreakPauseMinutes", "90");
+    expect("settings" in pause && pause.settings.lossStreakPauseMinutes).toBe(90);
+  });
+
+  it("says what to type", () => {
+    expect(changeKillSwitch(DEFAULT_KILL_SWITCH_SETTINGS, "lossStreakCount", "many")).toEqual({
+      error: "many is not a number. Type /limits lossStreakCount 3 (stop-outs) or off.",
+    });
+    expect(
+      changeKillSwitch(DEFAULT_KILL_SWITCH_SETTINGS, "lossStreakWindowMinutes", "off"),
+    ).toEqual({
+      error:
+        "lossStreakWindowMinutes cannot be off; turn the breaker off with /limits lossStreakCount off.",
     });
   });
 });
