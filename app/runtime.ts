@@ -1,8 +1,8 @@
 /**
  * Composition of the desk: one function starts the roles a process runs (`all`, `bot`,
  * `worker`) with everything they need, and returns one `stop()` that takes it all down in
- * reverse order. In sandbox mode (no broker credentials) it also starts the simulator, a private
- * Redis when none was configured, a local Bot API and the chat in the terminal.
+ * reverse order. In sandbox mode (no broker credentials) it also starts the simulator, queues on
+ * an embedded database when no Redis was configured, a local Bot API and the chat in the terminal.
  */
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -19,7 +19,11 @@ import { redisConversationStorage } from "../bot/features/planStorage";
 import { type BotRunner, startBot } from "../bot/runner";
 import { createWebhookHandler, registerBotWebhook } from "../bot/webhook";
 import { alpacaUrls, createAlpacaBroker } from "../broker/alpaca/client";
-import { createRedisRateLimiter, rateLimitBucketFor } from "../broker/rateLimiter";
+import {
+  createLocalRateLimiter,
+  createRedisRateLimiter,
+  rateLimitBucketFor,
+} from "../broker/rateLimiter";
 import type { Alert } from "../db/alerts";
 import {
   ensureBrokerAccount,
@@ -31,6 +35,7 @@ import { upsertUser } from "../db/users";
 import type { Broker } from "../domain/broker";
 import { createJobClient, type JobClient } from "../jobs/client";
 import { createKillSwitchClient, createKillSwitchQueue } from "../jobs/killSwitchQueue";
+import { pingQueueStore, type QueueConnection } from "../jobs/queueConnection";
 import { closeQueues, createQueues, type Queues } from "../jobs/queues";
 import { type RunningSimulator, startSimulator } from "../sim/server";
 import { maskKeyId, openCredentials, sealCredentials } from "./brokerCredentials";
@@ -44,7 +49,7 @@ import { createMetrics, type DeskMetrics } from "./metrics";
 import { maskUrl } from "./redact";
 import { createDailyLossResumeCheck } from "./resumeCheck";
 import { type LocalBotApi, type SandboxUser, startLocalBotApi } from "./sandbox/botApi";
-import { findOnPath, MISSING_REDIS_HELP, startLocalRedis } from "./sandbox/localRedis";
+import { openEmbeddedQueues } from "./sandbox/embeddedQueues";
 import { startTerminalChat, TERMINAL_HELP, type TerminalChat } from "./sandbox/terminalChat";
 import { createSecretBox, type SecretBox, SecretsError } from "./secrets";
 import { createTradingRequests } from "./tradingRequests";
@@ -67,8 +72,8 @@ export interface WorkerContext {
   readonly accountId: number;
   readonly queues: Queues;
   readonly jobs: JobClient;
-  /** A Redis connection for workers (BullMQ needs maxRetriesPerRequest: null). */
-  readonly connection: Redis;
+  /** Where the jobs are kept: Redis for workers (maxRetriesPerRequest: null) or a store. */
+  readonly connection: QueueConnection;
   readonly queuePrefix: string;
   readonly logger: Logger;
   readonly metrics: DeskMetrics;
@@ -202,23 +207,23 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       );
     }
 
-    // Queues: a private redis-server for the sandbox when no REDIS_URL was given.
-    let redisUrl = config.redis.url;
+    // Queues: Redis when configured; the sandbox without REDIS_URL keeps them in an embedded
+    // database of their own, so a newcomer needs nothing but Node and npm.
+    let redis: Redis | null = null;
+    let queueConnection: QueueConnection;
     if (sandbox && config.redis.isDefault) {
-      const executable = await findOnPath("redis-server");
-      if (executable !== null) {
-        const local = await startLocalRedis(executable);
-        onStop("local redis", () => local.stop());
-        redisUrl = local.url;
-        summary.push(`queues: private redis-server at ${local.url} (nothing kept on disk)`);
-      } else if (!(await answersPing(redisUrl))) {
-        throw new StartupError(MISSING_REDIS_HELP);
-      }
+      const embedded = await openEmbeddedQueues();
+      onStop("embedded queues", () => embedded.close());
+      queueConnection = embedded.store;
+      summary.push(`queues: ${embedded.store.description}; set REDIS_URL to use Redis`);
+    } else {
+      const connected = await connectRedis(config.redis.url);
+      onStop("redis", async () => {
+        connected.disconnect();
+      });
+      redis = connected;
+      queueConnection = connected;
     }
-    const redis = await connectRedis(redisUrl);
-    onStop("redis", async () => {
-      redis.disconnect();
-    });
 
     const keys = credentials ?? SANDBOX_KEYS;
     const metrics = createMetrics();
@@ -228,11 +233,15 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       tradingUrl,
       dataUrl,
       streamUrl,
-      rateLimiter: createRedisRateLimiter({
-        redis,
-        keyPrefix: `${queuePrefix}:`,
-        bucket: rateLimitBucketFor(keys.keyId),
-      }),
+      // Without Redis there is one process (the sandbox), so its own count is the whole budget.
+      rateLimiter:
+        redis === null
+          ? createLocalRateLimiter()
+          : createRedisRateLimiter({
+              redis,
+              keyPrefix: `${queuePrefix}:`,
+              bucket: rateLimitBucketFor(keys.keyId),
+            }),
       logger: logger.child({ component: "broker" }),
     });
     const broker = instrumentBroker(alpaca, metrics, db, logger.child({ component: "metrics" }));
@@ -269,10 +278,13 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       await upsertUser(db, { telegramUserId, role }, now());
     }
 
-    const queues = createQueues({ connection: redis, prefix: queuePrefix });
+    const queues = createQueues({ connection: queueConnection, prefix: queuePrefix });
     onStop("queues", () => closeQueues(queues));
     const jobs = createJobClient(queues);
-    const killSwitchQueue = createKillSwitchQueue({ connection: redis, prefix: queuePrefix });
+    const killSwitchQueue = createKillSwitchQueue({
+      connection: queueConnection,
+      prefix: queuePrefix,
+    });
     onStop("kill-switch queue", () => killSwitchQueue.close());
     const killSwitch = createKillSwitchClient(killSwitchQueue);
 
@@ -314,11 +326,11 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         },
       },
       {
-        name: "redis",
+        name: "queues",
         required: true,
         async check() {
-          const answer = await redis.ping();
-          return { ok: answer === "PONG", detail: maskUrl(redisUrl) };
+          const answer = await pingQueueStore(queueConnection);
+          return redis === null ? answer : { ...answer, detail: maskUrl(config.redis.url) };
         },
       },
       {
@@ -336,10 +348,14 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     let workers: RunningWorkers | null = null;
     if (runsWorkers) {
       const startWorkers = options.workers ?? startLifecycleWorkers;
-      const workerConnection = redis.duplicate({ maxRetriesPerRequest: null });
-      onStop("worker redis", async () => {
-        workerConnection.disconnect();
-      });
+      let workerConnection = queueConnection;
+      if (redis !== null) {
+        const duplicate = redis.duplicate({ maxRetriesPerRequest: null });
+        onStop("worker redis", async () => {
+          duplicate.disconnect();
+        });
+        workerConnection = duplicate;
+      }
       workers = await startWorkers({
         db,
         broker,
@@ -382,8 +398,13 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         decisions: { submit: (decisionId: number) => jobs.executeDecision(decisionId) },
         trading: createTradingRequests(jobs, killSwitch),
         dailyLossAllowsResume: createDailyLossResumeCheck({ db, now }),
-        // Open /plan forms survive a restart of the bot.
-        conversationStorage: redisConversationStorage(redis, `${queuePrefix}:conversation:`),
+        // Open /plan forms survive a restart of the bot when they are kept in Redis; the sandbox
+        // without Redis keeps them in memory.
+        ...(redis === null
+          ? {}
+          : {
+              conversationStorage: redisConversationStorage(redis, `${queuePrefix}:conversation:`),
+            }),
         // Read by features that act on the desk's account.
         jobs,
         accountId: account.id,
@@ -583,24 +604,6 @@ async function storedCredentials(
     throw new StartupError(
       `The credentials stored on account ${account.id} cannot be opened (${error instanceof SecretsError ? error.code : "unreadable"}): was SECRETS_KEY changed? Store them again with npm run credentials -- add`,
     );
-  }
-}
-
-async function answersPing(url: string): Promise<boolean> {
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 1_000,
-    retryStrategy: () => null,
-  });
-  probe.on("error", () => {});
-  try {
-    await probe.connect();
-    return (await probe.ping()) === "PONG";
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
   }
 }
 

@@ -99,3 +99,37 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     },
   };
 }
+
+export interface LocalRateLimiterOptions {
+  /** Requests per window (default 190). */
+  readonly limit?: number;
+  /** Window length in ms (default 60 000). */
+  readonly windowMs?: number;
+  /** The clock in ms (default `Date.now`). */
+  readonly nowMs?: () => number;
+}
+
+/**
+ * A limiter for one process alone (the sandbox, whose queues need no Redis): the same sliding
+ * window, kept in memory. Never use it where several processes share a broker account.
+ */
+export function createLocalRateLimiter(options: LocalRateLimiterOptions = {}): RateLimiter {
+  const limit = options.limit ?? ALPACA_REQUESTS_PER_MINUTE;
+  const windowMs = options.windowMs ?? 60_000;
+  const nowMs = options.nowMs ?? Date.now;
+  const sent: number[] = [];
+  return {
+    async acquire(signal?: AbortSignal): Promise<void> {
+      for (;;) {
+        signal?.throwIfAborted();
+        const now = nowMs();
+        while (sent.length > 0 && (sent[0] ?? now) <= now - windowMs) sent.shift();
+        if (sent.length < limit) {
+          sent.push(now);
+          return;
+        }
+        await sleep((sent[0] ?? now) + windowMs - now, signal);
+      }
+    },
+  };
+}

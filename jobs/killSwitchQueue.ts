@@ -4,8 +4,7 @@
  * its retries (a symbol the broker would not close) follow BullMQ's backoff. Also the hooks that
  * plug the kill switch into the value job (on a halt) and the order-events path (on exit fills).
  */
-import { type Job, Queue, Worker } from "bullmq";
-import type { Redis } from "ioredis";
+import type { Job, Queue, Worker } from "bullmq";
 import { z } from "zod";
 import { loadKillSwitchSettings } from "../db/killSwitchSettings";
 import { type BreakerPass, createCircuitBreakers } from "./circuitBreakers";
@@ -13,6 +12,7 @@ import type { JobClient } from "./client";
 import type { JobDeps } from "./context";
 import { createKillSwitch, type KillSwitch } from "./killSwitch";
 import type { OrderReportHandler } from "./orderReports";
+import { openQueue, openWorker, type QueueConnection } from "./queueConnection";
 import { DEFAULT_JOB_OPTIONS, DEFAULT_QUEUE_PREFIX, jobIdOf } from "./queues";
 
 export const KILL_SWITCH_QUEUE = "kill-switch";
@@ -55,11 +55,10 @@ export interface KillSwitchClient {
 }
 
 export function createKillSwitchQueue(options: {
-  readonly connection: Redis;
+  readonly connection: QueueConnection;
   readonly prefix?: string;
 }): Queue<KillSwitchPayload> {
-  return new Queue<KillSwitchPayload>(KILL_SWITCH_QUEUE, {
-    connection: options.connection,
+  return openQueue<KillSwitchPayload>(KILL_SWITCH_QUEUE, options.connection, {
     prefix: options.prefix ?? DEFAULT_QUEUE_PREFIX,
     // A failed symbol is retried often and quickly at first: a flatten should not wait long.
     defaultJobOptions: {
@@ -204,14 +203,14 @@ export function withDailyLossAfterExits(
 export function startKillSwitchWorker(options: {
   readonly deps: JobDeps;
   readonly handler: OrderReportHandler;
-  readonly connection: Redis;
+  readonly connection: QueueConnection;
   readonly prefix: string;
   readonly concurrency?: number;
   /** Where the breaker pass schedules the end of a loss-streak pause. */
   readonly client?: KillSwitchClient;
 }): Worker {
   const client = options.client;
-  const worker = new Worker(
+  const worker = openWorker(
     KILL_SWITCH_QUEUE,
     createKillSwitchProcessor(
       createKillSwitch(options.deps, options.handler),
@@ -223,8 +222,8 @@ export function startKillSwitchWorker(options: {
           }
         : undefined,
     ),
+    options.connection,
     {
-      connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency ?? 4,
     },

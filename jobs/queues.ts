@@ -3,10 +3,10 @@
  * with), and how to open and close them. Every queue lives under one BullMQ prefix, so a test
  * (or a second desk) can run beside a live instance on the same Redis.
  */
-import { type JobsOptions, Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { JobsOptions, Queue } from "bullmq";
 import { z } from "zod";
 import { orderReportDataSchema } from "./brokerOrderPayload";
+import { openQueue, type QueueConnection } from "./queueConnection";
 
 /** Queue names. */
 export const QUEUE_NAMES = {
@@ -145,8 +145,8 @@ export const PAYLOAD_SCHEMAS = {
 export type Queues = { readonly [K in QueueKey]: Queue<QueuePayloads[K]> };
 
 export interface QueueOptions {
-  /** A connection shared by the queues (producers may use any ioredis instance). */
-  readonly connection: Redis;
+  /** Where the jobs are kept: a Redis connection shared by the queues, or a PostgreSQL store. */
+  readonly connection: QueueConnection;
   /** BullMQ key prefix (default "desk"); tests use their own. */
   readonly prefix?: string;
 }
@@ -166,8 +166,7 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 export function createQueues(options: QueueOptions): Queues {
   const prefix = options.prefix ?? DEFAULT_QUEUE_PREFIX;
   const open = <K extends QueueKey>(key: K): Queue<QueuePayloads[K]> =>
-    new Queue<QueuePayloads[K]>(QUEUE_NAMES[key], {
-      connection: options.connection,
+    openQueue<QueuePayloads[K]>(QUEUE_NAMES[key], options.connection, {
       prefix,
       defaultJobOptions: DEFAULT_JOB_OPTIONS,
     });

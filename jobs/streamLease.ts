@@ -1,63 +1,18 @@
 /**
  * One trade stream per account (Alpaca allows one connection), held by exactly one worker
- * process through a lease in Redis: `SET NX PX` takes it, a Lua compare-and-extend renews it,
- * a compare-and-delete gives it up. A holder that dies stops renewing; the lease lapses and
+ * process through a lease kept with the queues (see leases.ts). A holder that dies stops renewing; the lease lapses and
  * another worker takes it over at its next try. The holder publishes every trade update to the
  * `order-events` queue, and after every (re)subscription asks for a poll and a reconciliation,
  * because the stream never replays what it missed.
  */
-import type { Redis } from "ioredis";
 import type { TradeUpdateSubscription } from "../domain/broker";
 import type { JobDeps } from "./context";
-
-// KEYS[1] lease; ARGV: holder, ttl ms. Extends only the holder's own lease.
-const RENEW_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-`;
-
-// KEYS[1] lease; ARGV: holder. Deletes only the holder's own lease.
-const RELEASE_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`;
-
-/** A lease on a name in Redis, held by one holder at a time. */
-export interface Lease {
-  /** Takes the lease if nobody holds it; true when this holder has it. */
-  acquire(): Promise<boolean>;
-  /** Extends this holder's lease; false when it was lost (lapsed, or taken by another). */
-  renew(): Promise<boolean>;
-  /** Gives the lease up if this holder has it. */
-  release(): Promise<void>;
-}
-
-/** A lease on `key` for `holder`, lasting `ttlMs` unless renewed. */
-export function createLease(redis: Redis, key: string, holder: string, ttlMs: number): Lease {
-  return {
-    async acquire() {
-      const set = await redis.set(key, holder, "PX", ttlMs, "NX");
-      if (set === "OK") return true;
-      // Ours already (a renewal was late but the lease survived): keep it.
-      return (await redis.get(key)) === holder;
-    },
-    async renew() {
-      const renewed = await redis.eval(RENEW_SCRIPT, 1, key, holder, String(ttlMs));
-      return renewed === 1;
-    },
-    async release() {
-      await redis.eval(RELEASE_SCRIPT, 1, key, holder);
-    },
-  };
-}
+import { createLease, type Lease } from "./leases";
+import type { QueueConnection } from "./queueConnection";
 
 export interface StreamSupervisorOptions {
-  /** A connection for the leases (not a blocking one). */
-  readonly redis: Redis;
+  /** Where the leases are kept: the queues' Redis (not a blocking connection) or store. */
+  readonly connection: QueueConnection;
   /** Key prefix for the lease keys (e.g. the BullMQ prefix). */
   readonly keyPrefix: string;
   /** The accounts whose streams this process may hold. */
@@ -152,7 +107,7 @@ export function startStreamSupervisor(
     if (!entry) {
       entry = {
         lease: createLease(
-          options.redis,
+          options.connection,
           streamLeaseKey(options.keyPrefix, accountId),
           holder,
           ttlMs,

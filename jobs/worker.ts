@@ -4,13 +4,13 @@
  * stop for SIGTERM that stops taking jobs, lets the active ones finish, and closes the stream,
  * the queues and the connections.
  */
-import { type Processor, Worker } from "bullmq";
-import type { Redis } from "ioredis";
+import type { Processor, Worker } from "bullmq";
 import type { JobDeps } from "./context";
 import { createExecuteProcessor } from "./execute";
 import { createOrderEventsProcessor } from "./orderEvents";
 import { createOrderReportHandler } from "./orderReports";
 import { createProtectProcessor } from "./protect";
+import { openWorker, type QueueConnection } from "./queueConnection";
 import { closeQueues, QUEUE_NAMES, type QueueKey, type Queues } from "./queues";
 import { lifecycleSchedules } from "./schedules";
 import { type StreamSupervisor, startStreamSupervisor } from "./streamLease";
@@ -22,8 +22,11 @@ export type ExtraProcessors = Partial<
 
 export interface WorkerRuntimeOptions {
   readonly deps: JobDeps;
-  /** For the workers (BullMQ needs `maxRetriesPerRequest: null`); duplicated for blocking calls. */
-  readonly connection: Redis;
+  /**
+   * Where the jobs are kept: Redis (BullMQ needs `maxRetriesPerRequest: null`; duplicated for
+   * blocking calls) or a PostgreSQL store. The stream leases are kept there too.
+   */
+  readonly connection: QueueConnection;
   readonly prefix: string;
   readonly queues: Queues;
   /** Accounts this process serves (streams, schedules, start-up poll and reconciliation). */
@@ -70,8 +73,7 @@ export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promis
   };
   const workers: Worker[] = [];
   for (const [key, processor] of Object.entries(processors) as [QueueKey, Processor][]) {
-    const worker = new Worker(QUEUE_NAMES[key], processor, {
-      connection: options.connection,
+    const worker = openWorker(QUEUE_NAMES[key], processor, options.connection, {
       prefix: options.prefix,
       concurrency: deps.settings.concurrency,
       ...(options.lockDurationMs ? { lockDuration: options.lockDurationMs } : {}),
@@ -107,7 +109,7 @@ export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promis
   const streams =
     (options.streams ?? true)
       ? startStreamSupervisor(deps, {
-          redis: options.connection,
+          connection: options.connection,
           keyPrefix: `${options.prefix}:`,
           accountIds: options.accountIds,
         })

@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 
@@ -131,7 +131,11 @@ describe("sandbox smoke test", () => {
     const cwd = await tempDirectory();
     const port = await freePort();
     const token = "smoke-test-token-0123456789";
-    const run = runDesk({ HTTP_PORT: String(port), API_TOKEN: token }, cwd);
+    // A fresh machine: Node and npm on PATH, no Redis anywhere the desk could find one.
+    const run = runDesk(
+      { HTTP_PORT: String(port), API_TOKEN: token, PATH: dirname(process.execPath) },
+      cwd,
+    );
     try {
       await waitFor(
         () => run.stderr().includes("ready."),
@@ -139,6 +143,7 @@ describe("sandbox smoke test", () => {
         `the desk to start:\n${run.stderr()}`,
       );
       expect(run.stderr()).toContain("mode: sandbox");
+      expect(run.stderr()).toContain("queues: embedded database");
 
       run.child.stdin?.write("/start\n");
       await waitFor(
@@ -151,11 +156,12 @@ describe("sandbox smoke test", () => {
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       const report = (await health.json()) as { components: Record<string, { status: string }> };
       expect(Object.keys(report.components).sort()).toEqual(
-        ["broker", "database", "redis", "telegram"]
+        ["broker", "database", "queues", "telegram"]
           .concat("stream" in report.components ? ["stream"] : [])
           .sort(),
       );
       expect(report.components.database?.status).toBe("up");
+      expect(report.components.queues?.status).toBe("up");
       expect(report.components.telegram?.status).toBe("up");
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(metrics).toContain('desk_trading_state{account="1",state="ACTIVE"} 1');

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { createRedisRateLimiter, rateLimitBucketFor } from "../../broker/rateLimiter";
+import {
+  createLocalRateLimiter,
+  createRedisRateLimiter,
+  rateLimitBucketFor,
+} from "../../broker/rateLimiter";
 import { useTestRedis } from "../support/redis";
 
 const testRedis = useTestRedis("rate-limiter");
@@ -73,5 +77,31 @@ describe("Redis rate limiter", () => {
     const ttl = await redis.pttl(key);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(5_000);
+  });
+});
+
+describe("local rate limiter", () => {
+  it("lets the limit through in a window, then waits for the oldest request to leave it", async () => {
+    let now = 1_000_000;
+    const limiter = createLocalRateLimiter({ limit: 3, windowMs: 60, nowMs: () => now });
+    for (let i = 0; i < 3; i++) await limiter.acquire();
+    let fourth = false;
+    const waiting = limiter.acquire().then(() => {
+      fourth = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(fourth).toBe(false);
+    now += 60;
+    await waiting;
+    expect(fourth).toBe(true);
+  });
+
+  it("stops waiting when the signal aborts", async () => {
+    const limiter = createLocalRateLimiter({ limit: 1, windowMs: 60_000 });
+    await limiter.acquire();
+    const controller = new AbortController();
+    const waiting = limiter.acquire(controller.signal);
+    controller.abort(new Error("shutting down"));
+    await expect(waiting).rejects.toThrow("shutting down");
   });
 });

@@ -1,6 +1,7 @@
 /** One trade stream per account: the lease in Redis, and a second process taking the stream over. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLease, startStreamSupervisor, streamLeaseKey } from "../../jobs/streamLease";
+import { createLease } from "../../jobs/leases";
+import { startStreamSupervisor, streamLeaseKey } from "../../jobs/streamLease";
 import { type Lifecycle, openLifecycle, waitFor } from "./harness";
 
 let t: Lifecycle;
@@ -34,7 +35,11 @@ describe("stream lease", () => {
 
   it("lets a second process take the account's stream over when the first stops holding it", async () => {
     const deps = { ...t.deps, settings: { ...t.deps.settings, streamLeaseMs: 600 } };
-    const options = { redis: t.redis.redis, keyPrefix: t.redis.prefix, accountIds: [t.accountId] };
+    const options = {
+      connection: t.redis.redis,
+      keyPrefix: t.redis.prefix,
+      accountIds: [t.accountId],
+    };
     const first = startStreamSupervisor(deps, options);
     await waitFor(async () => first.held().length === 1, 10_000, "first holder");
     const second = startStreamSupervisor(deps, options);
