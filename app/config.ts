@@ -517,7 +517,9 @@ export function describeConfig(config: AppConfig): string[] {
     config.database.kind === "postgres"
       ? `database: PostgreSQL ${maskUrl(config.database.url)}`
       : `database: embedded under ${config.database.directory}`,
-    `redis: ${maskUrl(config.redis.url)}${config.redis.isDefault ? " (default)" : ""}`,
+    config.mode === "sandbox" && config.redis.isDefault
+      ? "queues: embedded (no REDIS_URL)"
+      : `queues: Redis ${maskUrl(config.redis.url)}${config.redis.isDefault ? " (default)" : ""}`,
     `http: port ${http.port}; /api/alerts ${http.alertWebhookSecret === null ? "disabled (no ALERT_WEBHOOK_SECRET)" : "secret set"}; /api/execution ${http.apiToken === null ? "disabled (no API_TOKEN)" : "token set"}`,
     `secrets key: ${config.secretsKey === null ? "not set; broker credentials cannot be stored" : "set"}`,
     `log level: ${config.logLevel}`,
