@@ -1,4 +1,4 @@
-import { and, asc, eq, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import type { Database } from "./database";
 import { executionLog, type LogEntity } from "./schema";
 
@@ -70,28 +70,37 @@ export function logRows(entries: readonly LogEntry[]): (typeof executionLog.$inf
 }
 
 /**
- * An INSERT of audit events sent as one JSON parameter (for folding into a larger statement):
- * one parameter instead of fourteen per event keeps a many-part statement cheap to build and to
- * send. The rows are the same as `appendLog` writes.
+ * Audit events as one JSON parameter for `insertLogStatement`: one parameter instead of fourteen
+ * per event keeps a many-part statement cheap to build and to send. The rows are the same as
+ * `appendLog` writes.
  */
-export function insertLogStatement(entries: readonly LogEntry[]): SQL {
-  const rows = entries.map((e) => ({
-    entity: e.entity,
-    entity_id: String(e.entityId),
-    event: e.event,
-    status_before: e.statusBefore ?? null,
-    status_after: e.statusAfter ?? null,
-    details: e.details ?? {},
-    source: e.source,
-    account_id: e.accountId ?? null,
-    decision_id: e.decisionId ?? null,
-    trade_id: e.tradeId ?? null,
-    order_id: e.orderId ?? null,
-    occurred_at: e.occurredAt.toISOString(),
-  }));
+export function logRowsJson(entries: readonly LogEntry[]): string {
+  return JSON.stringify(
+    entries.map((e) => ({
+      entity: e.entity,
+      entity_id: String(e.entityId),
+      event: e.event,
+      status_before: e.statusBefore ?? null,
+      status_after: e.statusAfter ?? null,
+      details: e.details ?? {},
+      source: e.source,
+      account_id: e.accountId ?? null,
+      decision_id: e.decisionId ?? null,
+      trade_id: e.tradeId ?? null,
+      order_id: e.orderId ?? null,
+      occurred_at: e.occurredAt.toISOString(),
+    })),
+  );
+}
+
+/**
+ * An INSERT of the audit events in `rows` (the JSON of `logRowsJson`, usually a placeholder), for
+ * folding into a larger statement. Its text does not depend on the events.
+ */
+export function insertLogStatement(rows: SQLWrapper): SQL {
   return sql`(insert into ${executionLog} (entity, entity_id, event, status_before, status_after, details, source, account_id, decision_id, trade_id, order_id, occurred_at)
     select entity, entity_id, event, status_before, status_after, details, source, account_id, decision_id, trade_id, order_id, occurred_at
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as e(entity log_entity, entity_id text, event text, status_before text, status_after text, details jsonb, source text, account_id bigint, decision_id bigint, trade_id bigint, order_id bigint, occurred_at timestamptz))`;
+    from jsonb_to_recordset(${rows}::jsonb) as e(entity log_entity, entity_id text, event text, status_before text, status_after text, details jsonb, source text, account_id bigint, decision_id bigint, trade_id bigint, order_id bigint, occurred_at timestamptz))`;
 }
 
 /** Which events to read: any combination, joined with OR (a trade's story spans its orders). */
@@ -125,4 +134,14 @@ export async function readLog(db: Database, filter: LogFilter): Promise<LoggedEv
     .from(executionLog)
     .where(or(...conditions))
     .orderBy(asc(executionLog.id));
+}
+
+/** When the latest entry of the log happened (any account), or null for an empty log. */
+export async function lastLoggedAt(db: Database): Promise<Date | null> {
+  const [row] = await db
+    .select({ at: executionLog.occurredAt })
+    .from(executionLog)
+    .orderBy(desc(executionLog.occurredAt))
+    .limit(1);
+  return row?.at ?? null;
 }
