@@ -139,7 +139,8 @@ export interface OrderUnknownAtBroker {
   /**
    * True when the broker had acknowledged it (we hold its broker id): it can no longer fill, so
    * it is closed in our books as canceled. An unacknowledged one is only reported: the job that
-   * sends it looks it up before sending again.
+   * sends it looks it up before sending again, and once that job is gone for good the entry is
+   * settled with its decision (`settleStalledExecution`).
    */
   readonly acknowledged: boolean;
 }
@@ -725,4 +726,89 @@ function addedPrice(
   return brokerPosition.avgEntryPrice.gt(ZERO)
     ? { price: brokerPosition.avgEntryPrice, source: "broker_position", externalOrder: null }
     : null;
+}
+
+/**
+ * A decision still `executing` whose execute job is gone (failed for good, or lost): nothing will
+ * carry it on, so reconciliation settles it.
+ */
+export interface StalledExecution {
+  readonly decisionId: number;
+  readonly symbol: string;
+  /** When it was claimed for execution, epoch ms. */
+  readonly claimedAt: number;
+  /** Its recorded entry, or null when the job stopped before recording one. */
+  readonly entry: KnownOrder | null;
+  /**
+   * Whether the broker knows the entry's client order id: true, false (not found), or null when
+   * it was not asked (or could not answer).
+   */
+  readonly entryAtBroker: boolean | null;
+}
+
+/** The entry reached the broker: the decision was executed; the entry is followed as any order. */
+export interface ExecutionConfirmed {
+  readonly code: "EXECUTION_CONFIRMED";
+  readonly decisionId: number;
+  readonly symbol: string;
+  readonly orderId: number;
+  readonly tradeId: number | null;
+}
+
+/**
+ * The entry never reached the broker: the decision failed, and the entry is closed in our books as
+ * rejected (unless it already ended). It is never sent late: the plan behind it is stale.
+ */
+export interface EntryNeverSent {
+  readonly code: "ENTRY_NEVER_SENT";
+  readonly decisionId: number;
+  readonly symbol: string;
+  readonly orderId: number;
+  readonly tradeId: number | null;
+  /** False when the entry already ended in our books (only the decision is left to settle). */
+  readonly closeEntry: boolean;
+}
+
+/** The execution stopped between the claim and recording an entry: the decision failed. */
+export interface EntryNotRecorded {
+  readonly code: "ENTRY_NOT_RECORDED";
+  readonly decisionId: number;
+  readonly symbol: string;
+}
+
+export type ExecutionSettlement = ExecutionConfirmed | EntryNeverSent | EntryNotRecorded;
+
+/**
+ * How to settle a stalled execution, or null to wait. An entry the broker acknowledged or knows by
+ * its client order id confirms the execution at once. A failure needs the broker's word that the
+ * entry is unknown (or no entry at all) and the grace period since the entry was recorded (or the
+ * decision claimed), so an order still in flight is never written off.
+ */
+export function settleStalledExecution(
+  stalled: StalledExecution,
+  now: number,
+  graceMs: number,
+): ExecutionSettlement | null {
+  const { decisionId, symbol, entry } = stalled;
+  if (entry === null) {
+    return now - stalled.claimedAt >= graceMs
+      ? { code: "ENTRY_NOT_RECORDED", decisionId, symbol }
+      : null;
+  }
+  const orderId = entry.id;
+  const tradeId = entry.tradeId;
+  if (entry.order.brokerOrderId !== null || stalled.entryAtBroker === true) {
+    return { code: "EXECUTION_CONFIRMED", decisionId, symbol, orderId, tradeId };
+  }
+  if (stalled.entryAtBroker === false && now - entry.createdAt >= graceMs) {
+    return {
+      code: "ENTRY_NEVER_SENT",
+      decisionId,
+      symbol,
+      orderId,
+      tradeId,
+      closeEntry: !isTerminal(entry.order.status),
+    };
+  }
+  return null;
 }

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { BrokerOrder, BrokerPosition } from "../../domain/broker";
 import { type Decimal, dec } from "../../domain/money";
@@ -10,6 +11,8 @@ import {
   type ReconciliationAction,
   type ReconciliationInput,
   reconcile,
+  type StalledExecution,
+  settleStalledExecution,
 } from "../../domain/reconciliation";
 import { fillEvent, newOrder } from "../support/orderFixtures";
 
@@ -933,5 +936,114 @@ describe("external orders", () => {
         status: "new",
       },
     ]);
+  });
+});
+
+describe("stalled executions", () => {
+  const stalled = (overrides: Partial<StalledExecution> = {}): StalledExecution => ({
+    decisionId: 9,
+    symbol: "AAPL",
+    claimedAt: LONG_AGO,
+    entry: ours(1, { tradeId: 4 }),
+    entryAtBroker: false,
+    ...overrides,
+  });
+
+  it("confirms an execution whose entry the broker acknowledged or knows by client order id", () => {
+    const confirmed = {
+      code: "EXECUTION_CONFIRMED",
+      decisionId: 9,
+      symbol: "AAPL",
+      orderId: 1,
+      tradeId: 4,
+    };
+    expect(settleStalledExecution(stalled({ entryAtBroker: true }), NOW, GRACE)).toEqual(confirmed);
+    const acknowledged = ours(1, { tradeId: 4, brokerOrderId: "b-1", status: "new" });
+    expect(
+      settleStalledExecution(stalled({ entry: acknowledged, entryAtBroker: null }), NOW, GRACE),
+    ).toEqual(confirmed);
+    // Even one the entry's own record shows recorded just now: the broker has it.
+    const fresh = ours(1, { tradeId: 4, createdAt: NOW - 1_000 });
+    expect(
+      settleStalledExecution(stalled({ entry: fresh, entryAtBroker: true }), NOW, GRACE),
+    ).toEqual(confirmed);
+  });
+
+  it("fails one whose entry never reached the broker, past the grace period only", () => {
+    expect(settleStalledExecution(stalled(), NOW, GRACE)).toEqual({
+      code: "ENTRY_NEVER_SENT",
+      decisionId: 9,
+      symbol: "AAPL",
+      orderId: 1,
+      tradeId: 4,
+      closeEntry: true,
+    });
+    const fresh = ours(1, { tradeId: 4, createdAt: NOW - GRACE + 1 });
+    expect(settleStalledExecution(stalled({ entry: fresh }), NOW, GRACE)).toBeNull();
+  });
+
+  it("leaves an entry that already ended in the books as it is, failing only the decision", () => {
+    const cancelled = ours(1, { tradeId: 4, status: "canceled" });
+    expect(settleStalledExecution(stalled({ entry: cancelled }), NOW, GRACE)).toMatchObject({
+      code: "ENTRY_NEVER_SENT",
+      closeEntry: false,
+    });
+  });
+
+  it("waits when the broker could not say whether it has the entry", () => {
+    expect(settleStalledExecution(stalled({ entryAtBroker: null }), NOW, GRACE)).toBeNull();
+  });
+
+  it("fails one that never recorded an entry, once the claim is older than the grace period", () => {
+    expect(settleStalledExecution(stalled({ entry: null }), NOW, GRACE)).toEqual({
+      code: "ENTRY_NOT_RECORDED",
+      decisionId: 9,
+      symbol: "AAPL",
+    });
+    expect(
+      settleStalledExecution(stalled({ entry: null, claimedAt: NOW - 1_000 }), NOW, GRACE),
+    ).toBeNull();
+  });
+
+  it("never fails an execution the broker may have, and never within the grace period", () => {
+    const statuses: OrderStatus[] = ["pending_new", "new", "canceled", "rejected", "filled"];
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.option(fc.constantFrom("b-1"), { nil: null }),
+        fc.constantFrom(...statuses),
+        fc.option(fc.boolean(), { nil: null }),
+        fc.integer({ min: 0, max: 3 * GRACE }),
+        fc.integer({ min: 0, max: 3 * GRACE }),
+        (recorded, brokerOrderId, status, entryAtBroker, entryAge, claimAge) => {
+          const entry = recorded
+            ? ours(1, { brokerOrderId, status, createdAt: NOW - entryAge })
+            : null;
+          const settled = settleStalledExecution(
+            stalled({ entry, entryAtBroker, claimedAt: NOW - claimAge }),
+            NOW,
+            GRACE,
+          );
+          const mayBeAtBroker = brokerOrderId !== null || entryAtBroker !== false;
+          if (recorded && brokerOrderId === null && entryAtBroker === null) {
+            expect(settled).toBeNull();
+          }
+          if (settled?.code === "ENTRY_NEVER_SENT") {
+            expect(mayBeAtBroker).toBe(false);
+            expect(entryAge).toBeGreaterThanOrEqual(GRACE);
+          }
+          if (settled?.code === "ENTRY_NOT_RECORDED") {
+            expect(recorded).toBe(false);
+            expect(claimAge).toBeGreaterThanOrEqual(GRACE);
+          }
+          if (settled?.code === "EXECUTION_CONFIRMED") {
+            expect(recorded && (brokerOrderId !== null || entryAtBroker === true)).toBe(true);
+          }
+          if (recorded && (brokerOrderId !== null || entryAtBroker === true)) {
+            expect(settled?.code).toBe("EXECUTION_CONFIRMED");
+          }
+        },
+      ),
+    );
   });
 });
