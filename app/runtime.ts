@@ -50,6 +50,7 @@ import { maskUrl } from "./redact";
 import { createDailyLossResumeCheck } from "./resumeCheck";
 import { type LocalBotApi, type SandboxUser, startLocalBotApi } from "./sandbox/botApi";
 import { openEmbeddedQueues } from "./sandbox/embeddedQueues";
+import { openSimulatedSession, restoreSimulatedPositions } from "./sandbox/simulatorSession";
 import { startTerminalChat, TERMINAL_HELP, type TerminalChat } from "./sandbox/terminalChat";
 import { createSecretBox, type SecretBox, SecretsError } from "./secrets";
 import { createTradingRequests } from "./tradingRequests";
@@ -199,11 +200,11 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       streamUrl ??= simulator.streamUrl;
       const simulatedClock = simulator.clock;
       now = () => simulatedClock.now();
-      const opened = await openSimulatedSession(simulator.url);
+      const opened = await openSimulatedSession(db, simulator.url, SANDBOX_KEYS);
       summary.push(
         opened === null
           ? `simulator: ${simulator.url} (the market is open)`
-          : `simulator: ${simulator.url} (the market is closed now, so its clock starts at the next open, ${opened}; :time moves it)`,
+          : `simulator: ${simulator.url} (its clock starts in an open session, at ${opened}; :time moves it)`,
       );
     }
 
@@ -268,6 +269,20 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         sealCredentials(box, account.id, config.alpaca.credentials),
         now(),
       );
+    }
+
+    if (simulator !== null) {
+      const restored = await restoreSimulatedPositions({
+        db,
+        accountId: account.id,
+        simulatorUrl: simulator.url,
+        keys,
+      });
+      if (restored.length > 0) {
+        summary.push(
+          `simulator: the last run's positions opened again (${restored.map((p) => `${p.symbol} ${p.quantity}`).join(", ")}); reconciliation re-places their stops`,
+        );
+      }
     }
 
     const allowedUsers = new Map<number, UserRole>(
@@ -555,25 +570,6 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
  * clock jumps to a minute after the next session open (calendar and clock then agree, unlike a
  * forced-open market). Answers the new time, or null when the market was open.
  */
-async function openSimulatedSession(simulatorUrl: string): Promise<string | null> {
-  const response = await fetch(`${simulatorUrl}/v2/clock`, {
-    headers: {
-      "APCA-API-KEY-ID": SANDBOX_KEYS.keyId,
-      "APCA-API-SECRET-KEY": SANDBOX_KEYS.secretKey,
-    },
-  });
-  const clock = (await response.json()) as { is_open?: boolean; next_open?: string };
-  if (clock.is_open === true || clock.next_open === undefined) return null;
-  const time = new Date(Date.parse(clock.next_open) + 60_000).toISOString();
-  const moved = await fetch(`${simulatorUrl}/sim/clock`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ time }),
-  });
-  if (!moved.ok) throw new Error(`the simulator refused to move its clock: ${moved.status}`);
-  return time;
-}
-
 /** The one account holding stored paper credentials, if any; refuses ambiguity and live ones. */
 async function storedCredentials(
   db: OpenDatabase["db"],

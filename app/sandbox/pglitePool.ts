@@ -139,6 +139,8 @@ class PgliteClient extends EventEmitter implements PgPoolClient {
 class PglitePool extends EventEmitter implements PgPool {
   constructor(private readonly db: PGlite) {
     super();
+    // Every queue and worker on the store listens for pool errors.
+    this.setMaxListeners(0);
   }
 
   query<R = unknown>(text: string, params?: readonly unknown[]): Promise<PgQueryResult<R>> {

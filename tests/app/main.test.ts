@@ -212,5 +212,61 @@ describe("sandbox smoke test", () => {
     } finally {
       if (run.child.exitCode === null) run.child.kill("SIGKILL");
     }
-  }, 90_000);
+
+    // Started again on the same ./data with a fresh simulator: the position carries on, with a
+    // stop working at the simulator again, rather than being closed as an exit made elsewhere.
+    const again = runDesk(
+      { HTTP_PORT: String(port), API_TOKEN: token, PATH: dirname(process.execPath) },
+      cwd,
+    );
+    try {
+      await waitFor(
+        () => again.stderr().includes("ready."),
+        60_000,
+        `the desk to start again:\n${again.stderr()}`,
+      );
+      expect(again.stderr()).toContain("positions opened again (AAPL 26)");
+      const api = (path: string) =>
+        fetch(`http://127.0.0.1:${port}/api/execution/${path}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+      // The fresh simulator's own open orders: the stop must be there, and be the one we follow.
+      const simulatorUrl = /simulator: (http:\/\/[^\s]+)/.exec(again.stderr())?.[1];
+      expect(simulatorUrl).toBeDefined();
+      const simulatorStops = async () => {
+        const open = (await (
+          await fetch(`${simulatorUrl}/v2/orders?status=open&nested=false`, {
+            headers: { "APCA-API-KEY-ID": "k", "APCA-API-SECRET-KEY": "s" },
+          })
+        ).json()) as { id: string; symbol: string; type: string; qty: string }[];
+        return open.filter((o) => o.symbol === "AAPL" && o.type === "stop");
+      };
+      type OrderView = { role: string; status: string; broker_order_id: string | null };
+      let followed: OrderView[] = [];
+      for (let i = 0; i < 200; i++) {
+        const atSimulator = new Set((await simulatorStops()).map((o) => o.id));
+        const orders = ((await (await api("orders")).json()) as { orders: OrderView[] }).orders;
+        followed = orders.filter(
+          (o) =>
+            o.role === "STOP_LOSS" &&
+            o.broker_order_id !== null &&
+            atSimulator.has(o.broker_order_id),
+        );
+        if (followed.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(followed).toHaveLength(1);
+      expect(await simulatorStops()).toEqual([expect.objectContaining({ qty: "26" })]);
+      const positions = (
+        (await (await api("positions")).json()) as {
+          positions: { ticker: string; quantity: string }[];
+        }
+      ).positions;
+      expect(positions).toEqual([expect.objectContaining({ ticker: "AAPL", quantity: "26" })]);
+      again.child.kill("SIGTERM");
+      expect(await again.exited).toBe(0);
+    } finally {
+      if (again.child.exitCode === null) again.child.kill("SIGKILL");
+    }
+  }, 150_000);
 });
