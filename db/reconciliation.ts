@@ -2,13 +2,14 @@
  * Reads the reconciliation needs beside the main repositories: the orders to compare with the
  * broker's (working, or changed recently enough that a missed fill may still hide in them) and
  * how many positions of a symbol were adopted before (the sequence in an adoption's client
- * order id).
+ * order id), and the decisions still executing (settled once their execute job is gone).
  */
 import { and, asc, count, eq, gte, like, notInArray, or } from "drizzle-orm";
 import { TERMINAL_ORDER_STATUSES } from "../domain/order";
 import type { Database } from "./database";
+import type { Decision } from "./decisions";
 import { type OrderRecord, orderRecordOfRow } from "./orders";
-import { orders } from "./schema";
+import { decisions, orders } from "./schema";
 
 /** An account's orders that are still working, or were changed at or after `since`, oldest first. */
 export async function listOrdersToReconcile(
@@ -41,4 +42,13 @@ export async function countOrdersWithClientIdPrefix(
     .from(orders)
     .where(and(eq(orders.accountId, accountId), like(orders.clientOrderId, `${escaped}%`)));
   return row?.n ?? 0;
+}
+
+/** An account's decisions still `executing`, oldest first. */
+export async function listExecutingDecisions(db: Database, accountId: number): Promise<Decision[]> {
+  return db
+    .select()
+    .from(decisions)
+    .where(and(eq(decisions.accountId, accountId), eq(decisions.status, "executing")))
+    .orderBy(asc(decisions.id));
 }

@@ -26,6 +26,12 @@ export interface JobClient {
    * derived from the decision id: asking twice is one job, and one order.
    */
   executeDecision(decisionId: number, options?: ExecuteOptions): Promise<void>;
+  /**
+   * Whether a decision's execute job may still run (waiting, delayed for a retry, prioritized or
+   * active). False once it failed for good, completed, or is gone: nothing will move the
+   * decision on, and reconciliation settles it.
+   */
+  executeJobAlive(decisionId: number): Promise<boolean>;
   /** Cancels a trade's working entry (the CANCEL decision). */
   cancelTrade(
     accountId: number,
@@ -86,6 +92,15 @@ export function orderReportJobId(source: OrderReportSource, report: OrderReportD
   );
 }
 
+/** Job states from which a job still runs (a failed attempt with retries left waits as delayed). */
+const LIVE_JOB_STATES: ReadonlySet<string> = new Set([
+  "waiting",
+  "delayed",
+  "prioritized",
+  "active",
+  "waiting-children",
+]);
+
 /** Debounce window for requests that only need to happen soon, not once per caller. */
 const COALESCE_MS = 2_000;
 
@@ -112,6 +127,10 @@ export function createJobClient(queues: Queues): JobClient {
           : { action: "AMEND", decisionId, replacesTradeId: options.amendsTradeId },
         { jobId: executeJobId(decisionId), ...(delay > 0 ? { delay } : {}) },
       );
+    },
+    async executeJobAlive(decisionId) {
+      const state = await queues.execute.getJobState(executeJobId(decisionId));
+      return LIVE_JOB_STATES.has(state);
     },
     async cancelTrade(accountId, tradeId, reason, requestedBy) {
       await queues.execute.add(

@@ -13,22 +13,32 @@
  * - An unknown broker position is adopted (a trade without a decision, its entry filled at the
  *   broker's average) and handed to the protect job; a position without a live stop is handed to
  *   the protect job for repair.
+ * - A decision still `executing` whose execute job is gone (failed for good, or lost) is settled
+ *   first (`settleStalledExecution`): executed when its entry is at the broker (then followed as
+ *   any order); failed, the trader told, when the entry never reached it (closed as rejected,
+ *   never sent late) or was never recorded.
  * When fills were inferred, positions are compared again on the corrected books (second pass).
  */
 import type { Job } from "bullmq";
 import type { Database } from "../db/database";
+import { type Decision, findDecision, finishDecisionExecution } from "../db/decisions";
 import { appendLog, type LogEntry } from "../db/executionLog";
-import { lockName } from "../db/lifecycleQueries";
+import { listChildOrders, lockName } from "../db/lifecycleQueries";
 import { applyOrderUpdate } from "../db/orderEvents";
 import { findOrderByClientOrderId, insertOrder, type OrderRecord } from "../db/orders";
 import { findPosition, listPositions } from "../db/positions";
-import { countOrdersWithClientIdPrefix, listOrdersToReconcile } from "../db/reconciliation";
+import {
+  countOrdersWithClientIdPrefix,
+  listExecutingDecisions,
+  listOrdersToReconcile,
+} from "../db/reconciliation";
 import { recordTradeEntry } from "../db/trades";
 import type { Broker, BrokerOrder } from "../domain/broker";
 import { type Decimal, HUNDRED, ZERO } from "../domain/money";
 import { createOrder } from "../domain/order";
 import { isTerminal } from "../domain/orderStateMachine";
 import {
+  type ExecutionSettlement,
   type KnownOrder,
   type KnownPosition,
   type ManualCloseFound,
@@ -36,10 +46,12 @@ import {
   type QuantityMismatch,
   type ReconciliationAction,
   reconcile,
+  settleStalledExecution,
 } from "../domain/reconciliation";
 import { roundStopPrice } from "../domain/tick";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
+import { entryClientOrderId } from "./entryOrders";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
 import { type OrderReportHandler, symbolLockName } from "./orderReports";
 import { type ReconcilePayload, reconcilePayloadSchema } from "./queues";
@@ -64,7 +76,7 @@ export interface ReconcileProcessorOptions {
 /** What a reconciliation found and did (the job's return value). */
 export interface ReconcileResult {
   readonly accountId: number;
-  /** Codes of the actions, in the order applied, over both passes. */
+  /** Codes of the settled executions, then of the actions in the order applied, over both passes. */
   readonly actions: readonly string[];
   readonly passes: number;
 }
@@ -611,6 +623,137 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     }
   }
 
+  /** What the trader is told when a stalled execution fails. */
+  const STALLED_REASONS = {
+    ENTRY_NEVER_SENT:
+      "The entry never reached the broker and its execution gave up; it will not be sent late.",
+    ENTRY_NOT_RECORDED: "The execution stopped before the entry was recorded; nothing was sent.",
+  } as const;
+
+  /**
+   * Settles one stalled execution under the lock of its symbol, judged again on the rows read
+   * there: the decision moves only from `executing`, so a second worker finds it settled and
+   * does nothing. The broker's answer about the entry was asked before the lock.
+   */
+  function settleExecution(
+    accountId: number,
+    chats: readonly number[],
+    decision: Decision,
+    entryAtBroker: boolean | null,
+  ): Promise<{ settlement: ExecutionSettlement | null; notices: number }> {
+    const none = { settlement: null, notices: 0 };
+    return inLock(accountId, decision.symbol, async (tx) => {
+      const at = deps.now();
+      const current = await findDecision(tx, decision.id);
+      if (current?.status !== "executing") return none;
+      const entry = await findOrderByClientOrderId(tx, entryClientOrderId(decision.id));
+      const settlement = settleStalledExecution(
+        {
+          decisionId: current.id,
+          symbol: current.symbol,
+          claimedAt: current.updatedAt.getTime(),
+          entry: entry === null ? null : knownOrderOf(entry),
+          entryAtBroker,
+        },
+        at.getTime(),
+        settings.graceMs,
+      );
+      if (settlement === null) return none;
+      const log = {
+        entity: "decision" as const,
+        entityId: current.id,
+        event: settlement.code,
+        source: SOURCE,
+        accountId,
+        decisionId: current.id,
+        tradeId: entry?.tradeId ?? null,
+        orderId: entry?.id ?? null,
+        details: { ...settlement },
+        occurredAt: at,
+      };
+      if (settlement.code === "EXECUTION_CONFIRMED") {
+        const moved = await finishDecisionExecution(tx, current.id, { executed: true }, SOURCE, at);
+        if (moved === null) return none;
+        await appendLog(tx, log);
+        return { settlement, notices: 0 };
+      }
+      const reason = STALLED_REASONS[settlement.code];
+      const moved = await finishDecisionExecution(
+        tx,
+        current.id,
+        { executed: false, reason: `${settlement.code}: ${reason}` },
+        SOURCE,
+        at,
+      );
+      if (moved === null) return none;
+      if (settlement.code === "ENTRY_NEVER_SENT" && settlement.closeEntry) {
+        // The entry and its held bracket legs: none of them can fill.
+        const legs = await listChildOrders(tx, settlement.orderId);
+        const open = legs.filter((l) => !isTerminal(l.order.status)).map((l) => l.id);
+        for (const orderId of [settlement.orderId, ...open]) {
+          const closed = await applyOrderUpdate(
+            tx,
+            { orderId },
+            { event: "rejected", at: at.toISOString(), reason: "never reached the broker" },
+            { source: SOURCE, recordedAt: at },
+          );
+          if (!closed.ok) throw new Error(`closing unsent order refused: ${closed.message}`);
+        }
+      }
+      await appendLog(tx, log);
+      const notices = await writeNotices(
+        tx,
+        chats,
+        [
+          {
+            key: `decision-refused-${current.id}`,
+            notice: {
+              kind: "ORDER_REJECTED",
+              decisionId: current.id,
+              tradeId: entry?.tradeId ?? null,
+              symbol: current.symbol,
+              code: settlement.code,
+              reason,
+            },
+          },
+        ],
+        at,
+      );
+      return { settlement, notices };
+    });
+  }
+
+  /**
+   * Settles the account's decisions still `executing` whose execute job is gone: nothing else
+   * will move them on. A job still waiting, retrying or running is left to finish its work.
+   */
+  async function settleStalledExecutions(accountId: number, broker: Broker): Promise<string[]> {
+    const executing = await listExecutingDecisions(deps.db, accountId);
+    if (executing.length === 0) return [];
+    const chats = await recipients(accountId);
+    const codes: string[] = [];
+    let notices = 0;
+    for (const decision of executing) {
+      if (await deps.jobs.executeJobAlive(decision.id)) continue;
+      const clientOrderId = entryClientOrderId(decision.id);
+      const entry = await findOrderByClientOrderId(deps.db, clientOrderId);
+      let entryAtBroker: boolean | null = null;
+      if (entry !== null && entry.order.brokerOrderId === null) {
+        const found = await broker.getOrderByClientOrderId(clientOrderId);
+        // Any other failure leaves it for the next run: only the broker's "not found" fails it.
+        if (found.ok) entryAtBroker = true;
+        else if (found.code === "NOT_FOUND") entryAtBroker = false;
+      }
+      const done = await settleExecution(accountId, chats, decision, entryAtBroker);
+      if (done.settlement === null) continue;
+      codes.push(done.settlement.code);
+      notices += done.notices;
+      deps.logger.info({ accountId, settlement: done.settlement }, "stalled execution settled");
+    }
+    if (notices > 0) await deps.jobs.requestNotify("reconcile");
+    return codes;
+  }
+
   /** One comparison and its corrections. */
   async function reconcileOnce(accountId: number, broker: Broker): Promise<ReconciliationAction[]> {
     const now = deps.now();
@@ -652,7 +795,9 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
   /** Reconciles one account: a second pass when fills were inferred, on the corrected books. */
   async function reconcileAccount(payload: ReconcilePayload): Promise<ReconcileResult> {
     const broker = await deps.brokerFor(payload.accountId);
-    const codes: string[] = [];
+    // Before the comparison, so an entry closed here is not also reported as unknown, and one
+    // confirmed here is followed by it at once.
+    const codes = await settleStalledExecutions(payload.accountId, broker);
     let passes = 0;
     for (let pass = 1; pass <= 2; pass++) {
       passes = pass;

@@ -80,6 +80,17 @@ describe("job client", () => {
     });
   });
 
+  it("tells whether a decision's execute job may still run: waiting or delayed yes, failed or gone no", async () => {
+    const client = createJobClient(queues);
+    await client.executeDecision(43);
+    await client.executeDecision(44, { runAt: new Date(Date.now() + 60_000) });
+    expect(await client.executeJobAlive(43)).toBe(true);
+    expect(await client.executeJobAlive(44)).toBe(true);
+    expect(await client.executeJobAlive(45)).toBe(false);
+    await (await queues.execute.getJob(executeJobId(44)))?.remove();
+    expect(await client.executeJobAlive(44)).toBe(false);
+  });
+
   it("keys order reports by execution id, so the stream and a retry are one job", async () => {
     const client = createJobClient(queues);
     const order = brokerOrder({ status: "filled", filledQty: dec("10") });
