@@ -278,8 +278,9 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       if (!decision) return { outcome: "skipped", reason: "no such decision" };
       freshClaim = claimed !== null;
     }
-    // Only the job of this decision moves it out of `executing`, so finding it there means this
-    // job claimed it (now or in a run that died): carry on where that run stopped.
+    // Only the job of this decision moves it out of `executing` while the job lives (reconcile
+    // settles it once the job is gone for good), so finding it there means this job claimed it
+    // (now or in a run that died): carry on where that run stopped.
     if (decision.status !== "executing") {
       return { outcome: "skipped", reason: `decision is ${decision.status}` };
     }
