@@ -1,17 +1,19 @@
 /**
  * Order lifecycle figures, each beside its floor measured in the same run, on a scratch
  * PostgreSQL database (BENCH_DATABASE_URL or TEST_DATABASE_URL's server), Redis (BENCH_REDIS_URL
- * or TEST_REDIS_URL, own key prefix) and the simulator in this process:
+ * or TEST_REDIS_URL, own key prefix) and the simulators in a process of their own (the broker is
+ * another service in a deployment). BENCH_LIFECYCLE_ONLY=latency or throughput runs one part.
  *
  * 1. Entry fill to protective stop accepted at the broker, for OCO-protected entries: from the
  *    entry's fill on the trade stream to the `new` event of its OCO, p50 and p99 over at least
  *    500 fills (waves of 10 fills at once). Floor: one PostgreSQL commit plus one loopback HTTP
  *    round trip. Target: p99 at most 10 times the floor.
  * 2. Decisions executed per second end to end (decision to entry acknowledged by the broker and
- *    stored), with one and with two worker runtimes. Target: at least 300 per second. Each run
- *    uses accounts of its own (a simulator each), so entries left resting by earlier runs do not
- *    weigh on it: once on one account (entries of one account are checked one at a time, under
- *    its entry lock) and once spread over several accounts (how more entries per second are had).
+ *    stored), with one and with two worker processes (each a worker runtime with its own database
+ *    pool and connections, as deployed). Target: at least 300 per second. Each run uses accounts
+ *    of its own (a simulator each), so entries left resting by earlier runs do not weigh on it:
+ *    once on one account (entries of one account are checked one at a time, under its entry
+ *    lock) and once spread over several accounts (how more entries per second are had).
  */
 import { randomUUID } from "node:crypto";
 import { createServer } from "node:http";
@@ -20,8 +22,6 @@ import { sql } from "drizzle-orm";
 import { Redis } from "ioredis";
 import pino from "pino";
 import postgres from "postgres";
-import { createAlpacaBroker } from "../broker/alpaca/client";
-import { createRedisRateLimiter } from "../broker/rateLimiter";
 import { ensureBrokerAccount } from "../db/brokerAccounts";
 import { type OpenDatabase, openDatabase, queryRows } from "../db/database";
 import { createDecision, type Decision } from "../db/decisions";
@@ -34,11 +34,16 @@ import { createJobClient } from "../jobs/client";
 import { createJobDeps, type JobSettings } from "../jobs/context";
 import { closeQueues, createQueues } from "../jobs/queues";
 import { createWorkerRuntime, type WorkerRuntime } from "../jobs/worker";
-import { startSimulator } from "../sim/server";
+import { type BenchChild, forkBenchChild } from "./childProcess";
+import {
+  BENCH_KEY,
+  BENCH_SECRET,
+  type BenchSimulatorUrls,
+  createBenchBroker,
+} from "./lifecycleBroker";
+import type { WorkerProcessConfig } from "./lifecycleWorker";
 
 const DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/test";
-const KEY = "bench-key";
-const SECRET = "bench-secret";
 const START = "2026-03-02T14:35:00Z";
 const SYMBOLS = Array.from({ length: 10 }, (_, i) => `B${String(i).padStart(2, "0")}`);
 /** The symbol of the one-fill-at-a-time run. */
@@ -71,62 +76,53 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what:
 interface BenchAccount {
   readonly accountId: number;
   readonly broker: Broker;
-  readonly sim: Awaited<ReturnType<typeof startSimulator>>;
+  readonly sim: BenchSimulatorUrls;
 }
 
 interface Bench {
   readonly database: OpenDatabase;
+  readonly databaseUrl: string;
+  /** The process the simulators run in. */
+  readonly simulators: BenchChild;
   /** Every account's broker, by account id (the first account's is `broker`). */
   readonly brokers: Map<number, Broker>;
-  readonly sims: Awaited<ReturnType<typeof startSimulator>>[];
   addAccount(): Promise<BenchAccount>;
   readonly broker: Broker;
   readonly accountId: number;
   readonly ownerId: number;
-  readonly sim: Awaited<ReturnType<typeof startSimulator>>;
+  readonly sim: BenchSimulatorUrls;
   readonly prefix: string;
   readonly redisUrl: string;
   readonly connections: Redis[];
+  /** The bench clock (START, moving with the wall clock), for the worker processes too. */
+  readonly clock: WorkerProcessConfig["clock"];
   now(): Date;
   control(path: string, body: unknown): Promise<void>;
 }
 
-async function openBench(scratchUrl: string): Promise<Bench> {
+async function openBench(scratchUrl: string, simulators: BenchChild): Promise<Bench> {
   const redisUrl =
     process.env.BENCH_REDIS_URL || process.env.TEST_REDIS_URL || "redis://127.0.0.1:6379";
-  const database = await openDatabase({ url: scratchUrl, maxConnections: 40 });
+  const database = await openDatabase({ url: scratchUrl, maxConnections: 20 });
   const prefix = `bench-lifecycle-${randomUUID().slice(0, 8)}`;
   const limiterRedis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const at = new Date(START);
   const owner = await upsertUser(database.db, { telegramUserId: 9_000_001, role: "trader" }, at);
   const brokers = new Map<number, Broker>();
-  const sims: Awaited<ReturnType<typeof startSimulator>>[] = [];
+  let index = 0;
   async function addAccount(): Promise<BenchAccount> {
-    const index = sims.length;
-    const sim = await startSimulator({
-      keyId: KEY,
-      secretKey: SECRET,
-      time: START,
-      cash: "100000000",
-      rateLimitPerMinute: 100_000_000,
-      symbols: Object.fromEntries([...SYMBOLS, SINGLE].map((s) => [s, { price: "100.00" }])),
+    const sim = await simulators.request<BenchSimulatorUrls>({
+      kind: "start",
+      options: {
+        keyId: BENCH_KEY,
+        secretKey: BENCH_SECRET,
+        time: START,
+        cash: "100000000",
+        rateLimitPerMinute: 100_000_000,
+        symbols: Object.fromEntries([...SYMBOLS, SINGLE].map((s) => [s, { price: "100.00" }])),
+      },
     });
-    sims.push(sim);
-    const broker = createAlpacaBroker({
-      keyId: KEY,
-      secretKey: SECRET,
-      tradingUrl: sim.url,
-      dataUrl: sim.url,
-      streamUrl: sim.streamUrl,
-      rateLimiter: createRedisRateLimiter({
-        redis: limiterRedis,
-        keyPrefix: `${prefix}:`,
-        bucket: "bench",
-        limit: 100_000_000,
-      }),
-      requestTimeoutMs: 20_000,
-      retryDelayMs: 10,
-    });
+    const broker = createBenchBroker(limiterRedis, prefix, sim);
     const account = await ensureBrokerAccount(
       database.db,
       {
@@ -152,6 +148,7 @@ async function openBench(scratchUrl: string): Promise<Bench> {
       "bench",
       at,
     );
+    index += 1;
     brokers.set(account.id, broker);
     return { accountId: account.id, broker, sim };
   }
@@ -161,8 +158,9 @@ async function openBench(scratchUrl: string): Promise<Bench> {
   const wallStart = Date.now();
   return {
     database,
+    databaseUrl: scratchUrl,
+    simulators,
     brokers,
-    sims,
     addAccount,
     broker: first.broker,
     accountId: first.accountId,
@@ -171,6 +169,7 @@ async function openBench(scratchUrl: string): Promise<Bench> {
     prefix,
     redisUrl,
     connections: [limiterRedis],
+    clock: { origin, wallStart },
     now: () => new Date(origin + (Date.now() - wallStart)),
     async control(path, body) {
       await controlSim(sim, path, body);
@@ -178,11 +177,7 @@ async function openBench(scratchUrl: string): Promise<Bench> {
   };
 }
 
-async function controlSim(
-  sim: Awaited<ReturnType<typeof startSimulator>>,
-  path: string,
-  body: unknown,
-): Promise<void> {
+async function controlSim(sim: BenchSimulatorUrls, path: string, body: unknown): Promise<void> {
   const res = await fetch(`${sim.url}${path}`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -234,6 +229,44 @@ async function startRuntimes(
     );
   }
   return runtimes;
+}
+
+/**
+ * Starts `count` worker processes over `accounts` (the first holds the streams) and answers once
+ * every one runs; `stop` ends them all.
+ */
+async function startWorkerProcesses(
+  bench: Bench,
+  count: number,
+  settings: Partial<JobSettings>,
+  accounts: readonly BenchAccount[],
+): Promise<{ stop(): Promise<void> }> {
+  const children: BenchChild[] = [];
+  const stop = async () => {
+    await Promise.all(children.map((c) => c.stop()));
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      const config: WorkerProcessConfig = {
+        databaseUrl: bench.databaseUrl,
+        redisUrl: bench.redisUrl,
+        prefix: bench.prefix,
+        clock: bench.clock,
+        accounts: accounts.map((a) => ({ accountId: a.accountId, ...a.sim })),
+        streams: i === 0,
+        settings,
+        maxConnections: 16,
+      };
+      children.push(
+        forkBenchChild("lifecycleWorker.ts", { BENCH_WORKER_CONFIG: JSON.stringify(config) }),
+      );
+    }
+    await Promise.all(children.map((c) => c.request({ kind: "ready" })));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { stop };
 }
 
 async function decide(
@@ -388,14 +421,17 @@ async function measureProtection(
 }
 
 /**
- * Figure 2: decisions executed per second with `workers` runtimes, spread evenly over `accounts`
- * fresh accounts (with nothing resting from earlier runs).
+ * Figure 2: decisions executed per second with `workers` worker processes, spread evenly over
+ * `accounts` fresh accounts (with nothing resting from earlier runs). A first batch of `warmUp`
+ * decisions runs untimed, so the figure is the workers' steady rate (a deployed worker is warm),
+ * not their start.
  */
 async function measureThroughput(
   bench: Bench,
   workers: number,
   count: number,
   accounts: number,
+  warmUp: number,
 ): Promise<number> {
   const fresh: BenchAccount[] = [];
   for (let a = 0; a < accounts; a++) fresh.push(await bench.addAccount());
@@ -405,7 +441,7 @@ async function measureThroughput(
     }
   }
   const decisions: Decision[] = [];
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < warmUp + count; i++) {
     const account = fresh[i % fresh.length];
     if (!account) throw new Error("no account");
     // Resting entries: acknowledged and stored, not filled.
@@ -416,15 +452,8 @@ async function measureThroughput(
   const producer = bench.connections[0] as Redis;
   const queues = createQueues({ connection: producer, prefix: bench.prefix });
   const jobs = createJobClient(queues);
-  const runtimes = await startRuntimes(
-    bench,
-    workers,
-    { nativeBrackets: true },
-    fresh.map((a) => a.accountId),
-  );
-  const ids = decisions.map((d) => d.id);
-  const start = performance.now();
-  try {
+  const runtimes = await startWorkerProcesses(bench, workers, { nativeBrackets: true }, fresh);
+  const executeAll = async (ids: readonly number[]) => {
     await Promise.all(ids.map((id) => jobs.executeDecision(id)));
     await waitUntil(
       async () => (await executedCount(bench, ids)) === ids.length,
@@ -435,13 +464,65 @@ async function measureThroughput(
         bench.database.db,
         sql`select status::text, status_reason as reason, count(*)::text as n from decisions group by 1, 2`,
       );
-      process.stderr.write(`${JSON.stringify(rows)}\n`);
+      const activity = await queryRows<{ state: string; wait: string | null; n: string }>(
+        bench.database.db,
+        sql`select state, wait_event_type || ':' || wait_event as wait, count(*)::text as n
+            from pg_stat_activity where datname = current_database() group by 1, 2`,
+      );
+      process.stderr.write(`${JSON.stringify(rows)}\n${JSON.stringify(activity)}\n`);
       throw error;
     });
+  };
+  const ids = decisions.map((d) => d.id);
+  try {
+    await executeAll(ids.slice(0, warmUp));
+    const start = performance.now();
+    await executeAll(ids.slice(warmUp));
     return count / ((performance.now() - start) / 1000);
   } finally {
-    await Promise.all(runtimes.map((r) => r.stop()));
+    await runtimes.stop();
     await closeQueues(queues);
+  }
+}
+
+/** Figure 1 and its floor. */
+async function measureLatency(bench: Bench, waves: number): Promise<void> {
+  const floor = await measureFloor(bench, 300);
+  const floorP50 = percentile(floor, 50);
+  process.stdout.write(
+    `floor (1 PostgreSQL commit + 1 loopback HTTP round trip, ${floor.length} samples): ` +
+      `p50 ${ms(floorP50)}, p99 ${ms(percentile(floor, 99))}\n`,
+  );
+  const singles = Number(process.env.BENCH_LIFECYCLE_SINGLE_FILLS || 100);
+  for (const [label, count, symbols] of [
+    [`waves of ${SYMBOLS.length}`, waves, SYMBOLS],
+    ["one at a time", singles, [SINGLE]],
+  ] as const) {
+    const latencies = await measureProtection(bench, count, symbols);
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    const ratio = p99 / floorP50;
+    process.stdout.write(
+      `fill -> OCO stop accepted (${latencies.length} fills, ${label}): ` +
+        `p50 ${ms(p50)}, p99 ${ms(p99)}; p99 = ${ratio.toFixed(1)}x floor p50 ` +
+        `(target <= 10x, i.e. p99 <= ${ms(10 * floorP50)}): ${verdict(ratio <= 10)}\n`,
+    );
+  }
+}
+
+/** Figure 2, on one account and spread over several, with one and two worker processes. */
+async function measureThroughputs(bench: Bench, count: number): Promise<void> {
+  const spread = Number(process.env.BENCH_LIFECYCLE_ACCOUNTS || 4);
+  const warmUp = Number(process.env.BENCH_LIFECYCLE_WARM_UP || 100);
+  for (const accounts of [1, spread]) {
+    for (const workers of [1, 2]) {
+      const rate = await measureThroughput(bench, workers, count, accounts, warmUp);
+      process.stdout.write(
+        `decisions executed end to end with ${workers} worker process(es), ${accounts} account(s): ` +
+          `${rate.toFixed(0)}/s (${count} decisions after ${warmUp} untimed; target >= 300/s): ` +
+          `${verdict(rate >= 300)}\n`,
+      );
+    }
   }
 }
 
@@ -453,46 +534,21 @@ export default async function run(): Promise<void> {
   await admin.unsafe(`create database "${name}"`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
+  const only = process.env.BENCH_LIFECYCLE_ONLY;
+  if (only !== undefined && only !== "latency" && only !== "throughput") {
+    throw new Error(`BENCH_LIFECYCLE_ONLY must be latency or throughput, got "${only}"`);
+  }
+  const simulators = forkBenchChild("lifecycleSimulators.ts");
   let bench: Bench | null = null;
   try {
-    bench = await openBench(url.toString());
+    bench = await openBench(url.toString(), simulators);
     const waves = Number(process.env.BENCH_LIFECYCLE_WAVES || 50);
     const count = Number(process.env.BENCH_LIFECYCLE_DECISIONS || 600);
-
-    const floor = await measureFloor(bench, 300);
-    const floorP50 = percentile(floor, 50);
-    process.stdout.write(
-      `floor (1 PostgreSQL commit + 1 loopback HTTP round trip, ${floor.length} samples): ` +
-        `p50 ${ms(floorP50)}, p99 ${ms(percentile(floor, 99))}\n`,
-    );
-    const singles = Number(process.env.BENCH_LIFECYCLE_SINGLE_FILLS || 100);
-    for (const [label, count, symbols] of [
-      [`waves of ${SYMBOLS.length}`, waves, SYMBOLS],
-      ["one at a time", singles, [SINGLE]],
-    ] as const) {
-      const latencies = await measureProtection(bench, count, symbols);
-      const p50 = percentile(latencies, 50);
-      const p99 = percentile(latencies, 99);
-      const ratio = p99 / floorP50;
-      process.stdout.write(
-        `fill -> OCO stop accepted (${latencies.length} fills, ${label}): ` +
-          `p50 ${ms(p50)}, p99 ${ms(p99)}; p99 = ${ratio.toFixed(1)}x floor p50 ` +
-          `(target <= 10x, i.e. p99 <= ${ms(10 * floorP50)}): ${verdict(ratio <= 10)}\n`,
-      );
-    }
-    const spread = Number(process.env.BENCH_LIFECYCLE_ACCOUNTS || 4);
-    for (const accounts of [1, spread]) {
-      for (const workers of [1, 2]) {
-        const rate = await measureThroughput(bench, workers, count, accounts);
-        process.stdout.write(
-          `decisions executed end to end with ${workers} worker runtime(s), ${accounts} account(s): ` +
-            `${rate.toFixed(0)}/s (${count} decisions; target >= 300/s): ${verdict(rate >= 300)}\n`,
-        );
-      }
-    }
+    if (only !== "throughput") await measureLatency(bench, waves);
+    if (only !== "latency") await measureThroughputs(bench, count);
   } finally {
+    await simulators.stop();
     if (bench) {
-      await Promise.all(bench.sims.map((s) => s.close()));
       await bench.database.close();
       const cleaner = bench.connections[0];
       if (cleaner) {
