@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
-import type { SQL } from "drizzle-orm";
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { Query, SQL } from "drizzle-orm";
+import { type PgDatabase, PgDialect, type PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres, { type Sql } from "postgres";
@@ -107,7 +107,35 @@ export async function queryRows<T extends Record<string, unknown>>(
   db: Database,
   query: SQL,
 ): Promise<T[]> {
-  const result: unknown = await db.execute(query);
+  return rowsOf<T>(await db.execute(query));
+}
+
+const dialect = new PgDialect();
+
+/**
+ * Turns SQL into its text and parameter list once, for a statement run many times with different
+ * values: write the varying values as `sql.placeholder(name)` and pass them to `runCompiled`.
+ * Building a large statement costs the client more than the database spends running it.
+ */
+export function compileStatement(query: SQL): Query {
+  return dialect.sqlToQuery(query);
+}
+
+/**
+ * Runs a compiled statement with its placeholder values and returns its rows (as `queryRows`).
+ * On PostgreSQL it is a named prepared statement, like every parameterized query.
+ */
+export async function runCompiled<T extends Record<string, unknown>>(
+  db: Database,
+  statement: Query,
+  values: Record<string, unknown>,
+): Promise<T[]> {
+  return rowsOf<T>(
+    await db._.session.prepareQuery(statement, undefined, undefined, false).execute(values),
+  );
+}
+
+function rowsOf<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];
   if (typeof result === "object" && result !== null && "rows" in result) {
     return (result as { rows: T[] }).rows;

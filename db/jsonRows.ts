@@ -1,67 +1,84 @@
 /**
  * INSERT and UPDATE statements that carry their row as one JSON parameter
  * (`jsonb_populate_record`), for the many-part write of an order event: one parameter per row
- * instead of one per column keeps the statement cheap to build and to send. Values go through
- * each column's own driver mapping (decimals as exact strings), so what is stored is what the
- * query builder would store.
+ * instead of one per column keeps the statement cheap to send, and the statement text depends only
+ * on which columns are written, so it is built once per shape and the values travel as
+ * parameters. Values go through each column's own driver mapping (decimals as exact strings), so
+ * what is stored is what the query builder would store.
  */
-import { getTableColumns, is, SQL, sql } from "drizzle-orm";
+import { getTableColumns, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 
 type Values = Record<string, unknown>;
 
-interface Split {
-  /** Column name -> value in the form PostgreSQL's input functions read. */
-  readonly record: Record<string, unknown>;
-  /** Column name -> SQL expression written as is. */
-  readonly expressions: [string, SQL][];
+/** A row as one JSON parameter: the column names it sets (part of the statement's shape) and the JSON. */
+export interface JsonRow {
+  readonly columns: readonly string[];
+  readonly json: string;
 }
 
-function split(table: PgTable, values: Values): Split {
+/** The row `values` (keyed by property name, undefined left out) as one JSON parameter. */
+export function jsonRow(table: PgTable, values: Values): JsonRow {
   const columns = getTableColumns(table) as Record<string, PgColumn>;
   const record: Record<string, unknown> = {};
-  const expressions: [string, SQL][] = [];
-  for (const [key, value] of Object.entries(values)) {
+  const names: string[] = [];
+  for (const key in values) {
+    const value = values[key];
     if (value === undefined) continue;
     const column = columns[key];
     if (!column) throw new Error(`${key} is not a column`);
-    if (is(value, SQL)) expressions.push([column.name, value]);
-    else if (value === null) record[column.name] = null;
+    names.push(column.name);
     // jsonb columns take the value itself; everything else its driver form.
-    else
-      record[column.name] =
-        column.getSQLType() === "jsonb" ? value : column.mapToDriverValue(value);
+    record[column.name] =
+      value === null || column.getSQLType() === "jsonb" ? value : column.mapToDriverValue(value);
   }
-  return { record, expressions };
+  return { columns: names, json: JSON.stringify(record) };
 }
 
-function source(table: PgTable, record: Record<string, unknown>): SQL {
-  return sql`jsonb_populate_record(null::${table}, ${JSON.stringify(record)}::jsonb) as j`;
+function source(table: PgTable, row: SQLWrapper): SQL {
+  return sql`jsonb_populate_record(null::${table}, ${row}::jsonb) as j`;
 }
 
-/** `insert into table (...) select ... from <the JSON row> returning ...` (parenthesized). */
-export function insertFromJson(table: PgTable, values: Values, returning: SQL): SQL {
-  const { record, expressions } = split(table, values);
-  const names = [...Object.keys(record), ...expressions.map(([name]) => name)];
+/**
+ * `insert into table (...) select ... from <the JSON row> returning ...` (parenthesized): the
+ * columns of the JSON row, then `extra` columns set by SQL expressions.
+ */
+export function insertFromJson(
+  table: PgTable,
+  columns: readonly string[],
+  row: SQLWrapper,
+  returning: SQL,
+  extra: readonly (readonly [string, SQL])[] = [],
+): SQL {
+  const names = [...columns, ...extra.map(([name]) => name)];
   const selected = [
-    ...Object.keys(record).map((name) => sql`j.${sql.identifier(name)}`),
-    ...expressions.map(([, expression]) => expression),
+    ...columns.map((name) => sql`j.${sql.identifier(name)}`),
+    ...extra.map(([, expression]) => expression),
   ];
   return sql`(insert into ${table} (${sql.join(
     names.map((name) => sql.identifier(name)),
     sql`, `,
-  )}) select ${sql.join(selected, sql`, `)} from ${source(table, record)} returning ${returning})`;
+  )}) select ${sql.join(selected, sql`, `)} from ${source(table, row)} returning ${returning})`;
 }
 
-/** `update table set ... from <the JSON row> where ... returning ...` (parenthesized). */
-export function updateFromJson(table: PgTable, values: Values, where: SQL, returning: SQL): SQL {
-  const { record, expressions } = split(table, values);
+/**
+ * `update table set ... from <the JSON row> where ... returning ...` (parenthesized): the columns
+ * of the JSON row, then `extra` columns set by SQL expressions.
+ */
+export function updateFromJson(
+  table: PgTable,
+  columns: readonly string[],
+  row: SQLWrapper,
+  where: SQL,
+  returning: SQL,
+  extra: readonly (readonly [string, SQL])[] = [],
+): SQL {
   const assignments = [
-    ...Object.keys(record).map((name) => sql`${sql.identifier(name)} = j.${sql.identifier(name)}`),
-    ...expressions.map(([name, expression]) => sql`${sql.identifier(name)} = ${expression}`),
+    ...columns.map((name) => sql`${sql.identifier(name)} = j.${sql.identifier(name)}`),
+    ...extra.map(([name, expression]) => sql`${sql.identifier(name)} = ${expression}`),
   ];
   return sql`(update ${table} set ${sql.join(assignments, sql`, `)} from ${source(
     table,
-    record,
+    row,
   )} where ${where} returning ${returning})`;
 }

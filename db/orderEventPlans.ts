@@ -1,8 +1,11 @@
 /**
  * The write plan of one order event: which statements the single write statement of
- * `applyOrderUpdate` holds (fill, position, trade), what they write, and the log entries.
+ * `applyOrderUpdate` holds (fill, position, trade), what they write, and the log entries. Each
+ * part is a shape (its key) built from placeholders, and the values it needs: a statement is
+ * built once per shape and then only its values are sent.
  */
 import { and, eq, gt, inArray, ne, notInArray, or, type SQL, sql } from "drizzle-orm";
+import type { PgTable } from "drizzle-orm/pg-core";
 import { type Decimal, ZERO } from "../domain/money";
 import { type Order, type OrderEvent, TERMINAL_ORDER_STATUSES } from "../domain/order";
 import { type AppliedFill, isTerminal } from "../domain/orderStateMachine";
@@ -17,8 +20,8 @@ import { applyTradeFill, cancelTrade, isEntryRole, type TradeRefusal } from "../
 import type { Database } from "./database";
 import type { LogEntry } from "./executionLog";
 import type { FillRecord } from "./fills";
-import { insertFromJson, updateFromJson } from "./jsonRows";
-import { changedFields, rowVersion } from "./optimisticWrites";
+import { insertFromJson, jsonRow, updateFromJson } from "./jsonRows";
+import { changedFields } from "./optimisticWrites";
 import { positionEvent, tradeFillOf } from "./orderEventFields";
 import type { OrderEventContext } from "./orderEvents";
 import { positionOfRow } from "./positions";
@@ -29,9 +32,17 @@ type OrderRow = typeof orders.$inferSelect;
 type PositionRow = typeof positions.$inferSelect;
 type TradeRow = typeof trades.$inferSelect;
 
+/** One statement of the write: the key of its shape and how to build it (once per shape). */
+export interface WritePart {
+  readonly key: string;
+  readonly build: () => SQL;
+}
+
 /** What the write statement of one event will do, filled in by the planners below. */
 export interface WritePlan {
-  readonly writes: SQL[];
+  readonly parts: WritePart[];
+  /** The placeholder values of the parts. */
+  readonly values: Record<string, unknown>;
   readonly logs: LogEntry[];
   fillValues: Omit<FillRecord, "id"> | null;
   positionAfter: Omit<PositionRow, "id" | "protectiveOrderIds"> | null;
@@ -56,19 +67,61 @@ export interface PlanArgs {
   readonly logContext: Omit<LogEntry, "entity" | "entityId" | "event">;
   readonly leavesProtection: boolean;
   readonly currentPosition: PositionRow | null;
-  readonly positionUnchanged: SQL;
+  /** The row version of `currentPosition` as read. */
+  readonly positionVersion: string | null;
   readonly tradeRow: TradeRow | null;
-  readonly tradeUnchanged: SQL;
+  /** The row version of `tradeRow` as read. */
+  readonly tradeVersion: string | null;
+}
+
+const placeholder = sql.placeholder;
+
+/** `table.id = $<p>_id and table.xmin::text = $<p>_version`: the row as read, or nothing. */
+function asRead(table: PgTable, p: string): SQL {
+  return sql`${table}.id = ${placeholder(`${p}_id`)} and ${table}.xmin::text = ${placeholder(`${p}_version`)}`;
+}
+
+/** What a position statement returns: its id, its protective orders and its new row version. */
+const positionReturning = sql`${positions.id}, ${positions.protectiveOrderIds}, ${positions}.xmin::text as version`;
+
+/** Leaves the order being applied out of the position's protective orders. */
+const withoutThisOrder = [
+  "protective_order_ids",
+  sql`array_remove(${positions.protectiveOrderIds}, ${placeholder("order_id")}::bigint)`,
+] as const;
+
+/** Plans the trade row's update to `tradeSet` (only the fields that changed), as read or nothing. */
+function planTradeUpdate(
+  plan: WritePlan,
+  tradeRow: TradeRow,
+  version: string | null,
+  tradeSet: Partial<TradeRow>,
+): void {
+  const written = jsonRow(trades, changedFields(tradeRow, tradeSet));
+  plan.values.t_row = written.json;
+  plan.values.t_id = tradeRow.id;
+  plan.values.t_version = version;
+  plan.tradeWriteExpected = true;
+  plan.parts.push({
+    key: `t:${written.columns.join(",")}`,
+    build: () =>
+      sql`t as ${updateFromJson(
+        trades,
+        written.columns,
+        placeholder("t_row"),
+        asRead(trades, "t"),
+        sql`${trades.id}, ${trades}.xmin::text as version`,
+      )}`,
+  });
 }
 
 /** Plans the writes of a fill: the fill row, the position (domain math) and the trade journal. */
 export function planFillWrites(
-  tx: Database,
   plan: WritePlan,
   args: PlanArgs & { readonly fill: AppliedFill },
 ): void {
   const { row, after, context, commission, logContext, leavesProtection, fill } = args;
-  const { currentPosition, positionUnchanged, tradeRow, tradeUnchanged } = args;
+  const { currentPosition, positionVersion, tradeRow, tradeVersion } = args;
   const fillValues: Omit<FillRecord, "id"> = {
     orderId: row.id,
     accountId: row.accountId,
@@ -85,7 +138,13 @@ export function planFillWrites(
     recordedAt: context.recordedAt,
   };
   plan.fillValues = fillValues;
-  plan.writes.push(sql`f as ${insertFromJson(fills, fillValues, sql`${fills.id}`)}`);
+  const fillRow = jsonRow(fills, fillValues);
+  plan.values.f_row = fillRow.json;
+  plan.parts.push({
+    key: `f:${fillRow.columns.join(",")}`,
+    build: () =>
+      sql`f as ${insertFromJson(fills, fillRow.columns, placeholder("f_row"), sql`${fills.id}`)}`,
+  });
 
   const moved = applyFillToPosition(
     currentPosition ? positionOfRow(currentPosition) : flatPosition(row.symbol),
@@ -119,16 +178,13 @@ export function planFillWrites(
     if (currentPosition) {
       plan.positionWriteExpected = true;
       plan.positionCte = true;
-      plan.writes.push(
-        sql`p as ${tx
-          .delete(positions)
-          .where(and(eq(positions.id, currentPosition.id), positionUnchanged))
-          .returning({
-            id: positions.id,
-            protectiveOrderIds: positions.protectiveOrderIds,
-            version: rowVersion,
-          })}`,
-      );
+      plan.values.p_id = currentPosition.id;
+      plan.values.p_version = positionVersion;
+      plan.parts.push({
+        key: "p:delete",
+        build: () =>
+          sql`p as (delete from ${positions} where ${asRead(positions, "p")} returning ${positionReturning})`,
+      });
     }
   } else {
     const figures = {
@@ -150,23 +206,23 @@ export function planFillWrites(
       plan.positionAfter = { ...currentPosition, ...figures, ...valuation, tradeId };
       plan.positionWriteExpected = true;
       plan.positionCte = true;
-      plan.writes.push(
-        sql`p as ${updateFromJson(
-          positions,
-          {
-            ...figures,
-            ...valuation,
-            tradeId,
-            ...(leavesProtection
-              ? {
-                  protectiveOrderIds: sql`array_remove(${positions.protectiveOrderIds}, ${row.id}::bigint)`,
-                }
-              : {}),
-          },
-          and(eq(positions.id, currentPosition.id), positionUnchanged) ?? sql`false`,
-          sql`${positions.id}, ${positions.protectiveOrderIds}, ${positions}.xmin::text as version`,
-        )}`,
-      );
+      const written = jsonRow(positions, { ...figures, ...valuation, tradeId });
+      plan.values.p_row = written.json;
+      plan.values.p_id = currentPosition.id;
+      plan.values.p_version = positionVersion;
+      if (leavesProtection) plan.values.order_id = row.id;
+      plan.parts.push({
+        key: `p:update:${written.columns.join(",")}:${leavesProtection}`,
+        build: () =>
+          sql`p as ${updateFromJson(
+            positions,
+            written.columns,
+            placeholder("p_row"),
+            asRead(positions, "p"),
+            positionReturning,
+            leavesProtection ? [withoutThisOrder] : [],
+          )}`,
+      });
     } else {
       const opened = {
         ...figures,
@@ -184,20 +240,24 @@ export function planFillWrites(
       };
       plan.positionWriteExpected = true;
       plan.positionCte = true;
-      plan.writes.push(
-        sql`p as ${insertFromJson(
-          positions,
-          {
-            ...opened,
-            protectiveOrderIds: liveProtectiveOrderIds(
-              row.accountId,
-              row.symbol,
-              isTerminal(after.status) ? row.id : null,
-            ),
-          },
-          sql`${positions.id}, ${positions.protectiveOrderIds}, ${positions}.xmin::text as version`,
-        )}`,
-      );
+      const written = jsonRow(positions, opened);
+      // The order being applied is no protection once this event ends it.
+      const except = isTerminal(after.status);
+      plan.values.p_row = written.json;
+      plan.values.account_id = row.accountId;
+      plan.values.symbol = row.symbol;
+      if (except) plan.values.order_id = row.id;
+      plan.parts.push({
+        key: `p:insert:${written.columns.join(",")}:${except}`,
+        build: () =>
+          sql`p as ${insertFromJson(
+            positions,
+            written.columns,
+            placeholder("p_row"),
+            positionReturning,
+            [["protective_order_ids", liveProtectiveOrderIds(except)]],
+          )}`,
+      });
     }
   }
 
@@ -211,15 +271,7 @@ export function planFillWrites(
       const next = journal.value.trade;
       const tradeSet = { ...tradeColumns(next), updatedAt: context.recordedAt };
       plan.tradeAfter = { ...tradeRow, ...tradeSet };
-      plan.tradeWriteExpected = true;
-      plan.writes.push(
-        sql`t as ${updateFromJson(
-          trades,
-          { ...changedFields(tradeRow, tradeSet), updatedAt: context.recordedAt },
-          and(eq(trades.id, tradeRow.id), tradeUnchanged) ?? sql`false`,
-          sql`${trades.id}, ${trades}.xmin::text as version`,
-        )}`,
-      );
+      planTradeUpdate(plan, tradeRow, tradeVersion, tradeSet);
       plan.logs.push({
         ...logContext,
         entity: "trade",
@@ -266,22 +318,16 @@ export async function planStatusWrites(
   args: PlanArgs,
 ): Promise<void> {
   const { row, after, event, context, logContext, leavesProtection } = args;
-  const { currentPosition, tradeRow, tradeUnchanged } = args;
+  const { currentPosition, tradeRow, tradeVersion } = args;
   if (leavesProtection && currentPosition) {
     plan.positionCte = true;
-    plan.writes.push(
-      sql`p as ${tx
-        .update(positions)
-        .set({
-          protectiveOrderIds: sql`array_remove(${positions.protectiveOrderIds}, ${row.id}::bigint)`,
-        })
-        .where(eq(positions.id, currentPosition.id))
-        .returning({
-          id: positions.id,
-          protectiveOrderIds: positions.protectiveOrderIds,
-          version: rowVersion,
-        })}`,
-    );
+    plan.values.p_id = currentPosition.id;
+    plan.values.order_id = row.id;
+    plan.parts.push({
+      key: "p:protection",
+      build: () =>
+        sql`p as (update ${positions} set ${sql.identifier(withoutThisOrder[0])} = ${withoutThisOrder[1]} where ${positions.id} = ${placeholder("p_id")} returning ${positionReturning})`,
+    });
   }
   if (
     tradeRow &&
@@ -298,15 +344,7 @@ export async function planStatusWrites(
         updatedAt: context.recordedAt,
       };
       plan.tradeAfter = { ...tradeRow, ...tradeSet };
-      plan.tradeWriteExpected = true;
-      plan.writes.push(
-        sql`t as ${updateFromJson(
-          trades,
-          { ...changedFields(tradeRow, tradeSet), updatedAt: context.recordedAt },
-          and(eq(trades.id, tradeRow.id), tradeUnchanged) ?? sql`false`,
-          sql`${trades.id}, ${trades}.xmin::text as version`,
-        )}`,
-      );
+      planTradeUpdate(plan, tradeRow, tradeVersion, tradeSet);
       plan.logs.push({
         ...logContext,
         entity: "trade",
@@ -321,17 +359,18 @@ export async function planStatusWrites(
 }
 
 /**
- * Stops and targets of an account's symbol that can still fill: a new position's protection.
- * `except` leaves out the order being applied when this event ends it (the statement that
- * writes its new status runs beside this one and is not visible to it).
+ * Stops and targets of the account's symbol (placeholders `account_id`, `symbol`) that can still
+ * fill: a new position's protection. `except` leaves out the order being applied (`order_id`)
+ * when this event ends it (the statement that writes its new status runs beside this one and is
+ * not visible to it).
  */
-function liveProtectiveOrderIds(accountId: number, symbol: string, except: number | null): SQL {
+function liveProtectiveOrderIds(except: boolean): SQL {
   const live = and(
-    eq(orders.accountId, accountId),
-    eq(orders.symbol, symbol),
+    sql`${orders.accountId} = ${placeholder("account_id")}`,
+    sql`${orders.symbol} = ${placeholder("symbol")}`,
     inArray(orders.role, ["STOP_LOSS", "TAKE_PROFIT"]),
     notInArray(orders.status, [...TERMINAL_ORDER_STATUSES]),
-    except === null ? undefined : ne(orders.id, except),
+    except ? sql`${orders.id} <> ${placeholder("order_id")}` : undefined,
   );
   return sql`coalesce((select array_agg(${orders.id} order by ${orders.id}) from ${orders} where ${live}), '{}'::bigint[])`;
 }

@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, type Query, sql } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
 import type { OrderEvent } from "../domain/order";
 import {
@@ -9,10 +9,10 @@ import {
 } from "../domain/orderStateMachine";
 import { type Ok, ok, type Refusal, refuse } from "../domain/outcome";
 import type { TradeRefusal } from "../domain/trade";
-import { type Database, queryRows } from "./database";
-import { insertLogStatement, logRows } from "./executionLog";
+import { compileStatement, type Database, queryRows, runCompiled } from "./database";
+import { insertLogStatement, logRows, logRowsJson } from "./executionLog";
 import type { FillRecord } from "./fills";
-import { updateFromJson } from "./jsonRows";
+import { jsonRow, updateFromJson } from "./jsonRows";
 import { changedFields, isTransaction, lostRace, requireWritten } from "./optimisticWrites";
 import { actualSlippage, statusTimes } from "./orderEventFields";
 import { type PlanArgs, planFillWrites, planStatusWrites, type WritePlan } from "./orderEventPlans";
@@ -225,6 +225,47 @@ async function applyOrderUpdateOnce(
   }
 }
 
+// The write statement of each shape (which parts, which columns), built once: building it costs
+// the client more than the database spends running it. Shapes are few (fill or status change,
+// which position statement, which columns changed).
+const writeStatements = new Map<string, Query>();
+
+/** The compiled write statement of a plan: its parts, the log insert, and the checks. */
+function writeStatement(plan: WritePlan, returnsPosition: boolean): Query {
+  const flags = [
+    plan.fillValues !== null,
+    returnsPosition,
+    plan.positionWriteExpected,
+    plan.positionCte,
+    plan.tradeWriteExpected,
+  ].map(Number);
+  const key = `${plan.parts.map((part) => part.key).join("|")}|${flags.join("")}`;
+  let statement = writeStatements.get(key);
+  if (!statement) {
+    const parts = [
+      ...plan.parts.map((part) => part.build()),
+      sql`l as ${insertLogStatement(sql.placeholder("logs"))}`,
+    ];
+    statement = compileStatement(
+      sql`with ${sql.join(parts, sql`, `)} select ${
+        plan.fillValues ? sql`(select id::text from f)` : sql`null`
+      } as fill_id, ${returnsPosition ? sql`(select id::text from p)` : sql`null`} as position_id, ${
+        returnsPosition ? sql`(select array_to_json(protective_order_ids)::text from p)` : sql`null`
+      } as protective_ids, ${requireWritten(sql`(select count(*) from o)`, 1, "order")} as o_ok, ${
+        plan.positionWriteExpected
+          ? requireWritten(sql`(select count(*) from p)`, 1, "position")
+          : sql`1`
+      } as p_ok, ${
+        plan.tradeWriteExpected ? requireWritten(sql`(select count(*) from t)`, 1, "trade") : sql`1`
+      } as t_ok, (select version from o) as o_version, ${
+        plan.positionCte ? sql`(select version from p)` : sql`null`
+      } as p_version, ${plan.tradeWriteExpected ? sql`(select version from t)` : sql`null`} as t_version`,
+    );
+    writeStatements.set(key, statement);
+  }
+  return statement;
+}
+
 async function applyToSnapshot(
   db: Database,
   snapshot: OrderSnapshot,
@@ -298,15 +339,14 @@ async function applyToSnapshot(
 
   const currentPosition = locked.position;
   const tradeRow = locked.trade;
-  const positionUnchanged = sql`${positions}.xmin::text = ${locked.positionVersion}`;
-  const tradeUnchanged = sql`${trades}.xmin::text = ${locked.tradeVersion}`;
 
   const after = applied.order;
   const commission = applied.fill ? (context.commission ?? null) : null;
   const leavesProtection =
     isProtectiveRole(row.role) && !isTerminal(row.status) && isTerminal(after.status);
   const plan: WritePlan = {
-    writes: [],
+    parts: [],
+    values: {},
     logs: [],
     fillValues: null,
     positionAfter: null,
@@ -318,7 +358,7 @@ async function applyToSnapshot(
     tradeWriteExpected: false,
     tradeRefusal: null,
   };
-  const { writes, logs } = plan;
+  const { parts, values, logs } = plan;
   logs.push({
     ...logContext,
     entity: "order",
@@ -342,14 +382,24 @@ async function applyToSnapshot(
     actualSlippage: actualSlippage(row.side, row.expectedPrice, after.averageFillPrice),
     updatedAt: context.recordedAt,
   };
-  writes.push(
-    sql`o as ${updateFromJson(
-      orders,
-      { ...changedFields(row, orderSet), updatedAt: context.recordedAt },
-      and(eq(orders.id, row.id), orderUnchanged) ?? sql`false`,
-      sql`${orders.id}, ${orders}.xmin::text as version`,
-    )}`,
-  );
+  const orderWritten = jsonRow(orders, {
+    ...changedFields(row, orderSet),
+    updatedAt: context.recordedAt,
+  });
+  values.o_row = orderWritten.json;
+  values.o_id = row.id;
+  values.o_version = locked.orderVersion;
+  parts.push({
+    key: `o:${orderWritten.columns.join(",")}`,
+    build: () =>
+      sql`o as ${updateFromJson(
+        orders,
+        orderWritten.columns,
+        sql.placeholder("o_row"),
+        sql`${orders.id} = ${sql.placeholder("o_id")} and ${orders}.xmin::text = ${sql.placeholder("o_version")}`,
+        sql`${orders.id}, ${orders}.xmin::text as version`,
+      )}`,
+  });
   const orderAfter: OrderRow = { ...row, ...orderSet };
 
   const args: PlanArgs = {
@@ -361,42 +411,27 @@ async function applyToSnapshot(
     logContext,
     leavesProtection,
     currentPosition,
-    positionUnchanged,
+    positionVersion: locked.positionVersion,
     tradeRow,
-    tradeUnchanged,
+    tradeVersion: locked.tradeVersion,
   };
 
   if (applied.fill) {
-    planFillWrites(tx, plan, { ...args, fill: applied.fill });
+    planFillWrites(plan, { ...args, fill: applied.fill });
   } else {
     await planStatusWrites(tx, plan, args);
   }
 
-  writes.push(sql`l as ${insertLogStatement(logs)}`);
+  values.logs = logRowsJson(logs);
   const returnsPosition = plan.positionAfter !== null;
-  const [written] = await queryRows<{
+  const [written] = await runCompiled<{
     fill_id: string | null;
     position_id: string | null;
     protective_ids: string | null;
     o_version: string | null;
     p_version: string | null;
     t_version: string | null;
-  }>(
-    tx,
-    sql`with ${sql.join(writes, sql`, `)} select ${
-      plan.fillValues ? sql`(select id::text from f)` : sql`null`
-    } as fill_id, ${returnsPosition ? sql`(select id::text from p)` : sql`null`} as position_id, ${
-      returnsPosition ? sql`(select array_to_json(protective_order_ids)::text from p)` : sql`null`
-    } as protective_ids, ${requireWritten(sql`(select count(*) from o)`, 1, "order")} as o_ok, ${
-      plan.positionWriteExpected
-        ? requireWritten(sql`(select count(*) from p)`, 1, "position")
-        : sql`1`
-    } as p_ok, ${
-      plan.tradeWriteExpected ? requireWritten(sql`(select count(*) from t)`, 1, "trade") : sql`1`
-    } as t_ok, (select version from o) as o_version, ${
-      plan.positionCte ? sql`(select version from p)` : sql`null`
-    } as p_version, ${plan.tradeWriteExpected ? sql`(select version from t)` : sql`null`} as t_version`,
-  );
+  }>(tx, writeStatement(plan, returnsPosition), values);
 
   let fillRecord: FillRecord | null = null;
   if (plan.fillValues) {
