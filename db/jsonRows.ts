@@ -82,3 +82,19 @@ export function updateFromJson(
     row,
   )} where ${where} returning ${returning})`;
 }
+
+/**
+ * A row read as a JSON object keyed by column name (numbers as strings, as `order_snapshot`
+ * returns them), mapped as the query builder maps a selected row: keyed by property, each value
+ * through its column's driver mapping.
+ */
+export function rowOfJson<T>(table: PgTable, json: Record<string, unknown>): T {
+  const columns = getTableColumns(table) as Record<string, PgColumn>;
+  const row: Record<string, unknown> = {};
+  for (const key in columns) {
+    const column = columns[key] as PgColumn;
+    const value = json[column.name];
+    row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+  }
+  return row as T;
+}

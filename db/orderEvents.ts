@@ -12,7 +12,7 @@ import type { TradeRefusal } from "../domain/trade";
 import { compileStatement, type Database, queryRows, runCompiled } from "./database";
 import { insertLogStatement, logRows, logRowsJson } from "./executionLog";
 import type { FillRecord } from "./fills";
-import { jsonRow, updateFromJson } from "./jsonRows";
+import { jsonRow, rowOfJson, updateFromJson } from "./jsonRows";
 import { changedFields, isTransaction, lostRace, requireWritten } from "./optimisticWrites";
 import { actualSlippage, statusTimes } from "./orderEventFields";
 import { type PlanArgs, planFillWrites, planStatusWrites, type WritePlan } from "./orderEventPlans";
@@ -82,6 +82,8 @@ function refText(ref: OrderRef): string {
 }
 
 type OrderRow = typeof orders.$inferSelect;
+type PositionRow = typeof positions.$inferSelect;
+type TradeRow = typeof trades.$inferSelect;
 
 /** Enough for every concurrent writer of one symbol to get its turn: each round, one wins. */
 const MAX_ATTEMPTS = 50;
@@ -129,73 +131,50 @@ export async function applyOrderUpdate(
 
 type RefKind = "orderId" | "clientOrderId" | "brokerOrderId";
 
-function refKind(ref: OrderRef): { readonly kind: RefKind; readonly value: number | string } {
-  if ("orderId" in ref) return { kind: "orderId", value: ref.orderId };
+function refKind(ref: OrderRef): { readonly kind: RefKind; readonly value: string } {
+  if ("orderId" in ref) return { kind: "orderId", value: String(ref.orderId) };
   if ("clientOrderId" in ref) return { kind: "clientOrderId", value: ref.clientOrderId };
   return { kind: "brokerOrderId", value: ref.brokerOrderId };
 }
 
-const refColumns = {
-  orderId: orders.id,
-  clientOrderId: orders.clientOrderId,
-  brokerOrderId: orders.brokerOrderId,
-} as const;
+// One call of the `order_snapshot` function (migration 0006): the join's plan is kept by the
+// database for the session, and the three rows come back as one JSON value.
+const snapshotStatement = compileStatement(
+  sql`select order_snapshot(${sql.placeholder("kind")}, ${sql.placeholder("key")}) as snapshot`,
+);
 
-/** The snapshot read, built once per handle and kind of reference (only the key varies). */
-function buildSnapshotRead(db: Database, kind: RefKind) {
-  return db
-    .select({
-      order: orders,
-      orderVersion: sql<string>`${orders}.xmin::text`,
-      position: positions,
-      positionVersion: sql<string | null>`${positions}.xmin::text`,
-      trade: trades,
-      tradeVersion: sql<string | null>`${trades}.xmin::text`,
-    })
-    .from(orders)
-    .leftJoin(
-      positions,
-      and(eq(positions.accountId, orders.accountId), eq(positions.symbol, orders.symbol)),
-    )
-    .leftJoin(trades, eq(trades.id, orders.tradeId))
-    .where(eq(refColumns[kind], sql.placeholder("key")))
-    .prepare(`order_snapshot_by_${kind}`);
-}
-
-type SnapshotRead = ReturnType<typeof buildSnapshotRead>;
-
-// Building the three-table select and its row mapping costs more client time than the database
-// spends running it, so each handle keeps its built reads (a transaction is a handle of its own).
-const snapshotReads = new WeakMap<Database, Map<RefKind, SnapshotRead>>();
-
-function snapshotRead(db: Database, kind: RefKind): SnapshotRead {
-  let reads = snapshotReads.get(db);
-  if (!reads) {
-    reads = new Map();
-    snapshotReads.set(db, reads);
-  }
-  let read = reads.get(kind);
-  if (!read) {
-    read = buildSnapshotRead(db, kind);
-    reads.set(kind, read);
-  }
-  return read;
+interface SnapshotJson {
+  readonly order: Record<string, unknown>;
+  readonly order_version: string;
+  readonly position: Record<string, unknown> | null;
+  readonly position_version: string | null;
+  readonly trade: Record<string, unknown> | null;
+  readonly trade_version: string | null;
 }
 
 /** Reads an order with its position and trade and the row version of each; null if no such order. */
 async function readSnapshot(db: Database, ref: OrderRef): Promise<OrderSnapshot | null> {
   const { kind, value } = refKind(ref);
-  const [read] = await snapshotRead(db, kind).execute({ key: value });
-  if (!read) return null;
+  const [read] = await runCompiled<{ snapshot: SnapshotJson | string | null }>(
+    db,
+    snapshotStatement,
+    { kind, key: value },
+  );
+  const raw = read?.snapshot ?? null;
+  const snapshot: SnapshotJson | null = typeof raw === "string" ? JSON.parse(raw) : raw;
+  if (!snapshot) return null;
   return {
-    order: { row: read.order, version: read.orderVersion },
+    order: { row: rowOfJson<OrderRow>(orders, snapshot.order), version: snapshot.order_version },
     position:
-      read.position && read.positionVersion !== null
-        ? { row: read.position, version: read.positionVersion }
+      snapshot.position && snapshot.position_version !== null
+        ? {
+            row: rowOfJson<PositionRow>(positions, snapshot.position),
+            version: snapshot.position_version,
+          }
         : null,
     trade:
-      read.trade && read.tradeVersion !== null
-        ? { row: read.trade, version: read.tradeVersion }
+      snapshot.trade && snapshot.trade_version !== null
+        ? { row: rowOfJson<TradeRow>(trades, snapshot.trade), version: snapshot.trade_version }
         : null,
   };
 }
