@@ -112,6 +112,30 @@ export interface ReconciliationIncidentNotice {
   readonly detail: string;
 }
 
+/**
+ * The result of closing one position for a kill switch: /flatten (by hand or after an automatic
+ * halt) or /close. `closed` means the closing order is at the broker (its fill is reported as
+ * usual); `failed` says why, and `nextStep` what the desk does and what the trader can do.
+ */
+export interface PositionCloseResultNotice {
+  readonly kind: "POSITION_CLOSE_RESULT";
+  readonly accountId: number;
+  readonly symbol: string;
+  /** What asked for the close: "flatten" (every position) or "close" (this one). */
+  readonly action: "flatten" | "close";
+  readonly outcome: "closed" | "failed";
+  /** The shares being closed, when known. */
+  readonly quantity: DecimalString | null;
+  /** The average fill price, when the close had filled by the time it was reported. */
+  readonly price: DecimalString | null;
+  /** Why it failed: a stable code and the broker's words; null when closed. */
+  readonly code: string | null;
+  readonly reason: string | null;
+  readonly nextStep: string | null;
+  /** Who asked: `user:<telegram id>`, or `system:<rule>` for an automatic flatten. */
+  readonly requestedBy: string;
+}
+
 export interface DailySummaryNotice {
   readonly kind: "DAILY_SUMMARY";
   readonly accountId: number;
@@ -138,6 +162,7 @@ export type Notice =
   | TradingStateChangedNotice
   | DailyLossWarningNotice
   | ReconciliationIncidentNotice
+  | PositionCloseResultNotice
   | DailySummaryNotice;
 
 export type NoticeKind = Notice["kind"];
@@ -170,6 +195,8 @@ const CATEGORY_OF: Readonly<Record<NoticeKind, NoticeCategory>> = {
   TRADING_STATE_CHANGED: "killSwitch",
   DAILY_LOSS_WARNING: "killSwitch",
   RECONCILIATION_INCIDENT: "reconciliation",
+  // A kill switch's own result: heard even when the trader turned kill-switch notices off.
+  POSITION_CLOSE_RESULT: "killSwitch",
   DAILY_SUMMARY: "dailySummary",
 };
 
@@ -214,6 +241,75 @@ export function tradingStateChangedNotice(
       reason: after.reason,
       pnlToday: dailyLoss?.pnlToday ?? null,
       lossLimit: dailyLoss?.lossLimit ?? null,
+    },
+  };
+}
+
+/** One symbol's close as the kill switch saw it. */
+export type PositionCloseOutcome =
+  | {
+      readonly symbol: string;
+      readonly ok: true;
+      readonly quantity: DecimalString | null;
+      readonly price: DecimalString | null;
+    }
+  | {
+      readonly symbol: string;
+      readonly ok: false;
+      readonly code: string;
+      readonly message: string;
+    };
+
+/**
+ * The notice of one symbol's close for /flatten or /close, keyed by the request, the symbol and
+ * the outcome, so a job retried many times tells each symbol's first failure once and, if the
+ * retries run out, that the desk gave up. A failure says whether the desk retries (`willRetry`)
+ * or the trader must close the position themselves.
+ */
+export function positionCloseResultNotice(request: {
+  readonly accountId: number;
+  readonly action: PositionCloseResultNotice["action"];
+  readonly requestId: string;
+  readonly requestedBy: string;
+  readonly willRetry: boolean;
+  readonly outcome: PositionCloseOutcome;
+}): { readonly key: string; readonly notice: PositionCloseResultNotice } {
+  const { outcome } = request;
+  const base = {
+    kind: "POSITION_CLOSE_RESULT",
+    accountId: request.accountId,
+    symbol: outcome.symbol,
+    action: request.action,
+    requestedBy: request.requestedBy,
+  } as const;
+  const keyOf = (what: string) =>
+    `${request.action}-${request.requestId}-${outcome.symbol}-${what}`;
+  if (outcome.ok) {
+    return {
+      key: keyOf("closed"),
+      notice: {
+        ...base,
+        outcome: "closed",
+        quantity: outcome.quantity,
+        price: outcome.price,
+        code: null,
+        reason: null,
+        nextStep: null,
+      },
+    };
+  }
+  return {
+    key: keyOf(request.willRetry ? "failed" : "failed-final"),
+    notice: {
+      ...base,
+      outcome: "failed",
+      quantity: null,
+      price: null,
+      code: outcome.code,
+      reason: outcome.message,
+      nextStep: request.willRetry
+        ? "Its stop stays in place and the desk retries the close."
+        : `Its stop stays in place, but the desk has stopped retrying: close it with /close ${outcome.symbol} or at the broker.`,
     },
   };
 }

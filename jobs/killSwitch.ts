@@ -20,6 +20,7 @@ import { insertOrder, listOpenOrders, type OrderRecord } from "../db/orders";
 import { findPosition } from "../db/positions";
 import type { BrokerOrder, CloseAmount } from "../domain/broker";
 import { dec } from "../domain/money";
+import { positionCloseResultNotice } from "../domain/notifications";
 import { createOrder } from "../domain/order";
 import { isTerminal } from "../domain/orderStateMachine";
 import type { ExitReason } from "../domain/trade";
@@ -46,6 +47,8 @@ export type SymbolClose =
       readonly ok: true;
       readonly brokerOrderId: string;
       readonly qty: string;
+      /** The average fill price when the close had filled by the time it was reported. */
+      readonly price: string | null;
     }
   | {
       readonly symbol: string;
@@ -72,15 +75,33 @@ export interface FlattenOutcome {
 export interface KillSwitch {
   cancelWorkingEntries(accountId: number): Promise<EntriesCancelled>;
   closePosition(request: CloseRequest): Promise<SymbolClose>;
-  /** Cancels every open order, then closes every position; `attempt` keys the notices. */
-  flatten(request: {
-    readonly accountId: number;
-    readonly requestedBy: string;
-    readonly requestId: string;
-    readonly attempt: number;
-    /** Report the outcome of each symbol to the traders (default true). */
-    readonly notify?: boolean;
-  }): Promise<FlattenOutcome>;
+  /** Cancels every open order, then closes every position, reporting each symbol. */
+  flatten(request: FlattenRequest): Promise<FlattenOutcome>;
+  /**
+   * Tells the traders one POSITION_CLOSE_RESULT per symbol: a symbol's first failure once however
+   * often the job retries it, then its close, or on the last attempt that the desk gave up.
+   */
+  reportCloses(request: CloseReport, results: readonly SymbolClose[]): Promise<void>;
+}
+
+/** Who asked for closes, and where the retries of the job that made them stand. */
+export interface CloseReport {
+  readonly accountId: number;
+  readonly action: "flatten" | "close";
+  readonly requestedBy: string;
+  readonly requestId: string;
+  /** True when a failure now is retried by the job (false on its last attempt). */
+  readonly willRetry: boolean;
+}
+
+export interface FlattenRequest {
+  readonly accountId: number;
+  readonly requestedBy: string;
+  readonly requestId: string;
+  /** True when a failed symbol is retried by another attempt (default true). */
+  readonly willRetry?: boolean;
+  /** Report the outcome of each symbol to the traders (default true). */
+  readonly notify?: boolean;
 }
 
 const ENTRY_ROLES: readonly string[] = ["ENTRY", "SLICE"];
@@ -164,7 +185,9 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
   async function restoreProtection(accountId: number, symbol: string): Promise<void> {
     const position = await findPosition(deps.db, accountId, symbol);
     if (position?.tradeId != null) {
-      await deps.jobs.requestProtection(accountId, position.tradeId, "repair");
+      // Its own reason: a "repair" asked for when the exits were cancelled (moments ago, before
+      // the close was tried) would swallow this request as a duplicate.
+      await deps.jobs.requestProtection(accountId, position.tradeId, "after_close");
     }
   }
 
@@ -228,16 +251,32 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     if (latest.ok) await report(accountId, latest.value);
     // A partial close leaves a position whose exits were cancelled: protect what is left.
     if (amount !== undefined) await restoreProtection(accountId, symbol);
-    return { symbol, ok: true, brokerOrderId: order.brokerOrderId, qty: qty.toFixed() };
+    const filled = latest.ok && latest.value.status === "filled" ? latest.value : null;
+    return {
+      symbol,
+      ok: true,
+      brokerOrderId: order.brokerOrderId,
+      qty: qty.toFixed(),
+      price: filled?.filledAvgPrice?.toFixed() ?? null,
+    };
   }
 
-  async function flatten(request: {
-    readonly accountId: number;
-    readonly requestedBy: string;
-    readonly requestId: string;
-    readonly attempt: number;
-    readonly notify?: boolean;
-  }): Promise<FlattenOutcome> {
+  async function reportCloses(request: CloseReport, results: readonly SymbolClose[]) {
+    if (results.length === 0) return;
+    const notices: PendingNotice[] = results.map((r) =>
+      positionCloseResultNotice({
+        ...request,
+        outcome: r.ok
+          ? { symbol: r.symbol, ok: true, quantity: r.qty, price: r.price }
+          : { symbol: r.symbol, ok: false, code: r.code, message: r.message },
+      }),
+    );
+    const chats = await recipients(request.accountId);
+    const written = await writeNotices(deps.db, chats, notices, deps.now());
+    if (written > 0) await deps.jobs.requestNotify(request.action);
+  }
+
+  async function flatten(request: FlattenRequest): Promise<FlattenOutcome> {
     const { accountId } = request;
     const broker = await deps.brokerFor(accountId);
     await cancelWorkingEntries(accountId);
@@ -258,21 +297,16 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     const closed = results.filter((r) => r.ok);
     const failed = results.filter((r) => !r.ok);
     if (request.notify ?? true) {
-      const notices: PendingNotice[] = results.map((r) => ({
-        key: `flatten-${request.requestId}-${r.symbol}-${r.ok ? "closed" : `failed-${request.attempt}`}`,
-        notice: {
-          kind: "RECONCILIATION_INCIDENT",
+      await reportCloses(
+        {
           accountId,
-          symbol: r.symbol,
-          incident: r.ok ? "FLATTEN_CLOSED" : "FLATTEN_FAILED",
-          detail: r.ok
-            ? `Flatten: closing ${r.qty} ${r.symbol} at market.`
-            : `Flatten: ${r.symbol} could not be closed (${r.code}: ${r.message}); its stop is kept and the close is retried.`,
+          action: "flatten",
+          requestedBy: request.requestedBy,
+          requestId: request.requestId,
+          willRetry: request.willRetry ?? true,
         },
-      }));
-      const chats = await recipients(accountId);
-      const written = await writeNotices(deps.db, chats, notices, deps.now());
-      if (written > 0) await deps.jobs.requestNotify("flatten");
+        results,
+      );
     }
     deps.logger.info(
       { accountId, closed: closed.map((r) => r.symbol), failed: failed.map((r) => r.symbol) },
@@ -281,5 +315,5 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     return { closed, failed };
   }
 
-  return { cancelWorkingEntries, closePosition, flatten };
+  return { cancelWorkingEntries, closePosition, flatten, reportCloses };
 }

@@ -115,8 +115,12 @@ export function createKillSwitchProcessor(
     readonly now: () => Date;
   },
 ) {
-  return async function processKillSwitch(job: Pick<Job, "data" | "attemptsMade">) {
+  return async function processKillSwitch(
+    job: Pick<Job, "data" | "attemptsMade"> & { readonly opts?: { readonly attempts?: number } },
+  ) {
     const payload = killSwitchPayloadSchema.parse(job.data);
+    // Whether BullMQ runs this job again if it throws now (its own rule: attempts left).
+    const willRetry = job.attemptsMade + 1 < (job.opts?.attempts ?? 1);
     switch (payload.action) {
       case "cancel-entries": {
         const done = await killSwitch.cancelWorkingEntries(payload.accountId);
@@ -138,11 +142,15 @@ export function createKillSwitchProcessor(
       }
       case "close": {
         const result = await killSwitch.closePosition({ ...payload, exitReason: "MANUAL_EXIT" });
-        if (!result.ok) throw new Error(`${result.symbol} not closed: ${result.message}`);
+        if (!result.ok) {
+          // A close that went through is told by its fill; one that did not is told here.
+          await killSwitch.reportCloses({ ...payload, action: "close", willRetry }, [result]);
+          throw new Error(`${result.symbol} not closed: ${result.message}`);
+        }
         return result;
       }
       case "flatten": {
-        const outcome = await killSwitch.flatten({ ...payload, attempt: job.attemptsMade });
+        const outcome = await killSwitch.flatten({ ...payload, willRetry });
         if (outcome.failed.length > 0) {
           throw new Error(`not closed yet: ${outcome.failed.map((f) => f.symbol).join(", ")}`);
         }

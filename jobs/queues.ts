@@ -69,6 +69,8 @@ export const PROTECTION_REASONS = [
   "exit_fill",
   "adopted",
   "repair",
+  /** A kill-switch close cancelled the exits and failed or closed part: protect what is left. */
+  "after_close",
 ] as const;
 export type ProtectionReason = (typeof PROTECTION_REASONS)[number];
 

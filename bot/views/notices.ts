@@ -8,6 +8,7 @@ import type {
   Notice,
   NoticeKind,
   OrderFilledNotice,
+  PositionCloseResultNotice,
 } from "../../domain/notifications";
 import { pnl, price, quantity, rMultiple, usd } from "./format";
 import { bold, code, escapeHtml } from "./html";
@@ -22,6 +23,7 @@ const NOTICE_KINDS: readonly NoticeKind[] = [
   "TRADING_STATE_CHANGED",
   "DAILY_LOSS_WARNING",
   "RECONCILIATION_INCIDENT",
+  "POSITION_CLOSE_RESULT",
   "DAILY_SUMMARY",
 ];
 
@@ -104,6 +106,45 @@ function renderDailySummary(notice: DailySummaryNotice): string {
   ].join("\n");
 }
 
+const CLOSE_ACTIONS: Record<PositionCloseResultNotice["action"], string> = {
+  flatten: "Flatten",
+  close: "Close",
+};
+
+const AUTOMATIC_REQUESTERS: Record<string, string> = {
+  "system:daily-loss": "automatic, after the daily-loss halt",
+  "system:drawdown": "automatic, after the drawdown halt",
+};
+
+/** Who asked for a close, in words: `user:42` is "asked by user 42". */
+function requesterWords(requestedBy: string): string {
+  const automatic = AUTOMATIC_REQUESTERS[requestedBy];
+  if (automatic !== undefined) return automatic;
+  if (requestedBy.startsWith("system:")) return "automatic";
+  const user = /^user:(\d+)$/.exec(requestedBy);
+  return `asked by ${escapeHtml(user ? `user ${user[1]}` : requestedBy)}`;
+}
+
+/**
+ * One symbol's close for a kill switch: `Flatten AAPL: closing 100 at market`, or why it failed
+ * and what happens next, then who asked.
+ */
+function renderPositionCloseResult(notice: PositionCloseResultNotice): string {
+  const action = CLOSE_ACTIONS[notice.action];
+  const who = requesterWords(notice.requestedBy);
+  if (notice.outcome === "closed") {
+    const shares = notice.quantity === null ? "" : ` ${quantity(notice.quantity)}`;
+    const how = notice.price === null ? "at market" : `@ ${price(notice.price)}`;
+    const verb = notice.price === null ? "closing" : "closed";
+    return `${bold(action)} ${bold(notice.symbol)}: ${verb}${shares} ${how} · ${who}`;
+  }
+  const why = `${escapeHtml(notice.reason ?? "not closed")}${
+    notice.code === null ? "" : ` (${code(notice.code)})`
+  }`;
+  const next = notice.nextStep === null ? "" : `\n${escapeHtml(notice.nextStep)}`;
+  return `${bold(`${action} failed`)} ${bold(notice.symbol)}: ${why} · ${who}${next}`;
+}
+
 /** A notice as an HTML block. */
 export function renderNotice(notice: Notice): string {
   switch (notice.kind) {
@@ -156,6 +197,8 @@ export function renderNotice(notice: Notice): string {
       const symbol = notice.symbol === null ? "" : ` ${bold(notice.symbol)}`;
       return `${bold(title)}${symbol}: ${escapeHtml(notice.detail)}`;
     }
+    case "POSITION_CLOSE_RESULT":
+      return renderPositionCloseResult(notice);
     case "DAILY_SUMMARY":
       return renderDailySummary(notice);
   }

@@ -4,6 +4,7 @@ import {
   deliveryOfNotice,
   NOTICE_CATEGORIES,
   type NoticeKind,
+  positionCloseResultNotice,
   tradingStateChangedNotice,
 } from "../../domain/notifications";
 
@@ -17,6 +18,7 @@ const KINDS: readonly NoticeKind[] = [
   "TRADING_STATE_CHANGED",
   "DAILY_LOSS_WARNING",
   "RECONCILIATION_INCIDENT",
+  "POSITION_CLOSE_RESULT",
   "DAILY_SUMMARY",
 ];
 
@@ -34,6 +36,7 @@ describe("notice delivery", () => {
   it("never switches kill-switch notices off completely", () => {
     expect(deliveryOfNotice("TRADING_STATE_CHANGED", { killSwitch: "off" })).toBe("silent");
     expect(deliveryOfNotice("DAILY_LOSS_WARNING", { killSwitch: "off" })).toBe("silent");
+    expect(deliveryOfNotice("POSITION_CLOSE_RESULT", { killSwitch: "off" })).toBe("silent");
   });
 });
 
@@ -71,5 +74,49 @@ describe("tradingStateChangedNotice", () => {
     expect(
       tradingStateChangedNotice(7, { mode: "HALTED" }, { ...halted, mode: "ACTIVE" }).key,
     ).not.toBe(told.key);
+  });
+});
+
+describe("positionCloseResultNotice", () => {
+  const request = {
+    accountId: 7,
+    action: "flatten" as const,
+    requestId: "flatten-7-99",
+    requestedBy: "user:42",
+    willRetry: true,
+  };
+  const refused = { symbol: "AAPL", ok: false as const, code: "FORBIDDEN", message: "held" };
+
+  it("keys a symbol's close once per request, and its failure once while retried, once when given up", () => {
+    const closed = positionCloseResultNotice({
+      ...request,
+      outcome: { symbol: "AAPL", ok: true, quantity: "100", price: null },
+    });
+    expect(closed).toEqual({
+      key: "flatten-flatten-7-99-AAPL-closed",
+      notice: {
+        kind: "POSITION_CLOSE_RESULT",
+        accountId: 7,
+        symbol: "AAPL",
+        action: "flatten",
+        outcome: "closed",
+        quantity: "100",
+        price: null,
+        code: null,
+        reason: null,
+        nextStep: null,
+        requestedBy: "user:42",
+      },
+    });
+    const retried = positionCloseResultNotice({ ...request, outcome: refused });
+    expect(retried.key).toBe("flatten-flatten-7-99-AAPL-failed");
+    expect(retried.notice).toMatchObject({ outcome: "failed", code: "FORBIDDEN", reason: "held" });
+    expect(retried.notice.nextStep).toContain("retries");
+    const givenUp = positionCloseResultNotice({ ...request, willRetry: false, outcome: refused });
+    expect(givenUp.key).toBe("flatten-flatten-7-99-AAPL-failed-final");
+    expect(givenUp.notice.nextStep).toContain("/close AAPL");
+    expect(
+      positionCloseResultNotice({ ...request, action: "close", outcome: refused }).key,
+    ).not.toBe(retried.key);
   });
 });

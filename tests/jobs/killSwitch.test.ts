@@ -22,6 +22,7 @@ import { saveRiskLimits } from "../../db/riskLimits";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
 import { dec } from "../../domain/money";
+import type { PositionCloseResultNotice } from "../../domain/notifications";
 import { DEFAULT_RISK_LIMITS } from "../../domain/riskLimits";
 import { setTradingStateManually } from "../../domain/tradingState";
 import { createJobDeps } from "../../jobs/context";
@@ -30,6 +31,7 @@ import { createKillSwitch } from "../../jobs/killSwitch";
 import {
   createHaltResponse,
   createKillSwitchClient,
+  createKillSwitchProcessor,
   createKillSwitchQueue,
   startKillSwitchWorker,
 } from "../../jobs/killSwitchQueue";
@@ -39,7 +41,8 @@ import type { WorkerRuntime } from "../../jobs/worker";
 import { TEST_REDIS_URL } from "../support/redis";
 import { type Lifecycle, OWNER_CHAT, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
-const [HELD, RESTING, REFUSED, SECOND, LATER] = TEST_SYMBOLS as [
+const [HELD, RESTING, REFUSED, SECOND, LATER, REFUSED_CLOSE] = TEST_SYMBOLS as [
+  string,
   string,
   string,
   string,
@@ -134,6 +137,20 @@ async function noticeDetails(kind: string): Promise<string[]> {
     .from(notificationOutbox)
     .where(and(eq(notificationOutbox.kind, kind), eq(notificationOutbox.chatId, OWNER_CHAT)));
   return rows.map((r) => JSON.stringify(r.payload));
+}
+
+async function closeResults(): Promise<PositionCloseResultNotice[]> {
+  const rows = await t.db.db
+    .select()
+    .from(notificationOutbox)
+    .where(
+      and(
+        eq(notificationOutbox.kind, "POSITION_CLOSE_RESULT"),
+        eq(notificationOutbox.chatId, OWNER_CHAT),
+      ),
+    )
+    .orderBy(notificationOutbox.id);
+  return rows.map((r) => r.payload as unknown as PositionCloseResultNotice);
 }
 
 describe("kill switches on the simulator", () => {
@@ -284,22 +301,40 @@ describe("kill switches on the simulator", () => {
       20_000,
       "every position closed",
     );
-    const incidents = await waitFor(
+    const results = await waitFor(
       async () => {
-        const found = await noticeDetails("RECONCILIATION_INCIDENT");
-        const closedNotice = (symbol: string) =>
-          found.some((n) => n.includes("FLATTEN_CLOSED") && n.includes(`"${symbol}"`));
-        return closedNotice(SECOND) && closedNotice(HELD) ? found : null;
+        const found = await closeResults();
+        const closedOne = (symbol: string) =>
+          found.some((n) => n.outcome === "closed" && n.symbol === symbol);
+        return closedOne(SECOND) && closedOne(HELD) ? found : null;
       },
       20_000,
       "flatten notices",
     );
-    expect(incidents.some((n) => n.includes("FLATTEN_FAILED") && n.includes(`"${SECOND}"`))).toBe(
-      true,
-    );
-    expect(incidents.some((n) => n.includes("FLATTEN_FAILED") && n.includes(`"${HELD}"`))).toBe(
-      false,
-    );
+    // SECOND's failure is told once, with the broker's reason and what happens next.
+    const failures = results.filter((n) => n.outcome === "failed");
+    expect(failures).toEqual([
+      {
+        kind: "POSITION_CLOSE_RESULT",
+        accountId: t.accountId,
+        symbol: SECOND,
+        action: "flatten",
+        outcome: "failed",
+        quantity: null,
+        price: null,
+        code: expect.any(String),
+        reason: expect.any(String),
+        nextStep: "Its stop stays in place and the desk retries the close.",
+        requestedBy: "user:1",
+      },
+    ]);
+    expect(results.find((n) => n.outcome === "closed" && n.symbol === SECOND)).toMatchObject({
+      action: "flatten",
+      quantity: "10",
+      requestedBy: "user:1",
+    });
+    // Nothing about the flatten reads as a reconciliation incident.
+    expect(await noticeDetails("RECONCILIATION_INCIDENT")).toEqual([]);
     const closed = await waitFor(async () => {
       const trade = await findTradeByDecision(t.db.db, second.decision.id);
       return trade?.trade.status === "CLOSED" ? trade : null;
@@ -308,6 +343,60 @@ describe("kill switches on the simulator", () => {
     // No order is left working for the flattened symbols.
     expect(await brokerOpenOrders(SECOND)).toEqual([]);
     expect(await brokerOpenOrders(HELD)).toEqual([]);
+  }, 60_000);
+
+  it("tells a /close the broker refused on its last attempt that the desk gave up, and what to do", async () => {
+    await quote(REFUSED_CLOSE, "99.99", "100.01");
+    await enter({
+      symbol: REFUSED_CLOSE,
+      entry: null,
+      quantity: "10",
+      stop: "95.00",
+      target: "120.00",
+    });
+    await waitFor(async () =>
+      (await brokerOpenOrders(REFUSED_CLOSE)).some((o) => o.type === "stop"),
+    );
+    await t.sim.control("/sim/faults", {
+      method: "DELETE",
+      path: `/v2/positions/${REFUSED_CLOSE}`,
+      status: 403,
+      times: 1,
+    });
+    const process = createKillSwitchProcessor(
+      createKillSwitch(t.deps, createOrderReportHandler(t.deps)),
+    );
+    const close = {
+      action: "close",
+      accountId: t.accountId,
+      symbol: REFUSED_CLOSE,
+      percent: null,
+      requestedBy: "user:2",
+      requestId: "close-refused",
+    } as const;
+    // The last of ten attempts.
+    await expect(process({ data: close, attemptsMade: 9, opts: { attempts: 10 } })).rejects.toThrow(
+      `${REFUSED_CLOSE} not closed`,
+    );
+    const told = (await closeResults()).filter((n) => n.symbol === REFUSED_CLOSE);
+    expect(told).toEqual([
+      expect.objectContaining({
+        action: "close",
+        outcome: "failed",
+        requestedBy: "user:2",
+        nextStep: `Its stop stays in place, but the desk has stopped retrying: close it with /close ${REFUSED_CLOSE} or at the broker.`,
+      }),
+    ]);
+    // The stop is put back while the position waits for the trader.
+    await waitFor(
+      async () => (await brokerOpenOrders(REFUSED_CLOSE)).some((o) => o.type === "stop"),
+      15_000,
+      "stop restored",
+    );
+    // A close that goes through is told by its fill, not by another notice.
+    await process({ data: { ...close, requestId: "close-again" }, attemptsMade: 0 });
+    await waitFor(async () => !(await t.broker.getPosition(REFUSED_CLOSE)).ok, 15_000, "closed");
+    expect((await closeResults()).filter((n) => n.symbol === REFUSED_CLOSE)).toHaveLength(1);
   }, 60_000);
 
   it("keeps a manual halt across a restart: new workers refuse entries, the session open keeps it", async () => {

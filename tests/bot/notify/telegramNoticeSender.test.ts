@@ -235,6 +235,53 @@ describe("the Telegram notice sender", () => {
     expect(results[2]).toEqual({ ok: true, telegramMessageId: message?.messageId });
   });
 
+  it("sends a flatten's results for every symbol, and the halt before them, as one message", async () => {
+    const chat = 8104;
+    const halt: Notice = {
+      kind: "TRADING_STATE_CHANGED",
+      accountId: 1,
+      from: "ACTIVE",
+      to: "HALTED",
+      setBy: "MANUAL",
+      reason: "/flatten by @ann",
+      pnlToday: null,
+      lossLimit: null,
+    };
+    const result = (symbol: string, ok: boolean): Notice => ({
+      kind: "POSITION_CLOSE_RESULT",
+      accountId: 1,
+      symbol,
+      action: "flatten",
+      outcome: ok ? "closed" : "failed",
+      quantity: ok ? "10" : null,
+      price: null,
+      code: ok ? null : "FORBIDDEN",
+      reason: ok ? null : "position is held by an order",
+      nextStep: ok ? null : "Its stop stays in place and the desk retries the close.",
+      requestedBy: "user:1",
+    });
+    const notices = [halt, result("AAPL", true), result("MSFT", false), result("NVDA", true)];
+    const results = await sender.sendMany(
+      notices.map((notice, index) => ({
+        chatId: chat,
+        kind: notice.kind,
+        payload: notice as unknown as Record<string, unknown>,
+        dedupeKey: `flatten-${index}`,
+      })),
+    );
+    const messages = await sentTo(chat);
+    expect(messages).toHaveLength(1);
+    const text = messages[0]?.message.text ?? "";
+    expect(text.split("\n\n")).toEqual([
+      "<b>Trading halted</b> (by hand, was ACTIVE): /flatten by @ann",
+      "<b>Flatten</b> <b>AAPL</b>: closing 10 at market · asked by user 1",
+      "<b>Flatten failed</b> <b>MSFT</b>: position is held by an order (<code>FORBIDDEN</code>) · asked by user 1\nIts stop stays in place and the desk retries the close.",
+      "<b>Flatten</b> <b>NVDA</b>: closing 10 at market · asked by user 1",
+    ]);
+    expect(text).not.toContain("Reconciliation");
+    expect(results.every((r) => r.ok && r.telegramMessageId === messages[0]?.messageId)).toBe(true);
+  });
+
   it("splits a notice longer than a message and reports the row sent with its last part", async () => {
     const chat = 8103;
     const detail = `${"<missing stop> & ".repeat(400)}end`;

@@ -94,6 +94,19 @@ const EVERY_KIND: readonly Notice[] = [
     detail: "Closed outside the desk at 870.10; journal closed as MANUAL_EXIT",
   },
   {
+    kind: "POSITION_CLOSE_RESULT",
+    accountId: 1,
+    symbol: "NVDA",
+    action: "flatten",
+    outcome: "failed",
+    quantity: null,
+    price: null,
+    code: "FORBIDDEN",
+    reason: "insufficient qty <held> & available",
+    nextStep: "Its stop stays in place and the desk retries the close.",
+    requestedBy: "user:42",
+  },
+  {
     kind: "DAILY_SUMMARY",
     accountId: 1,
     tradingDate: "2026-03-02",
@@ -124,6 +137,42 @@ describe("notice views", () => {
     expect(renderNotice(EVERY_KIND[8] as Notice)).toBe(
       "<b>Manual close found</b> <b>NVDA</b>: Closed outside the desk at 870.10; journal closed as MANUAL_EXIT",
     );
+  });
+
+  it("renders a kill switch's close result as its own notice, never as a reconciliation incident", () => {
+    const failed = EVERY_KIND.find((n) => n.kind === "POSITION_CLOSE_RESULT") as Notice;
+    expect(renderNotice(failed)).toBe(
+      [
+        "<b>Flatten failed</b> <b>NVDA</b>: insufficient qty &lt;held&gt; &amp; available (<code>FORBIDDEN</code>) · asked by user 42",
+        "Its stop stays in place and the desk retries the close.",
+      ].join("\n"),
+    );
+    const closing = {
+      kind: "POSITION_CLOSE_RESULT",
+      accountId: 1,
+      symbol: "AAPL",
+      action: "flatten",
+      outcome: "closed",
+      quantity: "100",
+      price: null,
+      code: null,
+      reason: null,
+      nextStep: null,
+      requestedBy: "system:daily-loss",
+    } as const;
+    expect(renderNotice(closing)).toBe(
+      "<b>Flatten</b> <b>AAPL</b>: closing 100 at market · automatic, after the daily-loss halt",
+    );
+    expect(renderNotice({ ...closing, price: "190.1", requestedBy: "system:drawdown" })).toBe(
+      "<b>Flatten</b> <b>AAPL</b>: closed 100 @ 190.10 · automatic, after the drawdown halt",
+    );
+    expect(
+      renderNotice({ ...closing, action: "close", quantity: null, requestedBy: "api:<desk>" }),
+    ).toBe("<b>Close</b> <b>AAPL</b>: closing at market · asked by api:&lt;desk&gt;");
+    for (const html of [renderNotice(failed), renderNotice(closing)]) {
+      expect(html).not.toContain("Reconciliation");
+      expect(() => parseTelegramHtml(html)).not.toThrow();
+    }
   });
 
   it("merges fills of one order into one block with a line per execution", () => {
