@@ -5,7 +5,8 @@
  */
 import type { Database } from "../db/database";
 import { listAccountRecipients } from "../db/lifecycleQueries";
-import { enqueueNotification } from "../db/notificationOutbox";
+import { enqueueNotification, type NotificationInput } from "../db/notificationOutbox";
+import { isTransaction } from "../db/optimisticWrites";
 import type { Notice } from "../domain/notifications";
 import type { JobDeps } from "./context";
 
@@ -32,28 +33,41 @@ export function createRecipientLookup(
   };
 }
 
-/** Writes the notices for every recipient; returns how many rows were new. */
+/**
+ * Writes the notices for every recipient; returns how many rows were new. A key given twice is
+ * written once (the first one, as the outbox would keep it). Inside a transaction the inserts are
+ * sent together: on its one connection they run in the order given, in one round trip. Outside
+ * one they go one after the other, so the outbox keeps their order.
+ */
 export async function writeNotices(
   tx: Database,
   chats: readonly number[],
   notices: readonly PendingNotice[],
   at: Date,
 ): Promise<number> {
-  let written = 0;
+  const keys = new Set<string>();
+  const rows: NotificationInput[] = [];
   for (const { key, notice } of notices) {
+    if (keys.has(key)) continue;
+    keys.add(key);
     for (const chatId of chats) {
-      const added = await enqueueNotification(
-        tx,
-        {
-          dedupeKey: `${key}:${chatId}`,
-          chatId,
-          kind: notice.kind,
-          payload: notice as unknown as Record<string, unknown>,
-        },
-        at,
-      );
-      if (added) written += 1;
+      rows.push({
+        dedupeKey: `${key}:${chatId}`,
+        chatId,
+        kind: notice.kind,
+        payload: notice as unknown as Record<string, unknown>,
+      });
     }
+  }
+  let written = 0;
+  if (!isTransaction(tx)) {
+    for (const row of rows) if (await enqueueNotification(tx, row, at)) written += 1;
+    return written;
+  }
+  const added = await Promise.allSettled(rows.map((row) => enqueueNotification(tx, row, at)));
+  for (const outcome of added) {
+    if (outcome.status === "rejected") throw outcome.reason;
+    if (outcome.value) written += 1;
   }
   return written;
 }

@@ -9,6 +9,7 @@ import { listOrdersByIds } from "../db/lifecycleQueries";
 import type { OrderRecord } from "../db/orders";
 import type { BrokerOrder } from "../domain/broker";
 import { isTerminal } from "../domain/orderStateMachine";
+import { isEntryRole } from "../domain/trade";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
 import type { InlineProtection, OrderReportHandler } from "./orderReports";
@@ -82,6 +83,18 @@ export function createOrderEventsProcessor(
     const payload = orderEventsPayloadSchema.parse(job.data);
     if (payload.kind === "poll") return poll(payload.accountId);
     const result = await handler.handle(payload.accountId, payload.source, payload.report, inline);
+    const order = result.order;
+    if (
+      job.attemptsStarted > 1 &&
+      order?.tradeId != null &&
+      isEntryRole(order.order.role) &&
+      order.order.orderClass !== "bracket" &&
+      order.order.filledQuantity.gt(0)
+    ) {
+      // An earlier attempt may have applied the fill and died before its exits went out; this
+      // one found the fill applied and asked for nothing, so the protect job makes sure.
+      await deps.jobs.requestProtection(payload.accountId, order.tradeId, "entry_fill");
+    }
     if (!result.known) {
       if (job.attemptsMade + 1 < UNKNOWN_ORDER_ATTEMPTS) {
         throw new Error(`no order of ours matches ${payload.report.order.brokerOrderId} yet`);

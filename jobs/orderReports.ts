@@ -13,7 +13,7 @@ import { applyOrderUpdate, type OrderUpdate } from "../db/orderEvents";
 import { isProtectiveRole, type OrderRecord } from "../db/orders";
 import type { BrokerOrder } from "../domain/broker";
 import { dec } from "../domain/money";
-import { isTerminal } from "../domain/orderStateMachine";
+import { applyOrderEvent, isTerminal } from "../domain/orderStateMachine";
 import { isEntryRole } from "../domain/trade";
 import { brokerOrderFromData, type OrderReportData } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
@@ -46,16 +46,23 @@ export interface HandleOptions {
    * marks its decision executed and writes its notice together with the acknowledgement.
    */
   readonly within?: (tx: Database, order: OrderRecord | null) => Promise<readonly PendingNotice[]>;
-  /** Protect entry fills right here after commit (see `InlineProtection`). */
+  /** Protect entry fills in the report's own transaction (see `InlineProtection`). */
   readonly protectInline?: InlineProtection;
 }
 
 /**
- * Places the exits of an entry fill at once, in the job that applied the fill (one queue hop
- * less between a fill and its stop). A protect job still follows a few seconds later as the
- * safety net: it finds the fill covered and does nothing, or finishes what a crash left.
+ * Protects an entry fill in the transaction that applies it: called inside that transaction,
+ * under the symbol lock, it records the exits the fill needs (so the fill and its exits commit
+ * together) and answers what sends them once the transaction commits; null when it cannot (the
+ * protect job does it instead). One queue hop and one transaction less between a fill and its
+ * stop. A protect job still follows a few seconds later as the safety net: it finds the fill
+ * covered and does nothing, or finishes what a crash left.
  */
-export type InlineProtection = (accountId: number, request: ProtectionRequest) => Promise<void>;
+export type InlineProtection = (
+  tx: Database,
+  accountId: number,
+  request: ProtectionRequest,
+) => Promise<(() => Promise<void>) | null>;
 
 /** How long the safety-net protect job waits behind an inline protection. */
 export const PROTECTION_SAFETY_NET_MS = 5_000;
@@ -80,6 +87,17 @@ function protectionPlaced(before: OrderRecord, after: OrderRecord): number | nul
   if (!isProtectiveRole(o.role) || o.orderClass === "bracket") return null;
   if (before.order.brokerOrderId !== null || o.brokerOrderId === null) return null;
   return o.status === "rejected" ? null : after.tradeId;
+}
+
+/**
+ * Waits for both (unlike `Promise.all`, never leaving one running unwatched after the other
+ * failed: inside a transaction the second's failure would otherwise go unhandled).
+ */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === "rejected") throw x.reason;
+  if (y.status === "rejected") throw y.reason;
+  return [x.value, y.value];
 }
 
 /** The lock name for an account's symbol: every order and position change of it goes one at a time. */
@@ -118,6 +136,12 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
       at: report.at,
     });
     for (const { event, inferred } of events) {
+      // Judged first on the order as read under the lock: an event that changes nothing needs no
+      // write (nor the read behind it), and our own submit's answer, when the stream has already
+      // moved the order on, is older news rather than a transition to flag.
+      const judged = applyOrderEvent(current.order, event);
+      if (judged.ok && !judged.value.changed) continue;
+      if (!judged.ok && judged.code === "ILLEGAL_TRANSITION" && source === "submit") continue;
       const before = current;
       const applied = await applyOrderUpdate(tx, { orderId: current.id }, event, {
         source: inferred ? "inferred" : EVENT_SOURCE[source],
@@ -286,9 +310,17 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
           }
           const appliedLegs = new Set<number>();
           for (const leg of order.legs) {
+            // A leg is one of the children read above, by its ids, else the first unacknowledged
+            // child of its role; elsewhere only when the children do not have it.
+            const children = await childrenOf(record.id);
             const legRecord =
+              children.find(
+                (child) =>
+                  child.order.brokerOrderId === leg.brokerOrderId ||
+                  child.order.clientOrderId === leg.clientOrderId,
+              ) ??
               (await findOurs(tx, accountId, leg)) ??
-              (await childrenOf(record.id)).find(
+              children.find(
                 (child) =>
                   child.order.brokerOrderId === null &&
                   child.order.role === roleOfLeg(leg) &&
@@ -301,9 +333,26 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
             }
           }
         }
-        if (options.within) out.notices.push(...(await options.within(tx, after)));
-        const noticesWritten = await writeNotices(tx, chats, out.notices, deps.now());
-        return { known: record !== null, order: after, ...out, noticesWritten };
+        // An entry fill's exits are recorded with it, once per trade: they cover the trade's
+        // whole open quantity, whatever number of fills this report brought. The notices go out
+        // meanwhile (one connection: the statements queue up instead of waiting for each other).
+        const inline = options.protectInline;
+        const recording = (async () => {
+          const sends = new Map<number, () => Promise<void>>();
+          if (!inline) return sends;
+          for (const p of out.protections) {
+            if (p.reason !== "entry_fill" || sends.has(p.tradeId)) continue;
+            const send = await inline(tx, accountId, p);
+            if (send) sends.set(p.tradeId, send);
+          }
+          return sends;
+        })();
+        const noticing = (async () => {
+          if (options.within) out.notices.push(...(await options.within(tx, after)));
+          return writeNotices(tx, chats, out.notices, deps.now());
+        })();
+        const [sends, noticesWritten] = await bothSettled(recording, noticing);
+        return { known: record !== null, order: after, ...out, noticesWritten, sends };
       }),
     );
     const seen = new Set<string>();
@@ -311,11 +360,16 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
       const key = `${p.tradeId}-${p.reason}-${p.fillId}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      if (options.protectInline && p.reason === "entry_fill") {
-        await deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId, {
-          delayMs: PROTECTION_SAFETY_NET_MS,
-        });
-        await options.protectInline(accountId, p);
+      if (p.reason === "entry_fill" && result.sends.has(p.tradeId)) {
+        // Recorded inline: the safety net is asked for while the exits go out.
+        const send = result.sends.get(p.tradeId);
+        result.sends.delete(p.tradeId);
+        await Promise.all([
+          deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId, {
+            delayMs: PROTECTION_SAFETY_NET_MS,
+          }),
+          send?.(),
+        ]);
       } else {
         await deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId);
       }

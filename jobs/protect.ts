@@ -17,18 +17,19 @@ import { type Job, UnrecoverableError } from "bullmq";
 import type { Database } from "../db/database";
 import { lockName } from "../db/lifecycleQueries";
 import { applyOrderUpdate } from "../db/orderEvents";
+import { insertOrderGroup } from "../db/orderGroups";
 import { insertOrder, listOrdersForTrade, type OrderRecord } from "../db/orders";
 import { findTrade, type TradeRecord } from "../db/trades";
 import type { Broker, OrderRequest } from "../domain/broker";
 import { type Decimal, sumDecimals, ZERO } from "../domain/money";
 import { createOrder } from "../domain/order";
 import { isTerminal } from "../domain/orderStateMachine";
-import { entrySide, isEntryRole } from "../domain/trade";
+import { entrySide, isEntryRole, type Trade } from "../domain/trade";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
 import { exitSideOf } from "./entryOrders";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
-import { type OrderReportHandler, symbolLockName } from "./orderReports";
+import { type InlineProtection, type OrderReportHandler, symbolLockName } from "./orderReports";
 import { type ProtectPayload, protectPayloadSchema } from "./queues";
 import { withRaceRetry } from "./transactions";
 
@@ -53,6 +54,19 @@ interface ExitToSend {
   readonly earlier: boolean;
 }
 
+/** The trade the exits are for. */
+interface TradeRef {
+  readonly id: number;
+  readonly accountId: number;
+}
+
+/** Exits recorded for a trade and still to send, with the trade's open quantity. */
+interface ExitPlan {
+  readonly trade: TradeRef;
+  readonly toSend: readonly ExitToSend[];
+  readonly open: Decimal;
+}
+
 /** What a working stop covers of the open quantity. */
 function stopCoverage(stop: OrderRecord, byId: ReadonlyMap<number, OrderRecord>): Decimal {
   const remaining = stop.order.quantity.minus(stop.order.filledQuantity);
@@ -62,6 +76,43 @@ function stopCoverage(stop: OrderRecord, byId: ReadonlyMap<number, OrderRecord>)
     return remaining.lt(parent.order.filledQuantity) ? remaining : parent.order.filledQuantity;
   }
   return remaining;
+}
+
+/** What the trade's working stops leave uncovered of its open quantity. */
+function uncoveredQuantity(trade: Trade, orders: readonly OrderRecord[]): Decimal {
+  const byId = new Map(orders.map((o) => [o.id, o]));
+  const workingStops = orders.filter(
+    (o) => o.order.role === "STOP_LOSS" && !isTerminal(o.order.status),
+  );
+  return trade.quantity.minus(sumDecimals(workingStops.map((s) => stopCoverage(s, byId))));
+}
+
+/**
+ * The exits the protect job recorded (client order id under `prefix`) that the broker has not
+ * acknowledged yet, each with its stop leg; those not in `created` were recorded by an earlier run.
+ */
+function unsentExits(
+  orders: readonly OrderRecord[],
+  prefix: string,
+  created: ReadonlySet<number>,
+): ExitToSend[] {
+  return orders
+    .filter(
+      (o) =>
+        o.parentOrderId === null &&
+        o.order.clientOrderId.startsWith(prefix) &&
+        o.order.brokerOrderId === null &&
+        !isTerminal(o.order.status),
+    )
+    .map((parent) => ({
+      parent,
+      stop:
+        parent.order.role === "STOP_LOSS"
+          ? null
+          : (orders.find((o) => o.parentOrderId === parent.id && o.order.role === "STOP_LOSS") ??
+            null),
+      earlier: !created.has(parent.id),
+    }));
 }
 
 /** The broker request for an exit recorded by the protect job. */
@@ -93,12 +144,15 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
   const handler = options.handler;
   const recipients = createRecipientLookup(deps);
 
-  /** Records the exits the open quantity still needs; answers every exit not yet at the broker. */
+  /**
+   * Records the exits the open quantity still needs; answers every exit not yet at the broker.
+   * The caller holds the symbol lock, inside `tx`.
+   */
   async function recordMissingExits(
     tx: Database,
-    trade: TradeRecord,
-    payload: ProtectPayload,
-  ): Promise<{ readonly toSend: ExitToSend[]; readonly open: Decimal } | null> {
+    trade: TradeRef,
+    fillId: number | null,
+  ): Promise<ExitPlan | null> {
     // Both read after the lock, in one batch.
     const [current, orders] = await Promise.all([
       findTrade(tx, trade.id),
@@ -106,12 +160,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     ]);
     if (current?.trade.status !== "POSITION") return null;
     const t = current.trade;
-    const byId = new Map(orders.map((o) => [o.id, o]));
-    const workingStops = orders.filter(
-      (o) => o.order.role === "STOP_LOSS" && !isTerminal(o.order.status),
-    );
-    const covered = sumDecimals(workingStops.map((s) => stopCoverage(s, byId)));
-    const uncovered = t.quantity.minus(covered);
+    const uncovered = uncoveredQuantity(t, orders);
     const prefix = protectiveClientOrderIdPrefix(trade.id);
     const now = deps.now();
     const created = new Set<number>();
@@ -130,116 +179,83 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
         timeInForce: "gtc" as const,
         quantity: uncovered,
       };
-      const fill = payload.fillId === null ? {} : { protectsFillId: payload.fillId };
-      if (t.plannedTargetPrice !== null) {
-        const parent = await insertOrder(
-          tx,
+      const common = {
+        accountId: trade.accountId,
+        tradeId: trade.id,
+        ...(fillId === null ? {} : { protectsFillId: fillId }),
+      };
+      const stopOrder = (id: string, orderClass: "oco" | "simple") =>
+        createOrder(
           {
-            accountId: trade.accountId,
-            tradeId: trade.id,
-            ...fill,
-            expectedPrice: t.plannedTargetPrice,
-            order: createOrder(
-              {
-                ...base,
-                clientOrderId,
-                type: "limit",
-                orderClass: "oco",
-                role: "TAKE_PROFIT",
-                limitPrice: t.plannedTargetPrice,
-                stopPrice: null,
-              },
-              iso,
-            ),
+            ...base,
+            clientOrderId: id,
+            type: "stop",
+            orderClass,
+            role: "STOP_LOSS",
+            limitPrice: null,
+            stopPrice: t.plannedStopPrice,
           },
-          SOURCE,
-          now,
+          iso,
+          orderClass === "oco" ? "held" : undefined,
         );
-        const stop = await insertOrder(
-          tx,
-          {
-            accountId: trade.accountId,
-            tradeId: trade.id,
-            parentOrderId: parent.record.id,
-            ...fill,
-            expectedPrice: t.plannedStopPrice,
-            order: createOrder(
+      // One group: the OCO's take-profit with its stop leg, or a lone stop.
+      const group =
+        t.plannedTargetPrice !== null
+          ? await insertOrderGroup(
+              tx,
               {
-                ...base,
-                clientOrderId: `${clientOrderId}-sl`,
-                type: "stop",
-                orderClass: "oco",
-                role: "STOP_LOSS",
-                limitPrice: null,
-                stopPrice: t.plannedStopPrice,
+                ...common,
+                expectedPrice: t.plannedTargetPrice,
+                order: createOrder(
+                  {
+                    ...base,
+                    clientOrderId,
+                    type: "limit",
+                    orderClass: "oco",
+                    role: "TAKE_PROFIT",
+                    limitPrice: t.plannedTargetPrice,
+                    stopPrice: null,
+                  },
+                  iso,
+                ),
               },
-              iso,
-              "held",
-            ),
-          },
-          SOURCE,
-          now,
-        );
-        recorded.push(parent.record, stop.record);
-        if (parent.created) created.add(parent.record.id);
-        if (!parent.created || !stop.created) {
-          // Another run already protects this fill: the unsent check below picks it up.
-          deps.logger.debug({ tradeId: trade.id }, "protection for this fill exists");
-        }
-      } else {
-        const stop = await insertOrder(
-          tx,
-          {
-            accountId: trade.accountId,
-            tradeId: trade.id,
-            ...fill,
-            expectedPrice: t.plannedStopPrice,
-            order: createOrder(
+              [
+                {
+                  ...common,
+                  expectedPrice: t.plannedStopPrice,
+                  order: stopOrder(`${clientOrderId}-sl`, "oco"),
+                },
+              ],
+              SOURCE,
+              now,
+            )
+          : await insertOrderGroup(
+              tx,
               {
-                ...base,
-                clientOrderId,
-                type: "stop",
-                orderClass: "simple",
-                role: "STOP_LOSS",
-                limitPrice: null,
-                stopPrice: t.plannedStopPrice,
+                ...common,
+                expectedPrice: t.plannedStopPrice,
+                order: stopOrder(clientOrderId, "simple"),
               },
-              iso,
-            ),
-          },
-          SOURCE,
-          now,
-        );
-        recorded.push(stop.record);
-        if (stop.created) created.add(stop.record.id);
+              [],
+              SOURCE,
+              now,
+            );
+      const members = [group.parent, ...group.legs];
+      recorded.push(...members.map((m) => m.record));
+      if (group.parent.created) created.add(group.parent.record.id);
+      if (members.some((m) => !m.created)) {
+        // Another run already protects this fill: the unsent check below picks it up.
+        deps.logger.debug({ tradeId: trade.id }, "protection for this fill exists");
       }
     }
     const all = [...orders.filter((o) => !recorded.some((r) => r.id === o.id)), ...recorded];
-    const toSend: ExitToSend[] = all
-      .filter(
-        (o) =>
-          o.parentOrderId === null &&
-          o.order.clientOrderId.startsWith(prefix) &&
-          o.order.brokerOrderId === null &&
-          !isTerminal(o.order.status),
-      )
-      .map((parent) => ({
-        parent,
-        stop:
-          parent.order.role === "STOP_LOSS"
-            ? null
-            : (all.find((o) => o.parentOrderId === parent.id && o.order.role === "STOP_LOSS") ??
-              null),
-        earlier: !created.has(parent.id),
-      }));
-    return { toSend, open: t.quantity };
+    return { trade, toSend: unsentExits(all, prefix, created), open: t.quantity };
   }
 
   /** Sends one recorded exit; answers false when the broker refused it for good. */
   async function send(
     broker: Broker,
-    accountId: number,
-    trade: TradeRecord,
+    trade: TradeRef,
     exit: ExitToSend,
     retrying: boolean,
   ): Promise<{ readonly ok: true } | { readonly ok: false; readonly message: string }> {
@@ -272,7 +288,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
         targetPrice: exit.stop ? (exit.parent.order.limitPrice?.toFixed() ?? null) : null,
       },
     };
-    await handler.handle(accountId, "submit", brokerOrderToReport(answer.value, deps.now()), {
+    await handler.handle(trade.accountId, "submit", brokerOrderToReport(answer.value, deps.now()), {
       within: async () => [notice],
     });
     return { ok: true };
@@ -284,7 +300,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
    */
   async function fallBack(
     broker: Broker,
-    trade: TradeRecord,
+    trade: TradeRef,
     message: string,
   ): Promise<ProtectResult> {
     const t = (await findTrade(deps.db, trade.id))?.trade;
@@ -411,38 +427,68 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     return { outcome: "cleaned", cancelled };
   }
 
-  async function protectTrade(payload: ProtectPayload, retrying: boolean): Promise<ProtectResult> {
-    const trade = await findTrade(deps.db, payload.tradeId);
-    if (!trade || trade.accountId !== payload.accountId) {
-      return { outcome: "skipped", reason: "no such trade" };
-    }
-    const broker = await deps.brokerFor(trade.accountId);
-    if (trade.trade.status === "CLOSED" || trade.trade.status === "CANCELLED") {
-      return cleanUp(broker, trade);
-    }
-    if (trade.trade.status !== "POSITION") return { outcome: "skipped", reason: "no position" };
-    const plan = await withRaceRetry(() =>
-      deps.db.transaction(async (tx) => {
-        await lockName(tx, symbolLockName(trade.accountId, trade.trade.symbol));
-        return recordMissingExits(tx, trade, payload);
-      }),
-    );
-    if (plan === null) {
-      const now = await findTrade(deps.db, trade.id);
-      return now && (now.trade.status === "CLOSED" || now.trade.status === "CANCELLED")
-        ? cleanUp(broker, now)
-        : { outcome: "skipped", reason: "no position" };
-    }
+  /** Sends a plan's exits; falls back when the broker refuses one for good. */
+  async function sendExits(plan: ExitPlan, retrying: boolean): Promise<ProtectResult> {
+    const broker = await deps.brokerFor(plan.trade.accountId);
     let sent = 0;
     for (const exit of plan.toSend) {
-      const result = await send(broker, trade.accountId, trade, exit, retrying);
-      if (!result.ok) return fallBack(broker, trade, result.message);
+      const result = await send(broker, plan.trade, exit, retrying);
+      if (!result.ok) return fallBack(broker, plan.trade, result.message);
       sent += 1;
     }
     return { outcome: "covered", sent, openQuantity: plan.open.toFixed() };
   }
 
+  async function protectTrade(payload: ProtectPayload, retrying: boolean): Promise<ProtectResult> {
+    // A first look without the lock: a trade whose stops cover it, every exit at the broker, needs
+    // nothing (what the safety net usually finds). Any change that uncovers it asks again after
+    // its own commit, so an answer this read makes stale is corrected by the next request.
+    const [trade, orders] = await Promise.all([
+      findTrade(deps.db, payload.tradeId),
+      listOrdersForTrade(deps.db, payload.tradeId),
+    ]);
+    if (!trade || trade.accountId !== payload.accountId) {
+      return { outcome: "skipped", reason: "no such trade" };
+    }
+    if (trade.trade.status === "CLOSED" || trade.trade.status === "CANCELLED") {
+      return cleanUp(await deps.brokerFor(trade.accountId), trade);
+    }
+    if (trade.trade.status !== "POSITION") return { outcome: "skipped", reason: "no position" };
+    const prefix = protectiveClientOrderIdPrefix(trade.id);
+    if (
+      !uncoveredQuantity(trade.trade, orders).gt(ZERO) &&
+      unsentExits(orders, prefix, new Set()).length === 0
+    ) {
+      return { outcome: "covered", sent: 0, openQuantity: trade.trade.quantity.toFixed() };
+    }
+    const plan = await withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        await lockName(tx, symbolLockName(trade.accountId, trade.trade.symbol));
+        return recordMissingExits(tx, trade, payload.fillId);
+      }),
+    );
+    if (plan === null) {
+      const now = await findTrade(deps.db, trade.id);
+      return now && (now.trade.status === "CLOSED" || now.trade.status === "CANCELLED")
+        ? cleanUp(await deps.brokerFor(trade.accountId), now)
+        : { outcome: "skipped", reason: "no position" };
+    }
+    return sendExits(plan, retrying);
+  }
+
+  /**
+   * Protection of an entry fill inside the transaction that applied it, under its symbol lock:
+   * the exits are recorded with the fill (committed together), and sent once it commits.
+   */
+  const protectInline: InlineProtection = async (tx, accountId, request) => {
+    const plan = await recordMissingExits(tx, { id: request.tradeId, accountId }, request.fillId);
+    if (plan === null) return null;
+    return async () => {
+      await sendExits(plan, false);
+    };
+  };
+
   const processProtect = async (job: Job): Promise<ProtectResult> =>
     protectTrade(protectPayloadSchema.parse(job.data), job.attemptsMade > 0);
-  return Object.assign(processProtect, { protectTrade });
+  return Object.assign(processProtect, { protectTrade, protectInline });
 }

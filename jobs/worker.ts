@@ -61,12 +61,7 @@ export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promis
     execute: createExecuteProcessor(deps, { handler }),
     orderEvents: createOrderEventsProcessor(deps, {
       handler,
-      protectInline: async (accountId, request) => {
-        await protect.protectTrade(
-          { accountId, tradeId: request.tradeId, reason: request.reason, fillId: request.fillId },
-          false,
-        );
-      },
+      protectInline: protect.protectInline,
     }),
     protect,
     ...options.processors,
