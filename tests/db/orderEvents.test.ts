@@ -158,6 +158,43 @@ describe.each(TEST_DRIVERS)("order events on %s", (driver) => {
     expect(fillsLogged.filter((e) => e.event === "PARTIAL_FILL")).toHaveLength(1);
   });
 
+  it("keeps every digit of prices and quantities through the read of order, position and trade", async () => {
+    const accountId = await createAccount(t.db);
+    const { entry, trade } = await enterLong(t.db, accountId, { symbol: "AMD", quantity: "3" });
+    // Beyond what a float holds: a read through JavaScript numbers would round these.
+    const fills = [
+      {
+        executionId: "exact-1",
+        quantity: dec("1.000000001"),
+        price: dec("123.456789012345678901"),
+      },
+      {
+        executionId: "exact-2",
+        quantity: dec("0.999999999"),
+        price: dec("123.456789012345678903"),
+      },
+    ];
+    for (const [i, fill] of fills.entries()) {
+      const applied = await applyFill(
+        t.db,
+        { orderId: entry.id },
+        { ...fill, at: at(20 + i) },
+        "stream",
+        at(20 + i),
+      );
+      if (!applied.ok || !applied.value.changed) throw new Error("fill not applied");
+    }
+    const notional = fills.reduce((sum, f) => sum.plus(f.quantity.times(f.price)), dec(0));
+    const order = await findOrder(t.db, entry.id);
+    expect(order?.order.filledQuantity.toFixed()).toBe("2");
+    expect(order?.order.filledNotional.toFixed()).toBe(notional.toFixed());
+    const position = await findPosition(t.db, accountId, "AMD");
+    expect(position?.position.costBasis.toFixed()).toBe(notional.toFixed());
+    expect((await findTrade(t.db, trade.id))?.trade.entryNotional.toFixed()).toBe(
+      notional.toFixed(),
+    );
+  });
+
   it("applies different fills of one symbol from concurrent workers without losing any", async () => {
     const accountId = await createAccount(t.db);
     const first = await enterLong(t.db, accountId, { symbol: "NVDA", quantity: "30" });
