@@ -59,6 +59,13 @@ import { withRaceRetry } from "./transactions";
 
 const SOURCE = "reconcile";
 
+/** What the trader is told when a stalled execution fails. */
+const STALLED_REASONS = {
+  ENTRY_NEVER_SENT:
+    "The entry never reached the broker and its execution gave up; it will not be sent late.",
+  ENTRY_NOT_RECORDED: "The execution stopped before the entry was recorded; nothing was sent.",
+} as const;
+
 export interface ReconcileSettings {
   /** How far back finished orders are compared (default: the poll lookback, 24 h). */
   readonly lookbackMs: number;
@@ -622,13 +629,6 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       }
     }
   }
-
-  /** What the trader is told when a stalled execution fails. */
-  const STALLED_REASONS = {
-    ENTRY_NEVER_SENT:
-      "The entry never reached the broker and its execution gave up; it will not be sent late.",
-    ENTRY_NOT_RECORDED: "The execution stopped before the entry was recorded; nothing was sent.",
-  } as const;
 
   /**
    * Settles one stalled execution under the lock of its symbol, judged again on the rows read
