@@ -84,9 +84,9 @@ export function updateFromJson(
 }
 
 /**
- * A row read as a JSON object keyed by column name (numbers as strings, as `order_snapshot`
- * returns them), mapped as the query builder maps a selected row: keyed by property, each value
- * through its column's driver mapping.
+ * A row read as a JSON object keyed by column name (numbers as strings, as
+ * `parseJsonNumbersAsText` leaves them), mapped as the query builder maps a selected row: keyed by
+ * property, each value through its column's driver mapping.
  */
 export function rowOfJson<T>(table: PgTable, json: Record<string, unknown>): T {
   const columns = getTableColumns(table) as Record<string, PgColumn>;
@@ -97,4 +97,44 @@ export function rowOfJson<T>(table: PgTable, json: Record<string, unknown>): T {
     row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
   }
   return row as T;
+}
+
+/**
+ * `JSON.parse` with every number kept as its text (a quoted string), so a numeric column read as
+ * JSON keeps every digit. Outside strings, only a number can start with a digit or a minus sign.
+ */
+export function parseJsonNumbersAsText(text: string): unknown {
+  let quoted = "";
+  let copied = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
+      let end = i + 1;
+      while (end < text.length && isNumberPart(text.charCodeAt(end))) end++;
+      quoted += `${text.slice(copied, i)}"${text.slice(i, end)}"`;
+      copied = end;
+      i = end - 1;
+    }
+  }
+  return JSON.parse(quoted + text.slice(copied));
+}
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const MINUS = 45;
+const PLUS = 43;
+const DOT = 46;
+const ZERO = 48;
+const NINE = 57;
+
+function isNumberPart(c: number): boolean {
+  return (
+    (c >= ZERO && c <= NINE) || c === DOT || c === MINUS || c === PLUS || c === 101 || c === 69
+  );
 }

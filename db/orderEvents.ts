@@ -12,7 +12,7 @@ import type { TradeRefusal } from "../domain/trade";
 import { compileStatement, type Database, queryRows, runCompiled } from "./database";
 import { insertLogStatement, logRows, logRowsJson } from "./executionLog";
 import type { FillRecord } from "./fills";
-import { jsonRow, rowOfJson, updateFromJson } from "./jsonRows";
+import { jsonRow, parseJsonNumbersAsText, rowOfJson, updateFromJson } from "./jsonRows";
 import { changedFields, isTransaction, lostRace, requireWritten } from "./optimisticWrites";
 import { actualSlippage, statusTimes } from "./orderEventFields";
 import { type PlanArgs, planFillWrites, planStatusWrites, type WritePlan } from "./orderEventPlans";
@@ -137,44 +137,43 @@ function refKind(ref: OrderRef): { readonly kind: RefKind; readonly value: strin
   return { kind: "brokerOrderId", value: ref.brokerOrderId };
 }
 
-// One call of the `order_snapshot` function (migration 0006): the join's plan is kept by the
-// database for the session, and the three rows come back as one JSON value.
+// One call of the `order_snapshot` function (migrations 0006, 0007): the join's plan is kept by
+// the database for the session, and the three rows come back as one JSON text.
 const snapshotStatement = compileStatement(
   sql`select order_snapshot(${sql.placeholder("kind")}, ${sql.placeholder("key")}) as snapshot`,
 );
 
-interface SnapshotJson {
-  readonly order: Record<string, unknown>;
-  readonly order_version: string;
-  readonly position: Record<string, unknown> | null;
-  readonly position_version: string | null;
-  readonly trade: Record<string, unknown> | null;
-  readonly trade_version: string | null;
-}
+type JsonObject = Record<string, unknown>;
+
+/** [order, version, position, version, trade, version], numbers as text. */
+type SnapshotJson = [
+  JsonObject,
+  string,
+  JsonObject | null,
+  string | null,
+  JsonObject | null,
+  string | null,
+];
 
 /** Reads an order with its position and trade and the row version of each; null if no such order. */
 async function readSnapshot(db: Database, ref: OrderRef): Promise<OrderSnapshot | null> {
   const { kind, value } = refKind(ref);
-  const [read] = await runCompiled<{ snapshot: SnapshotJson | string | null }>(
-    db,
-    snapshotStatement,
-    { kind, key: value },
-  );
-  const raw = read?.snapshot ?? null;
-  const snapshot: SnapshotJson | null = typeof raw === "string" ? JSON.parse(raw) : raw;
-  if (!snapshot) return null;
+  const [read] = await runCompiled<{ snapshot: string | null }>(db, snapshotStatement, {
+    kind,
+    key: value,
+  });
+  if (!read?.snapshot) return null;
+  const [order, orderVersion, position, positionVersion, trade, tradeVersion] =
+    parseJsonNumbersAsText(read.snapshot) as SnapshotJson;
   return {
-    order: { row: rowOfJson<OrderRow>(orders, snapshot.order), version: snapshot.order_version },
+    order: { row: rowOfJson<OrderRow>(orders, order), version: orderVersion },
     position:
-      snapshot.position && snapshot.position_version !== null
-        ? {
-            row: rowOfJson<PositionRow>(positions, snapshot.position),
-            version: snapshot.position_version,
-          }
+      position && positionVersion !== null
+        ? { row: rowOfJson<PositionRow>(positions, position), version: positionVersion }
         : null,
     trade:
-      snapshot.trade && snapshot.trade_version !== null
-        ? { row: rowOfJson<TradeRow>(trades, snapshot.trade), version: snapshot.trade_version }
+      trade && tradeVersion !== null
+        ? { row: rowOfJson<TradeRow>(trades, trade), version: tradeVersion }
         : null,
   };
 }
