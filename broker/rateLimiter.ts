@@ -50,6 +50,8 @@ if wait < 1 then wait = 1 end
 return {0, wait}
 `;
 
+const ACQUIRE_SCRIPT_SHA = createHash("sha1").update(ACQUIRE_SCRIPT).digest("hex");
+
 /** The budget name for an account: a digest of its key id, so no credential lands in Redis. */
 export function rateLimitBucketFor(keyId: string): string {
   return `alpaca:${createHash("sha256").update(keyId).digest("hex").slice(0, 16)}`;
@@ -83,14 +85,14 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     async acquire(signal?: AbortSignal): Promise<void> {
       for (;;) {
         signal?.throwIfAborted();
-        const answer = (await options.redis.eval(
-          ACQUIRE_SCRIPT,
-          1,
-          key,
-          String(windowMs),
-          String(limit),
-          randomUUID(),
-        )) as [number, number];
+        const args = [1, key, String(windowMs), String(limit), randomUUID()] as const;
+        // By digest (the script is sent only when the server does not have it yet).
+        const answer = (await options.redis
+          .evalsha(ACQUIRE_SCRIPT_SHA, ...args)
+          .catch((error: unknown) => {
+            if (!String(error).includes("NOSCRIPT")) throw error;
+            return options.redis.eval(ACQUIRE_SCRIPT, ...args);
+          })) as [number, number];
         if (answer[0] === 1) return;
         // Small random spread so waiting processes do not all retry in the same instant.
         const wait = Math.min(answer[1], maxSleepMs) + Math.floor(Math.random() * 20);

@@ -3,6 +3,7 @@ import type { Decimal } from "../domain/money";
 import type { OrderSide, OrderType, TimeInForce } from "../domain/order";
 import type { Database } from "./database";
 import { appendLog } from "./executionLog";
+import { commitWithoutFlushWait } from "./lifecycleQueries";
 import { type DecisionSource, type DecisionStatus, decisions } from "./schema";
 
 /** A sized trade plan and where it stands. */
@@ -137,12 +138,17 @@ async function moveDecision(
   details: Record<string, unknown> = {},
 ): Promise<Decision | null> {
   return db.transaction(async (tx) => {
-    const [before] = await tx
-      .select({ status: decisions.status })
-      .from(decisions)
-      .where(eq(decisions.id, id))
-      .for("update");
-    if (!before || !from.includes(before.status)) return null;
+    // From one status, the update's condition says what it was; from several, it is read first.
+    let before = from.length === 1 ? from[0] : undefined;
+    if (before === undefined) {
+      const [read] = await tx
+        .select({ status: decisions.status })
+        .from(decisions)
+        .where(eq(decisions.id, id))
+        .for("update");
+      if (!read || !from.includes(read.status)) return null;
+      before = read.status;
+    }
     const [row] = await tx
       .update(decisions)
       .set({ ...fields, status: to, updatedAt: at })
@@ -151,7 +157,7 @@ async function moveDecision(
     if (!row) return null;
     await appendLog(
       tx,
-      decisionLog(row, `STATUS_${to.toUpperCase()}`, before.status, source, at, details),
+      decisionLog(row, `STATUS_${to.toUpperCase()}`, before, source, at, details),
     );
     return row;
   });
@@ -181,7 +187,9 @@ export async function decideDecision(
 
 /**
  * Claims an approved decision for execution (approved -> executing) if it is due. Exactly one of
- * any number of concurrent callers gets the decision; the others get null.
+ * any number of concurrent callers gets the decision; the others get null. The claim commits
+ * without waiting for the disk (a claim lost in a crash is made again by the job's retry): the
+ * caller makes it durable (`awaitEarlierCommits`) before anything it decides leaves the database.
  */
 export async function claimDecisionForExecution(
   db: Database,
@@ -190,18 +198,21 @@ export async function claimDecisionForExecution(
   at: Date,
 ): Promise<Decision | null> {
   return db.transaction(async (tx) => {
-    const [row] = await tx
-      .update(decisions)
-      .set({ status: "executing", updatedAt: at })
-      .where(
-        and(
-          eq(decisions.id, id),
-          eq(decisions.status, "approved"),
-          or(isNull(decisions.scheduledFor), lte(decisions.scheduledFor, at)),
-          or(isNull(decisions.expiresAt), gt(decisions.expiresAt, at)),
-        ),
-      )
-      .returning();
+    const [, [row]] = await Promise.all([
+      commitWithoutFlushWait(tx),
+      tx
+        .update(decisions)
+        .set({ status: "executing", updatedAt: at })
+        .where(
+          and(
+            eq(decisions.id, id),
+            eq(decisions.status, "approved"),
+            or(isNull(decisions.scheduledFor), lte(decisions.scheduledFor, at)),
+            or(isNull(decisions.expiresAt), gt(decisions.expiresAt, at)),
+          ),
+        )
+        .returning(),
+    ]);
     if (!row) return null;
     await appendLog(tx, decisionLog(row, "STATUS_EXECUTING", "approved", source, at));
     return row;

@@ -3,13 +3,58 @@
  * duplicate and rate checks, a parent's legs, a trade's entry fills, who hears about an account,
  * and transaction-scoped advisory locks that serialize work on one account or one symbol.
  */
-import { and, asc, desc, eq, gte, inArray, lt, ne, notInArray, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, notInArray, or, sql } from "drizzle-orm";
 import { type Decimal, dec } from "../domain/money";
 import { TERMINAL_ORDER_STATUSES } from "../domain/order";
-import { type Database, queryRows } from "./database";
+import { compileStatement, type Database, runCompiled } from "./database";
 import type { FillRecord } from "./fills";
+import { rowOfJson } from "./jsonRows";
 import { type OrderRecord, orderRecordOfRow } from "./orders";
 import { brokerAccounts, fills, orders, users } from "./schema";
+
+type OrderRow = typeof orders.$inferSelect;
+
+/** Order rows as the database returns them (by column name), as records. */
+function orderRecordsOf(rows: readonly Record<string, unknown>[]): OrderRecord[] {
+  return rows.map((row) => orderRecordOfRow(rowOfJson<OrderRow>(orders, row)));
+}
+
+// The reads each entry and each order report make are compiled once (text and parameters), so
+// only their values are sent: building a select of every order column costs the client more
+// than the database spends running it.
+const childOrdersStatement = compileStatement(
+  sql`select * from ${orders} where ${orders.parentOrderId} = ${sql.placeholder("parent")}
+      order by ${orders.id}`,
+);
+const orderByBrokerOrClientIdStatement = compileStatement(
+  sql`select * from ${orders} where ${orders.brokerOrderId} = ${sql.placeholder("broker")}
+      or (${orders.clientOrderId} = ${sql.placeholder("client")} and ${sql.placeholder("client")} <> '')`,
+);
+const entriesSinceStatement = compileStatement(
+  sql`select * from ${orders}
+      where ${orders.accountId} = ${sql.placeholder("account")}
+        and ${orders.symbol} = ${sql.placeholder("symbol")}
+        and ${orders.role} in ('ENTRY', 'SLICE')
+        and ${orders.createdAt} >= ${sql.placeholder("since")}
+      order by ${orders.id}`,
+);
+const entryTimesSinceStatement = compileStatement(
+  sql`select ${orders.createdAt} as created_at from ${orders}
+      where ${orders.accountId} = ${sql.placeholder("account")}
+        and ${orders.role} in ('ENTRY', 'SLICE')
+        and ${orders.createdAt} >= ${sql.placeholder("since")}
+        and (${orders.symbol} <> ${sql.placeholder("exceptSymbol")} or ${orders.createdAt} < ${sql.placeholder("exceptSince")})`,
+);
+const workingEntriesStatement = compileStatement(
+  sql`select ${orders.symbol} as symbol, ${orders.side}::text as side,
+        sum(${orders.quantity} - ${orders.filledQuantity})::text as remaining,
+        sum((${orders.quantity} - ${orders.filledQuantity}) * coalesce(${orders.limitPrice}, ${orders.stopPrice}))::text as notional
+      from ${orders}
+      where ${orders.accountId} = ${sql.placeholder("account")}
+        and ${orders.role} in ('ENTRY', 'SLICE')
+        and ${orders.status} not in ('filled', 'canceled', 'expired', 'replaced', 'rejected')
+      group by 1, 2, coalesce(${orders.limitPrice}, ${orders.stopPrice}) is null`,
+);
 
 /**
  * Takes a transaction-scoped advisory lock on a name (released at commit or rollback, or when the
@@ -18,6 +63,24 @@ import { brokerAccounts, fills, orders, users } from "./schema";
  */
 export async function lockName(tx: Database, name: string): Promise<void> {
   await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${name}, 0))`);
+}
+
+/**
+ * Lets the calling transaction commit without waiting for its log to reach the disk
+ * (`synchronous_commit` off for it alone): its changes are seen, and its locks released, one
+ * disk flush sooner. Nothing may act on them outside the database before `awaitEarlierCommits`.
+ */
+export async function commitWithoutFlushWait(tx: Database): Promise<void> {
+  await tx.execute(sql`set local synchronous_commit to off`);
+}
+
+/**
+ * Waits until the commits this process has seen are on disk: a transaction of its own (an id
+ * assigned, nothing written) commits with a flush of the log up to its commit record, which
+ * comes after theirs. Concurrent callers share one flush.
+ */
+export async function awaitEarlierCommits(db: Database): Promise<void> {
+  await db.execute(sql`select pg_current_xact_id()`);
 }
 
 /** An account's orders created at or after `since`, oldest first (the duplicate and rate checks). */
@@ -36,12 +99,7 @@ export async function listOrdersCreatedSince(
 
 /** The legs recorded under a parent order (bracket or OCO exits), oldest first. */
 export async function listChildOrders(db: Database, parentOrderId: number): Promise<OrderRecord[]> {
-  const rows = await db
-    .select()
-    .from(orders)
-    .where(eq(orders.parentOrderId, parentOrderId))
-    .orderBy(asc(orders.id));
-  return rows.map(orderRecordOfRow);
+  return orderRecordsOf(await runCompiled(db, childOrdersStatement, { parent: parentOrderId }));
 }
 
 /** The most recent fill of a trade's entry orders (ENTRY or SLICE), or null. */
@@ -139,22 +197,12 @@ export async function sumWorkingEntries(
   db: Database,
   accountId: number,
 ): Promise<WorkingEntryTotal[]> {
-  const rows = await queryRows<{
+  const rows = await runCompiled<{
     symbol: string;
     side: "buy" | "sell";
     remaining: string;
     notional: string | null;
-  }>(
-    db,
-    sql`select ${orders.symbol} as symbol, ${orders.side}::text as side,
-          sum(${orders.quantity} - ${orders.filledQuantity})::text as remaining,
-          sum((${orders.quantity} - ${orders.filledQuantity}) * coalesce(${orders.limitPrice}, ${orders.stopPrice}))::text as notional
-        from ${orders}
-        where ${orders.accountId} = ${accountId}
-          and ${orders.role} in ('ENTRY', 'SLICE')
-          and ${orders.status} not in ('filled', 'canceled', 'expired', 'replaced', 'rejected')
-        group by 1, 2, coalesce(${orders.limitPrice}, ${orders.stopPrice}) is null`,
-  );
+  }>(db, workingEntriesStatement, { account: accountId });
   return rows.map((r) => ({
     symbol: r.symbol,
     side: r.side,
@@ -175,18 +223,13 @@ export async function listEntryTimesSince(
   exceptSymbol: string,
   exceptSince: Date = since,
 ): Promise<Date[]> {
-  const rows = await db
-    .select({ createdAt: orders.createdAt })
-    .from(orders)
-    .where(
-      and(
-        eq(orders.accountId, accountId),
-        inArray(orders.role, ["ENTRY", "SLICE"]),
-        gte(orders.createdAt, since),
-        or(ne(orders.symbol, exceptSymbol), lt(orders.createdAt, exceptSince)),
-      ),
-    );
-  return rows.map((r) => r.createdAt);
+  const rows = await runCompiled<{ created_at: unknown }>(db, entryTimesSinceStatement, {
+    account: accountId,
+    since: since.toISOString(),
+    exceptSymbol,
+    exceptSince: exceptSince.toISOString(),
+  });
+  return rows.map((r) => orders.createdAt.mapFromDriverValue(r.created_at as string) as Date);
 }
 
 /** An account's entries in one symbol created since `since` (the duplicate rule), oldest first. */
@@ -196,19 +239,13 @@ export async function listEntriesSince(
   symbol: string,
   since: Date,
 ): Promise<OrderRecord[]> {
-  const rows = await db
-    .select()
-    .from(orders)
-    .where(
-      and(
-        eq(orders.accountId, accountId),
-        eq(orders.symbol, symbol),
-        inArray(orders.role, ["ENTRY", "SLICE"]),
-        gte(orders.createdAt, since),
-      ),
-    )
-    .orderBy(asc(orders.id));
-  return rows.map(orderRecordOfRow);
+  return orderRecordsOf(
+    await runCompiled(db, entriesSinceStatement, {
+      account: accountId,
+      symbol,
+      since: since.toISOString(),
+    }),
+  );
 }
 
 /**
@@ -220,16 +257,15 @@ export async function findOrderByBrokerOrClientId(
   brokerOrderId: string,
   clientOrderId: string,
 ): Promise<OrderRecord | null> {
-  const rows = await db
-    .select()
-    .from(orders)
-    .where(
-      clientOrderId.length > 0
-        ? or(eq(orders.brokerOrderId, brokerOrderId), eq(orders.clientOrderId, clientOrderId))
-        : eq(orders.brokerOrderId, brokerOrderId),
-    );
-  const row =
-    rows.find((r) => r.brokerOrderId === brokerOrderId) ??
-    rows.find((r) => r.clientOrderId === clientOrderId);
-  return row ? orderRecordOfRow(row) : null;
+  const rows = orderRecordsOf(
+    await runCompiled(db, orderByBrokerOrClientIdStatement, {
+      broker: brokerOrderId,
+      client: clientOrderId,
+    }),
+  );
+  return (
+    rows.find((r) => r.order.brokerOrderId === brokerOrderId) ??
+    rows.find((r) => r.order.clientOrderId === clientOrderId) ??
+    null
+  );
 }

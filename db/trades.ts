@@ -270,7 +270,8 @@ async function insertNewEntryOrders(
     await tx
       .update(positions)
       .set({
-        protectiveOrderIds: sql`array_cat(${positions.protectiveOrderIds}, ${sql.raw(`ARRAY[${ids.map((id) => String(Number(id))).join(",")}]::bigint[]`)})`,
+        // The ids as one text parameter: the statement's text stays the same (prepared once).
+        protectiveOrderIds: sql`array_cat(${positions.protectiveOrderIds}, string_to_array(${ids.map((id) => String(Number(id))).join(",")}, ',')::bigint[])`,
       })
       .where(and(eq(positions.accountId, input.accountId), eq(positions.symbol, symbol)));
   }

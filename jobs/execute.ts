@@ -18,6 +18,8 @@ import {
   finishDecisionExecution,
 } from "../db/decisions";
 import {
+  awaitEarlierCommits,
+  commitWithoutFlushWait,
   listEntriesSince,
   listEntryTimesSince,
   lockName,
@@ -149,13 +151,19 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       quote?.bidPrice ??
       prices.stop;
     const chats = await recipients(decision.accountId);
+    const since = new Date(now.getTime() - Math.max(limits.duplicateWindowMs, 60_000));
+    // Only entries inside the duplicate window can be duplicates: those are read in full, every
+    // other recent entry by its time alone (the rate rule counts them all once).
+    const duplicateSince = new Date(now.getTime() - limits.duplicateWindowMs);
     const recorded = await withRaceRetry(() =>
       deps.db.transaction(async (tx) => {
-        await lockName(tx, entryLockName(decision.accountId));
-        const since = new Date(now.getTime() - Math.max(limits.duplicateWindowMs, 60_000));
-        // Only entries inside the duplicate window can be duplicates: those are read in full,
-        // every other recent entry by its time alone (the rate rule counts them all once).
-        const duplicateSince = new Date(now.getTime() - limits.duplicateWindowMs);
+        // The lock is held until commit, so the commit does not wait for the disk (the entry is
+        // made durable below, before it is sent). The reads are sent only once the lock is held:
+        // sent with it, nothing orders them after it.
+        await Promise.all([
+          commitWithoutFlushWait(tx),
+          lockName(tx, entryLockName(decision.accountId)),
+        ]);
         const [account, workingEntries, recentInSymbol, otherEntryTimes] = await Promise.all([
           findBrokerAccount(tx, decision.accountId),
           // Exits add no exposure: the checks only count working entries.
@@ -225,6 +233,9 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
         return entry.entry;
       }),
     );
+    // On disk before anything leaves the database (the entry to the broker, a refusal to the
+    // trader): the database losing its last commits in a crash never forgets what was sent.
+    await awaitEarlierCommits(deps.db);
     if (recorded === null) await deps.jobs.requestNotify("decision-refused");
     return recorded;
   }
@@ -258,10 +269,16 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     token: string | undefined,
     decisionId: number,
   ): Promise<ExecuteResult> {
-    let decision = await findDecision(deps.db, decisionId);
+    // With no window to wait for, the claim comes first: it answers the decision when due, and
+    // only a decision it did not take is read to see why (scheduled later, resumed, done).
+    const claimedAtOnce =
+      deps.settings.executionWindow.kind === "immediate"
+        ? await claimDecisionForExecution(deps.db, decisionId, SOURCE, deps.now())
+        : null;
+    let decision = claimedAtOnce ?? (await findDecision(deps.db, decisionId));
     if (!decision) return { outcome: "skipped", reason: "no such decision" };
     const broker = await deps.brokerFor(decision.accountId);
-    let freshClaim = false;
+    let freshClaim = claimedAtOnce !== null;
     if (decision.status === "approved") {
       const now = deps.now();
       if (decision.scheduledFor && decision.scheduledFor > now) {
@@ -296,6 +313,9 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     if (!entry) {
       entry = await checkAndRecord(broker, decision, bracket);
       if (!entry) return { outcome: "refused", decisionId, codes: ["RISK"] };
+    } else {
+      // Recorded by a run that may have stopped before making it durable.
+      await awaitEarlierCommits(deps.db);
     }
     if (isTerminal(entry.order.status) && entry.order.brokerOrderId === null) {
       return { outcome: "skipped", reason: `entry is ${entry.order.status}` };

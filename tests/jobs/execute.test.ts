@@ -188,6 +188,41 @@ describe("execute", () => {
     expect(await brokerOrdersFor(entryClientOrderId(second.id))).toHaveLength(0);
   });
 
+  it("checks racing entries one at a time: of eight sent at once by two workers, only those within the position limit go out", async () => {
+    const second = await t.startRuntime({ streams: false });
+    try {
+      await t.sim.control("/sim/quotes", { symbol: "T21", bid: "100.20", ask: "100.22" });
+      // Position limit 50% of 10,000,000: two entries of 20,000 at about 99 fit, a third does not.
+      const racing = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          t.decide({
+            symbol: "T21",
+            entry: (99 - i * 0.01).toFixed(2),
+            stop: "96.00",
+            quantity: "20000",
+          }),
+        ),
+      );
+      await Promise.all(racing.map((d) => t.jobs.executeDecision(d.id)));
+      const ended = await waitFor(
+        async () => {
+          const all = await Promise.all(racing.map((d) => findDecision(t.db.db, d.id)));
+          return all.every((d) => d?.status === "executed" || d?.status === "failed") ? all : null;
+        },
+        30_000,
+        "racing decisions",
+      );
+      expect(ended.filter((d) => d?.status === "executed")).toHaveLength(2);
+      const state = (await t.sim.control("/sim/state")) as { orders: SimOrder[] };
+      const sent = state.orders.filter(
+        (o) => o.symbol === "T21" && o.client_order_id.endsWith("-entry"),
+      );
+      expect(sent).toHaveLength(2);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it("holds a decision approved outside the execution window until the window opens", async () => {
     await runtime.stop();
     const now = t.deps.now();
