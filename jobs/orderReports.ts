@@ -271,13 +271,17 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
     const chats = await recipients(accountId);
     const result = await withRaceRetry(() =>
       deps.db.transaction(async (tx) => {
-        await lockName(tx, symbolLockName(accountId, order.symbol));
+        // The read is sent behind the lock, not after it comes back: the connection runs it once
+        // the lock is granted, so it sees what the previous holder committed (one round trip).
+        const [, record] = await bothSettled(
+          lockName(tx, symbolLockName(accountId, order.symbol)),
+          findOurs(tx, accountId, order),
+        );
         const out = {
           updates: [] as OrderUpdate[],
           notices: [] as PendingNotice[],
           protections: [] as ProtectionRequest[],
         };
-        const record = await findOurs(tx, accountId, order);
         let after: OrderRecord | null = null;
         if (record) {
           after = await applyTo(tx, record, order, source, report, execution, out);

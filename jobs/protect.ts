@@ -146,15 +146,18 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
 
   /**
    * Records the exits the open quantity still needs; answers every exit not yet at the broker.
-   * The caller holds the symbol lock, inside `tx`.
+   * The caller holds the symbol lock inside `tx`, or passes the taking of it as `lock`.
    */
   async function recordMissingExits(
     tx: Database,
     trade: TradeRef,
     fillId: number | null,
+    lock: Promise<void> = Promise.resolve(),
   ): Promise<ExitPlan | null> {
-    // Both read after the lock, in one batch.
-    const [current, orders] = await Promise.all([
+    // Both read after the lock, in one batch (sent behind a lock still being taken, they run
+    // once it is granted).
+    const [, current, orders] = await Promise.all([
+      lock,
       findTrade(tx, trade.id),
       listOrdersForTrade(tx, trade.id),
     ]);
@@ -440,12 +443,14 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
   }
 
   async function protectTrade(payload: ProtectPayload, retrying: boolean): Promise<ProtectResult> {
-    // A first look without the lock: a trade whose stops cover it, every exit at the broker, needs
-    // nothing (what the safety net usually finds). Any change that uncovers it asks again after
-    // its own commit, so an answer this read makes stale is corrected by the next request.
+    // For a fill's protection (the safety net behind an inline one, usually), a first look
+    // without the lock: a trade whose stops cover it, every exit at the broker, needs nothing.
+    // Any later change that uncovers it asks under a key of its own after its commit. Other
+    // requests wait for the lock, behind the reports still being applied: one merged into theirs
+    // (the client coalesces them) must see what those reports change.
     const [trade, orders] = await Promise.all([
       findTrade(deps.db, payload.tradeId),
-      listOrdersForTrade(deps.db, payload.tradeId),
+      payload.fillId === null ? null : listOrdersForTrade(deps.db, payload.tradeId),
     ]);
     if (!trade || trade.accountId !== payload.accountId) {
       return { outcome: "skipped", reason: "no such trade" };
@@ -456,16 +461,21 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     if (trade.trade.status !== "POSITION") return { outcome: "skipped", reason: "no position" };
     const prefix = protectiveClientOrderIdPrefix(trade.id);
     if (
+      orders !== null &&
       !uncoveredQuantity(trade.trade, orders).gt(ZERO) &&
       unsentExits(orders, prefix, new Set()).length === 0
     ) {
       return { outcome: "covered", sent: 0, openQuantity: trade.trade.quantity.toFixed() };
     }
     const plan = await withRaceRetry(() =>
-      deps.db.transaction(async (tx) => {
-        await lockName(tx, symbolLockName(trade.accountId, trade.trade.symbol));
-        return recordMissingExits(tx, trade, payload.fillId);
-      }),
+      deps.db.transaction((tx) =>
+        recordMissingExits(
+          tx,
+          trade,
+          payload.fillId,
+          lockName(tx, symbolLockName(trade.accountId, trade.trade.symbol)),
+        ),
+      ),
     );
     if (plan === null) {
       const now = await findTrade(deps.db, trade.id);
