@@ -1,16 +1,22 @@
 /**
- * The circuit breakers beside the daily-loss switch, run after every exit fill: the drawdown from
- * the equity peak of the last days halts the account (AUTO, reset at the next session open like
- * the daily-loss halt); a loss streak moves it to REDUCING (AUTO) for the pause, and a delayed
- * pass lifts that pause when it ends, unless something else changed the state meanwhile.
+ * The circuit breakers beside the daily-loss switch. The drawdown from the equity peak of the last
+ * days halts the account (AUTO, reset at the next session open like the daily-loss halt, and like
+ * it not forced on an account a trader resumed by hand this session); it is checked on every
+ * valuation (open positions losing value cross it) and after every exit fill. A loss streak moves
+ * the account to REDUCING (AUTO) for the pause, checked after exit fills only (it counts closed
+ * trades); a delayed pass lifts that pause when it ends, unless something else changed the state
+ * meanwhile.
  */
 import { changeTradingState } from "../db/brokerAccounts";
 import { listRecentEquities, listStopOutTimes } from "../db/circuitBreakerFacts";
-import { loadKillSwitchSettings } from "../db/killSwitchSettings";
+import { type KillSwitchSettings, loadKillSwitchSettings } from "../db/killSwitchSettings";
+import { lastSessionOpen } from "../domain/calendar";
 import { evaluateDrawdown, evaluateLossStreak } from "../domain/circuitBreakers";
+import type { Decimal } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
-import type { TradingState } from "../domain/tradingState";
+import { nextTradingState, type TradingState } from "../domain/tradingState";
 import type { JobDeps } from "./context";
+import { type CalendarCache, createCalendarCache } from "./marketCalendar";
 import { createRecipientLookup, writeNotices } from "./notices";
 import { withRaceRetry } from "./transactions";
 
@@ -23,15 +29,32 @@ export interface BreakerPass {
   readonly pausedUntil: number | null;
 }
 
-/** Builds the breaker pass for one account. */
-export function createCircuitBreakers(deps: JobDeps) {
+/**
+ * What the drawdown breaker did: off (no limit set), clear (within it), halted (it halted the
+ * account now), or unchanged (beyond it, but the account was already halted or a trader resumed
+ * it by hand this session).
+ */
+export type DrawdownOutcome = "off" | "clear" | "halted" | "unchanged";
+
+/** What the drawdown check is given. */
+export interface DrawdownInput {
+  /** Equity now; by default the latest daily snapshot's. */
+  readonly equity?: Decimal;
+  /** The latest session open at or before now (automatic halts from before it reset). */
+  readonly lastSessionOpenAt: number | null;
+  /** The account's settings, when the caller has them already. */
+  readonly settings?: KillSwitchSettings;
+}
+
+/** Builds the breakers' state changes, each stored with its notice in one transaction. */
+function createBreakerSwitch(deps: JobDeps) {
   const recipients = createRecipientLookup(deps);
 
-  /** Stores the state change and its TRADING_STATE_CHANGED notice in one transaction. */
+  /** Stores the state change and its TRADING_STATE_CHANGED notice; null when nothing changed. */
   async function apply(
     accountId: number,
     decide: (current: TradingState) => TradingState,
-  ): Promise<boolean> {
+  ): Promise<{ readonly before: TradingState; readonly after: TradingState } | null> {
     const at = deps.now();
     const chats = await recipients(accountId);
     let written = 0;
@@ -50,29 +73,89 @@ export function createCircuitBreakers(deps: JobDeps) {
       }),
     );
     if (written > 0) await deps.jobs.requestNotify("circuit-breaker");
-    return change?.changed === true;
+    return change?.changed ? change : null;
+  }
+
+  /**
+   * The drawdown breaker: halts through the automatic rules of `nextTradingState`, so a trader's
+   * resume this session stands and a trader's reduce-only comes back when the halt resets.
+   */
+  async function checkDrawdown(accountId: number, input: DrawdownInput): Promise<DrawdownOutcome> {
+    const settings = input.settings ?? (await loadKillSwitchSettings(deps.db, accountId));
+    if (settings.maxDrawdownPercent === null) return "off";
+    const equities = await listRecentEquities(deps.db, accountId, settings.drawdownDays);
+    const current = input.equity ?? equities[0];
+    if (current === undefined) return "clear";
+    const verdict = evaluateDrawdown(equities, current, settings);
+    if (!verdict.tripped) return "clear";
+    const now = deps.now().getTime();
+    const change = await apply(
+      accountId,
+      (state) =>
+        nextTradingState(
+          state,
+          { level: "BREACHED", message: verdict.message },
+          { now, lastSessionOpenAt: input.lastSessionOpenAt },
+        ).state,
+    );
+    const halted = change !== null && change.after.mode === "HALTED";
+    if (halted && change.before.mode !== "HALTED") {
+      deps.logger.warn(
+        { accountId, reason: change.after.reason },
+        "account halted by the drawdown breaker",
+      );
+      return "halted";
+    }
+    return "unchanged";
+  }
+
+  return { apply, checkDrawdown };
+}
+
+/**
+ * The drawdown breaker alone, for the value job: given the equity just valued, it halts the
+ * account when the drawdown reaches the limit. Reads the settings (and, when the breaker is on,
+ * the recent snapshots); writes only when the state changes.
+ */
+export function createDrawdownBreaker(
+  deps: JobDeps,
+): (accountId: number, input: DrawdownInput) => Promise<DrawdownOutcome> {
+  return createBreakerSwitch(deps).checkDrawdown;
+}
+
+/** Builds the breaker pass for one account (after exit fills, and when a pause ends). */
+export function createCircuitBreakers(
+  deps: JobDeps,
+  options: { readonly calendars?: CalendarCache } = {},
+) {
+  const { apply, checkDrawdown } = createBreakerSwitch(deps);
+  const calendars = options.calendars ?? createCalendarCache();
+
+  /** The latest session open, or null when the calendar cannot be had (no reset then). */
+  async function lastSessionOpenOf(accountId: number, at: Date): Promise<number | null> {
+    try {
+      const calendar = await calendars.get(accountId, await deps.brokerFor(accountId), at);
+      return lastSessionOpen(calendar, at);
+    } catch (error) {
+      deps.logger.warn({ accountId, err: error }, "trading calendar unavailable for the breakers");
+      return null;
+    }
   }
 
   return async function checkBreakers(accountId: number): Promise<BreakerPass> {
     const settings = await loadKillSwitchSettings(deps.db, accountId);
-    const now = deps.now().getTime();
+    const at = deps.now();
+    const now = at.getTime();
     if (settings.maxDrawdownPercent === null && settings.lossStreakCount === null) {
       return { outcome: "off", pausedUntil: null };
     }
     if (settings.maxDrawdownPercent !== null) {
-      const equities = await listRecentEquities(deps.db, accountId, settings.drawdownDays);
-      const [current] = equities;
-      const verdict = current
-        ? evaluateDrawdown(equities, current, settings)
-        : ({ tripped: false } as const);
-      if (verdict.tripped) {
-        const message = verdict.message;
-        const halted = await apply(accountId, (state) =>
-          state.mode === "HALTED"
-            ? state
-            : { mode: "HALTED", setBy: "AUTO", reason: message, since: now },
-        );
-        return { outcome: halted ? "halted" : "unchanged", pausedUntil: null };
+      const drawdown = await checkDrawdown(accountId, {
+        settings,
+        lastSessionOpenAt: await lastSessionOpenOf(accountId, at),
+      });
+      if (drawdown === "halted" || drawdown === "unchanged") {
+        return { outcome: drawdown, pausedUntil: null };
       }
     }
     const windowMs = settings.lossStreakWindowMinutes * 60_000;

@@ -1,8 +1,9 @@
 /**
  * The `kill-switch` queue: closing a position, flattening an account, and the follow-up sweep of
  * working entries after a halt. Its own queue so a long flatten never waits behind entries, and
- * its retries (a symbol the broker would not close) follow BullMQ's backoff. Also the hooks that
- * plug the kill switch into the value job (on a halt) and the order-events path (on exit fills).
+ * its retries (a symbol the broker would not close) follow BullMQ's backoff; and the circuit
+ * breaker pass after exit fills. Also the hooks that plug the kill switch into the value job (on a
+ * halt) and the order-events path (on exit fills).
  */
 import type { Job, Queue, Worker } from "bullmq";
 import { z } from "zod";
@@ -14,6 +15,7 @@ import { createKillSwitch, type KillSwitch } from "./killSwitch";
 import type { OrderReportHandler } from "./orderReports";
 import { openQueue, openWorker, type QueueConnection } from "./queueConnection";
 import { DEFAULT_JOB_OPTIONS, DEFAULT_QUEUE_PREFIX, jobIdOf } from "./queues";
+import type { HaltCause } from "./value";
 
 export const KILL_SWITCH_QUEUE = "kill-switch";
 
@@ -112,6 +114,8 @@ export function createKillSwitchProcessor(
     readonly check: (accountId: number) => Promise<BreakerPass>;
     /** Schedules the pass that lifts a loss-streak pause when it ends. */
     readonly later: (accountId: number, delayMs: number) => Promise<void>;
+    /** Called when the pass halted the account (the drawdown breaker). */
+    readonly onHalted?: (accountId: number) => Promise<void>;
     readonly now: () => Date;
   },
 ) {
@@ -132,6 +136,7 @@ export function createKillSwitchProcessor(
       case "breakers": {
         if (!breakers) return { outcome: "off" };
         const pass = await breakers.check(payload.accountId);
+        if (pass.outcome === "halted") await breakers.onHalted?.(payload.accountId);
         if (pass.outcome === "paused" && pass.pausedUntil !== null) {
           await breakers.later(
             payload.accountId,
@@ -161,16 +166,17 @@ export function createKillSwitchProcessor(
 }
 
 /**
- * What the value job calls once its daily-loss rule has halted an account: the working entries
- * cancelled at once (in this job, no queue hop), a sweep a little later, and the automatic
- * flatten when the account's settings ask for it.
+ * What follows an automatic halt (the value job's daily-loss rule or drawdown breaker, or the
+ * breaker pass): the working entries cancelled at once (in this job, no queue hop), a sweep a
+ * little later, and the automatic flatten when the account's settings ask for it, asked for by
+ * `system:<cause>`. One flatten a day: a second halt the same day finds its job.
  */
 export function createHaltResponse(
   deps: JobDeps,
   killSwitch: KillSwitch,
   client: KillSwitchClient,
-): (accountId: number) => Promise<void> {
-  return async (accountId) => {
+): (accountId: number, cause?: HaltCause) => Promise<void> {
+  return async (accountId, cause = "daily-loss") => {
     try {
       await killSwitch.cancelWorkingEntries(accountId);
     } finally {
@@ -180,7 +186,7 @@ export function createHaltResponse(
     if (settings.flattenOnHalt) {
       await client.flatten({
         accountId,
-        requestedBy: "system:daily-loss",
+        requestedBy: `system:${cause}`,
         requestId: `auto-${deps.now().toISOString().slice(0, 10)}`,
       });
     }
@@ -217,19 +223,20 @@ export function startKillSwitchWorker(options: {
   /** Where the breaker pass schedules the end of a loss-streak pause. */
   readonly client?: KillSwitchClient;
 }): Worker {
-  const client = options.client;
+  const { deps, client } = options;
+  const killSwitch = createKillSwitch(deps, options.handler);
+  const breakersWith = (to: KillSwitchClient) => {
+    const respond = createHaltResponse(deps, killSwitch, to);
+    return {
+      check: createCircuitBreakers(deps),
+      later: (accountId: number, delayMs: number) => to.checkBreakers(accountId, delayMs),
+      onHalted: (accountId: number) => respond(accountId, "drawdown"),
+      now: deps.now,
+    };
+  };
   const worker = openWorker(
     KILL_SWITCH_QUEUE,
-    createKillSwitchProcessor(
-      createKillSwitch(options.deps, options.handler),
-      client
-        ? {
-            check: createCircuitBreakers(options.deps),
-            later: (accountId, delayMs) => client.checkBreakers(accountId, delayMs),
-            now: options.deps.now,
-          }
-        : undefined,
-    ),
+    createKillSwitchProcessor(killSwitch, client ? breakersWith(client) : undefined),
     options.connection,
     {
       prefix: options.prefix,

@@ -7,7 +7,9 @@
  * statement. Then the account's equity and last equity are recorded, the equity snapshot of the
  * New York trading date is rewritten, and the daily-loss rule runs: BREACHED halts the account
  * (trading state and TRADING_STATE_CHANGED notice in one transaction, then `onHalted`), WARNING
- * tells the trader once per day.
+ * tells the trader once per day. Then the drawdown breaker (jobs/circuitBreakers.ts) weighs the
+ * new equity against the recent peak: open positions losing value cross it too, not only exit
+ * fills. Both write only when the state changes, and queue nothing but the halt's response.
  */
 import type { Job } from "bullmq";
 import { changeTradingState, recordAccountSync } from "../db/brokerAccounts";
@@ -32,6 +34,7 @@ import {
   nextTradingState,
 } from "../domain/tradingState";
 import { dailyPnlOf, MarkBook, type QuoteFigures } from "../domain/valuation";
+import { createDrawdownBreaker, type DrawdownOutcome } from "./circuitBreakers";
 import type { JobDeps } from "./context";
 import { type CalendarCache, createCalendarCache } from "./marketCalendar";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
@@ -78,13 +81,17 @@ export interface DailyLossContext {
   readonly at: Date;
 }
 
+/** Which rule of the value job halted an account. */
+export type HaltCause = "daily-loss" | "drawdown";
+
 export interface ValueProcessorOptions {
   readonly calendars?: CalendarCache;
   /**
-   * Called after the account was halted by the daily-loss rule (the state change and its notice
-   * are committed). The place to cancel working entries; by default it does nothing.
+   * Called after the account was halted by the daily-loss rule or the drawdown breaker (the state
+   * change and its notice are committed). The place to cancel working entries; by default it
+   * does nothing.
    */
-  readonly onHalted?: (accountId: number) => Promise<void>;
+  readonly onHalted?: (accountId: number, cause: HaltCause) => Promise<void>;
   /** Replaces the daily-loss rule (default `applyDailyLossRule`): the kill switch plugs in here. */
   readonly dailyLoss?: (context: DailyLossContext) => Promise<void>;
 }
@@ -99,6 +106,8 @@ export interface ValueResult {
   readonly equity: string;
   readonly pnlToday: string;
   readonly dailyLossLevel: DailyLossEvaluation["level"];
+  /** What the drawdown breaker did with the new equity. */
+  readonly drawdown: DrawdownOutcome;
 }
 
 function quoteOf(q: NonNullable<ValuePayload["quotes"]>[number]): QuoteFigures {
@@ -114,6 +123,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
   const calendars = options.calendars ?? createCalendarCache();
   const recipients = createRecipientLookup(deps);
   const onHalted = options.onHalted ?? (async () => {});
+  const checkDrawdown = createDrawdownBreaker(deps);
 
   /**
    * The daily-loss rule: the automatic transitions of `nextTradingState` (BREACHED halts; an
@@ -179,7 +189,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
         { accountId, reason: change.after.reason },
         "account halted by the daily-loss rule",
       );
-      await onHalted(accountId);
+      await onHalted(accountId, "daily-loss");
     }
   }
   const dailyLoss = options.dailyLoss ?? applyDailyLossRule;
@@ -319,13 +329,14 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       },
       limits,
     );
-    await dailyLoss({
-      accountId,
-      evaluation,
-      tradingDay,
-      lastSessionOpenAt: calendar ? lastSessionOpen(calendar, at) : null,
-      at,
+    const lastSessionOpenAt = calendar ? lastSessionOpen(calendar, at) : null;
+    await dailyLoss({ accountId, evaluation, tradingDay, lastSessionOpenAt, at });
+    // After the daily-loss rule, so an automatic halt from an earlier session has been reset.
+    const drawdown = await checkDrawdown(accountId, {
+      equity: account.equity,
+      lastSessionOpenAt,
     });
+    if (drawdown === "halted") await onHalted(accountId, "drawdown");
     const pnl = dailyPnlOf(account.equity, account.lastEquity).amount;
     return {
       accountId,
@@ -335,6 +346,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       equity: account.equity.toFixed(),
       pnlToday: pnl.toFixed(),
       dailyLossLevel: evaluation.level,
+      drawdown,
     };
   }
 

@@ -101,7 +101,7 @@ describe("closing positions through the jobs", () => {
     expect(await liveStopQty()).toBeNull();
   }, 60_000);
 
-  it("on a halt sweeps the entries again later, and flattens only when the account asks for it", async () => {
+  it("on a halt sweeps the entries again later, and flattens (once a day) only when the account asks for it", async () => {
     const queue = createKillSwitchQueue({
       connection: t.redis.connect(),
       prefix: `${t.prefix}-halt`,
@@ -130,6 +130,17 @@ describe("closing positions through the jobs", () => {
         accountId: t.accountId,
         requestedBy: "system:daily-loss",
       });
+      // A second automatic halt the same day (the drawdown breaker) finds that flatten.
+      await respond(t.accountId, "drawdown");
+      const flattens = async () =>
+        (await queue.getJobs(["waiting", "delayed"])).filter((j) => j.name === "flatten");
+      expect(await flattens()).toHaveLength(1);
+      // Once that one is gone, the drawdown's own flatten says who asked.
+      await flatten?.remove();
+      await respond(t.accountId, "drawdown");
+      expect((await flattens()).map((j) => j.data)).toEqual([
+        expect.objectContaining({ action: "flatten", requestedBy: "system:drawdown" }),
+      ]);
     } finally {
       await saveKillSwitchSettings(t.db.db, t.accountId, DEFAULT_KILL_SWITCH_SETTINGS, new Date());
       await queue.obliterate({ force: true });

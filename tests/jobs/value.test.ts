@@ -17,15 +17,15 @@ import { createQuoteBatcher, createValueProcessor, tradingDayOf } from "../../jo
 import { type Lifecycle, OWNER_CHAT, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
-const halted: number[] = [];
+const halted: [number, string][] = [];
 let value: ReturnType<typeof createValueProcessor>;
 const symbol = TEST_SYMBOLS[34] ?? "T34";
 
 beforeAll(async () => {
   t = await openLifecycle("value");
   value = createValueProcessor(t.deps, {
-    onHalted: async (accountId) => {
-      halted.push(accountId);
+    onHalted: async (accountId, cause) => {
+      halted.push([accountId, cause]);
     },
   });
 });
@@ -149,11 +149,13 @@ describe("valuation on the simulator", () => {
       setBy: "AUTO",
       lossLimit: "300000.00",
     });
-    expect(halted).toEqual([t.accountId]);
+    expect(halted).toEqual([[t.accountId, "daily-loss"]]);
+    // The drawdown breaker is off by default: it neither halts nor tells anything more.
+    expect(breached.drawdown).toBe("off");
 
     await value({ data: { accountId: t.accountId } });
     expect(await notices("TRADING_STATE_CHANGED")).toHaveLength(1);
-    expect(halted).toEqual([t.accountId]);
+    expect(halted).toEqual([[t.accountId, "daily-loss"]]);
   });
 
   it("coalesces a burst of streamed quotes into one valuation job carrying the latest of each symbol", async () => {
