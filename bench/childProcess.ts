@@ -14,6 +14,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export interface BenchChild {
   readonly process: ChildProcess;
   request<T>(request: unknown): Promise<T>;
+  /** The child's CPU time so far (user + system), in microseconds. */
+  cpuMicros(): Promise<number>;
   /** Asks the child to stop (`{ kind: "stop" }`) and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -73,6 +75,9 @@ export function forkBenchChild(script: string, env: Record<string, string> = {})
         child.send({ id, request });
       });
     },
+    cpuMicros() {
+      return this.request<number>({ kind: "cpu" });
+    },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       await this.request({ kind: "stop" }).catch(() => {});
@@ -82,8 +87,8 @@ export function forkBenchChild(script: string, env: Record<string, string> = {})
 }
 
 /**
- * The child's side: answers each request with `handle`; on `stop` (or when the parent goes away)
- * runs `onStop` once, answers, and exits.
+ * The child's side: answers each request with `handle`, `cpu` with its CPU time so far (µs); on
+ * `stop` (or when the parent goes away) runs `onStop` once, answers, and exits.
  */
 export function serveBenchRequests(
   handle: (request: { readonly kind: string } & Record<string, unknown>) => Promise<unknown>,
@@ -101,6 +106,13 @@ export function serveBenchRequests(
   process.on("message", (message: { id: number; request: { kind: string } }) => {
     const { id, request } = message;
     if (!request) return;
+    // Every bench process tells its CPU time (user + system, µs), for figures that the
+    // machine's other load does not move.
+    if (request.kind === "cpu") {
+      const usage = process.cpuUsage();
+      send({ id, ok: true, value: usage.user + usage.system });
+      return;
+    }
     if (request.kind === "stop") {
       stop().then(
         () => send({ id, ok: true }, () => process.exit(0)),

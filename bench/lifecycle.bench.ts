@@ -16,6 +16,7 @@
  *    lock) and once spread over several accounts (how more entries per second are had).
  */
 import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { sql } from "drizzle-orm";
@@ -240,7 +241,7 @@ async function startWorkerProcesses(
   count: number,
   settings: Partial<JobSettings>,
   accounts: readonly BenchAccount[],
-): Promise<{ stop(): Promise<void> }> {
+): Promise<{ readonly children: readonly BenchChild[]; stop(): Promise<void> }> {
   const children: BenchChild[] = [];
   const stop = async () => {
     await Promise.all(children.map((c) => c.stop()));
@@ -266,7 +267,37 @@ async function startWorkerProcesses(
     await stop();
     throw error;
   }
-  return { stop };
+  return { children, stop };
+}
+
+/**
+ * CPU time (ms) of the PostgreSQL sessions on the bench database, summed, when this machine runs
+ * the server (read from /proc; null elsewhere). Sessions that ended are not counted.
+ */
+async function databaseCpuMillis(bench: Bench): Promise<number | null> {
+  const sessions = await queryRows<{ pid: number }>(
+    bench.database.db,
+    sql`select pid from pg_stat_activity where datname = current_database()`,
+  );
+  let ticks = 0;
+  for (const { pid } of sessions) {
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+      // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return null;
+    }
+  }
+  // Linux counts in clock ticks of 10 ms.
+  return ticks * 10;
+}
+
+/** CPU time (ms) of each process in `children`, summed. */
+async function cpuMillis(children: readonly BenchChild[]): Promise<number> {
+  const micros = await Promise.all(children.map((c) => c.cpuMicros()));
+  return micros.reduce((a, b) => a + b, 0) / 1000;
 }
 
 async function decide(
@@ -420,11 +451,22 @@ async function measureProtection(
   }
 }
 
+/** A throughput run's figures. */
+interface ThroughputFigures {
+  readonly perSecond: number;
+  /** CPU time per decision of the worker processes and of the simulators' process, in ms. */
+  readonly workerCpuMs: number;
+  readonly simulatorCpuMs: number;
+  /** The bench database's sessions, when measurable. */
+  readonly databaseCpuMs: number | null;
+}
+
 /**
  * Figure 2: decisions executed per second with `workers` worker processes, spread evenly over
  * `accounts` fresh accounts (with nothing resting from earlier runs). A first batch of `warmUp`
  * decisions runs untimed, so the figure is the workers' steady rate (a deployed worker is warm),
- * not their start.
+ * not their start. The CPU time the processes spent per decision comes with it: unlike the rate,
+ * the machine's other load hardly moves it.
  */
 async function measureThroughput(
   bench: Bench,
@@ -432,7 +474,7 @@ async function measureThroughput(
   count: number,
   accounts: number,
   warmUp: number,
-): Promise<number> {
+): Promise<ThroughputFigures> {
   const fresh: BenchAccount[] = [];
   for (let a = 0; a < accounts; a++) fresh.push(await bench.addAccount());
   for (const account of fresh) {
@@ -476,9 +518,26 @@ async function measureThroughput(
   const ids = decisions.map((d) => d.id);
   try {
     await executeAll(ids.slice(0, warmUp));
+    const cpuBefore = await Promise.all([
+      cpuMillis(runtimes.children),
+      cpuMillis([bench.simulators]),
+      databaseCpuMillis(bench),
+    ]);
     const start = performance.now();
     await executeAll(ids.slice(warmUp));
-    return count / ((performance.now() - start) / 1000);
+    const seconds = (performance.now() - start) / 1000;
+    const cpuAfter = await Promise.all([
+      cpuMillis(runtimes.children),
+      cpuMillis([bench.simulators]),
+      databaseCpuMillis(bench),
+    ]);
+    return {
+      perSecond: count / seconds,
+      workerCpuMs: (cpuAfter[0] - cpuBefore[0]) / count,
+      simulatorCpuMs: (cpuAfter[1] - cpuBefore[1]) / count,
+      databaseCpuMs:
+        cpuAfter[2] === null || cpuBefore[2] === null ? null : (cpuAfter[2] - cpuBefore[2]) / count,
+    };
   } finally {
     await runtimes.stop();
     await closeQueues(queues);
@@ -516,11 +575,14 @@ async function measureThroughputs(bench: Bench, count: number): Promise<void> {
   const warmUp = Number(process.env.BENCH_LIFECYCLE_WARM_UP || 100);
   for (const accounts of [1, spread]) {
     for (const workers of [1, 2]) {
-      const rate = await measureThroughput(bench, workers, count, accounts, warmUp);
+      const figures = await measureThroughput(bench, workers, count, accounts, warmUp);
+      const rate = figures.perSecond;
       process.stdout.write(
         `decisions executed end to end with ${workers} worker process(es), ${accounts} account(s): ` +
           `${rate.toFixed(0)}/s (${count} decisions after ${warmUp} untimed; target >= 300/s): ` +
-          `${verdict(rate >= 300)}\n`,
+          `${verdict(rate >= 300)}; CPU per decision: workers ${figures.workerCpuMs.toFixed(2)} ms, ` +
+          `simulators ${figures.simulatorCpuMs.toFixed(2)} ms, PostgreSQL ` +
+          `${figures.databaseCpuMs === null ? "not measured" : `${figures.databaseCpuMs.toFixed(2)} ms`}\n`,
       );
     }
   }
