@@ -1,14 +1,15 @@
 /**
  * Recording a group of orders (a parent and its legs, e.g. an OCO's take-profit and its stop)
- * inside the caller's transaction in two round trips: the orders in one statement (the legs take
- * the parent's new id), then their audit entries and the position's protective ids together. The
- * same rows as `insertOrder` writes one order at a time (with a savepoint and three statements
- * each), in fewer round trips on the way to the broker.
+ * inside the caller's transaction in one statement: the orders (the legs take the parent's new
+ * id), their audit entries and the position's protective ids together. The same rows as
+ * `insertOrder` writes one order at a time (a savepoint and three statements each), in one round
+ * trip on the way to the broker. The statement is built once per shape and compiled.
  */
-import { and, eq, getTableColumns, sql } from "drizzle-orm";
-import type { PgColumn } from "drizzle-orm/pg-core";
-import { type Database, queryRows } from "./database";
-import { appendLog } from "./executionLog";
+import type { Query } from "drizzle-orm";
+import { sql } from "drizzle-orm";
+import { compileStatement, type Database, runCompiled } from "./database";
+import { type LogEntry, logRowsJson } from "./executionLog";
+import { jsonRow, parseJsonNumbersAsText, rowOfJson } from "./jsonRows";
 import {
   insertOrder,
   isProtectiveRole,
@@ -18,7 +19,7 @@ import {
   orderCreatedLog,
   orderRecordOfRow,
 } from "./orders";
-import { orders, positions } from "./schema";
+import { executionLog, orders, positions } from "./schema";
 
 type OrderRow = typeof orders.$inferSelect;
 
@@ -28,28 +29,46 @@ export interface GroupMember {
   readonly created: boolean;
 }
 
-const columns = getTableColumns(orders) as Record<string, PgColumn>;
+const statements = new Map<string, Query>();
 
-/** A row to insert, keyed by column name, each value in its driver form (as drizzle sends it). */
-function driverRecord(values: Record<string, unknown>): Record<string, unknown> {
-  const record: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(values)) {
-    const column = columns[key];
-    if (!column) throw new Error(`${key} is not a column of orders`);
-    if (value === undefined) continue;
-    record[column.name] = value === null ? null : column.mapToDriverValue(value);
-  }
-  return record;
-}
-
-/** A returned row (column names, driver values) as drizzle would map it. */
-function rowOfDriverRecord(raw: Record<string, unknown>): OrderRow {
-  const row: Record<string, unknown> = {};
-  for (const [key, column] of Object.entries(columns)) {
-    const value = raw[column.name];
-    row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
-  }
-  return row as OrderRow;
+/**
+ * The statement for rows setting `columns`. Parameters: the parent's JSON row, the legs' JSON
+ * rows, the client order ids of the protective orders, the account and symbol of the position,
+ * and the CREATED log entries (each with the client order id as its entity id, replaced by the
+ * new order's id). Answers the orders it inserted, as one JSON array.
+ */
+function groupStatement(columns: readonly string[]): Query {
+  const key = columns.join(",");
+  let statement = statements.get(key);
+  if (statement) return statement;
+  const legColumns = columns.filter((name) => name !== "parent_order_id");
+  const list = (names: readonly string[], prefix = "") =>
+    sql.raw(names.map((name) => `${prefix}"${name}"`).join(", "));
+  const protective = sql`n.client_order_id in (select jsonb_array_elements_text(${sql.placeholder("protective")}::jsonb))`;
+  statement = compileStatement(
+    sql`with p as (insert into ${orders} (${list(columns)}) select ${list(columns, "j.")}
+      from jsonb_populate_record(null::${orders}, ${sql.placeholder("parent")}::jsonb) as j
+      on conflict do nothing returning *),
+    l as (insert into ${orders} (${list(legColumns)}, "parent_order_id")
+      select ${list(legColumns, "j.")}, p.id
+      from p, jsonb_populate_recordset(null::${orders}, ${sql.placeholder("legs")}::jsonb) as j
+      on conflict do nothing returning *),
+    n as (select * from p union all select * from l),
+    u as (update ${positions} set protective_order_ids = array_cat(protective_order_ids,
+        (select array_agg(n.id order by n.id) from n where ${protective}))
+      where account_id = ${sql.placeholder("accountId")} and symbol = ${sql.placeholder("symbol")}
+        and exists (select 1 from n where ${protective}) returning 1),
+    g as (insert into ${executionLog} (entity, entity_id, event, status_before, status_after, details, source, account_id, decision_id, trade_id, order_id, occurred_at)
+      select e.entity, n.id::text, e.event, e.status_before, e.status_after,
+        e.details || jsonb_build_object('parentOrderId', n.parent_order_id), e.source,
+        e.account_id, e.decision_id, e.trade_id, n.id, e.occurred_at
+      from n join jsonb_to_recordset(${sql.placeholder("logs")}::jsonb) as e(entity log_entity, entity_id text, event text, status_before text, status_after text, details jsonb, source text, account_id bigint, decision_id bigint, trade_id bigint, occurred_at timestamptz)
+        on e.entity_id = n.client_order_id
+      order by n.id returning 1)
+    select coalesce(json_agg(n order by n.id), '[]')::text as rows from n`,
+  );
+  statements.set(key, statement);
+  return statement;
 }
 
 /**
@@ -66,54 +85,40 @@ export async function insertOrderGroup(
   source: string,
   at: Date,
 ): Promise<{ readonly parent: GroupMember; readonly legs: readonly GroupMember[] }> {
-  const parentRecord = driverRecord(newOrderRow({ ...parent, parentOrderId: null }, at));
-  const legRecords = legs.map((leg) => {
-    const { parent_order_id: _, ...rest } = driverRecord(newOrderRow(leg, at));
-    return rest;
+  const parentRow = jsonRow(orders, newOrderRow({ ...parent, parentOrderId: null }, at));
+  const legRows = legs.map((leg) => jsonRow(orders, newOrderRow(leg, at)));
+  const all = [parent, ...legs];
+  // Each audit entry as `insertOrder` writes it, told from its row before the insert (the ids
+  // come from the statement).
+  const logs: LogEntry[] = [parentRow, ...legRows].map((row, i) => ({
+    ...orderCreatedLog(
+      { ...rowOfJson<OrderRow>(orders, JSON.parse(row.json) as Record<string, unknown>), id: 0 },
+      source,
+      at,
+    ),
+    entityId: all[i]?.order.clientOrderId ?? "",
+  }));
+  const [answer] = await runCompiled<{ rows: string }>(tx, groupStatement(parentRow.columns), {
+    parent: parentRow.json,
+    legs: `[${legRows.map((r) => r.json).join(",")}]`,
+    protective: JSON.stringify(
+      all.filter((o) => isProtectiveRole(o.order.role)).map((o) => o.order.clientOrderId),
+    ),
+    accountId: parent.accountId,
+    symbol: parent.order.symbol,
+    logs: logRowsJson(logs),
   });
-  const names = Object.keys(parentRecord);
-  const legNames = names.filter((name) => name !== "parent_order_id");
-  const list = (of: readonly string[], prefix = "") =>
-    sql.raw(of.map((name) => `${prefix}"${name}"`).join(", "));
-  const inserted = await queryRows<Record<string, unknown>>(
-    tx,
-    sql`with p as (insert into ${orders} (${list(names)}) select ${list(names, "j.")}
-      from jsonb_populate_record(null::${orders}, ${JSON.stringify(parentRecord)}::jsonb) as j
-      on conflict do nothing returning *),
-    l as (insert into ${orders} (${list(legNames)}, "parent_order_id") select ${list(legNames, "j.")}, p.id
-      from p, jsonb_populate_recordset(null::${orders}, ${JSON.stringify(legRecords)}::jsonb) as j
-      on conflict do nothing returning *)
-    select * from p union all select * from l`,
+  const inserted = parseJsonNumbersAsText(answer?.rows ?? "[]") as Record<string, unknown>[];
+  const byClientId = new Map(
+    inserted.map((json) => {
+      const row = rowOfJson<OrderRow>(orders, json);
+      return [row.clientOrderId, row] as const;
+    }),
   );
-  const rows = inserted.map(rowOfDriverRecord).sort((a, b) => a.id - b.id);
-  if (rows.length > 0) {
-    // Sent together: one round trip on the transaction's connection.
-    const protective = rows.filter((r) => isProtectiveRole(r.role)).map((r) => r.id);
-    await Promise.all([
-      appendLog(
-        tx,
-        rows.map((r) => orderCreatedLog(r, source, at)),
-      ),
-      protective.length === 0
-        ? null
-        : tx
-            .update(positions)
-            .set({
-              protectiveOrderIds: sql`array_cat(${positions.protectiveOrderIds}, ${`{${protective.join(",")}}`}::bigint[])`,
-            })
-            .where(
-              and(
-                eq(positions.accountId, parent.accountId),
-                eq(positions.symbol, parent.order.symbol),
-              ),
-            ),
-    ]);
-  }
-  const byClientId = new Map(rows.map((r) => [r.clientOrderId, r]));
   // Whatever was recorded before (a retry, a race) is found one order at a time, as `insertOrder` does.
-  const parentRow = byClientId.get(parent.order.clientOrderId);
-  const parentMember = parentRow
-    ? { record: orderRecordOfRow(parentRow), created: true }
+  const insertedParent = byClientId.get(parent.order.clientOrderId);
+  const parentMember = insertedParent
+    ? { record: orderRecordOfRow(insertedParent), created: true }
     : await insertOrder(tx, { ...parent, parentOrderId: null }, source, at);
   const members: GroupMember[] = [];
   for (const leg of legs) {

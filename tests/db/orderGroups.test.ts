@@ -136,6 +136,36 @@ describe.each(TEST_DRIVERS)("order groups on %s", (driver) => {
     });
     expect(comparable(group.parent.record)).toEqual(comparable(refParent.record));
     expect(comparable(leg ?? refStop.record)).toEqual(comparable(refStop.record));
+    // And the same audit entries.
+    const createdEntry = async (orderId: number | undefined) => {
+      const [entry] = (await readLog(t.db, { orderId: orderId ?? 0 })).filter(
+        (e) => e.event === "CREATED",
+      );
+      const details = entry?.details ?? {};
+      return {
+        ...entry,
+        id: 0,
+        entityId: entry?.entityId === String(orderId) ? "own id" : entry?.entityId,
+        orderId: entry?.orderId === orderId ? "own id" : entry?.orderId,
+        accountId: 0,
+        tradeId: 0,
+        recordedAt: null,
+        details: {
+          ...details,
+          clientOrderId: String(details.clientOrderId).replace(/^g-oco-(1|ref)/, "x"),
+          protectsFillId: 0,
+          parentOrderId: details.parentOrderId === null ? null : "parent",
+        },
+      };
+    };
+    expect(await createdEntry(group.parent.record.id)).toEqual(
+      await createdEntry(refParent.record.id),
+    );
+    expect(await createdEntry(leg?.id)).toEqual(await createdEntry(refStop.record.id));
+    const legEntry = (await readLog(t.db, { orderId: leg?.id ?? 0 })).find(
+      (e) => e.event === "CREATED",
+    );
+    expect(legEntry?.details.parentOrderId).toBe(group.parent.record.id);
   });
 
   it("answers what exists, writing nothing more, when the group was recorded before", async () => {
