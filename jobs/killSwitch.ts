@@ -94,6 +94,7 @@ export interface CloseReport {
   readonly willRetry: boolean;
 }
 
+/** A flatten of one account, as the kill-switch job runs it (one attempt of it). */
 export interface FlattenRequest {
   readonly accountId: number;
   readonly requestedBy: string;
