@@ -41,6 +41,7 @@ interface SimOrder {
   status: string;
   qty: string;
   client_order_id: string;
+  type: string;
   legs?: SimOrder[] | null;
 }
 
@@ -142,6 +143,50 @@ describe("protection of entries that are not brackets", () => {
       15_000,
       "stop placed for the missed fill",
     );
+  });
+
+  it("records an entry fill's exits with the fill, and sends them once after the sending failed", async () => {
+    await quote("T13", "100.20", "100.22");
+    const decision = await t.decide({ symbol: "T13", entry: "100.05", quantity: "3" });
+    await t.jobs.executeDecision(decision.id);
+    await waitFor(async () => (await findDecision(t.db.db, decision.id))?.status === "executed");
+    const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+    // The OCO's first two posts fail: the job that applied the fill fails with it, and its rerun
+    // (or the protect job behind it) sends what was recorded.
+    await t.sim.control("/sim/faults", {
+      method: "POST",
+      path: "/v2/orders",
+      status: 500,
+      times: 2,
+    });
+    await quote("T13", "99.98", "100.00");
+    // The moment the fill is visible, its exits are too: they commit together.
+    const orders = await waitFor(
+      async () => {
+        const tr = await findTradeByDecision(t.db.db, decision.id);
+        return tr?.trade.status === "POSITION" ? listOrdersForTrade(t.db.db, trade.id) : null;
+      },
+      15_000,
+      "the fill applied",
+    );
+    expect(
+      orders
+        .filter((o) => o.order.orderClass === "oco")
+        .map((o) => [o.order.role, o.order.quantity.toFixed()])
+        .sort(),
+    ).toEqual([
+      ["STOP_LOSS", "3"],
+      ["TAKE_PROFIT", "3"],
+    ]);
+    await waitFor(
+      async () => workingStops(await listOrdersForTrade(t.db.db, trade.id)).length === 1,
+      20_000,
+      "the recorded stop at the broker",
+    );
+    const atBroker = (await simOrders("T13")).filter(
+      (o) => o.order_class === "oco" && o.type === "limit",
+    );
+    expect(atBroker.map((o) => [o.client_order_id, o.qty])).toEqual([[`t${trade.id}-x1`, "3"]]);
   });
 
   it("closes at market when the market is already through the stop it should place", async () => {
