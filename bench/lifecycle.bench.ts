@@ -13,7 +13,10 @@
  *    pool and connections, as deployed). Target: at least 300 per second. Each run uses accounts
  *    of its own (a simulator each), so entries left resting by earlier runs do not weigh on it:
  *    once on one account (entries of one account are checked one at a time, under its entry
- *    lock) and once spread over several accounts (how more entries per second are had).
+ *    lock) and once spread over several accounts (BENCH_LIFECYCLE_ACCOUNTS, default 4), each
+ *    after an untimed warm-up batch (BENCH_LIFECYCLE_WARM_UP, default 100). Each figure comes with
+ *    the CPU time per decision of the workers, the simulators and PostgreSQL: on a shared machine
+ *    the rate moves with everything else running, the CPU time much less.
  */
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";

@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { type Ok, ok } from "../domain/outcome";
 import {
   DEFAULT_RISK_LIMITS,
@@ -6,14 +6,21 @@ import {
   type RiskLimits,
   validateRiskLimits,
 } from "../domain/riskLimits";
-import type { Database } from "./database";
+import { compileStatement, type Database, runCompiled } from "./database";
 import { appendLog } from "./executionLog";
+import { rowOfJson } from "./jsonRows";
 import { riskLimits } from "./schema";
+
+// Read before every entry: compiled once, only the account id is sent.
+const limitsStatement = compileStatement(
+  sql`select * from ${riskLimits} where ${riskLimits.accountId} = ${sql.placeholder("account")}`,
+);
 
 /** An account's risk limits; the domain defaults when none were ever saved. */
 export async function loadRiskLimits(db: Database, accountId: number): Promise<RiskLimits> {
-  const [row] = await db.select().from(riskLimits).where(eq(riskLimits.accountId, accountId));
-  if (!row) return DEFAULT_RISK_LIMITS;
+  const [raw] = await runCompiled(db, limitsStatement, { account: accountId });
+  if (!raw) return DEFAULT_RISK_LIMITS;
+  const row = rowOfJson<typeof riskLimits.$inferSelect>(riskLimits, raw);
   const { accountId: _account, updatedBy: _by, updatedAt: _at, ...limits } = row;
   return limits;
 }
