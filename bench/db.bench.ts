@@ -10,12 +10,15 @@
  *
  * On the embedded database every query costs a fixed half millisecond or so (several protocol
  * calls into the engine) and is parsed and planned afresh (no prepared statements): the single-row
- * insert is mostly that fixed cost, while the many-part write of a fill is also parsed and planned
- * every time, so there the ratio stays below the server's. The read is a plpgsql function there
- * too (`order_snapshot`), whose plan the engine keeps.
+ * insert is mostly that fixed cost. The read and the write of a fill are therefore calls of
+ * plpgsql functions (`order_snapshot`, `apply_order_writes`), whose plans the engine keeps, sent
+ * as one simple query each. The machine may be busy with other work: the CPU time per operation
+ * (this process and the database session) is printed beside the rates and moves less with load.
  * BENCH_DB_INSERTS, BENCH_DB_FILLS and BENCH_DB_ONLY (postgres or pglite) adjust a run.
  */
 import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { sql } from "drizzle-orm";
 import postgres from "postgres";
 import { ensureBrokerAccount } from "../db/brokerAccounts";
 import {
@@ -23,6 +26,7 @@ import {
   type DatabaseDriver,
   type OpenDatabase,
   openDatabase,
+  queryRows,
 } from "../db/database";
 import { applyOrderUpdate } from "../db/orderEvents";
 import { createOrderStateCache, type OrderStateCache } from "../db/orderStateCache";
@@ -44,6 +48,10 @@ interface Figures {
   readonly rawPerSecond: number;
   readonly fillsPerSecond: number;
   readonly cachedFillsPerSecond: number;
+  /** CPU time per operation (ms), of this process and the database session together. */
+  readonly rawCpuMs: number;
+  readonly fillCpuMs: number;
+  readonly cachedFillCpuMs: number;
 }
 
 export default async function run(): Promise<void> {
@@ -55,7 +63,7 @@ export default async function run(): Promise<void> {
   for (const driver of ["postgres", "pglite"] as const satisfies readonly DatabaseDriver[]) {
     if (only && only !== driver) continue;
     const figures = await withScratchDatabase(driver, serverUrl, (db) =>
-      measure(db, rawCount, fillCount),
+      measure(db, driver, rawCount, fillCount),
     );
     const share = (rate: number) => rate / figures.rawPerSecond;
     const verdict = (rate: number) =>
@@ -66,6 +74,12 @@ export default async function run(): Promise<void> {
       `${driver}: single-row inserts/s ${figures.rawPerSecond.toFixed(0)}; ` +
         `applied fills/s ${figures.fillsPerSecond.toFixed(0)} (${verdict(figures.fillsPerSecond)}); ` +
         `with a worker cache ${figures.cachedFillsPerSecond.toFixed(0)} (${verdict(figures.cachedFillsPerSecond)})\n`,
+    );
+    const cpuShare = (ms: number) => `${((figures.rawCpuMs / ms) * 100).toFixed(1)}%`;
+    process.stdout.write(
+      `${driver}: CPU per operation (client and database): insert ${figures.rawCpuMs.toFixed(3)} ms; ` +
+        `fill ${figures.fillCpuMs.toFixed(3)} ms (${cpuShare(figures.fillCpuMs)} of the inserts' rate); ` +
+        `with a worker cache ${figures.cachedFillCpuMs.toFixed(3)} ms (${cpuShare(figures.cachedFillCpuMs)})\n`,
     );
   }
 }
@@ -103,7 +117,12 @@ async function withScratchDatabase<T>(
  * Times the three workloads in interleaved rounds so that a change in the machine's load during
  * the run weighs on all of them alike.
  */
-async function measure(db: Database, rawCount: number, fillCount: number): Promise<Figures> {
+async function measure(
+  db: Database,
+  driver: DatabaseDriver,
+  rawCount: number,
+  fillCount: number,
+): Promise<Figures> {
   const account = await ensureBrokerAccount(
     db,
     { environment: "paper", brokerAccountId: "BENCH" },
@@ -120,31 +139,57 @@ async function measure(db: Database, rawCount: number, fillCount: number): Promi
   await applyFills(db, plainOrders, 0, warmup, undefined);
   await applyFills(db, cachedOrders, 0, warmup, cache);
 
+  // The server's session runs in another process: its CPU time is read from /proc.
+  const backendPid =
+    driver === "postgres"
+      ? (await queryRows<{ pid: number }>(db, sql`select pg_backend_pid() as pid`))[0]?.pid
+      : undefined;
   const rounds = 5;
-  let rawMs = 0;
-  let fillMs = 0;
-  let cachedMs = 0;
+  const raw = { ms: 0, cpuMs: 0 };
+  const plain = { ms: 0, cpuMs: 0 };
+  const cached = { ms: 0, cpuMs: 0 };
+  const timed = async (total: { ms: number; cpuMs: number }, work: () => Promise<void>) => {
+    const cpuStart = await cpuMillis(backendPid);
+    const start = performance.now();
+    await work();
+    total.ms += performance.now() - start;
+    total.cpuMs += (await cpuMillis(backendPid)) - cpuStart;
+  };
   for (let round = 0; round < rounds; round++) {
     const raws = Math.floor(rawCount / rounds);
     const fills = Math.floor(fillCount / rounds);
     const from = warmup + round * fills;
-    let start = performance.now();
-    await rawInserts(db, raws, `raw-${round}`);
-    rawMs += performance.now() - start;
-    start = performance.now();
-    await applyFills(db, plainOrders, from, fills, undefined);
-    fillMs += performance.now() - start;
-    start = performance.now();
-    await applyFills(db, cachedOrders, from, fills, cache);
-    cachedMs += performance.now() - start;
+    await timed(raw, () => rawInserts(db, raws, `raw-${round}`));
+    await timed(plain, () => applyFills(db, plainOrders, from, fills, undefined));
+    await timed(cached, () => applyFills(db, cachedOrders, from, fills, cache));
   }
-  const perSecond = (count: number, ms: number) =>
-    (Math.floor(count / rounds) * rounds) / (ms / 1000);
+  const done = (count: number) => Math.floor(count / rounds) * rounds;
+  const perSecond = (count: number, ms: number) => done(count) / (ms / 1000);
   return {
-    rawPerSecond: perSecond(rawCount, rawMs),
-    fillsPerSecond: perSecond(fillCount, fillMs),
-    cachedFillsPerSecond: perSecond(fillCount, cachedMs),
+    rawPerSecond: perSecond(rawCount, raw.ms),
+    fillsPerSecond: perSecond(fillCount, plain.ms),
+    cachedFillsPerSecond: perSecond(fillCount, cached.ms),
+    rawCpuMs: raw.cpuMs / done(rawCount),
+    fillCpuMs: plain.cpuMs / done(fillCount),
+    cachedFillCpuMs: cached.cpuMs / done(fillCount),
   };
+}
+
+/**
+ * CPU time (ms) used so far by this process (with the embedded database in it) and by the server
+ * session `backendPid` when given (read from /proc: the server runs on this machine).
+ */
+async function cpuMillis(backendPid: number | undefined): Promise<number> {
+  const usage = process.cpuUsage();
+  let ms = (usage.user + usage.system) / 1000;
+  if (backendPid !== undefined) {
+    const stat = await readFile(`/proc/${backendPid}/stat`, "utf8");
+    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th,
+    // in clock ticks of 10 ms.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ms += (Number(fields[11]) + Number(fields[12])) * 10;
+  }
+  return ms;
 }
 
 /** Single-row inserts, one statement each, one after the other. */

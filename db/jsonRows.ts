@@ -1,17 +1,15 @@
 /**
- * INSERT and UPDATE statements that carry their row as one JSON parameter
- * (`jsonb_populate_record`), for the many-part write of an order event: one parameter per row
- * instead of one per column keeps the statement cheap to send, and the statement text depends only
- * on which columns are written, so it is built once per shape and the values travel as
- * parameters. Values go through each column's own driver mapping (decimals as exact strings), so
- * what is stored is what the query builder would store.
+ * Rows as JSON, keyed by column name, for statements and database functions that take a row as
+ * one JSON parameter (`jsonb_populate_record`), and rows read back as JSON: values go through each
+ * column's own driver mapping (decimals as exact strings), so what is stored is what the query
+ * builder would store.
  */
-import { getTableColumns, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import { getTableColumns } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 
 type Values = Record<string, unknown>;
 
-/** A row as one JSON parameter: the column names it sets (part of the statement's shape) and the JSON. */
+/** A row as one JSON parameter: the column names it sets and the JSON. */
 export interface JsonRow {
   readonly columns: readonly string[];
   readonly json: string;
@@ -19,68 +17,27 @@ export interface JsonRow {
 
 /** The row `values` (keyed by property name, undefined left out) as one JSON parameter. */
 export function jsonRow(table: PgTable, values: Values): JsonRow {
+  const record = jsonRecord(table, values);
+  return { columns: Object.keys(record), json: JSON.stringify(record) };
+}
+
+/**
+ * The row `values` (keyed by property name, undefined left out) keyed by column name, each value
+ * in its driver form, to be serialized as JSON on its own or within a larger value.
+ */
+export function jsonRecord(table: PgTable, values: Values): Record<string, unknown> {
   const columns = getTableColumns(table) as Record<string, PgColumn>;
   const record: Record<string, unknown> = {};
-  const names: string[] = [];
   for (const key in values) {
     const value = values[key];
     if (value === undefined) continue;
     const column = columns[key];
     if (!column) throw new Error(`${key} is not a column`);
-    names.push(column.name);
     // jsonb columns take the value itself; everything else its driver form.
     record[column.name] =
       value === null || column.getSQLType() === "jsonb" ? value : column.mapToDriverValue(value);
   }
-  return { columns: names, json: JSON.stringify(record) };
-}
-
-function source(table: PgTable, row: SQLWrapper): SQL {
-  return sql`jsonb_populate_record(null::${table}, ${row}::jsonb) as j`;
-}
-
-/**
- * `insert into table (...) select ... from <the JSON row> returning ...` (parenthesized): the
- * columns of the JSON row, then `extra` columns set by SQL expressions.
- */
-export function insertFromJson(
-  table: PgTable,
-  columns: readonly string[],
-  row: SQLWrapper,
-  returning: SQL,
-  extra: readonly (readonly [string, SQL])[] = [],
-): SQL {
-  const names = [...columns, ...extra.map(([name]) => name)];
-  const selected = [
-    ...columns.map((name) => sql`j.${sql.identifier(name)}`),
-    ...extra.map(([, expression]) => expression),
-  ];
-  return sql`(insert into ${table} (${sql.join(
-    names.map((name) => sql.identifier(name)),
-    sql`, `,
-  )}) select ${sql.join(selected, sql`, `)} from ${source(table, row)} returning ${returning})`;
-}
-
-/**
- * `update table set ... from <the JSON row> where ... returning ...` (parenthesized): the columns
- * of the JSON row, then `extra` columns set by SQL expressions.
- */
-export function updateFromJson(
-  table: PgTable,
-  columns: readonly string[],
-  row: SQLWrapper,
-  where: SQL,
-  returning: SQL,
-  extra: readonly (readonly [string, SQL])[] = [],
-): SQL {
-  const assignments = [
-    ...columns.map((name) => sql`${sql.identifier(name)} = j.${sql.identifier(name)}`),
-    ...extra.map(([name, expression]) => sql`${sql.identifier(name)} = ${expression}`),
-  ];
-  return sql`(update ${table} set ${sql.join(assignments, sql`, `)} from ${source(
-    table,
-    row,
-  )} where ${where} returning ${returning})`;
+  return record;
 }
 
 /**

@@ -1,11 +1,9 @@
 /**
- * The write plan of one order event: which statements the single write statement of
- * `applyOrderUpdate` holds (fill, position, trade), what they write, and the log entries. Each
- * part is a shape (its key) built from placeholders, and the values it needs: a statement is
- * built once per shape and then only its values are sent.
+ * The write plan of one order event: what the single write of `applyOrderUpdate` (one call of
+ * `apply_order_writes`, migration 0008) does to the fill, the position and the trade, with the
+ * row versions it expects, and the log entries.
  */
-import { and, eq, gt, inArray, ne, notInArray, or, type SQL, sql } from "drizzle-orm";
-import type { PgTable } from "drizzle-orm/pg-core";
+import { and, eq, gt, inArray, ne, notInArray, or, sql } from "drizzle-orm";
 import { type Decimal, ZERO } from "../domain/money";
 import { type Order, type OrderEvent, TERMINAL_ORDER_STATUSES } from "../domain/order";
 import { type AppliedFill, isTerminal } from "../domain/orderStateMachine";
@@ -20,7 +18,7 @@ import { applyTradeFill, cancelTrade, isEntryRole, type TradeRefusal } from "../
 import type { Database } from "./database";
 import type { LogEntry } from "./executionLog";
 import type { FillRecord } from "./fills";
-import { insertFromJson, jsonRow, updateFromJson } from "./jsonRows";
+import { jsonRecord } from "./jsonRows";
 import { changedFields } from "./optimisticWrites";
 import { positionEvent, tradeFillOf } from "./orderEventFields";
 import type { OrderEventContext } from "./orderEvents";
@@ -32,29 +30,46 @@ type OrderRow = typeof orders.$inferSelect;
 type PositionRow = typeof positions.$inferSelect;
 type TradeRow = typeof trades.$inferSelect;
 
-/** One statement of the write: the key of its shape and how to build it (once per shape). */
-export interface WritePart {
-  readonly key: string;
-  readonly build: () => SQL;
+type JsonObject = Readonly<Record<string, unknown>>;
+
+/**
+ * The writes as `apply_order_writes` takes them (rows keyed by column name, decimals as strings):
+ * the fill to insert, the position change, the order and the trade with the row versions read.
+ */
+export interface Writes {
+  fill?: JsonObject;
+  position?:
+    | {
+        readonly op: "insert";
+        readonly row: JsonObject;
+        readonly protective_roles: readonly string[];
+        readonly terminal: readonly string[];
+        /** The order being applied, left out of the new position's protection. */
+        readonly except?: number;
+      }
+    | {
+        readonly op: "update";
+        readonly id: number;
+        readonly version: string | null;
+        readonly row: JsonObject;
+        /** An order that leaves the position's protection. */
+        readonly drop?: number;
+      }
+    | { readonly op: "delete"; readonly id: number; readonly version: string | null }
+    | { readonly op: "protection"; readonly id: number; readonly drop: number };
+  order?: { readonly id: number; readonly version: string; readonly row: JsonObject };
+  trade?: { readonly id: number; readonly version: string | null; readonly row: JsonObject };
 }
 
 /** What the write statement of one event will do, filled in by the planners below. */
 export interface WritePlan {
-  readonly parts: WritePart[];
-  /** The placeholder values of the parts. */
-  readonly values: Record<string, unknown>;
+  readonly writes: Writes;
   readonly logs: LogEntry[];
   fillValues: Omit<FillRecord, "id"> | null;
   positionAfter: Omit<PositionRow, "id" | "protectiveOrderIds"> | null;
   positionId: number | null;
   positionClosed: boolean;
-  /** A `p` statement writes the position. */
-  positionCte: boolean;
-  /** The `p` statement must report its row (it is conditional on the row version). */
-  positionWriteExpected: boolean;
   tradeAfter: TradeRow | null;
-  /** The `t` statement must report its row (it is conditional on the row version). */
-  tradeWriteExpected: boolean;
   tradeRefusal: TradeRefusal | null;
 }
 
@@ -74,21 +89,8 @@ export interface PlanArgs {
   readonly tradeVersion: string | null;
 }
 
-const placeholder = sql.placeholder;
-
-/** `table.id = $<p>_id and table.xmin::text = $<p>_version`: the row as read, or nothing. */
-function asRead(table: PgTable, p: string): SQL {
-  return sql`${table}.id = ${placeholder(`${p}_id`)} and ${table}.xmin::text = ${placeholder(`${p}_version`)}`;
-}
-
-/** What a position statement returns: its id, its protective orders and its new row version. */
-const positionReturning = sql`${positions.id}, ${positions.protectiveOrderIds}, ${positions}.xmin::text as version`;
-
-/** Leaves the order being applied out of the position's protective orders. */
-const withoutThisOrder = [
-  "protective_order_ids",
-  sql`array_remove(${positions.protectiveOrderIds}, ${placeholder("order_id")}::bigint)`,
-] as const;
+/** The roles of the orders that protect a position. */
+const PROTECTIVE_ROLES = ["STOP_LOSS", "TAKE_PROFIT"] as const;
 
 /** Plans the trade row's update to `tradeSet` (only the fields that changed), as read or nothing. */
 function planTradeUpdate(
@@ -97,22 +99,8 @@ function planTradeUpdate(
   version: string | null,
   tradeSet: Partial<TradeRow>,
 ): void {
-  const written = jsonRow(trades, changedFields(tradeRow, tradeSet));
-  plan.values.t_row = written.json;
-  plan.values.t_id = tradeRow.id;
-  plan.values.t_version = version;
-  plan.tradeWriteExpected = true;
-  plan.parts.push({
-    key: `t:${written.columns.join(",")}`,
-    build: () =>
-      sql`t as ${updateFromJson(
-        trades,
-        written.columns,
-        placeholder("t_row"),
-        asRead(trades, "t"),
-        sql`${trades.id}, ${trades}.xmin::text as version`,
-      )}`,
-  });
+  const row = jsonRecord(trades, changedFields(tradeRow, tradeSet));
+  plan.writes.trade = { id: tradeRow.id, version, row };
 }
 
 /** Plans the writes of a fill: the fill row, the position (domain math) and the trade journal. */
@@ -138,13 +126,7 @@ export function planFillWrites(
     recordedAt: context.recordedAt,
   };
   plan.fillValues = fillValues;
-  const fillRow = jsonRow(fills, fillValues);
-  plan.values.f_row = fillRow.json;
-  plan.parts.push({
-    key: `f:${fillRow.columns.join(",")}`,
-    build: () =>
-      sql`f as ${insertFromJson(fills, fillRow.columns, placeholder("f_row"), sql`${fills.id}`)}`,
-  });
+  plan.writes.fill = jsonRecord(fills, fillValues);
 
   const moved = applyFillToPosition(
     currentPosition ? positionOfRow(currentPosition) : flatPosition(row.symbol),
@@ -176,15 +158,7 @@ export function planFillWrites(
     plan.positionClosed = true;
     plan.positionId = null;
     if (currentPosition) {
-      plan.positionWriteExpected = true;
-      plan.positionCte = true;
-      plan.values.p_id = currentPosition.id;
-      plan.values.p_version = positionVersion;
-      plan.parts.push({
-        key: "p:delete",
-        build: () =>
-          sql`p as (delete from ${positions} where ${asRead(positions, "p")} returning ${positionReturning})`,
-      });
+      plan.writes.position = { op: "delete", id: currentPosition.id, version: positionVersion };
     }
   } else {
     const figures = {
@@ -204,25 +178,13 @@ export function planFillWrites(
         : {};
       const tradeId = currentPosition.tradeId ?? row.tradeId;
       plan.positionAfter = { ...currentPosition, ...figures, ...valuation, tradeId };
-      plan.positionWriteExpected = true;
-      plan.positionCte = true;
-      const written = jsonRow(positions, { ...figures, ...valuation, tradeId });
-      plan.values.p_row = written.json;
-      plan.values.p_id = currentPosition.id;
-      plan.values.p_version = positionVersion;
-      if (leavesProtection) plan.values.order_id = row.id;
-      plan.parts.push({
-        key: `p:update:${written.columns.join(",")}:${leavesProtection}`,
-        build: () =>
-          sql`p as ${updateFromJson(
-            positions,
-            written.columns,
-            placeholder("p_row"),
-            asRead(positions, "p"),
-            positionReturning,
-            leavesProtection ? [withoutThisOrder] : [],
-          )}`,
-      });
+      plan.writes.position = {
+        op: "update",
+        id: currentPosition.id,
+        version: positionVersion,
+        row: jsonRecord(positions, { ...figures, ...valuation, tradeId }),
+        ...(leavesProtection ? { drop: row.id } : {}),
+      };
     } else {
       const opened = {
         ...figures,
@@ -238,26 +200,15 @@ export function planFillWrites(
         unrealizedPnl: null,
         markedAt: null,
       };
-      plan.positionWriteExpected = true;
-      plan.positionCte = true;
-      const written = jsonRow(positions, opened);
-      // The order being applied is no protection once this event ends it.
-      const except = isTerminal(after.status);
-      plan.values.p_row = written.json;
-      plan.values.account_id = row.accountId;
-      plan.values.symbol = row.symbol;
-      if (except) plan.values.order_id = row.id;
-      plan.parts.push({
-        key: `p:insert:${written.columns.join(",")}:${except}`,
-        build: () =>
-          sql`p as ${insertFromJson(
-            positions,
-            written.columns,
-            placeholder("p_row"),
-            positionReturning,
-            [["protective_order_ids", liveProtectiveOrderIds(except)]],
-          )}`,
-      });
+      // The new position is protected by the live stops and targets of its symbol; the order
+      // being applied is no protection once this event ends it.
+      plan.writes.position = {
+        op: "insert",
+        row: jsonRecord(positions, opened),
+        protective_roles: PROTECTIVE_ROLES,
+        terminal: TERMINAL_ORDER_STATUSES,
+        ...(isTerminal(after.status) ? { except: row.id } : {}),
+      };
     }
   }
 
@@ -320,14 +271,7 @@ export async function planStatusWrites(
   const { row, after, event, context, logContext, leavesProtection } = args;
   const { currentPosition, tradeRow, tradeVersion } = args;
   if (leavesProtection && currentPosition) {
-    plan.positionCte = true;
-    plan.values.p_id = currentPosition.id;
-    plan.values.order_id = row.id;
-    plan.parts.push({
-      key: "p:protection",
-      build: () =>
-        sql`p as (update ${positions} set ${sql.identifier(withoutThisOrder[0])} = ${withoutThisOrder[1]} where ${positions.id} = ${placeholder("p_id")} returning ${positionReturning})`,
-    });
+    plan.writes.position = { op: "protection", id: currentPosition.id, drop: row.id };
   }
   if (
     tradeRow &&
@@ -356,23 +300,6 @@ export async function planStatusWrites(
       });
     }
   }
-}
-
-/**
- * Stops and targets of the account's symbol (placeholders `account_id`, `symbol`) that can still
- * fill: a new position's protection. `except` leaves out the order being applied (`order_id`)
- * when this event ends it (the statement that writes its new status runs beside this one and is
- * not visible to it).
- */
-function liveProtectiveOrderIds(except: boolean): SQL {
-  const live = and(
-    sql`${orders.accountId} = ${placeholder("account_id")}`,
-    sql`${orders.symbol} = ${placeholder("symbol")}`,
-    inArray(orders.role, ["STOP_LOSS", "TAKE_PROFIT"]),
-    notInArray(orders.status, [...TERMINAL_ORDER_STATUSES]),
-    except ? sql`${orders.id} <> ${placeholder("order_id")}` : undefined,
-  );
-  return sql`coalesce((select array_agg(${orders.id} order by ${orders.id}) from ${orders} where ${live}), '{}'::bigint[])`;
 }
 
 /** Whether the trade has another entry order that may still fill or has filled. */

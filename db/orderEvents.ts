@@ -1,4 +1,4 @@
-import { and, eq, type Query, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
 import type { OrderEvent } from "../domain/order";
 import {
@@ -9,10 +9,10 @@ import {
 } from "../domain/orderStateMachine";
 import { type Ok, ok, type Refusal, refuse } from "../domain/outcome";
 import type { TradeRefusal } from "../domain/trade";
-import { compileStatement, type Database, queryRows, runCompiled } from "./database";
-import { insertLogStatement, logRows, logRowsJson } from "./executionLog";
+import { compileStatement, type Database, queryRows, runCompiledText } from "./database";
+import { logRows, logRowsJson } from "./executionLog";
 import type { FillRecord } from "./fills";
-import { jsonRow, parseJsonNumbersAsText, rowOfJson, updateFromJson } from "./jsonRows";
+import { jsonRecord, parseJsonNumbersAsText, rowOfJson } from "./jsonRows";
 import { changedFields, isTransaction, lostRace, requireWritten } from "./optimisticWrites";
 import { actualSlippage, statusTimes } from "./orderEventFields";
 import { type PlanArgs, planFillWrites, planStatusWrites, type WritePlan } from "./orderEventPlans";
@@ -96,10 +96,11 @@ const MAX_ATTEMPTS = 50;
  * 2. Ask the domain: the order state machine folds the event (a duplicate execution or a repeated
  *    status writes nothing; a refused event is logged as `EVENT_REFUSED` and nothing else
  *    changes); a fill then goes through the position math and the trade journal.
- * 3. Write order, fill, position, trade and execution log in ONE statement (one implicit
- *    transaction, so all of it or none). Each row is written only if it is still the version
- *    read, and a new position or fill is a plain insert: if another worker changed or inserted
- *    any of them first, the statement fails as a whole and everything is run again on fresh rows.
+ * 3. Write order, fill, position, trade and execution log in ONE statement, a call of the
+ *    `apply_order_writes` function (one implicit transaction, so all of it or none). Each row is
+ *    written only if it is still the version read, and a new position or fill is a plain insert:
+ *    if another worker changed or inserted any of them first, the statement fails as a whole and
+ *    everything is run again on fresh rows.
  *
  * Concurrent calls with the same fill: one writes; the others find the order changed, read it
  * again, see the execution among the order's applied ones and write nothing. The unique execution
@@ -158,7 +159,7 @@ type SnapshotJson = [
 /** Reads an order with its position and trade and the row version of each; null if no such order. */
 async function readSnapshot(db: Database, ref: OrderRef): Promise<OrderSnapshot | null> {
   const { kind, value } = refKind(ref);
-  const [read] = await runCompiled<{ snapshot: string | null }>(db, snapshotStatement, {
+  const [read] = await runCompiledText<{ snapshot: string | null }>(db, snapshotStatement, {
     kind,
     key: value,
   });
@@ -203,46 +204,22 @@ async function applyOrderUpdateOnce(
   }
 }
 
-// The write statement of each shape (which parts, which columns), built once: building it costs
-// the client more than the database spends running it. Shapes are few (fill or status change,
-// which position statement, which columns changed).
-const writeStatements = new Map<string, Query>();
-
-/** The compiled write statement of a plan: its parts, the log insert, and the checks. */
-function writeStatement(plan: WritePlan, returnsPosition: boolean): Query {
-  const flags = [
-    plan.fillValues !== null,
-    returnsPosition,
-    plan.positionWriteExpected,
-    plan.positionCte,
-    plan.tradeWriteExpected,
-  ].map(Number);
-  const key = `${plan.parts.map((part) => part.key).join("|")}|${flags.join("")}`;
-  let statement = writeStatements.get(key);
-  if (!statement) {
-    const parts = [
-      ...plan.parts.map((part) => part.build()),
-      sql`l as ${insertLogStatement(sql.placeholder("logs"))}`,
-    ];
-    statement = compileStatement(
-      sql`with ${sql.join(parts, sql`, `)} select ${
-        plan.fillValues ? sql`(select id::text from f)` : sql`null`
-      } as fill_id, ${returnsPosition ? sql`(select id::text from p)` : sql`null`} as position_id, ${
-        returnsPosition ? sql`(select array_to_json(protective_order_ids)::text from p)` : sql`null`
-      } as protective_ids, ${requireWritten(sql`(select count(*) from o)`, 1, "order")} as o_ok, ${
-        plan.positionWriteExpected
-          ? requireWritten(sql`(select count(*) from p)`, 1, "position")
-          : sql`1`
-      } as p_ok, ${
-        plan.tradeWriteExpected ? requireWritten(sql`(select count(*) from t)`, 1, "trade") : sql`1`
-      } as t_ok, (select version from o) as o_version, ${
-        plan.positionCte ? sql`(select version from p)` : sql`null`
-      } as p_version, ${plan.tradeWriteExpected ? sql`(select version from t)` : sql`null`} as t_version`,
-    );
-    writeStatements.set(key, statement);
-  }
-  return statement;
+/** What the write reports: the ids it gave and the new row versions. */
+interface WriteResult extends Record<string, unknown> {
+  readonly fill_id: string | null;
+  readonly position_id: string | null;
+  readonly protective_ids: string | null;
+  readonly o_version: string | null;
+  readonly p_version: string | null;
+  readonly t_version: string | null;
 }
+
+// The writes of an event in one call of `apply_order_writes` (migration 0008): its statements are
+// fixed, so the database plans them once per session (the embedded one cannot keep a prepared
+// statement), and the call runs as one implicit transaction: all of it or none.
+const applyWritesStatement = compileStatement(
+  sql`select fill_id, position_id, protective_ids, o_version, p_version, t_version from apply_order_writes(${sql.placeholder("writes")}::jsonb, ${sql.placeholder("logs")}::jsonb)`,
+);
 
 async function applyToSnapshot(
   db: Database,
@@ -323,20 +300,16 @@ async function applyToSnapshot(
   const leavesProtection =
     isProtectiveRole(row.role) && !isTerminal(row.status) && isTerminal(after.status);
   const plan: WritePlan = {
-    parts: [],
-    values: {},
+    writes: {},
     logs: [],
     fillValues: null,
     positionAfter: null,
     positionId: currentPosition?.id ?? null,
     positionClosed: false,
-    positionCte: false,
-    positionWriteExpected: false,
     tradeAfter: null,
-    tradeWriteExpected: false,
     tradeRefusal: null,
   };
-  const { parts, values, logs } = plan;
+  const { logs } = plan;
   logs.push({
     ...logContext,
     entity: "order",
@@ -360,24 +333,11 @@ async function applyToSnapshot(
     actualSlippage: actualSlippage(row.side, row.expectedPrice, after.averageFillPrice),
     updatedAt: context.recordedAt,
   };
-  const orderWritten = jsonRow(orders, {
-    ...changedFields(row, orderSet),
-    updatedAt: context.recordedAt,
-  });
-  values.o_row = orderWritten.json;
-  values.o_id = row.id;
-  values.o_version = locked.orderVersion;
-  parts.push({
-    key: `o:${orderWritten.columns.join(",")}`,
-    build: () =>
-      sql`o as ${updateFromJson(
-        orders,
-        orderWritten.columns,
-        sql.placeholder("o_row"),
-        sql`${orders.id} = ${sql.placeholder("o_id")} and ${orders}.xmin::text = ${sql.placeholder("o_version")}`,
-        sql`${orders.id}, ${orders}.xmin::text as version`,
-      )}`,
-  });
+  plan.writes.order = {
+    id: row.id,
+    version: locked.orderVersion,
+    row: jsonRecord(orders, { ...changedFields(row, orderSet), updatedAt: context.recordedAt }),
+  };
   const orderAfter: OrderRow = { ...row, ...orderSet };
 
   const args: PlanArgs = {
@@ -400,16 +360,11 @@ async function applyToSnapshot(
     await planStatusWrites(tx, plan, args);
   }
 
-  values.logs = logRowsJson(logs);
+  const [written] = await runCompiledText<WriteResult>(tx, applyWritesStatement, {
+    writes: JSON.stringify(plan.writes),
+    logs: logRowsJson(logs),
+  });
   const returnsPosition = plan.positionAfter !== null;
-  const [written] = await runCompiled<{
-    fill_id: string | null;
-    position_id: string | null;
-    protective_ids: string | null;
-    o_version: string | null;
-    p_version: string | null;
-    t_version: string | null;
-  }>(tx, writeStatement(plan, returnsPosition), values);
 
   let fillRecord: FillRecord | null = null;
   if (plan.fillValues) {
@@ -429,8 +384,9 @@ async function applyToSnapshot(
         })
       : null;
   if (context.cache) {
+    const positionWritten = plan.writes.position !== undefined;
     const cachedPosition =
-      plan.positionClosed || (!plan.positionCte && snapshot.position === null)
+      plan.positionClosed || (!positionWritten && snapshot.position === null)
         ? null
         : plan.positionAfter && plan.positionId !== null && written?.p_version
           ? {
@@ -441,7 +397,7 @@ async function applyToSnapshot(
               },
               version: written.p_version,
             }
-          : plan.positionCte
+          : positionWritten
             ? undefined
             : snapshot.position;
     if (cachedPosition === undefined) {

@@ -3,7 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase, queryRows } from "../../db/database";
+import {
+  compileStatement,
+  openDatabase,
+  queryRows,
+  runCompiled,
+  runCompiledText,
+} from "../../db/database";
 import { MIGRATIONS_FOLDER } from "../../db/migrate";
 import { brokerAccounts, executionLog, users } from "../../db/schema";
 import { dec } from "../../domain/money";
@@ -22,6 +28,32 @@ describe.each(TEST_DRIVERS)("database on %s", (driver) => {
 
   it("reports its driver", () => {
     expect(t.driver).toBe(driver);
+  });
+
+  it("runs a compiled statement with text values inlined exactly as it runs it with parameters", async () => {
+    const values = [
+      `it's`,
+      "back\\slash \\' and \\\\'' quotes",
+      '{"a":"\\"quoted\\" \\\\ \\u00e9","b":[1.000000000000000000001,-2e-30]}',
+      "$1 $$ $j$ E'x' -- /* */ ;",
+      "line\nbreak\ttab \u00e9 \u{1f4c8}",
+      "",
+    ];
+    const statement = compileStatement(
+      sql`select ${sql.placeholder("a")}::text as a, ${sql.placeholder("b")}::text as b, ${sql.placeholder("none")}::text as none`,
+    );
+    for (const [i, value] of values.entries()) {
+      const other = values[(i + 1) % values.length] ?? "";
+      const parameterized = await runCompiled(t.db, statement, { a: value, b: other, none: null });
+      const inlined = await runCompiledText(t.db, statement, { a: value, b: other, none: null });
+      expect(inlined).toEqual([{ a: value, b: other, none: null }]);
+      expect(inlined).toEqual(parameterized);
+    }
+    await expect(
+      runCompiledText(t.db, compileStatement(sql`select ${sql.placeholder("a")} || 'x'`), {
+        a: "y",
+      }),
+    ).rejects.toThrow(/quoted/);
   });
 
   it("stores numerics exactly and reads them back as decimals", async () => {

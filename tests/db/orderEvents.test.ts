@@ -1,10 +1,15 @@
+import { getTableColumns, sql } from "drizzle-orm";
+import type { PgTable } from "drizzle-orm/pg-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { queryRows } from "../../db/database";
 import { readLog } from "../../db/executionLog";
 import { listFillsForOrder } from "../../db/fills";
+import { lostRace } from "../../db/optimisticWrites";
 import { applyFill, applyOrderUpdate } from "../../db/orderEvents";
 import { createOrderStateCache, type OrderStateCache } from "../../db/orderStateCache";
 import { findOrder, insertOrder } from "../../db/orders";
 import { findPosition, markPosition } from "../../db/positions";
+import { fills, orders, positions, trades } from "../../db/schema";
 import { findTrade } from "../../db/trades";
 import { dec } from "../../domain/money";
 import { createOrder } from "../../domain/order";
@@ -193,6 +198,60 @@ describe.each(TEST_DRIVERS)("order events on %s", (driver) => {
     expect((await findTrade(t.db, trade.id))?.trade.entryNotional.toFixed()).toBe(
       notional.toFixed(),
     );
+  });
+
+  it("refuses an execution already stored for another order, writing nothing", async () => {
+    const accountId = await createAccount(t.db);
+    const first = await enterLong(t.db, accountId, { symbol: "INTC", quantity: "10" });
+    const second = await enterLong(t.db, accountId, { symbol: "INTC", quantity: "10" });
+    const fill = { executionId: "shared-1", quantity: dec("4"), price: dec("30.5"), at: at(30) };
+    const applied = await applyFill(t.db, { orderId: first.entry.id }, fill, "stream", at(30));
+    expect(applied.ok && applied.value.changed).toBe(true);
+    const logged = (await readLog(t.db, { accountId })).length;
+
+    // The unique execution id refuses it (a lost race, once retried, that stays lost).
+    const refused: unknown = await applyFill(
+      t.db,
+      { orderId: second.entry.id },
+      fill,
+      "stream",
+      at(31),
+    ).catch((error: unknown) => error);
+    expect(lostRace(refused)).toBe("retry-once");
+    expect((await findOrder(t.db, second.entry.id))?.order.filledQuantity.toFixed()).toBe("0");
+    expect((await findPosition(t.db, accountId, "INTC"))?.position.quantity.toFixed()).toBe("4");
+    expect((await findTrade(t.db, second.trade.id))?.trade.entryQuantity.toFixed()).toBe("0");
+    expect(await readLog(t.db, { accountId })).toHaveLength(logged);
+  });
+
+  it("has apply_order_writes write every column of the rows it updates and inserts", async () => {
+    // Its statements list the columns: a column added to the schema needs a new version of it.
+    const [source] = await queryRows<{ body: string }>(
+      t.db,
+      sql`select prosrc as body from pg_proc where proname = 'apply_order_writes'`,
+    );
+    const listed = new Map<string, string[]>();
+    const statements = /(?:UPDATE (\w+) \w+ SET|INSERT INTO (\w+)(?: AS \w+)?) \(([^)]*)\)/g;
+    for (const [, updated, inserted, columns] of source?.body.matchAll(statements) ?? []) {
+      const table = `${updated ? "update" : "insert"} ${updated ?? inserted}`;
+      listed.set(
+        table,
+        (columns ?? "")
+          .split(",")
+          .map((c) => c.trim())
+          .sort(),
+      );
+    }
+    const schemaColumns = (table: PgTable) =>
+      Object.values(getTableColumns(table))
+        .map((c) => c.name)
+        .filter((name) => name !== "id")
+        .sort();
+    expect(listed.get("update orders")).toEqual(schemaColumns(orders));
+    expect(listed.get("update positions")).toEqual(schemaColumns(positions));
+    expect(listed.get("update trades")).toEqual(schemaColumns(trades));
+    expect(listed.get("insert positions")).toEqual(schemaColumns(positions));
+    expect(listed.get("insert fills")).toEqual(schemaColumns(fills));
   });
 
   it("applies different fills of one symbol from concurrent workers without losing any", async () => {
