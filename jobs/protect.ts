@@ -78,13 +78,19 @@ function stopCoverage(stop: OrderRecord, byId: ReadonlyMap<number, OrderRecord>)
   return remaining;
 }
 
-/** What the trade's working stops leave uncovered of its open quantity. */
+/**
+ * What the trade's working stops, and closing orders on their way (a /close or a flatten), leave
+ * uncovered of its open quantity. A closing order holds the shares a new stop would need: placing
+ * one beside it would fail at the broker, or make the close fail.
+ */
 function uncoveredQuantity(trade: Trade, orders: readonly OrderRecord[]): Decimal {
   const byId = new Map(orders.map((o) => [o.id, o]));
-  const workingStops = orders.filter(
-    (o) => o.order.role === "STOP_LOSS" && !isTerminal(o.order.status),
-  );
-  return trade.quantity.minus(sumDecimals(workingStops.map((s) => stopCoverage(s, byId))));
+  const working = orders.filter((o) => !isTerminal(o.order.status));
+  const stops = working.filter((o) => o.order.role === "STOP_LOSS");
+  const closing = working.filter((o) => o.order.role === "EXIT");
+  return trade.quantity
+    .minus(sumDecimals(stops.map((s) => stopCoverage(s, byId))))
+    .minus(sumDecimals(closing.map((c) => c.order.quantity.minus(c.order.filledQuantity))));
 }
 
 /**

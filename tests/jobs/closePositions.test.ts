@@ -1,7 +1,8 @@
 /**
  * Closing through the kill-switch queue on the simulator, with real PostgreSQL and Redis: /close's
  * request (app/tradingRequests.ts) closes half a position with the rest still protected, then the
- * rest, and the trade closes as MANUAL_EXIT; an exit fill also asks for a valuation and the
+ * rest, and the trade closes as MANUAL_EXIT; a close queued while the market is shut gets no stop
+ * placed beside it; an exit fill also asks for a valuation and the
  * breaker pass (the daily-loss hook on the order-events path).
  */
 
@@ -10,6 +11,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTradingRequests } from "../../app/tradingRequests";
 import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
+import { listOrdersForTrade } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
 import { createJobClient } from "../../jobs/client";
 import { createKillSwitch } from "../../jobs/killSwitch";
@@ -99,6 +101,52 @@ describe("closing positions through the jobs", () => {
     });
     expect(trade.trade.exitReason).toBe("MANUAL_EXIT");
     expect(await liveStopQty()).toBeNull();
+  }, 60_000);
+
+  it("puts no stop beside a close queued while the market is shut, which fills at the open", async () => {
+    const symbol = TEST_SYMBOLS[11] ?? "T11";
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+    const decision = await t.decide({ symbol, entry: null, quantity: "40" });
+    await t.jobs.executeDecision(decision.id);
+    const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+    const stopsRecorded = async () =>
+      (await listOrdersForTrade(t.db.db, trade.id)).filter((o) => o.order.role === "STOP_LOSS")
+        .length;
+    await waitFor(async () => (await stopsRecorded()) === 1, 15_000, "the first stop");
+    await t.sim.control("/sim/market", { open: false });
+    try {
+      const trading = createTradingRequests(t.jobs, createKillSwitchClient(killQueue));
+      await trading.closePosition({
+        accountId: t.accountId,
+        symbol,
+        percent: null,
+        requestedBy: "user:1",
+        requestId: "shut",
+      });
+      const closing = async () =>
+        (await listOrdersForTrade(t.db.db, trade.id)).find(
+          (o) => o.order.role === "EXIT" && o.order.status !== "filled",
+        );
+      await waitFor(async () => (await closing()) !== undefined, 15_000, "the queued close");
+      // Repairs asked for while the close waits (reconciliation's, a cancelled exit's) see the
+      // close covering the position and place nothing beside it.
+      // (Past the 2 s in which a second request for the same repair is merged into the first.)
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      const before = await stopsRecorded();
+      await t.jobs.requestProtection(t.accountId, trade.id, "repair");
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(await stopsRecorded()).toBe(before);
+      expect(await closing()).toBeDefined();
+    } finally {
+      await t.sim.control("/sim/market", { open: null });
+    }
+    await t.sim.control("/sim/market", { open: true });
+    const closed = await waitFor(async () => {
+      const found = await findTradeByDecision(t.db.db, decision.id);
+      return found?.trade.status === "CLOSED" ? found : null;
+    }, 15_000);
+    await t.sim.control("/sim/market", { open: null });
+    expect(closed.trade.exitReason).toBe("MANUAL_EXIT");
   }, 60_000);
 
   it("on a halt sweeps the entries again later, and flattens (once a day) only when the account asks for it", async () => {
