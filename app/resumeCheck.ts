@@ -1,15 +1,20 @@
 /**
- * The daily-loss check /resume asks (bot/features/deskPorts.ts `DailyLossAllowsResume`): the day's
- * loss from the latest account figures the valuation stored (equity against last equity, and the
- * trades closed today), evaluated with the account's limits. Beyond the limit, /resume is refused
- * unless a reason is given; a forced resume is written to the execution log with the figures.
+ * The check /resume asks (bot/features/deskPorts.ts `DailyLossAllowsResume`) before an automatic
+ * halt is lifted by hand: the day's loss from the latest account figures the valuation stored
+ * (equity against last equity, and the trades closed today) against the account's limits, and,
+ * when the drawdown breaker is on, the equity against its recent peak. Beyond either limit,
+ * /resume is refused unless a reason is given; a forced resume is written to the execution log
+ * with the figures.
  */
 import type { DailyLossAllowsResume } from "../bot/features/deskPorts";
 import { findBrokerAccount } from "../db/brokerAccounts";
+import { listRecentEquities } from "../db/circuitBreakerFacts";
 import type { Database } from "../db/database";
 import { appendLog } from "../db/executionLog";
+import { loadKillSwitchSettings } from "../db/killSwitchSettings";
 import { loadRiskLimits } from "../db/riskLimits";
 import { summarizeClosedTrades } from "../db/valuation";
+import { evaluateDrawdown } from "../domain/circuitBreakers";
 import { evaluateDailyLoss } from "../domain/tradingState";
 import { tradingDayOf } from "../jobs/value";
 
@@ -23,9 +28,10 @@ export function createDailyLossResumeCheck(deps: {
       return { allowed: true };
     const at = deps.now();
     const day = tradingDayOf(null, at);
-    const [limits, realized] = await Promise.all([
+    const [limits, realized, settings] = await Promise.all([
       loadRiskLimits(deps.db, accountId),
       summarizeClosedTrades(deps.db, accountId, day.from, day.to),
+      loadKillSwitchSettings(deps.db, accountId),
     ]);
     const evaluation = evaluateDailyLoss(
       {
@@ -35,22 +41,43 @@ export function createDailyLossResumeCheck(deps: {
       },
       limits,
     );
-    if (evaluation.level !== "BREACHED") return { allowed: true };
-    const figures = {
-      pnlToday: evaluation.pnlToday.toFixed(2),
-      lossLimit: evaluation.limitAmount.toFixed(2),
-    };
+    const drawdown =
+      settings.maxDrawdownPercent === null
+        ? { tripped: false as const }
+        : evaluateDrawdown(
+            await listRecentEquities(deps.db, accountId, settings.drawdownDays),
+            account.equity,
+            settings,
+          );
+    const breaches: string[] = [];
+    const figures: Record<string, string> = {};
+    if (evaluation.level === "BREACHED") {
+      figures.pnlToday = evaluation.pnlToday.toFixed(2);
+      figures.lossLimit = evaluation.limitAmount.toFixed(2);
+      breaches.push(
+        `The day's loss (${figures.pnlToday}) is still beyond the limit (${figures.lossLimit}).`,
+      );
+    }
+    if (drawdown.tripped) {
+      figures.drawdown = drawdown.message;
+      breaches.push(`${drawdown.message}.`);
+    }
+    if (breaches.length === 0) return { allowed: true };
     if (reason === null || reason.trim() === "") {
       return {
         allowed: false,
-        message: `The day's loss (${figures.pnlToday}) is still beyond the limit (${figures.lossLimit}). Give a reason to resume anyway: /resume <reason>.`,
+        message: `${breaches.join(" ")} Give a reason to resume anyway: /resume <reason>.`,
       };
     }
     await appendLog(deps.db, {
       entity: "account",
       entityId: accountId,
       event: "RESUME_FORCED",
-      details: { reason, ...figures, message: evaluation.message },
+      details: {
+        reason,
+        ...figures,
+        ...(evaluation.level === "BREACHED" ? { message: evaluation.message } : {}),
+      },
       source: "bot:resume",
       accountId,
       occurredAt: at,

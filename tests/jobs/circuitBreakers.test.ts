@@ -2,12 +2,20 @@
  * The circuit breakers with real PostgreSQL and the simulator: off by default, the drawdown from
  * the peak of the recent daily equity snapshots halts the account (AUTO) with a notice, from the
  * exit-fill pass and from valuation when an open position loses value (once, with the halt
- * response), and a trader's own state is never lifted or overridden by it.
+ * response), and a trader's own state is never lifted or overridden by it; /resume beyond the
+ * drawdown limit needs a reason.
  */
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { changeTradingState, findBrokerAccount, loadTradingState } from "../../db/brokerAccounts";
+import { createDailyLossResumeCheck } from "../../app/resumeCheck";
+import {
+  changeTradingState,
+  findBrokerAccount,
+  loadTradingState,
+  recordAccountSync,
+} from "../../db/brokerAccounts";
 import { recordEquitySnapshot } from "../../db/equitySnapshots";
+import { readLog } from "../../db/executionLog";
 import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
 import { notificationOutbox } from "../../db/schema";
 import { dec } from "../../domain/money";
@@ -106,6 +114,45 @@ describe("circuit breakers", () => {
     expect(notices).toHaveLength(1);
     // Already halted: nothing more happens.
     expect((await check(t.accountId)).outcome).toBe("unchanged");
+  });
+
+  it("refuses /resume while the drawdown is beyond its limit unless a reason is given, logged", async () => {
+    const resume = createDailyLossResumeCheck({ db: t.db.db, now: t.deps.now });
+    await snapshot("2026-02-25", "110000");
+    await saveKillSwitchSettings(
+      t.db.db,
+      t.accountId,
+      { ...DEFAULT_KILL_SWITCH_SETTINGS, maxDrawdownPercent: dec("10"), drawdownDays: 5 },
+      new Date(),
+    );
+    const figures = (equity: string) =>
+      recordAccountSync(
+        t.db.db,
+        t.accountId,
+        { equity: dec(equity), lastEquity: dec(equity), cash: dec(equity), buyingPower: dec(0) },
+        t.deps.now(),
+      );
+    // No loss today (equity = last equity); 10.91% below the 110,000 peak of the snapshots.
+    await figures("98000");
+    const refused = await resume({ accountId: t.accountId, reason: null });
+    expect(refused.allowed).toBe(false);
+    if (!refused.allowed) {
+      expect(refused.message).toContain("Drawdown 10.91%");
+      expect(refused.message).not.toContain("day's loss");
+    }
+    expect(await resume({ accountId: t.accountId, reason: "new capital coming" })).toEqual({
+      allowed: true,
+    });
+    const forced = (await readLog(t.db.db, { accountId: t.accountId })).find(
+      (e) => e.event === "RESUME_FORCED",
+    );
+    expect(forced?.details).toMatchObject({
+      reason: "new capital coming",
+      drawdown: expect.stringContaining("Drawdown 10.91%"),
+    });
+    // Back within the limit: no reason needed.
+    await figures("105000");
+    expect(await resume({ accountId: t.accountId, reason: null })).toEqual({ allowed: true });
   });
 
   it("runs the halt response when the pass after an exit fill halts the account", async () => {
