@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import { and, asc, desc, eq, or, type SQL } from "drizzle-orm";
 import type { Database } from "./database";
 import { executionLog, type LogEntity } from "./schema";
 
@@ -70,9 +70,9 @@ export function logRows(entries: readonly LogEntry[]): (typeof executionLog.$inf
 }
 
 /**
- * Audit events as one JSON parameter for `insertLogStatement`: one parameter instead of fourteen
- * per event keeps a many-part statement cheap to build and to send. The rows are the same as
- * `appendLog` writes.
+ * Audit events as one JSON value (for `apply_order_writes` and the exit-group statement): one
+ * parameter instead of fourteen per event keeps a many-part statement cheap to build and to send.
+ * The rows are the same as `appendLog` writes.
  */
 export function logRowsJson(entries: readonly LogEntry[]): string {
   return JSON.stringify(
@@ -91,16 +91,6 @@ export function logRowsJson(entries: readonly LogEntry[]): string {
       occurred_at: e.occurredAt.toISOString(),
     })),
   );
-}
-
-/**
- * An INSERT of the audit events in `rows` (the JSON of `logRowsJson`, usually a placeholder), for
- * folding into a larger statement. Its text does not depend on the events.
- */
-export function insertLogStatement(rows: SQLWrapper): SQL {
-  return sql`(insert into ${executionLog} (entity, entity_id, event, status_before, status_after, details, source, account_id, decision_id, trade_id, order_id, occurred_at)
-    select entity, entity_id, event, status_before, status_after, details, source, account_id, decision_id, trade_id, order_id, occurred_at
-    from jsonb_to_recordset(${rows}::jsonb) as e(entity log_entity, entity_id text, event text, status_before text, status_after text, details jsonb, source text, account_id bigint, decision_id bigint, trade_id bigint, order_id bigint, occurred_at timestamptz))`;
 }
 
 /** Which events to read: any combination, joined with OR (a trade's story spans its orders). */

@@ -18,7 +18,7 @@ import { commandArguments } from "./deskContext";
 export function renderSettings(settings: UserSettings): string {
   return [
     bold("Your notifications"),
-    "Press a line to change it: on → silent (no sound) → off. Halts and loss warnings can be silenced, not switched off.",
+    "Press a line to change it: on → silent (no sound) → off. Halts, loss warnings and closes can be silenced, not switched off.",
     "",
     `Times are shown in ${code(settings.displayTimeZone)}. Change with /settings tz ZONE, e.g. /settings tz Europe/London.`,
   ].join("\n");

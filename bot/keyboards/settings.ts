@@ -24,7 +24,7 @@ export const CATEGORY_LABELS: Record<NoticeCategory, string> = {
   protection: "Stops placed",
   exits: "Exits (stopped out, target hit)",
   rejections: "Rejections",
-  killSwitch: "Halts and loss warnings",
+  killSwitch: "Halts, loss warnings and closes",
   reconciliation: "Reconciliation incidents",
   dailySummary: "Daily summary",
   alerts: "Pattern alerts",

@@ -481,7 +481,7 @@ describe("the desk's commands through the Bot API", () => {
       () => "the settings message was not updated",
     );
     await viewer.press(afterFirst, "Fills: 🔕 silent");
-    await viewer.press(afterFirst, "Halts and loss warnings: 🔔 on");
+    await viewer.press(afterFirst, "Halts, loss warnings and closes: 🔔 on");
     expect((await loadUserSettings(desk.database.db, VIEWER)).notifications).toEqual({
       fills: "off",
       killSwitch: "silent",
