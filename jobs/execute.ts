@@ -20,6 +20,7 @@ import {
 import {
   awaitEarlierCommits,
   commitWithoutFlushWait,
+  listChildOrders,
   listEntriesSince,
   listEntryTimesSince,
   lockName,
@@ -334,12 +335,17 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       const entryId = entry.id;
       const chats = await recipients(current.accountId);
       await deps.db.transaction(async (tx) => {
-        await applyOrderUpdate(
-          tx,
-          { orderId: entryId },
-          { event: "rejected", at: deps.now().toISOString(), reason: submitted.message },
-          { source: "local", recordedAt: deps.now() },
-        );
+        // The entry and a bracket's held legs with it: none of them reached the broker.
+        const legs = await listChildOrders(tx, entryId);
+        const open = legs.filter((l) => !isTerminal(l.order.status)).map((l) => l.id);
+        for (const orderId of [entryId, ...open]) {
+          await applyOrderUpdate(
+            tx,
+            { orderId },
+            { event: "rejected", at: deps.now().toISOString(), reason: submitted.message },
+            { source: "local", recordedAt: deps.now() },
+          );
+        }
         await finishDecisionExecution(
           tx,
           current.id,

@@ -139,7 +139,12 @@ describe("execute", () => {
       return tr?.trade.status === "CANCELLED" ? tr : null;
     });
     const orders = await listOrdersForTrade(t.db.db, trade.id);
-    expect(orders.find((o) => o.order.role === "ENTRY")?.order.status).toBe("rejected");
+    // The bracket's held legs went with it: nothing of the trade is left working in the books.
+    expect(orders.map((o) => [o.order.role, o.order.status]).sort()).toEqual([
+      ["ENTRY", "rejected"],
+      ["STOP_LOSS", "rejected"],
+      ["TAKE_PROFIT", "rejected"],
+    ]);
     expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(0);
   });
 
