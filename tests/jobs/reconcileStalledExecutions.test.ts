@@ -87,6 +87,25 @@ async function executeUntil(
   }
 }
 
+/** `executeUntil` while the broker answers every order post with a 503. */
+async function executeWhileUnreachable(
+  decision: Decision,
+  attempts: number,
+  until: "failed" | "delayed",
+): Promise<void> {
+  await t.sim.control("/sim/faults", {
+    method: "POST",
+    path: "/v2/orders",
+    status: 503,
+    times: true,
+  });
+  try {
+    await executeUntil(decision, attempts, until);
+  } finally {
+    await t.sim.control("/sim/faults", { clear: true });
+  }
+}
+
 async function brokerOrdersFor(clientOrderId: string): Promise<{ status: string }[]> {
   const state = (await t.sim.control("/sim/state")) as {
     orders: { client_order_id: string; status: string }[];
@@ -134,18 +153,7 @@ describe("stalled executions", () => {
   it("fails a decision whose entry never reached the broker after the job gave up: entry rejected, one notice, nothing sent", async () => {
     await t.sim.control("/sim/quotes", { symbol: "T01", bid: "100.20", ask: "100.22" });
     const decision = await t.decide({ symbol: "T01", entry: "99.00" });
-    // The broker is unreachable for every attempt of the job.
-    await t.sim.control("/sim/faults", {
-      method: "POST",
-      path: "/v2/orders",
-      status: 503,
-      times: true,
-    });
-    try {
-      await executeUntil(decision, 1, "failed");
-    } finally {
-      await t.sim.control("/sim/faults", { clear: true });
-    }
+    await executeWhileUnreachable(decision, 1, "failed");
     expect((await findDecision(t.db.db, decision.id))?.status).toBe("executing");
     expect((await entryOf(decision.id)).order.status).toBe("pending_new");
 
@@ -229,17 +237,7 @@ describe("stalled executions", () => {
   it("leaves a decision alone while its job waits to retry, and settles it once the job is gone", async () => {
     await t.sim.control("/sim/quotes", { symbol: "T03", bid: "100.20", ask: "100.22" });
     const decision = await t.decide({ symbol: "T03", entry: "99.00" });
-    await t.sim.control("/sim/faults", {
-      method: "POST",
-      path: "/v2/orders",
-      status: 503,
-      times: true,
-    });
-    try {
-      await executeUntil(decision, 3, "delayed");
-    } finally {
-      await t.sim.control("/sim/faults", { clear: true });
-    }
+    await executeWhileUnreachable(decision, 3, "delayed");
     const actions = await reconcileNow();
     expect(actions).not.toContain("ENTRY_NEVER_SENT");
     expect((await findDecision(t.db.db, decision.id))?.status).toBe("executing");
