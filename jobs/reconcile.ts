@@ -14,8 +14,9 @@
  *   broker's average) and handed to the protect job; a position without a live stop is handed to
  *   the protect job for repair.
  * - A decision still `executing` whose execute job is gone (failed for good, or lost) is settled
- *   first (`settleStalledExecution`): executed when its entry is at the broker (then followed as
- *   any order); failed, the trader told, when the entry never reached it (closed as rejected,
+ *   first (`settleStalledExecution`): executed when its entry is at the broker (the trader told
+ *   with the ENTRY_SUBMITTED notice the execute job would have written, then followed as any
+ *   order); failed, the trader told, when the entry never reached it (closed as rejected,
  *   never sent late) or was never recorded.
  * When fills were inferred, positions are compared again on the corrected books (second pass).
  */
@@ -51,6 +52,7 @@ import {
 import { roundStopPrice } from "../domain/tick";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
+import { entrySubmittedNotice } from "./entryNotices";
 import { entryClientOrderId } from "./entryOrders";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
 import { type OrderReportHandler, symbolLockName } from "./orderReports";
@@ -675,7 +677,15 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
         const moved = await finishDecisionExecution(tx, current.id, { executed: true }, SOURCE, at);
         if (moved === null) return none;
         await appendLog(tx, log);
-        return { settlement, notices: 0 };
+        // Told as the execute job tells it, under the same key: a run that got as far as
+        // writing it is not told twice.
+        const notices = await writeNotices(
+          tx,
+          chats,
+          [entrySubmittedNotice(current, settlement.tradeId)],
+          at,
+        );
+        return { settlement, notices };
       }
       const reason = STALLED_REASONS[settlement.code];
       const moved = await finishDecisionExecution(

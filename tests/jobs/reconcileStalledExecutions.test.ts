@@ -2,8 +2,9 @@
  * Decisions left `executing` by an execute job that is gone, settled by reconciliation against
  * the simulator, with real PostgreSQL and Redis: an entry that never reached the broker (decision
  * failed, entry rejected, the trader told once, nothing sent), an entry the broker took while the
- * job heard nothing (decision executed, the trade followed), a job still retrying (left alone),
- * a claim that recorded nothing, and two workers reconciling at once.
+ * job heard nothing (decision executed, the trader told once as the job would have, the trade
+ * followed), a job still retrying (left alone), a claim that recorded nothing, and two workers
+ * reconciling at once.
  */
 import type { Job } from "bullmq";
 import { and, eq, sql } from "drizzle-orm";
@@ -113,17 +114,21 @@ async function brokerOrdersFor(clientOrderId: string): Promise<{ status: string 
   return state.orders.filter((o) => o.client_order_id === clientOrderId);
 }
 
-async function rejectionsOf(decisionId: number): Promise<Record<string, unknown>[]> {
-  const rows = await t.db.db
+/** A decision's outbox rows of one kind. */
+function outboxOf(decisionId: number, kind: "ORDER_REJECTED" | "ENTRY_SUBMITTED") {
+  return t.db.db
     .select()
     .from(notificationOutbox)
     .where(
       and(
-        eq(notificationOutbox.kind, "ORDER_REJECTED"),
+        eq(notificationOutbox.kind, kind),
         sql`${notificationOutbox.payload}->>'decisionId' = ${String(decisionId)}`,
       ),
     );
-  return rows.map((r) => r.payload);
+}
+
+async function rejectionsOf(decisionId: number): Promise<Record<string, unknown>[]> {
+  return (await outboxOf(decisionId, "ORDER_REJECTED")).map((r) => r.payload);
 }
 
 async function entryOf(decisionId: number) {
@@ -146,6 +151,7 @@ async function footprint(decisionId: number) {
         ])
       : [],
     notices: (await rejectionsOf(decisionId)).length,
+    submitted: (await outboxOf(decisionId, "ENTRY_SUBMITTED")).length,
   };
 }
 
@@ -210,12 +216,33 @@ describe("stalled executions", () => {
     expect((await findDecision(t.db.db, decision.id))?.status).toBe("executing");
     expect((await entryOf(decision.id)).order.brokerOrderId).toBeNull();
 
-    expect(await reconcileNow()).toContain("EXECUTION_CONFIRMED");
+    expect(await outboxOf(decision.id, "ENTRY_SUBMITTED")).toHaveLength(0);
+
+    // Two workers reconcile at once: the decision is settled once, the trader told once.
+    const [first, second] = await Promise.all([reconcileNow(), reconcileNow()]);
+    expect([...first, ...second].filter((c) => c === "EXECUTION_CONFIRMED")).toHaveLength(1);
     expect((await findDecision(t.db.db, decision.id))?.status).toBe("executed");
     const acknowledged = await entryOf(decision.id);
     expect(acknowledged.order.brokerOrderId).not.toBeNull();
     expect(acknowledged.order.status).toBe("new");
     expect(await rejectionsOf(decision.id)).toHaveLength(0);
+    // The notice the execute job writes once the entry is sent: same payload, same key.
+    const submitted = await outboxOf(decision.id, "ENTRY_SUBMITTED");
+    expect(submitted).toHaveLength(1);
+    expect(submitted[0]?.dedupeKey).toBe(`submitted-${decision.id}:${submitted[0]?.chatId}`);
+    expect(submitted[0]?.payload).toEqual({
+      kind: "ENTRY_SUBMITTED",
+      decisionId: decision.id,
+      tradeId: acknowledged.tradeId,
+      symbol: "T02",
+      side: "buy",
+      quantity: "10",
+      orderType: "limit",
+      limitPrice: "99",
+      stopPrice: "95",
+      targetPrice: "110",
+      clientOrderId: entryClientOrderId(decision.id),
+    });
 
     // The entry fills at the broker; the next reconciliation applies the fill it missed.
     await t.sim.control("/sim/quotes", { symbol: "T02", bid: "98.80", ask: "98.90" });
