@@ -1,10 +1,10 @@
-import { and, asc, eq, gt, inArray, isNull, lte, or } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, lte, or, sql } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
 import type { OrderSide, OrderType, TimeInForce } from "../domain/order";
-import type { Database } from "./database";
+import { compileStatement, type Database, runCompiled } from "./database";
 import { appendLog } from "./executionLog";
-import { commitWithoutFlushWait } from "./lifecycleQueries";
-import { type DecisionSource, type DecisionStatus, decisions } from "./schema";
+import { parseJsonNumbersAsText, rowOfJson } from "./jsonRows";
+import { type DecisionSource, type DecisionStatus, decisions, executionLog } from "./schema";
 
 /** A sized trade plan and where it stands. */
 export type Decision = typeof decisions.$inferSelect;
@@ -197,26 +197,64 @@ export async function claimDecisionForExecution(
   source: string,
   at: Date,
 ): Promise<Decision | null> {
-  return db.transaction(async (tx) => {
-    const [, [row]] = await Promise.all([
-      commitWithoutFlushWait(tx),
-      tx
-        .update(decisions)
-        .set({ status: "executing", updatedAt: at })
-        .where(
-          and(
-            eq(decisions.id, id),
-            eq(decisions.status, "approved"),
-            or(isNull(decisions.scheduledFor), lte(decisions.scheduledFor, at)),
-            or(isNull(decisions.expiresAt), gt(decisions.expiresAt, at)),
-          ),
-        )
-        .returning(),
-    ]);
-    if (!row) return null;
-    await appendLog(tx, decisionLog(row, "STATUS_EXECUTING", "approved", source, at));
-    return row;
+  const [row] = await runCompiled<{ row: string }>(db, claimStatement, {
+    id,
+    at: at.toISOString(),
+    source,
   });
+  return row ? decisionOfJson(row.row) : null;
+}
+
+/**
+ * The claim and its log row in one statement (one round trip, atomic on its own). Its commit does
+ * not wait for the disk (`set_config(..., true)` is the statement's own `set local`): nothing is
+ * sent on the claim's word until a later flush (execute makes the entry durable before sending).
+ */
+const claimStatement = compileStatement(
+  sql`with d as (
+    update ${decisions} set status = 'executing', updated_at = ${sql.placeholder("at")}::timestamptz
+    where id = ${sql.placeholder("id")}::bigint and status = 'approved'
+      and (scheduled_for is null or scheduled_for <= ${sql.placeholder("at")}::timestamptz)
+      and (expires_at is null or expires_at > ${sql.placeholder("at")}::timestamptz)
+    returning *
+  ), l as (
+    insert into ${executionLog} (entity, entity_id, event, status_before, status_after, details,
+      source, account_id, decision_id, occurred_at)
+    select 'decision', d.id::text, 'STATUS_EXECUTING', 'approved', d.status::text, '{}'::jsonb,
+      ${sql.placeholder("source")}::text, d.account_id, d.id,
+      ${sql.placeholder("at")}::timestamptz
+    from d
+  )
+  select set_config('synchronous_commit', 'off', true) as async_commit,
+    row_to_json(d)::text as row
+  from d`,
+);
+
+/**
+ * Ends an execution (`executing` to `executed` or `failed`) and logs it, in one statement: it
+ * runs inside the transaction that stores the broker's answer, one round trip and no savepoint.
+ */
+const finishStatement = compileStatement(
+  sql`with d as (
+    update ${decisions} set status = ${sql.placeholder("to")}::decision_status,
+      updated_at = ${sql.placeholder("at")}::timestamptz,
+      executed_at = coalesce(${sql.placeholder("executedAt")}::timestamptz, executed_at),
+      status_reason = coalesce(${sql.placeholder("reason")}::text, status_reason)
+    where id = ${sql.placeholder("id")}::bigint and status = 'executing'
+    returning *
+  ), l as (
+    insert into ${executionLog} (entity, entity_id, event, status_before, status_after, details,
+      source, account_id, decision_id, occurred_at)
+    select 'decision', d.id::text, ${sql.placeholder("event")}::text, 'executing', d.status::text,
+      ${sql.placeholder("details")}::jsonb, ${sql.placeholder("source")}::text, d.account_id,
+      d.id, ${sql.placeholder("at")}::timestamptz
+    from d
+  )
+  select row_to_json(d)::text as row from d`,
+);
+
+function decisionOfJson(text: string): Decision {
+  return rowOfJson<Decision>(decisions, parseJsonNumbersAsText(text) as Record<string, unknown>);
 }
 
 /** Ends an execution: executed (the entry is at the broker) or failed with the reason. */
@@ -227,11 +265,18 @@ export async function finishDecisionExecution(
   source: string,
   at: Date,
 ): Promise<Decision | null> {
-  return result.executed
-    ? moveDecision(db, id, ["executing"], "executed", { executedAt: at }, source, at)
-    : moveDecision(db, id, ["executing"], "failed", { statusReason: result.reason }, source, at, {
-        reason: result.reason,
-      });
+  const to: DecisionStatus = result.executed ? "executed" : "failed";
+  const [row] = await runCompiled<{ row: string }>(db, finishStatement, {
+    id,
+    to,
+    at: at.toISOString(),
+    executedAt: result.executed ? at.toISOString() : null,
+    reason: result.executed ? null : result.reason,
+    event: `STATUS_${to.toUpperCase()}`,
+    details: JSON.stringify(result.executed ? {} : { reason: result.reason }),
+    source,
+  });
+  return row ? decisionOfJson(row.row) : null;
 }
 
 /** Approved decisions due for execution at `at`, oldest first. */

@@ -84,6 +84,9 @@ describe.each(TEST_DRIVERS)("decisions on %s", (driver) => {
       ),
     );
     expect(claims.filter((c) => c !== null)).toHaveLength(1);
+    // The claimed row reads back as the query builder reads it: decimals, times, the status.
+    const claimed = claims.find((c) => c !== null);
+    expect(claimed).toEqual({ ...decision, status: "executing", updatedAt: at(10) });
     expect(await claimDecisionForExecution(t.db, decision.id, "worker:late", at(11))).toBeNull();
 
     const done = await finishDecisionExecution(
@@ -103,6 +106,14 @@ describe.each(TEST_DRIVERS)("decisions on %s", (driver) => {
       at(13),
     );
     expect(again).toBeNull();
+    const log = await readLog(t.db, { decisionId: decision.id });
+    expect(log.map((e) => [e.event, e.statusBefore, e.statusAfter, e.source])).toEqual([
+      ["CREATED", null, "approved", "user:7"],
+      ["STATUS_EXECUTING", "approved", "executing", expect.stringMatching(/^worker:\d$/)],
+      ["STATUS_EXECUTED", "executing", "executed", "worker:0"],
+    ]);
+    expect(log[1]?.accountId).toBe(accountId);
+    expect(log[1]?.occurredAt.toISOString()).toBe(at(10).toISOString());
   });
 
   it("waits for its scheduled time, and expires when nobody acts in time", async () => {
