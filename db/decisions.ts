@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lte, or, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
 import type { OrderSide, OrderType, TimeInForce } from "../domain/order";
 import { compileStatement, type Database, runCompiled } from "./database";
