@@ -1,146 +1,112 @@
-import type { Broker, BrokerAccount, BrokerFailure, BrokerOrder } from "../domain/broker";
-import type { Decimal } from "../domain/money";
-import type { OrderRole } from "../domain/order";
-import type {
-  AccountSnapshot,
-  AssetFlags,
-  QuoteView,
-  RecentOrder,
-  WorkingOrderView,
-} from "../domain/riskChecks";
+/**
+ * The account snapshot behind a plan (the bot's plan card, the REST submit), built the one way the
+ * execute job builds it before an entry is sent (jobs/riskSnapshot.ts, jobs/snapshotEntries.ts),
+ * so a plan is checked against what the job will check: the broker's account, positions, quote
+ * and asset flags; the desk's working and recent entries from its books; market hours from the
+ * trading calendar at the desk's clock. A preview: no lock is taken, the job checks again.
+ */
+import type { Database } from "../db/database";
+import { loadRiskLimits } from "../db/riskLimits";
+import type { Broker, BrokerAsset } from "../domain/broker";
+import type { AccountSnapshot } from "../domain/riskChecks";
+import type { RiskLimits } from "../domain/riskLimits";
+import { type CalendarCache, createCalendarCache } from "../jobs/marketCalendar";
+import {
+  type AssetCache,
+  buildAccountSnapshot,
+  createAssetCache,
+  readBrokerView,
+} from "../jobs/riskSnapshot";
+import { readSnapshotEntries } from "../jobs/snapshotEntries";
 
-/** How far back submitted orders are read for the duplicate and order-rate rules. */
-export const RECENT_ORDERS_WINDOW_MS = 5 * 60_000;
+/** What a process remembers between snapshots: asset flags and trading calendars. */
+export interface SnapshotCaches {
+  readonly assets: AssetCache;
+  readonly calendars: CalendarCache;
+}
 
-/** A snapshot and the broker's account it was built from. */
+export function createSnapshotCaches(): SnapshotCaches {
+  return { assets: createAssetCache(), calendars: createCalendarCache() };
+}
+
+export interface SnapshotDeps {
+  readonly db: Database;
+  readonly broker: Broker;
+  readonly caches: SnapshotCaches;
+}
+
+/** A snapshot and the limits it was read with (the duplicate window shapes it). */
 export interface LoadedSnapshot {
   readonly snapshot: AccountSnapshot;
-  readonly account: BrokerAccount;
+  readonly limits: RiskLimits;
+}
+
+/** The broker could not be asked (its failure code) or had no trading calendar. */
+export interface SnapshotUnavailable {
+  readonly ok: false;
+  readonly code: string;
+  readonly message: string;
 }
 
 /**
- * Reads a fresh account snapshot from the broker for the pre-trade checks: account figures,
- * positions, working and recent orders, the market clock, and the quote and asset flags of each
- * symbol asked about. Answers the first broker failure instead (the caller refuses to decide
- * on partial information).
+ * Asset flags where a symbol the broker does not know reads as an asset nobody can trade: the
+ * checks refuse the plan (NOT_TRADABLE) and say so, instead of the snapshot failing as if the
+ * broker had not answered.
+ */
+function unknownAsNotTradable(assets: AssetCache): AssetCache {
+  return {
+    async get(broker, symbol) {
+      const answer = await assets.get(broker, symbol);
+      if (!("ok" in answer) || answer.code !== "NOT_FOUND") return answer;
+      const unknown: BrokerAsset = {
+        assetId: "",
+        symbol,
+        name: symbol,
+        exchange: "",
+        assetClass: "",
+        status: "inactive",
+        tradable: false,
+        shortable: false,
+        easyToBorrow: false,
+        fractionable: false,
+        marginable: false,
+      };
+      return unknown;
+    },
+  };
+}
+
+/**
+ * Reads a fresh snapshot of the account for checking an order in `symbol`, with the account's
+ * risk limits. Answers why not instead when the broker fails (the caller refuses to decide on
+ * partial information); failed database reads throw.
  */
 export async function loadAccountSnapshot(
-  broker: Broker,
-  symbols: readonly string[],
+  deps: SnapshotDeps,
+  accountId: number,
+  symbol: string,
   now: Date,
-): Promise<{ ok: true; value: LoadedSnapshot } | BrokerFailure> {
-  const [account, positions, openOrders, recent, clock, quotes, ...assets] = await Promise.all([
-    broker.getAccount(),
-    broker.listPositions(),
-    broker.listOrders({ status: "open", nested: true, limit: 500 }),
-    broker.listOrders({
-      status: "all",
-      after: new Date(now.getTime() - RECENT_ORDERS_WINDOW_MS),
-      limit: 500,
-      nested: false,
-    }),
-    broker.getClock(),
-    broker.getLatestQuotes(symbols),
-    ...symbols.map((symbol) => broker.getAsset(symbol)),
+): Promise<{ readonly ok: true; readonly value: LoadedSnapshot } | SnapshotUnavailable> {
+  const [view, calendar, limits] = await Promise.all([
+    readBrokerView(deps.broker, symbol, unknownAsNotTradable(deps.caches.assets)),
+    deps.caches.calendars.get(accountId, deps.broker, now).catch((error: unknown) => ({
+      ok: false as const,
+      code: "CALENDAR_UNAVAILABLE",
+      message: error instanceof Error ? error.message : String(error),
+    })),
+    loadRiskLimits(deps.db, accountId),
   ]);
-  if (!account.ok) return account;
-  if (!positions.ok) return positions;
-  if (!openOrders.ok) return openOrders;
-  if (!recent.ok) return recent;
-  if (!clock.ok) return clock;
-  if (!quotes.ok) return quotes;
-
-  const assetFlags = new Map<string, AssetFlags>();
-  for (const asset of assets) {
-    // An unknown symbol is simply absent: the checks then refuse it as not tradable.
-    if (asset.ok) {
-      assetFlags.set(asset.value.symbol, {
-        tradable: asset.value.tradable && asset.value.status === "active",
-        shortable: asset.value.shortable,
-        fractionable: asset.value.fractionable,
-      });
-    } else if (asset.code !== "NOT_FOUND") {
-      return asset;
-    }
-  }
-  const quoteViews = new Map<string, QuoteView>();
-  for (const [symbol, quote] of quotes.value) {
-    quoteViews.set(symbol, { bid: quote.bidPrice, ask: quote.askPrice });
-  }
-  const positionQty = new Map(positions.value.map((p) => [p.symbol, p.qty] as const));
-
+  if ("ok" in view) return view;
+  if ("ok" in calendar) return calendar;
+  const entries = await readSnapshotEntries(
+    deps.db,
+    accountId,
+    symbol,
+    limits.duplicateWindowMs,
+    now,
+  );
   return {
     ok: true,
-    value: {
-      account: account.value,
-      snapshot: {
-        equity: account.value.equity,
-        buyingPower: account.value.buyingPower,
-        shortingEnabled: account.value.shortingEnabled,
-        tradingBlocked: account.value.tradingBlocked || account.value.accountBlocked,
-        positions: positions.value.map((p) => ({
-          symbol: p.symbol,
-          quantity: p.qty,
-          marketValue: p.marketValue ?? p.costBasis,
-        })),
-        workingOrders: openOrders.value.flatMap((order) =>
-          workingOrderViews(order, positionQty.get(order.symbol)),
-        ),
-        recentOrders: recent.value.flatMap((order) => recentOrderView(order)),
-        quotes: quoteViews,
-        assets: assetFlags,
-        sectors: new Map(),
-        market: { open: clock.value.isOpen },
-      },
-    },
+    value: { snapshot: buildAccountSnapshot({ view, symbol, ...entries, calendar }), limits },
   };
-}
-
-/** An open broker order and its legs as the checks see them: legs are exits, a top-level order is an entry unless it shrinks the position. */
-function workingOrderViews(
-  order: BrokerOrder,
-  positionQty: Decimal | undefined,
-): WorkingOrderView[] {
-  const reduces =
-    positionQty !== undefined &&
-    !positionQty.isZero() &&
-    (order.side === "sell") === positionQty.isPositive();
-  const role: OrderRole = reduces
-    ? order.type === "limit"
-      ? "TAKE_PROFIT"
-      : "STOP_LOSS"
-    : "ENTRY";
-  const views: WorkingOrderView[] = [view(order, role)];
-  for (const leg of order.legs) {
-    if (leg.status === "canceled" || leg.status === "filled") continue;
-    views.push(view(leg, leg.type === "limit" ? "TAKE_PROFIT" : "STOP_LOSS"));
-  }
-  return views;
-}
-
-function view(order: BrokerOrder, role: OrderRole): WorkingOrderView {
-  const remaining = order.qty === null ? order.filledQty.mul(0) : order.qty.minus(order.filledQty);
-  return {
-    symbol: order.symbol,
-    side: order.side,
-    role,
-    remainingQuantity: remaining,
-    limitPrice: order.limitPrice,
-    stopPrice: order.stopPrice,
-  };
-}
-
-function recentOrderView(order: BrokerOrder): RecentOrder[] {
-  const submittedAt = order.submittedAt ?? order.createdAt;
-  if (order.qty === null || submittedAt === null) return [];
-  return [
-    {
-      symbol: order.symbol,
-      side: order.side,
-      quantity: order.qty,
-      limitPrice: order.limitPrice,
-      stopPrice: order.stopPrice,
-      submittedAt: submittedAt.getTime(),
-    },
-  ];
 }

@@ -3,10 +3,19 @@
  * the latest quote and a fresh account snapshot for the pre-trade checks. Failed I/O throws.
  */
 import type { MarketFacts } from "../bot/features/planPorts";
+import type { Database } from "../db/database";
 import type { Broker } from "../domain/broker";
-import { loadAccountSnapshot } from "./accountSnapshot";
+import { createSnapshotCaches, loadAccountSnapshot } from "./accountSnapshot";
 
-export function createMarketFacts(broker: Broker, now: () => Date): MarketFacts {
+export interface MarketFactsDeps {
+  readonly broker: Broker;
+  readonly db: Database;
+  readonly now: () => Date;
+}
+
+export function createMarketFacts(deps: MarketFactsDeps): MarketFacts {
+  const { broker, db, now } = deps;
+  const caches = createSnapshotCaches();
   return {
     async getAsset(symbol) {
       const asset = await broker.getAsset(symbol);
@@ -35,8 +44,14 @@ export function createMarketFacts(broker: Broker, now: () => Date): MarketFacts 
       };
     },
     // One account per process: the runtime's broker is that account's.
-    async getAccountSnapshot(_accountId, symbols) {
-      const loaded = await loadAccountSnapshot(broker, symbols, now());
+    async getAccountSnapshot(accountId, symbols) {
+      // The snapshot is built for the order being checked, in one symbol (its recent entries in
+      // full, the others by time only).
+      const [symbol] = symbols;
+      if (symbol === undefined || symbols.length > 1) {
+        throw new Error(`an account snapshot is read for one symbol, not ${symbols.length}`);
+      }
+      const loaded = await loadAccountSnapshot({ db, broker, caches }, accountId, symbol, now());
       if (!loaded.ok) throw new Error(`broker: ${loaded.code}: ${loaded.message}`);
       return loaded.value.snapshot;
     },

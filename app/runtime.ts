@@ -409,7 +409,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         logger: logger.child({ component: "bot" }),
         now,
         db,
-        market: createMarketFacts(broker, now),
+        market: createMarketFacts({ broker, db, now }),
         decisions: { submit: (decisionId: number) => jobs.executeDecision(decisionId) },
         trading: createTradingRequests(jobs, killSwitch),
         dailyLossAllowsResume: createDailyLossResumeCheck({ db, now }),

@@ -20,7 +20,6 @@ import {
 import type { FillRecord } from "../../db/fills";
 import { findOrder, type OrderRecord } from "../../db/orders";
 import { listPositions, type PositionRecord } from "../../db/positions";
-import { loadRiskLimits } from "../../db/riskLimits";
 import type { Broker, BrokerAccount } from "../../domain/broker";
 import type { Decimal } from "../../domain/money";
 import { TERMINAL_ORDER_STATUSES } from "../../domain/order";
@@ -33,7 +32,7 @@ import {
 } from "../../domain/planTrade";
 import type { TradingState } from "../../domain/tradingState";
 import type { JobClient } from "../../jobs/client";
-import { loadAccountSnapshot } from "../accountSnapshot";
+import { createSnapshotCaches, loadAccountSnapshot } from "../accountSnapshot";
 import type { DeskMetrics } from "../metrics";
 
 /** The part of the job client the API uses. */
@@ -93,15 +92,18 @@ export interface ExecutionService {
 /** Builds the service for one account. */
 export function createExecutionService(deps: ExecutionServiceDeps): ExecutionService {
   const { db, broker, jobs, accountId, logger, metrics } = deps;
+  const caches = createSnapshotCaches();
   return {
     async submit(proposal, requestedBy, notes) {
       const now = deps.now();
       const account = await findBrokerAccount(db, accountId);
       if (account === null) throw new Error(`broker account ${accountId} does not exist`);
-      const [limits, loaded] = await Promise.all([
-        loadRiskLimits(db, accountId),
-        loadAccountSnapshot(broker, [proposal.symbol], now),
-      ]);
+      const loaded = await loadAccountSnapshot(
+        { db, broker, caches },
+        accountId,
+        proposal.symbol,
+        now,
+      );
       if (!loaded.ok) {
         logger.warn({ code: loaded.code }, "account snapshot unavailable; submission refused");
         return {
@@ -114,7 +116,7 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
       const planning = planTrade(
         proposal,
         loaded.value.snapshot,
-        limits,
+        loaded.value.limits,
         tradingStateOf(account),
         now.getTime(),
       );

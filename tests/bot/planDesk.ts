@@ -115,7 +115,7 @@ export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk>
     updateTimeoutMs: 15_000,
     conversationStorage: redisConversationStorage(redis.redis, `${redis.prefix}conversation:`),
     db: database.db,
-    market: createMarketFacts(broker, now),
+    market: createMarketFacts({ broker, db: database.db, now }),
     decisions: { submit: (decisionId) => jobs.executeDecision(decisionId) },
     ...(options.planning === undefined ? {} : { planning: options.planning }),
   };

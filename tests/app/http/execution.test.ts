@@ -183,6 +183,73 @@ describe("/api/execution", () => {
     );
   });
 
+  it("checks a submission against the desk's own entries, as the execute job will: one recorded but not yet at the broker is a duplicate", async () => {
+    const LIMIT_ORDER = {
+      ...ORDER,
+      price_type: "LIMIT",
+      limit_price: "189.00",
+      quantity: 10,
+    };
+    // Nothing recorded yet: the same order passes.
+    const first = await call("POST", "/api/execution/submit", LIMIT_ORDER);
+    expect(first.statusCode).toBe(202);
+    // The execute job records the entry (and sends it only after): the broker has no order yet.
+    await recordTradeEntry(
+      database.db,
+      {
+        accountId,
+        decisionId: null,
+        plan: {
+          symbol: "AAPL",
+          side: "long",
+          plannedEntryPrice: dec("189"),
+          plannedStopPrice: dec("185"),
+          plannedTargetPrice: dec("200"),
+          plannedQuantity: dec("10"),
+          plannedRisk: dec("40"),
+        },
+        entry: {
+          order: createOrder(
+            {
+              clientOrderId: "api-test-recorded",
+              symbol: "AAPL",
+              side: "buy",
+              type: "limit",
+              timeInForce: "day",
+              orderClass: "simple",
+              role: "ENTRY",
+              quantity: dec("10"),
+              limitPrice: dec("189"),
+              stopPrice: null,
+            },
+            NOW.toISOString(),
+          ),
+        },
+        legs: [],
+      },
+      "test",
+      NOW,
+    );
+    const again = await call("POST", "/api/execution/submit", LIMIT_ORDER);
+    expect(again.statusCode).toBe(422);
+    const codes = again.json().violations.map((v: { code: string }) => v.code);
+    expect(codes).toEqual(["DUPLICATE_ORDER"]);
+    expect(await queues.execute.count()).toBe(1);
+  });
+
+  it("refuses a ticker the broker does not know as not tradable (422), not as the broker unavailable", async () => {
+    const response = await call("POST", "/api/execution/submit", {
+      ...ORDER,
+      ticker: "ZZZZ",
+      price_type: "LIMIT",
+      limit_price: "190.00",
+    });
+    expect(response.statusCode).toBe(422);
+    const codes = response.json().violations.map((v: { code: string }) => v.code);
+    expect(codes).toContain("NOT_TRADABLE");
+    expect(await queues.execute.count()).toBe(0);
+  });
+
   it("refuses a plan whose stop is on the wrong side", async () => {
     const response = await call("POST", "/api/execution/submit", { ...ORDER, stop_loss: "195.00" });
     expect(response.statusCode).toBe(422);
