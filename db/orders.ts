@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, notInArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, like, notInArray, sql } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
 import { type Order, type OrderStatus, TERMINAL_ORDER_STATUSES } from "../domain/order";
 import type { Database } from "./database";
@@ -298,6 +298,21 @@ export async function listOrdersByStatus(
     .select()
     .from(orders)
     .where(and(eq(orders.accountId, accountId), inArray(orders.status, [...statuses])))
+    .orderBy(asc(orders.id));
+  return rows.map(orderRecordOfRow);
+}
+
+/** An account's orders whose client order id starts with `prefix`, oldest first. */
+export async function listOrdersWithClientIdPrefix(
+  db: Database,
+  accountId: number,
+  prefix: string,
+): Promise<OrderRecord[]> {
+  const escaped = prefix.replace(/[\\%_]/g, (c) => `\\${c}`);
+  const rows = await db
+    .select()
+    .from(orders)
+    .where(and(eq(orders.accountId, accountId), like(orders.clientOrderId, `${escaped}%`)))
     .orderBy(asc(orders.id));
   return rows.map(orderRecordOfRow);
 }

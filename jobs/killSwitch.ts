@@ -8,27 +8,55 @@
  * the kill-switch queue sweeps once more a little later for the one that arrives after the look-up.
  * Every step is idempotent: cancelling twice, or from two workers, leaves the same orders cancelled.
  *
- * Closing goes through the broker's close-position call after the symbol's working orders are
- * cancelled (a resting stop holds the shares the close needs). The closing order is recorded as an
- * EXIT of the symbol's trade (exit reason MANUAL_EXIT for /close, FLATTENED for /flatten and the
- * automatic flatten), so its fill closes the trade with that reason. A symbol that could not be
- * closed gets its protection repaired at once and is reported; the caller retries it.
+ * Closing a symbol, in this order:
+ * 1. The closing order is recorded before anything is sent: a market order for the position the
+ *    broker holds (or the asked percentage of it), an EXIT of the symbol's trade (exit reason
+ *    MANUAL_EXIT for /close, FLATTENED for /flatten and the automatic flatten, so its fill closes
+ *    the trade with that reason), under a client order id derived from the request, the symbol
+ *    and a sequence number. From then on it covers the position: the repair the protect job is
+ *    asked for when the exits are cancelled places no stop that would hold the shares it needs.
+ * 2. The symbol's working orders are cancelled (a resting stop holds the shares the close needs),
+ *    except this request's own closes: a retry never cancels the close an earlier attempt sent.
+ * 3. The position is read again (an exit may have filled meanwhile) and the close re-recorded if
+ *    it no longer fits, then sent (looked up first when an earlier run recorded it), and the
+ *    broker's answer applied.
+ * A retry, or a run after a crash, starts from what the earlier ones left: a close of the request
+ * still working at the broker is the symbol's close (no second one); one recorded and not at the
+ * broker is sent now. A close the broker refuses ends as rejected; one the desk did not send ends
+ * as canceled. A symbol that could not be closed gets its protection repaired at once and is
+ * reported; the caller retries it.
  */
 
+import type { Database } from "../db/database";
 import { lockName } from "../db/lifecycleQueries";
-import { insertOrder, listOpenOrders, type OrderRecord } from "../db/orders";
+import { applyOrderUpdate } from "../db/orderEvents";
+import {
+  insertOrder,
+  listOpenOrders,
+  listOrdersWithClientIdPrefix,
+  type OrderRecord,
+} from "../db/orders";
 import { findPosition } from "../db/positions";
-import type { BrokerOrder, CloseAmount } from "../domain/broker";
-import { dec } from "../domain/money";
+import type { Broker, BrokerOrder, BrokerResult } from "../domain/broker";
+import { type Decimal, dec, HUNDRED, minDecimal, ZERO } from "../domain/money";
 import { positionCloseResultNotice } from "../domain/notifications";
-import { createOrder } from "../domain/order";
+import { createOrder, type OrderSide } from "../domain/order";
 import { isTerminal } from "../domain/orderStateMachine";
 import type { ExitReason } from "../domain/trade";
 import { brokerOrderToReport } from "./brokerOrderPayload";
+import {
+  closeClientOrderId,
+  closeQuantity,
+  closeRequestPrefix,
+  endUnsentClose,
+  isUnsentClose,
+  UNSENT_CLOSE_SEND_MS,
+} from "./closeOrders";
 import type { JobDeps } from "./context";
 import { entryLockName } from "./execute";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
-import type { OrderReportHandler } from "./orderReports";
+import { type OrderReportHandler, symbolLockName } from "./orderReports";
+import { withRaceRetry } from "./transactions";
 
 const SOURCE = "job:kill-switch";
 
@@ -162,20 +190,29 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     return { cancelled, failed };
   }
 
-  /** Cancels the symbol's open orders at the broker (ours and any other), entries and exits alike. */
-  async function cancelSymbolOrders(accountId: number, symbol: string): Promise<string | null> {
-    const broker = await deps.brokerFor(accountId);
+  /**
+   * Cancels the symbol's open orders at the broker (ours and any other), entries and exits alike,
+   * all but the closes whose client order id starts with `keep` (the request's own).
+   */
+  async function cancelSymbolOrders(
+    broker: Broker,
+    accountId: number,
+    symbol: string,
+    keep: string,
+  ): Promise<string | null> {
     const open = await broker.listOrders({ status: "open", symbols: [symbol], nested: false });
     if (!open.ok) return open.message;
-    for (const order of open.value) {
+    const toCancel = open.value.filter((o) => !o.clientOrderId.startsWith(keep));
+    for (const order of toCancel) {
       const cancelled = await broker.cancelOrder(order.brokerOrderId);
       if (!cancelled.ok && cancelled.retryable) return cancelled.message;
     }
-    // Wait until the broker has released the shares the orders held.
-    for (let i = 0; i < 20; i += 1) {
+    // Wait until the broker has released the shares the cancelled orders held.
+    const cancelling = new Set(toCancel.map((o) => o.brokerOrderId));
+    for (let i = 0; i < 20 && cancelling.size > 0; i += 1) {
       const still = await broker.listOrders({ status: "open", symbols: [symbol], nested: false });
       if (!still.ok) return still.message;
-      if (still.value.length === 0) break;
+      if (!still.value.some((o) => cancelling.has(o.brokerOrderId))) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const after = await broker.listOrders({ status: "all", symbols: [symbol], limit: 50 });
@@ -186,80 +223,270 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
   async function restoreProtection(accountId: number, symbol: string): Promise<void> {
     const position = await findPosition(deps.db, accountId, symbol);
     if (position?.tradeId != null) {
-      // Its own reason: a "repair" asked for when the exits were cancelled (moments ago, before
-      // the close was tried) would swallow this request as a duplicate.
+      // Its own reason: a request is merged into a waiting job of its reason, and a repair of
+      // the trade may be waiting out a retry's backoff.
       await deps.jobs.requestProtection(accountId, position.tradeId, "after_close");
     }
+  }
+
+  /** The request's closes of the symbol, oldest first. */
+  async function requestCloses(
+    db: Database,
+    request: CloseRequest,
+    prefix: string,
+  ): Promise<OrderRecord[]> {
+    const closes = await listOrdersWithClientIdPrefix(db, request.accountId, prefix);
+    return closes.filter((o) => o.order.symbol === request.symbol && o.order.role === "EXIT");
+  }
+
+  /** A recorded close to send, and whether an earlier run may have sent it (look it up first). */
+  interface RecordedClose {
+    readonly record: OrderRecord;
+    readonly earlier: boolean;
+  }
+
+  /**
+   * Records the request's next close of the symbol under the symbol's lock, ending `replaces`
+   * (recorded before, not sent) in the same transaction: the position is covered by one close or
+   * the other at every moment. `reuse` is kept instead when it is still unsent, recent enough to
+   * send and of the right size and side.
+   */
+  async function recordClose(
+    request: CloseRequest,
+    prefix: string,
+    close: { readonly quantity: Decimal; readonly side: OrderSide },
+    earlier: { readonly reuse?: OrderRecord; readonly replaces?: OrderRecord },
+  ): Promise<RecordedClose> {
+    const { accountId, symbol } = request;
+    const at = deps.now();
+    return withRaceRetry(() =>
+      deps.db.transaction(async (tx) => {
+        await lockName(tx, symbolLockName(accountId, symbol));
+        const closes = await requestCloses(tx, request, prefix);
+        const reuse = closes.find((c) => c.id === earlier.reuse?.id);
+        if (
+          reuse !== undefined &&
+          isUnsentClose(reuse) &&
+          reuse.order.quantity.eq(close.quantity) &&
+          reuse.order.side === close.side &&
+          at.getTime() - reuse.createdAt.getTime() < UNSENT_CLOSE_SEND_MS
+        ) {
+          return { record: reuse, earlier: true };
+        }
+        for (const old of closes) {
+          if (old.id !== earlier.reuse?.id && old.id !== earlier.replaces?.id) continue;
+          if (!isUnsentClose(old)) continue;
+          const ended = await applyOrderUpdate(
+            tx,
+            { orderId: old.id },
+            { event: "canceled", at: at.toISOString() },
+            { source: "local", recordedAt: at },
+          );
+          if (!ended.ok) throw new Error(`close ${old.id} not replaced: ${ended.message}`);
+        }
+        const position = await findPosition(tx, accountId, symbol);
+        const inserted = await insertOrder(
+          tx,
+          {
+            accountId,
+            tradeId: position?.tradeId ?? null,
+            order: createOrder(
+              {
+                clientOrderId: closeClientOrderId(
+                  accountId,
+                  request.requestId,
+                  symbol,
+                  closes.length + 1,
+                ),
+                symbol,
+                side: close.side,
+                type: "market",
+                timeInForce: "day",
+                orderClass: "simple",
+                role: "EXIT",
+                quantity: close.quantity,
+                limitPrice: null,
+                stopPrice: null,
+              },
+              at.toISOString(),
+            ),
+            exitReason: request.exitReason,
+          },
+          `${SOURCE}:${request.requestedBy}`,
+          at,
+        );
+        // Not created: a second run of the same attempt recorded it first (the same order).
+        return { record: inserted.record, earlier: !inserted.created };
+      }),
+    );
+  }
+
+  /**
+   * Where the request's earlier closes of the symbol stand at the broker (each applied from the
+   * broker's answer): one still working there is the symbol's close; one recorded that the broker
+   * does not know is to send; none, or all ended, means a new close.
+   */
+  async function earlierCloses(
+    broker: Broker,
+    request: CloseRequest,
+    prefix: string,
+  ): Promise<
+    | { readonly kind: "working"; readonly order: BrokerOrder }
+    | { readonly kind: "unsent"; readonly record: OrderRecord }
+    | { readonly kind: "none" }
+    | { readonly kind: "unknown"; readonly code: string; readonly message: string }
+  > {
+    let unsent: OrderRecord | null = null;
+    const closes = await requestCloses(deps.db, request, prefix);
+    for (const close of closes.filter((c) => !isTerminal(c.order.status))) {
+      const brokerOrderId = close.order.brokerOrderId;
+      const seen: BrokerResult<BrokerOrder> =
+        brokerOrderId === null
+          ? await broker.getOrderByClientOrderId(close.order.clientOrderId)
+          : await broker.getOrder(brokerOrderId);
+      if (seen.ok) {
+        await report(request.accountId, seen.value);
+        if (!isTerminal(seen.value.status)) return { kind: "working", order: seen.value };
+      } else if (seen.code === "NOT_FOUND" && brokerOrderId === null) {
+        unsent = close;
+      } else {
+        return { kind: "unknown", code: seen.code, message: seen.message };
+      }
+    }
+    return unsent === null ? { kind: "none" } : { kind: "unsent", record: unsent };
+  }
+
+  function closedBy(symbol: string, order: BrokerOrder, fallbackQty: Decimal): SymbolClose {
+    return {
+      symbol,
+      ok: true,
+      brokerOrderId: order.brokerOrderId,
+      qty: (order.qty ?? fallbackQty).toFixed(),
+      price: order.status === "filled" ? (order.filledAvgPrice?.toFixed() ?? null) : null,
+    };
   }
 
   async function closePosition(request: CloseRequest): Promise<SymbolClose> {
     const { accountId, symbol } = request;
     const broker = await deps.brokerFor(accountId);
+    const prefix = closeRequestPrefix(accountId, request.requestId);
     const failure = (code: string, message: string): SymbolClose => ({
       symbol,
       ok: false,
       code,
       message,
     });
-    const cancelFailed = await cancelSymbolOrders(accountId, symbol);
+    // The exits may have been cancelled for the close: put them back while the symbol waits.
+    const failed = async (code: string, message: string): Promise<SymbolClose> => {
+      await restoreProtection(accountId, symbol);
+      return failure(code, message);
+    };
+    const percent =
+      request.percent === null || dec(request.percent).gte(HUNDRED) ? null : dec(request.percent);
+
+    const found = await earlierCloses(broker, request, prefix);
+    // Whether it was sent is unknown: the next attempt looks again (it covers the position meanwhile).
+    if (found.kind === "unknown") return failure(found.code, found.message);
+    if (found.kind === "working") return closedBy(symbol, found.order, ZERO);
+    const unsent = found.kind === "unsent" ? found.record : undefined;
+    if (percent !== null && unsent === undefined) {
+      // A part once closed is the request done: a retry closes no second part.
+      const done = (await requestCloses(deps.db, request, prefix)).findLast((c) =>
+        c.order.filledQuantity.gt(ZERO),
+      );
+      if (done?.order.brokerOrderId) {
+        return {
+          symbol,
+          ok: true,
+          brokerOrderId: done.order.brokerOrderId,
+          qty: done.order.filledQuantity.toFixed(),
+          price: done.order.averageFillPrice?.toFixed() ?? null,
+        };
+      }
+    }
+
+    const held = await broker.getPosition(symbol);
+    if (!held.ok) {
+      if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
+      return failed(held.code, held.message);
+    }
+    const side: OrderSide = held.value.qty.isNeg() ? "buy" : "sell";
+    const quantity = closeQuantity(held.value, percent);
+    if (!quantity.gt(ZERO)) {
+      if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
+      return failed("INVALID", `nothing to close: ${request.percent}% of ${held.value.qty.abs()}`);
+    }
+    // 1. Recorded first: from now on the close covers the position.
+    let close = await recordClose(request, prefix, { quantity, side }, { reuse: unsent });
+
+    // 2. The exits (and any other order of the symbol) cancelled: they hold the shares.
+    const cancelFailed = await cancelSymbolOrders(broker, accountId, symbol, prefix);
     if (cancelFailed !== null) {
-      await restoreProtection(accountId, symbol);
-      return failure("CANCEL_FAILED", cancelFailed);
+      await endUnsentClose(deps.db, close.record, { event: "canceled" }, deps.now());
+      return failed("CANCEL_FAILED", cancelFailed);
     }
-    const amount: CloseAmount | undefined =
-      request.percent === null || dec(request.percent).gte(100)
-        ? undefined
-        : { percentage: dec(request.percent) };
-    const closed = await broker.closePosition(symbol, amount);
-    if (!closed.ok) {
-      // The stops were cancelled for the close: put them back while the symbol waits for a retry.
-      await restoreProtection(accountId, symbol);
-      return failure(closed.code, closed.message);
+
+    // 3. What is held now (an exit may have filled before it was cancelled), then sent.
+    const now = await broker.getPosition(symbol);
+    if (!now.ok) {
+      await endUnsentClose(deps.db, close.record, { event: "canceled" }, deps.now());
+      return failed(now.code, now.message);
     }
-    const order = closed.value;
-    const position = await findPosition(deps.db, accountId, symbol);
-    const at = deps.now();
-    const qty = order.qty ?? position?.position.quantity.abs() ?? dec(0);
-    if (qty.gt(0)) {
-      await insertOrder(
-        deps.db,
-        {
-          accountId,
-          tradeId: position?.tradeId ?? null,
-          order: createOrder(
-            {
-              clientOrderId: order.clientOrderId ?? `close-${request.requestId}-${symbol}`,
-              symbol,
-              side: order.side,
-              type: "market",
-              timeInForce: "day",
-              orderClass: "simple",
-              role: "EXIT",
-              quantity: qty,
-              limitPrice: null,
-              stopPrice: null,
-            },
-            at.toISOString(),
-          ),
-          exitReason: request.exitReason,
-        },
-        `${SOURCE}:${request.requestedBy}`,
-        at,
+    const nowSide: OrderSide = now.value.qty.isNeg() ? "buy" : "sell";
+    const nowHeld = now.value.qty.abs();
+    const nowQuantity =
+      percent === null ? nowHeld : minDecimal(close.record.order.quantity, nowHeld);
+    if (!nowQuantity.eq(close.record.order.quantity) || nowSide !== close.record.order.side) {
+      close = await recordClose(
+        request,
+        prefix,
+        { quantity: nowQuantity, side: nowSide },
+        { replaces: close.record },
       );
     }
-    await report(accountId, order);
-    const latest = await broker.getOrder(order.brokerOrderId);
+    if (deps.now().getTime() - close.record.createdAt.getTime() >= UNSENT_CLOSE_SEND_MS) {
+      // Nearly too old to count as cover: the next attempt records it again before it cancels.
+      await endUnsentClose(deps.db, close.record, { event: "canceled" }, deps.now());
+      return failed("TIMEOUT", "the close was not sent in time");
+    }
+    const o = close.record.order;
+    const answer = await broker.submitOrder(
+      {
+        clientOrderId: o.clientOrderId,
+        symbol,
+        side: o.side,
+        qty: o.quantity,
+        timeInForce: o.timeInForce,
+        orderClass: "simple",
+        entry: { type: "market" },
+      },
+      { lookUpFirst: close.earlier },
+    );
+    let placed: BrokerOrder;
+    if (answer.ok) {
+      placed = answer.value;
+    } else if (!answer.retryable) {
+      const reason = `${answer.code}: ${answer.message}`;
+      await endUnsentClose(deps.db, close.record, { event: "rejected", reason }, deps.now());
+      return failed(answer.code, answer.message);
+    } else {
+      const lookedUp = await broker.getOrderByClientOrderId(o.clientOrderId);
+      if (lookedUp.ok) {
+        placed = lookedUp.value;
+      } else if (lookedUp.code === "NOT_FOUND") {
+        await endUnsentClose(deps.db, close.record, { event: "canceled" }, deps.now());
+        return failed(answer.code, answer.message);
+      } else {
+        // Maybe placed: it stays recorded (covering the position) for the retry to look up.
+        return failure(answer.code, `${answer.message}; whether the close was placed is unknown`);
+      }
+    }
+    await handler.handle(accountId, "submit", brokerOrderToReport(placed, deps.now()));
+    const latest = await broker.getOrder(placed.brokerOrderId);
     if (latest.ok) await report(accountId, latest.value);
     // A partial close leaves a position whose exits were cancelled: protect what is left.
-    if (amount !== undefined) await restoreProtection(accountId, symbol);
-    const filled = latest.ok && latest.value.status === "filled" ? latest.value : null;
-    return {
-      symbol,
-      ok: true,
-      brokerOrderId: order.brokerOrderId,
-      qty: qty.toFixed(),
-      price: filled?.filledAvgPrice?.toFixed() ?? null,
-    };
+    if (percent !== null) await restoreProtection(accountId, symbol);
+    return closedBy(symbol, latest.ok ? latest.value : placed, o.quantity);
   }
 
   async function reportCloses(request: CloseReport, results: readonly SymbolClose[]) {

@@ -10,6 +10,11 @@
  * earlier run recorded it). When the stop cannot be placed because the market is already
  * through it, the position is closed at market instead.
  *
+ * A closing order on its way (a /close or a flatten, recorded before the exits are cancelled)
+ * covers the position. One recorded so long ago that its job may be gone for good is looked up at
+ * the broker first: acknowledged there, it covers; unknown there, it is ended and the position
+ * protected again (see `closeOrders.ts`).
+ *
  * For a closed or cancelled trade: no exit may stay working (an OCO sibling the broker did not
  * cancel, a leg of a cancelled entry), so any left is cancelled.
  */
@@ -26,6 +31,7 @@ import { createOrder } from "../domain/order";
 import { isTerminal } from "../domain/orderStateMachine";
 import { entrySide, isEntryRole, type Trade } from "../domain/trade";
 import { brokerOrderToReport } from "./brokerOrderPayload";
+import { endUnsentClose, isStaleUnsentClose } from "./closeOrders";
 import type { JobDeps } from "./context";
 import { exitSideOf } from "./entryOrders";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
@@ -60,11 +66,15 @@ interface TradeRef {
   readonly accountId: number;
 }
 
-/** Exits recorded for a trade and still to send, with the trade's open quantity. */
+/**
+ * Exits recorded for a trade and still to send, with the trade's open quantity; or, with nothing
+ * recorded, the closes recorded long ago and not acknowledged that must be looked up first.
+ */
 interface ExitPlan {
   readonly trade: TradeRef;
   readonly toSend: readonly ExitToSend[];
   readonly open: Decimal;
+  readonly staleCloses: readonly OrderRecord[];
 }
 
 /** What a working stop covers of the open quantity. */
@@ -79,15 +89,16 @@ function stopCoverage(stop: OrderRecord, byId: ReadonlyMap<number, OrderRecord>)
 }
 
 /**
- * What the trade's working stops, and closing orders on their way (a /close or a flatten), leave
- * uncovered of its open quantity. A closing order holds the shares a new stop would need: placing
- * one beside it would fail at the broker, or make the close fail.
+ * What the trade's working stops, and closing orders on their way (a /close or a flatten, from
+ * the moment it is recorded, before it is sent), leave uncovered of its open quantity. A closing
+ * order holds the shares a new stop would need: placing one beside it would fail at the broker,
+ * or make the close fail. A close recorded long ago and never acknowledged does not count.
  */
-function uncoveredQuantity(trade: Trade, orders: readonly OrderRecord[]): Decimal {
+function uncoveredQuantity(trade: Trade, orders: readonly OrderRecord[], now: Date): Decimal {
   const byId = new Map(orders.map((o) => [o.id, o]));
   const working = orders.filter((o) => !isTerminal(o.order.status));
   const stops = working.filter((o) => o.order.role === "STOP_LOSS");
-  const closing = working.filter((o) => o.order.role === "EXIT");
+  const closing = working.filter((o) => o.order.role === "EXIT" && !isStaleUnsentClose(o, now));
   return trade.quantity
     .minus(sumDecimals(stops.map((s) => stopCoverage(s, byId))))
     .minus(sumDecimals(closing.map((c) => c.order.quantity.minus(c.order.filledQuantity))));
@@ -169,9 +180,12 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     ]);
     if (current?.trade.status !== "POSITION") return null;
     const t = current.trade;
-    const uncovered = uncoveredQuantity(t, orders);
-    const prefix = protectiveClientOrderIdPrefix(trade.id);
     const now = deps.now();
+    const staleCloses = orders.filter((o) => isStaleUnsentClose(o, now));
+    // Maybe at the broker after all (sent, its answer lost): looked up before a stop is placed.
+    if (staleCloses.length > 0) return { trade, toSend: [], open: t.quantity, staleCloses };
+    const uncovered = uncoveredQuantity(t, orders, now);
+    const prefix = protectiveClientOrderIdPrefix(trade.id);
     const created = new Set<number>();
     // What this run inserted or found already there, beside the rows read above (no second read).
     const recorded: OrderRecord[] = [];
@@ -258,7 +272,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
       }
     }
     const all = [...orders.filter((o) => !recorded.some((r) => r.id === o.id)), ...recorded];
-    return { trade, toSend: unsentExits(all, prefix, created), open: t.quantity };
+    return { trade, toSend: unsentExits(all, prefix, created), open: t.quantity, staleCloses: [] };
   }
 
   /** Sends one recorded exit; answers false when the broker refused it for good. */
@@ -436,6 +450,29 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     return { outcome: "cleaned", cancelled };
   }
 
+  /**
+   * Closes recorded long ago and never acknowledged (their job may be gone for good): each found
+   * at the broker is applied from the broker's answer (it was sent, the answer lost); each the
+   * broker does not know is ended as never sent, so it no longer stands in for a stop.
+   */
+  async function settleStaleCloses(trade: TradeRef, closes: readonly OrderRecord[]): Promise<void> {
+    const broker = await deps.brokerFor(trade.accountId);
+    for (const close of closes) {
+      const found = await broker.getOrderByClientOrderId(close.order.clientOrderId);
+      if (found.ok) {
+        await handler.handle(trade.accountId, "poll", brokerOrderToReport(found.value, deps.now()));
+        continue;
+      }
+      if (found.code !== "NOT_FOUND") throw new Error(`close not looked up: ${found.message}`);
+      if (await endUnsentClose(deps.db, close, { event: "canceled" }, deps.now())) {
+        deps.logger.warn(
+          { tradeId: trade.id, clientOrderId: close.order.clientOrderId },
+          "a close recorded long ago never reached the broker: ended, the position protected",
+        );
+      }
+    }
+  }
+
   /** Sends a plan's exits; falls back when the broker refuses one for good. */
   async function sendExits(plan: ExitPlan, retrying: boolean): Promise<ProtectResult> {
     const broker = await deps.brokerFor(plan.trade.accountId);
@@ -468,21 +505,31 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     const prefix = protectiveClientOrderIdPrefix(trade.id);
     if (
       orders !== null &&
-      !uncoveredQuantity(trade.trade, orders).gt(ZERO) &&
+      !uncoveredQuantity(trade.trade, orders, deps.now()).gt(ZERO) &&
       unsentExits(orders, prefix, new Set()).length === 0
     ) {
       return { outcome: "covered", sent: 0, openQuantity: trade.trade.quantity.toFixed() };
     }
-    const plan = await withRaceRetry(() =>
-      deps.db.transaction((tx) =>
-        recordMissingExits(
-          tx,
-          trade,
-          payload.fillId,
-          lockName(tx, symbolLockName(trade.accountId, trade.trade.symbol)),
+    const record = () =>
+      withRaceRetry(() =>
+        deps.db.transaction((tx) =>
+          recordMissingExits(
+            tx,
+            trade,
+            payload.fillId,
+            lockName(tx, symbolLockName(trade.accountId, trade.trade.symbol)),
+          ),
         ),
-      ),
-    );
+      );
+    let plan = await record();
+    if (plan !== null && plan.staleCloses.length > 0) {
+      // Each is acknowledged or ended by now: the second look counts it or not.
+      await settleStaleCloses(plan.trade, plan.staleCloses);
+      plan = await record();
+      if (plan !== null && plan.staleCloses.length > 0) {
+        throw new Error(`trade ${trade.id}: a close recorded long ago is still unsettled`);
+      }
+    }
     if (plan === null) {
       const now = await findTrade(deps.db, trade.id);
       return now && (now.trade.status === "CLOSED" || now.trade.status === "CANCELLED")
@@ -498,7 +545,8 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
    */
   const protectInline: InlineProtection = async (tx, accountId, request) => {
     const plan = await recordMissingExits(tx, { id: request.tradeId, accountId }, request.fillId);
-    if (plan === null) return null;
+    // A close to look up first is the protect job's (it follows as the safety net).
+    if (plan === null || plan.staleCloses.length > 0) return null;
     return async () => {
       await sendExits(plan, false);
     };

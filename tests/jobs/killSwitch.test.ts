@@ -21,11 +21,12 @@ import { listOrdersForTrade } from "../../db/orders";
 import { saveRiskLimits } from "../../db/riskLimits";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
+import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import type { PositionCloseResultNotice } from "../../domain/notifications";
 import { DEFAULT_RISK_LIMITS } from "../../domain/riskLimits";
 import { setTradingStateManually } from "../../domain/tradingState";
-import { createJobDeps } from "../../jobs/context";
+import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { createDailyProcessor } from "../../jobs/daily";
 import { createKillSwitch } from "../../jobs/killSwitch";
 import {
@@ -57,6 +58,31 @@ let killQueue: ReturnType<typeof createKillSwitchQueue>;
 let workerConnection: Redis;
 let value: ReturnType<typeof createValueProcessor>;
 
+/** Symbols whose next close the broker refuses (as Alpaca refuses a close it cannot place). */
+const closesToRefuse = new Set<string>();
+
+/** The simulator's broker, refusing the closes of `closesToRefuse` once each. */
+function refusingCloses(broker: Broker): Broker {
+  return {
+    ...broker,
+    async submitOrder(request, options) {
+      if (request.clientOrderId.startsWith("close-") && closesToRefuse.delete(request.symbol)) {
+        return {
+          ok: false,
+          code: "FORBIDDEN",
+          message: "insufficient qty available for order",
+          retryable: false,
+          httpStatus: 403,
+        };
+      }
+      return broker.submitOrder(request, options);
+    },
+  };
+}
+
+/** The kill switch's dependencies: the broker refuses the closes asked for. */
+let killDeps: JobDeps;
+
 beforeAll(async () => {
   t = await openLifecycle("killswitch");
   await saveRiskLimits(
@@ -82,8 +108,9 @@ beforeAll(async () => {
   workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
   killQueue = createKillSwitchQueue({ connection: t.redis.redis, prefix: t.prefix });
   const handler = createOrderReportHandler(t.deps);
+  killDeps = createJobDeps({ ...t.deps, brokerFor: () => refusingCloses(t.broker) });
   killWorker = startKillSwitchWorker({
-    deps: t.deps,
+    deps: killDeps,
     handler,
     connection: workerConnection,
     prefix: t.prefix,
@@ -282,12 +309,7 @@ describe("kill switches on the simulator", () => {
     });
     await waitFor(async () => (await brokerOpenOrders(SECOND)).some((o) => o.type === "stop"));
     // The first close of SECOND is refused once (as Alpaca refuses a close it cannot place).
-    await t.sim.control("/sim/faults", {
-      method: "DELETE",
-      path: `/v2/positions/${SECOND}`,
-      status: 403,
-      times: 1,
-    });
+    closesToRefuse.add(SECOND);
     await createKillSwitchClient(killQueue).flatten({
       accountId: t.accountId,
       requestedBy: "user:1",
@@ -359,14 +381,9 @@ describe("kill switches on the simulator", () => {
     await waitFor(async () =>
       (await brokerOpenOrders(REFUSED_CLOSE)).some((o) => o.type === "stop"),
     );
-    await t.sim.control("/sim/faults", {
-      method: "DELETE",
-      path: `/v2/positions/${REFUSED_CLOSE}`,
-      status: 403,
-      times: 1,
-    });
+    closesToRefuse.add(REFUSED_CLOSE);
     const process = createKillSwitchProcessor(
-      createKillSwitch(t.deps, createOrderReportHandler(t.deps)),
+      createKillSwitch(killDeps, createOrderReportHandler(t.deps)),
     );
     const close = {
       action: "close",
