@@ -57,7 +57,13 @@ export interface JobClient {
     reason: string,
     options?: { readonly coalesce?: boolean },
   ): Promise<void>;
-  /** Asks the protect job to make a trade's exits cover its open quantity. */
+  /**
+   * Asks the protect job to make a trade's exits cover its open quantity. A request with a fill
+   * id is one job per fill. Others are merged by trade and reason only while a job for them still
+   * waits (it reads the trade when it runs, so it sees what made the request); a request that
+   * arrives while that job runs (it may have read the trade already) is kept and runs once it is
+   * done, the latest of several such requests standing for them all.
+   */
   requestProtection(
     accountId: number,
     tradeId: number,
@@ -158,7 +164,7 @@ export function createJobClient(queues: Queues): JobClient {
         { accountId, tradeId, reason, fillId },
         fillId === null
           ? {
-              deduplication: { id: jobIdOf("protect", tradeId, reason), ttl: COALESCE_MS },
+              deduplication: { id: jobIdOf("protect", tradeId, reason), keepLastIfActive: true },
               ...delay,
             }
           : { jobId: jobIdOf("protect", tradeId, "fill", fillId), ...delay },

@@ -67,9 +67,6 @@ export type InlineProtection = (
 /** How long the safety-net protect job waits behind an inline protection. */
 export const PROTECTION_SAFETY_NET_MS = 5_000;
 
-/** How long the repair of an exit that ended unfilled waits (see the protections loop). */
-export const REPAIR_GRACE_MS = 1_500;
-
 export interface OrderReportHandler {
   handle(
     accountId: number,
@@ -377,14 +374,6 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
           }),
           send?.(),
         ]);
-      } else if (p.reason === "repair") {
-        // An exit cancelled on purpose is often the first step of a close (a /close or a
-        // flatten cancels the exits, then sends the closing order): the repair looks a moment
-        // later, when that order is recorded and covers the position, rather than placing a stop
-        // that would hold the shares the close needs.
-        await deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId, {
-          delayMs: REPAIR_GRACE_MS,
-        });
       } else {
         await deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId);
       }

@@ -1,3 +1,5 @@
+import { type Job, Worker } from "bullmq";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BrokerOrder } from "../../domain/broker";
 import { dec } from "../../domain/money";
@@ -15,7 +17,7 @@ import {
   PAYLOAD_SCHEMAS,
   type Queues,
 } from "../../jobs/queues";
-import { useTestRedis } from "../support/redis";
+import { TEST_REDIS_URL, useTestRedis } from "../support/redis";
 
 const testRedis = useTestRedis("jobs-client");
 
@@ -108,6 +110,66 @@ describe("job client", () => {
     expect(orderReportJobId("stream", report)).not.toContain(":");
     const parsed = orderEventsPayloadSchema.parse(jobs[0]?.data);
     expect(parsed.kind === "report" && brokerOrderFromData(parsed.report.order)).toEqual(order);
+  });
+
+  it("merges protection requests while their job waits, and runs one that arrives while it runs after it", async () => {
+    const client = createJobClient(queues);
+    // Two exits of trade 7 ended one after the other: a repair each.
+    await client.requestProtection(1, 7, "repair");
+    await client.requestProtection(1, 7, "repair");
+    await client.requestProtection(1, 8, "repair");
+    await client.requestProtection(1, 7, "exit_fill");
+    const waiting = await queues.protect.getJobs(["waiting"]);
+    expect(waiting.map((j) => [j.data.tradeId, j.data.reason]).sort()).toEqual([
+      [7, "exit_fill"],
+      [7, "repair"],
+      [8, "repair"],
+    ]);
+
+    const runs: { tradeId: number; reason: string }[] = [];
+    let started: () => void = () => {};
+    const firstStarted = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const worker = new Worker(
+      queues.protect.name,
+      async (job: Job) => {
+        runs.push({ tradeId: job.data.tradeId, reason: job.data.reason });
+        if (runs.length === 1) {
+          started();
+          // Holds the first job active (it has read the trade) while the next request arrives.
+          await released;
+        }
+      },
+      { connection, prefix: testRedis.current.prefix, concurrency: 1 },
+    );
+    try {
+      await firstStarted;
+      const first = runs[0];
+      expect(first).toBeDefined();
+      if (!first) return;
+      await client.requestProtection(1, first.tradeId, first.reason as "repair" | "exit_fill");
+      release();
+      const deadline = Date.now() + 10_000;
+      while (runs.length < 4 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // The request made while the first job ran is not dropped: it runs once more after it.
+      expect(runs.filter((r) => r.tradeId === first.tradeId && r.reason === first.reason)).toEqual([
+        first,
+        first,
+      ]);
+      expect(runs).toHaveLength(4);
+    } finally {
+      release();
+      await worker.close();
+      await connection.quit();
+    }
   });
 
   it("round-trips broker orders with legs exactly", () => {

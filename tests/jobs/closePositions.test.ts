@@ -2,7 +2,9 @@
  * Closing through the kill-switch queue on the simulator, with real PostgreSQL and Redis: /close's
  * request (app/tradingRequests.ts) closes half a position with the rest still protected, then the
  * rest, and the trade closes as MANUAL_EXIT; a close queued while the market is shut gets no stop
- * placed beside it; an exit fill also asks for a valuation and the
+ * placed beside it; the repair asked for when a close cancels the exits, run before the close is
+ * sent, places no stop that would hold the close's shares; a flatten's retry keeps the close it
+ * sent (neither cancelled nor sent twice); an exit fill also asks for a valuation and the
  * breaker pass (the daily-loss hook on the order-events path).
  */
 
@@ -11,9 +13,11 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTradingRequests } from "../../app/tradingRequests";
 import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
-import { listOrdersForTrade } from "../../db/orders";
+import { listOrdersForTrade, type OrderRecord } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
+import type { Broker } from "../../domain/broker";
 import { createJobClient } from "../../jobs/client";
+import { createJobDeps } from "../../jobs/context";
 import { createKillSwitch } from "../../jobs/killSwitch";
 import {
   createHaltResponse,
@@ -59,6 +63,12 @@ afterAll(async () => {
 async function brokerQty(): Promise<string> {
   const p = await t.broker.getPosition(SYMBOL);
   return p.ok ? p.value.qty.toFixed() : "0";
+}
+
+async function openOrders(symbol: string) {
+  const open = await t.broker.listOrders({ status: "open", symbols: [symbol], nested: false });
+  if (!open.ok) throw new Error(open.message);
+  return open.value;
 }
 
 async function liveStopQty(): Promise<string | null> {
@@ -130,12 +140,10 @@ describe("closing positions through the jobs", () => {
       await waitFor(async () => (await closing()) !== undefined, 15_000, "the queued close");
       // Repairs asked for while the close waits (reconciliation's, a cancelled exit's) see the
       // close covering the position and place nothing beside it.
-      // (Past the 2 s in which a second request for the same repair is merged into the first.)
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
-      const before = await stopsRecorded();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
       await t.jobs.requestProtection(t.accountId, trade.id, "repair");
       await new Promise((resolve) => setTimeout(resolve, 1_500));
-      expect(await stopsRecorded()).toBe(before);
+      expect(await stopsRecorded()).toBe(1);
       expect(await closing()).toBeDefined();
     } finally {
       await t.sim.control("/sim/market", { open: null });
@@ -147,6 +155,118 @@ describe("closing positions through the jobs", () => {
     }, 15_000);
     await t.sim.control("/sim/market", { open: null });
     expect(closed.trade.exitReason).toBe("MANUAL_EXIT");
+  }, 60_000);
+
+  it("places no stop for the repair that runs between the cancelled exits and the close being sent", async () => {
+    const symbol = TEST_SYMBOLS[12] ?? "T12";
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+    const decision = await t.decide({ symbol, entry: null, quantity: "30" });
+    await t.jobs.executeDecision(decision.id);
+    const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+    await waitFor(
+      async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
+      15_000,
+      "live stop",
+    );
+    const repaired = async () =>
+      (await t.queues.protect.getJobs(["completed"])).filter(
+        (j) => j.data.tradeId === trade.id && j.data.reason === "repair",
+      );
+    const repairsBefore = (await repaired()).length;
+    // The close reaches the broker only once the repair asked for by its cancelled exits is done.
+    const waitForRepair = () =>
+      waitFor(async () => (await repaired()).length > repairsBefore, 15_000, "the repair");
+    const slowClose: Broker = {
+      ...t.broker,
+      async submitOrder(request, options) {
+        if (request.clientOrderId.startsWith("close-")) await waitForRepair();
+        return t.broker.submitOrder(request, options);
+      },
+      async closePosition(...args) {
+        await waitForRepair();
+        return t.broker.closePosition(...args);
+      },
+    };
+    const killSwitch = createKillSwitch(
+      createJobDeps({ ...t.deps, brokerFor: () => slowClose }),
+      createOrderReportHandler(t.deps),
+    );
+    const result = await killSwitch.closePosition({
+      accountId: t.accountId,
+      symbol,
+      percent: null,
+      requestedBy: "user:1",
+      requestId: "racing-repair",
+      exitReason: "MANUAL_EXIT",
+    });
+    // Closed at the first try: no stop held the shares it needed.
+    expect(result).toMatchObject({ ok: true, qty: "30" });
+    const closed = await waitFor(async () => {
+      const found = await findTradeByDecision(t.db.db, decision.id);
+      return found?.trade.status === "CLOSED" ? found : null;
+    });
+    expect(closed.trade.exitReason).toBe("MANUAL_EXIT");
+    const orders = await listOrdersForTrade(t.db.db, trade.id);
+    const close = orders.find((o) => o.order.role === "EXIT") as OrderRecord;
+    expect(close.order.status).toBe("filled");
+    // Every stop of the trade is older than the close: the repair found the close covering it.
+    expect(
+      orders.filter((o) => o.order.role === "STOP_LOSS" && o.id > close.id).map((o) => o.id),
+    ).toEqual([]);
+    expect((await repaired()).at(-1)?.returnvalue).toMatchObject({ outcome: "covered", sent: 0 });
+    expect(await openOrders(symbol)).toEqual([]);
+  }, 60_000);
+
+  it("keeps the close a flatten sent when a retry of the flatten finds the position still held", async () => {
+    const symbol = TEST_SYMBOLS[13] ?? "T13";
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+    const decision = await t.decide({ symbol, entry: null, quantity: "20" });
+    await t.jobs.executeDecision(decision.id);
+    const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+    await waitFor(
+      async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
+      15_000,
+      "live stop",
+    );
+    const killSwitch = createKillSwitch(t.deps, createOrderReportHandler(t.deps));
+    const flatten = {
+      accountId: t.accountId,
+      requestedBy: "user:1",
+      requestId: "flatten-retried",
+      notify: false,
+    };
+    await t.sim.control("/sim/market", { open: false });
+    try {
+      // The close waits for the open; the position is still held when the flatten runs again
+      // (as its retry does after another symbol failed).
+      const first = await killSwitch.flatten(flatten);
+      expect(first.failed).toEqual([]);
+      const sent = await openOrders(symbol);
+      expect(sent.map((o) => [o.type, o.qty?.toFixed()])).toEqual([["market", "20"]]);
+      const second = await killSwitch.flatten(flatten);
+      expect(second.failed).toEqual([]);
+      expect(second.closed).toEqual([
+        expect.objectContaining({ symbol, brokerOrderId: sent[0]?.brokerOrderId }),
+      ]);
+      // Neither cancelled nor sent a second time.
+      expect((await openOrders(symbol)).map((o) => o.brokerOrderId)).toEqual(
+        sent.map((o) => o.brokerOrderId),
+      );
+      const exits = (await listOrdersForTrade(t.db.db, trade.id)).filter(
+        (o) => o.order.role === "EXIT",
+      );
+      expect(exits.map((o) => o.order.brokerOrderId)).toEqual([sent[0]?.brokerOrderId]);
+    } finally {
+      await t.sim.control("/sim/market", { open: null });
+    }
+    await t.sim.control("/sim/market", { open: true });
+    const closed = await waitFor(async () => {
+      const found = await findTradeByDecision(t.db.db, decision.id);
+      return found?.trade.status === "CLOSED" ? found : null;
+    }, 15_000);
+    await t.sim.control("/sim/market", { open: null });
+    expect(closed.trade.exitReason).toBe("FLATTENED");
+    expect(await openOrders(symbol)).toEqual([]);
   }, 60_000);
 
   it("on a halt sweeps the entries again later, and flattens (once a day) only when the account asks for it", async () => {
