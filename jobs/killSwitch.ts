@@ -389,25 +389,25 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     if (found.kind === "unknown") return failure(found.code, found.message);
     if (found.kind === "working") return closedBy(symbol, found.order, ZERO);
     const unsent = found.kind === "unsent" ? found.record : undefined;
-    if (percent !== null && unsent === undefined) {
-      // A part once closed is the request done: a retry closes no second part.
-      const done = (await requestCloses(deps.db, request, prefix)).findLast((c) =>
-        c.order.filledQuantity.gt(ZERO),
-      );
-      if (done?.order.brokerOrderId) {
-        return {
-          symbol,
-          ok: true,
-          brokerOrderId: done.order.brokerOrderId,
-          qty: done.order.filledQuantity.toFixed(),
-          price: done.order.averageFillPrice?.toFixed() ?? null,
-        };
-      }
-    }
+    // An earlier attempt's close that filled (its answer maybe lost, applied just now).
+    const filled = (await requestCloses(deps.db, request, prefix)).findLast(
+      (c) => c.order.filledQuantity.gt(ZERO) && c.order.brokerOrderId !== null,
+    );
+    const closedEarlier = (): SymbolClose => ({
+      symbol,
+      ok: true,
+      brokerOrderId: filled?.order.brokerOrderId ?? "",
+      qty: filled?.order.filledQuantity.toFixed() ?? "0",
+      price: filled?.order.averageFillPrice?.toFixed() ?? null,
+    });
+    // A part once closed is the request done: a retry closes no second part.
+    if (percent !== null && filled !== undefined && unsent === undefined) return closedEarlier();
 
     const held = await broker.getPosition(symbol);
     if (!held.ok) {
       if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
+      // Gone since an earlier attempt's close filled: that close was the request's.
+      if (held.code === "NOT_FOUND" && filled !== undefined) return closedEarlier();
       return failed(held.code, held.message);
     }
     const side: OrderSide = held.value.qty.isNeg() ? "buy" : "sell";

@@ -4,8 +4,10 @@
  * rest, and the trade closes as MANUAL_EXIT; a close queued while the market is shut gets no stop
  * placed beside it; the repair asked for when a close cancels the exits, run before the close is
  * sent, places no stop that would hold the close's shares; a flatten's retry keeps the close it
- * sent (neither cancelled nor sent twice); an exit fill also asks for a valuation and the
- * breaker pass (the daily-loss hook on the order-events path).
+ * sent (neither cancelled nor sent twice); a close sent by a run that died before its answer was
+ * stored is found, not sent again; a close recorded long ago that never reached the broker stops
+ * standing in for a stop, one recorded just now does and is sent by the next run; an exit fill
+ * also asks for a valuation and the breaker pass (the daily-loss hook on the order-events path).
  */
 
 import type { Worker } from "bullmq";
@@ -13,10 +15,13 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTradingRequests } from "../../app/tradingRequests";
 import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
-import { listOrdersForTrade, type OrderRecord } from "../../db/orders";
+import { insertOrder, listOrdersForTrade, type OrderRecord } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
+import { dec } from "../../domain/money";
+import { createOrder } from "../../domain/order";
 import { createJobClient } from "../../jobs/client";
+import { closeClientOrderId } from "../../jobs/closeOrders";
 import { createJobDeps } from "../../jobs/context";
 import { createKillSwitch } from "../../jobs/killSwitch";
 import {
@@ -69,6 +74,27 @@ async function openOrders(symbol: string) {
   const open = await t.broker.listOrders({ status: "open", symbols: [symbol], nested: false });
   if (!open.ok) throw new Error(open.message);
   return open.value;
+}
+
+/** The simulator's orders of a symbol with a client order id starting with `prefix`. */
+async function simOrders(symbol: string, prefix: string) {
+  const all = await t.broker.listOrders({ status: "all", symbols: [symbol], limit: 500 });
+  if (!all.ok) throw new Error(all.message);
+  return all.value.filter((o) => o.clientOrderId.startsWith(prefix));
+}
+
+/** A filled long position of `symbol` with its live stop; its trade. */
+async function openPosition(symbol: string, quantity: string) {
+  await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+  const decision = await t.decide({ symbol, entry: null, quantity });
+  await t.jobs.executeDecision(decision.id);
+  const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+  await waitFor(
+    async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
+    15_000,
+    "live stop",
+  );
+  return trade;
 }
 
 async function liveStopQty(): Promise<string | null> {
@@ -267,6 +293,141 @@ describe("closing positions through the jobs", () => {
     await t.sim.control("/sim/market", { open: null });
     expect(closed.trade.exitReason).toBe("FLATTENED");
     expect(await openOrders(symbol)).toEqual([]);
+  }, 60_000);
+
+  it("finds a close sent by a run that died before storing the answer, and sends no second one", async () => {
+    const symbol = TEST_SYMBOLS[14] ?? "T14";
+    const trade = await openPosition(symbol, "10");
+    const request = {
+      accountId: t.accountId,
+      symbol,
+      percent: null,
+      requestedBy: "user:1",
+      requestId: "answer-lost",
+      exitReason: "MANUAL_EXIT" as const,
+    };
+    // The close reaches the broker (and fills), then the run dies; the stream loses its events.
+    const dying: Broker = {
+      ...t.broker,
+      async submitOrder(order, options) {
+        const answer = await t.broker.submitOrder(order, options);
+        if (order.clientOrderId.startsWith("close-")) throw new Error("the worker died");
+        return answer;
+      },
+    };
+    await t.sim.control("/sim/faults", { dropEvents: true });
+    try {
+      await expect(
+        createKillSwitch(
+          createJobDeps({ ...t.deps, brokerFor: () => dying }),
+          createOrderReportHandler(t.deps),
+        ).closePosition(request),
+      ).rejects.toThrow("the worker died");
+    } finally {
+      await t.sim.control("/sim/faults", { clear: true });
+    }
+    const recorded = (await listOrdersForTrade(t.db.db, trade.id)).filter(
+      (o) => o.order.role === "EXIT",
+    );
+    expect(recorded.map((o) => [o.order.status, o.order.brokerOrderId])).toEqual([
+      ["pending_new", null],
+    ]);
+    // The retry looks it up: found filled, it is the request's close.
+    const retried = await createKillSwitch(t.deps, createOrderReportHandler(t.deps)).closePosition(
+      request,
+    );
+    expect(retried).toMatchObject({ ok: true, qty: "10" });
+    const closes = await simOrders(symbol, "close-");
+    expect(closes.map((o) => o.clientOrderId)).toEqual([recorded[0]?.order.clientOrderId]);
+    const exits = (await listOrdersForTrade(t.db.db, trade.id)).filter(
+      (o) => o.order.role === "EXIT",
+    );
+    expect(exits.map((o) => [o.order.status, o.order.brokerOrderId])).toEqual([
+      ["filled", closes[0]?.brokerOrderId],
+    ]);
+    expect((await t.broker.getPosition(symbol)).ok).toBe(false);
+  }, 60_000);
+
+  it("stops counting a close recorded long ago that never reached the broker as cover, and sends one recorded just now", async () => {
+    const symbol = TEST_SYMBOLS[15] ?? "T15";
+    const trade = await openPosition(symbol, "10");
+    const recordClose = async (requestId: string, ageMs: number) => {
+      const at = new Date(t.deps.now().getTime() - ageMs);
+      const inserted = await insertOrder(
+        t.db.db,
+        {
+          accountId: t.accountId,
+          tradeId: trade.id,
+          order: createOrder(
+            {
+              clientOrderId: closeClientOrderId(t.accountId, requestId, symbol, 1),
+              symbol,
+              side: "sell",
+              type: "market",
+              timeInForce: "day",
+              orderClass: "simple",
+              role: "EXIT",
+              quantity: dec("10"),
+              limitPrice: null,
+              stopPrice: null,
+            },
+            at.toISOString(),
+          ),
+          exitReason: "MANUAL_EXIT",
+        },
+        "test",
+        at,
+      );
+      return inserted.record;
+    };
+    const cancelAll = async () => {
+      for (const order of await openOrders(symbol)) await t.broker.cancelOrder(order.brokerOrderId);
+      await waitFor(async () => (await openOrders(symbol)).length === 0, 15_000, "cancelled");
+    };
+    const stops = async () =>
+      (await listOrdersForTrade(t.db.db, trade.id)).filter((o) => o.order.role === "STOP_LOSS");
+
+    // Its run gone two minutes ago, before sending it: the exits cancelled meanwhile are repaired.
+    const lost = await recordClose("lost", 120_000);
+    const stopsBefore = (await stops()).length;
+    await cancelAll();
+    await waitFor(
+      async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
+      15_000,
+      "the stop placed again",
+    );
+    const ended = (await listOrdersForTrade(t.db.db, trade.id)).find((o) => o.id === lost.id);
+    expect(ended?.order.status).toBe("canceled");
+    expect((await stops()).length).toBeGreaterThan(stopsBefore);
+
+    // Recorded just now (its run is between recording and sending): it covers the position.
+    const fresh = await recordClose("fresh", 0);
+    const stopsNow = (await stops()).length;
+    const repairs = async () =>
+      (await t.queues.protect.getJobs(["completed"])).filter(
+        (j) => j.data.tradeId === trade.id && j.data.reason === "repair",
+      ).length;
+    const repairsBefore = await repairs();
+    await cancelAll();
+    await waitFor(async () => (await repairs()) > repairsBefore, 15_000, "the repair");
+    expect((await stops()).length).toBe(stopsNow);
+    expect(await openOrders(symbol)).toEqual([]);
+    // The next run of its request sends that very close.
+    const result = await createKillSwitch(t.deps, createOrderReportHandler(t.deps)).closePosition({
+      accountId: t.accountId,
+      symbol,
+      percent: null,
+      requestedBy: "user:1",
+      requestId: "fresh",
+      exitReason: "MANUAL_EXIT",
+    });
+    expect(result).toMatchObject({ ok: true, qty: "10" });
+    const sent = await simOrders(symbol, "close-");
+    expect(sent.map((o) => o.clientOrderId)).toEqual([fresh.order.clientOrderId]);
+    await waitFor(async () => {
+      const close = (await listOrdersForTrade(t.db.db, trade.id)).find((o) => o.id === fresh.id);
+      return close?.order.status === "filled";
+    });
   }, 60_000);
 
   it("on a halt sweeps the entries again later, and flattens (once a day) only when the account asks for it", async () => {
