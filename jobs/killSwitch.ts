@@ -236,7 +236,13 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     prefix: string,
   ): Promise<OrderRecord[]> {
     const closes = await listOrdersWithClientIdPrefix(db, request.accountId, prefix);
-    return closes.filter((o) => o.order.symbol === request.symbol && o.order.role === "EXIT");
+    const sequenced = new RegExp(`^${request.symbol.replace(/[^A-Za-z0-9]/g, "\\$&")}-\\d+$`);
+    return closes.filter(
+      (o) =>
+        o.order.symbol === request.symbol &&
+        o.order.role === "EXIT" &&
+        sequenced.test(o.order.clientOrderId.slice(prefix.length)),
+    );
   }
 
   /** A recorded close to send, and whether an earlier run may have sent it (look it up first). */
