@@ -24,7 +24,6 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { sql } from "drizzle-orm";
 import { Redis } from "ioredis";
-import pino from "pino";
 import postgres from "postgres";
 import { ensureBrokerAccount } from "../db/brokerAccounts";
 import { type OpenDatabase, openDatabase, queryRows } from "../db/database";
@@ -35,9 +34,8 @@ import type { Broker } from "../domain/broker";
 import { dec } from "../domain/money";
 import { DEFAULT_RISK_LIMITS } from "../domain/riskLimits";
 import { createJobClient } from "../jobs/client";
-import { createJobDeps, type JobSettings } from "../jobs/context";
-import { closeQueues, createQueues } from "../jobs/queues";
-import { createWorkerRuntime, type WorkerRuntime } from "../jobs/worker";
+import type { JobSettings } from "../jobs/context";
+import { closeQueues, createQueues, type Queues } from "../jobs/queues";
 import { type BenchChild, forkBenchChild } from "./childProcess";
 import {
   BENCH_KEY,
@@ -191,50 +189,6 @@ async function controlSim(sim: BenchSimulatorUrls, path: string, body: unknown):
   await res.arrayBuffer();
 }
 
-/** Starts `count` worker runtimes on their own connections. */
-async function startRuntimes(
-  bench: Bench,
-  count: number,
-  settings: Partial<JobSettings>,
-  accountIds: readonly number[] = [bench.accountId],
-): Promise<WorkerRuntime[]> {
-  const runtimes: WorkerRuntime[] = [];
-  for (let i = 0; i < count; i++) {
-    const connection = new Redis(bench.redisUrl, { maxRetriesPerRequest: null });
-    const producer = new Redis(bench.redisUrl, { maxRetriesPerRequest: null });
-    bench.connections.push(connection, producer);
-    const queues = createQueues({ connection: producer, prefix: bench.prefix });
-    const deps = createJobDeps({
-      db: bench.database.db,
-      brokerFor: (accountId) => bench.brokers.get(accountId) ?? bench.broker,
-      now: bench.now,
-      logger: pino({ level: process.env.BENCH_LOG_LEVEL ?? "silent" }),
-      jobs: createJobClient(queues),
-      settings: { concurrency: 16, ...settings },
-    });
-    runtimes.push(
-      await createWorkerRuntime({
-        deps,
-        connection,
-        prefix: bench.prefix,
-        queues,
-        accountIds,
-        // One stream per account, held by the first runtime.
-        streams: i === 0,
-        schedules: false,
-      }),
-    );
-  }
-  if (count > 0) {
-    await waitUntil(
-      async () => (runtimes[0]?.streams?.held().length ?? 0) >= accountIds.length,
-      10_000,
-      "streams",
-    );
-  }
-  return runtimes;
-}
-
 /**
  * Starts `count` worker processes over `accounts` (the first holds the streams) and answers once
  * every one runs; `stop` ends them all.
@@ -369,33 +323,48 @@ async function measureFloor(bench: Bench, samples: number): Promise<number[]> {
   return times.sort((a, b) => a - b);
 }
 
+/** Whether the order-event and protect queues have nothing waiting or running. */
+async function idle(queues: Queues): Promise<boolean> {
+  const counts = await Promise.all(
+    [queues.orderEvents, queues.protect].map((q) =>
+      q.getJobCounts("active", "wait", "prioritized"),
+    ),
+  );
+  return counts.every((c) => (c.active ?? 0) + (c.wait ?? 0) + (c.prioritized ?? 0) === 0);
+}
+
 /** Figure 1: entry fill to OCO accepted, over waves of fills (one fill per symbol per wave). */
 async function measureProtection(
   bench: Bench,
   waves: number,
   symbols: readonly string[],
 ): Promise<number[]> {
-  const runtimes = await startRuntimes(bench, 1, { nativeBrackets: false });
+  // The worker runs in a process of its own, as deployed: this process only listens and times.
+  const runtimes = await startWorkerProcesses(bench, 1, { nativeBrackets: false }, [
+    { accountId: bench.accountId, broker: bench.broker, sim: bench.sim },
+  ]);
   const fills = new Map<string, number>();
   const stops = new Map<string, number>();
   const watch = await bench.broker.subscribeTradeUpdates({
     onTradeUpdate: (update) => {
       const t = performance.now();
       const id = update.order.clientOrderId;
+      process.stderr.write(
+        `TRACE ${(performance.timeOrigin + t).toFixed(2)} bench ${update.event} ${id}\n`,
+      );
       if (update.event === "fill" && id.endsWith("-entry")) fills.set(id, t);
       if (update.event === "new" && /^t\d+-x1$/.test(id)) stops.set(id, t);
     },
     onResyncNeeded: () => {},
   });
   if (!watch.ok) throw new Error(watch.message);
+  const queues = createQueues({ connection: bench.connections[0] as Redis, prefix: bench.prefix });
+  const jobs = createJobClient(queues);
   try {
     for (const symbol of symbols) {
       await bench.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
     }
     const decisions: Decision[][] = [];
-    const jobs = createJobClient(
-      createQueues({ connection: bench.connections[0] as Redis, prefix: bench.prefix }),
-    );
     for (let w = 0; w < waves; w++) {
       const limit = (99.5 - 0.01 * w).toFixed(2);
       const wave = await Promise.all(symbols.map((symbol) => decide(bench, symbol, limit)));
@@ -420,16 +389,15 @@ async function measureProtection(
         symbols.map((symbol) => bench.control("/sim/quotes", { symbol, bid, ask })),
       );
       await waitUntil(async () => stops.size >= before + symbols.length, 30_000, `wave ${w}`);
+      // Each wave on its own: the next fills come once the worker has stored what this wave's
+      // stops brought back (the broker's answers and acknowledgements), not in the middle of it.
+      await waitUntil(async () => await idle(queues), 30_000, `wave ${w} settled`);
     }
     const trades = await queryRows<{ id: string; decision_id: string }>(
       bench.database.db,
       sql`select id::text, decision_id::text from trades where decision_id is not null`,
     );
     if (process.env.BENCH_LIFECYCLE_DIAGNOSE) {
-      const queues = createQueues({
-        connection: bench.connections[0] as Redis,
-        prefix: bench.prefix,
-      });
       for (const key of ["orderEvents", "protect"] as const) {
         const done = await queues[key].getJobs(["completed"], 0, 200);
         const wait = done.map((j) => (j.processedOn ?? 0) - j.timestamp).sort((a, b) => a - b);
@@ -450,7 +418,8 @@ async function measureProtection(
     return latencies.sort((a, b) => a - b);
   } finally {
     await watch.value.close();
-    await Promise.all(runtimes.map((r) => r.stop()));
+    await runtimes.stop();
+    await closeQueues(queues);
   }
 }
 

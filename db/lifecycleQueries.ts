@@ -26,9 +26,18 @@ const childOrdersStatement = compileStatement(
   sql`select * from ${orders} where ${orders.parentOrderId} = ${sql.placeholder("parent")}
       order by ${orders.id}`,
 );
-const orderByBrokerOrClientIdStatement = compileStatement(
-  sql`select * from ${orders} where ${orders.brokerOrderId} = ${sql.placeholder("broker")}
-      or (${orders.clientOrderId} = ${sql.placeholder("client")} and ${sql.placeholder("client")} <> '')`,
+const reportedOrdersStatement = compileStatement(
+  sql`with o as (
+        select ${orders.id} from ${orders}
+        where ${orders.brokerOrderId} = ${sql.placeholder("broker")}
+          or (${orders.clientOrderId} = ${sql.placeholder("client")} and ${sql.placeholder("client")} <> '')
+      )
+      select * from ${orders}
+      where ${orders.id} in (select id from o)
+        or ${orders.parentOrderId} in (select id from o)
+        or ${orders.brokerOrderId} in (select jsonb_array_elements_text(${sql.placeholder("legBrokers")}::jsonb))
+        or ${orders.clientOrderId} in (select jsonb_array_elements_text(${sql.placeholder("legClients")}::jsonb))
+      order by ${orders.id}`,
 );
 const entriesSinceStatement = compileStatement(
   sql`select * from ${orders}
@@ -248,24 +257,43 @@ export async function listEntriesSince(
   );
 }
 
+/** What an order report is matched against: our order, the legs stored under it, and its legs' own rows. */
+export interface ReportedOrders {
+  /** Our order the report is about (by broker id, else client id), or null. */
+  readonly order: OrderRecord | null;
+  /** The legs stored under `order`, oldest first. */
+  readonly children: readonly OrderRecord[];
+  /** Our order a reported leg is (by broker id, else client id), wherever it is stored, or null. */
+  leg(leg: { readonly brokerOrderId: string; readonly clientOrderId: string }): OrderRecord | null;
+}
+
 /**
- * The order a broker report names, in one read: the one with its broker order id, else the one
- * with its client order id (when given), else null.
+ * Reads, in one statement, the orders an order report touches: the order (by broker id, else
+ * client id), the legs stored under it, and any order matching one of the reported legs.
  */
-export async function findOrderByBrokerOrClientId(
+export async function readReportedOrders(
   db: Database,
-  brokerOrderId: string,
-  clientOrderId: string,
-): Promise<OrderRecord | null> {
+  order: { readonly brokerOrderId: string; readonly clientOrderId: string },
+  legs: readonly { readonly brokerOrderId: string; readonly clientOrderId: string }[],
+): Promise<ReportedOrders> {
   const rows = orderRecordsOf(
-    await runCompiled(db, orderByBrokerOrClientIdStatement, {
-      broker: brokerOrderId,
-      client: clientOrderId,
+    await runCompiled(db, reportedOrdersStatement, {
+      broker: order.brokerOrderId,
+      client: order.clientOrderId,
+      legBrokers: JSON.stringify(legs.map((l) => l.brokerOrderId)),
+      legClients: JSON.stringify(legs.map((l) => l.clientOrderId).filter((id) => id.length > 0)),
     }),
   );
-  return (
-    rows.find((r) => r.order.brokerOrderId === brokerOrderId) ??
-    rows.find((r) => r.order.clientOrderId === clientOrderId) ??
-    null
-  );
+  const match = (wanted: { readonly brokerOrderId: string; readonly clientOrderId: string }) =>
+    rows.find((r) => r.order.brokerOrderId === wanted.brokerOrderId) ??
+    (wanted.clientOrderId === ""
+      ? undefined
+      : rows.find((r) => r.order.clientOrderId === wanted.clientOrderId)) ??
+    null;
+  const found = match(order);
+  return {
+    order: found,
+    children: found === null ? [] : rows.filter((r) => r.parentOrderId === found.id),
+    leg: match,
+  };
 }

@@ -8,7 +8,7 @@
  */
 
 import type { Database } from "../db/database";
-import { findOrderByBrokerOrClientId, listChildOrders, lockName } from "../db/lifecycleQueries";
+import { listChildOrders, lockName, readReportedOrders } from "../db/lifecycleQueries";
 import { applyOrderUpdate, type OrderUpdate } from "../db/orderEvents";
 import { isProtectiveRole, type OrderRecord } from "../db/orders";
 import type { BrokerOrder } from "../domain/broker";
@@ -110,15 +110,6 @@ const EVENT_SOURCE = { stream: "stream", poll: "poll", submit: "poll" } as const
 /** Builds the handler. */
 export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
   const recipients = createRecipientLookup(deps);
-
-  async function findOurs(
-    tx: Database,
-    accountId: number,
-    order: BrokerOrder,
-  ): Promise<OrderRecord | null> {
-    const found = await findOrderByBrokerOrClientId(tx, order.brokerOrderId, order.clientOrderId);
-    return found && found.accountId === accountId ? found : null;
-  }
 
   async function applyTo(
     tx: Database,
@@ -273,10 +264,13 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
       deps.db.transaction(async (tx) => {
         // The read is sent behind the lock, not after it comes back: the connection runs it once
         // the lock is granted, so it sees what the previous holder committed (one round trip).
-        const [, record] = await bothSettled(
+        const [, reported] = await bothSettled(
           lockName(tx, symbolLockName(accountId, order.symbol)),
-          findOurs(tx, accountId, order),
+          readReportedOrders(tx, order, order.legs),
         );
+        const ours = (found: OrderRecord | null) =>
+          found !== null && found.accountId === accountId ? found : null;
+        const record = ours(reported.order);
         const out = {
           updates: [] as OrderUpdate[],
           notices: [] as PendingNotice[],
@@ -285,12 +279,9 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
         let after: OrderRecord | null = null;
         if (record) {
           after = await applyTo(tx, record, order, source, report, execution, out);
-          // The legs as stored before this report, read once (legs only change through it).
-          let children: OrderRecord[] | null = null;
-          const childrenOf = async (parentId: number) => {
-            children ??= await listChildOrders(tx, parentId);
-            return children;
-          };
+          // The legs as stored before this report, read with it (legs only change through it).
+          const childrenOf = async (parentId: number): Promise<readonly OrderRecord[]> =>
+            parentId === record.id ? reported.children : listChildOrders(tx, parentId);
           const protection = protectionPlaced(record, after);
           if (protection) {
             const stop =
@@ -323,7 +314,7 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
                   child.order.brokerOrderId === leg.brokerOrderId ||
                   child.order.clientOrderId === leg.clientOrderId,
               ) ??
-              (await findOurs(tx, accountId, leg)) ??
+              ours(reported.leg(leg)) ??
               children.find(
                 (child) =>
                   child.order.brokerOrderId === null &&
