@@ -26,18 +26,10 @@ const childOrdersStatement = compileStatement(
   sql`select * from ${orders} where ${orders.parentOrderId} = ${sql.placeholder("parent")}
       order by ${orders.id}`,
 );
+// Migration 0009: the lock, then the read on a snapshot taken once the lock is held.
 const reportedOrdersStatement = compileStatement(
-  sql`with o as (
-        select ${orders.id} from ${orders}
-        where ${orders.brokerOrderId} = ${sql.placeholder("broker")}
-          or (${orders.clientOrderId} = ${sql.placeholder("client")} and ${sql.placeholder("client")} <> '')
-      )
-      select * from ${orders}
-      where ${orders.id} in (select id from o)
-        or ${orders.parentOrderId} in (select id from o)
-        or ${orders.brokerOrderId} in (select jsonb_array_elements_text(${sql.placeholder("legBrokers")}::jsonb))
-        or ${orders.clientOrderId} in (select jsonb_array_elements_text(${sql.placeholder("legClients")}::jsonb))
-      order by ${orders.id}`,
+  sql`select * from report_orders_after_lock(${sql.placeholder("lock")}, ${sql.placeholder("broker")},
+      ${sql.placeholder("client")}, ${sql.placeholder("legBrokers")}::jsonb, ${sql.placeholder("legClients")}::jsonb)`,
 );
 const entriesSinceStatement = compileStatement(
   sql`select * from ${orders}
@@ -263,21 +255,27 @@ export interface ReportedOrders {
   readonly order: OrderRecord | null;
   /** The legs stored under `order`, oldest first. */
   readonly children: readonly OrderRecord[];
+  /** Every order of `order`'s trade (itself included), oldest first; empty without a trade. */
+  readonly tradeOrders: readonly OrderRecord[];
   /** Our order a reported leg is (by broker id, else client id), wherever it is stored, or null. */
   leg(leg: { readonly brokerOrderId: string; readonly clientOrderId: string }): OrderRecord | null;
 }
 
 /**
- * Reads, in one statement, the orders an order report touches: the order (by broker id, else
- * client id), the legs stored under it, and any order matching one of the reported legs.
+ * Takes the transaction-scoped lock `lock`, then reads, in the same statement and on what was
+ * committed once the lock was granted, the orders an order report touches: the order (by broker
+ * id, else client id), the legs stored under it, the other orders of its trade, and any order
+ * matching one of the reported legs.
  */
-export async function readReportedOrders(
-  db: Database,
+export async function lockReportedOrders(
+  tx: Database,
+  lock: string,
   order: { readonly brokerOrderId: string; readonly clientOrderId: string },
   legs: readonly { readonly brokerOrderId: string; readonly clientOrderId: string }[],
 ): Promise<ReportedOrders> {
   const rows = orderRecordsOf(
-    await runCompiled(db, reportedOrdersStatement, {
+    await runCompiled(tx, reportedOrdersStatement, {
+      lock,
       broker: order.brokerOrderId,
       client: order.clientOrderId,
       legBrokers: JSON.stringify(legs.map((l) => l.brokerOrderId)),
@@ -294,6 +292,7 @@ export async function readReportedOrders(
   return {
     order: found,
     children: found === null ? [] : rows.filter((r) => r.parentOrderId === found.id),
+    tradeOrders: found?.tradeId == null ? [] : rows.filter((r) => r.tradeId === found.tradeId),
     leg: match,
   };
 }

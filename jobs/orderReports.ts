@@ -8,9 +8,10 @@
  */
 
 import type { Database } from "../db/database";
-import { listChildOrders, lockName, readReportedOrders } from "../db/lifecycleQueries";
+import { listChildOrders, lockReportedOrders } from "../db/lifecycleQueries";
 import { applyOrderUpdate, type OrderUpdate } from "../db/orderEvents";
 import { isProtectiveRole, type OrderRecord } from "../db/orders";
+import type { TradeRecord } from "../db/trades";
 import type { BrokerOrder } from "../domain/broker";
 import { dec } from "../domain/money";
 import { applyOrderEvent, isTerminal } from "../domain/orderStateMachine";
@@ -62,7 +63,18 @@ export type InlineProtection = (
   tx: Database,
   accountId: number,
   request: ProtectionRequest,
+  current?: TradeState,
 ) => Promise<(() => Promise<void>) | null>;
+
+/**
+ * A trade and its orders as they stand inside the report's transaction: read under the symbol
+ * lock with the report, with the report's own changes applied (every writer of a trade's orders
+ * holds that lock, so nothing else changed them).
+ */
+export interface TradeState {
+  readonly trade: TradeRecord;
+  readonly orders: readonly OrderRecord[];
+}
 
 /** How long the safety-net protect job waits behind an inline protection. */
 export const PROTECTION_SAFETY_NET_MS = 5_000;
@@ -137,6 +149,8 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
       const applied = await applyOrderUpdate(tx, { orderId: current.id }, event, {
         source: inferred ? "inferred" : EVENT_SOURCE[source],
         recordedAt: deps.now(),
+        // A lost race fails the report's transaction, which `handle` runs again whole.
+        raceRetry: "caller",
       });
       if (!applied.ok) {
         if (applied.code === "UNKNOWN_ORDER") throw new Error(applied.message);
@@ -262,11 +276,13 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
     const chats = await recipients(accountId);
     const result = await withRaceRetry(() =>
       deps.db.transaction(async (tx) => {
-        // The read is sent behind the lock, not after it comes back: the connection runs it once
-        // the lock is granted, so it sees what the previous holder committed (one round trip).
-        const [, reported] = await bothSettled(
-          lockName(tx, symbolLockName(accountId, order.symbol)),
-          readReportedOrders(tx, order, order.legs),
+        // The lock and the read in one round trip, the read seeing what the previous holder
+        // committed.
+        const reported = await lockReportedOrders(
+          tx,
+          symbolLockName(accountId, order.symbol),
+          order,
+          order.legs,
         );
         const ours = (found: OrderRecord | null) =>
           found !== null && found.accountId === accountId ? found : null;
@@ -328,6 +344,13 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
             }
           }
         }
+        // The report's trade as it now stands, when the report changed it (else read afresh).
+        const tradeStateOf = (tradeId: number): TradeState | undefined => {
+          const trade = out.updates.findLast((u) => u.trade?.id === tradeId)?.trade;
+          if (!trade || record?.tradeId !== tradeId) return undefined;
+          const latest = new Map(out.updates.map((u) => [u.record.id, u.record]));
+          return { trade, orders: reported.tradeOrders.map((o) => latest.get(o.id) ?? o) };
+        };
         // An entry fill's exits are recorded with it, once per trade: they cover the trade's
         // whole open quantity, whatever number of fills this report brought. The notices go out
         // meanwhile (one connection: the statements queue up instead of waiting for each other).
@@ -337,7 +360,7 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
           if (!inline) return sends;
           for (const p of out.protections) {
             if (p.reason !== "entry_fill" || sends.has(p.tradeId)) continue;
-            const send = await inline(tx, accountId, p);
+            const send = await inline(tx, accountId, p, tradeStateOf(p.tradeId));
             if (send) sends.set(p.tradeId, send);
           }
           return sends;

@@ -35,7 +35,12 @@ import { endUnsentClose, isStaleUnsentClose } from "./closeOrders";
 import type { JobDeps } from "./context";
 import { exitSideOf } from "./entryOrders";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
-import { type InlineProtection, type OrderReportHandler, symbolLockName } from "./orderReports";
+import {
+  type InlineProtection,
+  type OrderReportHandler,
+  symbolLockName,
+  type TradeState,
+} from "./orderReports";
 import { type ProtectPayload, protectPayloadSchema } from "./queues";
 import { withRaceRetry } from "./transactions";
 
@@ -170,14 +175,14 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     trade: TradeRef,
     fillId: number | null,
     lock: Promise<void> = Promise.resolve(),
+    known?: TradeState,
   ): Promise<ExitPlan | null> {
-    // Both read after the lock, in one batch (sent behind a lock still being taken, they run
-    // once it is granted).
-    const [, current, orders] = await Promise.all([
-      lock,
-      findTrade(tx, trade.id),
-      listOrdersForTrade(tx, trade.id),
-    ]);
+    // Both read once the lock is held (sent behind a lock statement still being described, a
+    // read would overtake it), unless the caller holds them as they stand.
+    if (!known) await lock;
+    const [current, orders] = known
+      ? [known.trade, known.orders]
+      : await Promise.all([findTrade(tx, trade.id), listOrdersForTrade(tx, trade.id)]);
     if (current?.trade.status !== "POSITION") return null;
     const t = current.trade;
     const now = deps.now();
@@ -543,8 +548,14 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
    * Protection of an entry fill inside the transaction that applied it, under its symbol lock:
    * the exits are recorded with the fill (committed together), and sent once it commits.
    */
-  const protectInline: InlineProtection = async (tx, accountId, request) => {
-    const plan = await recordMissingExits(tx, { id: request.tradeId, accountId }, request.fillId);
+  const protectInline: InlineProtection = async (tx, accountId, request, current) => {
+    const plan = await recordMissingExits(
+      tx,
+      { id: request.tradeId, accountId },
+      request.fillId,
+      Promise.resolve(),
+      current,
+    );
     // A close to look up first is the protect job's (it follows as the safety net).
     if (plan === null || plan.staleCloses.length > 0) return null;
     return async () => {

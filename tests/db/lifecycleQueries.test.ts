@@ -1,0 +1,111 @@
+import { eq, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { lockName, lockReportedOrders } from "../../db/lifecycleQueries";
+import { orders } from "../../db/schema";
+import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
+import { createAccount, enterLong } from "./fixtures";
+
+describe.each(TEST_DRIVERS)("the orders of an order report on %s", (driver) => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase(driver);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("are the order, its legs, its trade's other orders and the rows its reported legs name", async () => {
+    const accountId = await createAccount(t.db);
+    const { entry, legs, trade } = await enterLong(t.db, accountId, {
+      symbol: "AMD",
+      bracket: true,
+    });
+    const other = await enterLong(t.db, accountId, { symbol: "AMD" });
+    const [stop] = legs;
+    if (!stop) throw new Error("no leg");
+    await t.db.update(orders).set({ brokerOrderId: "b-entry" }).where(eq(orders.id, entry.id));
+    await t.db.update(orders).set({ brokerOrderId: "b-stop" }).where(eq(orders.id, stop.id));
+
+    const byBrokerId = await t.db.transaction((tx) =>
+      lockReportedOrders(tx, "test:amd", { brokerOrderId: "b-entry", clientOrderId: "" }, [
+        { brokerOrderId: "b-stop", clientOrderId: "not-ours" },
+        { brokerOrderId: "b-unknown", clientOrderId: other.entry.order.clientOrderId },
+      ]),
+    );
+    expect(byBrokerId.order?.id).toBe(entry.id);
+    expect(byBrokerId.children.map((c) => c.id)).toEqual(legs.map((l) => l.id));
+    expect(byBrokerId.tradeOrders.map((o) => o.id)).toEqual([entry.id, ...legs.map((l) => l.id)]);
+    expect(byBrokerId.tradeOrders.every((o) => o.tradeId === trade.id)).toBe(true);
+    expect(byBrokerId.leg({ brokerOrderId: "b-stop", clientOrderId: "x" })?.id).toBe(stop.id);
+    // A leg the broker names by a client order id of ours, elsewhere in the books.
+    expect(
+      byBrokerId.leg({ brokerOrderId: "b-unknown", clientOrderId: other.entry.order.clientOrderId })
+        ?.id,
+    ).toBe(other.entry.id);
+
+    // By client order id when the broker id is not stored yet; nothing for an unknown order.
+    const byClientId = await t.db.transaction((tx) =>
+      lockReportedOrders(
+        tx,
+        "test:amd",
+        { brokerOrderId: "b-new", clientOrderId: other.entry.order.clientOrderId },
+        [],
+      ),
+    );
+    expect(byClientId.order?.id).toBe(other.entry.id);
+    expect(byClientId.children).toEqual([]);
+    const unknown = await t.db.transaction((tx) =>
+      lockReportedOrders(tx, "test:amd", { brokerOrderId: "b-none", clientOrderId: "" }, []),
+    );
+    expect(unknown.order).toBeNull();
+    expect(unknown.tradeOrders).toEqual([]);
+  });
+});
+
+describe("the orders of an order report, under the lock", () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase("postgres");
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("are read once the lock is granted: what its previous holder committed is seen", async () => {
+    const accountId = await createAccount(t.db);
+    const { entry } = await enterLong(t.db, accountId, { symbol: "NVDA" });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked = () => {};
+    const lockTaken = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = t.db.transaction(async (tx) => {
+      await lockName(tx, "test:nvda");
+      locked();
+      await held;
+      await tx.update(orders).set({ brokerOrderId: "b-held" }).where(eq(orders.id, entry.id));
+    });
+    await lockTaken;
+    // Each waiter on a connection of its own: a fresh connection describes every statement first.
+    const waiters = Array.from({ length: 4 }, () =>
+      t.db.transaction(async (tx) => {
+        await tx.execute(sql`select 1`);
+        return lockReportedOrders(
+          tx,
+          "test:nvda",
+          { brokerOrderId: "b-held", clientOrderId: entry.order.clientOrderId },
+          [],
+        );
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await holder;
+    for (const seen of await Promise.all(waiters)) {
+      expect(seen.order?.order.brokerOrderId).toBe("b-held");
+    }
+  });
+});
