@@ -45,6 +45,7 @@ import {
   type AssetCache,
   buildAccountSnapshot,
   createAssetCache,
+  createInFlightReads,
   readBrokerView,
 } from "./riskSnapshot";
 import { withRaceRetry } from "./transactions";
@@ -73,6 +74,7 @@ export function entryLockName(accountId: number): string {
 export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorOptions) {
   const calendars = options.calendars ?? createCalendarCache();
   const assets = options.assets ?? createAssetCache();
+  const brokerReads = createInFlightReads();
   const recipients = createRecipientLookup(deps);
   const handler = options.handler;
 
@@ -134,7 +136,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     // The limits are read beside the broker's view, before the lock: they are not written under
     // it, so reading them inside would order nothing, and the lock is held one read less.
     const [view, calendar, limits] = await Promise.all([
-      readBrokerView(broker, decision.symbol, assets),
+      readBrokerView(broker, decision.symbol, assets, brokerReads),
       calendars.get(decision.accountId, broker, now),
       loadRiskLimits(deps.db, decision.accountId),
     ]);

@@ -45,16 +45,47 @@ export function createAssetCache(ttlMs = 10 * 60_000): AssetCache {
   };
 }
 
-/** Reads the broker's side of the snapshot; the first failure is answered as is. */
+/**
+ * Broker reads shared by the callers that ask while one is in flight: entries checked at once
+ * wait for one account read instead of sending one each. Only a read still in flight is shared,
+ * so an answer is at most one request older than a read of one's own; none is kept after.
+ */
+export interface InFlightReads {
+  share<T>(broker: Broker, key: string, read: () => Promise<T>): Promise<T>;
+}
+
+export function createInFlightReads(): InFlightReads {
+  const inFlight = new WeakMap<Broker, Map<string, Promise<unknown>>>();
+  return {
+    share<T>(broker: Broker, key: string, read: () => Promise<T>): Promise<T> {
+      const reads = inFlight.get(broker) ?? new Map<string, Promise<unknown>>();
+      inFlight.set(broker, reads);
+      const pending = reads.get(key);
+      if (pending) return pending as Promise<T>;
+      const started = read().finally(() => reads.delete(key));
+      reads.set(key, started);
+      return started;
+    },
+  };
+}
+
+/** Each caller reads for itself. */
+const UNSHARED: InFlightReads = { share: (_broker, _key, read) => read() };
+
+/**
+ * Reads the broker's side of the snapshot (shared with concurrent callers through `reads`); the
+ * first failure is answered as is.
+ */
 export async function readBrokerView(
   broker: Broker,
   symbol: string,
   assets: AssetCache,
+  reads: InFlightReads = UNSHARED,
 ): Promise<BrokerView | BrokerFailure> {
   const [account, positions, quotes, asset] = await Promise.all([
-    broker.getAccount(),
-    broker.listPositions(),
-    broker.getLatestQuotes([symbol]),
+    reads.share(broker, "account", () => broker.getAccount()),
+    reads.share(broker, "positions", () => broker.listPositions()),
+    reads.share(broker, `quote:${symbol}`, () => broker.getLatestQuotes([symbol])),
     assets.get(broker, symbol),
   ]);
   if (!account.ok) return account;
