@@ -1,20 +1,17 @@
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { createTrade, type NewTrade, type Trade } from "../domain/trade";
-import type { Database } from "./database";
-import { appendLog, type LogEntry } from "./executionLog";
+import { type Database, queryRows } from "./database";
+import { parseJsonNumbersAsText, rowOfJson } from "./jsonRows";
 import { isTransaction } from "./optimisticWrites";
+import { insertOrderGroup } from "./orderGroups";
 import {
   findOrderByClientOrderId,
   insertOrder,
-  isProtectiveRole,
   listOrdersForTrade,
   type NewOrder,
-  newOrderRow,
   type OrderRecord,
-  orderCreatedLog,
-  orderRecordOfRow,
 } from "./orders";
-import { orders, positions, type TradeStatus, trades } from "./schema";
+import { executionLog, type TradeStatus, trades } from "./schema";
 
 type TradeRow = typeof trades.$inferSelect;
 
@@ -144,7 +141,33 @@ async function recordTradeEntryIn(
       return { trade: knownTrade, entry: known, legs, created: false };
     }
   }
-  const [row] = await tx
+  const row = await insertTradeWithLog(tx, input, planned, source, at);
+  if (!row) {
+    if (input.decisionId === null) throw new Error("trade without decision was not inserted");
+    const [existing] = await tx
+      .select()
+      .from(trades)
+      .where(eq(trades.decisionId, input.decisionId));
+    if (!existing) throw new Error("trade neither inserted nor found");
+    const orders = await insertEntryOrders(tx, input, existing.id, source, at);
+    return { trade: tradeRecordOfRow(existing), ...orders, created: false };
+  }
+  const orders = await insertNewEntryOrders(tx, input, row.id, source, at);
+  return { trade: tradeRecordOfRow(row), entry: orders.entry, legs: orders.legs, created: true };
+}
+
+/**
+ * Inserts the trade with its CREATED log entry, in one statement (the trade's entry comes before
+ * its orders', as when each was written on its own). Null when the decision's trade exists.
+ */
+async function insertTradeWithLog(
+  tx: Database,
+  input: NewTradeEntry,
+  planned: Trade,
+  source: string,
+  at: Date,
+): Promise<TradeRow | null> {
+  const insert = tx
     .insert(trades)
     .values({
       accountId: input.accountId,
@@ -162,49 +185,35 @@ async function recordTradeEntryIn(
     })
     .onConflictDoNothing()
     .returning();
-  if (!row) {
-    if (input.decisionId === null) throw new Error("trade without decision was not inserted");
-    const [existing] = await tx
-      .select()
-      .from(trades)
-      .where(eq(trades.decisionId, input.decisionId));
-    if (!existing) throw new Error("trade neither inserted nor found");
-    const orders = await insertEntryOrders(tx, input, existing.id, source, at);
-    return { trade: tradeRecordOfRow(existing), ...orders, created: false };
-  }
-  const orders = await insertNewEntryOrders(tx, input, row.id, source, at);
-  // The trade's log entry comes first, then its orders', as when each was written on its own.
-  await appendLog(tx, [
-    {
-      entity: "trade",
-      entityId: row.id,
-      event: "CREATED",
-      statusAfter: row.status,
-      details: {
-        symbol: row.symbol,
-        side: row.side,
-        plannedEntry: row.plannedEntry,
-        plannedStop: row.plannedStop,
-        plannedTarget: row.plannedTarget,
-        plannedQuantity: row.plannedQuantity,
-        plannedRisk: row.plannedRisk,
-      },
-      source,
-      accountId: row.accountId,
-      decisionId: row.decisionId,
-      tradeId: row.id,
-      occurredAt: at,
-    },
-    ...orders.logs,
-  ]);
-  return { trade: tradeRecordOfRow(row), entry: orders.entry, legs: orders.legs, created: true };
+  const details = JSON.stringify({
+    symbol: planned.symbol,
+    side: planned.side,
+    plannedEntry: planned.plannedEntryPrice,
+    plannedStop: planned.plannedStopPrice,
+    plannedTarget: planned.plannedTargetPrice,
+    plannedQuantity: planned.plannedQuantity,
+    plannedRisk: planned.plannedRisk,
+  });
+  const [inserted] = await queryRows<{ row: string }>(
+    tx,
+    sql`with t as ${insert}, l as (
+      insert into ${executionLog} (entity, entity_id, event, status_after, details, source,
+        account_id, decision_id, trade_id, occurred_at)
+      select 'trade', t.id::text, 'CREATED', t.status::text, ${details}::jsonb, ${source}::text,
+        t.account_id, t.decision_id, t.id, ${at.toISOString()}::timestamptz
+      from t
+    )
+    select row_to_json(t)::text as row from t`,
+  );
+  return inserted
+    ? rowOfJson<TradeRow>(trades, parseJsonNumbersAsText(inserted.row) as Record<string, unknown>)
+    : null;
 }
 
 /**
- * Records the entry and its legs of a trade just inserted: the entry, then the legs in one
- * statement, then the protective legs joined to the position in one more. The log entries are
- * returned for the caller to write with the trade's. An entry already recorded belongs to another
- * trade (another worker recorded it meanwhile): that is an error, which undoes ours.
+ * Records the entry and its legs of a trade just inserted, in one statement with their log
+ * entries and the protective legs joined to the position. An entry already recorded belongs to
+ * another trade (another worker recorded it meanwhile): that is an error, which undoes ours.
  */
 async function insertNewEntryOrders(
   tx: Database,
@@ -212,74 +221,20 @@ async function insertNewEntryOrders(
   tradeId: number,
   source: string,
   at: Date,
-): Promise<{
-  readonly entry: OrderRecord;
-  readonly legs: readonly OrderRecord[];
-  readonly logs: readonly LogEntry[];
-}> {
-  const [entryRow] = await tx
-    .insert(orders)
-    .values(newOrderRow({ ...input.entry, accountId: input.accountId, tradeId }, at))
-    .onConflictDoNothing()
-    .returning();
-  if (!entryRow) {
-    const existing = await findOrderByClientOrderId(tx, input.entry.order.clientOrderId);
+): Promise<{ readonly entry: OrderRecord; readonly legs: readonly OrderRecord[] }> {
+  const group = await insertOrderGroup(
+    tx,
+    { ...input.entry, accountId: input.accountId, tradeId },
+    (input.legs ?? []).map((leg) => ({ ...leg, accountId: input.accountId, tradeId })),
+    source,
+    at,
+  );
+  if (!group.parent.created) {
     throw new Error(
-      `entry ${input.entry.order.clientOrderId} belongs to trade ${existing?.tradeId ?? "unknown"}`,
+      `entry ${input.entry.order.clientOrderId} belongs to trade ${group.parent.record.tradeId ?? "unknown"}`,
     );
   }
-  const legInputs = input.legs ?? [];
-  const legRows =
-    legInputs.length === 0
-      ? []
-      : await tx
-          .insert(orders)
-          .values(
-            legInputs.map((leg) =>
-              newOrderRow(
-                { ...leg, accountId: input.accountId, tradeId, parentOrderId: entryRow.id },
-                at,
-              ),
-            ),
-          )
-          .onConflictDoNothing()
-          .returning();
-  const byClientId = new Map(legRows.map((r) => [r.clientOrderId, r]));
-  const legs: OrderRecord[] = [];
-  for (const leg of legInputs) {
-    const inserted = byClientId.get(leg.order.clientOrderId);
-    if (inserted) {
-      legs.push(orderRecordOfRow(inserted));
-      continue;
-    }
-    // Recorded before under this client order id: it is answered as found, as one insert would.
-    const existing = await findOrderByClientOrderId(tx, leg.order.clientOrderId);
-    if (!existing) throw new Error("order neither inserted nor found");
-    legs.push(existing);
-  }
-  const created = [
-    entryRow,
-    ...legInputs.flatMap((leg) => {
-      const r = byClientId.get(leg.order.clientOrderId);
-      return r ? [r] : [];
-    }),
-  ];
-  const protective = created.filter((r) => isProtectiveRole(r.role));
-  for (const symbol of new Set(protective.map((r) => r.symbol))) {
-    const ids = protective.filter((r) => r.symbol === symbol).map((r) => r.id);
-    await tx
-      .update(positions)
-      .set({
-        // The ids as one text parameter: the statement's text stays the same (prepared once).
-        protectiveOrderIds: sql`array_cat(${positions.protectiveOrderIds}, string_to_array(${ids.map((id) => String(Number(id))).join(",")}, ',')::bigint[])`,
-      })
-      .where(and(eq(positions.accountId, input.accountId), eq(positions.symbol, symbol)));
-  }
-  return {
-    entry: orderRecordOfRow(entryRow),
-    legs,
-    logs: created.map((r) => orderCreatedLog(r, source, at)),
-  };
+  return { entry: group.parent.record, legs: group.legs.map((leg) => leg.record) };
 }
 
 /** Records (or finds, on a retry) the entry and its legs; one after the other, as savepoints nest. */
