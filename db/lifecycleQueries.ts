@@ -6,13 +6,16 @@
 import { and, asc, desc, eq, gte, inArray, notInArray, or, sql } from "drizzle-orm";
 import { type Decimal, dec } from "../domain/money";
 import { TERMINAL_ORDER_STATUSES } from "../domain/order";
-import { compileStatement, type Database, runCompiled } from "./database";
+import { compileStatement, type Database, runCompiled, runCompiledText } from "./database";
 import type { FillRecord } from "./fills";
-import { rowOfJson } from "./jsonRows";
+import { parseJsonNumbersAsText, rowOfJson } from "./jsonRows";
+import { createOrderStateCache, type OrderStateCache, rememberSnapshot } from "./orderStateCache";
 import { type OrderRecord, orderRecordOfRow } from "./orders";
-import { brokerAccounts, fills, orders, users } from "./schema";
+import { brokerAccounts, fills, orders, positions, trades, users } from "./schema";
 
 type OrderRow = typeof orders.$inferSelect;
+type PositionRow = typeof positions.$inferSelect;
+type TradeRow = typeof trades.$inferSelect;
 
 /** Order rows as the database returns them (by column name), as records. */
 function orderRecordsOf(rows: readonly Record<string, unknown>[]): OrderRecord[] {
@@ -26,10 +29,11 @@ const childOrdersStatement = compileStatement(
   sql`select * from ${orders} where ${orders.parentOrderId} = ${sql.placeholder("parent")}
       order by ${orders.id}`,
 );
-// Migration 0009: the lock, then the read on a snapshot taken once the lock is held.
+// Migration 0010: the lock, then the read (with row versions) on a snapshot taken once the lock
+// is held, as one JSON text.
 const reportedOrdersStatement = compileStatement(
-  sql`select * from report_orders_after_lock(${sql.placeholder("lock")}, ${sql.placeholder("broker")},
-      ${sql.placeholder("client")}, ${sql.placeholder("legBrokers")}::jsonb, ${sql.placeholder("legClients")}::jsonb)`,
+  sql`select report_after_lock(${sql.placeholder("lock")}, ${sql.placeholder("broker")},
+      ${sql.placeholder("client")}, ${sql.placeholder("legBrokers")}::jsonb, ${sql.placeholder("legClients")}::jsonb) as report`,
 );
 const entriesSinceStatement = compileStatement(
   sql`select * from ${orders}
@@ -259,6 +263,11 @@ export interface ReportedOrders {
   readonly tradeOrders: readonly OrderRecord[];
   /** Our order a reported leg is (by broker id, else client id), wherever it is stored, or null. */
   leg(leg: { readonly brokerOrderId: string; readonly clientOrderId: string }): OrderRecord | null;
+  /**
+   * The rows read (orders, and the order's position and trade) with their versions, for the
+   * report's events to be applied from without reading them again.
+   */
+  readonly cache: OrderStateCache;
 }
 
 /**
@@ -273,15 +282,38 @@ export async function lockReportedOrders(
   order: { readonly brokerOrderId: string; readonly clientOrderId: string },
   legs: readonly { readonly brokerOrderId: string; readonly clientOrderId: string }[],
 ): Promise<ReportedOrders> {
-  const rows = orderRecordsOf(
-    await runCompiled(tx, reportedOrdersStatement, {
-      lock,
-      broker: order.brokerOrderId,
-      client: order.clientOrderId,
-      legBrokers: JSON.stringify(legs.map((l) => l.brokerOrderId)),
-      legClients: JSON.stringify(legs.map((l) => l.clientOrderId).filter((id) => id.length > 0)),
-    }),
-  );
+  const [read] = await runCompiledText<{ report: string }>(tx, reportedOrdersStatement, {
+    lock,
+    broker: order.brokerOrderId,
+    client: order.clientOrderId,
+    legBrokers: JSON.stringify(legs.map((l) => l.brokerOrderId)),
+    legClients: JSON.stringify(legs.map((l) => l.clientOrderId).filter((id) => id.length > 0)),
+  });
+  const [orderRows, position, trade] = parseJsonNumbersAsText(read?.report ?? "[[],null,null]") as [
+    [Record<string, unknown>, string][],
+    [Record<string, unknown>, string] | null,
+    [Record<string, unknown>, string] | null,
+  ];
+  const versioned = orderRows.map(([row, version]) => ({
+    row: rowOfJson<OrderRow>(orders, row),
+    version,
+  }));
+  const rows = versioned.map((v) => orderRecordOfRow(v.row));
+  // The rows as read, for the report's events to start from (their writes check the versions).
+  const cache = createOrderStateCache();
+  const positionRead = position && {
+    row: rowOfJson<PositionRow>(positions, position[0]),
+    version: position[1],
+  };
+  const tradeRead = trade && { row: rowOfJson<TradeRow>(trades, trade[0]), version: trade[1] };
+  for (const v of versioned) {
+    rememberSnapshot(
+      cache,
+      v,
+      positionRead,
+      tradeRead && v.row.tradeId === tradeRead.row.id ? tradeRead : null,
+    );
+  }
   const match = (wanted: { readonly brokerOrderId: string; readonly clientOrderId: string }) =>
     rows.find((r) => r.order.brokerOrderId === wanted.brokerOrderId) ??
     (wanted.clientOrderId === ""
@@ -294,5 +326,6 @@ export async function lockReportedOrders(
     children: found === null ? [] : rows.filter((r) => r.parentOrderId === found.id),
     tradeOrders: found?.tradeId == null ? [] : rows.filter((r) => r.tradeId === found.tradeId),
     leg: match,
+    cache,
   };
 }

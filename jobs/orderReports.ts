@@ -10,6 +10,7 @@
 import type { Database } from "../db/database";
 import { listChildOrders, lockReportedOrders } from "../db/lifecycleQueries";
 import { applyOrderUpdate, type OrderUpdate } from "../db/orderEvents";
+import type { OrderStateCache } from "../db/orderStateCache";
 import { isProtectiveRole, type OrderRecord } from "../db/orders";
 import type { TradeRecord } from "../db/trades";
 import type { BrokerOrder } from "../domain/broker";
@@ -131,6 +132,7 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
     report: Pick<OrderReportData, "event" | "at">,
     execution: ReportedExecution | null,
     out: { updates: OrderUpdate[]; notices: PendingNotice[]; protections: ProtectionRequest[] },
+    cache: OrderStateCache,
   ): Promise<OrderRecord> {
     let current = record;
     const events = eventsForReport(current.order, order, {
@@ -149,7 +151,9 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
       const applied = await applyOrderUpdate(tx, { orderId: current.id }, event, {
         source: inferred ? "inferred" : EVENT_SOURCE[source],
         recordedAt: deps.now(),
-        // A lost race fails the report's transaction, which `handle` runs again whole.
+        // From the rows read under the lock; a lost race fails the report's transaction, which
+        // `handle` runs again whole.
+        cache,
         raceRetry: "caller",
       });
       if (!applied.ok) {
@@ -294,7 +298,7 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
         };
         let after: OrderRecord | null = null;
         if (record) {
-          after = await applyTo(tx, record, order, source, report, execution, out);
+          after = await applyTo(tx, record, order, source, report, execution, out, reported.cache);
           // The legs as stored before this report, read with it (legs only change through it).
           const childrenOf = async (parentId: number): Promise<readonly OrderRecord[]> =>
             parentId === record.id ? reported.children : listChildOrders(tx, parentId);
@@ -340,7 +344,16 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
               null;
             if (legRecord) {
               appliedLegs.add(legRecord.id);
-              await applyTo(tx, legRecord, leg, source, { event: null, at: report.at }, null, out);
+              await applyTo(
+                tx,
+                legRecord,
+                leg,
+                source,
+                { event: null, at: report.at },
+                null,
+                out,
+                reported.cache,
+              );
             }
           }
         }

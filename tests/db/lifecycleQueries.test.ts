@@ -1,6 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lockName, lockReportedOrders } from "../../db/lifecycleQueries";
+import { cachedSnapshot } from "../../db/orderStateCache";
 import { orders } from "../../db/schema";
 import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
 import { createAccount, enterLong } from "./fixtures";
@@ -37,6 +38,13 @@ describe.each(TEST_DRIVERS)("the orders of an order report on %s", (driver) => {
     expect(byBrokerId.tradeOrders.map((o) => o.id)).toEqual([entry.id, ...legs.map((l) => l.id)]);
     expect(byBrokerId.tradeOrders.every((o) => o.tradeId === trade.id)).toBe(true);
     expect(byBrokerId.leg({ brokerOrderId: "b-stop", clientOrderId: "x" })?.id).toBe(stop.id);
+    // With their versions, for the report's events to start from: the order, its trade, no position.
+    const snapshot = cachedSnapshot(byBrokerId.cache, { orderId: entry.id });
+    expect(snapshot?.order.row.brokerOrderId).toBe("b-entry");
+    expect(snapshot?.order.version).toMatch(/^\d+$/);
+    expect(snapshot?.trade?.row.id).toBe(trade.id);
+    expect(snapshot?.position).toBeNull();
+    expect(cachedSnapshot(byBrokerId.cache, { orderId: stop.id })?.trade?.row.id).toBe(trade.id);
     // A leg the broker names by a client order id of ours, elsewhere in the books.
     expect(
       byBrokerId.leg({ brokerOrderId: "b-unknown", clientOrderId: other.entry.order.clientOrderId })
