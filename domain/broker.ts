@@ -65,6 +65,14 @@ export interface StopLossLeg {
 }
 
 /** What every order request carries. `qty` is in shares (fractional only for simple day orders). */
+/** Whether an order opens a position or closes one, on which side. */
+export type PositionIntent = "buy_to_open" | "buy_to_close" | "sell_to_open" | "sell_to_close";
+
+/** The intent of an order on `side` that closes a position: a sell closes a long. */
+export function closingIntent(side: OrderSide): PositionIntent {
+  return side === "sell" ? "sell_to_close" : "buy_to_close";
+}
+
 export interface OrderRequestCommon {
   readonly clientOrderId: string;
   readonly symbol: string;
@@ -73,6 +81,11 @@ export interface OrderRequestCommon {
   readonly timeInForce: TimeInForce;
   /** Extended hours: the broker accepts it only for simple limit orders, day or gtc. */
   readonly extendedHours?: boolean;
+  /**
+   * A closing intent makes the broker refuse the order beyond the position held, instead of
+   * opening the other side with the rest (an exit or close that outlived its position).
+   */
+  readonly positionIntent?: PositionIntent;
 }
 
 /** A lone order. */

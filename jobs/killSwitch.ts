@@ -37,7 +37,7 @@ import {
   type OrderRecord,
 } from "../db/orders";
 import { findPosition } from "../db/positions";
-import type { Broker, BrokerOrder, BrokerResult } from "../domain/broker";
+import { type Broker, type BrokerOrder, type BrokerResult, closingIntent } from "../domain/broker";
 import { type Decimal, dec, HUNDRED, minDecimal, ZERO } from "../domain/money";
 import { positionCloseResultNotice } from "../domain/notifications";
 import { createOrder, type OrderSide } from "../domain/order";
@@ -463,6 +463,9 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
         side: o.side,
         qty: o.quantity,
         timeInForce: o.timeInForce,
+        // Refused beyond the position held rather than opening the other side, should the
+        // position have shrunk or gone since it was read.
+        positionIntent: closingIntent(o.side),
         orderClass: "simple",
         entry: { type: "market" },
       },

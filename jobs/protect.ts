@@ -25,7 +25,7 @@ import { applyOrderUpdate } from "../db/orderEvents";
 import { insertOrderGroup } from "../db/orderGroups";
 import { insertOrder, listOrdersForTrade, type OrderRecord } from "../db/orders";
 import { findTrade, type TradeRecord } from "../db/trades";
-import type { Broker, OrderRequest } from "../domain/broker";
+import { type Broker, closingIntent, type OrderRequest } from "../domain/broker";
 import { type Decimal, sumDecimals, ZERO } from "../domain/money";
 import { createOrder } from "../domain/order";
 import { isTerminal } from "../domain/orderStateMachine";
@@ -156,9 +156,11 @@ function exitRequestOf(exit: ExitToSend): OrderRequest {
       stopLoss: { stopPrice: stop.order.stopPrice },
     };
   }
-  if (o.type === "market") return { ...common, orderClass: "simple", entry: { type: "market" } };
+  // A lone exit only ever closes: left working after its position is gone, it must not open one.
+  const closing = { ...common, positionIntent: closingIntent(o.side) };
+  if (o.type === "market") return { ...closing, orderClass: "simple", entry: { type: "market" } };
   if (!o.stopPrice) throw new Error(`exit ${o.clientOrderId} has no stop price`);
-  return { ...common, orderClass: "simple", entry: { type: "stop", stopPrice: o.stopPrice } };
+  return { ...closing, orderClass: "simple", entry: { type: "stop", stopPrice: o.stopPrice } };
 }
 
 /** Builds the `protect` processor. */

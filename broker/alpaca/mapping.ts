@@ -135,6 +135,7 @@ export function toPostOrderRequest(request: OrderRequest): trading.PostOrderRequ
     timeInForce: request.timeInForce,
     clientOrderId: request.clientOrderId,
     ...(request.extendedHours === undefined ? {} : { extendedHours: request.extendedHours }),
+    ...(request.positionIntent === undefined ? {} : { positionIntent: request.positionIntent }),
   };
   switch (request.orderClass) {
     case "simple":

@@ -36,7 +36,8 @@ type Intent = SimOrder["positionIntent"];
 function checkAccount(ex: Exchange, r: OrderRequest, qty: Dec): ApiResult<Intent> {
   const pos = ex.positions.get(r.symbol)?.qty ?? ZERO;
   const closing = r.side === "sell" ? pos.gt(0) : pos.lt(0);
-  const mustClose = r.orderClass === "oco";
+  // A stated closing intent closes or is refused; it never opens the other side.
+  const mustClose = r.orderClass === "oco" || (r.positionIntent?.endsWith("_to_close") ?? false);
   if (closing || mustClose) {
     const held = r.side === "sell" ? pos : pos.neg();
     const available = held.gt(0) ? held.minus(ex.book.reservedToClose(r.symbol, r.side)) : ZERO;

@@ -5,6 +5,7 @@ import {
   type OrderClass,
   type OrderSide,
   type OrderType,
+  type PositionIntent,
   type TimeInForce,
 } from "./types";
 
@@ -22,6 +23,8 @@ export interface OrderRequest {
   trailPrice: Dec | null;
   trailPercent: Dec | null;
   extendedHours: boolean;
+  /** The intent the client stated, if any (the account checks infer it otherwise). */
+  positionIntent: PositionIntent | null;
   clientOrderId: string | null;
   takeProfit: { limitPrice: Dec } | null;
   stopLoss: { stopPrice: Dec; limitPrice: Dec | null } | null;
@@ -30,6 +33,12 @@ export interface OrderRequest {
 const TYPES: readonly OrderType[] = ["market", "limit", "stop", "stop_limit", "trailing_stop"];
 const TIFS: readonly TimeInForce[] = ["day", "gtc", "opg", "cls", "ioc", "fok"];
 const CLASSES: readonly OrderClass[] = ["simple", "bracket", "oco", "oto"];
+const INTENTS: readonly PositionIntent[] = [
+  "buy_to_open",
+  "buy_to_close",
+  "sell_to_open",
+  "sell_to_close",
+];
 
 const INVALID = 42210000;
 
@@ -143,6 +152,13 @@ export function parseOrderRequest(raw: unknown): ApiResult<OrderRequest> {
     return invalid("extended hours order must be DAY or GTC limit orders");
   }
 
+  let positionIntent: PositionIntent | null = null;
+  if (body.position_intent !== undefined && body.position_intent !== null) {
+    const stated = INTENTS.find((i) => i === body.position_intent && i.startsWith(side));
+    if (!stated) return invalid("invalid position_intent");
+    positionIntent = stated;
+  }
+
   let clientOrderId: string | null = null;
   if (
     body.client_order_id !== undefined &&
@@ -188,6 +204,7 @@ export function parseOrderRequest(raw: unknown): ApiResult<OrderRequest> {
     trailPrice: trailPrice.value,
     trailPercent,
     extendedHours,
+    positionIntent,
     clientOrderId,
     takeProfit,
     stopLoss,

@@ -1,5 +1,7 @@
 import type { Dec } from "./decimal";
 
+/** Whether an order opens or closes a position, on which side. */
+export type PositionIntent = "buy_to_open" | "buy_to_close" | "sell_to_open" | "sell_to_close";
 export type OrderSide = "buy" | "sell";
 export type OrderType = "market" | "limit" | "stop" | "stop_limit" | "trailing_stop";
 export type TimeInForce = "day" | "gtc" | "opg" | "cls" | "ioc" | "fok";
@@ -76,7 +78,7 @@ export interface SimOrder {
   role: LegRole;
   /** An exit leg whose entry has completely filled: it executes even while its status is `held`. */
   armed: boolean;
-  positionIntent: "buy_to_open" | "buy_to_close" | "sell_to_open" | "sell_to_close";
+  positionIntent: PositionIntent;
 }
 
 export interface Quote {

@@ -61,11 +61,17 @@ let value: ReturnType<typeof createValueProcessor>;
 /** Symbols whose next close the broker refuses (as Alpaca refuses a close it cannot place). */
 const closesToRefuse = new Set<string>();
 
+/** Every close the kill switch asked the broker for: its side and position intent. */
+const closesSent: { readonly side: string; readonly intent: string | undefined }[] = [];
+
 /** The simulator's broker, refusing the closes of `closesToRefuse` once each. */
 function refusingCloses(broker: Broker): Broker {
   return {
     ...broker,
     async submitOrder(request, options) {
+      if (request.clientOrderId.startsWith("close-")) {
+        closesSent.push({ side: request.side, intent: request.positionIntent });
+      }
       if (request.clientOrderId.startsWith("close-") && closesToRefuse.delete(request.symbol)) {
         return {
           ok: false,
@@ -367,6 +373,9 @@ describe("kill switches on the simulator", () => {
     // No order is left working for the flattened symbols.
     expect(await brokerOpenOrders(SECOND)).toEqual([]);
     expect(await brokerOpenOrders(HELD)).toEqual([]);
+    // Each close only closes: a position gone meanwhile is refused, never sold short.
+    expect(closesSent.length).toBeGreaterThan(0);
+    expect(closesSent).toEqual(closesSent.map((c) => ({ ...c, intent: `${c.side}_to_close` })));
   }, 60_000);
 
   it("tells a /close the broker refused on its last attempt that the desk gave up, and what to do", async () => {

@@ -62,6 +62,45 @@ describe("Alpaca's refusals, through the SDK's typed errors", () => {
     expect(String((err as Error).message)).toContain("insufficient qty available");
   });
 
+  it("403 40310000 for a closing intent beyond the position, where a plain sell opens a short", async () => {
+    const closeWhatIsHeld = () =>
+      alpaca().trading.orders.market({
+        symbol: "AAPL",
+        side: "sell",
+        qty: "2",
+        timeInForce: "day",
+        positionIntent: "sell_to_close",
+      });
+    await expect(closeWhatIsHeld()).rejects.toMatchObject({ status: 403, code: 40310000 });
+    await alpaca().trading.orders.market({
+      symbol: "AAPL",
+      side: "buy",
+      qty: "2",
+      timeInForce: "day",
+    });
+    const closed = await closeWhatIsHeld();
+    expect(closed.positionIntent).toBe("sell_to_close");
+    await expect(closeWhatIsHeld()).rejects.toMatchObject({ status: 403, code: 40310000 });
+    // Without the intent, the same sell opens a short.
+    const opened = await alpaca().trading.orders.market({
+      symbol: "AAPL",
+      side: "sell",
+      qty: "2",
+      timeInForce: "day",
+    });
+    expect(opened.positionIntent).toBe("sell_to_open");
+    // An intent on the other side is not an intent of this order.
+    await expect(
+      alpaca().trading.orders.market({
+        symbol: "AAPL",
+        side: "buy",
+        qty: "1",
+        timeInForce: "day",
+        positionIntent: "sell_to_close",
+      }),
+    ).rejects.toMatchObject({ status: 422 });
+  });
+
   it("422 for sub-penny prices", async () => {
     await expect(
       alpaca().trading.orders.limit({

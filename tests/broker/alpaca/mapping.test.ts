@@ -46,6 +46,18 @@ describe("toPostOrderRequest", () => {
       entry: { type: "stop", stopPrice: dec("0.5123") },
     });
     expect(penny.stopPrice).toBe("0.5123");
+    expect(penny.positionIntent).toBeUndefined();
+  });
+
+  it("states a closing intent when asked, so the broker never opens the other side", () => {
+    const close = toPostOrderRequest({
+      ...common,
+      side: "sell",
+      positionIntent: "sell_to_close",
+      orderClass: "simple",
+      entry: { type: "market" },
+    });
+    expect(close).toMatchObject({ type: "market", side: "sell", positionIntent: "sell_to_close" });
   });
 
   it("builds OCO as a limit parent and OTO with its one exit", () => {
