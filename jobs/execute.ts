@@ -21,10 +21,7 @@ import {
   awaitEarlierCommits,
   commitWithoutFlushWait,
   listChildOrders,
-  listEntriesSince,
-  listEntryTimesSince,
   lockName,
-  sumWorkingEntries,
 } from "../db/lifecycleQueries";
 import { applyOrderUpdate } from "../db/orderEvents";
 import { listOrdersForTrade, type OrderRecord } from "../db/orders";
@@ -36,6 +33,7 @@ import { checkOrder } from "../domain/riskChecks";
 import { allowsOrder } from "../domain/tradingState";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
+import { entrySubmittedNotice } from "./entryNotices";
 import { decisionPrices, entryRequestFor, sendsAsBracket, tradeEntryFor } from "./entryOrders";
 import { type CalendarCache, createCalendarCache, nextExecutionTime } from "./marketCalendar";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
@@ -48,6 +46,7 @@ import {
   createInFlightReads,
   readBrokerView,
 } from "./riskSnapshot";
+import { readSnapshotEntries } from "./snapshotEntries";
 import { withRaceRetry } from "./transactions";
 
 const SOURCE = "job:execute";
@@ -154,10 +153,6 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       quote?.bidPrice ??
       prices.stop;
     const chats = await recipients(decision.accountId);
-    const since = new Date(now.getTime() - Math.max(limits.duplicateWindowMs, 60_000));
-    // Only entries inside the duplicate window can be duplicates: those are read in full, every
-    // other recent entry by its time alone (the rate rule counts them all once).
-    const duplicateSince = new Date(now.getTime() - limits.duplicateWindowMs);
     const recorded = await withRaceRetry(() =>
       deps.db.transaction(async (tx) => {
         // The lock is held until commit, so the commit does not wait for the disk (the entry is
@@ -167,12 +162,15 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
           commitWithoutFlushWait(tx),
           lockName(tx, entryLockName(decision.accountId)),
         ]);
-        const [account, workingEntries, recentInSymbol, otherEntryTimes] = await Promise.all([
+        const [account, entries] = await Promise.all([
           findBrokerAccount(tx, decision.accountId),
-          // Exits add no exposure: the checks only count working entries.
-          sumWorkingEntries(tx, decision.accountId),
-          listEntriesSince(tx, decision.accountId, decision.symbol, duplicateSince),
-          listEntryTimesSince(tx, decision.accountId, since, decision.symbol, duplicateSince),
+          readSnapshotEntries(
+            tx,
+            decision.accountId,
+            decision.symbol,
+            limits.duplicateWindowMs,
+            now,
+          ),
         ]);
         if (!account) throw new UnrecoverableError(`no account ${decision.accountId}`);
         const verdict = checkOrder(
@@ -185,14 +183,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
             stopLossPrice: prices.stop,
             takeProfitPrice: prices.target,
           },
-          buildAccountSnapshot({
-            view,
-            symbol: decision.symbol,
-            workingEntries,
-            recentInSymbol,
-            otherEntryTimes,
-            calendar,
-          }),
+          buildAccountSnapshot({ view, symbol: decision.symbol, ...entries, calendar }),
           limits,
           tradingStateOf(account),
           now.getTime(),
@@ -377,7 +368,6 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       await deps.jobs.requestNotify("entry-refused");
       throw new UnrecoverableError(`${submitted.code}: ${submitted.message}`);
     }
-    const prices = decisionPrices(current);
     await handler.handle(
       current.accountId,
       "submit",
@@ -385,24 +375,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       {
         within: async (tx, order): Promise<PendingNotice[]> => {
           await finishDecisionExecution(tx, current.id, { executed: true }, SOURCE, deps.now());
-          return [
-            {
-              key: `submitted-${current.id}`,
-              notice: {
-                kind: "ENTRY_SUBMITTED",
-                decisionId: current.id,
-                tradeId: order?.tradeId ?? null,
-                symbol: current.symbol,
-                side: current.side,
-                quantity: current.quantity.toFixed(),
-                orderType: current.entryType === "limit" ? "limit" : "market",
-                limitPrice: prices.entry?.toFixed() ?? null,
-                stopPrice: prices.stop.toFixed(),
-                targetPrice: prices.target?.toFixed() ?? null,
-                clientOrderId: request.clientOrderId,
-              },
-            },
-          ];
+          return [entrySubmittedNotice(current, order?.tradeId ?? null)];
         },
       },
     );
