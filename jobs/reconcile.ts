@@ -26,7 +26,7 @@ import { type Decision, findDecision, finishDecisionExecution } from "../db/deci
 import { appendLog, type LogEntry } from "../db/executionLog";
 import { listChildOrders, lockName } from "../db/lifecycleQueries";
 import { applyOrderUpdate } from "../db/orderEvents";
-import { findOrderByClientOrderId, insertOrder, type OrderRecord } from "../db/orders";
+import { findOrder, findOrderByClientOrderId, insertOrder, type OrderRecord } from "../db/orders";
 import { findPosition, listPositions } from "../db/positions";
 import {
   countOrdersWithClientIdPrefix,
@@ -51,6 +51,7 @@ import {
 } from "../domain/reconciliation";
 import { roundStopPrice } from "../domain/tick";
 import { brokerOrderToReport } from "./brokerOrderPayload";
+import { isStaleUnsentClose } from "./closeOrders";
 import type { JobDeps } from "./context";
 import { entrySubmittedNotice } from "./entryNotices";
 import { entryClientOrderId } from "./entryOrders";
@@ -564,7 +565,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
         );
       }
       case "ORDER_UNKNOWN_AT_BROKER": {
-        return inLock(accountId, action.symbol, async (tx) => {
+        const written = await inLock(accountId, action.symbol, async (tx) => {
           if (action.acknowledged) {
             // The broker acknowledged it once and no longer knows it: it cannot fill.
             const closed = await applyOrderUpdate(
@@ -594,6 +595,15 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
             at,
           );
         });
+        if (!action.acknowledged) {
+          // A close recorded long ago that never reached the broker (its job gone for good) no
+          // longer stands in for a stop: protect looks it up, ends it and covers the position.
+          const order = await findOrder(deps.db, action.orderId);
+          if (order?.tradeId != null && isStaleUnsentClose(order, at)) {
+            await deps.jobs.requestProtection(accountId, order.tradeId, "after_close");
+          }
+        }
+        return written;
       }
       case "FILL_EXCEEDS_BROKER":
       case "FILL_PRICE_UNKNOWN":

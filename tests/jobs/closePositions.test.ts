@@ -33,6 +33,7 @@ import {
 } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createQueues } from "../../jobs/queues";
+import { createReconcileProcessor } from "../../jobs/reconcile";
 import type { WorkerRuntime } from "../../jobs/worker";
 import { TEST_REDIS_URL } from "../support/redis";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
@@ -428,6 +429,55 @@ describe("closing positions through the jobs", () => {
       const close = (await listOrdersForTrade(t.db.db, trade.id)).find((o) => o.id === fresh.id);
       return close?.order.status === "filled";
     });
+  }, 60_000);
+
+  it("ends at the next reconciliation a close whose run died before cancelling the exits", async () => {
+    const symbol = TEST_SYMBOLS[16] ?? "T16";
+    const trade = await openPosition(symbol, "10");
+    // Recorded two minutes ago by a run gone for good: never sent, the exits never cancelled.
+    const at = new Date(t.deps.now().getTime() - 120_000);
+    const { record: lost } = await insertOrder(
+      t.db.db,
+      {
+        accountId: t.accountId,
+        tradeId: trade.id,
+        order: createOrder(
+          {
+            clientOrderId: closeClientOrderId(t.accountId, "died", symbol, 1),
+            symbol,
+            side: "sell",
+            type: "market",
+            timeInForce: "day",
+            orderClass: "simple",
+            role: "EXIT",
+            quantity: dec("10"),
+            limitPrice: null,
+            stopPrice: null,
+          },
+          at.toISOString(),
+        ),
+        exitReason: "MANUAL_EXIT",
+      },
+      "test",
+      at,
+    );
+    const reconcile = createReconcileProcessor(t.deps, {
+      handler: createOrderReportHandler(t.deps),
+    });
+    const result = await reconcile({ data: { accountId: t.accountId, reason: "test" } });
+    expect(result.actions).toContain("ORDER_UNKNOWN_AT_BROKER");
+    const ended = await waitFor(
+      async () => {
+        const close = (await listOrdersForTrade(t.db.db, trade.id)).find((o) => o.id === lost.id);
+        return close?.order.status === "canceled" ? close : null;
+      },
+      15_000,
+      "the unsent close ended",
+    );
+    expect(ended.order.brokerOrderId).toBeNull();
+    // Nothing was sent for it, and the position keeps its stop.
+    expect(await simOrders(symbol, "close-")).toEqual([]);
+    expect((await openOrders(symbol)).some((o) => o.type === "stop")).toBe(true);
   }, 60_000);
 
   it("on a halt sweeps the entries again later, and flattens (once a day) only when the account asks for it", async () => {
