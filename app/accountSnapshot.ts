@@ -7,7 +7,7 @@
  */
 import type { Database } from "../db/database";
 import { loadRiskLimits } from "../db/riskLimits";
-import type { Broker, BrokerAsset } from "../domain/broker";
+import type { Broker } from "../domain/broker";
 import type { AccountSnapshot } from "../domain/riskChecks";
 import type { RiskLimits } from "../domain/riskLimits";
 import { type CalendarCache, createCalendarCache } from "../jobs/marketCalendar";
@@ -16,6 +16,7 @@ import {
   buildAccountSnapshot,
   createAssetCache,
   readBrokerView,
+  unknownAsNotTradable,
 } from "../jobs/riskSnapshot";
 import { readSnapshotEntries } from "../jobs/snapshotEntries";
 
@@ -46,34 +47,6 @@ export interface SnapshotUnavailable {
   readonly ok: false;
   readonly code: string;
   readonly message: string;
-}
-
-/**
- * Asset flags where a symbol the broker does not know reads as an asset nobody can trade: the
- * checks refuse the plan (NOT_TRADABLE) and say so, instead of the snapshot failing as if the
- * broker had not answered.
- */
-function unknownAsNotTradable(assets: AssetCache): AssetCache {
-  return {
-    async get(broker, symbol) {
-      const answer = await assets.get(broker, symbol);
-      if (!("ok" in answer) || answer.code !== "NOT_FOUND") return answer;
-      const unknown: BrokerAsset = {
-        assetId: "",
-        symbol,
-        name: symbol,
-        exchange: "",
-        assetClass: "",
-        status: "inactive",
-        tradable: false,
-        shortable: false,
-        easyToBorrow: false,
-        fractionable: false,
-        marginable: false,
-      };
-      return unknown;
-    },
-  };
 }
 
 /**

@@ -45,6 +45,7 @@ import {
   createAssetCache,
   createInFlightReads,
   readBrokerView,
+  unknownAsNotTradable,
 } from "./riskSnapshot";
 import { readSnapshotEntries } from "./snapshotEntries";
 import { withRaceRetry } from "./transactions";
@@ -72,7 +73,7 @@ export function entryLockName(accountId: number): string {
 /** Builds the `execute` processor. */
 export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorOptions) {
   const calendars = options.calendars ?? createCalendarCache();
-  const assets = options.assets ?? createAssetCache();
+  const assets = unknownAsNotTradable(options.assets ?? createAssetCache());
   const brokerReads = createInFlightReads();
   const recipients = createRecipientLookup(deps);
   const handler = options.handler;

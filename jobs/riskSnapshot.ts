@@ -46,6 +46,34 @@ export function createAssetCache(ttlMs = 10 * 60_000): AssetCache {
 }
 
 /**
+ * Asset flags where a symbol the broker does not know reads as an asset nobody can trade: the
+ * checks refuse the plan or entry (NOT_TRADABLE) and say so, instead of the snapshot failing as if the
+ * broker had not answered.
+ */
+export function unknownAsNotTradable(assets: AssetCache): AssetCache {
+  return {
+    async get(broker, symbol) {
+      const answer = await assets.get(broker, symbol);
+      if (!("ok" in answer) || answer.code !== "NOT_FOUND") return answer;
+      const unknown: BrokerAsset = {
+        assetId: "",
+        symbol,
+        name: symbol,
+        exchange: "",
+        assetClass: "",
+        status: "inactive",
+        tradable: false,
+        shortable: false,
+        easyToBorrow: false,
+        fractionable: false,
+        marginable: false,
+      };
+      return unknown;
+    },
+  };
+}
+
+/**
  * Broker reads shared by the callers that ask while one is in flight: entries checked at once
  * wait for one account read instead of sending one each. Only a read still in flight is shared,
  * so an answer is at most one request older than a read of one's own; none is kept after.

@@ -188,6 +188,26 @@ describe("order lifecycle on the simulator", () => {
     expect((rows[0]?.payload as { code?: string } | undefined)?.code).toContain("STOP_WRONG_SIDE");
   });
 
+  it("refuses a symbol the broker does not know as not tradable, as a plan shows it", async () => {
+    const decision = await t.decide({
+      symbol: "NOSUCH",
+      entry: "100.00",
+      stop: "95.00",
+      target: "110.00",
+    });
+    await t.jobs.executeDecision(decision.id);
+    const failed = await waitFor(async () => {
+      const d = await findDecision(t.db.db, decision.id);
+      return d?.status === "failed" ? d : null;
+    });
+    expect(failed.statusReason).toContain("NOT_TRADABLE");
+    const rows = await t.db.db
+      .select()
+      .from(notificationOutbox)
+      .where(eq(notificationOutbox.dedupeKey, `decision-refused-${decision.id}:7000001`));
+    expect((rows[0]?.payload as { code?: string } | undefined)?.code).toContain("NOT_TRADABLE");
+  });
+
   it("executes a decision enqueued twice exactly once", async () => {
     await quote("T04", "99.99", "100.01");
     const decision = await t.decide({ symbol: "T04", entry: "99.00" });
