@@ -167,25 +167,8 @@ async function insertTradeWithLog(
   source: string,
   at: Date,
 ): Promise<TradeRow | null> {
-  const insert = tx
-    .insert(trades)
-    .values({
-      accountId: input.accountId,
-      decisionId: input.decisionId,
-      symbol: planned.symbol,
-      side: planned.side,
-      plannedEntry: planned.plannedEntryPrice,
-      plannedStop: planned.plannedStopPrice,
-      plannedTarget: planned.plannedTargetPrice,
-      plannedQuantity: planned.plannedQuantity,
-      plannedRisk: planned.plannedRisk,
-      ...tradeColumns(planned),
-      createdAt: at,
-      updatedAt: at,
-    })
-    .onConflictDoNothing()
-    .returning();
-  const details = JSON.stringify({
+  // The plan's columns, which the CREATED entry also records.
+  const plan = {
     symbol: planned.symbol,
     side: planned.side,
     plannedEntry: planned.plannedEntryPrice,
@@ -193,7 +176,20 @@ async function insertTradeWithLog(
     plannedTarget: planned.plannedTargetPrice,
     plannedQuantity: planned.plannedQuantity,
     plannedRisk: planned.plannedRisk,
-  });
+  };
+  const insert = tx
+    .insert(trades)
+    .values({
+      accountId: input.accountId,
+      decisionId: input.decisionId,
+      ...plan,
+      ...tradeColumns(planned),
+      createdAt: at,
+      updatedAt: at,
+    })
+    .onConflictDoNothing()
+    .returning();
+  const details = JSON.stringify(plan);
   const [inserted] = await queryRows<{ row: string }>(
     tx,
     sql`with t as ${insert}, l as (

@@ -84,6 +84,45 @@ async function simOrders(symbol: string, prefix: string) {
   return all.value.filter((o) => o.clientOrderId.startsWith(prefix));
 }
 
+/**
+ * A close of 10 `symbol` for `tradeId` as the kill switch records it before sending, recorded
+ * `ageMs` ago by request `requestId` and never sent.
+ */
+async function recordUnsentClose(
+  tradeId: number,
+  symbol: string,
+  requestId: string,
+  ageMs: number,
+) {
+  const at = new Date(t.deps.now().getTime() - ageMs);
+  const inserted = await insertOrder(
+    t.db.db,
+    {
+      accountId: t.accountId,
+      tradeId,
+      order: createOrder(
+        {
+          clientOrderId: closeClientOrderId(t.accountId, requestId, symbol, 1),
+          symbol,
+          side: "sell",
+          type: "market",
+          timeInForce: "day",
+          orderClass: "simple",
+          role: "EXIT",
+          quantity: dec("10"),
+          limitPrice: null,
+          stopPrice: null,
+        },
+        at.toISOString(),
+      ),
+      exitReason: "MANUAL_EXIT",
+    },
+    "test",
+    at,
+  );
+  return inserted.record;
+}
+
 /** A filled long position of `symbol` with its live stop; its trade. */
 async function openPosition(symbol: string, quantity: string) {
   await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
@@ -352,35 +391,8 @@ describe("closing positions through the jobs", () => {
   it("stops counting a close recorded long ago that never reached the broker as cover, and sends one recorded just now", async () => {
     const symbol = TEST_SYMBOLS[15] ?? "T15";
     const trade = await openPosition(symbol, "10");
-    const recordClose = async (requestId: string, ageMs: number) => {
-      const at = new Date(t.deps.now().getTime() - ageMs);
-      const inserted = await insertOrder(
-        t.db.db,
-        {
-          accountId: t.accountId,
-          tradeId: trade.id,
-          order: createOrder(
-            {
-              clientOrderId: closeClientOrderId(t.accountId, requestId, symbol, 1),
-              symbol,
-              side: "sell",
-              type: "market",
-              timeInForce: "day",
-              orderClass: "simple",
-              role: "EXIT",
-              quantity: dec("10"),
-              limitPrice: null,
-              stopPrice: null,
-            },
-            at.toISOString(),
-          ),
-          exitReason: "MANUAL_EXIT",
-        },
-        "test",
-        at,
-      );
-      return inserted.record;
-    };
+    const recordClose = (requestId: string, ageMs: number) =>
+      recordUnsentClose(trade.id, symbol, requestId, ageMs);
     const cancelAll = async () => {
       for (const order of await openOrders(symbol)) await t.broker.cancelOrder(order.brokerOrderId);
       await waitFor(async () => (await openOrders(symbol)).length === 0, 15_000, "cancelled");
@@ -435,32 +447,7 @@ describe("closing positions through the jobs", () => {
     const symbol = TEST_SYMBOLS[16] ?? "T16";
     const trade = await openPosition(symbol, "10");
     // Recorded two minutes ago by a run gone for good: never sent, the exits never cancelled.
-    const at = new Date(t.deps.now().getTime() - 120_000);
-    const { record: lost } = await insertOrder(
-      t.db.db,
-      {
-        accountId: t.accountId,
-        tradeId: trade.id,
-        order: createOrder(
-          {
-            clientOrderId: closeClientOrderId(t.accountId, "died", symbol, 1),
-            symbol,
-            side: "sell",
-            type: "market",
-            timeInForce: "day",
-            orderClass: "simple",
-            role: "EXIT",
-            quantity: dec("10"),
-            limitPrice: null,
-            stopPrice: null,
-          },
-          at.toISOString(),
-        ),
-        exitReason: "MANUAL_EXIT",
-      },
-      "test",
-      at,
-    );
+    const lost = await recordUnsentClose(trade.id, symbol, "died", 120_000);
     const reconcile = createReconcileProcessor(t.deps, {
       handler: createOrderReportHandler(t.deps),
     });
