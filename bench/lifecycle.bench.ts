@@ -349,9 +349,6 @@ async function measureProtection(
     onTradeUpdate: (update) => {
       const t = performance.now();
       const id = update.order.clientOrderId;
-      process.stderr.write(
-        `TRACE ${(performance.timeOrigin + t).toFixed(2)} bench ${update.event} ${id}\n`,
-      );
       if (update.event === "fill" && id.endsWith("-entry")) fills.set(id, t);
       if (update.event === "new" && /^t\d+-x1$/.test(id)) stops.set(id, t);
     },
