@@ -50,15 +50,19 @@ const entryTimesSinceStatement = compileStatement(
         and ${orders.createdAt} >= ${sql.placeholder("since")}
         and (${orders.symbol} <> ${sql.placeholder("exceptSymbol")} or ${orders.createdAt} < ${sql.placeholder("exceptSince")})`,
 );
+// An entry is priced at its limit, else its stop, else its trade's planned entry (a market
+// entry's quote when it was decided): a market entry in another symbol than the one checked has
+// no quote in the snapshot, and must not count as nothing.
+const workingEntryPrice = sql`coalesce(${orders.limitPrice}, ${orders.stopPrice}, ${trades.plannedEntry})`;
 const workingEntriesStatement = compileStatement(
   sql`select ${orders.symbol} as symbol, ${orders.side}::text as side,
         sum(${orders.quantity} - ${orders.filledQuantity})::text as remaining,
-        sum((${orders.quantity} - ${orders.filledQuantity}) * coalesce(${orders.limitPrice}, ${orders.stopPrice}))::text as notional
-      from ${orders}
+        sum((${orders.quantity} - ${orders.filledQuantity}) * ${workingEntryPrice})::text as notional
+      from ${orders} left join ${trades} on ${trades.id} = ${orders.tradeId}
       where ${orders.accountId} = ${sql.placeholder("account")}
         and ${orders.role} in ('ENTRY', 'SLICE')
         and ${orders.status} not in ('filled', 'canceled', 'expired', 'replaced', 'rejected')
-      group by 1, 2, coalesce(${orders.limitPrice}, ${orders.stopPrice}) is null`,
+      group by 1, 2, ${workingEntryPrice} is null`,
 );
 
 /**
@@ -190,13 +194,17 @@ export interface WorkingEntryTotal {
   readonly side: "buy" | "sell";
   /** Quantity still to fill. */
   readonly remainingQuantity: Decimal;
-  /** Remaining quantity at each order's limit (or stop) price; null for entries without a price. */
+  /**
+   * Remaining quantity at each order's limit price, else its stop price, else its trade's planned
+   * entry; null for entries with none of them (no trade behind a market entry).
+   */
   readonly notional: Decimal | null;
 }
 
 /**
  * An account's working entries summed per symbol and side (priced and unpriced apart): what the
- * exposure checks need, in one row per symbol instead of one per order.
+ * exposure checks need, in one row per symbol instead of one per order. A market entry counts at
+ * its trade's planned entry, so it is priced even when the checks have no quote for its symbol.
  */
 export async function sumWorkingEntries(
   db: Database,

@@ -107,6 +107,11 @@ export interface PreparedSnapshot {
   readonly exposureBySector: ReadonlyMap<string, Decimal>;
   /** Gross exposure: sizes of all positions plus all working entries. */
   readonly totalExposure: Decimal;
+  /**
+   * Working entries with no price to count them at (no limit or stop, no quote for their symbol):
+   * left out of the exposure totals, so opening orders are refused while there are any.
+   */
+  readonly unpricedEntries: readonly WorkingOrderView[];
   /** Symbols held or being entered: what counts toward max open positions. */
   readonly heldSymbols: ReadonlySet<string>;
   /** Submission times per order content, ascending. */
@@ -146,6 +151,7 @@ export const RISK_CHECK_CODES = [
   "MAX_OPEN_POSITIONS",
   "MAX_TOTAL_EXPOSURE",
   "MAX_SECTOR_EXPOSURE",
+  "UNPRICED_WORKING_ENTRY",
   "BUYING_POWER",
   "NOT_SHORTABLE",
   "DUPLICATE_ORDER",
@@ -207,7 +213,8 @@ function addTo(map: Map<string, Decimal>, key: string, amount: Decimal): void {
  * Builds the per-snapshot maps and totals once (positions by symbol, exposure by symbol and
  * sector, held symbols, submission times), so each `checkOrder` against the same snapshot only
  * does the work of its own order. Working entries count at their limit (or stop) price, or the
- * quote when they have none; working exits (stops, targets) add no exposure.
+ * quote when they have none; those with neither are listed apart (`unpricedEntries`). Working
+ * exits (stops, targets) add no exposure.
  */
 export function prepareSnapshot(snapshot: AccountSnapshot): PreparedSnapshot {
   const positionBySymbol = new Map<string, PositionView>();
@@ -215,6 +222,7 @@ export function prepareSnapshot(snapshot: AccountSnapshot): PreparedSnapshot {
   const pendingEntryBySymbol = new Map<string, Decimal>();
   const exposureBySector = new Map<string, Decimal>();
   const heldSymbols = new Set<string>();
+  const unpricedEntries: WorkingOrderView[] = [];
   let totalExposure = ZERO;
   const sectorOf = (symbol: string) => snapshot.sectors.get(symbol) ?? UNKNOWN_SECTOR;
 
@@ -234,7 +242,10 @@ export function prepareSnapshot(snapshot: AccountSnapshot): PreparedSnapshot {
       positive(o.stopPrice) ??
       quoteForSide(snapshot.quotes.get(o.symbol), o.side);
     heldSymbols.add(o.symbol);
-    if (price === null) continue;
+    if (price === null) {
+      unpricedEntries.push(o);
+      continue;
+    }
     const notional = o.remainingQuantity.times(price);
     addTo(pendingEntryBySymbol, o.symbol, notional);
     addTo(exposureBySymbol, o.symbol, notional);
@@ -263,6 +274,7 @@ export function prepareSnapshot(snapshot: AccountSnapshot): PreparedSnapshot {
     pendingEntryBySymbol,
     exposureBySector,
     totalExposure,
+    unpricedEntries,
     heldSymbols,
     submissionsByContent: byContent,
     submissionTimes,
@@ -347,9 +359,10 @@ export function reducesPosition(
  * (STOP_WRONG_SIDE also for a stop trigger on the wrong side of the market, TARGET_WRONG_SIDE),
  * risk (MISSING_STOP, RISK_PER_TRADE, BELOW_MIN_REWARD_TO_RISK only when a target is given),
  * size and exposure (MAX_POSITION_SIZE, MAX_OPEN_POSITIONS, MAX_TOTAL_EXPOSURE,
- * MAX_SECTOR_EXPOSURE, BUYING_POWER, NOT_SHORTABLE), and flow (DUPLICATE_ORDER: same symbol,
- * side, quantity and prices submitted less than `duplicateWindowMs` ago; ORDER_RATE: already
- * `maxOrdersPerMinute` orders in the last 60 s, for opening orders only).
+ * MAX_SECTOR_EXPOSURE, UNPRICED_WORKING_ENTRY, BUYING_POWER, NOT_SHORTABLE), and flow
+ * (DUPLICATE_ORDER: same symbol, side, quantity and prices submitted less than
+ * `duplicateWindowMs` ago; ORDER_RATE: already `maxOrdersPerMinute` orders in the last 60 s, for
+ * opening orders only).
  *
  * Every limit is inclusive: an order exactly at a limit passes. Orders that only reduce a
  * position skip the risk, size, exposure, position-count, buying-power and shortability rules,
@@ -358,7 +371,8 @@ export function reducesPosition(
  * With an invalid quantity or price, the rules that would compute with it are skipped.
  * Exposure is gross notional: position sizes at market value plus working entries; an order
  * counts at its limit or stop price, or at the quote (ask to buy, bid to sell) when it has
- * none, and such orders are checked against buying power with `maxSlippagePercent` added.
+ * none, and such orders are checked against buying power with `maxSlippagePercent` added. A
+ * working entry with no price at all refuses every opening order (UNPRICED_WORKING_ENTRY).
  * Pass a `prepareSnapshot` result to check many orders against one snapshot quickly.
  */
 export function checkOrder(
@@ -572,6 +586,20 @@ export function checkOrder(
         );
       }
     }
+  }
+
+  // A working entry without a price would count as nothing toward every exposure limit. Rather
+  // than guess its price, refuse new exposure until it fills or is cancelled: the books price
+  // every entry the desk records (limit, stop or planned entry), so this is an entry the desk
+  // cannot account for, and the trader is the one to decide about it.
+  if (prepared.unpricedEntries.length > 0) {
+    const unpriced = prepared.unpricedEntries
+      .map((o) => `${o.side} ${o.remainingQuantity.toString()} ${o.symbol}`)
+      .join(", ");
+    fail(
+      "UNPRICED_WORKING_ENTRY",
+      `A working entry has no known price (${unpriced}), so the account's exposure cannot be checked: wait for it to fill or cancel it, then try again.`,
+    );
   }
 
   // Size and exposure.

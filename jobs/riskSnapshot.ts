@@ -135,9 +135,11 @@ export function quoteViewOf(quote: LatestQuote | null): QuoteView | undefined {
 
 /**
  * Builds the checks' snapshot from the broker's view and our orders: working entries as totals
- * per symbol and side (priced at their average limit), recent entries in the symbol in full (the
- * duplicate rule compares content), and the other recent entries by time only (the rate rule
- * counts them; their content is blank so it never matches).
+ * per symbol and side (priced at their average limit, stop or planned entry as the books know it;
+ * a total the books cannot price goes without, for the checks to price from the quote or refuse),
+ * recent entries in the symbol in full (the duplicate rule compares content), and the other
+ * recent entries by time only (the rate rule counts them; their content is blank so it never
+ * matches).
  */
 export function buildAccountSnapshot(input: {
   readonly view: BrokerView;

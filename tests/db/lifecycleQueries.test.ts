@@ -1,8 +1,9 @@
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lockName, lockReportedOrders } from "../../db/lifecycleQueries";
+import { lockName, lockReportedOrders, sumWorkingEntries } from "../../db/lifecycleQueries";
 import { cachedSnapshot } from "../../db/orderStateCache";
 import { orders } from "../../db/schema";
+import { dec } from "../../domain/money";
 import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
 import { createAccount, enterLong } from "./fixtures";
 
@@ -67,6 +68,57 @@ describe.each(TEST_DRIVERS)("the orders of an order report on %s", (driver) => {
     );
     expect(unknown.order).toBeNull();
     expect(unknown.tradeOrders).toEqual([]);
+  });
+});
+
+describe.each(TEST_DRIVERS)("an account's working entries on %s", (driver) => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase(driver);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("sum per symbol and side at the limit, else the trade's planned entry; unpriced apart", async () => {
+    const accountId = await createAccount(t.db);
+    await enterLong(t.db, accountId, { symbol: "AAPL", entry: "190.10", bracket: true });
+    // Market entries: one partly filled, with its trade's planned entry of $400; one without a
+    // trade, which the books cannot price.
+    const market = { type: "market" as const, limitPrice: null };
+    const msft = await enterLong(t.db, accountId, {
+      symbol: "MSFT",
+      entry: "400.00",
+      stop: "390.00",
+      target: "420.00",
+    });
+    await t.db
+      .update(orders)
+      .set({ ...market, filledQuantity: dec("40") })
+      .where(eq(orders.id, msft.entry.id));
+    const nvda = await enterLong(t.db, accountId, { symbol: "NVDA" });
+    await t.db
+      .update(orders)
+      .set({ ...market, tradeId: null })
+      .where(eq(orders.id, nvda.entry.id));
+    const amd = await enterLong(t.db, accountId, {
+      symbol: "AMD",
+      entry: "150.00",
+      stop: "145.00",
+      target: "160.00",
+    });
+    await t.db.update(orders).set({ status: "filled" }).where(eq(orders.id, amd.entry.id));
+
+    const totals = await sumWorkingEntries(t.db, accountId);
+    expect(
+      totals
+        .map((w) => [w.symbol, w.side, w.remainingQuantity.toString(), w.notional?.toString()])
+        .sort(),
+    ).toEqual([
+      ["AAPL", "buy", "100", "19010"],
+      ["MSFT", "buy", "60", "24000"],
+      ["NVDA", "buy", "100", undefined],
+    ]);
   });
 });
 

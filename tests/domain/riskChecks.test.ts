@@ -405,6 +405,71 @@ describe("MAX_SECTOR_EXPOSURE", () => {
   });
 });
 
+describe("UNPRICED_WORKING_ENTRY", () => {
+  // A market entry in QQQQ, a symbol the snapshot has no quote for.
+  const unpriced: WorkingOrderView = {
+    symbol: "QQQQ",
+    side: "buy",
+    role: "ENTRY",
+    remainingQuantity: dec("40"),
+    limitPrice: null,
+    stopPrice: null,
+  };
+
+  it("keeps a working entry without limit, stop or quote out of the totals, and lists it", () => {
+    const p = prepareSnapshot(snapshot({ workingOrders: [unpriced] }));
+    expect(p.totalExposure.toString()).toBe("10000");
+    expect(p.unpricedEntries).toEqual([unpriced]);
+    expect(p.heldSymbols.has("QQQQ")).toBe(true);
+  });
+
+  it("refuses an opening order in any symbol while such an entry works, and says what to do", () => {
+    const s = snapshot({ workingOrders: [unpriced] });
+    const r = check(nvda(1), s);
+    expect(codes(r)).toEqual(["UNPRICED_WORKING_ENTRY"]);
+    expect(message(r, "UNPRICED_WORKING_ENTRY")).toBe(
+      "A working entry has no known price (buy 40 QQQQ), so the account's exposure cannot be checked: wait for it to fill or cancel it, then try again.",
+    );
+    expect(codes(check(order({ type: "market", limitPrice: null }), s))).toEqual([
+      "UNPRICED_WORKING_ENTRY",
+    ]);
+  });
+
+  it("never keeps a position from being reduced", () => {
+    const s = snapshot({ workingOrders: [unpriced] });
+    const sellMsft = order({
+      symbol: "MSFT",
+      side: "sell",
+      quantity: dec("10"),
+      limitPrice: dec("400.00"),
+      stopLossPrice: null,
+      takeProfitPrice: null,
+    });
+    expect(check(sellMsft, s)).toEqual({ ok: true });
+  });
+
+  it("prices the entry from the quote when its symbol has one", () => {
+    const quoted = snapshot({
+      workingOrders: [unpriced],
+      quotes: new Map([
+        ["NVDA", quote("99.99", "100.01")],
+        ["QQQQ", quote("49.99", "50.01")],
+      ]),
+    });
+    const p = prepareSnapshot(quoted);
+    expect(p.unpricedEntries).toEqual([]);
+    expect(p.totalExposure.toString()).toBe("12000.4");
+  });
+
+  it("counts an entry priced by the books (the planned entry) with no quote for its symbol", () => {
+    // 40 QQQQ planned at $50.00 add $2,000 to the $10,000 held: a 13% limit leaves $1,000.
+    const planned = snapshot({ workingOrders: [{ ...unpriced, limitPrice: dec("50.00") }] });
+    const limits = limitsWith({ maxTotalExposurePercent: dec("13") });
+    expect(check(nvda(10), planned, limits)).toEqual({ ok: true });
+    expect(codes(check(nvda(11), planned, limits))).toEqual(["MAX_TOTAL_EXPOSURE"]);
+  });
+});
+
 describe("BUYING_POWER", () => {
   it("passes with exactly enough and refuses a cent less", () => {
     expect(check(order(), snapshot({ buyingPower: dec("3800") }))).toEqual({ ok: true });
