@@ -45,8 +45,15 @@ export interface JobClient {
     source: OrderReportSource,
     report: OrderReportData,
   ): Promise<void>;
-  /** Hands a streamed trade update to the handler; its job id is the execution id or event key. */
-  publishTradeUpdate(accountId: number, update: TradeUpdate): Promise<void>;
+  /**
+   * Hands a streamed trade update to the handler; its job id is the execution id or event key.
+   * `redelivered`: an earlier handling of it failed partway (see the payload's field).
+   */
+  publishTradeUpdate(
+    accountId: number,
+    update: TradeUpdate,
+    options?: { readonly redelivered?: boolean },
+  ): Promise<void>;
   /**
    * Polls an account's recent orders now (the stream's fallback). A poll asked for because
    * something may have been missed always runs; `coalesce` lets repeated routine requests
@@ -116,10 +123,11 @@ export function createJobClient(queues: Queues): JobClient {
     accountId: number,
     source: OrderReportSource,
     report: OrderReportData,
+    redelivered = false,
   ): Promise<void> => {
     await queues.orderEvents.add(
       "report",
-      { kind: "report", accountId, source, report },
+      { kind: "report", accountId, source, report, ...(redelivered ? { redelivered } : {}) },
       { jobId: orderReportJobId(source, report) },
     );
   };
@@ -145,9 +153,14 @@ export function createJobClient(queues: Queues): JobClient {
         { jobId: jobIdOf("cancel", tradeId) },
       );
     },
-    publishOrderEvent,
-    publishTradeUpdate: (accountId, update) =>
-      publishOrderEvent(accountId, "stream", tradeUpdateToReport(update)),
+    publishOrderEvent: (accountId, source, report) => publishOrderEvent(accountId, source, report),
+    publishTradeUpdate: (accountId, update, options = {}) =>
+      publishOrderEvent(
+        accountId,
+        "stream",
+        tradeUpdateToReport(update),
+        options.redelivered ?? false,
+      ),
     async requestPoll(accountId, reason, options = {}) {
       await queues.orderEvents.add(
         "poll",

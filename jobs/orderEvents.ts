@@ -7,10 +7,10 @@
 import type { Job } from "bullmq";
 import { listOrdersByIds } from "../db/lifecycleQueries";
 import type { OrderRecord } from "../db/orders";
-import type { BrokerOrder } from "../domain/broker";
+import type { BrokerOrder, TradeUpdate } from "../domain/broker";
 import { isTerminal } from "../domain/orderStateMachine";
 import { isEntryRole } from "../domain/trade";
-import { brokerOrderToReport } from "./brokerOrderPayload";
+import { brokerOrderToReport, tradeUpdateToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
 import type { InlineProtection, OrderReportHandler } from "./orderReports";
 import { orderEventsPayloadSchema } from "./queues";
@@ -28,6 +28,29 @@ export function differsFromOurs(order: BrokerOrder, ours: OrderRecord | undefine
   if (order.filledQty.gt(ours.order.filledQuantity)) return true;
   if (ours.order.brokerOrderId === null) return true;
   return !isTerminal(ours.order.status) && ours.order.status !== order.status;
+}
+
+/**
+ * Handles a trade-stream event in the process that holds the stream, without the queue hop:
+ * answers whether an order of ours matched (a report for an order it does not know yet goes to
+ * the queue, whose retries wait for a submit still recording it). The stream holder hands the
+ * queue whatever this does not finish; a holder that dies mid-way loses its stream, and the next
+ * holder's poll and reconciliation find what it had not stored, as for any stream gap.
+ */
+export function createStreamEventHandler(options: {
+  readonly handler: OrderReportHandler;
+  readonly protectInline?: InlineProtection;
+}): (accountId: number, update: TradeUpdate) => Promise<boolean> {
+  const inline = options.protectInline ? { protectInline: options.protectInline } : {};
+  return async (accountId, update) => {
+    const result = await options.handler.handle(
+      accountId,
+      "stream",
+      tradeUpdateToReport(update),
+      inline,
+    );
+    return result.known;
+  };
 }
 
 /** Builds the `order-events` processor. */
@@ -85,7 +108,7 @@ export function createOrderEventsProcessor(
     const result = await handler.handle(payload.accountId, payload.source, payload.report, inline);
     const order = result.order;
     if (
-      job.attemptsStarted > 1 &&
+      (job.attemptsStarted > 1 || payload.redelivered === true) &&
       order?.tradeId != null &&
       isEntryRole(order.order.role) &&
       order.order.orderClass !== "bracket" &&

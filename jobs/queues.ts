@@ -57,6 +57,11 @@ export const orderEventsPayloadSchema = z.discriminatedUnion("kind", [
     accountId: id,
     source: z.enum(ORDER_REPORT_SOURCES),
     report: orderReportDataSchema,
+    /**
+     * A handling of this report already failed partway (in the stream holder's process): it may
+     * have applied a fill and died before the fill's exits went out.
+     */
+    redelivered: z.boolean().optional(),
   }),
   z.object({ kind: z.literal("poll"), accountId: id, reason: z.string().min(1) }),
 ]);

@@ -1,11 +1,13 @@
 /**
  * One trade stream per account (Alpaca allows one connection), held by exactly one worker
  * process through a lease kept with the queues (see leases.ts). A holder that dies stops renewing; the lease lapses and
- * another worker takes it over at its next try. The holder publishes every trade update to the
- * `order-events` queue, and after every (re)subscription asks for a poll and a reconciliation,
+ * another worker takes it over at its next try. The holder hands every trade update to the order
+ * handler itself when given one (events of a symbol one after another, in the order they came;
+ * no queue hop between a fill and its stop), else, or when that fails or is busy, to the
+ * `order-events` queue. After every (re)subscription it asks for a poll and a reconciliation,
  * because the stream never replays what it missed.
  */
-import type { TradeUpdateSubscription } from "../domain/broker";
+import type { TradeUpdate, TradeUpdateSubscription } from "../domain/broker";
 import type { JobDeps } from "./context";
 import { createLease, type Lease } from "./leases";
 import type { QueueConnection } from "./queueConnection";
@@ -17,6 +19,11 @@ export interface StreamSupervisorOptions {
   readonly keyPrefix: string;
   /** The accounts whose streams this process may hold. */
   readonly accountIds: readonly number[];
+  /**
+   * Handles an event here (see `createStreamEventHandler`); answers false for an order it does
+   * not know, which then goes to the queue. Without it every event goes to the queue.
+   */
+  readonly handleEvent?: (accountId: number, update: TradeUpdate) => Promise<boolean>;
 }
 
 export interface StreamSupervisor {
@@ -68,11 +75,45 @@ export function startStreamSupervisor(
     publishChain.set(accountId, next);
   };
 
+  const toQueue = (accountId: number, update: TradeUpdate, redelivered = false): void =>
+    publish(accountId, () => deps.jobs.publishTradeUpdate(accountId, update, { redelivered }));
+
+  // Events handled here: chained per symbol (they would wait for each other on the symbol's lock
+  // anyway, holding a connection each), at most `concurrency` at once; beyond that the queue
+  // spreads them over the workers.
+  const symbolChains = new Map<string, Promise<void>>();
+  let handling = 0;
+  const deliver = (accountId: number, update: TradeUpdate): void => {
+    const handleEvent = options.handleEvent;
+    if (handleEvent === undefined || handling >= deps.settings.concurrency) {
+      toQueue(accountId, update);
+      return;
+    }
+    handling += 1;
+    const key = `${accountId}:${update.order.symbol}`;
+    const next = (symbolChains.get(key) ?? Promise.resolve())
+      .then(async () => {
+        try {
+          if (!(await handleEvent(accountId, update))) toQueue(accountId, update);
+        } catch (error) {
+          log.warn(
+            { err: error, accountId, event: update.event },
+            "trade update not handled here; the queue retries it",
+          );
+          toQueue(accountId, update, true);
+        }
+      })
+      .finally(() => {
+        handling -= 1;
+        if (symbolChains.get(key) === next) symbolChains.delete(key);
+      });
+    symbolChains.set(key, next);
+  };
+
   async function subscribe(accountId: number): Promise<TradeUpdateSubscription | null> {
     const broker = await deps.brokerFor(accountId);
     const opened = await broker.subscribeTradeUpdates({
-      onTradeUpdate: (update) =>
-        publish(accountId, () => deps.jobs.publishTradeUpdate(accountId, update)),
+      onTradeUpdate: (update) => deliver(accountId, update),
       onResyncNeeded: (signal) => {
         const entry = streams.get(accountId);
         if (entry) entry.downSince = null;
@@ -186,6 +227,8 @@ export function startStreamSupervisor(
           await entry.lease.release();
         }),
       );
+      // Events in hand are finished (or handed to the queue) before the queue is waited for.
+      await Promise.all(symbolChains.values());
       await Promise.all(publishChain.values());
     },
   };

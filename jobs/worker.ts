@@ -7,7 +7,7 @@
 import type { Processor, Worker } from "bullmq";
 import type { JobDeps } from "./context";
 import { createExecuteProcessor } from "./execute";
-import { createOrderEventsProcessor } from "./orderEvents";
+import { createOrderEventsProcessor, createStreamEventHandler } from "./orderEvents";
 import { createOrderReportHandler } from "./orderReports";
 import { createProtectProcessor } from "./protect";
 import { openWorker, type QueueConnection } from "./queueConnection";
@@ -57,12 +57,10 @@ export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promis
   const { deps, queues } = options;
   const handler = createOrderReportHandler(deps);
   const protect = createProtectProcessor(deps, { handler });
+  const reportOptions = { handler, protectInline: protect.protectInline };
   const processors: Partial<Record<QueueKey, Processor>> = {
     execute: createExecuteProcessor(deps, { handler }),
-    orderEvents: createOrderEventsProcessor(deps, {
-      handler,
-      protectInline: protect.protectInline,
-    }),
+    orderEvents: createOrderEventsProcessor(deps, reportOptions),
     protect,
     ...options.processors,
   };
@@ -107,6 +105,7 @@ export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promis
           connection: options.connection,
           keyPrefix: `${options.prefix}:`,
           accountIds: options.accountIds,
+          handleEvent: createStreamEventHandler(reportOptions),
         })
       : null;
 

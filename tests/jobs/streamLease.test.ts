@@ -1,8 +1,10 @@
 /** One trade stream per account: the lease in Redis, and a second process taking the stream over. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TradeUpdate } from "../../domain/broker";
+import { dec } from "../../domain/money";
 import { createLease } from "../../jobs/leases";
 import { startStreamSupervisor, streamLeaseKey } from "../../jobs/streamLease";
-import { type Lifecycle, openLifecycle, waitFor } from "./harness";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 
@@ -54,5 +56,95 @@ describe("stream lease", () => {
       true,
     );
     await second.stop();
+  });
+
+  it("hands the holder's events to its handler, and to the queue what the handler does not finish", async () => {
+    // The handler sees each event in the order the stream brought it: of the first order it
+    // takes the first event and fails the second; the second order it does not know.
+    const seen: TradeUpdate[] = [];
+    const handleEvent = async (_accountId: number, update: TradeUpdate): Promise<boolean> => {
+      const ofOrder = seen.filter((u) => u.order.clientOrderId === update.order.clientOrderId);
+      seen.push(update);
+      if (update.order.clientOrderId !== "stream-inline-1") return false;
+      if (ofOrder.length === 1) throw new Error("the database went away");
+      return true;
+    };
+    const supervisor = startStreamSupervisor(t.deps, {
+      connection: t.redis.redis,
+      keyPrefix: t.redis.prefix,
+      accountIds: [t.accountId],
+      handleEvent,
+    });
+    try {
+      await waitFor(async () => supervisor.held().length === 1, 10_000, "holder");
+      const symbol = TEST_SYMBOLS[39] as string;
+      await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+      const placed = await t.broker.submitOrder({
+        clientOrderId: "stream-inline-1",
+        symbol,
+        side: "buy",
+        qty: dec("3"),
+        timeInForce: "day",
+        orderClass: "simple",
+        entry: { type: "limit", limitPrice: dec("99.00") },
+      });
+      if (!placed.ok) throw new Error(placed.message);
+      const replaced = await t.broker.cancelOrder(placed.value.brokerOrderId);
+      if (!replaced.ok) throw new Error(replaced.message);
+      const mine = () => seen.filter((u) => u.order.clientOrderId === "stream-inline-1");
+      await waitFor(async () => mine().length >= 2, 10_000, "two events of the order");
+      expect(mine().map((u) => u.event)).toEqual(["new", "canceled"]);
+      const reports = async () =>
+        (
+          await t.queues.orderEvents.getJobs([
+            "waiting",
+            "active",
+            "completed",
+            "failed",
+            "delayed",
+          ])
+        )
+          .map((j) => j.data)
+          .filter((d) => d.kind === "report" && d.report.order.clientOrderId === "stream-inline-1");
+      // The first was handled here: no job. The failed one went to the queue, marked as
+      // redelivered (it may have applied a fill and died before the fill's exits went out).
+      const queued = await waitFor(async () => {
+        const found = await reports();
+        return found.length > 0 ? found : null;
+      });
+      expect(queued).toHaveLength(1);
+      expect(queued[0]).toMatchObject({ kind: "report", source: "stream", redelivered: true });
+      expect(queued[0]?.kind === "report" && queued[0].report.event).toBe("canceled");
+
+      const elsewhere = await t.broker.submitOrder({
+        clientOrderId: "stream-inline-2",
+        symbol,
+        side: "buy",
+        qty: dec("1"),
+        timeInForce: "day",
+        orderClass: "simple",
+        entry: { type: "limit", limitPrice: dec("98.00") },
+      });
+      if (!elsewhere.ok) throw new Error(elsewhere.message);
+      const unknown = await waitFor(async () => {
+        const jobs = await t.queues.orderEvents.getJobs([
+          "waiting",
+          "active",
+          "completed",
+          "failed",
+          "delayed",
+        ]);
+        return jobs.find(
+          (j) =>
+            j.data.kind === "report" && j.data.report.order.clientOrderId === "stream-inline-2",
+        );
+      });
+      // Not ours as far as the handler knows: the queue's retries give a submit still recording
+      // it time, as a plain report (nothing was applied).
+      expect(unknown.data).toMatchObject({ kind: "report", source: "stream" });
+      expect(unknown.data).not.toHaveProperty("redelivered");
+    } finally {
+      await supervisor.stop();
+    }
   });
 });

@@ -1,0 +1,108 @@
+/**
+ * The `order-events` processor: a report whose earlier handling failed partway asks for the
+ * entry's protection even when it finds the fill already applied (that handling may have died
+ * between the fill's commit and its exits).
+ */
+import type { Job } from "bullmq";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findTradeByDecision } from "../../db/trades";
+import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
+import type { JobClient } from "../../jobs/client";
+import type { JobDeps } from "../../jobs/context";
+import { entryClientOrderId } from "../../jobs/entryOrders";
+import { createExecuteProcessor } from "../../jobs/execute";
+import { createOrderEventsProcessor } from "../../jobs/orderEvents";
+import { createOrderReportHandler } from "../../jobs/orderReports";
+import type { OrderEventsPayload } from "../../jobs/queues";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+
+let t: Lifecycle;
+
+beforeAll(async () => {
+  t = await openLifecycle("order-events");
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+/** The deps with the job client's protection requests noted (and, when `failing`, refused). */
+function noting(failing: boolean) {
+  const asked: Parameters<JobClient["requestProtection"]>[] = [];
+  const jobs: JobClient = {
+    ...t.jobs,
+    async requestProtection(...args) {
+      asked.push(args);
+      if (failing) throw new Error("Redis went away");
+    },
+  };
+  const deps: JobDeps = {
+    ...t.deps,
+    jobs,
+    settings: { ...t.deps.settings, nativeBrackets: false },
+  };
+  return { deps, asked };
+}
+
+function reportJob(payload: OrderEventsPayload): Job {
+  return { data: payload, attemptsStarted: 1, attemptsMade: 0 } as unknown as Job;
+}
+
+describe("order-events", () => {
+  it("asks for an entry's protection when a report comes back after a handling that failed partway", async () => {
+    const symbol = TEST_SYMBOLS[38] as string;
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+    const decision = await t.decide({ symbol, entry: null, quantity: "4" });
+    const sending = noting(false);
+    const executed = await createExecuteProcessor(sending.deps, {
+      handler: createOrderReportHandler(sending.deps),
+    })(
+      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
+      undefined,
+    );
+    expect(executed).toMatchObject({ outcome: "executed" });
+    const filled = await waitFor(async () => {
+      const found = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));
+      return found.ok && found.value.status === "filled" ? found.value : null;
+    });
+    const payload: OrderEventsPayload = {
+      kind: "report",
+      accountId: t.accountId,
+      source: "poll",
+      report: brokerOrderToReport(filled, t.deps.now()),
+    };
+
+    // The first handling applies the fill, then dies asking for the exits.
+    const dying = noting(true);
+    await expect(
+      createOrderEventsProcessor(dying.deps, { handler: createOrderReportHandler(dying.deps) })(
+        reportJob(payload),
+      ),
+    ).rejects.toThrow("Redis went away");
+    const trade = await findTradeByDecision(t.db.db, decision.id);
+    expect(trade?.trade.status).toBe("POSITION");
+    expect(dying.asked.map(([, tradeId, reason]) => [tradeId, reason])).toEqual([
+      [trade?.id, "entry_fill"],
+    ]);
+
+    // Handed over as a plain report, the fill is found applied and nothing is asked for.
+    const plain = noting(false);
+    const processPlain = createOrderEventsProcessor(plain.deps, {
+      handler: createOrderReportHandler(plain.deps),
+    });
+    expect(await processPlain(reportJob(payload))).toMatchObject({ known: true, changes: 0 });
+    expect(plain.asked).toEqual([]);
+
+    // Handed over as redelivered, the protection is asked for all the same.
+    const redelivered = noting(false);
+    const processRedelivered = createOrderEventsProcessor(redelivered.deps, {
+      handler: createOrderReportHandler(redelivered.deps),
+    });
+    expect(await processRedelivered(reportJob({ ...payload, redelivered: true }))).toMatchObject({
+      known: true,
+      changes: 0,
+    });
+    expect(redelivered.asked.map(([, tradeId, reason]) => [tradeId, reason])).toEqual([
+      [trade?.id, "entry_fill"],
+    ]);
+  });
+});
