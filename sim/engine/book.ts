@@ -28,6 +28,7 @@ export class OrderBook {
     return this.seq;
   }
 
+  /** Files an order. The exchange adds through `Exchange.addOrder`, which also books its reserve. */
   add(order: SimOrder): void {
     this.orders.set(order.id, order);
     this.byClientId.set(order.clientOrderId, order.id);
@@ -102,8 +103,9 @@ export class OrderBook {
       .sort((a, b) => a.seq - b.seq);
   }
 
-  open(): SimOrder[] {
-    return this.liveOrders().filter((o) => OPEN_STATUSES.has(o.status));
+  /** Open orders (of one symbol, or all), in the order they were added. */
+  open(symbol?: string): SimOrder[] {
+    return this.liveOrders(symbol).filter((o) => OPEN_STATUSES.has(o.status));
   }
 
   /**
@@ -112,8 +114,8 @@ export class OrderBook {
    */
   reservedToClose(symbol: string, side: OrderSide): Dec {
     const byGroup = new Map<string, Dec>();
-    for (const o of this.open()) {
-      if (o.symbol !== symbol || o.side !== side) continue;
+    for (const o of this.open(symbol)) {
+      if (o.side !== side) continue;
       if (!o.positionIntent.endsWith("_to_close")) continue;
       if (o.status === "held" && !o.armed) continue;
       const key = o.role === "entry" ? o.id : (o.parentId ?? o.id);

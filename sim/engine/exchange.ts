@@ -67,6 +67,14 @@ export class Exchange {
    */
   eventOptions = { pendingNew: false, doneForDay: false };
   private readonly listeners = new Set<(update: TradeUpdate) => void>();
+  /**
+   * What each open opening order reserves of buying power (remaining qty x estimated price), by
+   * order id, and their sum: kept current by `orderChanged` at every change to an order and by
+   * `quoteChanged` for orders priced from the quote, so entry checks read the sum instead of
+   * walking every open order. Orders that reserve nothing are absent.
+   */
+  private readonly reservedByOrder = new Map<string, Dec>();
+  private reservedTotal: Dec = ZERO;
   private syncedTo: Date;
   private sessionCache: { at: number; regular: boolean; extended: boolean } | null = null;
   /** The instant being processed while catching up with the clock (boundary or replay tick). */
@@ -107,6 +115,8 @@ export class Exchange {
       symbols: { ...this.baseline.symbols, ...overrides.symbols },
     };
     this.book.clear();
+    this.reservedByOrder.clear();
+    this.reservedTotal = ZERO;
     this.positions.clear();
     this.market.clear();
     this.liquidity.clear();
@@ -138,6 +148,7 @@ export class Exchange {
       { bid: price.minus(spread), ask: price.plus(spread), last: price },
       t,
     );
+    this.quoteChanged(symbol);
     this.prevClose.set(symbol, price);
   }
 
@@ -332,10 +343,12 @@ export class Exchange {
   route(order: SimOrder): void {
     if (this.eventOptions.pendingNew) {
       order.status = "pending_new";
+      this.orderChanged(order);
       this.emit("pending_new", order);
     }
     order.status = "new";
     order.updatedAt = this.time();
+    this.orderChanged(order);
     this.emit("new", order);
     // An OCO's stop leg rides along with its take-profit: armed, but held at Alpaca.
     for (const leg of this.book.legsOf(order)) {
@@ -352,6 +365,7 @@ export class Exchange {
   ): void {
     this.ensureAsset(symbol);
     this.market.setQuote(symbol, input, this.time());
+    this.quoteChanged(symbol);
     this.match(symbol, "continuous");
   }
 
@@ -382,7 +396,10 @@ export class Exchange {
         visited.add(order.id);
         progress = true;
         const available = this.liquidity.get(symbol) ?? this.liquidity.get("*") ?? null;
+        const stopBefore = order.stopPrice;
         const decision = decide(order, quote, phase, available, remainingQty(order));
+        // A trailing stop moves its stop price with the last trade, and with it its reserve.
+        if (order.stopPrice !== stopBefore) this.orderChanged(order);
         if (decision.kind === "fill") {
           this.fill(order, decision.price, decision.qty);
           // ioc and the auction orders get one chance: whatever it left is canceled.
@@ -407,6 +424,7 @@ export class Exchange {
     const complete = remainingQty(order).lte(0);
     order.status = complete ? "filled" : "partially_filled";
     if (complete) order.filledAt = t;
+    this.orderChanged(order);
     this.emit(complete ? "fill" : "partial_fill", order, { price, qty, id: this.deps.newId() });
     this.afterFill(order, qty, complete);
   }
@@ -428,6 +446,7 @@ export class Exchange {
       // A partial take-profit shrinks the stop (and vice versa) to what is still held.
       sibling.qty = (sibling.qty ?? ZERO).minus(qty);
       sibling.updatedAt = this.time();
+      this.orderChanged(sibling);
       if (remainingQty(sibling).lte(0)) this.finish(sibling, "canceled");
     }
   }
@@ -445,6 +464,7 @@ export class Exchange {
       if (!both || leg.role === "take_profit") {
         leg.status = "new";
         leg.updatedAt = this.time();
+        this.orderChanged(leg);
         this.emit("new", leg);
       }
     }
@@ -466,6 +486,7 @@ export class Exchange {
     order.updatedAt = t;
     if (status === "canceled") order.canceledAt = t;
     else order.expiredAt = t;
+    this.orderChanged(order);
     this.emit(status, order);
   }
 
@@ -475,6 +496,7 @@ export class Exchange {
     order.status = "rejected";
     order.failedAt = t;
     order.updatedAt = t;
+    this.orderChanged(order);
     this.emit("rejected", order);
     for (const leg of this.book.legsOf(order)) if (isOpen(leg)) this.finish(leg, "canceled");
   }
@@ -501,6 +523,7 @@ export class Exchange {
       if (this.eventOptions.doneForDay && o.filledQty.gt(0)) {
         o.status = "done_for_day";
         o.updatedAt = this.time();
+        this.orderChanged(o);
         this.emit("done_for_day", o);
       }
       this.finish(o, "expired");
@@ -522,19 +545,51 @@ export class Exchange {
     return accountFigures(this.account, this.positions.values(), (s) => this.mark(s));
   }
 
-  /** Cost of open orders that add exposure, at their limit (or stop, or the market). */
+  // ---- reserved buying power ---------------------------------------------------------------
+
+  /** Records a new order (and what it reserves). Every order enters the book through here. */
+  addOrder(order: SimOrder): void {
+    this.book.add(order);
+    this.orderChanged(order);
+  }
+
+  /**
+   * Re-prices what one order reserves. Call it after every change to an order's status, quantity,
+   * filled quantity or prices, before the change is emitted: the reserve total is only as current
+   * as the last call.
+   */
+  orderChanged(o: SimOrder): void {
+    const before = this.reservedByOrder.get(o.id) ?? ZERO;
+    const after = this.reserveOf(o);
+    if (after.isZero()) this.reservedByOrder.delete(o.id);
+    else this.reservedByOrder.set(o.id, after);
+    this.reservedTotal = this.reservedTotal.minus(before).plus(after);
+  }
+
+  /** A symbol's quote moved: re-prices its open orders that have no price of their own. */
+  private quoteChanged(symbol: string): void {
+    for (const o of this.book.open(symbol)) if (!fixedPrice(o)) this.orderChanged(o);
+  }
+
+  /** What one order holds back: open orders that add exposure, at their limit, stop or the market. */
+  private reserveOf(o: SimOrder): Dec {
+    if (!isOpen(o) || !o.positionIntent.endsWith("_to_open")) return ZERO;
+    return remainingQty(o).times(this.estimatePrice(o));
+  }
+
+  /**
+   * Cost of open orders that add exposure, at their limit (or stop, or the market): the running
+   * sum of each order's reserve. Adding and taking back these decimals is exact while the figures
+   * fit the 40-digit precision (prices on the tick, quantities of a few decimals do, by far), so
+   * it is the figure that adding up every open order afresh gives, in any order.
+   */
   reservedBuyingPower(): Dec {
-    let total = ZERO;
-    for (const o of this.book.open()) {
-      if (!o.positionIntent.endsWith("_to_open")) continue;
-      total = total.plus(remainingQty(o).times(this.estimatePrice(o)));
-    }
-    return total;
+    return this.reservedTotal;
   }
 
   estimatePrice(o: Pick<SimOrder, "limitPrice" | "stopPrice" | "side" | "symbol">): Dec {
-    if (o.limitPrice) return o.limitPrice;
-    if (o.stopPrice) return o.stopPrice;
+    const own = fixedPrice(o);
+    if (own) return own;
     const q = this.market.quote(o.symbol);
     if (!q) return ZERO;
     return (o.side === "buy" ? q.ask : q.bid) ?? q.last;
@@ -567,4 +622,9 @@ export class Exchange {
       .sort((a, b) => a.symbol.localeCompare(b.symbol))
       .map((p) => this.positionJson(p));
   }
+}
+
+/** An order's own price for its reserve (limit, else stop); null when it is priced from the quote. */
+function fixedPrice(o: Pick<SimOrder, "limitPrice" | "stopPrice">): Dec | null {
+  return o.limitPrice ?? o.stopPrice;
 }

@@ -254,8 +254,8 @@ export function submitOrder(ex: Exchange, body: unknown): ApiResult<Record<strin
     );
   }
   parent.legIds = legs.map((l) => l.id);
-  ex.book.add(parent);
-  for (const leg of legs) ex.book.add(leg);
+  ex.addOrder(parent);
+  for (const leg of legs) ex.addOrder(leg);
 
   if (ex.rejectNext > 0) {
     // The venue refuses it after Alpaca accepted it: the answer is 200, the stream says rejected.
@@ -275,6 +275,7 @@ export function submitOrder(ex: Exchange, body: unknown): ApiResult<Record<strin
   );
   if (routable) {
     parent.status = "new";
+    ex.orderChanged(parent);
     ex.route(parent);
     ex.match(parent.symbol, "continuous");
   }
@@ -413,17 +414,20 @@ export function replaceOrder(
     replaces: old.id,
   });
   if (clientOrderId) fresh.clientOrderId = clientOrderId;
-  ex.book.add(fresh);
+  ex.addOrder(fresh);
   const t = ex.time();
   old.status = "replaced";
   old.replacedAt = t;
   old.replacedBy = fresh.id;
   old.updatedAt = t;
+  ex.orderChanged(old);
   for (const leg of ex.book.legsOf(old)) {
     leg.parentId = fresh.id;
     // Held exits are sized to their entry: they follow a new quantity.
-    if (old.role === "entry" && leg.status === "held" && !leg.armed)
+    if (old.role === "entry" && leg.status === "held" && !leg.armed) {
       leg.qty = qty.plus(old.filledQty);
+      ex.orderChanged(leg);
+    }
   }
   if (old.parentId) {
     const parent = ex.book.get(old.parentId);
