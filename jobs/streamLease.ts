@@ -24,6 +24,8 @@ export interface StreamSupervisorOptions {
    * not know, which then goes to the queue. Without it every event goes to the queue.
    */
   readonly handleEvent?: (accountId: number, update: TradeUpdate) => Promise<boolean>;
+  /** Names this process in its leases (`<name>:<id>`), e.g. the worker name: who holds a stream. */
+  readonly holderName?: string;
 }
 
 export interface StreamSupervisor {
@@ -48,7 +50,8 @@ export function startStreamSupervisor(
   options: StreamSupervisorOptions,
 ): StreamSupervisor {
   const ttlMs = deps.settings.streamLeaseMs;
-  const holder = deps.newId();
+  const holder =
+    options.holderName === undefined ? deps.newId() : `${options.holderName}:${deps.newId()}`;
   const log = deps.logger.child({ component: "stream-lease", holder });
   const streams = new Map<
     number,

@@ -106,6 +106,7 @@ export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promis
           keyPrefix: `${options.prefix}:`,
           accountIds: options.accountIds,
           handleEvent: createStreamEventHandler(reportOptions),
+          ...(options.workerName ? { holderName: options.workerName } : {}),
         })
       : null;
 

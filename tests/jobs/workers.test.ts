@@ -14,6 +14,7 @@ import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
 import { isTerminal } from "../../domain/orderStateMachine";
 import { executeJobId } from "../../jobs/client";
+import { streamLeaseKey } from "../../jobs/streamLease";
 import { KEY_ID, type Lifecycle, openLifecycle, SECRET_KEY, waitFor } from "./harness";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -166,8 +167,9 @@ describe("several worker processes", () => {
     // The next order POST (the protective OCO) hangs for 4 s at the broker.
     await t.sim.control("/sim/faults", { method: "POST", path: "/v2/orders", delayMs: 4_000 });
     await t.sim.control("/sim/quotes", { symbol: "T30", bid: "99.98", ask: "100.00" });
-    // Exits are placed by the job that applied the fill (or by the protect job behind it).
-    const active = await waitFor(
+    // Exits are placed by the stream's holder, which applies the fill itself (or by a job: the
+    // order-events job of a fill the holder handed on, the protect job behind it).
+    const placing = await waitFor(
       async () => {
         const orders = await listOrdersForTrade(t.db.db, trade.id);
         if (!orders.some((o) => o.order.orderClass === "oco" && !o.order.brokerOrderId))
@@ -176,12 +178,15 @@ describe("several worker processes", () => {
           ...(await t.queues.orderEvents.getJobs(["active"])),
           ...(await t.queues.protect.getJobs(["active"])),
         ];
-        return jobs.find((j) => j.processedBy) ?? null;
+        const job = jobs.find((j) => j.processedBy);
+        if (job) return job.processedBy;
+        const holder = await t.redis.redis.get(streamLeaseKey(`${t.prefix}:`, t.accountId));
+        return holder?.split(":")[0] ?? null;
       },
       15_000,
       "a worker placing the exits",
     );
-    const victim = workers.find((w) => `pid-${w.pid}` === active.processedBy);
+    const victim = workers.find((w) => `pid-${w.pid}` === placing);
     expect(victim).toBeDefined();
     victim?.kill("SIGKILL");
     await waitFor(
