@@ -123,12 +123,27 @@ async function recordUnsentClose(
   return inserted.record;
 }
 
+/**
+ * The decision's trade once its entry fill is stored. A bracket's stop is at the broker from the
+ * entry's submit (held until the fill), so a live stop alone does not say the fill is stored.
+ */
+function positionOf(decisionId: number) {
+  return waitFor(
+    async () => {
+      const found = await findTradeByDecision(t.db.db, decisionId);
+      return found?.trade.status === "POSITION" ? found : null;
+    },
+    15_000,
+    "the position stored",
+  );
+}
+
 /** A filled long position of `symbol` with its live stop; its trade. */
 async function openPosition(symbol: string, quantity: string) {
   await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
   const decision = await t.decide({ symbol, entry: null, quantity });
   await t.jobs.executeDecision(decision.id);
-  const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+  const trade = await positionOf(decision.id);
   await waitFor(
     async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
     15_000,
@@ -149,6 +164,7 @@ describe("closing positions through the jobs", () => {
     await t.sim.control("/sim/quotes", { symbol: SYMBOL, bid: "99.99", ask: "100.01" });
     const decision = await t.decide({ symbol: SYMBOL, entry: null, quantity: "100" });
     await t.jobs.executeDecision(decision.id);
+    await positionOf(decision.id);
     await waitFor(async () => (await liveStopQty()) === "100", 15_000, "live stop");
 
     const trading = createTradingRequests(t.jobs, createKillSwitchClient(killQueue));
@@ -184,7 +200,7 @@ describe("closing positions through the jobs", () => {
     await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
     const decision = await t.decide({ symbol, entry: null, quantity: "40" });
     await t.jobs.executeDecision(decision.id);
-    const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+    const trade = await positionOf(decision.id);
     const stopsRecorded = async () =>
       (await listOrdersForTrade(t.db.db, trade.id)).filter((o) => o.order.role === "STOP_LOSS")
         .length;
@@ -228,7 +244,7 @@ describe("closing positions through the jobs", () => {
     await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
     const decision = await t.decide({ symbol, entry: null, quantity: "30" });
     await t.jobs.executeDecision(decision.id);
-    const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+    const trade = await positionOf(decision.id);
     await waitFor(
       async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
       15_000,
@@ -288,7 +304,7 @@ describe("closing positions through the jobs", () => {
     await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
     const decision = await t.decide({ symbol, entry: null, quantity: "20" });
     await t.jobs.executeDecision(decision.id);
-    const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+    const trade = await positionOf(decision.id);
     await waitFor(
       async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
       15_000,

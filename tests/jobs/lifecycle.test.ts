@@ -68,7 +68,12 @@ describe("order lifecycle on the simulator", () => {
     await t.jobs.executeDecision(decision.id);
     const opened = await tradeIn(decision.id, "POSITION");
     expect(opened.trade.entryQuantity.toFixed()).toBe("10");
-    expect((await findDecision(t.db.db, decision.id))?.status).toBe("executed");
+    // The stream's fill may be stored before the submit's answer, which marks the decision.
+    await waitFor(
+      async () => (await findDecision(t.db.db, decision.id))?.status === "executed",
+      15_000,
+      "decision executed",
+    );
     const orders = await listOrdersForTrade(t.db.db, opened.id);
     expect(orders.map((o) => o.order.role).sort()).toEqual(["ENTRY", "STOP_LOSS", "TAKE_PROFIT"]);
     expect(orders.every((o) => o.order.brokerOrderId !== null)).toBe(true);
