@@ -215,9 +215,14 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       if (!still.value.some((o) => cancelling.has(o.brokerOrderId))) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const after = await broker.listOrders({ status: "all", symbols: [symbol], limit: 50 });
-    if (after.ok) for (const order of after.value) await report(accountId, order);
+    await reportSymbolOrders(broker, accountId, symbol);
     return null;
+  }
+
+  /** Hands the symbol's recent orders at the broker to the handler: the books catch up. */
+  async function reportSymbolOrders(broker: Broker, accountId: number, symbol: string) {
+    const recent = await broker.listOrders({ status: "all", symbols: [symbol], limit: 50 });
+    if (recent.ok) for (const order of recent.value) await report(accountId, order);
   }
 
   async function restoreProtection(accountId: number, symbol: string): Promise<void> {
@@ -421,6 +426,14 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     if (!quantity.gt(ZERO)) {
       if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
       return failed("INVALID", `nothing to close: ${request.percent}% of ${held.value.qty.abs()}`);
+    }
+    // 0. The books caught up when they hold another position than the broker (an entry's fill
+    // not stored yet, its stream event in flight): the close is recorded for the position's trade,
+    // so the repair its cancelled exits ask for sees the close covering the trade and places no
+    // stop beside it, holding the shares the close needs.
+    const booked = await findPosition(deps.db, accountId, symbol);
+    if (booked?.position.quantity.eq(held.value.qty) !== true) {
+      await reportSymbolOrders(broker, accountId, symbol);
     }
     // 1. Recorded first: from now on the close covers the position.
     let close = await recordClose(request, prefix, { quantity, side }, { reuse: unsent });

@@ -299,6 +299,61 @@ describe("closing positions through the jobs", () => {
     expect(await openOrders(symbol)).toEqual([]);
   }, 60_000);
 
+  it("records a close for its trade when the entry's fill is not stored yet, and places no stop beside it", async () => {
+    const symbol = TEST_SYMBOLS[17] ?? "T17";
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+    // The entry fills at the broker, but neither the submit's answer (pending_new) nor the stream
+    // (events lost) has told the books yet when the close is asked for.
+    await t.sim.control("/sim/faults", { dropEvents: true, pendingNew: true });
+    const decision = await t.decide({ symbol, entry: null, quantity: "25" });
+    let trade: Awaited<ReturnType<typeof findTradeByDecision>>;
+    try {
+      await t.jobs.executeDecision(decision.id);
+      await waitFor(async () => (await t.broker.getPosition(symbol)).ok, 15_000, "broker position");
+      trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+      expect(trade.trade.status).not.toBe("POSITION");
+    } finally {
+      await t.sim.control("/sim/faults", { clear: true });
+    }
+    const repaired = async () =>
+      (await t.queues.protect.getJobs(["completed"])).filter(
+        (j) => j.data.tradeId === trade?.id && j.data.reason === "repair",
+      );
+    // The close reaches the broker only once the repair asked for by the cancelled legs is done.
+    const slowClose: Broker = {
+      ...t.broker,
+      async submitOrder(request, options) {
+        if (request.clientOrderId.startsWith("close-")) {
+          await waitFor(async () => (await repaired()).length > 0, 15_000, "the repair");
+        }
+        return t.broker.submitOrder(request, options);
+      },
+    };
+    const result = await createKillSwitch(
+      createJobDeps({ ...t.deps, brokerFor: () => slowClose }),
+      createOrderReportHandler(t.deps),
+    ).closePosition({
+      accountId: t.accountId,
+      symbol,
+      percent: null,
+      requestedBy: "user:1",
+      requestId: "fill-in-flight",
+      exitReason: "MANUAL_EXIT",
+    });
+    expect(result).toMatchObject({ ok: true, qty: "25" });
+    const orders = await listOrdersForTrade(t.db.db, trade.id);
+    const close = orders.find((o) => o.order.role === "EXIT") as OrderRecord;
+    expect(close.order.status).toBe("filled");
+    expect(orders.filter((o) => o.order.role === "STOP_LOSS" && o.id > close.id)).toEqual([]);
+    expect((await repaired()).at(-1)?.returnvalue).toMatchObject({ outcome: "covered", sent: 0 });
+    const closed = await waitFor(async () => {
+      const found = await findTradeByDecision(t.db.db, decision.id);
+      return found?.trade.status === "CLOSED" ? found : null;
+    });
+    expect(closed.trade.exitReason).toBe("MANUAL_EXIT");
+    expect(closed.trade.exitQuantity.toFixed()).toBe("25");
+  }, 60_000);
+
   it("keeps the close a flatten sent when a retry of the flatten finds the position still held", async () => {
     const symbol = TEST_SYMBOLS[13] ?? "T13";
     await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
