@@ -35,6 +35,21 @@ export interface StreamSupervisor {
   stop(): Promise<void>;
 }
 
+/** How long a streamed event waits for the handling of its symbol's previous one. */
+const SYMBOL_TURN_WAIT_MS = 1_000;
+
+/** Settles when `promise` does or after `ms`, whichever comes first (never rejects). */
+function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const settle = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(settle, settle);
+  });
+}
+
 /** The lease key of an account's stream. */
 export function streamLeaseKey(keyPrefix: string, accountId: number): string {
   return `${keyPrefix}stream-lease:${accountId}`;
@@ -81,20 +96,24 @@ export function startStreamSupervisor(
   const toQueue = (accountId: number, update: TradeUpdate, redelivered = false): void =>
     publish(accountId, () => deps.jobs.publishTradeUpdate(accountId, update, { redelivered }));
 
-  // Events handled here: chained per symbol (they would wait for each other on the symbol's lock
-  // anyway, holding a connection each), at most `concurrency` at once; beyond that the queue
-  // spreads them over the workers.
-  const symbolChains = new Map<string, Promise<void>>();
-  let handling = 0;
+  // Events handled here: a symbol's in the order they came (they would wait for each other on
+  // the symbol's lock anyway, holding a connection each), at most `concurrency` at once; beyond
+  // that the queue spreads them over the workers. An event waits for the one before it at most
+  // SYMBOL_TURN_WAIT_MS: that one may be sending exits into a broker backing off (a 429), and a
+  // fill behind it must not wait for that (the handler takes reports in any order).
+  const symbolTurns = new Map<string, Promise<void>>();
+  const inFlight = new Set<Promise<void>>();
   const deliver = (accountId: number, update: TradeUpdate): void => {
     const handleEvent = options.handleEvent;
-    if (handleEvent === undefined || handling >= deps.settings.concurrency) {
+    if (handleEvent === undefined || inFlight.size >= deps.settings.concurrency) {
       toQueue(accountId, update);
       return;
     }
-    handling += 1;
     const key = `${accountId}:${update.order.symbol}`;
-    const next = (symbolChains.get(key) ?? Promise.resolve())
+    const previous = symbolTurns.get(key);
+    const turn =
+      previous === undefined ? Promise.resolve() : waitAtMost(previous, SYMBOL_TURN_WAIT_MS);
+    const done: Promise<void> = turn
       .then(async () => {
         try {
           if (!(await handleEvent(accountId, update))) toQueue(accountId, update);
@@ -107,10 +126,11 @@ export function startStreamSupervisor(
         }
       })
       .finally(() => {
-        handling -= 1;
-        if (symbolChains.get(key) === next) symbolChains.delete(key);
+        inFlight.delete(done);
+        if (symbolTurns.get(key) === done) symbolTurns.delete(key);
       });
-    symbolChains.set(key, next);
+    inFlight.add(done);
+    symbolTurns.set(key, done);
   };
 
   async function subscribe(accountId: number): Promise<TradeUpdateSubscription | null> {
@@ -231,7 +251,7 @@ export function startStreamSupervisor(
         }),
       );
       // Events in hand are finished (or handed to the queue) before the queue is waited for.
-      await Promise.all(symbolChains.values());
+      await Promise.all(inFlight);
       await Promise.all(publishChain.values());
     },
   };

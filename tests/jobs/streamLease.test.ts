@@ -147,4 +147,54 @@ describe("stream lease", () => {
       await supervisor.stop();
     }
   });
+
+  it("lets a symbol's next event go ahead of one whose handling hangs", async () => {
+    // The first event's handling hangs (its exits' send waiting out a broker's backoff, say).
+    let release: () => void = () => {};
+    const hanging = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const handled: { event: string; at: number; firstDone: boolean }[] = [];
+    let firstDone = false;
+    const handleEvent = async (_accountId: number, update: TradeUpdate): Promise<boolean> => {
+      if (update.order.clientOrderId !== "stream-turn-1") return true;
+      if (update.event === "new") {
+        await hanging;
+        firstDone = true;
+      }
+      handled.push({ event: update.event, at: Date.now(), firstDone });
+      return true;
+    };
+    const supervisor = startStreamSupervisor(t.deps, {
+      connection: t.redis.redis,
+      keyPrefix: t.redis.prefix,
+      accountIds: [t.accountId],
+      handleEvent,
+    });
+    try {
+      await waitFor(async () => supervisor.held().length === 1, 10_000, "holder");
+      const symbol = TEST_SYMBOLS[37] as string;
+      await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+      const placed = await t.broker.submitOrder({
+        clientOrderId: "stream-turn-1",
+        symbol,
+        side: "buy",
+        qty: dec("2"),
+        timeInForce: "day",
+        orderClass: "simple",
+        entry: { type: "limit", limitPrice: dec("99.00") },
+      });
+      if (!placed.ok) throw new Error(placed.message);
+      const cancelled = await t.broker.cancelOrder(placed.value.brokerOrderId);
+      if (!cancelled.ok) throw new Error(cancelled.message);
+      // The cancel is handled while the first event still hangs, within about a second.
+      const second = await waitFor(async () => handled.find((h) => h.event === "canceled"), 5_000);
+      expect(second.firstDone).toBe(false);
+      release();
+      await waitFor(async () => handled.some((h) => h.event === "new"), 5_000);
+    } finally {
+      release();
+      await supervisor.stop();
+    }
+  });
 });
