@@ -162,7 +162,8 @@ describe("splitMessage", () => {
       "\n\n",
     ].join("");
     const parts = expectParts(html, 122);
-    expect(parts.join("")).toBe(html.trimEnd());
+    // Cut after the first line break; the second, alone in the next part, is dropped.
+    expect(`${parts.join("")}\n`).toBe(html);
   });
 
   it("keeps every invariant for arbitrary formatted messages and limits", () => {
