@@ -153,7 +153,7 @@ export function createJobClient(queues: Queues): JobClient {
         { jobId: jobIdOf("cancel", tradeId) },
       );
     },
-    publishOrderEvent: (accountId, source, report) => publishOrderEvent(accountId, source, report),
+    publishOrderEvent,
     publishTradeUpdate: (accountId, update, options = {}) =>
       publishOrderEvent(
         accountId,

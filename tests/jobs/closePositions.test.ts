@@ -36,7 +36,7 @@ import { createQueues } from "../../jobs/queues";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import type { WorkerRuntime } from "../../jobs/worker";
 import { TEST_REDIS_URL } from "../support/redis";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS, tradeIn, waitFor } from "./harness";
 
 const SYMBOL = TEST_SYMBOLS[10] ?? "T10";
 
@@ -124,32 +124,21 @@ async function recordUnsentClose(
 }
 
 /**
- * The decision's trade once its entry fill is stored. A bracket's stop is at the broker from the
- * entry's submit (held until the fill), so a live stop alone does not say the fill is stored.
+ * A filled long position of `symbol` with its live stop: its decision and trade. The trade is
+ * waited for in POSITION too: a bracket's stop is at the broker from the entry's submit (held
+ * until the fill), so a live stop alone does not say the fill is stored.
  */
-function positionOf(decisionId: number) {
-  return waitFor(
-    async () => {
-      const found = await findTradeByDecision(t.db.db, decisionId);
-      return found?.trade.status === "POSITION" ? found : null;
-    },
-    15_000,
-    "the position stored",
-  );
-}
-
-/** A filled long position of `symbol` with its live stop; its trade. */
 async function openPosition(symbol: string, quantity: string) {
   await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
   const decision = await t.decide({ symbol, entry: null, quantity });
   await t.jobs.executeDecision(decision.id);
-  const trade = await positionOf(decision.id);
+  const trade = await tradeIn(t.db.db, decision.id, "POSITION");
   await waitFor(
     async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
     15_000,
     "live stop",
   );
-  return trade;
+  return { decision, trade };
 }
 
 async function liveStopQty(): Promise<string | null> {
@@ -164,7 +153,7 @@ describe("closing positions through the jobs", () => {
     await t.sim.control("/sim/quotes", { symbol: SYMBOL, bid: "99.99", ask: "100.01" });
     const decision = await t.decide({ symbol: SYMBOL, entry: null, quantity: "100" });
     await t.jobs.executeDecision(decision.id);
-    await positionOf(decision.id);
+    await tradeIn(t.db.db, decision.id, "POSITION");
     await waitFor(async () => (await liveStopQty()) === "100", 15_000, "live stop");
 
     const trading = createTradingRequests(t.jobs, createKillSwitchClient(killQueue));
@@ -187,10 +176,7 @@ describe("closing positions through the jobs", () => {
       requestId: "rest",
     });
     await waitFor(async () => (await brokerQty()) === "0", 15_000, "all closed");
-    const trade = await waitFor(async () => {
-      const found = await findTradeByDecision(t.db.db, decision.id);
-      return found?.trade.status === "CLOSED" ? found : null;
-    });
+    const trade = await tradeIn(t.db.db, decision.id, "CLOSED");
     expect(trade.trade.exitReason).toBe("MANUAL_EXIT");
     expect(await liveStopQty()).toBeNull();
   }, 60_000);
@@ -200,7 +186,7 @@ describe("closing positions through the jobs", () => {
     await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
     const decision = await t.decide({ symbol, entry: null, quantity: "40" });
     await t.jobs.executeDecision(decision.id);
-    const trade = await positionOf(decision.id);
+    const trade = await tradeIn(t.db.db, decision.id, "POSITION");
     const stopsRecorded = async () =>
       (await listOrdersForTrade(t.db.db, trade.id)).filter((o) => o.order.role === "STOP_LOSS")
         .length;
@@ -231,25 +217,14 @@ describe("closing positions through the jobs", () => {
       await t.sim.control("/sim/market", { open: null });
     }
     await t.sim.control("/sim/market", { open: true });
-    const closed = await waitFor(async () => {
-      const found = await findTradeByDecision(t.db.db, decision.id);
-      return found?.trade.status === "CLOSED" ? found : null;
-    }, 15_000);
+    const closed = await tradeIn(t.db.db, decision.id, "CLOSED");
     await t.sim.control("/sim/market", { open: null });
     expect(closed.trade.exitReason).toBe("MANUAL_EXIT");
   }, 60_000);
 
   it("places no stop for the repair that runs between the cancelled exits and the close being sent", async () => {
     const symbol = TEST_SYMBOLS[12] ?? "T12";
-    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
-    const decision = await t.decide({ symbol, entry: null, quantity: "30" });
-    await t.jobs.executeDecision(decision.id);
-    const trade = await positionOf(decision.id);
-    await waitFor(
-      async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
-      15_000,
-      "live stop",
-    );
+    const { decision, trade } = await openPosition(symbol, "30");
     const repaired = async () =>
       (await t.queues.protect.getJobs(["completed"])).filter(
         (j) => j.data.tradeId === trade.id && j.data.reason === "repair",
@@ -283,10 +258,7 @@ describe("closing positions through the jobs", () => {
     });
     // Closed at the first try: no stop held the shares it needed.
     expect(result).toMatchObject({ ok: true, qty: "30" });
-    const closed = await waitFor(async () => {
-      const found = await findTradeByDecision(t.db.db, decision.id);
-      return found?.trade.status === "CLOSED" ? found : null;
-    });
+    const closed = await tradeIn(t.db.db, decision.id, "CLOSED");
     expect(closed.trade.exitReason).toBe("MANUAL_EXIT");
     const orders = await listOrdersForTrade(t.db.db, trade.id);
     const close = orders.find((o) => o.order.role === "EXIT") as OrderRecord;
@@ -346,25 +318,14 @@ describe("closing positions through the jobs", () => {
     expect(close.order.status).toBe("filled");
     expect(orders.filter((o) => o.order.role === "STOP_LOSS" && o.id > close.id)).toEqual([]);
     expect((await repaired()).at(-1)?.returnvalue).toMatchObject({ outcome: "covered", sent: 0 });
-    const closed = await waitFor(async () => {
-      const found = await findTradeByDecision(t.db.db, decision.id);
-      return found?.trade.status === "CLOSED" ? found : null;
-    });
+    const closed = await tradeIn(t.db.db, decision.id, "CLOSED");
     expect(closed.trade.exitReason).toBe("MANUAL_EXIT");
     expect(closed.trade.exitQuantity.toFixed()).toBe("25");
   }, 60_000);
 
   it("keeps the close a flatten sent when a retry of the flatten finds the position still held", async () => {
     const symbol = TEST_SYMBOLS[13] ?? "T13";
-    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
-    const decision = await t.decide({ symbol, entry: null, quantity: "20" });
-    await t.jobs.executeDecision(decision.id);
-    const trade = await positionOf(decision.id);
-    await waitFor(
-      async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
-      15_000,
-      "live stop",
-    );
+    const { decision, trade } = await openPosition(symbol, "20");
     const killSwitch = createKillSwitch(t.deps, createOrderReportHandler(t.deps));
     const flatten = {
       accountId: t.accountId,
@@ -397,10 +358,7 @@ describe("closing positions through the jobs", () => {
       await t.sim.control("/sim/market", { open: null });
     }
     await t.sim.control("/sim/market", { open: true });
-    const closed = await waitFor(async () => {
-      const found = await findTradeByDecision(t.db.db, decision.id);
-      return found?.trade.status === "CLOSED" ? found : null;
-    }, 15_000);
+    const closed = await tradeIn(t.db.db, decision.id, "CLOSED");
     await t.sim.control("/sim/market", { open: null });
     expect(closed.trade.exitReason).toBe("FLATTENED");
     expect(await openOrders(symbol)).toEqual([]);
@@ -408,7 +366,7 @@ describe("closing positions through the jobs", () => {
 
   it("finds a close sent by a run that died before storing the answer, and sends no second one", async () => {
     const symbol = TEST_SYMBOLS[14] ?? "T14";
-    const trade = await openPosition(symbol, "10");
+    const { trade } = await openPosition(symbol, "10");
     const request = {
       accountId: t.accountId,
       symbol,
@@ -461,7 +419,7 @@ describe("closing positions through the jobs", () => {
 
   it("stops counting a close recorded long ago that never reached the broker as cover, and sends one recorded just now", async () => {
     const symbol = TEST_SYMBOLS[15] ?? "T15";
-    const trade = await openPosition(symbol, "10");
+    const { trade } = await openPosition(symbol, "10");
     const recordClose = (requestId: string, ageMs: number) =>
       recordUnsentClose(trade.id, symbol, requestId, ageMs);
     const cancelAll = async () => {
@@ -516,7 +474,7 @@ describe("closing positions through the jobs", () => {
 
   it("ends at the next reconciliation a close whose run died before cancelling the exits", async () => {
     const symbol = TEST_SYMBOLS[16] ?? "T16";
-    const trade = await openPosition(symbol, "10");
+    const { trade } = await openPosition(symbol, "10");
     // Recorded two minutes ago by a run gone for good: never sent, the exits never cancelled.
     const lost = await recordUnsentClose(trade.id, symbol, "died", 120_000);
     const reconcile = createReconcileProcessor(t.deps, {

@@ -8,13 +8,16 @@ import pino from "pino";
 import { createAlpacaBroker } from "../../broker/alpaca/client";
 import { createRedisRateLimiter } from "../../broker/rateLimiter";
 import { ensureBrokerAccount } from "../../db/brokerAccounts";
+import type { Database } from "../../db/database";
 import { createDecision, type Decision } from "../../db/decisions";
 import { saveRiskLimits } from "../../db/riskLimits";
+import { findTradeByDecision } from "../../db/trades";
 import { upsertUser } from "../../db/users";
 import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import type { OrderSide } from "../../domain/order";
 import { DEFAULT_RISK_LIMITS } from "../../domain/riskLimits";
+import type { TradeStatus } from "../../domain/trade";
 import { createJobClient, type JobClient } from "../../jobs/client";
 import { createJobDeps, type JobDeps, type JobSettings } from "../../jobs/context";
 import { closeQueues, createQueues, type Queues } from "../../jobs/queues";
@@ -80,6 +83,18 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** The decision's trade once it is in `status` (POSITION: its entry fill is stored). */
+export function tradeIn(db: Database, decisionId: number, status: TradeStatus) {
+  return waitFor(
+    async () => {
+      const trade = await findTradeByDecision(db, decisionId);
+      return trade?.trade.status === status ? trade : null;
+    },
+    15_000,
+    `trade ${status}`,
+  );
 }
 
 /** Opens the whole bench. */

@@ -10,7 +10,7 @@ import { findPosition } from "../../db/positions";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
 import type { WorkerRuntime } from "../../jobs/worker";
-import { type Lifecycle, openLifecycle, waitFor } from "./harness";
+import { type Lifecycle, openLifecycle, tradeIn, waitFor } from "./harness";
 
 let t: Lifecycle;
 let runtime: WorkerRuntime;
@@ -30,17 +30,6 @@ async function quote(symbol: string, bid: string, ask: string): Promise<void> {
 
 async function tradeOf(decisionId: number) {
   return waitFor(() => findTradeByDecision(t.db.db, decisionId), 10_000, "trade");
-}
-
-async function tradeIn(decisionId: number, status: string) {
-  return waitFor(
-    async () => {
-      const trade = await findTradeByDecision(t.db.db, decisionId);
-      return trade?.trade.status === status ? trade : null;
-    },
-    15_000,
-    `trade ${status}`,
-  );
 }
 
 async function noticeKinds(): Promise<string[]> {
@@ -66,7 +55,7 @@ describe("order lifecycle on the simulator", () => {
       target: "110.00",
     });
     await t.jobs.executeDecision(decision.id);
-    const opened = await tradeIn(decision.id, "POSITION");
+    const opened = await tradeIn(t.db.db, decision.id, "POSITION");
     expect(opened.trade.entryQuantity.toFixed()).toBe("10");
     // The stream's fill may be stored before the submit's answer, which marks the decision.
     await waitFor(
@@ -79,7 +68,7 @@ describe("order lifecycle on the simulator", () => {
     expect(orders.every((o) => o.order.brokerOrderId !== null)).toBe(true);
 
     await quote("T00", "110.10", "110.12");
-    const closed = await tradeIn(decision.id, "CLOSED");
+    const closed = await tradeIn(t.db.db, decision.id, "CLOSED");
     expect(closed.trade.exitReason).toBe("PROFIT_TAKEN");
     // Bought 10 at the ask 100.01, sold at the bid 110.10 (a limit sell fills at the bid).
     expect(closed.trade.realizedPnl.toFixed()).toBe(
@@ -108,10 +97,10 @@ describe("order lifecycle on the simulator", () => {
       target: "110.00",
     });
     await t.jobs.executeDecision(decision.id);
-    await tradeIn(decision.id, "POSITION");
+    await tradeIn(t.db.db, decision.id, "POSITION");
     // The market opens far below the stop: the stop fills at the gap price, not at 95.
     await quote("T01", "90.00", "90.02");
-    const closed = await tradeIn(decision.id, "CLOSED");
+    const closed = await tradeIn(t.db.db, decision.id, "CLOSED");
     expect(closed.trade.exitReason).toBe("STOPPED_OUT");
     expect(closed.trade.averageExitPrice?.lt("95")).toBe(true);
     expect(closed.trade.rMultiple?.lt(-1)).toBe(true);
@@ -137,7 +126,7 @@ describe("order lifecycle on the simulator", () => {
     const trade = await tradeOf(decision.id);
     await waitFor(async () => (await findDecision(t.db.db, decision.id))?.status === "executed");
     await quote("T02", "100.00", "100.02");
-    const opened = await tradeIn(decision.id, "POSITION");
+    const opened = await tradeIn(t.db.db, decision.id, "POSITION");
     expect(opened.trade.quantity.toFixed()).toBe("4");
     await t.jobs.cancelTrade(t.accountId, trade.id, "trader changed their mind", "user:1");
     const protectedOrders = await waitFor(

@@ -3,7 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TradeUpdate } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import { createLease } from "../../jobs/leases";
-import { startStreamSupervisor, streamLeaseKey } from "../../jobs/streamLease";
+import {
+  type StreamSupervisor,
+  startStreamSupervisor,
+  streamLeaseKey,
+} from "../../jobs/streamLease";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
@@ -14,6 +18,42 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
+
+/** A supervisor holding the account's stream and handing its events to `handleEvent`. */
+async function holdStream(
+  handleEvent: (accountId: number, update: TradeUpdate) => Promise<boolean>,
+): Promise<StreamSupervisor> {
+  const supervisor = startStreamSupervisor(t.deps, {
+    connection: t.redis.redis,
+    keyPrefix: t.redis.prefix,
+    accountIds: [t.accountId],
+    handleEvent,
+  });
+  await waitFor(async () => supervisor.held().length === 1, 10_000, "holder");
+  return supervisor;
+}
+
+/** Places a resting buy limit at the broker (its stream says `new`); its broker order id. */
+async function placeResting(clientOrderId: string, symbol: string, qty: string, limit: string) {
+  await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+  const placed = await t.broker.submitOrder({
+    clientOrderId,
+    symbol,
+    side: "buy",
+    qty: dec(qty),
+    timeInForce: "day",
+    orderClass: "simple",
+    entry: { type: "limit", limitPrice: dec(limit) },
+  });
+  if (!placed.ok) throw new Error(placed.message);
+  return placed.value.brokerOrderId;
+}
+
+/** Cancels an order at the broker (its stream says `canceled`). */
+async function cancel(brokerOrderId: string) {
+  const cancelled = await t.broker.cancelOrder(brokerOrderId);
+  if (!cancelled.ok) throw new Error(cancelled.message);
+}
 
 describe("stream lease", () => {
   it("has one holder at a time; a holder that stops renewing loses it to the next", async () => {
@@ -69,28 +109,10 @@ describe("stream lease", () => {
       if (ofOrder.length === 1) throw new Error("the database went away");
       return true;
     };
-    const supervisor = startStreamSupervisor(t.deps, {
-      connection: t.redis.redis,
-      keyPrefix: t.redis.prefix,
-      accountIds: [t.accountId],
-      handleEvent,
-    });
+    const supervisor = await holdStream(handleEvent);
     try {
-      await waitFor(async () => supervisor.held().length === 1, 10_000, "holder");
       const symbol = TEST_SYMBOLS[39] as string;
-      await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
-      const placed = await t.broker.submitOrder({
-        clientOrderId: "stream-inline-1",
-        symbol,
-        side: "buy",
-        qty: dec("3"),
-        timeInForce: "day",
-        orderClass: "simple",
-        entry: { type: "limit", limitPrice: dec("99.00") },
-      });
-      if (!placed.ok) throw new Error(placed.message);
-      const replaced = await t.broker.cancelOrder(placed.value.brokerOrderId);
-      if (!replaced.ok) throw new Error(replaced.message);
+      await cancel(await placeResting("stream-inline-1", symbol, "3", "99.00"));
       const mine = () => seen.filter((u) => u.order.clientOrderId === "stream-inline-1");
       await waitFor(async () => mine().length >= 2, 10_000, "two events of the order");
       expect(mine().map((u) => u.event)).toEqual(["new", "canceled"]);
@@ -116,16 +138,7 @@ describe("stream lease", () => {
       expect(queued[0]).toMatchObject({ kind: "report", source: "stream", redelivered: true });
       expect(queued[0]?.kind === "report" && queued[0].report.event).toBe("canceled");
 
-      const elsewhere = await t.broker.submitOrder({
-        clientOrderId: "stream-inline-2",
-        symbol,
-        side: "buy",
-        qty: dec("1"),
-        timeInForce: "day",
-        orderClass: "simple",
-        entry: { type: "limit", limitPrice: dec("98.00") },
-      });
-      if (!elsewhere.ok) throw new Error(elsewhere.message);
+      await placeResting("stream-inline-2", symbol, "1", "98.00");
       const unknown = await waitFor(async () => {
         const jobs = await t.queues.orderEvents.getJobs([
           "waiting",
@@ -165,28 +178,10 @@ describe("stream lease", () => {
       handled.push({ event: update.event, at: Date.now(), firstDone });
       return true;
     };
-    const supervisor = startStreamSupervisor(t.deps, {
-      connection: t.redis.redis,
-      keyPrefix: t.redis.prefix,
-      accountIds: [t.accountId],
-      handleEvent,
-    });
+    const supervisor = await holdStream(handleEvent);
     try {
-      await waitFor(async () => supervisor.held().length === 1, 10_000, "holder");
       const symbol = TEST_SYMBOLS[37] as string;
-      await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
-      const placed = await t.broker.submitOrder({
-        clientOrderId: "stream-turn-1",
-        symbol,
-        side: "buy",
-        qty: dec("2"),
-        timeInForce: "day",
-        orderClass: "simple",
-        entry: { type: "limit", limitPrice: dec("99.00") },
-      });
-      if (!placed.ok) throw new Error(placed.message);
-      const cancelled = await t.broker.cancelOrder(placed.value.brokerOrderId);
-      if (!cancelled.ok) throw new Error(cancelled.message);
+      await cancel(await placeResting("stream-turn-1", symbol, "2", "99.00"));
       // The cancel is handled while the first event still hangs, within about a second.
       const second = await waitFor(async () => handled.find((h) => h.event === "canceled"), 5_000);
       expect(second.firstDone).toBe(false);
