@@ -6,8 +6,9 @@
  *
  * 1. Entry fill to protective stop accepted at the broker, for OCO-protected entries: from the
  *    entry's fill on the trade stream to the `new` event of its OCO, p50 and p99 over at least
- *    500 fills (waves of 10 fills at once). Floor: one PostgreSQL commit plus one loopback HTTP
- *    round trip. Target: p99 at most 10 times the floor.
+ *    500 fills, one at a time (BENCH_LIFECYCLE_SINGLE_FILLS, default 500) and in waves of 10
+ *    fills at once (BENCH_LIFECYCLE_WAVES, default 50). Floor: one PostgreSQL commit plus one
+ *    loopback HTTP round trip. Target: p99 at most 10 times the floor.
  * 2. Decisions executed per second end to end (decision to entry acknowledged by the broker and
  *    stored), with one and with two worker processes (each a worker runtime with its own database
  *    pool and connections, as deployed). Target: at least 300 per second. Each run uses accounts
@@ -50,6 +51,14 @@ const START = "2026-03-02T14:35:00Z";
 const SYMBOLS = Array.from({ length: 10 }, (_, i) => `B${String(i).padStart(2, "0")}`);
 /** The symbol of the one-fill-at-a-time run. */
 const SINGLE = "S00";
+
+/**
+ * A price from whole cents. The entries step down a cent at a time from just under the market,
+ * and at $1,000 a 5% price collar leaves room for 5,000 of them.
+ */
+function fromCents(cents: number): string {
+  return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
+}
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -121,7 +130,7 @@ async function openBench(scratchUrl: string, simulators: BenchChild): Promise<Be
         time: START,
         cash: "100000000",
         rateLimitPerMinute: 100_000_000,
-        symbols: Object.fromEntries([...SYMBOLS, SINGLE].map((s) => [s, { price: "100.00" }])),
+        symbols: Object.fromEntries([...SYMBOLS, SINGLE].map((s) => [s, { price: "1000.00" }])),
       },
     });
     const broker = createBenchBroker(limiterRedis, prefix, sim);
@@ -265,7 +274,7 @@ async function decide(
   accountId = bench.accountId,
 ): Promise<Decision> {
   const entryPrice = dec(entry);
-  const stop = dec("90.00");
+  const stop = dec("900.00");
   return createDecision(
     bench.database.db,
     {
@@ -276,7 +285,7 @@ async function decide(
       entryType: "limit",
       entryPrice,
       stopPrice: stop,
-      targetPrice: dec("130.00"),
+      targetPrice: dec("1300.00"),
       quantity: dec(quantity),
       riskAmount: entryPrice.minus(stop).times(quantity),
       createdBy: "api",
@@ -295,6 +304,20 @@ async function executedCount(bench: Bench, ids: readonly number[]): Promise<numb
     )})`,
   );
   return Number(rows[0]?.n ?? 0);
+}
+
+/** Prints where the bench's decisions stand and what the database sessions wait on (a timeout). */
+async function reportDecisions(bench: Bench): Promise<void> {
+  const rows = await queryRows<{ status: string; reason: string | null; n: string }>(
+    bench.database.db,
+    sql`select status::text, status_reason as reason, count(*)::text as n from decisions group by 1, 2`,
+  );
+  const activity = await queryRows<{ state: string; wait: string | null; n: string }>(
+    bench.database.db,
+    sql`select state, wait_event_type || ':' || wait_event as wait, count(*)::text as n
+        from pg_stat_activity where datname = current_database() group by 1, 2`,
+  );
+  process.stderr.write(`${JSON.stringify(rows)}\n${JSON.stringify(activity)}\n`);
 }
 
 /** Floor: one PostgreSQL commit plus one loopback HTTP round trip, sample by sample. */
@@ -359,11 +382,11 @@ async function measureProtection(
   const jobs = createJobClient(queues);
   try {
     for (const symbol of symbols) {
-      await bench.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+      await bench.control("/sim/quotes", { symbol, bid: "1000.20", ask: "1000.22" });
     }
     const decisions: Decision[][] = [];
     for (let w = 0; w < waves; w++) {
-      const limit = (99.5 - 0.01 * w).toFixed(2);
+      const limit = fromCents(99_950 - w);
       const wave = await Promise.all(symbols.map((symbol) => decide(bench, symbol, limit)));
       decisions.push(wave);
       await Promise.all(wave.map((d) => jobs.executeDecision(d.id)));
@@ -377,10 +400,13 @@ async function measureProtection(
         )) === all.length,
       120_000,
       "entries resting",
-    );
+    ).catch(async (error: unknown) => {
+      await reportDecisions(bench);
+      throw error;
+    });
     for (let w = 0; w < waves; w++) {
-      const ask = (99.5 - 0.01 * w).toFixed(2);
-      const bid = (99.5 - 0.01 * w - 0.02).toFixed(2);
+      const ask = fromCents(99_950 - w);
+      const bid = fromCents(99_950 - w - 2);
       const before = stops.size;
       await Promise.all(
         symbols.map((symbol) => bench.control("/sim/quotes", { symbol, bid, ask })),
@@ -448,7 +474,7 @@ async function measureThroughput(
   for (let a = 0; a < accounts; a++) fresh.push(await bench.addAccount());
   for (const account of fresh) {
     for (const symbol of SYMBOLS) {
-      await controlSim(account.sim, "/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+      await controlSim(account.sim, "/sim/quotes", { symbol, bid: "1000.20", ask: "1000.22" });
     }
   }
   const decisions: Decision[] = [];
@@ -457,7 +483,7 @@ async function measureThroughput(
     if (!account) throw new Error("no account");
     // Resting entries: acknowledged and stored, not filled.
     decisions.push(
-      await decide(bench, SYMBOLS[i % SYMBOLS.length] ?? "B00", "97.00", "1", account.accountId),
+      await decide(bench, SYMBOLS[i % SYMBOLS.length] ?? "B00", "970.00", "1", account.accountId),
     );
   }
   const producer = bench.connections[0] as Redis;
@@ -471,16 +497,7 @@ async function measureThroughput(
       300_000,
       "decisions",
     ).catch(async (error: unknown) => {
-      const rows = await queryRows<{ status: string; reason: string | null; n: string }>(
-        bench.database.db,
-        sql`select status::text, status_reason as reason, count(*)::text as n from decisions group by 1, 2`,
-      );
-      const activity = await queryRows<{ state: string; wait: string | null; n: string }>(
-        bench.database.db,
-        sql`select state, wait_event_type || ':' || wait_event as wait, count(*)::text as n
-            from pg_stat_activity where datname = current_database() group by 1, 2`,
-      );
-      process.stderr.write(`${JSON.stringify(rows)}\n${JSON.stringify(activity)}\n`);
+      await reportDecisions(bench);
       throw error;
     });
   };
@@ -521,7 +538,7 @@ async function measureLatency(bench: Bench, waves: number): Promise<void> {
     `floor (1 PostgreSQL commit + 1 loopback HTTP round trip, ${floor.length} samples): ` +
       `p50 ${ms(floorP50)}, p99 ${ms(percentile(floor, 99))}\n`,
   );
-  const singles = Number(process.env.BENCH_LIFECYCLE_SINGLE_FILLS || 100);
+  const singles = Number(process.env.BENCH_LIFECYCLE_SINGLE_FILLS || 500);
   for (const [label, count, symbols] of [
     [`waves of ${SYMBOLS.length}`, waves, SYMBOLS],
     ["one at a time", singles, [SINGLE]],
