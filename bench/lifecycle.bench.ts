@@ -356,6 +356,20 @@ async function idle(queues: Queues): Promise<boolean> {
   return counts.every((c) => (c.active ?? 0) + (c.wait ?? 0) + (c.prioritized ?? 0) === 0);
 }
 
+/**
+ * Whether every exit the worker placed has its broker's answer and acknowledgement stored: the
+ * stream holder handles those itself, so the queues being idle does not say so.
+ */
+async function exitsSettled(bench: Bench): Promise<boolean> {
+  const rows = await queryRows<{ n: string }>(
+    bench.database.db,
+    sql`select count(*)::text as n from orders
+        where role in ('TAKE_PROFIT', 'STOP_LOSS')
+          and (broker_order_id is null or status = 'pending_new')`,
+  );
+  return Number(rows[0]?.n ?? 0) === 0;
+}
+
 /** Figure 1: entry fill to OCO accepted, over waves of fills (one fill per symbol per wave). */
 async function measureProtection(
   bench: Bench,
@@ -414,7 +428,11 @@ async function measureProtection(
       await waitUntil(async () => stops.size >= before + symbols.length, 30_000, `wave ${w}`);
       // Each wave on its own: the next fills come once the worker has stored what this wave's
       // stops brought back (the broker's answers and acknowledgements), not in the middle of it.
-      await waitUntil(async () => await idle(queues), 30_000, `wave ${w} settled`);
+      await waitUntil(
+        async () => (await idle(queues)) && (await exitsSettled(bench)),
+        30_000,
+        `wave ${w} settled`,
+      );
     }
     const trades = await queryRows<{ id: string; decision_id: string }>(
       bench.database.db,

@@ -392,14 +392,16 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
       if (seen.has(key)) continue;
       seen.add(key);
       if (p.reason === "entry_fill" && result.sends.has(p.tradeId)) {
-        // Recorded inline: the safety net is asked for while the exits go out.
+        // Recorded inline: the exits go out first, and the safety net is asked for while they
+        // are on their way (its request would otherwise hold up the send's first step).
         const send = result.sends.get(p.tradeId);
         result.sends.delete(p.tradeId);
+        const sending = send?.();
         await Promise.all([
           deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId, {
             delayMs: PROTECTION_SAFETY_NET_MS,
           }),
-          send?.(),
+          sending,
         ]);
       } else {
         await deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId);
