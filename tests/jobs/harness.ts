@@ -47,6 +47,8 @@ export interface Lifecycle {
   startRuntime(options?: {
     readonly streams?: boolean;
     readonly settings?: Partial<JobSettings>;
+    /** The broker the runtime talks to, around the simulator's (e.g. to see what it is sent). */
+    readonly broker?: (broker: Broker) => Broker;
   }): Promise<WorkerRuntime>;
   /** An approved decision (long by default), ready to execute. */
   decide(options: DecisionOptions): Promise<Decision>;
@@ -167,9 +169,11 @@ export async function openLifecycle(name: string): Promise<Lifecycle> {
     deps,
     prefix,
     async startRuntime(options = {}) {
+      const runtimeBroker = options.broker ? options.broker(broker) : broker;
       const runtime = await createWorkerRuntime({
         deps: createJobDeps({
           ...baseDeps,
+          brokerFor: () => runtimeBroker,
           settings: { streamLeaseMs: 1_500, ...options.settings },
         }),
         connection: (() => {

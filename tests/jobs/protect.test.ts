@@ -8,6 +8,7 @@ import { findDecision } from "../../db/decisions";
 import { listOrdersForTrade, type OrderRecord } from "../../db/orders";
 import { findPosition } from "../../db/positions";
 import { findTradeByDecision } from "../../db/trades";
+import type { Broker } from "../../domain/broker";
 import { sumDecimals } from "../../domain/money";
 import { isTerminal } from "../../domain/orderStateMachine";
 import type { WorkerRuntime } from "../../jobs/worker";
@@ -16,9 +17,33 @@ import { type Lifecycle, openLifecycle, waitFor } from "./harness";
 let t: Lifecycle;
 let runtime: WorkerRuntime;
 
+/** Every exit the runtime asked the broker for: its client order id, class and position intent. */
+const exitsSent: {
+  readonly clientOrderId: string;
+  readonly orderClass: string;
+  readonly intent: string | undefined;
+}[] = [];
+
+/** The simulator's broker, noting the exits it is sent. */
+function notingExits(broker: Broker): Broker {
+  return {
+    ...broker,
+    submitOrder(request, options) {
+      if (/^t\d+-x/.test(request.clientOrderId)) {
+        exitsSent.push({
+          clientOrderId: request.clientOrderId,
+          orderClass: request.orderClass,
+          intent: request.positionIntent,
+        });
+      }
+      return broker.submitOrder(request, options);
+    },
+  };
+}
+
 beforeAll(async () => {
   t = await openLifecycle("protect");
-  runtime = await t.startRuntime({ settings: { nativeBrackets: false } });
+  runtime = await t.startRuntime({ settings: { nativeBrackets: false }, broker: notingExits });
   await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
 });
 afterAll(async () => {
@@ -187,6 +212,35 @@ describe("protection of entries that are not brackets", () => {
       (o) => o.order_class === "oco" && o.type === "limit",
     );
     expect(atBroker.map((o) => [o.client_order_id, o.qty])).toEqual([[`t${trade.id}-x1`, "3"]]);
+  });
+
+  it("protects a trade without a target with a lone stop that may only close", async () => {
+    await quote("T14", "100.20", "100.22");
+    const decision = await t.decide({
+      symbol: "T14",
+      entry: "100.05",
+      target: null,
+      quantity: "4",
+    });
+    await t.jobs.executeDecision(decision.id);
+    await waitFor(async () => (await findDecision(t.db.db, decision.id))?.status === "executed");
+    const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
+    await quote("T14", "99.98", "100.00");
+    const stops = await waitFor(
+      async () => {
+        const working = workingStops(await listOrdersForTrade(t.db.db, trade.id));
+        return working.length > 0 ? working : null;
+      },
+      15_000,
+      "the stop at the broker",
+    );
+    expect(stops.map((s) => [s.order.orderClass, s.order.quantity.toFixed()])).toEqual([
+      ["simple", "4"],
+    ]);
+    // Left working after its position is gone, a stop stating no intent would open a short.
+    expect(exitsSent.filter((e) => e.clientOrderId.startsWith(`t${trade.id}-x`))).toEqual([
+      { clientOrderId: `t${trade.id}-x1`, orderClass: "simple", intent: "sell_to_close" },
+    ]);
   });
 
   it("closes at market when the market is already through the stop it should place", async () => {
