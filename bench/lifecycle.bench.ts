@@ -6,9 +6,13 @@
  *
  * 1. Entry fill to protective stop accepted at the broker, for OCO-protected entries: from the
  *    entry's fill on the trade stream to the `new` event of its OCO, p50 and p99 over at least
- *    500 fills, one at a time (BENCH_LIFECYCLE_SINGLE_FILLS, default 500) and in waves of 10
- *    fills at once (BENCH_LIFECYCLE_WAVES, default 50). Floor: one PostgreSQL commit plus one
- *    loopback HTTP round trip. Target: p99 at most 10 times the floor.
+ *    500 fills, in waves of 10 fills at once (BENCH_LIFECYCLE_WAVES, default 50; the waves stack
+ *    50 trades in each of 10 symbols) and one at a time (BENCH_LIFECYCLE_SINGLE_FILLS, default
+ *    500), each in a symbol of its own as most of a desk's fills are. With
+ *    BENCH_LIFECYCLE_SINGLE_SYMBOLS=k the single fills take turns in k symbols instead, stacking
+ *    trades there: at k=1, every fill also meets the hundreds of working orders and protective
+ *    order ids of the trades before it. Floor: one PostgreSQL commit plus one loopback HTTP round
+ *    trip. Target: p99 at most 10 times the floor.
  * 2. Decisions executed per second end to end (decision to entry acknowledged by the broker and
  *    stored), with one and with two worker processes (each a worker runtime with its own database
  *    pool and connections, as deployed). Target: at least 300 per second. Each run uses accounts
@@ -49,8 +53,10 @@ import type { WorkerProcessConfig } from "./lifecycleWorker";
 const DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/test";
 const START = "2026-03-02T14:35:00Z";
 const SYMBOLS = Array.from({ length: 10 }, (_, i) => `B${String(i).padStart(2, "0")}`);
-/** The symbol of the one-fill-at-a-time run. */
-const SINGLE = "S00";
+/** The symbols of the one-fill-at-a-time run (see `singleRounds`). */
+function singleSymbols(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `S${String(i).padStart(3, "0")}`);
+}
 
 /**
  * A price from whole cents. The entries step down a cent at a time from just under the market,
@@ -111,7 +117,11 @@ interface Bench {
   control(path: string, body: unknown): Promise<void>;
 }
 
-async function openBench(scratchUrl: string, simulators: BenchChild): Promise<Bench> {
+async function openBench(
+  scratchUrl: string,
+  simulators: BenchChild,
+  singles: readonly string[],
+): Promise<Bench> {
   const redisUrl =
     process.env.BENCH_REDIS_URL || process.env.TEST_REDIS_URL || "redis://127.0.0.1:6379";
   const database = await openDatabase({ url: scratchUrl, maxConnections: 20 });
@@ -130,7 +140,7 @@ async function openBench(scratchUrl: string, simulators: BenchChild): Promise<Be
         time: START,
         cash: "100000000",
         rateLimitPerMinute: 100_000_000,
-        symbols: Object.fromEntries([...SYMBOLS, SINGLE].map((s) => [s, { price: "1000.00" }])),
+        symbols: Object.fromEntries([...SYMBOLS, ...singles].map((s) => [s, { price: "1000.00" }])),
       },
     });
     const broker = createBenchBroker(limiterRedis, prefix, sim);
@@ -370,11 +380,14 @@ async function exitsSettled(bench: Bench): Promise<boolean> {
   return Number(rows[0]?.n ?? 0) === 0;
 }
 
-/** Figure 1: entry fill to OCO accepted, over waves of fills (one fill per symbol per wave). */
+/**
+ * Figure 1: entry fill to OCO accepted, over rounds of fills: each round fills one entry in each of
+ * its symbols at once, and starts once the previous round has settled. A symbol's entries rest a
+ * cent apart below the market, one per round it is in, and each round's quote fills its next one.
+ */
 async function measureProtection(
   bench: Bench,
-  waves: number,
-  symbols: readonly string[],
+  rounds: readonly (readonly string[])[],
 ): Promise<number[]> {
   // The worker runs in a process of its own, as deployed: this process only listens and times.
   const runtimes = await startWorkerProcesses(bench, 1, { nativeBrackets: false }, [
@@ -395,15 +408,25 @@ async function measureProtection(
   const queues = createQueues({ connection: bench.connections[0] as Redis, prefix: bench.prefix });
   const jobs = createJobClient(queues);
   try {
-    for (const symbol of symbols) {
+    for (const symbol of new Set(rounds.flat())) {
       await bench.control("/sim/quotes", { symbol, bid: "1000.20", ask: "1000.22" });
     }
+    // Each round's price (in cents) in each of its symbols: a cent below the symbol's last one.
+    const taken = new Map<string, number>();
+    const prices = rounds.map((symbols) =>
+      symbols.map((symbol) => {
+        const earlier = taken.get(symbol) ?? 0;
+        taken.set(symbol, earlier + 1);
+        return { symbol, cents: 99_950 - earlier };
+      }),
+    );
     const decisions: Decision[][] = [];
-    for (let w = 0; w < waves; w++) {
-      const limit = fromCents(99_950 - w);
-      const wave = await Promise.all(symbols.map((symbol) => decide(bench, symbol, limit)));
-      decisions.push(wave);
-      await Promise.all(wave.map((d) => jobs.executeDecision(d.id)));
+    for (const round of prices) {
+      const placed = await Promise.all(
+        round.map(({ symbol, cents }) => decide(bench, symbol, fromCents(cents))),
+      );
+      decisions.push(placed);
+      await Promise.all(placed.map((d) => jobs.executeDecision(d.id)));
     }
     const all = decisions.flat();
     await waitUntil(
@@ -418,20 +441,24 @@ async function measureProtection(
       await reportDecisions(bench);
       throw error;
     });
-    for (let w = 0; w < waves; w++) {
-      const ask = fromCents(99_950 - w);
-      const bid = fromCents(99_950 - w - 2);
+    for (const [r, round] of prices.entries()) {
       const before = stops.size;
       await Promise.all(
-        symbols.map((symbol) => bench.control("/sim/quotes", { symbol, bid, ask })),
+        round.map(({ symbol, cents }) =>
+          bench.control("/sim/quotes", {
+            symbol,
+            bid: fromCents(cents - 2),
+            ask: fromCents(cents),
+          }),
+        ),
       );
-      await waitUntil(async () => stops.size >= before + symbols.length, 30_000, `wave ${w}`);
-      // Each wave on its own: the next fills come once the worker has stored what this wave's
+      await waitUntil(async () => stops.size >= before + round.length, 30_000, `round ${r}`);
+      // Each round on its own: the next fills come once the worker has stored what this round's
       // stops brought back (the broker's answers and acknowledgements), not in the middle of it.
       await waitUntil(
         async () => (await idle(queues)) && (await exitsSettled(bench)),
         30_000,
-        `wave ${w} settled`,
+        `round ${r} settled`,
       );
     }
     const trades = await queryRows<{ id: string; decision_id: string }>(
@@ -549,19 +576,26 @@ async function measureThroughput(
 }
 
 /** Figure 1 and its floor. */
-async function measureLatency(bench: Bench, waves: number): Promise<void> {
+async function measureLatency(
+  bench: Bench,
+  waves: number,
+  singles: readonly string[],
+): Promise<void> {
   const floor = await measureFloor(bench, 300);
   const floorP50 = percentile(floor, 50);
   process.stdout.write(
     `floor (1 PostgreSQL commit + 1 loopback HTTP round trip, ${floor.length} samples): ` +
       `p50 ${ms(floorP50)}, p99 ${ms(percentile(floor, 99))}\n`,
   );
-  const singles = Number(process.env.BENCH_LIFECYCLE_SINGLE_FILLS || 500);
-  for (const [label, count, symbols] of [
-    [`waves of ${SYMBOLS.length}`, waves, SYMBOLS],
-    ["one at a time", singles, [SINGLE]],
+  const stacked = Math.max(1, Number(process.env.BENCH_LIFECYCLE_SINGLE_SYMBOLS || singles.length));
+  for (const [label, rounds] of [
+    [`waves of ${SYMBOLS.length}`, Array.from({ length: waves }, () => SYMBOLS)],
+    [
+      stacked === singles.length ? "one at a time" : `one at a time over ${stacked} symbol(s)`,
+      singles.map((_, i) => [singles[i % stacked] ?? "S000"]),
+    ],
   ] as const) {
-    const latencies = await measureProtection(bench, count, symbols);
+    const latencies = await measureProtection(bench, rounds);
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
     const ratio = p99 / floorP50;
@@ -607,10 +641,11 @@ export default async function run(): Promise<void> {
   const simulators = forkBenchChild("lifecycleSimulators.ts");
   let bench: Bench | null = null;
   try {
-    bench = await openBench(url.toString(), simulators);
+    const singles = singleSymbols(Number(process.env.BENCH_LIFECYCLE_SINGLE_FILLS || 500));
+    bench = await openBench(url.toString(), simulators, singles);
     const waves = Number(process.env.BENCH_LIFECYCLE_WAVES || 50);
     const count = Number(process.env.BENCH_LIFECYCLE_DECISIONS || 600);
-    if (only !== "throughput") await measureLatency(bench, waves);
+    if (only !== "throughput") await measureLatency(bench, waves, singles);
     if (only !== "latency") await measureThroughputs(bench, count);
   } finally {
     await simulators.stop();
