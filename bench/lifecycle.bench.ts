@@ -21,12 +21,14 @@
  *    lock) and once spread over several accounts (BENCH_LIFECYCLE_ACCOUNTS, default 4), each
  *    after an untimed warm-up batch (BENCH_LIFECYCLE_WARM_UP, default 100). Each figure comes with
  *    the CPU time per decision of the workers, the simulators and PostgreSQL: on a shared machine
- *    the rate moves with everything else running, the CPU time much less.
+ *    the rate moves with everything else running, the CPU time much less. Floor: commits each
+ *    followed by a loopback HTTP round trip, 16 at once, per second; beside it the CPU time of the
+ *    parts of a decision that are not the desk's database work (its queue job, its entry sent
+ *    and acknowledged), which bound the rate on this machine's cores before any database work.
  */
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { availableParallelism } from "node:os";
 import { sql } from "drizzle-orm";
 import { Redis } from "ioredis";
 import postgres from "postgres";
@@ -48,6 +50,12 @@ import {
   type BenchSimulatorUrls,
   createBenchBroker,
 } from "./lifecycleBroker";
+import {
+  measureEntrySubmit,
+  measureLatencyFloor,
+  measureQueueJob,
+  measureRateFloor,
+} from "./lifecycleFloors";
 import type { WorkerProcessConfig } from "./lifecycleWorker";
 
 const DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/test";
@@ -330,32 +338,6 @@ async function reportDecisions(bench: Bench): Promise<void> {
   process.stderr.write(`${JSON.stringify(rows)}\n${JSON.stringify(activity)}\n`);
 }
 
-/** Floor: one PostgreSQL commit plus one loopback HTTP round trip, sample by sample. */
-async function measureFloor(bench: Bench, samples: number): Promise<number[]> {
-  await bench.database.db.execute(sql`create table if not exists bench_floor (id bigint)`);
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { "Content-Type": "application/json" });
-    res.end("{}");
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < samples; i++) {
-      const start = performance.now();
-      await bench.database.db.transaction(async (tx) => {
-        await tx.execute(sql`insert into bench_floor values (${i})`);
-      });
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      times.push(performance.now() - start);
-    }
-  } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-  return times.sort((a, b) => a - b);
-}
-
 /** Whether the order-event and protect queues have nothing waiting or running. */
 async function idle(queues: Queues): Promise<boolean> {
   const counts = await Promise.all(
@@ -581,7 +563,7 @@ async function measureLatency(
   waves: number,
   singles: readonly string[],
 ): Promise<void> {
-  const floor = await measureFloor(bench, 300);
+  const floor = await measureLatencyFloor(bench.database.db, 300);
   const floorP50 = percentile(floor, 50);
   process.stdout.write(
     `floor (1 PostgreSQL commit + 1 loopback HTTP round trip, ${floor.length} samples): ` +
@@ -607,10 +589,46 @@ async function measureLatency(
   }
 }
 
+/**
+ * Figure 2's floor: commits each followed by a loopback round trip, as many at once as two worker
+ * processes take decisions. Then the parts of a decision that are not the desk's own database
+ * work, with their CPU time: its queue job and its entry sent and acknowledged. Their CPU time
+ * bounds the rate on this machine's cores even with no database work at all.
+ */
+async function printThroughputFloors(bench: Bench): Promise<void> {
+  const inFlight = 16;
+  const floor = await measureRateFloor(bench.database.db, inFlight, 2_000);
+  const job = await measureQueueJob(bench.redisUrl, inFlight / 2, 2_000);
+  const account = await bench.addAccount();
+  for (const symbol of SYMBOLS) {
+    await controlSim(account.sim, "/sim/quotes", { symbol, bid: "1000.20", ask: "1000.22" });
+  }
+  const entry = await measureEntrySubmit(
+    account.broker,
+    () => bench.simulators.cpuMicros(),
+    SYMBOLS,
+    inFlight,
+    1_000,
+  );
+  const cores = availableParallelism();
+  const partsCpu = job.cpuMs + job.serviceCpuMs + entry.cpuMs + entry.serviceCpuMs;
+  process.stdout.write(
+    `floor (1 PostgreSQL commit + 1 loopback HTTP round trip per decision, ${inFlight} at once): ` +
+      `${floor.toFixed(0)}/s\n` +
+      `parts of a decision besides the desk's database work: a queue job ${job.perSecond.toFixed(0)}/s ` +
+      `(CPU ${job.cpuMs.toFixed(2)} ms worker + ${job.serviceCpuMs.toFixed(2)} ms Redis); an entry ` +
+      `sent through the adapter and acknowledged on the stream ${entry.perSecond.toFixed(0)}/s ` +
+      `(CPU ${entry.cpuMs.toFixed(2)} ms worker + ${entry.serviceCpuMs.toFixed(2)} ms simulator); ` +
+      `together ${partsCpu.toFixed(2)} ms of CPU per decision, at most ` +
+      `${((cores * 1000) / partsCpu).toFixed(0)}/s on ${cores} cores before any database work\n`,
+  );
+}
+
 /** Figure 2, on one account and spread over several, with one and two worker processes. */
 async function measureThroughputs(bench: Bench, count: number): Promise<void> {
   const spread = Number(process.env.BENCH_LIFECYCLE_ACCOUNTS || 4);
   const warmUp = Number(process.env.BENCH_LIFECYCLE_WARM_UP || 100);
+  await printThroughputFloors(bench);
   for (const accounts of [1, spread]) {
     for (const workers of [1, 2]) {
       const figures = await measureThroughput(bench, workers, count, accounts, warmUp);
