@@ -13,18 +13,17 @@ import type { Database } from "../db/database";
 import type { Broker } from "../domain/broker";
 import { dec } from "../domain/money";
 
-/** Runs `work` against a loopback HTTP server answering every request with `{}`. */
-async function withLoopbackServer<T>(work: (url: string) => Promise<T>): Promise<T> {
+/** A loopback HTTP server answering every request with `{}`, until closed. */
+async function startLoopbackServer(): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((_req, res) => {
     res.writeHead(200, { "Content-Type": "application/json" });
     res.end("{}");
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  try {
-    return await work(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-  } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** One PostgreSQL commit (a one-row insert) followed by one loopback HTTP round trip. */
@@ -36,18 +35,37 @@ async function commitThenRoundTrip(db: Database, url: string, id: number): Promi
   await res.arrayBuffer();
 }
 
+/** The latency floor, sampled on demand: one commit followed by one round trip, in ms. */
+export interface FloorSampler {
+  sample(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Opens a floor sampler (its loopback server runs until `close`). */
+export async function openFloorSampler(db: Database): Promise<FloorSampler> {
+  await db.execute(sql`create table if not exists bench_floor (id bigint)`);
+  const server = await startLoopbackServer();
+  let next = 0;
+  return {
+    async sample() {
+      const start = performance.now();
+      await commitThenRoundTrip(db, server.url, next++);
+      return performance.now() - start;
+    },
+    close: () => server.close(),
+  };
+}
+
 /** Latency floor: `samples` commits each followed by a round trip, one at a time, in ms, sorted. */
 export async function measureLatencyFloor(db: Database, samples: number): Promise<number[]> {
-  await db.execute(sql`create table if not exists bench_floor (id bigint)`);
-  return withLoopbackServer(async (url) => {
+  const sampler = await openFloorSampler(db);
+  try {
     const times: number[] = [];
-    for (let i = 0; i < samples; i++) {
-      const start = performance.now();
-      await commitThenRoundTrip(db, url, i);
-      times.push(performance.now() - start);
-    }
+    for (let i = 0; i < samples; i++) times.push(await sampler.sample());
     return times.sort((a, b) => a - b);
-  });
+  } finally {
+    await sampler.close();
+  }
 }
 
 /**
@@ -60,16 +78,19 @@ export async function measureRateFloor(
   count: number,
 ): Promise<number> {
   await db.execute(sql`create table if not exists bench_floor (id bigint)`);
-  return withLoopbackServer(async (url) => {
+  const server = await startLoopbackServer();
+  try {
     let next = 0;
     const start = performance.now();
     await Promise.all(
       Array.from({ length: inFlight }, async () => {
-        while (next < count) await commitThenRoundTrip(db, url, next++);
+        while (next < count) await commitThenRoundTrip(db, server.url, next++);
       }),
     );
     return count / ((performance.now() - start) / 1000);
-  });
+  } finally {
+    await server.close();
+  }
 }
 
 /** CPU time (ms) the Redis server has used, from its own account of it. */
