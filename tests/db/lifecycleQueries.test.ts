@@ -1,4 +1,5 @@
 import { eq, sql } from "drizzle-orm";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lockName, lockReportedOrders, sumWorkingEntries } from "../../db/lifecycleQueries";
 import { cachedSnapshot } from "../../db/orderStateCache";
@@ -167,5 +168,33 @@ describe("the orders of an order report, under the lock", () => {
     for (const seen of await Promise.all(waiters)) {
       expect(seen.order?.order.brokerOrderId).toBe("b-held");
     }
+  });
+
+  it("are found through indexes, not by reading every order ever recorded", async () => {
+    const accountId = await createAccount(t.db);
+    const { entry, legs } = await enterLong(t.db, accountId, { symbol: "AMZN", bracket: true });
+    const [stop] = legs;
+    if (!stop || !t.url) throw new Error("no leg, or no URL");
+    // The plans of the statements inside the function, sent to this session (auto_explain). With
+    // sequential scans discouraged, a scan of the table is left only where no index can serve.
+    const plans: string[] = [];
+    const session = postgres(t.url, { max: 1, onnotice: (notice) => plans.push(notice.message) });
+    try {
+      await session`load 'auto_explain'`;
+      await session`set auto_explain.log_min_duration = 0`;
+      await session`set auto_explain.log_nested_statements = on`;
+      await session`set client_min_messages = log`;
+      await session`set enable_seqscan = off`;
+      await session.begin(
+        (tx) =>
+          tx`select report_after_lock('test:amzn', 'b-none', ${entry.order.clientOrderId},
+              ${tx.json(["b-leg"])}, ${tx.json([stop.order.clientOrderId])})`,
+      );
+    } finally {
+      await session.end();
+    }
+    const read = plans.find((plan) => plan.includes("FROM orders x"));
+    expect(read).toMatch(/Index Scan/);
+    expect(read).not.toMatch(/Seq Scan on orders/);
   });
 });
