@@ -174,11 +174,15 @@ describe("the orders of an order report, under the lock", () => {
     const accountId = await createAccount(t.db);
     const { entry, legs } = await enterLong(t.db, accountId, { symbol: "AMZN", bracket: true });
     const [stop] = legs;
-    if (!stop || !t.url) throw new Error("no leg, or no URL");
+    const url = t.url;
+    if (!stop || !url) throw new Error("no leg, or no URL");
     // The plans of the statements inside the function, sent to this session (auto_explain). With
     // sequential scans discouraged, a scan of the table is left only where no index can serve.
     const plans: string[] = [];
-    const session = postgres(t.url, { max: 1, onnotice: (notice) => plans.push(notice.message) });
+    const session = postgres(url, {
+      max: 1,
+      onnotice: (notice) => plans.push(String(notice.message)),
+    });
     try {
       await session`load 'auto_explain'`;
       await session`set auto_explain.log_min_duration = 0`;
