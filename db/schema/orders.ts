@@ -97,6 +97,14 @@ export const orders = pgTable(
     index("orders_account_status_idx").on(t.accountId, t.status),
     index("orders_trade_idx").on(t.tradeId),
     index("orders_parent_idx").on(t.parentOrderId),
+    // The reads every decision and fill make stay as cheap after a year of orders as on the first
+    // day: recent entries (the rate and duplicate rules), a symbol's orders (a new position's
+    // protective orders), and the working orders (exposure), which the partial index holds alone.
+    index("orders_account_created_idx").on(t.accountId, t.createdAt),
+    index("orders_account_symbol_idx").on(t.accountId, t.symbol),
+    index("orders_working_idx")
+      .on(t.accountId)
+      .where(sql`${t.status} not in ('filled', 'canceled', 'expired', 'replaced', 'rejected')`),
     /** One stop and one target per protected entry fill, however many workers race. */
     unique("orders_protects_fill_role").on(t.protectsFillId, t.role),
     check("orders_quantity_positive", sql`${t.quantity} > 0`),

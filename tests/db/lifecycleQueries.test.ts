@@ -1,7 +1,14 @@
 import { eq, sql } from "drizzle-orm";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lockName, lockReportedOrders, sumWorkingEntries } from "../../db/lifecycleQueries";
+import { openDatabase, queryRows } from "../../db/database";
+import {
+  listEntriesSince,
+  listEntryTimesSince,
+  lockName,
+  lockReportedOrders,
+  sumWorkingEntries,
+} from "../../db/lifecycleQueries";
 import { cachedSnapshot } from "../../db/orderStateCache";
 import { orders } from "../../db/schema";
 import { dec } from "../../domain/money";
@@ -200,5 +207,51 @@ describe("the orders of an order report, under the lock", () => {
     const read = plans.find((plan) => plan.includes("FROM orders x"));
     expect(read).toMatch(/Index Scan/);
     expect(read).not.toMatch(/Seq Scan on orders/);
+  });
+});
+
+describe("an account's order history", () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase("postgres");
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("does not weigh on a decision's checks: they read a handful of rows of 3,000", async () => {
+    const accountId = await createAccount(t.db);
+    await enterLong(t.db, accountId, { symbol: "META" });
+    // 3,000 ended orders of history, over 30 symbols.
+    await t.db.execute(sql`insert into orders (client_order_id, broker_order_id, symbol, side, type,
+        time_in_force, order_class, role, quantity, filled_quantity, filled_notional, status,
+        last_event_at, account_id, created_at, updated_at)
+      select 'history-' || g, 'b-history-' || g, 'H' || (g % 30), 'buy', 'limit', 'day',
+        'simple', 'ENTRY', 1, 1, 100, 'filled', now(), ${accountId},
+        now() - make_interval(mins => g), now()
+      from generate_series(1, 3000) g`);
+    await t.db.execute(sql`analyze orders`);
+    // On one connection, whose statistics are flushed on demand.
+    if (!t.url) throw new Error("a PostgreSQL test database has a URL");
+    const single = await openDatabase({ url: t.url, maxConnections: 1, migrate: false });
+    const rowsRead = async () => {
+      await single.db.execute(sql`select pg_stat_force_next_flush()`);
+      const [row] = await queryRows<{ n: string }>(
+        single.db,
+        sql`select (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text as n
+            from pg_stat_user_tables where relname = 'orders'`,
+      );
+      return Number(row?.n);
+    };
+    try {
+      const before = await rowsRead();
+      const since = new Date(Date.now() - 60_000);
+      expect(await sumWorkingEntries(single.db, accountId)).toHaveLength(1);
+      await listEntryTimesSince(single.db, accountId, since, "META");
+      await listEntriesSince(single.db, accountId, "META", since);
+      expect((await rowsRead()) - before).toBeLessThan(50);
+    } finally {
+      await single.close();
+    }
   });
 });
