@@ -430,6 +430,8 @@ async function measureProtection(
       await reportDecisions(bench);
       throw error;
     });
+    // Statistics as on a running database (see measureThroughput).
+    await bench.database.db.execute(sql`analyze`);
     for (const [r, round] of prices.entries()) {
       const before = stops.size;
       await Promise.all(
@@ -522,6 +524,9 @@ async function measureThroughput(
       await decide(bench, SYMBOLS[i % SYMBOLS.length] ?? "B00", "970.00", "1", account.accountId),
     );
   }
+  // Statistics as autovacuum keeps them on a running database: a scratch one that just grew by
+  // hundreds of rows has none yet, and its plans would be a fresh database's, not the desk's.
+  await bench.database.db.execute(sql`analyze`);
   const producer = bench.connections[0] as Redis;
   const queues = createQueues({ connection: producer, prefix: bench.prefix });
   const jobs = createJobClient(queues);
