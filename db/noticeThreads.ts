@@ -43,8 +43,10 @@ export async function findEntryMessage(
     .where(
       and(
         eq(notificationOutbox.chatId, chatId),
-        eq(notificationOutbox.kind, "ENTRY_SUBMITTED"),
-        eq(notificationOutbox.status, "sent"),
+        // Literals, not parameters: the partial index of sent entry notices (migration 0013)
+        // serves only a statement whose own text implies its condition.
+        sql`${notificationOutbox.kind} = 'ENTRY_SUBMITTED'`,
+        sql`${notificationOutbox.status} = 'sent'`,
         isNotNull(notificationOutbox.telegramMessageId),
         or(...matches),
       ),

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { bigint, index, integer, jsonb, pgTable, text } from "drizzle-orm/pg-core";
 import { instant } from "./columns";
 import { outboxStatus } from "./enums";
@@ -22,5 +23,12 @@ export const notificationOutbox = pgTable(
     createdAt: instant("created_at").notNull(),
     sentAt: instant("sent_at"),
   },
-  (t) => [index("notification_outbox_due_idx").on(t.status, t.nextAttemptAt)],
+  (t) => [
+    index("notification_outbox_due_idx").on(t.status, t.nextAttemptAt),
+    // The entry notice a fill's or an exit's notice replies to, newest first within its chat:
+    // sent rows are kept for good, so without it every notice read them all.
+    index("notification_outbox_entry_thread_idx")
+      .on(t.chatId, t.id)
+      .where(sql`${t.kind} = 'ENTRY_SUBMITTED' and ${t.status} = 'sent'`),
+  ],
 );

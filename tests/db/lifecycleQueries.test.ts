@@ -1,7 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase, queryRows } from "../../db/database";
 import {
   listEntriesSince,
   listEntryTimesSince,
@@ -12,7 +11,12 @@ import {
 import { cachedSnapshot } from "../../db/orderStateCache";
 import { orders } from "../../db/schema";
 import { dec } from "../../domain/money";
-import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
+import {
+  createTestDatabase,
+  openRowsReadCounter,
+  TEST_DRIVERS,
+  type TestDatabase,
+} from "../support/database";
 import { createAccount, enterLong } from "./fixtures";
 
 describe.each(TEST_DRIVERS)("the orders of an order report on %s", (driver) => {
@@ -231,27 +235,16 @@ describe("an account's order history", () => {
         now() - make_interval(mins => g), now()
       from generate_series(1, 3000) g`);
     await t.db.execute(sql`analyze orders`);
-    // On one connection, whose statistics are flushed on demand.
-    if (!t.url) throw new Error("a PostgreSQL test database has a URL");
-    const single = await openDatabase({ url: t.url, maxConnections: 1, migrate: false });
-    const rowsRead = async () => {
-      await single.db.execute(sql`select pg_stat_force_next_flush()`);
-      const [row] = await queryRows<{ n: string }>(
-        single.db,
-        sql`select (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text as n
-            from pg_stat_user_tables where relname = 'orders'`,
-      );
-      return Number(row?.n);
-    };
+    const counter = await openRowsReadCounter(t, "orders");
     try {
-      const before = await rowsRead();
+      const before = await counter.read();
       const since = new Date(Date.now() - 60_000);
-      expect(await sumWorkingEntries(single.db, accountId)).toHaveLength(1);
-      await listEntryTimesSince(single.db, accountId, since, "META");
-      await listEntriesSince(single.db, accountId, "META", since);
-      expect((await rowsRead()) - before).toBeLessThan(50);
+      expect(await sumWorkingEntries(counter.db, accountId)).toHaveLength(1);
+      await listEntryTimesSince(counter.db, accountId, since, "META");
+      await listEntriesSince(counter.db, accountId, "META", since);
+      expect((await counter.read()) - before).toBeLessThan(50);
     } finally {
-      await single.close();
+      await counter.close();
     }
   });
 });

@@ -80,3 +80,37 @@ async function truncateAll({ db }: OpenDatabase): Promise<void> {
     await tx.execute(sql`alter table execution_log enable trigger user`);
   });
 }
+
+/** A connection of its own that counts the rows its statements read from one table. */
+export interface RowsReadCounter {
+  /** Run the statements to count through this handle. */
+  readonly db: OpenDatabase["db"];
+  /** Rows read from the table so far (sequential scans and index fetches alike). */
+  read(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a `RowsReadCounter` on the PostgreSQL test database `t`: one connection, whose statistics
+ * are flushed on demand, so a count taken after a statement includes it.
+ */
+export async function openRowsReadCounter(
+  t: TestDatabase,
+  table: string,
+): Promise<RowsReadCounter> {
+  if (!t.url) throw new Error("rows read are counted on PostgreSQL only");
+  const single = await openDatabase({ url: t.url, maxConnections: 1, migrate: false });
+  return {
+    db: single.db,
+    async read() {
+      await single.db.execute(sql`select pg_stat_force_next_flush()`);
+      const [row] = await queryRows<{ n: string }>(
+        single.db,
+        sql`select (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text as n
+            from pg_stat_user_tables where relname = ${table}`,
+      );
+      return Number(row?.n);
+    },
+    close: () => single.close(),
+  };
+}

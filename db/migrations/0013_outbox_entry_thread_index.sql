@@ -1,0 +1,1 @@
+CREATE INDEX "notification_outbox_entry_thread_idx" ON "notification_outbox" USING btree ("chat_id","id") WHERE "notification_outbox"."kind" = 'ENTRY_SUBMITTED' and "notification_outbox"."status" = 'sent';
