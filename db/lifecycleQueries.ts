@@ -3,15 +3,14 @@
  * duplicate and rate checks, a parent's legs, a trade's entry fills, who hears about an account,
  * and transaction-scoped advisory locks that serialize work on one account or one symbol.
  */
-import { and, asc, desc, eq, gte, inArray, notInArray, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, or, sql } from "drizzle-orm";
 import { type Decimal, dec } from "../domain/money";
-import { TERMINAL_ORDER_STATUSES } from "../domain/order";
 import { compileStatement, type Database, runCompiled, runCompiledText } from "./database";
 import type { FillRecord } from "./fills";
 import { parseJsonNumbersAsText, rowOfJson } from "./jsonRows";
 import { createOrderStateCache, type OrderStateCache, rememberSnapshot } from "./orderStateCache";
 import { type OrderRecord, orderRecordOfRow } from "./orders";
-import { brokerAccounts, fills, orders, positions, trades, users } from "./schema";
+import { brokerAccounts, endedStatuses, fills, orders, positions, trades, users } from "./schema";
 
 type OrderRow = typeof orders.$inferSelect;
 type PositionRow = typeof positions.$inferSelect;
@@ -61,7 +60,7 @@ const workingEntriesStatement = compileStatement(
       from ${orders} left join ${trades} on ${trades.id} = ${orders.tradeId}
       where ${orders.accountId} = ${sql.placeholder("account")}
         and ${orders.role} in ('ENTRY', 'SLICE')
-        and ${orders.status} not in ('filled', 'canceled', 'expired', 'replaced', 'rejected')
+        and ${orders.status} not in ${endedStatuses}
       group by 1, 2, ${workingEntryPrice} is null`,
 );
 
@@ -181,7 +180,7 @@ export async function listOpenEntryOrders(db: Database, accountId: number): Prom
       and(
         eq(orders.accountId, accountId),
         inArray(orders.role, ["ENTRY", "SLICE"]),
-        notInArray(orders.status, [...TERMINAL_ORDER_STATUSES]),
+        sql`${orders.status} not in ${endedStatuses}`,
       ),
     )
     .orderBy(asc(orders.id));

@@ -1,10 +1,10 @@
-import { and, asc, eq, inArray, like, notInArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, like, sql } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
-import { type Order, type OrderStatus, TERMINAL_ORDER_STATUSES } from "../domain/order";
+import type { Order, OrderStatus } from "../domain/order";
 import type { Database } from "./database";
 import { appendLog, type LogEntry } from "./executionLog";
 import type { ExitReason } from "./schema";
-import { orders, positions } from "./schema";
+import { endedStatuses, orders, positions } from "./schema";
 
 type OrderRow = typeof orders.$inferSelect;
 
@@ -271,9 +271,7 @@ export async function listOpenOrders(db: Database, accountId: number): Promise<O
   const rows = await db
     .select()
     .from(orders)
-    .where(
-      and(eq(orders.accountId, accountId), notInArray(orders.status, [...TERMINAL_ORDER_STATUSES])),
-    )
+    .where(and(eq(orders.accountId, accountId), sql`${orders.status} not in ${endedStatuses}`))
     .orderBy(asc(orders.id));
   return rows.map(orderRecordOfRow);
 }

@@ -9,6 +9,7 @@ import {
   text,
   unique,
 } from "drizzle-orm/pg-core";
+import { TERMINAL_ORDER_STATUSES } from "../../domain/order";
 import { brokerAccounts } from "./accounts";
 import { decimal, instant } from "./columns";
 import {
@@ -28,6 +29,14 @@ import { trades } from "./trades";
  * the broker call (status `pending_new`, no broker order id), so a retried job finds it by its
  * deterministic client order id instead of sending a second order.
  */
+/**
+ * The ended order statuses as a literal list, `('filled', ...)`: a statement that names them so
+ * (not as parameters) is served by the partial index of working orders whatever its plan.
+ */
+export const endedStatuses = sql.raw(
+  `(${TERMINAL_ORDER_STATUSES.map((status) => `'${status}'`).join(", ")})`,
+);
+
 export const orders = pgTable(
   "orders",
   {
@@ -102,9 +111,7 @@ export const orders = pgTable(
     // protective orders), and the working orders (exposure), which the partial index holds alone.
     index("orders_account_created_idx").on(t.accountId, t.createdAt),
     index("orders_account_symbol_idx").on(t.accountId, t.symbol),
-    index("orders_working_idx")
-      .on(t.accountId)
-      .where(sql`${t.status} not in ('filled', 'canceled', 'expired', 'replaced', 'rejected')`),
+    index("orders_working_idx").on(t.accountId).where(sql`${t.status} not in ${endedStatuses}`),
     /** One stop and one target per protected entry fill, however many workers race. */
     unique("orders_protects_fill_role").on(t.protectsFillId, t.role),
     check("orders_quantity_positive", sql`${t.quantity} > 0`),

@@ -4,11 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   listEntriesSince,
   listEntryTimesSince,
+  listOpenEntryOrders,
   lockName,
   lockReportedOrders,
   sumWorkingEntries,
 } from "../../db/lifecycleQueries";
 import { cachedSnapshot } from "../../db/orderStateCache";
+import { listOpenOrders } from "../../db/orders";
 import { orders } from "../../db/schema";
 import { dec } from "../../domain/money";
 import {
@@ -223,7 +225,7 @@ describe("an account's order history", () => {
     await t?.close();
   });
 
-  it("does not weigh on a decision's checks: they read a handful of rows of 3,000", async () => {
+  it("does not weigh on a decision's checks or the working orders: a handful of rows of 3,000 read", async () => {
     const accountId = await createAccount(t.db);
     await enterLong(t.db, accountId, { symbol: "META" });
     // 3,000 ended orders of history, over 30 symbols.
@@ -242,6 +244,9 @@ describe("an account's order history", () => {
       expect(await sumWorkingEntries(counter.db, accountId)).toHaveLength(1);
       await listEntryTimesSince(counter.db, accountId, since, "META");
       await listEntriesSince(counter.db, accountId, "META", since);
+      // The working orders as /orders and the plan card list them.
+      expect(await listOpenEntryOrders(counter.db, accountId)).toHaveLength(1);
+      expect((await listOpenOrders(counter.db, accountId)).length).toBeGreaterThan(0);
       expect((await counter.read()) - before).toBeLessThan(50);
     } finally {
       await counter.close();
