@@ -66,7 +66,10 @@ import type { WorkerProcessConfig } from "./lifecycleWorker";
 const DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/test";
 const START = "2026-03-02T14:35:00Z";
 const SYMBOLS = Array.from({ length: 10 }, (_, i) => `B${String(i).padStart(2, "0")}`);
-/** The symbols of the one-fill-at-a-time run (see `singleRounds`). */
+/**
+ * The symbols of the one-fill-at-a-time run: one per fill, unless BENCH_LIFECYCLE_SINGLE_SYMBOLS
+ * says fewer.
+ */
 function singleSymbols(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `S${String(i).padStart(3, "0")}`);
 }

@@ -1,29 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { SimClock } from "../../../sim/engine/clock";
 import { Dec } from "../../../sim/engine/decimal";
-import { Exchange } from "../../../sim/engine/exchange";
 import { cancelOrder, closePosition, submitOrder } from "../../../sim/engine/orderEntry";
 import type { TradeUpdate } from "../../../sim/engine/types";
+import { openTestExchange } from "./exchangeFixture";
 
 function setup(time = "2026-03-02T15:00:00Z", cash = "100000") {
-  const clock = new SimClock(new Date(time), () => 0);
-  let n = 0;
-  const ex = new Exchange(
-    {
-      now: () => clock.now(),
-      newId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`,
-    },
-    { cash },
-  );
+  const { ex, clock, quote, submit } = openTestExchange(time, cash);
   const updates: TradeUpdate[] = [];
   ex.onTradeUpdate((u) => updates.push(u));
-  const quote = (symbol: string, bid: string, ask: string) =>
-    ex.applyQuote(symbol, { bid: new Dec(bid), ask: new Dec(ask) });
-  const submit = (body: Record<string, unknown>) => {
-    const r = submitOrder(ex, { time_in_force: "day", type: "market", ...body });
-    if (!r.ok) throw new Error(JSON.stringify(r.body));
-    return r.value as { id: string };
-  };
   return { ex, clock, updates, quote, submit };
 }
 

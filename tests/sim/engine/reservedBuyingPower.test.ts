@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { buyingPower } from "../../../sim/engine/account";
 import { remainingQty } from "../../../sim/engine/book";
-import { SimClock } from "../../../sim/engine/clock";
 import { cents, Dec, ZERO } from "../../../sim/engine/decimal";
-import { Exchange } from "../../../sim/engine/exchange";
+import type { Exchange } from "../../../sim/engine/exchange";
 import {
   cancelAllOrders,
   cancelOrder,
@@ -13,6 +12,7 @@ import {
 } from "../../../sim/engine/orderEntry";
 import { seededRandom } from "../../../sim/engine/randomWalk";
 import type { TradeEvent } from "../../../sim/engine/types";
+import { openTestExchange } from "./exchangeFixture";
 
 /**
  * The reserve the exchange keeps running, added up afresh: every open order that adds exposure, at
@@ -28,15 +28,7 @@ function reservedFromScratch(ex: Exchange): Dec {
 }
 
 function setup(cash = "100000") {
-  const clock = new SimClock(new Date("2026-03-02T15:00:00Z"), () => 0);
-  let n = 0;
-  const ex = new Exchange(
-    {
-      now: () => clock.now(),
-      newId: () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`,
-    },
-    { cash },
-  );
+  const { ex, clock, quote, submit } = openTestExchange(undefined, cash);
   const events = new Map<TradeEvent, number>();
   let checkedEvents = 0;
   // Checked at every event too: the reserve is current before each change is announced.
@@ -51,13 +43,6 @@ function setup(cash = "100000") {
     const power = buyingPower(ex.account, ex.figures(), scratch);
     expect(ex.buyingPower().toFixed()).toBe(power.toFixed());
     expect(ex.accountJson().buying_power).toBe(cents(power));
-  };
-  const quote = (symbol: string, bid: string, ask: string) =>
-    ex.applyQuote(symbol, { bid: new Dec(bid), ask: new Dec(ask) });
-  const submit = (body: Record<string, unknown>) => {
-    const r = submitOrder(ex, { time_in_force: "day", type: "market", ...body });
-    if (!r.ok) throw new Error(JSON.stringify(r.body));
-    return r.value as { id: string };
   };
   return { ex, clock, events, check, quote, submit, checkedEvents: () => checkedEvents };
 }
