@@ -108,9 +108,11 @@ export const orders = pgTable(
     index("orders_parent_idx").on(t.parentOrderId),
     // The reads every decision and fill make stay as cheap after a year of orders as on the first
     // day: recent entries (the rate and duplicate rules), a symbol's orders (a new position's
-    // protective orders), and the working orders (exposure), which the partial index holds alone.
+    // protective orders), the working orders (exposure), which the partial index holds alone, and
+    // the orders changed lately (reconciliation, beside the working ones).
     index("orders_account_created_idx").on(t.accountId, t.createdAt),
     index("orders_account_symbol_idx").on(t.accountId, t.symbol),
+    index("orders_account_updated_idx").on(t.accountId, t.updatedAt),
     index("orders_working_idx").on(t.accountId).where(sql`${t.status} not in ${endedStatuses}`),
     /** One stop and one target per protected entry fill, however many workers race. */
     unique("orders_protects_fill_role").on(t.protectsFillId, t.role),

@@ -1,4 +1,5 @@
 /** Rows the repository tests start from: an account, a decision and a journalled trade entry. */
+import { sql } from "drizzle-orm";
 import { ensureBrokerAccount } from "../../db/brokerAccounts";
 import type { Database } from "../../db/database";
 import { createDecision } from "../../db/decisions";
@@ -140,4 +141,26 @@ export async function enterLong(
     "user:1",
     T0,
   );
+}
+
+/**
+ * `count` filled entries of history for an account, over 30 symbols, created one a minute before
+ * now and last changed `changedMinutesAgo` minutes ago (statistics taken): the books of a desk
+ * that has traded for a while, for the reads that must not grow with them.
+ */
+export async function insertEndedOrderHistory(
+  db: Database,
+  accountId: number,
+  count: number,
+  changedMinutesAgo = 0,
+): Promise<void> {
+  await db.execute(sql`insert into orders (client_order_id, broker_order_id, symbol, side, type,
+      time_in_force, order_class, role, quantity, filled_quantity, filled_notional, status,
+      last_event_at, account_id, created_at, updated_at)
+    select 'history-' || ${accountId} || '-' || g, 'b-history-' || ${accountId} || '-' || g,
+      'H' || (g % 30), 'buy', 'limit', 'day', 'simple', 'ENTRY', 1, 1, 100, 'filled', now(),
+      ${accountId}, now() - make_interval(mins => g),
+      now() - make_interval(mins => ${changedMinutesAgo})
+    from generate_series(1, ${count}) g`);
+  await db.execute(sql`analyze orders`);
 }

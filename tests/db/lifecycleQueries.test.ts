@@ -19,7 +19,7 @@ import {
   TEST_DRIVERS,
   type TestDatabase,
 } from "../support/database";
-import { createAccount, enterLong } from "./fixtures";
+import { createAccount, enterLong, insertEndedOrderHistory } from "./fixtures";
 
 describe.each(TEST_DRIVERS)("the orders of an order report on %s", (driver) => {
   let t: TestDatabase;
@@ -228,15 +228,7 @@ describe("an account's order history", () => {
   it("does not weigh on a decision's checks or the working orders: a handful of rows of 3,000 read", async () => {
     const accountId = await createAccount(t.db);
     await enterLong(t.db, accountId, { symbol: "META" });
-    // 3,000 ended orders of history, over 30 symbols.
-    await t.db.execute(sql`insert into orders (client_order_id, broker_order_id, symbol, side, type,
-        time_in_force, order_class, role, quantity, filled_quantity, filled_notional, status,
-        last_event_at, account_id, created_at, updated_at)
-      select 'history-' || g, 'b-history-' || g, 'H' || (g % 30), 'buy', 'limit', 'day',
-        'simple', 'ENTRY', 1, 1, 100, 'filled', now(), ${accountId},
-        now() - make_interval(mins => g), now()
-      from generate_series(1, 3000) g`);
-    await t.db.execute(sql`analyze orders`);
+    await insertEndedOrderHistory(t.db, accountId, 3000);
     const counter = await openRowsReadCounter(t, "orders");
     try {
       const before = await counter.read();

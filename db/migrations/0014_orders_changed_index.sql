@@ -1,0 +1,1 @@
+CREATE INDEX "orders_account_updated_idx" ON "orders" USING btree ("account_id","updated_at");
