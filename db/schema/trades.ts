@@ -57,6 +57,9 @@ export const trades = pgTable(
   (t) => [
     index("trades_account_status_idx").on(t.accountId, t.status),
     index("trades_symbol_idx").on(t.accountId, t.symbol),
+    // The day's closed trades (realized P&L on every valuation, stop-outs, the day's journal)
+    // are read by close time, not from every closed trade of the account.
+    index("trades_account_closed_idx").on(t.accountId, t.closedAt),
     check(
       "trades_closed_has_reason",
       sql`${t.status} <> 'CLOSED' or (${t.exitReason} is not null and ${t.closedAt} is not null)`,

@@ -164,3 +164,25 @@ export async function insertEndedOrderHistory(
     from generate_series(1, ${count}) g`);
   await db.execute(sql`analyze orders`);
 }
+
+/**
+ * `count` closed trades for an account, over 30 symbols, each a $1 loss stopped out, closed a
+ * minute apart from `closedMinutesAgo` + 1 minutes before now back (statistics taken): the
+ * journal of a desk that has traded for a while.
+ */
+export async function insertClosedTradeHistory(
+  db: Database,
+  accountId: number,
+  count: number,
+  closedMinutesAgo: number,
+): Promise<void> {
+  await db.execute(sql`insert into trades (account_id, symbol, side, status, planned_entry,
+      planned_stop, planned_quantity, planned_risk, exit_reason, realized_pnl, opened_at,
+      closed_at, last_event_at, created_at, updated_at)
+    select ${accountId}, 'H' || (g % 30), 'long', 'CLOSED', 100, 99, 1, 1, 'STOPPED_OUT', -1,
+      now() - make_interval(mins => ${closedMinutesAgo} + g + 5),
+      now() - make_interval(mins => ${closedMinutesAgo} + g),
+      now(), now(), now()
+    from generate_series(1, ${count}) g`);
+  await db.execute(sql`analyze trades`);
+}

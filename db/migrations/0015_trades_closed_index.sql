@@ -1,0 +1,1 @@
+CREATE INDEX "trades_account_closed_idx" ON "trades" USING btree ("account_id","closed_at");
