@@ -119,6 +119,24 @@ function locate(orders: readonly BrokerOrder[]): Map<string, Located> {
   return map;
 }
 
+/**
+ * The broker's top-level orders, by symbol, that none of the orders we read matches: someone
+ * else's, or ours recorded after the read.
+ */
+function ordersUnknownAtRead(
+  orders: readonly BrokerOrder[],
+  ours: readonly OrderRecord[],
+): Map<string, BrokerOrder[]> {
+  const clientIds = new Set(ours.map((r) => r.order.clientOrderId));
+  const brokerIds = new Set(ours.map((r) => r.order.brokerOrderId));
+  const bySymbol = new Map<string, BrokerOrder[]>();
+  for (const order of orders) {
+    if (clientIds.has(order.clientOrderId) || brokerIds.has(order.brokerOrderId)) continue;
+    bySymbol.set(order.symbol, [...(bySymbol.get(order.symbol) ?? []), order]);
+  }
+  return bySymbol;
+}
+
 function knownOrderOf(record: OrderRecord): KnownOrder {
   return {
     id: record.id,
@@ -440,6 +458,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     action: ReconciliationAction,
     located: ReadonlyMap<string, Located>,
     handled: Set<string>,
+    unknownAtRead: ReadonlyMap<string, readonly BrokerOrder[]>,
   ): Promise<number> {
     const at = deps.now();
     switch (action.code) {
@@ -508,6 +527,13 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
         return done.notices;
       }
       case "POSITION_ADOPTED": {
+        // The position may be the desk's own: an entry recorded after our books were read and
+        // filled before the broker's were, its fill not stored yet. Its broker order looked
+        // like someone else's; handed to the handler now, it is found ours and its fill lands
+        // on its trade, so the adoption below finds the position and adds no second trade.
+        for (const order of unknownAtRead.get(action.symbol) ?? []) {
+          await handler.handle(accountId, "poll", brokerOrderToReport(order, at));
+        }
         const done = await adopt(accountId, chats, action, at);
         if (done.tradeId !== null)
           await deps.jobs.requestProtection(accountId, done.tradeId, "adopted");
@@ -801,11 +827,20 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       graceMs: settings.graceMs,
     });
     const located = locate(books.orders);
+    const unknownAtRead = ordersUnknownAtRead(books.orders, ours);
     const chats = await recipients(accountId);
     const handled = new Set<string>();
     let notices = 0;
     for (const action of actions) {
-      notices += await applyAction(accountId, broker, chats, action, located, handled);
+      notices += await applyAction(
+        accountId,
+        broker,
+        chats,
+        action,
+        located,
+        handled,
+        unknownAtRead,
+      );
       deps.logger.info({ accountId, action }, "reconciliation correction");
     }
     if (notices > 0) await deps.jobs.requestNotify("reconcile");
