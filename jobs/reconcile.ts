@@ -242,7 +242,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
   ): Promise<{ tradeId: number | null; notices: number }> {
     const closing = action.code === "MANUAL_CLOSE_FOUND";
     const brokerQuantity = closing ? ZERO : action.brokerQuantity;
-    const clientOrderId = correctionClientOrderId(action.positionId, brokerQuantity);
+    const baseClientOrderId = correctionClientOrderId(action.positionId, brokerQuantity);
     const side = closing ? action.exitSide : action.side;
     const quantity = closing ? action.quantity.abs() : action.quantity;
     const reduces = closing || action.reduces;
@@ -252,12 +252,16 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       // (another worker may have corrected it meanwhile; the next run judges again).
       const current = await findPosition(tx, accountId, action.symbol);
       const expected = closing ? action.quantity : action.ourQuantity;
-      const done = await findOrderByClientOrderId(tx, clientOrderId);
-      if (
-        done === null &&
-        (current?.id !== action.positionId || !current.position.quantity.eq(expected))
-      ) {
-        return { tradeId: null, notices: 0 };
+      const asJudged = current?.id === action.positionId && current.position.quantity.eq(expected);
+      let clientOrderId = baseClientOrderId;
+      let done = await findOrderByClientOrderId(tx, clientOrderId);
+      if (done === null && !asJudged) return { tradeId: null, notices: 0 };
+      // Still as judged, so this correction is not in: an order under its id corrected an
+      // earlier difference to the same size (the position moved away and came back). Reusing
+      // that id would find the old correction done and leave the books wrong for good.
+      for (let n = 2; asJudged && done !== null; n++) {
+        clientOrderId = `${baseClientOrderId}-${n}`;
+        done = await findOrderByClientOrderId(tx, clientOrderId);
       }
       const inserted = await insertOrder(
         tx,

@@ -409,4 +409,55 @@ describe("reconciliation on the simulator", () => {
     expect(requested.map((j) => j.data.tradeId)).toContain(position?.tradeId);
     expect(await reconcileNow()).not.toContain("QUANTITY_MISMATCH");
   });
+  it("corrects a position that comes back to a size it had before: sold, bought back and sold again by hand", async () => {
+    const outside = TEST_SYMBOLS[37] ?? "T37";
+    await t.sim.control("/sim/clock", { time: deps.now().toISOString() });
+    await quote(outside, "9.99", "10.01");
+    let sequence = 0;
+    const trade = async (side: "buy" | "sell", qty: string, bid: string, ask: string) => {
+      await quote(outside, bid, ask);
+      const before = await t.broker.getPosition(outside);
+      const held = before.ok ? before.value.qty : dec(0);
+      const sent = await t.broker.submitOrder({
+        clientOrderId: `by-hand-${outside}-${++sequence}`,
+        symbol: outside,
+        side,
+        qty: dec(qty),
+        timeInForce: "day",
+        orderClass: "simple",
+        entry: { type: "market" },
+      });
+      if (!sent.ok) throw new Error(sent.message);
+      const after = side === "buy" ? held.plus(dec(qty)) : held.minus(dec(qty));
+      await waitFor(
+        async () => {
+          const p = await t.broker.getPosition(outside);
+          return p.ok && p.value.qty.eq(after);
+        },
+        5_000,
+        `broker position ${after.toFixed()}`,
+      );
+      const actions = await reconcileNow();
+      await t.queues.protect.drain(true);
+      return actions;
+    };
+    expect(await trade("buy", "40", "9.99", "10.01")).toEqual(["POSITION_ADOPTED"]);
+    await t.queues.protect.drain(true);
+    expect(await trade("sell", "10", "11.00", "11.02")).toContain("QUANTITY_MISMATCH");
+    expect(await trade("buy", "10", "11.99", "12.01")).toContain("QUANTITY_MISMATCH");
+    expect(await trade("sell", "10", "13.00", "13.02")).toContain("QUANTITY_MISMATCH");
+
+    // The books follow the broker: 30 shares, two exits of 10 and one addition recorded.
+    const position = await findPosition(t.db.db, t.accountId, outside);
+    expect(position?.position.quantity.toFixed()).toBe("30");
+    const recorded = position?.tradeId ? await findTrade(t.db.db, position.tradeId) : null;
+    expect(recorded?.trade.entryQuantity.toFixed()).toBe("50");
+    expect(recorded?.trade.exitQuantity.toFixed()).toBe("20");
+    // 10 x (11.00 - 10.01) + 10 x (13.00 - 10.51, the average of 30 at 10.01 and 10 at 12.01)
+    expect(recorded?.trade.realizedPnl.toFixed()).toBe("34.8");
+    expect((await incidents("QUANTITY_MISMATCH")).filter((p) => p.symbol === outside)).toHaveLength(
+      3,
+    );
+    expect(await reconcileNow()).not.toContain("QUANTITY_MISMATCH");
+  });
 });
