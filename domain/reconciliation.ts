@@ -156,7 +156,7 @@ export interface ManualCloseFound {
   readonly exitSide: OrderSide;
   readonly price: Decimal;
   readonly priceSource: PriceSource;
-  /** The broker order that closed it, when one of the broker's orders is not ours. */
+  /** The broker order that closed it, when an order not ours filled exactly its quantity. */
   readonly externalOrder: ExternalOrderRef | null;
 }
 
@@ -375,34 +375,47 @@ function closingSide(quantity: Decimal): OrderSide {
 }
 
 /**
- * The best price for an execution we did not see on a symbol: the latest filled broker order of
- * that side that is not ours, else the broker position's current price, else our mark, else the
- * average entry (no P&L invented).
+ * The best price for an execution of `quantity` we did not see on a symbol: the latest filled
+ * broker order of that side that is not ours and filled exactly that quantity (named as the
+ * execution's own order), else the latest of that side of any size (its price only), else the
+ * broker position's current price, else our mark, else the average entry (no P&L invented).
  */
 function bestKnownPrice(
   symbol: string,
   side: OrderSide,
+  quantity: Decimal,
   externalFilled: readonly BrokerOrder[],
   brokerPosition: BrokerPosition | undefined,
   ours: KnownPosition,
   skewMs: number,
 ): { price: Decimal; source: PriceSource; externalOrder: ExternalOrderRef | null } | null {
+  const timeOf = (o: BrokerOrder | null) => o?.filledAt?.getTime() ?? o?.updatedAt?.getTime() ?? -1;
   let latest: BrokerOrder | null = null;
+  let latestExact: BrokerOrder | null = null;
   for (const o of externalFilled) {
     if (o.symbol !== symbol || o.side !== side || o.filledAvgPrice === null) continue;
-    const t = o.filledAt?.getTime() ?? o.updatedAt?.getTime() ?? 0;
+    const t = Math.max(timeOf(o), 0);
     // An order filled before our position opened belongs to an earlier story (the grace
     // period absorbs clock skew between the broker and us).
     if (t < ours.openedAt - skewMs) continue;
-    const best = latest?.filledAt?.getTime() ?? latest?.updatedAt?.getTime() ?? -1;
-    if (t > best) latest = o;
+    if (t > timeOf(latest)) latest = o;
+    // A position flipped by hand was closed by one order and reopened by another (the broker
+    // takes no order across zero): the latest of the side may be the reopening one.
+    if (o.filledQty.eq(quantity) && t > timeOf(latestExact)) latestExact = o;
   }
-  if (latest?.filledAvgPrice) {
+  if (latestExact?.filledAvgPrice) {
     return {
-      price: latest.filledAvgPrice,
+      price: latestExact.filledAvgPrice,
       source: "broker_order",
-      externalOrder: { brokerOrderId: latest.brokerOrderId, clientOrderId: latest.clientOrderId },
+      externalOrder: {
+        brokerOrderId: latestExact.brokerOrderId,
+        clientOrderId: latestExact.clientOrderId,
+      },
     };
+  }
+  // Not named: the caller pairs a named order with its correction, which must then be all of it.
+  if (latest?.filledAvgPrice) {
+    return { price: latest.filledAvgPrice, source: "broker_order", externalOrder: null };
   }
   if (brokerPosition?.currentPrice?.gt(ZERO)) {
     return { price: brokerPosition.currentPrice, source: "broker_position", externalOrder: null };
@@ -567,7 +580,15 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
       const side: OrderSide = change.isPositive() ? "buy" : "sell";
       const reduces = change.abs().lt(expectedQty.abs()) && closingSide(expectedQty) === side;
       const priced = reduces
-        ? bestKnownPrice(symbol, side, externalFilled, brokerPosition, ours, input.graceMs)
+        ? bestKnownPrice(
+            symbol,
+            side,
+            change.abs(),
+            externalFilled,
+            brokerPosition,
+            ours,
+            input.graceMs,
+          )
         : addedPrice(ours, brokerPosition, change.abs());
       if (priced === null) continue;
       actions.push({
@@ -592,6 +613,7 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
       const priced = bestKnownPrice(
         symbol,
         exitSide,
+        expectedQty.abs(),
         externalFilled,
         undefined,
         ours,

@@ -579,6 +579,63 @@ describe("positions", () => {
     ]);
   });
 
+  it("names the order that closed a position flipped by hand, not the later one that reopened it", () => {
+    const actions = run({
+      positions: [held(7, "AAPL", "100", "190", { tradeId: 9 })],
+      brokerOrders: [
+        brokerOrder({
+          brokerOrderId: "close",
+          clientOrderId: "web-1",
+          side: "sell",
+          status: "filled",
+          filledQty: dec("100"),
+          filledAvgPrice: dec("193"),
+          filledAt: new Date(NOW - 60_000),
+        }),
+        brokerOrder({
+          brokerOrderId: "short",
+          clientOrderId: "web-2",
+          side: "sell",
+          status: "filled",
+          filledQty: dec("200"),
+          filledAvgPrice: dec("188"),
+          filledAt: new Date(NOW - 30_000),
+        }),
+      ],
+      brokerPositions: [brokerPosition("AAPL", "-200", "188", "187")],
+    });
+    expect(actions).toMatchObject([
+      {
+        code: "MANUAL_CLOSE_FOUND",
+        quantity: dec("100"),
+        priceSource: "broker_order",
+        externalOrder: { brokerOrderId: "close", clientOrderId: "web-1" },
+      },
+      { code: "POSITION_ADOPTED", quantity: dec("-200") },
+    ]);
+    expect(str((actions[0] as { price: Decimal }).price)).toBe("193");
+  });
+
+  it("prices from an order of another size without naming it as the close", () => {
+    const actions = run({
+      positions: [held(7, "AAPL", "100", "190")],
+      brokerOrders: [
+        brokerOrder({
+          brokerOrderId: "part",
+          side: "sell",
+          status: "filled",
+          filledQty: dec("60"),
+          filledAvgPrice: dec("192"),
+          filledAt: new Date(NOW - 30_000),
+        }),
+      ],
+    });
+    expect(actions).toMatchObject([
+      { code: "MANUAL_CLOSE_FOUND", priceSource: "broker_order", externalOrder: null },
+    ]);
+    expect(str((actions[0] as { price: Decimal }).price)).toBe("192");
+  });
+
   it("prices a manual close at the last mark, else at the entry (no P&L invented)", () => {
     const marked = run({ positions: [held(1, "AAPL", "100", "190", { markPrice: dec("192.5") })] });
     expect(marked).toMatchObject([{ code: "MANUAL_CLOSE_FOUND", priceSource: "mark" }]);

@@ -460,4 +460,60 @@ describe("reconciliation on the simulator", () => {
     );
     expect(await reconcileNow()).not.toContain("QUANTITY_MISMATCH");
   });
+  it("follows a position flipped at the broker by hand (sold, then sold short): closed, the short adopted and followed", async () => {
+    const outside = TEST_SYMBOLS[36] ?? "T36";
+    await t.sim.control("/sim/clock", { time: deps.now().toISOString() });
+    let sequence = 0;
+    const byHand = async (side: "buy" | "sell", qty: string, bid: string, ask: string) => {
+      await quote(outside, bid, ask);
+      const sent = await t.broker.submitOrder({
+        clientOrderId: `flip-${outside}-${++sequence}`,
+        symbol: outside,
+        side,
+        qty: dec(qty),
+        timeInForce: "day",
+        orderClass: "simple",
+        entry: { type: "market" },
+      });
+      if (!sent.ok) throw new Error(sent.message);
+      await waitFor(
+        async () => {
+          const o = await t.broker.getOrder(sent.value.brokerOrderId);
+          return o.ok && o.value.status === "filled";
+        },
+        5_000,
+        "filled by hand",
+      );
+    };
+    await byHand("buy", "10", "29.99", "30.01");
+    expect(await reconcileNow()).toEqual(["POSITION_ADOPTED"]);
+    await t.queues.protect.drain(true);
+    const long = await findPosition(t.db.db, t.accountId, outside);
+    const longTradeId = long?.tradeId;
+    if (!longTradeId) throw new Error("no adopted trade");
+
+    // Sold, then sold short at a lower price: the broker holds -20.
+    await byHand("sell", "10", "31.00", "31.02");
+    await byHand("sell", "20", "28.00", "28.02");
+    const flipped = await reconcileNow();
+    expect(flipped).toContain("MANUAL_CLOSE_FOUND");
+    expect(flipped).toContain("POSITION_ADOPTED");
+    const closed = await findTrade(t.db.db, longTradeId);
+    expect(closed?.trade.status).toBe("CLOSED");
+    expect(closed?.trade.exitQuantity.toFixed()).toBe("10");
+    // At the price of the order that closed it, not of the short sale after it.
+    expect(closed?.trade.averageExitPrice?.toFixed()).toBe("31");
+    const short = await findPosition(t.db.db, t.accountId, outside);
+    expect(short?.position.quantity.toFixed()).toBe("-20");
+    await t.queues.protect.drain(true);
+
+    // Nothing is left to correct: the close is not taken for part of the short sale.
+    expect(await reconcileNow()).not.toContain("MISSED_FILL_INFERRED");
+    expect((await findTrade(t.db.db, longTradeId))?.trade.exitQuantity.toFixed()).toBe("10");
+
+    // The short is followed like any position: covered by hand, it is closed in the books.
+    await byHand("buy", "20", "27.00", "27.02");
+    expect(await reconcileNow()).toContain("MANUAL_CLOSE_FOUND");
+    expect(await findPosition(t.db.db, t.accountId, outside)).toBeNull();
+  });
 });
