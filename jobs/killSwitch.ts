@@ -5,7 +5,8 @@
  * Cancelling entries takes the account's entry lock first, so an execute job that read the state
  * before the halt has committed its entry row by then and is cancelled too, and any later one
  * reads HALTED. An entry recorded but not yet at the broker is looked up by its client order id;
- * the kill-switch queue sweeps once more a little later for the one that arrives after the look-up.
+ * one not found there is reported as unsent, and the kill-switch job sweeps (or flattens) again
+ * until it has arrived and been cancelled (or closed) or has ended unsent.
  * Every step is idempotent: cancelling twice, or from two workers, leaves the same orders cancelled.
  *
  * Closing a symbol, in this order:
@@ -66,6 +67,11 @@ export interface EntriesCancelled {
   readonly cancelled: readonly string[];
   /** Entries the broker would not cancel now (retryable failures). */
   readonly failed: readonly { readonly clientOrderId: string; readonly message: string }[];
+  /**
+   * Entries recorded but not at the broker yet: an execute job that passed its checks before the
+   * halt may still send them, so the caller sweeps again until they are at the broker or ended.
+   */
+  readonly unsent: readonly string[];
 }
 
 /** One symbol's close. */
@@ -98,6 +104,8 @@ export interface CloseRequest {
 export interface FlattenOutcome {
   readonly closed: readonly SymbolClose[];
   readonly failed: readonly SymbolClose[];
+  /** Entries recorded and not at the broker yet (see `EntriesCancelled.unsent`). */
+  readonly unsentEntries: readonly string[];
 }
 
 export interface KillSwitch {
@@ -150,13 +158,13 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
   async function cancelOne(
     accountId: number,
     entry: OrderRecord,
-  ): Promise<{ ok: true } | { ok: false; message: string }> {
+  ): Promise<{ ok: true; unsent?: true } | { ok: false; message: string }> {
     const broker = await deps.brokerFor(accountId);
     let brokerOrderId = entry.order.brokerOrderId;
     if (brokerOrderId === null) {
       const found = await broker.getOrderByClientOrderId(entry.order.clientOrderId);
-      // Not at the broker (yet): the later sweep finds it if it arrives.
-      if (!found.ok) return found.code === "NOT_FOUND" ? { ok: true } : found;
+      // Not at the broker (yet): a later sweep finds it if it arrives.
+      if (!found.ok) return found.code === "NOT_FOUND" ? { ok: true, unsent: true } : found;
       brokerOrderId = found.value.brokerOrderId;
     }
     const cancelled = await broker.cancelOrder(brokerOrderId);
@@ -176,18 +184,20 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     const outcomes = await Promise.all(entries.map((e) => cancelOne(accountId, e)));
     const cancelled: string[] = [];
     const failed: { clientOrderId: string; message: string }[] = [];
+    const unsent: string[] = [];
     outcomes.forEach((outcome, i) => {
       const id = entries[i]?.order.clientOrderId ?? "";
-      if (outcome.ok) cancelled.push(id);
-      else failed.push({ clientOrderId: id, message: outcome.message });
+      if (!outcome.ok) failed.push({ clientOrderId: id, message: outcome.message });
+      else if (outcome.unsent) unsent.push(id);
+      else cancelled.push(id);
     });
     if (entries.length > 0) {
       deps.logger.info(
-        { accountId, cancelled: cancelled.length, failed: failed.length },
+        { accountId, cancelled: cancelled.length, failed: failed.length, unsent: unsent.length },
         "working entries cancelled",
       );
     }
-    return { cancelled, failed };
+    return { cancelled, failed, unsent };
   }
 
   /**
@@ -529,7 +539,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
   async function flatten(request: FlattenRequest): Promise<FlattenOutcome> {
     const { accountId } = request;
     const broker = await deps.brokerFor(accountId);
-    await cancelWorkingEntries(accountId);
+    const entries = await cancelWorkingEntries(accountId);
     const held = await broker.listPositions();
     if (!held.ok) throw new Error(`positions unavailable: ${held.message}`);
     const results = await Promise.all(
@@ -562,7 +572,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       { accountId, closed: closed.map((r) => r.symbol), failed: failed.map((r) => r.symbol) },
       "flatten pass",
     );
-    return { closed, failed };
+    return { closed, failed, unsentEntries: entries.unsent };
   }
 
   return { cancelWorkingEntries, closePosition, flatten, reportCloses };

@@ -131,6 +131,10 @@ export function createKillSwitchProcessor(
         if (done.failed.length > 0) {
           throw new Error(`entries not cancelled yet: ${done.failed.map((f) => f.clientOrderId)}`);
         }
+        // An execute job past its checks may still send these: sweep again once it has.
+        if (done.unsent.length > 0) {
+          throw new Error(`entries not at the broker yet: ${done.unsent.join(", ")}`);
+        }
         return done;
       }
       case "breakers": {
@@ -158,6 +162,10 @@ export function createKillSwitchProcessor(
         const outcome = await killSwitch.flatten({ ...payload, willRetry });
         if (outcome.failed.length > 0) {
           throw new Error(`not closed yet: ${outcome.failed.map((f) => f.symbol).join(", ")}`);
+        }
+        // An entry sent after this pass could open a position: the next pass closes it.
+        if (outcome.unsentEntries.length > 0) {
+          throw new Error(`entries not at the broker yet: ${outcome.unsentEntries.join(", ")}`);
         }
         return outcome;
       }

@@ -1,0 +1,186 @@
+/**
+ * A halt or a flatten while an execute job has recorded its entry (its risk check passed while
+ * the account was active) but not yet sent it: the kill switch's look-up finds nothing at the
+ * broker. The entry that arrives after that look-up must not be left working on a halted account,
+ * nor a position it opens left standing after a flatten. Real PostgreSQL and Redis, the simulator.
+ */
+
+import type { Worker } from "bullmq";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTradingRequests } from "../../app/tradingRequests";
+import { changeTradingState } from "../../db/brokerAccounts";
+import { listOrdersForTrade } from "../../db/orders";
+import { findTradeByDecision } from "../../db/trades";
+import type { Broker } from "../../domain/broker";
+import { setTradingStateManually } from "../../domain/tradingState";
+import {
+  createKillSwitchClient,
+  createKillSwitchQueue,
+  startKillSwitchWorker,
+} from "../../jobs/killSwitchQueue";
+import { createOrderReportHandler } from "../../jobs/orderReports";
+import { TEST_REDIS_URL } from "../support/redis";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+
+const HALTED_ENTRY = TEST_SYMBOLS[20] ?? "T20";
+const FLATTENED_ENTRY = TEST_SYMBOLS[21] ?? "T21";
+
+let t: Lifecycle;
+let killWorker: Worker;
+let killQueue: ReturnType<typeof createKillSwitchQueue>;
+let workerConnection: Redis;
+
+/** Entries held back before they reach the broker, by symbol, until released. */
+const gates = new Map<string, { arrived: () => void; release: Promise<void> }>();
+
+function gate(symbol: string) {
+  let arrived!: () => void;
+  let release!: () => void;
+  const arrival = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  gates.set(symbol, { arrived, release: released });
+  return { arrival, release };
+}
+
+/** The execute job's broker: an entry of a gated symbol waits at the gate before it is sent. */
+function gatedEntries(broker: Broker): Broker {
+  return {
+    ...broker,
+    async submitOrder(request, options) {
+      const held = request.clientOrderId.startsWith("close-")
+        ? undefined
+        : gates.get(request.symbol);
+      if (held) {
+        gates.delete(request.symbol);
+        held.arrived();
+        await held.release;
+      }
+      return broker.submitOrder(request, options);
+    },
+  };
+}
+
+beforeAll(async () => {
+  t = await openLifecycle("killswitchrace");
+  const runtime = await t.startRuntime({ broker: gatedEntries });
+  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+  killQueue = createKillSwitchQueue({ connection: t.redis.redis, prefix: t.prefix });
+  killWorker = startKillSwitchWorker({
+    deps: t.deps,
+    handler: createOrderReportHandler(t.deps),
+    connection: workerConnection,
+    prefix: t.prefix,
+  });
+}, 60_000);
+afterAll(async () => {
+  await killWorker?.close();
+  await killQueue?.close();
+  await workerConnection?.quit();
+  await t?.close();
+});
+
+async function openOrders(symbol: string) {
+  const open = await t.broker.listOrders({ status: "open", symbols: [symbol], nested: false });
+  if (!open.ok) throw new Error(open.message);
+  return open.value;
+}
+
+async function setMode(mode: "ACTIVE" | "HALTED", reason: string) {
+  const now = t.deps.now();
+  await changeTradingState(
+    t.db.db,
+    t.accountId,
+    () => setTradingStateManually(mode, reason, now.getTime()),
+    "user:1",
+    now,
+  );
+}
+
+/** Waits until the first run of the kill-switch job named `name` is over. */
+async function ranOnce(name: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const jobs = await killQueue.getJobs(["completed", "failed", "delayed", "wait"]);
+      return jobs.some(
+        (j) => j.name === name && (j.finishedOn !== undefined || j.attemptsMade > 0),
+      );
+    },
+    15_000,
+    `the ${name} job ran`,
+  );
+}
+
+describe("the kill switch and an entry between its risk check and its send", () => {
+  it("a /halt cancels the entry that reaches the broker after the halt's look-up", async () => {
+    await t.sim.control("/sim/quotes", { symbol: HALTED_ENTRY, bid: "99.99", ask: "100.01" });
+    await setMode("ACTIVE", "test");
+    const { arrival, release } = gate(HALTED_ENTRY);
+    const decision = await t.decide({ symbol: HALTED_ENTRY, entry: "97.00", quantity: "10" });
+    await t.jobs.executeDecision(decision.id);
+    // The entry is recorded (the account was active) and on its way to the broker.
+    await arrival;
+
+    await setMode("HALTED", "/halt by @ann");
+    const trading = createTradingRequests(t.jobs, createKillSwitchClient(killQueue));
+    await trading.cancelWorkingEntries({ accountId: t.accountId, reason: "/halt by @ann" });
+    await ranOnce("cancel-entries");
+
+    // Now it reaches the broker.
+    release();
+    await waitFor(
+      async () => {
+        const trade = await findTradeByDecision(t.db.db, decision.id);
+        if (!trade) return false;
+        const orders = await listOrdersForTrade(t.db.db, trade.id);
+        return orders.some((o) => o.order.role === "ENTRY" && o.order.brokerOrderId !== null);
+      },
+      15_000,
+      "the entry at the broker",
+    );
+    // A halted account keeps no working entry.
+    await waitFor(
+      async () => (await openOrders(HALTED_ENTRY)).length === 0,
+      20_000,
+      "the late entry cancelled",
+    );
+  }, 60_000);
+
+  it("a /flatten leaves no position opened by an entry that reaches the broker after its sweep", async () => {
+    await t.sim.control("/sim/quotes", { symbol: FLATTENED_ENTRY, bid: "99.99", ask: "100.01" });
+    await setMode("ACTIVE", "test");
+    const { arrival, release } = gate(FLATTENED_ENTRY);
+    const decision = await t.decide({ symbol: FLATTENED_ENTRY, entry: null, quantity: "10" });
+    await t.jobs.executeDecision(decision.id);
+    await arrival;
+
+    await setMode("HALTED", "/flatten by @ann");
+    const trading = createTradingRequests(t.jobs, createKillSwitchClient(killQueue));
+    await trading.flatten({
+      accountId: t.accountId,
+      requestedBy: "user:1",
+      requestId: "flatten-race",
+    });
+    await ranOnce("flatten");
+
+    // The market entry reaches the broker and fills.
+    release();
+    // The flatten leaves the account flat: the position that entry opened is closed too.
+    await waitFor(
+      async () => {
+        const trade = await findTradeByDecision(t.db.db, decision.id);
+        return trade?.trade.status === "CLOSED";
+      },
+      25_000,
+      "the late entry's position closed",
+    );
+    const held = await t.broker.getPosition(FLATTENED_ENTRY);
+    expect(held.ok).toBe(false);
+    expect(await openOrders(FLATTENED_ENTRY)).toEqual([]);
+  }, 60_000);
+});
