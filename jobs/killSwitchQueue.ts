@@ -8,6 +8,7 @@
 import type { Job, Queue, Worker } from "bullmq";
 import { z } from "zod";
 import { loadKillSwitchSettings } from "../db/killSwitchSettings";
+import { newYorkDateOf } from "../domain/calendar";
 import { type BreakerPass, createCircuitBreakers } from "./circuitBreakers";
 import type { JobClient } from "./client";
 import type { JobDeps } from "./context";
@@ -177,7 +178,7 @@ export function createKillSwitchProcessor(
  * What follows an automatic halt (the value job's daily-loss rule or drawdown breaker, or the
  * breaker pass): the working entries cancelled at once (in this job, no queue hop), a sweep a
  * little later, and the automatic flatten when the account's settings ask for it, asked for by
- * `system:<cause>`. One flatten a day: a second halt the same day finds its job.
+ * `system:<cause>`. One flatten a New York day: a second halt the same day finds its job.
  */
 export function createHaltResponse(
   deps: JobDeps,
@@ -195,7 +196,9 @@ export function createHaltResponse(
       await client.flatten({
         accountId,
         requestedBy: `system:${cause}`,
-        requestId: `auto-${deps.now().toISOString().slice(0, 10)}`,
+        // The New York date, not the UTC one: an evening halt is already the next day in UTC,
+        // and its flatten's job id would stand in for that day's own flatten.
+        requestId: `auto-${newYorkDateOf(deps.now())}`,
       });
     }
   };

@@ -543,6 +543,42 @@ describe("closing positions through the jobs", () => {
     }
   });
 
+  it("counts the automatic flatten's day in New York: an evening halt does not use up the next day's flatten", async () => {
+    const queue = createKillSwitchQueue({
+      connection: t.redis.connect(),
+      prefix: `${t.prefix}-haltday`,
+    });
+    const respondAt = (iso: string) =>
+      createHaltResponse(
+        createJobDeps({ ...t.deps, now: () => new Date(iso) }),
+        createKillSwitch(t.deps, createOrderReportHandler(t.deps)),
+        createKillSwitchClient(queue),
+      );
+    try {
+      await saveKillSwitchSettings(
+        t.db.db,
+        t.accountId,
+        { ...DEFAULT_KILL_SWITCH_SETTINGS, flattenOnHalt: true },
+        new Date(),
+      );
+      // Monday 2 March 2026, 19:30 in New York (after hours): already Tuesday in UTC.
+      await respondAt("2026-03-03T00:30:00Z")(t.accountId);
+      // Tuesday 3 March, 11:00 in New York: the halt reset at the open, the loss halts again.
+      await respondAt("2026-03-03T16:00:00Z")(t.accountId, "drawdown");
+      const flattens = (await queue.getJobs(["waiting", "delayed"])).filter(
+        (j) => j.name === "flatten",
+      );
+      expect(flattens.map((j) => j.data.requestedBy).sort()).toEqual([
+        "system:daily-loss",
+        "system:drawdown",
+      ]);
+    } finally {
+      await saveKillSwitchSettings(t.db.db, t.accountId, DEFAULT_KILL_SWITCH_SETTINGS, new Date());
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
   it("asks for a valuation and the breaker pass on every exit fill, not on other protection requests", async () => {
     const connection = t.redis.connect();
     const queues = createQueues({ connection, prefix: `${t.prefix}-hook` });
