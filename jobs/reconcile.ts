@@ -455,6 +455,26 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     });
   }
 
+  /**
+   * Before a symbol's position is corrected or adopted: the difference may be the desk's own
+   * order, recorded after our books were read and filled before the broker's were, its fill not
+   * stored yet (an entry, or a close). Its broker order looked like someone else's; handed to
+   * the handler now, it is found ours and its fill lands on its trade, so the correction judged
+   * again under the lock finds nothing to do. Once per symbol and run.
+   */
+  async function catchUp(
+    accountId: number,
+    symbol: string,
+    unknownAtRead: Map<string, readonly BrokerOrder[]>,
+    at: Date,
+  ): Promise<void> {
+    const orders = unknownAtRead.get(symbol) ?? [];
+    unknownAtRead.delete(symbol);
+    for (const order of orders) {
+      await handler.handle(accountId, "poll", brokerOrderToReport(order, at));
+    }
+  }
+
   async function applyAction(
     accountId: number,
     broker: Broker,
@@ -462,7 +482,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     action: ReconciliationAction,
     located: ReadonlyMap<string, Located>,
     handled: Set<string>,
-    unknownAtRead: ReadonlyMap<string, readonly BrokerOrder[]>,
+    unknownAtRead: Map<string, readonly BrokerOrder[]>,
   ): Promise<number> {
     const at = deps.now();
     switch (action.code) {
@@ -519,6 +539,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       }
       case "MANUAL_CLOSE_FOUND":
       case "QUANTITY_MISMATCH": {
+        await catchUp(accountId, action.symbol, unknownAtRead, at);
         const done = await correctPosition(accountId, chats, action, at);
         // A closed trade must keep no exit working; the protect job cleans up (or resizes).
         if (done.tradeId !== null) {
@@ -531,13 +552,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
         return done.notices;
       }
       case "POSITION_ADOPTED": {
-        // The position may be the desk's own: an entry recorded after our books were read and
-        // filled before the broker's were, its fill not stored yet. Its broker order looked
-        // like someone else's; handed to the handler now, it is found ours and its fill lands
-        // on its trade, so the adoption below finds the position and adds no second trade.
-        for (const order of unknownAtRead.get(action.symbol) ?? []) {
-          await handler.handle(accountId, "poll", brokerOrderToReport(order, at));
-        }
+        await catchUp(accountId, action.symbol, unknownAtRead, at);
         const done = await adopt(accountId, chats, action, at);
         if (done.tradeId !== null)
           await deps.jobs.requestProtection(accountId, done.tradeId, "adopted");

@@ -7,10 +7,13 @@
 import type { Job } from "bullmq";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readLog } from "../../db/executionLog";
+import { findOrderByClientOrderId, insertOrder } from "../../db/orders";
 import { findPosition } from "../../db/positions";
-import { trades } from "../../db/schema";
+import { notificationOutbox, trades } from "../../db/schema";
 import { findTrade, recordTradeEntry } from "../../db/trades";
 import type { Broker, BrokerOrder } from "../../domain/broker";
+import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { dec } from "../../domain/money";
 import { createOrder } from "../../domain/order";
 import { createJobDeps, type JobDeps } from "../../jobs/context";
@@ -67,6 +70,14 @@ async function runQueuedProtection(): Promise<number> {
     }
   }
   return ran;
+}
+
+async function symbolIncidents(symbol: string): Promise<Record<string, unknown>[]> {
+  const rows = await t.db.db
+    .select()
+    .from(notificationOutbox)
+    .where(eq(notificationOutbox.kind, "RECONCILIATION_INCIDENT"));
+  return rows.map((r) => r.payload).filter((p) => p.symbol === symbol);
 }
 
 async function quote(symbol: string, bid: string, ask: string): Promise<void> {
@@ -187,5 +198,88 @@ describe("reconciliation racing the desk", () => {
     expect(stops.length).toBeGreaterThan(0);
     const stopQuantity = stops.reduce((sum, o) => sum.plus(o.qty ?? dec(0)), dec(0));
     expect(stopQuantity.toFixed()).toBe("10");
+  });
+  it("does not take the desk's own close, sent after the books were read, for a close outside the desk", async () => {
+    const symbol = TEST_SYMBOLS[6] ?? "T06";
+    await t.sim.control("/sim/clock", { time: deps.now().toISOString() });
+    await quote(symbol, "99.99", "100.01");
+    const entry = await entrySentUnheard(symbol, "10");
+    await reconcileNow();
+    // No exits working: the close may sell the shares.
+    await t.queues.protect.drain(true);
+    const tradeId = entry.trade.id;
+    expect((await findPosition(t.db.db, t.accountId, symbol))?.position.quantity.toFixed()).toBe(
+      "10",
+    );
+
+    const setupIncidents = await symbolIncidents(symbol);
+    const clientOrderId = `flatten-race-${tradeId}`;
+    beforeBrokerRead = async () => {
+      // /flatten records its close and sends it; the broker's acknowledgement is stored, its
+      // fill (a moment later) not yet.
+      await insertOrder(
+        t.db.db,
+        {
+          accountId: t.accountId,
+          tradeId,
+          exitReason: "FLATTENED",
+          order: createOrder(
+            {
+              clientOrderId,
+              symbol,
+              side: "sell",
+              type: "limit",
+              timeInForce: "day",
+              orderClass: "simple",
+              role: "EXIT",
+              quantity: dec("10"),
+              limitPrice: dec("100.50"),
+              stopPrice: null,
+            },
+            deps.now().toISOString(),
+          ),
+        },
+        "test",
+        deps.now(),
+      );
+      const sent = await t.broker.submitOrder({
+        clientOrderId,
+        symbol,
+        side: "sell",
+        qty: dec("10"),
+        timeInForce: "day",
+        orderClass: "simple",
+        entry: { type: "limit", limitPrice: dec("100.50") },
+      });
+      if (!sent.ok) throw new Error(sent.message);
+      await createOrderReportHandler(deps).handle(
+        t.accountId,
+        "submit",
+        brokerOrderToReport(sent.value, deps.now()),
+      );
+      await quote(symbol, "100.60", "100.62");
+      await waitFor(
+        async () => !(await t.broker.getPosition(symbol)).ok,
+        5_000,
+        "position closed at the broker",
+      );
+    };
+    await reconcileNow();
+    await runQueuedProtection();
+    await reconcileNow();
+
+    expect(await findPosition(t.db.db, t.accountId, symbol)).toBeNull();
+    const trade = await findTrade(t.db.db, tradeId);
+    expect(trade?.trade.status).toBe("CLOSED");
+    expect(trade?.trade.exitReason).toBe("FLATTENED");
+    expect(trade?.trade.exitQuantity.toFixed()).toBe("10");
+    // The close's own record carries its fill; nothing is reported as closed outside the desk.
+    const close = await findOrderByClientOrderId(t.db.db, clientOrderId);
+    expect(close?.order.status).toBe("filled");
+    expect((await symbolIncidents(symbol)).map((n) => n.incident)).toEqual(
+      setupIncidents.map((n) => n.incident),
+    );
+    const log = await readLog(t.db.db, { tradeId });
+    expect(log.filter((e) => e.event === "MANUAL_CLOSE_FOUND")).toEqual([]);
   });
 });
