@@ -568,10 +568,9 @@ describe("closing positions through the jobs", () => {
       const flattens = (await queue.getJobs(["waiting", "delayed"])).filter(
         (j) => j.name === "flatten",
       );
-      expect(flattens.map((j) => j.data.requestedBy).sort()).toEqual([
-        "system:daily-loss",
-        "system:drawdown",
-      ]);
+      expect(
+        flattens.map((j) => ("requestedBy" in j.data ? j.data.requestedBy : "")).sort(),
+      ).toEqual(["system:daily-loss", "system:drawdown"]);
     } finally {
       await saveKillSwitchSettings(t.db.db, t.accountId, DEFAULT_KILL_SWITCH_SETTINGS, new Date());
       await queue.obliterate({ force: true });
