@@ -93,12 +93,18 @@ export class OrderBook {
     return order.legIds.map((id) => this.orders.get(id)).filter((o): o is SimOrder => !!o);
   }
 
-  /** Orders that can execute now: working, or held exit legs armed by a filled entry. */
+  /**
+   * Orders that can execute now: working, or held exit legs armed by a filled entry, or either of
+   * them with a cancel or replace request outstanding (it may still fill until the venue confirms).
+   */
   working(symbol: string): SimOrder[] {
     return this.liveOrders(symbol)
       .filter(
         (o) =>
-          o.status === "new" || o.status === "partially_filled" || (o.status === "held" && o.armed),
+          executes(o.status, o.armed) ||
+          (isPendingRequest(o.status) &&
+            o.pendingFrom !== null &&
+            executes(o.pendingFrom, o.armed)),
       )
       .sort((a, b) => a.seq - b.seq);
   }
@@ -117,7 +123,8 @@ export class OrderBook {
     for (const o of this.open(symbol)) {
       if (o.side !== side) continue;
       if (!o.positionIntent.endsWith("_to_close")) continue;
-      if (o.status === "held" && !o.armed) continue;
+      const status = isPendingRequest(o.status) ? o.pendingFrom : o.status;
+      if (status === "held" && !o.armed) continue;
       const key = o.role === "entry" ? o.id : (o.parentId ?? o.id);
       const remaining = remainingQty(o);
       const prior = byGroup.get(key) ?? ZERO;
@@ -135,4 +142,14 @@ export function remainingQty(o: SimOrder): Dec {
 
 export function isOpen(o: SimOrder): boolean {
   return OPEN_STATUSES.has(o.status);
+}
+
+/** Whether an order in this status (armed or not) executes against the quote. */
+function executes(status: OrderStatus, armed: boolean): boolean {
+  return status === "new" || status === "partially_filled" || (status === "held" && armed);
+}
+
+/** Whether a cancel or replace request is outstanding. */
+export function isPendingRequest(status: OrderStatus): boolean {
+  return status === "pending_cancel" || status === "pending_replace";
 }

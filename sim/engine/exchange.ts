@@ -6,7 +6,7 @@ import {
   positionJson,
 } from "./account";
 import { type Asset, DEFAULT_SYMBOLS, makeAsset } from "./assets";
-import { isOpen, OrderBook, remainingQty } from "./book";
+import { isOpen, isPendingRequest, OrderBook, remainingQty } from "./book";
 import {
   currentSession,
   formatNewYork,
@@ -63,9 +63,11 @@ export class Exchange {
   rejectNext = 0;
   /**
    * Optional events Alpaca sends only sometimes: `pending_new` before `new` when an order is
-   * routed, and `done_for_day` before a partially filled day order expires.
+   * routed, and `done_for_day` before a partially filled day order expires. `holdCancels` keeps
+   * cancel requests `pending_cancel` (the order still working) until `releaseCancels`, as a venue
+   * slow to confirm them does.
    */
-  eventOptions = { pendingNew: false, doneForDay: false };
+  eventOptions = { pendingNew: false, doneForDay: false, holdCancels: false };
   private readonly listeners = new Set<(update: TradeUpdate) => void>();
   /**
    * What each open opening order reserves of buying power (remaining qty x estimated price), by
@@ -124,7 +126,7 @@ export class Exchange {
     this.marketOverride = null;
     this.replay = null;
     this.rejectNext = 0;
-    this.eventOptions = { pendingNew: false, doneForDay: false };
+    this.eventOptions = { pendingNew: false, doneForDay: false, holdCancels: false };
     this.syncedTo = this.deps.now();
     const id = this.account?.id;
     this.account = this.freshAccount(setup);
@@ -422,8 +424,17 @@ export class Exchange {
     order.filledNotional = order.filledNotional.plus(price.times(qty));
     order.updatedAt = t;
     const complete = remainingQty(order).lte(0);
-    order.status = complete ? "filled" : "partially_filled";
-    if (complete) order.filledAt = t;
+    // An outstanding cancel or replace request stays outstanding until the order is done.
+    const pending = isPendingRequest(order.status);
+    if (complete) {
+      order.status = "filled";
+      order.pendingFrom = null;
+      order.filledAt = t;
+    } else if (pending) {
+      order.pendingFrom = order.pendingFrom === "held" ? "held" : "partially_filled";
+    } else {
+      order.status = "partially_filled";
+    }
     this.orderChanged(order);
     this.emit(complete ? "fill" : "partial_fill", order, { price, qty, id: this.deps.newId() });
     this.afterFill(order, qty, complete);
@@ -483,6 +494,7 @@ export class Exchange {
   finish(order: SimOrder, status: "canceled" | "expired"): void {
     const t = this.time();
     order.status = status;
+    order.pendingFrom = null;
     order.updatedAt = t;
     if (status === "canceled") order.canceledAt = t;
     else order.expiredAt = t;
@@ -499,6 +511,27 @@ export class Exchange {
     this.orderChanged(order);
     this.emit("rejected", order);
     for (const leg of this.book.legsOf(order)) if (isOpen(leg)) this.finish(leg, "canceled");
+  }
+
+  /**
+   * A cancel request, as Alpaca answers it: the order goes `pending_cancel` at once (it may still
+   * fill meanwhile), then `canceled` with the rest of its group when the venue confirms, which is
+   * at once unless cancels are held (`releaseCancels` confirms them).
+   */
+  requestCancel(order: SimOrder): void {
+    order.pendingFrom = order.status;
+    order.status = "pending_cancel";
+    order.updatedAt = this.time();
+    this.orderChanged(order);
+    this.emit("pending_cancel", order);
+    if (!this.eventOptions.holdCancels) this.cancelGroup(order);
+  }
+
+  /** The venue confirms every held cancel request: each order is canceled with its group. */
+  releaseCancels(): void {
+    for (const o of this.book.open()) {
+      if (o.status === "pending_cancel") this.cancelGroup(o);
+    }
   }
 
   /** Cancels an order and every open order of its group (Alpaca never liquidates on a cancel). */

@@ -1,5 +1,5 @@
 import { assetIdFor } from "./assets";
-import { isOpen, remainingQty } from "./book";
+import { isOpen, isPendingRequest, remainingQty } from "./book";
 import { Dec, fmt, isOnTick, parseDec, ZERO } from "./decimal";
 import type { Exchange } from "./exchange";
 import { type OrderRequest, parseOrderRequest } from "./orderRequest";
@@ -137,6 +137,7 @@ function blankOrder(
     legIds: [],
     role: "entry",
     armed: false,
+    pendingFrom: null,
     positionIntent: "buy_to_open",
     ...fields,
   };
@@ -290,22 +291,36 @@ export function findOrder(ex: Exchange, id: string): ApiResult<SimOrder> {
   return { ok: true, value: order };
 }
 
-/** `DELETE /v2/orders/{id}`: cancels the order and the rest of its group. */
+/**
+ * `DELETE /v2/orders/{id}`: requests the cancel of the order and the rest of its group (204, then
+ * `pending_cancel` and `canceled` on the stream). An order with a request outstanding refuses it.
+ */
 export function cancelOrder(ex: Exchange, id: string): ApiResult<true> {
   const found = findOrder(ex, id);
   if (!found.ok) return found;
   const order = found.value;
-  if (!isOpen(order)) return fail(422, INVALID, `order is already in "${order.status}" state`);
-  ex.cancelGroup(order);
+  if (!isOpen(order) || isPendingRequest(order.status)) {
+    return fail(422, INVALID, `order is already in "${order.status}" state`);
+  }
+  ex.requestCancel(order);
   return { ok: true, value: true };
 }
 
-/** `DELETE /v2/orders`: cancels every open order; one `{id, status}` per order. */
+/** `DELETE /v2/orders`: requests the cancel of every open order; one `{id, status}` per order. */
 export function cancelAllOrders(ex: Exchange): { id: string; status: number }[] {
   ex.sync();
   const open = ex.book.open();
-  for (const o of open) if (isOpen(o)) ex.cancelGroup(o);
-  return open.map((o) => ({ id: o.id, status: 200 }));
+  const answers: { id: string; status: number }[] = [];
+  for (const o of open) {
+    // A group member canceled with an earlier one of this loop counts as cancelled.
+    if (!isOpen(o)) answers.push({ id: o.id, status: 200 });
+    else if (o.status === "pending_replace") answers.push({ id: o.id, status: 500 });
+    else {
+      if (o.status !== "pending_cancel") ex.requestCancel(o);
+      answers.push({ id: o.id, status: 200 });
+    }
+  }
+  return answers;
 }
 
 /**
@@ -320,7 +335,12 @@ export function replaceOrder(
   const found = findOrder(ex, id);
   if (!found.ok) return found;
   const old = found.value;
-  if (!isOpen(old) || old.status === "accepted" || old.status === "pending_new") {
+  if (
+    !isOpen(old) ||
+    old.status === "accepted" ||
+    old.status === "pending_new" ||
+    isPendingRequest(old.status)
+  ) {
     return fail(422, INVALID, `order is not replaceable in "${old.status}" state`);
   }
   const body = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
@@ -392,6 +412,13 @@ export function replaceOrder(
       });
     }
   }
+  // The request is acknowledged first (`pending_replace`), then confirmed below.
+  const wasHeld = old.status === "held";
+  old.pendingFrom = old.status;
+  old.status = "pending_replace";
+  old.updatedAt = ex.time();
+  ex.orderChanged(old);
+  ex.emit("pending_replace", old);
   const fresh = blankOrder(ex, {
     symbol: old.symbol,
     assetId: old.assetId,
@@ -405,7 +432,7 @@ export function replaceOrder(
     trailPrice: old.trailPrice ? (trail.value ?? old.trailPrice) : null,
     trailPercent: old.trailPercent ? (trail.value ?? old.trailPercent) : null,
     extendedHours: old.extendedHours,
-    status: old.status === "held" ? "held" : "new",
+    status: wasHeld ? "held" : "new",
     armed: old.armed,
     parentId: old.parentId,
     legIds: old.legIds,
@@ -417,6 +444,7 @@ export function replaceOrder(
   ex.addOrder(fresh);
   const t = ex.time();
   old.status = "replaced";
+  old.pendingFrom = null;
   old.replacedAt = t;
   old.replacedBy = fresh.id;
   old.updatedAt = t;

@@ -78,6 +78,11 @@ export interface SimOrder {
   role: LegRole;
   /** An exit leg whose entry has completely filled: it executes even while its status is `held`. */
   armed: boolean;
+  /**
+   * The status before an outstanding cancel or replace request (`pending_cancel`,
+   * `pending_replace`): the order keeps working as it did until the venue confirms the request.
+   */
+  pendingFrom: OrderStatus | null;
   positionIntent: PositionIntent;
 }
 

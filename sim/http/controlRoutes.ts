@@ -203,7 +203,8 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
       if (b.clear === true) {
         faults.clear();
         ex.rejectNext = 0;
-        ex.eventOptions = { pendingNew: false, doneForDay: false };
+        ex.eventOptions = { pendingNew: false, doneForDay: false, holdCancels: false };
+        ex.releaseCancels();
       }
       if (b.dropStream === true) deps.dropStream();
       const count = (v: unknown) => (v === true ? Number.POSITIVE_INFINITY : Number(v) || 0);
@@ -228,6 +229,11 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
       if (b.dropEvents !== undefined) faults.dropEvents = count(b.dropEvents);
       if (typeof b.pendingNew === "boolean") ex.eventOptions.pendingNew = b.pendingNew;
       if (typeof b.doneForDay === "boolean") ex.eventOptions.doneForDay = b.doneForDay;
+      if (typeof b.holdCancels === "boolean") ex.eventOptions.holdCancels = b.holdCancels;
+      if (b.releaseCancels === true) {
+        ex.sync();
+        ex.releaseCancels();
+      }
       if (b.rejectOrders !== undefined)
         ex.rejectNext = Math.max(0, Math.floor(Number(b.rejectOrders) || 0));
       return json(200, {
@@ -244,12 +250,14 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
         rejectOrders: ex.rejectNext,
         pendingNew: ex.eventOptions.pendingNew,
         doneForDay: ex.eventOptions.doneForDay,
+        holdCancels: ex.eventOptions.holdCancels,
       });
     })
     .on("DELETE", "/sim/faults", () => {
       faults.clear();
       ex.rejectNext = 0;
-      ex.eventOptions = { pendingNew: false, doneForDay: false };
+      ex.eventOptions = { pendingNew: false, doneForDay: false, holdCancels: false };
+      ex.releaseCancels();
       return json(200, { cleared: true });
     })
     .on("POST", "/sim/rate-limit", (ctx) => {

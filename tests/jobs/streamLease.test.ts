@@ -100,13 +100,14 @@ describe("stream lease", () => {
 
   it("hands the holder's events to its handler, and to the queue what the handler does not finish", async () => {
     // The handler sees each event in the order the stream brought it: of the first order it
-    // takes the first event and fails the second; the second order it does not know.
+    // takes the acknowledgement and the cancel request's and fails the cancel's; the second
+    // order it does not know.
     const seen: TradeUpdate[] = [];
     const handleEvent = async (_accountId: number, update: TradeUpdate): Promise<boolean> => {
       const ofOrder = seen.filter((u) => u.order.clientOrderId === update.order.clientOrderId);
       seen.push(update);
       if (update.order.clientOrderId !== "stream-inline-1") return false;
-      if (ofOrder.length === 1) throw new Error("the database went away");
+      if (ofOrder.length === 2) throw new Error("the database went away");
       return true;
     };
     const supervisor = await holdStream(handleEvent);
@@ -114,8 +115,8 @@ describe("stream lease", () => {
       const symbol = TEST_SYMBOLS[39] as string;
       await cancel(await placeResting("stream-inline-1", symbol, "3", "99.00"));
       const mine = () => seen.filter((u) => u.order.clientOrderId === "stream-inline-1");
-      await waitFor(async () => mine().length >= 2, 10_000, "two events of the order");
-      expect(mine().map((u) => u.event)).toEqual(["new", "canceled"]);
+      await waitFor(async () => mine().length >= 3, 10_000, "three events of the order");
+      expect(mine().map((u) => u.event)).toEqual(["new", "pending_cancel", "canceled"]);
       const reports = async () =>
         (
           await t.queues.orderEvents.getJobs([

@@ -125,6 +125,115 @@ describe("optional events", () => {
   });
 });
 
+describe("cancel and replace requests", () => {
+  const limitBuy = (qty: string, clientOrderId: string, limitPrice = "180") =>
+    alpaca().trading.orders.limit({
+      symbol: "AAPL",
+      side: "buy",
+      qty,
+      limitPrice,
+      timeInForce: "day",
+      clientOrderId,
+    });
+
+  it("answers a cancel with pending_cancel, then canceled", async () => {
+    const rec = await recordTradeUpdates(alpaca(), t.streamUrl);
+    try {
+      const o = await limitBuy("5", "cancel-me");
+      await alpaca().trading.orders.deleteOrderByOrderID({ orderId: o.id ?? "" });
+      await rec.waitFor((u) => u.some((x) => x.event === "canceled"));
+      expect(rec.updates.map((u) => [u.event, u.status])).toEqual([
+        ["new", "new"],
+        ["pending_cancel", "pending_cancel"],
+        ["canceled", "canceled"],
+      ]);
+    } finally {
+      rec.close();
+    }
+  });
+
+  it("answers a replace with pending_replace and replaced for the old order, new for the new one", async () => {
+    const rec = await recordTradeUpdates(alpaca(), t.streamUrl);
+    try {
+      const o = await limitBuy("5", "replace-events");
+      const fresh = await alpaca().trading.orders.patchOrderByOrderId({
+        orderId: o.id ?? "",
+        patchOrderRequest: { limitPrice: "181" },
+      });
+      await rec.waitFor((u) => u.filter((x) => x.event === "new").length === 2);
+      expect(rec.updates.map((u) => [u.event, u.orderId])).toEqual([
+        ["new", o.id],
+        ["pending_replace", o.id],
+        ["replaced", o.id],
+        ["new", fresh.id],
+      ]);
+    } finally {
+      rec.close();
+    }
+  });
+
+  it("keeps a held cancel pending: the order still fills, refuses a second cancel, then is canceled", async () => {
+    const rec = await recordTradeUpdates(alpaca(), t.streamUrl);
+    try {
+      await t.control("/sim/faults", { holdCancels: true });
+      await t.control("/sim/liquidity", { symbol: "AAPL", sharesPerFill: "2" });
+      const o = await limitBuy("5", "held-cancel", "189");
+      await alpaca().trading.orders.deleteOrderByOrderID({ orderId: o.id ?? "" });
+      await expect(
+        alpaca().trading.orders.deleteOrderByOrderID({ orderId: o.id ?? "" }),
+      ).rejects.toMatchObject({ status: 422 });
+      await t.control("/sim/quotes", { symbol: "AAPL", bid: "188.98", ask: "189.00" });
+      const pending = await alpaca().trading.orders.getOrderByOrderID({ orderId: o.id ?? "" });
+      expect([pending.status, pending.filledQty]).toEqual(["pending_cancel", "2"]);
+      await t.control("/sim/faults", { releaseCancels: true });
+      await rec.waitFor((u) => u.some((x) => x.event === "canceled"));
+      expect(rec.updates.map((u) => [u.event, u.status])).toEqual([
+        ["new", "new"],
+        ["pending_cancel", "pending_cancel"],
+        ["partial_fill", "pending_cancel"],
+        ["canceled", "canceled"],
+      ]);
+      const positions = await alpaca().trading.positions.getAllOpenPositions();
+      expect(positions[0]?.qty).toBe("2");
+    } finally {
+      rec.close();
+      await t.control("/sim/faults", { clear: true });
+    }
+  });
+
+  it("a held cancel of a stop that holds the shares keeps them held until it is confirmed", async () => {
+    await alpaca().trading.orders.market({
+      symbol: "AAPL",
+      side: "buy",
+      qty: "3",
+      timeInForce: "day",
+    });
+    const stop = await alpaca().trading.orders.stop({
+      symbol: "AAPL",
+      side: "sell",
+      qty: "3",
+      stopPrice: "180",
+      timeInForce: "gtc",
+    });
+    await t.control("/sim/faults", { holdCancels: true });
+    try {
+      await alpaca().trading.orders.deleteOrderByOrderID({ orderId: stop.id ?? "" });
+      // Still working: the market falls through it and it fills.
+      await t.control("/sim/quotes", {
+        symbol: "AAPL",
+        bid: "179.00",
+        ask: "179.02",
+        last: "179.01",
+      });
+      const after = await alpaca().trading.orders.getOrderByOrderID({ orderId: stop.id ?? "" });
+      expect([after.status, after.filledQty]).toEqual(["filled", "3"]);
+      expect(await alpaca().trading.positions.getAllOpenPositions()).toEqual([]);
+    } finally {
+      await t.control("/sim/faults", { clear: true });
+    }
+  });
+});
+
 describe("simulated clock", () => {
   it("walks the calendar: close, weekend, next open", async () => {
     await t.control("/sim/clock", { time: "2026-03-06T20:59:00Z" }); // Friday 15:59 EST

@@ -56,6 +56,7 @@ function order(over: Partial<SimOrder>): SimOrder {
     legIds: [],
     role: "entry",
     armed: false,
+    pendingFrom: null,
     positionIntent: "buy_to_open",
     ...over,
   };

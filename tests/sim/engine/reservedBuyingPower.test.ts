@@ -181,6 +181,8 @@ describe("reserved buying power", () => {
       } else if (roll < 0.73) {
         const o = openOrder();
         if (o) cancelOrder(ex, o.id);
+        // Cancels held on some days: the venue confirms them now and then.
+        if (random() < 0.3) ex.releaseCancels();
       } else if (roll < 0.88) {
         const o = openOrder();
         if (!o) return;
@@ -212,7 +214,11 @@ describe("reserved buying power", () => {
       clock.set(new Date(`${day}T12:00:00Z`));
       ex.sync();
       ex.marketOverride = null;
-      ex.eventOptions = { pendingNew: i % 2 === 0, doneForDay: i % 2 === 1 };
+      ex.eventOptions = {
+        pendingNew: i % 2 === 0,
+        doneForDay: i % 2 === 1,
+        holdCancels: i % 3 === 1,
+      };
       check();
       for (let n = 0; n < 600; n += 1) {
         clock.advance(75_000);
@@ -233,6 +239,8 @@ describe("reserved buying power", () => {
       "rejected",
       "pending_new",
       "done_for_day",
+      "pending_cancel",
+      "pending_replace",
     ] as const) {
       expect(events.get(event) ?? 0, event).toBeGreaterThan(0);
     }
