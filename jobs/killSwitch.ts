@@ -106,6 +106,8 @@ export interface FlattenOutcome {
   readonly failed: readonly SymbolClose[];
   /** Entries recorded and not at the broker yet (see `EntriesCancelled.unsent`). */
   readonly unsentEntries: readonly string[];
+  /** Open orders of symbols not held that the broker would not cancel now. */
+  readonly ordersLeftOpen: readonly string[];
 }
 
 export interface KillSwitch {
@@ -540,6 +542,16 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     const { accountId } = request;
     const broker = await deps.brokerFor(accountId);
     const entries = await cancelWorkingEntries(accountId);
+    // Every other open order of a symbol not held (one placed outside the desk, one the books lost)
+    // could still open a position; a held symbol's orders are cancelled by its close, after the
+    // close is recorded. Positions are read again after: one of those orders may have filled.
+    const before = await broker.listPositions();
+    if (!before.ok) throw new Error(`positions unavailable: ${before.message}`);
+    const leftOpen = await cancelOrdersNotHeld(
+      broker,
+      accountId,
+      new Set(before.value.map((p) => p.symbol)),
+    );
     const held = await broker.listPositions();
     if (!held.ok) throw new Error(`positions unavailable: ${held.message}`);
     const results = await Promise.all(
@@ -572,7 +584,32 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       { accountId, closed: closed.map((r) => r.symbol), failed: failed.map((r) => r.symbol) },
       "flatten pass",
     );
-    return { closed, failed, unsentEntries: entries.unsent };
+    return { closed, failed, unsentEntries: entries.unsent, ordersLeftOpen: leftOpen };
+  }
+
+  /**
+   * Cancels the open orders at the broker of the symbols not in `held`, closes included (a close
+   * of a position gone would be refused anyway). Answers the client order ids of those the broker
+   * would not cancel now (retryable failures), or of all of them when they cannot be listed.
+   */
+  async function cancelOrdersNotHeld(
+    broker: Broker,
+    accountId: number,
+    held: ReadonlySet<string>,
+  ): Promise<string[]> {
+    const open = await broker.listOrders({ status: "open", nested: false, limit: 500 });
+    if (!open.ok) return [`(open orders unavailable: ${open.message})`];
+    const left: string[] = [];
+    for (const order of open.value.filter((o) => !held.has(o.symbol))) {
+      const cancelled = await broker.cancelOrder(order.brokerOrderId);
+      if (!cancelled.ok && cancelled.retryable) {
+        left.push(order.clientOrderId);
+        continue;
+      }
+      const after = await broker.getOrder(order.brokerOrderId);
+      if (after.ok) await report(accountId, after.value);
+    }
+    return left;
   }
 
   return { cancelWorkingEntries, closePosition, flatten, reportCloses };

@@ -168,6 +168,9 @@ export function createKillSwitchProcessor(
         if (outcome.unsentEntries.length > 0) {
           throw new Error(`entries not at the broker yet: ${outcome.unsentEntries.join(", ")}`);
         }
+        if (outcome.ordersLeftOpen.length > 0) {
+          throw new Error(`orders not cancelled yet: ${outcome.ordersLeftOpen.join(", ")}`);
+        }
         return outcome;
       }
     }

@@ -2,7 +2,9 @@
  * A halt or a flatten while an execute job has recorded its entry (its risk check passed while
  * the account was active) but not yet sent it: the kill switch's look-up finds nothing at the
  * broker. The entry that arrives after that look-up must not be left working on a halted account,
- * nor a position it opens left standing after a flatten. Real PostgreSQL and Redis, the simulator.
+ * nor a position it opens left standing after a flatten. A flatten cancels everything: also an
+ * order the desk did not place, resting for a symbol not held. Real PostgreSQL and Redis, the
+ * simulator.
  */
 
 import type { Worker } from "bullmq";
@@ -13,7 +15,9 @@ import { changeTradingState } from "../../db/brokerAccounts";
 import { listOrdersForTrade } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
+import { dec } from "../../domain/money";
 import { setTradingStateManually } from "../../domain/tradingState";
+import { createKillSwitch } from "../../jobs/killSwitch";
 import {
   createKillSwitchClient,
   createKillSwitchQueue,
@@ -25,6 +29,7 @@ import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness"
 
 const HALTED_ENTRY = TEST_SYMBOLS[20] ?? "T20";
 const FLATTENED_ENTRY = TEST_SYMBOLS[21] ?? "T21";
+const OUTSIDE_ORDER = TEST_SYMBOLS[22] ?? "T22";
 
 let t: Lifecycle;
 let killWorker: Worker;
@@ -182,5 +187,31 @@ describe("the kill switch and an entry between its risk check and its send", () 
     const held = await t.broker.getPosition(FLATTENED_ENTRY);
     expect(held.ok).toBe(false);
     expect(await openOrders(FLATTENED_ENTRY)).toEqual([]);
+  }, 60_000);
+
+  it("a /flatten cancels the working orders the desk did not place, where no position is held", async () => {
+    await t.sim.control("/sim/quotes", { symbol: OUTSIDE_ORDER, bid: "99.99", ask: "100.01" });
+    // A buy resting at the broker, placed outside the desk (the broker's own app).
+    const placed = await t.broker.submitOrder({
+      clientOrderId: "outside-buy-1",
+      symbol: OUTSIDE_ORDER,
+      side: "buy",
+      qty: dec("10"),
+      timeInForce: "day",
+      orderClass: "simple",
+      entry: { type: "limit", limitPrice: dec("97.00") },
+    });
+    expect(placed.ok).toBe(true);
+    expect(await openOrders(OUTSIDE_ORDER)).toHaveLength(1);
+
+    const outcome = await createKillSwitch(t.deps, createOrderReportHandler(t.deps)).flatten({
+      accountId: t.accountId,
+      requestedBy: "user:1",
+      requestId: "flatten-outside",
+      notify: false,
+    });
+    expect(outcome.failed).toEqual([]);
+    // Cancel everything: nothing is left to open a position on the halted account.
+    expect(await openOrders(OUTSIDE_ORDER)).toEqual([]);
   }, 60_000);
 });
