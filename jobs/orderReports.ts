@@ -201,8 +201,9 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
         },
       });
       if (tradeId !== null && isEntryRole(order.role)) {
-        // A bracket's own legs protect it; anything else gets exits from the protect job.
-        if (order.orderClass !== "bracket") {
+        // A bracket's own legs protect it; anything else gets exits from the protect job, and
+        // so does a late fill on a bracket that had already ended (its legs went with it).
+        if (order.orderClass !== "bracket" || isTerminal(before.order.status)) {
           out.protections.push({ tradeId, reason: "entry_fill", fillId: fill.id });
         }
       } else if (tradeId !== null) {
