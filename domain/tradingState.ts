@@ -1,3 +1,4 @@
+import { newYorkDateOf } from "./calendar";
 import { type Decimal, HUNDRED, minDecimal, percentToFraction, ZERO } from "./money";
 import type { RiskLimits } from "./riskLimits";
 
@@ -165,7 +166,8 @@ export interface TradingStateStep {
  *    to ACTIVE or to the trader's restriction it had overridden (`restoresTo`).
  * 2. A BREACHED evaluation halts the account (setBy AUTO), unless it is already HALTED or a
  *    trader resumed it by hand during the current session (a deliberate override, which lasts
- *    until the next open). A trader's REDUCING is kept in `restoresTo`.
+ *    until the next open; on the same New York date when the open is unknown). A trader's
+ *    REDUCING is kept in `restoresTo`.
  * WARNING and OK never lift anything, and nothing here lifts a trader's halt or reduce-only:
  * only the trader does (`setTradingStateManually`).
  */
@@ -188,7 +190,11 @@ export function nextTradingState(
   }
 
   if (evaluation.level === "BREACHED" && state.mode !== "HALTED") {
-    const resumedThisSession = state.setBy === "MANUAL" && !newSessionSince(state);
+    // Without a known open, the New York date stands in for the session: a resume of an earlier
+    // day must not override today's limit for as long as the calendar cannot be had.
+    const sameSession = (s: TradingState) =>
+      openAt !== null ? !newSessionSince(s) : newYorkDateOf(s.since) === newYorkDateOf(clock.now);
+    const resumedThisSession = state.setBy === "MANUAL" && sameSession(state);
     if (!(state.mode === "ACTIVE" && resumedThisSession)) {
       const halted: TradingState = {
         mode: "HALTED",

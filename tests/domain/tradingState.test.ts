@@ -237,6 +237,18 @@ describe("the next trading state", () => {
     expect(step.state).toBe(halted);
   });
 
+  it("without a known session open, lets a trader's resume override a breach on its New York date only", () => {
+    const resumed = setTradingStateManually("ACTIVE", "/resume", MON_1500);
+    const same = nextTradingState(resumed, breached, {
+      now: MON_1500 + 60_000,
+      lastSessionOpenAt: null,
+    });
+    expect(same).toEqual({ state: resumed, changed: false });
+    // Monday's resume does not stand in for Tuesday's limit while the calendar is unavailable.
+    const nextDay = nextTradingState(resumed, breached, { now: TUE_0931, lastSessionOpenAt: null });
+    expect(nextDay.state).toMatchObject({ mode: "HALTED", setBy: "AUTO" });
+  });
+
   it("records who set a manual state", () => {
     const s: TradingState = setTradingStateManually("HALTED", "/halt by @ann", 42);
     expect(s).toEqual({ mode: "HALTED", setBy: "MANUAL", reason: "/halt by @ann", since: 42 });
