@@ -86,8 +86,12 @@ interface ExitPlan {
 function stopCoverage(stop: OrderRecord, byId: ReadonlyMap<number, OrderRecord>): Decimal {
   const remaining = stop.order.quantity.minus(stop.order.filledQuantity);
   const parent = stop.parentOrderId === null ? undefined : byId.get(stop.parentOrderId);
-  // A bracket leg covers what its entry has filled (all of it once the entry is done).
+  // A bracket leg covers what its entry has filled (all of it once the entry is done). The broker
+  // arms the legs only on the entry's complete fill: those of an entry cancelled or expired short
+  // of it never work, whatever status our books still give them (their own events may be lost).
   if (parent && isEntryRole(parent.order.role)) {
+    const status = parent.order.status;
+    if (status === "canceled" || status === "expired") return ZERO;
     return remaining.lt(parent.order.filledQuantity) ? remaining : parent.order.filledQuantity;
   }
   return remaining;
