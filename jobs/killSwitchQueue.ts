@@ -191,9 +191,15 @@ export function createHaltResponse(
   return async (accountId, cause = "daily-loss") => {
     try {
       await killSwitch.cancelWorkingEntries(accountId);
-    } finally {
-      await client.sweepEntries(accountId, "halted");
+    } catch (error) {
+      // The sweep below does it again (and retries). The flatten must not wait on it: the halt
+      // is stored, so a retry of the caller finds it halted already and never comes back here.
+      deps.logger.warn(
+        { accountId, err: error },
+        "working entries not cancelled at the halt; the sweep retries",
+      );
     }
+    await client.sweepEntries(accountId, "halted");
     const settings = await loadKillSwitchSettings(deps.db, accountId);
     if (settings.flattenOnHalt) {
       await client.flatten({

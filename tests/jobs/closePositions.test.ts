@@ -578,6 +578,41 @@ describe("closing positions through the jobs", () => {
     }
   });
 
+  it("asks for the automatic flatten even when cancelling the entries at the halt fails", async () => {
+    const queue = createKillSwitchQueue({
+      connection: t.redis.connect(),
+      prefix: `${t.prefix}-haltfail`,
+    });
+    const killSwitch = createKillSwitch(t.deps, createOrderReportHandler(t.deps));
+    try {
+      await saveKillSwitchSettings(
+        t.db.db,
+        t.accountId,
+        { ...DEFAULT_KILL_SWITCH_SETTINGS, flattenOnHalt: true },
+        new Date(),
+      );
+      const respond = createHaltResponse(
+        t.deps,
+        {
+          ...killSwitch,
+          cancelWorkingEntries: async () => {
+            throw new Error("connection terminated");
+          },
+        },
+        createKillSwitchClient(queue),
+      );
+      // The halt is stored before this runs: a retry of the valuation finds it halted already
+      // and does not come back here, so the flatten is asked for now or never.
+      await respond(t.accountId).catch(() => undefined);
+      const jobs = await queue.getJobs(["waiting", "delayed"]);
+      expect(jobs.map((j) => j.name).sort()).toEqual(["cancel-entries", "flatten"]);
+    } finally {
+      await saveKillSwitchSettings(t.db.db, t.accountId, DEFAULT_KILL_SWITCH_SETTINGS, new Date());
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
   it("asks for a valuation and the breaker pass on every exit fill, not on other protection requests", async () => {
     const connection = t.redis.connect();
     const queues = createQueues({ connection, prefix: `${t.prefix}-hook` });
