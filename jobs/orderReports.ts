@@ -166,6 +166,19 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
         continue;
       }
       if (!applied.value.changed) continue;
+      const refused = applied.value.tradeRefusal;
+      if (
+        refused?.code === "ILLEGAL_TRANSITION" &&
+        (refused.from === "ORDERED" || refused.from === "CANCELLED") &&
+        !isEntryRole(current.order.role)
+      ) {
+        // An exit's fill ahead of its entry's (events of one symbol may overtake each other):
+        // stored now, the trade journal would lose it for good. Nothing of the report is kept;
+        // it is handled again once the entry's fill is in (the queue's retry, or a poll).
+        throw new Error(
+          `order ${current.id}: exit fill before its trade ${current.tradeId} has a position`,
+        );
+      }
       current = applied.value.record;
       out.updates.push(applied.value);
       consequences(before, applied.value, out);

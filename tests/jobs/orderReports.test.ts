@@ -93,4 +93,60 @@ describe("order reports", () => {
       expect.objectContaining({ tradeId: trade?.id, reason: "entry_fill" }),
     );
   });
+
+  it("journals an exit fill that is handled before its entry's fill", async () => {
+    const symbol = TEST_SYMBOLS[26] as string;
+    const handler = createOrderReportHandler(t.deps);
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    await execute(decision.id);
+    // The entry fills, then the market reaches the target: the broker is flat again.
+    await t.sim.control("/sim/quotes", { symbol, bid: "110.05", ask: "110.07" });
+    const entry = await waitFor(async () => {
+      const found = await brokerEntry(decision.id);
+      return found.legs.some((l) => l.status === "filled") ? found : null;
+    });
+    const target = entry.legs.find((l) => l.type === "limit");
+    if (!target || target.filledAvgPrice === null) throw new Error("no filled target");
+    const at = t.deps.now().toISOString();
+
+    // The target's fill is handled first (the entry's handling held up before its turn).
+    const report = (order: typeof entry) => brokerOrderToReport(order, t.deps.now()).order;
+    const early = await handler
+      .handle(t.accountId, "stream", {
+        event: "fill",
+        executionId: `tp-${decision.id}`,
+        price: target.filledAvgPrice.toFixed(),
+        qty: "10",
+        at,
+        order: report({ ...target, legs: [] }),
+      })
+      .then(
+        () => "handled",
+        () => "failed",
+      );
+    await handler.handle(t.accountId, "stream", {
+      event: "fill",
+      executionId: `entry-${decision.id}`,
+      price: entry.filledAvgPrice?.toFixed() ?? "100.01",
+      qty: "10",
+      at,
+      order: report(entry),
+    });
+    // A handling that failed is handed over again (the queue retries what the stream holder
+    // could not finish); one that did not fail is told the same once more, changing nothing.
+    await handler.handle(t.accountId, "stream", {
+      event: "fill",
+      executionId: `tp-${decision.id}`,
+      price: target.filledAvgPrice.toFixed(),
+      qty: "10",
+      at,
+      order: report({ ...target, legs: [] }),
+    });
+    const trade = await findTradeByDecision(t.db.db, decision.id);
+    expect([trade?.trade.status, trade?.trade.exitReason]).toEqual(["CLOSED", "PROFIT_TAKEN"]);
+    expect(trade?.trade.exitQuantity.toFixed()).toBe("10");
+    // The early handling stored nothing: the fill waited for its entry's.
+    expect(early).toBe("failed");
+  });
 });
