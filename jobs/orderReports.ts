@@ -168,13 +168,16 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
       if (!applied.value.changed) continue;
       const refused = applied.value.tradeRefusal;
       if (
+        source === "stream" &&
         refused?.code === "ILLEGAL_TRANSITION" &&
         (refused.from === "ORDERED" || refused.from === "CANCELLED") &&
         !isEntryRole(current.order.role)
       ) {
-        // An exit's fill ahead of its entry's (events of one symbol may overtake each other):
-        // stored now, the trade journal would lose it for good. Nothing of the report is kept;
-        // it is handled again once the entry's fill is in (the queue's retry, or a poll).
+        // An exit's fill streamed ahead of its entry's (events of one symbol may overtake each
+        // other): stored now, the trade journal would lose it for good. Nothing of the report is
+        // kept; it is handled again once the entry's fill is in (the queue's retry, or a poll,
+        // which takes an entry before its legs and before the exits placed after it, so never
+        // meets this and is never held up by it).
         throw new Error(
           `order ${current.id}: exit fill before its trade ${current.tradeId} has a position`,
         );
