@@ -189,6 +189,22 @@ export interface PositionAdopted {
   readonly markPrice: Decimal | null;
 }
 
+/**
+ * The adoption of a broker position the books do not hold: its side and signed quantity as the
+ * broker reports them, entered at the broker's average. Reconciliation and a /close of such a
+ * position adopt it alike.
+ */
+export function adoptionOf(position: BrokerPosition): PositionAdopted {
+  return {
+    code: "POSITION_ADOPTED",
+    symbol: position.symbol,
+    side: position.qty.isPositive() ? "long" : "short",
+    quantity: position.qty,
+    averageEntryPrice: position.avgEntryPrice,
+    markPrice: position.currentPrice,
+  };
+}
+
 /** An open position without a live stop for all of it. */
 export interface StopMissing {
   readonly code: "STOP_MISSING";
@@ -635,14 +651,7 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
       }
     }
     if (brokerPosition !== undefined && !brokerQty.isZero()) {
-      actions.push({
-        code: "POSITION_ADOPTED",
-        symbol,
-        side: brokerQty.isPositive() ? "long" : "short",
-        quantity: brokerQty,
-        averageEntryPrice: brokerPosition.avgEntryPrice,
-        markPrice: brokerPosition.currentPrice,
-      });
+      actions.push(adoptionOf(brokerPosition));
     }
   }
 

@@ -16,6 +16,9 @@
  *    the trade with that reason), under a client order id derived from the request, the symbol
  *    and a sequence number. From then on it covers the position: the repair the protect job is
  *    asked for when the exits are cancelled places no stop that would hold the shares it needs.
+ *    A position the books do not hold (opened outside the desk) is adopted in the same
+ *    transaction, as reconciliation adopts one (`adoptPosition`), and the close recorded for
+ *    its trade: its fill closes that trade, and reconciliation finds the position known.
  * 2. The symbol's working orders are cancelled (a resting stop holds the shares the close needs),
  *    except this request's own closes: a retry never cancels the close an earlier attempt sent.
  * 3. The position is read again (an exit may have filled meanwhile) and the close re-recorded if
@@ -38,11 +41,19 @@ import {
   type OrderRecord,
 } from "../db/orders";
 import { findPosition } from "../db/positions";
-import { type Broker, type BrokerOrder, type BrokerResult, closingIntent } from "../domain/broker";
+import { countOrdersWithClientIdPrefix } from "../db/reconciliation";
+import {
+  type Broker,
+  type BrokerOrder,
+  type BrokerPosition,
+  type BrokerResult,
+  closingIntent,
+} from "../domain/broker";
 import { type Decimal, dec, HUNDRED, minDecimal, ZERO } from "../domain/money";
 import { positionCloseResultNotice } from "../domain/notifications";
 import { createOrder, type OrderSide } from "../domain/order";
 import { isTerminal } from "../domain/orderStateMachine";
+import { adoptionOf } from "../domain/reconciliation";
 import type { ExitReason } from "../domain/trade";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import {
@@ -57,6 +68,7 @@ import type { JobDeps } from "./context";
 import { entryLockName } from "./execute";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
 import { type OrderReportHandler, symbolLockName } from "./orderReports";
+import { ADOPTION_STOP_PERCENT, adoptionClientOrderIdPrefix, adoptPosition } from "./reconcile";
 import { withRaceRetry } from "./transactions";
 
 const SOURCE = "job:kill-switch";
@@ -231,10 +243,19 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     return null;
   }
 
-  /** Hands the symbol's recent orders at the broker to the handler: the books catch up. */
-  async function reportSymbolOrders(broker: Broker, accountId: number, symbol: string) {
+  /**
+   * Hands the symbol's recent orders at the broker to the handler: the books catch up. Answers
+   * why they could not be listed, or null.
+   */
+  async function reportSymbolOrders(
+    broker: Broker,
+    accountId: number,
+    symbol: string,
+  ): Promise<string | null> {
     const recent = await broker.listOrders({ status: "all", symbols: [symbol], limit: 50 });
-    if (recent.ok) for (const order of recent.value) await report(accountId, order);
+    if (!recent.ok) return recent.message;
+    for (const order of recent.value) await report(accountId, order);
+    return null;
   }
 
   async function restoreProtection(accountId: number, symbol: string): Promise<void> {
@@ -269,22 +290,56 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
   }
 
   /**
+   * A broker position the books did not hold when the close was asked for (opened outside the
+   * desk): adopted with the close, so the close is its trade's and its fill closes that trade.
+   */
+  interface Adoption {
+    readonly position: BrokerPosition;
+    /** The symbol's adoptions counted before the position was read (see `adoptPosition`). */
+    readonly adoptionsBefore: number;
+    readonly chats: readonly number[];
+  }
+
+  /**
    * Records the request's next close of the symbol under the symbol's lock, ending `replaces`
    * (recorded before, not sent) in the same transaction: the position is covered by one close or
    * the other at every moment. `reuse` is kept instead when it is still unsent, recent enough to
-   * send and of the right size and side.
+   * send and of the right size and side. With `adoption`, a position the books still do not hold
+   * is adopted in the same transaction, the close recorded for its trade: reconciliation, under
+   * the same lock, finds it held and adopts nothing; null when it was adopted (and maybe closed)
+   * meanwhile, nothing recorded.
    */
   async function recordClose(
     request: CloseRequest,
     prefix: string,
     close: { readonly quantity: Decimal; readonly side: OrderSide },
     earlier: { readonly reuse?: OrderRecord; readonly replaces?: OrderRecord },
-  ): Promise<RecordedClose> {
+    adoption?: Adoption,
+  ): Promise<RecordedClose | null> {
     const { accountId, symbol } = request;
     const at = deps.now();
-    return withRaceRetry(() =>
-      deps.db.transaction(async (tx) => {
+    let notices = 0;
+    const recorded = await withRaceRetry(() =>
+      deps.db.transaction(async (tx): Promise<RecordedClose | null> => {
+        notices = 0;
         await lockName(tx, symbolLockName(accountId, symbol));
+        const position = await findPosition(tx, accountId, symbol);
+        let tradeId = position?.tradeId ?? null;
+        if (position === null && adoption !== undefined) {
+          const adopted = await adoptPosition(tx, {
+            accountId,
+            chats: adoption.chats,
+            position: adoptionOf(adoption.position),
+            adoptionsBefore: adoption.adoptionsBefore,
+            stopPercent: ADOPTION_STOP_PERCENT,
+            purpose: "close",
+            source: `${SOURCE}:${request.requestedBy}`,
+            at,
+          });
+          if (adopted === null) return null;
+          tradeId = adopted.tradeId;
+          notices = adopted.notices;
+        }
         const closes = await requestCloses(tx, request, prefix);
         const reuse = closes.find((c) => c.id === earlier.reuse?.id);
         if (
@@ -307,12 +362,11 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
           );
           if (!ended.ok) throw new Error(`close ${old.id} not replaced: ${ended.message}`);
         }
-        const position = await findPosition(tx, accountId, symbol);
         const inserted = await insertOrder(
           tx,
           {
             accountId,
-            tradeId: position?.tradeId ?? null,
+            tradeId,
             order: createOrder(
               {
                 clientOrderId: closeClientOrderId(
@@ -342,6 +396,8 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
         return { record: inserted.record, earlier: !inserted.created };
       }),
     );
+    if (notices > 0) await deps.jobs.requestNotify("close");
+    return recorded;
   }
 
   /**
@@ -426,6 +482,12 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     // A part once closed is the request done: a retry closes no second part.
     if (percent !== null && filled !== undefined && unsent === undefined) return closedEarlier();
 
+    // Counted before the position is read: see `adoptPosition`.
+    const adoptionsBefore = await countOrdersWithClientIdPrefix(
+      deps.db,
+      accountId,
+      adoptionClientOrderIdPrefix(accountId, symbol),
+    );
     const held = await broker.getPosition(symbol);
     if (!held.ok) {
       if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
@@ -445,10 +507,36 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     // stop beside it, holding the shares the close needs.
     const booked = await findPosition(deps.db, accountId, symbol);
     if (booked?.position.quantity.eq(held.value.qty) !== true) {
-      await reportSymbolOrders(broker, accountId, symbol);
+      const behind = await reportSymbolOrders(broker, accountId, symbol);
+      // Unheard fills of the desk's own must not be adopted as a position opened elsewhere.
+      if (behind !== null && booked === null) {
+        if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
+        return failed("UNAVAILABLE", behind);
+      }
     }
-    // 1. Recorded first: from now on the close covers the position.
-    let close = await recordClose(request, prefix, { quantity, side }, { reuse: unsent });
+    // 1. Recorded first: from now on the close covers the position. A position the books do
+    // not hold (opened outside the desk) is adopted with it, as reconciliation adopts one, so
+    // the close's fill closes a trade and no stop is placed beside the close.
+    const adoption: Adoption = {
+      position: held.value,
+      adoptionsBefore,
+      chats: await recipients(accountId),
+    };
+    const first = await recordClose(
+      request,
+      prefix,
+      { quantity, side },
+      { reuse: unsent },
+      adoption,
+    );
+    if (first === null) {
+      if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
+      return failed(
+        "POSITION_CHANGED",
+        "the position was adopted meanwhile; the close is tried again",
+      );
+    }
+    let close = first;
 
     // 2. The exits (and any other order of the symbol) cancelled: they hold the shares.
     const cancelFailed = await cancelSymbolOrders(broker, accountId, symbol, prefix);
@@ -468,12 +556,15 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     const nowQuantity =
       percent === null ? nowHeld : minDecimal(close.record.order.quantity, nowHeld);
     if (!nowQuantity.eq(close.record.order.quantity) || nowSide !== close.record.order.side) {
-      close = await recordClose(
+      const again = await recordClose(
         request,
         prefix,
         { quantity: nowQuantity, side: nowSide },
         { replaces: close.record },
       );
+      // Recorded without an adoption, so always recorded.
+      if (again === null) throw new Error(`close of ${symbol} not recorded again`);
+      close = again;
     }
     if (deps.now().getTime() - close.record.createdAt.getTime() >= UNSENT_CLOSE_SEND_MS) {
       // Nearly too old to count as cover: the next attempt records it again before it cancels.

@@ -11,8 +11,8 @@
  *   best known price (MANUAL_EXIT); a size difference by an order of the difference; both under
  *   client order and execution ids derived from the position, so a second run finds them done.
  * - An unknown broker position is adopted (a trade without a decision, its entry filled at the
- *   broker's average) and handed to the protect job; a position without a live stop is handed to
- *   the protect job for repair.
+ *   broker's average: `adoptPosition`, which a /close of such a position uses too) and handed to
+ *   the protect job; a position without a live stop is handed to the protect job for repair.
  * - A decision still `executing` whose execute job is gone (failed for good, or lost) is settled
  *   first (`settleStalledExecution`): executed when its entry is at the broker (the trader told
  *   with the ENTRY_SUBMITTED notice the execute job would have written, then followed as any
@@ -26,7 +26,13 @@ import { type Decision, findDecision, finishDecisionExecution } from "../db/deci
 import { appendLog, type LogEntry } from "../db/executionLog";
 import { listChildOrders, lockName } from "../db/lifecycleQueries";
 import { applyOrderUpdate } from "../db/orderEvents";
-import { findOrder, findOrderByClientOrderId, insertOrder, type OrderRecord } from "../db/orders";
+import {
+  findOrder,
+  findOrderByClientOrderId,
+  insertOrder,
+  listOrdersWithClientIdPrefix,
+  type OrderRecord,
+} from "../db/orders";
 import { findPosition, listPositions } from "../db/positions";
 import {
   countOrdersWithClientIdPrefix,
@@ -103,6 +109,143 @@ export function adoptionClientOrderIdPrefix(accountId: number, symbol: string): 
   return `adopt-${accountId}-${symbol}-`;
 }
 
+/** The default stop distance of an adopted position, % from entry and market. */
+export const ADOPTION_STOP_PERCENT = 5;
+
+/** A broker position to adopt, and why (the trader is told what happens next). */
+export interface AdoptionRequest {
+  readonly accountId: number;
+  readonly chats: readonly number[];
+  readonly position: PositionAdopted;
+  /**
+   * The symbol's adoptions counted before the broker's position was read: when more are
+   * recorded now, the position was adopted meanwhile (and maybe closed again), so the read is
+   * stale and nothing is adopted.
+   */
+  readonly adoptionsBefore: number;
+  readonly stopPercent: Decimal | number;
+  /** `protect`: a stop is placed next; `close`: a close of the desk is recorded for it next. */
+  readonly purpose: "protect" | "close";
+  readonly source: string;
+  readonly at: Date;
+}
+
+/**
+ * Adopts a broker position the books do not hold, inside the caller's transaction under the lock
+ * of its symbol: a trade without a decision, its entry filled at the broker's average, with a
+ * planned stop `stopPercent` below (long) or above (short) the lower (higher) of entry and market,
+ * an execution-log entry and a POSITION_ADOPTED notice. The one way a position is adopted, by
+ * reconciliation and by a /close of it. Null when the books hold a position of the symbol, or it
+ * was adopted since `adoptionsBefore` was counted: nothing is recorded.
+ */
+export async function adoptPosition(
+  tx: Database,
+  request: AdoptionRequest,
+): Promise<{ tradeId: number; notices: number } | null> {
+  const { accountId, position: action, at } = request;
+  if ((await findPosition(tx, accountId, action.symbol)) !== null) return null;
+  const prefix = adoptionClientOrderIdPrefix(accountId, action.symbol);
+  const adoptions = await countOrdersWithClientIdPrefix(tx, accountId, prefix);
+  if (adoptions !== request.adoptionsBefore) return null;
+  const clientOrderId = `${prefix}${adoptions + 1}`;
+  if (await findOrderByClientOrderId(tx, clientOrderId)) return null;
+  const quantity = action.quantity.abs();
+  const entry = action.averageEntryPrice;
+  const long = action.side === "long";
+  const market = action.markPrice ?? entry;
+  // Below both the entry and the market for a long (above for a short), so it can be placed.
+  const reference = long ? (market.lt(entry) ? market : entry) : market.gt(entry) ? market : entry;
+  const distance = reference.times(request.stopPercent).div(HUNDRED);
+  const stop = roundStopPrice(
+    action.side,
+    long ? reference.minus(distance) : reference.plus(distance),
+  );
+  const recorded = await recordTradeEntry(
+    tx,
+    {
+      accountId,
+      decisionId: null,
+      plan: {
+        symbol: action.symbol,
+        side: action.side,
+        plannedEntryPrice: entry,
+        plannedStopPrice: stop,
+        plannedTargetPrice: null,
+        plannedQuantity: quantity,
+        plannedRisk: entry.minus(stop).abs().times(quantity),
+      },
+      entry: {
+        order: createOrder(
+          {
+            clientOrderId,
+            symbol: action.symbol,
+            side: long ? "buy" : "sell",
+            type: "market",
+            timeInForce: "day",
+            orderClass: "simple",
+            role: "ENTRY",
+            quantity,
+            limitPrice: null,
+            stopPrice: null,
+          },
+          at.toISOString(),
+        ),
+        expectedPrice: entry,
+      },
+    },
+    request.source,
+    at,
+  );
+  const applied = await applyOrderUpdate(
+    tx,
+    { orderId: recorded.entry.id },
+    {
+      event: "fill",
+      executionId: `adopted-${clientOrderId}`,
+      quantity,
+      price: entry,
+      at: at.toISOString(),
+    },
+    // The broker's position taken into the books, whoever adopts it: a reconciled fill.
+    { source: "reconcile", recordedAt: at },
+  );
+  if (!applied.ok) throw new Error(`adoption refused: ${applied.code} ${applied.message}`);
+  const tradeId = recorded.trade.id;
+  const next =
+    request.purpose === "protect"
+      ? `protective stop at ${stop.toFixed()} being placed`
+      : "being closed as asked";
+  await appendLog(tx, {
+    entity: "position",
+    entityId: `${accountId}:${action.symbol}`,
+    event: action.code,
+    source: request.source,
+    accountId,
+    tradeId,
+    orderId: recorded.entry.id,
+    details: { ...action, stop },
+    occurredAt: at,
+  });
+  const notices = await writeNotices(
+    tx,
+    request.chats,
+    [
+      {
+        key: `recon-${clientOrderId}`,
+        notice: {
+          kind: "RECONCILIATION_INCIDENT",
+          accountId,
+          symbol: action.symbol,
+          incident: action.code,
+          detail: `Found ${action.quantity.toFixed()} ${action.symbol} at the broker that the desk did not know (average ${entry.toFixed()}); adopted as trade ${tradeId}, ${next}.`,
+        },
+      },
+    ],
+    at,
+  );
+  return { tradeId, notices };
+}
+
 interface Located {
   readonly order: BrokerOrder;
   readonly top: BrokerOrder;
@@ -152,7 +295,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
   const settings: ReconcileSettings = {
     lookbackMs: deps.settings.pollLookbackMs,
     graceMs: 60_000,
-    adoptionStopPercent: 5,
+    adoptionStopPercent: ADOPTION_STOP_PERCENT,
     ...options.settings,
   };
   const recipients = createRecipientLookup(deps);
@@ -351,108 +494,31 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     });
   }
 
-  /** Adopts a broker position: a trade without a decision, its entry filled at the broker's average. */
+  /**
+   * Adopts a broker position (see `adoptPosition`), unless a position of the symbol was adopted
+   * since the books were read: one adopted and closed again meanwhile (a /close of it, filled)
+   * is not the broker's position as read, and adopting it again would open a second trade.
+   */
   async function adopt(
     accountId: number,
     chats: readonly number[],
     action: PositionAdopted,
+    adoptionsAtRead: number,
     at: Date,
   ): Promise<{ tradeId: number | null; notices: number }> {
-    return inLock(accountId, action.symbol, async (tx) => {
-      // Another worker may have adopted it since the books were read.
-      if ((await findPosition(tx, accountId, action.symbol)) !== null) {
-        return { tradeId: null, notices: 0 };
-      }
-      const prefix = adoptionClientOrderIdPrefix(accountId, action.symbol);
-      const sequence = (await countOrdersWithClientIdPrefix(tx, accountId, prefix)) + 1;
-      const clientOrderId = `${prefix}${sequence}`;
-      if (await findOrderByClientOrderId(tx, clientOrderId)) return { tradeId: null, notices: 0 };
-      const quantity = action.quantity.abs();
-      const entry = action.averageEntryPrice;
-      const long = action.side === "long";
-      const market = action.markPrice ?? entry;
-      // Below both the entry and the market for a long (above for a short), so it can be placed.
-      const reference = long
-        ? market.lt(entry)
-          ? market
-          : entry
-        : market.gt(entry)
-          ? market
-          : entry;
-      const distance = reference.times(settings.adoptionStopPercent).div(HUNDRED);
-      const stop = roundStopPrice(
-        action.side,
-        long ? reference.minus(distance) : reference.plus(distance),
-      );
-      const recorded = await recordTradeEntry(
-        tx,
-        {
-          accountId,
-          decisionId: null,
-          plan: {
-            symbol: action.symbol,
-            side: action.side,
-            plannedEntryPrice: entry,
-            plannedStopPrice: stop,
-            plannedTargetPrice: null,
-            plannedQuantity: quantity,
-            plannedRisk: entry.minus(stop).abs().times(quantity),
-          },
-          entry: {
-            order: createOrder(
-              {
-                clientOrderId,
-                symbol: action.symbol,
-                side: long ? "buy" : "sell",
-                type: "market",
-                timeInForce: "day",
-                orderClass: "simple",
-                role: "ENTRY",
-                quantity,
-                limitPrice: null,
-                stopPrice: null,
-              },
-              at.toISOString(),
-            ),
-            expectedPrice: entry,
-          },
-        },
-        SOURCE,
-        at,
-      );
-      const applied = await applyOrderUpdate(
-        tx,
-        { orderId: recorded.entry.id },
-        {
-          event: "fill",
-          executionId: `adopted-${clientOrderId}`,
-          quantity,
-          price: entry,
-          at: at.toISOString(),
-        },
-        { source: SOURCE, recordedAt: at },
-      );
-      if (!applied.ok) throw new Error(`adoption refused: ${applied.code} ${applied.message}`);
-      const tradeId = recorded.trade.id;
-      const notices = await incident(
-        tx,
+    const adopted = await inLock(accountId, action.symbol, (tx) =>
+      adoptPosition(tx, {
         accountId,
         chats,
-        clientOrderId,
-        action.symbol,
-        action.code,
-        `Found ${action.quantity.toFixed()} ${action.symbol} at the broker that the desk did not know (average ${entry.toFixed()}); adopted as trade ${tradeId}, protective stop at ${stop.toFixed()} being placed.`,
-        {
-          entity: "position",
-          entityId: `${accountId}:${action.symbol}`,
-          tradeId,
-          orderId: recorded.entry.id,
-          details: { ...action, stop },
-        },
+        position: action,
+        adoptionsBefore: adoptionsAtRead,
+        stopPercent: settings.adoptionStopPercent,
+        purpose: "protect",
+        source: SOURCE,
         at,
-      );
-      return { tradeId, notices };
-    });
+      }),
+    );
+    return adopted ?? { tradeId: null, notices: 0 };
   }
 
   /**
@@ -483,6 +549,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     located: ReadonlyMap<string, Located>,
     handled: Set<string>,
     unknownAtRead: Map<string, readonly BrokerOrder[]>,
+    adoptionsAtRead: (symbol: string) => number,
   ): Promise<number> {
     const at = deps.now();
     switch (action.code) {
@@ -553,7 +620,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       }
       case "POSITION_ADOPTED": {
         await catchUp(accountId, action.symbol, unknownAtRead, at);
-        const done = await adopt(accountId, chats, action, at);
+        const done = await adopt(accountId, chats, action, adoptionsAtRead(action.symbol), at);
         if (done.tradeId !== null)
           await deps.jobs.requestProtection(accountId, done.tradeId, "adopted");
         return done.notices;
@@ -822,6 +889,13 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
   /** One comparison and its corrections. */
   async function reconcileOnce(accountId: number, broker: Broker): Promise<ReconciliationAction[]> {
     const now = deps.now();
+    // Counted before anything else is read: an adoption recorded after this (by a /close of the
+    // position) makes the judgement of its symbol stale.
+    const adoptions = await listOrdersWithClientIdPrefix(deps.db, accountId, `adopt-${accountId}-`);
+    const adoptionsAtRead = (symbol: string) => {
+      const prefix = adoptionClientOrderIdPrefix(accountId, symbol);
+      return adoptions.filter((o) => o.order.clientOrderId.startsWith(prefix)).length;
+    };
     const ours = await listOrdersToReconcile(
       deps.db,
       accountId,
@@ -859,6 +933,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
         located,
         handled,
         unknownAtRead,
+        adoptionsAtRead,
       );
       deps.logger.info({ accountId, action }, "reconciliation correction");
     }
