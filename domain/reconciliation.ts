@@ -213,7 +213,7 @@ export interface StopMissing {
   readonly symbol: string;
   /** Signed position quantity. */
   readonly quantity: Decimal;
-  /** Quantity the live stops cover (zero: no stop at all). */
+  /** Quantity the live stops, and the desk's closes working for it, cover (zero: none at all). */
   readonly coveredQuantity: Decimal;
   /** The latest stop order of the symbol we know (the one that went missing), or null if there never was one. */
   readonly lastStopOrderId: number | null;
@@ -457,8 +457,8 @@ function bestKnownPrice(
  *   best known price (and ORPHAN_EXIT_FOUND for exits still working); the broker's but not ours ->
  *   POSITION_ADOPTED; same side, other size -> QUANTITY_MISMATCH; opposite sides -> both a close
  *   and an adoption.
- * - An open position (not touched above, older than the grace period) whose live stops cover
- *   less than all of it: STOP_MISSING.
+ * - An open position (not touched above, older than the grace period) whose live stops, with
+ *   the desk's closes working for it, cover less than all of it: STOP_MISSING.
  * - A working broker order that is not ours: EXTERNAL_ORDER_FOUND.
  */
 export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
@@ -674,7 +674,9 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
     }
   }
 
-  // 3. Protection: every open position keeps a live stop for all of it.
+  // 3. Protection: every open position keeps a live stop for all of it. A close of the desk
+  // working at the broker (/close, /flatten, resting while the market is shut) covers what it
+  // leaves to fill, as the protect job counts it: it holds the shares a stop would need.
   const knownById = new Map(input.orders.map((k) => [k.id, k]));
   for (const p of input.positions) {
     const symbol = p.position.symbol;
@@ -695,6 +697,15 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
         liveAtBroker.get(k.id) === true
       ) {
         covered = covered.plus(stopCoverage(k, knownById));
+      }
+      if (
+        k.order.symbol === symbol &&
+        k.order.role === "EXIT" &&
+        k.order.side === stopSide &&
+        !isTerminal(k.order.status) &&
+        liveAtBroker.get(k.id) === true
+      ) {
+        covered = covered.plus(remainingQuantity(k.order));
       }
     }
     if (covered.lt(quantity.abs())) {

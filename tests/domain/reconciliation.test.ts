@@ -1104,3 +1104,69 @@ describe("stalled executions", () => {
     );
   });
 });
+
+describe("protection by a close on its way", () => {
+  /** A desk close (/close, /flatten) of `qty` AAPL, working at the broker while the market is shut. */
+  function restingClose(id: number, qty = "100"): { known: KnownOrder; broker: BrokerOrder } {
+    return {
+      known: ours(id, {
+        clientOrderId: `close-1-r-AAPL-1`,
+        side: "sell",
+        type: "market",
+        role: "EXIT",
+        quantity: dec(qty),
+        limitPrice: null,
+        brokerOrderId: `b-${id}`,
+        status: "accepted",
+      }),
+      broker: brokerOrder({
+        brokerOrderId: `b-${id}`,
+        clientOrderId: `close-1-r-AAPL-1`,
+        side: "sell",
+        type: "market",
+        status: "accepted",
+        qty: dec(qty),
+        limitPrice: null,
+      }),
+    };
+  }
+
+  it("counts a working close as covering the position it holds the shares of: no stop missing", () => {
+    const close = restingClose(7);
+    const actions = run({
+      positions: [held(1, "AAPL", "100", "190")],
+      orders: [close.known],
+      brokerOrders: [close.broker],
+      brokerPositions: [brokerPosition("AAPL", "100", "190")],
+    });
+    expect(codes(actions)).toEqual([]);
+  });
+
+  it("counts only what the close leaves working, and not a close the broker never had", () => {
+    const partial = restingClose(7, "30");
+    expect(
+      run({
+        positions: [held(1, "AAPL", "100", "190")],
+        orders: [partial.known],
+        brokerOrders: [partial.broker],
+        brokerPositions: [brokerPosition("AAPL", "100", "190")],
+      }),
+    ).toEqual([expect.objectContaining({ code: "STOP_MISSING", coveredQuantity: dec("30") })]);
+    const unsent = ours(8, {
+      clientOrderId: "close-1-lost-AAPL-1",
+      side: "sell",
+      type: "market",
+      role: "EXIT",
+      limitPrice: null,
+    });
+    expect(
+      codes(
+        run({
+          positions: [held(1, "AAPL", "100", "190")],
+          orders: [unsent],
+          brokerPositions: [brokerPosition("AAPL", "100", "190")],
+        }),
+      ),
+    ).toEqual(["ORDER_UNKNOWN_AT_BROKER", "STOP_MISSING"]);
+  });
+});
