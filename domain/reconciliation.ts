@@ -738,7 +738,9 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
 
 /**
  * What a live stop covers: its unfilled quantity, and for a bracket leg no more than its entry
- * has filled (the leg stands for the filled part; the protect job counts it the same way).
+ * has filled (the leg stands for the filled part; the protect job counts it the same way), and
+ * nothing when that entry was cancelled or expired: the broker arms the legs only on the entry's
+ * complete fill, so they never work, whatever status the broker still shows them in.
  */
 function stopCoverage(stop: KnownOrder, knownById: ReadonlyMap<number, KnownOrder>): Decimal {
   const remaining = remainingQuantity(stop.order);
@@ -746,6 +748,7 @@ function stopCoverage(stop: KnownOrder, knownById: ReadonlyMap<number, KnownOrde
   if (parent === undefined || !(parent.order.role === "ENTRY" || parent.order.role === "SLICE")) {
     return remaining;
   }
+  if (parent.order.status === "canceled" || parent.order.status === "expired") return ZERO;
   return minDecimal(remaining, parent.order.filledQuantity);
 }
 

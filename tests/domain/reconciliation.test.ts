@@ -954,6 +954,65 @@ describe("protection", () => {
     expect(codes(actions)).toContain("ORDER_UNKNOWN_AT_BROKER");
   });
 
+  it("does not count the legs of an entry cancelled or expired short of its complete fill: the broker never arms them", () => {
+    const actions = (["canceled", "expired"] as const).flatMap((status, i) => {
+      const symbol = ["AAPL", "MSFT"][i] ?? "AAPL";
+      const entry = ours(10 * i + 1, {
+        symbol,
+        brokerOrderId: `b-${10 * i + 1}`,
+        fills: [["40", "190"]],
+        status,
+        orderClass: "bracket",
+      });
+      // The broker still shows the leg held (its own cancel not reported, or left held).
+      const leg = ours(
+        10 * i + 2,
+        {
+          symbol,
+          side: "sell",
+          type: "stop",
+          role: "STOP_LOSS",
+          limitPrice: null,
+          stopPrice: dec("184.5"),
+          parentOrderId: 10 * i + 1,
+          brokerOrderId: `b-${10 * i + 2}`,
+        },
+        "held",
+      );
+      return run({
+        positions: [held(i + 1, symbol, "40", "190")],
+        orders: [entry, leg],
+        brokerOrders: [
+          brokerOrder({
+            brokerOrderId: `b-${10 * i + 1}`,
+            symbol,
+            status,
+            filledQty: dec("40"),
+            filledAvgPrice: dec("190"),
+            legs: [
+              brokerOrder({
+                brokerOrderId: `b-${10 * i + 2}`,
+                symbol,
+                side: "sell",
+                type: "stop",
+                status: "held",
+              }),
+            ],
+          }),
+        ],
+        brokerPositions: [brokerPosition(symbol, "40", "190")],
+      });
+    });
+    expect(
+      actions
+        .filter((a) => a.code === "STOP_MISSING")
+        .map((a) => [a.symbol, a.coveredQuantity.toString()]),
+    ).toEqual([
+      ["AAPL", "0"],
+      ["MSFT", "0"],
+    ]);
+  });
+
   it("gives a fresh position the grace period to be protected", () => {
     expect(
       run({
