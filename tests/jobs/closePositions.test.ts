@@ -10,8 +10,6 @@
  * also asks for a valuation and the breaker pass (the daily-loss hook on the order-events path).
  */
 
-import type { Worker } from "bullmq";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTradingRequests } from "../../app/tradingRequests";
 import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
@@ -28,41 +26,31 @@ import {
   createHaltResponse,
   createKillSwitchClient,
   createKillSwitchQueue,
-  startKillSwitchWorker,
   withDailyLossAfterExits,
 } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createQueues } from "../../jobs/queues";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import type { WorkerRuntime } from "../../jobs/worker";
-import { TEST_REDIS_URL } from "../support/redis";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, tradeIn, waitFor } from "./harness";
+import { type KillSwitchJobs, startKillSwitchJobs } from "./killSwitchJobs";
 
 const SYMBOL = TEST_SYMBOLS[10] ?? "T10";
 
 let t: Lifecycle;
 let runtime: WorkerRuntime;
-let killWorker: Worker;
-let killQueue: ReturnType<typeof createKillSwitchQueue>;
-let workerConnection: Redis;
+let killJobs: KillSwitchJobs;
+let killQueue: KillSwitchJobs["queue"];
 
 beforeAll(async () => {
   t = await openLifecycle("closepositions");
   runtime = await t.startRuntime();
   await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
-  workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  killQueue = createKillSwitchQueue({ connection: t.redis.redis, prefix: t.prefix });
-  killWorker = startKillSwitchWorker({
-    deps: t.deps,
-    handler: createOrderReportHandler(t.deps),
-    connection: workerConnection,
-    prefix: t.prefix,
-  });
+  killJobs = startKillSwitchJobs(t);
+  killQueue = killJobs.queue;
 }, 60_000);
 afterAll(async () => {
-  await killWorker?.close();
-  await killQueue?.close();
-  await workerConnection?.quit();
+  await killJobs?.close();
   await t?.close();
 });
 

@@ -8,9 +8,7 @@
  * the close filling between the reconciliation's reads and its adoption, leave one trade.
  */
 
-import type { Worker } from "bullmq";
 import { and, eq } from "drizzle-orm";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTradingRequests } from "../../app/tradingRequests";
 import { listOrdersForTrade } from "../../db/orders";
@@ -21,40 +19,27 @@ import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import { createJobDeps } from "../../jobs/context";
 import { createKillSwitch } from "../../jobs/killSwitch";
-import {
-  createKillSwitchClient,
-  createKillSwitchQueue,
-  startKillSwitchWorker,
-} from "../../jobs/killSwitchQueue";
+import { createKillSwitchClient } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import type { WorkerRuntime } from "../../jobs/worker";
-import { TEST_REDIS_URL } from "../support/redis";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { type KillSwitchJobs, startKillSwitchJobs } from "./killSwitchJobs";
 
 let t: Lifecycle;
 let runtime: WorkerRuntime;
-let killWorker: Worker;
-let killQueue: ReturnType<typeof createKillSwitchQueue>;
-let workerConnection: Redis;
+let killJobs: KillSwitchJobs;
+let killQueue: KillSwitchJobs["queue"];
 
 beforeAll(async () => {
   t = await openLifecycle("closeunknown");
   runtime = await t.startRuntime();
   await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
-  workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  killQueue = createKillSwitchQueue({ connection: t.redis.redis, prefix: t.prefix });
-  killWorker = startKillSwitchWorker({
-    deps: t.deps,
-    handler: createOrderReportHandler(t.deps),
-    connection: workerConnection,
-    prefix: t.prefix,
-  });
+  killJobs = startKillSwitchJobs(t);
+  killQueue = killJobs.queue;
 }, 60_000);
 afterAll(async () => {
-  await killWorker?.close();
-  await killQueue?.close();
-  await workerConnection?.quit();
+  await killJobs?.close();
   await t?.close();
 });
 

@@ -7,8 +7,6 @@
  * simulator.
  */
 
-import type { Worker } from "bullmq";
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTradingRequests } from "../../app/tradingRequests";
 import { changeTradingState } from "../../db/brokerAccounts";
@@ -18,23 +16,18 @@ import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import { setTradingStateManually } from "../../domain/tradingState";
 import { createKillSwitch } from "../../jobs/killSwitch";
-import {
-  createKillSwitchClient,
-  createKillSwitchQueue,
-  startKillSwitchWorker,
-} from "../../jobs/killSwitchQueue";
+import { createKillSwitchClient } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler } from "../../jobs/orderReports";
-import { TEST_REDIS_URL } from "../support/redis";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { type KillSwitchJobs, startKillSwitchJobs } from "./killSwitchJobs";
 
 const HALTED_ENTRY = TEST_SYMBOLS[20] ?? "T20";
 const FLATTENED_ENTRY = TEST_SYMBOLS[21] ?? "T21";
 const OUTSIDE_ORDER = TEST_SYMBOLS[22] ?? "T22";
 
 let t: Lifecycle;
-let killWorker: Worker;
-let killQueue: ReturnType<typeof createKillSwitchQueue>;
-let workerConnection: Redis;
+let killJobs: KillSwitchJobs;
+let killQueue: KillSwitchJobs["queue"];
 
 /** Entries held back before they reach the broker, by symbol, until released. */
 const gates = new Map<string, { arrived: () => void; release: Promise<void> }>();
@@ -74,19 +67,11 @@ beforeAll(async () => {
   t = await openLifecycle("killswitchrace");
   const runtime = await t.startRuntime({ broker: gatedEntries });
   await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
-  workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-  killQueue = createKillSwitchQueue({ connection: t.redis.redis, prefix: t.prefix });
-  killWorker = startKillSwitchWorker({
-    deps: t.deps,
-    handler: createOrderReportHandler(t.deps),
-    connection: workerConnection,
-    prefix: t.prefix,
-  });
+  killJobs = startKillSwitchJobs(t);
+  killQueue = killJobs.queue;
 }, 60_000);
 afterAll(async () => {
-  await killWorker?.close();
-  await killQueue?.close();
-  await workerConnection?.quit();
+  await killJobs?.close();
   await t?.close();
 });
 

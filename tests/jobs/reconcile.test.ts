@@ -14,16 +14,16 @@ import { listFillsForOrder } from "../../db/fills";
 import { findOrderByClientOrderId, listOrdersForTrade } from "../../db/orders";
 import { findPosition } from "../../db/positions";
 import { notificationOutbox, trades } from "../../db/schema";
-import { findTrade, recordTradeEntry } from "../../db/trades";
+import { findTrade } from "../../db/trades";
 import type { BrokerOrder } from "../../domain/broker";
 import { dec } from "../../domain/money";
-import { createOrder } from "../../domain/order";
 import { inferredExecutionId } from "../../domain/reconciliation";
 import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor } from "../../jobs/protect";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import { inferredExecutionId as reportInferredExecutionId } from "../../jobs/reportEvents";
+import { sendEntryUnheard } from "./entrySent";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
@@ -89,62 +89,9 @@ async function incidents(code: string): Promise<Record<string, unknown>[]> {
   return rows.map((r) => r.payload).filter((p) => p.incident === code);
 }
 
-/** A journalled trade whose entry is sent to the broker without the desk hearing back. */
-async function entrySentUnheard(symbol: string, quantity: string, limit: string) {
-  const decision = await t.decide({
-    symbol,
-    quantity,
-    entry: limit,
-    stop: "95.00",
-    target: "110.00",
-  });
-  const clientOrderId = `rc-${decision.id}-entry`;
-  const recorded = await recordTradeEntry(
-    t.db.db,
-    {
-      accountId: t.accountId,
-      decisionId: decision.id,
-      plan: {
-        symbol,
-        side: "long",
-        plannedEntryPrice: dec(limit),
-        plannedStopPrice: dec("95.00"),
-        plannedTargetPrice: dec("110.00"),
-        plannedQuantity: dec(quantity),
-        plannedRisk: dec(limit).minus(dec("95")).times(dec(quantity)),
-      },
-      entry: {
-        order: createOrder(
-          {
-            clientOrderId,
-            symbol,
-            side: "buy",
-            type: "limit",
-            timeInForce: "day",
-            orderClass: "simple",
-            role: "ENTRY",
-            quantity: dec(quantity),
-            limitPrice: dec(limit),
-            stopPrice: null,
-          },
-          deps.now().toISOString(),
-        ),
-      },
-    },
-    "test",
-    deps.now(),
-  );
-  const sent = await t.broker.submitOrder({
-    clientOrderId,
-    symbol,
-    side: "buy",
-    qty: dec(quantity),
-    timeInForce: "day",
-    orderClass: "simple",
-    entry: { type: "limit", limitPrice: dec(limit) },
-  });
-  if (!sent.ok) throw new Error(sent.message);
-  return { recorded, brokerOrder: sent.value };
+/** A journalled trade whose limit entry is sent to the broker without the desk hearing back. */
+function entrySentUnheard(symbol: string, quantity: string, limit: string) {
+  return sendEntryUnheard(t, { symbol, quantity, limit, idPrefix: "rc", at: deps.now() });
 }
 
 describe("reconciliation on the simulator", () => {

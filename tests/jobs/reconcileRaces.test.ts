@@ -11,7 +11,7 @@ import { readLog } from "../../db/executionLog";
 import { findOrderByClientOrderId, insertOrder } from "../../db/orders";
 import { findPosition } from "../../db/positions";
 import { notificationOutbox, trades } from "../../db/schema";
-import { findTrade, recordTradeEntry } from "../../db/trades";
+import { findTrade } from "../../db/trades";
 import type { Broker, BrokerOrder } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import { createOrder } from "../../domain/order";
@@ -20,6 +20,7 @@ import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor } from "../../jobs/protect";
 import { createReconcileProcessor } from "../../jobs/reconcile";
+import { sendEntryUnheard } from "./entrySent";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
@@ -97,59 +98,12 @@ async function workingBrokerOrders(symbol: string): Promise<BrokerOrder[]> {
 
 /** The desk's market entry, recorded and sent; its fill is not stored (its stream event in flight). */
 async function entrySentUnheard(symbol: string, quantity: string) {
-  const decision = await t.decide({
+  const { recorded } = await sendEntryUnheard(t, {
     symbol,
     quantity,
-    entry: null,
-    stop: "95.00",
-    target: "110.00",
+    limit: null,
+    idPrefix: "race",
   });
-  const clientOrderId = `race-${decision.id}-entry`;
-  const recorded = await recordTradeEntry(
-    t.db.db,
-    {
-      accountId: t.accountId,
-      decisionId: decision.id,
-      plan: {
-        symbol,
-        side: "long",
-        plannedEntryPrice: dec("100"),
-        plannedStopPrice: dec("95.00"),
-        plannedTargetPrice: dec("110.00"),
-        plannedQuantity: dec(quantity),
-        plannedRisk: dec("5").times(dec(quantity)),
-      },
-      entry: {
-        order: createOrder(
-          {
-            clientOrderId,
-            symbol,
-            side: "buy",
-            type: "market",
-            timeInForce: "day",
-            orderClass: "simple",
-            role: "ENTRY",
-            quantity: dec(quantity),
-            limitPrice: null,
-            stopPrice: null,
-          },
-          deps.now().toISOString(),
-        ),
-      },
-    },
-    "test",
-    deps.now(),
-  );
-  const sent = await t.broker.submitOrder({
-    clientOrderId,
-    symbol,
-    side: "buy",
-    qty: dec(quantity),
-    timeInForce: "day",
-    orderClass: "simple",
-    entry: { type: "market" },
-  });
-  if (!sent.ok) throw new Error(sent.message);
   await waitFor(
     async () => {
       const p = await t.broker.getPosition(symbol);
