@@ -55,6 +55,7 @@ import { createOrder, type OrderSide } from "../domain/order";
 import { isTerminal } from "../domain/orderStateMachine";
 import { adoptionOf } from "../domain/reconciliation";
 import type { ExitReason } from "../domain/trade";
+import { ADOPTION_STOP_PERCENT, adoptionClientOrderIdPrefix, adoptPosition } from "./adoption";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import {
   closeClientOrderId,
@@ -68,7 +69,6 @@ import type { JobDeps } from "./context";
 import { entryLockName } from "./execute";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
 import { type OrderReportHandler, symbolLockName } from "./orderReports";
-import { ADOPTION_STOP_PERCENT, adoptionClientOrderIdPrefix, adoptPosition } from "./reconcile";
 import { withRaceRetry } from "./transactions";
 
 const SOURCE = "job:kill-switch";
