@@ -5,7 +5,8 @@
  * worker wins); check risk against a fresh account snapshot; record trade, entry and legs; send
  * the entry with its deterministic client order id (looking it up first on any retry); store the
  * broker's answer with the decision marked executed and the notice, in one transaction.
- * CANCEL: cancel a trade's working entry. AMEND: cancel the trade it replaces, then NEW_TRADE.
+ * CANCEL: cancel a trade's working entry. AMEND: cancel the trade it replaces, then NEW_TRADE,
+ * unless the replaced entry filled in part or whole first (refused: REPLACED_TRADE_FILLED).
  * A refusal (risk or broker) fails the decision with its codes and tells the trader.
  */
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
@@ -259,10 +260,26 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     };
   }
 
+  /**
+   * Why an amendment must not be sent: the entry of the trade it replaces filled (in part or
+   * whole) before its cancel took hold. The new entry is sized for the whole plan, so sending it
+   * would add to the shares already held (up to twice the planned position); the filled part
+   * stays with the old trade, protected and journalled, and the trader decides what more to do.
+   */
+  async function replacedTradeFilled(
+    accountId: number,
+    replacesTradeId: number,
+  ): Promise<string | null> {
+    const old = await findTrade(deps.db, replacesTradeId);
+    if (!old || old.accountId !== accountId || !old.trade.entryQuantity.gt(0)) return null;
+    return `the trade it replaces (${old.trade.symbol}) had already filled ${old.trade.entryQuantity.toString()} of ${old.trade.plannedQuantity.toString()} shares before its cancel; those are kept, and the amended entry was not sent`;
+  }
+
   async function executeNewTrade(
     job: Job,
     token: string | undefined,
     decisionId: number,
+    replacesTradeId: number | null = null,
   ): Promise<ExecuteResult> {
     // With no window to wait for, the claim comes first: it answers the decision when due, and
     // only a decision it did not take is read to see why (scheduled later, resumed, done).
@@ -305,6 +322,13 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       entry = orders.find((o) => o.order.role === "ENTRY") ?? null;
     }
     const resumed = entry !== null;
+    if (!entry && replacesTradeId !== null) {
+      const filled = await replacedTradeFilled(decision.accountId, replacesTradeId);
+      if (filled !== null) {
+        await refuse(deps.db, decision, ["REPLACED_TRADE_FILLED"], filled, null);
+        return { outcome: "refused", decisionId, codes: ["REPLACED_TRADE_FILLED"] };
+      }
+    }
     if (!entry) {
       entry = await checkAndRecord(broker, decision, bracket);
       if (!entry) return { outcome: "refused", decisionId, codes: ["RISK"] };
@@ -443,7 +467,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
           if (!ended)
             throw new Error(`trade ${payload.replacesTradeId}: the entry is still working`);
         }
-        return executeNewTrade(job, token, payload.decisionId);
+        return executeNewTrade(job, token, payload.decisionId, payload.replacesTradeId);
       }
     }
   };
