@@ -8,10 +8,10 @@ import { tradingStateOf } from "../../db/brokerAccounts";
 import { changeKillSwitchSettings } from "../../db/killSwitchEdits";
 import { type KillSwitchSettings, loadKillSwitchSettings } from "../../db/killSwitchSettings";
 import { loadRiskLimits, saveRiskLimits } from "../../db/riskLimits";
-import { parseDecimal } from "../../domain/money";
 import type { RiskLimits } from "../../domain/riskLimits";
 import { commandSpec } from "../commands";
 import type { BotContext } from "../context";
+import { DECIMAL_POINT_HINT, hasComma, parseTypedDecimal } from "../decimalText";
 import type { BotFeature } from "../feature";
 import { code, escapeHtml } from "../views/html";
 import { KILL_SWITCH_FIELDS, killSwitchValue, LIMIT_FIELDS, renderLimits } from "../views/limits";
@@ -32,13 +32,18 @@ export function changeLimit(
 ): { readonly limits: RiskLimits } | { readonly error: string } {
   const spec = LIMIT_FIELDS.find(({ field }) => field.toLowerCase() === fieldText.toLowerCase());
   if (spec === undefined) return { error: `There is no limit called ${fieldText}.` };
-  const value = parseDecimal(valueText.replace(/%$/, ""));
-  if (value === null) return { error: `${valueText} is not a number.` };
+  const value = parseTypedDecimal(valueText.replace(/%$/, ""));
+  if (value === null) return { error: `${valueText} is not a number.${commaHint(valueText)}` };
   if (WHOLE_NUMBER_FIELDS.has(spec.field)) {
     if (!value.isInteger()) return { error: `${spec.field} must be a whole number.` };
     return { limits: { ...limits, [spec.field]: value.toNumber() } };
   }
   return { limits: { ...limits, [spec.field]: value } };
+}
+
+/** How to write decimals, for a value refused because of a comma. */
+function commaHint(valueText: string): string {
+  return hasComma(valueText) ? ` ${DECIMAL_POINT_HINT}` : "";
 }
 
 const OFF_WORDS = new Set(["off", "false", "no"]);
@@ -84,8 +89,9 @@ export function changeKillSwitch(
     const breaker = field === "drawdownDays" ? "maxDrawdownPercent" : "lossStreakCount";
     return { error: `${field} cannot be off; turn the breaker off with /limits ${breaker} off.` };
   }
-  const value = parseDecimal(valueText.replace(/%$/, ""));
-  if (value === null) return { error: `${valueText} is not a number. ${usage}` };
+  const value = parseTypedDecimal(valueText.replace(/%$/, ""));
+  if (value === null)
+    return { error: `${valueText} is not a number.${commaHint(valueText)} ${usage}` };
   if (field === "maxDrawdownPercent")
     return { settings: { ...settings, maxDrawdownPercent: value } };
   return { settings: { ...settings, [field]: value.toNumber() } };

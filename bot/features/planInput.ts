@@ -3,9 +3,10 @@
  * (decimals as strings) so the conversation can keep it, or a sentence saying what is wrong and
  * what to send instead.
  */
-import { Decimal, HUNDRED, parseDecimal, ZERO } from "../../domain/money";
+import { Decimal, HUNDRED, ZERO } from "../../domain/money";
 import { SIZING_METHODS, type SizingMethod } from "../../domain/sizing";
 import { isOnTick } from "../../domain/tick";
+import { DECIMAL_POINT_HINT, hasComma, parseTypedDecimal } from "../decimalText";
 
 export type Answer<T> =
   | { readonly ok: true; readonly value: T }
@@ -46,8 +47,11 @@ export function readSide(text: string): Answer<"long" | "short"> {
 }
 
 function readPrice(text: string, name: string): Answer<Decimal> {
-  const price = parseDecimal(text);
-  if (price === null) return problem(`The ${name} must be a price such as 190.10.`);
+  const price = parseTypedDecimal(text);
+  if (price === null) {
+    const hint = hasComma(text) ? ` ${DECIMAL_POINT_HINT}` : "";
+    return problem(`The ${name} must be a price such as 190.10.${hint}`);
+  }
   if (!price.gt(ZERO)) return problem(`The ${name} must be above zero.`);
   if (!isOnTick(price)) {
     return problem(
@@ -109,10 +113,11 @@ export function readTarget(text: string): Answer<TargetAnswer | null> {
 export function readRiskPercent(text: string): Answer<string | null> {
   const trimmed = text.trim();
   if (SKIP.test(trimmed)) return ok(null);
-  const value = parseDecimal(trimmed.replace(/%$/, ""));
+  const value = parseTypedDecimal(trimmed.replace(/%$/, ""));
   if (value === null || !value.gt(ZERO) || value.gt(10)) {
+    const hint = hasComma(trimmed) ? ` ${DECIMAL_POINT_HINT}` : "";
     return problem(
-      "Send the risk as a percent of equity above 0 and at most 10 (such as 0.5), or skip.",
+      `Send the risk as a percent of equity above 0 and at most 10 (such as 0.5), or skip.${hint}`,
     );
   }
   return ok(value.toString());

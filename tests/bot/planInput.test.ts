@@ -66,6 +66,32 @@ describe("reading /plan answers", () => {
     expect(readSizingMethod("yolo").ok).toBe(false);
   });
 
+  it("reads a comma only as a thousands separator, never a decimal comma as a larger number", () => {
+    expect(readEntry("1,234.50")).toEqual({ ok: true, value: { type: "limit", price: "1234.5" } });
+    expect(readEntry("+190.")).toEqual({ ok: true, value: { type: "limit", price: "190" } });
+    expect(readEntry(".5")).toEqual({ ok: true, value: { type: "limit", price: "0.5" } });
+    const hint =
+      "Write decimals with a dot (190.50); a comma may only separate thousands (1,234.50).";
+    for (const text of ["190,50", "0,5", "1.234,50", "1,23", "12,3456.00"]) {
+      expect(readEntry(text), text).toEqual({
+        ok: false,
+        problem: `The limit price must be a price such as 190.10. ${hint} Or send market.`,
+      });
+    }
+    expect(readStop("185,50")).toMatchObject({ ok: false, problem: expect.stringContaining(hint) });
+    expect(readTarget("205,00")).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining(hint),
+    });
+    expect(readRiskPercent("0,5")).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining(hint),
+    });
+    for (const text of ["1e3", "$", "1 234.50", "190.10.5"]) {
+      expect(readEntry(text).ok, text).toBe(false);
+    }
+  });
+
   it("says when a stop or target price is on the wrong side of the entry", () => {
     const entry = dec("190.01");
     expect(stopSideProblem("long", entry, { kind: "price", value: "185" })).toBeNull();

@@ -16,6 +16,15 @@ describe("/close arguments", () => {
     }
   });
 
+  it("refuses a decimal comma rather than closing ten times more", () => {
+    for (const text of ["AAPL 0,5", "AAPL 1,5%", "AAPL 50,5"]) {
+      expect(readCloseArguments(text), text).toEqual({
+        error:
+          "The percentage must be above 0 and at most 100, such as 50 or 12.5. Write decimals with a dot (190.50); a comma may only separate thousands (1,234.50).",
+      });
+    }
+  });
+
   it("closes whole shares of a whole-share position, rounding down", () => {
     expect(closingQuantity(dec("100"), "50").toString()).toBe("50");
     expect(closingQuantity(dec("7"), "50").toString()).toBe("3");

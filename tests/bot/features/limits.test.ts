@@ -11,6 +11,19 @@ describe("changing a limit from text", () => {
     expect("limits" in counted && counted.limits.maxOpenPositions).toBe(4);
   });
 
+  it("refuses a decimal comma rather than storing a limit ten times larger", () => {
+    const hint =
+      "Write decimals with a dot (190.50); a comma may only separate thousands (1,234.50).";
+    expect(changeLimit(DEFAULT_RISK_LIMITS, "riskPerTradePercent", "0,5")).toEqual({
+      error: `0,5 is not a number. ${hint}`,
+    });
+    expect(changeKillSwitch(DEFAULT_KILL_SWITCH_SETTINGS, "maxDrawdownPercent", "7,5")).toEqual({
+      error: `7,5 is not a number. ${hint} Type /limits maxDrawdownPercent 8 (percent below the peak) or off.`,
+    });
+    const grouped = changeLimit(DEFAULT_RISK_LIMITS, "duplicateWindowMs", "60,000");
+    expect("limits" in grouped && grouped.limits.duplicateWindowMs).toBe(60000);
+  });
+
   it("says what is wrong", () => {
     expect(changeLimit(DEFAULT_RISK_LIMITS, "nope", "1")).toEqual({
       error: "There is no limit called nope.",
