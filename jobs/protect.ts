@@ -410,53 +410,77 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     return { outcome: "flattened", quantity: t.quantity.toFixed() };
   }
 
+  /**
+   * Ends one working exit of a finished trade: read from the broker (its report applied), and
+   * cancelled there when it still works. One the broker never had is ended in the books. Answers
+   * whether a cancel was asked for.
+   */
+  async function endExit(broker: Broker, trade: TradeRecord, o: OrderRecord): Promise<boolean> {
+    const id = o.order.brokerOrderId;
+    if (id === null) {
+      const found = await broker.getOrderByClientOrderId(o.order.clientOrderId);
+      if (found.ok) {
+        await handler.handle(trade.accountId, "poll", brokerOrderToReport(found.value, deps.now()));
+      } else if (found.code === "NOT_FOUND") {
+        await applyOrderUpdate(
+          deps.db,
+          { orderId: o.id },
+          { event: "canceled", at: deps.now().toISOString() },
+          { source: "local", recordedAt: deps.now() },
+        );
+      } else {
+        throw new Error(found.message);
+      }
+      return false;
+    }
+    const seen = await broker.getOrder(id);
+    if (!seen.ok) throw new Error(seen.message);
+    const handled = await handler.handle(
+      trade.accountId,
+      "poll",
+      brokerOrderToReport(seen.value, deps.now()),
+    );
+    if (handled.order && isTerminal(handled.order.order.status)) return false;
+    const cancel = await broker.cancelOrder(id);
+    if (!cancel.ok && cancel.retryable) throw new Error(cancel.message);
+    const after = await broker.getOrder(id);
+    if (!after.ok) throw new Error(after.message);
+    await handler.handle(trade.accountId, "poll", brokerOrderToReport(after.value, deps.now()));
+    return true;
+  }
+
   /** Cancels every exit of a finished trade that is still working. */
   async function cleanUp(broker: Broker, trade: TradeRecord): Promise<ProtectResult> {
     let cancelled = 0;
     const orders = await listOrdersForTrade(deps.db, trade.id);
+    const isExitGroupLeg = (o: OrderRecord, all: readonly OrderRecord[]) =>
+      o.parentOrderId !== null &&
+      all.some((p) => p.id === o.parentOrderId && !isEntryRole(p.order.role));
     for (const o of orders) {
       if (isEntryRole(o.order.role) || isTerminal(o.order.status)) continue;
-      // A leg is settled through its parent's report.
-      if (
-        o.parentOrderId !== null &&
-        orders.some((p) => p.id === o.parentOrderId && !isEntryRole(p.order.role))
-      )
-        continue;
-      const id = o.order.brokerOrderId;
-      if (id === null) {
-        const found = await broker.getOrderByClientOrderId(o.order.clientOrderId);
-        if (found.ok) {
-          await handler.handle(
-            trade.accountId,
-            "poll",
-            brokerOrderToReport(found.value, deps.now()),
-          );
-        } else if (found.code === "NOT_FOUND") {
-          await applyOrderUpdate(
-            deps.db,
-            { orderId: o.id },
-            { event: "canceled", at: deps.now().toISOString() },
-            { source: "local", recordedAt: deps.now() },
-          );
-        } else {
-          throw new Error(found.message);
-        }
-        continue;
+      // A leg of an OCO is settled through its parent's report, below if that leaves it working.
+      if (isExitGroupLeg(o, orders)) continue;
+      if (await endExit(broker, trade, o)) cancelled += 1;
+    }
+    // Legs the books still show working once their group's parent has ended (the exit that
+    // closed the trade, or cancelled above): the broker's cancel of them may have been lost on
+    // the stream, or the broker may have left one working, which would open a position if it
+    // triggered. Each is read (and cancelled) on its own; one never acknowledged, through its
+    // parent's report, which names the group's legs.
+    const now = await listOrdersForTrade(deps.db, trade.id);
+    for (const leg of now) {
+      if (isTerminal(leg.order.status) || !isExitGroupLeg(leg, now)) continue;
+      const parent = now.find((p) => p.id === leg.parentOrderId);
+      const parentId = parent?.order.brokerOrderId ?? null;
+      let current = leg;
+      if (leg.order.brokerOrderId === null && parentId !== null) {
+        const group = await broker.getOrder(parentId);
+        if (!group.ok) throw new Error(group.message);
+        await handler.handle(trade.accountId, "poll", brokerOrderToReport(group.value, deps.now()));
+        current = (await listOrdersForTrade(deps.db, trade.id)).find((o) => o.id === leg.id) ?? leg;
+        if (isTerminal(current.order.status)) continue;
       }
-      const seen = await broker.getOrder(id);
-      if (!seen.ok) throw new Error(seen.message);
-      const handled = await handler.handle(
-        trade.accountId,
-        "poll",
-        brokerOrderToReport(seen.value, deps.now()),
-      );
-      if (handled.order && isTerminal(handled.order.order.status)) continue;
-      const cancel = await broker.cancelOrder(id);
-      if (!cancel.ok && cancel.retryable) throw new Error(cancel.message);
-      const after = await broker.getOrder(id);
-      if (!after.ok) throw new Error(after.message);
-      await handler.handle(trade.accountId, "poll", brokerOrderToReport(after.value, deps.now()));
-      cancelled += 1;
+      if (await endExit(broker, trade, current)) cancelled += 1;
     }
     return { outcome: "cleaned", cancelled };
   }
