@@ -253,6 +253,7 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     ["score as text", { score: "high" }, "score"],
     ["missing entry", { entry: undefined }, "entry"],
     ["entry not a number", { entry: "abc" }, "entry"],
+    ["target with a decimal comma", { target: "205,00" }, "target"],
     ["negative stop", { stop: "-1" }, "stop"],
     ["zero target", { target: 0 }, "target"],
     ["price as object", { price: { value: 1 } }, "price"],

@@ -20,4 +20,15 @@ describe("priceField", () => {
       expect(priceField.safeParse(value).success, String(value)).toBe(false);
     }
   });
+
+  it("reads a comma only as a thousands separator, refusing a decimal comma", () => {
+    expect(priceField.parse("1,234.50").toString()).toBe("1234.5");
+    for (const value of ["190,10", "0,5", "1.234,50"]) {
+      const parsed = priceField.safeParse(value);
+      expect(parsed.success, value).toBe(false);
+      expect(parsed.error?.issues.map((issue) => issue.message)).toEqual([
+        "must be a price above zero written with a dot for decimals, such as 190.10 or 1,234.50",
+      ]);
+    }
+  });
 });
