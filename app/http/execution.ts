@@ -58,6 +58,15 @@ export const submitRequestSchema = z
         message: "is required for a LIMIT order",
       });
     }
+    // price_type defaults to MARKET: a limit price sent without it must not be dropped and the
+    // order sent at any price.
+    if (request.price_type === "MARKET" && request.limit_price !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["limit_price"],
+        message: `is only for a LIMIT order: send price_type LIMIT to enter at ${request.limit_price.toString()} or better, or leave limit_price out for a market order`,
+      });
+    }
   });
 
 const FILLED_STATUSES: readonly OrderStatus[] = ["filled"];

@@ -13,3 +13,24 @@ describe("the submit request", () => {
     }
   });
 });
+
+describe("the submit request's fields", () => {
+  const issuesOf = (body: Record<string, unknown>) => {
+    const parsed = submitRequestSchema.safeParse(body);
+    return parsed.success ? [] : parsed.error.issues.map((i) => [i.path.join("."), i.message]);
+  };
+
+  it("refuses a limit price on a market order instead of sending it at market", () => {
+    for (const body of [
+      { ...ORDER, limit_price: "189.00" },
+      { ...ORDER, price_type: "MARKET", limit_price: 189 },
+    ]) {
+      expect(issuesOf(body)).toEqual([
+        [
+          "limit_price",
+          "is only for a LIMIT order: send price_type LIMIT to enter at 189 or better, or leave limit_price out for a market order",
+        ],
+      ]);
+    }
+  });
+});
