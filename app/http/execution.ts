@@ -16,40 +16,57 @@ export interface ExecutionRouteDeps {
   readonly service: ExecutionService;
 }
 
-/** Seed 000 section 6.5's submit request; decimals as strings or numbers. */
+const SUBMIT_FIELDS =
+  "ticker, quantity, order_type, price_type, limit_price, stop_loss, target_price, strategy, notes";
+
+/**
+ * Seed 000 section 6.5's submit request; decimals as strings or numbers. Unknown fields are
+ * refused, not ignored: a misspelt `qty` or an `idempotency_key` the desk does not honour would
+ * otherwise change the order silently (sized by the rules, sent again on a retry).
+ */
 export const submitRequestSchema = z
-  .object({
-    ticker: z
-      .string()
-      .trim()
-      .regex(/^[A-Za-z][A-Za-z0-9.]{0,9}$/, { error: "must be a ticker like AAPL" })
-      .transform((s) => s.toUpperCase()),
-    quantity: z
-      .union([z.number(), z.string()])
-      .transform((value, ctx): Decimal => {
-        // A decimal comma ("1,5") is refused, never read as 15.
-        const parsed = parseTypedDecimal(String(value));
-        if (parsed === null || !parsed.gt(ZERO) || !parsed.isInteger()) {
-          ctx.issues.push({
-            code: "custom",
-            message: "must be a whole number of shares above zero",
-            input: value,
-          });
-          return z.NEVER;
-        }
-        return parsed;
-      })
-      .optional(),
-    order_type: z.enum(["BUY", "SELL", "SHORT", "COVER"], {
-      error: "must be BUY, SELL, SHORT or COVER",
-    }),
-    price_type: z.enum(["MARKET", "LIMIT"], { error: "must be MARKET or LIMIT" }).default("MARKET"),
-    limit_price: priceField.optional(),
-    stop_loss: priceField,
-    target_price: priceField.optional(),
-    strategy: z.enum(["market", "limit", "smart"]).optional(),
-    notes: z.string().max(500).optional(),
-  })
+  .strictObject(
+    {
+      ticker: z
+        .string()
+        .trim()
+        .regex(/^[A-Za-z][A-Za-z0-9.]{0,9}$/, { error: "must be a ticker like AAPL" })
+        .transform((s) => s.toUpperCase()),
+      quantity: z
+        .union([z.number(), z.string()])
+        .transform((value, ctx): Decimal => {
+          // A decimal comma ("1,5") is refused, never read as 15.
+          const parsed = parseTypedDecimal(String(value));
+          if (parsed === null || !parsed.gt(ZERO) || !parsed.isInteger()) {
+            ctx.issues.push({
+              code: "custom",
+              message: "must be a whole number of shares above zero",
+              input: value,
+            });
+            return z.NEVER;
+          }
+          return parsed;
+        })
+        .optional(),
+      order_type: z.enum(["BUY", "SELL", "SHORT", "COVER"], {
+        error: "must be BUY, SELL, SHORT or COVER",
+      }),
+      price_type: z
+        .enum(["MARKET", "LIMIT"], { error: "must be MARKET or LIMIT" })
+        .default("MARKET"),
+      limit_price: priceField.optional(),
+      stop_loss: priceField,
+      target_price: priceField.optional(),
+      strategy: z.enum(["market", "limit", "smart"]).optional(),
+      notes: z.string().max(500).optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === "unrecognized_keys"
+          ? `unknown field${issue.keys.length === 1 ? "" : "s"} ${issue.keys.join(", ")}; the fields are ${SUBMIT_FIELDS}`
+          : undefined,
+    },
+  )
   .superRefine((request, ctx) => {
     if (request.price_type === "LIMIT" && request.limit_price === undefined) {
       ctx.addIssue({

@@ -33,4 +33,13 @@ describe("the submit request's fields", () => {
       ]);
     }
   });
+
+  it("refuses fields it does not know instead of ignoring them", () => {
+    expect(issuesOf({ ...ORDER, qty: 10, idempotency_key: "k-1" })).toEqual([
+      [
+        "",
+        "unknown fields qty, idempotency_key; the fields are ticker, quantity, order_type, price_type, limit_price, stop_loss, target_price, strategy, notes",
+      ],
+    ]);
+  });
 });
