@@ -26,9 +26,13 @@
  *    broker's answer applied.
  * A retry, or a run after a crash, starts from what the earlier ones left: a close of the request
  * still working at the broker is the symbol's close (no second one); one recorded and not at the
- * broker is sent now. A close the broker refuses ends as rejected; one the desk did not send ends
- * as canceled. A symbol that could not be closed gets its protection repaired at once and is
- * reported; the caller retries it.
+ * broker is sent now. Two runs of a request at once (a stalled job run again while the first still
+ * works, two workers) meet under the symbol's lock when they record: the later one takes the
+ * close the other recorded, sent or filled, and sends it as it is under its id (the broker keeps
+ * one order per id), so the request never closes two parts. A close the broker refuses ends as
+ * rejected; one the desk did not send ends as canceled, by the run that recorded it or once too
+ * old for that run to send. A symbol that could not be closed gets its protection repaired at
+ * once and is reported; the caller retries it.
  */
 
 import type { Database } from "../db/database";
@@ -286,7 +290,33 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
   /** A recorded close to send, and whether an earlier run may have sent it (look it up first). */
   interface RecordedClose {
     readonly record: OrderRecord;
+    /**
+     * Recorded by another run of the request (an earlier attempt, or one still working: a stalled
+     * job run again, a second worker). That run may be sending it or have sent it, its answer not
+     * heard yet: it is sent as it is under its own id (the broker takes one order per id), never
+     * resized nor ended as unsent while that run may still send it.
+     */
     readonly earlier: boolean;
+  }
+
+  /**
+   * Whether a close recorded and not acknowledged may still be sent by the run that recorded it:
+   * a run sends only a close recorded less than `UNSENT_CLOSE_SEND_MS` ago.
+   */
+  function maySendStill(close: OrderRecord, at: Date): boolean {
+    return isUnsentClose(close) && at.getTime() - close.createdAt.getTime() < UNSENT_CLOSE_SEND_MS;
+  }
+
+  /**
+   * Ends a close not at the broker when no other run can send it any more: this run's own, or
+   * another's recorded too long ago for that run to send. Another run's recent one stays (it
+   * covers the position); the retry finds it at the broker or abandoned.
+   */
+  async function endUnsent(close: RecordedClose | OrderRecord): Promise<void> {
+    const own = "record" in close && !close.earlier;
+    const record = "record" in close ? close.record : close;
+    if (!own && maySendStill(record, deps.now())) return;
+    await endUnsentClose(deps.db, record, { event: "canceled" }, deps.now());
   }
 
   /**
@@ -302,12 +332,14 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
 
   /**
    * Records the request's next close of the symbol under the symbol's lock, ending `replaces`
-   * (recorded before, not sent) in the same transaction: the position is covered by one close or
-   * the other at every moment. `reuse` is kept instead when it is still unsent, recent enough to
-   * send and of the right size and side. With `adoption`, a position the books still do not hold
-   * is adopted in the same transaction, the close recorded for its trade: reconciliation, under
-   * the same lock, finds it held and adopts nothing; null when it was adopted (and maybe closed)
-   * meanwhile, nothing recorded.
+   * (this run's, recorded before, not sent) in the same transaction: the position is covered by
+   * one close or the other at every moment. A close of the request that another run recorded is
+   * kept instead, whatever its size, while that run may still send it or the broker works it, and
+   * for a part of the position also when it filled anything: two runs never close two parts.
+   * `reuse` (an earlier run's, found unsent at the broker) is ended when too old to send. With
+   * `adoption`, a position the books still do not hold is adopted in the same transaction, the
+   * close recorded for its trade: reconciliation, under the same lock, finds it held and adopts
+   * nothing; null when it was adopted (and maybe closed) meanwhile, nothing recorded.
    */
   async function recordClose(
     request: CloseRequest,
@@ -318,6 +350,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
   ): Promise<RecordedClose | null> {
     const { accountId, symbol } = request;
     const at = deps.now();
+    const part = request.percent !== null && dec(request.percent).lt(HUNDRED);
     let notices = 0;
     const recorded = await withRaceRetry(() =>
       deps.db.transaction(async (tx): Promise<RecordedClose | null> => {
@@ -341,16 +374,15 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
           notices = adopted.notices;
         }
         const closes = await requestCloses(tx, request, prefix);
-        const reuse = closes.find((c) => c.id === earlier.reuse?.id);
-        if (
-          reuse !== undefined &&
-          isUnsentClose(reuse) &&
-          reuse.order.quantity.eq(close.quantity) &&
-          reuse.order.side === close.side &&
-          at.getTime() - reuse.createdAt.getTime() < UNSENT_CLOSE_SEND_MS
-        ) {
-          return { record: reuse, earlier: true };
-        }
+        // Read under the lock: another run's close recorded, sent or filled since this run
+        // looked is seen here, and is the request's close.
+        const standing = closes.findLast(
+          (c) =>
+            c.id !== earlier.replaces?.id &&
+            ((!isTerminal(c.order.status) && (!isUnsentClose(c) || maySendStill(c, at))) ||
+              (part && c.order.filledQuantity.gt(ZERO))),
+        );
+        if (standing !== undefined) return { record: standing, earlier: true };
         for (const old of closes) {
           if (old.id !== earlier.reuse?.id && old.id !== earlier.replaces?.id) continue;
           if (!isUnsentClose(old)) continue;
@@ -490,7 +522,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     );
     const held = await broker.getPosition(symbol);
     if (!held.ok) {
-      if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
+      if (unsent) await endUnsent(unsent);
       // Gone since an earlier attempt's close filled: that close was the request's.
       if (held.code === "NOT_FOUND" && filled !== undefined) return closedEarlier();
       return failed(held.code, held.message);
@@ -498,7 +530,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     const side: OrderSide = held.value.qty.isNeg() ? "buy" : "sell";
     const quantity = closeQuantity(held.value, percent);
     if (!quantity.gt(ZERO)) {
-      if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
+      if (unsent) await endUnsent(unsent);
       return failed("INVALID", `nothing to close: ${request.percent}% of ${held.value.qty.abs()}`);
     }
     // 0. The books caught up when they hold another position than the broker (an entry's fill
@@ -510,7 +542,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       const behind = await reportSymbolOrders(broker, accountId, symbol);
       // Unheard fills of the desk's own must not be adopted as a position opened elsewhere.
       if (behind !== null && booked === null) {
-        if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
+        if (unsent) await endUnsent(unsent);
         return failed("UNAVAILABLE", behind);
       }
     }
@@ -530,32 +562,44 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       adoption,
     );
     if (first === null) {
-      if (unsent) await endUnsentClose(deps.db, unsent, { event: "canceled" }, deps.now());
+      if (unsent) await endUnsent(unsent);
       return failed(
         "POSITION_CHANGED",
         "the position was adopted meanwhile; the close is tried again",
       );
     }
     let close = first;
+    const placedBefore = close.earlier ? close.record.order.brokerOrderId : null;
+    if (placedBefore !== null) {
+      // Another run's close reached the broker since this run looked: it is the request's close.
+      const seen = await broker.getOrder(placedBefore);
+      if (!seen.ok) return failure(seen.code, seen.message);
+      await report(accountId, seen.value);
+      return closedBy(symbol, seen.value, close.record.order.quantity);
+    }
 
     // 2. The exits (and any other order of the symbol) cancelled: they hold the shares.
     const cancelFailed = await cancelSymbolOrders(broker, accountId, symbol, prefix);
     if (cancelFailed !== null) {
-      await endUnsentClose(deps.db, close.record, { event: "canceled" }, deps.now());
+      await endUnsent(close);
       return failed("CANCEL_FAILED", cancelFailed);
     }
 
     // 3. What is held now (an exit may have filled before it was cancelled), then sent.
     const now = await broker.getPosition(symbol);
     if (!now.ok) {
-      await endUnsentClose(deps.db, close.record, { event: "canceled" }, deps.now());
+      await endUnsent(close);
       return failed(now.code, now.message);
     }
     const nowSide: OrderSide = now.value.qty.isNeg() ? "buy" : "sell";
     const nowHeld = now.value.qty.abs();
     const nowQuantity =
       percent === null ? nowHeld : minDecimal(close.record.order.quantity, nowHeld);
-    if (!nowQuantity.eq(close.record.order.quantity) || nowSide !== close.record.order.side) {
+    // Another run's close is sent as it is: that run may have sent it already.
+    if (
+      !close.earlier &&
+      (!nowQuantity.eq(close.record.order.quantity) || nowSide !== close.record.order.side)
+    ) {
       const again = await recordClose(
         request,
         prefix,
@@ -566,9 +610,12 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       if (again === null) throw new Error(`close of ${symbol} not recorded again`);
       close = again;
     }
-    if (deps.now().getTime() - close.record.createdAt.getTime() >= UNSENT_CLOSE_SEND_MS) {
+    if (
+      !close.earlier &&
+      deps.now().getTime() - close.record.createdAt.getTime() >= UNSENT_CLOSE_SEND_MS
+    ) {
       // Nearly too old to count as cover: the next attempt records it again before it cancels.
-      await endUnsentClose(deps.db, close.record, { event: "canceled" }, deps.now());
+      await endUnsent(close);
       return failed("TIMEOUT", "the close was not sent in time");
     }
     const o = close.record.order;
@@ -599,7 +646,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       if (lookedUp.ok) {
         placed = lookedUp.value;
       } else if (lookedUp.code === "NOT_FOUND") {
-        await endUnsentClose(deps.db, close.record, { event: "canceled" }, deps.now());
+        await endUnsent(close);
         return failed(answer.code, answer.message);
       } else {
         // Maybe placed: it stays recorded (covering the position) for the retry to look up.
