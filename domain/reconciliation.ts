@@ -36,6 +36,12 @@ export interface KnownOrder {
   readonly order: Order;
   /** When we recorded it, epoch ms: an order younger than the grace period may still be in flight. */
   readonly createdAt: number;
+  /**
+   * When its trade was closed or cancelled, epoch ms; null or absent while the trade is open (or
+   * the order has none). An exit of a trade finished longer than the grace period ago that the
+   * broker still works is an orphan, whichever run closed the trade.
+   */
+  readonly tradeEndedAt?: number | null;
 }
 
 /** Our open position as the reconciliation sees it. */
@@ -223,6 +229,7 @@ export interface StopMissing {
 export interface OrphanExitFound {
   readonly code: "ORPHAN_EXIT_FOUND";
   readonly orderId: number;
+  readonly tradeId: number | null;
   readonly symbol: string;
   readonly brokerOrderId: string;
   readonly role: Order["role"];
@@ -457,6 +464,9 @@ function bestKnownPrice(
  *   best known price (and ORPHAN_EXIT_FOUND for exits still working); the broker's but not ours ->
  *   POSITION_ADOPTED; same side, other size -> QUANTITY_MISMATCH; opposite sides -> both a close
  *   and an adoption.
+ * - An exit the broker still works for a trade that ended (closed or cancelled) longer than the
+ *   grace period ago: ORPHAN_EXIT_FOUND, also when an earlier run closed the trade and did not
+ *   get as far as cancelling its exits.
  * - An open position (not touched above, older than the grace period) whose live stops, with
  *   the desk's closes working for it, cover less than all of it: STOP_MISSING.
  * - A working broker order that is not ours: EXTERNAL_ORDER_FOUND.
@@ -655,18 +665,26 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
     }
   }
 
-  // Exits still working for a position that is gone would open a new one if they fill.
+  // Exits still working for a position that is gone would open a new one if they fill: those of
+  // a position closed now, and those of a trade that ended earlier (the run that ended it may
+  // have stopped before cancelling them; within the grace period the broker may still be
+  // cancelling an OCO's sibling itself, and the protect job is asked to clean up after each end).
   for (const k of input.orders) {
     const broker = matched.get(k.id);
+    const ended =
+      k.tradeEndedAt !== undefined &&
+      k.tradeEndedAt !== null &&
+      input.now - k.tradeEndedAt >= input.graceMs;
     if (
       broker !== undefined &&
-      closedSymbols.has(k.order.symbol) &&
+      (closedSymbols.has(k.order.symbol) || ended) &&
       (k.order.role === "STOP_LOSS" || k.order.role === "TAKE_PROFIT" || k.order.role === "EXIT") &&
       isOpenAtBroker(broker)
     ) {
       actions.push({
         code: "ORPHAN_EXIT_FOUND",
         orderId: k.id,
+        tradeId: k.tradeId,
         symbol: k.order.symbol,
         brokerOrderId: broker.brokerOrderId,
         role: k.order.role,

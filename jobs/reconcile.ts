@@ -36,6 +36,7 @@ import {
 } from "../db/orders";
 import { findPosition, listPositions } from "../db/positions";
 import { listExecutingDecisions, listOrdersToReconcile } from "../db/reconciliation";
+import { findTrade } from "../db/trades";
 import type { Broker, BrokerOrder } from "../domain/broker";
 import { type Decimal, ZERO } from "../domain/money";
 import { createOrder } from "../domain/order";
@@ -51,6 +52,7 @@ import {
   reconcile,
   settleStalledExecution,
 } from "../domain/reconciliation";
+import { isEntryRole } from "../domain/trade";
 import { ADOPTION_STOP_PERCENT, adoptionClientOrderIdPrefix, adoptPosition } from "./adoption";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import { isStaleUnsentClose } from "./closeOrders";
@@ -134,14 +136,37 @@ function ordersUnknownAtRead(
   return bySymbol;
 }
 
-function knownOrderOf(record: OrderRecord): KnownOrder {
+function knownOrderOf(record: OrderRecord, tradeEndedAt: number | null = null): KnownOrder {
   return {
     id: record.id,
     tradeId: record.tradeId,
     parentOrderId: record.parentOrderId,
     order: record.order,
     createdAt: record.createdAt.getTime(),
+    tradeEndedAt,
   };
+}
+
+/**
+ * When each ended trade (closed or cancelled) of the exits among `orders` ended, epoch ms: their
+ * exits must not stay working at the broker.
+ */
+async function endedTradesOfExits(
+  db: Database,
+  orders: readonly OrderRecord[],
+): Promise<Map<number, number>> {
+  const ids = new Set<number>();
+  for (const o of orders) {
+    if (o.tradeId !== null && !isEntryRole(o.order.role)) ids.add(o.tradeId);
+  }
+  const ended = new Map<number, number>();
+  const trades = await Promise.all([...ids].map((id) => findTrade(db, id)));
+  for (const record of trades) {
+    const trade = record?.trade;
+    if (!record || (trade?.status !== "CLOSED" && trade?.status !== "CANCELLED")) continue;
+    ended.set(record.id, Date.parse(trade.closedAt ?? trade.updatedAt));
+  }
+  return ended;
 }
 
 /** Builds the `reconcile` processor. */
@@ -511,6 +536,10 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
             `cancel of orphan exit ${action.brokerOrderId} failed: ${cancelled.message}`,
           );
         }
+        // The books follow the broker: the protect job reads the trade's exits there.
+        if (action.tradeId !== null) {
+          await deps.jobs.requestProtection(accountId, action.tradeId, "exit_fill");
+        }
         return inLock(accountId, action.symbol, (tx) =>
           incident(
             tx,
@@ -765,9 +794,12 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       updatedAt: p.updatedAt.getTime(),
       openedAt: p.openedAt.getTime(),
     }));
+    const ended = await endedTradesOfExits(deps.db, ours);
     const actions = reconcile({
       positions: known,
-      orders: ours.map(knownOrderOf),
+      orders: ours.map((o) =>
+        knownOrderOf(o, o.tradeId === null ? null : (ended.get(o.tradeId) ?? null)),
+      ),
       brokerPositions: books.positions,
       brokerOrders: books.orders,
       now: now.getTime(),

@@ -694,6 +694,32 @@ describe("positions", () => {
     ]);
   });
 
+  it("asks to cancel the exits the broker still works for a trade that ended before this run, past the grace period", () => {
+    const stale = liveStop(6);
+    const fresh = liveStop(7);
+    const open = liveStop(8);
+    const actions = run({
+      orders: [
+        { ...stale.known, tradeId: 3, tradeEndedAt: NOW - GRACE },
+        { ...fresh.known, tradeId: 4, tradeEndedAt: NOW - GRACE + 1 },
+        { ...open.known, tradeId: 5, tradeEndedAt: null },
+      ],
+      brokerOrders: [stale.broker, fresh.broker, open.broker],
+    });
+    // The exit of a trade ended just now may still be on its way out (an OCO's sibling); that
+    // of an open trade is reported elsewhere (as not the desk's position's).
+    expect(actions.filter((a) => a.code === "ORPHAN_EXIT_FOUND")).toEqual([
+      {
+        code: "ORPHAN_EXIT_FOUND",
+        orderId: 6,
+        tradeId: 3,
+        symbol: "AAPL",
+        brokerOrderId: "b-6",
+        role: "STOP_LOSS",
+      },
+    ]);
+  });
+
   it("adopts a broker position we do not know", () => {
     expect(run({ brokerPositions: [brokerPosition("TSLA", "-25", "250.5", "248")] })).toEqual([
       {
