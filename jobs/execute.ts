@@ -5,8 +5,10 @@
  * worker wins); check risk against a fresh account snapshot; record trade, entry and legs; send
  * the entry with its deterministic client order id (looking it up first on any retry); store the
  * broker's answer with the decision marked executed and the notice, in one transaction.
- * CANCEL: cancel a trade's working entry. AMEND: cancel the trade it replaces, then NEW_TRADE,
- * unless the replaced entry filled in part or whole first (refused: REPLACED_TRADE_FILLED).
+ * CANCEL: cancel a trade's working entry (one recorded and not sent yet is ended in the books,
+ * so no retry of its send goes out; one the broker takes all the same is cancelled there).
+ * AMEND: cancel the trade it replaces, then NEW_TRADE, unless the replaced entry filled in part
+ * or whole first (refused: REPLACED_TRADE_FILLED).
  * A refusal (risk or broker) fails the decision with its codes and tells the trader.
  */
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
@@ -337,6 +339,26 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       await awaitEarlierCommits(deps.db);
     }
     if (isTerminal(entry.order.status) && entry.order.brokerOrderId === null) {
+      // Ended before it was sent (a trader's cancel while a send was being retried, or while a
+      // send was in flight, which the broker may have taken all the same): nothing will send
+      // it, so the decision ends here rather than wait for reconciliation.
+      const sent = await broker.getOrderByClientOrderId(entry.order.clientOrderId);
+      if (!sent.ok && sent.code !== "NOT_FOUND") {
+        throw new Error(`entry lookup failed: ${sent.message}`);
+      }
+      if (sent.ok && !isTerminal(sent.value.status)) {
+        await cancelArrivedEntry(broker, decision.accountId, sent.value.brokerOrderId);
+      }
+      await finishDecisionExecution(
+        deps.db,
+        decision.id,
+        {
+          executed: false,
+          reason: `ENTRY_${entry.order.status.toUpperCase()}: the entry ended before it was sent`,
+        },
+        SOURCE,
+        deps.now(),
+      );
       return { outcome: "skipped", reason: `entry is ${entry.order.status}` };
     }
     const request = entryRequestFor(decision, entry.order.orderClass === "bracket");
@@ -393,18 +415,90 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       await deps.jobs.requestNotify("entry-refused");
       throw new UnrecoverableError(`${submitted.code}: ${submitted.message}`);
     }
-    await handler.handle(
+    // The books ended the entry while it was on its way (a trader's cancel found it unsent), yet
+    // the broker took it: it is cancelled there before the decision ends.
+    const cancelledOnTheWay = (order: OrderRecord | null) =>
+      order !== null && isTerminal(order.order.status) && !isTerminal(submitted.value.status);
+    const handled = await handler.handle(
       current.accountId,
       "submit",
       brokerOrderToReport(submitted.value, deps.now()),
       {
         within: async (tx, order): Promise<PendingNotice[]> => {
+          if (cancelledOnTheWay(order)) return [];
           await finishDecisionExecution(tx, current.id, { executed: true }, SOURCE, deps.now());
           return [entrySubmittedNotice(current, order?.tradeId ?? null)];
         },
       },
     );
+    if (cancelledOnTheWay(handled.order)) {
+      await cancelArrivedEntry(broker, current.accountId, submitted.value.brokerOrderId);
+      await finishDecisionExecution(
+        deps.db,
+        current.id,
+        {
+          executed: false,
+          reason: "ENTRY_CANCELED: the trade was cancelled as its entry was sent",
+        },
+        SOURCE,
+        deps.now(),
+      );
+      return { outcome: "skipped", reason: "the trade was cancelled as its entry was sent" };
+    }
     return { outcome: "executed", decisionId, brokerOrderId: submitted.value.brokerOrderId };
+  }
+
+  /**
+   * Cancels at the broker an entry the books ended before it arrived there, and stores what the
+   * broker then shows (a fill it had meanwhile counts as a late fill and gets protected).
+   */
+  async function cancelArrivedEntry(
+    broker: Broker,
+    accountId: number,
+    brokerOrderId: string,
+  ): Promise<void> {
+    const cancelled = await broker.cancelOrder(brokerOrderId);
+    if (!cancelled.ok && cancelled.retryable) {
+      throw new Error(`entry cancel failed: ${cancelled.message}`);
+    }
+    const after = await broker.getOrder(brokerOrderId);
+    if (!after.ok) throw new Error(`entry lookup failed: ${after.message}`);
+    await handler.handle(accountId, "poll", brokerOrderToReport(after.value, deps.now()));
+  }
+
+  /**
+   * Ends an entry the broker never had as cancelled, with a bracket's held legs. Answers false,
+   * ending nothing, when the entry reached the broker meanwhile (its answer stored since the
+   * look-up): it is then cancelled there.
+   */
+  async function endUnsentEntry(entry: OrderRecord): Promise<boolean> {
+    const at = deps.now();
+    const arrived = new Error("the entry reached the broker");
+    try {
+      await deps.db.transaction(async (tx) => {
+        const ended = await applyOrderUpdate(
+          tx,
+          { orderId: entry.id },
+          { event: "canceled", at: at.toISOString() },
+          { source: "local", recordedAt: at },
+        );
+        if (!ended.ok) throw new Error(`the unsent entry could not be ended: ${ended.message}`);
+        if (ended.value.record.order.brokerOrderId !== null) throw arrived;
+        const legs = await listChildOrders(tx, entry.id);
+        for (const leg of legs.filter((l) => !isTerminal(l.order.status))) {
+          await applyOrderUpdate(
+            tx,
+            { orderId: leg.id },
+            { event: "canceled", at: at.toISOString() },
+            { source: "local", recordedAt: at },
+          );
+        }
+      });
+    } catch (error) {
+      if (error === arrived) return false;
+      throw error;
+    }
+    return true;
   }
 
   /**
@@ -427,8 +521,11 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       if (brokerOrderId === null) {
         const found = await broker.getOrderByClientOrderId(entry.order.clientOrderId);
         if (!found.ok) {
-          if (found.code === "NOT_FOUND") continue;
-          throw new Error(`entry lookup failed: ${found.message}`);
+          if (found.code !== "NOT_FOUND") throw new Error(`entry lookup failed: ${found.message}`);
+          // Recorded and not sent yet (its execute job may be retrying a failed send): ended
+          // here, so that no later run of that job sends what the trader cancelled.
+          if (await endUnsentEntry(entry)) continue;
+          return cancelEntry(accountId, tradeId);
         }
         await handler.handle(accountId, "poll", brokerOrderToReport(found.value, deps.now()));
         return cancelEntry(accountId, tradeId);

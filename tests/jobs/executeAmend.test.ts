@@ -1,12 +1,15 @@
 /**
  * AMEND and CANCEL against entries that are not simply working: an old entry that filled (in part
- * or whole) before the cancel the amendment asked for. Run in this process (the execute processor
- * called directly) against real PostgreSQL and the simulator.
+ * or whole) before the cancel the amendment asked for; an entry recorded and not at the broker
+ * yet (its send being retried, or in flight). Run in this process (the execute processor called
+ * directly) against real PostgreSQL and the simulator.
  */
 import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findDecision } from "../../db/decisions";
+import { listOrdersForTrade } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
+import type { Broker } from "../../domain/broker";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
@@ -82,5 +85,86 @@ describe("AMEND of a trade whose entry filled before its cancel", () => {
     expect((await findDecision(t.db.db, amended.id))?.statusReason).toContain(
       "REPLACED_TRADE_FILLED",
     );
+  });
+});
+
+describe("CANCEL of a trade whose entry is recorded and not at the broker yet", () => {
+  it("keeps the entry from being sent by the execute job's retry", async () => {
+    const symbol = TEST_SYMBOLS[32] as string;
+    const execute = createExecuteProcessor(t.deps, { handler: createOrderReportHandler(t.deps) });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    // The broker fails both sends of the first run before taking the order: the entry is
+    // recorded and the job will retry.
+    await t.sim.control("/sim/faults", {
+      method: "POST",
+      path: "/v2/orders",
+      status: 500,
+      times: 2,
+    });
+    await expect(execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).rejects.toThrow(
+      /not sent yet/,
+    );
+    const trade = await findTradeByDecision(t.db.db, decision.id);
+    expect(trade?.trade.status).toBe("ORDERED");
+
+    // The trader cancels the trade meanwhile (its entry shows in /orders), then the retry runs.
+    const cancel = await execute(
+      jobOf({
+        action: "CANCEL",
+        accountId: t.accountId,
+        tradeId: trade?.id ?? 0,
+        reason: "no longer wanted",
+        requestedBy: "user:1",
+      }),
+    );
+    expect(cancel).toMatchObject({ outcome: "cancelled" });
+    const retried = await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }, 1));
+
+    expect(retried).not.toMatchObject({ outcome: "executed" });
+    expect(await brokerEntry(decision.id)).toBeNull();
+    const after = await findTradeByDecision(t.db.db, decision.id);
+    expect(after?.trade.status).toBe("CANCELLED");
+    const orders = await listOrdersForTrade(t.db.db, after?.id ?? 0);
+    expect(orders.every((o) => o.order.status === "canceled")).toBe(true);
+    expect((await findDecision(t.db.db, decision.id))?.status).toBe("failed");
+  });
+});
+
+describe("CANCEL while the entry's send is in flight", () => {
+  it("cancels at the broker an entry that arrives there after the books ended it unsent", async () => {
+    const symbol = TEST_SYMBOLS[33] as string;
+    const handler = createOrderReportHandler(t.deps);
+    const cancelling = createExecuteProcessor(t.deps, { handler });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    let tradeId = 0;
+    // The trader's cancel runs between the entry's record and its arrival at the broker.
+    const racing: Broker = {
+      ...t.broker,
+      async submitOrder(request, options) {
+        tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+        await cancelling(
+          jobOf({
+            action: "CANCEL",
+            accountId: t.accountId,
+            tradeId,
+            reason: "no longer wanted",
+            requestedBy: "user:1",
+          }),
+        );
+        return t.broker.submitOrder(request, options);
+      },
+    };
+    const execute = createExecuteProcessor(
+      { ...t.deps, brokerFor: async () => racing },
+      { handler },
+    );
+    const result = await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }));
+
+    expect(result).not.toMatchObject({ outcome: "executed" });
+    expect((await brokerEntry(decision.id))?.status).toBe("canceled");
+    expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("CANCELLED");
+    expect((await findDecision(t.db.db, decision.id))?.status).toBe("failed");
   });
 });
