@@ -38,8 +38,11 @@ export async function submitOrderSafely(
     const existing = await steps.lookUp();
     if (existing.ok) return existing;
     if (existing.code !== "NOT_FOUND") {
+      // Retryable whatever the lookup's own failure: the earlier attempt may have landed, so
+      // this is no refusal (the caller would close an order the broker holds).
       return {
         ...existing,
+        retryable: true,
         message: `not submitted: could not check for an earlier attempt (${existing.message})`,
       };
     }
@@ -49,7 +52,14 @@ export async function submitOrderSafely(
     if (posted.ok) return posted;
     if (posted.code === "DUPLICATE_CLIENT_ORDER_ID") {
       const existing = await steps.lookUp();
-      return existing.ok ? existing : posted;
+      // The order exists; a lookup that cannot show it yet leaves it to be looked up again.
+      return existing.ok
+        ? existing
+        : {
+            ...posted,
+            retryable: true,
+            message: `${posted.message}; the existing order could not be read (${existing.message})`,
+          };
     }
     if (!isAmbiguousSubmitFailure(posted)) return posted;
 

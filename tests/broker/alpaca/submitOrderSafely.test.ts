@@ -83,6 +83,28 @@ describe("submitOrderSafely", () => {
     expect(calls).toEqual(["post", "lookup"]);
   });
 
+  it("answers a duplicate whose lookup fails as retryable: the order exists, it is no refusal", async () => {
+    const duplicate = brokerFailure(
+      "DUPLICATE_CLIENT_ORDER_ID",
+      "client_order_id must be unique",
+      false,
+    );
+    const { calls, steps } = script([duplicate], [serverError]);
+    const result = await submitOrderSafely(steps);
+    expect(result).toMatchObject({ ok: false, retryable: true });
+    expect(calls).toEqual(["post", "lookup"]);
+  });
+
+  it("answers a failed first lookup as retryable, whatever the lookup's own failure", async () => {
+    // An earlier attempt's order the adapter cannot read (unknown status) maps to a failure that
+    // is not retryable; the order may well exist, so the outcome is unknown, not refused.
+    const unreadable = brokerFailure("SERVER_ERROR", "unreadable broker answer", false);
+    const { calls, steps } = script([], [unreadable]);
+    const result = await submitOrderSafely(steps, { lookUpFirst: true });
+    expect(result).toMatchObject({ ok: false, retryable: true });
+    expect(calls).toEqual(["lookup"]);
+  });
+
   it("does not look up after a plain refusal", async () => {
     const refused = brokerFailure("INSUFFICIENT_BUYING_POWER", "insufficient buying power", false);
     const { calls, steps } = script([refused], []);
