@@ -147,6 +147,18 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
       const judged = applyOrderEvent(current.order, event);
       if (judged.ok && !judged.value.changed) continue;
       if (!judged.ok && judged.code === "ILLEGAL_TRANSITION" && source === "submit") continue;
+      // Likewise a status the broker reported with less filled than the books already hold (an
+      // order's "new" handled after its own fill): a moment the order has moved past. A status
+      // the books cannot be past (as much filled as they know) is still refused and flagged.
+      if (
+        !judged.ok &&
+        judged.code === "ILLEGAL_TRANSITION" &&
+        event.event !== "fill" &&
+        event.event !== "partial_fill" &&
+        order.filledQty.lt(current.order.filledQuantity)
+      ) {
+        continue;
+      }
       const before = current;
       const applied = await applyOrderUpdate(tx, { orderId: current.id }, event, {
         source: inferred ? "inferred" : EVENT_SOURCE[source],
