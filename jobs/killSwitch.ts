@@ -32,7 +32,8 @@
  * one order per id), so the request never closes two parts. A close the broker refuses ends as
  * rejected; one the desk did not send ends as canceled, by the run that recorded it or once too
  * old for that run to send. A symbol that could not be closed gets its protection repaired at
- * once and is reported; the caller retries it.
+ * once and is reported; the caller retries it. A position gone before the request closed any of it
+ * (its stop filled, by hand) ends the request as `NO_POSITION`: not retried, not reported.
  */
 
 import type { Database } from "../db/database";
@@ -89,6 +90,13 @@ export interface EntriesCancelled {
    */
   readonly unsent: readonly string[];
 }
+
+/**
+ * The code of a close that found no position to close at the broker (its stop or target filled
+ * meanwhile, or it was closed by hand): the request is over, neither retried nor reported as a
+ * failure (the fill that closed it is told as usual).
+ */
+export const NO_POSITION = "NO_POSITION";
 
 /** One symbol's close. */
 export type SymbolClose =
@@ -494,6 +502,10 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     };
     const percent =
       request.percent === null || dec(request.percent).gte(HUNDRED) ? null : dec(request.percent);
+    // Gone before the request closed any of it (its stop filled, even while its cancel was
+    // pending): nothing is left to close or to protect, and no retry will find more.
+    const noPosition = (): SymbolClose =>
+      failure(NO_POSITION, `no ${symbol} position is held at the broker: nothing to close`);
 
     const found = await earlierCloses(broker, request, prefix);
     // Whether it was sent is unknown: the next attempt looks again (it covers the position meanwhile).
@@ -525,6 +537,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       if (unsent) await endUnsent(unsent);
       // Gone since an earlier attempt's close filled: that close was the request's.
       if (held.code === "NOT_FOUND" && filled !== undefined) return closedEarlier();
+      if (held.code === "NOT_FOUND") return noPosition();
       return failed(held.code, held.message);
     }
     const side: OrderSide = held.value.qty.isNeg() ? "buy" : "sell";
@@ -589,6 +602,8 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     const now = await broker.getPosition(symbol);
     if (!now.ok) {
       await endUnsent(close);
+      // An exit filled before its cancel took hold.
+      if (now.code === "NOT_FOUND") return noPosition();
       return failed(now.code, now.message);
     }
     const nowSide: OrderSide = now.value.qty.isNeg() ? "buy" : "sell";
@@ -705,7 +720,9 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       ),
     );
     const closed = results.filter((r) => r.ok);
-    const failed = results.filter((r) => !r.ok);
+    // A position gone since the positions were read is no failure: the flatten has nothing to do.
+    const gone = (r: SymbolClose) => !r.ok && r.code === NO_POSITION;
+    const failed = results.filter((r) => !r.ok && !gone(r));
     if (request.notify ?? true) {
       await reportCloses(
         {
@@ -715,7 +732,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
           requestId: request.requestId,
           willRetry: request.willRetry ?? true,
         },
-        results,
+        results.filter((r) => !gone(r)),
       );
     }
     deps.logger.info(

@@ -12,7 +12,7 @@ import { newYorkDateOf } from "../domain/calendar";
 import { type BreakerPass, createCircuitBreakers } from "./circuitBreakers";
 import type { JobClient } from "./client";
 import type { JobDeps } from "./context";
-import { createKillSwitch, type KillSwitch } from "./killSwitch";
+import { createKillSwitch, type KillSwitch, NO_POSITION } from "./killSwitch";
 import type { OrderReportHandler } from "./orderReports";
 import { openQueue, openWorker, type QueueConnection } from "./queueConnection";
 import { DEFAULT_JOB_OPTIONS, DEFAULT_QUEUE_PREFIX, jobIdOf } from "./queues";
@@ -152,6 +152,8 @@ export function createKillSwitchProcessor(
       }
       case "close": {
         const result = await killSwitch.closePosition({ ...payload, exitReason: "MANUAL_EXIT" });
+        // Closed meanwhile by something else (its stop, by hand): told by that fill, not retried.
+        if (!result.ok && result.code === NO_POSITION) return result;
         if (!result.ok) {
           // A close that went through is told by its fill; one that did not is told here.
           await killSwitch.reportCloses({ ...payload, action: "close", willRetry }, [result]);

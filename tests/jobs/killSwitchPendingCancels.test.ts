@@ -1,0 +1,147 @@
+/**
+ * /close and /flatten meeting exits whose cancel the broker holds `pending_cancel` for longer than
+ * the close waits (as Alpaca does before `canceled`; the stop keeps holding its shares meanwhile),
+ * through the kill-switch queue on the simulator with real PostgreSQL and Redis: a /close whose
+ * position the pending stop closes meanwhile ends without retries or a false "close it yourself".
+ */
+
+import { and, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { notificationOutbox } from "../../db/schema";
+import type { PositionCloseResultNotice } from "../../domain/notifications";
+import { createKillSwitch } from "../../jobs/killSwitch";
+import { createKillSwitchClient, createKillSwitchProcessor } from "../../jobs/killSwitchQueue";
+import { createOrderReportHandler } from "../../jobs/orderReports";
+import { jobIdOf } from "../../jobs/queues";
+import type { WorkerRuntime } from "../../jobs/worker";
+import {
+  type Lifecycle,
+  OWNER_CHAT,
+  openLifecycle,
+  TEST_SYMBOLS,
+  tradeIn,
+  waitFor,
+} from "./harness";
+import { type KillSwitchJobs, startKillSwitchJobs } from "./killSwitchJobs";
+
+let t: Lifecycle;
+let runtime: WorkerRuntime;
+let killJobs: KillSwitchJobs;
+
+beforeAll(async () => {
+  t = await openLifecycle("close-pending-cancels");
+  runtime = await t.startRuntime();
+  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  killJobs = startKillSwitchJobs(t);
+}, 60_000);
+afterAll(async () => {
+  await killJobs?.close();
+  await t?.close();
+});
+
+interface SimOrder {
+  id: string;
+  symbol: string;
+  side: string;
+  type: string;
+  status: string;
+  qty: string;
+  client_order_id: string;
+}
+
+async function simOrders(symbol: string): Promise<SimOrder[]> {
+  const state = (await t.sim.control("/sim/state")) as { orders: SimOrder[] };
+  return state.orders.filter((o) => o.symbol === symbol);
+}
+
+const LIVE = ["new", "held", "accepted", "pending_new", "partially_filled", "pending_cancel"];
+
+async function brokerQty(symbol: string): Promise<string> {
+  const p = await t.broker.getPosition(symbol);
+  return p.ok ? p.value.qty.toFixed() : "0";
+}
+
+async function closeResults(symbol: string): Promise<PositionCloseResultNotice[]> {
+  const rows = await t.db.db
+    .select()
+    .from(notificationOutbox)
+    .where(
+      and(
+        eq(notificationOutbox.kind, "POSITION_CLOSE_RESULT"),
+        eq(notificationOutbox.chatId, OWNER_CHAT),
+      ),
+    )
+    .orderBy(notificationOutbox.id);
+  return rows
+    .map((r) => r.payload as unknown as PositionCloseResultNotice)
+    .filter((n) => n.symbol === symbol);
+}
+
+/** A filled long position of `symbol` with its live stop. */
+async function openPosition(symbol: string, quantity: string) {
+  await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+  const decision = await t.decide({ symbol, entry: null, quantity });
+  await t.jobs.executeDecision(decision.id);
+  await tradeIn(t.db.db, decision.id, "POSITION");
+  await waitFor(
+    async () => (await simOrders(symbol)).some((o) => o.type === "stop" && LIVE.includes(o.status)),
+    15_000,
+    "live stop",
+  );
+  return decision;
+}
+
+/** Runs a /close job as the worker's last attempt would. */
+function lastAttempt(data: { readonly symbol: string; readonly requestId: string }) {
+  const process = createKillSwitchProcessor(
+    createKillSwitch(t.deps, createOrderReportHandler(t.deps)),
+  );
+  return process({
+    data: {
+      action: "close",
+      accountId: t.accountId,
+      percent: null,
+      requestedBy: "user:1",
+      ...data,
+    },
+    attemptsMade: 9,
+    opts: { attempts: 10 },
+  });
+}
+
+describe("closes meeting cancels the broker holds pending", () => {
+  it("ends a /close whose position its stop closed while the exits' cancel was pending, without telling the trader to close it", async () => {
+    const symbol = TEST_SYMBOLS[34] as string;
+    const decision = await openPosition(symbol, "100");
+    const request = { symbol, requestId: "stop-filled-meanwhile" };
+    await t.sim.control("/sim/faults", { holdCancels: true });
+    try {
+      await createKillSwitchClient(killJobs.queue).closePosition({
+        accountId: t.accountId,
+        percent: null,
+        requestedBy: "user:1",
+        ...request,
+      });
+      await waitFor(
+        async () => (await closeResults(symbol)).some((n) => n.outcome === "failed"),
+        15_000,
+        "the first failure told",
+      );
+      // The stop, its cancel still pending, still works: the price falls through it.
+      await t.sim.control("/sim/quotes", { symbol, bid: "94.00", ask: "94.02" });
+      await tradeIn(t.db.db, decision.id, "CLOSED");
+    } finally {
+      await t.sim.control("/sim/faults", { clear: true });
+    }
+    expect(await brokerQty(symbol)).toBe("0");
+    // Nothing is left to close: the job ends (no retries), and on its last attempt the trader
+    // is not told to close with /close a position already closed.
+    await expect(lastAttempt(request)).resolves.toMatchObject({ ok: false, code: "NO_POSITION" });
+    const job = await killJobs.queue.getJob(jobIdOf("close", t.accountId, request.requestId));
+    await waitFor(async () => (await job?.getState()) === "completed", 15_000, "the job done");
+    const told = await closeResults(symbol);
+    expect(told.filter((n) => n.outcome === "failed")).toHaveLength(1);
+    expect(told.some((n) => n.nextStep?.includes("stopped retrying"))).toBe(false);
+    expect((await simOrders(symbol)).filter((o) => LIVE.includes(o.status))).toEqual([]);
+  }, 60_000);
+});
