@@ -231,6 +231,7 @@ export function planTrade(
       limitPrice: plan.limitPrice,
       stopLossPrice: stop,
       takeProfitPrice: target,
+      opensTrade: true,
     },
     snapshot,
     limits,

@@ -25,6 +25,13 @@ export interface ProposedOrder {
   readonly takeProfitPrice?: Decimal | null;
   /** Extended-hours limit order: exempt from the regular-session check. */
   readonly extendedHours?: boolean;
+  /**
+   * The entry of a new trade: never taken as reducing a position, and refused against a position
+   * on the other side (OPPOSITE_POSITION). The broker keeps one position per symbol, so such an
+   * entry would close that position instead of opening the trade, and the trade's exits would
+   * then trade a position that is not there.
+   */
+  readonly opensTrade?: boolean;
 }
 
 /** A position as the broker reports it. */
@@ -154,6 +161,7 @@ export const RISK_CHECK_CODES = [
   "UNPRICED_WORKING_ENTRY",
   "BUYING_POWER",
   "NOT_SHORTABLE",
+  "OPPOSITE_POSITION",
   "DUPLICATE_ORDER",
   "ORDER_RATE",
 ] as const;
@@ -359,7 +367,8 @@ export function reducesPosition(
  * (STOP_WRONG_SIDE also for a stop trigger on the wrong side of the market, TARGET_WRONG_SIDE),
  * risk (MISSING_STOP, RISK_PER_TRADE, BELOW_MIN_REWARD_TO_RISK only when a target is given),
  * size and exposure (MAX_POSITION_SIZE, MAX_OPEN_POSITIONS, MAX_TOTAL_EXPOSURE,
- * MAX_SECTOR_EXPOSURE, UNPRICED_WORKING_ENTRY, BUYING_POWER, NOT_SHORTABLE), and flow
+ * MAX_SECTOR_EXPOSURE, UNPRICED_WORKING_ENTRY, BUYING_POWER, NOT_SHORTABLE), a trade entry
+ * against a position on the other side (OPPOSITE_POSITION), and flow
  * (DUPLICATE_ORDER: same symbol, side, quantity and prices submitted less than
  * `duplicateWindowMs` ago; ORDER_RATE: already `maxOrdersPerMinute` orders in the last 60 s, for
  * opening orders only).
@@ -398,7 +407,7 @@ export function checkOrder(
     quantity.gt(ZERO) &&
     quantity.decimalPlaces() <= 9 &&
     (quantity.isInteger() || asset?.fractionable === true);
-  const reducing = quantityValid && reducesPosition(order, position);
+  const reducing = quantityValid && order.opensTrade !== true && reducesPosition(order, position);
 
   // Trading state.
   if (!allowsOrder(tradingState.mode, { reducesPosition: reducing, isCancel: false })) {
@@ -411,6 +420,16 @@ export function checkOrder(
       fail(
         "REDUCE_ONLY",
         `The account is reduce-only (${tradingState.reason}): only orders that reduce a position are accepted.`,
+      );
+    }
+  }
+
+  if (order.opensTrade === true && position !== undefined && !position.quantity.isZero()) {
+    const long = position.quantity.gt(ZERO);
+    if ((side === "sell") === long) {
+      fail(
+        "OPPOSITE_POSITION",
+        `You hold a ${long ? "long" : "short"} of ${position.quantity.abs().toFixed()} ${symbol}, and the broker keeps one position per symbol: close it first (/close ${symbol}), then open the ${long ? "short" : "long"}.`,
       );
     }
   }

@@ -186,6 +186,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
             limitPrice: prices.entry,
             stopLossPrice: prices.stop,
             takeProfitPrice: prices.target,
+            opensTrade: true,
           },
           buildAccountSnapshot({ view, symbol: decision.symbol, ...entries, calendar }),
           limits,

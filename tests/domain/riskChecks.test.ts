@@ -817,6 +817,63 @@ describe("trading state: TRADING_HALTED and REDUCE_ONLY", () => {
   });
 });
 
+describe("trade entries against a position on the other side: OPPOSITE_POSITION", () => {
+  // The broker keeps one position per symbol: a short trade's entry against a long would close
+  // the long instead of opening, and its exits would then trade a position that is not there.
+  const shortMsft = (quantity: string) =>
+    order({
+      symbol: "MSFT",
+      side: "sell",
+      quantity: dec(quantity),
+      limitPrice: dec("400.00"),
+      stopLossPrice: dec("410.00"),
+      takeProfitPrice: null,
+      opensTrade: true,
+    });
+
+  it("refuses a short trade beside a long and a long trade beside a short, saying what to do", () => {
+    const short = check(shortMsft("4"), snapshot(), DEFAULT_RISK_LIMITS, ACTIVE);
+    expect(codes(short)).toEqual(["OPPOSITE_POSITION"]);
+    expect(message(short, "OPPOSITE_POSITION")).toContain("/close MSFT");
+    const long = order({
+      symbol: "TSLA",
+      quantity: dec("5"),
+      limitPrice: dec("200.00"),
+      stopLossPrice: dec("190.00"),
+      takeProfitPrice: null,
+      opensTrade: true,
+    });
+    expect(codes(check(long, snapshot(), DEFAULT_RISK_LIMITS, ACTIVE))).toContain(
+      "OPPOSITE_POSITION",
+    );
+  });
+
+  it("never lets such an entry through a halt or reduce-only as if it reduced the position", () => {
+    expect(codes(check(shortMsft("10"), snapshot(), DEFAULT_RISK_LIMITS, HALTED))).toEqual([
+      "TRADING_HALTED",
+      "OPPOSITE_POSITION",
+    ]);
+    expect(codes(check(shortMsft("4"), snapshot(), DEFAULT_RISK_LIMITS, REDUCING))).toEqual([
+      "REDUCE_ONLY",
+      "OPPOSITE_POSITION",
+    ]);
+  });
+
+  it("lets a trade entry on the same side as the position through", () => {
+    const addMsft = order({
+      symbol: "MSFT",
+      quantity: dec("1"),
+      limitPrice: dec("400.00"),
+      stopLossPrice: dec("390.00"),
+      takeProfitPrice: null,
+      opensTrade: true,
+    });
+    expect(codes(check(addMsft, snapshot(), DEFAULT_RISK_LIMITS, ACTIVE))).not.toContain(
+      "OPPOSITE_POSITION",
+    );
+  });
+});
+
 describe("reducing orders", () => {
   it("skip exposure, position count and buying power", () => {
     const s = snapshot({ buyingPower: dec("0"), equity: dec("1000") });

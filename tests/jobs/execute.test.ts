@@ -170,6 +170,30 @@ describe("execute", () => {
     expect((await brokerOrdersFor(entryClientOrderId(amended.id)))[0]?.status).toBe("canceled");
   });
 
+  it("refuses a short trade beside a long in the same symbol, without sending it", async () => {
+    await t.sim.control("/sim/quotes", { symbol: "T14", bid: "100.20", ask: "100.22" });
+    const long = await t.decide({ symbol: "T14", entry: null, quantity: "10" });
+    await t.jobs.executeDecision(long.id);
+    await decisionIn(long.id, "executed");
+    await waitFor(async () => {
+      const held = await t.broker.getPosition("T14");
+      return held.ok && held.value.qty.eq(10) ? true : null;
+    });
+    // A sell of 4 would only shrink the long at the broker: the trade would not exist.
+    const short = await t.decide({
+      symbol: "T14",
+      side: "sell",
+      entry: null,
+      quantity: "4",
+      stop: "105.00",
+      target: "90.00",
+    });
+    await t.jobs.executeDecision(short.id);
+    const refused = await decisionIn(short.id, "failed");
+    expect(refused.statusReason).toContain("OPPOSITE_POSITION");
+    expect(await brokerOrdersFor(entryClientOrderId(short.id))).toHaveLength(0);
+  });
+
   it("counts working entries in the fresh snapshot: a second entry past the position limit is refused", async () => {
     await t.sim.control("/sim/quotes", { symbol: "T13", bid: "100.20", ask: "100.22" });
     // Equity 10,000,000, position limit 50%: 30,000 shares at 99 fit once, not twice.
