@@ -228,31 +228,43 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
 
   /**
    * Cancels the symbol's open orders at the broker (ours and any other), entries and exits alike,
-   * all but the closes whose client order id starts with `keep` (the request's own).
+   * all but the closes whose client order id starts with `keep` (the request's own), and waits a
+   * little for the broker to confirm. Answers why the close cannot go out yet, or null: a cancel
+   * refused for now (CANCEL_FAILED), or one of an order of the close's `side` still unconfirmed
+   * (CANCEL_PENDING): until it is `canceled` the order keeps holding the shares the close needs
+   * (and keeps working, a stop still protecting), so the broker would refuse the close.
    */
   async function cancelSymbolOrders(
     broker: Broker,
     accountId: number,
     symbol: string,
     keep: string,
-  ): Promise<string | null> {
+    side: OrderSide,
+  ): Promise<{ readonly code: string; readonly message: string } | null> {
+    const failedWith = (message: string) => ({ code: "CANCEL_FAILED", message });
     const open = await broker.listOrders({ status: "open", symbols: [symbol], nested: false });
-    if (!open.ok) return open.message;
+    if (!open.ok) return failedWith(open.message);
     const toCancel = open.value.filter((o) => !o.clientOrderId.startsWith(keep));
     for (const order of toCancel) {
       const cancelled = await broker.cancelOrder(order.brokerOrderId);
-      if (!cancelled.ok && cancelled.retryable) return cancelled.message;
+      if (!cancelled.ok && cancelled.retryable) return failedWith(cancelled.message);
     }
     // Wait until the broker has released the shares the cancelled orders held.
     const cancelling = new Set(toCancel.map((o) => o.brokerOrderId));
+    let holding: BrokerOrder[] = [];
     for (let i = 0; i < 20 && cancelling.size > 0; i += 1) {
       const still = await broker.listOrders({ status: "open", symbols: [symbol], nested: false });
-      if (!still.ok) return still.message;
+      if (!still.ok) return failedWith(still.message);
+      holding = still.value.filter((o) => cancelling.has(o.brokerOrderId) && o.side === side);
       if (!still.value.some((o) => cancelling.has(o.brokerOrderId))) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     await reportSymbolOrders(broker, accountId, symbol);
-    return null;
+    if (holding.length === 0) return null;
+    return {
+      code: "CANCEL_PENDING",
+      message: `the broker has not yet confirmed the cancel of ${holding.length === 1 ? "the order" : `${holding.length} orders`} holding the shares (${holding.map((o) => `${o.type} ${o.status}`).join(", ")}); the close is sent once it has`,
+    };
   }
 
   /**
@@ -592,10 +604,16 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     }
 
     // 2. The exits (and any other order of the symbol) cancelled: they hold the shares.
-    const cancelFailed = await cancelSymbolOrders(broker, accountId, symbol, prefix);
+    const cancelFailed = await cancelSymbolOrders(
+      broker,
+      accountId,
+      symbol,
+      prefix,
+      close.record.order.side,
+    );
     if (cancelFailed !== null) {
       await endUnsent(close);
-      return failed("CANCEL_FAILED", cancelFailed);
+      return failed(cancelFailed.code, cancelFailed.message);
     }
 
     // 3. What is held now (an exit may have filled before it was cancelled), then sent.

@@ -1,8 +1,11 @@
 /**
  * /close and /flatten meeting exits whose cancel the broker holds `pending_cancel` for longer than
  * the close waits (as Alpaca does before `canceled`; the stop keeps holding its shares meanwhile),
- * through the kill-switch queue on the simulator with real PostgreSQL and Redis: a /close whose
- * position the pending stop closes meanwhile ends without retries or a false "close it yourself".
+ * through the kill-switch queue on the simulator with real PostgreSQL and Redis: /close and /flatten
+ * tell the trader the cancel is pending (not a refusal for buying power), the pending stop keeps
+ * protecting with no second one beside it, and the close goes out once the cancel is confirmed; a
+ * /close whose position the pending stop closes meanwhile ends without retries or a false "close
+ * it yourself".
  */
 
 import { and, eq } from "drizzle-orm";
@@ -109,7 +112,75 @@ function lastAttempt(data: { readonly symbol: string; readonly requestId: string
   });
 }
 
+/** What the broker's live sell stops of `symbol` would sell (those pending cancel included). */
+async function liveStopQuantity(symbol: string): Promise<number> {
+  return (await simOrders(symbol))
+    .filter((o) => o.side === "sell" && o.type === "stop" && LIVE.includes(o.status))
+    .reduce((sum, o) => sum + Number(o.qty), 0);
+}
+
 describe("closes meeting cancels the broker holds pending", () => {
+  for (const action of ["close", "flatten"] as const) {
+    it(`/${action}: says the exits' cancel is pending, keeps the stop, closes once it is confirmed, with one stop at a time`, async () => {
+      const symbol = TEST_SYMBOLS[action === "close" ? 35 : 36] as string;
+      const decision = await openPosition(symbol, "100");
+      let watching = true;
+      let mostStopped = 0;
+      const watch = (async () => {
+        while (watching) {
+          mostStopped = Math.max(mostStopped, await liveStopQuantity(symbol));
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      await t.sim.control("/sim/faults", { holdCancels: true });
+      try {
+        const client = createKillSwitchClient(killJobs.queue);
+        const requestId = `pending-${action}`;
+        if (action === "close") {
+          await client.closePosition({
+            accountId: t.accountId,
+            symbol,
+            percent: null,
+            requestedBy: "user:1",
+            requestId,
+          });
+        } else {
+          await client.flatten({ accountId: t.accountId, requestedBy: "user:1", requestId });
+        }
+        const told = await waitFor(
+          async () => (await closeResults(symbol)).find((n) => n.outcome === "failed"),
+          15_000,
+          "the first failure told",
+        );
+        // Told why: the broker has not let go of the shares yet, not a lack of buying power.
+        expect(told).toMatchObject({ code: "CANCEL_PENDING", symbol });
+        expect(told.reason).toContain("pending");
+        // The stop, its cancel pending, still works for the whole position.
+        expect(await liveStopQuantity(symbol)).toBe(100);
+        expect(await brokerQty(symbol)).toBe("100");
+      } catch (error) {
+        watching = false;
+        await watch;
+        throw error;
+      } finally {
+        await t.sim.control("/sim/faults", { clear: true });
+      }
+      try {
+        const closed = await tradeIn(t.db.db, decision.id, "CLOSED");
+        expect(closed.trade.exitReason).toBe(action === "close" ? "MANUAL_EXIT" : "FLATTENED");
+        expect(await brokerQty(symbol)).toBe("0");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      } finally {
+        watching = false;
+        await watch;
+      }
+      // Never a second stop beside the one whose cancel was pending.
+      expect(mostStopped).toBe(100);
+      expect(await liveStopQuantity(symbol)).toBe(0);
+      expect((await closeResults(symbol)).filter((n) => n.outcome === "failed")).toHaveLength(1);
+    }, 60_000);
+  }
+
   it("ends a /close whose position its stop closed while the exits' cancel was pending, without telling the trader to close it", async () => {
     const symbol = TEST_SYMBOLS[34] as string;
     const decision = await openPosition(symbol, "100");
