@@ -13,6 +13,7 @@ import { commandSpec } from "../commands";
 import type { BotContext } from "../context";
 import { DECIMAL_POINT_HINT, hasComma, parseTypedDecimal } from "../decimalText";
 import type { BotFeature } from "../feature";
+import { sendHtml } from "../sendHtml";
 import { code, escapeHtml } from "../views/html";
 import { KILL_SWITCH_FIELDS, killSwitchValue, LIMIT_FIELDS, renderLimits } from "../views/limits";
 import { guardCommand } from "./access";
@@ -113,7 +114,10 @@ export const limitsFeature: BotFeature = {
       const limits = await loadRiskLimits(scope.db, scope.account.id);
       const killSwitch = await loadKillSwitchSettings(scope.db, scope.account.id);
       if (words.length === 0) {
-        await ctx.reply(
+        // The trading state's reason is a trader's free text: split rather than fail past 4096.
+        await sendHtml(
+          ctx.api,
+          ctx.chat?.id ?? ctx.deskUser.telegramUserId,
           renderLimits(
             limits,
             killSwitch,
@@ -122,7 +126,6 @@ export const limitsFeature: BotFeature = {
             scope.timeZone,
             isAdmin,
           ),
-          { parse_mode: "HTML" },
         );
         return;
       }

@@ -19,6 +19,7 @@ import {
   RESUME_CONFIRMATION,
   TRADING_CONFIRMATION_MS,
 } from "../keyboards/tradingConfirmations";
+import { sendHtml } from "../sendHtml";
 import { dateTime } from "../views/format";
 import { bold, escapeHtml } from "../views/html";
 import { guardCommand } from "./access";
@@ -60,8 +61,11 @@ export const tradingSwitchesFeature: BotFeature = {
       });
       if (change === null) return;
       if (!change.changed) {
-        await ctx.reply(
-          `Already ${MODE_WORDS[mode]} since ${dateTime(new Date(change.before.since), scope.timeZone)}: ${change.before.reason}`,
+        // The reason is a trader's free text, up to a whole message: split rather than fail.
+        await sendHtml(
+          ctx.api,
+          ctx.chat?.id ?? ctx.deskUser.telegramUserId,
+          `Already ${MODE_WORDS[mode]} since ${dateTime(new Date(change.before.since), scope.timeZone)}: ${escapeHtml(change.before.reason)}`,
         );
         return;
       }
@@ -111,7 +115,10 @@ export const tradingSwitchesFeature: BotFeature = {
         if (oldest.done !== true) resumeReasons.delete(oldest.value);
       }
       const expiresAt = new Date(deps.now().getTime() + TRADING_CONFIRMATION_MS);
-      await ctx.reply(
+      // The halt's reason and this one are free text: split past 4096, buttons on the last part.
+      await sendHtml(
+        ctx.api,
+        ctx.chat?.id ?? ctx.deskUser.telegramUserId,
         [
           `${bold("Resume trading?")} The account is ${MODE_WORDS[state.mode]} since ${dateTime(
             new Date(state.since),
@@ -121,7 +128,6 @@ export const tradingSwitchesFeature: BotFeature = {
           "This confirmation expires in 60 seconds.",
         ].join("\n"),
         {
-          parse_mode: "HTML",
           reply_markup: confirmKeyboard(
             RESUME_CONFIRMATION,
             `${scope.account.id}-${request}`,
