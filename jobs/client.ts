@@ -147,10 +147,13 @@ export function createJobClient(queues: Queues): JobClient {
       return LIVE_JOB_STATES.has(state);
     },
     async cancelTrade(accountId, tradeId, reason, requestedBy) {
+      // Merged while one waits or runs (cancelling is idempotent), but not kept from running
+      // again once it has ended: a job id would swallow the trader's next request for as long
+      // as the ended job is kept, also after a cancel that failed for good.
       await queues.execute.add(
         "CANCEL",
         { action: "CANCEL", accountId, tradeId, reason, requestedBy },
-        { jobId: jobIdOf("cancel", tradeId) },
+        { deduplication: { id: jobIdOf("cancel", tradeId) } },
       );
     },
     publishOrderEvent,

@@ -1,4 +1,4 @@
-import { type Job, Worker } from "bullmq";
+import { type Job, UnrecoverableError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BrokerOrder } from "../../domain/broker";
@@ -170,6 +170,40 @@ describe("job client", () => {
       await worker.close();
       await connection.quit();
     }
+  });
+
+  it("merges a trade's cancel requests while one waits, and takes a new one once that one failed for good", async () => {
+    const client = createJobClient(queues);
+    await client.cancelTrade(1, 9, "trader", "user:1");
+    await client.cancelTrade(1, 9, "trader", "user:1");
+    const cancelsOf9 = async (states: ("waiting" | "failed")[]) =>
+      (await queues.execute.getJobs(states)).filter((j) => {
+        const payload = PAYLOAD_SCHEMAS.execute.parse(j.data);
+        return payload.action === "CANCEL" && payload.tradeId === 9;
+      });
+    expect(await cancelsOf9(["waiting"])).toHaveLength(1);
+
+    const connection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+    const worker = new Worker(
+      queues.execute.name,
+      async (job: Job) => {
+        if (job.name === "CANCEL") throw new UnrecoverableError("the broker refused the cancel");
+      },
+      { connection, prefix: testRedis.current.prefix },
+    );
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await cancelsOf9(["failed"])).length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await cancelsOf9(["failed"])).toHaveLength(1);
+    } finally {
+      await worker.close();
+      await connection.quit();
+    }
+    // The trader asks again: that request is not swallowed by the failed job's id.
+    await client.cancelTrade(1, 9, "trader", "user:1");
+    expect(await cancelsOf9(["waiting"])).toHaveLength(1);
   });
 
   it("round-trips broker orders with legs exactly", () => {
