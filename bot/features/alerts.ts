@@ -285,7 +285,12 @@ export const alertsFeature: BotFeature = {
         return;
       }
       if (!submitted.ok) {
-        await ctx.answerCallbackQuery({ text: "Someone decided first.", show_alert: true });
+        // A halt since the pricing is not someone else's decision: the alert stays open.
+        const text =
+          submitted.code === "ALERT_TAKEN"
+            ? "Someone decided first."
+            : submitted.message.slice(0, 200);
+        await ctx.answerCallbackQuery({ text, show_alert: true });
         return;
       }
       await ctx.answerCallbackQuery({ text: "Approved." });

@@ -28,7 +28,12 @@ export type Priced =
 
 export type Submitted =
   | { readonly ok: true; readonly decisionId: number }
-  | { readonly ok: false; readonly message: string };
+  | {
+      readonly ok: false;
+      /** ALERT_TAKEN: another press decided the alert first; REFUSED: nothing may be entered. */
+      readonly code: "ALERT_TAKEN" | "REFUSED";
+      readonly message: string;
+    };
 
 /** Prices a trade for the account the user trades: the plan card with every violation. */
 export async function priceTrade(
@@ -124,24 +129,31 @@ export async function submitCard(
 ): Promise<Submitted> {
   const { db, decisions } = deps;
   if (db === undefined || decisions === undefined || card.quantity === null || card.stop === null) {
-    return { ok: false, message: "Trading is not set up on this desk yet." };
+    return { ok: false, code: "REFUSED", message: "Trading is not set up on this desk yet." };
   }
   const at = deps.now();
   const actor = `user:${telegramUserId}`;
   // The card was priced against the state of a minute ago: a halt since then refuses the entry
   // here, at the press, not only later in the execute job.
   const state = await loadTradingState(db, accountId);
-  if (state === null) return { ok: false, message: "The account is gone." };
+  if (state === null) return { ok: false, code: "REFUSED", message: "The account is gone." };
   if (!allowsOrder(state, { reducesPosition: false, isCancel: false })) {
     const words = state.mode === "HALTED" ? "Trading is halted" : "The account is reduce-only";
     return {
       ok: false,
+      code: "REFUSED",
       message: `${words} (${state.reason}): new entries are refused. /resume (admin) lifts it.`,
     };
   }
   if (alertId !== undefined) {
     const taken = await moveAlert(db, alertId, ["received", "sent"], "approved", actor, at);
-    if (taken === null) return { ok: false, message: "The alert was already decided or expired." };
+    if (taken === null) {
+      return {
+        ok: false,
+        code: "ALERT_TAKEN",
+        message: "The alert was already decided or expired.",
+      };
+    }
   }
   const user = await findUserByTelegramId(db, telegramUserId);
   const decision = await createDecision(

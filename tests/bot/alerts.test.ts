@@ -4,8 +4,10 @@ import { cancelFeature } from "../../bot/features/cancel";
 import { createPlanFeature } from "../../bot/features/plan";
 import { startFeature } from "../../bot/features/start";
 import { type Alert, findAlert, recordAlert } from "../../db/alerts";
+import { changeTradingState } from "../../db/brokerAccounts";
 import { listDueDecisions } from "../../db/decisions";
 import { dec } from "../../domain/money";
+import { setTradingStateManually } from "../../domain/tradingState";
 import { executeJobId } from "../../jobs/client";
 import type { BotMessage, TestUser } from "../support/telegram";
 import { type PlanDesk, startPlanDesk } from "./planDesk";
@@ -225,5 +227,38 @@ describe("pattern alerts end to end", () => {
       expect(settled.buttons).toEqual([]);
     }
     expect(await settleExpiredAlerts(desk.bot.api, desk.deps)).toBe(0);
+  });
+
+  it("says trading is halted, not that someone decided first, when a halt lands while the approval is priced", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "META", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("META");
+    const toAnn = await ann.waitForMessage({ match: "META" });
+    const market = desk.deps.market as NonNullable<typeof desk.deps.market>;
+    const original = market.getAccountSnapshot;
+    const setMode = (mode: "HALTED" | "ACTIVE") =>
+      changeTradingState(
+        desk.database.db,
+        desk.accountId,
+        () => setTradingStateManually(mode, `${mode} by the test`, desk.deps.now().getTime()),
+        "user:1",
+        desk.deps.now(),
+      );
+    // The halt lands after the press read the account, before the approval is stored.
+    (market as { getAccountSnapshot: typeof original }).getAccountSnapshot = async (...args) => {
+      const snapshot = await original.apply(market, args);
+      await setMode("HALTED");
+      return snapshot;
+    };
+    try {
+      const press = await ann.press(toAnn, "Approve");
+      expect(press).toMatchObject({ showAlert: true });
+      expect(press.text).toMatch(
+        /^Trading is halted \(HALTED by the test\): new entries are refused/,
+      );
+      expect(await statusOf(alert)).toBe("sent");
+    } finally {
+      (market as { getAccountSnapshot: typeof original }).getAccountSnapshot = original;
+      await setMode("ACTIVE");
+    }
   });
 });
