@@ -172,7 +172,10 @@ describe("the desk's commands through the Bot API", () => {
     const confirmation = await trader.waitForMessage({ match: "Cancel requested" });
     expect(confirmation.text).toContain(`#${workingEntry.entry.id} <b>MSFT</b>`);
     // Handed to the execute queue as the trade's CANCEL job; recorded in the audit trail.
-    const job = await desk.queues.execute.getJob(`cancel-${workingEntry.trade.id}`);
+    const jobs = await desk.queues.execute.getJobs(["waiting", "active", "completed", "failed"]);
+    const job = jobs.find(
+      (j) => j.data.action === "CANCEL" && j.data.tradeId === workingEntry.trade.id,
+    );
     expect(job?.data).toEqual({
       action: "CANCEL",
       accountId: desk.accountId,
