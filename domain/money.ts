@@ -27,11 +27,21 @@ export function dec(value: DecimalInput): Decimal {
   return d;
 }
 
-/** Parses untrusted text (a trader's message, a webhook field) into a decimal, or null if it is not a plain finite number. */
+/** A sign, digits in groups of three split by commas, then an optional fraction after a dot. */
+const THOUSANDS_GROUPED = /^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$/;
+
+/**
+ * Parses untrusted text (a trader's message, a webhook field) into a decimal, or null if it is
+ * not a plain finite number. A leading `$` is allowed, and commas only between groups of three
+ * digits (1,234.50): a decimal comma ("190,50") is refused, never read as a number a hundred
+ * times larger.
+ */
 export function parseDecimal(text: string): Decimal | null {
-  const trimmed = text.trim().replace(/^\$/, "").replace(/,/g, "");
-  if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(trimmed)) return null;
-  return new Decimal(trimmed);
+  const trimmed = text.trim().replace(/^\$/, "");
+  if (trimmed.includes(",") && !THOUSANDS_GROUPED.test(trimmed)) return null;
+  const plain = trimmed.replace(/,/g, "");
+  if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(plain)) return null;
+  return new Decimal(plain);
 }
 
 /** Percent to fraction: 1.5 -> 0.015. */

@@ -1,8 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { parseTypedDecimal } from "../../bot/decimalText";
-import { type Decimal, ZERO } from "../../domain/money";
+import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
 import { ORDER_STATUSES, type OrderStatus } from "../../domain/order";
 import type { TradeInput } from "../../domain/planTrade";
 import type { ExecutionService } from "../execution/service";
@@ -36,7 +35,7 @@ export const submitRequestSchema = z
         .union([z.number(), z.string()])
         .transform((value, ctx): Decimal => {
           // A decimal comma ("1,5") is refused, never read as 15.
-          const parsed = parseTypedDecimal(String(value));
+          const parsed = parseDecimal(String(value));
           if (parsed === null || !parsed.gt(ZERO) || !parsed.isInteger()) {
             ctx.issues.push({
               code: "custom",

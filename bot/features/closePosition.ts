@@ -8,11 +8,11 @@ import { Composer } from "grammy";
 import { appendLog } from "../../db/executionLog";
 import { findPosition, positionRecordOfRow } from "../../db/positions";
 import { positions } from "../../db/schema";
-import { Decimal, HUNDRED, ZERO } from "../../domain/money";
+import { Decimal, HUNDRED, parseDecimal, ZERO } from "../../domain/money";
 import { positionSide } from "../../domain/position";
 import { commandSpec } from "../commands";
 import type { BotContext } from "../context";
-import { DECIMAL_POINT_HINT, hasComma, parseTypedDecimal } from "../decimalText";
+import { DECIMAL_POINT_HINT, hasComma } from "../decimalText";
 import type { BotDeps, BotFeature } from "../feature";
 import { confirmKeyboard } from "../keyboards/confirm";
 import {
@@ -45,7 +45,7 @@ export function readCloseArguments(
   const symbol = rawSymbol.toUpperCase();
   if (!/^[A-Z][A-Z0-9.]{0,9}$/.test(symbol)) return { error: `${USAGE} (symbol?)` };
   if (rawPercent === undefined) return { symbol, percent: null };
-  const percent = parseTypedDecimal(rawPercent.replace(/%$/, ""));
+  const percent = parseDecimal(rawPercent.replace(/%$/, ""));
   if (percent === null && hasComma(rawPercent)) {
     return {
       error: `The percentage must be above 0 and at most 100, such as 50 or 12.5. ${DECIMAL_POINT_HINT}`,

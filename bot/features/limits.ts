@@ -8,10 +8,11 @@ import { tradingStateOf } from "../../db/brokerAccounts";
 import { changeKillSwitchSettings } from "../../db/killSwitchEdits";
 import { type KillSwitchSettings, loadKillSwitchSettings } from "../../db/killSwitchSettings";
 import { loadRiskLimits, saveRiskLimits } from "../../db/riskLimits";
+import { parseDecimal } from "../../domain/money";
 import type { RiskLimits } from "../../domain/riskLimits";
 import { commandSpec } from "../commands";
 import type { BotContext } from "../context";
-import { DECIMAL_POINT_HINT, hasComma, parseTypedDecimal } from "../decimalText";
+import { DECIMAL_POINT_HINT, hasComma } from "../decimalText";
 import type { BotFeature } from "../feature";
 import { sendHtml } from "../sendHtml";
 import { code, escapeHtml } from "../views/html";
@@ -33,7 +34,7 @@ export function changeLimit(
 ): { readonly limits: RiskLimits } | { readonly error: string } {
   const spec = LIMIT_FIELDS.find(({ field }) => field.toLowerCase() === fieldText.toLowerCase());
   if (spec === undefined) return { error: `There is no limit called ${fieldText}.` };
-  const value = parseTypedDecimal(valueText.replace(/%$/, ""));
+  const value = parseDecimal(valueText.replace(/%$/, ""));
   if (value === null) return { error: `${valueText} is not a number.${commaHint(valueText)}` };
   if (WHOLE_NUMBER_FIELDS.has(spec.field)) {
     if (!value.isInteger()) return { error: `${spec.field} must be a whole number.` };
@@ -90,7 +91,7 @@ export function changeKillSwitch(
     const breaker = field === "drawdownDays" ? "maxDrawdownPercent" : "lossStreakCount";
     return { error: `${field} cannot be off; turn the breaker off with /limits ${breaker} off.` };
   }
-  const value = parseTypedDecimal(valueText.replace(/%$/, ""));
+  const value = parseDecimal(valueText.replace(/%$/, ""));
   if (value === null)
     return { error: `${valueText} is not a number.${commaHint(valueText)} ${usage}` };
   if (field === "maxDrawdownPercent")

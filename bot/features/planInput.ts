@@ -3,10 +3,10 @@
  * (decimals as strings) so the conversation can keep it, or a sentence saying what is wrong and
  * what to send instead.
  */
-import { Decimal, HUNDRED, ZERO } from "../../domain/money";
+import { Decimal, HUNDRED, parseDecimal, ZERO } from "../../domain/money";
 import { SIZING_METHODS, type SizingMethod } from "../../domain/sizing";
 import { isOnTick } from "../../domain/tick";
-import { DECIMAL_POINT_HINT, hasComma, parseTypedDecimal } from "../decimalText";
+import { DECIMAL_POINT_HINT, hasComma } from "../decimalText";
 
 export type Answer<T> =
   | { readonly ok: true; readonly value: T }
@@ -47,7 +47,7 @@ export function readSide(text: string): Answer<"long" | "short"> {
 }
 
 function readPrice(text: string, name: string): Answer<Decimal> {
-  const price = parseTypedDecimal(text);
+  const price = parseDecimal(text);
   if (price === null) {
     const hint = hasComma(text) ? ` ${DECIMAL_POINT_HINT}` : "";
     return problem(`The ${name} must be a price such as 190.10.${hint}`);
@@ -113,7 +113,7 @@ export function readTarget(text: string): Answer<TargetAnswer | null> {
 export function readRiskPercent(text: string): Answer<string | null> {
   const trimmed = text.trim();
   if (SKIP.test(trimmed)) return ok(null);
-  const value = parseTypedDecimal(trimmed.replace(/%$/, ""));
+  const value = parseDecimal(trimmed.replace(/%$/, ""));
   if (value === null || !value.gt(ZERO) || value.gt(10)) {
     const hint = hasComma(trimmed) ? ` ${DECIMAL_POINT_HINT}` : "";
     return problem(

@@ -76,6 +76,13 @@ describe("parseDecimal", () => {
     expect(parseDecimal(".5")?.toString()).toBe("0.5");
   });
 
+  it("refuses a decimal comma instead of reading it as a larger number", () => {
+    for (const bad of ["190,50", "0,5", "1.234,50", "1,23", "1,2345", ",5", "1,,000"]) {
+      expect(parseDecimal(bad)).toBeNull();
+    }
+    expect(parseDecimal("-1,234,567.8")?.toString()).toBe("-1234567.8");
+  });
+
   it("refuses anything that is not a plain finite number", () => {
     for (const bad of ["", "abc", "1e5", "Infinity", "NaN", "1.2.3", "12a"]) {
       expect(parseDecimal(bad)).toBeNull();
