@@ -14,6 +14,8 @@ import type { Ok, Refusal } from "./outcome";
 /** Why a broker call failed, as a stable code. */
 export type BrokerErrorCode =
   | "INSUFFICIENT_BUYING_POWER"
+  /** The shares a sell (or a buy to cover) needs are held by other orders or not there. */
+  | "INSUFFICIENT_QUANTITY"
   | "INVALID"
   | "NOT_FOUND"
   | "DUPLICATE_CLIENT_ORDER_ID"

@@ -29,11 +29,16 @@ function isDuplicateClientOrderId(message: string): boolean {
 }
 
 /**
- * Alpaca answers 403 with code 40310000 both for "insufficient buying power" / "insufficient qty
- * available" and for other refusals (e.g. trading blocked), so the message decides.
+ * Alpaca answers 403 with code 40310000 for "insufficient buying power", for "insufficient qty
+ * available" (the shares are held by other orders, or not there) and for other refusals (e.g.
+ * trading blocked), so the message decides.
  */
 function isInsufficient(message: string): boolean {
   return /buying power|insufficient|not sufficient/i.test(message);
+}
+
+function isInsufficientQuantity(message: string): boolean {
+  return /\bqty\b|quantity/i.test(message);
 }
 
 /**
@@ -57,9 +62,10 @@ function fromApiError(error: ApiError): BrokerFailure {
   };
   if (error instanceof AuthError) return brokerFailure("UNAUTHORIZED", message, false, extra);
   if (error instanceof PermissionError) {
-    return isInsufficient(message)
-      ? brokerFailure("INSUFFICIENT_BUYING_POWER", message, false, extra)
-      : brokerFailure("FORBIDDEN", message, false, extra);
+    if (!isInsufficient(message)) return brokerFailure("FORBIDDEN", message, false, extra);
+    return isInsufficientQuantity(message)
+      ? brokerFailure("INSUFFICIENT_QUANTITY", message, false, extra)
+      : brokerFailure("INSUFFICIENT_BUYING_POWER", message, false, extra);
   }
   if (error instanceof NotFoundError) return brokerFailure("NOT_FOUND", message, false, extra);
   if (error instanceof ValidationError) {

@@ -31,7 +31,7 @@ describe("toBrokerFailure", () => {
       ],
       [
         new PermissionError(response(403), 403, 40310000, "insufficient qty available for order"),
-        "INSUFFICIENT_BUYING_POWER",
+        "INSUFFICIENT_QUANTITY",
         false,
       ],
       [
