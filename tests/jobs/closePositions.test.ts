@@ -33,7 +33,12 @@ import { createQueues } from "../../jobs/queues";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import type { WorkerRuntime } from "../../jobs/worker";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, tradeIn, waitFor } from "./harness";
-import { type KillSwitchJobs, startKillSwitchJobs } from "./killSwitchJobs";
+import {
+  type KillSwitchJobs,
+  openOrders,
+  openPosition,
+  startKillSwitchJobs,
+} from "./killSwitchJobs";
 
 const SYMBOL = TEST_SYMBOLS[10] ?? "T10";
 
@@ -57,12 +62,6 @@ afterAll(async () => {
 async function brokerQty(): Promise<string> {
   const p = await t.broker.getPosition(SYMBOL);
   return p.ok ? p.value.qty.toFixed() : "0";
-}
-
-async function openOrders(symbol: string) {
-  const open = await t.broker.listOrders({ status: "open", symbols: [symbol], nested: false });
-  if (!open.ok) throw new Error(open.message);
-  return open.value;
 }
 
 /** The simulator's orders of a symbol with a client order id starting with `prefix`. */
@@ -109,24 +108,6 @@ async function recordUnsentClose(
     at,
   );
   return inserted.record;
-}
-
-/**
- * A filled long position of `symbol` with its live stop: its decision and trade. The trade is
- * waited for in POSITION too: a bracket's stop is at the broker from the entry's submit (held
- * until the fill), so a live stop alone does not say the fill is stored.
- */
-async function openPosition(symbol: string, quantity: string) {
-  await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
-  const decision = await t.decide({ symbol, entry: null, quantity });
-  await t.jobs.executeDecision(decision.id);
-  const trade = await tradeIn(t.db.db, decision.id, "POSITION");
-  await waitFor(
-    async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
-    15_000,
-    "live stop",
-  );
-  return { decision, trade };
 }
 
 async function liveStopQty(): Promise<string | null> {
@@ -212,7 +193,7 @@ describe("closing positions through the jobs", () => {
 
   it("places no stop for the repair that runs between the cancelled exits and the close being sent", async () => {
     const symbol = TEST_SYMBOLS[12] ?? "T12";
-    const { decision, trade } = await openPosition(symbol, "30");
+    const { decision, trade } = await openPosition(t, symbol, "30");
     const repaired = async () =>
       (await t.queues.protect.getJobs(["completed"])).filter(
         (j) => j.data.tradeId === trade.id && j.data.reason === "repair",
@@ -256,7 +237,7 @@ describe("closing positions through the jobs", () => {
       orders.filter((o) => o.order.role === "STOP_LOSS" && o.id > close.id).map((o) => o.id),
     ).toEqual([]);
     expect((await repaired()).at(-1)?.returnvalue).toMatchObject({ outcome: "covered", sent: 0 });
-    expect(await openOrders(symbol)).toEqual([]);
+    expect(await openOrders(t, symbol)).toEqual([]);
   }, 60_000);
 
   it("records a close for its trade when the entry's fill is not stored yet, and places no stop beside it", async () => {
@@ -313,7 +294,7 @@ describe("closing positions through the jobs", () => {
 
   it("keeps the close a flatten sent when a retry of the flatten finds the position still held", async () => {
     const symbol = TEST_SYMBOLS[13] ?? "T13";
-    const { decision, trade } = await openPosition(symbol, "20");
+    const { decision, trade } = await openPosition(t, symbol, "20");
     const killSwitch = createKillSwitch(t.deps, createOrderReportHandler(t.deps));
     const flatten = {
       accountId: t.accountId,
@@ -327,7 +308,7 @@ describe("closing positions through the jobs", () => {
       // (as its retry does after another symbol failed).
       const first = await killSwitch.flatten(flatten);
       expect(first.failed).toEqual([]);
-      const sent = await openOrders(symbol);
+      const sent = await openOrders(t, symbol);
       expect(sent.map((o) => [o.type, o.qty?.toFixed()])).toEqual([["market", "20"]]);
       const second = await killSwitch.flatten(flatten);
       expect(second.failed).toEqual([]);
@@ -335,7 +316,7 @@ describe("closing positions through the jobs", () => {
         expect.objectContaining({ symbol, brokerOrderId: sent[0]?.brokerOrderId }),
       ]);
       // Neither cancelled nor sent a second time.
-      expect((await openOrders(symbol)).map((o) => o.brokerOrderId)).toEqual(
+      expect((await openOrders(t, symbol)).map((o) => o.brokerOrderId)).toEqual(
         sent.map((o) => o.brokerOrderId),
       );
       const exits = (await listOrdersForTrade(t.db.db, trade.id)).filter(
@@ -349,12 +330,12 @@ describe("closing positions through the jobs", () => {
     const closed = await tradeIn(t.db.db, decision.id, "CLOSED");
     await t.sim.control("/sim/market", { open: null });
     expect(closed.trade.exitReason).toBe("FLATTENED");
-    expect(await openOrders(symbol)).toEqual([]);
+    expect(await openOrders(t, symbol)).toEqual([]);
   }, 60_000);
 
   it("finds a close sent by a run that died before storing the answer, and sends no second one", async () => {
     const symbol = TEST_SYMBOLS[14] ?? "T14";
-    const { trade } = await openPosition(symbol, "10");
+    const { trade } = await openPosition(t, symbol, "10");
     const request = {
       accountId: t.accountId,
       symbol,
@@ -407,12 +388,13 @@ describe("closing positions through the jobs", () => {
 
   it("stops counting a close recorded long ago that never reached the broker as cover, and sends one recorded just now", async () => {
     const symbol = TEST_SYMBOLS[15] ?? "T15";
-    const { trade } = await openPosition(symbol, "10");
+    const { trade } = await openPosition(t, symbol, "10");
     const recordClose = (requestId: string, ageMs: number) =>
       recordUnsentClose(trade.id, symbol, requestId, ageMs);
     const cancelAll = async () => {
-      for (const order of await openOrders(symbol)) await t.broker.cancelOrder(order.brokerOrderId);
-      await waitFor(async () => (await openOrders(symbol)).length === 0, 15_000, "cancelled");
+      for (const order of await openOrders(t, symbol))
+        await t.broker.cancelOrder(order.brokerOrderId);
+      await waitFor(async () => (await openOrders(t, symbol)).length === 0, 15_000, "cancelled");
     };
     const stops = async () =>
       (await listOrdersForTrade(t.db.db, trade.id)).filter((o) => o.order.role === "STOP_LOSS");
@@ -422,7 +404,7 @@ describe("closing positions through the jobs", () => {
     const stopsBefore = (await stops()).length;
     await cancelAll();
     await waitFor(
-      async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
+      async () => (await openOrders(t, symbol)).some((o) => o.type === "stop"),
       15_000,
       "the stop placed again",
     );
@@ -441,7 +423,7 @@ describe("closing positions through the jobs", () => {
     await cancelAll();
     await waitFor(async () => (await repairs()) > repairsBefore, 15_000, "the repair");
     expect((await stops()).length).toBe(stopsNow);
-    expect(await openOrders(symbol)).toEqual([]);
+    expect(await openOrders(t, symbol)).toEqual([]);
     // The next run of its request sends that very close.
     const result = await createKillSwitch(t.deps, createOrderReportHandler(t.deps)).closePosition({
       accountId: t.accountId,
@@ -462,7 +444,7 @@ describe("closing positions through the jobs", () => {
 
   it("ends at the next reconciliation a close whose run died before cancelling the exits", async () => {
     const symbol = TEST_SYMBOLS[16] ?? "T16";
-    const { trade } = await openPosition(symbol, "10");
+    const { trade } = await openPosition(t, symbol, "10");
     // Recorded two minutes ago by a run gone for good: never sent, the exits never cancelled.
     const lost = await recordUnsentClose(trade.id, symbol, "died", 120_000);
     const reconcile = createReconcileProcessor(t.deps, {
@@ -481,7 +463,7 @@ describe("closing positions through the jobs", () => {
     expect(ended.order.brokerOrderId).toBeNull();
     // Nothing was sent for it, and the position keeps its stop.
     expect(await simOrders(symbol, "close-")).toEqual([]);
-    expect((await openOrders(symbol)).some((o) => o.type === "stop")).toBe(true);
+    expect((await openOrders(t, symbol)).some((o) => o.type === "stop")).toBe(true);
   }, 60_000);
 
   it("on a halt sweeps the entries again later, and flattens (once a day) only when the account asks for it", async () => {

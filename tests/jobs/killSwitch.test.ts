@@ -23,7 +23,6 @@ import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
-import type { PositionCloseResultNotice } from "../../domain/notifications";
 import { DEFAULT_RISK_LIMITS } from "../../domain/riskLimits";
 import { setTradingStateManually } from "../../domain/tradingState";
 import { createJobDeps, type JobDeps } from "../../jobs/context";
@@ -41,6 +40,7 @@ import { createValueProcessor } from "../../jobs/value";
 import type { WorkerRuntime } from "../../jobs/worker";
 import { TEST_REDIS_URL } from "../support/redis";
 import { type Lifecycle, OWNER_CHAT, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { closeResults } from "./killSwitchJobs";
 
 const [HELD, RESTING, REFUSED, SECOND, LATER, REFUSED_CLOSE] = TEST_SYMBOLS as [
   string,
@@ -170,20 +170,6 @@ async function noticeDetails(kind: string): Promise<string[]> {
     .from(notificationOutbox)
     .where(and(eq(notificationOutbox.kind, kind), eq(notificationOutbox.chatId, OWNER_CHAT)));
   return rows.map((r) => JSON.stringify(r.payload));
-}
-
-async function closeResults(): Promise<PositionCloseResultNotice[]> {
-  const rows = await t.db.db
-    .select()
-    .from(notificationOutbox)
-    .where(
-      and(
-        eq(notificationOutbox.kind, "POSITION_CLOSE_RESULT"),
-        eq(notificationOutbox.chatId, OWNER_CHAT),
-      ),
-    )
-    .orderBy(notificationOutbox.id);
-  return rows.map((r) => r.payload as unknown as PositionCloseResultNotice);
 }
 
 describe("kill switches on the simulator", () => {
@@ -331,7 +317,7 @@ describe("kill switches on the simulator", () => {
     );
     const results = await waitFor(
       async () => {
-        const found = await closeResults();
+        const found = await closeResults(t);
         const closedOne = (symbol: string) =>
           found.some((n) => n.outcome === "closed" && n.symbol === symbol);
         return closedOne(SECOND) && closedOne(HELD) ? found : null;
@@ -406,7 +392,7 @@ describe("kill switches on the simulator", () => {
     await expect(process({ data: close, attemptsMade: 9, opts: { attempts: 10 } })).rejects.toThrow(
       `${REFUSED_CLOSE} not closed`,
     );
-    const told = (await closeResults()).filter((n) => n.symbol === REFUSED_CLOSE);
+    const told = (await closeResults(t)).filter((n) => n.symbol === REFUSED_CLOSE);
     expect(told).toEqual([
       expect.objectContaining({
         action: "close",
@@ -424,7 +410,7 @@ describe("kill switches on the simulator", () => {
     // A close that goes through is told by its fill, not by another notice.
     await process({ data: { ...close, requestId: "close-again" }, attemptsMade: 0 });
     await waitFor(async () => !(await t.broker.getPosition(REFUSED_CLOSE)).ok, 15_000, "closed");
-    expect((await closeResults()).filter((n) => n.symbol === REFUSED_CLOSE)).toHaveLength(1);
+    expect((await closeResults(t)).filter((n) => n.symbol === REFUSED_CLOSE)).toHaveLength(1);
   }, 60_000);
 
   it("keeps a manual halt across a restart: new workers refuse entries, the session open keeps it", async () => {

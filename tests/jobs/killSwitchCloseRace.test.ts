@@ -12,7 +12,8 @@ import { createJobDeps } from "../../jobs/context";
 import { createKillSwitch, type SymbolClose } from "../../jobs/killSwitch";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import type { WorkerRuntime } from "../../jobs/worker";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, tradeIn, waitFor } from "./harness";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { openOrders, openPosition } from "./killSwitchJobs";
 
 let t: Lifecycle;
 let runtime: WorkerRuntime;
@@ -33,26 +34,6 @@ function gate(): { readonly open: () => void; readonly passed: Promise<void> } {
     open = resolve;
   });
   return { open, passed };
-}
-
-async function openOrders(symbol: string) {
-  const open = await t.broker.listOrders({ status: "open", symbols: [symbol], nested: false });
-  if (!open.ok) throw new Error(open.message);
-  return open.value;
-}
-
-/** A filled long position of `symbol` with its live stop, and its trade. */
-async function openPosition(symbol: string, quantity: string) {
-  await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
-  const decision = await t.decide({ symbol, entry: null, quantity });
-  await t.jobs.executeDecision(decision.id);
-  const trade = await tradeIn(t.db.db, decision.id, "POSITION");
-  await waitFor(
-    async () => (await openOrders(symbol)).some((o) => o.type === "stop"),
-    15_000,
-    "live stop",
-  );
-  return trade;
 }
 
 async function brokerQty(symbol: string): Promise<string> {
@@ -150,7 +131,7 @@ async function sendWhileRetried(symbol: string, percent: string, bRead: number) 
 describe("two runs of one close request", () => {
   it("closes half once when both runs read the position before either records its close", async () => {
     const symbol = TEST_SYMBOLS[30] as string;
-    const trade = await openPosition(symbol, "100");
+    const { trade } = await openPosition(t, symbol, "100");
     const bothRead = gate();
     let reading = 0;
     const meeting = (inner: Broker): Broker => {
@@ -178,7 +159,7 @@ describe("two runs of one close request", () => {
     const sent = await simCloses(symbol);
     expect(sent.map((o) => o.qty?.toFixed())).toEqual(["50"]);
     await waitFor(
-      async () => (await openOrders(symbol)).some((o) => o.type === "stop" && o.qty?.eq(50)),
+      async () => (await openOrders(t, symbol)).some((o) => o.type === "stop" && o.qty?.eq(50)),
       15_000,
       "a stop for the 50 left",
     );
@@ -190,7 +171,7 @@ describe("two runs of one close request", () => {
 
   it("closes half once when the retry reads the position after the first run's close filled", async () => {
     const symbol = TEST_SYMBOLS[31] as string;
-    await openPosition(symbol, "100");
+    await openPosition(t, symbol, "100");
     const { first, second } = await sendWhileRetried(symbol, "50", 1);
     expect([first.ok, second.ok]).toEqual([true, true]);
     expect(await brokerQty(symbol)).toBe("50");
@@ -199,7 +180,7 @@ describe("two runs of one close request", () => {
 
   it("does not end the first run's close as unsent and send another when the retry finds the position smaller", async () => {
     const symbol = TEST_SYMBOLS[32] as string;
-    const trade = await openPosition(symbol, "100");
+    const { trade } = await openPosition(t, symbol, "100");
     // B records nothing of its own (A's close fits the position it reads first), then finds 40
     // left after cancelling the exits: A's close has filled, its answer not heard yet.
     const { first, second } = await sendWhileRetried(symbol, "60", 2);

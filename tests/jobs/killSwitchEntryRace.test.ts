@@ -19,7 +19,7 @@ import { createKillSwitch } from "../../jobs/killSwitch";
 import { createKillSwitchClient } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
-import { type KillSwitchJobs, startKillSwitchJobs } from "./killSwitchJobs";
+import { type KillSwitchJobs, openOrders, startKillSwitchJobs } from "./killSwitchJobs";
 
 const HALTED_ENTRY = TEST_SYMBOLS[20] ?? "T20";
 const FLATTENED_ENTRY = TEST_SYMBOLS[21] ?? "T21";
@@ -75,12 +75,6 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function openOrders(symbol: string) {
-  const open = await t.broker.listOrders({ status: "open", symbols: [symbol], nested: false });
-  if (!open.ok) throw new Error(open.message);
-  return open.value;
-}
-
 async function setMode(mode: "ACTIVE" | "HALTED", reason: string) {
   const now = t.deps.now();
   await changeTradingState(
@@ -135,7 +129,7 @@ describe("the kill switch and an entry between its risk check and its send", () 
     );
     // A halted account keeps no working entry.
     await waitFor(
-      async () => (await openOrders(HALTED_ENTRY)).length === 0,
+      async () => (await openOrders(t, HALTED_ENTRY)).length === 0,
       20_000,
       "the late entry cancelled",
     );
@@ -171,7 +165,7 @@ describe("the kill switch and an entry between its risk check and its send", () 
     );
     const held = await t.broker.getPosition(FLATTENED_ENTRY);
     expect(held.ok).toBe(false);
-    expect(await openOrders(FLATTENED_ENTRY)).toEqual([]);
+    expect(await openOrders(t, FLATTENED_ENTRY)).toEqual([]);
   }, 60_000);
 
   it("a /flatten cancels the working orders the desk did not place, where no position is held", async () => {
@@ -187,7 +181,7 @@ describe("the kill switch and an entry between its risk check and its send", () 
       entry: { type: "limit", limitPrice: dec("97.00") },
     });
     expect(placed.ok).toBe(true);
-    expect(await openOrders(OUTSIDE_ORDER)).toHaveLength(1);
+    expect(await openOrders(t, OUTSIDE_ORDER)).toHaveLength(1);
 
     const outcome = await createKillSwitch(t.deps, createOrderReportHandler(t.deps)).flatten({
       accountId: t.accountId,
@@ -197,6 +191,6 @@ describe("the kill switch and an entry between its risk check and its send", () 
     });
     expect(outcome.failed).toEqual([]);
     // Cancel everything: nothing is left to open a position on the halted account.
-    expect(await openOrders(OUTSIDE_ORDER)).toEqual([]);
+    expect(await openOrders(t, OUTSIDE_ORDER)).toEqual([]);
   }, 60_000);
 });

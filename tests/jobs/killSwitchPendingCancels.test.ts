@@ -8,24 +8,19 @@
  * it yourself".
  */
 
-import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { notificationOutbox } from "../../db/schema";
-import type { PositionCloseResultNotice } from "../../domain/notifications";
 import { createKillSwitch } from "../../jobs/killSwitch";
 import { createKillSwitchClient, createKillSwitchProcessor } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { jobIdOf } from "../../jobs/queues";
 import type { WorkerRuntime } from "../../jobs/worker";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS, tradeIn, waitFor } from "./harness";
 import {
-  type Lifecycle,
-  OWNER_CHAT,
-  openLifecycle,
-  TEST_SYMBOLS,
-  tradeIn,
-  waitFor,
-} from "./harness";
-import { type KillSwitchJobs, startKillSwitchJobs } from "./killSwitchJobs";
+  closeResults,
+  type KillSwitchJobs,
+  openPosition,
+  startKillSwitchJobs,
+} from "./killSwitchJobs";
 
 let t: Lifecycle;
 let runtime: WorkerRuntime;
@@ -64,36 +59,6 @@ async function brokerQty(symbol: string): Promise<string> {
   return p.ok ? p.value.qty.toFixed() : "0";
 }
 
-async function closeResults(symbol: string): Promise<PositionCloseResultNotice[]> {
-  const rows = await t.db.db
-    .select()
-    .from(notificationOutbox)
-    .where(
-      and(
-        eq(notificationOutbox.kind, "POSITION_CLOSE_RESULT"),
-        eq(notificationOutbox.chatId, OWNER_CHAT),
-      ),
-    )
-    .orderBy(notificationOutbox.id);
-  return rows
-    .map((r) => r.payload as unknown as PositionCloseResultNotice)
-    .filter((n) => n.symbol === symbol);
-}
-
-/** A filled long position of `symbol` with its live stop. */
-async function openPosition(symbol: string, quantity: string) {
-  await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
-  const decision = await t.decide({ symbol, entry: null, quantity });
-  await t.jobs.executeDecision(decision.id);
-  await tradeIn(t.db.db, decision.id, "POSITION");
-  await waitFor(
-    async () => (await simOrders(symbol)).some((o) => o.type === "stop" && LIVE.includes(o.status)),
-    15_000,
-    "live stop",
-  );
-  return decision;
-}
-
 /** Runs a /close job as the worker's last attempt would. */
 function lastAttempt(data: { readonly symbol: string; readonly requestId: string }) {
   const process = createKillSwitchProcessor(
@@ -123,7 +88,7 @@ describe("closes meeting cancels the broker holds pending", () => {
   for (const action of ["close", "flatten"] as const) {
     it(`/${action}: says the exits' cancel is pending, keeps the stop, closes once it is confirmed, with one stop at a time`, async () => {
       const symbol = TEST_SYMBOLS[action === "close" ? 35 : 36] as string;
-      const decision = await openPosition(symbol, "100");
+      const { decision } = await openPosition(t, symbol, "100");
       let watching = true;
       let mostStopped = 0;
       const watch = (async () => {
@@ -148,7 +113,7 @@ describe("closes meeting cancels the broker holds pending", () => {
           await client.flatten({ accountId: t.accountId, requestedBy: "user:1", requestId });
         }
         const told = await waitFor(
-          async () => (await closeResults(symbol)).find((n) => n.outcome === "failed"),
+          async () => (await closeResults(t, symbol)).find((n) => n.outcome === "failed"),
           15_000,
           "the first failure told",
         );
@@ -177,13 +142,13 @@ describe("closes meeting cancels the broker holds pending", () => {
       // Never a second stop beside the one whose cancel was pending.
       expect(mostStopped).toBe(100);
       expect(await liveStopQuantity(symbol)).toBe(0);
-      expect((await closeResults(symbol)).filter((n) => n.outcome === "failed")).toHaveLength(1);
+      expect((await closeResults(t, symbol)).filter((n) => n.outcome === "failed")).toHaveLength(1);
     }, 60_000);
   }
 
   it("ends a /close whose position its stop closed while the exits' cancel was pending, without telling the trader to close it", async () => {
     const symbol = TEST_SYMBOLS[34] as string;
-    const decision = await openPosition(symbol, "100");
+    const { decision } = await openPosition(t, symbol, "100");
     const request = { symbol, requestId: "stop-filled-meanwhile" };
     await t.sim.control("/sim/faults", { holdCancels: true });
     try {
@@ -194,7 +159,7 @@ describe("closes meeting cancels the broker holds pending", () => {
         ...request,
       });
       await waitFor(
-        async () => (await closeResults(symbol)).some((n) => n.outcome === "failed"),
+        async () => (await closeResults(t, symbol)).some((n) => n.outcome === "failed"),
         15_000,
         "the first failure told",
       );
@@ -210,7 +175,7 @@ describe("closes meeting cancels the broker holds pending", () => {
     await expect(lastAttempt(request)).resolves.toMatchObject({ ok: false, code: "NO_POSITION" });
     const job = await killJobs.queue.getJob(jobIdOf("close", t.accountId, request.requestId));
     await waitFor(async () => (await job?.getState()) === "completed", 15_000, "the job done");
-    const told = await closeResults(symbol);
+    const told = await closeResults(t, symbol);
     expect(told.filter((n) => n.outcome === "failed")).toHaveLength(1);
     expect(told.some((n) => n.nextStep?.includes("stopped retrying"))).toBe(false);
     expect((await simOrders(symbol)).filter((o) => LIVE.includes(o.status))).toEqual([]);
