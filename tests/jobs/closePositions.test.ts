@@ -31,8 +31,14 @@ import {
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createQueues } from "../../jobs/queues";
 import { createReconcileProcessor } from "../../jobs/reconcile";
-import type { WorkerRuntime } from "../../jobs/worker";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, tradeIn, waitFor } from "./harness";
+import {
+  type Lifecycle,
+  openLifecycle,
+  startStreamingRuntime,
+  TEST_SYMBOLS,
+  tradeIn,
+  waitFor,
+} from "./harness";
 import {
   type KillSwitchJobs,
   openOrders,
@@ -43,14 +49,12 @@ import {
 const SYMBOL = TEST_SYMBOLS[10] ?? "T10";
 
 let t: Lifecycle;
-let runtime: WorkerRuntime;
 let killJobs: KillSwitchJobs;
 let killQueue: KillSwitchJobs["queue"];
 
 beforeAll(async () => {
   t = await openLifecycle("closepositions");
-  runtime = await t.startRuntime();
-  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  await startStreamingRuntime(t);
   killJobs = startKillSwitchJobs(t);
   killQueue = killJobs.queue;
 }, 60_000);

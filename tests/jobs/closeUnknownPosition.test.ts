@@ -22,19 +22,22 @@ import { createKillSwitch } from "../../jobs/killSwitch";
 import { createKillSwitchClient } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
-import type { WorkerRuntime } from "../../jobs/worker";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import {
+  type Lifecycle,
+  openLifecycle,
+  startStreamingRuntime,
+  TEST_SYMBOLS,
+  waitFor,
+} from "./harness";
 import { type KillSwitchJobs, startKillSwitchJobs } from "./killSwitchJobs";
 
 let t: Lifecycle;
-let runtime: WorkerRuntime;
 let killJobs: KillSwitchJobs;
 let killQueue: KillSwitchJobs["queue"];
 
 beforeAll(async () => {
   t = await openLifecycle("closeunknown");
-  runtime = await t.startRuntime();
-  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  await startStreamingRuntime(t);
   killJobs = startKillSwitchJobs(t);
   killQueue = killJobs.queue;
 }, 60_000);

@@ -33,6 +33,13 @@ export const OWNER_CHAT = 7_000_001;
 /** Test symbols at $100, one per scenario so scenarios never share a position. */
 export const TEST_SYMBOLS = Array.from({ length: 40 }, (_, i) => `T${String(i).padStart(2, "0")}`);
 
+export interface RuntimeOptions {
+  readonly streams?: boolean;
+  readonly settings?: Partial<JobSettings>;
+  /** The broker the runtime talks to, around the simulator's (e.g. to see what it is sent). */
+  readonly broker?: (broker: Broker) => Broker;
+}
+
 export interface Lifecycle {
   readonly db: TestDatabase;
   readonly redis: TestRedis;
@@ -44,15 +51,23 @@ export interface Lifecycle {
   readonly deps: JobDeps;
   readonly prefix: string;
   /** Starts a worker runtime in this process (stopped by `close`). */
-  startRuntime(options?: {
-    readonly streams?: boolean;
-    readonly settings?: Partial<JobSettings>;
-    /** The broker the runtime talks to, around the simulator's (e.g. to see what it is sent). */
-    readonly broker?: (broker: Broker) => Broker;
-  }): Promise<WorkerRuntime>;
+  startRuntime(options?: RuntimeOptions): Promise<WorkerRuntime>;
   /** An approved decision (long by default), ready to execute. */
   decide(options: DecisionOptions): Promise<Decision>;
   close(): Promise<void>;
+}
+
+/**
+ * Starts a worker runtime that holds the account's trade stream, and waits until it holds it: the
+ * stream's events are then applied by this runtime as they come.
+ */
+export async function startStreamingRuntime(
+  t: Lifecycle,
+  options: Omit<RuntimeOptions, "streams"> = {},
+): Promise<WorkerRuntime> {
+  const runtime = await t.startRuntime(options);
+  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  return runtime;
 }
 
 export interface DecisionOptions {

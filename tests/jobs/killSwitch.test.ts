@@ -39,7 +39,14 @@ import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createValueProcessor } from "../../jobs/value";
 import type { WorkerRuntime } from "../../jobs/worker";
 import { TEST_REDIS_URL } from "../support/redis";
-import { type Lifecycle, OWNER_CHAT, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import {
+  type Lifecycle,
+  OWNER_CHAT,
+  openLifecycle,
+  startStreamingRuntime,
+  TEST_SYMBOLS,
+  waitFor,
+} from "./harness";
 import { closeResults } from "./killSwitchJobs";
 
 const [HELD, RESTING, REFUSED, SECOND, LATER, REFUSED_CLOSE] = TEST_SYMBOLS as [
@@ -109,8 +116,7 @@ beforeAll(async () => {
     "test",
     new Date(),
   );
-  runtime = await t.startRuntime();
-  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  runtime = await startStreamingRuntime(t);
   workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
   killQueue = createKillSwitchQueue({ connection: t.redis.redis, prefix: t.prefix });
   const handler = createOrderReportHandler(t.deps);

@@ -11,17 +11,20 @@ import type { Broker } from "../../domain/broker";
 import { createJobDeps } from "../../jobs/context";
 import { createKillSwitch, type SymbolClose } from "../../jobs/killSwitch";
 import { createOrderReportHandler } from "../../jobs/orderReports";
-import type { WorkerRuntime } from "../../jobs/worker";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import {
+  type Lifecycle,
+  openLifecycle,
+  startStreamingRuntime,
+  TEST_SYMBOLS,
+  waitFor,
+} from "./harness";
 import { openOrders, openPosition } from "./killSwitchJobs";
 
 let t: Lifecycle;
-let runtime: WorkerRuntime;
 
 beforeAll(async () => {
   t = await openLifecycle("close-race");
-  runtime = await t.startRuntime();
-  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  await startStreamingRuntime(t);
 }, 60_000);
 afterAll(async () => {
   await t?.close();

@@ -18,7 +18,13 @@ import { setTradingStateManually } from "../../domain/tradingState";
 import { createKillSwitch } from "../../jobs/killSwitch";
 import { createKillSwitchClient } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler } from "../../jobs/orderReports";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import {
+  type Lifecycle,
+  openLifecycle,
+  startStreamingRuntime,
+  TEST_SYMBOLS,
+  waitFor,
+} from "./harness";
 import { type KillSwitchJobs, openOrders, startKillSwitchJobs } from "./killSwitchJobs";
 
 const HALTED_ENTRY = TEST_SYMBOLS[20] ?? "T20";
@@ -65,8 +71,7 @@ function gatedEntries(broker: Broker): Broker {
 
 beforeAll(async () => {
   t = await openLifecycle("killswitchrace");
-  const runtime = await t.startRuntime({ broker: gatedEntries });
-  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  await startStreamingRuntime(t, { broker: gatedEntries });
   killJobs = startKillSwitchJobs(t);
   killQueue = killJobs.queue;
 }, 60_000);

@@ -13,8 +13,14 @@ import { createKillSwitch } from "../../jobs/killSwitch";
 import { createKillSwitchClient, createKillSwitchProcessor } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { jobIdOf } from "../../jobs/queues";
-import type { WorkerRuntime } from "../../jobs/worker";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, tradeIn, waitFor } from "./harness";
+import {
+  type Lifecycle,
+  openLifecycle,
+  startStreamingRuntime,
+  TEST_SYMBOLS,
+  tradeIn,
+  waitFor,
+} from "./harness";
 import {
   closeResults,
   type KillSwitchJobs,
@@ -23,13 +29,11 @@ import {
 } from "./killSwitchJobs";
 
 let t: Lifecycle;
-let runtime: WorkerRuntime;
 let killJobs: KillSwitchJobs;
 
 beforeAll(async () => {
   t = await openLifecycle("close-pending-cancels");
-  runtime = await t.startRuntime();
-  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  await startStreamingRuntime(t);
   killJobs = startKillSwitchJobs(t);
 }, 60_000);
 afterAll(async () => {

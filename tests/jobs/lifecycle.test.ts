@@ -9,16 +9,13 @@ import { listOrdersForTrade } from "../../db/orders";
 import { findPosition } from "../../db/positions";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
-import type { WorkerRuntime } from "../../jobs/worker";
-import { type Lifecycle, openLifecycle, tradeIn, waitFor } from "./harness";
+import { type Lifecycle, openLifecycle, startStreamingRuntime, tradeIn, waitFor } from "./harness";
 
 let t: Lifecycle;
-let runtime: WorkerRuntime;
 
 beforeAll(async () => {
   t = await openLifecycle("lifecycle");
-  runtime = await t.startRuntime();
-  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  await startStreamingRuntime(t);
 });
 afterAll(async () => {
   await t?.close();

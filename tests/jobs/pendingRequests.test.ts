@@ -11,16 +11,20 @@ import { listOrdersForTrade, type OrderRecord } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
 import { dec, sumDecimals } from "../../domain/money";
 import { isTerminal } from "../../domain/orderStateMachine";
-import type { WorkerRuntime } from "../../jobs/worker";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, tradeIn, waitFor } from "./harness";
+import {
+  type Lifecycle,
+  openLifecycle,
+  startStreamingRuntime,
+  TEST_SYMBOLS,
+  tradeIn,
+  waitFor,
+} from "./harness";
 
 let t: Lifecycle;
-let runtime: WorkerRuntime;
 
 beforeAll(async () => {
   t = await openLifecycle("pending-requests");
-  runtime = await t.startRuntime();
-  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  await startStreamingRuntime(t);
 });
 afterAll(async () => {
   await t?.close();
@@ -84,6 +88,21 @@ function deskStopQuantity(orders: readonly OrderRecord[]): string {
 
 async function entryOf(tradeId: number): Promise<OrderRecord | undefined> {
   return (await listOrdersForTrade(t.db.db, tradeId)).find((o) => o.order.role === "ENTRY");
+}
+
+/** A bracket entry of 10 filled at once, its trade and its stop leg acknowledged by the broker. */
+async function openBracketPosition(symbol: string) {
+  await quote(symbol, "99.99", "100.01");
+  const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+  await t.jobs.executeDecision(decision.id);
+  const opened = await tradeIn(t.db.db, decision.id, "POSITION");
+  await waitFor(
+    async () => deskStopQuantity(await listOrdersForTrade(t.db.db, opened.id)) === "10",
+    15_000,
+    "the bracket's stop",
+  );
+  const stopLeg = (await simOrders(symbol)).find((o) => o.type === "stop");
+  return { decision, opened, stopLeg };
 }
 
 describe("cancel requests pending at the broker", () => {
@@ -180,16 +199,7 @@ describe("cancel requests pending at the broker", () => {
 
   it("keeps a position covered while its exits' cancel is in flight, and protects it again after", async () => {
     const symbol = TEST_SYMBOLS[22] as string;
-    await quote(symbol, "99.99", "100.01");
-    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
-    await t.jobs.executeDecision(decision.id);
-    const opened = await tradeIn(t.db.db, decision.id, "POSITION");
-    await waitFor(
-      async () => deskStopQuantity(await listOrdersForTrade(t.db.db, opened.id)) === "10",
-      15_000,
-      "the bracket's stop",
-    );
-    const stopLeg = (await simOrders(symbol)).find((o) => o.type === "stop");
+    const { opened, stopLeg } = await openBracketPosition(symbol);
     await t.sim.control("/sim/faults", { holdCancels: true });
     try {
       // Cancelled at the broker (a person, another tool): the whole group goes.
@@ -224,16 +234,7 @@ describe("cancel requests pending at the broker", () => {
 
   it("closes the trade at the fill when an exit fills while its cancel is pending", async () => {
     const symbol = TEST_SYMBOLS[23] as string;
-    await quote(symbol, "99.99", "100.01");
-    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
-    await t.jobs.executeDecision(decision.id);
-    const opened = await tradeIn(t.db.db, decision.id, "POSITION");
-    await waitFor(
-      async () => deskStopQuantity(await listOrdersForTrade(t.db.db, opened.id)) === "10",
-      15_000,
-      "the bracket's stop",
-    );
-    const stopLeg = (await simOrders(symbol)).find((o) => o.type === "stop");
+    const { decision, opened, stopLeg } = await openBracketPosition(symbol);
     await t.sim.control("/sim/faults", { holdCancels: true });
     try {
       expect((await t.broker.cancelOrder(stopLeg?.id ?? "")).ok).toBe(true);

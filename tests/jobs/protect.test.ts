@@ -11,11 +11,9 @@ import { findTradeByDecision } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
 import { sumDecimals } from "../../domain/money";
 import { isTerminal } from "../../domain/orderStateMachine";
-import type { WorkerRuntime } from "../../jobs/worker";
-import { type Lifecycle, openLifecycle, waitFor } from "./harness";
+import { type Lifecycle, openLifecycle, startStreamingRuntime, waitFor } from "./harness";
 
 let t: Lifecycle;
-let runtime: WorkerRuntime;
 
 /** Every exit the runtime asked the broker for: its client order id, class and position intent. */
 const exitsSent: {
@@ -43,8 +41,10 @@ function notingExits(broker: Broker): Broker {
 
 beforeAll(async () => {
   t = await openLifecycle("protect");
-  runtime = await t.startRuntime({ settings: { nativeBrackets: false }, broker: notingExits });
-  await waitFor(async () => runtime.streams?.held().length === 1, 10_000, "stream lease");
+  await startStreamingRuntime(t, {
+    settings: { nativeBrackets: false },
+    broker: notingExits,
+  });
 });
 afterAll(async () => {
   await t?.close();
