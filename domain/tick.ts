@@ -1,4 +1,4 @@
-import { Decimal, type Decimal as DecimalValue, ONE } from "./money";
+import { Decimal, type Decimal as DecimalValue, ONE, ZERO } from "./money";
 
 const CENT = new Decimal("0.01");
 const HUNDREDTH_OF_CENT = new Decimal("0.0001");
@@ -33,6 +33,27 @@ export function roundToTick(price: DecimalValue, mode: TickRounding): DecimalVal
   const fine = price.toNearest(HUNDREDTH_OF_CENT, rounding);
   if (fine.lt(ONE)) return fine;
   return price.toNearest(CENT, rounding);
+}
+
+/**
+ * How far from a tick, relative to the price, a price still counts as that tick printed from
+ * binary floating point (190.10000000000002 for 190.10). Double precision errs by about 1e-16 per
+ * operation, so this leaves room for long computations while staying far below half a tick for
+ * any price under $5,000,000 (a real sub-penny price such as 190.105 is never taken for a tick).
+ */
+const FLOAT_NOISE = new Decimal("1e-9");
+
+/**
+ * The tick a price means: the price itself when on the grid, the nearest tick when the price is
+ * within floating-point noise of it, else null (a price really off the grid, to be refused rather
+ * than moved to a price nobody asked for).
+ */
+export function tickPriceWithinNoise(price: DecimalValue): DecimalValue | null {
+  if (!price.gt(ZERO)) return null;
+  if (isOnTick(price)) return price;
+  const nearest = roundToTick(price, "nearest");
+  if (!nearest.gt(ZERO)) return null;
+  return price.minus(nearest).abs().lte(price.times(FLOAT_NOISE)) ? nearest : null;
 }
 
 /**

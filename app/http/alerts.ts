@@ -7,7 +7,7 @@ import type { Database } from "../../db/database";
 import { parseDecimal } from "../../domain/money";
 import type { DeskMetrics } from "../metrics";
 import { fieldIssues, sendError } from "./errors";
-import { priceField } from "./fields";
+import { priceField, tickPriceField } from "./fields";
 
 /** How far `X-Timestamp` may be from the server's clock, either way. */
 export const ALERT_TIMESTAMP_WINDOW_SECONDS = 300;
@@ -48,9 +48,10 @@ export const alertPayloadSchema = z.object({
   score: z
     .number({ error: "must be a number" })
     .refine(Number.isFinite, { error: "must be a finite number" }),
-  entry: priceField,
-  stop: priceField,
-  target: priceField.optional(),
+  entry: tickPriceField,
+  stop: tickPriceField,
+  target: tickPriceField.optional(),
+  // The last trade, for information: prints can be sub-penny.
   price: priceField.optional(),
   source: z.string().trim().min(1, { error: "must not be empty" }).max(100).optional(),
   expires_at: z.iso

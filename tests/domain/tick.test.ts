@@ -7,6 +7,7 @@ import {
   roundStopPrice,
   roundTargetPrice,
   roundToTick,
+  tickPriceWithinNoise,
   tickSizeFor,
 } from "../../domain/tick";
 
@@ -87,5 +88,27 @@ describe("parseDecimal", () => {
     for (const bad of ["", "abc", "1e5", "Infinity", "NaN", "1.2.3", "12a"]) {
       expect(parseDecimal(bad)).toBeNull();
     }
+  });
+});
+
+describe("tickPriceWithinNoise", () => {
+  const tick = (text: string) => tickPriceWithinNoise(dec(text))?.toFixed() ?? null;
+
+  it("keeps a price on the grid and reads floating-point noise as the tick it is near", () => {
+    expect(tick("190.10")).toBe("190.1");
+    expect(tick("190.10000000000002")).toBe("190.1");
+    expect(tick("186.09999999999997")).toBe("186.1");
+    expect(tick(String(0.1 + 0.2))).toBe("0.3");
+    expect(tick("0.51230000000000001")).toBe("0.5123");
+    expect(tick("0.99999999999999989")).toBe("1");
+  });
+
+  it("refuses a price really off the grid, and a price that is not positive", () => {
+    expect(tick("190.105")).toBeNull();
+    expect(tick("190.100001")).toBeNull();
+    expect(tick("0.51235")).toBeNull();
+    expect(tick("0.00001")).toBeNull();
+    expect(tick("0")).toBeNull();
+    expect(tick("-190.10")).toBeNull();
   });
 });
