@@ -87,19 +87,27 @@ export async function markNotificationSent(
     .where(eq(notificationOutbox.id, id));
 }
 
-/** Records a failed delivery: retried at `retryAt`, or given up when `retryAt` is null. */
+/**
+ * Records a failed delivery: retried at `retryAt`, or given up when `retryAt` is null. With
+ * `countAttempt: false` the try the claim counted is taken back (a flood wait is no attempt).
+ */
 export async function markNotificationFailed(
   db: Database,
   id: number,
   error: string,
   retryAt: Date | null,
+  options: { readonly countAttempt?: boolean } = {},
 ): Promise<void> {
+  const attempts =
+    options.countAttempt === false
+      ? { attempts: sql`greatest(${notificationOutbox.attempts} - 1, 0)` }
+      : {};
   await db
     .update(notificationOutbox)
     .set(
       retryAt
-        ? { lastError: error, nextAttemptAt: retryAt }
-        : { lastError: error, status: "failed" },
+        ? { lastError: error, nextAttemptAt: retryAt, ...attempts }
+        : { lastError: error, status: "failed", ...attempts },
     )
     .where(eq(notificationOutbox.id, id));
 }

@@ -27,10 +27,19 @@ export interface NoticeMessage {
   readonly dedupeKey: string;
 }
 
-/** What a delivery attempt ended with. `retryable: false` gives the message up (e.g. the chat blocked the bot). */
+/**
+ * What a delivery attempt ended with. `retryable: false` gives the message up (e.g. the chat
+ * blocked the bot). `retryAfterMs` is Telegram's flood wait (429 retry_after): the message is
+ * tried again no sooner, and the wait does not count as one of its attempts.
+ */
 export type NoticeSendResult =
   | { readonly ok: true; readonly telegramMessageId: number | null }
-  | { readonly ok: false; readonly retryable: boolean; readonly error: string };
+  | {
+      readonly ok: false;
+      readonly retryable: boolean;
+      readonly error: string;
+      readonly retryAfterMs?: number;
+    };
 
 /**
  * The port through which notices leave the desk (Telegram in production). The job calls `send`
@@ -126,10 +135,17 @@ async function settleRow(
     await markNotificationSent(deps.db, row.id, result.telegramMessageId, at);
     return "sent";
   }
+  // Flood control is Telegram pacing the desk, not the message failing: a long wait must not use
+  // up its attempts (a burst would give fills up), and a retry before retry_after is refused.
+  const floodWaitMs = result.retryable ? result.retryAfterMs : undefined;
   // `attempts` already counts this try (the claim counted it).
-  const giveUp = !result.retryable || row.attempts >= settings.maxAttempts;
-  const retryAt = giveUp ? null : new Date(at.getTime() + retryDelayMs(row.attempts, settings));
-  await markNotificationFailed(deps.db, row.id, result.error, retryAt);
+  const giveUp =
+    !result.retryable || (floodWaitMs === undefined && row.attempts >= settings.maxAttempts);
+  const delayMs = Math.max(floodWaitMs ?? 0, retryDelayMs(row.attempts, settings));
+  const retryAt = giveUp ? null : new Date(at.getTime() + delayMs);
+  await markNotificationFailed(deps.db, row.id, result.error, retryAt, {
+    countAttempt: floodWaitMs === undefined,
+  });
   deps.logger[giveUp ? "error" : "warn"](
     {
       outboxId: row.id,

@@ -94,7 +94,16 @@ const BLOCK_SEPARATOR = "\n\n";
 const HEADER_SLACK = 16;
 const REMEMBERED_ANCHORS = 5_000;
 
-class RetryableBatchFailure extends Error {}
+class RetryableBatchFailure extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
+type Failure = { retryable: boolean; error: string; retryAfterMs?: number };
 
 /** Builds the sender. */
 export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): TelegramNoticeSender {
@@ -299,10 +308,15 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Tele
     return parts;
   };
 
-  const failureOf = (error: unknown): { retryable: boolean; error: string } => {
+  const failureOf = (error: unknown): Failure => {
     if (error instanceof GrammyError) {
       const retryable = error.error_code === 429 || error.error_code >= 500;
-      return { retryable, error: `Telegram ${error.error_code}: ${error.description}` };
+      const failure = { retryable, error: `Telegram ${error.error_code}: ${error.description}` };
+      // A flood wait longer than the client waits itself: the outbox tries again after it.
+      const retryAfter = error.parameters.retry_after;
+      return error.error_code === 429 && typeof retryAfter === "number"
+        ? { ...failure, retryAfterMs: retryAfter * 1_000 }
+        : failure;
     }
     if (error instanceof HttpError) return { retryable: true, error: error.message };
     return { retryable: false, error: error instanceof Error ? error.message : String(error) };
@@ -329,7 +343,7 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Tele
           { chatId, rows: unsent.size, retryable: failure.retryable, error: failure.error },
           "notice delivery failed",
         );
-        if (failure.retryable) throw new RetryableBatchFailure(failure.error);
+        if (failure.retryable) throw new RetryableBatchFailure(failure.error, failure.retryAfterMs);
         return sentIds;
       }
       sentIds.push(messageId);
@@ -378,16 +392,19 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Tele
         try {
           await deliver(chatId, queue, batch);
         } catch (error) {
-          const failure =
+          const failure: Failure =
             error instanceof RetryableBatchFailure
-              ? { retryable: true, error: error.message }
+              ? {
+                  retryable: true,
+                  error: error.message,
+                  ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+                }
               : failureOf(error);
           if (!(error instanceof RetryableBatchFailure)) {
             deps.logger.error({ chatId, err: error }, "notice delivery failed");
           }
           // Rows not settled yet (a failed lookup, a retryable failure midway) are retried later.
-          for (const row of batch)
-            row.resolve({ ok: false, retryable: true, error: failure.error });
+          for (const row of batch) row.resolve({ ...failure, ok: false, retryable: true });
         }
       }
     } finally {

@@ -372,6 +372,46 @@ describe("notify in production: the real processor and Telegram sender against t
     expect(elapsedMs).toBeLessThan(messages.length * 1_000 + 3_000);
   }, 30_000);
 
+  it("waits out a flood wait longer than the client's own (retry_after) and never gives a notice up for it", async () => {
+    const notice = fillNotice(0);
+    await enqueueNotification(
+      t.db,
+      {
+        dedupeKey: `fill-${notice.executionId}:${chat}`,
+        chatId: chat,
+        kind: notice.kind,
+        payload: notice as unknown as Record<string, unknown>,
+      },
+      T0,
+    );
+    const flood = emulator.failNext("sendMessage", { status: 429, times: 4, retryAfter: 120 });
+    const pass = () =>
+      createNotifyProcessor({
+        db: t.db,
+        sender,
+        now: () => now,
+        logger,
+        settings: { baseBackoffMs: 1_000, maxAttempts: 3 },
+      })({ data: { reason: "test" } });
+    const [row] = await t.db.select().from(notificationOutbox);
+    for (let wait = 0; wait < 4; wait++) {
+      expect(await pass()).toEqual({ sent: 0, retrying: 1, gaveUp: 0 });
+      const [after] = await t.db.select().from(notificationOutbox);
+      expect(after?.status).toBe("pending");
+      // Telegram said when: not a second before.
+      expect(after?.nextAttemptAt.getTime()).toBe(now.getTime() + 120_000);
+      now = new Date(now.getTime() + 119_000);
+      expect(await pass()).toEqual({ sent: 0, retrying: 0, gaveUp: 0 });
+      now = new Date(now.getTime() + 1_000);
+    }
+    expect(flood.failed()).toBe(4);
+    expect(await pass()).toEqual({ sent: 1, retrying: 0, gaveUp: 0 });
+    const [sent] = await t.db.select().from(notificationOutbox);
+    expect(sent?.id).toBe(row?.id);
+    expect(sent?.status).toBe("sent");
+    expect(emulator.messagesIn(chat)).toHaveLength(1);
+  }, 30_000);
+
   it("retries a failed message later without sending again what already went out", async () => {
     await writeFills();
     const firstPass = processor()({ data: { reason: "test" } });
