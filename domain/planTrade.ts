@@ -1,4 +1,4 @@
-import { type Decimal, HUNDRED, percentToFraction, ZERO } from "./money";
+import { type Decimal, HUNDRED, ONE, percentToFraction, ZERO } from "./money";
 import type { OrderSide } from "./order";
 import { type AccountSnapshot, checkOrder, type QuoteView } from "./riskChecks";
 import type { RiskLimits } from "./riskLimits";
@@ -193,6 +193,12 @@ export function planTrade(
   const method = input.sizingMethod ?? "risk_percent";
   const riskPercent = input.riskPercent ?? limits.riskPerTradePercent;
   const asset = snapshot.assets.get(symbol);
+  // The checks count a market entry at the quote plus the slippage allowance against buying
+  // power: size it the same way, or the size the rules offer is one the checks refuse.
+  const buyingPower =
+    input.entryType === "market"
+      ? snapshot.buyingPower.div(ONE.plus(percentToFraction(limits.maxSlippagePercent)))
+      : snapshot.buyingPower;
   const sized = sizePosition({
     method,
     side,
@@ -200,7 +206,7 @@ export function planTrade(
     stop,
     target,
     equity: snapshot.equity,
-    buyingPower: snapshot.buyingPower,
+    buyingPower,
     riskPercent,
     maxRiskPercent: limits.riskPerTradePercent,
     maxPositionPercent: limits.maxPositionPercent,

@@ -248,4 +248,30 @@ describe("planTrade", () => {
     // What the rules would allow, beside the quantity given.
     expect(result.size?.sizing?.quantity.toString()).toBe("26");
   });
+
+  it("sizes a market entry within buying power once the slippage allowance is added, as the checks count it", () => {
+    // 950.10 buys 5 shares at the 190.01 ask, but the checks count a market buy at the ask plus
+    // 0.5%: 5 x 190.01 x 1.005 = 954.80, more than there is.
+    const result = planTrade(
+      input(),
+      snapshot({ buyingPower: dec("950.10") }),
+      DEFAULT_RISK_LIMITS,
+      ACTIVE,
+      NOW,
+    );
+    expect(result.violations).toEqual([]);
+    expect(result.canConfirm).toBe(true);
+    // 950.10 / 1.005 / 190.01 = 4.97 shares.
+    expect(result.size?.quantity.toString()).toBe("4");
+    // A limit entry pays its limit at most: no allowance.
+    const limit = planTrade(
+      input({ entryType: "limit", limitPrice: dec("190.01") }),
+      snapshot({ buyingPower: dec("950.10") }),
+      DEFAULT_RISK_LIMITS,
+      ACTIVE,
+      NOW,
+    );
+    expect(limit.violations).toEqual([]);
+    expect(limit.size?.quantity.toString()).toBe("5");
+  });
 });
