@@ -55,6 +55,7 @@ async function main(): Promise<void> {
 
   let runtime: Runtime | null = null;
   let stopping = false;
+  let exitCode = 0;
   const stop = async (reason: string) => {
     if (stopping) return;
     stopping = true;
@@ -67,8 +68,19 @@ async function main(): Promise<void> {
     await runtime?.stop();
     logger.info("stopped");
     clearTimeout(deadline);
-    process.exit(0);
+    process.exit(exitCode);
   };
+  // Node's default would print the raw error (a URL with the bot token, headers) and exit at
+  // once, cutting active jobs short and leaving the stream lease held until it lapses.
+  const crash = (kind: string, error: unknown) => {
+    exitCode = 1;
+    logger.fatal({ err: error, kind }, "unexpected error; stopping");
+    if (!stopping)
+      banner.write(`The desk stops after an unexpected error (${kind}); see the log\n`);
+    void stop(kind);
+  };
+  process.on("uncaughtException", (error) => crash("uncaughtException", error));
+  process.on("unhandledRejection", (reason) => crash("unhandledRejection", reason));
   // A repeated SIGTERM (e.g. from a supervisor and a wrapper) must not cut the graceful stop
   // short; a second Ctrl-C is someone who does not want to wait.
   process.on("SIGTERM", () => void stop("SIGTERM"));

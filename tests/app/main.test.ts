@@ -2,12 +2,13 @@
  * The entry point as a user runs it: a separate process, configured by its environment.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { LEAKED_TOKEN } from "./fixtures/rejectOnSignal";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN = join(ROOT, "app/main.ts");
@@ -21,8 +22,13 @@ interface Started {
 }
 
 /** Runs the desk with exactly this environment (nothing inherited but PATH and HOME). */
-function runDesk(env: Record<string, string>, cwd: string): Started {
-  const child = spawn(process.execPath, ["--import", TSX, MAIN], {
+function runDesk(
+  env: Record<string, string>,
+  cwd: string,
+  preload: readonly string[] = [],
+): Started {
+  const imports = preload.flatMap((file) => ["--import", `file://${file}`]);
+  const child = spawn(process.execPath, ["--import", TSX, ...imports, MAIN], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, ...env },
     stdio: ["pipe", "pipe", "pipe"],
@@ -124,6 +130,41 @@ describe("app/main.ts start-up refusals", () => {
     expect(await run.exited).toBe(1);
     expect(run.stderr()).toContain("ROLE=worker needs a broker shared with the other processes");
   }, 60_000);
+});
+
+describe("app/main.ts unexpected failures", () => {
+  it("logs an unhandled rejection redacted, stops gracefully and exits 1", async () => {
+    const cwd = await tempDirectory();
+    const run = runDesk(
+      { HTTP_PORT: String(await freePort()), PATH: dirname(process.execPath) },
+      cwd,
+      [join(ROOT, "tests/app/fixtures/rejectOnSignal.ts")],
+    );
+    try {
+      await waitFor(
+        () => run.stderr().includes("ready."),
+        60_000,
+        `the desk to start:\n${run.stderr()}`,
+      );
+      run.child.kill("SIGUSR2");
+      expect(await run.exited).toBe(1);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill("SIGKILL");
+    }
+    const log = (await readFile(join(cwd, "data", "desk.log"), "utf8"))
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { level: string; msg: string; err?: { message: string } });
+    const fatal = log.find((line) => line.level === "fatal");
+    expect(fatal?.err?.message).toContain("/bot[REDACTED]/sendMessage");
+    // Stopped the graceful way: the workers finished and let the stream go.
+    const fatalAt = log.findIndex((line) => line.level === "fatal");
+    expect(log.slice(fatalAt).map((line) => line.msg)).toContain("stopped");
+    expect(run.stderr()).toContain("unexpected error");
+    for (const output of [run.stdout(), run.stderr(), JSON.stringify(log)]) {
+      expect(output).not.toContain(LEAKED_TOKEN.split(":")[1]);
+    }
+  }, 90_000);
 });
 
 describe("sandbox smoke test", () => {
