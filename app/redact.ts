@@ -36,8 +36,10 @@ export function isSecretName(name: string): boolean {
 const BOT_PATH_TOKEN = /\/bot\d+:[A-Za-z0-9_-]+/g;
 // A bare Telegram bot token anywhere in text: numeric bot id, colon, 30+ token characters.
 const BARE_BOT_TOKEN = /\b\d{3,}:[A-Za-z0-9_-]{30,}/g;
-// user:password@ in any URL (postgres://, redis://, https://).
-const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s/@:"']*:)[^\s/@"']+@/gi;
+// user:password@ in any URL (postgres://, redis://, https://). The password runs to the last @
+// of the authority, as URL parsers read it (a password may hold @ and quotes); in a serialized
+// line a quote inside it is escaped (\"), and a bare quote ends the JSON string.
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:"'\\]*:)(?:[^\s/?#"\\]|\\.)+@/gi;
 // Authorization: Bearer <token> / Basic <credentials> written out as text.
 const AUTH_SCHEME = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g;
 // Secret-looking query parameters: ?token=..., &password=..., &secret_key=...
@@ -125,7 +127,17 @@ function errorToObject(error: Error): Record<string, unknown> {
 // Query parameters that name a key (sslkey, api_key, key) are masked in displayed URLs as well.
 const KEY_QUERY_PARAM = /([?&][a-z0-9_-]*key[a-z0-9_-]*=)[^&\s"'#]+/gi;
 
+// The authority of a URL: after the scheme, up to the path, query or fragment.
+const URL_AUTHORITY = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#\s]*)/i;
+
 /** A URL fit for display: password, bot token and secret or key query parameters masked. */
 export function maskUrl(url: string): string {
-  return redactText(url).replace(KEY_QUERY_PARAM, `$1${REDACTED}`);
+  // One URL: its password is everything between the userinfo's first ':' and the last '@'.
+  const masked = url.replace(URL_AUTHORITY, (whole, scheme: string, authority: string) => {
+    const at = authority.lastIndexOf("@");
+    const colon = authority.indexOf(":");
+    if (at < 0 || colon < 0 || colon > at) return whole;
+    return `${scheme}${authority.slice(0, colon + 1)}${REDACTED}${authority.slice(at)}`;
+  });
+  return redactText(masked).replace(KEY_QUERY_PARAM, `$1${REDACTED}`);
 }

@@ -120,4 +120,31 @@ describe("maskUrl", () => {
     );
     expect(maskUrl("https://paper-api.alpaca.markets")).toBe("https://paper-api.alpaca.markets");
   });
+
+  it("masks the whole of a password holding @ or quotes, as URL parsers read it", () => {
+    // new URL() and the config accept these: the userinfo ends at the authority's last @.
+    expect(maskUrl("postgres://desk:p@ss@db:5432/desk")).toBe(
+      "postgres://desk:[REDACTED]@db:5432/desk",
+    );
+    expect(maskUrl(`redis://:pa"ss'wd@cache:6379`)).toBe("redis://:[REDACTED]@cache:6379");
+    expect(maskUrl("postgres://desk@db/desk")).toBe("postgres://desk@db/desk");
+  });
+});
+
+describe("redactJsonLine with URL passwords", () => {
+  it("masks a password holding @ or quotes in a logged line, keeping the line JSON", () => {
+    const line = JSON.stringify({
+      msg: "connect failed",
+      database: "postgres://desk:p@ss@db:5432/desk",
+      redis: `redis://:pa"ss'wd@cache:6379`,
+      note: "AAPL @ 190",
+    });
+    const redacted = redactJsonLine(line);
+    expect(JSON.parse(redacted)).toEqual({
+      msg: "connect failed",
+      database: "postgres://desk:[REDACTED]@db:5432/desk",
+      redis: "redis://:[REDACTED]@cache:6379",
+      note: "AAPL @ 190",
+    });
+  });
 });
