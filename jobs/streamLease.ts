@@ -6,6 +6,12 @@
  * no queue hop between a fill and its stop), else, or when that fails or is busy, to the
  * `order-events` queue. After every (re)subscription it asks for a poll and a reconciliation,
  * because the stream never replays what it missed.
+ *
+ * A holder counts its lease as held only until its last confirmed renewal's time plus the lease
+ * time (measured from when the renewal was sent): past that, another worker may hold it, so the
+ * holder drops what its stream still brings and closes the stream, even when Redis does not
+ * answer at all (a renewal that hangs never says the lease was lost). Whoever opens the stream
+ * next polls for what was dropped.
  */
 import type { TradeUpdate, TradeUpdateSubscription } from "../domain/broker";
 import type { JobDeps } from "./context";
@@ -75,6 +81,10 @@ export function startStreamSupervisor(
       subscription: TradeUpdateSubscription | null;
       /** Wall time the stream last reported trouble without listening again since (ms), or null. */
       downSince: number | null;
+      /** Until when (`performance.now()` ms) the lease is surely ours: a confirmed take or renewal's send time plus the lease time. */
+      heldUntil: number;
+      /** Whether events were dropped since the lease was last confirmed (a poll was asked for). */
+      dropped: boolean;
     }
   >();
   /** A stream down this long is closed and opened anew (its own reconnects may have stalled). */
@@ -93,6 +103,36 @@ export function startStreamSupervisor(
     publishChain.set(accountId, next);
   };
 
+  type Entry = NonNullable<ReturnType<typeof streams.get>>;
+
+  /** Takes or renews the lease; a confirmation extends how long it is surely held. */
+  const confirm = async (entry: Entry, call: () => Promise<boolean>): Promise<boolean> => {
+    const sentAt = performance.now();
+    const confirmed = await call();
+    if (confirmed) {
+      entry.heldUntil = sentAt + ttlMs;
+      entry.dropped = false;
+    }
+    return confirmed;
+  };
+
+  const leaseLapsed = (entry: Entry): boolean => performance.now() >= entry.heldUntil;
+
+  /**
+   * Closes a stream whose lease may be another's by now, whatever Redis says (or does not say):
+   * two holders would handle one account's events side by side.
+   */
+  const letGo = (accountId: number, entry: Entry): void => {
+    const subscription = entry.subscription;
+    if (!subscription) return;
+    log.warn({ accountId }, "stream lease not renewed in time; closing the stream");
+    entry.subscription = null;
+    entry.downSince = null;
+    void subscription.close().catch((error: unknown) => {
+      log.warn({ err: error, accountId }, "could not close the trade stream");
+    });
+  };
+
   const toQueue = (accountId: number, update: TradeUpdate, redelivered = false): void =>
     publish(accountId, () => deps.jobs.publishTradeUpdate(accountId, update, { redelivered }));
 
@@ -104,6 +144,18 @@ export function startStreamSupervisor(
   const symbolTurns = new Map<string, Promise<void>>();
   const inFlight = new Set<Promise<void>>();
   const deliver = (accountId: number, update: TradeUpdate): void => {
+    const entry = streams.get(accountId);
+    if (!entry || leaseLapsed(entry)) {
+      if (!entry) return;
+      if (!entry.dropped) {
+        entry.dropped = true;
+        // Whoever holds the stream next polls when it connects; this one may renew in time
+        // and keep its stream, so it asks for a poll too.
+        publish(accountId, () => deps.jobs.requestPoll(accountId, "stream-lease-lapsed"));
+      }
+      letGo(accountId, entry);
+      return;
+    }
     const handleEvent = options.handleEvent;
     if (handleEvent === undefined || inFlight.size >= deps.settings.concurrency) {
       toQueue(accountId, update);
@@ -178,17 +230,21 @@ export function startStreamSupervisor(
         ),
         subscription: null,
         downSince: null,
+        heldUntil: 0,
+        dropped: false,
       };
       streams.set(accountId, entry);
     }
+    const lease = entry.lease;
     if (entry.subscription) {
-      if (await entry.lease.renew()) {
-        if (entry.downSince !== null) {
+      if (await confirm(entry, () => lease.renew())) {
+        if (entry.subscription && entry.downSince !== null) {
           log.debug({ accountId, downForMs: Date.now() - entry.downSince }, "stream away; polling");
           await deps.jobs.requestPoll(accountId, "stream-down", { coalesce: true });
-          if (Date.now() - entry.downSince > recycleAfterMs) {
+          const stale = entry.subscription;
+          const downSince = entry.downSince;
+          if (stale && downSince !== null && Date.now() - downSince > recycleAfterMs) {
             log.warn({ accountId }, "trade stream did not come back; opening it anew");
-            const stale = entry.subscription;
             entry.subscription = null;
             entry.downSince = null;
             await stale.close();
@@ -197,13 +253,15 @@ export function startStreamSupervisor(
         }
         return;
       }
-      log.warn({ accountId }, "stream lease lost; closing the stream");
+      // Closed meanwhile when the renewal took longer than the lease.
       const lost = entry.subscription;
+      if (!lost) return;
+      log.warn({ accountId }, "stream lease lost; closing the stream");
       entry.subscription = null;
       await lost.close();
       return;
     }
-    if (!(await entry.lease.acquire())) return;
+    if (!(await confirm(entry, () => lease.acquire()))) return;
     const subscription = await subscribe(accountId);
     if (stopped || !subscription) {
       await subscription?.close();
@@ -211,7 +269,7 @@ export function startStreamSupervisor(
       return;
     }
     // The subscription may have taken longer than the lease: make sure it is still ours.
-    if (!(await entry.lease.renew())) {
+    if (!(await confirm(entry, () => lease.renew())) || leaseLapsed(entry)) {
       await subscription.close();
       return;
     }
@@ -236,11 +294,22 @@ export function startStreamSupervisor(
     Math.max(50, Math.floor(ttlMs / 3)),
   );
 
+  // Apart from the rounds, which wait on Redis: a lease whose renewal hangs lapses all the same.
+  const watchdog = setInterval(
+    () => {
+      for (const [accountId, entry] of streams) {
+        if (entry.subscription && leaseLapsed(entry)) letGo(accountId, entry);
+      }
+    },
+    Math.max(25, Math.floor(ttlMs / 6)),
+  );
+
   return {
     held: () => [...streams.entries()].filter(([, e]) => e.subscription).map(([id]) => id),
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearInterval(watchdog);
       await running;
       await Promise.all(
         [...streams.values()].map(async (entry) => {

@@ -1,4 +1,6 @@
 /** One trade stream per account: the lease in Redis, and a second process taking the stream over. */
+import { createConnection, createServer, type Socket } from "node:net";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TradeUpdate } from "../../domain/broker";
 import { dec } from "../../domain/money";
@@ -8,6 +10,7 @@ import {
   startStreamSupervisor,
   streamLeaseKey,
 } from "../../jobs/streamLease";
+import { TEST_REDIS_URL } from "../support/redis";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
@@ -31,6 +34,52 @@ async function holdStream(
   });
   await waitFor(async () => supervisor.held().length === 1, 10_000, "holder");
   return supervisor;
+}
+
+/**
+ * A TCP relay to the test Redis whose traffic can be held (the network between one process and
+ * Redis stalls: commands are sent and never answered) and let through again.
+ */
+async function startRedisRelay() {
+  const target = new URL(TEST_REDIS_URL);
+  let held = false;
+  const stalled: Array<() => void> = [];
+  const sockets = new Set<Socket>();
+  const forward = (from: Socket, to: Socket) => {
+    from.on("data", (chunk) => {
+      const send = () => to.write(chunk);
+      if (held) stalled.push(send);
+      else send();
+    });
+    from.on("close", () => to.destroy());
+    from.on("error", () => to.destroy());
+  };
+  const server = createServer((client) => {
+    const upstream = createConnection({
+      host: target.hostname,
+      port: Number(target.port || 6379),
+    });
+    sockets.add(client).add(upstream);
+    forward(client, upstream);
+    forward(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    url: `redis://127.0.0.1:${port}${target.pathname}`,
+    hold() {
+      held = true;
+    },
+    release() {
+      held = false;
+      for (const send of stalled.splice(0)) send();
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 /** Places a resting buy limit at the broker (its stream says `new`); its broker order id. */
@@ -191,6 +240,56 @@ describe("stream lease", () => {
     } finally {
       release();
       await supervisor.stop();
+    }
+  });
+
+  it("stops handling its stream's events once cut off from Redis longer than its lease", async () => {
+    // The first holder reaches Redis through a relay; its leases last 600 ms.
+    const relay = await startRedisRelay();
+    const cutOff = new Redis(relay.url, { maxRetriesPerRequest: null });
+    const deps = { ...t.deps, settings: { ...t.deps.settings, streamLeaseMs: 600 } };
+    const seenByFirst: TradeUpdate[] = [];
+    const seenBySecond: TradeUpdate[] = [];
+    const first = startStreamSupervisor(deps, {
+      connection: cutOff,
+      keyPrefix: t.redis.prefix,
+      accountIds: [t.accountId],
+      handleEvent: async (_accountId, update) => {
+        seenByFirst.push(update);
+        return true;
+      },
+    });
+    let second: StreamSupervisor | null = null;
+    try {
+      await waitFor(async () => first.held().length === 1, 10_000, "first holder");
+      // Its Redis stalls: its renewals hang unanswered, the lease lapses, the second takes over.
+      relay.hold();
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      second = startStreamSupervisor(deps, {
+        connection: t.redis.redis,
+        keyPrefix: t.redis.prefix,
+        accountIds: [t.accountId],
+        handleEvent: async (_accountId, update) => {
+          seenBySecond.push(update);
+          return true;
+        },
+      });
+      const taker = second;
+      await waitFor(async () => taker.held().length === 1, 10_000, "second holder");
+      const symbol = TEST_SYMBOLS[35] as string;
+      await cancel(await placeResting("stream-cut-off-1", symbol, "1", "97.00"));
+      const ofOrder = (seen: TradeUpdate[]) =>
+        seen.filter((u) => u.order.clientOrderId === "stream-cut-off-1").map((u) => u.event);
+      await waitFor(async () => ofOrder(seenBySecond).includes("canceled"), 10_000, "events");
+      // One holder handles the account's events: the one that lost its lease has let go.
+      expect(ofOrder(seenByFirst)).toEqual([]);
+      expect(first.held()).toEqual([]);
+    } finally {
+      relay.release();
+      await first.stop();
+      await second?.stop();
+      cutOff.disconnect();
+      await relay.close();
     }
   });
 });
