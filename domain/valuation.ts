@@ -32,18 +32,20 @@ function usable(price: Decimal | null): price is Decimal {
 }
 
 /**
- * The mark price of a quote: the mid of bid and ask; with one side only, that side; with no
- * usable side, the last trade; null when none of them is usable. A zero or negative price is
- * "no quote" (the broker sends zero for an empty side). A crossed book still marks at its mid:
- * it is what both sides agree the price is near, and it is momentary.
+ * The mark price of a quote: the mid of bid and ask; without both sides, the last trade; with
+ * neither, the one side quoted; null when none of them is usable. A one-sided book has no mid,
+ * and its one side can be far from where the stock trades (an offer with nobody bidding), so
+ * the last trade comes first. A zero or negative price is "no quote" (the broker sends zero for
+ * an empty side). A crossed book still marks at its mid: it is what both sides agree the price
+ * is near, and it is momentary.
  */
 export function markOf(quote: QuoteFigures): Mark | null {
   const bid = usable(quote.bid) ? quote.bid : null;
   const ask = usable(quote.ask) ? quote.ask : null;
   if (bid !== null && ask !== null) return { price: bid.plus(ask).times(HALF), source: "mid" };
+  if (usable(quote.last)) return { price: quote.last, source: "last" };
   if (bid !== null) return { price: bid, source: "bid" };
   if (ask !== null) return { price: ask, source: "ask" };
-  if (usable(quote.last)) return { price: quote.last, source: "last" };
   return null;
 }
 

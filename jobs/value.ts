@@ -2,8 +2,8 @@
  * The `value` processor: marks an account's positions to market and keeps its daily P&L.
  *
  * Quotes come with the job (streamed quotes, gathered by the caller) or are fetched through the
- * broker port; each is applied to an in-memory mark book (mark = mid of bid/ask, else the side
- * that exists, else the last trade), and only the marks that changed are written, in one
+ * broker port; each is applied to an in-memory mark book (mark = mid of bid/ask, else the last
+ * trade, else the side that exists), and only the marks that changed are written, in one
  * statement. Then the account's equity and last equity are recorded, the equity snapshot of the
  * New York trading date is rewritten, and the daily-loss rule runs: BREACHED halts the account
  * (trading state and TRADING_STATE_CHANGED notice in one transaction, then `onHalted`), WARNING
@@ -194,7 +194,10 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
   }
   const dailyLoss = options.dailyLoss ?? applyDailyLossRule;
 
-  /** Latest quotes for symbols, with the broker position's last trade for any without a usable quote. */
+  /**
+   * Latest quotes for symbols, with the broker position's last trade for any without both sides
+   * quoted (a one-sided quote marks at the last trade, its side only when there is none).
+   */
   async function fetchQuotes(
     broker: Broker,
     symbols: readonly string[],
@@ -205,30 +208,32 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     const latest = await broker.getLatestQuotes(symbols);
     if (!latest.ok)
       deps.logger.warn({ code: latest.code }, `latest quotes unavailable: ${latest.message}`);
-    const missing: string[] = [];
+    const withoutMid = new Map<string, { figures: QuoteFigures; at: number } | null>();
     for (const symbol of symbols) {
       const q = latest.ok ? latest.value.get(symbol) : undefined;
-      if (q && (q.bidPrice?.gt(0) || q.askPrice?.gt(0))) {
-        quotes.push({
-          symbol,
-          figures: { bid: q.bidPrice, ask: q.askPrice, last: null },
-          at: q.timestamp.getTime(),
-        });
-      } else missing.push(symbol);
+      const bid = q?.bidPrice?.gt(0) ? q.bidPrice : null;
+      const ask = q?.askPrice?.gt(0) ? q.askPrice : null;
+      const figures = { bid, ask, last: null };
+      if (q && bid && ask) quotes.push({ symbol, figures, at: q.timestamp.getTime() });
+      else withoutMid.set(symbol, q && (bid || ask) ? { figures, at: q.timestamp.getTime() } : null);
     }
-    if (missing.length > 0) {
-      // The broker's position carries the last trade price: the mark's last resort.
+    if (withoutMid.size > 0) {
+      // The broker's position carries the last trade price.
       const held = await broker.listPositions();
-      if (held.ok) {
-        for (const p of held.value) {
-          if (missing.includes(p.symbol) && p.currentPrice) {
-            quotes.push({
-              symbol: p.symbol,
-              figures: { bid: null, ask: null, last: p.currentPrice },
-              at: at.getTime(),
-            });
-          }
-        }
+      const lastOf = new Map(
+        held.ok
+          ? held.value.flatMap((p) => (p.currentPrice ? [[p.symbol, p.currentPrice]] : []))
+          : [],
+      );
+      for (const [symbol, quoted] of withoutMid) {
+        const last = lastOf.get(symbol) ?? null;
+        if (last !== null) {
+          quotes.push({
+            symbol,
+            figures: { bid: quoted?.figures.bid ?? null, ask: quoted?.figures.ask ?? null, last },
+            at: at.getTime(),
+          });
+        } else if (quoted) quotes.push({ symbol, ...quoted });
       }
     }
     return quotes;

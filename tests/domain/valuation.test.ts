@@ -35,15 +35,22 @@ describe("mark price", () => {
     expect(markPriceOf(q("0.1234", "0.1237"))?.toString()).toBe("0.12355");
   });
 
-  it("falls back to the side that exists, then the last trade", () => {
-    expect(markOf(q("189.99", null, "185"))).toEqual({ price: dec("189.99"), source: "bid" });
-    expect(markOf(q(null, "190.01", "185"))).toEqual({ price: dec("190.01"), source: "ask" });
+  it("falls back to the last trade, then to the side that exists", () => {
     expect(markOf(q(null, null, "185.5"))).toEqual({ price: dec("185.5"), source: "last" });
+    expect(markOf(q("189.99", null))).toEqual({ price: dec("189.99"), source: "bid" });
+    expect(markOf(q(null, "190.01"))).toEqual({ price: dec("190.01"), source: "ask" });
     expect(markOf(q(null, null, null))).toBeNull();
   });
 
+  it("marks a one-sided book at the last trade, not at the side quoted", () => {
+    // An empty side leaves no mid; the one side can be far from where the stock trades (an
+    // offer at 250 with no bid), which would mark a long far above anything it could sell for.
+    expect(markOf(q(null, "250", "185"))).toEqual({ price: dec("185"), source: "last" });
+    expect(markOf(q("120", null, "185"))).toEqual({ price: dec("185"), source: "last" });
+  });
+
   it("treats a zero or negative side as no quote (the broker sends zero for an empty side)", () => {
-    expect(markOf(q("0", "190.01", "185"))).toEqual({ price: dec("190.01"), source: "ask" });
+    expect(markOf(q("0", "190.01", "185"))).toEqual({ price: dec("185"), source: "last" });
     expect(markOf(q("189.99", "0"))).toEqual({ price: dec("189.99"), source: "bid" });
     expect(markOf(q("0", "0", "185"))).toEqual({ price: dec("185"), source: "last" });
     expect(markOf(q("0", "0", "0"))).toBeNull();

@@ -199,4 +199,19 @@ describe("valuation on the simulator", () => {
     expect((await findPosition(t.db.db, t.accountId, symbol))?.markPrice?.toFixed()).toBe("105");
     await batcher.stop();
   });
+
+  it("marks a symbol quoted on one side only at its last trade, not at the side quoted", async () => {
+    // Past the streamed quotes above (an hour ahead), so the broker's quotes are the newest.
+    await t.sim.control("/sim/clock", { advanceSeconds: 7_200 });
+    // Trades at 104; then only an offer, far above, with nobody bidding.
+    await t.sim.control("/sim/quotes", { symbol, price: "104" });
+    await value({ data: { accountId: t.accountId } });
+    expect((await findPosition(t.db.db, t.accountId, symbol))?.markPrice?.toFixed()).toBe("104");
+    await t.sim.control("/sim/quotes", { symbol, ask: "250", last: "104" });
+    await value({ data: { accountId: t.accountId } });
+    const marked = await findPosition(t.db.db, t.accountId, symbol);
+    expect(marked?.markPrice?.toFixed()).toBe("104");
+    // 60,000 x (104 - 100.01), not 60,000 x (250 - 100.01)
+    expect(marked?.unrealizedPnl?.toFixed()).toBe("239400");
+  });
 });
