@@ -58,13 +58,28 @@ export function createLease(
     : createRedisLease(connection, name, holder, ttlMs);
 }
 
+/** Who holds the lease on `name` now, or null when nobody does (never taken, released, lapsed). */
+export async function leaseHolder(
+  connection: QueueConnection,
+  name: string,
+): Promise<string | null> {
+  if (!isPostgresQueueStore(connection)) return connection.get(name);
+  const held = await connection.pool.query<{ holder: string }>(
+    `select holder from desk_lease where name = $1 and expires_at_ms >= ${NOW_MS}`,
+    [name],
+  );
+  return held.rows[0]?.holder ?? null;
+}
+
 function createRedisLease(redis: Redis, key: string, holder: string, ttlMs: number): Lease {
   return {
     async acquire() {
       const set = await redis.set(key, holder, "PX", ttlMs, "NX");
       if (set === "OK") return true;
-      // Ours already (a renewal was late but the lease survived): keep it.
-      return (await redis.get(key)) === holder;
+      // Ours already (a renewal was late but the lease survived): keep it, for a whole lease
+      // time from now, as a fresh take would (the holder counts on that long).
+      const renewed = await redis.eval(RENEW_SCRIPT, 1, key, holder, String(ttlMs));
+      return renewed === 1;
     },
     async renew() {
       const renewed = await redis.eval(RENEW_SCRIPT, 1, key, holder, String(ttlMs));

@@ -124,6 +124,20 @@ describe("stream lease", () => {
     expect(await t.redis.redis.get(key)).toBeNull();
   });
 
+  it("extends the lease when its holder takes it again", async () => {
+    const key = `${t.redis.prefix}lease-again`;
+    const a = createLease(t.redis.redis, key, "holder-a", 400);
+    const b = createLease(t.redis.redis, key, "holder-b", 400);
+    expect(await a.acquire()).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    // Taken again (the holder had let its stream go): it lasts a whole lease time from now.
+    expect(await a.acquire()).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await b.acquire()).toBe(false);
+    expect(await t.redis.redis.get(key)).toBe("holder-a");
+    await a.release();
+  });
+
   it("lets a second process take the account's stream over when the first stops holding it", async () => {
     const deps = { ...t.deps, settings: { ...t.deps.settings, streamLeaseMs: 600 } };
     const options = {
