@@ -31,33 +31,57 @@ export interface AlertRouteDeps {
 }
 
 /** The alert body (DESIGN.md, public interface). Unknown fields are kept in the stored payload. */
-export const alertPayloadSchema = z.object({
-  id: z
-    .string()
-    .trim()
-    .min(1, { error: "must not be empty" })
-    .max(200, { error: "must be at most 200 characters" }),
-  symbol: z
-    .string()
-    .trim()
-    .regex(/^[A-Za-z][A-Za-z0-9.]{0,9}$/, {
-      error: "must be a ticker like AAPL or BRK.B (letters, digits, a dot; up to 10)",
-    })
-    .transform((symbol) => symbol.toUpperCase()),
-  pattern: z.string().trim().min(1, { error: "must not be empty" }).max(100),
-  score: z
-    .number({ error: "must be a number" })
-    .refine(Number.isFinite, { error: "must be a finite number" }),
-  entry: tickPriceField,
-  stop: tickPriceField,
-  target: tickPriceField.optional(),
-  // The last trade, for information: prints can be sub-penny.
-  price: priceField.optional(),
-  source: z.string().trim().min(1, { error: "must not be empty" }).max(100).optional(),
-  expires_at: z.iso
-    .datetime({ offset: true, error: "must be an ISO-8601 time such as 2026-03-02T20:00:00Z" })
-    .optional(),
-});
+export const alertPayloadSchema = z
+  .object({
+    id: z
+      .string()
+      .trim()
+      .min(1, { error: "must not be empty" })
+      .max(200, { error: "must be at most 200 characters" }),
+    symbol: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z][A-Za-z0-9.]{0,9}$/, {
+        error: "must be a ticker like AAPL or BRK.B (letters, digits, a dot; up to 10)",
+      })
+      .transform((symbol) => symbol.toUpperCase()),
+    pattern: z.string().trim().min(1, { error: "must not be empty" }).max(100),
+    score: z
+      .number({ error: "must be a number" })
+      .refine(Number.isFinite, { error: "must be a finite number" }),
+    entry: tickPriceField,
+    stop: tickPriceField,
+    target: tickPriceField.optional(),
+    // The last trade, for information: prints can be sub-penny.
+    price: priceField.optional(),
+    source: z.string().trim().min(1, { error: "must not be empty" }).max(100).optional(),
+    expires_at: z.iso
+      .datetime({ offset: true, error: "must be an ISO-8601 time such as 2026-03-02T20:00:00Z" })
+      .optional(),
+  })
+  // The side is read from the stop (below the entry: long); an alert whose stop is at the entry
+  // or whose target is on the stop's side could never be approved, so it is refused here.
+  .superRefine((alert, ctx) => {
+    if (alert.stop.eq(alert.entry)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["stop"],
+        message: "must differ from the entry: below it for a long, above it for a short",
+      });
+      return;
+    }
+    const long = alert.stop.lt(alert.entry);
+    const target = alert.target;
+    if (target !== undefined && (long ? target.lte(alert.entry) : target.gte(alert.entry))) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["target"],
+        message: long
+          ? "must be above the entry: the stop below it makes this a long"
+          : "must be below the entry: the stop above it makes this a short",
+      });
+    }
+  });
 
 type SignatureProblem = { code: string; message: string } | null;
 

@@ -130,6 +130,11 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     expect(stored?.targetPrice).toBeNull();
   });
 
+  it("accepts a short: the stop above the entry, the target below", async () => {
+    const response = await signed({ ...ALERT, id: "short-1", stop: "195.00", target: "180.00" });
+    expect(response.statusCode).toBe(202);
+  });
+
   it("answers the same alert again as a duplicate, without a second fan-out", async () => {
     const first = await signed(ALERT);
     // Key order differs: the same JSON value is the same alert.
@@ -259,6 +264,10 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     ["price as object", { price: { value: 1 } }, "price"],
     ["empty source", { source: "" }, "source"],
     ["expiry not a time", { expires_at: "tomorrow" }, "expires_at"],
+    ["stop at the entry", { stop: "190.1" }, "stop"],
+    ["target below the entry of a long", { target: "189.00" }, "target"],
+    ["target at the entry", { target: "190.10" }, "target"],
+    ["target above the entry of a short", { stop: "195.00" }, "target"],
   ];
   it.each(badFields)(
     "refuses an alert with %s (400, field named)",
