@@ -85,8 +85,11 @@ export interface WorkerContext {
 /** Running workers: how to stop them and how their trade stream is doing. */
 export interface RunningWorkers {
   stop(): Promise<void>;
-  /** Null while the stream is not this process's (another worker holds it). */
-  streamStatus?(): { readonly ok: boolean; readonly detail: string } | null;
+  /** How the account's trade stream is doing; null: up elsewhere (another worker holds it). */
+  streamStatus?():
+    | { readonly ok: boolean; readonly detail: string }
+    | null
+    | Promise<{ readonly ok: boolean; readonly detail: string } | null>;
 }
 
 export type WorkerFactory = (context: WorkerContext) => Promise<RunningWorkers>;
@@ -391,7 +394,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         name: "stream",
         required: true,
         async check() {
-          const status = running.streamStatus?.() ?? null;
+          const status = (await running.streamStatus?.()) ?? null;
           return status ?? { ok: true, detail: "held by another worker" };
         },
       });

@@ -17,9 +17,11 @@ import {
   startKillSwitchWorker,
   withDailyLossAfterExits,
 } from "../jobs/killSwitchQueue";
+import { leaseHolder } from "../jobs/leases";
 import { createNotifyProcessor } from "../jobs/notify";
 import { createOrderReportHandler } from "../jobs/orderReports";
 import { createReconcileProcessor } from "../jobs/reconcile";
+import { streamLeaseKey } from "../jobs/streamLease";
 import { createValueProcessor } from "../jobs/value";
 import { createWorkerRuntime, type ExtraProcessors } from "../jobs/worker";
 import type { RunningWorkers, WorkerContext } from "./runtime";
@@ -78,6 +80,7 @@ export async function startLifecycleWorkers(context: WorkerContext): Promise<Run
       "no Telegram in this process: notices stay in the outbox for a process that has one",
     );
   }
+  const workerName = `${hostname()}:${process.pid}`;
   const runtime = await createWorkerRuntime({
     deps,
     connection: context.connection,
@@ -85,7 +88,7 @@ export async function startLifecycleWorkers(context: WorkerContext): Promise<Run
     queues: context.queues,
     accountIds: [context.accountId],
     processors,
-    workerName: `${hostname()}:${process.pid}`,
+    workerName,
   });
   return {
     async stop() {
@@ -94,11 +97,22 @@ export async function startLifecycleWorkers(context: WorkerContext): Promise<Run
       await killSwitchQueue.close();
       await closeSender();
     },
-    streamStatus() {
+    async streamStatus() {
       if (runtime.streams === null) return { ok: false, detail: "streams are off" };
-      return runtime.streams.held().includes(context.accountId)
-        ? { ok: true, detail: "trade updates stream held by this process" }
-        : null;
+      if (runtime.streams.held().includes(context.accountId)) {
+        return { ok: true, detail: "trade updates stream held by this process" };
+      }
+      // Not ours: up only if another worker holds it. A lease of this process without a stream
+      // is an open still under way (or failing); a free lease means nobody gets trade updates.
+      const holder = await leaseHolder(
+        context.connection,
+        streamLeaseKey(`${context.queuePrefix}:`, context.accountId),
+      );
+      if (holder === null) return { ok: false, detail: "no worker holds the trade updates stream" };
+      if (holder.startsWith(`${workerName}:`)) {
+        return { ok: false, detail: "trade updates stream not open yet" };
+      }
+      return { ok: true, detail: "held by another worker" };
     },
   };
 }
