@@ -37,7 +37,7 @@ export function createDailyLossResumeCheck(deps: {
       {
         equity: account.equity,
         lastEquity: account.lastEquity,
-        realizedPnlToday: realized.realizedPnl,
+        realizedPnlToday: realized.openedInPeriodPnl,
       },
       limits,
     );

@@ -50,6 +50,11 @@ export async function recordMarks(
 /** What an account's trades closed in a period realized. */
 export interface RealizedSummary {
   readonly realizedPnl: Decimal;
+  /**
+   * The part of `realizedPnl` from trades also opened in the period: all of their P&L was made
+   * in it. A trade opened earlier realizes P&L that earlier days' equity already moved by.
+   */
+  readonly openedInPeriodPnl: Decimal;
   readonly tradesClosed: number;
   readonly wins: number;
   readonly losses: number;
@@ -63,7 +68,7 @@ export async function summarizeClosedTrades(
   to: Date,
 ): Promise<RealizedSummary> {
   const rows = await db
-    .select({ realizedPnl: trades.realizedPnl })
+    .select({ realizedPnl: trades.realizedPnl, openedAt: trades.openedAt })
     .from(trades)
     .where(
       and(
@@ -74,12 +79,16 @@ export async function summarizeClosedTrades(
       ),
     );
   let realizedPnl = ZERO;
+  let openedInPeriodPnl = ZERO;
   let wins = 0;
   let losses = 0;
   for (const r of rows) {
     realizedPnl = realizedPnl.plus(r.realizedPnl);
+    if (r.openedAt !== null && r.openedAt >= from) {
+      openedInPeriodPnl = openedInPeriodPnl.plus(r.realizedPnl);
+    }
     if (r.realizedPnl.gt(ZERO)) wins += 1;
     else if (r.realizedPnl.lt(ZERO)) losses += 1;
   }
-  return { realizedPnl, tradesClosed: rows.length, wins, losses };
+  return { realizedPnl, openedInPeriodPnl, tradesClosed: rows.length, wins, losses };
 }

@@ -71,7 +71,11 @@ export interface DailyLossInput {
   readonly lastEquity: Decimal;
   /** Equity now (Alpaca `equity`). */
   readonly equity: Decimal;
-  /** Realized P&L of today's closed trades (negative for a loss). */
+  /**
+   * Realized P&L of the trades opened and closed today (negative for a loss). A trade opened on
+   * an earlier day is left out: what it lost then is in the previous close's equity already, and
+   * counting it again would halt on a day that lost far less.
+   */
   readonly realizedPnlToday: Decimal;
 }
 
@@ -96,8 +100,8 @@ export interface DailyLossEvaluation {
 
 /**
  * Applies the daily-loss rule. Today's P&L is the worse of (equity - last equity), which counts
- * open losses, and today's realized P&L, so a deposit during the day cannot hide realized
- * losses. The limit is `maxDailyLossPercent` of the previous close's equity. BREACHED when the
+ * open losses, and the realized P&L of today's trades, so a deposit during the day cannot hide
+ * their losses. The limit is `maxDailyLossPercent` of the previous close's equity. BREACHED when the
  * loss reaches the limit (at exactly 3% the account halts), WARNING when it reaches
  * `dailyLossWarningFraction` of it. With no positive previous close (a new account) there is no
  * base for a percentage: any loss counts as BREACHED, since it cannot be bounded.

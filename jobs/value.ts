@@ -215,7 +215,8 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       const ask = q?.askPrice?.gt(0) ? q.askPrice : null;
       const figures = { bid, ask, last: null };
       if (q && bid && ask) quotes.push({ symbol, figures, at: q.timestamp.getTime() });
-      else withoutMid.set(symbol, q && (bid || ask) ? { figures, at: q.timestamp.getTime() } : null);
+      else
+        withoutMid.set(symbol, q && (bid || ask) ? { figures, at: q.timestamp.getTime() } : null);
     }
     if (withoutMid.size > 0) {
       // The broker's position carries the last trade price.
@@ -330,7 +331,8 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       {
         lastEquity: account.lastEquity,
         equity: account.equity,
-        realizedPnlToday: realized.realizedPnl,
+        // Trades opened on earlier days lost part of their P&L in earlier days' equity.
+        realizedPnlToday: realized.openedInPeriodPnl,
       },
       limits,
     );

@@ -4,13 +4,14 @@
  * snapshot of the New York trading date, and the daily-loss rule (a warning once a day, a halt
  * with its notice and the halt hook).
  */
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findBrokerAccount } from "../../db/brokerAccounts";
 import { listEquitySnapshots } from "../../db/equitySnapshots";
 import { findPosition } from "../../db/positions";
 import { notificationOutbox } from "../../db/schema";
 import { dec } from "../../domain/money";
+import type { DailyLossEvaluation } from "../../domain/tradingState";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import { createQuoteBatcher, createValueProcessor, tradingDayOf } from "../../jobs/value";
@@ -213,5 +214,41 @@ describe("valuation on the simulator", () => {
     expect(marked?.markPrice?.toFixed()).toBe("104");
     // 60,000 x (104 - 100.01), not 60,000 x (250 - 100.01)
     expect(marked?.unrealizedPnl?.toFixed()).toBe("239400");
+  });
+
+  it("counts against the day's loss limit what trades opened today realized, not the loss a swing trade took on earlier days", async () => {
+    const evaluations: DailyLossEvaluation[] = [];
+    const valueSeen = createValueProcessor(t.deps, {
+      dailyLoss: async (context) => {
+        evaluations.push(context.evaluation);
+      },
+    });
+    const now = t.deps.now();
+    const closedAt = new Date(now.getTime() - 60_000);
+    const openedToday = new Date(now.getTime() - 1_800_000);
+    // Bought on Friday and stopped out today: 350,000 below its entry, most of it lost on
+    // Friday (already out of Friday's equity); and a trade in and out today losing 50,000.
+    await t.db.db.execute(sql`insert into trades (account_id, symbol, side, status, planned_entry,
+        planned_stop, planned_quantity, planned_risk, exit_reason, realized_pnl, opened_at,
+        closed_at, last_event_at, created_at, updated_at)
+      values
+        (${t.accountId}, 'SWING', 'long', 'CLOSED', 100, 90, 35000, 350000, 'STOPPED_OUT',
+          -350000, '2026-02-27T15:00:00Z', ${closedAt.toISOString()}, ${closedAt.toISOString()},
+          '2026-02-27T15:00:00Z', ${closedAt.toISOString()}),
+        (${t.accountId}, 'INTRA', 'long', 'CLOSED', 100, 95, 10000, 50000, 'STOPPED_OUT',
+          -50000, ${openedToday.toISOString()}, ${closedAt.toISOString()},
+          ${closedAt.toISOString()}, ${openedToday.toISOString()}, ${closedAt.toISOString()})`);
+    const account = await t.broker.getAccount();
+    if (!account.ok) throw new Error(account.message);
+    // The account is up on the day (the 60,000-share long).
+    expect(account.value.equity.gt(account.value.lastEquity)).toBe(true);
+
+    const result = await valueSeen({ data: { accountId: t.accountId } });
+    expect(evaluations.map((e) => e.pnlToday.toFixed())).toEqual(["-50000"]);
+    expect(result.dailyLossLevel).toBe("OK");
+    // The day's summary figures still hold every trade closed today.
+    const day = tradingDayOf(null, now).date;
+    const [snapshot] = await listEquitySnapshots(t.db.db, t.accountId, day, day);
+    expect(snapshot?.realizedPnl.toFixed()).toBe("-400000");
   });
 });
