@@ -71,34 +71,93 @@ export async function createDecision(
   draft: DecisionDraft,
   at: Date,
 ): Promise<Decision> {
+  const row = await insertDecision(db, draft, null, at);
+  if (!row) throw new Error("insert of a decision returned no row");
+  return row;
+}
+
+/** What makes an API submit idempotent: the client's key, the request's hash and its answer. */
+export interface DecisionIdempotency {
+  readonly key: string;
+  readonly requestHash: string;
+  readonly submitAnswer: Record<string, unknown>;
+}
+
+/**
+ * Records a new decision under an idempotency key, once per account and key: when the key is
+ * taken (by an earlier request, or by one racing this one: the unique index decides), nothing is
+ * written and the decision holding it is answered with `created: false`.
+ */
+export async function createDecisionOnce(
+  db: Database,
+  draft: DecisionDraft,
+  idempotency: DecisionIdempotency,
+  at: Date,
+): Promise<{ readonly created: boolean; readonly decision: Decision }> {
+  const row = await insertDecision(db, draft, idempotency, at);
+  if (row) return { created: true, decision: row };
+  // The conflict waited for the holder's commit, so this read finds it.
+  const holder = await findDecisionByIdempotencyKey(db, draft.accountId, idempotency.key);
+  if (!holder) throw new Error(`idempotency key ${idempotency.key} conflicts with no decision`);
+  return { created: false, decision: holder };
+}
+
+/** The decision an account's idempotency key made, or null. */
+export async function findDecisionByIdempotencyKey(
+  db: Database,
+  accountId: number,
+  key: string,
+): Promise<Decision | null> {
+  const [row] = await db
+    .select()
+    .from(decisions)
+    .where(and(eq(decisions.accountId, accountId), eq(decisions.idempotencyKey, key)));
+  return row ?? null;
+}
+
+/** The insert and its log row; null when the idempotency key is taken (nothing written). */
+async function insertDecision(
+  db: Database,
+  draft: DecisionDraft,
+  idempotency: DecisionIdempotency | null,
+  at: Date,
+): Promise<Decision | null> {
   return db.transaction(async (tx) => {
     const status = draft.status ?? "pending";
-    const [row] = await tx
-      .insert(decisions)
-      .values({
-        accountId: draft.accountId,
-        source: draft.source,
-        alertId: draft.alertId ?? null,
-        symbol: draft.symbol,
-        side: draft.side,
-        entryType: draft.entryType,
-        entryPrice: draft.entryPrice,
-        stopPrice: draft.stopPrice,
-        targetPrice: draft.targetPrice,
-        quantity: draft.quantity,
-        riskAmount: draft.riskAmount,
-        timeInForce: draft.timeInForce ?? "day",
-        status,
-        createdBy: draft.createdBy,
-        decidedByUserId: draft.decidedByUserId ?? null,
-        decidedAt: status === "approved" ? at : null,
-        scheduledFor: draft.scheduledFor ?? null,
-        expiresAt: draft.expiresAt ?? null,
-        createdAt: at,
-        updatedAt: at,
-      })
-      .returning();
-    if (!row) throw new Error("insert of a decision returned no row");
+    const insert = tx.insert(decisions).values({
+      accountId: draft.accountId,
+      source: draft.source,
+      alertId: draft.alertId ?? null,
+      symbol: draft.symbol,
+      side: draft.side,
+      entryType: draft.entryType,
+      entryPrice: draft.entryPrice,
+      stopPrice: draft.stopPrice,
+      targetPrice: draft.targetPrice,
+      quantity: draft.quantity,
+      riskAmount: draft.riskAmount,
+      timeInForce: draft.timeInForce ?? "day",
+      status,
+      createdBy: draft.createdBy,
+      decidedByUserId: draft.decidedByUserId ?? null,
+      decidedAt: status === "approved" ? at : null,
+      scheduledFor: draft.scheduledFor ?? null,
+      expiresAt: draft.expiresAt ?? null,
+      idempotencyKey: idempotency?.key ?? null,
+      requestHash: idempotency?.requestHash ?? null,
+      submitAnswer: idempotency?.submitAnswer ?? null,
+      createdAt: at,
+      updatedAt: at,
+    });
+    const [row] = await (idempotency === null
+      ? insert
+      : insert.onConflictDoNothing({
+          // The partial unique index decisions_account_idempotency_key.
+          target: [decisions.accountId, decisions.idempotencyKey],
+          where: sql`${sql.identifier("idempotency_key")} is not null`,
+        })
+    ).returning();
+    if (!row) return null;
     await appendLog(
       tx,
       decisionLog(row, "CREATED", null, draft.createdBy, at, {
@@ -111,6 +170,7 @@ export async function createDecision(
         quantity: row.quantity,
         riskAmount: row.riskAmount,
         alertId: row.alertId,
+        ...(idempotency === null ? {} : { idempotencyKey: idempotency.key }),
       }),
     );
     return row;

@@ -6,7 +6,12 @@
 import type { Logger } from "pino";
 import { findBrokerAccount, tradingStateOf } from "../../db/brokerAccounts";
 import type { Database } from "../../db/database";
-import { createDecision, type Decision } from "../../db/decisions";
+import {
+  createDecision,
+  createDecisionOnce,
+  type Decision,
+  findDecisionByIdempotencyKey,
+} from "../../db/decisions";
 import type { LoggedEvent } from "../../db/executionLog";
 import {
   type FillPageFilter,
@@ -49,13 +54,27 @@ export interface ExecutionServiceDeps {
   readonly now: () => Date;
 }
 
+/** A client's idempotency key for a submit, with what tells its retries from other requests. */
+export interface SubmitIdempotency {
+  readonly key: string;
+  /** SHA-256 of the request as read (normalized), compared with a retry's. */
+  readonly requestHash: string;
+  /** The answer stored for retries (without the decision's id and time). */
+  answerOf(plan: PricedPlan, size: PlannedSize): Record<string, unknown>;
+}
+
 export type SubmitOutcome =
   | {
       readonly ok: true;
+      readonly replayed: false;
       readonly decision: Decision;
       readonly plan: PricedPlan;
       readonly size: PlannedSize;
     }
+  /** The key's earlier request, the same as this one: its decision, nothing new recorded. */
+  | { readonly ok: true; readonly replayed: true; readonly decision: Decision }
+  /** The key made a decision for another request. */
+  | { readonly ok: false; readonly kind: "key_reused"; readonly decision: Decision }
   | { readonly ok: false; readonly kind: "refused"; readonly violations: readonly PlanViolation[] }
   | {
       readonly ok: false;
@@ -74,7 +93,12 @@ export type CancelOutcome =
     };
 
 export interface ExecutionService {
-  submit(proposal: TradeInput, requestedBy: string, notes: string | null): Promise<SubmitOutcome>;
+  submit(
+    proposal: TradeInput,
+    requestedBy: string,
+    notes: string | null,
+    idempotency?: SubmitIdempotency,
+  ): Promise<SubmitOutcome>;
   cancelOrder(orderId: number, requestedBy: string): Promise<CancelOutcome>;
   positions(): Promise<PositionRecord[]>;
   orders(filter: OrderPageFilter): Promise<OrderWithFills[]>;
@@ -93,8 +117,30 @@ export interface ExecutionService {
 export function createExecutionService(deps: ExecutionServiceDeps): ExecutionService {
   const { db, broker, jobs, accountId, logger, metrics } = deps;
   const caches = createSnapshotCaches();
+
+  /**
+   * Answers a request whose key already made a decision: that decision when the request is the
+   * same (its execute job asked for again: the first answer may have failed before it was
+   * queued, and the job id keeps it one job), else the key's reuse.
+   */
+  async function answerEarlier(
+    earlier: Decision,
+    idempotency: SubmitIdempotency,
+  ): Promise<SubmitOutcome> {
+    if (earlier.requestHash !== idempotency.requestHash) {
+      return { ok: false, kind: "key_reused", decision: earlier };
+    }
+    if (earlier.status === "approved") await jobs.executeDecision(earlier.id);
+    logger.info({ decisionId: earlier.id }, "submission retried with its idempotency key");
+    return { ok: true, replayed: true, decision: earlier };
+  }
+
   return {
-    async submit(proposal, requestedBy, notes) {
+    async submit(proposal, requestedBy, notes, idempotency) {
+      if (idempotency !== undefined) {
+        const earlier = await findDecisionByIdempotencyKey(db, accountId, idempotency.key);
+        if (earlier) return answerEarlier(earlier, idempotency);
+      }
       const now = deps.now();
       const account = await findBrokerAccount(db, accountId);
       if (account === null) throw new Error(`broker account ${accountId} does not exist`);
@@ -122,6 +168,12 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
       );
       const { plan, size } = planning;
       if (!planning.canConfirm || plan === null || size === null) {
+        if (idempotency !== undefined) {
+          // A twin with the same key recorded its decision meanwhile (which this one then meets
+          // as a duplicate): that decision is the answer.
+          const twin = await findDecisionByIdempotencyKey(db, accountId, idempotency.key);
+          if (twin) return answerEarlier(twin, idempotency);
+        }
         for (const violation of planning.violations) {
           metrics.rejections.inc({ code: violation.code, source: "risk" });
         }
@@ -131,30 +183,43 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
         );
         return { ok: false, kind: "refused", violations: planning.violations };
       }
-      const decision = await createDecision(
-        db,
-        {
-          accountId,
-          source: "api",
-          symbol: plan.symbol,
-          side: plan.orderSide,
-          entryType: plan.entryType,
-          entryPrice: plan.limitPrice,
-          stopPrice: plan.stop,
-          targetPrice: plan.target,
-          quantity: size.quantity,
-          riskAmount: size.riskAmount,
-          createdBy: requestedBy,
-          status: "approved",
-        },
-        now,
-      );
+      const draft = {
+        accountId,
+        source: "api",
+        symbol: plan.symbol,
+        side: plan.orderSide,
+        entryType: plan.entryType,
+        entryPrice: plan.limitPrice,
+        stopPrice: plan.stop,
+        targetPrice: plan.target,
+        quantity: size.quantity,
+        riskAmount: size.riskAmount,
+        createdBy: requestedBy,
+        status: "approved",
+      } as const;
+      let decision: Decision;
+      if (idempotency === undefined) {
+        decision = await createDecision(db, draft, now);
+      } else {
+        const once = await createDecisionOnce(
+          db,
+          draft,
+          {
+            key: idempotency.key,
+            requestHash: idempotency.requestHash,
+            submitAnswer: idempotency.answerOf(plan, size),
+          },
+          now,
+        );
+        if (!once.created) return answerEarlier(once.decision, idempotency);
+        decision = once.decision;
+      }
       await jobs.executeDecision(decision.id);
       logger.info(
         { decisionId: decision.id, symbol: plan.symbol, quantity: size.quantity.toString(), notes },
         "submission accepted; execution enqueued",
       );
-      return { ok: true, decision, plan, size };
+      return { ok: true, replayed: false, decision, plan, size };
     },
 
     async cancelOrder(orderId, requestedBy) {

@@ -1,10 +1,10 @@
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
 import { ORDER_STATUSES, type OrderStatus } from "../../domain/order";
-import type { TradeInput } from "../../domain/planTrade";
-import type { ExecutionService } from "../execution/service";
+import type { PlannedSize, PricedPlan, TradeInput } from "../../domain/planTrade";
+import type { ExecutionService, SubmitIdempotency } from "../execution/service";
 import { fieldIssues, sendError } from "./errors";
 import { priceField } from "./fields";
 
@@ -20,8 +20,9 @@ const SUBMIT_FIELDS =
 
 /**
  * Seed 000 section 6.5's submit request; decimals as strings or numbers. Unknown fields are
- * refused, not ignored: a misspelt `qty` or an `idempotency_key` the desk does not honour would
- * otherwise change the order silently (sized by the rules, sent again on a retry).
+ * refused, not ignored: a misspelt `qty` would otherwise change the order silently (sized by the
+ * rules), and an `idempotency_key` in the body would not protect a retry (the key is the
+ * `Idempotency-Key` header).
  */
 export const submitRequestSchema = z
   .strictObject(
@@ -62,7 +63,7 @@ export const submitRequestSchema = z
     {
       error: (issue) =>
         issue.code === "unrecognized_keys"
-          ? `unknown field${issue.keys.length === 1 ? "" : "s"} ${issue.keys.join(", ")}; the fields are ${SUBMIT_FIELDS}`
+          ? `unknown field${issue.keys.length === 1 ? "" : "s"} ${issue.keys.join(", ")}; the fields are ${SUBMIT_FIELDS}${issue.keys.includes("idempotency_key") ? "; send an idempotency key as the Idempotency-Key header" : ""}`
           : undefined,
     },
   )
@@ -84,6 +85,49 @@ export const submitRequestSchema = z
       });
     }
   });
+
+/** `Idempotency-Key`: a UUID or another client-made id, unique per order the client means. */
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{8,128}$/;
+const IDEMPOTENCY_KEY_RULE =
+  "must be 8 to 128 letters, digits, '-', '_', '.' or ':' (a UUID fits), one key per order";
+
+type SubmitRequest = z.output<typeof submitRequestSchema>;
+
+/**
+ * The request as read, hashed: a retry of the same order hashes the same however its decimals
+ * were written ("185.00" or 185), and any field changed changes the hash.
+ */
+function requestHashOf(body: SubmitRequest): string {
+  const canonical = [
+    body.ticker,
+    body.quantity?.toString() ?? null,
+    body.order_type,
+    body.price_type,
+    body.limit_price?.toString() ?? null,
+    body.stop_loss.toString(),
+    body.target_price?.toString() ?? null,
+    body.strategy ?? null,
+    body.notes ?? null,
+  ];
+  return createHash("sha256").update(JSON.stringify(canonical)).digest("hex");
+}
+
+/** The accepted submit's answer but for the decision's id and time (stored for retries). */
+function acceptedAnswer(plan: PricedPlan, size: PlannedSize): Record<string, unknown> {
+  return {
+    status: "queued",
+    ticker: plan.symbol,
+    side: plan.orderSide,
+    quantity: size.quantity.toString(),
+    price_type: plan.entryType.toUpperCase(),
+    limit_price: text(plan.limitPrice),
+    expected_entry: plan.expectedEntry.toString(),
+    stop_loss: plan.stop.toString(),
+    target_price: plan.target.toString(),
+    risk_amount: size.riskAmount.toFixed(2),
+    sized_quantity: size.sizing?.quantity.toString() ?? null,
+  };
+}
 
 const FILLED_STATUSES: readonly OrderStatus[] = ["filled"];
 const CANCELLED_STATUSES: readonly OrderStatus[] = [
@@ -201,6 +245,16 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
     });
 
     scope.post("/api/execution/submit", async (request, reply) => {
+      const key = request.headers["idempotency-key"];
+      if (key !== undefined && (typeof key !== "string" || !IDEMPOTENCY_KEY.test(key))) {
+        return sendError(
+          reply,
+          400,
+          "INVALID_IDEMPOTENCY_KEY",
+          `the Idempotency-Key header ${IDEMPOTENCY_KEY_RULE}`,
+          [{ path: "Idempotency-Key", message: IDEMPOTENCY_KEY_RULE }],
+        );
+      }
       const parsed = submitRequestSchema.safeParse(request.body ?? {});
       if (!parsed.success) {
         const issues = fieldIssues(parsed.error.issues);
@@ -231,10 +285,22 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
           body.target_price === undefined ? null : { kind: "price", price: body.target_price },
         quantity: body.quantity ?? null,
       };
-      const outcome = await deps.service.submit(proposal, "api", body.notes ?? null);
+      const idempotency: SubmitIdempotency | undefined =
+        key === undefined
+          ? undefined
+          : { key, requestHash: requestHashOf(body), answerOf: acceptedAnswer };
+      const outcome = await deps.service.submit(proposal, "api", body.notes ?? null, idempotency);
       if (!outcome.ok) {
         if (outcome.kind === "unavailable")
           return sendError(reply, 503, outcome.code, outcome.message);
+        if (outcome.kind === "key_reused") {
+          return sendError(
+            reply,
+            422,
+            "IDEMPOTENCY_KEY_REUSED",
+            `this Idempotency-Key was used for another order (decision ${outcome.decision.id}); send a new key for a new order, or the original request to get its decision again`,
+          );
+        }
         return reply.code(422).send({
           success: false,
           error: "RISK_CHECK_FAILED",
@@ -242,21 +308,15 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
           violations: outcome.violations.map((v) => ({ code: v.code, message: v.message })),
         });
       }
-      const { decision, plan, size } = outcome;
+      const { decision } = outcome;
+      // A retry answers what the first request was answered, marked as such.
+      if (outcome.replayed) reply.header("Idempotent-Replayed", "true");
       return reply.code(202).send({
         success: true,
         decision_id: decision.id,
-        status: "queued",
-        ticker: plan.symbol,
-        side: plan.orderSide,
-        quantity: size.quantity.toString(),
-        price_type: plan.entryType.toUpperCase(),
-        limit_price: text(plan.limitPrice),
-        expected_entry: plan.expectedEntry.toString(),
-        stop_loss: plan.stop.toString(),
-        target_price: plan.target.toString(),
-        risk_amount: size.riskAmount.toFixed(2),
-        sized_quantity: size.sizing?.quantity.toString() ?? null,
+        ...(outcome.replayed
+          ? (decision.submitAnswer ?? {})
+          : acceptedAnswer(outcome.plan, outcome.size)),
         created_at: decision.createdAt.toISOString(),
       });
     });

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, index, pgTable, text } from "drizzle-orm/pg-core";
+import { bigint, check, index, jsonb, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
 import { brokerAccounts } from "./accounts";
 import { alerts } from "./alerts";
 import { decimal, instant } from "./columns";
@@ -42,12 +42,24 @@ export const decisions = pgTable(
     /** The plan card the decision was confirmed on: its fills answer that message. */
     planChatId: bigint("plan_chat_id", { mode: "number" }),
     planMessageId: bigint("plan_message_id", { mode: "number" }),
+    /**
+     * The `Idempotency-Key` an API client sent with the submit that made this decision: one
+     * decision per key and account, so a retried submit answers this one instead of another.
+     */
+    idempotencyKey: text("idempotency_key"),
+    /** SHA-256 of the submit request, to tell a retry from another request under the same key. */
+    requestHash: text("request_hash"),
+    /** The submit's answer (without id and time), sent again to a retry. */
+    submitAnswer: jsonb("submit_answer").$type<Record<string, unknown>>(),
     createdAt: instant("created_at").notNull(),
     updatedAt: instant("updated_at").notNull(),
   },
   (t) => [
     index("decisions_status_idx").on(t.status, t.scheduledFor),
     index("decisions_alert_idx").on(t.alertId),
+    uniqueIndex("decisions_account_idempotency_key")
+      .on(t.accountId, t.idempotencyKey)
+      .where(sql`${t.idempotencyKey} is not null`),
     check("decisions_quantity_positive", sql`${t.quantity} > 0`),
     check(
       "decisions_limit_has_price",

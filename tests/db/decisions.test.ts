@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   claimDecisionForExecution,
   createDecision,
+  createDecisionOnce,
   type DecisionDraft,
   decideDecision,
   expireDecisions,
@@ -168,5 +169,34 @@ describe.each(TEST_DRIVERS)("decisions on %s", (driver) => {
     await expect(
       createDecision(t.db, draft(accountId, { entryPrice: null }), T0),
     ).rejects.toThrow();
+  });
+  it("records one decision per account and idempotency key, also when requests race", async () => {
+    const accountId = await createAccount(t.db);
+    const keyed = (requestHash: string) => ({
+      key: "client-key-0001",
+      requestHash,
+      submitAnswer: { status: "queued", quantity: "100" },
+    });
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        createDecisionOnce(t.db, draft(accountId, { status: "approved" }), keyed("h1"), T0),
+      ),
+    );
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    const decision = results.find((r) => r.created)?.decision;
+    for (const r of results) expect(r.decision).toEqual(decision);
+    expect(decision).toMatchObject({
+      idempotencyKey: "client-key-0001",
+      requestHash: "h1",
+      submitAnswer: { status: "queued", quantity: "100" },
+    });
+    // Taken: another request under the key writes nothing and is answered the holder.
+    const later = await createDecisionOnce(t.db, draft(accountId), keyed("h2"), at(5));
+    expect(later).toEqual({ created: false, decision });
+    const log = await readLog(t.db, { accountId });
+    expect(log.filter((e) => e.event === "CREATED" && e.entity === "decision")).toHaveLength(1);
+    // The key is the account's own: another account may use it.
+    const other = await createAccount(t.db);
+    expect((await createDecisionOnce(t.db, draft(other), keyed("h1"), T0)).created).toBe(true);
   });
 });

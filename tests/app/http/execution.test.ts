@@ -8,11 +8,12 @@ import { createAlpacaBroker } from "../../../broker/alpaca/client";
 import { createRedisRateLimiter } from "../../../broker/rateLimiter";
 import { changeTradingState, ensureBrokerAccount } from "../../../db/brokerAccounts";
 import { findDecision } from "../../../db/decisions";
+import { decisions } from "../../../db/schema";
 import { recordTradeEntry } from "../../../db/trades";
 import { dec } from "../../../domain/money";
 import { createOrder } from "../../../domain/order";
 import { setTradingStateManually } from "../../../domain/tradingState";
-import { createJobClient } from "../../../jobs/client";
+import { createJobClient, executeJobId } from "../../../jobs/client";
 import { closeQueues, createQueues, type Queues } from "../../../jobs/queues";
 import { createTestDatabase, type TestDatabase } from "../../support/database";
 import { createTestRedis, deleteKeysWithPrefix, type TestRedis } from "../../support/redis";
@@ -413,5 +414,98 @@ describe("/api/execution", () => {
     expect(next.json().events[0].entity).toBe("account");
     const badPage = await call("GET", "/api/execution/execution-log?limit=0");
     expect(badPage.statusCode).toBe(400);
+  });
+  describe("Idempotency-Key", () => {
+    let baseUrl: string | undefined;
+    /** A submit over a socket to the listening server, as a client sends it. */
+    const post = async (body: unknown, key?: string) => {
+      baseUrl ??= await app.listen({ port: 0, host: "127.0.0.1" });
+      const response = await fetch(`${baseUrl}/api/execution/submit`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          "content-type": "application/json",
+          ...(key === undefined ? {} : { "idempotency-key": key }),
+        },
+        body: JSON.stringify(body),
+      });
+      return {
+        status: response.status,
+        replayed: response.headers.get("idempotent-replayed"),
+        body: (await response.json()) as Record<string, unknown>,
+      };
+    };
+    const decisionCount = async () => (await database.db.select().from(decisions)).length;
+
+    it("answers a retry with the same key and request with the first decision, recording nothing more", async () => {
+      const key = "6f1c2d3e-0000-4000-8000-000000000001";
+      const first = await post(ORDER, key);
+      expect(first.status).toBe(202);
+      expect(first.replayed).toBeNull();
+      // The same order, its decimals written otherwise.
+      const retry = await post({ ...ORDER, stop_loss: 185, target_price: "200" }, key);
+      expect(retry.status).toBe(202);
+      expect(retry.replayed).toBe("true");
+      expect(retry.body).toEqual(first.body);
+      expect(await decisionCount()).toBe(1);
+      expect(await queues.execute.count()).toBe(1);
+      expect(await findDecision(database.db, first.body.decision_id as number)).toMatchObject({
+        idempotencyKey: key,
+      });
+      // Without a key, the same order is another decision, as before.
+      expect((await post(ORDER)).status).toBe(202);
+      expect(await decisionCount()).toBe(2);
+    });
+
+    it("refuses the same key for another order with IDEMPOTENCY_KEY_REUSED, recording nothing", async () => {
+      const key = "order-2026-03-02-0001";
+      const first = await post(ORDER, key);
+      expect(first.status).toBe(202);
+      const other = await post({ ...ORDER, quantity: 5 }, key);
+      expect(other.status).toBe(422);
+      expect(other.body).toMatchObject({ error: "IDEMPOTENCY_KEY_REUSED" });
+      expect(other.body.message).toContain(`decision ${first.body.decision_id}`);
+      expect(other.body.message).toContain("send a new key");
+      expect(await decisionCount()).toBe(1);
+      expect(await queues.execute.count()).toBe(1);
+    });
+
+    it("makes one decision of concurrent requests with the same key: each answers it", async () => {
+      const key = "6f1c2d3e-0000-4000-8000-000000000002";
+      const answers = await Promise.all(Array.from({ length: 6 }, () => post(ORDER, key)));
+      expect(answers.map((a) => a.status)).toEqual(Array(6).fill(202));
+      const ids = new Set(answers.map((a) => a.body.decision_id));
+      expect(ids.size).toBe(1);
+      expect(answers.filter((a) => a.replayed === null)).toHaveLength(1);
+      for (const answer of answers) expect(answer.body).toEqual(answers[0]?.body);
+      expect(await decisionCount()).toBe(1);
+      expect(await queues.execute.count()).toBe(1);
+    });
+
+    it("queues the decision again on a retry when the first answer failed before its job was queued", async () => {
+      const key = "6f1c2d3e-0000-4000-8000-000000000003";
+      const first = await post(ORDER, key);
+      const id = first.body.decision_id as number;
+      // As if the first request died between recording the decision and queueing its job.
+      await (await queues.execute.getJob(executeJobId(id)))?.remove();
+      expect(await queues.execute.count()).toBe(0);
+      const retry = await post(ORDER, key);
+      expect(retry.body.decision_id).toBe(id);
+      const jobs = await queues.execute.getJobs(["waiting", "delayed", "active"]);
+      expect(jobs.map((job) => job.data)).toEqual([{ action: "NEW_TRADE", decisionId: id }]);
+    });
+
+    it("refuses a malformed key (400) and an idempotency_key body field, pointing at the header", async () => {
+      for (const key of ["short", "has a space-0001", "x".repeat(129), "été-2026-0001"]) {
+        const answer = await post(ORDER, key);
+        expect(answer.status, key).toBe(400);
+        expect(answer.body).toMatchObject({ error: "INVALID_IDEMPOTENCY_KEY" });
+      }
+      const inBody = await post({ ...ORDER, idempotency_key: "order-2026-03-02-0002" });
+      expect(inBody.status).toBe(400);
+      expect(inBody.body.message).toContain("Idempotency-Key header");
+      expect(await decisionCount()).toBe(0);
+      expect(await queues.execute.count()).toBe(0);
+    });
   });
 });

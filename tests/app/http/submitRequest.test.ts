@@ -38,7 +38,7 @@ describe("the submit request's fields", () => {
     expect(issuesOf({ ...ORDER, qty: 10, idempotency_key: "k-1" })).toEqual([
       [
         "",
-        "unknown fields qty, idempotency_key; the fields are ticker, quantity, order_type, price_type, limit_price, stop_loss, target_price, strategy, notes",
+        "unknown fields qty, idempotency_key; the fields are ticker, quantity, order_type, price_type, limit_price, stop_loss, target_price, strategy, notes; send an idempotency key as the Idempotency-Key header",
       ],
     ]);
   });
