@@ -3,10 +3,14 @@
  * account's recent orders at the broker and hands the handler every order (or leg) whose status
  * or filled quantity differs from ours. Polling is the stream's fallback and its repair after a
  * reconnect, since the stream does not replay what it missed.
+ *
+ * The broker lists orders by when they were submitted, so the lookback leaves out an order
+ * submitted earlier that is still working in our books (a GTC stop placed days ago): those that
+ * are not open at the broker any more have ended there, and are read one by one.
  */
 import type { Job } from "bullmq";
 import { listOrdersByIds } from "../db/lifecycleQueries";
-import type { OrderRecord } from "../db/orders";
+import { listOpenOrders, type OrderRecord } from "../db/orders";
 import type { BrokerOrder, TradeUpdate } from "../domain/broker";
 import { isTerminal } from "../domain/orderStateMachine";
 import { isEntryRole } from "../domain/trade";
@@ -75,8 +79,36 @@ export function createOrderEventsProcessor(
       direction: "desc",
     });
     if (!listed.ok) throw new Error(`polling orders failed: ${listed.message}`);
+    const reported = [...listed.value];
     const flat: BrokerOrder[] = [];
-    for (const order of listed.value) flat.push(order, ...order.legs);
+    for (const order of reported) flat.push(order, ...order.legs);
+    const listedIds = new Set(flat.map((o) => o.brokerOrderId));
+    const older = (await listOpenOrders(deps.db, accountId)).filter(
+      (o) => o.order.brokerOrderId !== null && !listedIds.has(o.order.brokerOrderId),
+    );
+    if (older.length > 0) {
+      const open = await broker.listOrders({ status: "open", limit: 500, nested: true });
+      if (!open.ok) throw new Error(`polling open orders failed: ${open.message}`);
+      const openIds = new Set(
+        open.value.flatMap((o) => [o, ...o.legs]).map((o) => o.brokerOrderId),
+      );
+      const ended: BrokerOrder[] = [];
+      for (const record of older) {
+        const brokerOrderId = record.order.brokerOrderId as string;
+        if (openIds.has(brokerOrderId) || listedIds.has(brokerOrderId)) continue;
+        const found = await broker.getOrder(brokerOrderId);
+        if (!found.ok) {
+          // Gone at the broker: reconciliation settles it.
+          if (found.code === "NOT_FOUND") continue;
+          throw new Error(`polling order ${brokerOrderId} failed: ${found.message}`);
+        }
+        for (const o of [found.value, ...found.value.legs]) listedIds.add(o.brokerOrderId);
+        ended.push(found.value);
+        flat.push(found.value, ...found.value.legs);
+      }
+      // Submitted before everything listed: oldest, so handled first.
+      reported.push(...ended.reverse());
+    }
     const ours = await listOrdersByIds(
       deps.db,
       accountId,
@@ -91,7 +123,7 @@ export function createOrderEventsProcessor(
     }
     let handled = 0;
     // Oldest first: entries before the exits that followed them.
-    for (const order of [...listed.value].reverse()) {
+    for (const order of [...reported].reverse()) {
       const news = [order, ...order.legs].some((o) =>
         differsFromOurs(o, byBrokerId.get(o.brokerOrderId) ?? byClientId.get(o.clientOrderId)),
       );
@@ -99,7 +131,7 @@ export function createOrderEventsProcessor(
       await handler.handle(accountId, "poll", brokerOrderToReport(order, deps.now()), inline);
       handled += 1;
     }
-    return { kind: "poll", listed: listed.value.length, handled };
+    return { kind: "poll", listed: reported.length, handled };
   }
 
   return async function processOrderEvents(job: Job): Promise<OrderEventsResult> {

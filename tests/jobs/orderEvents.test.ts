@@ -16,6 +16,8 @@ import { createOrderReportHandler } from "../../jobs/orderReports";
 import type { OrderEventsPayload } from "../../jobs/queues";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
+const DAY_MS = 24 * 3600 * 1000;
+
 let t: Lifecycle;
 
 beforeAll(async () => {
@@ -104,5 +106,38 @@ describe("order-events", () => {
     expect(redelivered.asked.map(([, tradeId, reason]) => [tradeId, reason])).toEqual([
       [trade?.id, "entry_fill"],
     ]);
+  });
+
+  it("polls the fill of a working order submitted before the poll's lookback", async () => {
+    const symbol = TEST_SYMBOLS[36] as string;
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+    const decision = await t.decide({ symbol, entry: "99.50", quantity: "3" });
+    const { deps } = noting(false);
+    const executed = await createExecuteProcessor(deps, {
+      handler: createOrderReportHandler(deps),
+    })(
+      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
+      undefined,
+    );
+    expect(executed).toMatchObject({ outcome: "executed" });
+    // The entry rests; the quote falls through its limit and it fills, the stream's word of it
+    // lost (nobody holds the stream here).
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.40", ask: "99.45" });
+    await waitFor(async () => {
+      const found = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));
+      return found.ok && found.value.status === "filled";
+    });
+    expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("ORDERED");
+
+    // The poll runs two days after the order was submitted (a GTC order placed days before).
+    const later: JobDeps = { ...deps, now: () => new Date(deps.now().getTime() + 2 * DAY_MS) };
+    const poll = createOrderEventsProcessor(later, { handler: createOrderReportHandler(later) });
+    const polled = await poll({
+      data: { kind: "poll", accountId: t.accountId, reason: "scheduled" },
+      attemptsStarted: 1,
+      attemptsMade: 0,
+    } as unknown as Job);
+    expect(polled).toMatchObject({ kind: "poll", handled: 1 });
+    expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("POSITION");
   });
 });
