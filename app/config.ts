@@ -411,6 +411,23 @@ function combinationProblems(
     );
   }
 
+  // The URL is no secret: /metrics labels requests by its path and the banner prints it.
+  const webhookUrl = values.TELEGRAM_WEBHOOK_URL;
+  const tokenSecret = values.TELEGRAM_BOT_TOKEN?.split(":")[1];
+  if (webhookUrl !== undefined && tokenSecret !== undefined) {
+    let readable = webhookUrl;
+    try {
+      readable = decodeURIComponent(webhookUrl);
+    } catch {
+      // Malformed escapes: the URL as written is what gets compared.
+    }
+    if (readable.includes(tokenSecret)) {
+      problems.push(
+        "TELEGRAM_WEBHOOK_URL: holds the bot token, which would show wherever the URL does (metrics, logs, proxies); use a path without it, e.g. https://desk.example.com/telegram/webhook. TELEGRAM_WEBHOOK_SECRET already proves the updates come from Telegram",
+      );
+    }
+  }
+
   if (isSet("ALPACA_KEY_ID") && !isSet("ALPACA_SECRET_KEY")) {
     problems.push(
       "ALPACA_SECRET_KEY: is missing while ALPACA_KEY_ID is set; set both, or neither to use the simulator",

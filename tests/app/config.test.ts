@@ -162,6 +162,24 @@ describe("TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET", () => {
     ).toMatch(/^TELEGRAM_WEBHOOK_URL: is not an http\(s\) URL/);
   });
 
+  it("refuse a URL holding the bot token, without repeating it", () => {
+    // /metrics (no auth) labels requests by route, and the start banner names the path.
+    const secret = { ...bot, TELEGRAM_WEBHOOK_SECRET: TELEGRAM_SECRET };
+    const [, tokenSecret] = BOT_TOKEN.split(":");
+    for (const url of [
+      `https://desk.example.com/bot${BOT_TOKEN}`,
+      `https://desk.example.com/telegram/${tokenSecret}`,
+      `https://desk.example.com/telegram/${encodeURIComponent(BOT_TOKEN)}`,
+      `https://desk.example.com/telegram?token=${BOT_TOKEN}`,
+    ]) {
+      const problems = problemsOf({ ...secret, TELEGRAM_WEBHOOK_URL: url });
+      expect(problems, url).toHaveLength(1);
+      expect(problems[0]).toMatch(/^TELEGRAM_WEBHOOK_URL: holds the bot token/);
+      expect(problems[0]).toContain("TELEGRAM_WEBHOOK_SECRET");
+      expect(problems[0]).not.toContain(tokenSecret);
+    }
+  });
+
   it("refuse a secret Telegram would not take, without repeating it", () => {
     const url = { ...bot, TELEGRAM_WEBHOOK_URL: "https://desk.example.com/telegram/hook" };
     for (const [secret, pattern] of [
