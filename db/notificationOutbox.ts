@@ -1,4 +1,5 @@
-import { and, asc, eq, inArray, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, lt, lte, notExists, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import type { Database } from "./database";
 import { notificationOutbox } from "./schema";
 
@@ -39,7 +40,9 @@ export async function enqueueNotification(
 
 /**
  * Takes up to `limit` due messages for sending and leases them for `leaseMs`: concurrent senders
- * skip each other's rows, and a sender that dies lets its lease lapse so another retries.
+ * skip each other's rows, and a sender that dies lets its lease lapse so another retries. A chat's
+ * messages go in the order written: none is taken while an earlier one of its chat waits for a
+ * retry or is leased to another sender (a fill is never told before its entry).
  */
 export async function claimDueNotifications(
   db: Database,
@@ -48,17 +51,39 @@ export async function claimDueNotifications(
   at: Date,
 ): Promise<OutboxMessage[]> {
   return db.transaction(async (tx) => {
+    // One claim at a time, each seeing the leases of the one before: a claim running beside
+    // another would skip its locked rows and could take a later row of the same chat.
+    await tx.execute(
+      sql`select pg_advisory_xact_lock(hashtextextended('notification-outbox-claim', 0))`,
+    );
+    const earlier = alias(notificationOutbox, "earlier");
     const due = await tx
       .select({ id: notificationOutbox.id })
       .from(notificationOutbox)
       .where(
-        and(eq(notificationOutbox.status, "pending"), lte(notificationOutbox.nextAttemptAt, at)),
+        and(
+          eq(notificationOutbox.status, "pending"),
+          lte(notificationOutbox.nextAttemptAt, at),
+          notExists(
+            tx
+              .select({ id: earlier.id })
+              .from(earlier)
+              .where(
+                and(
+                  eq(earlier.chatId, notificationOutbox.chatId),
+                  lt(earlier.id, notificationOutbox.id),
+                  eq(earlier.status, "pending"),
+                  gt(earlier.nextAttemptAt, at),
+                ),
+              ),
+          ),
+        ),
       )
       .orderBy(asc(notificationOutbox.id))
       .limit(limit)
       .for("update", { skipLocked: true });
     if (due.length === 0) return [];
-    return tx
+    const claimed = await tx
       .update(notificationOutbox)
       .set({
         attempts: sql`${notificationOutbox.attempts} + 1`,
@@ -71,6 +96,8 @@ export async function claimDueNotifications(
         ),
       )
       .returning();
+    // UPDATE returns rows in no set order (a retried row's new version sits after later rows).
+    return claimed.sort((a, b) => a.id - b.id);
   });
 }
 

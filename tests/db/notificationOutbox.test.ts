@@ -27,7 +27,7 @@ describe.each(TEST_DRIVERS)("notification outbox on %s", (driver) => {
     for (let i = 0; i < 6; i++) {
       await enqueueNotification(
         t.db,
-        { dedupeKey: `batch:${i}`, chatId: 200, kind: "order", payload: { i } },
+        { dedupeKey: `batch:${i}`, chatId: 200 + i, kind: "order", payload: { i } },
         at(10),
       );
     }
@@ -51,5 +51,33 @@ describe.each(TEST_DRIVERS)("notification outbox on %s", (driver) => {
     const lapsed = await claimDueNotifications(t.db, 10, 30_000, at(51));
     expect(lapsed.map((m) => m.id).sort()).toEqual([...rest].sort());
     expect(lapsed.map((m) => m.id)).not.toContain(sent);
+  });
+
+  it("hands a chat's messages to one sender at a time, none past an earlier one waiting", async () => {
+    const chat = 300;
+    // What earlier tests left stays out of the way (leased for an hour).
+    await claimDueNotifications(t.db, 100, 3_600_000, at(100));
+    for (let i = 0; i < 4; i++) {
+      await enqueueNotification(
+        t.db,
+        { dedupeKey: `chat:${i}`, chatId: chat, kind: "order", payload: { i } },
+        at(100),
+      );
+    }
+    const claims = await Promise.all([
+      claimDueNotifications(t.db, 2, 30_000, at(110)),
+      claimDueNotifications(t.db, 2, 30_000, at(110)),
+    ]);
+    const taken = claims.flat().filter((m) => m.chatId === chat);
+    // The first two, to one sender; the later two wait while those are out.
+    expect(taken.map((m) => m.dedupeKey)).toEqual(["chat:0", "chat:1"]);
+    expect(claims.filter((claim) => claim.some((m) => m.chatId === chat))).toHaveLength(1);
+    const [first, second] = taken;
+    if (first === undefined || second === undefined) throw new Error("nothing claimed");
+    await markNotificationFailed(t.db, first.id, "502", at(120));
+    await markNotificationSent(t.db, second.id, 556, at(111));
+    expect(await claimDueNotifications(t.db, 10, 30_000, at(112))).toEqual([]);
+    const next = await claimDueNotifications(t.db, 10, 30_000, at(120));
+    expect(next.map((m) => m.dedupeKey)).toEqual(["chat:0", "chat:2", "chat:3"]);
   });
 });

@@ -146,6 +146,36 @@ describe("notify: outbox delivery", () => {
     expect(r.lastError).toBeNull();
   });
 
+  it("keeps a chat's order: what was written after a notice waiting for its retry waits behind it", async () => {
+    await queue("entry", 1, "ENTRY_SUBMITTED");
+    const sender = new RecordingSender([{ ok: false, retryable: true, error: "502" }]);
+    const d = deps(sender, { baseBackoffMs: 5_000 });
+    expect(await deliverDueNotifications(d)).toEqual({ sent: 0, retrying: 1, gaveUp: 0 });
+
+    now = new Date(T0.getTime() + 1_000);
+    await queue("fill", 1);
+    await queue("other chat", 2);
+    expect(await deliverDueNotifications(d)).toEqual({ sent: 1, retrying: 0, gaveUp: 0 });
+    expect(sender.sent.map((m) => m.dedupeKey)).toEqual(["other chat"]);
+    expect((await row("fill")).attempts).toBe(0);
+
+    now = new Date(T0.getTime() + 5_000);
+    expect(await deliverDueNotifications(d)).toEqual({ sent: 2, retrying: 0, gaveUp: 0 });
+    expect(sender.sent.map((m) => m.dedupeKey)).toEqual(["other chat", "entry", "fill"]);
+
+    // A notice given up holds nothing back.
+    await queue("blocked", 3);
+    await queue("after blocked", 3);
+    const refusing = new RecordingSender([
+      { ok: false, retryable: false, error: "403 Forbidden: bot was blocked by the user" },
+    ]);
+    expect(await deliverDueNotifications(deps(refusing))).toEqual({
+      sent: 1,
+      retrying: 0,
+      gaveUp: 1,
+    });
+  });
+
   it("gives up at once on a refusal no retry can fix, and after the last attempt otherwise", async () => {
     await queue("blocked");
     await queue("doomed");
