@@ -26,10 +26,14 @@ import { settleAlertCopies } from "./alertsCopies";
 import { PLAN_CONVERSATION, type PlanStart } from "./plan";
 import { followDecision } from "./planFollow";
 import {
+  alertExpiry,
   DEFAULT_ALERT_LIFETIME_MS,
   DEFAULT_ALERT_SUPPRESSION_MS,
   DEFAULT_ORDER_FOLLOW_MS,
 } from "./planPorts";
+
+export { alertExpiry };
+
 import { priceTrade, submitCard } from "./planService";
 
 const DECIDING_ROLES: readonly UserRole[] = ["admin", "trader"];
@@ -43,12 +47,6 @@ export type AlertDelivery =
 /** The alert fan-out, for `onAlertAccepted` of the HTTP API (app/http/alerts.ts). */
 export interface AlertNotifier {
   onAlertAccepted(alert: Alert): Promise<AlertDelivery>;
-}
-
-/** When an alert stops being approvable. */
-export function alertExpiry(alert: Alert, deps: Pick<BotDeps, "planning">): Date {
-  const lifetime = deps.planning?.alertLifetimeMs ?? DEFAULT_ALERT_LIFETIME_MS;
-  return alert.expiresAt ?? new Date(alert.receivedAt.getTime() + lifetime);
 }
 
 /** The trade an alert proposes: a limit entry at its entry price (market without one). */
@@ -290,6 +288,9 @@ export const alertsFeature: BotFeature = {
           submitted.code === "ALERT_TAKEN"
             ? "Someone decided first."
             : submitted.message.slice(0, 200);
+        if (submitted.code === "ALERT_EXPIRED") {
+          await settleAlertCopies(ctx.api, deps, alert, "<b>Expired.</b> Nothing was done.");
+        }
         await ctx.answerCallbackQuery({ text, show_alert: true });
         return;
       }

@@ -230,6 +230,17 @@ async function runPlan(
     });
     if (!submitted.ok) {
       await settle(`<b>Not sent.</b> ${escapeHtml(submitted.message)}`);
+      if (
+        "code" in submitted &&
+        submitted.code === "ALERT_EXPIRED" &&
+        draft.alertId !== undefined
+      ) {
+        const expiredAlert = draft.alertId;
+        await conversation.external(() => {
+          effects.settleAlert(expiredAlert, "<b>Expired.</b> Nothing was done.");
+          return null;
+        });
+      }
       return;
     }
     const confirmed = `<b>Confirmed.</b> Decision #${submitted.decisionId} sent for execution: ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)}, risk ${dollars(card.riskAmount ?? "0")}.`;

@@ -9,6 +9,7 @@
  * with the broker adapter (getAsset, getLatestQuotes, app/accountSnapshot.ts), tests with the same
  * adapter against the simulator. Nothing else in bot/ may reach the broker.
  */
+import type { Alert } from "../../db/alerts";
 import type { AccountSnapshot } from "../../domain/riskChecks";
 
 /** The broker's facts about a symbol. */
@@ -57,3 +58,12 @@ export const DEFAULT_CONFIRMATION_MS = 2 * 60_000;
 export const DEFAULT_ALERT_LIFETIME_MS = 30 * 60_000;
 export const DEFAULT_ALERT_SUPPRESSION_MS = 6 * 60 * 60_000;
 export const DEFAULT_ORDER_FOLLOW_MS = 10 * 60_000;
+
+/** When an alert stops being approvable: its own expiry, else the lifetime after receipt. */
+export function alertExpiry(
+  alert: Pick<Alert, "expiresAt" | "receivedAt">,
+  deps: { readonly planning?: PlanningSettings | undefined },
+): Date {
+  const lifetime = deps.planning?.alertLifetimeMs ?? DEFAULT_ALERT_LIFETIME_MS;
+  return alert.expiresAt ?? new Date(alert.receivedAt.getTime() + lifetime);
+}

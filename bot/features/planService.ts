@@ -6,7 +6,7 @@
  * JSON-safe.
  */
 import { findAccountForUser } from "../../db/accountOfUser";
-import { moveAlert } from "../../db/alerts";
+import { findAlert, moveAlert } from "../../db/alerts";
 import { loadTradingState, tradingStateOf } from "../../db/brokerAccounts";
 import { createDecision } from "../../db/decisions";
 import { loadRiskLimits } from "../../db/riskLimits";
@@ -18,6 +18,7 @@ import type { KellyInputs } from "../../domain/sizing";
 import { allowsOrder } from "../../domain/tradingState";
 import type { BotDeps } from "../feature";
 import { type PlanCardModel, toPlanCardModel } from "../views/planCard";
+import { alertExpiry } from "./planPorts";
 
 /** Closed trades half Kelly needs before it trusts a win rate. */
 const KELLY_MIN_TRADES = 10;
@@ -30,8 +31,11 @@ export type Submitted =
   | { readonly ok: true; readonly decisionId: number }
   | {
       readonly ok: false;
-      /** ALERT_TAKEN: another press decided the alert first; REFUSED: nothing may be entered. */
-      readonly code: "ALERT_TAKEN" | "REFUSED";
+      /**
+       * ALERT_TAKEN: another press decided the alert first; ALERT_EXPIRED: the alert's time ran
+       * out (while an adjusted plan was open); REFUSED: nothing may be entered.
+       */
+      readonly code: "ALERT_TAKEN" | "ALERT_EXPIRED" | "REFUSED";
       readonly message: string;
     };
 
@@ -146,6 +150,16 @@ export async function submitCard(
     };
   }
   if (alertId !== undefined) {
+    // An adjusted plan can be confirmed long after the alert's press: its expiry still holds.
+    const alert = await findAlert(db, alertId);
+    if (alert !== null && alertExpiry(alert, deps).getTime() <= at.getTime()) {
+      await moveAlert(db, alertId, ["received", "sent"], "expired", "system:expiry", at);
+      return {
+        ok: false,
+        code: "ALERT_EXPIRED",
+        message: `Too late: this alert expired. /plan ${card.symbol} plans the trade on its own.`,
+      };
+    }
     const taken = await moveAlert(db, alertId, ["received", "sent"], "approved", actor, at);
     if (taken === null) {
       return {

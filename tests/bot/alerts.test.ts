@@ -261,4 +261,27 @@ describe("pattern alerts end to end", () => {
       await setMode("ACTIVE");
     }
   });
+
+  it("does not approve through Adjust an alert that expired while its plan was open", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "TSLA", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("TSLA", {
+      expiresAt: new Date(desk.deps.now().getTime() + 60_000),
+    });
+    const toAnn = await ann.waitForMessage({ match: "TSLA" });
+    const toBob = await bob.waitForMessage({ match: "TSLA" });
+    await ann.press(toAnn, "Adjust");
+    const card = await ann.waitForMessage({ match: "Plan: TSLA" });
+    // The plan's own two minutes are not over; the alert's minute is.
+    desk.advanceClock(61_000);
+    await ann.press(card, "Confirm");
+    const refused = await waitForText(ann, card, /Not sent/);
+    expect(refused.text).toMatch(/<b>Not sent\.<\/b> Too late: this alert expired/);
+    expect(await statusOf(alert)).toBe("expired");
+    const decisions = (await listDueDecisions(desk.database.db, desk.deps.now())).filter(
+      (decision) => decision.alertId === alert.id,
+    );
+    expect(decisions).toEqual([]);
+    const settled = await waitForText(bob, toBob, /Expired/);
+    expect(settled.buttons).toEqual([]);
+  });
 });
