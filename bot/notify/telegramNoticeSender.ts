@@ -432,6 +432,17 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Tele
         error: `not a notice this desk knows: ${message.kind}`,
       });
     }
+    // A row that cannot be rendered (a payload this version misreads) is given up alone: merged
+    // with its chat's other rows it would fail them all, on every retry, until all were given up.
+    try {
+      renderNotice(notice);
+    } catch (error) {
+      return Promise.resolve({
+        ok: false,
+        retryable: false,
+        error: `cannot render ${message.kind}: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    }
     if (closed) return Promise.resolve({ ok: false, retryable: true, error: "sender closed" });
     return new Promise<NoticeSendResult>((resolve) => {
       const queue = queueOf(message.chatId);

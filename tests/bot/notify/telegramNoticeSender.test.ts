@@ -356,6 +356,24 @@ describe("the Telegram notice sender", () => {
     }
   });
 
+  it("gives up a row it cannot render alone: the rest of its chat goes out", async () => {
+    const chat = 8302;
+    const row = (key: string, notice: OrderFilledNotice): NoticeMessage => ({
+      chatId: chat,
+      kind: notice.kind,
+      payload: notice as unknown as Record<string, unknown>,
+      dedupeKey: key,
+    });
+    const [broken, good] = await sender.sendMany([
+      row("broken", { ...fill(0, 2, "dec-78"), fillPrice: "n/a" }),
+      row("good", fill(1, 2, "dec-78")),
+    ]);
+    expect(broken).toMatchObject({ ok: false, retryable: false });
+    expect(good).toMatchObject({ ok: true });
+    const [message] = await sentTo(chat);
+    expect(message?.message.text).toContain("1 @ 190.01 · 2/2 · complete");
+  });
+
   it("threads an alert's trade: the entry answers the alert's message, its fills the entry", async () => {
     const chat = 8501;
     const accountId = (
