@@ -220,18 +220,21 @@ export function deliveryOfNotice(
 }
 
 /**
- * The notice of a trading state change, keyed by the account and the new state's mode and time,
- * so every path that makes or retries the change writes one message per reader. The day's P&L
- * and the limit go with a change the daily-loss rule made.
+ * The notice of a trading state change, keyed by the account, the time of the state left and the
+ * new state's mode and time, so every path that makes or retries the change writes one message
+ * per reader. The state left is in the key because a state can come back: at the open an
+ * automatic halt gives way to the trader's reduce-only it had overridden, as it was (same time),
+ * and that return must not pass for the reduce-only's own notice. The day's P&L and the limit go
+ * with a change the daily-loss rule made.
  */
 export function tradingStateChangedNotice(
   accountId: number,
-  before: Pick<TradingState, "mode">,
+  before: Pick<TradingState, "mode" | "since">,
   after: Pick<TradingState, "mode" | "setBy" | "reason" | "since">,
   dailyLoss: { readonly pnlToday: DecimalString; readonly lossLimit: DecimalString } | null = null,
 ): { readonly key: string; readonly notice: TradingStateChangedNotice } {
   return {
-    key: `state-${accountId}-${after.since}-${after.mode}`,
+    key: `state-${accountId}-${before.since}-${after.since}-${after.mode}`,
     notice: {
       kind: "TRADING_STATE_CHANGED",
       accountId,

@@ -49,13 +49,15 @@ describe("tradingStateChangedNotice", () => {
     since,
   };
 
+  const before = Date.parse("2026-03-02T14:00:00Z");
+
   it("keys a change by account, time and mode, so every path writes it once", () => {
-    const told = tradingStateChangedNotice(7, { mode: "ACTIVE" }, halted, {
+    const told = tradingStateChangedNotice(7, { mode: "ACTIVE", since: before }, halted, {
       pnlToday: "-3100.00",
       lossLimit: "3000.00",
     });
     expect(told).toEqual({
-      key: `state-7-${since}-HALTED`,
+      key: `state-7-${before}-${since}-HALTED`,
       notice: {
         kind: "TRADING_STATE_CHANGED",
         accountId: 7,
@@ -67,13 +69,30 @@ describe("tradingStateChangedNotice", () => {
         lossLimit: "3000.00",
       },
     });
-    const manual = tradingStateChangedNotice(7, { mode: "REDUCING" }, halted);
+    const manual = tradingStateChangedNotice(7, { mode: "REDUCING", since: before }, halted);
     expect(manual.key).toBe(told.key);
     expect(manual.notice).toMatchObject({ from: "REDUCING", pnlToday: null, lossLimit: null });
-    expect(tradingStateChangedNotice(8, { mode: "ACTIVE" }, halted).key).not.toBe(told.key);
+    expect(tradingStateChangedNotice(8, { mode: "ACTIVE", since: before }, halted).key).not.toBe(
+      told.key,
+    );
     expect(
-      tradingStateChangedNotice(7, { mode: "HALTED" }, { ...halted, mode: "ACTIVE" }).key,
+      tradingStateChangedNotice(7, { mode: "HALTED", since: before }, { ...halted, mode: "ACTIVE" })
+        .key,
     ).not.toBe(told.key);
+  });
+
+  it("keys a state that comes back apart from its first arrival", () => {
+    // A trader's reduce-only, then restored as it was when an automatic halt over it resets.
+    const reducing = {
+      mode: "REDUCING" as const,
+      setBy: "MANUAL" as const,
+      reason: "/reduce",
+      since,
+    };
+    const set = tradingStateChangedNotice(7, { mode: "ACTIVE", since: before }, reducing);
+    const haltedAt = since + 3_600_000;
+    const restored = tradingStateChangedNotice(7, { mode: "HALTED", since: haltedAt }, reducing);
+    expect(restored.key).not.toBe(set.key);
   });
 });
 

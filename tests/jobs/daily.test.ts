@@ -5,6 +5,7 @@
  */
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { announceStateChange } from "../../bot/features/stateAnnouncements";
 import {
   changeTradingState,
   ensureBrokerAccount,
@@ -15,7 +16,11 @@ import { applyFill } from "../../db/orderEvents";
 import { markPosition } from "../../db/positions";
 import { notificationOutbox } from "../../db/schema";
 import { dec } from "../../domain/money";
-import type { TradingState } from "../../domain/tradingState";
+import {
+  nextTradingState,
+  setTradingStateManually,
+  type TradingState,
+} from "../../domain/tradingState";
 import { createJobDeps } from "../../jobs/context";
 import { createDailyProcessor } from "../../jobs/daily";
 import { at, enterLong } from "../db/fixtures";
@@ -189,5 +194,47 @@ describe("daily jobs", () => {
 
     await daily({ data: { kind: "end-of-day", accountId: t.accountId } });
     expect(await notices("DAILY_SUMMARY")).toHaveLength(1);
+  });
+
+  it("tells the owner at the open that an automatic halt gave way to the reduce-only they had heard of before", async () => {
+    // Wednesday 10:00 New York: an admin sets reduce-only; the owner is told.
+    const reducedAt = new Date("2026-03-04T15:00:00Z");
+    const reduced = await changeTradingState(
+      t.db.db,
+      t.accountId,
+      () => setTradingStateManually("REDUCING", "/reduce by admin", reducedAt.getTime()),
+      "test",
+      reducedAt,
+    );
+    if (!reduced) throw new Error("no account");
+    expect(await announceStateChange(t.db.db, t.accountId, reduced, 9_999, reducedAt)).toBe(1);
+    // 11:00: the daily-loss switch halts it, keeping the reduce-only to come back to.
+    const haltedAt = Date.parse("2026-03-04T16:00:00Z");
+    await changeTradingState(
+      t.db.db,
+      t.accountId,
+      (current) =>
+        nextTradingState(
+          current,
+          { level: "BREACHED", message: "Day's loss 3.10% reached the 3% limit" },
+          { now: haltedAt, lastSessionOpenAt: Date.parse("2026-03-04T14:30:00Z") },
+        ).state,
+      "test",
+      new Date(haltedAt),
+    );
+
+    // Thursday 09:30: back to reduce-only, and the owner hears of it.
+    now = new Date("2026-03-05T14:30:00Z");
+    expect(
+      (await daily({ data: { kind: "session-open", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "reset", to: "REDUCING" }]);
+    const told = (await notices("TRADING_STATE_CHANGED"))
+      .filter((n) => n.createdAt >= reducedAt)
+      .map((n) => n.payload);
+    // The admin's reduce-only (over the halt of the test before), then the reset to it.
+    expect(told).toEqual([
+      expect.objectContaining({ to: "REDUCING", setBy: "MANUAL", reason: "/reduce by admin" }),
+      expect.objectContaining({ from: "HALTED", to: "REDUCING", setBy: "MANUAL" }),
+    ]);
   });
 });
