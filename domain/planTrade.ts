@@ -1,6 +1,6 @@
 import { type Decimal, HUNDRED, ONE, percentToFraction, ZERO } from "./money";
 import type { OrderSide } from "./order";
-import { type AccountSnapshot, checkOrder, type QuoteView } from "./riskChecks";
+import { type AccountSnapshot, checkOrder, prepareSnapshot, type QuoteView } from "./riskChecks";
 import type { RiskLimits } from "./riskLimits";
 import {
   type BindingConstraint,
@@ -199,6 +199,18 @@ export function planTrade(
     input.entryType === "market"
       ? snapshot.buyingPower.div(ONE.plus(percentToFraction(limits.maxSlippagePercent)))
       : snapshot.buyingPower;
+  // The checks count what the symbol already holds or is being entered toward the position
+  // limit: size within what is left, or the size the rules offer is one the checks refuse. With
+  // less than a share left, the full limit is passed and the checks say the position is full.
+  const prepared = prepareSnapshot(snapshot);
+  const held = prepared.exposureBySymbol.get(symbol) ?? ZERO;
+  const positionRoom = snapshot.equity
+    .times(percentToFraction(limits.maxPositionPercent))
+    .minus(held);
+  const maxPositionPercent =
+    held.gt(ZERO) && positionRoom.gte(expectedEntry) && snapshot.equity.gt(ZERO)
+      ? positionRoom.div(snapshot.equity).times(HUNDRED)
+      : limits.maxPositionPercent;
   const sized = sizePosition({
     method,
     side,
@@ -209,7 +221,7 @@ export function planTrade(
     buyingPower,
     riskPercent,
     maxRiskPercent: limits.riskPerTradePercent,
-    maxPositionPercent: limits.maxPositionPercent,
+    maxPositionPercent,
     fractional: false,
     ...(input.kelly === undefined ? {} : { kelly: input.kelly }),
   });
@@ -239,7 +251,7 @@ export function planTrade(
       takeProfitPrice: target,
       opensTrade: true,
     },
-    snapshot,
+    prepared,
     limits,
     tradingState,
     now,

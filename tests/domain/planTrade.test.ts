@@ -274,4 +274,47 @@ describe("planTrade", () => {
     expect(limit.violations).toEqual([]);
     expect(limit.size?.quantity.toString()).toBe("5");
   });
+
+  it("sizes an add to a position within what the position limit leaves, as the checks count it", () => {
+    // 5% of equity is $5,000; the position holds $1,900 and a working entry $1,000 more.
+    const held = snapshot({
+      positions: [{ symbol: "AAPL", quantity: dec("10"), marketValue: dec("1900") }],
+      workingOrders: [
+        {
+          symbol: "AAPL",
+          side: "buy",
+          role: "ENTRY",
+          remainingQuantity: dec("5"),
+          limitPrice: dec("200"),
+          stopPrice: null,
+        },
+      ],
+    });
+    const result = planTrade(
+      input({ entryType: "limit", limitPrice: dec("190.01") }),
+      held,
+      DEFAULT_RISK_LIMITS,
+      ACTIVE,
+      NOW,
+    );
+    expect(result.violations).toEqual([]);
+    // $2,100 left: 11 shares at 190.01.
+    expect(result.size?.quantity.toString()).toBe("11");
+    expect(result.size?.bindingConstraint).toBe("MAX_POSITION");
+  });
+
+  it("leaves a full position to the checks to explain", () => {
+    const full = snapshot({
+      positions: [{ symbol: "AAPL", quantity: dec("30"), marketValue: dec("5700") }],
+    });
+    const result = planTrade(
+      input({ entryType: "limit", limitPrice: dec("190.01") }),
+      full,
+      DEFAULT_RISK_LIMITS,
+      ACTIVE,
+      NOW,
+    );
+    expect(result.canConfirm).toBe(false);
+    expect(result.violations.map((violation) => violation.code)).toEqual(["MAX_POSITION_SIZE"]);
+  });
 });
