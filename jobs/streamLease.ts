@@ -41,6 +41,9 @@ export interface StreamSupervisor {
   stop(): Promise<void>;
 }
 
+/** The longest pause before trying again a stream whose credentials were refused. */
+const MAX_REFUSED_WAIT_MS = 5 * 60_000;
+
 /** How long a streamed event waits for the handling of its symbol's previous one. */
 const SYMBOL_TURN_WAIT_MS = 1_000;
 
@@ -85,6 +88,9 @@ export function startStreamSupervisor(
       heldUntil: number;
       /** Whether events were dropped since the lease was last confirmed (a poll was asked for). */
       dropped: boolean;
+      /** Refused logins in a row, and when (`performance.now()` ms) the next may be tried. */
+      refusals: number;
+      retryAt: number;
     }
   >();
   /** A stream down this long is closed and opened anew (its own reconnects may have stalled). */
@@ -185,7 +191,9 @@ export function startStreamSupervisor(
     symbolTurns.set(key, done);
   };
 
-  async function subscribe(accountId: number): Promise<TradeUpdateSubscription | null> {
+  async function subscribe(
+    accountId: number,
+  ): Promise<TradeUpdateSubscription | { refused: boolean }> {
     const broker = await deps.brokerFor(accountId);
     const opened = await broker.subscribeTradeUpdates({
       onTradeUpdate: (update) => deliver(accountId, update),
@@ -212,7 +220,7 @@ export function startStreamSupervisor(
         { accountId, code: opened.code, message: opened.message },
         "trade stream not opened",
       );
-      return null;
+      return { refused: opened.code === "UNAUTHORIZED" || opened.code === "FORBIDDEN" };
     }
     log.info({ accountId }, "holding the trade stream");
     return opened.value;
@@ -232,6 +240,8 @@ export function startStreamSupervisor(
         downSince: null,
         heldUntil: 0,
         dropped: false,
+        refusals: 0,
+        retryAt: 0,
       };
       streams.set(accountId, entry);
     }
@@ -261,10 +271,23 @@ export function startStreamSupervisor(
       await lost.close();
       return;
     }
+    if (performance.now() < entry.retryAt) return;
     if (!(await confirm(entry, () => lease.acquire()))) return;
     const subscription = await subscribe(accountId);
-    if (stopped || !subscription) {
-      await subscription?.close();
+    if ("refused" in subscription) {
+      // Credentials the broker refuses stay refused until someone changes them: trying again
+      // every round would log in with them every few seconds, for ever.
+      entry.refusals = subscription.refused ? entry.refusals + 1 : 0;
+      if (subscription.refused) {
+        entry.retryAt =
+          performance.now() + Math.min(ttlMs * 2 ** entry.refusals, MAX_REFUSED_WAIT_MS);
+      }
+      await entry.lease.release();
+      return;
+    }
+    entry.refusals = 0;
+    if (stopped) {
+      await subscription.close();
       await entry.lease.release();
       return;
     }

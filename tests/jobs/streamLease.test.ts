@@ -2,7 +2,9 @@
 import { createConnection, createServer, type Socket } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TradeUpdate } from "../../domain/broker";
+import { createAlpacaBroker } from "../../broker/alpaca/client";
+import { createLocalRateLimiter } from "../../broker/rateLimiter";
+import type { Broker, TradeUpdate } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import { createLease } from "../../jobs/leases";
 import {
@@ -11,7 +13,7 @@ import {
   streamLeaseKey,
 } from "../../jobs/streamLease";
 import { TEST_REDIS_URL } from "../support/redis";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { KEY_ID, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 
@@ -304,6 +306,45 @@ describe("stream lease", () => {
       await second?.stop();
       cutOff.disconnect();
       await relay.close();
+    }
+  });
+
+  it("waits longer and longer before opening a stream whose credentials the broker refuses", async () => {
+    const refused = createAlpacaBroker({
+      keyId: KEY_ID,
+      secretKey: "not-the-secret",
+      tradingUrl: t.sim.url,
+      dataUrl: t.sim.url,
+      streamUrl: t.sim.streamUrl,
+      rateLimiter: createLocalRateLimiter(),
+      stream: { connectTimeoutMs: 2_000 },
+    });
+    let attempts = 0;
+    const counting: Broker = {
+      ...refused,
+      subscribeTradeUpdates(listener) {
+        attempts += 1;
+        return refused.subscribeTradeUpdates(listener);
+      },
+    };
+    // Rounds every 100 ms: without a pause, some twenty refused logins in two seconds.
+    const deps = {
+      ...t.deps,
+      brokerFor: () => counting,
+      settings: { ...t.deps.settings, streamLeaseMs: 300 },
+    };
+    const supervisor = startStreamSupervisor(deps, {
+      connection: t.redis.redis,
+      keyPrefix: `${t.redis.prefix}refused:`,
+      accountIds: [t.accountId],
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(supervisor.held()).toEqual([]);
+      expect(attempts).toBeGreaterThanOrEqual(1);
+      expect(attempts).toBeLessThanOrEqual(3);
+    } finally {
+      await supervisor.stop();
     }
   });
 });
