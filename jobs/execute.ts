@@ -2,7 +2,7 @@
  * The `execute` processor: carries out a decision once.
  *
  * NEW_TRADE: wait for the decision's time and the execution window; claim the decision (one
- * worker wins); check risk against a fresh account snapshot; record trade, entry and legs; send
+ * worker wins; a retry past the window waits for the next one unless the broker has the entry); check risk against a fresh account snapshot; record trade, entry and legs; send
  * the entry with its deterministic client order id (looking it up first on any retry); store the
  * broker's answer with the decision marked executed and the notice, in one transaction.
  * CANCEL: cancel a trade's working entry (one recorded and not sent yet is ended in the books,
@@ -278,6 +278,42 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     return `the trade it replaces (${old.trade.symbol}) had already filled ${old.trade.entryQuantity.toString()} of ${old.trade.plannedQuantity.toString()} shares before its cancel; those are kept, and the amended entry was not sent`;
   }
 
+  /**
+   * A run resuming a claimed decision (a failed send retried, a run that died) sends only inside
+   * the execution window, as the claim did: past the window, an entry the broker never had waits
+   * for the next opening, as a decision approved outside the window does. An entry the broker
+   * has, or one ended in the books, is followed as usual.
+   */
+  async function waitForWindowUnlessSent(
+    job: Job,
+    token: string | undefined,
+    broker: Broker,
+    decision: Decision,
+    entry: OrderRecord | null,
+  ): Promise<void> {
+    const window = deps.settings.executionWindow;
+    if (window.kind !== "window") return;
+    if (entry !== null && (entry.order.brokerOrderId !== null || isTerminal(entry.order.status))) {
+      return;
+    }
+    const now = deps.now();
+    const calendar = await calendars.get(decision.accountId, broker, now);
+    const next = nextExecutionTime(calendar, window, now);
+    if (next === null) throw new Error("the trading calendar does not reach the next window");
+    if (next <= now) return;
+    if (entry !== null) {
+      // Its answer may have been lost: then it is at the broker, and only followed.
+      const sent = await broker.getOrderByClientOrderId(entry.order.clientOrderId);
+      if (sent.ok) return;
+      if (sent.code !== "NOT_FOUND") throw new Error(`entry lookup failed: ${sent.message}`);
+    }
+    deps.logger.info(
+      { decisionId: decision.id, next: next.toISOString() },
+      "execution window closed before the entry was sent; it waits for the next window",
+    );
+    await delayUntil(job, token, next);
+  }
+
   async function executeNewTrade(
     job: Job,
     token: string | undefined,
@@ -325,6 +361,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       entry = orders.find((o) => o.order.role === "ENTRY") ?? null;
     }
     const resumed = entry !== null;
+    if (!freshClaim) await waitForWindowUnlessSent(job, token, broker, decision, entry);
     if (!entry && replacesTradeId !== null) {
       const filled = await replacedTradeFilled(decision.accountId, replacesTradeId);
       if (filled !== null) {

@@ -2,7 +2,8 @@
  * The execute job against the simulator's failures and timing: 429 and 500 while submitting (one
  * order, never two), an entry recorded before a halt and retried after it (never sent), a broker
  * refusal (decision failed, trader told), the execution window
- * (a decision approved outside it waits for the next opening), CANCEL and AMEND.
+ * (a decision approved outside it waits for the next opening, and so does the retry of an entry
+ * whose sends failed until the window closed), CANCEL and AMEND.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { changeTradingState } from "../../db/brokerAccounts";
@@ -272,6 +273,66 @@ describe("execute", () => {
     expect(runsAt - Date.now()).toBeGreaterThan(expectedWait - 60_000);
     expect((await findDecision(t.db.db, decision.id))?.status).toBe("approved");
     await windowed.stop();
+  });
+
+  it("does not send after the window closed an entry claimed inside it: it waits for the next window", async () => {
+    await runtime.stop();
+    // The runtime's clock: the bench's, moved on by the test.
+    let shiftMs = 0;
+    const clock = () => new Date(t.deps.now().getTime() + shiftMs);
+    // 09:35 New York now: inside the window.
+    const windowed = await t.startRuntime({
+      streams: false,
+      now: clock,
+      settings: { executionWindow: { kind: "window", start: "09:30", end: "16:00" } },
+    });
+    try {
+      await t.sim.control("/sim/quotes", { symbol: "T10", bid: "100.20", ask: "100.22" });
+      const decision = await t.decide({ symbol: "T10", entry: "99.00" });
+      // Every send fails before the broker takes the order.
+      await t.sim.control("/sim/faults", {
+        method: "POST",
+        path: "/v2/orders",
+        status: 500,
+        times: 1_000_000,
+      });
+      await t.jobs.executeDecision(decision.id);
+      // The run that claimed it recorded the entry, failed to send it and ended; a retry is due.
+      await waitFor(async () => {
+        const j = await t.queues.execute.getJob(executeJobId(decision.id));
+        return j && j.attemptsMade >= 1 && (await j.getState()) === "delayed";
+      });
+      expect((await findDecision(t.db.db, decision.id))?.status).toBe("executing");
+      // 16:35 New York: the window has closed, and the broker takes orders again.
+      shiftMs = 7 * 3600_000;
+      await t.sim.control("/sim/faults", { clear: true });
+      const nextWindow = Date.parse("2026-03-03T14:30:00Z");
+      const waiting = await waitFor(
+        async () => {
+          // Sent late: the test ends here, failing below.
+          if ((await brokerOrdersFor(entryClientOrderId(decision.id))).length > 0) return "sent";
+          const j = await t.queues.execute.getJob(executeJobId(decision.id));
+          if (!j || (await j.getState()) !== "delayed") return null;
+          // Waiting for the next window, not a retry's backoff of a second or so.
+          const wait = j.timestamp + (j.delay ?? 0) - Date.now();
+          return wait > nextWindow - clock().getTime() - 60_000 ? j : null;
+        },
+        20_000,
+        "the job waiting for the next window",
+      );
+      expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(0);
+      expect((await findDecision(t.db.db, decision.id))?.status).toBe("executing");
+      if (waiting === "sent") throw new Error("the entry was sent");
+      const job = waiting;
+      // 09:31 New York the next trading day: the window is open, the entry goes out once.
+      shiftMs = nextWindow + 60_000 - t.deps.now().getTime();
+      await job.promote();
+      await decisionIn(decision.id, "executed");
+      expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(1);
+    } finally {
+      await t.sim.control("/sim/faults", { clear: true });
+      await windowed.stop();
+    }
   });
 });
 

@@ -38,6 +38,8 @@ export interface RuntimeOptions {
   readonly settings?: Partial<JobSettings>;
   /** The broker the runtime talks to, around the simulator's (e.g. to see what it is sent). */
   readonly broker?: (broker: Broker) => Broker;
+  /** The runtime's clock (default: the bench's, from the simulator's time with the wall clock). */
+  readonly now?: () => Date;
 }
 
 export interface Lifecycle {
@@ -189,6 +191,7 @@ export async function openLifecycle(name: string): Promise<Lifecycle> {
         deps: createJobDeps({
           ...baseDeps,
           brokerFor: () => runtimeBroker,
+          ...(options.now === undefined ? {} : { now: options.now }),
           settings: { streamLeaseMs: 1_500, ...options.settings },
         }),
         connection: (() => {
