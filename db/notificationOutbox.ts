@@ -101,6 +101,28 @@ export async function claimDueNotifications(
   });
 }
 
+/**
+ * Keeps the lease of messages still being sent until `until`, so no other sender takes them while
+ * their delivery outlasts the first lease. Messages no longer pending are left alone.
+ */
+export async function extendNotificationLeases(
+  db: Database,
+  ids: readonly number[],
+  until: Date,
+): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .update(notificationOutbox)
+    .set({ nextAttemptAt: until })
+    .where(
+      and(
+        inArray(notificationOutbox.id, [...ids]),
+        eq(notificationOutbox.status, "pending"),
+        lt(notificationOutbox.nextAttemptAt, until),
+      ),
+    );
+}
+
 /** Marks a message delivered. */
 export async function markNotificationSent(
   db: Database,

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { Database } from "../db/database";
 import {
   claimDueNotifications,
+  extendNotificationLeases,
   markNotificationFailed,
   markNotificationSent,
   type OutboxMessage,
@@ -160,6 +161,28 @@ async function settleRow(
   return giveUp ? "gaveUp" : "retrying";
 }
 
+/**
+ * Renews the lease of the rows still out every third of a lease: a round can outlast one (flood
+ * waits, a slow group chat), and a lapsed lease would let the next run send them a second time.
+ * Returns the stop.
+ */
+function renewLeases(
+  deps: NotifyDeps,
+  settings: NotifySettings,
+  unsettled: ReadonlySet<number>,
+): () => void {
+  const timer = setInterval(
+    () => {
+      const until = new Date(deps.now().getTime() + settings.leaseMs);
+      extendNotificationLeases(deps.db, [...unsettled], until).catch((error: unknown) => {
+        deps.logger.warn({ err: error }, "outbox lease not renewed");
+      });
+    },
+    Math.max(1, Math.floor(settings.leaseMs / 3)),
+  );
+  return () => clearInterval(timer);
+}
+
 /** Claims and delivers due outbox rows until none are due (or `maxRounds` rounds ran). */
 export async function deliverDueNotifications(deps: NotifyDeps): Promise<NotifyResult> {
   const settings = { ...DEFAULT_NOTIFY_SETTINGS, ...deps.settings };
@@ -174,9 +197,15 @@ export async function deliverDueNotifications(deps: NotifyDeps): Promise<NotifyR
     if (rows.length === 0) break;
     // Every row is handed over before any is awaited (in claimed order, which keeps each chat's
     // order), and marked the moment its own message is out.
+    const unsettled = new Set(rows.map((row) => row.id));
+    const stopRenewing = renewLeases(deps, settings, unsettled);
     const outcomes = await Promise.allSettled(
-      rows.map(async (row) => settleRow(deps, settings, row, await attemptSend(deps.sender, row))),
-    );
+      rows.map(async (row) => {
+        const result = await attemptSend(deps.sender, row);
+        unsettled.delete(row.id);
+        return settleRow(deps, settings, row, result);
+      }),
+    ).finally(stopRenewing);
     for (const outcome of outcomes) {
       if (outcome.status === "fulfilled") counts[outcome.value] += 1;
     }

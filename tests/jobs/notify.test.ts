@@ -218,6 +218,35 @@ describe("notify: outbox delivery", () => {
     expect(new Set(keys).size).toBe(40);
   });
 
+  it("holds the lease of a row while its message is still going out, so no second run sends it again", async () => {
+    await queue("slow");
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // A message that takes longer than the lease (a flood wait, a slow group chat).
+    const slow: NoticeSender = {
+      async send() {
+        await released;
+        return { ok: true, telegramMessageId: 1 };
+      },
+    };
+    const realNow = () => new Date();
+    const settings = { leaseMs: 600 };
+    const first = deliverDueNotifications({ ...deps(slow, settings), now: realNow });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const second = new RecordingSender();
+    expect(await deliverDueNotifications({ ...deps(second, settings), now: realNow })).toEqual({
+      sent: 0,
+      retrying: 0,
+      gaveUp: 0,
+    });
+    release();
+    expect(await first).toEqual({ sent: 1, retrying: 0, gaveUp: 0 });
+    expect(second.attempts).toEqual([]);
+    expect((await row("slow")).attempts).toBe(1);
+  });
+
   it("stops after its round limit while rows keep coming, leaving the rest for the next run", async () => {
     for (let i = 0; i < 12; i++) await queue(`r${i}`);
     const sender = new RecordingSender();
