@@ -54,6 +54,8 @@ async function main(): Promise<void> {
   }
 
   let runtime: Runtime | null = null;
+  // Settles once the start is over, with the runtime or null when it failed (and cleaned up).
+  let started: Promise<Runtime | null> = Promise.resolve(null);
   let stopping = false;
   let exitCode = 0;
   const stop = async (reason: string) => {
@@ -65,7 +67,9 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 20_000);
     deadline.unref();
-    await runtime?.stop();
+    // A stop during the start waits for it: the workers may already be taking jobs and
+    // holding the stream, and must stop the same way as after the start.
+    await (await started)?.stop();
     logger.info("stopped");
     clearTimeout(deadline);
     process.exit(exitCode);
@@ -94,7 +98,7 @@ async function main(): Promise<void> {
 
   if (logFile !== null) banner.write(`  log: ${logFile}\n`);
   try {
-    runtime = await startRuntime(config, {
+    const starting = startRuntime(config, {
       logger,
       ...(sandboxChat ? { terminal: { input: process.stdin, output: process.stdout } } : {}),
       onQuitRequested: () => void stop(":quit"),
@@ -102,6 +106,8 @@ async function main(): Promise<void> {
       // container) the port is published by whoever runs it.
       httpHost: sandboxChat && process.stdin.isTTY === true ? "127.0.0.1" : "0.0.0.0",
     });
+    started = starting.catch(() => null);
+    runtime = await starting;
   } catch (error) {
     if (error instanceof StartupError) {
       process.stderr.write(`The desk cannot start:\n${error.message}\n`);

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { startTelegramEmulator } from "../support/telegram";
 import { LEAKED_TOKEN } from "./fixtures/rejectOnSignal";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -164,6 +165,52 @@ describe("app/main.ts unexpected failures", () => {
     for (const output of [run.stdout(), run.stderr(), JSON.stringify(log)]) {
       expect(output).not.toContain(LEAKED_TOKEN.split(":")[1]);
     }
+  }, 90_000);
+});
+
+describe("app/main.ts SIGTERM while starting", () => {
+  it("lets the start finish, then stops what it started before exiting", async () => {
+    const emulator = await startTelegramEmulator();
+    const cwd = await tempDirectory();
+    // Telegram asks the webhook registration, the last step of the start, to wait 4 s: the
+    // workers are running by then.
+    const held = emulator.failNext("setWebhook", { status: 429, times: 1, retryAfter: 4 });
+    const run = runDesk(
+      {
+        HTTP_PORT: String(await freePort()),
+        PATH: dirname(process.execPath),
+        TELEGRAM_BOT_TOKEN: emulator.token,
+        TELEGRAM_API_ROOT: emulator.apiRoot,
+        TELEGRAM_ALLOWED_USERS: "1:admin",
+        TELEGRAM_WEBHOOK_URL: "https://desk.example.com/telegram/hook",
+        TELEGRAM_WEBHOOK_SECRET: "tg_main-sigterm-0123456789",
+      },
+      cwd,
+    );
+    try {
+      await waitFor(
+        () => held.failed() === 1,
+        60_000,
+        `the webhook registration:\n${run.stderr()}`,
+      );
+      run.child.kill("SIGTERM");
+      expect(await run.exited).toBe(0);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill("SIGKILL");
+      await emulator.stop();
+    }
+    const messages = run
+      .stdout()
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => (JSON.parse(line) as { msg: string }).msg);
+    const stopping = messages.indexOf("stopping");
+    const registered = messages.indexOf("bot webhook registered");
+    const stopped = messages.indexOf("stopped");
+    expect(stopping, messages.join("\n")).toBeGreaterThanOrEqual(0);
+    expect(registered, messages.join("\n")).toBeGreaterThan(stopping);
+    expect(stopped, messages.join("\n")).toBeGreaterThan(registered);
+    expect(messages).not.toContain("desk started");
   }, 90_000);
 });
 
