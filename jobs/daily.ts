@@ -5,9 +5,9 @@
  * - `session-open`: automatic halts and reduce-only states set before this session's open are
  *   lifted (to ACTIVE, or to the trader's own restriction they had overridden), each change with
  *   its TRADING_STATE_CHANGED notice in the same transaction. A trader's own state is kept.
- * - `end-of-day`: the day's equity snapshot is written a last time and every recipient of the
- *   account gets one DAILY_SUMMARY (equity, the day's P&L, realized and unrealized, trades
- *   closed, wins and losses, open positions).
+ * - `end-of-day`: once the day's session has closed, the day's equity snapshot is written a last
+ *   time and every recipient of the account gets one DAILY_SUMMARY (equity, the day's P&L,
+ *   realized and unrealized, trades closed, wins and losses, open positions).
  */
 import type { Job } from "bullmq";
 import { changeTradingState, listBrokerAccounts } from "../db/brokerAccounts";
@@ -100,8 +100,14 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
     const broker = await deps.brokerFor(accountId);
     const calendar = await calendarOf(accountId, at);
     // On a holiday the trading date would be the day before: that day was summarized already.
-    if (sessionOnDate(calendar, newYorkDateOf(at)) === null) {
+    const session = sessionOnDate(calendar, newYorkDateOf(at));
+    if (session === null) {
       return { accountId, outcome: "skipped", reason: "no session today" };
+    }
+    // A run before the close (one held past midnight) would summarize a day not traded yet, and
+    // its notice would stand in for that day's own summary.
+    if (at.getTime() < session.closeAt) {
+      return { accountId, outcome: "skipped", reason: "session not closed yet" };
     }
     const day = tradingDayOf(calendar, at);
     const account = await broker.getAccount();

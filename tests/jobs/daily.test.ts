@@ -3,7 +3,7 @@
  * the session-open reset of automatic halts (a trader's own halt kept, holidays skipped) and the
  * end-of-day summary, each told once.
  */
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { announceStateChange } from "../../bot/features/stateAnnouncements";
 import {
@@ -235,6 +235,31 @@ describe("daily jobs", () => {
     expect(told).toEqual([
       expect.objectContaining({ to: "REDUCING", setBy: "MANUAL", reason: "/reduce by admin" }),
       expect.objectContaining({ from: "HALTED", to: "REDUCING", setBy: "MANUAL" }),
+    ]);
+  });
+
+  it("makes no summary of a day before its close: a run held past midnight leaves the new day's to its own close", async () => {
+    // The summary job of Monday held up (workers down) until 00:30 New York on Tuesday.
+    now = new Date("2026-03-03T05:30:00Z");
+    expect(
+      (await daily({ data: { kind: "end-of-day", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "skipped", reason: "session not closed yet" }]);
+    // Tuesday: a trade closed at 13:00 New York, then the summary at 16:20.
+    await t.db.db.execute(sql`insert into trades (account_id, symbol, side, status, planned_entry,
+        planned_stop, planned_quantity, planned_risk, exit_reason, realized_pnl, opened_at,
+        closed_at, last_event_at, created_at, updated_at)
+      values (${t.accountId}, 'T38', 'long', 'CLOSED', 100, 99, 100, 100, 'PROFIT_TAKEN', 120,
+        '2026-03-03T15:00:00Z', '2026-03-03T18:00:00Z', '2026-03-03T18:00:00Z',
+        '2026-03-03T15:00:00Z', '2026-03-03T18:00:00Z')`);
+    now = new Date("2026-03-03T21:20:00Z");
+    expect(
+      (await daily({ data: { kind: "end-of-day", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "summarized", tradingDate: "2026-03-03" }]);
+    const tuesday = (await notices("DAILY_SUMMARY"))
+      .map((n) => n.payload)
+      .filter((p) => p.tradingDate === "2026-03-03");
+    expect(tuesday).toEqual([
+      expect.objectContaining({ tradesClosed: 1, realizedPnl: "120.00", wins: 1 }),
     ]);
   });
 });
