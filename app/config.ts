@@ -500,7 +500,12 @@ function resolveAlpacaEndpoints(
 function deriveFromTradingUrl(tradingUrl: string): { dataUrl: string; streamUrl: string } {
   const origin = new URL(tradingUrl);
   const streamScheme = origin.protocol === "https:" ? "wss:" : "ws:";
-  return { dataUrl: origin.origin, streamUrl: `${streamScheme}//${origin.host}/stream` };
+  // Alpaca's own trading hosts serve no market data: that stays on its data host.
+  const alpacaHost = origin.hostname === ALPACA_PAPER_HOST || origin.hostname === ALPACA_LIVE_HOST;
+  return {
+    dataUrl: alpacaHost ? ALPACA_HOSTS.paper.data : origin.origin,
+    streamUrl: `${streamScheme}//${origin.host}/stream`,
+  };
 }
 
 /**

@@ -376,6 +376,30 @@ describe("ALPACA_TRADING_URL, ALPACA_DATA_URL, ALPACA_STREAM_URL", () => {
     );
   });
 
+  it("keep Alpaca's market data host when the trading URL names Alpaca's own host", () => {
+    // Same origin holds for the simulator only: Alpaca serves market data from data.alpaca.markets.
+    const paper = configOf({
+      ALPACA_KEY_ID: KEY_ID,
+      ALPACA_SECRET_KEY: SECRET_KEY,
+      ALPACA_TRADING_URL: "https://paper-api.alpaca.markets",
+    });
+    expect(paper.alpaca).toEqual({
+      credentials: { keyId: KEY_ID, secretKey: SECRET_KEY },
+      tradingUrl: "https://paper-api.alpaca.markets",
+      dataUrl: "https://data.alpaca.markets",
+      streamUrl: "wss://paper-api.alpaca.markets/stream",
+    });
+    const live = configOf({
+      ALPACA_KEY_ID: KEY_ID,
+      ALPACA_SECRET_KEY: SECRET_KEY,
+      ALPACA_PAPER: "false",
+      LIVE_TRADING: "true",
+      ALPACA_TRADING_URL: "https://api.alpaca.markets/",
+    });
+    expect(live.alpaca.dataUrl).toBe("https://data.alpaca.markets");
+    expect(live.alpaca.streamUrl).toBe("wss://api.alpaca.markets/stream");
+  });
+
   it("override each endpoint separately", () => {
     const config = configOf({
       ALPACA_KEY_ID: KEY_ID,
