@@ -310,7 +310,9 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Tele
 
   const failureOf = (error: unknown): Failure => {
     if (error instanceof GrammyError) {
-      const retryable = error.error_code === 429 || error.error_code >= 500;
+      // Only 400 and 403 refuse this message or chat (blocked, chat not found): any other
+      // answer (401 revoked token, 404, 429, 5xx) is about the bot or Telegram, not the notice.
+      const retryable = error.error_code !== 400 && error.error_code !== 403;
       const failure = { retryable, error: `Telegram ${error.error_code}: ${error.description}` };
       // A flood wait longer than the client waits itself: the outbox tries again after it.
       const retryAfter = error.parameters.retry_after;

@@ -356,6 +356,26 @@ describe("the Telegram notice sender", () => {
     }
   });
 
+  it("keeps a row for a retry when Telegram refuses the bot itself (401), not the chat", async () => {
+    const unauthorized = createDeskNoticeSender({
+      api: new Api("123456789:revoked-token", { apiRoot: emulator.apiRoot }),
+      db: database.db,
+      logger,
+    });
+    try {
+      const result = await unauthorized.send({
+        chatId: 8303,
+        kind: "ORDER_FILLED",
+        payload: fill(0, 1, "dec-79") as unknown as Record<string, unknown>,
+        dedupeKey: "unauthorized",
+      });
+      expect(result).toMatchObject({ ok: false, retryable: true });
+      expect(result.ok ? "" : result.error).toContain("401");
+    } finally {
+      await unauthorized.close();
+    }
+  });
+
   it("gives up a row it cannot render alone: the rest of its chat goes out", async () => {
     const chat = 8302;
     const row = (key: string, notice: OrderFilledNotice): NoticeMessage => ({
