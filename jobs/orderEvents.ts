@@ -87,7 +87,8 @@ export function createOrderEventsProcessor(
       (o) => o.order.brokerOrderId !== null && !listedIds.has(o.order.brokerOrderId),
     );
     if (older.length > 0) {
-      const open = await broker.listOrders({ status: "open", limit: 500, nested: true });
+      // Not nested: every open leg is listed on its own, also one whose parent has ended.
+      const open = await broker.listOrders({ status: "open", limit: 500, nested: false });
       if (!open.ok) throw new Error(`polling open orders failed: ${open.message}`);
       const openIds = new Set(
         open.value.flatMap((o) => [o, ...o.legs]).map((o) => o.brokerOrderId),

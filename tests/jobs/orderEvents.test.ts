@@ -140,4 +140,46 @@ describe("order-events", () => {
     expect(polled).toMatchObject({ kind: "poll", handled: 1 });
     expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("POSITION");
   });
+
+  it("reads no order by id for a position's exits that are still open, however old", async () => {
+    const symbol = TEST_SYMBOLS[35] as string;
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+    const decision = await t.decide({ symbol, entry: null, quantity: "2" });
+    const handler = createOrderReportHandler(t.deps);
+    const executed = await createExecuteProcessor(t.deps, { handler })(
+      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
+      undefined,
+    );
+    expect(executed).toMatchObject({ outcome: "executed" });
+    const entry = await waitFor(async () => {
+      const found = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));
+      return found.ok && found.value.status === "filled" ? found.value : null;
+    });
+    expect(entry.orderClass).toBe("bracket");
+    await handler.handle(t.accountId, "poll", brokerOrderToReport(entry, t.deps.now()));
+
+    // Two days on, the bracket's exits still work at the broker: nothing to read one by one.
+    let reads = 0;
+    const counting = {
+      ...t.broker,
+      getOrder: (id: string) => {
+        reads += 1;
+        return t.broker.getOrder(id);
+      },
+    };
+    const later: JobDeps = {
+      ...t.deps,
+      brokerFor: () => counting,
+      now: () => new Date(t.deps.now().getTime() + 2 * DAY_MS),
+    };
+    const poll = createOrderEventsProcessor(later, { handler: createOrderReportHandler(later) });
+    expect(
+      await poll({
+        data: { kind: "poll", accountId: t.accountId, reason: "scheduled" },
+        attemptsStarted: 1,
+        attemptsMade: 0,
+      } as unknown as Job),
+    ).toMatchObject({ kind: "poll", handled: 0 });
+    expect(reads).toBe(0);
+  });
 });
