@@ -8,7 +8,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { describeConfig, loadConfig } from "./config";
 import { createLogger } from "./logger";
-import { type Runtime, StartupError, startRuntime } from "./runtime";
+import { type Runtime, STOP_LIMIT_MS, StartupError, startRuntime } from "./runtime";
 
 const LIVE_WARNING = [
   "",
@@ -63,9 +63,9 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ reason }, "stopping");
     const deadline = setTimeout(() => {
-      logger.error("stop took longer than 20 s; exiting anyway");
+      logger.error(`stop took longer than ${STOP_LIMIT_MS / 1000} s; exiting anyway`);
       process.exit(1);
-    }, 20_000);
+    }, STOP_LIMIT_MS);
     deadline.unref();
     // A stop during the start waits for it: the workers may already be taking jobs and
     // holding the stream, and must stop the same way as after the start.

@@ -63,6 +63,8 @@ const SANDBOX_KEYS = { keyId: "sandbox-key", secretKey: "sandbox-secret" } as co
 const SANDBOX_ACCOUNT_ID = "sandbox-simulator";
 /** How often alerts past their expiry are marked expired in every copy sent. */
 const ALERT_EXPIRY_SWEEP_MS = 30_000;
+/** How long the entry point lets a graceful stop take before it exits anyway. */
+export const STOP_LIMIT_MS = 20_000;
 /** BullMQ and rate-limit key prefix (RuntimeOptions.queuePrefix overrides it, e.g. in tests). */
 export const DEFAULT_QUEUE_PREFIX = "desk";
 
