@@ -17,18 +17,26 @@ function groupThousands(text: string): string {
   return fraction === undefined ? grouped : `${grouped}.${fraction}`;
 }
 
+/**
+ * The sign of an amount as shown rounded (`shown`, its absolute value written out): -1, 0 or 1.
+ * What rounds to zero has none, so -0.004 never reads "-$0.00".
+ */
+function shownSign(amount: Decimal, shown: string): number {
+  return new Decimal(shown).isZero() ? 0 : amount.isNegative() ? -1 : 1;
+}
+
 /** Dollars: `$1,234.50`, `-$80.00`. */
 export function usd(value: DecimalInput): string {
   const amount = toDecimal(value);
-  const text = groupThousands(formatMoney(amount.abs()));
-  return amount.isNegative() && !amount.isZero() ? `-$${text}` : `$${text}`;
+  const shown = formatMoney(amount.abs());
+  const text = groupThousands(shown);
+  return shownSign(amount, shown) < 0 ? `-$${text}` : `$${text}`;
 }
 
 /** A gain or loss: `+$120.00`, `-$80.00`, `$0.00`. */
 export function pnl(value: DecimalInput): string {
   const amount = toDecimal(value);
-  if (amount.isZero()) return usd(amount.abs());
-  return amount.isPositive() ? `+${usd(amount)}` : usd(amount);
+  return shownSign(amount, formatMoney(amount.abs())) > 0 ? `+${usd(amount)}` : usd(amount);
 }
 
 /** A price as stored: at least two decimals, no exponent, sub-cent digits kept (`0.1234`). */
@@ -46,17 +54,17 @@ export function quantity(value: DecimalInput): string {
 /** A percentage with two decimals and its sign: `+1.25%`. */
 export function signedPercent(value: DecimalInput): string {
   const amount = toDecimal(value);
-  const text = `${amount.abs().toFixed(2)}%`;
-  if (amount.isZero()) return text;
-  return amount.isPositive() ? `+${text}` : `-${text}`;
+  const shown = amount.abs().toFixed(2);
+  const sign = ["-", "", "+"][shownSign(amount, shown) + 1];
+  return `${sign}${shown}%`;
 }
 
 /** An R multiple with its sign: `+2.00R`. */
 export function rMultiple(value: DecimalInput): string {
   const amount = toDecimal(value);
-  const text = `${amount.abs().toFixed(2)}R`;
-  if (amount.isZero()) return text;
-  return amount.isPositive() ? `+${text}` : `-${text}`;
+  const shown = amount.abs().toFixed(2);
+  const sign = ["-", "", "+"][shownSign(amount, shown) + 1];
+  return `${sign}${shown}R`;
 }
 
 /** Whether a text names a time zone this runtime knows (IANA names, `UTC`). */

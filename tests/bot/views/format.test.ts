@@ -24,6 +24,16 @@ describe("message formats", () => {
     expect(rMultiple("2")).toBe("+2.00R");
   });
 
+  it("signs what it shows: an amount that rounds to zero has no sign", () => {
+    expect(usd("-0.004")).toBe("$0.00");
+    expect(pnl("-0.004")).toBe("$0.00");
+    expect(pnl("0.004")).toBe("$0.00");
+    expect(pnl("-0.006")).toBe("-$0.01");
+    expect(rMultiple("-0.001")).toBe("0.00R");
+    expect(signedPercent("0.004")).toBe("0.00%");
+    expect(signedPercent("-0.006")).toBe("-0.01%");
+  });
+
   it("shows times in the reader's zone", () => {
     const moment = new Date("2026-03-02T14:35:00Z");
     expect(dateTime(moment, "America/New_York")).toBe("2026-03-02 09:35");
