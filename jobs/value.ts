@@ -184,7 +184,12 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       written += await writeNotices(deps.db, chats, [warning], at);
     }
     if (written > 0) await deps.jobs.requestNotify("daily-loss");
-    if (change?.changed && change.after.mode === "HALTED" && change.before.mode !== "HALTED") {
+    // A halt of an earlier session reset and a new one made in the same step is a new halt too.
+    const newHalt =
+      change?.changed &&
+      change.after.mode === "HALTED" &&
+      (change.before.mode !== "HALTED" || change.before.since !== change.after.since);
+    if (newHalt) {
       deps.logger.warn(
         { accountId, reason: change.after.reason },
         "account halted by the daily-loss rule",

@@ -6,15 +6,21 @@
  */
 import { and, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findBrokerAccount } from "../../db/brokerAccounts";
+import { changeTradingState, findBrokerAccount } from "../../db/brokerAccounts";
 import { listEquitySnapshots } from "../../db/equitySnapshots";
 import { findPosition } from "../../db/positions";
 import { notificationOutbox } from "../../db/schema";
 import { dec } from "../../domain/money";
 import type { DailyLossEvaluation } from "../../domain/tradingState";
+import { createJobDeps } from "../../jobs/context";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
-import { createQuoteBatcher, createValueProcessor, tradingDayOf } from "../../jobs/value";
+import {
+  createQuoteBatcher,
+  createValueProcessor,
+  type HaltCause,
+  tradingDayOf,
+} from "../../jobs/value";
 import { type Lifecycle, OWNER_CHAT, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
@@ -250,5 +256,36 @@ describe("valuation on the simulator", () => {
     const day = tradingDayOf(null, now).date;
     const [snapshot] = await listEquitySnapshots(t.db.db, t.accountId, day, day);
     expect(snapshot?.realizedPnl.toFixed()).toBe("-400000");
+  });
+
+  it("runs the halt response for a new day's halt that replaces the day before's in one step", async () => {
+    // Halted automatically on Monday; at Tuesday's open the account is already past the limit
+    // again (the position gapped down overnight), and the valuation runs before the open's reset.
+    const monday = Date.parse("2026-03-02T16:00:00Z");
+    await changeTradingState(
+      t.db.db,
+      t.accountId,
+      () => ({ mode: "HALTED", setBy: "AUTO", reason: "Monday's loss", since: monday }),
+      "test",
+      new Date(monday),
+    );
+    await quote("94.89", "94.91");
+    const tuesdayOpen = new Date("2026-03-03T14:30:05Z");
+    const responses: [number, HaltCause][] = [];
+    const valueTuesday = createValueProcessor(
+      createJobDeps({ ...t.deps, now: () => tuesdayOpen }),
+      {
+        onHalted: async (accountId, cause) => {
+          responses.push([accountId, cause]);
+        },
+      },
+    );
+    const result = await valueTuesday({ data: { accountId: t.accountId } });
+    expect(result.dailyLossLevel).toBe("BREACHED");
+    const account = await findBrokerAccount(t.db.db, t.accountId);
+    expect(account?.tradingState).toBe("HALTED");
+    expect(account?.tradingStateSince.getTime()).toBe(tuesdayOpen.getTime());
+    // Tuesday's halt cancels what works and, with flattenOnHalt, closes what is held.
+    expect(responses).toEqual([[t.accountId, "daily-loss"]]);
   });
 });
