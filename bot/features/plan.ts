@@ -438,11 +438,11 @@ async function editDraft(
         : { ok: true, value: found };
     },
   );
-  const { alertId } = draft;
-  const keep = alertId === undefined ? {} : { alertId };
   switch (field) {
     case "symbol":
-      return keep;
+      // A plan in another symbol is the trader's own, not the alert's: it must not take the
+      // alert away from the others (nor count as the alert's trade).
+      return {};
     case "side":
       return { ...draft, side: undefined, stop: undefined, target: undefined };
     case "entry":

@@ -284,4 +284,42 @@ describe("pattern alerts end to end", () => {
     const settled = await waitForText(bob, toBob, /Expired/);
     expect(settled.buttons).toEqual([]);
   });
+
+  it("does not take the alert with a plan whose symbol was changed in Adjust", async () => {
+    for (const symbol of ["QQQ", "SPY"]) {
+      await desk.sim.control("/sim/quotes", { symbol, bid: "189.99", ask: "190.01" });
+    }
+    const { alert } = await deliver("QQQ");
+    const toAnn = await ann.waitForMessage({ match: "QQQ" });
+    const toBob = await bob.waitForMessage({ match: "QQQ" });
+    await ann.press(toAnn, "Adjust");
+    const card = await ann.waitForMessage({ match: "Plan: QQQ" });
+    await ann.press(card, "Edit");
+    await ann.waitForMessage({ match: "What do you want to change?" });
+    const steps: ReadonlyArray<readonly [string, string]> = [
+      ["symbol", "Which symbol?"],
+      ["SPY", "long or short?"],
+      ["long", "bid $189.99"],
+      ["190.10", "Stop:"],
+      ["186.10", "Target:"],
+      ["skip", "Risk per trade"],
+      ["skip", "Sizing:"],
+    ];
+    for (const [text, next] of steps) {
+      await ann.send(text);
+      await ann.waitForMessage({ match: next });
+    }
+    await ann.send("1");
+    const spyCard = await ann.waitForMessage({ match: "Plan: SPY" });
+    await ann.press(spyCard, "Confirm");
+    await waitForText(ann, spyCard, /Confirmed/);
+    // The SPY trade is the trader's own; the QQQ alert is still open to everyone.
+    expect(await statusOf(alert)).toBe("sent");
+    const spy = (await listDueDecisions(desk.database.db, desk.deps.now())).filter(
+      (decision) => decision.symbol === "SPY",
+    );
+    expect(spy).toHaveLength(1);
+    expect(spy[0]).toMatchObject({ source: "manual", alertId: null });
+    expect((await bob.press(toBob, "Reject")).text).toBe("Rejected.");
+  });
 });
