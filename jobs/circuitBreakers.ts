@@ -99,7 +99,8 @@ function createBreakerSwitch(deps: JobDeps) {
         ).state,
     );
     const halted = change !== null && change.after.mode === "HALTED";
-    if (halted && change.before.mode !== "HALTED") {
+    // A halt of an earlier session reset and a new one made in the same step is a new halt too.
+    if (halted && (change.before.mode !== "HALTED" || change.before.since !== change.after.since)) {
       deps.logger.warn(
         { accountId, reason: change.after.reason },
         "account halted by the drawdown breaker",

@@ -21,6 +21,7 @@ import { notificationOutbox } from "../../db/schema";
 import { dec } from "../../domain/money";
 import { setTradingStateManually } from "../../domain/tradingState";
 import { createCircuitBreakers } from "../../jobs/circuitBreakers";
+import { createJobDeps } from "../../jobs/context";
 import { createKillSwitch } from "../../jobs/killSwitch";
 import { createKillSwitchProcessor } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler } from "../../jobs/orderReports";
@@ -253,5 +254,29 @@ describe("circuit breakers", () => {
     await saveKillSwitchSettings(t.db.db, t.accountId, DEFAULT_KILL_SWITCH_SETTINGS, new Date());
     const value = createValueProcessor(t.deps);
     expect((await value({ data: { accountId: t.accountId } })).drawdown).toBe("off");
+  });
+
+  it("tells a new session's drawdown halt that replaces the day before's as a halt, for the halt response", async () => {
+    await saveKillSwitchSettings(
+      t.db.db,
+      t.accountId,
+      { ...DEFAULT_KILL_SWITCH_SETTINGS, maxDrawdownPercent: dec("5"), drawdownDays: 5 },
+      new Date(),
+    );
+    // Halted automatically on Monday; still beyond the limit at Tuesday's open.
+    const monday = Date.parse("2026-03-02T16:00:00Z");
+    await changeTradingState(
+      t.db.db,
+      t.accountId,
+      () => ({ mode: "HALTED", setBy: "AUTO", reason: "Monday's drawdown", since: monday }),
+      "test",
+      new Date(monday),
+    );
+    const tuesdayOpen = new Date("2026-03-03T14:30:05Z");
+    const check = createCircuitBreakers(createJobDeps({ ...t.deps, now: () => tuesdayOpen }));
+    expect((await check(t.accountId)).outcome).toBe("halted");
+    const state = await loadTradingState(t.db.db, t.accountId);
+    expect(state).toMatchObject({ mode: "HALTED", setBy: "AUTO", since: tuesdayOpen.getTime() });
+    expect((await check(t.accountId)).outcome).toBe("unchanged");
   });
 });
