@@ -168,6 +168,16 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       streamUrl: config.alpaca.streamUrl,
     };
     const box = config.secretsKey === null ? null : createSecretBox(config.secretsKey);
+    if (credentials === null && box === null) {
+      // Without the key stored credentials cannot be opened; the simulator must not quietly
+      // stand in for the account they were stored for.
+      const holders = (await listBrokerAccounts(db)).filter((a) => a.encryptedCredentials !== null);
+      if (holders.length > 0) {
+        throw new StartupError(
+          `${holders.length === 1 ? "Account" : "Accounts"} ${holders.map((a) => a.id).join(", ")} ${holders.length === 1 ? "holds" : "hold"} stored broker credentials, but SECRETS_KEY is not set to open them: set SECRETS_KEY to the key they were stored with, or set ALPACA_KEY_ID and ALPACA_SECRET_KEY`,
+        );
+      }
+    }
     if (credentials === null && box !== null) {
       const stored = await storedCredentials(db, box);
       if (stored !== null) {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCredentials } from "../../app/brokerCredentials";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
-import { startRuntime } from "../../app/runtime";
+import { StartupError, startRuntime } from "../../app/runtime";
 import { createSecretBox } from "../../app/secrets";
 import { listBrokerAccounts } from "../../db/brokerAccounts";
 import { createTestDatabase, type TestDatabase } from "../support/database";
@@ -135,6 +135,29 @@ describe("npm run credentials", () => {
       await runtime.stop();
       await redis.cleanup();
     }
+  }, 30_000);
+
+  it("keep the runtime from running the simulator instead when SECRETS_KEY is missing", async () => {
+    // Stored above. Without the key they cannot be opened: the desk would otherwise run the
+    // built-in simulator, its traders taking it for the account.
+    const { SECRETS_KEY: _key, ALPACA_TRADING_URL: _url, ...withoutKey } = env;
+    const loaded = loadConfig({ ...withoutKey, HTTP_PORT: String(await freePort()) });
+    if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
+    const starting = startRuntime(loaded.config, {
+      logger: createLogger({ level: "silent" }),
+      workers: async () => ({ stop: async () => {} }),
+      httpHost: "127.0.0.1",
+    });
+    const outcome = await starting.then(
+      async (runtime) => {
+        await runtime.stop();
+        return `started: ${runtime.summary.join("; ")}`;
+      },
+      (error: unknown) => error,
+    );
+    expect(outcome).toBeInstanceOf(StartupError);
+    expect((outcome as Error).message).toMatch(/^Account 1 holds stored broker credentials/);
+    expect((outcome as Error).message).toContain("SECRETS_KEY");
   }, 30_000);
 
   it("explains usage and the missing SECRETS_KEY", async () => {
