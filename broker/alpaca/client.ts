@@ -127,6 +127,12 @@ class PositionsApi extends trading.PositionsApi {
   }
 }
 
+/** Symbols compared by letters and digits alone ("BRK.B" is "BRK/B"), in any case. */
+function sameSymbol(a: string, b: string): boolean {
+  const plain = (symbol: string) => symbol.toUpperCase().replace(/[^A-Z0-9]/g, "");
+  return plain(a) === plain(b);
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -222,6 +228,8 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
             ),
           lookUp: () => getOrderByClientOrderId(request.clientOrderId),
           wait: backoff,
+          isSubmitted: (found) =>
+            found.side === request.side && sameSymbol(found.symbol, request.symbol),
         },
         {
           maxAttempts: options.submitAttempts ?? 2,

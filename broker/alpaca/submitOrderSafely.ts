@@ -2,10 +2,12 @@
  * Order submission that never creates a second order for one client order id. Alpaca refuses a
  * reused client order id (422), but an ambiguous failure (network, timeout, 5xx, 429) leaves us
  * not knowing whether the first request landed; so before any resubmission we look the order up
- * by client order id, and a duplicate refusal answers the existing order.
+ * by client order id, and a duplicate refusal answers the existing order. An order found under
+ * the id for another symbol or side is not ours (the id was used before, e.g. by a desk whose
+ * records started again against the same account): it is refused, never answered as ours.
  */
 import type { BrokerFailure, BrokerOrder, BrokerResult } from "../../domain/broker";
-import { isAmbiguousSubmitFailure } from "./errors";
+import { brokerFailure, isAmbiguousSubmitFailure } from "./errors";
 
 export interface SafeSubmitSteps {
   /** One POST of the order, no retries. */
@@ -14,6 +16,8 @@ export interface SafeSubmitSteps {
   lookUp(): Promise<BrokerResult<BrokerOrder>>;
   /** Waits before the next attempt; receives the failure that caused it. */
   wait(attempt: number, failure: BrokerFailure): Promise<void>;
+  /** Whether an order found under the client order id is the one submitted (its symbol and side). */
+  isSubmitted?(order: BrokerOrder): boolean;
 }
 
 export interface SafeSubmitPolicy {
@@ -34,8 +38,19 @@ export async function submitOrderSafely(
   policy: SafeSubmitPolicy = {},
 ): Promise<BrokerResult<BrokerOrder>> {
   const maxAttempts = Math.max(1, policy.maxAttempts ?? 2);
+  const lookUp = async (): Promise<BrokerResult<BrokerOrder>> => {
+    const found = await steps.lookUp();
+    if (!found.ok || !steps.isSubmitted || steps.isSubmitted(found.value)) return found;
+    const other = found.value;
+    return brokerFailure(
+      "DUPLICATE_CLIENT_ORDER_ID",
+      `client order id ${other.clientOrderId} already names another order at the broker (${other.side} ${other.symbol}, ${other.status})`,
+      false,
+    );
+  };
   if (policy.lookUpFirst) {
-    const existing = await steps.lookUp();
+    const existing = await lookUp();
+    if (!existing.ok && existing.code === "DUPLICATE_CLIENT_ORDER_ID") return existing;
     if (existing.ok) return existing;
     if (existing.code !== "NOT_FOUND") {
       // Retryable whatever the lookup's own failure: the earlier attempt may have landed, so
@@ -51,9 +66,9 @@ export async function submitOrderSafely(
     const posted = await steps.post();
     if (posted.ok) return posted;
     if (posted.code === "DUPLICATE_CLIENT_ORDER_ID") {
-      const existing = await steps.lookUp();
+      const existing = await lookUp();
       // The order exists; a lookup that cannot show it yet leaves it to be looked up again.
-      return existing.ok
+      return existing.ok || existing.code === "DUPLICATE_CLIENT_ORDER_ID"
         ? existing
         : {
             ...posted,
@@ -63,8 +78,8 @@ export async function submitOrderSafely(
     }
     if (!isAmbiguousSubmitFailure(posted)) return posted;
 
-    const found = await steps.lookUp();
-    if (found.ok) return found;
+    const found = await lookUp();
+    if (found.ok || found.code === "DUPLICATE_CLIENT_ORDER_ID") return found;
     if (found.code !== "NOT_FOUND") {
       return {
         ...posted,

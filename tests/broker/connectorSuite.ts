@@ -477,6 +477,35 @@ export function describeBrokerConnector(
         expectOk(await broker().cancelOrder(first.brokerOrderId));
       });
 
+      it("a client order id that already names another order (the other side) is refused, never answered with it", async () => {
+        const first = await submitRestingLimit("taken");
+        const other = {
+          orderClass: "simple",
+          clientOrderId: first.clientOrderId,
+          symbol: symbol(),
+          side: "sell",
+          qty: dec(2),
+          timeInForce: "day",
+          entry: {
+            type: "limit",
+            limitPrice: (await referencePrice()).times(2).toDecimalPlaces(2),
+          },
+        } as const;
+        for (const lookUpFirst of [false, true]) {
+          const refused = expectFailure(
+            await broker().submitOrder(other, { lookUpFirst }),
+            "DUPLICATE_CLIENT_ORDER_ID",
+          );
+          expect(refused.retryable).toBe(false);
+          expect(refused.message).toContain(first.clientOrderId);
+        }
+        const mine = expectOk(await broker().listOrders({ status: "all", limit: 500 })).filter(
+          (o) => o.clientOrderId === first.clientOrderId,
+        );
+        expect(mine.map((o) => o.brokerOrderId)).toEqual([first.brokerOrderId]);
+        expectOk(await broker().cancelOrder(first.brokerOrderId));
+      });
+
       it("a retried submission that looks up first answers the earlier order without posting", async () => {
         const first = await submitRestingLimit("retry");
         // On the simulator, any POST would now be refused: the answer must come from the lookup.

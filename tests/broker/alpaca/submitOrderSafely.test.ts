@@ -126,4 +126,23 @@ describe("submitOrderSafely", () => {
     expect(result).toMatchObject({ ok: false, code: "NETWORK", retryable: true });
     expect(unknown.calls).toEqual(["lookup"]);
   });
+
+  it("refuses, never answers, an order of another symbol or side found under the client order id", async () => {
+    const theirs: BrokerOrder = { ...order, symbol: "MSFT" };
+    const isSubmitted = (found: BrokerOrder) => found.symbol === "AAPL" && found.side === "buy";
+    for (const [posts, policy] of [
+      [[serverError], {}],
+      [[brokerFailure("DUPLICATE_CLIENT_ORDER_ID", "client_order_id must be unique", false)], {}],
+      [[], { lookUpFirst: true }],
+    ] as const) {
+      const { calls, steps } = script([...posts], [ok(theirs)]);
+      const answer = await submitOrderSafely({ ...steps, isSubmitted }, policy);
+      expect(answer).toMatchObject({
+        ok: false,
+        code: "DUPLICATE_CLIENT_ORDER_ID",
+        retryable: false,
+      });
+      expect(calls).toEqual([...posts.map(() => "post"), "lookup"]);
+    }
+  });
 });
