@@ -3,6 +3,8 @@
  * arrive together are merged per order into one block with a line per execution, so a burst of
  * partial fills reads as a few messages and every execution is still listed.
  */
+
+import { Decimal } from "../../domain/money";
 import type {
   DailySummaryNotice,
   Notice,
@@ -63,6 +65,14 @@ const INCIDENT_TITLES: Record<string, string> = {
   MISSED_FILL_INFERRED: "Missed fill applied",
   STOP_REPLACED: "Stop replaced",
 };
+
+/**
+ * An average of fills: the division can run to forty digits (570.02 / 3), so it is shown to four
+ * decimals, the broker's sub-penny, as a price otherwise.
+ */
+function averagePrice(value: string): string {
+  return price(new Decimal(value).toDecimalPlaces(4));
+}
 
 /** One execution as a line of a fill block: `10 @ 190.10 · 30/200`. */
 function fillLine(fill: OrderFilledNotice): string {
@@ -169,7 +179,7 @@ export function renderNotice(notice: Notice): string {
       const r = notice.rMultiple === null ? "" : ` (${rMultiple(notice.rMultiple)})`;
       return [
         `${bold(EXIT_TITLES[notice.exitReason] ?? "Closed")} ${bold(notice.symbol)} ${quantity(notice.quantity)}`,
-        `${price(notice.averageEntryPrice)} → ${price(notice.averageExitPrice)} · ${pnl(notice.realizedPnl)}${r}`,
+        `${averagePrice(notice.averageEntryPrice)} → ${averagePrice(notice.averageExitPrice)} · ${pnl(notice.realizedPnl)}${r}`,
       ].join("\n");
     }
     case "ORDER_REJECTED":

@@ -175,6 +175,18 @@ describe("notice views", () => {
     }
   });
 
+  it("shows a trade's average prices to the sub-penny, not every digit of the division", () => {
+    const closed = EVERY_KIND[3] as Extract<Notice, { kind: "TRADE_CLOSED" }>;
+    // Three fills: 1 @ 190.00 and 2 @ 190.01 average 570.02 / 3.
+    expect(
+      renderNotice({
+        ...closed,
+        averageEntryPrice: "190.0066666666666666666666666666666666667",
+        averageExitPrice: "205",
+      }),
+    ).toBe("<b>Target hit</b> <b>AAPL</b> 30\n190.0067 → 205.00 · +$447.00 (+2.66R)");
+  });
+
   it("merges fills of one order into one block with a line per execution", () => {
     expect(renderFills([fill(0), fill(1), fill(2, true)])).toBe(
       [
