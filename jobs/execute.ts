@@ -314,6 +314,30 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     await delayUntil(job, token, next);
   }
 
+  /**
+   * On the job's last attempt, refuses (and tells) a decision the job could not take because
+   * the window could not be found: left approved, nothing would ever move it on (reconciliation
+   * settles only claimed decisions), and the trader would wait for a trade that never comes.
+   */
+  async function refuseUnclaimedOnLastAttempt(
+    job: Job,
+    decisionId: number,
+    error: unknown,
+  ): Promise<ExecuteResult | null> {
+    if (job.attemptsMade + 1 < (job.opts.attempts ?? 1)) return null;
+    const claimed = await claimDecisionForExecution(deps.db, decisionId, SOURCE, deps.now());
+    if (!claimed) return null;
+    const why = error instanceof Error ? error.message : String(error);
+    await refuse(
+      deps.db,
+      claimed,
+      ["CALENDAR_UNAVAILABLE"],
+      `the execution window could not be found (${why}); nothing was sent: plan the trade again`,
+      null,
+    );
+    return { outcome: "refused", decisionId, codes: ["CALENDAR_UNAVAILABLE"] };
+  }
+
   async function executeNewTrade(
     job: Job,
     token: string | undefined,
@@ -336,9 +360,16 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
         await delayUntil(job, token, decision.scheduledFor);
       }
       if (deps.settings.executionWindow.kind === "window") {
-        const calendar = await calendars.get(decision.accountId, broker, now);
-        const next = nextExecutionTime(calendar, deps.settings.executionWindow, now);
-        if (next === null) throw new Error("the trading calendar does not reach the next window");
+        let next: Date | null;
+        try {
+          const calendar = await calendars.get(decision.accountId, broker, now);
+          next = nextExecutionTime(calendar, deps.settings.executionWindow, now);
+          if (next === null) throw new Error("the trading calendar does not reach the next window");
+        } catch (error) {
+          const refused = await refuseUnclaimedOnLastAttempt(job, decisionId, error);
+          if (refused) return refused;
+          throw error;
+        }
         if (next > now) await delayUntil(job, token, next);
       }
       const claimed = await claimDecisionForExecution(deps.db, decisionId, SOURCE, deps.now());

@@ -5,10 +5,12 @@
  * (a decision approved outside it waits for the next opening, and so does the retry of an entry
  * whose sends failed until the window closed), CANCEL and AMEND.
  */
+import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { changeTradingState } from "../../db/brokerAccounts";
 import { findDecision } from "../../db/decisions";
 import { listOrdersForTrade } from "../../db/orders";
+import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
 import { buildTradingCalendar } from "../../domain/calendar";
 import { setTradingStateManually } from "../../domain/tradingState";
@@ -16,7 +18,7 @@ import { executeJobId } from "../../jobs/client";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { nextExecutionTime } from "../../jobs/marketCalendar";
 import type { WorkerRuntime } from "../../jobs/worker";
-import { type Lifecycle, openLifecycle, waitFor } from "./harness";
+import { type Lifecycle, OWNER_CHAT, openLifecycle, waitFor } from "./harness";
 
 let t: Lifecycle;
 let runtime: WorkerRuntime;
@@ -329,6 +331,45 @@ describe("execute", () => {
       await job.promote();
       await decisionIn(decision.id, "executed");
       expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(1);
+    } finally {
+      await t.sim.control("/sim/faults", { clear: true });
+      await windowed.stop();
+    }
+  });
+  it("refuses, telling the trader, a decision whose execution window cannot be found once its job gives up", async () => {
+    await runtime.stop();
+    const windowed = await t.startRuntime({
+      streams: false,
+      settings: { executionWindow: { kind: "window", start: "09:30", end: "16:00" } },
+    });
+    try {
+      // The broker does not answer for its calendar: when the window opens is unknown.
+      await t.sim.control("/sim/faults", {
+        method: "GET",
+        path: "/v2/calendar",
+        status: 500,
+        times: 1_000_000,
+      });
+      const decision = await t.decide({ symbol: "T11", entry: "99.00" });
+      // Its own job, with a short retry budget (the queue's default takes two minutes).
+      await t.queues.execute.add(
+        "NEW_TRADE",
+        { action: "NEW_TRADE", decisionId: decision.id },
+        { jobId: executeJobId(decision.id), attempts: 2, backoff: { type: "fixed", delay: 100 } },
+      );
+      // Its job has ended, one way or the other: nothing more will run for the decision.
+      await waitFor(async () => {
+        const job = await t.queues.execute.getJob(executeJobId(decision.id));
+        return job && ["completed", "failed"].includes(await job.getState());
+      });
+      const failed = await decisionIn(decision.id, "failed");
+      expect(failed.statusReason).toContain("CALENDAR_UNAVAILABLE");
+      const notices = await t.db.db
+        .select()
+        .from(notificationOutbox)
+        .where(eq(notificationOutbox.dedupeKey, `decision-refused-${decision.id}:${OWNER_CHAT}`));
+      expect(notices).toHaveLength(1);
+      expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(0);
     } finally {
       await t.sim.control("/sim/faults", { clear: true });
       await windowed.stop();
