@@ -283,6 +283,11 @@ export function startStreamSupervisor(
           performance.now() + Math.min(ttlMs * 2 ** entry.refusals, MAX_REFUSED_WAIT_MS);
       }
       await entry.lease.release();
+      // No stream: polling is the source of order events, as while a held one is away (the
+      // schedule polls only in the session).
+      publish(accountId, () =>
+        deps.jobs.requestPoll(accountId, "stream-unavailable", { coalesce: true }),
+      );
       return;
     }
     entry.refusals = 0;

@@ -13,7 +13,14 @@ import {
   streamLeaseKey,
 } from "../../jobs/streamLease";
 import { TEST_REDIS_URL } from "../support/redis";
-import { KEY_ID, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import {
+  KEY_ID,
+  type Lifecycle,
+  openLifecycle,
+  SECRET_KEY,
+  TEST_SYMBOLS,
+  waitFor,
+} from "./harness";
 
 let t: Lifecycle;
 
@@ -343,6 +350,44 @@ describe("stream lease", () => {
       expect(supervisor.held()).toEqual([]);
       expect(attempts).toBeGreaterThanOrEqual(1);
       expect(attempts).toBeLessThanOrEqual(3);
+    } finally {
+      await supervisor.stop();
+    }
+  });
+
+  it("asks for a poll when the stream cannot be opened, as when it drops", async () => {
+    const unreachable = createAlpacaBroker({
+      keyId: KEY_ID,
+      secretKey: SECRET_KEY,
+      tradingUrl: t.sim.url,
+      dataUrl: t.sim.url,
+      streamUrl: "ws://127.0.0.1:9/stream",
+      rateLimiter: createLocalRateLimiter(),
+      stream: { connectTimeoutMs: 200, initialReconnectMs: 20 },
+    });
+    const supervisor = startStreamSupervisor(
+      {
+        ...t.deps,
+        brokerFor: () => unreachable,
+        settings: { ...t.deps.settings, streamLeaseMs: 600 },
+      },
+      {
+        connection: t.redis.redis,
+        keyPrefix: `${t.redis.prefix}unreachable:`,
+        accountIds: [t.accountId],
+      },
+    );
+    try {
+      // Nobody holds the stream: the events of the account come from polls alone.
+      await waitFor(
+        async () =>
+          (await t.queues.orderEvents.getJobs(["waiting", "active", "completed", "delayed"])).some(
+            (j) => j.data.kind === "poll" && j.data.reason === "stream-unavailable",
+          ),
+        5_000,
+        "a poll",
+      );
+      expect(supervisor.held()).toEqual([]);
     } finally {
       await supervisor.stop();
     }
