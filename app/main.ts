@@ -102,6 +102,12 @@ async function main(): Promise<void> {
       logger,
       ...(sandboxChat ? { terminal: { input: process.stdin, output: process.stdout } } : {}),
       onQuitRequested: () => void stop(":quit"),
+      // Running on without the bot would look alive to a supervisor while nobody can trade.
+      onBotCrashed: () => {
+        exitCode = 1;
+        if (!stopping) banner.write("The bot stopped polling (see the log); the desk stops\n");
+        void stop("bot runner crashed");
+      },
       // A sandbox at a terminal is one person's: keep its API on this machine. Elsewhere (a
       // container) the port is published by whoever runs it.
       httpHost: sandboxChat && process.stdin.isTTY === true ? "127.0.0.1" : "0.0.0.0",

@@ -103,6 +103,11 @@ export interface RuntimeOptions {
   readonly terminal?: { readonly input: Readable; readonly output: Writable };
   /** The terminal user typed :quit. */
   readonly onQuitRequested?: () => void;
+  /**
+   * The bot stopped polling for good (e.g. 409: another process polls with the token). The
+   * process then has no bot: the entry point stops it for its supervisor to start it again.
+   */
+  readonly onBotCrashed?: () => void;
   /** Starts the job workers (roles `all` and `worker`). */
   readonly workers?: WorkerFactory;
   /** The fan-out of accepted alerts to traders (the bot's). Default: logged only. */
@@ -484,6 +489,9 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         });
         runner = started;
         onStop("bot", () => started.stop());
+        void started.ended().then((outcome) => {
+          if (outcome === "crashed") options.onBotCrashed?.();
+        });
         health.push({
           name: "telegram",
           required: true,

@@ -214,6 +214,46 @@ describe("app/main.ts SIGTERM while starting", () => {
   }, 90_000);
 });
 
+describe("app/main.ts when the bot stops polling for good", () => {
+  it("stops the desk and exits 1 for its supervisor to restart it, instead of running without a bot", async () => {
+    const emulator = await startTelegramEmulator();
+    const cwd = await tempDirectory();
+    // 409: another process polls with this token (two instances overlapping in a deploy).
+    const conflict = emulator.failNext("getUpdates", { status: 409, times: 1 });
+    const run = runDesk(
+      {
+        HTTP_PORT: String(await freePort()),
+        PATH: dirname(process.execPath),
+        TELEGRAM_BOT_TOKEN: emulator.token,
+        TELEGRAM_API_ROOT: emulator.apiRoot,
+        TELEGRAM_ALLOWED_USERS: "1:admin",
+      },
+      cwd,
+    );
+    try {
+      await waitFor(() => run.stderr().includes("ready."), 60_000, `the start:\n${run.stderr()}`);
+      // Ends the poll in progress, so the next one meets the conflict.
+      await emulator.user({ userId: 1 }).send("/help");
+      await waitFor(() => conflict.failed() === 1, 10_000, "the conflict");
+      const code = await Promise.race([
+        run.exited,
+        new Promise<string>((resolve) => setTimeout(() => resolve("still running"), 25_000)),
+      ]);
+      expect(code).toBe(1);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill("SIGKILL");
+      await emulator.stop();
+    }
+    const messages = run
+      .stdout()
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages).toContain("bot runner crashed");
+    expect(messages.indexOf("stopped")).toBeGreaterThan(messages.indexOf("bot runner crashed"));
+  }, 120_000);
+});
+
 describe("sandbox smoke test", () => {
   it("starts with no credentials, answers /start in the terminal chat, and stops on SIGTERM", async () => {
     const cwd = await tempDirectory();
