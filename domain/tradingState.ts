@@ -166,12 +166,13 @@ export interface TradingStateStep {
 
 /**
  * The automatic rules, applied to the current state:
- * 1. An automatic REDUCING or HALTED set before the latest session open resets at that open,
- *    to ACTIVE or to the trader's restriction it had overridden (`restoresTo`).
+ * 1. An automatic REDUCING or HALTED set on a New York date before the latest session open's
+ *    resets at that open, to ACTIVE or to the trader's restriction it had overridden
+ *    (`restoresTo`); one set that morning before the open is for that day and stays.
  * 2. A BREACHED evaluation halts the account (setBy AUTO), unless it is already HALTED or a
- *    trader resumed it by hand during the current session (a deliberate override, which lasts
- *    until the next open; on the same New York date when the open is unknown). A trader's
- *    REDUCING is kept in `restoresTo`.
+ *    trader resumed it by hand during the current session, its pre-market included (a deliberate
+ *    override, which lasts until the next day's open; on the same New York date when the open is
+ *    unknown). A trader's REDUCING is kept in `restoresTo`.
  * WARNING and OK never lift anything, and nothing here lifts a trader's halt or reduce-only:
  * only the trader does (`setTradingStateManually`).
  */
@@ -182,7 +183,10 @@ export function nextTradingState(
 ): TradingStateStep {
   let state = current;
   const openAt = clock.lastSessionOpenAt;
-  const newSessionSince = (s: TradingState) => openAt !== null && s.since < openAt;
+  // A state set before the open of its own New York day (pre-market) belongs to that day's
+  // session: its halt is for that day's loss, its resume for that day's limit.
+  const newSessionSince = (s: TradingState) =>
+    openAt !== null && newYorkDateOf(s.since) < newYorkDateOf(openAt);
 
   if (state.setBy === "AUTO" && state.mode !== "ACTIVE" && newSessionSince(state)) {
     state = state.restoresTo ?? {

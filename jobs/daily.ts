@@ -2,9 +2,10 @@
  * The `daily` processor, on the New York session (its schedules fire on weekdays; the broker's
  * calendar says whether the market actually trades that day):
  *
- * - `session-open`: automatic halts and reduce-only states set before this session's open are
- *   lifted (to ACTIVE, or to the trader's own restriction they had overridden), each change with
- *   its TRADING_STATE_CHANGED notice in the same transaction. A trader's own state is kept.
+ * - `session-open`: automatic halts and reduce-only states set on an earlier day than this
+ *   session's are lifted (to ACTIVE, or to the trader's own restriction they had overridden),
+ *   each change with its TRADING_STATE_CHANGED notice in the same transaction; one set that
+ *   morning before the open is for this day and stays. A trader's own state is kept.
  * - `end-of-day`: once the day's session has closed, the day's equity snapshot is written a last
  *   time and every recipient of the account gets one DAILY_SUMMARY (equity, the day's P&L,
  *   realized and unrealized, trades closed, wins and losses, open positions).

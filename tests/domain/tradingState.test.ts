@@ -168,6 +168,26 @@ describe("the next trading state", () => {
     expect(step.state).toMatchObject({ mode: "ACTIVE", setBy: "AUTO", since: TUE_0931 });
   });
 
+  it("keeps a halt set before the open of its own day: the open of that day does not reset it", () => {
+    // Tuesday 08:00: the positions gapped down overnight and Tuesday's loss is past the limit.
+    const halted = nextTradingState(initialTradingState(0), breached, {
+      now: TUE_0800,
+      lastSessionOpenAt: MON_OPEN,
+    }).state;
+    expect(halted).toMatchObject({ mode: "HALTED", setBy: "AUTO", since: TUE_0800 });
+    for (const e of [ok, breached]) {
+      const step = nextTradingState(halted, e, { now: TUE_0931, lastSessionOpenAt: TUE_OPEN });
+      expect(step).toEqual({ state: halted, changed: false });
+    }
+    // A trader's resume before the open stands for that day's session.
+    const resumed = setTradingStateManually("ACTIVE", "/resume: hedged", TUE_0800 + 60_000);
+    const step = nextTradingState(resumed, breached, {
+      now: TUE_0931,
+      lastSessionOpenAt: TUE_OPEN,
+    });
+    expect(step).toEqual({ state: resumed, changed: false });
+  });
+
   it("keeps a halt set at exactly the open: that open does not reset it", () => {
     const halted = nextTradingState(initialTradingState(0), breached, {
       now: TUE_OPEN,

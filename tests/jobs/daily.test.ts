@@ -262,4 +262,21 @@ describe("daily jobs", () => {
       expect.objectContaining({ tradesClosed: 1, realizedPnl: "120.00", wins: 1 }),
     ]);
   });
+
+  it("keeps at the open a halt the daily-loss switch set before it that morning, for that day's loss", async () => {
+    // Thursday 09:05 New York: the positions gapped down overnight; the day's loss is past the limit.
+    await setState(t.accountId, {
+      mode: "HALTED",
+      setBy: "AUTO",
+      reason: "Day's loss 3.40% reached the 3% limit",
+      since: Date.parse("2026-03-05T14:05:00Z"),
+    });
+    const told = (await notices("TRADING_STATE_CHANGED")).length;
+    now = new Date("2026-03-05T14:30:00Z");
+    expect(
+      (await daily({ data: { kind: "session-open", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "unchanged" }]);
+    expect((await findBrokerAccount(t.db.db, t.accountId))?.tradingState).toBe("HALTED");
+    expect(await notices("TRADING_STATE_CHANGED")).toHaveLength(told);
+  });
 });
