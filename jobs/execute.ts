@@ -2,9 +2,10 @@
  * The `execute` processor: carries out a decision once.
  *
  * NEW_TRADE: wait for the decision's time and the execution window; claim the decision (one
- * worker wins; a retry past the window waits for the next one unless the broker has the entry); check risk against a fresh account snapshot; record trade, entry and legs; send
+ * worker wins); check risk against a fresh account snapshot; record trade, entry and legs; send
  * the entry with its deterministic client order id (looking it up first on any retry); store the
- * broker's answer with the decision marked executed and the notice, in one transaction.
+ * broker's answer with the decision marked executed and the notice, in one transaction. A retry
+ * past the window waits for the next one, unless the broker has the entry.
  * CANCEL: cancel a trade's working entry (one recorded and not sent yet is ended in the books,
  * so no retry of its send goes out; one the broker takes all the same is cancelled there).
  * AMEND: cancel the trade it replaces, then NEW_TRADE, unless the replaced entry filled in part

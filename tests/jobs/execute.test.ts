@@ -336,6 +336,47 @@ describe("execute", () => {
       await windowed.stop();
     }
   });
+  it("follows after the window closed an entry the broker took inside it, its answer lost", async () => {
+    await runtime.stop();
+    let shiftMs = 0;
+    const clock = () => new Date(t.deps.now().getTime() + shiftMs);
+    const windowed = await t.startRuntime({
+      streams: false,
+      now: clock,
+      settings: { executionWindow: { kind: "window", start: "09:30", end: "16:00" } },
+    });
+    try {
+      await t.sim.control("/sim/quotes", { symbol: "T12", bid: "100.20", ask: "100.22" });
+      const decision = await t.decide({ symbol: "T12", entry: "99.00" });
+      // The order lands, but neither its answer nor any look-up comes back.
+      await t.sim.control("/sim/faults", {
+        method: "POST",
+        path: "/v2/orders",
+        status: 500,
+        afterHandling: true,
+      });
+      await t.sim.control("/sim/faults", {
+        method: "GET",
+        path: "/v2/orders:by_client_order_id",
+        status: 500,
+        times: 1_000_000,
+      });
+      await t.jobs.executeDecision(decision.id);
+      await waitFor(async () => {
+        const j = await t.queues.execute.getJob(executeJobId(decision.id));
+        return j && j.attemptsMade >= 1 && (await j.getState()) === "delayed";
+      });
+      // Past the window, the broker answers again: the entry it has is followed, not held back.
+      shiftMs = 7 * 3600_000;
+      await t.sim.control("/sim/faults", { clear: true });
+      await decisionIn(decision.id, "executed");
+      expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(1);
+    } finally {
+      await t.sim.control("/sim/faults", { clear: true });
+      await windowed.stop();
+    }
+  });
+
   it("refuses, telling the trader, a decision whose execution window cannot be found once its job gives up", async () => {
     await runtime.stop();
     const windowed = await t.startRuntime({
