@@ -5,9 +5,9 @@
  * broker port; each is applied to an in-memory mark book (mark = mid of bid/ask, else the last
  * trade, else the side that exists), and only the marks that changed are written, in one
  * statement. Then the account's equity and last equity are recorded, the equity snapshot of the
- * New York trading date is rewritten, and the daily-loss rule runs: BREACHED halts the account
- * (trading state and TRADING_STATE_CHANGED notice in one transaction, then `onHalted`), WARNING
- * tells the trader once per day. Then the drawdown breaker (jobs/circuitBreakers.ts) weighs the
+ * New York trading date is rewritten (on a day with a session), and the daily-loss rule runs:
+ * BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
+ * transaction, then `onHalted`), WARNING tells the trader once per day. Then the drawdown breaker (jobs/circuitBreakers.ts) weighs the
  * new equity against the recent peak: open positions losing value cross it too, not only exit
  * fills. Both write only when the state changes, and queue nothing but the halt's response.
  */
@@ -320,17 +320,21 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       tradingDay.to,
     );
     const totals = book.totals();
-    await recordEquitySnapshot(deps.db, {
-      accountId,
-      tradingDay: tradingDay.date,
-      equity: account.equity,
-      previousCloseEquity: account.lastEquity,
-      cash: account.cash,
-      realizedPnl: realized.realizedPnl,
-      unrealizedPnl: totals.unrealizedPnl,
-      openPositions: positionCount,
-      takenAt: at,
-    });
+    // On a day without a session (weekend, holiday) the last trading day's snapshot stands as it
+    // closed: nothing traded since, and the broker's previous close has become that day's own.
+    if (calendar === null || sessionOnDate(calendar, newYorkDateOf(at)) !== null) {
+      await recordEquitySnapshot(deps.db, {
+        accountId,
+        tradingDay: tradingDay.date,
+        equity: account.equity,
+        previousCloseEquity: account.lastEquity,
+        cash: account.cash,
+        realizedPnl: realized.realizedPnl,
+        unrealizedPnl: totals.unrealizedPnl,
+        openPositions: positionCount,
+        takenAt: at,
+      });
+    }
     const limits = await loadRiskLimits(deps.db, accountId);
     const evaluation = evaluateDailyLoss(
       {

@@ -7,7 +7,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { changeTradingState, findBrokerAccount } from "../../db/brokerAccounts";
-import { listEquitySnapshots } from "../../db/equitySnapshots";
+import { listEquitySnapshots, recordEquitySnapshot } from "../../db/equitySnapshots";
 import { findPosition } from "../../db/positions";
 import { notificationOutbox } from "../../db/schema";
 import { dec } from "../../domain/money";
@@ -287,5 +287,31 @@ describe("valuation on the simulator", () => {
     expect(account?.tradingStateSince.getTime()).toBe(tuesdayOpen.getTime());
     // Tuesday's halt cancels what works and, with flattenOnHalt, closes what is held.
     expect(responses).toEqual([[t.accountId, "daily-loss"]]);
+  });
+
+  it("leaves the last trading day's snapshot as it closed when valuing on a holiday", async () => {
+    // Thursday 2 April closed 200 up on the day; Good Friday the exchange is closed, and the
+    // broker's previous close is by then Thursday's own.
+    const thursday = {
+      accountId: t.accountId,
+      tradingDay: "2026-04-02",
+      equity: dec("9000200"),
+      previousCloseEquity: dec("9000000"),
+      cash: dec("1000"),
+      realizedPnl: dec("0"),
+      unrealizedPnl: dec("0"),
+      openPositions: 1,
+      takenAt: new Date("2026-04-02T20:20:00Z"),
+    };
+    await recordEquitySnapshot(t.db.db, thursday);
+    const goodFriday = new Date("2026-04-03T15:00:00Z");
+    const valueOnHoliday = createValueProcessor(
+      createJobDeps({ ...t.deps, now: () => goodFriday }),
+    );
+    await valueOnHoliday({ data: { accountId: t.accountId } });
+    const [snapshot] = await listEquitySnapshots(t.db.db, t.accountId, "2026-04-02", "2026-04-03");
+    expect(snapshot).toMatchObject({ tradingDay: "2026-04-02", takenAt: thursday.takenAt });
+    expect(snapshot?.previousCloseEquity.toFixed()).toBe("9000000");
+    expect(snapshot?.equity.toFixed()).toBe("9000200");
   });
 });
