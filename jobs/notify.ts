@@ -56,8 +56,9 @@ export interface NotifySettings {
   /** Rows claimed and handed to the sender together per round (default 200). */
   readonly batchSize: number;
   /**
-   * How long a claimed row is held before another sender may retry it (default 5 min). It must
-   * outlast a round: rows of one chat that cannot be merged go out at about one a second.
+   * How long a claimed row is held before another sender may retry it (default 1 min). The run
+   * renews it while the row is out, so it need not outlast a round; a sender that died holds its
+   * rows, and the later rows of their chats, this long.
    */
   readonly leaseMs: number;
   /** Attempts before a message is given up (default 10). */
@@ -73,7 +74,7 @@ export interface NotifySettings {
 
 export const DEFAULT_NOTIFY_SETTINGS: NotifySettings = {
   batchSize: 200,
-  leaseMs: 5 * 60_000,
+  leaseMs: 60_000,
   maxAttempts: 10,
   baseBackoffMs: 5_000,
   maxBackoffMs: 15 * 60_000,

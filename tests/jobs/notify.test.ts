@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createDeskNoticeSender } from "../../bot/notify/deskNoticeSender";
 import type { TelegramNoticeSender } from "../../bot/notify/telegramNoticeSender";
 import { createTelegramApi } from "../../bot/telegramApi";
-import { enqueueNotification } from "../../db/notificationOutbox";
+import { claimDueNotifications, enqueueNotification } from "../../db/notificationOutbox";
 import { notificationOutbox } from "../../db/schema";
 import type { OrderFilledNotice } from "../../domain/notifications";
 import {
@@ -245,6 +245,26 @@ describe("notify: outbox delivery", () => {
     expect(await first).toEqual({ sent: 1, retrying: 0, gaveUp: 0 });
     expect(second.attempts).toEqual([]);
     expect((await row("slow")).attempts).toBe(1);
+  });
+
+  it("sends again within a minute what a sender that died had claimed, and its chat's rows after it", async () => {
+    await queue("claimed by the dead");
+    // The sender's process dies after its claim: nothing renews the lease any more.
+    await claimDueNotifications(t.db, 10, DEFAULT_NOTIFY_SETTINGS.leaseMs, now);
+    await queue("written after");
+    const sender = new RecordingSender();
+    expect(await deliverDueNotifications(deps(sender))).toEqual({
+      sent: 0,
+      retrying: 0,
+      gaveUp: 0,
+    });
+    now = new Date(T0.getTime() + 60_000);
+    expect(await deliverDueNotifications(deps(sender))).toEqual({
+      sent: 2,
+      retrying: 0,
+      gaveUp: 0,
+    });
+    expect(sender.sent.map((m) => m.dedupeKey)).toEqual(["claimed by the dead", "written after"]);
   });
 
   it("stops after its round limit while rows keep coming, leaving the rest for the next run", async () => {
