@@ -156,6 +156,18 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
   const runsWorkers = config.role === "all" || config.role === "worker";
 
   try {
+    // The embedded database belongs to one process: the others would open the same files or
+    // keep books of their own. (The built-in sandbox, refused below for a split, has no shared
+    // broker either.)
+    const brokerShared =
+      config.alpaca.credentials !== null ||
+      config.alpaca.tradingUrl !== null ||
+      config.secretsKey !== null;
+    if (config.role !== "all" && config.database.kind === "embedded" && brokerShared) {
+      throw new StartupError(
+        `ROLE=${config.role} needs a database shared with the other processes: set DATABASE_URL to their PostgreSQL database, or run one process with ROLE=all on the embedded database`,
+      );
+    }
     const opened = await openDatabase(
       config.database.kind === "postgres"
         ? { url: config.database.url }
