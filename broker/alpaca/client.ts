@@ -46,6 +46,7 @@ import {
   fromPosition,
   fromQuote,
   InvalidOrderRequest,
+  isStockOrder,
   toPatchOrderRequest,
   toPostOrderRequest,
 } from "./mapping";
@@ -251,12 +252,14 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
           status: query.status ?? "open",
           limit: query.limit ?? 100,
           nested: query.nested ?? true,
+          assetClass: ["us_equity"],
           ...(query.after ? { after: query.after.toISOString() } : {}),
           ...(query.until ? { until: query.until.toISOString() } : {}),
           ...(query.direction ? { direction: query.direction } : {}),
           ...(query.symbols && query.symbols.length > 0 ? { symbols: [...query.symbols] } : {}),
         });
-        return list.map(fromOrder);
+        // Others' options orders would make the whole list unreadable (and with it polling).
+        return list.filter(isStockOrder).map(fromOrder);
       }),
 
     cancelOrder: (brokerOrderId) =>

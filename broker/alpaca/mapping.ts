@@ -240,6 +240,7 @@ function text(value: unknown, what: string): string {
 
 /** The order fields the adapter reads; `trading.Order` and `trading.OrderLeg` both have them. */
 interface WireOrder {
+  assetClass?: string;
   id?: string;
   clientOrderId?: string;
   symbol?: string;
@@ -273,6 +274,16 @@ function orderClassOf(value: unknown): OrderClass {
   // Alpaca sends "" (or nothing) for simple orders.
   if (value === undefined || value === null || value === "") return "simple";
   return oneOf(ORDER_CLASSES, value, "order class");
+}
+
+/**
+ * Whether an order is a stock order, the only kind the desk trades. The account may also hold
+ * options orders placed elsewhere (a multi-leg one has no symbol or side of its own), which the
+ * desk neither reads nor must fail on.
+ */
+export function isStockOrder(wire: Pick<WireOrder, "assetClass" | "orderClass">): boolean {
+  if (wire.orderClass === "mleg") return false;
+  return wire.assetClass === undefined || wire.assetClass === "us_equity";
 }
 
 /** Reads an order (or a leg, which has the same shape) from the SDK. */

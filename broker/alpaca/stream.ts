@@ -12,7 +12,7 @@ import type {
   TradeUpdateSubscription,
 } from "../../domain/broker";
 import { brokerFailure } from "./errors";
-import { fromTradeUpdate } from "./mapping";
+import { fromTradeUpdate, isStockOrder } from "./mapping";
 
 export interface TradeStreamOptions {
   /** `wss://paper-api.alpaca.markets/stream`, or the simulator's `ws://.../stream`. */
@@ -72,6 +72,8 @@ export function subscribeTradeUpdates(
   };
 
   stream.onTradeUpdate((wire) => {
+    // Options orders placed outside the desk are none of its business, and no gap either.
+    if (!isStockOrder(wire.order)) return;
     let update: ReturnType<typeof fromTradeUpdate>;
     try {
       update = fromTradeUpdate(wire);

@@ -1,5 +1,8 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { alpacaUrls } from "../../../broker/alpaca/client";
+import { alpacaUrls, createAlpacaBroker } from "../../../broker/alpaca/client";
+import { createLocalRateLimiter } from "../../../broker/rateLimiter";
 
 describe("alpacaUrls", () => {
   it("picks paper or live hosts, market data on one host", () => {
@@ -27,5 +30,104 @@ describe("alpacaUrls", () => {
       dataUrl: "http://127.0.0.1:5800",
       streamUrl: "wss://paper-api.alpaca.markets/stream",
     });
+  });
+});
+
+/** An order of the account as Alpaca lists it. */
+function wireOrder(fields: Record<string, unknown>): Record<string, unknown> {
+  return {
+    id: "b-stock",
+    client_order_id: "d1-entry",
+    created_at: "2026-03-02T14:35:00Z",
+    updated_at: "2026-03-02T14:35:01Z",
+    submitted_at: "2026-03-02T14:35:00Z",
+    asset_class: "us_equity",
+    symbol: "AAPL",
+    side: "buy",
+    type: "limit",
+    order_type: "limit",
+    order_class: "",
+    time_in_force: "day",
+    status: "filled",
+    qty: "10",
+    filled_qty: "10",
+    filled_avg_price: "190.01",
+    limit_price: "190.05",
+    extended_hours: false,
+    legs: null,
+    ...fields,
+  };
+}
+
+describe("listOrders", () => {
+  it("lists the account's stock orders beside options orders placed outside the desk", async () => {
+    // A stand-in for Alpaca's trading host: the account also holds a multi-leg options order
+    // (no symbol or side of its own) and a single-leg one.
+    const asked: string[] = [];
+    const server = createServer((req, res) => {
+      asked.push(req.url ?? "");
+      res.setHeader("Content-Type", "application/json");
+      res.end(
+        JSON.stringify([
+          wireOrder({}),
+          wireOrder({
+            id: "b-spread",
+            client_order_id: "spread-1",
+            asset_class: "",
+            symbol: "",
+            side: "",
+            order_class: "mleg",
+            status: "new",
+            qty: "1",
+            filled_qty: "0",
+            filled_avg_price: null,
+            limit_price: "1.25",
+            legs: [
+              wireOrder({
+                id: "b-leg",
+                client_order_id: "spread-1-leg",
+                asset_class: "us_option",
+                symbol: "AAPL260320C00200000",
+                order_class: "mleg",
+                status: "new",
+                qty: "1",
+                filled_qty: "0",
+                filled_avg_price: null,
+                limit_price: null,
+              }),
+            ],
+          }),
+          wireOrder({
+            id: "b-call",
+            client_order_id: "call-1",
+            asset_class: "us_option",
+            symbol: "AAPL260320C00200000",
+            status: "new",
+            qty: "1",
+            filled_qty: "0",
+            filled_avg_price: null,
+          }),
+        ]),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const broker = createAlpacaBroker({
+        keyId: "key",
+        secretKey: "secret",
+        tradingUrl: url,
+        dataUrl: url,
+        streamUrl: "ws://127.0.0.1:9/stream",
+        rateLimiter: createLocalRateLimiter(),
+        readRetries: 0,
+      });
+      const listed = await broker.listOrders({ status: "all" });
+      expect(listed.ok && listed.value.map((o) => o.brokerOrderId)).toEqual(["b-stock"]);
+      // Asked for stock orders only, too.
+      expect(asked[0]).toContain("asset_class=us_equity");
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

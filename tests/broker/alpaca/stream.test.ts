@@ -143,4 +143,77 @@ describe("trade updates stream reconnects", () => {
     expect(resyncs.map((signal) => signal.reason)).toEqual(["connected", "unreadable_update"]);
     expect(errors.some((message) => message.includes("sideways"))).toBe(true);
   });
+
+  it("passes over options orders' updates without asking for a resync", async () => {
+    // A stand-in for Alpaca's stream: an options spread placed outside the desk fills, then a
+    // stock order does.
+    const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+    const at = "2026-03-02T14:35:01Z";
+    const stock = {
+      id: "b1",
+      client_order_id: "c1",
+      asset_class: "us_equity",
+      symbol: "AAPL",
+      side: "buy",
+      type: "market",
+      order_class: "",
+      time_in_force: "day",
+      status: "filled",
+      qty: "1",
+      filled_qty: "1",
+    };
+    const spread = {
+      ...stock,
+      id: "b2",
+      client_order_id: "spread",
+      asset_class: "",
+      symbol: "",
+      side: "",
+      type: "limit",
+      order_class: "mleg",
+      legs: [{ ...stock, id: "b3", asset_class: "us_option", symbol: "AAPL260320C00200000" }],
+    };
+    server.on("connection", (socket) => {
+      const send = (message: unknown) => socket.send(Buffer.from(JSON.stringify(message)));
+      socket.on("message", (data) => {
+        const message = JSON.parse(String(data)) as { action?: string };
+        if (message.action === "authenticate") {
+          send({ stream: "authorization", data: { action: "authenticate", status: "authorized" } });
+        } else if (message.action === "listen") {
+          send({ stream: "listening", data: { streams: ["trade_updates"] } });
+          for (const [order, id] of [
+            [spread, "e-spread"],
+            [stock, "e-stock"],
+          ] as const) {
+            send({
+              stream: "trade_updates",
+              data: { event: "fill", timestamp: at, execution_id: id, price: "1", qty: "1", order },
+            });
+          }
+        }
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    const updates: TradeUpdate[] = [];
+    const resyncs: ResyncNeeded[] = [];
+    const errors: string[] = [];
+    const subscription = expectOk(
+      await subscribeTradeUpdates(
+        { url: `ws://127.0.0.1:${port}/stream`, ...KEYS },
+        {
+          onTradeUpdate: (update) => updates.push(update),
+          onResyncNeeded: (signal) => resyncs.push(signal),
+          onStreamError: (message) => errors.push(message),
+        },
+      ),
+    );
+    cleanups.push(() => subscription.close());
+    const seen = await eventually("the stock order's update", () => updates[0]);
+    expect(seen.executionId).toBe("e-stock");
+    expect(updates).toHaveLength(1);
+    expect(resyncs.map((signal) => signal.reason)).toEqual(["connected"]);
+    expect(errors).toEqual([]);
+  });
 });
