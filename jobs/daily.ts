@@ -12,7 +12,7 @@
  */
 import type { Job } from "bullmq";
 import { changeTradingState, listBrokerAccounts } from "../db/brokerAccounts";
-import { recordEquitySnapshot } from "../db/equitySnapshots";
+import { listEquitySnapshots, recordEquitySnapshot } from "../db/equitySnapshots";
 import { listPositions } from "../db/positions";
 import { summarizeClosedTrades } from "../db/valuation";
 import {
@@ -113,7 +113,11 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
     const day = tradingDayOf(calendar, at);
     const account = await broker.getAccount();
     if (!account.ok) throw new Error(`broker account unavailable: ${account.message}`);
-    const { equity, lastEquity, cash } = account.value;
+    const { equity, cash } = account.value;
+    // The day's base is the previous close its valuations saw: a broker that rolls its last
+    // equity at the close (the simulator does) reports the day's own close by now.
+    const [recorded] = await listEquitySnapshots(deps.db, accountId, day.date, day.date);
+    const lastEquity = recorded?.previousCloseEquity ?? account.value.lastEquity;
     const realized = await summarizeClosedTrades(deps.db, accountId, day.from, day.to);
     const positions = await listPositions(deps.db, accountId);
     const unrealized = sumDecimals(

@@ -23,8 +23,9 @@ import {
 } from "../../domain/tradingState";
 import { createJobDeps } from "../../jobs/context";
 import { createDailyProcessor } from "../../jobs/daily";
+import { createValueProcessor } from "../../jobs/value";
 import { at, enterLong } from "../db/fixtures";
-import { type Lifecycle, OWNER_CHAT, openLifecycle } from "./harness";
+import { type Lifecycle, OWNER_CHAT, openLifecycle, waitFor } from "./harness";
 
 let t: Lifecycle;
 let now = new Date("2026-03-03T14:30:00Z");
@@ -278,5 +279,45 @@ describe("daily jobs", () => {
     ).toEqual([{ accountId: t.accountId, outcome: "unchanged" }]);
     expect((await findBrokerAccount(t.db.db, t.accountId))?.tradingState).toBe("HALTED");
     expect(await notices("TRADING_STATE_CHANGED")).toHaveLength(told);
+  });
+
+  it("measures the day's P&L in the summary from the previous close the day's valuations saw, when the broker rolls its last equity at the close", async () => {
+    // Wednesday 4 March: 1,000 shares bought at 100 fall to 90 during the session.
+    await t.sim.control("/sim/clock", { time: "2026-03-04T15:00:00Z" });
+    await t.sim.control("/sim/quotes", { symbol: "T39", price: "100" });
+    const bought = await t.broker.submitOrder({
+      clientOrderId: "daily-eod-buy",
+      symbol: "T39",
+      side: "buy",
+      qty: dec("1000"),
+      timeInForce: "day",
+      orderClass: "simple",
+      entry: { type: "market" },
+    });
+    if (!bought.ok) throw new Error(bought.message);
+    await waitFor(async () => (await t.broker.getPosition("T39")).ok, 10_000, "position");
+    await t.sim.control("/sim/quotes", { symbol: "T39", price: "90" });
+    const before = await t.broker.getAccount();
+    if (!before.ok) throw new Error(before.message);
+    expect(before.value.equity.minus(before.value.lastEquity).toFixed(2)).toBe("-10000.00");
+    // The session's valuations record the day.
+    now = new Date("2026-03-04T20:59:00Z");
+    await createValueProcessor(createJobDeps({ ...t.deps, now: () => now }))({
+      data: { accountId: t.accountId },
+    });
+
+    // Past the close the simulator's last equity is Wednesday's own close.
+    await t.sim.control("/sim/clock", { time: "2026-03-04T21:10:00Z" });
+    const after = await t.broker.getAccount();
+    if (!after.ok) throw new Error(after.message);
+    expect(after.value.lastEquity.toFixed()).toBe(after.value.equity.toFixed());
+    now = new Date("2026-03-04T21:20:00Z");
+    await daily({ data: { kind: "end-of-day", accountId: t.accountId } });
+    const wednesday = (await notices("DAILY_SUMMARY"))
+      .map((n) => n.payload)
+      .filter((p) => p.tradingDate === "2026-03-04");
+    expect(wednesday).toEqual([expect.objectContaining({ pnlToday: "-10000.00" })]);
+    const [snapshot] = await listEquitySnapshots(t.db.db, t.accountId, "2026-03-04", "2026-03-04");
+    expect(snapshot?.previousCloseEquity.toFixed()).toBe(before.value.lastEquity.toFixed());
   });
 });
