@@ -24,8 +24,9 @@ export interface AlertRouteDeps {
   /** ALERT_WEBHOOK_SECRET; null: every request is refused (503). */
   readonly secret: string | null;
   /**
-   * Called once per new alert after it is stored: the fan-out to traders. A failure is logged
-   * and the alert stays stored (status `received`) for the bot to pick up later.
+   * Called once per new alert after it is stored: the fan-out to traders. When it fails the
+   * alert stays stored (status `received`) and the sender is answered 503 to send it again; a
+   * resend of an alert still `received` is handed to the fan-out again.
    */
   readonly onAlertAccepted: (alert: Alert) => Promise<void>;
 }
@@ -141,7 +142,9 @@ function canonical(value: unknown): string {
  * `POST /api/alerts`: a signed pattern alert from a scanner. 202 `accepted` for a new alert and
  * `duplicate` for the same alert again; 401 for signature or timestamp problems; 400 for a body
  * that is not JSON or not an alert (with the fields at fault); 409 when an alert id comes back
- * with a different payload; 413 past the size limit; 503 without ALERT_WEBHOOK_SECRET.
+ * with a different payload; 413 past the size limit; 503 without ALERT_WEBHOOK_SECRET, or
+ * (ALERT_NOT_DELIVERED) when the alert is stored but its fan-out failed: the same alert sent
+ * again retries the fan-out.
  */
 export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps): void {
   app.register(async (scope) => {
@@ -219,6 +222,26 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
         expiresAt: alert.expires_at === undefined ? null : new Date(alert.expires_at),
       };
       const { alert: stored, created } = await recordAlert(deps.db, input, now);
+      // Hands the alert to the traders; false when that failed (the alert stays `received`).
+      const deliver = async (): Promise<boolean> => {
+        try {
+          await deps.onAlertAccepted(stored);
+          return true;
+        } catch (error) {
+          deps.logger.error(
+            { err: error, alertId: stored.externalId },
+            "alert fan-out failed; the alert stays stored",
+          );
+          return false;
+        }
+      };
+      const undelivered = () =>
+        refuse(
+          503,
+          "undelivered",
+          "ALERT_NOT_DELIVERED",
+          `alert ${alert.id} is stored but could not be sent to the traders; send it again (same id and body) to retry`,
+        );
       if (!created) {
         if (!sameJson(stored.payload, payload)) {
           return refuse(
@@ -228,6 +251,8 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
             `alert ${alert.id} was already received with a different payload; send a new id for a new alert`,
           );
         }
+        // An alert whose fan-out failed before is still `received`: this resend delivers it.
+        if (stored.status === "received" && !(await deliver())) return undelivered();
         deps.metrics.alerts.inc({ outcome: "duplicate" });
         return reply.code(202).send({
           status: "duplicate",
@@ -237,7 +262,6 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
           receivedAt: stored.receivedAt.toISOString(),
         });
       }
-      deps.metrics.alerts.inc({ outcome: "accepted" });
       deps.logger.info(
         {
           alertId: stored.externalId,
@@ -247,14 +271,9 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
         },
         "alert accepted",
       );
-      try {
-        await deps.onAlertAccepted(stored);
-      } catch (error) {
-        deps.logger.error(
-          { err: error, alertId: stored.externalId },
-          "alert fan-out failed; the alert stays stored",
-        );
-      }
+      // Answering 202 to an alert no trader was sent would tell the scanner it is handled.
+      if (!(await deliver())) return undelivered();
+      deps.metrics.alerts.inc({ outcome: "accepted" });
       return reply.code(202).send({
         status: "accepted",
         alertId: stored.externalId,

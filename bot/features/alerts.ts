@@ -11,7 +11,13 @@
 import { type Api, Composer } from "grammy";
 import type { UserRole } from "../../app/config";
 import { findRecentDeliveredAlert, listAlertsPastExpiry } from "../../db/alertDelivery";
-import { type Alert, findAlert, moveAlert, recordAlertMessage } from "../../db/alerts";
+import {
+  type Alert,
+  findAlert,
+  listAlertMessages,
+  moveAlert,
+  recordAlertMessage,
+} from "../../db/alerts";
 import { readNotificationSettings } from "../../db/userSettings";
 import { findUserByTelegramId } from "../../db/users";
 import { ZERO } from "../../domain/money";
@@ -98,9 +104,15 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
       }
 
       const input = tradeInputOfAlert(alert);
+      // A resend after a fan-out that failed part way: who has a copy is not sent another.
+      const reached = new Set((await listAlertMessages(db, alert.id)).map((copy) => copy.chatId));
       let recipients = 0;
       for (const [telegramUserId, role] of deps.allowedUsers) {
         if (!DECIDING_ROLES.includes(role)) continue;
+        if (reached.has(telegramUserId)) {
+          recipients += 1;
+          continue;
+        }
         const user = await findUserByTelegramId(db, telegramUserId);
         const delivery =
           user === null

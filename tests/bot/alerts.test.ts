@@ -3,7 +3,7 @@ import { alertsFeature, createAlertNotifier, settleExpiredAlerts } from "../../b
 import { cancelFeature } from "../../bot/features/cancel";
 import { createPlanFeature } from "../../bot/features/plan";
 import { startFeature } from "../../bot/features/start";
-import { type Alert, findAlert, recordAlert } from "../../db/alerts";
+import { type Alert, findAlert, recordAlert, recordAlertMessage } from "../../db/alerts";
 import { changeTradingState } from "../../db/brokerAccounts";
 import { listDueDecisions } from "../../db/decisions";
 import { dec } from "../../domain/money";
@@ -44,7 +44,10 @@ describe("pattern alerts end to end", () => {
   });
 
   /** Stores an alert as POST /api/alerts would and hands it to the fan-out. */
-  async function deliver(symbol: string, overrides: { expiresAt?: Date } = {}) {
+  async function deliver(
+    symbol: string,
+    overrides: { expiresAt?: Date; sentBefore?: (alert: Alert) => Promise<void> } = {},
+  ) {
     sequence += 1;
     const { alert } = await recordAlert(
       desk.database.db,
@@ -62,6 +65,7 @@ describe("pattern alerts end to end", () => {
       },
       desk.deps.now(),
     );
+    await overrides.sentBefore?.(alert);
     const notifier = createAlertNotifier(desk.bot.api, desk.deps);
     return { alert, delivery: await notifier.onAlertAccepted(alert) };
   }
@@ -321,5 +325,28 @@ describe("pattern alerts end to end", () => {
     expect(spy).toHaveLength(1);
     expect(spy[0]).toMatchObject({ source: "manual", alertId: null });
     expect((await bob.press(toBob, "Reject")).text).toBe("Rejected.");
+  });
+
+  it("sends a resent alert only to the traders an earlier, failed fan-out did not reach", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "IWM", bid: "189.99", ask: "190.01" });
+    const before = ann.messages().length;
+    // The earlier attempt sent Ann her copy, then failed before Bob's.
+    const { alert, delivery } = await deliver("IWM", {
+      sentBefore: (stored) =>
+        recordAlertMessage(
+          desk.database.db,
+          { alertId: stored.id, chatId: ANN, messageId: 990_001 },
+          desk.deps.now(),
+        ),
+    });
+    expect(delivery).toEqual({ status: "sent", recipients: 2 });
+    await bob.waitForMessage({ match: "IWM" });
+    expect(
+      ann
+        .messages()
+        .slice(before)
+        .filter((m) => m.text.includes("IWM")),
+    ).toEqual([]);
+    expect(await statusOf(alert)).toBe("sent");
   });
 });

@@ -6,7 +6,7 @@ import { ALERT_BODY_LIMIT_BYTES } from "../../../app/http/alerts";
 import { createHttpServer } from "../../../app/http/server";
 import { createLogger } from "../../../app/logger";
 import { createMetrics } from "../../../app/metrics";
-import { type Alert, findAlertByExternalId } from "../../../db/alerts";
+import { type Alert, findAlertByExternalId, moveAlert } from "../../../db/alerts";
 import { readLog } from "../../../db/executionLog";
 import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../../support/database";
 
@@ -36,6 +36,7 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
   let app: FastifyInstance;
   let now = NOW;
   const accepted: Alert[] = [];
+  let fanOutFailures = 0;
   const logLines: string[] = [];
 
   beforeAll(async () => {
@@ -54,8 +55,14 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
         db: database.db,
         now: () => now,
         secret: SECRET,
+        // As the bot's fan-out does: the alert is marked sent once the traders have it.
         onAlertAccepted: async (alert) => {
+          if (fanOutFailures > 0) {
+            fanOutFailures -= 1;
+            throw new Error("Telegram did not answer");
+          }
           accepted.push(alert);
+          await moveAlert(database.db, alert.id, ["received"], "sent", "system:alerts", now);
         },
       },
     });
@@ -68,6 +75,7 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
   beforeEach(async () => {
     await database.truncate();
     accepted.length = 0;
+    fanOutFailures = 0;
     now = NOW;
   });
 
@@ -100,7 +108,8 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     expect(body.id).toBe(stored?.id);
     expect(accepted.map((a) => a.externalId)).toEqual([ALERT.id]);
     const log = await readLog(database.db, { entity: { type: "alert", id: body.id } });
-    expect(log.map((e) => e.event)).toEqual(["RECEIVED"]);
+    // Received here, sent by the fan-out.
+    expect(log.map((e) => e.event)).toEqual(["RECEIVED", "STATUS_SENT"]);
   });
 
   it("accepts the minimal alert, decimals as numbers, whatever the content type", async () => {
@@ -147,6 +156,26 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
       alertId: ALERT.id,
       id: first.json().id,
     });
+    expect(accepted).toHaveLength(1);
+  });
+
+  it("answers 503 while the traders could not be sent the alert, and a resend delivers it once", async () => {
+    fanOutFailures = 1;
+    const first = await signed(ALERT);
+    expect(first.statusCode).toBe(503);
+    expect(first.json()).toMatchObject({ error: "ALERT_NOT_DELIVERED" });
+    expect(first.json().message).toMatch(/send it again/);
+    expect((await findAlertByExternalId(database.db, ALERT.id))?.status).toBe("received");
+    expect(accepted).toEqual([]);
+
+    const again = await signed(ALERT);
+    expect(again.statusCode).toBe(202);
+    expect(again.json()).toMatchObject({ status: "duplicate", alertId: ALERT.id });
+    expect(accepted.map((a) => a.externalId)).toEqual([ALERT.id]);
+    expect((await findAlertByExternalId(database.db, ALERT.id))?.status).toBe("sent");
+
+    // Delivered: a further resend is only a duplicate.
+    expect((await signed(ALERT)).statusCode).toBe(202);
     expect(accepted).toHaveLength(1);
   });
 
