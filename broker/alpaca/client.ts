@@ -47,6 +47,7 @@ import {
   fromQuote,
   InvalidOrderRequest,
   isStockOrder,
+  isStockPosition,
   toPatchOrderRequest,
   toPostOrderRequest,
 } from "./mapping";
@@ -288,7 +289,10 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
       ),
 
     listPositions: () =>
-      read("list positions", async () => (await positions.getAllOpenPositions()).map(fromPosition)),
+      read("list positions", async () =>
+        // An options position held beside is not a stock position the desk could manage.
+        (await positions.getAllOpenPositions()).filter(isStockPosition).map(fromPosition),
+      ),
 
     getPosition: (symbol) =>
       read("get position", async () =>

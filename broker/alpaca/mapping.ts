@@ -320,6 +320,12 @@ export function fromOrder(wire: WireOrder): BrokerOrder {
   };
 }
 
+/** Whether a position is in a stock (the account may hold options contracts besides). */
+export function isStockPosition(wire: Pick<trading.Position, "assetClass">): boolean {
+  const assetClass: string | undefined = wire.assetClass;
+  return assetClass === undefined || assetClass === "us_equity";
+}
+
 /** Reads a position. */
 export function fromPosition(wire: trading.Position): BrokerPosition {
   const qty = decimal(wire.qty, "position qty");
