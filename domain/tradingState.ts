@@ -101,8 +101,8 @@ export interface DailyLossEvaluation {
 /**
  * Applies the daily-loss rule. Today's P&L is the worse of (equity - last equity), which counts
  * open losses, and the realized P&L of today's trades, so a deposit during the day cannot hide
- * their losses. The limit is `maxDailyLossPercent` of the previous close's equity. BREACHED when the
- * loss reaches the limit (at exactly 3% the account halts), WARNING when it reaches
+ * their losses. The limit is `maxDailyLossPercent` of the previous close's equity. BREACHED
+ * when the loss reaches the limit (at exactly 3% the account halts), WARNING when it reaches
  * `dailyLossWarningFraction` of it. With no positive previous close (a new account) there is no
  * base for a percentage: any loss counts as BREACHED, since it cannot be bounded.
  */

@@ -7,9 +7,9 @@
  * statement. Then the account's equity and last equity are recorded, the equity snapshot of the
  * New York trading date is rewritten (on a day with a session), and the daily-loss rule runs:
  * BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
- * transaction, then `onHalted`), WARNING tells the trader once per day. Then the drawdown breaker (jobs/circuitBreakers.ts) weighs the
- * new equity against the recent peak: open positions losing value cross it too, not only exit
- * fills. Both write only when the state changes, and queue nothing but the halt's response.
+ * transaction, then `onHalted`), WARNING tells the trader once per day. Then the drawdown
+ * breaker (jobs/circuitBreakers.ts) weighs the new equity against the recent peak: open
+ * positions losing value cross it too, not only exit fills. Both write only when the state changes, and queue nothing but the halt's response.
  */
 import type { Job } from "bullmq";
 import { changeTradingState, recordAccountSync } from "../db/brokerAccounts";
