@@ -92,7 +92,9 @@ export async function startLifecycleWorkers(context: WorkerContext): Promise<Run
   });
   return {
     async stop() {
-      await killSwitchWorker.close();
+      // Every queue stops taking jobs at once; each then waits for its active ones. One after
+      // the other, the lifecycle queues kept taking new work while a long flatten finished.
+      await Promise.all([killSwitchWorker.close(), ...runtime.workers.map((w) => w.close())]);
       await runtime.stop();
       await killSwitchQueue.close();
       await closeSender();
