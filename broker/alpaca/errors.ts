@@ -85,6 +85,20 @@ function isTimeout(error: FetchError): boolean {
 }
 
 /**
+ * A connection lost while an answer was being read: fetch rejects the body read with a TypeError
+ * ("terminated") caused by a socket error, and the SDK, which wraps only failures to get an
+ * answer, passes it on as it is.
+ */
+function isConnectionLost(error: unknown): error is TypeError {
+  if (!(error instanceof TypeError)) return false;
+  const code = (error.cause as { code?: unknown } | undefined)?.code;
+  return (
+    error.message === "terminated" ||
+    (typeof code === "string" && /^(UND_ERR_|E[A-Z]+$)/.test(code))
+  );
+}
+
+/**
  * Maps anything the SDK (or the adapter's reading of its answers) throws to a coded failure.
  * Errors that are not the broker's or the network's (programming errors) are rethrown.
  */
@@ -95,6 +109,10 @@ export function toBrokerFailure(error: unknown): BrokerFailure {
     return isTimeout(error)
       ? brokerFailure("TIMEOUT", `broker did not answer in time${cause ? `: ${cause}` : ""}`, true)
       : brokerFailure("NETWORK", `broker unreachable${cause ? `: ${cause}` : ""}`, true);
+  }
+  if (isConnectionLost(error)) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+    return brokerFailure("NETWORK", `connection lost while reading the answer${cause}`, true);
   }
   if (error instanceof UnreadableBrokerResponse) {
     return brokerFailure("SERVER_ERROR", `unreadable broker answer: ${error.message}`, false);

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { alpacaUrls, createAlpacaBroker } from "../../../broker/alpaca/client";
 import { createLocalRateLimiter } from "../../../broker/rateLimiter";
+import { dec } from "../../../domain/money";
 
 describe("alpacaUrls", () => {
   it("picks paper or live hosts, market data on one host", () => {
@@ -193,6 +194,55 @@ describe("listPositions", () => {
       const listed = await broker.listPositions();
       // Reconciliation would take a contract for a stock position of its own and protect it.
       expect(listed.ok && listed.value.map((p) => p.symbol)).toEqual(["AAPL"]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe("submitOrder", () => {
+  it("finds the order by its client order id when the answer to its POST is cut off", async () => {
+    // A stand-in for Alpaca's trading host that takes the order, then loses the connection
+    // halfway through its answer; the order is there when looked up.
+    const order = JSON.stringify(
+      wireOrder({ client_order_id: "d7-entry", status: "new", filled_qty: "0" }),
+    );
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url?.split("?")[0]}`);
+      res.setHeader("Content-Type", "application/json");
+      if (req.method === "POST") {
+        res.setHeader("Content-Length", String(order.length));
+        res.write(order.slice(0, 40));
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
+      res.end(order);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const broker = createAlpacaBroker({
+        keyId: "key",
+        secretKey: "secret",
+        tradingUrl: url,
+        dataUrl: url,
+        streamUrl: "ws://127.0.0.1:9/stream",
+        rateLimiter: createLocalRateLimiter(),
+        retryDelayMs: 10,
+      });
+      const submitted = await broker.submitOrder({
+        orderClass: "simple",
+        clientOrderId: "d7-entry",
+        symbol: "AAPL",
+        side: "buy",
+        qty: dec("10"),
+        timeInForce: "day",
+        entry: { type: "limit", limitPrice: dec("190.05") },
+      });
+      expect(submitted.ok && submitted.value.brokerOrderId).toBe("b-stock");
+      // Posted once, then looked up: never posted again.
+      expect(seen).toEqual(["POST /v2/orders", "GET /v2/orders:by_client_order_id"]);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
