@@ -5,15 +5,18 @@
  * - `session-open`: automatic halts and reduce-only states set on an earlier day than this
  *   session's are lifted (to ACTIVE, or to the trader's own restriction they had overridden),
  *   each change with its TRADING_STATE_CHANGED notice in the same transaction; one set that
- *   morning before the open is for this day and stays. A trader's own state is kept.
+ *   morning before the open is for this day and stays, and nothing is lifted while the
+ *   morning's figures are past the daily-loss limit again (the valuation renews the halt). A
+ *   trader's own state is kept.
  * - `end-of-day`: once the day's session has closed, the day's equity snapshot is written a last
  *   time and every recipient of the account gets one DAILY_SUMMARY (equity, the day's P&L,
  *   realized and unrealized, trades closed, wins and losses, open positions).
  */
 import type { Job } from "bullmq";
-import { changeTradingState, listBrokerAccounts } from "../db/brokerAccounts";
+import { changeTradingState, findBrokerAccount, listBrokerAccounts } from "../db/brokerAccounts";
 import { listEquitySnapshots, recordEquitySnapshot } from "../db/equitySnapshots";
 import { listPositions } from "../db/positions";
+import { loadRiskLimits } from "../db/riskLimits";
 import { summarizeClosedTrades } from "../db/valuation";
 import {
   lastSessionOpen,
@@ -23,7 +26,7 @@ import {
 } from "../domain/calendar";
 import { sumDecimals } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
-import { nextTradingState } from "../domain/tradingState";
+import { evaluateDailyLoss, nextTradingState } from "../domain/tradingState";
 import { dailyPnlOf } from "../domain/valuation";
 import type { JobDeps } from "./context";
 import { type CalendarCache, createCalendarCache } from "./marketCalendar";
@@ -57,12 +60,42 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
     return calendars.get(accountId, await deps.brokerFor(accountId), at);
   }
 
+  /** Whether this morning's valuation (before the open) found the day's loss past the limit. */
+  async function breachedThisMorning(
+    accountId: number,
+    calendar: TradingCalendar,
+    at: Date,
+  ): Promise<boolean> {
+    const account = await findBrokerAccount(deps.db, accountId);
+    if (!account?.equity || !account.lastEquity || !account.lastSyncedAt) return false;
+    const day = tradingDayOf(calendar, at);
+    if (account.lastSyncedAt < day.from) return false;
+    const [limits, realized] = await Promise.all([
+      loadRiskLimits(deps.db, accountId),
+      summarizeClosedTrades(deps.db, accountId, day.from, day.to),
+    ]);
+    const evaluation = evaluateDailyLoss(
+      {
+        equity: account.equity,
+        lastEquity: account.lastEquity,
+        realizedPnlToday: realized.openedInPeriodPnl,
+      },
+      limits,
+    );
+    return evaluation.level === "BREACHED";
+  }
+
   async function openSession(accountId: number, at: Date): Promise<DailyAccountResult> {
     const calendar = await calendarOf(accountId, at);
     const today = newYorkDateOf(at);
     if (sessionOnDate(calendar, today) === null || lastSessionOpen(calendar, at) === null) {
       return { accountId, outcome: "skipped", reason: "no session today" };
     }
+    // Past the limit again this morning, the day before's halt is left for the valuation to
+    // replace with the day's own (and its response): lifted here, trading would resume, and
+    // be told so, until the next valuation halts again.
+    if (await breachedThisMorning(accountId, calendar, at))
+      return { accountId, outcome: "unchanged" };
     const lastSessionOpenAt = lastSessionOpen(calendar, at);
     const chats = await recipients(accountId);
     const change = await withRaceRetry(() =>

@@ -10,6 +10,7 @@ import {
   changeTradingState,
   ensureBrokerAccount,
   findBrokerAccount,
+  recordAccountSync,
 } from "../../db/brokerAccounts";
 import { listEquitySnapshots } from "../../db/equitySnapshots";
 import { applyFill } from "../../db/orderEvents";
@@ -319,5 +320,42 @@ describe("daily jobs", () => {
     expect(wednesday).toEqual([expect.objectContaining({ pnlToday: "-10000.00" })]);
     const [snapshot] = await listEquitySnapshots(t.db.db, t.accountId, "2026-03-04", "2026-03-04");
     expect(snapshot?.previousCloseEquity.toFixed()).toBe(before.value.lastEquity.toFixed());
+  });
+
+  it("keeps at the open the day before's halt while the morning's figures are past the limit again, for the valuation to renew", async () => {
+    // Halted automatically on Thursday; Friday's pre-market valuation found the account 4% down.
+    await setState(t.accountId, {
+      mode: "HALTED",
+      setBy: "AUTO",
+      reason: "Day's loss 3.40% reached the 3% limit",
+      since: Date.parse("2026-03-05T14:05:00Z"),
+    });
+    const figures = (equity: string) =>
+      recordAccountSync(
+        t.db.db,
+        t.accountId,
+        {
+          equity: dec(equity),
+          lastEquity: dec("10000000"),
+          cash: dec(equity),
+          buyingPower: dec(equity),
+        },
+        new Date("2026-03-06T14:25:00Z"),
+      );
+    await figures("9600000");
+    const told = (await notices("TRADING_STATE_CHANGED")).length;
+    now = new Date("2026-03-06T14:30:00Z");
+    expect(
+      (await daily({ data: { kind: "session-open", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "unchanged" }]);
+    expect((await findBrokerAccount(t.db.db, t.accountId))?.tradingState).toBe("HALTED");
+    // Nobody is told trading resumes for the minute until the next valuation halts again.
+    expect(await notices("TRADING_STATE_CHANGED")).toHaveLength(told);
+
+    // Within the limit, the open lifts it.
+    await figures("9990000");
+    expect(
+      (await daily({ data: { kind: "session-open", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "reset", to: "ACTIVE" }]);
   });
 });
