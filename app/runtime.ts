@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import type { Queue } from "bullmq";
 import { sql } from "drizzle-orm";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -338,7 +339,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     metrics.setSources({
       async queueDepths() {
         const depths: Record<string, Record<string, number>> = {};
-        for (const queue of Object.values(queues)) {
+        // The kill-switch queue too: a /flatten or /close that failed for good is counted there.
+        for (const queue of [...Object.values(queues), killSwitchQueue] as Queue[]) {
           depths[queue.name] = await queue.getJobCounts("waiting", "active", "delayed", "failed");
         }
         return depths;
