@@ -6,15 +6,17 @@
  *   session's are lifted (to ACTIVE, or to the trader's own restriction they had overridden),
  *   each change with its TRADING_STATE_CHANGED notice in the same transaction; one set that
  *   morning before the open is for this day and stays, and nothing is lifted while the
- *   morning's figures are past the daily-loss limit again (the valuation renews the halt). A
- *   trader's own state is kept.
+ *   morning's figures are past the daily-loss or drawdown limit again (the valuation renews
+ *   the halt). A trader's own state is kept.
  * - `end-of-day`: once the day's session has closed, the day's equity snapshot is written a last
  *   time and every recipient of the account gets one DAILY_SUMMARY (equity, the day's P&L,
  *   realized and unrealized, trades closed, wins and losses, open positions).
  */
 import type { Job } from "bullmq";
 import { changeTradingState, findBrokerAccount, listBrokerAccounts } from "../db/brokerAccounts";
+import { listRecentEquities } from "../db/circuitBreakerFacts";
 import { listEquitySnapshots, recordEquitySnapshot } from "../db/equitySnapshots";
+import { loadKillSwitchSettings } from "../db/killSwitchSettings";
 import { listPositions } from "../db/positions";
 import { loadRiskLimits } from "../db/riskLimits";
 import { summarizeClosedTrades } from "../db/valuation";
@@ -24,6 +26,7 @@ import {
   sessionOnDate,
   type TradingCalendar,
 } from "../domain/calendar";
+import { evaluateDrawdown } from "../domain/circuitBreakers";
 import { sumDecimals } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
 import { evaluateDailyLoss, nextTradingState } from "../domain/tradingState";
@@ -60,7 +63,10 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
     return calendars.get(accountId, await deps.brokerFor(accountId), at);
   }
 
-  /** Whether this morning's valuation (before the open) found the day's loss past the limit. */
+  /**
+   * Whether this morning's valuation (before the open) found the day's loss past the limit, or
+   * the equity beyond the drawdown limit.
+   */
   async function breachedThisMorning(
     accountId: number,
     calendar: TradingCalendar,
@@ -70,9 +76,10 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
     if (!account?.equity || !account.lastEquity || !account.lastSyncedAt) return false;
     const day = tradingDayOf(calendar, at);
     if (account.lastSyncedAt < day.from) return false;
-    const [limits, realized] = await Promise.all([
+    const [limits, realized, settings] = await Promise.all([
       loadRiskLimits(deps.db, accountId),
       summarizeClosedTrades(deps.db, accountId, day.from, day.to),
+      loadKillSwitchSettings(deps.db, accountId),
     ]);
     const evaluation = evaluateDailyLoss(
       {
@@ -82,7 +89,10 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
       },
       limits,
     );
-    return evaluation.level === "BREACHED";
+    if (evaluation.level === "BREACHED") return true;
+    if (settings.maxDrawdownPercent === null) return false;
+    const equities = await listRecentEquities(deps.db, accountId, settings.drawdownDays);
+    return evaluateDrawdown(equities, account.equity, settings).tripped;
   }
 
   async function openSession(accountId: number, at: Date): Promise<DailyAccountResult> {
@@ -91,7 +101,7 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
     if (sessionOnDate(calendar, today) === null || lastSessionOpen(calendar, at) === null) {
       return { accountId, outcome: "skipped", reason: "no session today" };
     }
-    // Past the limit again this morning, the day before's halt is left for the valuation to
+    // Past a limit again this morning, the day before's halt is left for the valuation to
     // replace with the day's own (and its response): lifted here, trading would resume, and
     // be told so, until the next valuation halts again.
     if (await breachedThisMorning(accountId, calendar, at))

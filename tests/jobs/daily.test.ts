@@ -13,6 +13,7 @@ import {
   recordAccountSync,
 } from "../../db/brokerAccounts";
 import { listEquitySnapshots } from "../../db/equitySnapshots";
+import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
 import { applyFill } from "../../db/orderEvents";
 import { markPosition } from "../../db/positions";
 import { notificationOutbox } from "../../db/schema";
@@ -357,5 +358,39 @@ describe("daily jobs", () => {
     expect(
       (await daily({ data: { kind: "session-open", accountId: t.accountId } })).accounts,
     ).toEqual([{ accountId: t.accountId, outcome: "reset", to: "ACTIVE" }]);
+  });
+
+  it("keeps at the open the day before's drawdown halt while the morning's equity is still beyond the drawdown limit", async () => {
+    await saveKillSwitchSettings(
+      t.db.db,
+      t.accountId,
+      { ...DEFAULT_KILL_SWITCH_SETTINGS, maxDrawdownPercent: dec("5"), drawdownDays: 5 },
+      new Date("2026-03-06T15:00:00Z"),
+    );
+    // Halted by the drawdown breaker on Friday; Monday's pre-market equity is 6% below the
+    // recent peak of about 10,000,000, with no loss on the day itself.
+    await setState(t.accountId, {
+      mode: "HALTED",
+      setBy: "AUTO",
+      reason: "Drawdown 5.20% from the peak 10000000.00 reached the 5% limit",
+      since: Date.parse("2026-03-06T18:00:00Z"),
+    });
+    await recordAccountSync(
+      t.db.db,
+      t.accountId,
+      {
+        equity: dec("9400000"),
+        lastEquity: dec("9400000"),
+        cash: dec("9400000"),
+        buyingPower: dec("9400000"),
+      },
+      new Date("2026-03-09T13:25:00Z"),
+    );
+    // Monday 09:30 New York (daylight time since Sunday).
+    now = new Date("2026-03-09T13:30:00Z");
+    expect(
+      (await daily({ data: { kind: "session-open", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "unchanged" }]);
+    expect((await findBrokerAccount(t.db.db, t.accountId))?.tradingState).toBe("HALTED");
   });
 });
