@@ -8,6 +8,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { describeConfig, loadConfig } from "./config";
 import { createLogger } from "./logger";
+import { redactText } from "./redact";
 import { type Runtime, STOP_LIMIT_MS, StartupError, startRuntime } from "./runtime";
 
 const LIVE_WARNING = [
@@ -119,6 +120,11 @@ async function main(): Promise<void> {
       process.stderr.write(`The desk cannot start:\n${error.message}\n`);
     } else {
       logger.fatal({ err: error }, "start failed");
+      // In the sandbox the log is a file: the terminal would see the desk end without a word.
+      const reason = redactText(error instanceof Error ? error.message : String(error));
+      process.stderr.write(
+        `The desk cannot start: ${reason}; ${logFile === null ? "the log has" : `the log ${logFile} has`} the details\n`,
+      );
     }
     process.exit(1);
   }

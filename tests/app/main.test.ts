@@ -2,7 +2,7 @@
  * The entry point as a user runs it: a separate process, configured by its environment.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -252,6 +252,23 @@ describe("app/main.ts when the bot stops polling for good", () => {
     expect(messages).toContain("bot runner crashed");
     expect(messages.indexOf("stopped")).toBeGreaterThan(messages.indexOf("bot runner crashed"));
   }, 120_000);
+});
+
+describe("app/main.ts unexpected start failures", () => {
+  it("says on the terminal that the desk cannot start, not only in the sandbox's log file", async () => {
+    const cwd = await tempDirectory();
+    // The embedded database's directory is taken by a file: opening it fails.
+    await mkdir(join(cwd, "data"));
+    await writeFile(join(cwd, "data", "db"), "not a directory");
+    const run = runDesk(
+      { HTTP_PORT: String(await freePort()), PATH: dirname(process.execPath) },
+      cwd,
+    );
+    expect(await run.exited).toBe(1);
+    expect(run.stderr()).toMatch(
+      /The desk cannot start: EEXIST.+; the log (\.\/)?data\/desk\.log has the details/,
+    );
+  }, 60_000);
 });
 
 describe("sandbox smoke test", () => {
