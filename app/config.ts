@@ -118,6 +118,31 @@ function urlVariable(protocol: RegExp, whenEmpty: string, invalid: string) {
   return present(whenEmpty).pipe(z.url({ protocol, error: invalid }));
 }
 
+/**
+ * Refuses plain http (ws) to a host that must be reached encrypted: the request carries the bot
+ * token or the broker keys. A typo away from the right URL, so it is checked.
+ */
+function encryptedTo(plain: "http" | "ws", isOwnHost: (host: string) => boolean, carries: string) {
+  return [
+    (url: string) => {
+      // Not a URL at all is the scheme check's problem, already reported.
+      if (!URL.canParse(url)) return true;
+      const parsed = new URL(url);
+      return !(parsed.protocol === `${plain}:` && isOwnHost(parsed.hostname));
+    },
+    {
+      error: (issue: { input: unknown }) => {
+        const host = new URL(String(issue.input)).hostname;
+        return `is plain ${plain} to ${host}, which would send ${carries} unencrypted; use ${plain === "http" ? "https" : "wss"}://${host}`;
+      },
+    },
+  ] as const;
+}
+
+const isTelegramHost = (host: string) => host === "api.telegram.org";
+const isAlpacaHost = (host: string) =>
+  host === "alpaca.markets" || host.endsWith(".alpaca.markets");
+
 function flagVariable(whenEmpty: string) {
   return present(whenEmpty).pipe(
     z.stringbool({ error: "is neither true nor false; use true or false" }),
@@ -186,7 +211,9 @@ const variables = {
     /^https?$/,
     `remove it to use ${DEFAULT_TELEGRAM_API_ROOT}, or set a Bot API root URL`,
     `is not an http(s) URL; e.g. ${DEFAULT_TELEGRAM_API_ROOT} or http://127.0.0.1:8081 for a local Bot API server`,
-  ).transform(withoutTrailingSlash),
+  )
+    .refine(...encryptedTo("http", isTelegramHost, "the bot token"))
+    .transform(withoutTrailingSlash),
   TELEGRAM_ALLOWED_USERS: allowedUsersSchema,
   TELEGRAM_WEBHOOK_URL: urlVariable(
     /^https?$/,
@@ -218,17 +245,21 @@ const variables = {
     /^https?$/,
     "remove it to use Alpaca's trading API",
     "is not an http(s) URL; e.g. https://paper-api.alpaca.markets or the simulator's http://127.0.0.1:5800",
-  ).transform(withoutTrailingSlash),
+  )
+    .refine(...encryptedTo("http", isAlpacaHost, "the API keys"))
+    .transform(withoutTrailingSlash),
   ALPACA_DATA_URL: urlVariable(
     /^https?$/,
     "remove it to use Alpaca's market data API",
     "is not an http(s) URL; e.g. https://data.alpaca.markets or the simulator's http://127.0.0.1:5800",
-  ).transform(withoutTrailingSlash),
+  )
+    .refine(...encryptedTo("http", isAlpacaHost, "the API keys"))
+    .transform(withoutTrailingSlash),
   ALPACA_STREAM_URL: urlVariable(
     /^wss?$/,
     "remove it to use Alpaca's trade_updates stream",
     "is not a ws(s) URL; e.g. wss://paper-api.alpaca.markets/stream or the simulator's ws://127.0.0.1:5800/stream",
-  ),
+  ).refine(...encryptedTo("ws", isAlpacaHost, "the API keys")),
   LIVE_TRADING: flagVariable("remove it (live trading stays off), or set true or false"),
   DATABASE_URL: urlVariable(
     /^postgres(ql)?$/,

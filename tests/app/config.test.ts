@@ -206,6 +206,13 @@ describe("TELEGRAM_API_ROOT", () => {
     );
   });
 
+  it("refuses plain http to Telegram's own host, which would carry the token unencrypted", () => {
+    expect(problemsOf({ TELEGRAM_API_ROOT: "http://api.telegram.org" })).toEqual([
+      "TELEGRAM_API_ROOT: is plain http to api.telegram.org, which would send the bot token unencrypted; use https://api.telegram.org",
+    ]);
+    expect(problemsOf({ TELEGRAM_API_ROOT: "http://API.Telegram.org:80/" })).toHaveLength(1);
+  });
+
   it("refuses other schemes and non-URLs", () => {
     for (const root of ["ftp://tg.example.com", "api.telegram.org", "http//x"]) {
       expect(problemsOf({ TELEGRAM_API_ROOT: root })).toEqual([
@@ -398,6 +405,25 @@ describe("ALPACA_TRADING_URL, ALPACA_DATA_URL, ALPACA_STREAM_URL", () => {
     });
     expect(live.alpaca.dataUrl).toBe("https://data.alpaca.markets");
     expect(live.alpaca.streamUrl).toBe("wss://api.alpaca.markets/stream");
+  });
+
+  it("refuse unencrypted schemes to Alpaca's hosts, which would carry the keys in the clear", () => {
+    const credentials = { ALPACA_KEY_ID: KEY_ID, ALPACA_SECRET_KEY: SECRET_KEY };
+    expect(
+      problemsOf({ ...credentials, ALPACA_TRADING_URL: "http://paper-api.alpaca.markets" }),
+    ).toEqual([
+      "ALPACA_TRADING_URL: is plain http to paper-api.alpaca.markets, which would send the API keys unencrypted; use https://paper-api.alpaca.markets",
+    ]);
+    expect(
+      problemsOf({ ...credentials, ALPACA_DATA_URL: "http://data.alpaca.markets" })[0],
+    ).toMatch(/^ALPACA_DATA_URL: is plain http to data\.alpaca\.markets, .+ use https:/);
+    expect(
+      problemsOf({ ...credentials, ALPACA_STREAM_URL: "ws://paper-api.alpaca.markets/stream" })[0],
+    ).toMatch(/^ALPACA_STREAM_URL: is plain ws to paper-api\.alpaca\.markets, .+ use wss:/);
+    // The simulator on this machine or elsewhere is not Alpaca.
+    expect(configOf({ ALPACA_TRADING_URL: "http://sim.example.com:5800" }).alpaca.tradingUrl).toBe(
+      "http://sim.example.com:5800",
+    );
   });
 
   it("override each endpoint separately", () => {
