@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, lte } from "drizzle-orm";
+import { and, asc, eq, gte, lte, sql } from "drizzle-orm";
 import type { Database } from "./database";
 import { equitySnapshots } from "./schema";
 
@@ -6,7 +6,11 @@ import { equitySnapshots } from "./schema";
 export type EquitySnapshot = typeof equitySnapshots.$inferSelect;
 export type EquitySnapshotInput = Omit<typeof equitySnapshots.$inferInsert, "id">;
 
-/** Stores the day's snapshot, replacing an earlier one of the same account and trading day. */
+/**
+ * Stores the day's snapshot, replacing one of the same account and trading day taken no later;
+ * a snapshot taken later stays (a valuation that finishes after a newer one does not roll the
+ * day back). Returns the row the day holds.
+ */
 export async function recordEquitySnapshot(
   db: Database,
   snapshot: EquitySnapshotInput,
@@ -18,10 +22,18 @@ export async function recordEquitySnapshot(
     .onConflictDoUpdate({
       target: [equitySnapshots.accountId, equitySnapshots.tradingDay],
       set: figures,
+      setWhere: sql`${equitySnapshots.takenAt} <= excluded.taken_at`,
     })
     .returning();
-  if (!row) throw new Error("upsert of an equity snapshot returned no row");
-  return row;
+  if (row) return row;
+  const [held] = await listEquitySnapshots(
+    db,
+    snapshot.accountId,
+    snapshot.tradingDay,
+    snapshot.tradingDay,
+  );
+  if (!held) throw new Error("upsert of an equity snapshot returned no row");
+  return held;
 }
 
 /** Snapshots of an account between two trading days (`YYYY-MM-DD`, inclusive), oldest first. */

@@ -36,4 +36,24 @@ describe.each(TEST_DRIVERS)("equity snapshots on %s", (driver) => {
     ]);
     expect(days[0]?.unrealizedPnl.toFixed(2)).toBe("-199.90");
   });
+
+  it("keeps the newer snapshot when an older one is recorded after it (valuations finishing out of order)", async () => {
+    const accountId = await createAccount(t.db);
+    const snapshot = (equity: string, seconds: number) => ({
+      accountId,
+      tradingDay: "2026-03-02",
+      equity: dec(equity),
+      previousCloseEquity: dec("100000"),
+      cash: dec("40000"),
+      realizedPnl: dec("0"),
+      unrealizedPnl: dec(equity).minus("100000"),
+      openPositions: 2,
+      takenAt: at(seconds),
+    });
+    await recordEquitySnapshot(t.db, snapshot("99800.10", 60));
+    const kept = await recordEquitySnapshot(t.db, snapshot("100300", 30));
+    expect(kept.equity.toFixed(2)).toBe("99800.10");
+    const [day] = await listEquitySnapshots(t.db, accountId, "2026-03-02", "2026-03-02");
+    expect([day?.equity.toFixed(2), day?.takenAt]).toEqual(["99800.10", at(60)]);
+  });
 });
