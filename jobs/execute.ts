@@ -4,8 +4,8 @@
  * NEW_TRADE: wait for the decision's time and the execution window; claim the decision (one
  * worker wins); check risk against a fresh account snapshot; record trade, entry and legs; send
  * the entry with its deterministic client order id (looking it up first on any retry); store the
- * broker's answer with the decision marked executed and the notice, in one transaction. A retry
- * past the window waits for the next one, unless the broker has the entry.
+ * broker's answer with the decision marked executed and the notice, in one transaction. An entry
+ * recorded in the window and not at the broker when the window closes is refused, never sent late.
  * CANCEL: cancel a trade's working entry (one recorded and not sent yet is ended in the books,
  * so no retry of its send goes out; one the broker takes all the same is cancelled there).
  * AMEND: cancel the trade it replaces, then NEW_TRADE, unless the replaced entry filled in part
@@ -279,40 +279,60 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     return `the trade it replaces (${old.trade.symbol}) had already filled ${old.trade.entryQuantity.toString()} of ${old.trade.plannedQuantity.toString()} shares before its cancel; those are kept, and the amended entry was not sent`;
   }
 
+  /** The next window opening when the execution window is closed now, else null. */
+  async function windowClosedUntil(broker: Broker, accountId: number): Promise<Date | null> {
+    const window = deps.settings.executionWindow;
+    if (window.kind !== "window") return null;
+    const now = deps.now();
+    const calendar = await calendars.get(accountId, broker, now);
+    const next = nextExecutionTime(calendar, window, now);
+    if (next === null) throw new Error("the trading calendar does not reach the next window");
+    return next > now ? next : null;
+  }
+
   /**
-   * A run resuming a claimed decision (a failed send retried, a run that died) sends only inside
-   * the execution window, as the claim did: past the window, an entry the broker never had waits
-   * for the next opening, as a decision approved outside the window does. An entry the broker
-   * has, or one ended in the books, is followed as usual.
+   * A claimed decision whose entry no run recorded (the claiming run died) is recorded and sent
+   * only inside the window, as the claim was: past it, it waits for the next opening, as a
+   * decision approved outside the window does, and is checked then.
    */
-  async function waitForWindowUnlessSent(
+  async function waitForWindowIfUnrecorded(
     job: Job,
     token: string | undefined,
     broker: Broker,
     decision: Decision,
-    entry: OrderRecord | null,
   ): Promise<void> {
-    const window = deps.settings.executionWindow;
-    if (window.kind !== "window") return;
-    if (entry !== null && (entry.order.brokerOrderId !== null || isTerminal(entry.order.status))) {
-      return;
-    }
-    const now = deps.now();
-    const calendar = await calendars.get(decision.accountId, broker, now);
-    const next = nextExecutionTime(calendar, window, now);
-    if (next === null) throw new Error("the trading calendar does not reach the next window");
-    if (next <= now) return;
-    if (entry !== null) {
-      // Its answer may have been lost: then it is at the broker, and only followed.
-      const sent = await broker.getOrderByClientOrderId(entry.order.clientOrderId);
-      if (sent.ok) return;
-      if (sent.code !== "NOT_FOUND") throw new Error(`entry lookup failed: ${sent.message}`);
-    }
+    const next = await windowClosedUntil(broker, decision.accountId);
+    if (next === null) return;
     deps.logger.info(
       { decisionId: decision.id, next: next.toISOString() },
-      "execution window closed before the entry was sent; it waits for the next window",
+      "execution window closed before the entry was recorded; it waits for the next window",
     );
     await delayUntil(job, token, next);
+  }
+
+  /**
+   * An entry recorded inside the window by an earlier run (its sends failed, or the run died) is
+   * not sent once the window has closed: it would go out hours after the trader's plan and its
+   * checks, and kept unsent until the next window it would outlive a halt's cancel. It is
+   * refused (EXECUTION_WINDOW_CLOSED) and the trader told. One the broker already has (its answer
+   * lost) is followed as usual.
+   */
+  async function windowClosedBeforeSending(
+    broker: Broker,
+    accountId: number,
+    clientOrderId: string,
+  ): Promise<{ ok: false; retryable: false; code: string; message: string } | null> {
+    const next = await windowClosedUntil(broker, accountId);
+    if (next === null) return null;
+    const existing = await broker.getOrderByClientOrderId(clientOrderId);
+    if (existing.ok || existing.code !== "NOT_FOUND") return null;
+    return {
+      ok: false,
+      retryable: false,
+      code: "EXECUTION_WINDOW_CLOSED",
+      message:
+        "the execution window closed before the broker took the entry; it was not sent. Plan the trade again if it still stands",
+    };
   }
 
   /**
@@ -393,7 +413,8 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       entry = orders.find((o) => o.order.role === "ENTRY") ?? null;
     }
     const resumed = entry !== null;
-    if (!freshClaim) await waitForWindowUnlessSent(job, token, broker, decision, entry);
+    if (!freshClaim && entry === null)
+      await waitForWindowIfUnrecorded(job, token, broker, decision);
     if (!entry && replacesTradeId !== null) {
       const filled = await replacedTradeFilled(decision.accountId, replacesTradeId);
       if (filled !== null) {
@@ -434,7 +455,8 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     const request = entryRequestFor(decision, entry.order.orderClass === "bracket");
     const submitted =
       (resumed
-        ? await haltedBeforeSending(broker, decision.accountId, request.clientOrderId)
+        ? ((await haltedBeforeSending(broker, decision.accountId, request.clientOrderId)) ??
+          (await windowClosedBeforeSending(broker, decision.accountId, request.clientOrderId)))
         : null) ??
       (await broker.submitOrder(request, {
         lookUpFirst: resumed || job.attemptsMade > 0,

@@ -2,13 +2,13 @@
  * The execute job against the simulator's failures and timing: 429 and 500 while submitting (one
  * order, never two), an entry recorded before a halt and retried after it (never sent), a broker
  * refusal (decision failed, trader told), the execution window
- * (a decision approved outside it waits for the next opening, and so does the retry of an entry
- * whose sends failed until the window closed), CANCEL and AMEND.
+ * (a decision approved outside it waits for the next opening; an entry recorded in it and not
+ * sent when it closes is refused, never sent late), CANCEL and AMEND.
  */
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { changeTradingState } from "../../db/brokerAccounts";
-import { findDecision } from "../../db/decisions";
+import { claimDecisionForExecution, findDecision } from "../../db/decisions";
 import { listOrdersForTrade } from "../../db/orders";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
@@ -277,7 +277,7 @@ describe("execute", () => {
     await windowed.stop();
   });
 
-  it("does not send after the window closed an entry claimed inside it: it waits for the next window", async () => {
+  it("does not send after the window closed an entry recorded inside it: refused, the trader told", async () => {
     await runtime.stop();
     // The runtime's clock: the bench's, moved on by the test.
     let shiftMs = 0;
@@ -308,34 +308,75 @@ describe("execute", () => {
       // 16:35 New York: the window has closed, and the broker takes orders again.
       shiftMs = 7 * 3600_000;
       await t.sim.control("/sim/faults", { clear: true });
-      const nextWindow = Date.parse("2026-03-03T14:30:00Z");
-      const waiting = await waitFor(
+      const ended = await waitFor(
         async () => {
           // Sent late: the test ends here, failing below.
           if ((await brokerOrdersFor(entryClientOrderId(decision.id))).length > 0) return "sent";
+          const d = await findDecision(t.db.db, decision.id);
+          return d?.status === "failed" ? d : null;
+        },
+        20_000,
+        "the decision refused",
+      );
+      expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(0);
+      if (ended === "sent") throw new Error("the entry was sent");
+      expect(ended.statusReason).toContain("EXECUTION_WINDOW_CLOSED");
+      const notices = await t.db.db
+        .select()
+        .from(notificationOutbox)
+        .where(eq(notificationOutbox.dedupeKey, `decision-refused-${decision.id}:${OWNER_CHAT}`));
+      expect(notices).toHaveLength(1);
+      // Nothing of the trade is left working in the books to go out later.
+      const trade = await findTradeByDecision(t.db.db, decision.id);
+      const orders = trade ? await listOrdersForTrade(t.db.db, trade.id) : [];
+      expect(orders.map((o) => o.order.status)).toEqual(orders.map(() => "rejected"));
+      expect(orders.length).toBeGreaterThan(0);
+    } finally {
+      await t.sim.control("/sim/faults", { clear: true });
+      await windowed.stop();
+    }
+  });
+
+  it("holds until the next window a decision claimed inside the window whose entry no run recorded", async () => {
+    await runtime.stop();
+    let shiftMs = 0;
+    const clock = () => new Date(t.deps.now().getTime() + shiftMs);
+    const windowed = await t.startRuntime({
+      streams: false,
+      now: clock,
+      settings: { executionWindow: { kind: "window", start: "09:30", end: "16:00" } },
+    });
+    try {
+      await t.sim.control("/sim/quotes", { symbol: "T13", bid: "100.20", ask: "100.22" });
+      const decision = await t.decide({ symbol: "T13", entry: "99.00" });
+      // Claimed at 09:35 by a run that died before recording anything.
+      expect(await claimDecisionForExecution(t.db.db, decision.id, "test", clock())).not.toBeNull();
+      // Its job's retry comes at 16:35, after the window.
+      shiftMs = 7 * 3600_000;
+      await t.jobs.executeDecision(decision.id);
+      const nextWindow = Date.parse("2026-03-03T14:30:00Z");
+      const job = await waitFor(
+        async () => {
           const j = await t.queues.execute.getJob(executeJobId(decision.id));
           if (!j || (await j.getState()) !== "delayed") return null;
-          // Waiting for the next window, not a retry's backoff of a second or so.
           const wait = j.timestamp + (j.delay ?? 0) - Date.now();
           return wait > nextWindow - clock().getTime() - 60_000 ? j : null;
         },
         20_000,
         "the job waiting for the next window",
       );
+      expect(await findTradeByDecision(t.db.db, decision.id)).toBeNull();
       expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(0);
-      expect((await findDecision(t.db.db, decision.id))?.status).toBe("executing");
-      if (waiting === "sent") throw new Error("the entry was sent");
-      const job = waiting;
-      // 09:31 New York the next trading day: the window is open, the entry goes out once.
+      // 09:31 New York the next trading day: checked, recorded and sent once.
       shiftMs = nextWindow + 60_000 - t.deps.now().getTime();
       await job.promote();
       await decisionIn(decision.id, "executed");
       expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(1);
     } finally {
-      await t.sim.control("/sim/faults", { clear: true });
       await windowed.stop();
     }
   });
+
   it("follows after the window closed an entry the broker took inside it, its answer lost", async () => {
     await runtime.stop();
     let shiftMs = 0;
