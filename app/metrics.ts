@@ -38,6 +38,29 @@ export interface DeskMetrics {
   render(): Promise<string>;
 }
 
+/** How long a scrape waits for a source before leaving its series out (Redis or the database down). */
+const SOURCE_TIMEOUT_MS = 2_000;
+
+/**
+ * A source's reading, or undefined when it fails or does not answer in time: a scrape must not
+ * hang on Redis being down (its commands wait for the reconnection) nor fail as a whole, losing
+ * every other series with it.
+ */
+async function readSource<T>(read: (() => Promise<T>) | undefined): Promise<T | undefined> {
+  if (read === undefined) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), SOURCE_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([read(), timeout]);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Builds a fresh registry with the desk's metrics. */
 export function createMetrics(): DeskMetrics {
   const registry = new Registry();
@@ -93,7 +116,7 @@ export function createMetrics(): DeskMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const depths = sources.queueDepths === undefined ? {} : await sources.queueDepths();
+      const depths = (await readSource(sources.queueDepths)) ?? {};
       for (const [queue, states] of Object.entries(depths)) {
         for (const [state, count] of Object.entries(states)) this.set({ queue, state }, count);
       }
@@ -106,7 +129,7 @@ export function createMetrics(): DeskMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      const states = sources.tradingStates === undefined ? [] : await sources.tradingStates();
+      const states = (await readSource(sources.tradingStates)) ?? [];
       for (const { accountId, mode } of states) {
         for (const candidate of TRADING_MODES) {
           this.set({ account: String(accountId), state: candidate }, candidate === mode ? 1 : 0);

@@ -2,7 +2,7 @@
  * /metrics counts the jobs of every queue the desk runs, the kill-switch queue (/close,
  * /flatten, halt sweeps) included: its failed jobs are what an operator must be alerted to.
  */
-import { createServer } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
@@ -22,6 +22,34 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** A TCP proxy to Redis that can be cut, as a Redis outage looks to the desk. */
+async function startRedisProxy(): Promise<{ url: string; cut(): Promise<void> }> {
+  const target = new URL(TEST_REDIS_URL);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  const url = new URL(TEST_REDIS_URL);
+  url.host = `127.0.0.1:${port}`;
+  return {
+    url: url.toString(),
+    cut: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
 }
 
 describe("queue depths in /metrics", () => {
@@ -73,5 +101,34 @@ describe("queue depths in /metrics", () => {
     expect(metrics).toContain('desk_queue_depth{queue="kill-switch",state="waiting"} 1');
     expect(metrics).toContain('desk_queue_depth{queue="kill-switch",state="failed"} 0');
     expect(metrics).toContain('desk_queue_depth{queue="execute",state="waiting"} 0');
+  }, 60_000);
+
+  it("still answer, with the trading states, while Redis is down", async () => {
+    const proxy = await startRedisProxy();
+    const loaded = loadConfig({
+      DATABASE_URL: database.url ?? "",
+      ALPACA_TRADING_URL: simulator.url,
+      REDIS_URL: proxy.url,
+      HTTP_PORT: String(await freePort()),
+      ROLE: "bot",
+    });
+    if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
+    const cutOff = await startRuntime(loaded.config, {
+      logger: createLogger({ level: "silent" }),
+      queuePrefix: `${redis.prefix}down`,
+      httpHost: "127.0.0.1",
+    });
+    try {
+      await proxy.cut();
+      const answer = await fetch(`${cutOff.httpUrl}/metrics`, {
+        signal: AbortSignal.timeout(8_000),
+      });
+      expect(answer.status).toBe(200);
+      const metrics = await answer.text();
+      expect(metrics).toContain('desk_trading_state{account="1",state="ACTIVE"} 1');
+      expect(metrics).not.toMatch(/desk_queue_depth\{/);
+    } finally {
+      await Promise.race([cutOff.stop(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    }
   }, 60_000);
 });
