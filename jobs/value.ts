@@ -13,7 +13,7 @@
  */
 import type { Job } from "bullmq";
 import { changeTradingState, recordAccountSync } from "../db/brokerAccounts";
-import { recordEquitySnapshot } from "../db/equitySnapshots";
+import { listEquitySnapshots, recordEquitySnapshot } from "../db/equitySnapshots";
 import { listPositions } from "../db/positions";
 import { loadRiskLimits } from "../db/riskLimits";
 import { recordMarks, summarizeClosedTrades } from "../db/valuation";
@@ -24,9 +24,10 @@ import {
   newYorkLocalToEpochMs,
   sessionOnDate,
   type TradingCalendar,
+  type TradingSession,
   tradingDateOf,
 } from "../domain/calendar";
-import { dec } from "../domain/money";
+import { type Decimal, dec } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
 import {
   type DailyLossEvaluation,
@@ -283,6 +284,22 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     return recordDay(accountId, broker, account.value, book, positions.length, written.length, at);
   }
 
+  /**
+   * The previous close the day's P&L is measured from: the broker's last equity, except past the
+   * session's close, where a broker that rolls it at the close (the simulator does) already
+   * reports the day's own close; the day's base then stays the one its valuations recorded.
+   */
+  async function previousCloseOf(
+    accountId: number,
+    account: BrokerAccount,
+    session: TradingSession | null,
+    at: Date,
+  ): Promise<Decimal> {
+    if (session === null || at.getTime() < session.closeAt) return account.lastEquity;
+    const [recorded] = await listEquitySnapshots(deps.db, accountId, session.date, session.date);
+    return recorded?.previousCloseEquity ?? account.lastEquity;
+  }
+
   async function recordDay(
     accountId: number,
     broker: Broker,
@@ -292,17 +309,6 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     marked: number,
     at: Date,
   ): Promise<ValueResult> {
-    await recordAccountSync(
-      deps.db,
-      accountId,
-      {
-        equity: account.equity,
-        lastEquity: account.lastEquity,
-        cash: account.cash,
-        buyingPower: account.buyingPower,
-      },
-      at,
-    );
     let calendar: TradingCalendar | null = null;
     try {
       calendar = await calendars.get(accountId, broker, at);
@@ -313,6 +319,19 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       );
     }
     const tradingDay = tradingDayOf(calendar, at);
+    const session = calendar ? sessionOnDate(calendar, newYorkDateOf(at)) : null;
+    const lastEquity = await previousCloseOf(accountId, account, session, at);
+    await recordAccountSync(
+      deps.db,
+      accountId,
+      {
+        equity: account.equity,
+        lastEquity,
+        cash: account.cash,
+        buyingPower: account.buyingPower,
+      },
+      at,
+    );
     const realized = await summarizeClosedTrades(
       deps.db,
       accountId,
@@ -322,12 +341,12 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     const totals = book.totals();
     // On a day without a session (weekend, holiday) the last trading day's snapshot stands as it
     // closed: nothing traded since, and the broker's previous close has become that day's own.
-    if (calendar === null || sessionOnDate(calendar, newYorkDateOf(at)) !== null) {
+    if (calendar === null || session !== null) {
       await recordEquitySnapshot(deps.db, {
         accountId,
         tradingDay: tradingDay.date,
         equity: account.equity,
-        previousCloseEquity: account.lastEquity,
+        previousCloseEquity: lastEquity,
         cash: account.cash,
         realizedPnl: realized.realizedPnl,
         unrealizedPnl: totals.unrealizedPnl,
@@ -338,7 +357,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     const limits = await loadRiskLimits(deps.db, accountId);
     const evaluation = evaluateDailyLoss(
       {
-        lastEquity: account.lastEquity,
+        lastEquity,
         equity: account.equity,
         // Trades opened on earlier days lost part of their P&L in earlier days' equity.
         realizedPnlToday: realized.openedInPeriodPnl,
@@ -353,7 +372,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       lastSessionOpenAt,
     });
     if (drawdown === "halted") await onHalted(accountId, "drawdown");
-    const pnl = dailyPnlOf(account.equity, account.lastEquity).amount;
+    const pnl = dailyPnlOf(account.equity, lastEquity).amount;
     return {
       accountId,
       positions: positionCount,

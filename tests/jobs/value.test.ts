@@ -314,4 +314,31 @@ describe("valuation on the simulator", () => {
     expect(snapshot?.previousCloseEquity.toFixed()).toBe("9000000");
     expect(snapshot?.equity.toFixed()).toBe("9000200");
   });
+
+  it("keeps the day's previous close past the close, when the broker rolls its last equity then", async () => {
+    const during = await t.broker.getAccount();
+    if (!during.ok) throw new Error(during.message);
+    const previousClose = during.value.lastEquity;
+    // Monday's session valuations recorded the day; the simulator's close makes its last equity
+    // Monday's own close.
+    await t.sim.control("/sim/clock", { time: "2026-03-02T21:10:00Z" });
+    const after = await t.broker.getAccount();
+    if (!after.ok) throw new Error(after.message);
+    expect(after.value.lastEquity.toFixed()).toBe(after.value.equity.toFixed());
+    expect(after.value.equity.eq(previousClose)).toBe(false);
+
+    // An exit fill after the close asks for a valuation.
+    const afterClose = new Date("2026-03-02T21:15:00Z");
+    const valueAfterClose = createValueProcessor(
+      createJobDeps({ ...t.deps, now: () => afterClose }),
+    );
+    const result = await valueAfterClose({ data: { accountId: t.accountId } });
+    expect(result.pnlToday).toBe(after.value.equity.minus(previousClose).toFixed());
+    const [monday] = await listEquitySnapshots(t.db.db, t.accountId, "2026-03-02", "2026-03-02");
+    expect(monday?.takenAt).toEqual(afterClose);
+    expect(monday?.previousCloseEquity.toFixed()).toBe(previousClose.toFixed());
+    expect((await findBrokerAccount(t.db.db, t.accountId))?.lastEquity?.toFixed()).toBe(
+      previousClose.toFixed(),
+    );
+  });
 });
