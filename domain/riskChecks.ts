@@ -364,7 +364,8 @@ export function reducesPosition(
  * than 9 decimals, or fractional on an asset that is not fractionable), prices (INVALID_PRICE:
  * a required price missing or not positive; OFF_TICK), the price against the quote (NO_QUOTE,
  * PRICE_COLLAR, within `priceCollarPercent` of the mark, inclusive), stop and target sides
- * (STOP_WRONG_SIDE also for a stop trigger on the wrong side of the market, TARGET_WRONG_SIDE),
+ * (STOP_WRONG_SIDE also for a stop trigger on the wrong side of the market, and for the stop loss
+ * of a market or limit entry that the market has already crossed; TARGET_WRONG_SIDE),
  * risk (MISSING_STOP, RISK_PER_TRADE, BELOW_MIN_REWARD_TO_RISK only when a target is given),
  * size and exposure (MAX_POSITION_SIZE, MAX_OPEN_POSITIONS, MAX_TOTAL_EXPOSURE,
  * MAX_SECTOR_EXPOSURE, UNPRICED_WORKING_ENTRY, BUYING_POWER, NOT_SHORTABLE), a trade entry
@@ -578,6 +579,17 @@ export function checkOrder(
       fail(
         "STOP_WRONG_SIDE",
         `For a ${direction} entry the stop loss (${price(stopLoss)}) must be ${side === "buy" ? "below" : "above"} the entry (${price(entry)}).`,
+      );
+    } else if (
+      !needsStop &&
+      mark !== null &&
+      (side === "buy" ? stopLoss.gte(mark) : stopLoss.lte(mark))
+    ) {
+      // A market or limit entry fills at the market when it is through the limit (a stale
+      // alert's setup after the price fell through its stop): the stop would fire at once.
+      fail(
+        "STOP_WRONG_SIDE",
+        `The stop loss (${price(stopLoss)}) is at or ${side === "buy" ? "above" : "below"} the market (${price(mark)}): it would ${side === "buy" ? "sell" : "buy back"} as soon as the entry fills. Move the stop ${side === "buy" ? "below" : "above"} the market, or let the trade go.`,
       );
     } else {
       stopSound = true;

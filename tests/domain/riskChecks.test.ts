@@ -253,6 +253,39 @@ describe("STOP_WRONG_SIDE and TARGET_WRONG_SIDE", () => {
   });
 });
 
+describe("a protective stop the market has already crossed", () => {
+  // AAPL fell to 184: a buy limit at 190 fills at once near 184, below its 185 stop.
+  const fallen = () => snapshot({ quotes: new Map([["AAPL", quote("183.99", "184.01")]]) });
+
+  it("refuses a long entry that would fill below its own stop, and a short above its own", () => {
+    const result = check(order(), fallen());
+    expect(codes(result)).toEqual(["STOP_WRONG_SIDE"]);
+    expect(message(result, "STOP_WRONG_SIDE")).toBe(
+      "The stop loss ($185.00) is at or above the market ($184.00): it would sell as soon as the entry fills. Move the stop below the market, or let the trade go.",
+    );
+    const short = order({
+      side: "sell",
+      stopLossPrice: dec("195.00"),
+      takeProfitPrice: dec("180.00"),
+    });
+    const risen = snapshot({ quotes: new Map([["AAPL", quote("195.99", "196.01")]]) });
+    expect(codes(check(short, risen))).toEqual(["STOP_WRONG_SIDE"]);
+    expect(codes(check({ ...order(), type: "market", limitPrice: null }, fallen()))).toEqual([
+      "STOP_WRONG_SIDE",
+    ]);
+  });
+
+  it("leaves a stop entry alone: it fills only once the market reaches it", () => {
+    const breakout = order({
+      type: "stop",
+      limitPrice: null,
+      stopPrice: dec("190.00"),
+      stopLossPrice: dec("186.00"),
+    });
+    expect(check(breakout, fallen())).toEqual({ ok: true });
+  });
+});
+
 describe("MAX_POSITION_SIZE", () => {
   it("passes at exactly 5% of equity and refuses one share more", () => {
     expect(check(nvda(50))).toEqual({ ok: true });
@@ -492,12 +525,13 @@ describe("BUYING_POWER", () => {
 
 describe("PRICE_COLLAR and NO_QUOTE", () => {
   // AAPL mark $190.00; 5% is $9.50 either way.
+  // The stop stays below the market: a buy limit above it fills at the market.
   const at = (limit: string) => {
     const entry = dec(limit);
     return order({
       limitPrice: entry,
-      stopLossPrice: entry.minus(1),
-      takeProfitPrice: entry.plus(2),
+      stopLossPrice: entry.gt(dec("190")) ? dec("185.00") : entry.minus(1),
+      takeProfitPrice: entry.plus(30),
       quantity: dec("10"),
     });
   };
