@@ -335,6 +335,13 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     });
     onStop("kill-switch queue", () => killSwitchQueue.close());
     const killSwitch = createKillSwitchClient(killSwitchQueue);
+    // Without a listener BullMQ prints each connection error raw on stderr, every reconnection
+    // attempt while Redis is down. Debug: the health check and the workers report the outage.
+    for (const queue of [...Object.values(queues), killSwitchQueue] as Queue[]) {
+      queue.on("error", (error) =>
+        logger.debug({ queue: queue.name, err: error }, "queue connection error"),
+      );
+    }
 
     metrics.setSources({
       async queueDepths() {

@@ -32,6 +32,9 @@ export async function startLifecycleWorkers(context: WorkerContext): Promise<Run
     connection: context.connection,
     prefix: context.queuePrefix,
   });
+  killSwitchQueue.on("error", (error) =>
+    context.logger.debug({ queue: killSwitchQueue.name, err: error }, "queue connection error"),
+  );
   const killSwitchClient = createKillSwitchClient(killSwitchQueue);
   const deps = createJobDeps({
     db: context.db,

@@ -2,7 +2,9 @@
  * /metrics counts the jobs of every queue the desk runs, the kill-switch queue (/close,
  * /flatten, halt sweeps) included: its failed jobs are what an operator must be alerted to.
  */
+import { spawn } from "node:child_process";
 import { connect, createServer, type Socket } from "node:net";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
@@ -11,6 +13,8 @@ import { createKillSwitchClient, createKillSwitchQueue } from "../../jobs/killSw
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
+
+const FIXTURE = fileURLToPath(new URL("./fixtures/runtimeProcess.ts", import.meta.url));
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -51,6 +55,66 @@ async function startRedisProxy(): Promise<{ url: string; cut(): Promise<void> }>
       }),
   };
 }
+
+describe("a Redis outage in the log", () => {
+  let database: TestDatabase;
+  let simulator: TestSimulator;
+  let redis: TestRedis;
+
+  beforeAll(async () => {
+    database = await createTestDatabase("postgres");
+    simulator = await startTestSimulator();
+    redis = createTestRedis("runtime-redis-errors");
+  }, 30_000);
+
+  afterAll(async () => {
+    await redis?.cleanup();
+    await simulator?.close();
+    await database?.close();
+  });
+
+  it("is told in structured lines, never printed raw on stderr by the queues", async () => {
+    const proxy = await startRedisProxy();
+    const child = spawn(process.execPath, ["--import", "tsx", FIXTURE], {
+      env: {
+        PATH: process.env.PATH ?? "",
+        DATABASE_URL: database.url ?? "",
+        ALPACA_TRADING_URL: simulator.url,
+        REDIS_URL: proxy.url,
+        HTTP_PORT: String(await freePort()),
+        ROLE: "bot",
+        FIXTURE_QUEUE_PREFIX: `${redis.prefix}desk`,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!stdout.includes("ready\n")) {
+        if (Date.now() > deadline || child.exitCode !== null)
+          throw new Error(`not started: ${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await proxy.cut();
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(stderr).not.toContain("ECONNREFUSED");
+      const lines = stdout
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line) as { msg: string; queue?: string });
+      expect(lines.some((line) => line.msg === "queue connection error" && line.queue)).toBe(true);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 60_000);
+});
 
 describe("queue depths in /metrics", () => {
   let database: TestDatabase;
