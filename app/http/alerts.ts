@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { type Alert, type AlertInput, recordAlert } from "../../db/alerts";
 import type { Database } from "../../db/database";
-import { parseDecimal } from "../../domain/money";
+import { dec } from "../../domain/money";
 import type { DeskMetrics } from "../metrics";
 import { fieldIssues, sendError } from "./errors";
 import { priceField, tickPriceField } from "./fields";
@@ -212,7 +212,8 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
         externalId: alert.id,
         symbol: alert.symbol,
         pattern: alert.pattern,
-        score: parseDecimal(String(alert.score)),
+        // From the number itself: String(1e-7) is "1e-7", which parseDecimal does not read.
+        score: dec(alert.score),
         entryPrice: alert.entry,
         stopPrice: alert.stop,
         targetPrice: alert.target ?? null,

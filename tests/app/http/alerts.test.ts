@@ -144,6 +144,15 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     expect(response.statusCode).toBe(202);
   });
 
+  it("keeps a score the sender's JSON writes with an exponent", async () => {
+    const response = await post(
+      '{"id":"tiny-score","symbol":"AAPL","pattern":"VCP","score":1e-7,"entry":"190.10","stop":"184.50"}',
+    );
+    expect(response.statusCode).toBe(202);
+    const stored = await findAlertByExternalId(database.db, "tiny-score");
+    expect(stored?.score?.toFixed()).toBe("0.0000001");
+  });
+
   it("answers the same alert again as a duplicate, without a second fan-out", async () => {
     const first = await signed(ALERT);
     // Key order differs: the same JSON value is the same alert.
