@@ -32,7 +32,7 @@ import {
   storeEncryptedCredentials,
 } from "../db/brokerAccounts";
 import { type OpenDatabase, openDatabase } from "../db/database";
-import { upsertUser } from "../db/users";
+import { demoteUsersNotIn, upsertUser } from "../db/users";
 import type { Broker } from "../domain/broker";
 import { createJobClient, type JobClient } from "../jobs/client";
 import { createKillSwitchClient, createKillSwitchQueue } from "../jobs/killSwitchQueue";
@@ -322,8 +322,20 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       config.telegram.allowedUsers.map((u) => [u.telegramUserId, u.role] as const),
     );
     if (config.telegram.botToken === null) allowedUsers.set(SANDBOX_USER.id, "admin");
-    for (const [telegramUserId, role] of allowedUsers) {
-      await upsertUser(db, { telegramUserId, role }, now());
+    // The stored users follow the list of whoever has one: the bot's (a token), or the sandbox
+    // chat's. A process with neither (a worker without a token) leaves them alone.
+    if (config.telegram.botToken !== null || runsBot) {
+      for (const [telegramUserId, role] of allowedUsers) {
+        await upsertUser(db, { telegramUserId, role }, now());
+      }
+      // Admins and traders get the account's notices: someone taken off the list must not.
+      const demoted = await demoteUsersNotIn(db, [...allowedUsers.keys()], now());
+      if (demoted.length > 0) {
+        logger.info(
+          { telegramUserIds: demoted },
+          "users no longer in TELEGRAM_ALLOWED_USERS are viewers now",
+        );
+      }
     }
 
     const queues = createQueues({ connection: queueConnection, prefix: queuePrefix });

@@ -1,4 +1,4 @@
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq, ne, notInArray } from "drizzle-orm";
 import type { Database } from "./database";
 import {
   DEFAULT_NOTIFICATION_SETTINGS,
@@ -41,6 +41,28 @@ export async function upsertUser(db: Database, input: UserInput, at: Date): Prom
     .returning();
   if (!row) throw new Error("upsert of a user returned no row");
   return row;
+}
+
+/**
+ * Makes every admin or trader not in `keep` a viewer (account notices go to admins and traders):
+ * applies the allowed-users list to those it no longer names. Answers their Telegram ids.
+ */
+export async function demoteUsersNotIn(
+  db: Database,
+  keep: readonly number[],
+  at: Date,
+): Promise<number[]> {
+  const rows = await db
+    .update(users)
+    .set({ role: "viewer", updatedAt: at })
+    .where(
+      and(
+        ne(users.role, "viewer"),
+        keep.length === 0 ? undefined : notInArray(users.telegramUserId, [...keep]),
+      ),
+    )
+    .returning({ telegramUserId: users.telegramUserId });
+  return rows.map((row) => row.telegramUserId);
 }
 
 /** The user with this Telegram id, or null. */
