@@ -329,7 +329,11 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         await upsertUser(db, { telegramUserId, role }, now());
       }
       // Admins and traders get the account's notices: someone taken off the list must not.
-      const demoted = await demoteUsersNotIn(db, [...allowedUsers.keys()], now());
+      // Only the bot's own list says so (a sandbox chat on a shared database does not).
+      const demoted =
+        config.telegram.botToken === null
+          ? []
+          : await demoteUsersNotIn(db, [...allowedUsers.keys()], now());
       if (demoted.length > 0) {
         logger.info(
           { telegramUserIds: demoted },
