@@ -160,36 +160,41 @@ export async function submitCard(
         message: `Too late: this alert expired. /plan ${card.symbol} plans the trade on its own.`,
       };
     }
-    const taken = await moveAlert(db, alertId, ["received", "sent"], "approved", actor, at);
-    if (taken === null) {
-      return {
-        ok: false,
-        code: "ALERT_TAKEN",
-        message: "The alert was already decided or expired.",
-      };
-    }
   }
   const user = await findUserByTelegramId(db, telegramUserId);
-  const decision = await createDecision(
-    db,
-    {
-      accountId,
-      source: alertId === undefined ? "manual" : "alert",
-      alertId: alertId ?? null,
-      symbol: card.symbol,
-      side: card.side === "long" ? "buy" : "sell",
-      entryType: card.entryType,
-      entryPrice: card.limitPrice === null ? null : new Decimal(card.limitPrice),
-      stopPrice: new Decimal(card.stop),
-      targetPrice: card.target === null ? null : new Decimal(card.target),
-      quantity: new Decimal(card.quantity),
-      riskAmount: new Decimal(card.riskAmount ?? "0"),
-      createdBy: actor,
-      status: "approved",
-      decidedByUserId: user?.id ?? null,
-    },
-    at,
-  );
+  const stopPrice = new Decimal(card.stop);
+  const quantity = new Decimal(card.quantity);
+  // The alert is taken and its decision stored together: an alert taken without its decision
+  // (the insert failing) would stay approved with nothing to trade, and no one could approve it.
+  const decision = await db.transaction(async (tx) => {
+    if (alertId !== undefined) {
+      const taken = await moveAlert(tx, alertId, ["received", "sent"], "approved", actor, at);
+      if (taken === null) return null;
+    }
+    return createDecision(
+      tx,
+      {
+        accountId,
+        source: alertId === undefined ? "manual" : "alert",
+        alertId: alertId ?? null,
+        symbol: card.symbol,
+        side: card.side === "long" ? "buy" : "sell",
+        entryType: card.entryType,
+        entryPrice: card.limitPrice === null ? null : new Decimal(card.limitPrice),
+        stopPrice,
+        targetPrice: card.target === null ? null : new Decimal(card.target),
+        quantity,
+        riskAmount: new Decimal(card.riskAmount ?? "0"),
+        createdBy: actor,
+        status: "approved",
+        decidedByUserId: user?.id ?? null,
+      },
+      at,
+    );
+  });
+  if (decision === null) {
+    return { ok: false, code: "ALERT_TAKEN", message: "The alert was already decided or expired." };
+  }
   await decisions.submit(decision.id);
   deps.logger.info(
     { decisionId: decision.id, symbol: card.symbol, telegramUserId, alertId },

@@ -3,6 +3,7 @@
  * POST /api/alerts, the desk's fan-out sends it to the traders, and they press Approve or Adjust.
  */
 import { createHmac } from "node:crypto";
+import { sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createHttpServer } from "../../app/http/server";
@@ -53,7 +54,7 @@ describe("alerts from the HTTP intake to the bot", () => {
 
   beforeEach(async () => {
     await desk.sim.control("/sim/reset", { cash: "100000", time: "2026-03-02T14:35:00Z" });
-    for (const symbol of ["AAPL", "MSFT", "NVDA"]) {
+    for (const symbol of ["AAPL", "MSFT", "NVDA", "AMZN"]) {
       await desk.sim.control("/sim/quotes", { symbol, bid: "189.99", ask: "190.01" });
     }
   });
@@ -135,5 +136,39 @@ describe("alerts from the HTTP intake to the bot", () => {
     expect(await findAlertByExternalId(desk.database.db, "subpenny-nvda")).toBeNull();
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(ann.messages()).toHaveLength(before);
+  });
+
+  it("leaves the alert open when its decision could not be stored, so Approve works again", async () => {
+    const body =
+      '{"id":"db-fails-amzn","symbol":"AMZN","pattern":"VCP","score":0.82,' +
+      '"entry":"190.10","stop":"186.10","target":"200.10"}';
+    expect((await post(body)).statusCode).toBe(202);
+    const stored = await findAlertByExternalId(desk.database.db, "db-fails-amzn");
+    const message = await ann.waitForMessage({ match: "AMZN" });
+    const db = desk.database.db;
+    // The database refuses the decision's row (a full disk, a lost connection).
+    await db.execute(
+      sql.raw(
+        "create function refuse_decisions() returns trigger as $$ begin raise exception 'no room'; end $$ language plpgsql",
+      ),
+    );
+    await db.execute(
+      sql.raw(
+        "create trigger refuse_decisions before insert on decisions for each row execute function refuse_decisions()",
+      ),
+    );
+    try {
+      const failed = await ann.press(message, "Approve");
+      expect(failed.text).toMatch(/^The database did not answer/);
+      expect((await findAlertByExternalId(db, "db-fails-amzn"))?.status).toBe("sent");
+    } finally {
+      await db.execute(sql.raw("drop trigger refuse_decisions on decisions"));
+      await db.execute(sql.raw("drop function refuse_decisions()"));
+    }
+    expect((await ann.press(message, "Approve")).text).toBe("Approved.");
+    const decisions = (await listDueDecisions(db, desk.deps.now())).filter(
+      (decision) => decision.alertId === stored?.id,
+    );
+    expect(decisions).toHaveLength(1);
   });
 });
