@@ -339,6 +339,22 @@ export async function finishDecisionExecution(
   return row ? decisionOfJson(row.row) : null;
 }
 
+/**
+ * Fails an approved decision that was never claimed (`approved` to `failed`) with the reason, and
+ * logs it. Null when it is no longer approved (claimed, decided otherwise meanwhile).
+ */
+export async function failApprovedDecision(
+  db: Database,
+  id: number,
+  reason: string,
+  source: string,
+  at: Date,
+): Promise<Decision | null> {
+  return moveDecision(db, id, ["approved"], "failed", { statusReason: reason }, source, at, {
+    reason,
+  });
+}
+
 /** Approved decisions due for execution at `at`, oldest first. */
 export async function listDueDecisions(db: Database, at: Date): Promise<Decision[]> {
   return db

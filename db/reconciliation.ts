@@ -47,6 +47,15 @@ export async function countOrdersWithClientIdPrefix(
   return row?.n ?? 0;
 }
 
+/** An account's decisions `approved` and not yet claimed for execution, oldest first. */
+export async function listApprovedDecisions(db: Database, accountId: number): Promise<Decision[]> {
+  return db
+    .select()
+    .from(decisions)
+    .where(and(eq(decisions.accountId, accountId), eq(decisions.status, "approved")))
+    .orderBy(asc(decisions.id));
+}
+
 /** An account's decisions still `executing`, oldest first. */
 export async function listExecutingDecisions(db: Database, accountId: number): Promise<Decision[]> {
   return db

@@ -875,3 +875,39 @@ export function settleStalledExecution(
   }
   return null;
 }
+
+/** An approved decision whose execute job is gone (never queued, or lost) before it claimed it. */
+export interface UnstartedExecution {
+  readonly decisionId: number;
+  readonly symbol: string;
+  /** When it became due: approved, or its scheduled time when later, epoch ms. */
+  readonly dueAt: number;
+}
+
+/**
+ * Nothing ran the decision: it failed, and nothing was sent. Not queued again: the trader (or
+ * the API client) may have planned it again after the approval's error, and a second entry would
+ * double the position.
+ */
+export interface ExecutionNeverStarted {
+  readonly code: "EXECUTION_NEVER_STARTED";
+  readonly decisionId: number;
+  readonly symbol: string;
+}
+
+/**
+ * How to settle an approved decision that no execute job will run, or null to wait: the grace
+ * period since it became due lets a job on its way to the queue arrive.
+ */
+export function settleUnstartedExecution(
+  unstarted: UnstartedExecution,
+  now: number,
+  graceMs: number,
+): ExecutionNeverStarted | null {
+  if (now - unstarted.dueAt < graceMs) return null;
+  return {
+    code: "EXECUTION_NEVER_STARTED",
+    decisionId: unstarted.decisionId,
+    symbol: unstarted.symbol,
+  };
+}

@@ -23,7 +23,12 @@
  */
 import type { Job } from "bullmq";
 import type { Database } from "../db/database";
-import { type Decision, findDecision, finishDecisionExecution } from "../db/decisions";
+import {
+  type Decision,
+  failApprovedDecision,
+  findDecision,
+  finishDecisionExecution,
+} from "../db/decisions";
 import { appendLog, type LogEntry } from "../db/executionLog";
 import { listChildOrders, lockName } from "../db/lifecycleQueries";
 import { applyOrderUpdate } from "../db/orderEvents";
@@ -35,8 +40,12 @@ import {
   type OrderRecord,
 } from "../db/orders";
 import { findPosition, listPositions } from "../db/positions";
-import { listExecutingDecisions, listOrdersToReconcile } from "../db/reconciliation";
-import { findTrade } from "../db/trades";
+import {
+  listApprovedDecisions,
+  listExecutingDecisions,
+  listOrdersToReconcile,
+} from "../db/reconciliation";
+import { findTrade, findTradeByDecision } from "../db/trades";
 import type { Broker, BrokerOrder } from "../domain/broker";
 import { type Decimal, ZERO } from "../domain/money";
 import { createOrder } from "../domain/order";
@@ -51,6 +60,7 @@ import {
   type ReconciliationAction,
   reconcile,
   settleStalledExecution,
+  settleUnstartedExecution,
 } from "../domain/reconciliation";
 import { isEntryRole } from "../domain/trade";
 import { ADOPTION_STOP_PERCENT, adoptionClientOrderIdPrefix, adoptPosition } from "./adoption";
@@ -71,6 +81,8 @@ const STALLED_REASONS = {
   ENTRY_NEVER_SENT:
     "The entry never reached the broker and its execution gave up; it will not be sent late.",
   ENTRY_NOT_RECORDED: "The execution stopped before the entry was recorded; nothing was sent.",
+  EXECUTION_NEVER_STARTED:
+    "It was approved, but its execution never started (its job was lost); nothing was sent. Plan it again if you still want it.",
 } as const;
 
 export interface ReconcileSettings {
@@ -769,6 +781,71 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     return codes;
   }
 
+  /**
+   * Fails the account's approved decisions that no execute job will run (never queued: the queue
+   * was down after the approval; or its job lost), past the grace period, the trader told. The
+   * claim and this move both go from `approved` only, so a job arriving meanwhile either runs
+   * the decision or finds it settled.
+   */
+  async function settleUnstartedExecutions(accountId: number): Promise<string[]> {
+    const approved = await listApprovedDecisions(deps.db, accountId);
+    if (approved.length === 0) return [];
+    const at = deps.now();
+    const codes: string[] = [];
+    let notices = 0;
+    for (const decision of approved) {
+      const decidedAt = (decision.decidedAt ?? decision.createdAt).getTime();
+      const settlement = settleUnstartedExecution(
+        {
+          decisionId: decision.id,
+          symbol: decision.symbol,
+          dueAt: Math.max(decidedAt, decision.scheduledFor?.getTime() ?? 0),
+        },
+        at.getTime(),
+        settings.graceMs,
+      );
+      if (settlement === null || (await deps.jobs.executeJobAlive(decision.id))) continue;
+      const chats = await recipients(accountId);
+      const reason = STALLED_REASONS[settlement.code];
+      const written = await deps.db.transaction(async (tx) => {
+        // A trade is recorded only after the claim: one here means something did start.
+        if (await findTradeByDecision(tx, decision.id)) return null;
+        const failed = await failApprovedDecision(
+          tx,
+          decision.id,
+          `${settlement.code}: ${reason}`,
+          SOURCE,
+          at,
+        );
+        if (failed === null) return null;
+        return writeNotices(
+          tx,
+          chats,
+          [
+            {
+              key: `decision-refused-${decision.id}`,
+              notice: {
+                kind: "ORDER_REJECTED",
+                decisionId: decision.id,
+                tradeId: null,
+                symbol: decision.symbol,
+                code: settlement.code,
+                reason,
+              },
+            },
+          ],
+          at,
+        );
+      });
+      if (written === null) continue;
+      codes.push(settlement.code);
+      notices += written;
+      deps.logger.warn({ accountId, settlement }, "approved decision never started: failed");
+    }
+    if (notices > 0) await deps.jobs.requestNotify("reconcile");
+    return codes;
+  }
+
   /** One comparison and its corrections. */
   async function reconcileOnce(accountId: number, broker: Broker): Promise<ReconciliationAction[]> {
     const now = deps.now();
@@ -833,6 +910,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     // Before the comparison, so an entry closed here is not also reported as unknown, and one
     // confirmed here is followed by it at once.
     const codes = await settleStalledExecutions(payload.accountId, broker);
+    codes.push(...(await settleUnstartedExecutions(payload.accountId)));
     let passes = 0;
     for (let pass = 1; pass <= 2; pass++) {
       passes = pass;

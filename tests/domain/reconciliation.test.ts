@@ -13,6 +13,7 @@ import {
   reconcile,
   type StalledExecution,
   settleStalledExecution,
+  settleUnstartedExecution,
 } from "../../domain/reconciliation";
 import { fillEvent, newOrder } from "../support/orderFixtures";
 
@@ -1253,5 +1254,22 @@ describe("protection by a close on its way", () => {
         }),
       ),
     ).toEqual(["ORDER_UNKNOWN_AT_BROKER", "STOP_MISSING"]);
+  });
+});
+
+describe("settleUnstartedExecution", () => {
+  const unstarted = (dueAt: number) => ({ decisionId: 7, symbol: "AAPL", dueAt });
+
+  it("fails an approved decision no job ran once the grace period since it became due is over", () => {
+    expect(settleUnstartedExecution(unstarted(NOW - GRACE), NOW, GRACE)).toEqual({
+      code: "EXECUTION_NEVER_STARTED",
+      decisionId: 7,
+      symbol: "AAPL",
+    });
+  });
+
+  it("waits within the grace period, and for a decision not due yet", () => {
+    expect(settleUnstartedExecution(unstarted(NOW - GRACE + 1), NOW, GRACE)).toBeNull();
+    expect(settleUnstartedExecution(unstarted(NOW + 60_000), NOW, GRACE)).toBeNull();
   });
 });

@@ -60,7 +60,7 @@ async function reconcileNow(): Promise<string[]> {
 async function executeUntil(
   decision: Decision,
   attempts: number,
-  until: "failed" | "delayed",
+  until: "failed" | "delayed" | "completed",
 ): Promise<void> {
   await t.queues.execute.add(
     "NEW_TRADE",
@@ -276,6 +276,54 @@ describe("stalled executions", () => {
     expect((await findDecision(t.db.db, decision.id))?.status).toBe("failed");
     expect(await rejectionsOf(decision.id)).toHaveLength(1);
     expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(0);
+  });
+
+  it("fails an approved decision whose execute job was never queued, told once, nothing sent", async () => {
+    await t.sim.control("/sim/quotes", { symbol: "T05", bid: "100.20", ask: "100.22" });
+    // Approved, and the queue never got its job (Redis down between the approval and the add).
+    const decision = await t.decide({ symbol: "T05", entry: "99.00" });
+
+    expect(await reconcileNow()).toContain("EXECUTION_NEVER_STARTED");
+    const failed = await findDecision(t.db.db, decision.id);
+    expect(failed?.status).toBe("failed");
+    expect(failed?.statusReason).toContain("EXECUTION_NEVER_STARTED");
+    expect(await rejectionsOf(decision.id)).toEqual([
+      expect.objectContaining({ code: "EXECUTION_NEVER_STARTED", tradeId: null }),
+    ]);
+    expect(await findTradeByDecision(t.db.db, decision.id)).toBeNull();
+    expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(0);
+
+    // A job arriving late finds it settled and sends nothing; a second run changes nothing.
+    await executeUntil(decision, 1, "completed");
+    expect(await brokerOrdersFor(entryClientOrderId(decision.id))).toHaveLength(0);
+    const before = await footprint(decision.id);
+    expect(await reconcileNow()).not.toContain("EXECUTION_NEVER_STARTED");
+    expect(await footprint(decision.id)).toEqual(before);
+  });
+
+  it("leaves an approved decision alone while its job waits, and within the grace period", async () => {
+    const waiting = await t.decide({ symbol: "T06", entry: "99.00" });
+    // Its job waits (an execution window, a scheduled time): it runs the decision in time.
+    await t.queues.execute.add(
+      "NEW_TRADE",
+      { action: "NEW_TRADE", decisionId: waiting.id },
+      { jobId: executeJobId(waiting.id), delay: 3_600_000 },
+    );
+    const reconcile = createReconcileProcessor(t.deps, {
+      handler: createOrderReportHandler(t.deps),
+    });
+    // Approved just now: its job may be on its way to the queue.
+    const fresh = await t.decide({ symbol: "T07", entry: "99.00" });
+    const result = await reconcile({ data: { accountId: t.accountId, reason: "test" } });
+    expect(result.actions).not.toContain("EXECUTION_NEVER_STARTED");
+    expect((await findDecision(t.db.db, fresh.id))?.status).toBe("approved");
+    // Past the grace period (the later clock), the one without a job is settled, only it.
+    const later = await reconcileNow();
+    expect(later.filter((code) => code === "EXECUTION_NEVER_STARTED")).toHaveLength(1);
+    expect((await findDecision(t.db.db, fresh.id))?.status).toBe("failed");
+    expect((await findDecision(t.db.db, waiting.id))?.status).toBe("approved");
+    expect(await rejectionsOf(waiting.id)).toHaveLength(0);
+    await (await t.queues.execute.getJob(executeJobId(waiting.id)))?.remove();
   });
 
   it("fails a decision claimed by a job that stopped before recording an entry, told once", async () => {
