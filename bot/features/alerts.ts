@@ -276,9 +276,17 @@ export const alertsFeature: BotFeature = {
         return;
       }
       if (!priced.card.canConfirm) {
-        const codes = priced.card.violations.map((violation) => violation.code).join(", ");
+        // The first rule in words (a halt is no reason to Adjust), the others by code.
+        const [first, ...others] = priced.card.violations;
+        const also =
+          others.length === 0
+            ? ""
+            : ` Also: ${others.map((violation) => violation.code).join(", ")}.`;
         await ctx.answerCallbackQuery({
-          text: `Cannot approve as is (${codes}). Use Adjust.`.slice(0, 200),
+          text: `Cannot approve: ${first?.message ?? "the plan breaks a rule."}${also}`.slice(
+            0,
+            200,
+          ),
           show_alert: true,
         });
         return;

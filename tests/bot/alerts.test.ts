@@ -349,4 +349,28 @@ describe("pattern alerts end to end", () => {
     ).toEqual([]);
     expect(await statusOf(alert)).toBe("sent");
   });
+
+  it("says why an alert cannot be approved, without sending a halted trader to Adjust", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "SPY", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("SPY");
+    const toAnn = await ann.waitForMessage({ match: "Pattern alert: SPY" });
+    const setMode = (mode: "HALTED" | "ACTIVE") =>
+      changeTradingState(
+        desk.database.db,
+        desk.accountId,
+        () => setTradingStateManually(mode, `${mode} by the test`, desk.deps.now().getTime()),
+        "user:1",
+        desk.deps.now(),
+      );
+    await setMode("HALTED");
+    try {
+      const press = await ann.press(toAnn, "Approve");
+      expect(press).toMatchObject({ showAlert: true });
+      expect(press.text).toMatch(/^Cannot approve: Trading is halted \(HALTED by the test\)/);
+      expect(press.text).not.toContain("Adjust");
+      expect(await statusOf(alert)).toBe("sent");
+    } finally {
+      await setMode("ACTIVE");
+    }
+  });
 });
