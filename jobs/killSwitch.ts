@@ -82,7 +82,10 @@ const SOURCE = "job:kill-switch";
 export interface EntriesCancelled {
   /** Client order ids of the entries cancelled (or found ended) at the broker. */
   readonly cancelled: readonly string[];
-  /** Entries the broker would not cancel now (retryable failures). */
+  /**
+   * Entries the broker would not cancel now: a retryable failure, or a refusal with the order
+   * still working.
+   */
   readonly failed: readonly { readonly clientOrderId: string; readonly message: string }[];
   /**
    * Entries recorded but not at the broker yet: an execute job that passed its checks before the
@@ -194,10 +197,12 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       brokerOrderId = found.value.brokerOrderId;
     }
     const cancelled = await broker.cancelOrder(brokerOrderId);
-    // A refusal that is not retryable means the order is no longer open: its state says why.
     if (!cancelled.ok && cancelled.retryable) return cancelled;
     const after = await broker.getOrder(brokerOrderId);
     if (after.ok) await report(accountId, after.value);
+    // A refusal is the order having ended (filled, cancelled already) only if it shows ended:
+    // one refused for another reason (403) still works at the broker.
+    if (!cancelled.ok && !(after.ok && isTerminal(after.value.status))) return cancelled;
     return { ok: true };
   }
 
@@ -763,7 +768,8 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
   /**
    * Cancels the open orders at the broker of the symbols not in `held`, closes included (a close
    * of a position gone would be refused anyway). Answers the client order ids of those the broker
-   * would not cancel now (retryable failures), or of all of them when they cannot be listed.
+   * would not cancel now (a retryable failure, or a refusal with the order still working), or of
+   * all of them when they cannot be listed.
    */
   async function cancelOrdersNotHeld(
     broker: Broker,
@@ -781,6 +787,10 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
       }
       const after = await broker.getOrder(order.brokerOrderId);
       if (after.ok) await report(accountId, after.value);
+      // Refused and not ended (a 403): still open, as a retryable failure leaves it.
+      if (!cancelled.ok && !(after.ok && isTerminal(after.value.status))) {
+        left.push(order.clientOrderId);
+      }
     }
     return left;
   }
