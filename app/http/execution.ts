@@ -84,6 +84,24 @@ export const submitRequestSchema = z
         message: `is only for a LIMIT order: send price_type LIMIT to enter at ${request.limit_price.toString()} or better, or leave limit_price out for a market order`,
       });
     }
+    // The entry is what price_type says; a strategy saying otherwise would be ignored, and the
+    // order sent in a way the client did not mean ("smart" leaves it to price_type).
+    if (request.strategy === "limit" && request.price_type !== "LIMIT") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["strategy"],
+        message:
+          "limit asks for a limit entry: send price_type LIMIT with limit_price, or leave strategy out for a market order",
+      });
+    }
+    if (request.strategy === "market" && request.price_type !== "MARKET") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["strategy"],
+        message:
+          "market asks for a market entry: leave price_type and limit_price out, or strategy out for a LIMIT order",
+      });
+    }
   });
 
 /** `Idempotency-Key`: a UUID or another client-made id, unique per order the client means. */

@@ -34,6 +34,28 @@ describe("the submit request's fields", () => {
     }
   });
 
+  it("refuses a strategy the price type contradicts instead of sending it otherwise", () => {
+    expect(issuesOf({ ...ORDER, strategy: "limit" })).toEqual([
+      [
+        "strategy",
+        "limit asks for a limit entry: send price_type LIMIT with limit_price, or leave strategy out for a market order",
+      ],
+    ]);
+    expect(
+      issuesOf({ ...ORDER, strategy: "market", price_type: "LIMIT", limit_price: 189 }),
+    ).toEqual([
+      [
+        "strategy",
+        "market asks for a market entry: leave price_type and limit_price out, or strategy out for a LIMIT order",
+      ],
+    ]);
+    expect(
+      issuesOf({ ...ORDER, strategy: "limit", price_type: "LIMIT", limit_price: 189 }),
+    ).toEqual([]);
+    expect(issuesOf({ ...ORDER, strategy: "market" })).toEqual([]);
+    expect(issuesOf({ ...ORDER, strategy: "smart" })).toEqual([]);
+  });
+
   it("refuses fields it does not know instead of ignoring them", () => {
     expect(issuesOf({ ...ORDER, qty: 10, idempotency_key: "k-1" })).toEqual([
       [
