@@ -16,6 +16,7 @@ import {
 import { openDatabase } from "../db/database";
 import { maskKeyId, openCredentials, sealCredentials } from "./brokerCredentials";
 import { loadConfig } from "./config";
+import { lockEmbeddedDatabase } from "./embeddedLock";
 import { redactText } from "./redact";
 import { createSecretBox, SecretsError } from "./secrets";
 
@@ -75,6 +76,11 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const box = createSecretBox(config.secretsKey);
+  // A desk running on the embedded database has it: opened here too, writes would be lost.
+  const release =
+    config.database.kind === "embedded"
+      ? await lockEmbeddedDatabase(config.database.directory)
+      : async () => {};
   const database = await openDatabase(
     config.database.kind === "postgres"
       ? { url: config.database.url }
@@ -152,6 +158,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } finally {
     await database.close();
+    await release();
   }
 }
 

@@ -41,6 +41,7 @@ import { closeQueues, createQueues, type Queues } from "../jobs/queues";
 import { type RunningSimulator, startSimulator } from "../sim/server";
 import { maskKeyId, openCredentials, sealCredentials } from "./brokerCredentials";
 import type { AlpacaCredentials, AppConfig, UserRole } from "./config";
+import { EmbeddedDatabaseInUse, lockEmbeddedDatabase } from "./embeddedLock";
 import { createExecutionService } from "./execution/service";
 import type { HealthCheck } from "./http/health";
 import { createHttpServer, type HttpServerDeps } from "./http/server";
@@ -168,6 +169,12 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       throw new StartupError(
         `ROLE=${config.role} needs a database shared with the other processes: set DATABASE_URL to their PostgreSQL database, or run one process with ROLE=all on the embedded database`,
       );
+    }
+    if (config.database.kind === "embedded") {
+      const release = await lockEmbeddedDatabase(config.database.directory).catch((error) => {
+        throw error instanceof EmbeddedDatabaseInUse ? new StartupError(error.message) : error;
+      });
+      onStop("embedded database lock", release);
     }
     const opened = await openDatabase(
       config.database.kind === "postgres"

@@ -3,7 +3,9 @@
  * sealed with SECRETS_KEY on their account, and used by the runtime when the environment has none.
  */
 import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -35,12 +37,12 @@ async function freePort(): Promise<number> {
   });
 }
 
-function runCli(args: string[], env: Record<string, string>, input: string) {
+function runCli(args: string[], env: Record<string, string>, input: string, cwd = ROOT) {
   const child = spawn(
     process.execPath,
     ["--import", TSX, join(ROOT, "app/credentials.ts"), ...args],
     {
-      cwd: ROOT,
+      cwd,
       env: { PATH: process.env.PATH ?? "", ...env },
       stdio: ["pipe", "pipe", "pipe"],
     },
@@ -159,6 +161,39 @@ describe("npm run credentials", () => {
     expect((outcome as Error).message).toMatch(/^Account 1 holds stored broker credentials/);
     expect((outcome as Error).message).toContain("SECRETS_KEY");
   }, 30_000);
+
+  it("keeps off an embedded database a running desk has open", async () => {
+    // PGlite keeps its own cache of the files: two processes on one directory lose each
+    // other's writes (the desk's books, or the stored keys).
+    const cwd = await mkdtemp(join(tmpdir(), "desk-credentials-"));
+    const embedded = { SECRETS_KEY };
+    const desk = spawn(process.execPath, ["--import", TSX, join(ROOT, "app/main.ts")], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", ...embedded, HTTP_PORT: String(await freePort()) },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let banner = "";
+    desk.stderr.on("data", (chunk: Buffer) => {
+      banner += chunk.toString();
+    });
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!banner.includes("ready.")) {
+        if (Date.now() > deadline || desk.exitCode !== null) throw new Error(banner);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const list = await runCli(["list"], embedded, "", cwd);
+      expect(list.code).toBe(1);
+      expect(list.stderr).toContain(`is open in process ${desk.pid}`);
+    } finally {
+      if (desk.exitCode === null && desk.signalCode === null) {
+        const exited = new Promise((resolve) => desk.once("exit", resolve));
+        desk.kill("SIGTERM");
+        await exited;
+      }
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it("explains usage and the missing SECRETS_KEY", async () => {
     const usage = await runCli(["rotate"], env, "");
