@@ -24,21 +24,47 @@ function isAlive(pid: number): boolean {
 }
 
 /**
+ * When a process started (Linux: clock ticks since boot), or null where it cannot be read. Told
+ * apart from a new process reusing the pid, as after a container restart.
+ */
+async function startTimeOf(pid: number): Promise<string | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  if (stat === null) return null;
+  // Fields after the command name (which may hold spaces) in parentheses; start time is the 22nd.
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+}
+
+/**
  * Takes the embedded database under `directory` for this process; answers the release. Throws
  * EmbeddedDatabaseInUse, naming the process, while another live one has it.
  */
 export async function lockEmbeddedDatabase(directory: string): Promise<() => Promise<void>> {
   await mkdir(directory, { recursive: true });
   const path = join(directory, LOCK_FILE);
+  const self = `${process.pid} ${(await startTimeOf(process.pid)) ?? "-"}`;
   for (let attempt = 0; ; attempt++) {
     try {
-      await writeFile(path, String(process.pid), { flag: "wx" });
+      await writeFile(path, self, { flag: "wx" });
       return () => rm(path, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw error;
     }
-    const holder = Number((await readFile(path, "utf8").catch(() => "")).trim());
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+    const [pidText = "", started = "-"] = (await readFile(path, "utf8").catch(() => ""))
+      .trim()
+      .split(" ");
+    const holder = Number(pidText);
+    const sameProcess = async () => {
+      if (started === "-") return true;
+      const now = await startTimeOf(holder);
+      return now === null || now === started;
+    };
+    if (
+      Number.isInteger(holder) &&
+      holder > 0 &&
+      holder !== process.pid &&
+      isAlive(holder) &&
+      (await sameProcess())
+    ) {
       throw new EmbeddedDatabaseInUse(
         `the embedded database under ${directory} is open in process ${holder}; stop that process first (or, if none runs, remove ${path})`,
       );
