@@ -424,6 +424,27 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       },
     ];
 
+    if (!runsWorkers && redis !== null) {
+      // A bot alone queues the trades it confirms: without a worker nothing is ever sent.
+      const execute = queues.execute;
+      health.push({
+        name: "workers",
+        required: true,
+        async check() {
+          let count: number;
+          try {
+            count = await execute.getWorkersCount();
+          } catch {
+            // Some managed Redis refuse CLIENT LIST; Redis itself down is the queues check's.
+            return { ok: true, detail: "not known (Redis refused CLIENT LIST)" };
+          }
+          return count > 0
+            ? { ok: true, detail: `${count} taking execute jobs` }
+            : { ok: false, detail: "no worker takes execute jobs; start a ROLE=worker process" };
+        },
+      });
+    }
+
     let workers: RunningWorkers | null = null;
     if (runsWorkers) {
       const startWorkers = options.workers ?? startLifecycleWorkers;
