@@ -147,6 +147,9 @@ function canonical(value: unknown): string {
  * again retries the fan-out.
  */
 export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps): void {
+  // Fan-outs under way by alert id: a resend while one runs (a sender that timed out waiting)
+  // waits for it instead of sending the traders a second copy.
+  const deliveries = new Map<number, Promise<boolean>>();
   app.register(async (scope) => {
     // The signature covers the exact bytes sent: keep the body raw whatever its content type.
     scope.removeAllContentTypeParsers();
@@ -224,17 +227,24 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
       };
       const { alert: stored, created } = await recordAlert(deps.db, input, now);
       // Hands the alert to the traders; false when that failed (the alert stays `received`).
-      const deliver = async (): Promise<boolean> => {
-        try {
-          await deps.onAlertAccepted(stored);
-          return true;
-        } catch (error) {
-          deps.logger.error(
-            { err: error, alertId: stored.externalId },
-            "alert fan-out failed; the alert stays stored",
-          );
-          return false;
-        }
+      const deliver = (): Promise<boolean> => {
+        const running = deliveries.get(stored.id);
+        if (running !== undefined) return running;
+        const delivery = Promise.resolve()
+          .then(() => deps.onAlertAccepted(stored))
+          .then(
+            () => true,
+            (error: unknown) => {
+              deps.logger.error(
+                { err: error, alertId: stored.externalId },
+                "alert fan-out failed; the alert stays stored",
+              );
+              return false;
+            },
+          )
+          .finally(() => deliveries.delete(stored.id));
+        deliveries.set(stored.id, delivery);
+        return delivery;
       };
       const undelivered = () =>
         refuse(
@@ -252,8 +262,10 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
             `alert ${alert.id} was already received with a different payload; send a new id for a new alert`,
           );
         }
-        // An alert whose fan-out failed before is still `received`: this resend delivers it.
-        if (stored.status === "received" && !(await deliver())) return undelivered();
+        // An alert whose fan-out failed before is still `received`: this resend delivers it (or
+        // waits for the fan-out under way).
+        const pending = stored.status === "received" || deliveries.has(stored.id);
+        if (pending && !(await deliver())) return undelivered();
         deps.metrics.alerts.inc({ outcome: "duplicate" });
         return reply.code(202).send({
           status: "duplicate",

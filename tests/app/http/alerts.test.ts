@@ -37,6 +37,8 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
   let now = NOW;
   const accepted: Alert[] = [];
   let fanOutFailures = 0;
+  /** While set, the fan-out waits for it: traders being priced and sent their copies. */
+  let fanOutGate: Promise<void> | null = null;
   const logLines: string[] = [];
 
   beforeAll(async () => {
@@ -62,6 +64,7 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
             throw new Error("Telegram did not answer");
           }
           accepted.push(alert);
+          await fanOutGate;
           await moveAlert(database.db, alert.id, ["received"], "sent", "system:alerts", now);
         },
       },
@@ -76,6 +79,7 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     await database.truncate();
     accepted.length = 0;
     fanOutFailures = 0;
+    fanOutGate = null;
     now = NOW;
   });
 
@@ -185,6 +189,22 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
 
     // Delivered: a further resend is only a duplicate.
     expect((await signed(ALERT)).statusCode).toBe(202);
+    expect(accepted).toHaveLength(1);
+  });
+
+  it("does not fan an alert out twice when it is sent again while its fan-out runs", async () => {
+    let release = () => {};
+    fanOutGate = new Promise((resolve) => {
+      release = resolve;
+    });
+    const first = signed(ALERT);
+    while (accepted.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    // The sender timed out and sends it again.
+    const again = signed(ALERT);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    expect((await first).statusCode).toBe(202);
+    expect((await again).json()).toMatchObject({ status: "duplicate" });
     expect(accepted).toHaveLength(1);
   });
 
