@@ -126,6 +126,7 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
           card,
           expiresAt,
           user?.displayTimeZone ?? "America/New_York",
+          now,
         );
         try {
           const sent = await api.sendMessage(telegramUserId, text, {

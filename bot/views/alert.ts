@@ -23,12 +23,16 @@ export function renderAlertHeader(alert: Alert): string {
   return lines.join("\n");
 }
 
-/** The alert with one trader's size (from the plan card model) and its expiry. */
+/**
+ * The alert with one trader's size (from the plan card model) and its expiry: its time, and its
+ * date too when that is not the day of `now` (an expiry tomorrow is not shown as if past today).
+ */
 export function renderAlert(
   alert: Alert,
   card: PlanCardModel | null,
   expiresAt: Date,
   timeZone: string,
+  now?: Date,
 ): string {
   const lines = [renderAlertHeader(alert)];
   if (card === null) {
@@ -49,7 +53,7 @@ export function renderAlert(
       }
     }
   }
-  lines.push("", `Expires ${formatTime(expiresAt, timeZone)}.`);
+  lines.push("", `Expires ${formatTime(expiresAt, timeZone, now)}.`);
   return lines.join("\n");
 }
 
@@ -58,9 +62,12 @@ export function renderAlertOutcome(alert: Alert, outcome: string): string {
   return `${renderAlertHeader(alert)}\n\n${outcome}`;
 }
 
-function formatTime(moment: Date, timeZone: string): string {
+function formatTime(moment: Date, timeZone: string, now?: Date): string {
+  const day = (at: Date) => new Intl.DateTimeFormat("en-CA", { timeZone }).format(at);
+  const otherDay = now !== undefined && day(moment) !== day(now);
   const text = new Intl.DateTimeFormat("en-US", {
     timeZone,
+    ...(otherDay ? { month: "short", day: "numeric" } : {}),
     hour: "2-digit",
     minute: "2-digit",
     hour12: false,
