@@ -284,7 +284,7 @@ export const alertsFeature: BotFeature = {
             ? ""
             : ` Also: ${others.map((violation) => violation.code).join(", ")}.`;
         await ctx.answerCallbackQuery({
-          text: `Cannot approve: ${first?.message ?? "the plan breaks a rule."}${also}`.slice(
+          text: `Cannot approve (${first?.code ?? "RULES"}): ${first?.message ?? "the plan breaks a rule."}${also}`.slice(
             0,
             200,
           ),

@@ -366,7 +366,9 @@ describe("pattern alerts end to end", () => {
     try {
       const press = await ann.press(toAnn, "Approve");
       expect(press).toMatchObject({ showAlert: true });
-      expect(press.text).toMatch(/^Cannot approve: Trading is halted \(HALTED by the test\)/);
+      expect(press.text).toMatch(
+        /^Cannot approve \(TRADING_HALTED\): Trading is halted \(HALTED by the test\)/,
+      );
       expect(press.text).not.toContain("Adjust");
       expect(await statusOf(alert)).toBe("sent");
     } finally {
