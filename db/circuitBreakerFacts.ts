@@ -1,8 +1,11 @@
-import { and, desc, eq, gte } from "drizzle-orm";
+import { and, desc, eq, gte, sql } from "drizzle-orm";
 import type { Database } from "./database";
 import { equitySnapshots, trades } from "./schema";
 
-/** Close times (epoch ms) of the account's STOPPED_OUT trades closed since `since`. */
+/**
+ * Close times (epoch ms) of the account's STOPPED_OUT trades closed since `since` at a loss: a
+ * stop moved to or past the entry that is hit locks in a result, it is no loss of the streak.
+ */
 export async function listStopOutTimes(
   db: Database,
   accountId: number,
@@ -16,6 +19,7 @@ export async function listStopOutTimes(
         eq(trades.accountId, accountId),
         eq(trades.exitReason, "STOPPED_OUT"),
         gte(trades.closedAt, since),
+        sql`${trades.realizedPnl} < 0`,
       ),
     );
   return rows.flatMap((r) => (r.closedAt ? [r.closedAt.getTime()] : []));

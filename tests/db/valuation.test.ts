@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listStopOutTimes } from "../../db/circuitBreakerFacts";
 import { listTradesClosedBetween } from "../../db/journalQueries";
@@ -42,5 +43,28 @@ describe("the day's closed trades", () => {
     } finally {
       await counter.close();
     }
+  });
+});
+
+describe("the loss streak's stop-outs", () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase("postgres");
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("leave out stops that closed at or above break-even (a stop moved past the entry)", async () => {
+    const accountId = await createAccount(t.db);
+    await insertClosedTradeHistory(t.db, accountId, 2, 10);
+    // Two stop-outs of the same quarter hour that locked in a profit and one at break-even.
+    await t.db.execute(sql`update trades set realized_pnl = 40
+      where id in (select id from trades where account_id = ${accountId} order by id limit 1)`);
+    await insertClosedTradeHistory(t.db, accountId, 2, 10);
+    await t.db.execute(sql`update trades set realized_pnl = 0
+      where id in (select id from trades where account_id = ${accountId} order by id desc limit 1)`);
+    const stopOuts = await listStopOutTimes(t.db, accountId, new Date(Date.now() - 60 * MINUTE_MS));
+    expect(stopOuts).toHaveLength(2);
   });
 });
