@@ -4,6 +4,9 @@
  * to the jobs; the broker is never called from here.
  */
 import { Composer } from "grammy";
+import type { BrokerAccount } from "../../db/brokerAccounts";
+import type { Database } from "../../db/database";
+import { listEquitySnapshots } from "../../db/equitySnapshots";
 import { appendLog } from "../../db/executionLog";
 import { listClosedTradeSummaries, listTradesClosedBetween } from "../../db/journalQueries";
 import { findOrder, listOpenOrders } from "../../db/orders";
@@ -33,6 +36,47 @@ import {
 } from "../views/portfolio";
 import { guardCommand } from "./access";
 import { commandArguments, deskScopeOf } from "./deskContext";
+
+const DAY_MS = 86_400_000;
+
+function shiftDate(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T12:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
+}
+
+function isWeekend(date: string): boolean {
+  const weekday = new Date(`${date}T12:00:00Z`).getUTCDay();
+  return weekday === 0 || weekday === 6;
+}
+
+/**
+ * The trading day /pnl reports and the equity figures of that day. Today when it has a session;
+ * on a weekend, or a weekday whose valuation wrote no snapshot (the valuation writes none on a
+ * day without a session: a holiday), the last day with a snapshot and that snapshot's figures,
+ * since the broker's previous close has rolled to that day's own close by then.
+ */
+async function pnlDayOf(db: Database, account: BrokerAccount, now: Date) {
+  const today = newYorkDateOf(now);
+  const current = {
+    tradingDate: today,
+    equity: account.equity,
+    lastEquity: account.lastEquity,
+    syncedAt: account.lastSyncedAt,
+  };
+  const syncedToday =
+    account.lastSyncedAt !== null && newYorkDateOf(account.lastSyncedAt) === today;
+  if (!isWeekend(today) && !syncedToday) return current;
+  // Two weeks back reaches past any run of closed days.
+  const snapshots = await listEquitySnapshots(db, account.id, shiftDate(today, -14), today);
+  if (snapshots.at(-1)?.tradingDay === today) return current;
+  const last = snapshots.at(-1);
+  if (last === undefined) return current;
+  return {
+    tradingDate: last.tradingDay,
+    equity: last.equity,
+    lastEquity: last.previousCloseEquity,
+    syncedAt: last.takenAt,
+  };
+}
 
 /** /trades without N. */
 export const DEFAULT_TRADES_SHOWN = 20;
@@ -99,8 +143,8 @@ export const portfolioFeature: BotFeature = {
     composer.command("pnl", ...guardCommand(commandSpec("pnl")), async (ctx) => {
       const scope = await deskScopeOf(ctx, deps);
       if (scope === null) return;
-      const now = deps.now();
-      const tradingDate = newYorkDateOf(now);
+      const day = await pnlDayOf(scope.db, scope.account, deps.now());
+      const { tradingDate } = day;
       const dayStart = newYorkLocalToEpochMs(tradingDate, "00:00");
       // A day is at most 25 hours; the date check drops what the wider window catches.
       const closedToday = (
@@ -120,10 +164,7 @@ export const portfolioFeature: BotFeature = {
         ctx,
         renderPnl(
           {
-            tradingDate,
-            equity: scope.account.equity,
-            lastEquity: scope.account.lastEquity,
-            syncedAt: scope.account.lastSyncedAt,
+            ...day,
             realizedToday: realizedOf(closedToday),
             closedToday: closedToday.length,
             positions,

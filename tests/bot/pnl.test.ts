@@ -1,0 +1,138 @@
+/**
+ * /pnl on days without a session: a weekend or a market holiday shows the last trading day's
+ * result (its realized P&L and its equity change together), not an empty day beside the broker's
+ * figures; a trading day shows its own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordAccountSync } from "../../db/brokerAccounts";
+import { recordEquitySnapshot } from "../../db/equitySnapshots";
+import { dec } from "../../domain/money";
+import { type DeskBot, startDeskBot } from "./deskBot";
+import { seedClosedTrades } from "./deskSeeds";
+
+const TRADER = 7102;
+// Saturday; Friday 2026-02-13 was the last session, Monday 2026-02-16 is Presidents' Day.
+const SATURDAY = new Date("2026-02-14T15:00:00Z");
+const FRIDAY_CLOSE = new Date("2026-02-13T20:59:00Z");
+const HOUR_MS = 3_600_000;
+
+describe("/pnl's trading day", () => {
+  let desk: DeskBot;
+
+  beforeAll(async () => {
+    desk = await startDeskBot({
+      name: "pnl-day",
+      users: { [TRADER]: "trader" },
+      startAt: SATURDAY,
+    });
+    const db = desk.database.db;
+    const friday = { equity: dec("101000"), lastEquity: dec("100000") };
+    await recordAccountSync(
+      db,
+      desk.accountId,
+      { ...friday, cash: dec("101000"), buyingPower: dec("202000") },
+      FRIDAY_CLOSE,
+    );
+    await recordEquitySnapshot(db, {
+      accountId: desk.accountId,
+      tradingDay: "2026-02-13",
+      equity: friday.equity,
+      previousCloseEquity: friday.lastEquity,
+      cash: dec("101000"),
+      realizedPnl: dec("75"),
+      unrealizedPnl: dec("0"),
+      openPositions: 0,
+      takenAt: FRIDAY_CLOSE,
+    });
+    await seedClosedTrades(db, desk.accountId, [
+      {
+        symbol: "TSLA",
+        realizedPnl: "75.00",
+        rMultiple: "1.5",
+        closedAt: new Date("2026-02-13T18:00:00Z"),
+        exitReason: "PROFIT_TAKEN",
+      },
+      {
+        symbol: "META",
+        realizedPnl: "-25.00",
+        rMultiple: "-0.5",
+        closedAt: new Date("2026-02-12T18:00:00Z"),
+        exitReason: "STOPPED_OUT",
+      },
+    ]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await desk?.stop();
+  });
+
+  it("on a Saturday is Friday: Friday's realized P&L beside Friday's equity change", async () => {
+    const trader = desk.emulator.user({ userId: TRADER });
+    await trader.send("/pnl");
+    const reply = await trader.waitForMessage();
+    expect(reply.text).toContain("<b>P&amp;L for 2026-02-13</b>");
+    expect(reply.text).toContain("Realized: +$75.00 from 1 closed trade");
+    expect(reply.text).toContain("day change +$1,000.00 (+1.00%)");
+  });
+
+  it("on a market holiday is the last trading day, though the broker has rolled its previous close", async () => {
+    // Monday's valuation synced the account and, with no session, wrote no snapshot.
+    desk.advanceClock(48 * HOUR_MS + 30 * 60_000);
+    await recordAccountSync(
+      desk.database.db,
+      desk.accountId,
+      {
+        equity: dec("101000"),
+        lastEquity: dec("101000"),
+        cash: dec("101000"),
+        buyingPower: dec("202000"),
+      },
+      new Date("2026-02-16T15:00:00Z"),
+    );
+    const trader = desk.emulator.user({ userId: TRADER });
+    await trader.send("/pnl");
+    const reply = await trader.waitForMessage();
+    expect(reply.text).toContain("<b>P&amp;L for 2026-02-13</b>");
+    expect(reply.text).toContain("Realized: +$75.00 from 1 closed trade");
+    expect(reply.text).toContain("day change +$1,000.00 (+1.00%)");
+  });
+
+  it("on a trading day is that day", async () => {
+    desk.advanceClock(24 * HOUR_MS);
+    const at = desk.now();
+    const db = desk.database.db;
+    const balances = { equity: dec("100990"), lastEquity: dec("101000") };
+    await recordAccountSync(
+      db,
+      desk.accountId,
+      { ...balances, cash: dec("100990"), buyingPower: dec("201980") },
+      at,
+    );
+    await recordEquitySnapshot(db, {
+      accountId: desk.accountId,
+      tradingDay: "2026-02-17",
+      equity: balances.equity,
+      previousCloseEquity: balances.lastEquity,
+      cash: dec("100990"),
+      realizedPnl: dec("-10"),
+      unrealizedPnl: dec("0"),
+      openPositions: 0,
+      takenAt: at,
+    });
+    await seedClosedTrades(db, desk.accountId, [
+      {
+        symbol: "AMD",
+        realizedPnl: "-10.00",
+        rMultiple: "-0.2",
+        closedAt: new Date(at.getTime() - 10 * 60_000),
+        exitReason: "MANUAL_EXIT",
+      },
+    ]);
+    const trader = desk.emulator.user({ userId: TRADER });
+    await trader.send("/pnl");
+    const reply = await trader.waitForMessage();
+    expect(reply.text).toContain("<b>P&amp;L for 2026-02-17</b>");
+    expect(reply.text).toContain("Realized: -$10.00 from 1 closed trade");
+    expect(reply.text).toContain("day change -$10.00 (-0.01%)");
+  });
+});
