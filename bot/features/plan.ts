@@ -218,7 +218,14 @@ async function runPlan(
     await settle("<i>Working…</i>");
     const submitted = await conversation.external(async () => {
       try {
-        return await submitCard(deps, telegramUserId, priced.accountId, card, draft.alertId);
+        return await submitCard(
+          deps,
+          telegramUserId,
+          priced.accountId,
+          card,
+          draft.alertId,
+          cardId,
+        );
       } catch (error) {
         deps.logger.error({ err: error, symbol: card.symbol }, "confirmed plan not stored");
         return {
@@ -228,6 +235,14 @@ async function runPlan(
         };
       }
     });
+    const confirmedText = (decisionId: number) =>
+      `<b>Confirmed.</b> Decision #${decisionId} sent for execution: ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)}, risk ${dollars(card.riskAmount ?? "0")}.`;
+    if (!submitted.ok && "decisionId" in submitted) {
+      // Another press of this card made the decision and follows it: only undo this press's
+      // "Working…".
+      await settle(confirmedText(submitted.decisionId));
+      return;
+    }
     if (!submitted.ok) {
       await settle(`<b>Not sent.</b> ${escapeHtml(submitted.message)}`);
       if (
@@ -243,7 +258,7 @@ async function runPlan(
       }
       return;
     }
-    const confirmed = `<b>Confirmed.</b> Decision #${submitted.decisionId} sent for execution: ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)}, risk ${dollars(card.riskAmount ?? "0")}.`;
+    const confirmed = confirmedText(submitted.decisionId);
     await settle(confirmed);
     const alertId = draft.alertId;
     const trader = ctx.from?.first_name ?? "a trader";

@@ -5,10 +5,16 @@
  * functions: conversations call them inside `conversation.external`, and their results are
  * JSON-safe.
  */
+
+import { createHash } from "node:crypto";
 import { findAccountForUser } from "../../db/accountOfUser";
 import { findAlert, moveAlert } from "../../db/alerts";
 import { loadTradingState, tradingStateOf } from "../../db/brokerAccounts";
-import { createDecision } from "../../db/decisions";
+import {
+  createDecision,
+  createDecisionOnce,
+  findDecisionByIdempotencyKey,
+} from "../../db/decisions";
 import { loadRiskLimits } from "../../db/riskLimits";
 import { listTrades } from "../../db/trades";
 import { findUserByTelegramId } from "../../db/users";
@@ -37,7 +43,22 @@ export type Submitted =
        */
       readonly code: "ALERT_TAKEN" | "ALERT_EXPIRED" | "REFUSED";
       readonly message: string;
+    }
+  | {
+      readonly ok: false;
+      /** Another press of the same card made its decision, `decisionId`. */
+      readonly code: "CARD_TAKEN";
+      readonly decisionId: number;
+      readonly message: string;
     };
+
+/**
+ * The idempotency key a plan card's decision is stored under. `/` is not allowed in the API's
+ * Idempotency-Key, so no API client's key can take a card's.
+ */
+export function planCardKey(cardId: string): string {
+  return `plan/${cardId}`;
+}
 
 /** Prices a trade for the account the user trades: the plan card with every violation. */
 export async function priceTrade(
@@ -122,7 +143,9 @@ async function kellyInputs(deps: BotDeps, accountId: number): Promise<KellyInput
 
 /**
  * Stores a confirmed card as an approved decision and hands it to the jobs. A card from an alert
- * first takes the alert: one decision per alert, whoever presses first.
+ * first takes the alert: one decision per alert, whoever presses first. A card with an id makes
+ * one decision: a second press of it (a double tap handled after the first timed out, an update
+ * delivered again) answers CARD_TAKEN with the first one's decision.
  */
 export async function submitCard(
   deps: BotDeps,
@@ -130,6 +153,7 @@ export async function submitCard(
   accountId: number,
   card: PlanCardModel,
   alertId: number | undefined,
+  cardId?: string,
 ): Promise<Submitted> {
   const { db, decisions } = deps;
   if (db === undefined || decisions === undefined || card.quantity === null || card.stop === null) {
@@ -171,29 +195,59 @@ export async function submitCard(
       const taken = await moveAlert(tx, alertId, ["received", "sent"], "approved", actor, at);
       if (taken === null) return null;
     }
-    return createDecision(
+    const draft = {
+      accountId,
+      source: alertId === undefined ? "manual" : "alert",
+      alertId: alertId ?? null,
+      symbol: card.symbol,
+      side: card.side === "long" ? "buy" : "sell",
+      entryType: card.entryType,
+      entryPrice: card.limitPrice === null ? null : new Decimal(card.limitPrice),
+      stopPrice,
+      targetPrice: card.target === null ? null : new Decimal(card.target),
+      quantity,
+      riskAmount: new Decimal(card.riskAmount ?? "0"),
+      createdBy: actor,
+      status: "approved",
+      decidedByUserId: user?.id ?? null,
+    } as const;
+    if (cardId === undefined) return createDecision(tx, draft, at);
+    const once = await createDecisionOnce(
       tx,
+      draft,
       {
-        accountId,
-        source: alertId === undefined ? "manual" : "alert",
-        alertId: alertId ?? null,
-        symbol: card.symbol,
-        side: card.side === "long" ? "buy" : "sell",
-        entryType: card.entryType,
-        entryPrice: card.limitPrice === null ? null : new Decimal(card.limitPrice),
-        stopPrice,
-        targetPrice: card.target === null ? null : new Decimal(card.target),
-        quantity,
-        riskAmount: new Decimal(card.riskAmount ?? "0"),
-        createdBy: actor,
-        status: "approved",
-        decidedByUserId: user?.id ?? null,
+        key: planCardKey(cardId),
+        requestHash: createHash("sha256").update(JSON.stringify(card)).digest("hex"),
+        // Read by the API's replays only, which never see a card's key.
+        submitAnswer: {},
       },
       at,
     );
+    return once.created ? once.decision : { taken: once.decision.id };
   });
   if (decision === null) {
+    // The alert may have gone to this card's own earlier press.
+    const earlier =
+      cardId === undefined
+        ? null
+        : await findDecisionByIdempotencyKey(db, accountId, planCardKey(cardId));
+    if (earlier !== null) {
+      return {
+        ok: false,
+        code: "CARD_TAKEN",
+        decisionId: earlier.id,
+        message: `This plan was already confirmed: decision #${earlier.id}.`,
+      };
+    }
     return { ok: false, code: "ALERT_TAKEN", message: "The alert was already decided or expired." };
+  }
+  if ("taken" in decision) {
+    return {
+      ok: false,
+      code: "CARD_TAKEN",
+      decisionId: decision.taken,
+      message: `This plan was already confirmed: decision #${decision.taken}.`,
+    };
   }
   await decisions.submit(decision.id);
   deps.logger.info(

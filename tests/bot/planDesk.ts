@@ -56,6 +56,8 @@ export interface PlanDeskOptions {
   readonly planning?: PlanningSettings;
   /** Run the lifecycle workers (execute, order events, protect) with the trade stream. */
   readonly workers?: boolean;
+  /** How long one update may hold its chat (default 15 s). */
+  readonly updateTimeoutMs?: number;
 }
 
 export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk> {
@@ -112,7 +114,7 @@ export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk>
     ),
     logger,
     now,
-    updateTimeoutMs: 15_000,
+    updateTimeoutMs: options.updateTimeoutMs ?? 15_000,
     conversationStorage: redisConversationStorage(redis.redis, `${redis.prefix}conversation:`),
     db: database.db,
     market: createMarketFacts({ broker, db: database.db, now }),

@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { decisions } from "../../db/schema";
+import type { TestUser } from "../support/telegram";
+import { type PlanDesk, startPlanDesk } from "./planDesk";
+
+const TRADER = 6301;
+
+/** A plan card's Confirm makes one decision, whatever the timing of the presses. */
+describe("a plan card confirmed twice", () => {
+  let desk: PlanDesk;
+
+  beforeAll(async () => {
+    desk = await startPlanDesk({
+      name: "bot-plan-once",
+      users: { [TRADER]: "trader" },
+      planning: { orderFollowMs: 0 },
+      // Short, so a press held up by flood control outlives it.
+      updateTimeoutMs: 3_000,
+    });
+  });
+
+  beforeEach(async () => {
+    await desk.sim.control("/sim/reset", { cash: "100000", time: "2026-03-02T14:35:00Z" });
+    await desk.sim.control("/sim/quotes", { symbol: "AAPL", bid: "189.99", ask: "190.01" });
+  });
+
+  afterAll(async () => {
+    await desk?.stop();
+  });
+
+  async function answer(user: TestUser, text: string) {
+    await user.send(text);
+    return user.waitForMessage({ timeoutMs: 10_000 });
+  }
+
+  async function fillPlan(user: TestUser) {
+    await answer(user, "/plan AAPL");
+    await answer(user, "long");
+    await answer(user, "market");
+    await answer(user, "185.01");
+    await answer(user, "skip");
+    await answer(user, "skip");
+    return answer(user, "skip");
+  }
+
+  it("makes one decision when the first press is held past the chat's timeout", async () => {
+    const trader = desk.emulator.user({ userId: TRADER });
+    const card = await fillPlan(trader);
+    expect(card.buttons.flat().map((button) => button.text)).toContain("Confirm");
+    // Flood control holds the first press's answer (auto-retry waits it out) past the timeout,
+    // and the double tap's second press goes ahead meanwhile.
+    desk.emulator.failNext("answerCallbackQuery", { status: 429, times: 1, retryAfter: 6 });
+    const first = trader.press(card, "Confirm", { timeoutMs: 20_000 });
+    const second = trader.press(card, "Confirm", { timeoutMs: 20_000 });
+    await Promise.all([first, second]);
+    // Both presses have run to their end.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+
+    const rows = await desk.database.db.select().from(decisions);
+    expect(rows.map((row) => `${row.symbol} ${row.side} ${row.quantity.toString()}`)).toEqual([
+      "AAPL buy 26",
+    ]);
+    expect(await desk.queues.execute.getJobCounts()).toMatchObject({ waiting: 1 });
+    const shown = trader.messages().find((message) => message.messageId === card.messageId);
+    expect(shown?.text).toMatch(
+      new RegExp(`<b>Confirmed\\.</b> Decision #${rows[0]?.id} sent for execution: 26 AAPL`),
+    );
+  }, 60_000);
+});
