@@ -65,7 +65,12 @@ export interface AppConfig {
     readonly streamUrl: string | null;
   };
   readonly database: DatabaseConfig;
-  readonly redis: { readonly url: string; readonly isDefault: boolean };
+  readonly redis: {
+    readonly url: string;
+    readonly isDefault: boolean;
+    /** Key prefix of the queues, the stream lease and the rate limit: one per desk. */
+    readonly prefix: string;
+  };
   readonly http: {
     readonly port: number;
     /** null: `/api/alerts` refuses every request. */
@@ -83,6 +88,7 @@ export type ConfigResult =
 
 export const DEFAULT_TELEGRAM_API_ROOT = "https://api.telegram.org";
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+export const DEFAULT_REDIS_PREFIX = "desk";
 export const DEFAULT_HTTP_PORT = 8080;
 export const EMBEDDED_DATABASE_DIRECTORY = "./data";
 export const MIN_SHARED_SECRET_LENGTH = 16;
@@ -271,6 +277,13 @@ const variables = {
     `remove it to use ${DEFAULT_REDIS_URL}, or set a Redis URL`,
     `is not a Redis URL; e.g. ${DEFAULT_REDIS_URL} or rediss://:password@host:6380`,
   ),
+  REDIS_PREFIX: present(
+    `remove it to use "${DEFAULT_REDIS_PREFIX}", or set a prefix of this desk's own`,
+  ).pipe(
+    z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, {
+      error: "may only hold 1 to 64 letters, digits, _ . : and -; e.g. desk-live",
+    }),
+  ),
   HTTP_PORT: present(`remove it to use ${DEFAULT_HTTP_PORT}, or set a port 1..65535`)
     .pipe(z.string().regex(/^\d+$/, { error: "is not a port number; use 1..65535" }))
     .transform(Number)
@@ -369,6 +382,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       redis: {
         url: values.REDIS_URL ?? DEFAULT_REDIS_URL,
         isDefault: values.REDIS_URL === undefined,
+        prefix: values.REDIS_PREFIX ?? DEFAULT_REDIS_PREFIX,
       },
       http: {
         port: values.HTTP_PORT ?? DEFAULT_HTTP_PORT,

@@ -36,11 +36,17 @@ import { demoteUsersNotIn, upsertUser } from "../db/users";
 import type { Broker } from "../domain/broker";
 import { createJobClient, type JobClient } from "../jobs/client";
 import { createKillSwitchClient, createKillSwitchQueue } from "../jobs/killSwitchQueue";
+import { claimQueuePrefix, databaseIdentity, prefixOwnerKey } from "../jobs/prefixClaim";
 import { pingQueueStore, type QueueConnection } from "../jobs/queueConnection";
 import { closeQueues, createQueues, type Queues } from "../jobs/queues";
 import { type RunningSimulator, startSimulator } from "../sim/server";
 import { maskKeyId, openCredentials, sealCredentials } from "./brokerCredentials";
-import type { AlpacaCredentials, AppConfig, UserRole } from "./config";
+import {
+  type AlpacaCredentials,
+  type AppConfig,
+  DEFAULT_REDIS_PREFIX,
+  type UserRole,
+} from "./config";
 import { EmbeddedDatabaseInUse, lockEmbeddedDatabase } from "./embeddedLock";
 import { createExecutionService } from "./execution/service";
 import type { HealthCheck } from "./http/health";
@@ -67,8 +73,8 @@ const SANDBOX_ACCOUNT_ID = "sandbox-simulator";
 const ALERT_EXPIRY_SWEEP_MS = 30_000;
 /** How long the entry point lets a graceful stop take before it exits anyway. */
 export const STOP_LIMIT_MS = 20_000;
-/** BullMQ and rate-limit key prefix (RuntimeOptions.queuePrefix overrides it, e.g. in tests). */
-export const DEFAULT_QUEUE_PREFIX = "desk";
+/** BullMQ and rate-limit key prefix (REDIS_PREFIX; RuntimeOptions.queuePrefix overrides it). */
+export const DEFAULT_QUEUE_PREFIX = DEFAULT_REDIS_PREFIX;
 
 /** What the job workers get from the runtime (jobs/ builds the processors from it). */
 export interface WorkerContext {
@@ -114,7 +120,7 @@ export interface RuntimeOptions {
   readonly workers?: WorkerFactory;
   /** The fan-out of accepted alerts to traders (the bot's). Default: logged only. */
   readonly onAlertAccepted?: (alert: Alert) => Promise<void>;
-  /** Redis key prefix of the queues and the rate limiter (default "desk"). */
+  /** Redis key prefix of the queues and the rate limiter (default: REDIS_PREFIX's). */
   readonly queuePrefix?: string;
   /** Interface the HTTP server binds (default 127.0.0.1 in the sandbox, 0.0.0.0 otherwise). */
   readonly httpHost?: string;
@@ -153,7 +159,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     }
     stops.length = 0;
   };
-  const queuePrefix = options.queuePrefix ?? DEFAULT_QUEUE_PREFIX;
+  const queuePrefix = options.queuePrefix ?? config.redis.prefix;
   const runsBot = config.role === "all" || config.role === "bot";
   const runsWorkers = config.role === "all" || config.role === "worker";
 
@@ -264,6 +270,14 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       });
       redis = connected;
       queueConnection = connected;
+      // Another desk's workers on this prefix would take our jobs (and we theirs): account ids
+      // repeat across databases, so its orders would go to our broker account.
+      const claim = await claimQueuePrefix(connected, queuePrefix, await databaseIdentity(db));
+      if (!claim.ok) {
+        throw new StartupError(
+          `Redis key prefix '${queuePrefix}' belongs to the desk of another database: set REDIS_PREFIX to a prefix of this desk's own (e.g. desk-live), so the two desks do not take each other's jobs. If this database replaces that one, delete the key ${prefixOwnerKey(queuePrefix)} once the old desk is stopped`,
+        );
+      }
     }
 
     const keys = credentials ?? SANDBOX_KEYS;

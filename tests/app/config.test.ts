@@ -49,7 +49,11 @@ describe("loadConfig defaults", () => {
       streamUrl: null,
     });
     expect(config.database).toEqual({ kind: "embedded", directory: "./data" });
-    expect(config.redis).toEqual({ url: "redis://127.0.0.1:6379", isDefault: true });
+    expect(config.redis).toEqual({
+      url: "redis://127.0.0.1:6379",
+      isDefault: true,
+      prefix: "desk",
+    });
     expect(config.http).toEqual({ port: 8080, alertWebhookSecret: null, apiToken: null });
     expect(config.secretsKey).toBeNull();
   });
@@ -491,11 +495,21 @@ describe("DATABASE_URL", () => {
   });
 });
 
+describe("REDIS_PREFIX", () => {
+  it("sets the desk's key prefix, and refuses characters outside a key's", () => {
+    expect(configOf({ REDIS_PREFIX: "desk-live" }).redis.prefix).toBe("desk-live");
+    expect(problemsOf({ REDIS_PREFIX: "desk live" })).toEqual([
+      "REDIS_PREFIX: may only hold 1 to 64 letters, digits, _ . : and -; e.g. desk-live",
+    ]);
+  });
+});
+
 describe("REDIS_URL", () => {
   it("takes redis and rediss URLs", () => {
     expect(configOf({ REDIS_URL: "redis://cache:6379/2" }).redis).toEqual({
       url: "redis://cache:6379/2",
       isDefault: false,
+      prefix: "desk",
     });
     expect(configOf({ REDIS_URL: "rediss://:pw@cache:6380" }).redis.url).toBe(
       "rediss://:pw@cache:6380",
