@@ -226,7 +226,10 @@ export interface DayPnlFigures {
   readonly positions: readonly PositionRecord[];
 }
 
-/** Today's P&L: realized from the journal, unrealized from the marks, and the broker's day change. */
+/**
+ * The day's P&L: realized from the journal, the open positions' unrealized P&L since entry from
+ * the marks, and the broker's day change (equity against the previous close).
+ */
 export function renderPnl(figures: DayPnlFigures, timeZone: string): string {
   const open = figures.positions.filter((record) => !record.position.quantity.isZero());
   const marked = open.flatMap((record) =>
@@ -238,10 +241,11 @@ export function renderPnl(figures: DayPnlFigures, timeZone: string): string {
     `Realized: ${pnl(figures.realizedToday)} from ${figures.closedToday} closed trade${
       figures.closedToday === 1 ? "" : "s"
     }`,
-    `Unrealized: ${pnl(unrealized)} on ${open.length} open position${open.length === 1 ? "" : "s"}${
-      marked.length < open.length ? ` (${open.length - marked.length} not marked)` : ""
-    }`,
-    `Total: ${pnl(figures.realizedToday.plus(unrealized))}`,
+    // Since entry, not since the previous close: added to the day's realized P&L it would be no
+    // day's result; the broker's day change below is the day's total.
+    `Unrealized since entry: ${pnl(unrealized)} on ${open.length} open position${
+      open.length === 1 ? "" : "s"
+    }${marked.length < open.length ? ` (${open.length - marked.length} not marked)` : ""}`,
   ];
   if (figures.equity !== null && figures.lastEquity !== null) {
     const change = figures.equity.minus(figures.lastEquity);

@@ -232,14 +232,15 @@ describe("the desk's commands through the Bot API", () => {
     expect(reply.text).toContain("manual: 302 trades");
   });
 
-  it("/pnl adds today's realized and unrealized P&L and the broker's day change", async () => {
+  it("/pnl shows today's realized P&L, the open positions' P&L since entry and the broker's day change", async () => {
     const trader = desk.emulator.user({ userId: TRADER });
     await trader.send("/pnl");
     const reply = await trader.waitForMessage();
     expect(reply.text).toContain("<b>P&amp;L for 2026-03-02</b>");
     expect(reply.text).toContain("Realized: +$50.00 from 2 closed trades");
-    expect(reply.text).toContain("Unrealized: +$220.00 on 1 open position");
-    expect(reply.text).toContain("Total: +$270.00");
+    expect(reply.text).toContain("Unrealized since entry: +$220.00 on 1 open position");
+    // Today's realized plus P&L since entry (days ago, perhaps) is no day's result.
+    expect(reply.text).not.toContain("Total");
     expect(reply.text).toContain("Equity $101,000.00 · day change +$1,000.00 (+1.00%)");
   });
 
