@@ -2,14 +2,15 @@
  * A request budget shared by every process that talks to the same broker account, kept in
  * Redis: a sliding window log (a sorted set of request times) checked and updated atomically by
  * one Lua script, timed by the Redis server's clock so processes with skewed clocks agree.
- * Callers wait for a slot rather than fail.
+ * Callers wait for a slot rather than fail. While Redis does not answer, each process keeps the
+ * budget on its own, so broker calls (kill-switch cancels and closes too) never wait on Redis.
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 
 /** Waits until one more request may be sent. */
 export interface RateLimiter {
-  /** Resolves when a slot is taken; rejects only if `signal` aborts first or Redis fails. */
+  /** Resolves when a slot is taken; rejects only if `signal` aborts first. */
   acquire(signal?: AbortSignal): Promise<void>;
 }
 
@@ -28,6 +29,18 @@ export interface RedisRateLimiterOptions {
   readonly windowMs?: number;
   /** Longest single sleep between tries, so a freed slot is noticed soon (default 1000). */
   readonly maxSleepMs?: number;
+  /**
+   * How long one try waits for Redis before the process counts alone (default 2000); it then
+   * counts alone for a while before asking Redis again.
+   */
+  readonly redisTimeoutMs?: number;
+}
+
+/** How long the process counts alone after Redis failed to answer, before asking it again. */
+const LOCAL_AFTER_REDIS_FAILURE_MS = 5_000;
+
+class RedisNoAnswer extends Error {
+  override readonly name = "RedisNoAnswer";
 }
 
 // KEYS[1] bucket; ARGV: window ms, limit, unique member.
@@ -81,18 +94,41 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
   const limit = options.limit ?? ALPACA_REQUESTS_PER_MINUTE;
   const windowMs = options.windowMs ?? 60_000;
   const maxSleepMs = options.maxSleepMs ?? 1000;
+  const redisTimeoutMs = options.redisTimeoutMs ?? 2_000;
+  // Over budget, Alpaca answers 429 and the broker backs off: a count that is only this
+  // process's during an outage is safer than broker calls hanging on Redis.
+  const local = createLocalRateLimiter({ limit, windowMs });
+  let localUntil = 0;
+  const tryRedis = async (): Promise<[number, number]> => {
+    const args = [1, key, String(windowMs), String(limit), randomUUID()] as const;
+    // By digest (the script is sent only when the server does not have it yet).
+    const call = options.redis.evalsha(ACQUIRE_SCRIPT_SHA, ...args).catch((error: unknown) => {
+      if (!String(error).includes("NOSCRIPT")) throw error;
+      return options.redis.eval(ACQUIRE_SCRIPT, ...args);
+    });
+    call.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new RedisNoAnswer()), redisTimeoutMs);
+    });
+    try {
+      return (await Promise.race([call, timeout])) as [number, number];
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   return {
     async acquire(signal?: AbortSignal): Promise<void> {
       for (;;) {
         signal?.throwIfAborted();
-        const args = [1, key, String(windowMs), String(limit), randomUUID()] as const;
-        // By digest (the script is sent only when the server does not have it yet).
-        const answer = (await options.redis
-          .evalsha(ACQUIRE_SCRIPT_SHA, ...args)
-          .catch((error: unknown) => {
-            if (!String(error).includes("NOSCRIPT")) throw error;
-            return options.redis.eval(ACQUIRE_SCRIPT, ...args);
-          })) as [number, number];
+        if (Date.now() < localUntil) return local.acquire(signal);
+        let answer: [number, number];
+        try {
+          answer = await tryRedis();
+        } catch {
+          localUntil = Date.now() + LOCAL_AFTER_REDIS_FAILURE_MS;
+          return local.acquire(signal);
+        }
         if (answer[0] === 1) return;
         // Small random spread so waiting processes do not all retry in the same instant.
         const wait = Math.min(answer[1], maxSleepMs) + Math.floor(Math.random() * 20);

@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import {
   createLocalRateLimiter,
@@ -5,6 +6,7 @@ import {
   rateLimitBucketFor,
 } from "../../broker/rateLimiter";
 import { useTestRedis } from "../support/redis";
+import { startRedisRelay } from "../support/redisRelay";
 
 const testRedis = useTestRedis("rate-limiter");
 
@@ -44,6 +46,43 @@ describe("Redis rate limiter", () => {
     expect(times[3] ?? Number.POSITIVE_INFINITY).toBeLessThan(250);
     // Ten requests at four per half second need at least two windows.
     expect(times[9] ?? 0).toBeGreaterThanOrEqual(1000 - 50);
+  });
+
+  it("does not hold broker calls while Redis stalls: it keeps the budget in the process", async () => {
+    const relay = await startRedisRelay();
+    // As the runtime connects: commands wait for Redis however long it takes.
+    const redis = new Redis(relay.url, { maxRetriesPerRequest: null });
+    redis.on("error", () => {});
+    try {
+      const limiter = createRedisRateLimiter({
+        redis,
+        keyPrefix: testRedis.current.prefix,
+        bucket: "stalled",
+        limit: 2,
+        windowMs: 60_000,
+        redisTimeoutMs: 200,
+      });
+      await limiter.acquire();
+      relay.hold();
+      const started = performance.now();
+      const answered = await Promise.race([
+        limiter.acquire().then(() => "acquired"),
+        new Promise((resolve) => setTimeout(() => resolve("still waiting"), 3_000)),
+      ]);
+      expect(answered).toBe("acquired");
+      expect(performance.now() - started).toBeLessThan(1_000);
+      // The budget still holds meanwhile: the process's own count stops the next ones.
+      await limiter.acquire();
+      const third = await Promise.race([
+        limiter.acquire().then(() => "acquired"),
+        new Promise((resolve) => setTimeout(() => resolve("waiting for a slot"), 1_000)),
+      ]);
+      expect(third).toBe("waiting for a slot");
+    } finally {
+      relay.release();
+      redis.disconnect();
+      await relay.close();
+    }
   });
 
   it("keeps separate budgets for separate accounts", async () => {
