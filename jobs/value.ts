@@ -4,9 +4,9 @@
  * Quotes come with the job (streamed quotes, gathered by the caller) or are fetched through the
  * broker port; each is applied to an in-memory mark book (mark = mid of bid/ask, else the last
  * trade, else the side that exists), and only the marks that changed are written, in one
- * statement. Then the account's equity and last equity are recorded, the equity snapshot of the
- * New York trading date is rewritten (on a day with a session), and the daily-loss rule runs:
- * BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
+ * statement (with the time of the marks a newer quote confirmed at the same price). Then the
+ * account's equity and last equity are recorded, the equity snapshot of the New York trading date
+ * is rewritten (on a day with a session), and the daily-loss rule runs: BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
  * transaction, then `onHalted`), WARNING tells the trader once per day. Then the drawdown
  * breaker (jobs/circuitBreakers.ts) weighs the new equity against the recent peak: open
  * positions losing value cross it too, not only exit fills. Both write only when the state changes, and queue nothing but the halt's response.
@@ -252,8 +252,8 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     const at = deps.now();
     const positions = await listPositions(deps.db, accountId);
 
-    // The book starts from the stored marks, so an unchanged mark is not written again and an
-    // older quote does not replace a newer one.
+    // The book starts from the stored marks, so an unchanged mark is not counted as a new one
+    // and an older quote does not replace a newer one.
     const book = new MarkBook();
     for (const p of positions) {
       book.upsert(
@@ -269,15 +269,28 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       : await fetchQuotes(broker, book.symbols(), at);
     for (const q of quotes) book.applyQuote(q.symbol, q.figures, q.at);
     const changed = book.takeChanged();
-    const written = await recordMarks(
-      deps.db,
-      accountId,
-      changed.flatMap((c) =>
-        c.mark && c.markedAt !== null
-          ? [{ symbol: c.position.symbol, markPrice: c.mark.price, at: new Date(c.markedAt) }]
-          : [],
-      ),
-    );
+    const changedSymbols = new Set(changed.map((c) => c.position.symbol));
+    // A quote at the stored price is no new mark, but its time is written with the changed ones
+    // (same statement): /positions shows the mark as of the latest quote, not of the last move.
+    const confirmed = positions.flatMap((p) => {
+      const held = changedSymbols.has(p.position.symbol) ? null : book.get(p.position.symbol);
+      return held !== null &&
+        held.markedAt !== null &&
+        held.markedAt > (p.markedAt?.getTime() ?? -1)
+        ? [held]
+        : [];
+    });
+    const written = (
+      await recordMarks(
+        deps.db,
+        accountId,
+        [...changed, ...confirmed].flatMap((c) =>
+          c.mark && c.markedAt !== null
+            ? [{ symbol: c.position.symbol, markPrice: c.mark.price, at: new Date(c.markedAt) }]
+            : [],
+        ),
+      )
+    ).filter((symbol) => changedSymbols.has(symbol));
 
     const account = await broker.getAccount();
     if (!account.ok) throw new Error(`broker account unavailable: ${account.message}`);

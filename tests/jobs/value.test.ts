@@ -126,6 +126,19 @@ describe("valuation on the simulator", () => {
     });
     expect(stale.marked).toBe(0);
     expect((await findPosition(t.db.db, t.accountId, symbol))?.markPrice?.toFixed()).toBe("101.5");
+
+    // The same price a minute later is no new mark, but /positions shows the mark as of then.
+    const confirmedAt = new Date(Date.parse(later) + 60_000).toISOString();
+    const unchanged = await value({
+      data: {
+        accountId: t.accountId,
+        quotes: [{ symbol, bid: null, ask: null, last: "101.50", at: confirmedAt }],
+      },
+    });
+    expect(unchanged.marked).toBe(0);
+    const confirmed = await findPosition(t.db.db, t.accountId, symbol);
+    expect(confirmed?.markPrice?.toFixed()).toBe("101.5");
+    expect(confirmed?.markedAt?.toISOString()).toBe(confirmedAt);
   });
 
   it("warns once a day near the daily loss limit, and halts the account when it is reached", async () => {
