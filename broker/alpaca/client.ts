@@ -135,6 +135,9 @@ function sameSymbol(a: string, b: string): boolean {
   return plain(a) === plain(b);
 }
 
+/** The least wait before retrying a 429, whatever its reset time says. */
+const RATE_LIMITED_FLOOR_MS = 1_000;
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -170,8 +173,14 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
   const assets = new trading.AssetsApi(tradingConfig);
   const stocks = new marketDataApi.StockApi(dataConfig);
 
-  const backoff = (attempt: number, failure: BrokerFailure): Promise<void> =>
-    sleep(Math.min(failure.retryAfterMs ?? retryDelayMs * 2 ** (attempt - 1), 60_000));
+  const backoff = (attempt: number, failure: BrokerFailure): Promise<void> => {
+    const exponential = retryDelayMs * 2 ** (attempt - 1);
+    // A 429 whose reset has passed here already (our clock ahead of Alpaca's) suggests 0 ms:
+    // retrying at once would only earn another 429.
+    const floor =
+      failure.code === "RATE_LIMITED" ? Math.max(exponential, RATE_LIMITED_FLOOR_MS) : exponential;
+    return sleep(Math.min(Math.max(failure.retryAfterMs ?? 0, floor), 60_000));
+  };
 
   /** One call, with SDK errors and unreadable answers turned into failures. */
   async function once<T>(what: string, call: () => Promise<T>): Promise<BrokerResult<T>> {

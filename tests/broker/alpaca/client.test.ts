@@ -248,3 +248,53 @@ describe("submitOrder", () => {
     }
   });
 });
+
+describe("a 429", () => {
+  it("is retried after a pause even when its reset time is already past (clocks apart)", async () => {
+    const asked: number[] = [];
+    const server = createServer((_req, res) => {
+      asked.push(performance.now());
+      res.setHeader("Content-Type", "application/json");
+      if (asked.length <= 2) {
+        // Alpaca's clock behind ours: the reset it names has passed here already.
+        res.statusCode = 429;
+        res.setHeader("X-RateLimit-Limit", "200");
+        res.setHeader("X-RateLimit-Remaining", "0");
+        res.setHeader("X-RateLimit-Reset", String(Math.floor(Date.now() / 1000) - 5));
+        res.end(JSON.stringify({ code: 42910000, message: "rate limit exceeded" }));
+        return;
+      }
+      res.end(
+        JSON.stringify({
+          timestamp: "2026-03-02T10:00:00-05:00",
+          is_open: true,
+          next_open: "2026-03-03T09:30:00-05:00",
+          next_close: "2026-03-02T16:00:00-05:00",
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const broker = createAlpacaBroker({
+        keyId: "key",
+        secretKey: "secret",
+        tradingUrl: url,
+        dataUrl: url,
+        streamUrl: "ws://127.0.0.1:9/stream",
+        rateLimiter: createLocalRateLimiter(),
+        readRetries: 2,
+        retryDelayMs: 10,
+      });
+      const clock = await broker.getClock();
+      expect(clock.ok).toBe(true);
+      expect(asked).toHaveLength(3);
+      // Not fired again at once: each retry waited a second at least.
+      for (let i = 1; i < asked.length; i++) {
+        expect((asked[i] ?? 0) - (asked[i - 1] ?? 0)).toBeGreaterThanOrEqual(950);
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
