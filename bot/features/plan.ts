@@ -458,8 +458,12 @@ async function editDraft(
       // A plan in another symbol is the trader's own, not the alert's: it must not take the
       // alert away from the others (nor count as the alert's trade).
       return {};
-    case "side":
-      return { ...draft, side: undefined, stop: undefined, target: undefined };
+    case "side": {
+      // The other side is not the alert's trade either: approving the alert with it would tell
+      // every trader a long alert was taken by a short.
+      const { alertId: _alert, ...own } = draft;
+      return { ...own, side: undefined, stop: undefined, target: undefined };
+    }
     case "entry":
       return { ...draft, entry: undefined, stop: undefined, target: undefined };
     case "stop":

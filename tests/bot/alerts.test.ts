@@ -375,4 +375,37 @@ describe("pattern alerts end to end", () => {
       await setMode("ACTIVE");
     }
   });
+
+  it("does not take a long alert with a plan whose side was changed to short in Adjust", async () => {
+    // A symbol no other test alerts (the simulator lists it once quoted): not suppressed.
+    await desk.sim.control("/sim/quotes", { symbol: "DIA", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("DIA");
+    const toAnn = await ann.waitForMessage({ match: "Pattern alert: DIA" });
+    const toBob = await bob.waitForMessage({ match: "Pattern alert: DIA" });
+    await ann.press(toAnn, "Adjust");
+    const card = await ann.waitForMessage({ match: "Plan: DIA long" });
+    await ann.press(card, "Edit");
+    await ann.waitForMessage({ match: "What do you want to change?" });
+    const steps: ReadonlyArray<readonly [string, string]> = [
+      ["side", "long or short?"],
+      ["short", "Stop:"],
+      ["194.10", "Target:"],
+    ];
+    for (const [text, next] of steps) {
+      await ann.send(text);
+      await ann.waitForMessage({ match: next });
+    }
+    await ann.send("skip");
+    const shortCard = await ann.waitForMessage({ match: "Plan: DIA short" });
+    await ann.press(shortCard, "Confirm");
+    await waitForText(ann, shortCard, /Confirmed/);
+    // The short is the trader's own; the long alert is still open to everyone.
+    expect(await statusOf(alert)).toBe("sent");
+    const short = (await listDueDecisions(desk.database.db, desk.deps.now())).filter(
+      (decision) => decision.side === "sell",
+    );
+    expect(short).toHaveLength(1);
+    expect(short[0]).toMatchObject({ source: "manual", alertId: null, symbol: "DIA" });
+    expect((await bob.press(toBob, "Reject")).text).toBe("Rejected.");
+  });
 });
