@@ -6,7 +6,7 @@
 import { and, eq, gte, lt, type SQL, sql } from "drizzle-orm";
 import { type Decimal, ZERO } from "../domain/money";
 import { type Database, queryRows } from "./database";
-import { trades } from "./schema";
+import { executionLog, trades } from "./schema";
 
 /** A new mark for one symbol of an account. */
 export interface MarkUpdate {
@@ -47,8 +47,35 @@ export async function recordMarks(
   return rows.map((r) => r.symbol);
 }
 
+/**
+ * What fills in [from, to) of the account's trades still open realized (partial exits, net of
+ * commissions). Each fill's position event carries what that fill realized; an open trade's own
+ * total would put earlier days' partial exits in this period.
+ */
+export async function sumOpenTradesRealized(
+  db: Database,
+  accountId: number,
+  from: Date,
+  to: Date,
+): Promise<Decimal> {
+  const [row] = await queryRows<{ pnl: string | null }>(
+    db,
+    sql`select sum((e.details->>'realizedPnl')::numeric)::text as pnl
+      from ${executionLog} e join ${trades} t on t.id = e.trade_id
+      where e.account_id = ${accountId} and e.entity = 'position'
+        and e.occurred_at >= ${from.toISOString()}::timestamptz
+        and e.occurred_at < ${to.toISOString()}::timestamptz
+        and t.status = 'POSITION'`,
+  );
+  return row?.pnl ? ZERO.plus(row.pnl) : ZERO;
+}
+
 /** What an account's trades closed in a period realized. */
 export interface RealizedSummary {
+  /**
+   * The closed trades' realized P&L, plus what fills of trades still open realized in the
+   * period (a partial exit, net of commissions).
+   */
   readonly realizedPnl: Decimal;
   /**
    * The part of `realizedPnl` from trades also opened in the period: all of their P&L was made
@@ -60,7 +87,10 @@ export interface RealizedSummary {
   readonly losses: number;
 }
 
-/** Realized P&L (net of commissions) and wins/losses of the trades closed in [from, to). */
+/**
+ * Realized P&L (net of commissions) and wins/losses of the trades closed in [from, to), with the
+ * P&L that partial exits of trades still open realized in it.
+ */
 export async function summarizeClosedTrades(
   db: Database,
   accountId: number,
@@ -78,7 +108,7 @@ export async function summarizeClosedTrades(
         lt(trades.closedAt, to),
       ),
     );
-  let realizedPnl = ZERO;
+  let realizedPnl = await sumOpenTradesRealized(db, accountId, from, to);
   let openedInPeriodPnl = ZERO;
   let wins = 0;
   let losses = 0;

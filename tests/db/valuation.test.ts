@@ -2,9 +2,11 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listStopOutTimes } from "../../db/circuitBreakerFacts";
 import { listTradesClosedBetween } from "../../db/journalQueries";
+import { applyFill, applyOrderUpdate } from "../../db/orderEvents";
 import { summarizeClosedTrades } from "../../db/valuation";
+import { dec } from "../../domain/money";
 import { createTestDatabase, openRowsReadCounter, type TestDatabase } from "../support/database";
-import { createAccount, insertClosedTradeHistory } from "./fixtures";
+import { at, createAccount, enterLong, insertClosedTradeHistory } from "./fixtures";
 
 const MINUTE_MS = 60_000;
 
@@ -66,5 +68,65 @@ describe("the loss streak's stop-outs", () => {
       where id in (select id from trades where account_id = ${accountId} order by id desc limit 1)`);
     const stopOuts = await listStopOutTimes(t.db, accountId, new Date(Date.now() - 60 * MINUTE_MS));
     expect(stopOuts).toHaveLength(2);
+  });
+});
+
+describe("the day's realized P&L", () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase("postgres");
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("counts what a partial exit of a trade still open realized in the period", async () => {
+    const accountId = await createAccount(t.db);
+    const { entry, legs } = await enterLong(t.db, accountId, { bracket: true });
+    const target = legs[1];
+    if (!target) throw new Error("bracket legs missing");
+    await applyOrderUpdate(
+      t.db,
+      { orderId: entry.id },
+      { event: "new", brokerOrderId: "p-entry", at: at(1).toISOString() },
+      { source: "stream", recordedAt: at(1) },
+    );
+    const filled = await applyFill(
+      t.db,
+      { brokerOrderId: "p-entry" },
+      { executionId: "p-1", quantity: dec("100"), price: dec("190"), at: at(2), final: true },
+      "stream",
+      at(2),
+    );
+    if (!filled.ok) throw new Error(filled.message);
+    await applyOrderUpdate(
+      t.db,
+      { orderId: target.id },
+      { event: "new", brokerOrderId: "p-target", at: at(3).toISOString() },
+      { source: "stream", recordedAt: at(3) },
+    );
+    // 40 of 100 taken off at the target: (195 - 190) x 40 - 1.00 commission; 60 still held.
+    const partial = await applyFill(
+      t.db,
+      { brokerOrderId: "p-target" },
+      {
+        executionId: "p-2",
+        quantity: dec("40"),
+        price: dec("195"),
+        at: at(60),
+        commission: dec("1.00"),
+      },
+      "stream",
+      at(60),
+    );
+    if (!partial.ok) throw new Error(partial.message);
+    expect(partial.value.trade?.trade.status).toBe("POSITION");
+
+    const day = await summarizeClosedTrades(t.db, accountId, at(-3600), at(3600));
+    expect(day.realizedPnl.toFixed()).toBe("199");
+    expect([day.tradesClosed, day.wins, day.losses]).toEqual([0, 0, 0]);
+    // Realized before the period is not the period's.
+    const later = await summarizeClosedTrades(t.db, accountId, at(61), at(7200));
+    expect(later.realizedPnl.toFixed()).toBe("0");
   });
 });
