@@ -45,26 +45,29 @@ export function instrumentBroker(
       if (!result.ok) metrics.rejections.inc({ code: result.code, source: "broker" });
       return result;
     },
-    subscribeTradeUpdates(listener) {
-      return broker.subscribeTradeUpdates({
-        onTradeUpdate(update) {
-          if (update.event === "fill" || update.event === "partial_fill") {
-            observeFill(update).catch((error: unknown) =>
-              logger.warn({ err: error }, "fill metrics failed"),
-            );
-          } else if (update.event === "rejected") {
-            metrics.rejections.inc({ code: "REJECTED", source: "broker" });
-          }
-          listener.onTradeUpdate(update);
+    subscribeTradeUpdates(listener, options) {
+      return broker.subscribeTradeUpdates(
+        {
+          onTradeUpdate(update) {
+            if (update.event === "fill" || update.event === "partial_fill") {
+              observeFill(update).catch((error: unknown) =>
+                logger.warn({ err: error }, "fill metrics failed"),
+              );
+            } else if (update.event === "rejected") {
+              metrics.rejections.inc({ code: "REJECTED", source: "broker" });
+            }
+            listener.onTradeUpdate(update);
+          },
+          onResyncNeeded(signal) {
+            if (signal.reason === "reconnected") metrics.streamReconnects.inc();
+            listener.onResyncNeeded(signal);
+          },
+          onStreamError(message) {
+            listener.onStreamError?.(message);
+          },
         },
-        onResyncNeeded(signal) {
-          if (signal.reason === "reconnected") metrics.streamReconnects.inc();
-          listener.onResyncNeeded(signal);
-        },
-        onStreamError(message) {
-          listener.onStreamError?.(message);
-        },
-      });
+        options,
+      );
     },
   };
 }

@@ -374,8 +374,12 @@ export interface Broker {
   getLatestQuotes(
     symbols: readonly string[],
   ): Promise<BrokerResult<ReadonlyMap<string, LatestQuote>>>;
-  /** Opens the trade updates stream; answers once it is listening (or why it could not). */
+  /**
+   * Opens the trade updates stream; answers once it is listening (or why it could not). An
+   * abort of `options.signal` gives the open up at once (a stopping worker does not wait it out).
+   */
   subscribeTradeUpdates(
     listener: TradeUpdateListener,
+    options?: { readonly signal?: AbortSignal },
   ): Promise<BrokerResult<TradeUpdateSubscription>>;
 }

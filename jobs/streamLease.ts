@@ -96,6 +96,8 @@ export function startStreamSupervisor(
   /** A stream down this long is closed and opened anew (its own reconnects may have stalled). */
   const recycleAfterMs = Math.max(3 * ttlMs, 5_000);
   let stopped = false;
+  // A stop gives up an open in progress rather than wait out its connect time.
+  const stopping = new AbortController();
   let running: Promise<void> = Promise.resolve();
 
   const publishChain = new Map<number, Promise<void>>();
@@ -195,26 +197,29 @@ export function startStreamSupervisor(
     accountId: number,
   ): Promise<TradeUpdateSubscription | { refused: boolean }> {
     const broker = await deps.brokerFor(accountId);
-    const opened = await broker.subscribeTradeUpdates({
-      onTradeUpdate: (update) => deliver(accountId, update),
-      onResyncNeeded: (signal) => {
-        const entry = streams.get(accountId);
-        if (entry) entry.downSince = null;
-        publish(accountId, async () => {
-          await deps.jobs.requestPoll(accountId, `stream-${signal.reason}`);
-          await deps.jobs.requestReconcile(accountId, `stream-${signal.reason}`);
-        });
+    const opened = await broker.subscribeTradeUpdates(
+      {
+        onTradeUpdate: (update) => deliver(accountId, update),
+        onResyncNeeded: (signal) => {
+          const entry = streams.get(accountId);
+          if (entry) entry.downSince = null;
+          publish(accountId, async () => {
+            await deps.jobs.requestPoll(accountId, `stream-${signal.reason}`);
+            await deps.jobs.requestReconcile(accountId, `stream-${signal.reason}`);
+          });
+        },
+        onStreamError: (message) => {
+          log.warn({ accountId, message }, "trade stream trouble");
+          const entry = streams.get(accountId);
+          if (entry && entry.downSince === null) entry.downSince = Date.now();
+          // While the stream is away, polling is the source of order events.
+          publish(accountId, () =>
+            deps.jobs.requestPoll(accountId, "stream-down", { coalesce: true }),
+          );
+        },
       },
-      onStreamError: (message) => {
-        log.warn({ accountId, message }, "trade stream trouble");
-        const entry = streams.get(accountId);
-        if (entry && entry.downSince === null) entry.downSince = Date.now();
-        // While the stream is away, polling is the source of order events.
-        publish(accountId, () =>
-          deps.jobs.requestPoll(accountId, "stream-down", { coalesce: true }),
-        );
-      },
-    });
+      { signal: stopping.signal },
+    );
     if (!opened.ok) {
       log.warn(
         { accountId, code: opened.code, message: opened.message },
@@ -274,6 +279,11 @@ export function startStreamSupervisor(
     if (performance.now() < entry.retryAt) return;
     if (!(await confirm(entry, () => lease.acquire()))) return;
     const subscription = await subscribe(accountId);
+    if (stopped) {
+      if (!("refused" in subscription)) await subscription.close();
+      await entry.lease.release();
+      return;
+    }
     if ("refused" in subscription) {
       // Credentials the broker refuses stay refused until someone changes them: trying again
       // every round would log in with them every few seconds, for ever.
@@ -291,11 +301,6 @@ export function startStreamSupervisor(
       return;
     }
     entry.refusals = 0;
-    if (stopped) {
-      await subscription.close();
-      await entry.lease.release();
-      return;
-    }
     // The subscription may have taken longer than the lease: make sure it is still ours.
     if (!(await confirm(entry, () => lease.renew())) || leaseLapsed(entry)) {
       await subscription.close();
@@ -336,6 +341,7 @@ export function startStreamSupervisor(
     held: () => [...streams.entries()].filter(([, e]) => e.subscription).map(([id]) => id),
     async stop() {
       stopped = true;
+      stopping.abort();
       clearInterval(timer);
       clearInterval(watchdog);
       await running;

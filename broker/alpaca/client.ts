@@ -373,7 +373,10 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
         return quotes;
       }),
 
-    subscribeTradeUpdates: (listener: TradeUpdateListener) =>
+    subscribeTradeUpdates: (
+      listener: TradeUpdateListener,
+      subscribeOptions: { readonly signal?: AbortSignal } = {},
+    ) =>
       subscribeTradeUpdates(
         {
           url: options.streamUrl,
@@ -381,6 +384,7 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
           secretKey: options.secretKey,
           ...(log ? { logger: log } : {}),
           ...options.stream,
+          ...(subscribeOptions.signal ? { signal: subscribeOptions.signal } : {}),
         },
         listener,
       ),

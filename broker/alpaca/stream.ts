@@ -27,6 +27,8 @@ export interface TradeStreamOptions {
   readonly maxReconnectMs?: number;
   /** Keepalive ping interval (default 10 000 ms); a missing pong drops and reconnects. */
   readonly pingIntervalMs?: number;
+  /** Gives an open in progress up (e.g. the worker stops); no effect once listening. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -113,6 +115,7 @@ export function subscribeTradeUpdates(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      options.signal?.removeEventListener("abort", giveUp);
       if (!result.ok) {
         closed = true;
         stream.disconnect();
@@ -126,6 +129,13 @@ export function subscribeTradeUpdates(
           : brokerFailure("NETWORK", `trade updates stream unreachable: ${lastError}`, true),
       );
     }, options.connectTimeoutMs ?? 15_000);
+    const giveUp = (): void =>
+      settle(brokerFailure("NETWORK", "trade updates stream open given up: stopping", true));
+    if (options.signal?.aborted) {
+      giveUp();
+      return;
+    }
+    options.signal?.addEventListener("abort", giveUp, { once: true });
 
     stream.on(streaming.EVENT.SUBSCRIPTION, (streams: unknown) => {
       if (closed || !Array.isArray(streams) || !streams.includes("trade_updates")) return;

@@ -6,7 +6,7 @@ import { createAlpacaBroker } from "../../broker/alpaca/client";
 import { createLocalRateLimiter } from "../../broker/rateLimiter";
 import type { Broker, TradeUpdate } from "../../domain/broker";
 import { dec } from "../../domain/money";
-import { createLease } from "../../jobs/leases";
+import { createLease, leaseHolder } from "../../jobs/leases";
 import {
   type StreamSupervisor,
   startStreamSupervisor,
@@ -392,4 +392,45 @@ describe("stream lease", () => {
       await supervisor.stop();
     }
   });
+
+  it("stops at once while a stream is being opened, and gives the lease up", async () => {
+    // A stream host that takes the connection and never answers: the open waits its whole
+    // connect time (Alpaca's host unreachable behind a firewall looks like this).
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const address = silent.address();
+    const port = typeof address === "object" && address ? address.port : 0;
+    const hanging = createAlpacaBroker({
+      keyId: KEY_ID,
+      secretKey: SECRET_KEY,
+      tradingUrl: t.sim.url,
+      dataUrl: t.sim.url,
+      streamUrl: `ws://127.0.0.1:${port}/stream`,
+      rateLimiter: createLocalRateLimiter(),
+      stream: { connectTimeoutMs: 15_000 },
+    });
+    const keyPrefix = `${t.redis.prefix}opening:`;
+    const supervisor = startStreamSupervisor(
+      {
+        ...t.deps,
+        brokerFor: () => hanging,
+        settings: { ...t.deps.settings, streamLeaseMs: 30_000 },
+      },
+      { connection: t.redis.redis, keyPrefix, accountIds: [t.accountId] },
+    );
+    const key = streamLeaseKey(keyPrefix, t.accountId);
+    try {
+      await waitFor(async () => (await leaseHolder(t.redis.redis, key)) !== null, 5_000, "lease");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = performance.now();
+      await supervisor.stop();
+      // The shutdown budget is 20 s: a stop waiting out the 15 s open leaves little for the rest.
+      expect(performance.now() - started).toBeLessThan(2_000);
+      // Free for the next worker now, not when the 30 s lease lapses.
+      expect(await leaseHolder(t.redis.redis, key)).toBeNull();
+    } finally {
+      await supervisor.stop();
+      silent.close();
+    }
+  }, 40_000);
 });
