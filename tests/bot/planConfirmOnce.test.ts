@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createAlertNotifier } from "../../bot/features/alerts";
+import { findAlert, recordAlert } from "../../db/alerts";
 import { decisions } from "../../db/schema";
+import { dec } from "../../domain/money";
 import type { TestUser } from "../support/telegram";
 import { type PlanDesk, startPlanDesk } from "./planDesk";
 
@@ -65,5 +68,43 @@ describe("a plan card confirmed twice", () => {
     expect(shown?.text).toMatch(
       new RegExp(`<b>Confirmed\\.</b> Decision #${rows[0]?.id} sent for execution: 26 AAPL`),
     );
+  }, 60_000);
+
+  it("makes one decision and shows it when an alert's adjusted plan is confirmed twice", async () => {
+    const trader = desk.emulator.user({ userId: TRADER });
+    await desk.sim.control("/sim/quotes", { symbol: "MSFT", bid: "189.99", ask: "190.01" });
+    const { alert } = await recordAlert(
+      desk.database.db,
+      {
+        externalId: "scan-MSFT-once",
+        symbol: "MSFT",
+        pattern: "VCP",
+        score: dec("0.82"),
+        entryPrice: dec("190.10"),
+        stopPrice: dec("186.10"),
+        targetPrice: dec("200.10"),
+        source: "legend-scanner",
+        payload: { id: "scan-MSFT-once" },
+        expiresAt: null,
+      },
+      desk.deps.now(),
+    );
+    await createAlertNotifier(desk.bot.api, desk.deps).onAlertAccepted(alert);
+    const message = await trader.waitForMessage({ match: "Pattern alert: MSFT" });
+    await trader.press(message, "Adjust");
+    const card = await trader.waitForMessage({ match: "Plan: MSFT long" });
+    const before = (await desk.database.db.select().from(decisions)).length;
+    desk.emulator.failNext("answerCallbackQuery", { status: 429, times: 1, retryAfter: 6 });
+    const first = trader.press(card, "Confirm", { timeoutMs: 20_000 });
+    const second = trader.press(card, "Confirm", { timeoutMs: 20_000 });
+    await Promise.all([first, second]);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+
+    const rows = (await desk.database.db.select().from(decisions)).slice(before);
+    expect(rows.map((row) => `${row.symbol} ${row.alertId}`)).toEqual([`MSFT ${alert.id}`]);
+    expect((await findAlert(desk.database.db, alert.id))?.status).toBe("approved");
+    // The card says what happened, whichever press ended last.
+    const shown = trader.messages().find((candidate) => candidate.messageId === card.messageId);
+    expect(shown?.text).toMatch(new RegExp(`<b>Confirmed\\.</b> Decision #${rows[0]?.id} `));
   }, 60_000);
 });
