@@ -12,6 +12,7 @@ import { listClosedTradeSummaries, listTradesClosedBetween } from "../../db/jour
 import { findOrder, listOpenOrders } from "../../db/orders";
 import { listPositions } from "../../db/positions";
 import { listTrades } from "../../db/trades";
+import { sumOpenTradesRealized } from "../../db/valuation";
 import { newYorkDateOf, newYorkLocalToEpochMs } from "../../domain/calendar";
 import { TERMINAL_ORDER_STATUSES } from "../../domain/order";
 import { computeTradeStatistics } from "../../domain/statistics";
@@ -159,13 +160,20 @@ export const portfolioFeature: BotFeature = {
           record.trade.closedAt !== null &&
           newYorkDateOf(Date.parse(record.trade.closedAt)) === tradingDate,
       );
+      const realizedOpen = await sumOpenTradesRealized(
+        scope.db,
+        scope.account.id,
+        new Date(dayStart),
+        new Date(newYorkLocalToEpochMs(shiftDate(tradingDate, 1), "00:00")),
+      );
       const positions = await listPositions(scope.db, scope.account.id);
       await reply(
         ctx,
         renderPnl(
           {
             ...day,
-            realizedToday: realizedOf(closedToday),
+            realizedToday: realizedOf(closedToday).plus(realizedOpen),
+            realizedOpenToday: realizedOpen,
             closedToday: closedToday.length,
             positions,
           },

@@ -220,8 +220,10 @@ export interface DayPnlFigures {
   readonly equity: Decimal | null;
   readonly lastEquity: Decimal | null;
   readonly syncedAt: Date | null;
-  /** Realized P&L of the trades closed today. */
+  /** Realized P&L of the day: the trades closed and the partial exits of trades still open. */
   readonly realizedToday: Decimal;
+  /** The part of `realizedToday` from partial exits of trades still open. */
+  readonly realizedOpenToday: Decimal;
   readonly closedToday: number;
   readonly positions: readonly PositionRecord[];
 }
@@ -240,6 +242,10 @@ export function renderPnl(figures: DayPnlFigures, timeZone: string): string {
     `<b>P&amp;L for ${escapeHtml(figures.tradingDate)}</b> (New York trading day)`,
     `Realized: ${pnl(figures.realizedToday)} from ${figures.closedToday} closed trade${
       figures.closedToday === 1 ? "" : "s"
+    }${
+      figures.realizedOpenToday.isZero()
+        ? ""
+        : ` and partial exits of open trades (${pnl(figures.realizedOpenToday)})`
     }`,
     // Since entry, not since the previous close: added to the day's realized P&L it would be no
     // day's result; the broker's day change below is the day's total.

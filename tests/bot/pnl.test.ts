@@ -6,7 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordAccountSync } from "../../db/brokerAccounts";
 import { recordEquitySnapshot } from "../../db/equitySnapshots";
+import { applyFill, applyOrderUpdate } from "../../db/orderEvents";
 import { dec } from "../../domain/money";
+import { enterLong } from "../db/fixtures";
 import { type DeskBot, startDeskBot } from "./deskBot";
 import { seedClosedTrades } from "./deskSeeds";
 
@@ -134,5 +136,56 @@ describe("/pnl's trading day", () => {
     expect(reply.text).toContain("<b>P&amp;L for 2026-02-17</b>");
     expect(reply.text).toContain("Realized: -$10.00 from 1 closed trade");
     expect(reply.text).toContain("day change -$10.00 (-0.01%)");
+  });
+
+  it("counts what a partial exit of a trade still open realized today", async () => {
+    const db = desk.database.db;
+    const now = desk.now().getTime();
+    const { entry, legs } = await enterLong(db, desk.accountId, { bracket: true });
+    const target = legs[1];
+    if (!target) throw new Error("bracket legs missing");
+    const minutesAgo = (minutes: number) => new Date(now - minutes * 60_000);
+    await applyOrderUpdate(
+      db,
+      { orderId: entry.id },
+      { event: "new", brokerOrderId: "pnl-entry", at: minutesAgo(40).toISOString() },
+      { source: "stream", recordedAt: minutesAgo(40) },
+    );
+    const filled = await applyFill(
+      db,
+      { brokerOrderId: "pnl-entry" },
+      { executionId: "pnl-1", quantity: dec("100"), price: dec("190"), at: minutesAgo(30) },
+      "stream",
+      minutesAgo(30),
+    );
+    if (!filled.ok) throw new Error(filled.message);
+    await applyOrderUpdate(
+      db,
+      { orderId: target.id },
+      { event: "new", brokerOrderId: "pnl-target", at: minutesAgo(30).toISOString() },
+      { source: "stream", recordedAt: minutesAgo(30) },
+    );
+    // 40 of 100 at the target: (195 - 190) x 40 - 1.00 commission.
+    const partial = await applyFill(
+      db,
+      { brokerOrderId: "pnl-target" },
+      {
+        executionId: "pnl-2",
+        quantity: dec("40"),
+        price: dec("195"),
+        at: minutesAgo(20),
+        commission: dec("1.00"),
+      },
+      "stream",
+      minutesAgo(20),
+    );
+    if (!partial.ok) throw new Error(partial.message);
+    const trader = desk.emulator.user({ userId: TRADER });
+    await trader.send("/pnl");
+    const reply = await trader.waitForMessage();
+    expect(reply.text).toContain("<b>P&amp;L for 2026-02-17</b>");
+    expect(reply.text).toContain(
+      "Realized: +$189.00 from 1 closed trade and partial exits of open trades (+$199.00)",
+    );
   });
 });
