@@ -46,6 +46,14 @@ export function price(value: DecimalInput): string {
   return groupThousands(amount.toFixed(places));
 }
 
+/**
+ * An average of fills (cost / quantity, which need not terminate): four decimals at most, as
+ * `price` otherwise (`190.1167`, `200.00`).
+ */
+export function averagePrice(value: DecimalInput): string {
+  return price(toDecimal(value).toDecimalPlaces(4, Decimal.ROUND_HALF_UP));
+}
+
 /** A quantity without trailing zeros (`10`, `2.5`). */
 export function quantity(value: DecimalInput): string {
   return toDecimal(value).toFixed();

@@ -10,7 +10,16 @@ import { Decimal, HUNDRED, sumDecimals, ZERO } from "../../domain/money";
 import { averageEntryPrice, positionSide } from "../../domain/position";
 import type { TradeStatisticsReport } from "../../domain/statistics";
 import { isCancellableEntry } from "../keyboards/orders";
-import { dateTime, pnl, price, quantity, rMultiple, signedPercent, usd } from "./format";
+import {
+  averagePrice,
+  dateTime,
+  pnl,
+  price,
+  quantity,
+  rMultiple,
+  signedPercent,
+  usd,
+} from "./format";
 import { bold, code, escapeHtml } from "./html";
 
 /** One order as a line: `#12 AAPL buy 100 limit 190.10 · accepted`. */
@@ -67,7 +76,7 @@ export function renderPositions(
     const side = positionSide(position) ?? "flat";
     const average = averageEntryPrice(position) ?? record.averageCost;
     const size = position.quantity.abs();
-    const lines = [`${bold(position.symbol)} ${side} ${quantity(size)} @ ${price(average)}`];
+    const lines = [`${bold(position.symbol)} ${side} ${quantity(size)} @ ${averagePrice(average)}`];
     if (record.markPrice === null || record.unrealizedPnl === null) {
       lines.push("Mark: not marked yet");
     } else {
@@ -136,15 +145,16 @@ export function tradeLine(record: TradeRecord, timeZone: string): string {
     case "CANCELLED":
       return `${head} · cancelled before a fill · ${dateTime(new Date(trade.updatedAt), timeZone)}`;
     case "POSITION": {
-      const entry = trade.averageEntryPrice === null ? "" : ` @ ${price(trade.averageEntryPrice)}`;
+      const entry =
+        trade.averageEntryPrice === null ? "" : ` @ ${averagePrice(trade.averageEntryPrice)}`;
       const opened =
         trade.openedAt === null ? "" : ` · ${dateTime(new Date(trade.openedAt), timeZone)}`;
       return `${head} · open ${quantity(trade.quantity)}${entry}${opened}`;
     }
     case "CLOSED": {
       const r = trade.rMultiple === null ? "" : ` (${rMultiple(trade.rMultiple)})`;
-      const entry = trade.averageEntryPrice === null ? "?" : price(trade.averageEntryPrice);
-      const exit = trade.averageExitPrice === null ? "?" : price(trade.averageExitPrice);
+      const entry = trade.averageEntryPrice === null ? "?" : averagePrice(trade.averageEntryPrice);
+      const exit = trade.averageExitPrice === null ? "?" : averagePrice(trade.averageExitPrice);
       const closed =
         trade.closedAt === null ? "" : ` · ${dateTime(new Date(trade.closedAt), timeZone)}`;
       const reason = EXIT_LABELS[trade.exitReason ?? ""] ?? "closed";
