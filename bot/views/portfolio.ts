@@ -6,6 +6,7 @@
 import type { OrderRecord } from "../../db/orders";
 import type { PositionRecord } from "../../db/positions";
 import type { TradeRecord } from "../../db/trades";
+import { newYorkDateOf } from "../../domain/calendar";
 import { Decimal, HUNDRED, sumDecimals, ZERO } from "../../domain/money";
 import { averageEntryPrice, positionSide } from "../../domain/position";
 import type { TradeStatisticsReport } from "../../domain/statistics";
@@ -263,7 +264,17 @@ export function renderPnl(figures: DayPnlFigures, timeZone: string): string {
       open.length === 1 ? "" : "s"
     }${marked.length < open.length ? ` (${open.length - marked.length} not marked)` : ""}`,
   ];
-  if (figures.equity !== null && figures.lastEquity !== null) {
+  const syncedEarlier =
+    figures.syncedAt !== null && newYorkDateOf(figures.syncedAt) < figures.tradingDate;
+  if (figures.equity !== null && syncedEarlier && figures.syncedAt !== null) {
+    // The broker's figures are from an earlier day: their change is that day's, not this one's.
+    lines.push(
+      `Equity ${usd(figures.equity)} as of ${dateTime(
+        figures.syncedAt,
+        timeZone,
+      )}; today's change comes with its first valuation`,
+    );
+  } else if (figures.equity !== null && figures.lastEquity !== null) {
     const change = figures.equity.minus(figures.lastEquity);
     const percent = figures.lastEquity.gt(ZERO)
       ? ` (${signedPercent(change.div(figures.lastEquity).times(HUNDRED))})`

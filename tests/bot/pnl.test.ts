@@ -188,4 +188,17 @@ describe("/pnl's trading day", () => {
       "Realized: +$189.00 from 1 closed trade and partial exits of open trades (+$199.00)",
     );
   });
+
+  it("before the day's first valuation shows no day change: the broker figures are the day before's", async () => {
+    // Wednesday 08:00 New York: the last sync was Tuesday's.
+    desk.advanceClock(24 * HOUR_MS - 150 * 60_000);
+    const trader = desk.emulator.user({ userId: TRADER });
+    await trader.send("/pnl");
+    const reply = await trader.waitForMessage();
+    expect(reply.text).toContain("<b>P&amp;L for 2026-02-18</b>");
+    expect(reply.text).not.toContain("day change");
+    expect(reply.text).toContain(
+      "Equity $100,990.00 as of 2026-02-17 10:30; today's change comes with its first valuation",
+    );
+  });
 });
