@@ -1,5 +1,5 @@
 /** One trade stream per account: the lease in Redis, and a second process taking the stream over. */
-import { createConnection, createServer, type Socket } from "node:net";
+import { createServer } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAlpacaBroker } from "../../broker/alpaca/client";
@@ -12,7 +12,7 @@ import {
   startStreamSupervisor,
   streamLeaseKey,
 } from "../../jobs/streamLease";
-import { TEST_REDIS_URL } from "../support/redis";
+import { startRedisRelay } from "../support/redisRelay";
 import {
   KEY_ID,
   type Lifecycle,
@@ -43,52 +43,6 @@ async function holdStream(
   });
   await waitFor(async () => supervisor.held().length === 1, 10_000, "holder");
   return supervisor;
-}
-
-/**
- * A TCP relay to the test Redis whose traffic can be held (the network between one process and
- * Redis stalls: commands are sent and never answered) and let through again.
- */
-async function startRedisRelay() {
-  const target = new URL(TEST_REDIS_URL);
-  let held = false;
-  const stalled: Array<() => void> = [];
-  const sockets = new Set<Socket>();
-  const forward = (from: Socket, to: Socket) => {
-    from.on("data", (chunk) => {
-      const send = () => to.write(chunk);
-      if (held) stalled.push(send);
-      else send();
-    });
-    from.on("close", () => to.destroy());
-    from.on("error", () => to.destroy());
-  };
-  const server = createServer((client) => {
-    const upstream = createConnection({
-      host: target.hostname,
-      port: Number(target.port || 6379),
-    });
-    sockets.add(client).add(upstream);
-    forward(client, upstream);
-    forward(upstream, client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  return {
-    url: `redis://127.0.0.1:${port}${target.pathname}`,
-    hold() {
-      held = true;
-    },
-    release() {
-      held = false;
-      for (const send of stalled.splice(0)) send();
-    },
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 /** Places a resting buy limit at the broker (its stream says `new`); its broker order id. */
