@@ -1,7 +1,8 @@
 /**
- * The notice that tells the trader a decision's entry is at the broker. Built in one place so
- * every path that settles a decision as executed (the execute job, reconciliation of a stalled
- * execution) tells it alike, under one key: the second path to get there writes nothing new.
+ * The notices that tell the trader what became of a decision: its entry at the broker, or the
+ * decision refused. Built in one place so every path that settles a decision (the execute job,
+ * reconciliation of a stalled or unstarted execution) tells it alike, under one key: the second
+ * path to get there writes nothing new.
  */
 import type { Decision } from "../db/decisions";
 import { decisionPrices, entryClientOrderId } from "./entryOrders";
@@ -29,6 +30,26 @@ export function entrySubmittedNotice(decision: Decision, tradeId: number | null)
       stopPrice: prices.stop.toFixed(),
       targetPrice: prices.target?.toFixed() ?? null,
       clientOrderId: entryClientOrderId(decision.id),
+    },
+  };
+}
+
+/** The ORDER_REJECTED notice of a refused decision: its code(s) and the reason in words. */
+export function decisionRefusedNotice(
+  decision: Pick<Decision, "id" | "symbol">,
+  tradeId: number | null,
+  code: string,
+  reason: string,
+): PendingNotice {
+  return {
+    key: `decision-refused-${decision.id}`,
+    notice: {
+      kind: "ORDER_REJECTED",
+      decisionId: decision.id,
+      tradeId,
+      symbol: decision.symbol,
+      code,
+      reason,
     },
   };
 }

@@ -37,7 +37,7 @@ import { checkOrder } from "../domain/riskChecks";
 import { allowsOrder } from "../domain/tradingState";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
-import { entrySubmittedNotice } from "./entryNotices";
+import { decisionRefusedNotice, entrySubmittedNotice } from "./entryNotices";
 import { decisionPrices, entryRequestFor, sendsAsBracket, tradeEntryFor } from "./entryOrders";
 import { type CalendarCache, createCalendarCache, nextExecutionTime } from "./marketCalendar";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
@@ -108,19 +108,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       await writeNotices(
         tx,
         chats,
-        [
-          {
-            key: `decision-refused-${decision.id}`,
-            notice: {
-              kind: "ORDER_REJECTED",
-              decisionId: decision.id,
-              tradeId,
-              symbol: decision.symbol,
-              code: codes.join(","),
-              reason,
-            },
-          },
-        ],
+        [decisionRefusedNotice(decision, tradeId, codes.join(","), reason)],
         deps.now(),
       );
     });
@@ -207,19 +195,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
           await writeNotices(
             tx,
             chats,
-            [
-              {
-                key: `decision-refused-${decision.id}`,
-                notice: {
-                  kind: "ORDER_REJECTED",
-                  decisionId: decision.id,
-                  tradeId: null,
-                  symbol: decision.symbol,
-                  code: codes.join(","),
-                  reason,
-                },
-              },
-            ],
+            [decisionRefusedNotice(decision, null, codes.join(","), reason)],
             now,
           );
           return null;
@@ -489,17 +465,12 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
           tx,
           chats,
           [
-            {
-              key: `decision-refused-${current.id}`,
-              notice: {
-                kind: "ORDER_REJECTED",
-                decisionId: current.id,
-                tradeId: entry?.tradeId ?? null,
-                symbol: current.symbol,
-                code: submitted.code,
-                reason: submitted.message,
-              },
-            },
+            decisionRefusedNotice(
+              current,
+              entry?.tradeId ?? null,
+              submitted.code,
+              submitted.message,
+            ),
           ],
           deps.now(),
         );

@@ -67,7 +67,7 @@ import { ADOPTION_STOP_PERCENT, adoptionClientOrderIdPrefix, adoptPosition } fro
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import { isStaleUnsentClose } from "./closeOrders";
 import type { JobDeps } from "./context";
-import { entrySubmittedNotice } from "./entryNotices";
+import { decisionRefusedNotice, entrySubmittedNotice } from "./entryNotices";
 import { entryClientOrderId } from "./entryOrders";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
 import { type OrderReportHandler, symbolLockName } from "./orderReports";
@@ -731,19 +731,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       const notices = await writeNotices(
         tx,
         chats,
-        [
-          {
-            key: `decision-refused-${current.id}`,
-            notice: {
-              kind: "ORDER_REJECTED",
-              decisionId: current.id,
-              tradeId: entry?.tradeId ?? null,
-              symbol: current.symbol,
-              code: settlement.code,
-              reason,
-            },
-          },
-        ],
+        [decisionRefusedNotice(current, entry?.tradeId ?? null, settlement.code, reason)],
         at,
       );
       return { settlement, notices };
@@ -821,19 +809,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
         return writeNotices(
           tx,
           chats,
-          [
-            {
-              key: `decision-refused-${decision.id}`,
-              notice: {
-                kind: "ORDER_REJECTED",
-                decisionId: decision.id,
-                tradeId: null,
-                symbol: decision.symbol,
-                code: settlement.code,
-                reason,
-              },
-            },
-          ],
+          [decisionRefusedNotice(decision, null, settlement.code, reason)],
           at,
         );
       });
