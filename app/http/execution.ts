@@ -6,7 +6,7 @@ import { ORDER_STATUSES, type OrderStatus } from "../../domain/order";
 import type { PlannedSize, PricedPlan, TradeInput } from "../../domain/planTrade";
 import type { ExecutionService, SubmitIdempotency } from "../execution/service";
 import { fieldIssues, sendError } from "./errors";
-import { priceField } from "./fields";
+import { tickPriceField } from "./fields";
 
 export interface ExecutionRouteDeps {
   /** API_TOKEN; null: every request is refused (503). */
@@ -54,9 +54,12 @@ export const submitRequestSchema = z
       price_type: z
         .enum(["MARKET", "LIMIT"], { error: "must be MARKET or LIMIT" })
         .default("MARKET"),
-      limit_price: priceField.optional(),
-      stop_loss: priceField,
-      target_price: priceField.optional(),
+      // The same reading as alert intake: a price within floating-point noise of a tick is that
+      // tick (190.10000000000002 from a client computing in binary floating point); one really
+      // off the grid is refused, never moved.
+      limit_price: tickPriceField.optional(),
+      stop_loss: tickPriceField,
+      target_price: tickPriceField.optional(),
       strategy: z.enum(["market", "limit", "smart"]).optional(),
       notes: z.string().max(500).optional(),
     },

@@ -258,6 +258,42 @@ describe("/api/execution", () => {
     expect(codes).toContain("STOP_WRONG_SIDE");
   });
 
+  it("reads prices within floating-point noise of a tick as that tick, as alert intake does, and refuses one really off the grid", async () => {
+    const noisy = await call("POST", "/api/execution/submit", {
+      ...ORDER,
+      price_type: "LIMIT",
+      limit_price: 190.10000000000002,
+      stop_loss: 185.00000000000003,
+      target_price: "199.99999999999997",
+      quantity: 10,
+    });
+    expect(noisy.statusCode).toBe(202);
+    expect(noisy.json()).toMatchObject({
+      limit_price: "190.1",
+      stop_loss: "185",
+      target_price: "200",
+    });
+    const decision = await findDecision(database.db, noisy.json().decision_id);
+    expect(decision?.entryPrice?.toString()).toBe("190.1");
+    expect(decision?.stopPrice.toString()).toBe("185");
+
+    const off = await call("POST", "/api/execution/submit", {
+      ...ORDER,
+      price_type: "LIMIT",
+      limit_price: 190.105,
+      quantity: 10,
+    });
+    expect(off.statusCode).toBe(400);
+    expect(off.json().issues).toEqual([
+      {
+        path: "limit_price",
+        message:
+          "must be on the broker's price grid: whole cents at or above $1 (such as 190.10), at most 4 decimals below $1 (such as 0.1234); got 190.105",
+      },
+    ]);
+    expect(await queues.execute.count()).toBe(1);
+  });
+
   it("honours the kill switch: a halted account refuses new entries", async () => {
     await changeTradingState(
       database.db,
