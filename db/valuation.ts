@@ -58,16 +58,34 @@ export async function sumOpenTradesRealized(
   from: Date,
   to: Date,
 ): Promise<Decimal> {
-  const [row] = await queryRows<{ pnl: string | null }>(
+  return (await openTradesRealized(db, accountId, from, to)).all;
+}
+
+/**
+ * What fills in [from, to) of the account's open trades realized: all of them, and the part of
+ * the trades opened in the period too.
+ */
+async function openTradesRealized(
+  db: Database,
+  accountId: number,
+  from: Date,
+  to: Date,
+): Promise<{ readonly all: Decimal; readonly openedInPeriod: Decimal }> {
+  const [row] = await queryRows<{ pnl: string | null; opened: string | null }>(
     db,
-    sql`select sum((e.details->>'realizedPnl')::numeric)::text as pnl
+    sql`select sum((e.details->>'realizedPnl')::numeric)::text as pnl,
+        sum((e.details->>'realizedPnl')::numeric)
+          filter (where t.opened_at >= ${from.toISOString()}::timestamptz)::text as opened
       from ${executionLog} e join ${trades} t on t.id = e.trade_id
       where e.account_id = ${accountId} and e.entity = 'position'
         and e.occurred_at >= ${from.toISOString()}::timestamptz
         and e.occurred_at < ${to.toISOString()}::timestamptz
         and t.status = 'POSITION'`,
   );
-  return row?.pnl ? ZERO.plus(row.pnl) : ZERO;
+  return {
+    all: row?.pnl ? ZERO.plus(row.pnl) : ZERO,
+    openedInPeriod: row?.opened ? ZERO.plus(row.opened) : ZERO,
+  };
 }
 
 /** What an account's trades closed in a period realized. */
@@ -78,8 +96,9 @@ export interface RealizedSummary {
    */
   readonly realizedPnl: Decimal;
   /**
-   * The part of `realizedPnl` from trades also opened in the period: all of their P&L was made
-   * in it. A trade opened earlier realizes P&L that earlier days' equity already moved by.
+   * The part of `realizedPnl` from trades also opened in the period (closed, or partial exits of
+   * those still open): all of their P&L was made in it. A trade opened earlier realizes P&L that
+   * earlier days' equity already moved by.
    */
   readonly openedInPeriodPnl: Decimal;
   readonly tradesClosed: number;
@@ -108,8 +127,10 @@ export async function summarizeClosedTrades(
         lt(trades.closedAt, to),
       ),
     );
-  let realizedPnl = await sumOpenTradesRealized(db, accountId, from, to);
-  let openedInPeriodPnl = ZERO;
+  const open = await openTradesRealized(db, accountId, from, to);
+  let realizedPnl = open.all;
+  // A partial exit of a trade opened in the period is all the period's too.
+  let openedInPeriodPnl = open.openedInPeriod;
   let wins = 0;
   let losses = 0;
   for (const r of rows) {

@@ -72,9 +72,9 @@ export interface DailyLossInput {
   /** Equity now (Alpaca `equity`). */
   readonly equity: Decimal;
   /**
-   * Realized P&L of the trades opened and closed today (negative for a loss). A trade opened on
-   * an earlier day is left out: what it lost then is in the previous close's equity already, and
-   * counting it again would halt on a day that lost far less.
+   * Realized P&L of the trades opened today, closed or partly exited (negative for a loss). A
+   * trade opened on an earlier day is left out: what it lost then is in the previous close's
+   * equity already, and counting it again would halt on a day that lost far less.
    */
   readonly realizedPnlToday: Decimal;
 }

@@ -71,6 +71,74 @@ describe("the loss streak's stop-outs", () => {
   });
 });
 
+/**
+ * A bracket entry of 100 AAPL filled at 190 at `at(2)`, then 40 of them taken off at the target
+ * (195, 1.00 commission) at `at(partialAt)`: +199 realized, 60 still held. Answers how to fill
+ * the rest of the target.
+ */
+async function enterAndTakePartial(
+  db: TestDatabase["db"],
+  accountId: number,
+  prefix: string,
+  partialAt: number,
+) {
+  const { entry, legs } = await enterLong(db, accountId, { bracket: true });
+  const target = legs[1];
+  if (!target) throw new Error("bracket legs missing");
+  await applyOrderUpdate(
+    db,
+    { orderId: entry.id },
+    { event: "new", brokerOrderId: `${prefix}-entry`, at: at(1).toISOString() },
+    { source: "stream", recordedAt: at(1) },
+  );
+  const filled = await applyFill(
+    db,
+    { brokerOrderId: `${prefix}-entry` },
+    { executionId: `${prefix}-1`, quantity: dec("100"), price: dec("190"), at: at(2), final: true },
+    "stream",
+    at(2),
+  );
+  if (!filled.ok) throw new Error(filled.message);
+  await applyOrderUpdate(
+    db,
+    { orderId: target.id },
+    { event: "new", brokerOrderId: `${prefix}-target`, at: at(3).toISOString() },
+    { source: "stream", recordedAt: at(3) },
+  );
+  const partial = await applyFill(
+    db,
+    { brokerOrderId: `${prefix}-target` },
+    {
+      executionId: `${prefix}-2`,
+      quantity: dec("40"),
+      price: dec("195"),
+      at: at(partialAt),
+      commission: dec("1.00"),
+    },
+    "stream",
+    at(partialAt),
+  );
+  if (!partial.ok) throw new Error(partial.message);
+  expect(partial.value.trade?.trade.status).toBe("POSITION");
+  return async (closeAt: number) => {
+    const rest = await applyFill(
+      db,
+      { brokerOrderId: `${prefix}-target` },
+      {
+        executionId: `${prefix}-3`,
+        quantity: dec("60"),
+        price: dec("195"),
+        at: at(closeAt),
+        final: true,
+      },
+      "stream",
+      at(closeAt),
+    );
+    if (!rest.ok) throw new Error(rest.message);
+    expect(rest.value.trade?.trade.status).toBe("CLOSED");
+  };
+}
+
 describe("the day's realized P&L", () => {
   let t: TestDatabase;
   beforeAll(async () => {
@@ -128,5 +196,18 @@ describe("the day's realized P&L", () => {
     // Realized before the period is not the period's.
     const later = await summarizeClosedTrades(t.db, accountId, at(61), at(7200));
     expect(later.realizedPnl.toFixed()).toBe("0");
+  });
+
+  it("counts partial exits of a trade opened in the period as the period's own (the daily-loss rule's figure)", async () => {
+    const accountId = await createAccount(t.db);
+    await enterAndTakePartial(t.db, accountId, "q", 60);
+
+    const day = await summarizeClosedTrades(t.db, accountId, at(-3600), at(3600));
+    expect(day.realizedPnl.toFixed()).toBe("199");
+    expect(day.openedInPeriodPnl.toFixed()).toBe("199");
+    // Opened before the period: its P&L moved earlier equity, so it is not the period's own.
+    const later = await summarizeClosedTrades(t.db, accountId, at(30), at(3600));
+    expect(later.realizedPnl.toFixed()).toBe("199");
+    expect(later.openedInPeriodPnl.toFixed()).toBe("0");
   });
 });
