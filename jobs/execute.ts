@@ -415,6 +415,15 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       }
       if (sent.ok && !isTerminal(sent.value.status)) {
         await cancelArrivedEntry(broker, decision.accountId, sent.value.brokerOrderId);
+      } else if (sent.ok) {
+        // Taken and ended there already (a market entry fills at once): what it filled is this
+        // trade's late fill, stored on its entry; left out, reconciliation would adopt the
+        // position as a second trade.
+        await handler.handle(
+          decision.accountId,
+          "poll",
+          brokerOrderToReport(sent.value, deps.now()),
+        );
       }
       await finishDecisionExecution(
         deps.db,

@@ -8,12 +8,13 @@ import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findDecision } from "../../db/decisions";
 import { listOrdersForTrade } from "../../db/orders";
-import { findTradeByDecision } from "../../db/trades";
+import { findTradeByDecision, listTrades } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import type { ExecutePayload } from "../../jobs/queues";
+import { createReconcileProcessor } from "../../jobs/reconcile";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
@@ -166,5 +167,61 @@ describe("CANCEL while the entry's send is in flight", () => {
     expect((await brokerEntry(decision.id))?.status).toBe("canceled");
     expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("CANCELLED");
     expect((await findDecision(t.db.db, decision.id))?.status).toBe("failed");
+  });
+});
+
+describe("CANCEL while a market entry's send is in flight", () => {
+  it("journals the fill the broker made before the cancel on the original trade, not as an adopted one", async () => {
+    const symbol = TEST_SYMBOLS[34] as string;
+    const handler = createOrderReportHandler(t.deps);
+    const cancelling = createExecuteProcessor(t.deps, { handler });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
+    const decision = await t.decide({ symbol, entry: null, quantity: "10" });
+    // The trader's cancel finds the entry not at the broker yet and ends it in the books; the
+    // broker then takes the market order and fills it at once, and its answer is lost: the
+    // job's retry finds an entry the books ended and the broker filled.
+    const racing: Broker = {
+      ...t.broker,
+      async submitOrder(request, options) {
+        const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+        await cancelling(
+          jobOf({
+            action: "CANCEL",
+            accountId: t.accountId,
+            tradeId,
+            reason: "no longer wanted",
+            requestedBy: "user:1",
+          }),
+        );
+        const sent = await t.broker.submitOrder(request, options);
+        if (!sent.ok) return sent;
+        return { ok: false, code: "NETWORK", message: "socket hang up", retryable: true };
+      },
+    };
+    const execute = createExecuteProcessor(
+      { ...t.deps, brokerFor: async () => racing },
+      { handler },
+    );
+    await expect(execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).rejects.toThrow(
+      /not sent yet/,
+    );
+    expect((await brokerEntry(decision.id))?.status).toBe("filled");
+    await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }, 1));
+
+    // The fill is the original trade's: its position, its entry order (the broker's id stored).
+    const trade = await findTradeByDecision(t.db.db, decision.id);
+    expect(trade?.trade.status).toBe("POSITION");
+    expect(trade?.trade.quantity.toString()).toBe("10");
+    const entry = (await listOrdersForTrade(t.db.db, trade?.id ?? 0)).find(
+      (o) => o.order.role === "ENTRY",
+    );
+    expect(entry?.order.status).toBe("filled");
+    expect(entry?.order.brokerOrderId).not.toBeNull();
+
+    // Reconciliation finds the broker's position already journalled: nothing is adopted.
+    const reconcile = createReconcileProcessor(t.deps, { handler });
+    await reconcile({ data: { accountId: t.accountId, reason: "test" } });
+    const trades = await listTrades(t.db.db, t.accountId);
+    expect(trades.filter((r) => r.trade.symbol === symbol).map((r) => r.id)).toEqual([trade?.id]);
   });
 });
