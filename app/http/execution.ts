@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
+import { roundAveragePrice } from "../../domain/averagePrice";
 import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
 import { ORDER_STATUSES, type OrderStatus } from "../../domain/order";
 import type { PlannedSize, PricedPlan, TradeInput } from "../../domain/planTrade";
@@ -229,6 +230,10 @@ function queryOf<T extends z.ZodType>(
 const text = (value: Decimal | null | undefined): string | null =>
   value == null ? null : value.toString();
 
+/** An average of fills, which need not terminate, as the desk's views show it: four decimals. */
+const averageText = (value: Decimal | null | undefined): string | null =>
+  value == null ? null : roundAveragePrice(value).toString();
+
 function bearerMatches(request: FastifyRequest, token: string): boolean {
   const header = request.headers.authorization;
   if (typeof header !== "string") return false;
@@ -351,7 +356,7 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
           return {
             ticker: p.position.symbol,
             quantity: quantity.toString(),
-            avg_cost: p.averageCost.toString(),
+            avg_cost: averageText(p.averageCost),
             current_price: text(p.markPrice),
             market_value: text(p.marketValue),
             unrealized_pnl: text(p.unrealizedPnl),
@@ -388,7 +393,7 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
           time_in_force: order.timeInForce,
           quantity: order.quantity.toString(),
           filled_quantity: order.filledQuantity.toString(),
-          avg_fill_price: text(order.filledAvgPrice),
+          avg_fill_price: averageText(order.filledAvgPrice),
           limit_price: text(order.limitPrice),
           stop_price: text(order.stopPrice),
           status: order.status,
@@ -515,6 +520,6 @@ function fillView(fill: {
     fill_time: fill.filledAt.toISOString(),
     commission: fill.commission.toString(),
     fees: "0",
-    avg_fill_price: fill.orderAvgPrice.toString(),
+    avg_fill_price: averageText(fill.orderAvgPrice),
   };
 }

@@ -8,6 +8,7 @@ import { createAlpacaBroker } from "../../../broker/alpaca/client";
 import { createRedisRateLimiter } from "../../../broker/rateLimiter";
 import { changeTradingState, ensureBrokerAccount } from "../../../db/brokerAccounts";
 import { findDecision } from "../../../db/decisions";
+import { applyOrderUpdate } from "../../../db/orderEvents";
 import { decisions } from "../../../db/schema";
 import { recordTradeEntry } from "../../../db/trades";
 import { dec } from "../../../domain/money";
@@ -451,6 +452,78 @@ describe("/api/execution", () => {
     const badPage = await call("GET", "/api/execution/execution-log?limit=0");
     expect(badPage.statusCode).toBe(400);
   });
+  it("serves an average of fills at different prices to four decimals: avg_cost, and the order's and fill's avg_fill_price", async () => {
+    const { entry } = await recordTradeEntry(
+      database.db,
+      {
+        accountId,
+        decisionId: null,
+        plan: {
+          symbol: "AAPL",
+          side: "long",
+          plannedEntryPrice: dec("190.15"),
+          plannedStopPrice: dec("185"),
+          plannedTargetPrice: dec("200"),
+          plannedQuantity: dec("150"),
+          plannedRisk: dec("772.5"),
+        },
+        entry: {
+          order: createOrder(
+            {
+              clientOrderId: "api-test-average",
+              symbol: "AAPL",
+              side: "buy",
+              type: "limit",
+              timeInForce: "day",
+              orderClass: "simple",
+              role: "ENTRY",
+              quantity: dec("150"),
+              limitPrice: dec("190.15"),
+              stopPrice: null,
+            },
+            NOW.toISOString(),
+          ),
+        },
+        legs: [],
+      },
+      "test",
+      NOW,
+    );
+    // 100 at 190.10 and 50 at 190.15: 28,517.50 / 150 = 190.11666...
+    for (const [n, quantity, price] of [
+      [1, "100", "190.10"],
+      [2, "50", "190.15"],
+    ] as const) {
+      const applied = await applyOrderUpdate(
+        database.db,
+        { orderId: entry.id },
+        {
+          event: n === 2 ? "fill" : "partial_fill",
+          executionId: `api-average-${n}`,
+          quantity: dec(quantity),
+          price: dec(price),
+          at: new Date(NOW.getTime() + n * 1000).toISOString(),
+        },
+        { source: "stream", recordedAt: new Date(NOW.getTime() + n * 1000) },
+      );
+      expect(applied.ok).toBe(true);
+    }
+    const [position] = (await call("GET", "/api/execution/positions")).json().positions;
+    expect(position).toMatchObject({ ticker: "AAPL", quantity: "150", avg_cost: "190.1167" });
+    const [order] = (await call("GET", "/api/execution/orders")).json().orders;
+    expect(order.avg_fill_price).toBe("190.1167");
+    const fills = (await call("GET", "/api/execution/fills")).json().fills;
+    expect(
+      fills.map((f: { fill_price: string; avg_fill_price: string }) => [
+        f.fill_price,
+        f.avg_fill_price,
+      ]),
+    ).toEqual([
+      ["190.15", "190.1167"],
+      ["190.1", "190.1"],
+    ]);
+  });
+
   describe("Idempotency-Key", () => {
     let baseUrl: string | undefined;
     /** A submit over a socket to the listening server, as a client sends it. */
