@@ -3,7 +3,7 @@
  * memory and written in batches, never one write per quote), and the realized figures of a
  * trading day for the daily P&L, the kill switch and the end-of-day summary.
  */
-import { and, eq, gte, lt, type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { type Decimal, ZERO } from "../domain/money";
 import { type Database, queryRows } from "./database";
 import { executionLog, trades } from "./schema";
@@ -48,9 +48,10 @@ export async function recordMarks(
 }
 
 /**
- * What fills in [from, to) of the account's trades still open realized (partial exits, net of
- * commissions). Each fill's position event carries what that fill realized; an open trade's own
- * total would put earlier days' partial exits in this period.
+ * What fills in [from, to) of the account's trades not closed in it (still open, or closed
+ * after it) realized: partial exits, net of commissions. Each fill's position event carries what
+ * that fill realized; an open trade's own total would put earlier days' partial exits in this
+ * period.
  */
 export async function sumOpenTradesRealized(
   db: Database,
@@ -58,29 +59,31 @@ export async function sumOpenTradesRealized(
   from: Date,
   to: Date,
 ): Promise<Decimal> {
-  return (await openTradesRealized(db, accountId, from, to)).all;
+  return (await partialExitsRealized(db, accountId, from, to)).all;
 }
 
 /**
- * What fills in [from, to) of the account's open trades realized: all of them, and the part of
- * the trades opened in the period too.
+ * What fills in [from, to) of the account's trades not closed in it realized (partial exits of
+ * trades still open, or closed later): all of them, and the part of the trades opened in the
+ * period too.
  */
-async function openTradesRealized(
+async function partialExitsRealized(
   db: Database,
   accountId: number,
   from: Date,
   to: Date,
 ): Promise<{ readonly all: Decimal; readonly openedInPeriod: Decimal }> {
+  const fromAt = sql`${from.toISOString()}::timestamptz`;
+  const toAt = sql`${to.toISOString()}::timestamptz`;
   const [row] = await queryRows<{ pnl: string | null; opened: string | null }>(
     db,
     sql`select sum((e.details->>'realizedPnl')::numeric)::text as pnl,
         sum((e.details->>'realizedPnl')::numeric)
-          filter (where t.opened_at >= ${from.toISOString()}::timestamptz)::text as opened
+          filter (where t.opened_at >= ${fromAt})::text as opened
       from ${executionLog} e join ${trades} t on t.id = e.trade_id
       where e.account_id = ${accountId} and e.entity = 'position'
-        and e.occurred_at >= ${from.toISOString()}::timestamptz
-        and e.occurred_at < ${to.toISOString()}::timestamptz
-        and t.status = 'POSITION'`,
+        and e.occurred_at >= ${fromAt} and e.occurred_at < ${toAt}
+        and not (t.status = 'CLOSED' and t.closed_at >= ${fromAt} and t.closed_at < ${toAt})`,
   );
   return {
     all: row?.pnl ? ZERO.plus(row.pnl) : ZERO,
@@ -116,30 +119,39 @@ export async function summarizeClosedTrades(
   from: Date,
   to: Date,
 ): Promise<RealizedSummary> {
-  const rows = await db
-    .select({ realizedPnl: trades.realizedPnl, openedAt: trades.openedAt })
-    .from(trades)
-    .where(
-      and(
-        eq(trades.accountId, accountId),
-        eq(trades.status, "CLOSED"),
-        gte(trades.closedAt, from),
-        lt(trades.closedAt, to),
-      ),
-    );
-  const open = await openTradesRealized(db, accountId, from, to);
-  let realizedPnl = open.all;
+  const fromAt = sql`${from.toISOString()}::timestamptz`;
+  // A trade's total holds what its partial exits realized before the period: that was an
+  // earlier period's P&L (and is in its figures), so it is taken out of the close's.
+  const rows = await queryRows<{
+    pnl: string;
+    earlier: string | null;
+    opened_at: Date | string | null;
+  }>(
+    db,
+    sql`select t.realized_pnl::text as pnl, t.opened_at,
+        (select sum((e.details->>'realizedPnl')::numeric)::text
+          from ${executionLog} e
+          where e.trade_id = t.id and e.entity = 'position' and e.occurred_at < ${fromAt}) as earlier
+      from ${trades} t
+      where t.account_id = ${accountId} and t.status = 'CLOSED'
+        and t.closed_at >= ${fromAt} and t.closed_at < ${to.toISOString()}::timestamptz`,
+  );
+  const partials = await partialExitsRealized(db, accountId, from, to);
+  let realizedPnl = partials.all;
   // A partial exit of a trade opened in the period is all the period's too.
-  let openedInPeriodPnl = open.openedInPeriod;
+  let openedInPeriodPnl = partials.openedInPeriod;
   let wins = 0;
   let losses = 0;
   for (const r of rows) {
-    realizedPnl = realizedPnl.plus(r.realizedPnl);
-    if (r.openedAt !== null && r.openedAt >= from) {
-      openedInPeriodPnl = openedInPeriodPnl.plus(r.realizedPnl);
+    const total = ZERO.plus(r.pnl);
+    const inPeriod = r.earlier === null ? total : total.minus(r.earlier);
+    realizedPnl = realizedPnl.plus(inPeriod);
+    if (r.opened_at !== null && new Date(r.opened_at) >= from) {
+      openedInPeriodPnl = openedInPeriodPnl.plus(inPeriod);
     }
-    if (r.realizedPnl.gt(ZERO)) wins += 1;
-    else if (r.realizedPnl.lt(ZERO)) losses += 1;
+    // A trade wins or loses by its whole result.
+    if (total.gt(ZERO)) wins += 1;
+    else if (total.lt(ZERO)) losses += 1;
   }
   return { realizedPnl, openedInPeriodPnl, tradesClosed: rows.length, wins, losses };
 }

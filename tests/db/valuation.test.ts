@@ -210,4 +210,28 @@ describe("the day's realized P&L", () => {
     expect(later.realizedPnl.toFixed()).toBe("199");
     expect(later.openedInPeriodPnl.toFixed()).toBe("0");
   });
+  it("counts on the close's day only what the close realized, not an earlier day's partial exit", async () => {
+    const accountId = await createAccount(t.db);
+    const closeRest = await enterAndTakePartial(t.db, accountId, "r", 60);
+    // The next day the other 60 go at the target: (195 - 190) x 60.
+    const nextDay = 24 * 3600;
+    await closeRest(nextDay);
+
+    const first = await summarizeClosedTrades(t.db, accountId, at(-3600), at(3600));
+    expect(first.realizedPnl.toFixed()).toBe("199");
+    const second = await summarizeClosedTrades(
+      t.db,
+      accountId,
+      at(nextDay - 3600),
+      at(nextDay + 3600),
+    );
+    expect(second.realizedPnl.toFixed()).toBe("300");
+    expect(second.openedInPeriodPnl.toFixed()).toBe("0");
+    // The trade's result, as a win, is still its whole.
+    expect([second.tradesClosed, second.wins, second.losses]).toEqual([1, 1, 0]);
+    // Both days in one period: the whole trade.
+    const both = await summarizeClosedTrades(t.db, accountId, at(-3600), at(nextDay + 3600));
+    expect(both.realizedPnl.toFixed()).toBe("499");
+    expect(both.openedInPeriodPnl.toFixed()).toBe("499");
+  });
 });
