@@ -32,8 +32,8 @@ export const TRADE_TRANSITIONS: Readonly<Record<TradeStatus, readonly TradeStatu
  * - Actual: `entryQuantity`/`entryNotional` over every entry fill and `exitQuantity`/`exitNotional`
  *   over every exit fill (averages derived from them), `quantity` still open (unsigned),
  *   `costBasis` of the open quantity at average entry cost (unsigned).
- * - Result: `realizedPnl` net of commissions, `rMultiple` = realized P&L / planned risk (null when
- *   the planned risk is zero), `exitReason` once CLOSED.
+ * - Result: `realizedPnl` net of commissions, `rMultiple` = realized P&L / the planned risk of
+ *   the quantity filled (see `filledRisk`; null when it is zero), `exitReason` once CLOSED.
  */
 export interface Trade extends NewTrade {
   readonly status: TradeStatus;
@@ -158,9 +158,20 @@ export function exitReasonFor(fill: TradeFill): ExitReason {
   }
 }
 
-/** Realized P&L in R: realized P&L / planned $ risk; null when the planned risk is zero. */
+/** Realized P&L in R: realized P&L / the $ risk taken; null when that risk is zero. */
 export function rMultipleOf(realizedPnl: Decimal, plannedRisk: Decimal): Decimal | null {
   return plannedRisk.isZero() ? null : realizedPnl.div(plannedRisk);
+}
+
+/**
+ * The planned $ risk of what the entry actually filled: the planned risk in proportion to the
+ * filled quantity (30 of 100 planned shares carry 30% of it). An entry filled in part risked only
+ * its part; measured on the whole plan, a stop-out of the part would read as a fraction of -1R.
+ */
+export function filledRisk(
+  trade: Pick<Trade, "plannedRisk" | "plannedQuantity" | "entryQuantity">,
+): Decimal {
+  return trade.plannedRisk.times(trade.entryQuantity).div(trade.plannedQuantity);
 }
 
 /** Whether the lifecycle allows a trade to move from one status to another. */
@@ -285,7 +296,7 @@ export function applyTradeFill(trade: Trade, fill: TradeFill): Ok<TradeFillAppli
       averageExitPrice: exitQuantity.isZero() ? null : exitNotional.div(exitQuantity),
       realizedPnl: position.realizedPnl,
       commissions: position.commissions,
-      rMultiple: rMultipleOf(position.realizedPnl, trade.plannedRisk),
+      rMultiple: rMultipleOf(position.realizedPnl, filledRisk({ ...trade, entryQuantity })),
       exitReason: closed ? exitReasonFor(fill) : null,
       openedAt: trade.openedAt ?? fill.at,
       closedAt: closed ? fill.at : null,

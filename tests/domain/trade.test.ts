@@ -158,7 +158,8 @@ describe("long trade lifecycle", () => {
     const closed = apply(t, exitBy("STOP_LOSS", "sell", "3", "95")).trade;
     expect(closed.status).toBe("CLOSED");
     expect(closed.realizedPnl.toString()).toBe("-15");
-    expect(closed.rMultiple?.toString()).toBe("-0.3");
+    // 3 of the planned 10 were bought: $15 was at risk, and the stop took all of it.
+    expect(closed.rMultiple?.toString()).toBe("-1");
   });
 });
 
@@ -202,11 +203,31 @@ describe("fractional quantities and commissions", () => {
     // 150 - (47.525 + 95.2) - 0.04
     expect(closed.realizedPnl.toString()).toBe("7.235");
     expect(closed.commissions.toString()).toBe("0.04");
-    expect(closed.rMultiple?.toString()).toBe(dec("7.235").div(50).toString());
+    // 0.75 of the planned 10 shares filled: 7.5% of the planned $50 was at risk.
+    expect(closed.rMultiple?.toString()).toBe(dec("7.235").div("3.75").toString());
   });
 });
 
 describe("R multiple", () => {
+  it("is measured on the risk of the quantity filled when the entry filled in part", () => {
+    // 30 of 100 planned shares filled at the entry, $5 a share to the stop: $150 at risk.
+    const planned = ordered({ plannedQuantity: dec("100"), plannedRisk: dec("500") });
+    const t = apply(planned, entry("buy", "30", "100")).trade;
+    const stopped = apply(t, exitBy("STOP_LOSS", "sell", "30", "95")).trade;
+    expect(stopped.realizedPnl.toString()).toBe("-150");
+    expect(stopped.rMultiple?.toString()).toBe("-1");
+    const target = apply(t, exitBy("TAKE_PROFIT", "sell", "30", "110")).trade;
+    expect(target.rMultiple?.toString()).toBe("2");
+  });
+
+  it("scales with a partial exit of a partly filled entry", () => {
+    const planned = ordered({ plannedQuantity: dec("100"), plannedRisk: dec("500") });
+    const t = apply(planned, entry("buy", "40", "100")).trade;
+    const part = apply(t, exitBy("TAKE_PROFIT", "sell", "20", "110")).trade;
+    // $200 realized on $200 at risk (40 shares x $5).
+    expect(part.rMultiple?.toString()).toBe("1");
+  });
+
   it("is null when the planned risk is zero", () => {
     const t = apply(ordered({ plannedRisk: dec("0") }), entry("buy", "10", "100")).trade;
     const closed = apply(t, exitBy("TAKE_PROFIT", "sell", "10", "110")).trade;
@@ -364,7 +385,8 @@ describe("trade properties", () => {
               : t.entryNotional.minus(t.exitNotional);
           expect(t.realizedPnl.eq(gross.minus(t.commissions))).toBe(true);
           expect(t.entryQuantity.eq(t.exitQuantity)).toBe(true);
-          expect(t.rMultiple?.eq(t.realizedPnl.div(t.plannedRisk))).toBe(true);
+          const filledRisk = t.plannedRisk.times(t.entryQuantity).div(t.plannedQuantity);
+          expect(t.rMultiple?.eq(t.realizedPnl.div(filledRisk))).toBe(true);
           expect(t.exitReason).not.toBeNull();
           // Entry commissions are realized when paid; the exits realize the rest.
           const entryCommissions = commission.times(entries.length);
