@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { alertsFeature, createAlertNotifier, settleExpiredAlerts } from "../../bot/features/alerts";
 import { cancelFeature } from "../../bot/features/cancel";
 import { createPlanFeature } from "../../bot/features/plan";
@@ -11,6 +11,11 @@ import { setTradingStateManually } from "../../domain/tradingState";
 import { executeJobId } from "../../jobs/client";
 import type { BotMessage, TestUser } from "../support/telegram";
 import { type PlanDesk, startPlanDesk } from "./planDesk";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const ANN = 6201;
 const BOB = 6202;

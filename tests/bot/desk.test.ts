@@ -3,7 +3,7 @@
  * a real PostgreSQL database seeded with positions, orders and the journal, and the lifecycle
  * queues on Redis for the cancel button.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../../app/logger";
 import { createDeskNoticeSender } from "../../bot/notify/deskNoticeSender";
 import { createTelegramApi } from "../../bot/telegramApi";
@@ -19,6 +19,11 @@ import { allowsOrder } from "../../domain/tradingState";
 import { type BotMessage, type TestUser, waitFor } from "../support/telegram";
 import { type DeskBot, startDeskBot } from "./deskBot";
 import { seedClosedTrades, seedOpenPosition, seedWorkingEntry } from "./deskSeeds";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const ADMIN = 7001;
 const TRADER = 7002;

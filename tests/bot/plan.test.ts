@@ -1,8 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { findDecision } from "../../db/decisions";
 import { executeJobId } from "../../jobs/client";
 import type { TestUser } from "../support/telegram";
 import { type PlanDesk, startPlanDesk } from "./planDesk";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const TRADER = 6101;
 const SECOND_TRADER = 6102;

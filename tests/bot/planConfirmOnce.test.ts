@@ -1,10 +1,15 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createAlertNotifier } from "../../bot/features/alerts";
 import { findAlert, recordAlert } from "../../db/alerts";
 import { decisions } from "../../db/schema";
 import { dec } from "../../domain/money";
 import type { TestUser } from "../support/telegram";
 import { type PlanDesk, startPlanDesk } from "./planDesk";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const TRADER = 6301;
 
