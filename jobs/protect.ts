@@ -23,7 +23,7 @@ import type { Database } from "../db/database";
 import { lockName } from "../db/lifecycleQueries";
 import { applyOrderUpdate } from "../db/orderEvents";
 import { insertOrderGroup } from "../db/orderGroups";
-import { insertOrder, listOrdersForTrade, type OrderRecord } from "../db/orders";
+import { insertOrder, isProtectiveRole, listOrdersForTrade, type OrderRecord } from "../db/orders";
 import { findTrade, type TradeRecord } from "../db/trades";
 import { type Broker, closingIntent, type OrderRequest } from "../domain/broker";
 import { type Decimal, sumDecimals, ZERO } from "../domain/money";
@@ -347,13 +347,18 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
       (t.side === "long" ? exitPrice.lte(t.plannedStopPrice) : exitPrice.gte(t.plannedStopPrice));
     const chats = await recipients(trade.accountId);
     if (!through) {
+      // One episode lasts until a stop is placed again: its retries repeat its key, while a
+      // failure after a stop was placed (and lost) is news, even at the same quantity.
+      const placed = (await listOrdersForTrade(deps.db, trade.id))
+        .filter((o) => isProtectiveRole(o.order.role) && o.order.brokerOrderId !== null)
+        .reduce((latest, o) => Math.max(latest, o.id), 0);
       await deps.db.transaction(async (tx) => {
         await writeNotices(
           tx,
           chats,
           [
             {
-              key: `protection-failed-${trade.id}-${t.quantity.toFixed()}`,
+              key: `protection-failed-${trade.id}-${t.quantity.toFixed()}-after-${placed}`,
               notice: {
                 kind: "RECONCILIATION_INCIDENT",
                 accountId: trade.accountId,
