@@ -1,9 +1,11 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { PgliteSession } from "drizzle-orm/pglite";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { type Alert, type AlertInput, recordAlert } from "../../db/alerts";
+import { type Alert, type AlertInput, findAlert, recordAlert } from "../../db/alerts";
 import type { Database } from "../../db/database";
+import { lockName } from "../../db/lifecycleQueries";
 import { dec } from "../../domain/money";
 import type { DeskMetrics } from "../metrics";
 import { fieldIssues, sendError } from "./errors";
@@ -139,6 +141,29 @@ function canonical(value: unknown): string {
 }
 
 /**
+ * Hands an alert to the fan-out unless another process has delivered it meanwhile: bot processes
+ * sharing the database take the alert's fan-out one at a time (an advisory lock held while it
+ * runs), and the one that waited reads the alert again, so a resend reaching another process
+ * while the first fan-out runs waits for it instead of sending every trader a second copy. The
+ * embedded database belongs to one process, whose own map of fan-outs suffices: a transaction
+ * held there would block the fan-out's own queries.
+ */
+async function fanOutOnce(
+  db: Database,
+  alert: Alert,
+  fanOut: (alert: Alert) => Promise<void>,
+): Promise<void> {
+  const session: unknown = db._.session;
+  if (session instanceof PgliteSession) return fanOut(alert);
+  await db.transaction(async (tx) => {
+    await lockName(tx, `desk:alert-fanout:${alert.id}`);
+    const current = await findAlert(tx, alert.id);
+    if (current?.status !== "received") return;
+    await fanOut(current);
+  });
+}
+
+/**
  * `POST /api/alerts`: a signed pattern alert from a scanner. 202 `accepted` for a new alert and
  * `duplicate` for the same alert again; 401 for signature or timestamp problems; 400 for a body
  * that is not JSON or not an alert (with the fields at fault); 409 when an alert id comes back
@@ -147,8 +172,9 @@ function canonical(value: unknown): string {
  * again retries the fan-out.
  */
 export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps): void {
-  // Fan-outs under way by alert id: a resend while one runs (a sender that timed out waiting)
-  // waits for it instead of sending the traders a second copy.
+  // Fan-outs under way in this process by alert id: a resend while one runs (a sender that timed
+  // out waiting) waits for it instead of sending the traders a second copy; fanOutOnce does the
+  // same across processes.
   const deliveries = new Map<number, Promise<boolean>>();
   app.register(async (scope) => {
     // The signature covers the exact bytes sent: keep the body raw whatever its content type.
@@ -231,7 +257,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
         const running = deliveries.get(stored.id);
         if (running !== undefined) return running;
         const delivery = Promise.resolve()
-          .then(() => deps.onAlertAccepted(stored))
+          .then(() => fanOutOnce(deps.db, stored, deps.onAlertAccepted))
           .then(
             () => true,
             (error: unknown) => {
