@@ -9,7 +9,8 @@ import pino from "pino";
 import { describeConfig, loadConfig } from "./config";
 import { createLogger } from "./logger";
 import { redactText } from "./redact";
-import { type Runtime, STOP_LIMIT_MS, StartupError, startRuntime } from "./runtime";
+import type { Runtime } from "./runtime";
+import { configurationRefusal } from "./startRefusal";
 
 const LIVE_WARNING = [
   "",
@@ -53,6 +54,14 @@ async function main(): Promise<void> {
     banner.write(LIVE_WARNING);
     logger.warn({ mode: "live" }, "LIVE TRADING: orders go to the live account with real money");
   }
+  // Told at once, before the rest of the desk is loaded or any database opened.
+  const refusal = configurationRefusal(config);
+  if (refusal !== null) {
+    process.stderr.write(`The desk cannot start:\n${refusal}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const { STOP_LIMIT_MS, StartupError, startRuntime } = await import("./runtime");
 
   let runtime: Runtime | null = null;
   // Settles once the start is over, with the runtime or null when it failed (and cleaned up).

@@ -61,6 +61,7 @@ import { openEmbeddedQueues } from "./sandbox/embeddedQueues";
 import { openSimulatedSession, restoreSimulatedPositions } from "./sandbox/simulatorSession";
 import { startTerminalChat, TERMINAL_HELP, type TerminalChat } from "./sandbox/terminalChat";
 import { createSecretBox, type SecretBox, SecretsError } from "./secrets";
+import { configurationRefusal, sandboxSplitRefusal } from "./startRefusal";
 import { createTradingRequests } from "./tradingRequests";
 import { startLifecycleWorkers } from "./workers";
 
@@ -164,18 +165,10 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
   const runsWorkers = config.role === "all" || config.role === "worker";
 
   try {
-    // The embedded database belongs to one process: the others would open the same files or
-    // keep books of their own. (The built-in sandbox, refused below for a split, has no shared
-    // broker either.)
-    const brokerShared =
-      config.alpaca.credentials !== null ||
-      config.alpaca.tradingUrl !== null ||
-      config.secretsKey !== null;
-    if (config.role !== "all" && config.database.kind === "embedded" && brokerShared) {
-      throw new StartupError(
-        `ROLE=${config.role} needs a database shared with the other processes: set DATABASE_URL to their PostgreSQL database, or run one process with ROLE=all on the embedded database`,
-      );
-    }
+    // A split desk on the embedded database is refused on the configuration alone, before
+    // anything is opened.
+    const refusal = configurationRefusal(config);
+    if (refusal !== null) throw new StartupError(refusal);
     if (config.database.kind === "embedded") {
       const release = await lockEmbeddedDatabase(config.database.directory).catch((error) => {
         throw error instanceof EmbeddedDatabaseInUse ? new StartupError(error.message) : error;
@@ -234,9 +227,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
     if (tradingUrl === null || dataUrl === null || streamUrl === null) {
       if (config.role !== "all") {
         // Each process would get an exchange of its own: the bot's orders would never reach the worker's.
-        throw new StartupError(
-          `ROLE=${config.role} needs a broker shared with the other processes: set ALPACA_KEY_ID and ALPACA_SECRET_KEY (paper), or run a simulator with npm run sim and set ALPACA_TRADING_URL to it. The built-in sandbox runs with ROLE=all only`,
-        );
+        throw new StartupError(sandboxSplitRefusal(config.role));
       }
       simulator = await startSimulator({ clockRunning: true });
       const running = simulator;

@@ -2,6 +2,7 @@
  * The entry point as a user runs it: a separate process, configured by its environment.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -130,6 +131,8 @@ describe("app/main.ts start-up refusals", () => {
     const run = runDesk({ ROLE: "worker", HTTP_PORT: String(await freePort()) }, cwd);
     expect(await run.exited).toBe(1);
     expect(run.stderr()).toContain("ROLE=worker needs a broker shared with the other processes");
+    // Refused on the configuration alone, at once: the embedded database was never opened.
+    expect(existsSync(join(cwd, "data", "db"))).toBe(false);
   }, 60_000);
 });
 

@@ -77,4 +77,32 @@ describe("ROLE=bot or worker without DATABASE_URL", () => {
       expect(await readdir(directory)).toEqual([]);
     }, 60_000);
   }
+
+  it("refuses ROLE=worker with neither a shared broker nor DATABASE_URL before opening anything", async () => {
+    // No keys, no simulator URL, no SECRETS_KEY: the process would run a sandbox of its own.
+    const loaded = loadConfig({
+      REDIS_URL: TEST_REDIS_URL,
+      HTTP_PORT: String(await freePort()),
+      ROLE: "worker",
+    });
+    if (!loaded.ok) throw new Error(loaded.problems.join("\n"));
+    const outcome = await startRuntime(loaded.config, {
+      logger: createLogger({ level: "silent" }),
+      workers: async () => ({ stop: async () => {} }),
+      queuePrefix: `${redis.prefix}desk`,
+      httpHost: "127.0.0.1",
+    }).then(
+      async (runtime) => {
+        await runtime.stop();
+        return "started";
+      },
+      (error: unknown) => error,
+    );
+    expect(outcome).toBeInstanceOf(StartupError);
+    expect((outcome as Error).message).toMatch(
+      /^ROLE=worker needs a broker shared with the other processes: set ALPACA_KEY_ID/,
+    );
+    // The refusal comes from the configuration alone: no embedded database was made.
+    expect(await readdir(directory)).toEqual([]);
+  }, 60_000);
 });
