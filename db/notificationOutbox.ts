@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, lt, lte, notExists, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, lt, lte, notExists, or, sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
 import type { Database } from "./database";
 import { notificationOutbox } from "./schema";
@@ -38,17 +38,28 @@ export async function enqueueNotification(
   return rows.length > 0;
 }
 
+/** Which rows a sender takes, by kind. */
+export interface ClaimKinds {
+  /** The kinds the sender can deliver. */
+  readonly kinds: readonly string[];
+  /** Rows of other kinds are taken once written at or before this time (to be given up). */
+  readonly othersWrittenBy: Date;
+}
+
 /**
  * Takes up to `limit` due messages for sending and leases them for `leaseMs`: concurrent senders
  * skip each other's rows, and a sender that dies lets its lease lapse so another retries. A chat's
  * messages go in the order written: none is taken while an earlier one of its chat waits for a
- * retry or is leased to another sender (a fill is never told before its entry).
+ * retry or is leased to another sender (a fill is never told before its entry). With `only`, rows
+ * of kinds the sender cannot deliver are left alone, untouched, until they are old: a sender that
+ * knows them takes them meanwhile, and being left due they hold none of their chat's rows back.
  */
 export async function claimDueNotifications(
   db: Database,
   limit: number,
   leaseMs: number,
   at: Date,
+  only?: ClaimKinds,
 ): Promise<OutboxMessage[]> {
   return db.transaction(async (tx) => {
     // One claim at a time, each seeing the leases of the one before: a claim running beside
@@ -64,6 +75,12 @@ export async function claimDueNotifications(
         and(
           eq(notificationOutbox.status, "pending"),
           lte(notificationOutbox.nextAttemptAt, at),
+          only === undefined
+            ? undefined
+            : or(
+                inArray(notificationOutbox.kind, [...only.kinds]),
+                lte(notificationOutbox.createdAt, only.othersWrittenBy),
+              ),
           notExists(
             tx
               .select({ id: earlier.id })

@@ -200,6 +200,12 @@ const CATEGORY_OF: Readonly<Record<NoticeKind, NoticeCategory>> = {
   DAILY_SUMMARY: "dailySummary",
 };
 
+/**
+ * Every notice kind this version writes and renders. An outbox row of another kind was written
+ * by a newer version (a rolling deploy), or is broken.
+ */
+export const NOTICE_KINDS = Object.keys(CATEGORY_OF) as readonly NoticeKind[];
+
 /** The /settings category a notice belongs to. */
 export function categoryOfNotice(kind: NoticeKind): NoticeCategory {
   return CATEGORY_OF[kind];

@@ -18,6 +18,7 @@ import {
   markNotificationSent,
   type OutboxMessage,
 } from "../db/notificationOutbox";
+import { NOTICE_KINDS } from "../domain/notifications";
 import { jobIdOf, type NotifyPayload, notifyPayloadSchema } from "./queues";
 
 /** One message as the sender gets it: the notice payload is rendered by the sender. */
@@ -70,6 +71,11 @@ export interface NotifySettings {
   readonly maxRounds: number;
   /** How often the scheduler runs the processor (default 5 s); writers also ask for a run. */
   readonly everyMs: number;
+  /**
+   * How long a notice of a kind this process does not know is left for one that does (a newer
+   * version during a rolling deploy) before this one takes it, to give it up (default 1 h).
+   */
+  readonly unknownKindGraceMs: number;
 }
 
 export const DEFAULT_NOTIFY_SETTINGS: NotifySettings = {
@@ -80,6 +86,7 @@ export const DEFAULT_NOTIFY_SETTINGS: NotifySettings = {
   maxBackoffMs: 15 * 60_000,
   maxRounds: 20,
   everyMs: 5_000,
+  unknownKindGraceMs: 60 * 60_000,
 };
 
 export interface NotifyDeps {
@@ -88,6 +95,8 @@ export interface NotifyDeps {
   now(): Date;
   readonly logger: Logger;
   readonly settings?: Partial<NotifySettings>;
+  /** The notice kinds this process delivers (default: every kind of this version's notices). */
+  readonly noticeKinds?: readonly string[];
 }
 
 /** What one delivery pass did. */
@@ -189,12 +198,11 @@ export async function deliverDueNotifications(deps: NotifyDeps): Promise<NotifyR
   const settings = { ...DEFAULT_NOTIFY_SETTINGS, ...deps.settings };
   const counts: Record<RowOutcome, number> = { sent: 0, retrying: 0, gaveUp: 0 };
   for (let round = 0; round < settings.maxRounds; round++) {
-    const rows = await claimDueNotifications(
-      deps.db,
-      settings.batchSize,
-      settings.leaseMs,
-      deps.now(),
-    );
+    const at = deps.now();
+    const rows = await claimDueNotifications(deps.db, settings.batchSize, settings.leaseMs, at, {
+      kinds: deps.noticeKinds ?? NOTICE_KINDS,
+      othersWrittenBy: new Date(at.getTime() - settings.unknownKindGraceMs),
+    });
     if (rows.length === 0) break;
     // Every row is handed over before any is awaited (in claimed order, which keeps each chat's
     // order), and marked the moment its own message is out.

@@ -8,7 +8,7 @@ import type { TelegramNoticeSender } from "../../bot/notify/telegramNoticeSender
 import { createTelegramApi } from "../../bot/telegramApi";
 import { claimDueNotifications, enqueueNotification } from "../../db/notificationOutbox";
 import { notificationOutbox } from "../../db/schema";
-import type { OrderFilledNotice } from "../../domain/notifications";
+import { NOTICE_KINDS, type OrderFilledNotice } from "../../domain/notifications";
 import {
   createNotifyProcessor,
   DEFAULT_NOTIFY_SETTINGS,
@@ -202,6 +202,59 @@ describe("notify: outbox delivery", () => {
       "doomed",
     ]);
     expect(sender.sent).toEqual([]);
+  });
+
+  it("leaves a notice of a kind it does not know to a process that does, without holding its chat back", async () => {
+    // Written by a newer process during a rolling deploy; this (older) one delivers the rest.
+    await queue("newer kind", 1, "POSITION_SCALED");
+    await queue("fill after it", 1);
+    const older = new RecordingSender();
+    expect(await deliverDueNotifications(deps(older))).toEqual({
+      sent: 1,
+      retrying: 0,
+      gaveUp: 0,
+    });
+    expect(older.attempts.map((m) => m.dedupeKey)).toEqual(["fill after it"]);
+    const left = await row("newer kind");
+    expect([left.status, left.attempts]).toEqual(["pending", 0]);
+
+    // The newer process knows the kind and delivers it.
+    const newer = new RecordingSender();
+    expect(
+      await deliverDueNotifications({
+        ...deps(newer),
+        noticeKinds: [...NOTICE_KINDS, "POSITION_SCALED"],
+      }),
+    ).toEqual({ sent: 1, retrying: 0, gaveUp: 0 });
+    expect(newer.sent.map((m) => m.dedupeKey)).toEqual(["newer kind"]);
+  });
+
+  it("gives up a notice of a kind no process delivered once it has waited long enough", async () => {
+    await queue("broken", 5, "NO_SUCH_NOTICE");
+    // As the Telegram sender answers a kind it cannot render.
+    const refusing: NoticeSender = {
+      async send(message) {
+        return {
+          ok: false,
+          retryable: false,
+          error: `not a notice this desk knows: ${message.kind}`,
+        };
+      },
+    };
+    const grace = DEFAULT_NOTIFY_SETTINGS.unknownKindGraceMs;
+    now = new Date(T0.getTime() + grace - 1);
+    expect(await deliverDueNotifications(deps(refusing))).toEqual({
+      sent: 0,
+      retrying: 0,
+      gaveUp: 0,
+    });
+    now = new Date(T0.getTime() + grace);
+    expect(await deliverDueNotifications(deps(refusing))).toEqual({
+      sent: 0,
+      retrying: 0,
+      gaveUp: 1,
+    });
+    expect((await row("broken")).status).toBe("failed");
   });
 
   it("lets two senders work side by side without sending a message twice", async () => {
