@@ -32,6 +32,12 @@ export interface DeskMetrics {
   readonly alerts: Counter<"outcome">;
   /** HTTP requests served, by route and status code. */
   readonly httpRequests: Counter<"route" | "status">;
+  /**
+   * Notices the outbox gave up (the trader never got them), by notice kind and why: `refused`
+   * (Telegram refused the message or chat for good, or it cannot be rendered) or
+   * `out_of_attempts`.
+   */
+  readonly noticesGivenUp: Counter<"kind" | "reason">;
   /** Wires the scrape-time gauges (queue depth, trading state) to their sources. */
   setSources(sources: MetricsSources): void;
   /** The metrics in Prometheus text format. */
@@ -109,6 +115,12 @@ export function createMetrics(): DeskMetrics {
     labelNames: ["route", "status"] as const,
     registers: [registry],
   });
+  const noticesGivenUp = new Counter({
+    name: "desk_notices_given_up_total",
+    help: "Notices the outbox gave up without delivering them, by notice kind and reason",
+    labelNames: ["kind", "reason"] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: "desk_queue_depth",
     help: "Jobs in each queue, by state",
@@ -147,6 +159,7 @@ export function createMetrics(): DeskMetrics {
     streamReconnects,
     alerts,
     httpRequests,
+    noticesGivenUp,
     setSources(next) {
       sources = next;
     },

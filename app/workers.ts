@@ -77,6 +77,7 @@ export async function startLifecycleWorkers(context: WorkerContext): Promise<Run
       sender,
       now: context.now,
       logger: context.logger,
+      metrics: context.metrics,
     });
   } else {
     context.logger.warn(

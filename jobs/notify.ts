@@ -97,6 +97,18 @@ export interface NotifyDeps {
   readonly settings?: Partial<NotifySettings>;
   /** The notice kinds this process delivers (default: every kind of this version's notices). */
   readonly noticeKinds?: readonly string[];
+  /** Where notices given up are counted, for an operator to alert on (the desk's /metrics). */
+  readonly metrics?: NotifyMetrics;
+}
+
+/** Why a notice was given up: refused for good, or its attempts ran out. */
+export type GiveUpReason = "refused" | "out_of_attempts";
+
+/** The counters the notify job keeps (app/metrics.ts provides them). */
+export interface NotifyMetrics {
+  readonly noticesGivenUp: {
+    inc(labels: { readonly kind: string; readonly reason: GiveUpReason }): void;
+  };
 }
 
 /** What one delivery pass did. */
@@ -157,6 +169,12 @@ async function settleRow(
   await markNotificationFailed(deps.db, row.id, result.error, retryAt, {
     countAttempt: floodWaitMs === undefined,
   });
+  if (giveUp) {
+    deps.metrics?.noticesGivenUp.inc({
+      kind: row.kind,
+      reason: result.retryable ? "out_of_attempts" : "refused",
+    });
+  }
   deps.logger[giveUp ? "error" : "warn"](
     {
       outboxId: row.id,

@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createMetrics } from "../../app/metrics";
 import { createDeskNoticeSender } from "../../bot/notify/deskNoticeSender";
 import type { TelegramNoticeSender } from "../../bot/notify/telegramNoticeSender";
 import { createTelegramApi } from "../../bot/telegramApi";
@@ -255,6 +256,26 @@ describe("notify: outbox delivery", () => {
       gaveUp: 1,
     });
     expect((await row("broken")).status).toBe("failed");
+  });
+
+  it("counts the notices it gives up on the metrics, by kind and why", async () => {
+    await queue("blocked", 1, "TRADE_CLOSED");
+    await queue("doomed", 2);
+    const metrics = createMetrics();
+    const sender = new RecordingSender([
+      { ok: false, retryable: false, error: "403 Forbidden: bot was blocked by the user" },
+      { ok: false, retryable: true, error: "502" },
+      { ok: false, retryable: true, error: "502" },
+    ]);
+    const d = { ...deps(sender, { maxAttempts: 2, baseBackoffMs: 10 }), metrics };
+    await deliverDueNotifications(d);
+    now = new Date(now.getTime() + 60_000);
+    await deliverDueNotifications(d);
+    const text = await metrics.render();
+    expect(text).toContain('desk_notices_given_up_total{kind="TRADE_CLOSED",reason="refused"} 1');
+    expect(text).toContain(
+      'desk_notices_given_up_total{kind="ORDER_FILLED",reason="out_of_attempts"} 1',
+    );
   });
 
   it("lets two senders work side by side without sending a message twice", async () => {
