@@ -24,8 +24,13 @@ export interface DecisionDraft {
   readonly timeInForce?: TimeInForce;
   /** `user:<telegram id>`, `alert:<external id>`, `api`. */
   readonly createdBy: string;
-  /** A decision made at creation (a trader's own plan confirmed in the conversation). */
-  readonly status?: Extract<DecisionStatus, "pending" | "approved">;
+  /**
+   * A decision made at creation: approved (a trader's own plan confirmed in the conversation) or
+   * rejected (a plan card cancelled, holding its key so the card's Confirm makes nothing).
+   */
+  readonly status?: Extract<DecisionStatus, "pending" | "approved" | "rejected">;
+  /** Why it was decided so, for a decision rejected at creation. */
+  readonly statusReason?: string | null;
   readonly decidedByUserId?: number | null;
   readonly scheduledFor?: Date | null;
   readonly expiresAt?: Date | null;
@@ -65,7 +70,7 @@ export async function recordDecisionMessage(
     .where(eq(decisions.id, decisionId));
 }
 
-/** Records a new decision (pending, or approved when the trader confirmed it on creation). */
+/** Records a new decision (pending, or approved or rejected when decided on creation). */
 export async function createDecision(
   db: Database,
   draft: DecisionDraft,
@@ -138,9 +143,10 @@ async function insertDecision(
       riskAmount: draft.riskAmount,
       timeInForce: draft.timeInForce ?? "day",
       status,
+      statusReason: draft.statusReason ?? null,
       createdBy: draft.createdBy,
       decidedByUserId: draft.decidedByUserId ?? null,
-      decidedAt: status === "approved" ? at : null,
+      decidedAt: status === "pending" ? null : at,
       scheduledFor: draft.scheduledFor ?? null,
       expiresAt: draft.expiresAt ?? null,
       idempotencyKey: idempotency?.key ?? null,

@@ -2,7 +2,12 @@
  * /plan [SYMBOL]: a conversation that asks for the trade step by step (symbol, side, entry, stop,
  * target, risk %, sizing method), shows the plan card from domain/planTrade.ts, and on Confirm
  * stores an approved decision and hands it to the jobs. Wrong answers are explained and asked
- * again; /cancel (bot/features/cancel.ts) leaves the form anywhere.
+ * again; /cancel leaves the form anywhere (bot/features/cancel.ts hands it to the open form).
+ *
+ * A card's Confirm and its Cancel (the button or /cancel) can both be under way at once: a press
+ * held past the chat's update timeout lets the next update replay the form from its stored state.
+ * The database settles it: each stores its claim under the card's key (planService.ts), the first
+ * one wins, and the other says what really happened.
  *
  * Conversations replay from the top on every update: every database, broker-fact or clock call
  * goes through `conversation.external` and returns JSON-safe values (decimals as strings).
@@ -19,7 +24,7 @@ import type { BotContext, FormContext } from "../context";
 import type { BotDeps, BotFeature } from "../feature";
 import { PLAN_CARD_ACTION, planCardKeyboard, readPlanCardPress } from "../keyboards/plan";
 import { escapeHtml } from "../views/html";
-import { dollars, priceText, renderPlanCard } from "../views/planCard";
+import { dollars, type PlanCardModel, priceText, renderPlanCard } from "../views/planCard";
 import { guardCommand } from "./access";
 import { settleAlertCopies } from "./alertsCopies";
 import { type FollowRequest, followDecision } from "./planFollow";
@@ -39,7 +44,7 @@ import {
   targetSideProblem,
 } from "./planInput";
 import { DEFAULT_CONFIRMATION_MS, DEFAULT_ORDER_FOLLOW_MS, type QuoteFacts } from "./planPorts";
-import { type Priced, priceTrade, submitCard } from "./planService";
+import { type CardCancel, cancelCard, type Priced, priceTrade, submitCard } from "./planService";
 
 export const PLAN_CONVERSATION = "plan";
 
@@ -116,6 +121,13 @@ export function createPlanFeature(): BotFeature {
         await ctx.conversation.exitAll();
         await ctx.conversation.enter(PLAN_CONVERSATION, symbol === "" ? {} : { symbol });
       });
+      // /cancel passed on by a form that timed out meanwhile (an open form answers it itself).
+      composer.command("cancel", async (ctx) => {
+        await ctx.conversation.exitAll();
+        await ctx.reply(
+          "Nothing to cancel: the form is no longer open. /orders lists working orders.",
+        );
+      });
       // Presses of cards whose form is over (confirmed, cancelled, replaced, timed out).
       composer.callbackQuery(PLAN_CARD_ACTION.pattern, async (ctx) => {
         const press = readPlanCardPress(ctx.callbackQuery.data);
@@ -138,18 +150,90 @@ export function createPlanFeature(): BotFeature {
   };
 }
 
-/** The form itself. */
+interface PlanEffects {
+  /** Follows a confirmed order in its message (in the background). */
+  readonly follow: (request: FollowRequest) => void;
+  /** Rewrites every copy of an alert this plan approved (in the background). */
+  readonly settleAlert: (alertId: number, outcome: string) => void;
+}
+
+/** A card this form offered for Confirm: what a Cancel of the form must claim. */
+interface OfferedCard {
+  readonly cardId: string;
+  readonly accountId: number;
+  readonly card: PlanCardModel;
+}
+
+/** /cancel sent while the form waits for a text answer: leaves the form from wherever it is. */
+class CancelCommand {
+  constructor(readonly ctx: FormContext) {}
+}
+
+const CANCEL_COMMAND = /^\/cancel(@\w+)?(\s|$)/i;
+
+/** The form itself; /cancel sent at a question ends it here. */
 async function runPlan(
   deps: BotDeps,
-  effects: {
-    /** Follows a confirmed order in its message (in the background). */
-    readonly follow: (request: FollowRequest) => void;
-    /** Rewrites every copy of an alert this plan approved (in the background). */
-    readonly settleAlert: (alertId: number, outcome: string) => void;
-  },
+  effects: PlanEffects,
   conversation: PlanConversation,
   ctx: FormContext,
   start: PlanStart,
+): Promise<void> {
+  const offered: OfferedCard[] = [];
+  try {
+    await planUntilDone(deps, effects, conversation, ctx, start, offered);
+  } catch (error) {
+    if (!(error instanceof CancelCommand)) throw error;
+    const outcome = await cancelOffered(deps, conversation, ctx, offered);
+    await error.ctx.reply(cancelReply(outcome), { parse_mode: "HTML" });
+  }
+}
+
+/**
+ * Claims every card this form offered for Confirm as cancelled: a Confirm of one of them may still
+ * be in flight (a card left by Edit included). A card a Confirm took first answers for them all.
+ */
+async function cancelOffered(
+  deps: BotDeps,
+  conversation: PlanConversation,
+  ctx: FormContext,
+  offered: readonly OfferedCard[],
+): Promise<CardCancel> {
+  if (offered.length === 0) return { ok: true, code: "CANCELLED" };
+  const telegramUserId = ctx.deskUser.telegramUserId;
+  const outcomes = await conversation.external(() =>
+    Promise.all(
+      offered.map((entry) =>
+        cancelCard(deps, telegramUserId, entry.accountId, entry.card, entry.cardId),
+      ),
+    ),
+  );
+  return (
+    outcomes.find((outcome) => outcome.code === "CARD_CONFIRMED") ??
+    outcomes.find((outcome) => outcome.code === "UNKNOWN") ?? { ok: true, code: "CANCELLED" }
+  );
+}
+
+/** The chat's answer to a cancel of the form. */
+function cancelReply(outcome: CardCancel): string {
+  switch (outcome.code) {
+    case "CANCELLED":
+      return "Cancelled. Nothing was sent.";
+    case "CARD_CONFIRMED":
+      return `Not cancelled: this plan was already confirmed as decision #${outcome.decisionId} and sent for execution. To cancel its entry, use its Cancel button under /orders.`;
+    case "UNKNOWN":
+      return escapeHtml(outcome.message);
+  }
+}
+
+/** The form until it ends: asked, priced, shown as a card, confirmed, edited or cancelled. */
+async function planUntilDone(
+  deps: BotDeps,
+  effects: PlanEffects,
+  conversation: PlanConversation,
+  ctx: FormContext,
+  start: PlanStart,
+  offered: OfferedCard[],
 ): Promise<void> {
   const telegramUserId = ctx.deskUser.telegramUserId;
   let draft: PlanDraft = start.draft ?? {};
@@ -185,11 +269,31 @@ async function runPlan(
       ctx.api.editMessageText(sent.chat.id, sent.message_id, renderPlanCard(card, outcome), {
         parse_mode: "HTML",
       });
+    // Newest first: the card on screen is the one a cancel settles.
+    if (card.canConfirm) offered.unshift({ cardId, accountId: priced.accountId, card });
 
     const press = await waitForCardPress(conversation, cardId, ttlMs);
     if (press.answer === "cancel") {
-      await press.ctx.answerCallbackQuery({ text: "Cancelled." });
-      await settle("<b>Cancelled.</b> Nothing was done.");
+      const outcome = await cancelOffered(deps, conversation, ctx, offered);
+      if (press.ctx.callbackQuery !== undefined) {
+        await press.ctx.answerCallbackQuery(
+          outcome.code === "CANCELLED"
+            ? { text: "Cancelled." }
+            : {
+                text:
+                  outcome.code === "CARD_CONFIRMED"
+                    ? `Too late to cancel: already confirmed (decision #${outcome.decisionId}) and sent for execution. Cancel its entry from /orders.`
+                    : outcome.message.slice(0, 200),
+                show_alert: true,
+              },
+        );
+      }
+      // The card is settled by the Confirm that took it, or stays as it is when the claim failed.
+      if (outcome.code === "CANCELLED") await settle("<b>Cancelled.</b> Nothing was done.");
+      // /cancel is always answered in the chat; the button only when a pop-up is not enough.
+      if (press.ctx.callbackQuery === undefined || outcome.code !== "CANCELLED") {
+        await press.ctx.reply(cancelReply(outcome), { parse_mode: "HTML" });
+      }
       return;
     }
     if (press.answer === "edit") {
@@ -237,6 +341,11 @@ async function runPlan(
     });
     const confirmedText = (decisionId: number) =>
       `<b>Confirmed.</b> Decision #${decisionId} sent for execution: ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)}, risk ${dollars(card.riskAmount ?? "0")}.`;
+    if (!submitted.ok && "code" in submitted && submitted.code === "CARD_CANCELLED") {
+      // The card's Cancel claimed it while this press was held: nothing was stored or sent.
+      await settle(`<b>Cancelled.</b> Nothing was sent: ${escapeHtml(submitted.message)}`);
+      return;
+    }
     if (!submitted.ok && "decisionId" in submitted) {
       // Another press of this card made the decision and follows it: only undo this press's
       // "Working…".
@@ -519,6 +628,7 @@ async function readText(conversation: PlanConversation, ctx: FormContext): Promi
       await ctx.reply("Please answer with text, or /cancel to leave the plan.");
       continue;
     }
+    if (CANCEL_COMMAND.test(text)) throw new CancelCommand(update);
     if (/^\/plan(@\w+)?(\s|$)/i.test(text)) await conversation.halt({ next: true });
     if (text.startsWith("/")) await conversation.skip({ next: true });
     return text;
@@ -530,7 +640,10 @@ type CardPress = {
   readonly ctx: FormContext;
 };
 
-/** Waits for a press of this card's buttons; other updates are answered or passed on. */
+/**
+ * Waits for a press of this card's buttons (/cancel counts as its Cancel); other updates are
+ * answered or passed on.
+ */
 async function waitForCardPress(
   conversation: PlanConversation,
   cardId: string,
@@ -547,6 +660,7 @@ async function waitForCardPress(
       else return { answer: press.answer, ctx: update };
     }
     const text = update.message?.text;
+    if (text !== undefined && CANCEL_COMMAND.test(text)) return { answer: "cancel", ctx: update };
     if (text !== undefined && /^\/plan(@\w+)?(\s|$)/i.test(text))
       await conversation.halt({ next: true });
     if (text?.startsWith("/")) await conversation.skip({ next: true });

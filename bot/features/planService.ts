@@ -13,6 +13,8 @@ import { loadTradingState, tradingStateOf } from "../../db/brokerAccounts";
 import {
   createDecision,
   createDecisionOnce,
+  type Decision,
+  type DecisionDraft,
   findDecisionByIdempotencyKey,
 } from "../../db/decisions";
 import { loadRiskLimits } from "../../db/riskLimits";
@@ -39,9 +41,10 @@ export type Submitted =
       readonly ok: false;
       /**
        * ALERT_TAKEN: another press decided the alert first; ALERT_EXPIRED: the alert's time ran
-       * out (while an adjusted plan was open); REFUSED: nothing may be entered.
+       * out (while an adjusted plan was open); REFUSED: nothing may be entered; CARD_CANCELLED:
+       * the card's Cancel (or /cancel) claimed it first, nothing was stored.
        */
-      readonly code: "ALERT_TAKEN" | "ALERT_EXPIRED" | "REFUSED";
+      readonly code: "ALERT_TAKEN" | "ALERT_EXPIRED" | "REFUSED" | "CARD_CANCELLED";
       readonly message: string;
     }
   | {
@@ -52,12 +55,127 @@ export type Submitted =
       readonly message: string;
     };
 
+export type CardCancel =
+  /** The card is claimed as cancelled (now, or by an earlier Cancel): its Confirm makes nothing. */
+  | { readonly ok: true; readonly code: "CANCELLED" }
+  /** A Confirm of the card claimed it first and made decision `decisionId`. */
+  | { readonly ok: false; readonly code: "CARD_CONFIRMED"; readonly decisionId: number }
+  /** The claim could not be stored: a Confirm still in flight may go through. */
+  | { readonly ok: false; readonly code: "UNKNOWN"; readonly message: string };
+
 /**
  * The idempotency key a plan card's decision is stored under. `/` is not allowed in the API's
  * Idempotency-Key, so no API client's key can take a card's.
  */
 export function planCardKey(cardId: string): string {
   return `plan/${cardId}`;
+}
+
+/** Why a cancelled card's claim is rejected: the only way a card's key holds a rejected decision. */
+const CARD_CANCELLED_REASON = "PLAN_CANCELLED";
+
+/** A card's decision as a draft: approved on Confirm, rejected when Cancel claims the card. */
+function cardDraft(
+  card: PlanCardModel & { readonly quantity: string; readonly stop: string },
+  accountId: number,
+  alertId: number | undefined,
+  telegramUserId: number,
+  decidedByUserId: number | null,
+  status: "approved" | "rejected",
+): DecisionDraft {
+  return {
+    accountId,
+    source: alertId === undefined ? "manual" : "alert",
+    alertId: alertId ?? null,
+    symbol: card.symbol,
+    side: card.side === "long" ? "buy" : "sell",
+    entryType: card.entryType,
+    entryPrice: card.limitPrice === null ? null : new Decimal(card.limitPrice),
+    stopPrice: new Decimal(card.stop),
+    targetPrice: card.target === null ? null : new Decimal(card.target),
+    quantity: new Decimal(card.quantity),
+    riskAmount: new Decimal(card.riskAmount ?? "0"),
+    createdBy: `user:${telegramUserId}`,
+    status,
+    statusReason: status === "rejected" ? CARD_CANCELLED_REASON : null,
+    decidedByUserId,
+  };
+}
+
+/** The card's claim on its key: one decision per card, whether Confirm or Cancel stores it. */
+function cardIdempotency(card: PlanCardModel, cardId: string) {
+  return {
+    key: planCardKey(cardId),
+    requestHash: createHash("sha256").update(JSON.stringify(card)).digest("hex"),
+    // Read by the API's replays only, which never see a card's key.
+    submitAnswer: {},
+  };
+}
+
+/** A card's key was found taken by `holder` (inside a transaction: it rolls it back). */
+class CardKeyTaken extends Error {
+  constructor(readonly holder: Decision) {
+    super(`plan card key taken by decision ${holder.id}`);
+  }
+}
+
+/** What a card's key holder means for a Confirm of the card. */
+function takenCard(holder: Decision): Submitted {
+  return holder.status === "rejected"
+    ? {
+        ok: false,
+        code: "CARD_CANCELLED",
+        message: "This plan was cancelled before the Confirm went through.",
+      }
+    : {
+        ok: false,
+        code: "CARD_TAKEN",
+        decisionId: holder.id,
+        message: `This plan was already confirmed: decision #${holder.id}.`,
+      };
+}
+
+/**
+ * Cancels a plan card for good: stores a rejected decision under the card's key, so a Confirm of
+ * the card still in flight (held past the chat's timeout, a slow database) finds the key taken and
+ * makes nothing. The unique key decides between them: when a Confirm stored its decision first,
+ * nothing is written and CARD_CONFIRMED names that decision. A card without a size can never be
+ * confirmed, so nothing needs claiming.
+ */
+export async function cancelCard(
+  deps: BotDeps,
+  telegramUserId: number,
+  accountId: number,
+  card: PlanCardModel,
+  cardId: string,
+): Promise<CardCancel> {
+  const { db } = deps;
+  const { quantity, stop } = card;
+  if (db === undefined || quantity === null || stop === null)
+    return { ok: true, code: "CANCELLED" };
+  try {
+    const user = await findUserByTelegramId(db, telegramUserId);
+    // The claim carries no alert: a cancelled adjusted plan leaves the alert to the others.
+    const draft = cardDraft(
+      { ...card, quantity, stop },
+      accountId,
+      undefined,
+      telegramUserId,
+      user?.id ?? null,
+      "rejected",
+    );
+    const once = await createDecisionOnce(db, draft, cardIdempotency(card, cardId), deps.now());
+    if (once.created || once.decision.status === "rejected") return { ok: true, code: "CANCELLED" };
+    return { ok: false, code: "CARD_CONFIRMED", decisionId: once.decision.id };
+  } catch (error) {
+    deps.logger.error({ err: error, symbol: card.symbol, cardId }, "plan cancel not stored");
+    return {
+      ok: false,
+      code: "UNKNOWN",
+      message:
+        "The database did not answer: the cancel may not have been stored, and a Confirm still in flight could go through. Check /orders.",
+    };
+  }
 }
 
 /** Prices a trade for the account the user trades: the plan card with every violation. */
@@ -145,7 +263,8 @@ async function kellyInputs(deps: BotDeps, accountId: number): Promise<KellyInput
  * Stores a confirmed card as an approved decision and hands it to the jobs. A card from an alert
  * first takes the alert: one decision per alert, whoever presses first. A card with an id makes
  * one decision: a second press of it (a double tap handled after the first timed out, an update
- * delivered again) answers CARD_TAKEN with the first one's decision.
+ * delivered again) answers CARD_TAKEN with the first one's decision, and a press after the card's
+ * Cancel claimed it (cancelCard) answers CARD_CANCELLED, storing and sending nothing.
  */
 export async function submitCard(
   deps: BotDeps,
@@ -186,68 +305,41 @@ export async function submitCard(
     }
   }
   const user = await findUserByTelegramId(db, telegramUserId);
-  const stopPrice = new Decimal(card.stop);
-  const quantity = new Decimal(card.quantity);
+  const draft = cardDraft(
+    { ...card, quantity: card.quantity, stop: card.stop },
+    accountId,
+    alertId,
+    telegramUserId,
+    user?.id ?? null,
+    "approved",
+  );
   // The alert is taken and its decision stored together: an alert taken without its decision
-  // (the insert failing) would stay approved with nothing to trade, and no one could approve it.
-  const decision = await db.transaction(async (tx) => {
-    if (alertId !== undefined) {
-      const taken = await moveAlert(tx, alertId, ["received", "sent"], "approved", actor, at);
-      if (taken === null) return null;
-    }
-    const draft = {
-      accountId,
-      source: alertId === undefined ? "manual" : "alert",
-      alertId: alertId ?? null,
-      symbol: card.symbol,
-      side: card.side === "long" ? "buy" : "sell",
-      entryType: card.entryType,
-      entryPrice: card.limitPrice === null ? null : new Decimal(card.limitPrice),
-      stopPrice,
-      targetPrice: card.target === null ? null : new Decimal(card.target),
-      quantity,
-      riskAmount: new Decimal(card.riskAmount ?? "0"),
-      createdBy: actor,
-      status: "approved",
-      decidedByUserId: user?.id ?? null,
-    } as const;
-    if (cardId === undefined) return createDecision(tx, draft, at);
-    const once = await createDecisionOnce(
-      tx,
-      draft,
-      {
-        key: planCardKey(cardId),
-        requestHash: createHash("sha256").update(JSON.stringify(card)).digest("hex"),
-        // Read by the API's replays only, which never see a card's key.
-        submitAnswer: {},
-      },
-      at,
-    );
-    return once.created ? once.decision : { taken: once.decision.id };
-  });
+  // (the insert failing, or the card's key taken by its Cancel) would stay approved with nothing
+  // to trade, and no one could approve it.
+  let decision: Decision | null;
+  try {
+    decision = await db.transaction(async (tx) => {
+      if (alertId !== undefined) {
+        const taken = await moveAlert(tx, alertId, ["received", "sent"], "approved", actor, at);
+        if (taken === null) return null;
+      }
+      if (cardId === undefined) return createDecision(tx, draft, at);
+      const once = await createDecisionOnce(tx, draft, cardIdempotency(card, cardId), at);
+      if (!once.created) throw new CardKeyTaken(once.decision);
+      return once.decision;
+    });
+  } catch (error) {
+    if (error instanceof CardKeyTaken) return takenCard(error.holder);
+    throw error;
+  }
   if (decision === null) {
     // The alert may have gone to this card's own earlier press.
     const earlier =
       cardId === undefined
         ? null
         : await findDecisionByIdempotencyKey(db, accountId, planCardKey(cardId));
-    if (earlier !== null) {
-      return {
-        ok: false,
-        code: "CARD_TAKEN",
-        decisionId: earlier.id,
-        message: `This plan was already confirmed: decision #${earlier.id}.`,
-      };
-    }
+    if (earlier !== null) return takenCard(earlier);
     return { ok: false, code: "ALERT_TAKEN", message: "The alert was already decided or expired." };
-  }
-  if ("taken" in decision) {
-    return {
-      ok: false,
-      code: "CARD_TAKEN",
-      decisionId: decision.taken,
-      message: `This plan was already confirmed: decision #${decision.taken}.`,
-    };
   }
   await decisions.submit(decision.id);
   deps.logger.info(
