@@ -12,6 +12,10 @@ vi.mock("@grammyjs/transformer-throttler", async (original) =>
 );
 
 const TRADER = 6301;
+/** How long one update holds its chat: a press held longer lets the chat's next update go ahead. */
+const UPDATE_TIMEOUT_MS = 1_500;
+/** Flood control's wait for the held press's answer, past the chat's timeout. */
+const HELD_SECONDS = 3;
 
 /** A plan card's Confirm makes one decision, whatever the timing of the presses. */
 describe("a plan card confirmed twice", () => {
@@ -23,7 +27,7 @@ describe("a plan card confirmed twice", () => {
       users: { [TRADER]: "trader" },
       planning: { orderFollowMs: 0 },
       // Short, so a press held up by flood control outlives it.
-      updateTimeoutMs: 3_000,
+      updateTimeoutMs: UPDATE_TIMEOUT_MS,
     });
   });
 
@@ -57,12 +61,16 @@ describe("a plan card confirmed twice", () => {
     expect(card.buttons.flat().map((button) => button.text)).toContain("Confirm");
     // Flood control holds the first press's answer (auto-retry waits it out) past the timeout,
     // and the double tap's second press goes ahead meanwhile.
-    desk.emulator.failNext("answerCallbackQuery", { status: 429, times: 1, retryAfter: 6 });
+    desk.emulator.failNext("answerCallbackQuery", {
+      status: 429,
+      times: 1,
+      retryAfter: HELD_SECONDS,
+    });
     const first = trader.press(card, "Confirm", { timeoutMs: 20_000 });
     const second = trader.press(card, "Confirm", { timeoutMs: 20_000 });
     await Promise.all([first, second]);
     // Both presses have run to their end.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await desk.idle();
 
     const rows = await desk.database.db.select().from(decisions);
     expect(rows.map((row) => `${row.symbol} ${row.side} ${row.quantity.toString()}`)).toEqual([
@@ -99,11 +107,15 @@ describe("a plan card confirmed twice", () => {
     await trader.press(message, "Adjust");
     const card = await trader.waitForMessage({ match: "Plan: MSFT long" });
     const before = (await desk.database.db.select().from(decisions)).length;
-    desk.emulator.failNext("answerCallbackQuery", { status: 429, times: 1, retryAfter: 6 });
+    desk.emulator.failNext("answerCallbackQuery", {
+      status: 429,
+      times: 1,
+      retryAfter: HELD_SECONDS,
+    });
     const first = trader.press(card, "Confirm", { timeoutMs: 20_000 });
     const second = trader.press(card, "Confirm", { timeoutMs: 20_000 });
     await Promise.all([first, second]);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await desk.idle();
 
     const rows = (await desk.database.db.select().from(decisions)).slice(before);
     expect(rows.map((row) => `${row.symbol} ${row.alertId}`)).toEqual([`MSFT ${alert.id}`]);

@@ -30,6 +30,7 @@ import { createTestDatabase, type TestDatabase } from "../support/database";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { MARKET_OPEN_TIME, startTestSimulator, type TestSimulator } from "../support/simulator";
 import { startTelegramEmulator, type TelegramEmulator } from "../support/telegram";
+import { createUpdateTracking } from "./updateTracking";
 
 export interface PlanDesk {
   readonly emulator: TelegramEmulator;
@@ -46,6 +47,12 @@ export interface PlanDesk {
   /** Stops the bot and starts a new one on the same deps (a process restart, Redis kept). */
   restartBot(): Promise<void>;
   logs(): Record<string, unknown>[];
+  /**
+   * Resolves once the bot has taken every update users sent and finished handling them, a
+   * handler the chat's timeout released included (see updateTracking.ts); fails after
+   * `timeoutMs` (default 10 s).
+   */
+  idle(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -134,8 +141,10 @@ export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk>
     });
   }
   const features = options.features ?? DESK_FEATURES;
+  const tracking = createUpdateTracking();
   const launch = async (): Promise<{ bot: Bot<BotContext>; runner: BotRunner }> => {
-    const bot = assembleBot(deps, features);
+    const bot = assembleBot(deps, [tracking.feature, ...features]);
+    tracking.watch(bot);
     const runner = await startBot(bot, {
       logger,
       commandMenus: commandMenusFor(deps, features),
@@ -165,6 +174,7 @@ export async function startPlanDesk(options: PlanDeskOptions): Promise<PlanDesk>
       clock += milliseconds;
     },
     logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+    idle: (timeoutMs) => tracking.idle(emulator, timeoutMs),
     async stop() {
       await running.runner.stop();
       await workers?.stop();

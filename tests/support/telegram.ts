@@ -110,6 +110,8 @@ export interface TelegramEmulator {
   callbackAnswers(): CallbackAnswer[];
   /** Calls refused with a Telegram error (bad HTML, long text, bad button data...), in order. */
   refusedCalls(): { readonly method: string; readonly description: string }[];
+  /** Ids of the updates users have sent the bot so far (delivered to it or not), oldest first. */
+  userUpdateIds(): number[];
   /**
    * Makes the next `times` calls of `method` fail like Telegram does: 409 conflict, 429 with
    * retry_after (flood control) or a 5xx. Returns how many calls were failed so far.
@@ -369,6 +371,10 @@ export async function startTelegramEmulator(
     publishedMenus: () => [...menus],
     callbackAnswers: () => [...answers],
     refusedCalls: () => [...refused],
+    userUpdateIds: () =>
+      (internals.storage.userMessages as { botToken: string; updateId: number }[])
+        .filter((update) => update.botToken === token)
+        .map((update) => update.updateId),
     failNext(method, failure) {
       const entry = { failure, left: failure.times, failed: 0 };
       failures.set(method, entry);
