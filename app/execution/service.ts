@@ -110,7 +110,25 @@ export interface ExecutionService {
     lastSyncedAt: Date | null;
     stored: { equity: Decimal | null; cash: Decimal | null; buyingPower: Decimal | null };
   }>;
-  executionLog(page: Page): Promise<LoggedEvent[]>;
+  executionLog(page: Page): Promise<ExecutionLogEntry[]>;
+}
+
+/**
+ * A logged event, with the current row of the order it reports as not at the broker
+ * (reconciliation's ORDER_UNKNOWN_AT_BROKER for an order never acknowledged): what the event
+ * meant may have changed since (sent after all, or settled as never sent).
+ */
+export interface ExecutionLogEntry extends LoggedEvent {
+  readonly unsentOrder: OrderRecord | null;
+}
+
+/** Whether an event reports an order the broker did not know that it had never acknowledged. */
+function reportsUnsentOrder(event: LoggedEvent): boolean {
+  return (
+    event.event === "ORDER_UNKNOWN_AT_BROKER" &&
+    event.orderId !== null &&
+    event.details.acknowledged === false
+  );
 }
 
 /** Builds the service for one account. */
@@ -282,6 +300,18 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
         },
       };
     },
-    executionLog: (page) => listAccountLogEvents(db, accountId, page),
+    async executionLog(page) {
+      const events = await listAccountLogEvents(db, accountId, page);
+      const ids = new Set(events.filter(reportsUnsentOrder).map((event) => event.orderId));
+      const orders = new Map<number | null, OrderRecord>();
+      for (const id of ids) {
+        const order = id === null ? null : await findOrder(db, id);
+        if (order !== null) orders.set(id, order);
+      }
+      return events.map((event) => ({
+        ...event,
+        unsentOrder: reportsUnsentOrder(event) ? (orders.get(event.orderId) ?? null) : null,
+      }));
+    },
   };
 }

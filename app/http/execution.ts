@@ -5,6 +5,7 @@ import { roundAveragePrice } from "../../domain/averagePrice";
 import { type Decimal, parseDecimal, ZERO } from "../../domain/money";
 import { ORDER_STATUSES, type OrderStatus } from "../../domain/order";
 import type { PlannedSize, PricedPlan, TradeInput } from "../../domain/planTrade";
+import { brokerStateOf, unsentOrderMessage } from "../execution/brokerState";
 import type { ExecutionService, SubmitIdempotency } from "../execution/service";
 import { fieldIssues, sendError } from "./errors";
 import { tickPriceField } from "./fields";
@@ -397,6 +398,8 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
           limit_price: text(order.limitPrice),
           stop_price: text(order.stopPrice),
           status: order.status,
+          // Only "not_sent" when certain: an order not yet acknowledged may still go out.
+          broker_state: brokerStateOf(order),
           rejection_reason: order.rejectionReason,
           created_at: order.createdAt.toISOString(),
           updated_at: order.updatedAt.toISOString(),
@@ -490,6 +493,16 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
           decision_id: e.decisionId,
           trade_id: e.tradeId,
           order_id: e.orderId,
+          // An order the broker did not know: what it means now, and what to do about it.
+          ...(e.unsentOrder === null
+            ? {}
+            : {
+                broker_state: brokerStateOf(e.unsentOrder.order),
+                message: unsentOrderMessage(
+                  brokerStateOf(e.unsentOrder.order),
+                  e.unsentOrder.order.status,
+                ),
+              }),
         })),
         next_before_id: events.length === q.limit && last !== undefined ? last.id : null,
       };
