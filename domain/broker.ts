@@ -236,6 +236,24 @@ export interface BrokerAccount {
   readonly shortingEnabled: boolean;
 }
 
+/** How cash moved into or out of the account other than by trading. */
+export type CashTransferKind = "deposit" | "withdrawal" | "journal";
+
+/**
+ * One cash movement the broker booked: a deposit or withdrawal (Alpaca CSD, CSW) or a cash
+ * journal between accounts (JNLC). It moves equity without being P&L.
+ */
+export interface CashTransfer {
+  readonly id: string;
+  readonly kind: CashTransferKind;
+  /** Signed: positive into the account, negative out of it. */
+  readonly amount: Decimal;
+  /** When the broker booked it. */
+  readonly at: Date;
+  /** A canceled transfer moved nothing. */
+  readonly canceled: boolean;
+}
+
 /** The broker's market clock. */
 export interface MarketClock {
   readonly timestamp: Date;
@@ -366,6 +384,8 @@ export interface Broker {
     readonly cancelOrders?: boolean;
   }): Promise<BrokerResult<readonly ClosePositionOutcome[]>>;
   getAccount(): Promise<BrokerResult<BrokerAccount>>;
+  /** Cash transfers (deposits, withdrawals, cash journals) booked after `after`, oldest first. */
+  listCashTransfers(after: Date): Promise<BrokerResult<readonly CashTransfer[]>>;
   getClock(): Promise<BrokerResult<MarketClock>>;
   /** Trading days from `start` to `end` inclusive (`YYYY-MM-DD`). */
   getCalendar(start: string, end: string): Promise<BrokerResult<readonly TradingDay[]>>;

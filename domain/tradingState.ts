@@ -77,12 +77,18 @@ export interface DailyLossInput {
    * equity already, and counting it again would halt on a day that lost far less.
    */
   readonly realizedPnlToday: Decimal;
+  /**
+   * Cash moved into the account today other than by trading: deposits less withdrawals (the
+   * broker's cash activities). It moved the equity but is no P&L, so it is taken out of the
+   * equity change: a withdrawal is no loss, a deposit hides none.
+   */
+  readonly netDepositsToday: Decimal;
 }
 
 /** The daily-loss rule applied to the account now. */
 export interface DailyLossEvaluation {
   readonly level: DailyLossLevel;
-  /** Today's P&L counted by the rule: the worse of equity change and realized P&L. */
+  /** Today's P&L counted by the rule: the worse of equity change (less deposits) and realized P&L. */
   readonly pnlToday: Decimal;
   /** The loss, zero or more (zero on a winning day). */
   readonly lossAmount: Decimal;
@@ -99,9 +105,9 @@ export interface DailyLossEvaluation {
 }
 
 /**
- * Applies the daily-loss rule. Today's P&L is the worse of (equity - last equity), which counts
- * open losses, and the realized P&L of today's trades, so a deposit during the day cannot hide
- * their losses. The limit is `maxDailyLossPercent` of the previous close's equity. BREACHED
+ * Applies the daily-loss rule. Today's P&L is the worse of (equity - last equity - the day's net
+ * deposits), which counts open losses, and the realized P&L of today's trades, so a deposit the
+ * desk does not know of yet cannot hide their losses. The limit is `maxDailyLossPercent` of the previous close's equity. BREACHED
  * when the loss reaches the limit (at exactly 3% the account halts), WARNING when it reaches
  * `dailyLossWarningFraction` of it. With no positive previous close (a new account) there is no
  * base for a percentage: any loss counts as BREACHED, since it cannot be bounded.
@@ -110,7 +116,10 @@ export function evaluateDailyLoss(
   input: DailyLossInput,
   limits: Pick<RiskLimits, "maxDailyLossPercent" | "dailyLossWarningFraction">,
 ): DailyLossEvaluation {
-  const pnlToday = minDecimal(input.equity.minus(input.lastEquity), input.realizedPnlToday);
+  const pnlToday = minDecimal(
+    input.equity.minus(input.lastEquity).minus(input.netDepositsToday),
+    input.realizedPnlToday,
+  );
   const lossAmount = pnlToday.lt(ZERO) ? pnlToday.neg() : ZERO;
   const base = input.lastEquity.gt(ZERO) ? input.lastEquity : ZERO;
   const limitAmount = base.times(percentToFraction(limits.maxDailyLossPercent));

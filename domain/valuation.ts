@@ -1,3 +1,4 @@
+import type { CashTransfer } from "./broker";
 import { Decimal, HUNDRED, ZERO } from "./money";
 import { marketValue, type Position, unrealizedPnl } from "./position";
 
@@ -136,6 +137,23 @@ export interface DailyPnl {
 export function dailyPnlOf(equity: Decimal, lastEquity: Decimal): DailyPnl {
   const amount = equity.minus(lastEquity);
   return { amount, percent: lastEquity.gt(ZERO) ? amount.div(lastEquity).times(HUNDRED) : null };
+}
+
+/**
+ * Net cash moved into the account by transfers booked in [from, to) (epoch ms): deposits less
+ * withdrawals, cash journals by their sign. A canceled transfer moved nothing.
+ */
+export function netCashTransferred(
+  transfers: readonly CashTransfer[],
+  from: number,
+  to: number,
+): Decimal {
+  let net = ZERO;
+  for (const t of transfers) {
+    const at = t.at.getTime();
+    if (!t.canceled && at >= from && at < to) net = net.plus(t.amount);
+  }
+  return net;
 }
 
 /** A position's mark as the mark book holds it. */

@@ -27,7 +27,7 @@ import {
   type TradingCalendar,
 } from "../domain/calendar";
 import { evaluateDrawdown } from "../domain/circuitBreakers";
-import { sumDecimals } from "../domain/money";
+import { sumDecimals, ZERO } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
 import { evaluateDailyLoss, nextTradingState } from "../domain/tradingState";
 import { dailyPnlOf } from "../domain/valuation";
@@ -76,16 +76,19 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
     if (!account?.equity || !account.lastEquity || !account.lastSyncedAt) return false;
     const day = tradingDayOf(calendar, at);
     if (account.lastSyncedAt < day.from) return false;
-    const [limits, realized, settings] = await Promise.all([
+    const [limits, realized, settings, [snapshot]] = await Promise.all([
       loadRiskLimits(deps.db, accountId),
       summarizeClosedTrades(deps.db, accountId, day.from, day.to),
       loadKillSwitchSettings(deps.db, accountId),
+      listEquitySnapshots(deps.db, accountId, day.date, day.date),
     ]);
     const evaluation = evaluateDailyLoss(
       {
         equity: account.equity,
         lastEquity: account.lastEquity,
         realizedPnlToday: realized.openedInPeriodPnl,
+        // What the valuation found moved in or out today is no P&L.
+        netDepositsToday: snapshot?.netDeposits ?? ZERO,
       },
       limits,
     );

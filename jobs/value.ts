@@ -6,13 +6,15 @@
  * trade, else the side that exists), and only the marks that changed are written, in one
  * statement (with the time of the marks a newer quote confirmed at the same price). Then the
  * account's equity and last equity are recorded, the equity snapshot of the New York trading date
- * is rewritten (on a day with a session), and the daily-loss rule runs: BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
+ * is rewritten (on a day with a session), and the daily-loss rule runs, on the equity change less
+ * the day's deposits and withdrawals (the broker's cash activities, looked up once a minute and
+ * again before any halt): BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
  * transaction, then `onHalted`), WARNING tells the trader once per day. Then the drawdown
  * breaker (jobs/circuitBreakers.ts) weighs the new equity against the recent peak: open
  * positions losing value cross it too, not only exit fills. Both write only when the state changes, and queue nothing but the halt's response.
  */
 import type { Job } from "bullmq";
-import { changeTradingState, recordAccountSync } from "../db/brokerAccounts";
+import { changeTradingState, loadTradingState, recordAccountSync } from "../db/brokerAccounts";
 import { listEquitySnapshots, recordEquitySnapshot } from "../db/equitySnapshots";
 import { listPositions } from "../db/positions";
 import { loadRiskLimits } from "../db/riskLimits";
@@ -27,14 +29,15 @@ import {
   type TradingSession,
   tradingDateOf,
 } from "../domain/calendar";
-import { type Decimal, dec } from "../domain/money";
+import { type Decimal, dec, ZERO } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
 import {
   type DailyLossEvaluation,
   evaluateDailyLoss,
   nextTradingState,
+  type TradingStateClock,
 } from "../domain/tradingState";
-import { dailyPnlOf, MarkBook, type QuoteFigures } from "../domain/valuation";
+import { dailyPnlOf, MarkBook, netCashTransferred, type QuoteFigures } from "../domain/valuation";
 import { createDrawdownBreaker, type DrawdownOutcome } from "./circuitBreakers";
 import type { JobDeps } from "./context";
 import { type CalendarCache, createCalendarCache } from "./marketCalendar";
@@ -43,6 +46,8 @@ import { type ValuePayload, valuePayloadSchema } from "./queues";
 import { withRaceRetry } from "./transactions";
 
 const SOURCE = "system:daily-loss";
+/** How long the day's cash transfers found at the broker stand before they are looked up again. */
+const DEPOSITS_LOOKED_UP_EVERY_MS = 60_000;
 
 /** The New York trading date an instant's P&L belongs to, and its bounds (midnight to midnight). */
 export interface TradingDay {
@@ -313,6 +318,55 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     return recorded?.previousCloseEquity ?? account.lastEquity;
   }
 
+  /** The day's net deposits each account was last found to have, and when they were looked up. */
+  const depositsSeen = new Map<number, { date: string; amount: Decimal; at: number }>();
+
+  /**
+   * Cash moved into the account during the trading day other than by trading (deposits less
+   * withdrawals). Looked up at the broker at most once a minute per account, or now when `fresh`;
+   * in between, and when the broker cannot say, the last figure found (this process's, else the
+   * day's snapshot's) stands. `fresh` in the answer says it was looked up just now.
+   */
+  async function netDepositsOf(
+    accountId: number,
+    broker: Broker,
+    day: TradingDay,
+    at: Date,
+    fresh: boolean,
+  ): Promise<{ readonly amount: Decimal; readonly fresh: boolean }> {
+    const seen = depositsSeen.get(accountId);
+    const known = seen?.date === day.date ? seen : undefined;
+    if (known && !fresh && at.getTime() - known.at < DEPOSITS_LOOKED_UP_EVERY_MS) {
+      return { amount: known.amount, fresh: false };
+    }
+    const transfers = await broker.listCashTransfers(day.from);
+    if (transfers.ok) {
+      const amount = netCashTransferred(transfers.value, day.from.getTime(), day.to.getTime());
+      depositsSeen.set(accountId, { date: day.date, amount, at: at.getTime() });
+      return { amount, fresh: true };
+    }
+    deps.logger.warn(
+      { accountId, code: transfers.code },
+      `cash transfers unavailable: ${transfers.message}`,
+    );
+    if (known) return { amount: known.amount, fresh: false };
+    const [stored] = await listEquitySnapshots(deps.db, accountId, day.date, day.date);
+    return { amount: stored?.netDeposits ?? ZERO, fresh: false };
+  }
+
+  /** Whether the daily-loss rule would halt the account now on this evaluation. */
+  async function wouldHalt(
+    accountId: number,
+    evaluation: DailyLossEvaluation,
+    clock: TradingStateClock,
+  ): Promise<boolean> {
+    const current = await loadTradingState(deps.db, accountId);
+    if (current === null) return false;
+    const step = nextTradingState(current, evaluation, clock);
+    // A new day's halt replacing the day before's is a new halt too (and flattens again).
+    return step.changed && step.state.mode === "HALTED";
+  }
+
   async function recordDay(
     accountId: number,
     broker: Broker,
@@ -352,6 +406,31 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       tradingDay.to,
     );
     const totals = book.totals();
+    const limits = await loadRiskLimits(deps.db, accountId);
+    const lastSessionOpenAt = calendar ? lastSessionOpen(calendar, at) : null;
+    const evaluate = (netDepositsToday: Decimal) =>
+      evaluateDailyLoss(
+        {
+          lastEquity,
+          equity: account.equity,
+          // Trades opened on earlier days lost part of their P&L in earlier days' equity.
+          realizedPnlToday: realized.openedInPeriodPnl,
+          netDepositsToday,
+        },
+        limits,
+      );
+    let deposits = await netDepositsOf(accountId, broker, tradingDay, at, false);
+    let evaluation = evaluate(deposits.amount);
+    // A halt flattens with flattenOnHalt: it is never made on a figure of the day's transfers
+    // that a withdrawal since could have made stale.
+    if (
+      !deposits.fresh &&
+      evaluation.level === "BREACHED" &&
+      (await wouldHalt(accountId, evaluation, { now: at.getTime(), lastSessionOpenAt }))
+    ) {
+      deposits = await netDepositsOf(accountId, broker, tradingDay, at, true);
+      evaluation = evaluate(deposits.amount);
+    }
     // On a day without a session (weekend, holiday) the last trading day's snapshot stands as it
     // closed: nothing traded since, and the broker's previous close has become that day's own.
     if (calendar === null || session !== null) {
@@ -361,23 +440,13 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
         equity: account.equity,
         previousCloseEquity: lastEquity,
         cash: account.cash,
+        netDeposits: deposits.amount,
         realizedPnl: realized.realizedPnl,
         unrealizedPnl: totals.unrealizedPnl,
         openPositions: positionCount,
         takenAt: at,
       });
     }
-    const limits = await loadRiskLimits(deps.db, accountId);
-    const evaluation = evaluateDailyLoss(
-      {
-        lastEquity,
-        equity: account.equity,
-        // Trades opened on earlier days lost part of their P&L in earlier days' equity.
-        realizedPnlToday: realized.openedInPeriodPnl,
-      },
-      limits,
-    );
-    const lastSessionOpenAt = calendar ? lastSessionOpen(calendar, at) : null;
     await dailyLoss({ accountId, evaluation, tradingDay, lastSessionOpenAt, at });
     // After the daily-loss rule, so an automatic halt from an earlier session has been reset.
     const drawdown = await checkDrawdown(accountId, {

@@ -25,6 +25,7 @@ import type {
   BrokerFailure,
   BrokerOrder,
   BrokerResult,
+  CashTransfer,
   CloseAmount,
   ClosePositionOutcome,
   LatestQuote,
@@ -36,11 +37,13 @@ import type {
 import type { RateLimiter } from "../rateLimiter";
 import { brokerFailure, toBrokerFailure } from "./errors";
 import {
+  CASH_TRANSFER_ACTIVITIES,
   formatPercentage,
   formatQuantity,
   fromAccount,
   fromAsset,
   fromCalendarDay,
+  fromCashActivity,
   fromClock,
   fromOrder,
   fromPosition,
@@ -137,6 +140,8 @@ function sameSymbol(a: string, b: string): boolean {
 
 /** The least wait before retrying a 429, whatever its reset time says. */
 const RATE_LIMITED_FLOOR_MS = 1_000;
+/** At most this many pages of cash transfers are read in one call (100 a page). */
+const CASH_TRANSFER_PAGES = 10;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -168,6 +173,7 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
   const orders = new OrdersApi(tradingConfig);
   const positions = new PositionsApi(tradingConfig);
   const account = new trading.AccountsApi(tradingConfig);
+  const activities = new trading.AccountActivitiesApi(tradingConfig);
   const clock = new trading.ClockApi(tradingConfig);
   const calendar = new trading.CalendarApi(tradingConfig);
   const assets = new trading.AssetsApi(tradingConfig);
@@ -345,6 +351,27 @@ export function createAlpacaBroker(options: AlpacaBrokerOptions): Broker {
       }),
 
     getAccount: () => read("get account", async () => fromAccount(await account.getAccount())),
+
+    listCashTransfers: (after: Date) =>
+      read("list cash transfers", async () => {
+        const transfers: CashTransfer[] = [];
+        let pageToken: string | undefined;
+        // Pages of 100, oldest first; a day's transfers rarely fill one.
+        for (let page = 0; page < CASH_TRANSFER_PAGES; page++) {
+          const answer = await activities.getAccountActivities({
+            activityTypes: Object.keys(CASH_TRANSFER_ACTIVITIES) as trading.ActivityType[],
+            after,
+            direction: "asc",
+            pageSize: 100,
+            ...(pageToken ? { pageToken } : {}),
+          });
+          transfers.push(...answer.map(fromCashActivity));
+          const last = transfers.at(-1);
+          if (answer.length < 100 || last === undefined) break;
+          pageToken = last.id;
+        }
+        return transfers;
+      }),
 
     getClock: () => read("get clock", async () => fromClock(await clock.legacyClock())),
 

@@ -8,6 +8,8 @@ import {
   type BrokerAsset,
   type BrokerOrder,
   type BrokerPosition,
+  type CashTransfer,
+  type CashTransferKind,
   type GroupEntry,
   type LatestQuote,
   type MarketClock,
@@ -366,6 +368,36 @@ export function fromAccount(wire: trading.Account): BrokerAccount {
     accountBlocked: wire.accountBlocked === true,
     tradeSuspendedByUser: wire.tradeSuspendedByUser === true,
     shortingEnabled: wire.shortingEnabled === true,
+  };
+}
+
+/** The account activity types that move cash in or out, and what each is. */
+export const CASH_TRANSFER_ACTIVITIES: Readonly<Record<string, CashTransferKind>> = {
+  CSD: "deposit",
+  CSW: "withdrawal",
+  JNLC: "journal",
+};
+
+/**
+ * Reads a cash activity (CSD, CSW, JNLC). A deposit is counted in and a withdrawal out whatever
+ * sign the broker printed; a journal keeps its sign. Booked at `created_at`, else on its `date`
+ * (midday New York, so the date is the New York one).
+ */
+export function fromCashActivity(wire: trading.GetAccountActivities200ResponseInner): CashTransfer {
+  const type = String(wire.activityType ?? "");
+  const kind = CASH_TRANSFER_ACTIVITIES[type] ?? unreadable("cash activity type", type);
+  const net = decimal(wire.netAmount, "cash activity net amount");
+  const amount = kind === "deposit" ? net.abs() : kind === "withdrawal" ? net.abs().neg() : net;
+  const day = dateOrNull(wire.date);
+  const at =
+    dateOrNull(wire.createdAt) ??
+    (day ? new Date(day.getTime() + 17 * 3_600_000) : unreadable("cash activity time", wire.date));
+  return {
+    id: text(wire.id, "cash activity id"),
+    kind,
+    amount,
+    at,
+    canceled: wire.status === "canceled",
   };
 }
 

@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { bigint, date, integer, pgTable, unique } from "drizzle-orm/pg-core";
 import { brokerAccounts } from "./accounts";
 import { decimal, instant } from "./columns";
@@ -16,6 +17,11 @@ export const equitySnapshots = pgTable(
     /** Equity at the previous close: the base for the day's P&L. */
     previousCloseEquity: decimal("previous_close_equity").notNull(),
     cash: decimal("cash").notNull(),
+    /**
+     * Cash moved into the account during the day other than by trading: deposits less
+     * withdrawals, from the broker's cash activities. It is in `equity` but is no P&L.
+     */
+    netDeposits: decimal("net_deposits").notNull().default(sql`0`),
     realizedPnl: decimal("realized_pnl").notNull(),
     unrealizedPnl: decimal("unrealized_pnl").notNull(),
     openPositions: integer("open_positions").notNull(),

@@ -18,6 +18,7 @@ import {
   sessionsBetween,
   settlementDate,
 } from "./calendar";
+import { type CashActivity, type CashActivityType, cashActivityId } from "./cashActivities";
 import { Dec, fmt, ZERO } from "./decimal";
 import { MarketData } from "./marketData";
 import { decide, type MatchPhase } from "./matching";
@@ -68,6 +69,8 @@ export class Exchange {
    * slow to confirm them does.
    */
   eventOptions = { pendingNew: false, doneForDay: false, holdCancels: false };
+  /** Cash deposited, withdrawn or journalled since the last reset, oldest first. */
+  readonly cashActivities: CashActivity[] = [];
   private readonly listeners = new Set<(update: TradeUpdate) => void>();
   /**
    * What each open opening order reserves of buying power (remaining qty x estimated price), by
@@ -117,6 +120,7 @@ export class Exchange {
       symbols: { ...this.baseline.symbols, ...overrides.symbols },
     };
     this.book.clear();
+    this.cashActivities.length = 0;
     this.reservedByOrder.clear();
     this.reservedTotal = ZERO;
     this.positions.clear();
@@ -566,6 +570,26 @@ export class Exchange {
         if (entryDone) this.finish(member, "canceled");
       }
     }
+  }
+
+  // ---- cash transfers ----------------------------------------------------------------------
+
+  /**
+   * Books cash into (positive) or out of (negative) the account now: cash and equity move by it,
+   * the previous close's equity does not, and it is listed as an account activity.
+   */
+  transferCash(amount: Dec, type: CashActivityType): CashActivity {
+    this.sync();
+    const createdAt = this.deps.now();
+    this.account.cash = this.account.cash.plus(amount);
+    const activity: CashActivity = {
+      id: cashActivityId(createdAt, this.deps.newId(), this.cashActivities.length),
+      type,
+      netAmount: amount,
+      createdAt,
+    };
+    this.cashActivities.push(activity);
+    return activity;
   }
 
   // ---- account views -----------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import { cashActivityJson } from "../engine/cashActivities";
 import type { SimClock } from "../engine/clock";
 import { type Dec, parseDec } from "../engine/decimal";
 import type { Exchange } from "../engine/exchange";
@@ -137,6 +138,18 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
       faults.clear();
       limiter.reset();
       return json(200, stateJson(ex));
+    })
+    .on("POST", "/sim/cash", (ctx) => {
+      const b = record(ctx.body);
+      const amount = parseDec(b.amount);
+      if (!amount || amount.isZero()) return bad("amount must be a non-zero decimal");
+      const type = b.type === undefined ? (amount.isNeg() ? "CSW" : "CSD") : b.type;
+      if (type !== "CSD" && type !== "CSW" && type !== "JNLC")
+        return bad("type must be CSD, CSW or JNLC");
+      if ((type === "CSD" && amount.isNeg()) || (type === "CSW" && !amount.isNeg()))
+        return bad("a deposit is positive, a withdrawal negative");
+      const activity = ex.transferCash(amount, type);
+      return json(200, { activity: cashActivityJson(activity), account: ex.accountJson() });
     })
     .on("POST", "/sim/quotes", (ctx) => {
       const b = record(ctx.body);

@@ -1,6 +1,7 @@
 import { assetJson } from "../engine/assets";
 import { isOpen } from "../engine/book";
 import { newYorkParts } from "../engine/calendar";
+import { cashActivityJson, listCashActivities } from "../engine/cashActivities";
 import type { Exchange } from "../engine/exchange";
 import {
   cancelAllOrders,
@@ -62,6 +63,45 @@ function listOrders(ex: Exchange, ctx: RequestContext): RouteResponse {
   );
 }
 
+/** `GET /v2/account/activities[/{activity_type}]`: the account's cash activities. */
+function activities(ex: Exchange, ctx: RequestContext, type: string | null): RouteResponse {
+  const q = ctx.query;
+  const types =
+    type !== null
+      ? [type.toUpperCase()]
+      : (q
+          .get("activity_types")
+          ?.split(",")
+          .map((s) => s.trim().toUpperCase())
+          .filter(Boolean) ?? null);
+  const time = (name: string): Date | null | undefined => {
+    const text = q.get(name);
+    if (text === null) return null;
+    const t = new Date(text);
+    return Number.isNaN(t.getTime()) ? undefined : t;
+  };
+  const after = time("after");
+  const until = time("until");
+  const date = q.get("date");
+  const pageSize = Number(q.get("page_size") ?? "100");
+  if (after === undefined || until === undefined) {
+    return json(422, { code: 42210000, message: "after and until must be dates" });
+  }
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100) {
+    return json(422, { code: 42210000, message: "page_size must be 1 to 100" });
+  }
+  const page = listCashActivities(ex.cashActivities, {
+    types: types && types.length > 0 ? types : null,
+    after,
+    until,
+    date: date ? date.slice(0, 10) : null,
+    direction: q.get("direction") === "asc" ? "asc" : "desc",
+    pageSize,
+    pageToken: q.get("page_token"),
+  });
+  return json(200, page.map(cashActivityJson));
+}
+
 function calendar(ex: Exchange, ctx: RequestContext): RouteResponse {
   const today = newYorkParts(ex.time()).date;
   const shift = (days: number) =>
@@ -78,6 +118,10 @@ function calendar(ex: Exchange, ctx: RequestContext): RouteResponse {
 export function addTradingRoutes(router: Router, ex: Exchange): void {
   router
     .on("GET", "/v2/account", () => json(200, ex.accountJson()))
+    .on("GET", "/v2/account/activities", (ctx) => activities(ex, ctx, null))
+    .on("GET", "/v2/account/activities/{activity_type}", (ctx) =>
+      activities(ex, ctx, ctx.params.activity_type ?? ""),
+    )
     .on("GET", "/v2/clock", () => json(200, ex.clockJson()))
     .on("GET", "/v2/calendar", (ctx) => calendar(ex, ctx))
     .on("GET", "/v2/assets", () =>

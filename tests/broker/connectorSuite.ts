@@ -164,6 +164,29 @@ export function describeBrokerConnector(
         }
       });
 
+      it("reads the cash moved in and out of the account, signed", async () => {
+        const since = new Date(Date.now() - 7 * 86_400_000);
+        if (!current().sim) {
+          expect(Array.isArray(expectOk(await broker().listCashTransfers(since)))).toBe(true);
+          return;
+        }
+        const account = expectOk(await broker().getAccount());
+        const before = expectOk(await broker().listCashTransfers(new Date(0))).length;
+        await current().sim?.transferCash("2500");
+        await current().sim?.transferCash("-1000.50");
+        await current().sim?.transferCash("-200", "JNLC");
+        const transfers = expectOk(await broker().listCashTransfers(new Date(0))).slice(before);
+        expect(transfers.map((x) => [x.kind, x.amount.toFixed(), x.canceled])).toEqual([
+          ["deposit", "2500", false],
+          ["withdrawal", "-1000.5", false],
+          ["journal", "-200", false],
+        ]);
+        expect(transfers.every((x) => x.at.getTime() > 0 && x.id !== "")).toBe(true);
+        const after = expectOk(await broker().getAccount());
+        expect(after.equity.minus(account.equity).toFixed()).toBe("1299.5");
+        expect(after.lastEquity.toFixed()).toBe(account.lastEquity.toFixed());
+      });
+
       it("reads the market clock", async () => {
         const clock = expectOk(await broker().getClock());
         expect(clock.nextOpen.getTime()).toBeGreaterThan(0);

@@ -36,6 +36,8 @@ export interface SimulatorControl {
   /** Fills orders in `symbol` at most `sharesPerFill` shares per price update (null: no cap). */
   setLiquidity(symbol: string, sharesPerFill: string | null): Promise<void>;
   state(): Promise<SimState>;
+  /** Books cash in (positive) or out (negative): a CSD or CSW, or the type given. */
+  transferCash(amount: string, type?: "CSD" | "CSW" | "JNLC"): Promise<void>;
 }
 
 async function call(url: string, method: "GET" | "POST", body?: unknown): Promise<unknown> {
@@ -55,6 +57,9 @@ export function simulatorControl(url: string): SimulatorControl {
     url,
     async reset(body = {}) {
       await call(`${url}/sim/reset`, "POST", body);
+    },
+    async transferCash(amount, type) {
+      await call(`${url}/sim/cash`, "POST", { amount, ...(type ? { type } : {}) });
     },
     async setQuote(symbol, bid, ask) {
       await call(`${url}/sim/quotes`, "POST", { symbol, bid, ask });

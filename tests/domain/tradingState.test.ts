@@ -19,9 +19,14 @@ const MON_1500 = at("2026-03-09T19:00:00Z");
 const TUE_0800 = at("2026-03-10T12:00:00Z");
 const TUE_0931 = at("2026-03-10T13:31:00Z");
 
-const loss = (lastEquity: string, equity: string, realized = "0") =>
+const loss = (lastEquity: string, equity: string, realized = "0", deposited = "0") =>
   evaluateDailyLoss(
-    { lastEquity: dec(lastEquity), equity: dec(equity), realizedPnlToday: dec(realized) },
+    {
+      lastEquity: dec(lastEquity),
+      equity: dec(equity),
+      realizedPnlToday: dec(realized),
+      netDepositsToday: dec(deposited),
+    },
     DEFAULT_RISK_LIMITS,
   );
 
@@ -113,9 +118,25 @@ describe("the daily-loss rule (3% limit, warned at 80%)", () => {
     expect(lost.limitAmount.toString()).toBe("0");
   });
 
+  it("does not count a withdrawal during the day as a loss, nor a deposit as a gain", () => {
+    // 5,000 taken out of a 100,000 account that lost 1,000 trading: a 1% loss, not 6%.
+    const withdrawn = loss("100000", "94000", "0", "-5000");
+    expect(withdrawn.level).toBe("OK");
+    expect(withdrawn.pnlToday.toString()).toBe("-1000");
+    // 10,000 paid in while the positions lost 4,000: the deposit does not hide the loss.
+    const deposited = loss("100000", "106000", "0", "10000");
+    expect(deposited.level).toBe("BREACHED");
+    expect(deposited.pnlToday.toString()).toBe("-4000");
+  });
+
   it("follows the account's own limits", () => {
     const e = evaluateDailyLoss(
-      { lastEquity: dec("50000"), equity: dec("49000"), realizedPnlToday: dec("0") },
+      {
+        lastEquity: dec("50000"),
+        equity: dec("49000"),
+        realizedPnlToday: dec("0"),
+        netDepositsToday: dec("0"),
+      },
       { maxDailyLossPercent: dec("2"), dailyLossWarningFraction: dec("0.5") },
     );
     expect(e.level).toBe("BREACHED");

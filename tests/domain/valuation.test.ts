@@ -7,6 +7,7 @@ import {
   MarkBook,
   markOf,
   markPriceOf,
+  netCashTransferred,
   type QuoteFigures,
   valuePositions,
 } from "../../domain/valuation";
@@ -265,5 +266,29 @@ describe("MarkBook", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("cash transferred during the day", () => {
+  const transfer = (id: string, amount: string, iso: string, canceled = false) => ({
+    id,
+    kind: (amount.startsWith("-") ? "withdrawal" : "deposit") as "withdrawal" | "deposit",
+    amount: dec(amount),
+    at: new Date(iso),
+    canceled,
+  });
+
+  it("nets deposits and withdrawals booked in the period, leaving out canceled ones", () => {
+    const from = Date.parse("2026-03-02T05:00:00Z");
+    const to = Date.parse("2026-03-03T05:00:00Z");
+    const transfers = [
+      transfer("a", "-5000", "2026-03-02T04:59:59Z"),
+      transfer("b", "-2500.50", "2026-03-02T15:00:00Z"),
+      transfer("c", "1000", "2026-03-02T16:00:00Z"),
+      transfer("d", "-9000", "2026-03-02T17:00:00Z", true),
+      transfer("e", "300", "2026-03-03T05:00:00Z"),
+    ];
+    expect(netCashTransferred(transfers, from, to).toFixed()).toBe("-1500.5");
+    expect(netCashTransferred([], from, to).toFixed()).toBe("0");
   });
 });

@@ -12,7 +12,7 @@ import {
   findBrokerAccount,
   recordAccountSync,
 } from "../../db/brokerAccounts";
-import { listEquitySnapshots } from "../../db/equitySnapshots";
+import { listEquitySnapshots, recordEquitySnapshot } from "../../db/equitySnapshots";
 import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
 import { applyFill } from "../../db/orderEvents";
 import { markPosition } from "../../db/positions";
@@ -355,6 +355,40 @@ describe("daily jobs", () => {
 
     // Within the limit, the open lifts it.
     await figures("9990000");
+    expect(
+      (await daily({ data: { kind: "session-open", accountId: t.accountId } })).accounts,
+    ).toEqual([{ accountId: t.accountId, outcome: "reset", to: "ACTIVE" }]);
+  });
+
+  it("lifts at the open the day before's halt when the morning's drop is a withdrawal the valuation found", async () => {
+    await setState(t.accountId, {
+      mode: "HALTED",
+      setBy: "AUTO",
+      reason: "Day's loss 3.40% reached the 3% limit",
+      since: Date.parse("2026-03-05T14:05:00Z"),
+    });
+    // Friday's pre-market valuation: 400,000 below the previous close, all of it taken out.
+    const syncedAt = new Date("2026-03-06T14:25:00Z");
+    const figures = {
+      equity: dec("9600000"),
+      lastEquity: dec("10000000"),
+      cash: dec("9600000"),
+      buyingPower: dec("9600000"),
+    };
+    await recordAccountSync(t.db.db, t.accountId, figures, syncedAt);
+    await recordEquitySnapshot(t.db.db, {
+      accountId: t.accountId,
+      tradingDay: "2026-03-06",
+      equity: figures.equity,
+      previousCloseEquity: figures.lastEquity,
+      cash: figures.cash,
+      netDeposits: dec("-400000"),
+      realizedPnl: dec("0"),
+      unrealizedPnl: dec("0"),
+      openPositions: 0,
+      takenAt: syncedAt,
+    });
+    now = new Date("2026-03-06T14:30:00Z");
     expect(
       (await daily({ data: { kind: "session-open", accountId: t.accountId } })).accounts,
     ).toEqual([{ accountId: t.accountId, outcome: "reset", to: "ACTIVE" }]);

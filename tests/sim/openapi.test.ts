@@ -69,6 +69,48 @@ describe("simulator responses validate against Alpaca's OpenAPI specs", () => {
     await expectValid("trading", "GET", "/v2/assets/{symbol_or_asset_id}", "/v2/assets/AAPL", 200);
   });
 
+  it("cash activities: deposits, withdrawals and journals, by type, time and page", async () => {
+    await t.control("/sim/cash", { amount: "2500" });
+    await t.control("/sim/clock", { advanceSeconds: 60 });
+    await t.control("/sim/cash", { amount: "-1000.50" });
+    await t.control("/sim/cash", { amount: "-200", type: "JNLC" });
+    const all = (await expectValid(
+      "trading",
+      "GET",
+      "/v2/account/activities",
+      "/v2/account/activities?activity_types=CSD,CSW,JNLC&direction=asc",
+      200,
+    )) as { id: string; activity_type: string; net_amount: string }[];
+    expect(all.map((a) => [a.activity_type, a.net_amount])).toEqual([
+      ["CSD", "2500"],
+      ["CSW", "-1000.5"],
+      ["JNLC", "-200"],
+    ]);
+    // Cash and equity moved by the transfers: 100,000 + 2,500 - 1,000.50 - 200.
+    const account = (await call("GET", "/v2/account")).body as { cash: string };
+    expect(account.cash).toBe("101299.50");
+    const byType = (await expectValid(
+      "trading",
+      "GET",
+      "/v2/account/activities/{activity_type}",
+      "/v2/account/activities/CSW",
+      200,
+    )) as { activity_type: string }[];
+    expect(byType.map((a) => a.activity_type)).toEqual(["CSW"]);
+    const after = (await call(
+      "GET",
+      `/v2/account/activities?activity_types=TRANS&after=${MARKET_OPEN_TIME}`,
+    )) as { body: { activity_type: string }[] };
+    expect(after.body.map((a) => a.activity_type)).toEqual(["CSW"]);
+    const first = all[0]?.id ?? "";
+    const page = (await call(
+      "GET",
+      `/v2/account/activities?direction=asc&page_size=1&page_token=${encodeURIComponent(first)}`,
+    )) as { body: { activity_type: string }[] };
+    expect(page.body.map((a) => a.activity_type)).toEqual(["CSW"]);
+    await expectError("GET", "/v2/account/activities?page_size=500", 422);
+  });
+
   it("orders of every type and class, replace, lookups and cancels", async () => {
     const submit = (body: unknown) =>
       expectValid("trading", "POST", "/v2/orders", "/v2/orders", 200, body);

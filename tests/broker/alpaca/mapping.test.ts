@@ -2,6 +2,7 @@ import type { trading } from "@alpacahq/alpaca-trade-api";
 import { describe, expect, it } from "vitest";
 import { UnreadableBrokerResponse } from "../../../broker/alpaca/errors";
 import {
+  fromCashActivity,
   fromOrder,
   fromPosition,
   fromQuote,
@@ -191,5 +192,43 @@ describe("reading the broker's answers", () => {
     } as Parameters<typeof fromQuote>[1]);
     expect(quote.askPrice?.toString()).toBe("190.01");
     expect(quote.bidPrice).toBeNull();
+  });
+});
+
+describe("reading cash activities", () => {
+  const wire = (fields: Record<string, unknown>) =>
+    fields as trading.GetAccountActivities200ResponseInner;
+
+  it("counts a deposit in and a withdrawal out whatever sign is printed, a journal by its own", () => {
+    const at = new Date("2026-03-02T15:00:00Z");
+    const read = (type: string, net: string) =>
+      fromCashActivity(
+        wire({ id: `x-${type}`, activityType: type, netAmount: net, createdAt: at }),
+      );
+    expect(read("CSD", "-100").amount.toFixed()).toBe("100");
+    expect(read("CSW", "250.5").amount.toFixed()).toBe("-250.5");
+    expect(read("CSW", "-250.5").amount.toFixed()).toBe("-250.5");
+    expect(read("JNLC", "-75").amount.toFixed()).toBe("-75");
+    expect(read("JNLC", "75")).toMatchObject({ kind: "journal", at, canceled: false });
+  });
+
+  it("books one without a creation time on its New York date, and reads a canceled one", () => {
+    const read = fromCashActivity(
+      wire({
+        id: "y",
+        activityType: "CSW",
+        netAmount: "-10",
+        date: new Date("2026-03-02"),
+        status: "canceled",
+      }),
+    );
+    expect(read.at.toISOString()).toBe("2026-03-02T17:00:00.000Z");
+    expect(read.canceled).toBe(true);
+  });
+
+  it("refuses an activity that moves no cash", () => {
+    expect(() => fromCashActivity(wire({ id: "z", activityType: "FILL", netAmount: "1" }))).toThrow(
+      UnreadableBrokerResponse,
+    );
   });
 });

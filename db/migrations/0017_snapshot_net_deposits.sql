@@ -1,0 +1,1 @@
+ALTER TABLE "equity_snapshots" ADD COLUMN "net_deposits" numeric DEFAULT 0 NOT NULL;
