@@ -140,6 +140,23 @@ export async function extendNotificationLeases(
     );
 }
 
+/**
+ * Moves the messages still waiting for a chat to its new id (a group Telegram upgraded to a
+ * supergroup); sent ones stay, their message ids being the old chat's. Returns how many moved.
+ */
+export async function moveChatNotifications(
+  db: Database,
+  fromChatId: number,
+  toChatId: number,
+): Promise<number> {
+  const moved = await db
+    .update(notificationOutbox)
+    .set({ chatId: toChatId })
+    .where(and(eq(notificationOutbox.chatId, fromChatId), eq(notificationOutbox.status, "pending")))
+    .returning({ id: notificationOutbox.id });
+  return moved.length;
+}
+
 /** Marks a message delivered. */
 export async function markNotificationSent(
   db: Database,

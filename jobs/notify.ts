@@ -16,6 +16,7 @@ import {
   extendNotificationLeases,
   markNotificationFailed,
   markNotificationSent,
+  moveChatNotifications,
   type OutboxMessage,
 } from "../db/notificationOutbox";
 import { NOTICE_KINDS } from "../domain/notifications";
@@ -32,16 +33,19 @@ export interface NoticeMessage {
 /**
  * What a delivery attempt ended with. `retryable: false` gives the message up (e.g. the chat
  * blocked the bot). `retryAfterMs` is Telegram's flood wait (429 retry_after): the message is
- * tried again no sooner, and the wait does not count as one of its attempts.
+ * tried again no sooner, and the wait does not count as one of its attempts. `movedToChatId` is
+ * the chat's new id when Telegram moved it (a group upgraded to a supergroup): the chat's waiting
+ * messages are moved there.
  */
-export type NoticeSendResult =
+export type NoticeSendResult = (
   | { readonly ok: true; readonly telegramMessageId: number | null }
   | {
       readonly ok: false;
       readonly retryable: boolean;
       readonly error: string;
       readonly retryAfterMs?: number;
-    };
+    }
+) & { readonly movedToChatId?: number };
 
 /**
  * The port through which notices leave the desk (Telegram in production). The job calls `send`
@@ -154,6 +158,17 @@ async function settleRow(
   result: NoticeSendResult,
 ): Promise<RowOutcome> {
   const at = deps.now();
+  if (result.movedToChatId !== undefined && result.movedToChatId !== row.chatId) {
+    // This row and the chat's others waiting go to the new id from now on (a later row written
+    // for the old id is redirected by the sender and moved the same way).
+    const moved = await moveChatNotifications(deps.db, row.chatId, result.movedToChatId);
+    if (moved > 0) {
+      deps.logger.warn(
+        { chatId: row.chatId, movedToChatId: result.movedToChatId, moved },
+        "chat moved: its waiting notices follow it",
+      );
+    }
+  }
   if (result.ok) {
     await markNotificationSent(deps.db, row.id, result.telegramMessageId, at);
     return "sent";

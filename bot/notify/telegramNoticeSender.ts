@@ -11,7 +11,10 @@
  *   target goes out together, split at 4096 characters. Nothing is dropped.
  * - Outbox semantics: each `send` resolves when the message holding that row was sent (with its
  *   Telegram message id) or failed (retryable or not), so the caller marks each row exactly when
- *   its own message went out. Rows handed over together (the notify job's concurrent `send`
+ *   its own message went out.
+ * - A group upgraded to a supergroup: Telegram refuses the group's old id with 400 and
+ *   `migrate_to_chat_id`. The message goes to the supergroup instead, so does everything after it
+ *   for the old id, and each result names the new id (`movedToChatId`) for the caller to store. Rows handed over together (the notify job's concurrent `send`
  *   calls, or `sendMany`) coalesce; a caller that awaited each row before handing the next would
  *   get one message per second.
  */
@@ -105,6 +108,13 @@ class RetryableBatchFailure extends Error {
 
 type Failure = { retryable: boolean; error: string; retryAfterMs?: number };
 
+/** The supergroup a refused send names (400 with migrate_to_chat_id), or null. */
+function supergroupOf(error: unknown): number | null {
+  if (!(error instanceof GrammyError) || error.error_code !== 400) return null;
+  const movedTo = error.parameters.migrate_to_chat_id;
+  return typeof movedTo === "number" ? movedTo : null;
+}
+
 /** Builds the sender. */
 export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): TelegramNoticeSender {
   const perChatMs = deps.perChatIntervalMs ?? 1_000;
@@ -116,6 +126,8 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Tele
   /** Entry messages sent by this process, by `chat:c:<client order id>` and `chat:t:<trade id>`. */
   const anchors = new Map<string, number>();
   const idleWaiters: (() => void)[] = [];
+  /** Groups Telegram upgraded to supergroups, old chat id to new. */
+  const movedChats = new Map<number, number>();
   let closed = false;
 
   const sleep = (ms: number) =>
@@ -150,6 +162,27 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Tele
     }
   };
 
+  const post = async (
+    chatId: number,
+    html: string,
+    options: { readonly silent: boolean; readonly replyTo: number | null },
+  ): Promise<number> => {
+    await takeGlobalSlot();
+    const sent = await deps.api.sendMessage(chatId, html, {
+      parse_mode: "HTML",
+      ...(options.silent ? { disable_notification: true } : {}),
+      ...(options.replyTo === null
+        ? {}
+        : {
+            reply_parameters: {
+              message_id: options.replyTo,
+              allow_sending_without_reply: true,
+            },
+          }),
+    });
+    return sent.message_id;
+  };
+
   const sendPart = async (
     chatId: number,
     queue: ChatQueue,
@@ -157,24 +190,31 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Tele
     options: { readonly silent: boolean; readonly replyTo: number | null },
   ): Promise<number> => {
     await sleep(queue.nextAt - performance.now());
-    await takeGlobalSlot();
     try {
-      const sent = await deps.api.sendMessage(chatId, html, {
-        parse_mode: "HTML",
-        ...(options.silent ? { disable_notification: true } : {}),
-        ...(options.replyTo === null
-          ? {}
-          : {
-              reply_parameters: {
-                message_id: options.replyTo,
-                allow_sending_without_reply: true,
-              },
-            }),
-      });
-      return sent.message_id;
+      if (!movedChats.has(chatId)) {
+        try {
+          return await post(chatId, html, options);
+        } catch (error) {
+          const supergroup = supergroupOf(error);
+          if (supergroup === null) throw error;
+          movedChats.set(chatId, supergroup);
+          deps.logger.warn(
+            { chatId, movedToChatId: supergroup },
+            "group upgraded to a supergroup: its notices go there",
+          );
+        }
+      }
+      // The reply target is a message of the old group, not one of the supergroup's.
+      return await post(movedChats.get(chatId) ?? chatId, html, { ...options, replyTo: null });
     } finally {
       queue.nextAt = performance.now() + (chatId < 0 ? perGroupMs : perChatMs);
     }
+  };
+
+  /** A result, naming the supergroup when the chat's messages now go there. */
+  const resultIn = (chatId: number, result: NoticeSendResult): NoticeSendResult => {
+    const movedTo = movedChats.get(chatId);
+    return movedTo === undefined ? result : { ...result, movedToChatId: movedTo };
   };
 
   const threadKeyOf = (notice: Notice): NoticeThreadKey | null => {
@@ -340,7 +380,7 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Tele
       } catch (error) {
         const failure = failureOf(error);
         const unsent = new Set(parts.slice(index).flatMap((later) => later.holds));
-        for (const row of unsent) row.resolve({ ok: false, ...failure });
+        for (const row of unsent) row.resolve(resultIn(chatId, { ok: false, ...failure }));
         deps.logger.warn(
           { chatId, rows: unsent.size, retryable: failure.retryable, error: failure.error },
           "notice delivery failed",
@@ -349,7 +389,9 @@ export function createTelegramNoticeSender(deps: TelegramNoticeSenderDeps): Tele
         return sentIds;
       }
       sentIds.push(messageId);
-      for (const row of part.completes) row.resolve({ ok: true, telegramMessageId: messageId });
+      for (const row of part.completes) {
+        row.resolve(resultIn(chatId, { ok: true, telegramMessageId: messageId }));
+      }
     }
     return sentIds;
   };

@@ -15,7 +15,9 @@
  * - a method neither emulated nor extended answers 404 like Telegram does for unknown methods,
  *   instead of the emulator's 500 that bots retry; a wrong token answers 401;
  * - failNext makes calls fail with flood control (429 retry_after), a server error, or the
- *   conflict Telegram reports when two processes poll with one token.
+ *   conflict Telegram reports when two processes poll with one token;
+ * - migrateChat upgrades a group to a supergroup: calls naming the group's id are refused with
+ *   400 and parameters.migrate_to_chat_id, as Telegram refuses them.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { createServer } from "node:net";
@@ -117,6 +119,12 @@ export interface TelegramEmulator {
    * retry_after (flood control) or a 5xx. Returns how many calls were failed so far.
    */
   failNext(method: string, failure: InjectedFailure): { readonly failed: () => number };
+  /**
+   * Upgrades the group `fromChatId` to the supergroup `toChatId`: from now on every call naming
+   * the group's chat_id is refused with 400 "group chat was upgraded to a supergroup chat" and
+   * parameters.migrate_to_chat_id, as Telegram does.
+   */
+  migrateChat(fromChatId: number, toChatId: number): void;
   stop(): Promise<void>;
 }
 
@@ -145,6 +153,8 @@ class TelegramError extends Error {
   constructor(
     readonly status: number,
     readonly description: string,
+    /** The response's `parameters` (migrate_to_chat_id), when Telegram sends some. */
+    readonly parameters?: Payload,
   ) {
     super(description);
   }
@@ -161,6 +171,8 @@ export async function startTelegramEmulator(
   const answers: CallbackAnswer[] = [];
   const refused: { method: string; description: string }[] = [];
   const failures = new Map<string, { failure: InjectedFailure; left: number; failed: number }>();
+  /** Groups upgraded to supergroups: the group's chat id to the supergroup's. */
+  const migratedChats = new Map<string, number>();
 
   const storedMessages = (): StoredBotMessage[] =>
     internals.storage.botMessages.filter((stored) => stored.botToken === token);
@@ -315,7 +327,15 @@ export async function startTelegramEmulator(
     const extension = extensions[method];
     const answer = async (): Promise<unknown> => {
       if (extension === undefined) throw new TelegramError(404, "Not Found");
-      return extension(await readPayload(request), response);
+      const payload = await readPayload(request);
+      const migrateTo =
+        payload.chat_id === undefined ? undefined : migratedChats.get(String(payload.chat_id));
+      if (migrateTo !== undefined) {
+        throw new TelegramError(400, "Bad Request: group chat was upgraded to a supergroup chat", {
+          migrate_to_chat_id: migrateTo,
+        });
+      }
+      return extension(payload, response);
     };
     answer().then(
       (result) => {
@@ -329,6 +349,7 @@ export async function startTelegramEmulator(
           ok: false,
           error_code: failure.status,
           description: failure.description,
+          ...(failure.parameters === undefined ? {} : { parameters: failure.parameters }),
         });
       },
     );
@@ -379,6 +400,9 @@ export async function startTelegramEmulator(
       const entry = { failure, left: failure.times, failed: 0 };
       failures.set(method, entry);
       return { failed: () => entry.failed };
+    },
+    migrateChat(fromChatId, toChatId) {
+      migratedChats.set(String(fromChatId), toChatId);
     },
     user: (options) => createTestUser(server, token, options, messagesIn, () => answers, serialize),
     async stop() {
