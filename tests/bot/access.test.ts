@@ -1,10 +1,15 @@
 import { Composer } from "grammy";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { BotContext } from "../../bot/context";
 import { type BotFeature, DESK_FEATURES } from "../../bot/createBot";
 import { handleConfirmation } from "../../bot/features/confirm";
 import { confirmKeyboard, defineConfirmation } from "../../bot/keyboards/confirm";
 import { startTestBot, type TestBot } from "./testBot";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const ADMIN = 2001;
 const SECOND_ADMIN = 2004;

@@ -5,7 +5,7 @@
 import { createHmac } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { FastifyInstance } from "fastify";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createHttpServer } from "../../app/http/server";
 import { createLogger } from "../../app/logger";
 import { createMetrics } from "../../app/metrics";
@@ -17,6 +17,11 @@ import { findAlertByExternalId } from "../../db/alerts";
 import { listDueDecisions } from "../../db/decisions";
 import type { TestUser } from "../support/telegram";
 import { type PlanDesk, startPlanDesk } from "./planDesk";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const ANN = 6301;
 const SECRET = "alert-intake-secret-0123456789";
@@ -115,6 +120,8 @@ describe("alerts from the HTTP intake to the bot", () => {
     expect(card.text).toMatch(/Stop: \$186\.10 {3}Target: \$200\.10 /);
     expect(card.text).not.toContain("OFF_TICK");
     await ann.send("/cancel");
+    // Its reply is in before the next test counts Ann's messages.
+    await ann.waitForMessage({ match: "Cancelled" });
   });
 
   it("refuses a price off the tick grid by more than noise, saying what to send, and sends nothing", async () => {

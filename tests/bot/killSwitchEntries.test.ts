@@ -7,7 +7,7 @@
  */
 
 import { eq } from "drizzle-orm";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { alertsFeature, createAlertNotifier } from "../../bot/features/alerts";
 import { createPlanFeature } from "../../bot/features/plan";
 import { startFeature } from "../../bot/features/start";
@@ -18,6 +18,11 @@ import { dec } from "../../domain/money";
 import { setTradingStateManually } from "../../domain/tradingState";
 import type { TestUser } from "../support/telegram";
 import { type PlanDesk, startPlanDesk } from "./planDesk";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const TRADER = 6301;
 

@@ -3,11 +3,16 @@
  * real bot and a real PostgreSQL database; shown off by default, set and unset by an admin,
  * refused to a trader, bad values explained and nothing saved.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { readLog } from "../../db/executionLog";
 import { DEFAULT_KILL_SWITCH_SETTINGS, loadKillSwitchSettings } from "../../db/killSwitchSettings";
 import type { TestUser } from "../support/telegram";
 import { type DeskBot, startDeskBot } from "./deskBot";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const ADMIN = 7101;
 const TRADER = 7102;

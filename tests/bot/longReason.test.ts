@@ -3,9 +3,14 @@
  * answers within Telegram's 4096 characters (split, nothing dropped) instead of failing. A part
  * cut at a space may lose that space, so the parts are compared with whitespace collapsed.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { TestUser } from "../support/telegram";
 import { type DeskBot, startDeskBot } from "./deskBot";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const ADMIN = 7301;
 

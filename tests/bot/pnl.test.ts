@@ -3,7 +3,7 @@
  * result (its realized P&L and its equity change together), not an empty day beside the broker's
  * figures; a trading day shows its own.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { recordAccountSync } from "../../db/brokerAccounts";
 import { recordEquitySnapshot } from "../../db/equitySnapshots";
 import { applyFill, applyOrderUpdate } from "../../db/orderEvents";
@@ -11,6 +11,11 @@ import { dec } from "../../domain/money";
 import { enterLong } from "../db/fixtures";
 import { type DeskBot, startDeskBot } from "./deskBot";
 import { seedClosedTrades } from "./deskSeeds";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const TRADER = 7102;
 // Saturday; Friday 2026-02-13 was the last session, Monday 2026-02-16 is Presidents' Day.

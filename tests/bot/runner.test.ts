@@ -1,5 +1,5 @@
 import { Composer, InlineKeyboard } from "grammy";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../../app/logger";
 import type { BotContext } from "../../bot/context";
 import { assembleBot, type BotFeature, DESK_FEATURES } from "../../bot/createBot";
@@ -7,6 +7,11 @@ import { startBot } from "../../bot/runner";
 import { sendHtml } from "../../bot/sendHtml";
 import { startTelegramEmulator, waitFor } from "../support/telegram";
 import { startTestBot, type TestBot } from "./testBot";
+
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
 
 const TRADER = 3001;
 const OTHER_TRADER = 3002;
