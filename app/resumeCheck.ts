@@ -1,23 +1,16 @@
 /**
  * The check /resume asks (bot/features/deskPorts.ts `DailyLossAllowsResume`) before an automatic
- * halt is lifted by hand: the day's loss from the latest account figures the valuation stored
- * (equity against last equity less the day's net deposits, and the trades of today) against the account's limits, and,
- * when the drawdown breaker is on, the equity against its recent peak. Beyond either limit,
+ * halt is lifted by hand: the latest account figures the valuation stored against the daily-loss
+ * and drawdown limits (domain `checkLossLimits`, as the session open asks). Beyond either limit,
  * /resume is refused unless a reason is given; a forced resume is written to the execution log
  * with the figures.
  */
 import type { DailyLossAllowsResume } from "../bot/features/deskPorts";
 import { findBrokerAccount } from "../db/brokerAccounts";
-import { listRecentEquities } from "../db/circuitBreakerFacts";
 import type { Database } from "../db/database";
-import { listEquitySnapshots } from "../db/equitySnapshots";
 import { appendLog } from "../db/executionLog";
-import { loadKillSwitchSettings } from "../db/killSwitchSettings";
-import { loadRiskLimits } from "../db/riskLimits";
-import { summarizeClosedTrades } from "../db/valuation";
-import { evaluateDrawdown } from "../domain/circuitBreakers";
-import { ZERO } from "../domain/money";
-import { evaluateDailyLoss } from "../domain/tradingState";
+import { loadLossLimitFacts } from "../db/lossLimitFacts";
+import { checkLossLimits } from "../domain/tradingState";
 import { tradingDayOf } from "../jobs/value";
 
 export function createDailyLossResumeCheck(deps: {
@@ -29,31 +22,17 @@ export function createDailyLossResumeCheck(deps: {
     if (!account || account.equity === null || account.lastEquity === null)
       return { allowed: true };
     const at = deps.now();
-    const day = tradingDayOf(null, at);
-    const [limits, realized, settings, [snapshot]] = await Promise.all([
-      loadRiskLimits(deps.db, accountId),
-      summarizeClosedTrades(deps.db, accountId, day.from, day.to),
-      loadKillSwitchSettings(deps.db, accountId),
-      listEquitySnapshots(deps.db, accountId, day.date, day.date),
-    ]);
-    const evaluation = evaluateDailyLoss(
+    const facts = await loadLossLimitFacts(deps.db, accountId, tradingDayOf(null, at));
+    const { dailyLoss: evaluation, drawdown } = checkLossLimits(
       {
         equity: account.equity,
         lastEquity: account.lastEquity,
-        realizedPnlToday: realized.openedInPeriodPnl,
-        // What the valuation found moved in or out today is no P&L.
-        netDepositsToday: snapshot?.netDeposits ?? ZERO,
+        realizedPnlToday: facts.realizedPnlToday,
+        netDepositsToday: facts.netDepositsToday,
       },
-      limits,
+      facts.limits,
+      facts.drawdown,
     );
-    const drawdown =
-      settings.maxDrawdownPercent === null
-        ? { tripped: false as const }
-        : evaluateDrawdown(
-            await listRecentEquities(deps.db, accountId, settings.drawdownDays),
-            account.equity,
-            settings,
-          );
     const breaches: string[] = [];
     const figures: Record<string, string> = {};
     if (evaluation.level === "BREACHED") {

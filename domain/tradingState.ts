@@ -1,4 +1,9 @@
 import { newYorkDateOf } from "./calendar";
+import {
+  type BreakerVerdict,
+  type CircuitBreakerSettings,
+  evaluateDrawdown,
+} from "./circuitBreakers";
 import { type Decimal, HUNDRED, minDecimal, percentToFraction, ZERO } from "./money";
 import type { RiskLimits } from "./riskLimits";
 
@@ -156,6 +161,37 @@ export function evaluateDailyLoss(
     warningAmount,
     remainingAmount,
     message,
+  };
+}
+
+/** Whether an account is still past a loss limit, and by which rule. */
+export interface LossLimitsCheck {
+  readonly dailyLoss: DailyLossEvaluation;
+  /** The drawdown breaker's verdict (never tripped while it is off). */
+  readonly drawdown: BreakerVerdict;
+  /** True when the day's loss or the drawdown is past its limit. */
+  readonly breached: boolean;
+}
+
+/**
+ * Whether the account's latest figures are still past the daily-loss limit or, when the breaker
+ * is on, the drawdown limit (the equity against the recent snapshots' peak): what the session
+ * open asks before it lifts an automatic halt, and /resume before a trader lifts one.
+ */
+export function checkLossLimits(
+  figures: DailyLossInput,
+  limits: Pick<RiskLimits, "maxDailyLossPercent" | "dailyLossWarningFraction">,
+  drawdown: {
+    readonly settings: Pick<CircuitBreakerSettings, "maxDrawdownPercent">;
+    readonly recentEquities: readonly Decimal[];
+  },
+): LossLimitsCheck {
+  const dailyLoss = evaluateDailyLoss(figures, limits);
+  const verdict = evaluateDrawdown(drawdown.recentEquities, figures.equity, drawdown.settings);
+  return {
+    dailyLoss,
+    drawdown: verdict,
+    breached: dailyLoss.level === "BREACHED" || verdict.tripped,
   };
 }
 

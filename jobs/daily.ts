@@ -14,11 +14,9 @@
  */
 import type { Job } from "bullmq";
 import { changeTradingState, findBrokerAccount, listBrokerAccounts } from "../db/brokerAccounts";
-import { listRecentEquities } from "../db/circuitBreakerFacts";
 import { listEquitySnapshots, recordEquitySnapshot } from "../db/equitySnapshots";
-import { loadKillSwitchSettings } from "../db/killSwitchSettings";
+import { loadLossLimitFacts } from "../db/lossLimitFacts";
 import { listPositions } from "../db/positions";
-import { loadRiskLimits } from "../db/riskLimits";
 import { summarizeClosedTrades } from "../db/valuation";
 import {
   lastSessionOpen,
@@ -26,10 +24,9 @@ import {
   sessionOnDate,
   type TradingCalendar,
 } from "../domain/calendar";
-import { evaluateDrawdown } from "../domain/circuitBreakers";
-import { sumDecimals, ZERO } from "../domain/money";
+import { sumDecimals } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
-import { evaluateDailyLoss, nextTradingState } from "../domain/tradingState";
+import { checkLossLimits, nextTradingState } from "../domain/tradingState";
 import { dailyPnlOf } from "../domain/valuation";
 import type { JobDeps } from "./context";
 import { type CalendarCache, createCalendarCache } from "./marketCalendar";
@@ -76,26 +73,17 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
     if (!account?.equity || !account.lastEquity || !account.lastSyncedAt) return false;
     const day = tradingDayOf(calendar, at);
     if (account.lastSyncedAt < day.from) return false;
-    const [limits, realized, settings, [snapshot]] = await Promise.all([
-      loadRiskLimits(deps.db, accountId),
-      summarizeClosedTrades(deps.db, accountId, day.from, day.to),
-      loadKillSwitchSettings(deps.db, accountId),
-      listEquitySnapshots(deps.db, accountId, day.date, day.date),
-    ]);
-    const evaluation = evaluateDailyLoss(
+    const facts = await loadLossLimitFacts(deps.db, accountId, day);
+    return checkLossLimits(
       {
         equity: account.equity,
         lastEquity: account.lastEquity,
-        realizedPnlToday: realized.openedInPeriodPnl,
-        // What the valuation found moved in or out today is no P&L.
-        netDepositsToday: snapshot?.netDeposits ?? ZERO,
+        realizedPnlToday: facts.realizedPnlToday,
+        netDepositsToday: facts.netDepositsToday,
       },
-      limits,
-    );
-    if (evaluation.level === "BREACHED") return true;
-    if (settings.maxDrawdownPercent === null) return false;
-    const equities = await listRecentEquities(deps.db, accountId, settings.drawdownDays);
-    return evaluateDrawdown(equities, account.equity, settings).tripped;
+      facts.limits,
+      facts.drawdown,
+    ).breached;
   }
 
   async function openSession(accountId: number, at: Date): Promise<DailyAccountResult> {

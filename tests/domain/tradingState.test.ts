@@ -4,6 +4,7 @@ import { DEFAULT_RISK_LIMITS } from "../../domain/riskLimits";
 import {
   allowsOrder,
   cancelsWorkingEntries,
+  checkLossLimits,
   evaluateDailyLoss,
   initialTradingState,
   nextTradingState,
@@ -293,5 +294,45 @@ describe("the next trading state", () => {
   it("records who set a manual state", () => {
     const s: TradingState = setTradingStateManually("HALTED", "/halt by @ann", 42);
     expect(s).toEqual({ mode: "HALTED", setBy: "MANUAL", reason: "/halt by @ann", since: 42 });
+  });
+});
+
+describe("whether the account is still past a loss limit", () => {
+  const figures = (equity: string, lastEquity = "100000", deposited = "0") => ({
+    lastEquity: dec(lastEquity),
+    equity: dec(equity),
+    realizedPnlToday: dec("0"),
+    netDepositsToday: dec(deposited),
+  });
+  const off = { settings: { maxDrawdownPercent: null }, recentEquities: [] };
+  const fivePercent = (...peaks: string[]) => ({
+    settings: { maxDrawdownPercent: dec("5") },
+    recentEquities: peaks.map((p) => dec(p)),
+  });
+
+  it("is past the daily-loss limit at 3% down, not at 1%, and not for a withdrawal", () => {
+    expect(checkLossLimits(figures("97000"), DEFAULT_RISK_LIMITS, off)).toMatchObject({
+      breached: true,
+      dailyLoss: { level: "BREACHED" },
+      drawdown: { tripped: false },
+    });
+    expect(checkLossLimits(figures("99000"), DEFAULT_RISK_LIMITS, off).breached).toBe(false);
+    expect(
+      checkLossLimits(figures("94000", "100000", "-5000"), DEFAULT_RISK_LIMITS, off).breached,
+    ).toBe(false);
+  });
+
+  it("is past the drawdown limit only when the breaker is on", () => {
+    // No loss on the day, 6% below the peak of the recent days.
+    const flat = figures("94000", "94000");
+    expect(checkLossLimits(flat, DEFAULT_RISK_LIMITS, off).breached).toBe(false);
+    const tripped = checkLossLimits(flat, DEFAULT_RISK_LIMITS, fivePercent("100000", "96000"));
+    expect(tripped.breached).toBe(true);
+    expect(tripped.dailyLoss.level).toBe("OK");
+    expect(tripped.drawdown).toMatchObject({ tripped: true, code: "MAX_DRAWDOWN" });
+    expect(
+      checkLossLimits(figures("97000", "97000"), DEFAULT_RISK_LIMITS, fivePercent("100000"))
+        .breached,
+    ).toBe(false);
   });
 });

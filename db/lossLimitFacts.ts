@@ -1,0 +1,52 @@
+/**
+ * What the check of an account's loss limits reads beside its latest figures (domain
+ * `checkLossLimits`): its limits, what trades opened in the day realized, the day's net deposits
+ * the valuation found, and, when the drawdown breaker is on, the recent days' equities.
+ */
+import type { Decimal } from "../domain/money";
+import { ZERO } from "../domain/money";
+import type { RiskLimits } from "../domain/riskLimits";
+import { listRecentEquities } from "./circuitBreakerFacts";
+import type { Database } from "./database";
+import { listEquitySnapshots } from "./equitySnapshots";
+import { loadKillSwitchSettings } from "./killSwitchSettings";
+import { loadRiskLimits } from "./riskLimits";
+import { summarizeClosedTrades } from "./valuation";
+
+/** An account's loss-limit facts of one trading day. */
+export interface LossLimitFacts {
+  readonly limits: RiskLimits;
+  /** Realized P&L of the trades opened in the day (closed, or partly exited). */
+  readonly realizedPnlToday: Decimal;
+  /** Deposits less withdrawals of the day, as the day's snapshot holds them (zero without one). */
+  readonly netDepositsToday: Decimal;
+  readonly drawdown: {
+    readonly settings: { readonly maxDrawdownPercent: Decimal | null };
+    /** The latest snapshots' equities (none while the breaker is off). */
+    readonly recentEquities: readonly Decimal[];
+  };
+}
+
+/** Reads the loss-limit facts of an account for the trading day `day` ([from, to), its date). */
+export async function loadLossLimitFacts(
+  db: Database,
+  accountId: number,
+  day: { readonly date: string; readonly from: Date; readonly to: Date },
+): Promise<LossLimitFacts> {
+  const [limits, realized, settings, [snapshot]] = await Promise.all([
+    loadRiskLimits(db, accountId),
+    summarizeClosedTrades(db, accountId, day.from, day.to),
+    loadKillSwitchSettings(db, accountId),
+    listEquitySnapshots(db, accountId, day.date, day.date),
+  ]);
+  const recentEquities =
+    settings.maxDrawdownPercent === null
+      ? []
+      : await listRecentEquities(db, accountId, settings.drawdownDays);
+  return {
+    limits,
+    realizedPnlToday: realized.openedInPeriodPnl,
+    netDepositsToday: snapshot?.netDeposits ?? ZERO,
+    drawdown: { settings, recentEquities },
+  };
+}
