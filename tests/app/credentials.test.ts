@@ -167,9 +167,18 @@ describe("npm run credentials", () => {
     // other's writes (the desk's books, or the stored keys).
     const cwd = await mkdtemp(join(tmpdir(), "desk-credentials-"));
     const embedded = { SECRETS_KEY };
+    // Its queues on Redis rather than in a second embedded database of their own: only the
+    // desk's books are the point here, and each embedded database takes seconds to set up.
+    const redis = createTestRedis("credentials-embedded");
     const desk = spawn(process.execPath, ["--import", TSX, join(ROOT, "app/main.ts")], {
       cwd,
-      env: { PATH: process.env.PATH ?? "", ...embedded, HTTP_PORT: String(await freePort()) },
+      env: {
+        PATH: process.env.PATH ?? "",
+        ...embedded,
+        REDIS_URL: TEST_REDIS_URL,
+        REDIS_PREFIX: `${redis.prefix}desk`,
+        HTTP_PORT: String(await freePort()),
+      },
       stdio: ["pipe", "pipe", "pipe"],
     });
     let banner = "";
@@ -191,16 +200,20 @@ describe("npm run credentials", () => {
         desk.kill("SIGTERM");
         await exited;
       }
+      await redis.cleanup();
       await rm(cwd, { recursive: true, force: true });
     }
   }, 90_000);
 
   it("explains usage and the missing SECRETS_KEY", async () => {
-    const usage = await runCli(["rotate"], env, "");
+    const { SECRETS_KEY: _key, ...withoutKey } = env;
+    // Neither touches the database: run side by side.
+    const [usage, noKey] = await Promise.all([
+      runCli(["rotate"], env, ""),
+      runCli(["list"], withoutKey, ""),
+    ]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("npm run credentials -- add");
-    const { SECRETS_KEY: _key, ...withoutKey } = env;
-    const noKey = await runCli(["list"], withoutKey, "");
     expect(noKey.code).toBe(1);
     expect(noKey.stderr).toContain("SECRETS_KEY is not set");
   }, 30_000);

@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "../support/database";
+import { createTestRedis, TEST_REDIS_URL } from "../support/redis";
 import { startTelegramEmulator } from "../support/telegram";
 import { LEAKED_TOKEN } from "./fixtures/rejectOnSignal";
 
@@ -79,6 +81,37 @@ afterAll(async () => {
   for (const directory of directories) await rm(directory, { recursive: true, force: true });
 });
 
+/**
+ * A fresh PostgreSQL database and Redis prefix for one desk, for tests whose point is not the
+ * embedded database: opening and migrating that takes seconds of CPU before anything is checked.
+ */
+async function sharedBacking(name: string): Promise<{
+  env: Record<string, string>;
+  cleanup(): Promise<void>;
+}> {
+  const database = await createTestDatabase("postgres");
+  const redis = createTestRedis(name);
+  return {
+    env: {
+      DATABASE_URL: database.url ?? "",
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_PREFIX: `${redis.prefix}desk`,
+    },
+    async cleanup() {
+      await redis.cleanup();
+      await database.close();
+    },
+  };
+}
+
+/** The desk's JSON log lines on stdout (where it logs when not on the embedded database). */
+function logLines(stdout: string): { level: string; msg: string; err?: { message: string } }[] {
+  return stdout
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as { level: string; msg: string; err?: { message: string } });
+}
+
 describe("app/main.ts configuration errors", () => {
   it("exits 1 with one line per problem and no secret in the output", async () => {
     const cwd = await tempDirectory();
@@ -139,8 +172,9 @@ describe("app/main.ts start-up refusals", () => {
 describe("app/main.ts unexpected failures", () => {
   it("logs an unhandled rejection redacted, stops gracefully and exits 1", async () => {
     const cwd = await tempDirectory();
+    const backing = await sharedBacking("main-rejection");
     const run = runDesk(
-      { HTTP_PORT: String(await freePort()), PATH: dirname(process.execPath) },
+      { ...backing.env, HTTP_PORT: String(await freePort()), PATH: dirname(process.execPath) },
       cwd,
       [join(ROOT, "tests/app/fixtures/rejectOnSignal.ts")],
     );
@@ -154,11 +188,9 @@ describe("app/main.ts unexpected failures", () => {
       expect(await run.exited).toBe(1);
     } finally {
       if (run.child.exitCode === null) run.child.kill("SIGKILL");
+      await backing.cleanup();
     }
-    const log = (await readFile(join(cwd, "data", "desk.log"), "utf8"))
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { level: string; msg: string; err?: { message: string } });
+    const log = logLines(run.stdout());
     const fatal = log.find((line) => line.level === "fatal");
     expect(fatal?.err?.message).toContain("/bot[REDACTED]/sendMessage");
     // Stopped the graceful way: the workers finished and let the stream go.
@@ -178,8 +210,10 @@ describe("app/main.ts SIGTERM while starting", () => {
     // Telegram asks the webhook registration, the last step of the start, to wait 4 s: the
     // workers are running by then.
     const held = emulator.failNext("setWebhook", { status: 429, times: 1, retryAfter: 4 });
+    const backing = await sharedBacking("main-sigterm");
     const run = runDesk(
       {
+        ...backing.env,
         HTTP_PORT: String(await freePort()),
         PATH: dirname(process.execPath),
         TELEGRAM_BOT_TOKEN: emulator.token,
@@ -201,12 +235,9 @@ describe("app/main.ts SIGTERM while starting", () => {
     } finally {
       if (run.child.exitCode === null) run.child.kill("SIGKILL");
       await emulator.stop();
+      await backing.cleanup();
     }
-    const messages = run
-      .stdout()
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .map((line) => (JSON.parse(line) as { msg: string }).msg);
+    const messages = logLines(run.stdout()).map((line) => line.msg);
     const stopping = messages.indexOf("stopping");
     const registered = messages.indexOf("bot webhook registered");
     const stopped = messages.indexOf("stopped");
@@ -223,8 +254,10 @@ describe("app/main.ts when the bot stops polling for good", () => {
     const cwd = await tempDirectory();
     // 409: another process polls with this token (two instances overlapping in a deploy).
     const conflict = emulator.failNext("getUpdates", { status: 409, times: 1 });
+    const backing = await sharedBacking("main-bot-crash");
     const run = runDesk(
       {
+        ...backing.env,
         HTTP_PORT: String(await freePort()),
         PATH: dirname(process.execPath),
         TELEGRAM_BOT_TOKEN: emulator.token,
@@ -246,12 +279,9 @@ describe("app/main.ts when the bot stops polling for good", () => {
     } finally {
       if (run.child.exitCode === null) run.child.kill("SIGKILL");
       await emulator.stop();
+      await backing.cleanup();
     }
-    const messages = run
-      .stdout()
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .map((line) => (JSON.parse(line) as { msg: string }).msg);
+    const messages = logLines(run.stdout()).map((line) => line.msg);
     expect(messages).toContain("bot runner crashed");
     expect(messages.indexOf("stopped")).toBeGreaterThan(messages.indexOf("bot runner crashed"));
   }, 120_000);
@@ -360,6 +390,12 @@ describe("sandbox smoke test", () => {
     } finally {
       if (run.child.exitCode === null) run.child.kill("SIGKILL");
     }
+    // In the sandbox the log is a file beside the embedded database (stdout is the chat).
+    const sandboxLog = await readFile(join(cwd, "data", "desk.log"), "utf8");
+    expect(logLines(sandboxLog).map((line) => line.msg)).toEqual(
+      expect.arrayContaining(["desk started", "stopped"]),
+    );
+    expect(run.stdout()).not.toContain('"msg":"desk started"');
 
     // Started again on the same ./data with a fresh simulator: the position carries on, with a
     // stop working at the simulator again, rather than being closed as an exit made elsewhere.
