@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
 import { type Runtime, startRuntime } from "../../app/runtime";
-import { createKillSwitchClient, createKillSwitchQueue } from "../../jobs/killSwitchQueue";
+import {
+  createKillSwitchClient,
+  createKillSwitchQueue,
+  KILL_SWITCH_QUEUE,
+} from "../../jobs/killSwitchQueue";
+import { QUEUE_NAMES } from "../../jobs/queues";
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
@@ -103,13 +108,29 @@ describe("a Redis outage in the log", () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       await proxy.cut();
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const lines = () =>
+        stdout
+          .split("\n")
+          .filter((line) => line.startsWith("{"))
+          .map((line) => JSON.parse(line) as { msg: string; queue?: string });
+      // Every queue has met the outage once it has logged it: a raw print would have come then.
+      const queues = [...Object.values(QUEUE_NAMES), KILL_SWITCH_QUEUE];
+      const reported = () =>
+        new Set(
+          lines()
+            .filter((line) => line.msg === "queue connection error")
+            .map((line) => line.queue),
+        );
+      const reportedBy = Date.now() + 15_000;
+      while (!queues.every((queue) => reported().has(queue))) {
+        if (Date.now() > reportedBy)
+          throw new Error(`not every queue reported the outage: ${[...reported()].join(", ")}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       expect(stderr).not.toContain("ECONNREFUSED");
-      const lines = stdout
-        .split("\n")
-        .filter((line) => line.startsWith("{"))
-        .map((line) => JSON.parse(line) as { msg: string; queue?: string });
-      expect(lines.some((line) => line.msg === "queue connection error" && line.queue)).toBe(true);
+      expect(lines().some((line) => line.msg === "queue connection error" && line.queue)).toBe(
+        true,
+      );
     } finally {
       child.kill("SIGKILL");
     }
