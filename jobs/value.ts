@@ -349,9 +349,14 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       { accountId, code: transfers.code },
       `cash transfers unavailable: ${transfers.message}`,
     );
-    if (known) return { amount: known.amount, fresh: false };
-    const [stored] = await listEquitySnapshots(deps.db, accountId, day.date, day.date);
-    return { amount: stored?.netDeposits ?? ZERO, fresh: false };
+    let amount = known?.amount;
+    if (amount === undefined) {
+      const [stored] = await listEquitySnapshots(deps.db, accountId, day.date, day.date);
+      amount = stored?.netDeposits ?? ZERO;
+    }
+    // Asked again a minute later, not at every valuation of a broker that keeps refusing.
+    depositsSeen.set(accountId, { date: day.date, amount, at: at.getTime() });
+    return { amount, fresh: false };
   }
 
   /** Whether the daily-loss rule would halt the account now on this evaluation. */

@@ -7,8 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDailyLossResumeCheck } from "../../app/resumeCheck";
 import { findBrokerAccount } from "../../db/brokerAccounts";
 import { listEquitySnapshots } from "../../db/equitySnapshots";
+import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import type { DailyLossEvaluation } from "../../domain/tradingState";
+import { createJobDeps } from "../../jobs/context";
 import { createValueProcessor, type HaltCause, tradingDayOf } from "../../jobs/value";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
@@ -84,5 +86,37 @@ describe("the daily-loss rule and cash transfers", () => {
     const result = await seen({ data: { accountId: t.accountId } });
     expect(evaluations.map((e) => e.pnlToday.toFixed())).toEqual(["-400500"]);
     expect(result.dailyLossLevel).toBe("BREACHED");
+  });
+
+  it("keeps the day's stored figure while the broker cannot list transfers, and asks again only a minute later", async () => {
+    // Back near the entry: the day is about even once the 500,000 net deposited is taken out.
+    await t.sim.control("/sim/quotes", { symbol, price: "100" });
+    let asked = 0;
+    const refusing: Broker = {
+      ...t.broker,
+      async listCashTransfers() {
+        asked += 1;
+        return { ok: false, code: "SERVER_ERROR", message: "activities down", retryable: true };
+      },
+    };
+    let now = t.deps.now();
+    const evaluations: DailyLossEvaluation[] = [];
+    const value = createValueProcessor(
+      createJobDeps({ ...t.deps, brokerFor: () => refusing, now: () => now }),
+      {
+        dailyLoss: async (context) => {
+          evaluations.push(context.evaluation);
+        },
+      },
+    );
+    await value({ data: { accountId: t.accountId } });
+    now = new Date(now.getTime() + 30_000);
+    await value({ data: { accountId: t.accountId } });
+    expect(asked).toBe(1);
+    // 50,000 x (100 - 100.01), with the 500,000 the day's snapshot holds taken out.
+    expect(evaluations.map((e) => e.pnlToday.toFixed())).toEqual(["-500", "-500"]);
+    now = new Date(now.getTime() + 30_000);
+    await value({ data: { accountId: t.accountId } });
+    expect(asked).toBe(2);
   });
 });
