@@ -1,9 +1,12 @@
 /**
  * A request budget shared by every process that talks to the same broker account, kept in
- * Redis: a sliding window log (a sorted set of request times) checked and updated atomically by
- * one Lua script, timed by the Redis server's clock so processes with skewed clocks agree.
- * Callers wait for a slot rather than fail. While Redis does not answer, each process keeps the
- * budget on its own, so broker calls (kill-switch cancels and closes too) never wait on Redis.
+ * Redis. An account's budget is named by a digest of its API key id, outside any desk's prefix:
+ * Alpaca counts requests per key, so two desks with prefixes of their own on one Redis (each on
+ * its own database) that use one key share it. It is a sliding window log (a sorted set of
+ * request times) checked and updated atomically by one Lua script, timed by the Redis server's
+ * clock so processes with skewed clocks agree. Callers wait for a slot rather than fail. While
+ * Redis does not answer, each process keeps the budget on its own, so broker calls (kill-switch
+ * cancels and closes too) never wait on Redis.
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -17,12 +20,20 @@ export interface RateLimiter {
 /** Alpaca allows 200 requests per minute per account; keep a margin for clock edges. */
 export const ALPACA_REQUESTS_PER_MINUTE = 190;
 
+/** A broker account's budget, named by a digest of its key id (see `rateLimitBucketFor`). */
+export interface AccountBucket {
+  readonly account: string;
+}
+
 export interface RedisRateLimiterOptions {
   readonly redis: Redis;
-  /** Key prefix (e.g. "desk:"); the bucket key is `${prefix}ratelimit:${bucket}`. */
+  /** Key prefix (e.g. "desk:") of a named bucket: its key is `${prefix}ratelimit:${bucket}`. */
   readonly keyPrefix: string;
-  /** Which budget: one per broker account (see `rateLimitBucketFor`). */
-  readonly bucket: string;
+  /**
+   * Which budget: a broker account's (`rateLimitBucketFor`), kept at `ratelimit:alpaca:<digest>`
+   * whatever the prefix, or a name of the caller's own under the prefix.
+   */
+  readonly bucket: AccountBucket | string;
   /** Requests per window (default 190). */
   readonly limit?: number;
   /** Window length in ms (default 60 000). */
@@ -65,9 +76,19 @@ return {0, wait}
 
 const ACQUIRE_SCRIPT_SHA = createHash("sha1").update(ACQUIRE_SCRIPT).digest("hex");
 
-/** The budget name for an account: a digest of its key id, so no credential lands in Redis. */
-export function rateLimitBucketFor(keyId: string): string {
-  return `alpaca:${createHash("sha256").update(keyId).digest("hex").slice(0, 16)}`;
+/**
+ * The budget of the account of an API key id, shared by every limiter on the Redis with the same
+ * key id: a digest of the key id, so no credential lands in Redis.
+ */
+export function rateLimitBucketFor(keyId: string): AccountBucket {
+  return { account: createHash("sha256").update(keyId).digest("hex").slice(0, 16) };
+}
+
+/** The Redis key of a budget. */
+function bucketKey(options: RedisRateLimiterOptions): string {
+  return typeof options.bucket === "string"
+    ? `${options.keyPrefix}ratelimit:${options.bucket}`
+    : `ratelimit:alpaca:${options.bucket.account}`;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -88,9 +109,9 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Builds a limiter whose budget is shared by every instance with the same prefix and bucket. */
+/** Builds a limiter whose budget is shared by every instance with the same bucket key. */
 export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLimiter {
-  const key = `${options.keyPrefix}ratelimit:${options.bucket}`;
+  const key = bucketKey(options);
   const limit = options.limit ?? ALPACA_REQUESTS_PER_MINUTE;
   const windowMs = options.windowMs ?? 60_000;
   const maxSleepMs = options.maxSleepMs ?? 1000;

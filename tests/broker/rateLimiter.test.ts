@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import {
@@ -85,33 +86,67 @@ describe("Redis rate limiter", () => {
     }
   });
 
-  it("keeps separate budgets for separate accounts", async () => {
-    const { prefix, redis } = testRedis.current;
-    const options = { redis, keyPrefix: prefix, limit: 2, windowMs: 60_000 };
-    const accountA = createRedisRateLimiter({ ...options, bucket: rateLimitBucketFor("KEY-A") });
-    const accountB = createRedisRateLimiter({ ...options, bucket: rateLimitBucketFor("KEY-B") });
+  it("shares one budget between desks of different prefixes using the same key id, not between key ids", async () => {
+    const { redis } = testRedis.current;
+    // Key ids of their own: the budget of an account is shared by everything on this Redis.
+    const keyId = `AK-${randomUUID()}`;
+    const otherKeyId = `AK-${randomUUID()}`;
+    const budget = { redis, limit: 2, windowMs: 60_000 };
+    const paperDesk = createRedisRateLimiter({
+      ...budget,
+      keyPrefix: `${testRedis.current.prefix}paper:`,
+      bucket: rateLimitBucketFor(keyId),
+    });
+    const secondDesk = createRedisRateLimiter({
+      ...budget,
+      redis: testRedis.current.connect(),
+      keyPrefix: `${testRedis.current.prefix}second:`,
+      bucket: rateLimitBucketFor(keyId),
+    });
+    const otherAccount = createRedisRateLimiter({
+      ...budget,
+      keyPrefix: `${testRedis.current.prefix}second:`,
+      bucket: rateLimitBucketFor(otherKeyId),
+    });
+    const digest = (id: string) => createHash("sha256").update(id).digest("hex").slice(0, 16);
+    const shared = [`ratelimit:alpaca:${digest(keyId)}`, `ratelimit:alpaca:${digest(otherKeyId)}`];
+    try {
+      await paperDesk.acquire();
+      await paperDesk.acquire();
+      // The account's two slots are spent: the other desk with the same key waits for them.
+      const waiting = new AbortController();
+      const third = secondDesk.acquire(waiting.signal);
+      setTimeout(() => waiting.abort(new Error("gave up")), 300);
+      await expect(third).rejects.toThrow("gave up");
+      // Another key id is another account: its slots are there at once.
+      const started = performance.now();
+      await otherAccount.acquire();
+      await otherAccount.acquire();
+      expect(performance.now() - started).toBeLessThan(200);
 
-    await accountA.acquire();
-    await accountA.acquire();
-    // A is spent for a minute; B still has its two slots right away.
-    const started = performance.now();
-    await accountB.acquire();
-    await accountB.acquire();
-    expect(performance.now() - started).toBeLessThan(200);
-
-    const waiting = new AbortController();
-    const third = accountA.acquire(waiting.signal);
-    setTimeout(() => waiting.abort(new Error("gave up")), 100);
-    await expect(third).rejects.toThrow("gave up");
+      // Kept under a digest of the key id, never the key id, and left to expire.
+      expect(await redis.zcard(shared[0] ?? "")).toBe(2);
+      const ttl = await redis.pttl(shared[0] ?? "");
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+      for (const id of [keyId, otherKeyId]) {
+        expect(await redis.keys(`*${id}*`)).toEqual([]);
+      }
+    } finally {
+      await redis.del(...shared);
+    }
   });
 
-  it("keeps its keys under the prefix, without the key id, and lets them expire", async () => {
+  it("keeps a budget named by the caller under its prefix and lets it expire", async () => {
     const { prefix, redis } = testRedis.current;
-    const bucket = rateLimitBucketFor("AKSECRETLOOKINGKEY");
-    expect(bucket).not.toContain("AKSECRETLOOKINGKEY");
-    const limiter = createRedisRateLimiter({ redis, keyPrefix: prefix, bucket, windowMs: 5_000 });
+    const limiter = createRedisRateLimiter({
+      redis,
+      keyPrefix: prefix,
+      bucket: "named",
+      windowMs: 5_000,
+    });
     await limiter.acquire();
-    const key = `${prefix}ratelimit:${bucket}`;
+    const key = `${prefix}ratelimit:named`;
     expect(await redis.zcard(key)).toBe(1);
     const ttl = await redis.pttl(key);
     expect(ttl).toBeGreaterThan(0);
