@@ -9,8 +9,9 @@
  *   morning's figures are past the daily-loss or drawdown limit again (the valuation renews
  *   the halt). A trader's own state is kept.
  * - `end-of-day`: once the day's session has closed, the day's equity snapshot is written a last
- *   time and every recipient of the account gets one DAILY_SUMMARY (equity, the day's P&L,
- *   realized and unrealized, trades closed, wins and losses, open positions).
+ *   time and every recipient of the account gets one DAILY_SUMMARY (equity, the day's P&L less
+ *   the day's net deposits the valuation found, realized and unrealized, trades closed, wins
+ *   and losses, open positions).
  */
 import type { Job } from "bullmq";
 import { changeTradingState, findBrokerAccount, listBrokerAccounts } from "../db/brokerAccounts";
@@ -24,7 +25,7 @@ import {
   sessionOnDate,
   type TradingCalendar,
 } from "../domain/calendar";
-import { sumDecimals } from "../domain/money";
+import { sumDecimals, ZERO } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
 import { checkLossLimits, nextTradingState } from "../domain/tradingState";
 import { dailyPnlOf } from "../domain/valuation";
@@ -182,7 +183,10 @@ export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptio
                 accountId,
                 tradingDate: day.date,
                 equity: equity.toFixed(2),
-                pnlToday: dailyPnlOf(equity, lastEquity).amount.toFixed(2),
+                // Cash taken out or paid in during the day is no P&L.
+                pnlToday: dailyPnlOf(equity, lastEquity)
+                  .amount.minus(recorded?.netDeposits ?? ZERO)
+                  .toFixed(2),
                 realizedPnl: realized.realizedPnl.toFixed(2),
                 unrealizedPnl: unrealized.toFixed(2),
                 tradesClosed: realized.tradesClosed,

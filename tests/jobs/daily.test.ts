@@ -427,4 +427,23 @@ describe("daily jobs", () => {
     ).toEqual([{ accountId: t.accountId, outcome: "unchanged" }]);
     expect((await findBrokerAccount(t.db.db, t.accountId))?.tradingState).toBe("HALTED");
   });
+
+  it("does not show a withdrawal during the day as the day's P&L in the summary", async () => {
+    // Tuesday 10 March: 5,000 taken out while the 1,000 T39 held since Wednesday stay at 90.
+    await t.sim.control("/sim/clock", { time: "2026-03-10T15:00:00Z" });
+    await t.sim.control("/sim/cash", { amount: "-5000" });
+    now = new Date("2026-03-10T19:59:00Z");
+    await createValueProcessor(createJobDeps({ ...t.deps, now: () => now }))({
+      data: { accountId: t.accountId },
+    });
+    await t.sim.control("/sim/clock", { time: "2026-03-10T20:10:00Z" });
+    now = new Date("2026-03-10T20:20:00Z");
+    await daily({ data: { kind: "end-of-day", accountId: t.accountId } });
+    const tuesday = (await notices("DAILY_SUMMARY"))
+      .map((n) => n.payload)
+      .filter((p) => p.tradingDate === "2026-03-10");
+    expect(tuesday).toEqual([expect.objectContaining({ pnlToday: "0.00" })]);
+    const [snapshot] = await listEquitySnapshots(t.db.db, t.accountId, "2026-03-10", "2026-03-10");
+    expect(snapshot?.netDeposits.toFixed()).toBe("-5000");
+  });
 });
