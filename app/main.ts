@@ -11,6 +11,7 @@ import { createLogger } from "./logger";
 import { redactText } from "./redact";
 import type { Runtime } from "./runtime";
 import { configurationRefusal } from "./startRefusal";
+import { STOP_LIMIT_MS } from "./stopLimit";
 
 const LIVE_WARNING = [
   "",
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const { STOP_LIMIT_MS, StartupError, startRuntime } = await import("./runtime");
+  const { StartupError, startRuntime } = await import("./runtime");
 
   let runtime: Runtime | null = null;
   // Settles once the start is over, with the runtime or null when it failed (and cleaned up).

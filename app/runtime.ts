@@ -72,8 +72,9 @@ const SANDBOX_KEYS = { keyId: "sandbox-key", secretKey: "sandbox-secret" } as co
 const SANDBOX_ACCOUNT_ID = "sandbox-simulator";
 /** How often alerts past their expiry are marked expired in every copy sent. */
 const ALERT_EXPIRY_SWEEP_MS = 30_000;
+
 /** How long the entry point lets a graceful stop take before it exits anyway. */
-export const STOP_LIMIT_MS = 20_000;
+export { STOP_LIMIT_MS } from "./stopLimit";
 /** BullMQ and rate-limit key prefix (REDIS_PREFIX; RuntimeOptions.queuePrefix overrides it). */
 export const DEFAULT_QUEUE_PREFIX = DEFAULT_REDIS_PREFIX;
 

@@ -3,7 +3,7 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { STOP_LIMIT_MS } from "../../app/runtime";
+import { STOP_LIMIT_MS } from "../../app/stopLimit";
 
 const compose = readFileSync(new URL("../../compose.yaml", import.meta.url), "utf8");
 
