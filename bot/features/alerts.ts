@@ -11,7 +11,6 @@
  */
 import { type Api, Composer } from "grammy";
 import type { UserRole } from "../../app/config";
-import { findAccountForUser } from "../../db/accountOfUser";
 import { findRecentDeliveredAlert, listAlertsPastExpiry } from "../../db/alertDelivery";
 import {
   type Alert,
@@ -22,11 +21,6 @@ import {
 } from "../../db/alerts";
 import { readNotificationSettings } from "../../db/userSettings";
 import { findUserByTelegramId } from "../../db/users";
-import {
-  ALERT_SESSION_CHECK_AGE_MS,
-  type AlertSessionEnded,
-  alertSessionEnded,
-} from "../../domain/alertSession";
 import { ZERO } from "../../domain/money";
 import type { TradeInput } from "../../domain/planTrade";
 import type { PositionSide } from "../../domain/tick";
@@ -47,7 +41,13 @@ import {
 
 export { alertExpiry };
 
-import { priceTrade, submitCard } from "./planService";
+import {
+  alertSessionEndedText,
+  priceTrade,
+  sessionDateText,
+  sessionEndedFor,
+  submitCard,
+} from "./planService";
 
 const DECIDING_ROLES: readonly UserRole[] = ["admin", "trader"];
 
@@ -76,44 +76,6 @@ export function tradeInputOfAlert(alert: Alert): TradeInput | null {
     stop: { kind: "price", price: stop },
     target: alert.targetPrice === null ? null : { kind: "price", price: alert.targetPrice },
   };
-}
-
-/**
- * Whether the session an alert was issued for has closed (an alert is never approved on a later
- * session's prices, whatever its own expiry): read from the desk's trading calendar in the
- * account's snapshot. Null while it lasts, and when the calendar cannot be read (the pricing
- * that follows then answers why).
- */
-async function sessionEndedFor(
-  deps: BotDeps,
-  telegramUserId: number,
-  alert: Alert,
-  now: Date,
-): Promise<AlertSessionEnded | null> {
-  const { db, market } = deps;
-  if (db === undefined || market === undefined) return null;
-  // A younger alert cannot meet a later session: no broker read for it.
-  if (now.getTime() - alert.receivedAt.getTime() < ALERT_SESSION_CHECK_AGE_MS) return null;
-  try {
-    const account = await findAccountForUser(db, telegramUserId);
-    if (account === null) return null;
-    const snapshot = await market.getAccountSnapshot(account.id, [alert.symbol]);
-    if (!("calendar" in snapshot.market)) return null;
-    return alertSessionEnded(snapshot.market.calendar, alert.receivedAt.getTime(), now.getTime());
-  } catch (error) {
-    deps.logger.warn({ err: error, alertId: alert.externalId }, "alert's session not checked");
-    return null;
-  }
-}
-
-/** A trading date (`YYYY-MM-DD`) as traders read it: `Mon, Mar 2`. */
-function sessionDateText(date: string): string {
-  return new Intl.DateTimeFormat("en-US", {
-    weekday: "short",
-    month: "short",
-    day: "numeric",
-    timeZone: "UTC",
-  }).format(new Date(`${date}T00:00:00Z`));
 }
 
 /**
@@ -284,7 +246,7 @@ export const alertsFeature: BotFeature = {
         const session = sessionDateText(ended.sessionDate);
         await moveAlert(db, alert.id, ["received", "sent"], "expired", "system:expiry", now);
         await ctx.answerCallbackQuery({
-          text: `Too late: this alert was for the session of ${session}, which has closed; it is not approved on a later session's prices. /plan ${alert.symbol} plans the trade anew.`,
+          text: alertSessionEndedText(ended, alert.symbol),
           show_alert: true,
         });
         await settleAlertCopies(

@@ -8,7 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { findAccountForUser } from "../../db/accountOfUser";
-import { findAlert, moveAlert } from "../../db/alerts";
+import { type Alert, findAlert, moveAlert } from "../../db/alerts";
 import { loadTradingState, tradingStateOf } from "../../db/brokerAccounts";
 import {
   createDecision,
@@ -20,6 +20,11 @@ import {
 import { loadRiskLimits } from "../../db/riskLimits";
 import { listTrades } from "../../db/trades";
 import { findUserByTelegramId } from "../../db/users";
+import {
+  ALERT_SESSION_CHECK_AGE_MS,
+  type AlertSessionEnded,
+  alertSessionEnded,
+} from "../../domain/alertSession";
 import { Decimal, ZERO } from "../../domain/money";
 import { planTrade, type TradeInput } from "../../domain/planTrade";
 import type { KellyInputs } from "../../domain/sizing";
@@ -41,8 +46,9 @@ export type Submitted =
       readonly ok: false;
       /**
        * ALERT_TAKEN: another press decided the alert first; ALERT_EXPIRED: the alert's time ran
-       * out (while an adjusted plan was open); REFUSED: nothing may be entered; CARD_CANCELLED:
-       * the card's Cancel (or /cancel) claimed it first, nothing was stored.
+       * out, or the session it was issued for closed (while an adjusted plan was open); REFUSED:
+       * nothing may be entered; CARD_CANCELLED: the card's Cancel (or /cancel) claimed it first,
+       * nothing was stored.
        */
       readonly code: "ALERT_TAKEN" | "ALERT_EXPIRED" | "REFUSED" | "CARD_CANCELLED";
       readonly message: string;
@@ -178,6 +184,49 @@ export async function cancelCard(
   }
 }
 
+/**
+ * Whether the session an alert was issued for has closed (an alert is never approved on a later
+ * session's prices, whatever its own expiry): read from the desk's trading calendar in the
+ * account's snapshot. Null while it lasts, and when the calendar cannot be read (the pricing
+ * that follows then answers why).
+ */
+export async function sessionEndedFor(
+  deps: BotDeps,
+  telegramUserId: number,
+  alert: Alert,
+  now: Date,
+): Promise<AlertSessionEnded | null> {
+  const { db, market } = deps;
+  if (db === undefined || market === undefined) return null;
+  // A younger alert cannot meet a later session: no broker read for it.
+  if (now.getTime() - alert.receivedAt.getTime() < ALERT_SESSION_CHECK_AGE_MS) return null;
+  try {
+    const account = await findAccountForUser(db, telegramUserId);
+    if (account === null) return null;
+    const snapshot = await market.getAccountSnapshot(account.id, [alert.symbol]);
+    if (!("calendar" in snapshot.market)) return null;
+    return alertSessionEnded(snapshot.market.calendar, alert.receivedAt.getTime(), now.getTime());
+  } catch (error) {
+    deps.logger.warn({ err: error, alertId: alert.externalId }, "alert's session not checked");
+    return null;
+  }
+}
+
+/** A trading date (`YYYY-MM-DD`) as traders read it: `Mon, Mar 2`. */
+export function sessionDateText(date: string): string {
+  return new Intl.DateTimeFormat("en-US", {
+    weekday: "short",
+    month: "short",
+    day: "numeric",
+    timeZone: "UTC",
+  }).format(new Date(`${date}T00:00:00Z`));
+}
+
+/** What a trader is told when an alert's session has closed: why, and how to plan it anew. */
+export function alertSessionEndedText(ended: AlertSessionEnded, symbol: string): string {
+  return `Too late: this alert was for the session of ${sessionDateText(ended.sessionDate)}, which has closed; it is not approved on a later session's prices. /plan ${symbol} plans the trade anew.`;
+}
+
 /** Prices a trade for the account the user trades: the plan card with every violation. */
 export async function priceTrade(
   deps: BotDeps,
@@ -301,6 +350,17 @@ export async function submitCard(
         ok: false,
         code: "ALERT_EXPIRED",
         message: `Too late: this alert expired. /plan ${card.symbol} plans the trade on its own.`,
+      };
+    }
+    // Nor is it taken on a later session's prices: a plan opened before the close and confirmed
+    // after it would trade the alert's levels in a market they were not set for.
+    const ended = alert === null ? null : await sessionEndedFor(deps, telegramUserId, alert, at);
+    if (ended !== null) {
+      await moveAlert(db, alertId, ["received", "sent"], "expired", "system:expiry", at);
+      return {
+        ok: false,
+        code: "ALERT_EXPIRED",
+        message: alertSessionEndedText(ended, card.symbol),
       };
     }
   }
