@@ -8,7 +8,7 @@
  * account's equity and last equity are recorded, the equity snapshot of the New York trading date
  * is rewritten (on a day with a session), and the daily-loss rule runs, on the equity change less
  * the day's deposits and withdrawals (the broker's cash activities, looked up once a minute and
- * again before any halt): BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
+ * again before a halt or the day's warning): BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
  * transaction, then `onHalted`), WARNING tells the trader once per day. Then the drawdown
  * breaker (jobs/circuitBreakers.ts) weighs the new equity against the recent peak: open
  * positions losing value cross it too, not only exit fills. Both write only when the state changes, and queue nothing but the halt's response.
@@ -320,6 +320,8 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
 
   /** The day's net deposits each account was last found to have, and when they were looked up. */
   const depositsSeen = new Map<number, { date: string; amount: Decimal; at: number }>();
+  /** The trading date each account's warning was last evaluated on, net deposits looked up. */
+  const warnedOn = new Map<number, string>();
 
   /**
    * Cash moved into the account during the trading day other than by trading (deposits less
@@ -426,16 +428,17 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       );
     let deposits = await netDepositsOf(accountId, broker, tradingDay, at, false);
     let evaluation = evaluate(deposits.amount);
-    // A halt flattens with flattenOnHalt: it is never made on a figure of the day's transfers
-    // that a withdrawal since could have made stale.
-    if (
-      !deposits.fresh &&
-      evaluation.level === "BREACHED" &&
-      (await wouldHalt(accountId, evaluation, { now: at.getTime(), lastSessionOpenAt }))
-    ) {
+    // A halt flattens with flattenOnHalt, and the day's one warning stands for the day: neither
+    // is made on a figure of the day's transfers that a withdrawal since could have made stale.
+    const actsOn = async () =>
+      evaluation.level === "BREACHED"
+        ? wouldHalt(accountId, evaluation, { now: at.getTime(), lastSessionOpenAt })
+        : evaluation.level === "WARNING" && warnedOn.get(accountId) !== tradingDay.date;
+    if (!deposits.fresh && (await actsOn())) {
       deposits = await netDepositsOf(accountId, broker, tradingDay, at, true);
       evaluation = evaluate(deposits.amount);
     }
+    if (evaluation.level === "WARNING") warnedOn.set(accountId, tradingDay.date);
     // On a day without a session (weekend, holiday) the last trading day's snapshot stands as it
     // closed: nothing traded since, and the broker's previous close has become that day's own.
     if (calendar === null || session !== null) {

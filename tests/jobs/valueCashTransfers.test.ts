@@ -3,10 +3,12 @@
  * PostgreSQL and Redis: a withdrawal is no loss (no halt, no flatten), and a deposit hides no
  * loss. The day's net deposits are stored with the equity snapshot.
  */
+import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDailyLossResumeCheck } from "../../app/resumeCheck";
 import { findBrokerAccount } from "../../db/brokerAccounts";
 import { listEquitySnapshots } from "../../db/equitySnapshots";
+import { notificationOutbox } from "../../db/schema";
 import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import type { DailyLossEvaluation } from "../../domain/tradingState";
@@ -118,5 +120,18 @@ describe("the daily-loss rule and cash transfers", () => {
     now = new Date(now.getTime() + 30_000);
     await value({ data: { accountId: t.accountId } });
     expect(asked).toBe(2);
+  });
+
+  it("does not warn of a withdrawal near the limit as the day's loss", async () => {
+    const { value } = valueSeeing();
+    expect((await value({ data: { accountId: t.accountId } })).dailyLossLevel).toBe("OK");
+    // 250,000 more taken out: 2.5% of the previous close, past the warning at 80% of 3%.
+    await t.sim.control("/sim/cash", { amount: "-250000" });
+    expect((await value({ data: { accountId: t.accountId } })).dailyLossLevel).toBe("OK");
+    const warnings = await t.db.db
+      .select()
+      .from(notificationOutbox)
+      .where(eq(notificationOutbox.kind, "DAILY_LOSS_WARNING"));
+    expect(warnings).toEqual([]);
   });
 });
