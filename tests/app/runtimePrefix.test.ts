@@ -117,5 +117,5 @@ describe.each(TEST_DRIVERS)("the database identity on %s", (driver) => {
       await first.close();
       await second.close();
     }
-  }, 30_000);
+  }, 60_000);
 });
