@@ -592,7 +592,9 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
             action.code,
             action.acknowledged
               ? `Order ${action.clientOrderId} (${action.symbol}) is no longer known to the broker; closed in the books as canceled.`
-              : `Order ${action.clientOrderId} (${action.symbol}) never reached the broker.`,
+              : // Not "never reached the broker": its job may still send it, and a trader told so
+                // would place it again. An entry settled as never sent is told on its own.
+                `Order ${action.clientOrderId} (${action.symbol}) is not confirmed by the broker yet and may still be sent: the desk is checking it. Do not place it again.`,
             {
               entity: "order",
               entityId: action.orderId,
