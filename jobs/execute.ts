@@ -7,7 +7,9 @@
  * broker's answer with the decision marked executed and the notice, in one transaction. An entry
  * recorded in the window and not at the broker when the window closes is refused, never sent late.
  * CANCEL: cancel a trade's working entry (one recorded and not sent yet is ended in the books,
- * so no retry of its send goes out; one the broker takes all the same is cancelled there).
+ * so no retry of its send goes out; one the broker takes all the same is cancelled there, and
+ * when it filled there first the decision is executed and the trader told the cancel came too
+ * late: CANCEL_TOO_LATE).
  * AMEND: cancel the trade it replaces, then NEW_TRADE, unless the replaced entry filled in part
  * or whole first (refused: REPLACED_TRADE_FILLED).
  * A refusal (risk or broker) fails the decision with its codes and tells the trader.
@@ -41,7 +43,7 @@ import { decisionRefusedNotice, entrySubmittedNotice } from "./entryNotices";
 import { decisionPrices, entryRequestFor, sendsAsBracket, tradeEntryFor } from "./entryOrders";
 import { type CalendarCache, createCalendarCache, nextExecutionTime } from "./marketCalendar";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
-import type { OrderReportHandler } from "./orderReports";
+import type { HandleOptions, OrderReportHandler } from "./orderReports";
 import { executePayloadSchema } from "./queues";
 import {
   type AssetCache,
@@ -413,9 +415,25 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       if (!sent.ok && sent.code !== "NOT_FOUND") {
         throw new Error(`entry lookup failed: ${sent.message}`);
       }
-      if (sent.ok && !isTerminal(sent.value.status)) {
-        await cancelArrivedEntry(broker, decision.accountId, sent.value.brokerOrderId);
-      } else if (sent.ok) {
+      const endedReason = `ENTRY_${entry.order.status.toUpperCase()}: the entry ended before it was sent`;
+      const skipped: ExecuteResult = {
+        outcome: "skipped",
+        reason: `entry is ${entry.order.status}`,
+      };
+      if (!sent.ok) {
+        await finishDecisionExecution(
+          deps.db,
+          decision.id,
+          { executed: false, reason: endedReason },
+          SOURCE,
+          deps.now(),
+        );
+        return skipped;
+      }
+      const settle = settleEndedOnTheWay(decision, endedReason, skipped);
+      if (!isTerminal(sent.value.status)) {
+        await cancelArrivedEntry(broker, decision.accountId, sent.value.brokerOrderId, settle);
+      } else {
         // Taken and ended there already (a market entry fills at once): what it filled is this
         // trade's late fill, stored on its entry; left out, reconciliation would adopt the
         // position as a second trade.
@@ -423,19 +441,10 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
           decision.accountId,
           "poll",
           brokerOrderToReport(sent.value, deps.now()),
+          { within: settle.within },
         );
       }
-      await finishDecisionExecution(
-        deps.db,
-        decision.id,
-        {
-          executed: false,
-          reason: `ENTRY_${entry.order.status.toUpperCase()}: the entry ended before it was sent`,
-        },
-        SOURCE,
-        deps.now(),
-      );
-      return { outcome: "skipped", reason: `entry is ${entry.order.status}` };
+      return settle.result();
     }
     const request = entryRequestFor(decision, entry.order.orderClass === "bracket");
     const submitted =
@@ -504,30 +513,85 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       },
     );
     if (cancelledOnTheWay(handled.order)) {
-      await cancelArrivedEntry(broker, current.accountId, submitted.value.brokerOrderId);
-      await finishDecisionExecution(
-        deps.db,
-        current.id,
-        {
-          executed: false,
-          reason: "ENTRY_CANCELED: the trade was cancelled as its entry was sent",
-        },
-        SOURCE,
-        deps.now(),
+      const settle = settleEndedOnTheWay(
+        current,
+        "ENTRY_CANCELED: the trade was cancelled as its entry was sent",
+        { outcome: "skipped", reason: "the trade was cancelled as its entry was sent" },
       );
-      return { outcome: "skipped", reason: "the trade was cancelled as its entry was sent" };
+      await cancelArrivedEntry(broker, current.accountId, submitted.value.brokerOrderId, settle);
+      return settle.result();
     }
     return { outcome: "executed", decisionId, brokerOrderId: submitted.value.brokerOrderId };
   }
 
   /**
+   * How a decision ends whose entry the trader's cancel ended in the books before the broker had
+   * it, decided in the transaction that stores the broker's report of that entry. Nothing filled:
+   * the cancel held, and the decision fails with `cancelledReason`. Filled in part or whole
+   * there first: the entry was executed and the cancel came too late. The decision is executed,
+   * and the trader gets the entry's notice (its fills reply to it) and CANCEL_TOO_LATE saying
+   * what filled and is kept, where the cancel they asked for would otherwise leave them
+   * believing nothing is held.
+   */
+  function settleEndedOnTheWay(
+    decision: Decision,
+    cancelledReason: string,
+    cancelled: ExecuteResult,
+  ): { within: NonNullable<HandleOptions["within"]>; result: () => ExecuteResult } {
+    let result = cancelled;
+    const within = async (tx: Database, order: OrderRecord | null): Promise<PendingNotice[]> => {
+      const now = deps.now();
+      const filled = order?.order.filledQuantity;
+      if (order === null || filled === undefined || !filled.gt(0)) {
+        result = cancelled;
+        await finishDecisionExecution(
+          tx,
+          decision.id,
+          { executed: false, reason: cancelledReason },
+          SOURCE,
+          now,
+        );
+        return [];
+      }
+      const brokerOrderId = order.order.brokerOrderId ?? "";
+      result = { outcome: "executed", decisionId: decision.id, brokerOrderId };
+      const finished = await finishDecisionExecution(
+        tx,
+        decision.id,
+        { executed: true },
+        SOURCE,
+        now,
+      );
+      if (finished === null) return [];
+      const whole = filled.gte(order.order.quantity);
+      return [
+        entrySubmittedNotice(decision, order.tradeId),
+        {
+          key: `cancel-too-late-${decision.id}`,
+          notice: {
+            kind: "ORDER_REJECTED",
+            decisionId: decision.id,
+            tradeId: order.tradeId,
+            symbol: decision.symbol,
+            code: "CANCEL_TOO_LATE",
+            reason: `the cancel came too late: the entry had filled ${filled.toFixed()} of ${order.order.quantity.toFixed()} shares at the broker before it took hold; ${whole ? "the position is held" : "those shares are held"}`,
+          },
+        },
+      ];
+    };
+    return { within, result: () => result };
+  }
+
+  /**
    * Cancels at the broker an entry the books ended before it arrived there, and stores what the
-   * broker then shows (a fill it had meanwhile counts as a late fill and gets protected).
+   * broker then shows (a fill it had meanwhile counts as a late fill and gets protected), with
+   * the decision settled in the same transaction.
    */
   async function cancelArrivedEntry(
     broker: Broker,
     accountId: number,
     brokerOrderId: string,
+    settle: { readonly within: NonNullable<HandleOptions["within"]> },
   ): Promise<void> {
     const cancelled = await broker.cancelOrder(brokerOrderId);
     if (!cancelled.ok && cancelled.retryable) {
@@ -535,7 +599,9 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     }
     const after = await broker.getOrder(brokerOrderId);
     if (!after.ok) throw new Error(`entry lookup failed: ${after.message}`);
-    await handler.handle(accountId, "poll", brokerOrderToReport(after.value, deps.now()));
+    await handler.handle(accountId, "poll", brokerOrderToReport(after.value, deps.now()), {
+      within: settle.within,
+    });
   }
 
   /**

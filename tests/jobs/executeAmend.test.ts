@@ -8,6 +8,7 @@ import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findDecision } from "../../db/decisions";
 import { listOrdersForTrade } from "../../db/orders";
+import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision, listTrades } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
 import { entryClientOrderId } from "../../jobs/entryOrders";
@@ -25,6 +26,39 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
+
+/** The notices written about a symbol's trade, oldest first: kind, and code where it has one. */
+async function noticesAbout(symbol: string) {
+  const rows = await t.db.db.select().from(notificationOutbox).orderBy(notificationOutbox.id);
+  return rows
+    .filter((row) => row.payload.symbol === symbol)
+    .map((row) => ({ kind: row.kind, ...row.payload }) as Record<string, unknown>);
+}
+
+/**
+ * What the trader is told of an entry their cancel came too late for: the entry was sent and
+ * filled, and the cancel did not stop it; nothing says it was cancelled.
+ */
+async function expectToldCancelTooLate(symbol: string, decisionId: number, filled: string) {
+  const decision = await findDecision(t.db.db, decisionId);
+  expect(decision?.status).toBe("executed");
+  expect(decision?.statusReason).toBeNull();
+  const notices = await noticesAbout(symbol);
+  expect(notices.map((notice) => notice.kind).sort()).toEqual([
+    "ENTRY_SUBMITTED",
+    "ORDER_FILLED",
+    "ORDER_REJECTED",
+  ]);
+  expect(notices.find((notice) => notice.kind === "ORDER_FILLED")).toMatchObject({
+    filledQuantity: filled,
+    complete: true,
+  });
+  const tooLate = notices.find((notice) => notice.kind === "ORDER_REJECTED");
+  expect(tooLate).toMatchObject({ decisionId, code: "CANCEL_TOO_LATE" });
+  expect(tooLate?.reason).toBe(
+    `the cancel came too late: the entry had filled ${filled} of ${filled} shares at the broker before it took hold; the position is held`,
+  );
+}
 
 function jobOf(data: ExecutePayload, attemptsMade = 0): Job {
   return { data, attemptsMade } as unknown as Job;
@@ -206,7 +240,9 @@ describe("CANCEL while a market entry's send is in flight", () => {
       /not sent yet/,
     );
     expect((await brokerEntry(decision.id))?.status).toBe("filled");
-    await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }, 1));
+    expect(await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }, 1))).toMatchObject(
+      { outcome: "executed", decisionId: decision.id },
+    );
 
     // The fill is the original trade's: its position, its entry order (the broker's id stored).
     const trade = await findTradeByDecision(t.db.db, decision.id);
@@ -218,10 +254,62 @@ describe("CANCEL while a market entry's send is in flight", () => {
     expect(entry?.order.status).toBe("filled");
     expect(entry?.order.brokerOrderId).not.toBeNull();
 
+    // The decision was executed, and the trader hears the entry filled and the cancel came too
+    // late, not that it was cancelled.
+    await expectToldCancelTooLate(symbol, decision.id, "10");
+
     // Reconciliation finds the broker's position already journalled: nothing is adopted.
     const reconcile = createReconcileProcessor(t.deps, { handler });
     await reconcile({ data: { accountId: t.accountId, reason: "test" } });
     const trades = await listTrades(t.db.db, t.accountId);
     expect(trades.filter((r) => r.trade.symbol === symbol).map((r) => r.id)).toEqual([trade?.id]);
+  });
+});
+
+describe("CANCEL while a limit entry's send is in flight, the entry filling before the broker's cancel", () => {
+  it("ends the decision executed and tells the trader the cancel came too late", async () => {
+    const symbol = TEST_SYMBOLS[35] as string;
+    const handler = createOrderReportHandler(t.deps);
+    const cancelling = createExecuteProcessor(t.deps, { handler });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    // The trader's cancel ends the entry in the books while it is on its way; the broker takes
+    // it working, and the price reaches its limit before the job's cancel gets there.
+    const racing: Broker = {
+      ...t.broker,
+      async submitOrder(request, options) {
+        const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+        await cancelling(
+          jobOf({
+            action: "CANCEL",
+            accountId: t.accountId,
+            tradeId,
+            reason: "no longer wanted",
+            requestedBy: "user:1",
+          }),
+        );
+        return t.broker.submitOrder(request, options);
+      },
+      async cancelOrder(brokerOrderId) {
+        await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
+        await waitFor(async () =>
+          (await brokerEntry(decision.id))?.status === "filled" ? true : null,
+        );
+        return t.broker.cancelOrder(brokerOrderId);
+      },
+    };
+    const execute = createExecuteProcessor(
+      { ...t.deps, brokerFor: async () => racing },
+      { handler },
+    );
+    expect(await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).toMatchObject({
+      outcome: "executed",
+      decisionId: decision.id,
+    });
+
+    const trade = await findTradeByDecision(t.db.db, decision.id);
+    expect(trade?.trade.status).toBe("POSITION");
+    expect(trade?.trade.quantity.toString()).toBe("10");
+    await expectToldCancelTooLate(symbol, decision.id, "10");
   });
 });
