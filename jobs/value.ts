@@ -77,6 +77,23 @@ export function tradingDayOf(calendar: TradingCalendar | null, now: Date): Tradi
   };
 }
 
+/**
+ * When the previous close the day's P&L is measured from was taken: the close of the session
+ * before the trading day's; on a day without a session (weekend, holiday), by when the broker has
+ * rolled its last equity, the trading day's own close. Without the calendar, the trading day's
+ * start.
+ */
+export function previousCloseAt(
+  calendar: TradingCalendar | null,
+  day: TradingDay,
+  session: TradingSession | null,
+): Date {
+  const sessions = calendar?.sessions ?? [];
+  const i = sessions.findIndex((s) => s.date === day.date);
+  const close = (session === null ? sessions[i] : sessions[i - 1])?.closeAt;
+  return i >= 0 && close !== undefined ? new Date(close) : day.from;
+}
+
 /** What the daily-loss hook is given. */
 export interface DailyLossContext {
   readonly accountId: number;
@@ -318,33 +335,41 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     return recorded?.previousCloseEquity ?? account.lastEquity;
   }
 
-  /** The day's net deposits each account was last found to have, and when they were looked up. */
-  const depositsSeen = new Map<number, { date: string; amount: Decimal; at: number }>();
+  /**
+   * The net deposits each account was last found to have since a previous close (its instant),
+   * and when they were looked up.
+   */
+  const depositsSeen = new Map<number, { since: number; amount: Decimal; at: number }>();
   /** The trading date each account's warning was last evaluated on, net deposits looked up. */
   const warnedOn = new Map<number, string>();
 
   /**
-   * Cash moved into the account during the trading day other than by trading (deposits less
-   * withdrawals). Looked up at the broker at most once a minute per account, or now when `fresh`;
-   * in between, and when the broker cannot say, the last figure found (this process's, else the
-   * day's snapshot's) stands. `fresh` in the answer says it was looked up just now.
+   * Cash moved into the account since `since`, the previous close the day's P&L is measured
+   * from, other than by trading (deposits less withdrawals): a transfer booked that evening or
+   * over the weekend is in today's equity but not in that close's. Looked up at the broker at
+   * most once a minute per account, or now when `fresh`; in between, and when the broker cannot
+   * say, the last figure found (this process's, else the day's snapshot's) stands. `fresh` in
+   * the answer says it was looked up just now.
    */
   async function netDepositsOf(
     accountId: number,
     broker: Broker,
     day: TradingDay,
+    since: Date,
     at: Date,
     fresh: boolean,
   ): Promise<{ readonly amount: Decimal; readonly fresh: boolean }> {
     const seen = depositsSeen.get(accountId);
-    const known = seen?.date === day.date ? seen : undefined;
+    const known = seen?.since === since.getTime() ? seen : undefined;
     if (known && !fresh && at.getTime() - known.at < DEPOSITS_LOOKED_UP_EVERY_MS) {
       return { amount: known.amount, fresh: false };
     }
-    const transfers = await broker.listCashTransfers(day.from);
+    const transfers = await broker.listCashTransfers(since);
+    const remember = (amount: Decimal) =>
+      depositsSeen.set(accountId, { since: since.getTime(), amount, at: at.getTime() });
     if (transfers.ok) {
-      const amount = netCashTransferred(transfers.value, day.from.getTime(), day.to.getTime());
-      depositsSeen.set(accountId, { date: day.date, amount, at: at.getTime() });
+      const amount = netCashTransferred(transfers.value, since.getTime(), Number.POSITIVE_INFINITY);
+      remember(amount);
       return { amount, fresh: true };
     }
     deps.logger.warn(
@@ -357,7 +382,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       amount = stored?.netDeposits ?? ZERO;
     }
     // Asked again a minute later, not at every valuation of a broker that keeps refusing.
-    depositsSeen.set(accountId, { date: day.date, amount, at: at.getTime() });
+    remember(amount);
     return { amount, fresh: false };
   }
 
@@ -426,7 +451,8 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
         },
         limits,
       );
-    let deposits = await netDepositsOf(accountId, broker, tradingDay, at, false);
+    const since = previousCloseAt(calendar, tradingDay, session);
+    let deposits = await netDepositsOf(accountId, broker, tradingDay, since, at, false);
     let evaluation = evaluate(deposits.amount);
     // A halt flattens with flattenOnHalt, and the day's one warning stands for the day: neither
     // is made on a figure of the day's transfers that a withdrawal since could have made stale.
@@ -435,7 +461,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
         ? wouldHalt(accountId, evaluation, { now: at.getTime(), lastSessionOpenAt })
         : evaluation.level === "WARNING" && warnedOn.get(accountId) !== tradingDay.date;
     if (!deposits.fresh && (await actsOn())) {
-      deposits = await netDepositsOf(accountId, broker, tradingDay, at, true);
+      deposits = await netDepositsOf(accountId, broker, tradingDay, since, at, true);
       evaluation = evaluate(deposits.amount);
     }
     if (evaluation.level === "WARNING") warnedOn.set(accountId, tradingDay.date);

@@ -134,4 +134,24 @@ describe("the daily-loss rule and cash transfers", () => {
       .where(eq(notificationOutbox.kind, "DAILY_LOSS_WARNING"));
     expect(warnings).toEqual([]);
   });
+
+  it("does not count a withdrawal booked after the previous close as the next day's loss", async () => {
+    // Monday evening, after the close the broker's last equity was taken at: 500,000 out.
+    await t.sim.control("/sim/clock", { time: "2026-03-02T21:30:00Z" });
+    await t.sim.control("/sim/cash", { amount: "-500000" });
+    // Tuesday before the open: equity is 500,000 below Monday's close, none of it lost.
+    await t.sim.control("/sim/clock", { time: "2026-03-03T14:00:00Z" });
+    const tuesday = new Date("2026-03-03T14:00:00Z");
+    const halts: HaltCause[] = [];
+    const value = createValueProcessor(createJobDeps({ ...t.deps, now: () => tuesday }), {
+      onHalted: async (_accountId, cause) => {
+        halts.push(cause);
+      },
+    });
+    const result = await value({ data: { accountId: t.accountId } });
+    expect(result.dailyLossLevel).toBe("OK");
+    expect(halts).toEqual([]);
+    const [snapshot] = await listEquitySnapshots(t.db.db, t.accountId, "2026-03-03", "2026-03-03");
+    expect(snapshot?.netDeposits.toFixed()).toBe("-500000");
+  });
 });
