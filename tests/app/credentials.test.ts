@@ -186,7 +186,7 @@ describe("npm run credentials", () => {
       banner += chunk.toString();
     });
     try {
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + 90_000;
       while (!banner.includes("ready.")) {
         if (Date.now() > deadline || desk.exitCode !== null) throw new Error(banner);
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -203,7 +203,7 @@ describe("npm run credentials", () => {
       await redis.cleanup();
       await rm(cwd, { recursive: true, force: true });
     }
-  }, 90_000);
+  }, 150_000);
 
   it("explains usage and the missing SECRETS_KEY", async () => {
     const { SECRETS_KEY: _key, ...withoutKey } = env;

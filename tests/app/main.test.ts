@@ -317,7 +317,7 @@ describe("sandbox smoke test", () => {
     try {
       await waitFor(
         () => run.stderr().includes("ready."),
-        60_000,
+        90_000,
         `the desk to start:\n${run.stderr()}`,
       );
       expect(run.stderr()).toContain("mode: sandbox");
@@ -406,7 +406,7 @@ describe("sandbox smoke test", () => {
     try {
       await waitFor(
         () => again.stderr().includes("ready."),
-        60_000,
+        90_000,
         `the desk to start again:\n${again.stderr()}`,
       );
       expect(again.stderr()).toContain("positions opened again (AAPL 26)");
@@ -452,5 +452,5 @@ describe("sandbox smoke test", () => {
     } finally {
       if (again.child.exitCode === null) again.child.kill("SIGKILL");
     }
-  }, 150_000);
+  }, 240_000);
 });
