@@ -3,6 +3,7 @@
  * money with two decimals and a sign where it is a gain or loss, prices as the broker has them,
  * times in the reader's display time zone.
  */
+import { roundAveragePrice } from "../../domain/averagePrice";
 import { Decimal, type DecimalInput, formatMoney } from "../../domain/money";
 
 /** A decimal from a stored string or a Decimal. */
@@ -51,7 +52,7 @@ export function price(value: DecimalInput): string {
  * `price` otherwise (`190.1167`, `200.00`).
  */
 export function averagePrice(value: DecimalInput): string {
-  return price(toDecimal(value).toDecimalPlaces(4, Decimal.ROUND_HALF_UP));
+  return price(roundAveragePrice(toDecimal(value)));
 }
 
 /** A quantity without trailing zeros (`10`, `2.5`). */
