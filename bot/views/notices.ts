@@ -4,30 +4,15 @@
  * partial fills reads as a few messages and every execution is still listed.
  */
 
-import { Decimal } from "../../domain/money";
-import type {
-  DailySummaryNotice,
-  Notice,
-  NoticeKind,
-  OrderFilledNotice,
-  PositionCloseResultNotice,
+import {
+  type DailySummaryNotice,
+  NOTICE_KINDS,
+  type Notice,
+  type OrderFilledNotice,
+  type PositionCloseResultNotice,
 } from "../../domain/notifications";
-import { pnl, price, quantity, rMultiple, usd } from "./format";
+import { averagePrice, pnl, price, quantity, rMultiple, usd } from "./format";
 import { bold, code, escapeHtml } from "./html";
-
-const NOTICE_KINDS: readonly NoticeKind[] = [
-  "ENTRY_SUBMITTED",
-  "ORDER_FILLED",
-  "PROTECTION_PLACED",
-  "TRADE_CLOSED",
-  "ORDER_REJECTED",
-  "ORDER_CANCELED",
-  "TRADING_STATE_CHANGED",
-  "DAILY_LOSS_WARNING",
-  "RECONCILIATION_INCIDENT",
-  "POSITION_CLOSE_RESULT",
-  "DAILY_SUMMARY",
-];
 
 /**
  * The notice an outbox row carries, or null when the row is not a notice this version knows
@@ -65,14 +50,6 @@ const INCIDENT_TITLES: Record<string, string> = {
   MISSED_FILL_INFERRED: "Missed fill applied",
   STOP_REPLACED: "Stop replaced",
 };
-
-/**
- * An average of fills: the division can run to forty digits (570.02 / 3), so it is shown to four
- * decimals, the broker's sub-penny, as a price otherwise.
- */
-function averagePrice(value: string): string {
-  return price(new Decimal(value).toDecimalPlaces(4));
-}
 
 /** One execution as a line of a fill block: `10 @ 190.10 · 30/200`. */
 function fillLine(fill: OrderFilledNotice): string {
