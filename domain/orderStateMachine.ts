@@ -207,13 +207,16 @@ export interface AppliedFill {
  * - `REPEATED_STATUS`: the order already has the status the event reports; nothing changed.
  * - `NO_PENDING_REQUEST`: a cancel/replace rejection with no such request outstanding (typically
  *   the order filled first); nothing changed.
+ * - `REVIVED`: a bracket leg the books had ended unsent took the broker's first report of it
+ *   (see `endedUnsentLeg`).
  */
 export type OrderEventNote =
   | "APPLIED"
   | "LATE_FILL"
   | "DUPLICATE_EXECUTION"
   | "REPEATED_STATUS"
-  | "NO_PENDING_REQUEST";
+  | "NO_PENDING_REQUEST"
+  | "REVIVED";
 
 export interface OrderEventApplied {
   readonly order: Order;
@@ -277,8 +280,9 @@ function statusBeforePendingAfter(order: Order, to: OrderStatus): OrderStatus | 
  * keeps a pending cancel/replace status); the average fill price is recomputed from the exact
  * filled notional; a late fill on a canceled order is applied; a fill past the order quantity is
  * refused (OVERFILL); a rejected cancel or replace restores the status before the request; an
- * event repeating the current status changes nothing; anything else the table does not allow is
- * refused (ILLEGAL_TRANSITION) and leaves the order as it was.
+ * event repeating the current status changes nothing; a bracket leg ended in the books before
+ * the broker had it takes the broker's first report of it (REVIVED); anything else the table
+ * does not allow is refused (ILLEGAL_TRANSITION) and leaves the order as it was.
  */
 export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutcome {
   const brokerOrderId = event.event === "denied" ? undefined : event.brokerOrderId;
@@ -297,6 +301,16 @@ export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutc
   }
   const acknowledged =
     brokerOrderId !== undefined && order.brokerOrderId === null ? { brokerOrderId } : {};
+
+  if (brokerOrderId !== undefined && event.event !== "canceled" && endedUnsentLeg(order)) {
+    // The books ended the leg only because its entry seemed not to have reached the broker; the
+    // broker reporting it proves the entry (and its legs) got there: the leg is judged again as
+    // the held leg it was, and takes the broker's status.
+    const revived = applyOrderEvent({ ...order, status: "held", statusBeforePending: null }, event);
+    return revived.ok && revived.value.changed
+      ? ok({ ...revived.value, note: "REVIVED" })
+      : revived;
+  }
 
   if (event.event === "fill" || event.event === "partial_fill") {
     return applyFill(order, event, acknowledged);
@@ -341,6 +355,22 @@ export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutc
 
   // The remaining events are named after the status they report.
   return moveTo(order, event, event.event, acknowledged, {});
+}
+
+/**
+ * A bracket's stop or target leg the books ended (canceled) before the broker ever acknowledged
+ * it, with nothing filled: its entry was cancelled while it seemed unsent. Such a leg takes the
+ * broker's word when the broker reports it after all (the entry's send was in flight and
+ * arrived), instead of being held canceled beside a leg working at the broker.
+ */
+export function endedUnsentLeg(order: Order): boolean {
+  return (
+    order.orderClass === "bracket" &&
+    (order.role === "STOP_LOSS" || order.role === "TAKE_PROFIT") &&
+    order.status === "canceled" &&
+    order.brokerOrderId === null &&
+    order.filledQuantity.isZero()
+  );
 }
 
 function moveTo(

@@ -236,6 +236,53 @@ describe("cancel", () => {
     const leg = newOrder({ role: "TAKE_PROFIT", side: "sell" }, "held");
     expect(apply(leg, { event: "canceled", at: AT }).order.status).toBe("canceled");
   });
+
+  it("revives a bracket leg ended unsent once the broker reports it, taking its status and id", () => {
+    const stop = newOrder(
+      {
+        role: "STOP_LOSS",
+        side: "sell",
+        type: "stop",
+        orderClass: "bracket",
+        stopPrice: dec("95"),
+      },
+      "held",
+    );
+    const ended = apply(stop, { event: "canceled", at: AT }).order;
+    const revived = apply(ended, { event: "new", at: AT, brokerOrderId: "leg-1" });
+    expect(revived).toMatchObject({ changed: true, note: "REVIVED" });
+    expect(revived.order).toMatchObject({ status: "new", brokerOrderId: "leg-1" });
+    const held = apply(ended, { event: "held", at: AT, brokerOrderId: "leg-1" });
+    expect(held.order).toMatchObject({ status: "held", brokerOrderId: "leg-1" });
+    const filled = apply(ended, { ...fillEvent("x1", "10", "95"), brokerOrderId: "leg-1" });
+    expect(filled.order.status).toBe("filled");
+    // Reported canceled there too: it stays canceled, with the broker's id.
+    const cancelled = apply(ended, { event: "canceled", at: AT, brokerOrderId: "leg-1" });
+    expect(cancelled.order).toMatchObject({ status: "canceled", brokerOrderId: "leg-1" });
+  });
+
+  it("revives no entry, no acknowledged leg and no event without the broker's id", () => {
+    const bracketLeg = {
+      role: "STOP_LOSS",
+      side: "sell",
+      type: "stop",
+      orderClass: "bracket",
+    } as const;
+    const entry = apply(newOrder({ orderClass: "bracket" }), { event: "canceled", at: AT }).order;
+    expect(refused(entry, { event: "new", at: AT, brokerOrderId: "b-1" }).code).toBe(
+      "ILLEGAL_TRANSITION",
+    );
+    const leg = newOrder({ ...bracketLeg, stopPrice: dec("95") }, "held");
+    const acknowledged = applyAll(leg, [
+      { event: "new", at: AT, brokerOrderId: "leg-1" },
+      { event: "canceled", at: AT },
+    ]);
+    expect(refused(acknowledged, { event: "new", at: AT, brokerOrderId: "leg-1" }).code).toBe(
+      "ILLEGAL_TRANSITION",
+    );
+    const ended = apply(leg, { event: "canceled", at: AT }).order;
+    expect(refused(ended, { event: "new", at: AT }).code).toBe("ILLEGAL_TRANSITION");
+  });
 });
 
 describe("replace", () => {
