@@ -1,10 +1,11 @@
 /**
- * The notices that tell the trader what became of a decision: its entry at the broker, or the
- * decision refused. Built in one place so every path that settles a decision (the execute job,
- * reconciliation of a stalled or unstarted execution) tells it alike, under one key: the second
- * path to get there writes nothing new.
+ * The notices that tell the trader what became of a decision: its entry at the broker, the
+ * decision refused, or the entry cancelled. Built in one place so every path that settles a
+ * decision (the execute job, reconciliation of a stalled or unstarted execution, the order
+ * reports) tells it alike, under one key: the second path to get there writes nothing new.
  */
 import type { Decision } from "../db/decisions";
+import type { OrderRecord } from "../db/orders";
 import { decisionPrices, entryClientOrderId } from "./entryOrders";
 import type { PendingNotice } from "./notices";
 
@@ -49,6 +50,30 @@ export function decisionRefusedNotice(
       tradeId,
       symbol: decision.symbol,
       code,
+      reason,
+    },
+  };
+}
+
+/**
+ * The ORDER_CANCELED notice of an order that ended without filling whole (`reason`: the broker's
+ * status, by default), under one key per order: the broker's cancel event and the execute job
+ * settling an entry it cancelled tell it once between them.
+ */
+export function orderCanceledNotice(
+  record: OrderRecord,
+  reason: string = record.order.status,
+): PendingNotice {
+  const order = record.order;
+  return {
+    key: `canceled-${record.id}`,
+    notice: {
+      kind: "ORDER_CANCELED",
+      tradeId: record.tradeId,
+      symbol: order.symbol,
+      role: order.role,
+      clientOrderId: order.clientOrderId,
+      filledQuantity: order.filledQuantity.toFixed(),
       reason,
     },
   };

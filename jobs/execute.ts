@@ -39,7 +39,7 @@ import { checkOrder } from "../domain/riskChecks";
 import { allowsOrder } from "../domain/tradingState";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
-import { decisionRefusedNotice, entrySubmittedNotice } from "./entryNotices";
+import { decisionRefusedNotice, entrySubmittedNotice, orderCanceledNotice } from "./entryNotices";
 import { decisionPrices, entryRequestFor, sendsAsBracket, tradeEntryFor } from "./entryOrders";
 import { type CalendarCache, createCalendarCache, nextExecutionTime } from "./marketCalendar";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
@@ -421,13 +421,27 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
         reason: `entry is ${entry.order.status}`,
       };
       if (!sent.ok) {
-        await finishDecisionExecution(
-          deps.db,
-          decision.id,
-          { executed: false, reason: endedReason },
-          SOURCE,
-          deps.now(),
-        );
+        // The cancel took hold before anything was sent: the trader who asked for it is told
+        // here, where it is known that no send of this job was on its way.
+        const ended = entry;
+        const chats = await recipients(decision.accountId);
+        const told = await deps.db.transaction(async (tx) => {
+          const finished = await finishDecisionExecution(
+            tx,
+            decision.id,
+            { executed: false, reason: endedReason },
+            SOURCE,
+            deps.now(),
+          );
+          if (finished === null || ended.order.status !== "canceled") return 0;
+          return writeNotices(
+            tx,
+            chats,
+            [orderCanceledNotice(ended, "cancelled before it reached the broker")],
+            deps.now(),
+          );
+        });
+        if (told > 0) await deps.jobs.requestNotify("entry-cancelled");
         return skipped;
       }
       const settle = settleEndedOnTheWay(decision, endedReason, skipped);
@@ -544,14 +558,18 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       const filled = order?.order.filledQuantity;
       if (order === null || filled === undefined || !filled.gt(0)) {
         result = cancelled;
-        await finishDecisionExecution(
+        const finished = await finishDecisionExecution(
           tx,
           decision.id,
           { executed: false, reason: cancelledReason },
           SOURCE,
           now,
         );
-        return [];
+        // The cancel held: told here, as its own event found the entry already ended in the
+        // books and told nothing.
+        return finished !== null && order?.order.status === "canceled"
+          ? [orderCanceledNotice(order)]
+          : [];
       }
       const brokerOrderId = order.order.brokerOrderId ?? "";
       result = { outcome: "executed", decisionId: decision.id, brokerOrderId };

@@ -19,6 +19,7 @@ import { applyOrderEvent, isTerminal } from "../domain/orderStateMachine";
 import { isEntryRole } from "../domain/trade";
 import { brokerOrderFromData, type OrderReportData } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
+import { orderCanceledNotice } from "./entryNotices";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
 import type { OrderReportSource, ProtectionReason } from "./queues";
 import { eventsForReport, type ReportedExecution, roleOfLeg } from "./reportEvents";
@@ -271,18 +272,7 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
           },
         });
       } else if (order.status !== "filled") {
-        out.notices.push({
-          key: `canceled-${record.id}`,
-          notice: {
-            kind: "ORDER_CANCELED",
-            tradeId,
-            symbol: order.symbol,
-            role: order.role,
-            clientOrderId: order.clientOrderId,
-            filledQuantity: order.filledQuantity.toFixed(),
-            reason: order.status,
-          },
-        });
+        out.notices.push(orderCanceledNotice(record));
       }
       // The filled part of an entry that will fill no more needs protection of its own
       // (what the broker does with a partly filled bracket's legs is not documented).
