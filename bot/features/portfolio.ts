@@ -8,11 +8,11 @@ import type { BrokerAccount } from "../../db/brokerAccounts";
 import type { Database } from "../../db/database";
 import { listEquitySnapshots } from "../../db/equitySnapshots";
 import { appendLog } from "../../db/executionLog";
-import { listClosedTradeSummaries, listTradesClosedBetween } from "../../db/journalQueries";
+import { listClosedTradeSummaries } from "../../db/journalQueries";
 import { findOrder, listOpenOrders } from "../../db/orders";
 import { listPositions } from "../../db/positions";
 import { listTrades } from "../../db/trades";
-import { sumOpenTradesRealized } from "../../db/valuation";
+import { summarizeClosedTrades, sumOpenTradesRealized } from "../../db/valuation";
 import { newYorkDateOf, newYorkLocalToEpochMs } from "../../domain/calendar";
 import { TERMINAL_ORDER_STATUSES } from "../../domain/order";
 import { computeTradeStatistics } from "../../domain/statistics";
@@ -28,7 +28,6 @@ import {
 import { sendHtml } from "../sendHtml";
 import {
   orderLine,
-  realizedOf,
   renderOrders,
   renderPnl,
   renderPositions,
@@ -146,35 +145,23 @@ export const portfolioFeature: BotFeature = {
       if (scope === null) return;
       const day = await pnlDayOf(scope.db, scope.account, deps.now());
       const { tradingDate } = day;
-      const dayStart = newYorkLocalToEpochMs(tradingDate, "00:00");
-      // A day is at most 25 hours; the date check drops what the wider window catches.
-      const closedToday = (
-        await listTradesClosedBetween(
-          scope.db,
-          scope.account.id,
-          new Date(dayStart),
-          new Date(dayStart + 26 * 3_600_000),
-        )
-      ).filter(
-        (record) =>
-          record.trade.closedAt !== null &&
-          newYorkDateOf(Date.parse(record.trade.closedAt)) === tradingDate,
-      );
-      const realizedOpen = await sumOpenTradesRealized(
-        scope.db,
-        scope.account.id,
-        new Date(dayStart),
-        new Date(newYorkLocalToEpochMs(shiftDate(tradingDate, 1), "00:00")),
-      );
+      const dayStart = new Date(newYorkLocalToEpochMs(tradingDate, "00:00"));
+      const dayEnd = new Date(newYorkLocalToEpochMs(shiftDate(tradingDate, 1), "00:00"));
+      // The day's figure as the end-of-day summary counts it: a trade closed today counts what
+      // it realized today, not an earlier day's partial exit again.
+      const [realized, realizedOpen] = await Promise.all([
+        summarizeClosedTrades(scope.db, scope.account.id, dayStart, dayEnd),
+        sumOpenTradesRealized(scope.db, scope.account.id, dayStart, dayEnd),
+      ]);
       const positions = await listPositions(scope.db, scope.account.id);
       await reply(
         ctx,
         renderPnl(
           {
             ...day,
-            realizedToday: realizedOf(closedToday).plus(realizedOpen),
+            realizedToday: realized.realizedPnl,
             realizedOpenToday: realizedOpen,
-            closedToday: closedToday.length,
+            closedToday: realized.tradesClosed,
             positions,
           },
           scope.timeZone,

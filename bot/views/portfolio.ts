@@ -7,7 +7,7 @@ import type { OrderRecord } from "../../db/orders";
 import type { PositionRecord } from "../../db/positions";
 import type { TradeRecord } from "../../db/trades";
 import { newYorkDateOf } from "../../domain/calendar";
-import { Decimal, HUNDRED, sumDecimals, ZERO } from "../../domain/money";
+import { type Decimal, HUNDRED, sumDecimals, ZERO } from "../../domain/money";
 import { averageEntryPrice, positionSide } from "../../domain/position";
 import type { TradeStatisticsReport } from "../../domain/statistics";
 import { isCancellableEntry } from "../keyboards/orders";
@@ -231,9 +231,12 @@ export interface DayPnlFigures {
   readonly equity: Decimal | null;
   readonly lastEquity: Decimal | null;
   readonly syncedAt: Date | null;
-  /** Realized P&L of the day: the trades closed and the partial exits of trades still open. */
+  /**
+   * Realized P&L of the day: what the trades closed in it realized in it (not their earlier days'
+   * partial exits) and the partial exits of trades not closed in it.
+   */
   readonly realizedToday: Decimal;
-  /** The part of `realizedToday` from partial exits of trades still open. */
+  /** The part of `realizedToday` from partial exits of trades not closed in the day. */
   readonly realizedOpenToday: Decimal;
   readonly closedToday: number;
   readonly positions: readonly PositionRecord[];
@@ -286,9 +289,4 @@ export function renderPnl(figures: DayPnlFigures, timeZone: string): string {
     lines.push("Equity: not synced from the broker yet");
   }
   return lines.join("\n");
-}
-
-/** The sum of realized P&L over trades (for /pnl). */
-export function realizedOf(trades: readonly TradeRecord[]): Decimal {
-  return trades.reduce((sum, record) => sum.plus(record.trade.realizedPnl), new Decimal(0));
 }

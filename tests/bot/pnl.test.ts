@@ -206,4 +206,24 @@ describe("/pnl's trading day", () => {
       "Equity $100,990.00 as of 2026-02-17 10:30; today's change comes with its first valuation",
     );
   });
+
+  it("counts on the close's day only what the close realized, not the day before's partial exit", async () => {
+    // Wednesday 10:00 New York: the other 60 of Tuesday's trade go at the target, +$300.00; the
+    // trade's total is +$499.00, of which Tuesday's +$199.00 was Tuesday's.
+    desk.advanceClock(120 * 60_000);
+    const at = desk.now();
+    const closed = await applyFill(
+      desk.database.db,
+      { brokerOrderId: "pnl-target" },
+      { executionId: "pnl-3", quantity: dec("60"), price: dec("195"), at },
+      "stream",
+      at,
+    );
+    if (!closed.ok) throw new Error(closed.message);
+    const trader = desk.emulator.user({ userId: TRADER });
+    await trader.send("/pnl");
+    const reply = await trader.waitForMessage();
+    expect(reply.text).toContain("<b>P&amp;L for 2026-02-18</b>");
+    expect(reply.text).toContain("Realized: +$300.00 from 1 closed trade\n");
+  });
 });
