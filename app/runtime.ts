@@ -287,7 +287,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
           : createRedisRateLimiter({
               redis,
               keyPrefix: `${queuePrefix}:`,
-              bucket: rateLimitBucketFor(keys.keyId),
+              // The sandbox's simulator is its own, whatever key: its budget is the prefix's.
+              bucket: credentials === null ? "sandbox" : rateLimitBucketFor(keys.keyId),
             }),
       logger: logger.child({ component: "broker" }),
     });
