@@ -14,6 +14,7 @@ import { listPositions } from "../../db/positions";
 import { listTrades } from "../../db/trades";
 import { summarizeClosedTrades, sumOpenTradesRealized } from "../../db/valuation";
 import { newYorkDateOf, newYorkLocalToEpochMs } from "../../domain/calendar";
+import { ZERO } from "../../domain/money";
 import { TERMINAL_ORDER_STATUSES } from "../../domain/order";
 import { computeTradeStatistics } from "../../domain/statistics";
 import { commandSpec } from "../commands";
@@ -61,20 +62,24 @@ async function pnlDayOf(db: Database, account: BrokerAccount, now: Date) {
     equity: account.equity,
     lastEquity: account.lastEquity,
     syncedAt: account.lastSyncedAt,
+    netDeposits: ZERO,
   };
   const syncedToday =
     account.lastSyncedAt !== null && newYorkDateOf(account.lastSyncedAt) === today;
+  // Not synced today, the day's change is not shown: nothing to take out of it.
   if (!isWeekend(today) && !syncedToday) return current;
   // Two weeks back reaches past any run of closed days.
   const snapshots = await listEquitySnapshots(db, account.id, shiftDate(today, -14), today);
-  if (snapshots.at(-1)?.tradingDay === today) return current;
   const last = snapshots.at(-1);
   if (last === undefined) return current;
+  // The deposits the day's valuation found, measured from the same previous close.
+  if (last.tradingDay === today) return { ...current, netDeposits: last.netDeposits };
   return {
     tradingDate: last.tradingDay,
     equity: last.equity,
     lastEquity: last.previousCloseEquity,
     syncedAt: last.takenAt,
+    netDeposits: last.netDeposits,
   };
 }
 

@@ -240,11 +240,17 @@ export interface DayPnlFigures {
   readonly realizedOpenToday: Decimal;
   readonly closedToday: number;
   readonly positions: readonly PositionRecord[];
+  /**
+   * Deposits less withdrawals the valuation found for the day (its equity snapshot's): cash
+   * moved in or out is in the equity change but no P&L.
+   */
+  readonly netDeposits: Decimal;
 }
 
 /**
  * The day's P&L: realized from the journal, the open positions' unrealized P&L since entry from
- * the marks, and the broker's day change (equity against the previous close).
+ * the marks, and the broker's day change (equity against the previous close, less the day's net
+ * deposits).
  */
 export function renderPnl(figures: DayPnlFigures, timeZone: string): string {
   const open = figures.positions.filter((record) => !record.position.quantity.isZero());
@@ -278,13 +284,21 @@ export function renderPnl(figures: DayPnlFigures, timeZone: string): string {
       )}; today's change comes with its first valuation`,
     );
   } else if (figures.equity !== null && figures.lastEquity !== null) {
-    const change = figures.equity.minus(figures.lastEquity);
+    // As the daily-loss rule and the end-of-day summary count it: a transfer is no result.
+    const change = figures.equity.minus(figures.lastEquity).minus(figures.netDeposits);
     const percent = figures.lastEquity.gt(ZERO)
       ? ` (${signedPercent(change.div(figures.lastEquity).times(HUNDRED))})`
       : "";
+    const transfers = figures.netDeposits.isZero()
+      ? ""
+      : ` excluding ${usd(figures.netDeposits.abs())} ${
+          figures.netDeposits.gt(ZERO) ? "deposited" : "withdrawn"
+        }`;
     const synced =
       figures.syncedAt === null ? "" : `, as of ${dateTime(figures.syncedAt, timeZone)}`;
-    lines.push(`Equity ${usd(figures.equity)} · day change ${pnl(change)}${percent}${synced}`);
+    lines.push(
+      `Equity ${usd(figures.equity)} · day change ${pnl(change)}${percent}${transfers}${synced}`,
+    );
   } else {
     lines.push("Equity: not synced from the broker yet");
   }

@@ -226,4 +226,37 @@ describe("/pnl's trading day", () => {
     expect(reply.text).toContain("<b>P&amp;L for 2026-02-18</b>");
     expect(reply.text).toContain("Realized: +$300.00 from 1 closed trade\n");
   });
+
+  it("does not show a withdrawal as the day's change, and says it is taken out", async () => {
+    // Wednesday 10:30: $5,000.00 taken out of a flat account; the valuation found it.
+    desk.advanceClock(30 * 60_000);
+    const at = desk.now();
+    const db = desk.database.db;
+    const balances = { equity: dec("96290"), lastEquity: dec("101290") };
+    await recordAccountSync(
+      db,
+      desk.accountId,
+      { ...balances, cash: dec("96290"), buyingPower: dec("192580") },
+      at,
+    );
+    await recordEquitySnapshot(db, {
+      accountId: desk.accountId,
+      tradingDay: "2026-02-18",
+      equity: balances.equity,
+      previousCloseEquity: balances.lastEquity,
+      cash: dec("96290"),
+      netDeposits: dec("-5000"),
+      realizedPnl: dec("300"),
+      unrealizedPnl: dec("0"),
+      openPositions: 0,
+      takenAt: at,
+    });
+    const trader = desk.emulator.user({ userId: TRADER });
+    await trader.send("/pnl");
+    const reply = await trader.waitForMessage();
+    expect(reply.text).toContain("<b>P&amp;L for 2026-02-18</b>");
+    expect(reply.text).toContain(
+      "Equity $96,290.00 · day change $0.00 (0.00%) excluding $5,000.00 withdrawn, as of",
+    );
+  });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { renderPositions, tradeLine } from "../../../bot/views/portfolio";
+import { renderPnl, renderPositions, tradeLine } from "../../../bot/views/portfolio";
 import type { PositionRecord } from "../../../db/positions";
 import type { TradeRecord } from "../../../db/trades";
-import { dec } from "../../../domain/money";
+import { dec, ZERO } from "../../../domain/money";
 
 const OPENED = new Date("2026-03-02T14:35:00Z");
 
@@ -53,5 +53,36 @@ describe("average prices in the desk's views", () => {
       "America/New_York",
     );
     expect(line).toContain("3 190.0167 → 200.00 · +$29.95");
+  });
+});
+
+describe("/pnl's day change", () => {
+  const day = {
+    tradingDate: "2026-03-02",
+    syncedAt: new Date("2026-03-02T16:00:00Z"),
+    realizedToday: ZERO,
+    realizedOpenToday: ZERO,
+    closedToday: 0,
+    positions: [],
+  };
+
+  it("takes a deposit out of the change and says so", () => {
+    // 1,000,000 paid in on a day that lost 4,000.
+    const text = renderPnl(
+      { ...day, equity: dec("1096000"), lastEquity: dec("100000"), netDeposits: dec("1000000") },
+      "America/New_York",
+    );
+    expect(text).toContain(
+      "Equity $1,096,000.00 · day change -$4,000.00 (-4.00%) excluding $1,000,000.00 deposited, as of 2026-03-02 11:00",
+    );
+  });
+
+  it("says nothing of transfers on a day without any", () => {
+    const text = renderPnl(
+      { ...day, equity: dec("99000"), lastEquity: dec("100000"), netDeposits: ZERO },
+      "America/New_York",
+    );
+    expect(text).toContain("Equity $99,000.00 · day change -$1,000.00 (-1.00%), as of");
+    expect(text).not.toContain("excluding");
   });
 });
