@@ -6,6 +6,7 @@
  */
 import type { Decision } from "../db/decisions";
 import type { OrderRecord } from "../db/orders";
+import type { Decimal } from "../domain/money";
 import { decisionPrices, entryClientOrderId } from "./entryOrders";
 import type { PendingNotice } from "./notices";
 
@@ -75,6 +76,34 @@ export function orderCanceledNotice(
       clientOrderId: order.clientOrderId,
       filledQuantity: order.filledQuantity.toFixed(),
       reason,
+    },
+  };
+}
+
+/**
+ * The CANCEL_TOO_LATE notice: the trader's cancel of an entry took hold only after the broker had
+ * filled it (`filled` of `quantity` shares), so what filled is held. One per decision (per trade
+ * without one), whichever path finds it first.
+ */
+export function cancelTooLateNotice(
+  trade: { readonly decisionId: number | null; readonly tradeId: number | null },
+  symbol: string,
+  filled: Decimal,
+  quantity: Decimal,
+): PendingNotice {
+  const whole = filled.gte(quantity);
+  return {
+    key:
+      trade.decisionId === null
+        ? `cancel-too-late-t${trade.tradeId}`
+        : `cancel-too-late-${trade.decisionId}`,
+    notice: {
+      kind: "ORDER_REJECTED",
+      decisionId: trade.decisionId,
+      tradeId: trade.tradeId,
+      symbol,
+      code: "CANCEL_TOO_LATE",
+      reason: `the cancel came too late: the entry had filled ${filled.toFixed()} of ${quantity.toFixed()} shares at the broker before it took hold; ${whole ? "the position is held" : "those shares are held"}`,
     },
   };
 }

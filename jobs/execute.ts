@@ -34,12 +34,18 @@ import { listOrdersForTrade, type OrderRecord } from "../db/orders";
 import { loadRiskLimits } from "../db/riskLimits";
 import { findTrade, findTradeByDecision, recordTradeEntry } from "../db/trades";
 import type { Broker } from "../domain/broker";
+import { sumDecimals } from "../domain/money";
 import { isTerminal } from "../domain/orderStateMachine";
 import { checkOrder } from "../domain/riskChecks";
 import { allowsOrder } from "../domain/tradingState";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
-import { decisionRefusedNotice, entrySubmittedNotice, orderCanceledNotice } from "./entryNotices";
+import {
+  cancelTooLateNotice,
+  decisionRefusedNotice,
+  entrySubmittedNotice,
+  orderCanceledNotice,
+} from "./entryNotices";
 import { decisionPrices, entryRequestFor, sendsAsBracket, tradeEntryFor } from "./entryOrders";
 import { type CalendarCache, createCalendarCache, nextExecutionTime } from "./marketCalendar";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
@@ -63,6 +69,8 @@ export type ExecuteResult =
   | { readonly outcome: "executed"; readonly decisionId: number; readonly brokerOrderId: string }
   | { readonly outcome: "refused"; readonly decisionId: number; readonly codes: readonly string[] }
   | { readonly outcome: "cancelled"; readonly tradeId: number }
+  /** A CANCEL that found the trade's entries filled whole at the broker: nothing was cancelled. */
+  | { readonly outcome: "too_late"; readonly tradeId: number }
   | { readonly outcome: "skipped"; readonly reason: string };
 
 export interface ExecuteProcessorOptions {
@@ -581,20 +589,14 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
         now,
       );
       if (finished === null) return [];
-      const whole = filled.gte(order.order.quantity);
       return [
         entrySubmittedNotice(decision, order.tradeId),
-        {
-          key: `cancel-too-late-${decision.id}`,
-          notice: {
-            kind: "ORDER_REJECTED",
-            decisionId: decision.id,
-            tradeId: order.tradeId,
-            symbol: decision.symbol,
-            code: "CANCEL_TOO_LATE",
-            reason: `the cancel came too late: the entry had filled ${filled.toFixed()} of ${order.order.quantity.toFixed()} shares at the broker before it took hold; ${whole ? "the position is held" : "those shares are held"}`,
-          },
-        },
+        cancelTooLateNotice(
+          { decisionId: decision.id, tradeId: order.tradeId },
+          decision.symbol,
+          filled,
+          order.order.quantity,
+        ),
       ];
     };
     return { within, result: () => result };
@@ -701,6 +703,39 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     return allEnded;
   }
 
+  /**
+   * After a trader's cancel: when every entry of the trade had filled whole at the broker (the
+   * fill came before the cancel reached it), nothing was cancelled and the position is held. The
+   * trader, told by /orders to expect the broker's confirmation, gets CANCEL_TOO_LATE (once per
+   * decision, also when the execute job already told it) and true is answered.
+   */
+  async function toldCancelTooLate(accountId: number, tradeId: number): Promise<boolean> {
+    const [trade, orders] = await Promise.all([
+      findTrade(deps.db, tradeId),
+      listOrdersForTrade(deps.db, tradeId),
+    ]);
+    const entries = orders.filter((o) => o.order.role === "ENTRY" || o.order.role === "SLICE");
+    if (!trade || entries.length === 0 || entries.some((e) => e.order.status !== "filled")) {
+      return false;
+    }
+    const chats = await recipients(accountId);
+    const written = await writeNotices(
+      deps.db,
+      chats,
+      [
+        cancelTooLateNotice(
+          { decisionId: trade.decisionId, tradeId },
+          trade.trade.symbol,
+          sumDecimals(entries.map((e) => e.order.filledQuantity)),
+          sumDecimals(entries.map((e) => e.order.quantity)),
+        ),
+      ],
+      deps.now(),
+    );
+    if (written > 0) await deps.jobs.requestNotify("cancel-too-late");
+    return true;
+  }
+
   return async function processExecute(job: Job, token?: string): Promise<ExecuteResult> {
     const payload = executePayloadSchema.parse(job.data);
     switch (payload.action) {
@@ -709,6 +744,9 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       case "CANCEL": {
         const ended = await cancelEntry(payload.accountId, payload.tradeId);
         if (!ended) throw new Error(`trade ${payload.tradeId}: the entry is still working`);
+        if (await toldCancelTooLate(payload.accountId, payload.tradeId)) {
+          return { outcome: "too_late", tradeId: payload.tradeId };
+        }
         return { outcome: "cancelled", tradeId: payload.tradeId };
       }
       case "AMEND": {

@@ -129,4 +129,37 @@ describe("the trader's cancel of an entry", () => {
     const notices = await noticesAbout(symbol);
     expect(notices.map((n) => n.kind)).toEqual(["ENTRY_SUBMITTED", "ORDER_CANCELED"]);
   });
+
+  it("is told it came too late for an entry the broker filled before the cancel job ran", async () => {
+    const symbol = TEST_SYMBOLS[30] as string;
+    const handler = createOrderReportHandler(t.deps);
+    const execute = createExecuteProcessor(t.deps, { handler });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }));
+    const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+    // The trader presses cancel; the price reaches the limit before the job gets to the broker.
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
+    await waitFor(async () => (await brokerEntry(decision.id))?.status === "filled");
+
+    expect(await execute(cancelJob(tradeId))).toMatchObject({ outcome: "too_late", tradeId });
+    expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("POSITION");
+    const notices = await noticesAbout(symbol);
+    expect(notices.map((n) => n.kind)).toEqual([
+      "ENTRY_SUBMITTED",
+      "ORDER_FILLED",
+      "ORDER_REJECTED",
+    ]);
+    expect(notices[2]).toMatchObject({
+      decisionId: decision.id,
+      tradeId,
+      code: "CANCEL_TOO_LATE",
+      reason:
+        "the cancel came too late: the entry had filled 10 of 10 shares at the broker before it took hold; the position is held",
+    });
+
+    // A second press (the books now know the fill) tells nothing more.
+    expect(await execute(cancelJob(tradeId))).toMatchObject({ outcome: "too_late", tradeId });
+    expect(await noticesAbout(symbol)).toHaveLength(3);
+  });
 });
