@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { Queue } from "bullmq";
 import { sql } from "drizzle-orm";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { commandMenusFor, createBot } from "../bot/createBot";
 import {
@@ -55,6 +55,7 @@ import { instrumentBroker } from "./instrumentedBroker";
 import { createMarketFacts } from "./marketFacts";
 import { createMetrics, type DeskMetrics } from "./metrics";
 import { maskUrl } from "./redact";
+import { openMainRedis, openWorkerRedis } from "./redisConnection";
 import { createDailyLossResumeCheck } from "./resumeCheck";
 import { type LocalBotApi, type SandboxUser, startLocalBotApi } from "./sandbox/botApi";
 import { openEmbeddedQueues } from "./sandbox/embeddedQueues";
@@ -457,7 +458,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
       const startWorkers = options.workers ?? startLifecycleWorkers;
       let workerConnection = queueConnection;
       if (redis !== null) {
-        const duplicate = redis.duplicate({ maxRetriesPerRequest: null });
+        const duplicate = openWorkerRedis(redis);
         onStop("worker redis", async () => {
           duplicate.disconnect();
         });
@@ -700,13 +701,7 @@ async function storedCredentials(
 
 /** Connects to Redis and checks it answers, or fails with a sentence for the operator. */
 async function connectRedis(url: string): Promise<Redis> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: null,
-    connectTimeout: 5_000,
-  });
-  // ioredis reconnects by itself; errors are visible through /healthz rather than crashes.
-  redis.on("error", () => {});
+  const redis = openMainRedis(url);
   try {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
