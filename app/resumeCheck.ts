@@ -1,7 +1,8 @@
 /**
  * The check /resume asks (bot/features/deskPorts.ts `DailyLossAllowsResume`) before an automatic
- * halt is lifted by hand: the latest account figures the valuation stored against the daily-loss
- * and drawdown limits (domain `checkLossLimits`, as the session open asks). Beyond either limit,
+ * halt is lifted by hand: the latest account figures the valuation stored, with the facts of the
+ * New York day they were taken on, against the daily-loss and drawdown limits (domain
+ * `checkLossLimits`, as the session open asks). Beyond either limit,
  * /resume is refused unless a reason is given; a forced resume is written to the execution log
  * with the figures.
  */
@@ -22,7 +23,12 @@ export function createDailyLossResumeCheck(deps: {
     if (!account || account.equity === null || account.lastEquity === null)
       return { allowed: true };
     const at = deps.now();
-    const facts = await loadLossLimitFacts(deps.db, accountId, tradingDayOf(null, at));
+    // The figures are judged with the realized P&L and net deposits of the day they are from:
+    // over a weekend, a holiday and a morning before its first valuation they are still the last
+    // session's (the valuation, which knows the calendar, writes that day's snapshot with them),
+    // and an empty day's facts beside them would drop its realized loss and its transfers.
+    const figuresDay = tradingDayOf(null, account.lastSyncedAt ?? at);
+    const facts = await loadLossLimitFacts(deps.db, accountId, figuresDay);
     const { dailyLoss: evaluation, drawdown } = checkLossLimits(
       {
         equity: account.equity,
