@@ -24,7 +24,7 @@ export function createDailyLossResumeCheck(deps: {
       return { allowed: true };
     const at = deps.now();
     // The figures are judged with the realized P&L and net deposits of the day they are from:
-    // over a weekend, a holiday and a morning before its first valuation they are still the last
+    // over a weekend and on a morning before its first valuation they are still the last
     // session's (the valuation, which knows the calendar, writes that day's snapshot with them),
     // and an empty day's facts beside them would drop its realized loss and its transfers.
     const figuresDay = tradingDayOf(null, account.lastSyncedAt ?? at);
