@@ -26,6 +26,7 @@ import {
   createTelegramApiTransformers,
   useTelegramApiTransformers,
 } from "./telegramApi";
+import { tellUpdateFailed } from "./updateFailed";
 
 export type { BotDeps, BotFeature } from "./feature";
 
@@ -73,11 +74,12 @@ export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot
   const bot = new Bot<BotContext>(deps.token, { client: { apiRoot: deps.apiRoot } });
   const transformers = createTelegramApiTransformers();
   useTelegramApiTransformers(bot.api, transformers);
-  bot.catch((error) => {
+  bot.catch(async (error) => {
     deps.logger.error(
       { err: error.error, updateId: error.ctx.update.update_id },
       "update handling failed",
     );
+    await tellUpdateFailed(error.ctx, deps.logger);
   });
 
   bot.use(
