@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   compileStatement,
@@ -13,7 +14,13 @@ import {
 import { MIGRATIONS_FOLDER } from "../../db/migrate";
 import { brokerAccounts, executionLog, users } from "../../db/schema";
 import { dec } from "../../domain/money";
-import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
+import {
+  createTestDatabase,
+  TEST_DRIVERS,
+  type TestDatabase,
+  testDatabaseUrl,
+  withDatabaseName,
+} from "../support/database";
 
 const NOW = new Date("2026-03-02T14:35:00Z");
 
@@ -75,17 +82,42 @@ describe.each(TEST_DRIVERS)("database on %s", (driver) => {
     expect(reread?.createdAt.toISOString()).toBe(NOW.toISOString());
   });
 
-  it("applies migrations again as a no-op, also from processes starting together", async () => {
-    if (t.url === undefined) return; // PGlite: covered by the restart test below
-    const opened = await Promise.all(
-      [1, 2, 3].map(() => openDatabase({ url: t.url, maxConnections: 1 })),
-    );
-    await Promise.all(opened.map((o) => o.close()));
-    const rows = await queryRows<{ n: number }>(
-      t.db,
-      sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
-    );
-    expect(rows[0]?.n).toBe(await migrationCount());
+  it("migrates an empty database once, also from processes starting together, and again as a no-op", async () => {
+    if (t.url === undefined) return; // PGlite: covered by the on-disk test below
+    // The test databases are copied from a migrated template, so this one starts empty.
+    const serverUrl = testDatabaseUrl();
+    const name = `test_db_${process.pid}_migrate_${Date.now()}`;
+    const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+    try {
+      await admin.unsafe(`create database "${name}"`);
+      const url = withDatabaseName(serverUrl, name);
+      const opened = await Promise.all(
+        [1, 2, 3].map(() => openDatabase({ url, maxConnections: 1 })),
+      );
+      await Promise.all(opened.map((o) => o.close()));
+      const again = await openDatabase({ url, maxConnections: 1 });
+      try {
+        const rows = await queryRows<{ n: number }>(
+          again.db,
+          sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
+        );
+        expect(rows[0]?.n).toBe(await migrationCount());
+        // The desk's tables are there, with their guards.
+        await again.db.insert(executionLog).values({
+          entity: "order",
+          entityId: "1",
+          event: "CREATED",
+          source: "test",
+          occurredAt: NOW,
+        });
+        expect(await refusal(again.db.delete(executionLog))).toMatch(/append-only/);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      await admin.end();
+    }
   });
 
   it("empties every table for the next test, the execution log included", async () => {
