@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createAlertNotifier } from "../../bot/features/alerts";
 import type { DecisionSubmitter } from "../../bot/features/planPorts";
 import { findAlert, recordAlert } from "../../db/alerts";
@@ -7,11 +7,16 @@ import { dec } from "../../domain/money";
 import { type BotMessage, type TestUser, waitFor } from "../support/telegram";
 import { type PlanDesk, startPlanDesk } from "./planDesk";
 
+// Telegram's pacing kept in shape, its intervals shortened (see tests/support/telegramPacing.ts).
+vi.mock("@grammyjs/transformer-throttler", async (original) =>
+  (await import("../support/telegramPacing")).quickerThrottler(await original()),
+);
+
 const TRADER = 6401;
 /** How long one update holds its chat: a press held longer lets the chat's next update go ahead. */
 const UPDATE_TIMEOUT_MS = 1_500;
 /** Flood control's wait for the held Confirm's answer, past the chat's timeout. */
-const HELD_SECONDS = 4;
+const HELD_SECONDS = 3;
 
 /**
  * Cancel (the card's button or /cancel) and a Confirm of the same card still in flight: whichever
@@ -120,6 +125,8 @@ describe("a plan card cancelled while its Confirm is in flight", () => {
     // The late Confirm finds the card cancelled and says nothing went out.
     const shown = await cardReading(trader, card, /<b>Confirmed\.<\/b>|Nothing was sent/);
     expect(shown.text).toMatch(/<b>Cancelled\.<\/b> Nothing was sent/);
+    // Every press has run to its end before nothing sent is checked.
+    await desk.idle();
     expect(await decisionCount()).toBe(approvedBefore);
     expect((await desk.queues.execute.getJobCounts()).waiting ?? 0).toBe(jobsBefore);
   }, 60_000);
@@ -140,6 +147,8 @@ describe("a plan card cancelled while its Confirm is in flight", () => {
 
     const shown = await cardReading(trader, card, /<b>Confirmed\.<\/b>|Nothing was sent/);
     expect(shown.text).toMatch(/<b>Cancelled\.<\/b> Nothing was sent/);
+    // Every press has run to its end before nothing sent is checked.
+    await desk.idle();
     expect(await decisionCount()).toBe(approvedBefore);
     expect((await desk.queues.execute.getJobCounts()).waiting ?? 0).toBe(jobsBefore);
   }, 60_000);
@@ -220,6 +229,7 @@ describe("a plan card cancelled while its Confirm is in flight", () => {
 
     const shown = await cardReading(trader, card, /<b>Confirmed\.<\/b>|Nothing was sent/);
     expect(shown.text).toMatch(/<b>Cancelled\.<\/b> Nothing was sent/);
+    await desk.idle();
     // The late Confirm took the alert and gave it back with its decision: the others may still
     // approve it.
     expect((await findAlert(desk.database.db, alert.id))?.status).toBe("sent");
