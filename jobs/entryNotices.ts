@@ -107,3 +107,29 @@ export function cancelTooLateNotice(
     },
   };
 }
+
+/**
+ * The CANCEL_REFUSED notice: the broker refused the trader's cancel of an entry (`why`, its
+ * answer) for a reason other than the entry having ended, so the entry still works there and can
+ * fill. One per decision (per trade without one).
+ */
+export function cancelRefusedNotice(
+  trade: { readonly decisionId: number | null; readonly tradeId: number | null },
+  symbol: string,
+  why: string,
+): PendingNotice {
+  return {
+    key:
+      trade.decisionId === null
+        ? `cancel-refused-t${trade.tradeId}`
+        : `cancel-refused-${trade.decisionId}`,
+    notice: {
+      kind: "ORDER_REJECTED",
+      decisionId: trade.decisionId,
+      tradeId: trade.tradeId,
+      symbol,
+      code: "CANCEL_REFUSED",
+      reason: `the broker refused the cancel (${why}): the entry is still working at the broker and can fill`,
+    },
+  };
+}

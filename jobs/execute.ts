@@ -9,7 +9,8 @@
  * CANCEL: cancel a trade's working entry (one recorded and not sent yet is ended in the books,
  * so no retry of its send goes out; one the broker takes all the same is cancelled there, and
  * when it filled there first the decision is executed and the trader told the cancel came too
- * late: CANCEL_TOO_LATE).
+ * late: CANCEL_TOO_LATE; when the broker refuses that cancel and the entry still works there,
+ * likewise with CANCEL_REFUSED).
  * AMEND: cancel the trade it replaces, then NEW_TRADE, unless the replaced entry filled in part
  * or whole first (refused: REPLACED_TRADE_FILLED).
  * A refusal (risk or broker) fails the decision with its codes and tells the trader.
@@ -41,6 +42,7 @@ import { allowsOrder } from "../domain/tradingState";
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import type { JobDeps } from "./context";
 import {
+  cancelRefusedNotice,
   cancelTooLateNotice,
   decisionRefusedNotice,
   entrySubmittedNotice,
@@ -559,7 +561,11 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     decision: Decision,
     cancelledReason: string,
     cancelled: ExecuteResult,
-  ): { within: NonNullable<HandleOptions["within"]>; result: () => ExecuteResult } {
+  ): {
+    within: NonNullable<HandleOptions["within"]>;
+    refused: (brokerOrderId: string, why: string) => NonNullable<HandleOptions["within"]>;
+    result: () => ExecuteResult;
+  } {
     let result = cancelled;
     const within = async (tx: Database, order: OrderRecord | null): Promise<PendingNotice[]> => {
       const now = deps.now();
@@ -599,19 +605,40 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
         ),
       ];
     };
-    return { within, result: () => result };
+    // The broker refused the cancel for good and the entry still works there: it was sent and
+    // can fill, so the decision is executed and the trader told the cancel did not take hold.
+    const refused =
+      (brokerOrderId: string, why: string) =>
+      async (tx: Database, order: OrderRecord | null): Promise<PendingNotice[]> => {
+        result = { outcome: "executed", decisionId: decision.id, brokerOrderId };
+        const finished = await finishDecisionExecution(
+          tx,
+          decision.id,
+          { executed: true },
+          SOURCE,
+          deps.now(),
+        );
+        if (finished === null) return [];
+        const tradeId = order?.tradeId ?? null;
+        return [
+          entrySubmittedNotice(decision, tradeId),
+          cancelRefusedNotice({ decisionId: decision.id, tradeId }, decision.symbol, why),
+        ];
+      };
+    return { within, refused, result: () => result };
   }
 
   /**
    * Cancels at the broker an entry the books ended before it arrived there, and stores what the
    * broker then shows (a fill it had meanwhile counts as a late fill and gets protected), with
-   * the decision settled in the same transaction.
+   * the decision settled in the same transaction. A cancel the broker refused while the entry
+   * still works there settles it as sent, with CANCEL_REFUSED told.
    */
   async function cancelArrivedEntry(
     broker: Broker,
     accountId: number,
     brokerOrderId: string,
-    settle: { readonly within: NonNullable<HandleOptions["within"]> },
+    settle: Pick<ReturnType<typeof settleEndedOnTheWay>, "within" | "refused">,
   ): Promise<void> {
     const cancelled = await broker.cancelOrder(brokerOrderId);
     if (!cancelled.ok && cancelled.retryable) {
@@ -619,9 +646,22 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     }
     const after = await broker.getOrder(brokerOrderId);
     if (!after.ok) throw new Error(`entry lookup failed: ${after.message}`);
-    await handler.handle(accountId, "poll", brokerOrderToReport(after.value, deps.now()), {
-      within: settle.within,
-    });
+    const report = brokerOrderToReport(after.value, deps.now());
+    // Cancelled only once the broker shows the order ended: a refusal for another reason than
+    // its having ended (403: the account restricted) leaves it working, and able to fill. A
+    // cancel on its way (taken now, or by an earlier run) is waited for through the job's retry.
+    if (!isTerminal(after.value.status)) {
+      if (cancelled.ok || after.value.status === "pending_cancel") {
+        throw new Error(
+          `entry cancel not confirmed yet: the broker shows it ${after.value.status}`,
+        );
+      }
+      await handler.handle(accountId, "poll", report, {
+        within: settle.refused(brokerOrderId, cancelled.message),
+      });
+      return;
+    }
+    await handler.handle(accountId, "poll", report, { within: settle.within });
   }
 
   /**
