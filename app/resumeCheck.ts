@@ -1,7 +1,7 @@
 /**
  * The check /resume asks (bot/features/deskPorts.ts `DailyLossAllowsResume`) before an automatic
  * halt is lifted by hand: the latest account figures the valuation stored, with the facts of the
- * New York day they were taken on, against the daily-loss and drawdown limits (domain
+ * trading day they belong to, against the daily-loss and drawdown limits (domain
  * `checkLossLimits`, as the session open asks). Beyond either limit,
  * /resume is refused unless a reason is given; a forced resume is written to the execution log
  * with the figures.
@@ -11,30 +11,78 @@ import { findBrokerAccount } from "../db/brokerAccounts";
 import type { Database } from "../db/database";
 import { appendLog } from "../db/executionLog";
 import { loadLossLimitFacts } from "../db/lossLimitFacts";
+import type { Broker } from "../domain/broker";
+import { newYorkDateOf, type TradingCalendar } from "../domain/calendar";
+import type { Decimal } from "../domain/money";
 import { checkLossLimits } from "../domain/tradingState";
-import { tradingDayOf } from "../jobs/value";
+import { netCashTransferred } from "../domain/valuation";
+import { type CalendarCache, createCalendarCache } from "../jobs/marketCalendar";
+import { previousCloseAt, tradingDayOf } from "../jobs/value";
 
 export function createDailyLossResumeCheck(deps: {
   readonly db: Database;
   readonly now: () => Date;
+  /**
+   * The account's broker: its trading calendar and cash transfers, as the valuation reads them.
+   * Without it the figures' day is the New York date of their sync.
+   */
+  readonly broker?: Broker;
+  readonly calendars?: CalendarCache;
 }): DailyLossAllowsResume {
+  const calendars = deps.calendars ?? createCalendarCache();
+
+  /**
+   * The calendar around the figures' sync, as the valuation that took them fetched it; null
+   * without a broker or when it cannot say.
+   */
+  async function calendarAround(accountId: number, at: Date): Promise<TradingCalendar | null> {
+    if (deps.broker === undefined) return null;
+    try {
+      return await calendars.get(accountId, deps.broker, at);
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Cash moved in or out since `since`, the close the figures' last equity was taken at, counted
+   * as the valuation counts it (jobs/value.ts `netDepositsOf`); null when the broker cannot say.
+   */
+  async function transferredSince(since: Date): Promise<Decimal | null> {
+    if (deps.broker === undefined) return null;
+    const transfers = await deps.broker.listCashTransfers(since);
+    if (!transfers.ok) return null;
+    return netCashTransferred(transfers.value, since.getTime(), Number.POSITIVE_INFINITY);
+  }
+
   return async ({ accountId, reason }) => {
     const account = await findBrokerAccount(deps.db, accountId);
     if (!account || account.equity === null || account.lastEquity === null)
       return { allowed: true };
     const at = deps.now();
-    // The figures are judged with the realized P&L and net deposits of the day they are from:
-    // over a weekend and on a morning before its first valuation they are still the last
-    // session's (the valuation, which knows the calendar, writes that day's snapshot with them),
-    // and an empty day's facts beside them would drop its realized loss and its transfers.
-    const figuresDay = tradingDayOf(null, account.lastSyncedAt ?? at);
+    // The figures are judged with the realized P&L and net deposits of the trading day the
+    // valuation that took them counted: over a weekend and on a morning before the day's first
+    // valuation they are still the last session's, and on a market holiday (the valuation runs,
+    // syncs the account against the broker's rolled close and writes no snapshot) they belong to
+    // the last session too. An empty day's facts beside them would drop its realized loss.
+    const syncedAt = account.lastSyncedAt ?? at;
+    const calendar = await calendarAround(accountId, syncedAt);
+    const figuresDay = tradingDayOf(calendar, syncedAt);
     const facts = await loadLossLimitFacts(deps.db, accountId, figuresDay);
+    let netDeposits = facts.netDepositsToday;
+    if (calendar !== null && figuresDay.date !== newYorkDateOf(syncedAt)) {
+      // Synced on a day without a session: the last equity is the trading day's own close, and
+      // the transfers to take out are those since it, not the day's snapshot's. While the broker
+      // cannot list them the snapshot's figure stands, as in the valuation.
+      const since = previousCloseAt(calendar, figuresDay, null);
+      netDeposits = (await transferredSince(since)) ?? netDeposits;
+    }
     const { dailyLoss: evaluation, drawdown } = checkLossLimits(
       {
         equity: account.equity,
         lastEquity: account.lastEquity,
         realizedPnlToday: facts.realizedPnlToday,
-        netDepositsToday: facts.netDepositsToday,
+        netDepositsToday: netDeposits,
       },
       facts.limits,
       facts.drawdown,

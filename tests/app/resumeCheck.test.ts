@@ -1,16 +1,24 @@
 /**
  * /resume's daily-loss check on days after the figures it reads: over a weekend (and on Monday
  * before the day's first valuation) the account's figures are still Friday's, so they are judged
- * with Friday's realized P&L and net deposits, not with an empty day's.
+ * with Friday's realized P&L and net deposits, not with an empty day's. On a market holiday the
+ * valuation still syncs the account against the broker's rolled close: the figures are then
+ * judged as the valuation judges them, with the last session's realized P&L and the transfers
+ * since its close (the broker's calendar and cash activities, from the simulator).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDailyLossResumeCheck } from "../../app/resumeCheck";
+import { createAlpacaBroker } from "../../broker/alpaca/client";
+import { createLocalRateLimiter } from "../../broker/rateLimiter";
 import { recordAccountSync } from "../../db/brokerAccounts";
 import { recordEquitySnapshot } from "../../db/equitySnapshots";
+import { readLog } from "../../db/executionLog";
+import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import { seedClosedTrades } from "../bot/deskSeeds";
 import { createAccount } from "../db/fixtures";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { startTestSimulator, type TestSimulator } from "../support/simulator";
 
 // Friday 27 February 2026, 15:59 New York: the session's last valuation.
 const FRIDAY_SYNC = new Date("2026-02-27T20:59:00Z");
@@ -98,5 +106,128 @@ describe("/resume's daily-loss check after the day of its figures", () => {
     for (const now of [FRIDAY_EVENING, SATURDAY, MONDAY_PRE_MARKET]) {
       expect(await resumeAt(now)({ accountId, reason: null })).toEqual({ allowed: true });
     }
+  });
+});
+
+// Thursday 2 April 2026, 15:59 New York: the session's last valuation. Good Friday 3 April the
+// exchange is closed; the valuation (Monday to Friday) still runs at 10:00.
+const THURSDAY_SYNC = new Date("2026-04-02T19:59:00Z");
+const GOOD_FRIDAY_SYNC = new Date("2026-04-03T14:00:00Z");
+const GOOD_FRIDAY_RESUME = new Date("2026-04-03T14:05:00Z");
+
+describe("/resume's daily-loss check on a market holiday", () => {
+  let t: TestDatabase;
+  const simulators: TestSimulator[] = [];
+  beforeAll(async () => {
+    t = await createTestDatabase("postgres");
+  });
+  afterAll(async () => {
+    for (const sim of simulators) await sim.close();
+    await t?.close();
+  });
+
+  /** A broker on its own simulator, on Good Friday, its previous close Thursday's 10,000,000. */
+  async function goodFridayBroker(): Promise<{ broker: Broker; sim: TestSimulator }> {
+    const sim = await startTestSimulator({
+      keyId: "resume-key",
+      secretKey: "resume-secret",
+      cash: "10000000",
+      time: GOOD_FRIDAY_SYNC.toISOString(),
+    });
+    simulators.push(sim);
+    const broker = createAlpacaBroker({
+      keyId: "resume-key",
+      secretKey: "resume-secret",
+      tradingUrl: sim.url,
+      dataUrl: sim.url,
+      streamUrl: sim.streamUrl,
+      rateLimiter: createLocalRateLimiter(),
+      requestTimeoutMs: 5_000,
+      retryDelayMs: 10,
+    });
+    return { broker, sim };
+  }
+
+  /**
+   * An account whose Thursday the valuation closed with these figures, then synced on Good
+   * Friday as the valuation does on a day without a session: the broker's equity and its last
+   * equity (by then Thursday's close), no snapshot.
+   */
+  async function valuedOnGoodFriday(
+    broker: Broker,
+    thursday: { equity: string; netDeposits: string; realized: string | null },
+  ): Promise<number> {
+    const accountId = await createAccount(t.db);
+    await recordEquitySnapshot(t.db, {
+      accountId,
+      tradingDay: "2026-04-02",
+      equity: dec(thursday.equity),
+      previousCloseEquity: dec("9599500"),
+      cash: dec(thursday.equity),
+      netDeposits: dec(thursday.netDeposits),
+      realizedPnl: dec(thursday.realized ?? "0"),
+      unrealizedPnl: dec("0"),
+      openPositions: 0,
+      takenAt: THURSDAY_SYNC,
+    });
+    if (thursday.realized !== null) {
+      await seedClosedTrades(t.db, accountId, [
+        {
+          symbol: "TSLA",
+          realizedPnl: thursday.realized,
+          rMultiple: "-3",
+          closedAt: new Date("2026-04-02T18:00:00Z"),
+          exitReason: "STOPPED_OUT",
+        },
+      ]);
+    }
+    const account = await broker.getAccount();
+    if (!account.ok) throw new Error(account.message);
+    const { equity, lastEquity, cash, buyingPower } = account.value;
+    await recordAccountSync(
+      t.db,
+      accountId,
+      { equity, lastEquity, cash, buyingPower },
+      GOOD_FRIDAY_SYNC,
+    );
+    return accountId;
+  }
+
+  const resumeWith = (broker: Broker) =>
+    createDailyLossResumeCheck({ db: t.db, now: () => GOOD_FRIDAY_RESUME, broker });
+
+  it("refuses without a reason a Thursday realized loss past the limit, and records a forced resume", async () => {
+    const { broker } = await goodFridayBroker();
+    // Thursday: 1,000,000 paid in beside 400,500 lost on a trade of the day, past the 3% limit
+    // (300,000 of the 10,000,000 close); on Good Friday the equity is that close's, unchanged.
+    const accountId = await valuedOnGoodFriday(broker, {
+      equity: "10000000",
+      netDeposits: "1000000",
+      realized: "-400500.00",
+    });
+    const resume = resumeWith(broker);
+    expect(await resume({ accountId, reason: null })).toEqual({
+      allowed: false,
+      message: expect.stringContaining(
+        "The day's loss (-400500.00) is still beyond the limit (300000.00).",
+      ),
+    });
+    expect(await resume({ accountId, reason: "stop was a bad print" })).toEqual({ allowed: true });
+    const forced = (await readLog(t.db, { accountId })).filter((e) => e.event === "RESUME_FORCED");
+    expect(forced.map((e) => e.details)).toEqual([
+      expect.objectContaining({ reason: "stop was a bad print", pnlToday: "-400500.00" }),
+    ]);
+  });
+
+  it("does not take a withdrawal since Thursday's close for a loss", async () => {
+    const { broker, sim } = await goodFridayBroker();
+    // 500,000 taken out on Good Friday: 5% below Thursday's close, no loss.
+    await sim.control("/sim/cash", { amount: "-500000" });
+    const accountId = await valuedOnGoodFriday(broker, {
+      equity: "10000000",
+      netDeposits: "0",
+      realized: null,
+    });
+    expect(await resumeWith(broker)({ accountId, reason: null })).toEqual({ allowed: true });
   });
 });
