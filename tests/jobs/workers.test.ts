@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Decision, findDecision } from "../../db/decisions";
 import { listOrdersForTrade, type OrderRecord } from "../../db/orders";
 import { findPosition } from "../../db/positions";
@@ -89,20 +89,46 @@ function liveStops(orders: readonly OrderRecord[]): OrderRecord[] {
   );
 }
 
+/**
+ * Resolves once the simulator has handled the next request it holds back with a fault's delay:
+ * the simulator runs in this process and sleeps on a timer of that length right after taking the
+ * fault, so a timer of the same length set just after it fires once the request was handled.
+ */
+function delayedRequestHandled(): Promise<void> {
+  const faults = t.sim.sim.faults;
+  const take = faults.take.bind(faults);
+  return new Promise((resolve) => {
+    faults.take = (method, path) => {
+      const fault = take(method, path);
+      if (fault?.delayMs) {
+        faults.take = take;
+        const delayMs = fault.delayMs;
+        queueMicrotask(() => setTimeout(resolve, delayMs));
+      }
+      return fault;
+    };
+  });
+}
+
 beforeAll(async () => {
   t = await openLifecycle("workers");
-});
-afterEach(async () => {
-  await stopAll();
 });
 afterAll(async () => {
   await stopAll();
   await t?.close();
 });
 
-describe("several worker processes", () => {
-  it("three workers execute a batch once each: one entry, one OCO per fill, one notice per event", async () => {
-    await Promise.all([startWorker(), startWorker(), startWorker()]);
+describe("three worker processes", () => {
+  let workers: ChildProcess[];
+  // Started once: the batch runs on them, then one of them is killed while placing exits.
+  beforeAll(async () => {
+    workers = await Promise.all([startWorker(), startWorker(), startWorker()]);
+  });
+  afterAll(async () => {
+    await stopAll();
+  });
+
+  it("execute a batch once each: one entry, one OCO per fill, one notice per event", async () => {
     const symbols = ["T20", "T21", "T22", "T23", "T24", "T25"];
     for (const symbol of symbols) {
       await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
@@ -157,14 +183,14 @@ describe("several worker processes", () => {
     expect(fills).toHaveLength(decisions.length);
   }, 120_000);
 
-  it("finishes the exits of a worker killed while placing them", async () => {
-    const workers = await Promise.all([startWorker(), startWorker(), startWorker()]);
+  it("finish the exits of a worker killed while placing them", async () => {
     await t.sim.control("/sim/quotes", { symbol: "T30", bid: "100.20", ask: "100.22" });
     const decision = await t.decide({ symbol: "T30", entry: "100.05", quantity: "7" });
     await t.jobs.executeDecision(decision.id);
     await waitFor(async () => (await findDecision(t.db.db, decision.id))?.status === "executed");
     const trade = await waitFor(() => findTradeByDecision(t.db.db, decision.id));
     // The next order POST (the protective OCO) hangs for 4 s at the broker.
+    const hungRequestHandled = delayedRequestHandled();
     await t.sim.control("/sim/faults", { method: "POST", path: "/v2/orders", delayMs: 4_000 });
     await t.sim.control("/sim/quotes", { symbol: "T30", bid: "99.98", ask: "100.00" });
     // Exits are placed by the stream's holder, which applies the fill itself (or by a job: the
@@ -198,7 +224,7 @@ describe("several worker processes", () => {
       "the exits placed by another worker",
     );
     // Once the hung request has landed too, there is still exactly one OCO at the broker.
-    await new Promise((resolve) => setTimeout(resolve, 4_500));
+    await hungRequestHandled;
     const ocoParents = (await simOrders("T30")).filter(
       (o) => o.order_class === "oco" && o.type === "limit",
     );
@@ -213,19 +239,23 @@ describe("several worker processes", () => {
     expect(protectedNotices).toHaveLength(1);
   }, 90_000);
 
-  it("SIGTERM: the worker stops taking jobs and finishes the one it is running", async () => {
-    const worker = await startWorker();
+  it("SIGTERM: a worker stops taking jobs and finishes the one it is running", async () => {
     await t.sim.control("/sim/quotes", { symbol: "T31", bid: "100.20", ask: "100.22" });
     await t.sim.control("/sim/faults", { method: "POST", path: "/v2/orders", delayMs: 1_500 });
     const decision = await t.decide({ symbol: "T31", entry: "100.05", quantity: "3" });
     await t.jobs.executeDecision(decision.id);
-    await waitFor(
+    const runningOn = await waitFor(
       async () => (await t.queues.execute.getJob(executeJobId(decision.id)))?.processedBy,
     );
-    worker.kill("SIGTERM");
-    expect(await exited(worker)).toBe(0);
+    const worker = workers.find((w) => `pid-${w.pid}` === runningOn);
+    expect(worker).toBeDefined();
+    worker?.kill("SIGTERM");
+    expect(worker && (await exited(worker))).toBe(0);
     const job = await t.queues.execute.getJob(executeJobId(decision.id));
     expect(await job?.getState()).toBe("completed");
+    // Finished by the stopped worker itself, not left to stall and be taken up by another.
+    expect(job?.processedBy).toBe(runningOn);
+    expect(job?.stalledCounter ?? 0).toBe(0);
     expect((await findDecision(t.db.db, decision.id))?.status).toBe("executed");
   }, 60_000);
 });
