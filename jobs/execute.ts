@@ -667,11 +667,15 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
   /**
    * Ends an entry the broker never had as cancelled, with a bracket's held legs. Answers false,
    * ending nothing, when the entry reached the broker meanwhile (its answer stored since the
-   * look-up): it is then cancelled there.
+   * look-up): it is then cancelled there. A slice ended is told to the trader here: no decision
+   * job follows it to tell it (an entry's tells it when it settles the decision).
    */
   async function endUnsentEntry(entry: OrderRecord): Promise<boolean> {
     const at = deps.now();
     const arrived = new Error("the entry reached the broker");
+    const slice = entry.order.role === "SLICE";
+    const chats = slice ? await recipients(entry.accountId) : [];
+    let told = 0;
     try {
       await deps.db.transaction(async (tx) => {
         const ended = await applyOrderUpdate(
@@ -691,11 +695,20 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
             { source: "local", recordedAt: at },
           );
         }
+        if (slice) {
+          told = await writeNotices(
+            tx,
+            chats,
+            [orderCanceledNotice(ended.value.record, "cancelled before it reached the broker")],
+            at,
+          );
+        }
       });
     } catch (error) {
       if (error === arrived) return false;
       throw error;
     }
+    if (told > 0) await deps.jobs.requestNotify("entry-cancelled");
     return true;
   }
 

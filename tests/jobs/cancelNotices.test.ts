@@ -7,9 +7,12 @@
 import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findDecision } from "../../db/decisions";
+import { insertOrder, listOrdersForTrade } from "../../db/orders";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
+import { dec } from "../../domain/money";
+import { createOrder } from "../../domain/order";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
@@ -160,6 +163,64 @@ describe("the trader's cancel of an entry", () => {
 
     // A second press (the books now know the fill) tells nothing more.
     expect(await execute(cancelJob(tradeId))).toMatchObject({ outcome: "too_late", tradeId });
+    expect(await noticesAbout(symbol)).toHaveLength(3);
+  });
+
+  it("is told once when it ends a slice of the entry that never reached the broker", async () => {
+    const symbol = TEST_SYMBOLS[35] as string;
+    const execute = createExecuteProcessor(t.deps, { handler: createOrderReportHandler(t.deps) });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    expect(await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).toMatchObject({
+      outcome: "executed",
+    });
+    await waitFor(async () => (await brokerEntry(decision.id))?.status === "new");
+    const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+    // A further slice of the trade's entry, recorded and not sent: no decision job settles it.
+    const at = t.deps.now();
+    const slice = await insertOrder(
+      t.db.db,
+      {
+        accountId: t.accountId,
+        tradeId,
+        order: createOrder(
+          {
+            clientOrderId: `${entryClientOrderId(decision.id)}-slice-2`,
+            symbol,
+            side: "buy",
+            type: "limit",
+            timeInForce: "day",
+            orderClass: "simple",
+            role: "SLICE",
+            quantity: dec("5"),
+            limitPrice: dec("100.05"),
+            stopPrice: null,
+          },
+          at.toISOString(),
+        ),
+      },
+      "test",
+      at,
+    );
+
+    expect(await execute(cancelJob(tradeId))).toMatchObject({ outcome: "cancelled", tradeId });
+    const orders = await listOrdersForTrade(t.db.db, tradeId);
+    expect(orders.find((o) => o.id === slice.record.id)?.order.status).toBe("canceled");
+    const notices = await noticesAbout(symbol);
+    expect(notices.map((n) => [n.kind, n.role ?? null])).toEqual([
+      ["ENTRY_SUBMITTED", null],
+      ["ORDER_CANCELED", "ENTRY"],
+      ["ORDER_CANCELED", "SLICE"],
+    ]);
+    expect(notices[2]).toMatchObject({
+      tradeId,
+      clientOrderId: slice.record.order.clientOrderId,
+      filledQuantity: "0",
+      reason: "cancelled before it reached the broker",
+    });
+
+    // A second press tells nothing more.
+    expect(await execute(cancelJob(tradeId))).toMatchObject({ outcome: "cancelled", tradeId });
     expect(await noticesAbout(symbol)).toHaveLength(3);
   });
 });
