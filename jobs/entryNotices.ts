@@ -111,18 +111,21 @@ export function cancelTooLateNotice(
 /**
  * The CANCEL_REFUSED notice: the broker refused the trader's cancel of an entry (`why`, its
  * answer) for a reason other than the entry having ended, so the entry still works there and can
- * fill. One per decision (per trade without one).
+ * fill. One per decision (per trade without one), and per cancel request when `request` names
+ * it: a later request refused again is told again.
  */
 export function cancelRefusedNotice(
   trade: { readonly decisionId: number | null; readonly tradeId: number | null },
   symbol: string,
   why: string,
+  request?: string,
 ): PendingNotice {
+  const base =
+    trade.decisionId === null
+      ? `cancel-refused-t${trade.tradeId}`
+      : `cancel-refused-${trade.decisionId}`;
   return {
-    key:
-      trade.decisionId === null
-        ? `cancel-refused-t${trade.tradeId}`
-        : `cancel-refused-${trade.decisionId}`,
+    key: request === undefined ? base : `${base}-${request}`,
     notice: {
       kind: "ORDER_REJECTED",
       decisionId: trade.decisionId,

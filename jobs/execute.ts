@@ -10,7 +10,8 @@
  * so no retry of its send goes out; one the broker takes all the same is cancelled there, and
  * when it filled there first the decision is executed and the trader told the cancel came too
  * late: CANCEL_TOO_LATE; when the broker refuses that cancel and the entry still works there,
- * likewise with CANCEL_REFUSED).
+ * likewise with CANCEL_REFUSED). A working entry whose cancel the broker refuses for good, not
+ * for its having ended, is told CANCEL_REFUSED and not retried.
  * AMEND: cancel the trade it replaces, then NEW_TRADE, unless the replaced entry filled in part
  * or whole first (refused: REPLACED_TRADE_FILLED).
  * A refusal (risk or broker) fails the decision with its codes and tells the trader.
@@ -73,6 +74,8 @@ export type ExecuteResult =
   | { readonly outcome: "cancelled"; readonly tradeId: number }
   /** A CANCEL that found the trade's entries filled whole at the broker: nothing was cancelled. */
   | { readonly outcome: "too_late"; readonly tradeId: number }
+  /** A CANCEL the broker refused for good with the entry still working there (told). */
+  | { readonly outcome: "cancel_refused"; readonly tradeId: number }
   | { readonly outcome: "skipped"; readonly reason: string };
 
 export interface ExecuteProcessorOptions {
@@ -713,10 +716,14 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
   }
 
   /**
-   * Cancels a trade's working entry at the broker and stores the answer. Answers true when no
-   * entry of the trade is working any more.
+   * Cancels a trade's working entry at the broker and stores the answer. Answers whether no entry
+   * of the trade is working any more, and the broker's answer when it refused a cancel for good
+   * with the entry still working there (else null).
    */
-  async function cancelEntry(accountId: number, tradeId: number): Promise<boolean> {
+  async function cancelEntry(
+    accountId: number,
+    tradeId: number,
+  ): Promise<{ readonly ended: boolean; readonly refused: string | null }> {
     const trade = await findTrade(deps.db, tradeId);
     if (!trade || trade.accountId !== accountId) {
       throw new UnrecoverableError(`no trade ${tradeId} on account ${accountId}`);
@@ -726,6 +733,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       (o) => o.order.role === "ENTRY" || o.order.role === "SLICE",
     );
     let allEnded = true;
+    let refused: string | null = null;
     for (const entry of entries) {
       if (isTerminal(entry.order.status)) continue;
       const brokerOrderId = entry.order.brokerOrderId;
@@ -752,8 +760,46 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
         brokerOrderToReport(after.value, deps.now()),
       );
       if (!handled.order || !isTerminal(handled.order.order.status)) allEnded = false;
+      // Refused for another reason than its having ended (403: the account restricted) and
+      // still working: asking again would be refused alike.
+      if (
+        !cancelled.ok &&
+        !isTerminal(after.value.status) &&
+        after.value.status !== "pending_cancel"
+      ) {
+        refused = cancelled.message;
+      }
     }
-    return allEnded;
+    return { ended: allEnded, refused };
+  }
+
+  /**
+   * Tells the trader the broker refused their cancel of the trade's entry (`why`) and the entry
+   * still works there (CANCEL_REFUSED), once per cancel request (`request`, the job's id).
+   */
+  async function tellCancelRefused(
+    accountId: number,
+    tradeId: number,
+    why: string,
+    request: string | undefined,
+  ): Promise<void> {
+    const trade = await findTrade(deps.db, tradeId);
+    if (!trade) return;
+    const chats = await recipients(accountId);
+    const written = await writeNotices(
+      deps.db,
+      chats,
+      [
+        cancelRefusedNotice(
+          { decisionId: trade.decisionId, tradeId },
+          trade.trade.symbol,
+          why,
+          request,
+        ),
+      ],
+      deps.now(),
+    );
+    if (written > 0) await deps.jobs.requestNotify("cancel-refused");
   }
 
   /**
@@ -795,7 +841,11 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       case "NEW_TRADE":
         return executeNewTrade(job, token, payload.decisionId);
       case "CANCEL": {
-        const ended = await cancelEntry(payload.accountId, payload.tradeId);
+        const { ended, refused } = await cancelEntry(payload.accountId, payload.tradeId);
+        if (refused !== null) {
+          await tellCancelRefused(payload.accountId, payload.tradeId, refused, job.id);
+          return { outcome: "cancel_refused", tradeId: payload.tradeId };
+        }
         if (!ended) throw new Error(`trade ${payload.tradeId}: the entry is still working`);
         if (await toldCancelTooLate(payload.accountId, payload.tradeId)) {
           return { outcome: "too_late", tradeId: payload.tradeId };
@@ -806,7 +856,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
         const decision = await findDecision(deps.db, payload.decisionId);
         if (!decision) return { outcome: "skipped", reason: "no such decision" };
         if (decision.status === "approved") {
-          const ended = await cancelEntry(decision.accountId, payload.replacesTradeId);
+          const { ended } = await cancelEntry(decision.accountId, payload.replacesTradeId);
           // The new entry waits until the old one can no longer fill.
           if (!ended)
             throw new Error(`trade ${payload.replacesTradeId}: the entry is still working`);

@@ -7,6 +7,7 @@
 import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findDecision } from "../../db/decisions";
+import { listOrdersForTrade } from "../../db/orders";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
@@ -14,7 +15,7 @@ import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import type { ExecutePayload } from "../../jobs/queues";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 
@@ -109,5 +110,46 @@ describe("a trader's cancel the broker refuses", () => {
       const left = await brokerEntry(decision.id);
       if (left) await t.broker.cancelOrder(left.brokerOrderId);
     }
+  });
+
+  it("tells that the entry still works when the broker refuses to cancel a working entry", async () => {
+    const symbol = TEST_SYMBOLS[34] as string;
+    const execute = createExecuteProcessor(t.deps, { handler: createOrderReportHandler(t.deps) });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }));
+    await waitFor(async () => (await brokerEntry(decision.id))?.status === "new");
+    const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+    const brokerOrderId = (await brokerEntry(decision.id))?.brokerOrderId ?? "";
+    await refuseCancels(brokerOrderId);
+    try {
+      const press = { ...cancelJob(tradeId), id: "press-1" } as Job;
+      expect(await execute(press)).toMatchObject({ outcome: "cancel_refused", tradeId });
+
+      expect((await brokerEntry(decision.id))?.status).toBe("new");
+      const [entry] = await listOrdersForTrade(t.db.db, tradeId);
+      expect(entry?.order.status).toBe("new");
+      const notices = await noticesAbout(symbol);
+      expect(notices.map((n) => n.kind)).toEqual(["ENTRY_SUBMITTED", "ORDER_REJECTED"]);
+      expect(notices[1]).toMatchObject({
+        decisionId: decision.id,
+        tradeId,
+        code: "CANCEL_REFUSED",
+        reason:
+          "the broker refused the cancel (forbidden): the entry is still working at the broker and can fill",
+      });
+      // The same press run again tells nothing more.
+      await execute(press);
+      expect(await noticesAbout(symbol)).toHaveLength(2);
+    } finally {
+      await t.sim.control("/sim/faults", { clear: true });
+    }
+    // Once the broker takes the cancel, the next press cancels it and tells so.
+    expect(await execute(cancelJob(tradeId))).toMatchObject({ outcome: "cancelled", tradeId });
+    expect((await noticesAbout(symbol)).map((n) => n.kind)).toEqual([
+      "ENTRY_SUBMITTED",
+      "ORDER_REJECTED",
+      "ORDER_CANCELED",
+    ]);
   });
 });
