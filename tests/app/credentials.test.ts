@@ -4,7 +4,6 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +15,7 @@ import { StartupError, startRuntime } from "../../app/runtime";
 import { createSecretBox } from "../../app/secrets";
 import { listBrokerAccounts } from "../../db/brokerAccounts";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { freePort } from "../support/freePort";
 import { createTestRedis, TEST_REDIS_URL } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
 
@@ -24,18 +24,6 @@ const TSX = `file://${join(ROOT, "node_modules/tsx/dist/esm/index.mjs")}`;
 const SECRETS_KEY = "11".repeat(32);
 const KEY_ID = "PKCREDTEST00001234";
 const SECRET_KEY = "credential-test-secret-abcdefghijklmnop";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function runCli(args: string[], env: Record<string, string>, input: string, cwd = ROOT) {
   const child = spawn(

@@ -2,26 +2,14 @@
  * /healthz of a bot process (ROLE=bot) tells whether any worker takes the jobs it queues: without
  * one, confirmed trades wait in the queue and nothing is sent.
  */
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
 import { type Runtime, startRuntime } from "../../app/runtime";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { freePort } from "../support/freePort";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function workersHealth(runtime: Runtime) {
   const answer = await fetch(`${runtime.httpUrl}/healthz`);

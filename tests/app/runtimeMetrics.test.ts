@@ -16,22 +16,11 @@ import {
 } from "../../jobs/killSwitchQueue";
 import { QUEUE_NAMES } from "../../jobs/queues";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { freePort } from "../support/freePort";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/runtimeProcess.ts", import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A TCP proxy to Redis that can be cut, as a Redis outage looks to the desk. */
 async function startRedisProxy(): Promise<{ url: string; cut(): Promise<void> }> {

@@ -4,7 +4,6 @@
  * The key prefix belongs to the first database that starts with it; another database is refused
  * until it gets a prefix of its own (REDIS_PREFIX), while the same database starts again freely.
  */
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
@@ -12,20 +11,9 @@ import { type RuntimeOptions, StartupError, startRuntime } from "../../app/runti
 import { type Database, type DatabaseDriver, openDatabase } from "../../db/database";
 import { databaseIdentity } from "../../jobs/prefixClaim";
 import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
+import { freePort } from "../support/freePort";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("two desks on one Redis", () => {
   let paper: TestDatabase;

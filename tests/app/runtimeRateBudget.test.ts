@@ -3,26 +3,14 @@
  * under its own prefix: its simulator is its own, so desks on one Redis must not share a budget,
  * as desks trading one Alpaca key do.
  */
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
 import { startRuntime } from "../../app/runtime";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { freePort } from "../support/freePort";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("the broker request budget of a desk on the simulator", () => {
   let database: TestDatabase;

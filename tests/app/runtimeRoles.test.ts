@@ -3,27 +3,15 @@
  * to one process, so a split desk without DATABASE_URL is refused before anything opens it.
  */
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
 import { StartupError, startRuntime } from "../../app/runtime";
+import { freePort } from "../support/freePort";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("ROLE=bot or worker without DATABASE_URL", () => {
   let simulator: TestSimulator;

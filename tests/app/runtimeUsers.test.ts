@@ -3,28 +3,16 @@
  * list stops counting as an admin or trader, to whom the account's notices (fills, stops, halts,
  * P&L) go.
  */
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
 import { startRuntime } from "../../app/runtime";
 import { listAccountRecipients } from "../../db/lifecycleQueries";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { freePort } from "../support/freePort";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
 import { TEST_BOT_TOKEN } from "../support/telegram";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("the allowed users at start", () => {
   let database: TestDatabase;

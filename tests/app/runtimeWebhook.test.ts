@@ -2,30 +2,18 @@
  * The runtime in webhook mode: with TELEGRAM_WEBHOOK_URL set the bot registers its webhook and
  * takes updates on the HTTP server instead of polling.
  */
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
 import { type Runtime, startRuntime } from "../../app/runtime";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { freePort } from "../support/freePort";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
 import { startTelegramEmulator, type TelegramEmulator, waitFor } from "../support/telegram";
 
 const TRADER = 6201;
 const SECRET = "tg_runtime-webhook-0123456789";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("the runtime with a Telegram webhook", () => {
   let database: TestDatabase;

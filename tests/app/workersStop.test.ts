@@ -3,7 +3,6 @@
  * active ones finish: a long kill-switch job being finished does not keep the other queues
  * taking new work meanwhile.
  */
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../app/config";
 import { createLogger } from "../../app/logger";
@@ -12,20 +11,9 @@ import { createJobClient } from "../../jobs/client";
 import { createKillSwitchClient, createKillSwitchQueue } from "../../jobs/killSwitchQueue";
 import { closeQueues, createQueues, type Queues } from "../../jobs/queues";
 import { createTestDatabase, type TestDatabase } from "../support/database";
+import { freePort } from "../support/freePort";
 import { createTestRedis, TEST_REDIS_URL, type TestRedis } from "../support/redis";
 import { startTestSimulator, type TestSimulator } from "../support/simulator";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string) {
   const deadline = Date.now() + timeoutMs;

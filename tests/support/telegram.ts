@@ -20,9 +20,9 @@
  *   400 and parameters.migrate_to_chat_id, as Telegram refuses them.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
-import { createServer } from "node:net";
 import type { BotCommand, BotCommandScope, InlineKeyboardButton } from "grammy/types";
 import { TelegramServer } from "telegram-test-api/lib/telegramServer.js";
+import { freePort } from "./freePort";
 
 export const TEST_BOT_TOKEN = "123456789:TEST-token-for-the-bot-api-emulator";
 
@@ -706,16 +706,4 @@ export function parseTelegramHtml(html: string): string {
   }
   if (open.length > 0) fail(`Can't find end tag corresponding to start tag "${open.at(-1)}"`);
   return visible;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
 }
