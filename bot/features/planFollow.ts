@@ -37,7 +37,14 @@ export async function readOrderProgress(
   const record = await findTradeByDecision(db, decisionId);
   if (record === null) return { line: "Sending to the broker…", done: false };
   const { trade } = record;
-  if (trade.status === "CANCELLED") return { line: "<b>Entry cancelled.</b>", done: true };
+  if (trade.status === "CANCELLED") {
+    // While the decision is still executing, the cancel may have raced the entry's send: the
+    // broker can still fill it, and the fill is then stored on this trade (back to POSITION).
+    if (decision.status === "executing") {
+      return { line: "Cancelling: waiting for the broker's answer on the entry…", done: false };
+    }
+    return { line: "<b>Entry cancelled.</b>", done: true };
+  }
   if (trade.status === "CLOSED") {
     const reason = trade.exitReason === null ? "" : ` (${trade.exitReason})`;
     return {
