@@ -14,7 +14,13 @@ import {
   marketValue,
   unrealizedPnl,
 } from "../domain/position";
-import { applyTradeFill, cancelTrade, isEntryRole, type TradeRefusal } from "../domain/trade";
+import {
+  applyTradeFill,
+  cancelTrade,
+  isEntryRole,
+  reopenTrade,
+  type TradeRefusal,
+} from "../domain/trade";
 import type { Database } from "./database";
 import type { LogEntry } from "./executionLog";
 import type { FillRecord } from "./fills";
@@ -296,6 +302,30 @@ export async function planStatusWrites(
         event: "CANCELLED",
         statusBefore: tradeRow.status,
         statusAfter: cancelled.value.trade.status,
+        details: { entryStatus: after.status },
+      });
+    }
+  }
+  if (
+    tradeRow &&
+    tradeRow.status === "CANCELLED" &&
+    isEntryRole(row.role) &&
+    isTerminal(row.status) &&
+    !isTerminal(after.status)
+  ) {
+    // An entry ended unsent that works at the broker after all (REVIVED): its trade is ordered.
+    const reopened = reopenTrade(tradeOfRow(tradeRow), event.at);
+    if (reopened.ok && reopened.value.changed) {
+      const tradeSet = { ...tradeColumns(reopened.value.trade), updatedAt: context.recordedAt };
+      plan.tradeAfter = { ...tradeRow, ...tradeSet };
+      planTradeUpdate(plan, tradeRow, tradeVersion, tradeSet);
+      plan.logs.push({
+        ...logContext,
+        entity: "trade",
+        entityId: tradeRow.id,
+        event: "REOPENED",
+        statusBefore: tradeRow.status,
+        statusAfter: reopened.value.trade.status,
         details: { entryStatus: after.status },
       });
     }

@@ -208,7 +208,8 @@ export interface AppliedFill {
  * - `NO_PENDING_REQUEST`: a cancel/replace rejection with no such request outstanding (typically
  *   the order filled first); nothing changed.
  * - `REVIVED`: a bracket leg the books had ended unsent took the broker's first report of it
- *   (see `endedUnsentLeg`).
+ *   (see `endedUnsentLeg`), or an entry the books had ended unsent took the broker's refusal to
+ *   cancel it (see `endedUnsentEntry`).
  */
 export type OrderEventNote =
   | "APPLIED"
@@ -281,7 +282,8 @@ function statusBeforePendingAfter(order: Order, to: OrderStatus): OrderStatus | 
  * filled notional; a late fill on a canceled order is applied; a fill past the order quantity is
  * refused (OVERFILL); a rejected cancel or replace restores the status before the request; an
  * event repeating the current status changes nothing; a bracket leg ended in the books before
- * the broker had it takes the broker's first report of it (REVIVED); anything else the table
+ * the broker had it takes the broker's first report of it, and such an entry the broker's refusal
+ * to cancel it (REVIVED, `new`); anything else the table
  * does not allow is refused (ILLEGAL_TRANSITION) and leaves the order as it was.
  */
 export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutcome {
@@ -310,6 +312,28 @@ export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutc
     return revived.ok && revived.value.changed
       ? ok({ ...revived.value, note: "REVIVED" })
       : revived;
+  }
+
+  if (
+    brokerOrderId !== undefined &&
+    event.event === "order_cancel_rejected" &&
+    endedUnsentEntry(order)
+  ) {
+    // The books ended the entry as unsent, the broker took it all the same and refused to cancel
+    // it: it works there, so it works in the books, with the broker's id, as if that cancel had
+    // been pending and was rejected.
+    return ok({
+      order: {
+        ...order,
+        ...acknowledged,
+        status: "new",
+        statusBeforePending: null,
+        updatedAt: event.at,
+      },
+      changed: true,
+      note: "REVIVED",
+      fill: null,
+    });
   }
 
   if (event.event === "fill" || event.event === "partial_fill") {
@@ -367,6 +391,22 @@ export function endedUnsentLeg(order: Order): boolean {
   return (
     order.orderClass === "bracket" &&
     (order.role === "STOP_LOSS" || order.role === "TAKE_PROFIT") &&
+    order.status === "canceled" &&
+    order.brokerOrderId === null &&
+    order.filledQuantity.isZero()
+  );
+}
+
+/**
+ * An entry (or slice) the books ended (canceled) before the broker ever acknowledged it, with
+ * nothing filled: a trader's cancel found it unsent while its send was on the way. When the
+ * broker took it and refuses to cancel it (`order_cancel_rejected` with its id), it takes the
+ * broker's word that it works, so that /orders shows it and a halt's sweep cancels it. Only that
+ * refusal revives it: the broker merely reporting it working is the cue to cancel it there.
+ */
+export function endedUnsentEntry(order: Order): boolean {
+  return (
+    (order.role === "ENTRY" || order.role === "SLICE") &&
     order.status === "canceled" &&
     order.brokerOrderId === null &&
     order.filledQuantity.isZero()

@@ -15,12 +15,13 @@ export type ExitReason = (typeof EXIT_REASONS)[number];
 /**
  * Allowed trade transitions. `CANCELLED -> POSITION` is deliberate: a cancelled entry can still
  * report a late fill (the broker's cancel raced an execution), and that position is real; it must
- * be journalled and protected, not dropped.
+ * be journalled and protected, not dropped. `CANCELLED -> ORDERED`: an entry the books ended as
+ * unsent that works at the broker after all (its cancel there refused) is ordered again.
  */
 export const TRADE_TRANSITIONS: Readonly<Record<TradeStatus, readonly TradeStatus[]>> = {
   ORDERED: ["POSITION", "CANCELLED"],
   POSITION: ["CLOSED"],
-  CANCELLED: ["POSITION"],
+  CANCELLED: ["POSITION", "ORDERED"],
   CLOSED: [],
 };
 
@@ -324,6 +325,24 @@ export function cancelTrade(trade: Trade, at: string): Ok<TradeChange> | TradeRe
     );
   }
   return ok({ trade: { ...trade, status: "CANCELLED", updatedAt: at }, changed: true });
+}
+
+/**
+ * Orders again a trade cancelled with nothing filled whose entry works after all (the books ended
+ * it unsent; the broker took it and refused to cancel it): CANCELLED -> ORDERED. An ordered trade
+ * changes nothing; any other is refused.
+ */
+export function reopenTrade(trade: Trade, at: string): Ok<TradeChange> | TradeRefusal {
+  if (trade.status === "ORDERED") return ok({ trade, changed: false });
+  if (trade.status !== "CANCELLED" || !trade.entryQuantity.isZero()) {
+    return refuseTrade(
+      "ILLEGAL_TRANSITION",
+      `trade ${trade.id} is ${trade.status}; only a cancelled, unfilled trade can be ordered again`,
+      trade,
+      "ORDERED",
+    );
+  }
+  return ok({ trade: { ...trade, status: "ORDERED", updatedAt: at }, changed: true });
 }
 
 /** Unrealized P&L of the open quantity at a mark price (zero when nothing is open). */

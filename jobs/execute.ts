@@ -659,9 +659,14 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
           `entry cancel not confirmed yet: the broker shows it ${after.value.status}`,
         );
       }
-      await handler.handle(accountId, "poll", report, {
-        within: settle.refused(brokerOrderId, cancelled.message),
-      });
+      // Told as the broker's refusal of the cancel: the entry the books ended as unsent then
+      // works in them again, with the broker's id, so /orders shows it and a halt cancels it.
+      await handler.handle(
+        accountId,
+        "poll",
+        { ...report, event: "order_cancel_rejected" },
+        { within: settle.refused(brokerOrderId, cancelled.message) },
+      );
       return;
     }
     await handler.handle(accountId, "poll", report, { within: settle.within });

@@ -261,6 +261,30 @@ describe("cancel", () => {
     expect(cancelled.order).toMatchObject({ status: "canceled", brokerOrderId: "leg-1" });
   });
 
+  it("revives an entry ended unsent once the broker refuses to cancel it, and only then", () => {
+    const ended = apply(newOrder({}), { event: "canceled", at: AT }).order;
+    const revived = apply(ended, { event: "order_cancel_rejected", at: AT, brokerOrderId: "b-1" });
+    expect(revived).toMatchObject({ changed: true, note: "REVIVED" });
+    expect(revived.order).toMatchObject({ status: "new", brokerOrderId: "b-1" });
+    // The broker merely reporting it working is the cue to cancel it there: refused as before.
+    expect(refused(ended, { event: "new", at: AT, brokerOrderId: "b-1" }).code).toBe(
+      "ILLEGAL_TRANSITION",
+    );
+    // Without the broker's id, or once acknowledged, a rejection revives nothing.
+    expect(apply(ended, { event: "order_cancel_rejected", at: AT })).toMatchObject({
+      changed: false,
+      note: "NO_PENDING_REQUEST",
+    });
+    const acknowledged = applyAll(newOrder({}), [
+      { event: "new", at: AT, brokerOrderId: "b-1" },
+      { event: "canceled", at: AT },
+    ]);
+    expect(
+      apply(acknowledged, { event: "order_cancel_rejected", at: AT, brokerOrderId: "b-1" }).order
+        .status,
+    ).toBe("canceled");
+  });
+
   it("revives no entry, no acknowledged leg and no event without the broker's id", () => {
     const bracketLeg = {
       role: "STOP_LOSS",

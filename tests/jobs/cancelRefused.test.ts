@@ -13,6 +13,7 @@ import { findTradeByDecision } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
+import { createKillSwitch } from "../../jobs/killSwitch";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import type { ExecutePayload } from "../../jobs/queues";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
@@ -105,11 +106,24 @@ describe("a trader's cancel the broker refuses", () => {
       expect(notices[1]?.reason).toBe(
         "the broker refused the cancel (forbidden): the entry is still working at the broker and can fill",
       );
+      // The books show the entry working with the broker's id, the trade ordered, as the broker
+      // has them: /orders lists it and a halt's sweep cancels it.
+      const [entry] = await listOrdersForTrade(t.db.db, tradeId);
+      expect(entry?.order).toMatchObject({
+        status: "new",
+        brokerOrderId: (await brokerEntry(decision.id))?.brokerOrderId,
+      });
+      expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("ORDERED");
     } finally {
       await t.sim.control("/sim/faults", { clear: true });
-      const left = await brokerEntry(decision.id);
-      if (left) await t.broker.cancelOrder(left.brokerOrderId);
     }
+    const swept = await createKillSwitch(t.deps, handler).cancelWorkingEntries(t.accountId);
+    expect(swept.cancelled).toContain(entryClientOrderId(decision.id));
+    expect((await brokerEntry(decision.id))?.status).toBe("canceled");
+    const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+    const [entry] = await listOrdersForTrade(t.db.db, tradeId);
+    expect(entry?.order.status).toBe("canceled");
+    expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("CANCELLED");
   });
 
   it("tells that the entry still works when the broker refuses to cancel a working entry", async () => {
