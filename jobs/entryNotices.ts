@@ -112,13 +112,15 @@ export function cancelTooLateNotice(
  * The CANCEL_REFUSED notice: the broker refused the trader's cancel of an entry (`why`, its
  * answer) for a reason other than the entry having ended, so the entry still works there and can
  * fill. One per decision (per trade without one), and per cancel request when `request` names
- * it: a later request refused again is told again.
+ * it: a later request refused again is told again. `consequence` says what did not happen
+ * because of it (an amendment not made).
  */
 export function cancelRefusedNotice(
   trade: { readonly decisionId: number | null; readonly tradeId: number | null },
   symbol: string,
   why: string,
   request?: string,
+  consequence?: string,
 ): PendingNotice {
   const base =
     trade.decisionId === null
@@ -132,7 +134,7 @@ export function cancelRefusedNotice(
       tradeId: trade.tradeId,
       symbol,
       code: "CANCEL_REFUSED",
-      reason: `the broker refused the cancel (${why}): the entry is still working at the broker and can fill`,
+      reason: `the broker refused the cancel (${why}): the entry is still working at the broker and can fill${consequence === undefined ? "" : `; ${consequence}`}`,
     },
   };
 }

@@ -13,7 +13,8 @@
  * likewise with CANCEL_REFUSED). A working entry whose cancel the broker refuses for good, not
  * for its having ended, is told CANCEL_REFUSED and not retried.
  * AMEND: cancel the trade it replaces, then NEW_TRADE, unless the replaced entry filled in part
- * or whole first (refused: REPLACED_TRADE_FILLED).
+ * or whole first (refused: REPLACED_TRADE_FILLED) or the broker refused that cancel for good
+ * with the entry still working (refused and told: CANCEL_REFUSED, not retried).
  * A refusal (risk or broker) fails the decision with its codes and tells the trader.
  */
 import { DelayedError, type Job, UnrecoverableError } from "bullmq";
@@ -22,6 +23,7 @@ import type { Database } from "../db/database";
 import {
   claimDecisionForExecution,
   type Decision,
+  failApprovedDecision,
   findDecision,
   finishDecisionExecution,
 } from "../db/decisions";
@@ -840,6 +842,46 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     return true;
   }
 
+  /**
+   * Fails an AMEND whose cancel of the entry it replaces the broker refused for good (`why`),
+   * that entry still working there: the amended entry is not sent, and the trader is told the
+   * old entry can still fill and the amendment was not made (CANCEL_REFUSED), once.
+   */
+  async function refuseAmendment(
+    decision: Decision,
+    replacesTradeId: number,
+    why: string,
+  ): Promise<ExecuteResult> {
+    const chats = await recipients(decision.accountId);
+    const told = await deps.db.transaction(async (tx) => {
+      const failed = await failApprovedDecision(
+        tx,
+        decision.id,
+        `CANCEL_REFUSED: the broker refused the cancel of the entry of trade ${replacesTradeId} (${why}); it is still working`,
+        SOURCE,
+        deps.now(),
+      );
+      if (failed === null) return null;
+      return writeNotices(
+        tx,
+        chats,
+        [
+          cancelRefusedNotice(
+            { decisionId: decision.id, tradeId: replacesTradeId },
+            decision.symbol,
+            why,
+            undefined,
+            "the amendment was not made",
+          ),
+        ],
+        deps.now(),
+      );
+    });
+    if (told === null) return { outcome: "skipped", reason: "the decision is no longer approved" };
+    if (told > 0) await deps.jobs.requestNotify("cancel-refused");
+    return { outcome: "refused", decisionId: decision.id, codes: ["CANCEL_REFUSED"] };
+  }
+
   return async function processExecute(job: Job, token?: string): Promise<ExecuteResult> {
     const payload = executePayloadSchema.parse(job.data);
     switch (payload.action) {
@@ -861,7 +903,11 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
         const decision = await findDecision(deps.db, payload.decisionId);
         if (!decision) return { outcome: "skipped", reason: "no such decision" };
         if (decision.status === "approved") {
-          const { ended } = await cancelEntry(decision.accountId, payload.replacesTradeId);
+          const { ended, refused } = await cancelEntry(decision.accountId, payload.replacesTradeId);
+          // Asking again would be refused alike: the amendment is not made, and the trader told.
+          if (refused !== null) {
+            return refuseAmendment(decision, payload.replacesTradeId, refused);
+          }
           // The new entry waits until the old one can no longer fill.
           if (!ended)
             throw new Error(`trade ${payload.replacesTradeId}: the entry is still working`);

@@ -166,4 +166,48 @@ describe("a trader's cancel the broker refuses", () => {
       "ORDER_CANCELED",
     ]);
   });
+
+  it("fails an amendment whose cancel of the old entry the broker refuses, telling the trader", async () => {
+    const symbol = TEST_SYMBOLS[33] as string;
+    const execute = createExecuteProcessor(t.deps, { handler: createOrderReportHandler(t.deps) });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    const old = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    await execute(jobOf({ action: "NEW_TRADE", decisionId: old.id }));
+    await waitFor(async () => (await brokerEntry(old.id))?.status === "new");
+    const oldTradeId = (await findTradeByDecision(t.db.db, old.id))?.id ?? 0;
+    await refuseCancels((await brokerEntry(old.id))?.brokerOrderId ?? "");
+    try {
+      const amended = await t.decide({ symbol, entry: "99.50", quantity: "10" });
+      const amend = jobOf({ action: "AMEND", decisionId: amended.id, replacesTradeId: oldTradeId });
+      expect(await execute(amend)).toMatchObject({
+        outcome: "refused",
+        decisionId: amended.id,
+        codes: ["CANCEL_REFUSED"],
+      });
+
+      // The old entry works on; the amended one was never sent.
+      expect((await brokerEntry(old.id))?.status).toBe("new");
+      expect(await brokerEntry(amended.id)).toBeNull();
+      const decision = await findDecision(t.db.db, amended.id);
+      expect(decision?.status).toBe("failed");
+      expect(decision?.statusReason).toContain("CANCEL_REFUSED");
+      const notices = await noticesAbout(symbol);
+      expect(notices.map((n) => n.kind)).toEqual(["ENTRY_SUBMITTED", "ORDER_REJECTED"]);
+      expect(notices[1]).toMatchObject({
+        decisionId: amended.id,
+        tradeId: oldTradeId,
+        code: "CANCEL_REFUSED",
+        reason:
+          "the broker refused the cancel (forbidden): the entry is still working at the broker and can fill; the amendment was not made",
+      });
+      // Run again, it tells nothing more and sends nothing.
+      await execute(amend);
+      expect(await noticesAbout(symbol)).toHaveLength(2);
+      expect(await brokerEntry(amended.id)).toBeNull();
+    } finally {
+      await t.sim.control("/sim/faults", { clear: true });
+      const left = await brokerEntry(old.id);
+      if (left) await t.broker.cancelOrder(left.brokerOrderId);
+    }
+  });
 });
