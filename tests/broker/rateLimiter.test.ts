@@ -44,7 +44,7 @@ describe("Redis rate limiter", () => {
     const watched = [first, second].map((limiter) => ({
       async acquire() {
         await limiter.acquire();
-        const entries = await watcher.zrange(`${prefix}ratelimit:shared`, 0, -1, "WITHSCORES");
+        const entries = await watcher.zrange(`${prefix}ratelimit:shared`, "0", "-1", "WITHSCORES");
         for (let i = 0; i + 1 < entries.length; i += 2) {
           granted.set(entries[i] ?? "", Number(entries[i + 1]));
         }
