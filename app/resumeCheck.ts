@@ -12,12 +12,16 @@ import type { Database } from "../db/database";
 import { appendLog } from "../db/executionLog";
 import { loadLossLimitFacts } from "../db/lossLimitFacts";
 import type { Broker } from "../domain/broker";
-import { newYorkDateOf, type TradingCalendar } from "../domain/calendar";
+import {
+  newYorkDateOf,
+  previousCloseAt,
+  type TradingCalendar,
+  tradingDayOf,
+} from "../domain/calendar";
 import type { Decimal } from "../domain/money";
 import { checkLossLimits } from "../domain/tradingState";
 import { netCashTransferred } from "../domain/valuation";
 import { type CalendarCache, createCalendarCache } from "../jobs/marketCalendar";
-import { previousCloseAt, tradingDayOf } from "../jobs/value";
 
 export function createDailyLossResumeCheck(deps: {
   readonly db: Database;

@@ -24,6 +24,7 @@ import {
   newYorkDateOf,
   sessionOnDate,
   type TradingCalendar,
+  tradingDayOf,
 } from "../domain/calendar";
 import { sumDecimals, ZERO } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
@@ -34,7 +35,6 @@ import { type CalendarCache, createCalendarCache } from "./marketCalendar";
 import { createRecipientLookup, writeNotices } from "./notices";
 import { type DailyPayload, dailyPayloadSchema } from "./queues";
 import { withRaceRetry } from "./transactions";
-import { tradingDayOf } from "./value";
 
 export interface DailyProcessorOptions {
   readonly calendars?: CalendarCache;

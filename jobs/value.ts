@@ -23,11 +23,12 @@ import type { Broker, BrokerAccount } from "../domain/broker";
 import {
   lastSessionOpen,
   newYorkDateOf,
-  newYorkLocalToEpochMs,
+  previousCloseAt,
   sessionOnDate,
   type TradingCalendar,
+  type TradingDay,
   type TradingSession,
-  tradingDateOf,
+  tradingDayOf,
 } from "../domain/calendar";
 import { type Decimal, dec, ZERO } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
@@ -48,51 +49,6 @@ import { withRaceRetry } from "./transactions";
 const SOURCE = "system:daily-loss";
 /** How long the day's cash transfers found at the broker stand before they are looked up again. */
 const DEPOSITS_LOOKED_UP_EVERY_MS = 60_000;
-
-/** The New York trading date an instant's P&L belongs to, and its bounds (midnight to midnight). */
-export interface TradingDay {
-  readonly date: string;
-  readonly from: Date;
-  readonly to: Date;
-}
-
-function nextDateOf(date: string): string {
-  const d = new Date(`${date}T12:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + 1);
-  return d.toISOString().slice(0, 10);
-}
-
-/**
- * The trading date of `now` (a weekend belongs to Friday) from the calendar, or the New York
- * date when the calendar does not cover `now`; bounded by New York midnights.
- */
-export function tradingDayOf(calendar: TradingCalendar | null, now: Date): TradingDay {
-  const date = (calendar && tradingDateOf(calendar, now)) ?? newYorkDateOf(now);
-  const session = calendar ? sessionOnDate(calendar, date) : null;
-  if (session) return { date, from: new Date(session.dayStartAt), to: new Date(session.dayEndAt) };
-  return {
-    date,
-    from: new Date(newYorkLocalToEpochMs(date, "00:00")),
-    to: new Date(newYorkLocalToEpochMs(nextDateOf(date), "00:00")),
-  };
-}
-
-/**
- * When the previous close the day's P&L is measured from was taken: the close of the session
- * before the trading day's; on a day without a session (weekend, holiday), by when the broker has
- * rolled its last equity, the trading day's own close. Without the calendar, the trading day's
- * start.
- */
-export function previousCloseAt(
-  calendar: TradingCalendar | null,
-  day: TradingDay,
-  session: TradingSession | null,
-): Date {
-  const sessions = calendar?.sessions ?? [];
-  const i = sessions.findIndex((s) => s.date === day.date);
-  const close = (session === null ? sessions[i] : sessions[i - 1])?.closeAt;
-  return i >= 0 && close !== undefined ? new Date(close) : day.from;
-}
 
 /** What the daily-loss hook is given. */
 export interface DailyLossContext {

@@ -10,17 +10,13 @@ import { changeTradingState, findBrokerAccount } from "../../db/brokerAccounts";
 import { listEquitySnapshots, recordEquitySnapshot } from "../../db/equitySnapshots";
 import { findPosition } from "../../db/positions";
 import { notificationOutbox } from "../../db/schema";
+import { tradingDayOf } from "../../domain/calendar";
 import { dec } from "../../domain/money";
 import type { DailyLossEvaluation } from "../../domain/tradingState";
 import { createJobDeps } from "../../jobs/context";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
-import {
-  createQuoteBatcher,
-  createValueProcessor,
-  type HaltCause,
-  tradingDayOf,
-} from "../../jobs/value";
+import { createQuoteBatcher, createValueProcessor, type HaltCause } from "../../jobs/value";
 import { type Lifecycle, OWNER_CHAT, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;

@@ -10,10 +10,11 @@ import { findBrokerAccount } from "../../db/brokerAccounts";
 import { listEquitySnapshots } from "../../db/equitySnapshots";
 import { notificationOutbox } from "../../db/schema";
 import type { Broker } from "../../domain/broker";
+import { tradingDayOf } from "../../domain/calendar";
 import { dec } from "../../domain/money";
 import type { DailyLossEvaluation } from "../../domain/tradingState";
 import { createJobDeps } from "../../jobs/context";
-import { createValueProcessor, type HaltCause, tradingDayOf } from "../../jobs/value";
+import { createValueProcessor, type HaltCause } from "../../jobs/value";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;

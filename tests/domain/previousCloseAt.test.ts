@@ -1,7 +1,12 @@
 /** Where the day's cash transfers start counting: the close the broker's last equity was taken at. */
 import { describe, expect, it } from "vitest";
-import { buildTradingCalendar, newYorkDateOf, sessionOnDate } from "../../domain/calendar";
-import { previousCloseAt, tradingDayOf } from "../../jobs/value";
+import {
+  buildTradingCalendar,
+  newYorkDateOf,
+  previousCloseAt,
+  sessionOnDate,
+  tradingDayOf,
+} from "../../domain/calendar";
 
 // Thursday 26 February to Tuesday 3 March 2026, every weekday a full session.
 const calendar = buildTradingCalendar(
