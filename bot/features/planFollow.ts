@@ -52,11 +52,19 @@ export async function readOrderProgress(
       done: true,
     };
   }
+  const orders = await listOrdersForTrade(db, record.id);
   if (trade.status === "ORDERED" || trade.averageEntryPrice === null) {
-    return { line: "Submitted: the entry is working at the broker.", done: false };
+    // The entry is recorded before it is sent; only the broker's id says the broker has it.
+    const acknowledged = orders.some(
+      (entry) =>
+        (entry.order.role === "ENTRY" || entry.order.role === "SLICE") &&
+        entry.order.brokerOrderId !== null,
+    );
+    return acknowledged
+      ? { line: "Submitted: the entry is working at the broker.", done: false }
+      : { line: "Sending to the broker…", done: false };
   }
   const filled = `Filled ${escapeHtml(trade.entryQuantity.toString())} @ $${formatPrice(trade.averageEntryPrice)}.`;
-  const orders = await listOrdersForTrade(db, record.id);
   const live = (role: string) =>
     orders.find((entry) => entry.order.role === role && WORKING.has(entry.order.status));
   const stop = live("STOP_LOSS");

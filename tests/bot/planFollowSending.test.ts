@@ -1,0 +1,54 @@
+/**
+ * A confirmed plan's message before the broker has acknowledged its entry: the entry is recorded
+ * (the trade ORDERED) but every send so far failed before the broker took it, so it has no broker
+ * id. The message must not say the entry is working at the broker until the broker answered.
+ */
+import type { Job } from "bullmq";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readOrderProgress } from "../../bot/features/planFollow";
+import { findTradeByDecision } from "../../db/trades";
+import { createExecuteProcessor } from "../../jobs/execute";
+import { createOrderReportHandler } from "../../jobs/orderReports";
+import type { ExecutePayload } from "../../jobs/queues";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "../jobs/harness";
+
+let t: Lifecycle;
+
+beforeAll(async () => {
+  t = await openLifecycle("plan-follow-sending");
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+function jobOf(data: ExecutePayload, attemptsMade = 0): Job {
+  return { data, attemptsMade } as unknown as Job;
+}
+
+describe("a plan's message before the broker acknowledged the entry", () => {
+  it("says the entry is being sent, then working once the broker took it", async () => {
+    const symbol = TEST_SYMBOLS[39] as string;
+    const execute = createExecuteProcessor(t.deps, { handler: createOrderReportHandler(t.deps) });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    await t.sim.control("/sim/faults", {
+      method: "POST",
+      path: "/v2/orders",
+      status: 500,
+      times: 2,
+    });
+    await expect(execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).rejects.toThrow(
+      /not sent yet/,
+    );
+    expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("ORDERED");
+    const unsent = await readOrderProgress({ db: t.db.db }, decision.id);
+    expect(unsent).toEqual({ line: "Sending to the broker…", done: false });
+
+    await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }, 1));
+    const working = await readOrderProgress({ db: t.db.db }, decision.id);
+    expect(working).toEqual({
+      line: "Submitted: the entry is working at the broker.",
+      done: false,
+    });
+  });
+});
