@@ -8,7 +8,8 @@
  * account's equity and last equity are recorded, the equity snapshot of the New York trading date
  * is rewritten (on a day with a session), and the daily-loss rule runs, on the equity change less
  * the day's deposits and withdrawals (the broker's cash activities, looked up once a minute and
- * again before a halt or the day's warning): BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
+ * again before a halt or the day's warning, or when the equity rose by more than the books' P&L
+ * and the rule would act were the rest a deposit): BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
  * transaction, then `onHalted`), WARNING tells the trader once per day. Then the drawdown
  * breaker (jobs/circuitBreakers.ts) weighs the new equity against the recent peak: open
  * positions losing value cross it too, not only exit fills. Both write only when the state changes, and queue nothing but the halt's response.
@@ -49,6 +50,24 @@ import { withRaceRetry } from "./transactions";
 const SOURCE = "system:daily-loss";
 /** How long the day's cash transfers found at the broker stand before they are looked up again. */
 const DEPOSITS_LOOKED_UP_EVERY_MS = 60_000;
+
+/**
+ * What a valuation saw beside the net deposits it found: the broker's equity and the P&L the
+ * books explain (the marked positions' unrealized P&L plus the day's realized P&L).
+ */
+interface DepositsBasis {
+  readonly equity: Decimal;
+  readonly marked: Decimal;
+}
+
+/**
+ * How much more the equity rose since `basis` than the books' P&L did: what a deposit booked
+ * since could be (zero or more). Trading moves both alike; a deposit moves only the equity.
+ */
+function unexplainedRise(basis: DepositsBasis, now: DepositsBasis): Decimal {
+  const rise = now.equity.minus(basis.equity).minus(now.marked.minus(basis.marked));
+  return rise.gt(ZERO) ? rise : ZERO;
+}
 
 /** What the daily-loss hook is given. */
 export interface DailyLossContext {
@@ -293,9 +312,12 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
 
   /**
    * The net deposits each account was last found to have since a previous close (its instant),
-   * and when they were looked up.
+   * when they were looked up, and the figures of the valuation that found them (`basis`).
    */
-  const depositsSeen = new Map<number, { since: number; amount: Decimal; at: number }>();
+  const depositsSeen = new Map<
+    number,
+    { since: number; amount: Decimal; at: number; basis: DepositsBasis }
+  >();
   /** The trading date each account's warning was last evaluated on, net deposits looked up. */
   const warnedOn = new Map<number, string>();
 
@@ -305,7 +327,8 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
    * over the weekend is in today's equity but not in that close's. Looked up at the broker at
    * most once a minute per account, or now when `fresh`; in between, and when the broker cannot
    * say, the last figure found (this process's, else the day's snapshot's) stands. `fresh` in
-   * the answer says it was looked up just now.
+   * the answer says it was looked up just now; `basis` is the figure found's (the valuation's own
+   * when looked up now).
    */
   async function netDepositsOf(
     accountId: number,
@@ -314,19 +337,20 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     since: Date,
     at: Date,
     fresh: boolean,
-  ): Promise<{ readonly amount: Decimal; readonly fresh: boolean }> {
+    current: DepositsBasis,
+  ): Promise<{ readonly amount: Decimal; readonly fresh: boolean; readonly basis: DepositsBasis }> {
     const seen = depositsSeen.get(accountId);
     const known = seen?.since === since.getTime() ? seen : undefined;
     if (known && !fresh && at.getTime() - known.at < DEPOSITS_LOOKED_UP_EVERY_MS) {
-      return { amount: known.amount, fresh: false };
+      return { amount: known.amount, fresh: false, basis: known.basis };
     }
     const transfers = await broker.listCashTransfers(since);
-    const remember = (amount: Decimal) =>
-      depositsSeen.set(accountId, { since: since.getTime(), amount, at: at.getTime() });
+    const remember = (amount: Decimal, basis: DepositsBasis) =>
+      depositsSeen.set(accountId, { since: since.getTime(), amount, at: at.getTime(), basis });
     if (transfers.ok) {
       const amount = netCashTransferred(transfers.value, since.getTime(), Number.POSITIVE_INFINITY);
-      remember(amount);
-      return { amount, fresh: true };
+      remember(amount, current);
+      return { amount, fresh: true, basis: current };
     }
     deps.logger.warn(
       { accountId, code: transfers.code },
@@ -337,9 +361,11 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       const [stored] = await listEquitySnapshots(deps.db, accountId, day.date, day.date);
       amount = stored?.netDeposits ?? ZERO;
     }
-    // Asked again a minute later, not at every valuation of a broker that keeps refusing.
-    remember(amount);
-    return { amount, fresh: false };
+    // Asked again a minute later, not at every valuation of a broker that keeps refusing. The
+    // figure still stands for the valuation it was found at: a rise since is still unexplained.
+    const basis = known?.basis ?? current;
+    remember(amount, basis);
+    return { amount, fresh: false, basis };
   }
 
   /** Whether the daily-loss rule would halt the account now on this evaluation. */
@@ -408,17 +434,37 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
         limits,
       );
     const since = previousCloseAt(calendar, tradingDay, session);
-    let deposits = await netDepositsOf(accountId, broker, tradingDay, since, at, false);
+    const current: DepositsBasis = {
+      equity: account.equity,
+      marked: totals.unrealizedPnl.plus(realized.realizedPnl),
+    };
+    let deposits = await netDepositsOf(accountId, broker, tradingDay, since, at, false, current);
     let evaluation = evaluate(deposits.amount);
+    const actsOn = async (e: DailyLossEvaluation) =>
+      e.level === "BREACHED"
+        ? wouldHalt(accountId, e, { now: at.getTime(), lastSessionOpenAt })
+        : e.level === "WARNING" && warnedOn.get(accountId) !== tradingDay.date;
     // A halt flattens with flattenOnHalt, and the day's one warning stands for the day: neither
     // is made on a figure of the day's transfers that a withdrawal since could have made stale.
-    const actsOn = async () =>
-      evaluation.level === "BREACHED"
-        ? wouldHalt(accountId, evaluation, { now: at.getTime(), lastSessionOpenAt })
-        : evaluation.level === "WARNING" && warnedOn.get(accountId) !== tradingDay.date;
-    if (!deposits.fresh && (await actsOn())) {
-      deposits = await netDepositsOf(accountId, broker, tradingDay, since, at, true);
+    // Nor is a loss let go on one a deposit since could have made stale: a deposit is in the
+    // equity at once, so a rise the books' P&L does not explain may be one, and when the rule
+    // would act were it one, the transfers are looked up now. A rise the marks explain (or a
+    // deposit too small to matter) costs no look-up.
+    const rise = unexplainedRise(deposits.basis, current);
+    if (
+      !deposits.fresh &&
+      ((await actsOn(evaluation)) ||
+        (rise.gt(ZERO) && (await actsOn(evaluate(deposits.amount.plus(rise))))))
+    ) {
+      deposits = await netDepositsOf(accountId, broker, tradingDay, since, at, true, current);
       evaluation = evaluate(deposits.amount);
+      if (!deposits.fresh && rise.gt(ZERO)) {
+        // The last figure found stands (no halt on a guess), and it is asked again next time.
+        deps.logger.warn(
+          { accountId, unexplainedRise: rise.toFixed(2), pnlToday: evaluation.pnlToday.toFixed(2) },
+          "equity rose beyond the books' P&L and the day's transfers could not be looked up",
+        );
+      }
     }
     if (evaluation.level === "WARNING") warnedOn.set(accountId, tradingDay.date);
     // On a day without a session (weekend, holiday) the last trading day's snapshot stands as it
