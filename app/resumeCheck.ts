@@ -49,14 +49,15 @@ export function createDailyLossResumeCheck(deps: {
   }
 
   /**
-   * Cash moved in or out since `since`, the close the figures' last equity was taken at, counted
+   * Cash moved in or out between `since`, the close the figures' last equity was taken at, and
+   * `syncedAt`, when their equity was: a transfer booked after it is not in that equity. Counted
    * as the valuation counts it (jobs/value.ts `netDepositsOf`); null when the broker cannot say.
    */
-  async function transferredSince(since: Date): Promise<Decimal | null> {
+  async function transferredBetween(since: Date, syncedAt: Date): Promise<Decimal | null> {
     if (deps.broker === undefined) return null;
     const transfers = await deps.broker.listCashTransfers(since);
     if (!transfers.ok) return null;
-    return netCashTransferred(transfers.value, since.getTime(), Number.POSITIVE_INFINITY);
+    return netCashTransferred(transfers.value, since.getTime(), syncedAt.getTime() + 1);
   }
 
   return async ({ accountId, reason }) => {
@@ -79,7 +80,7 @@ export function createDailyLossResumeCheck(deps: {
       // the transfers to take out are those since it, not the day's snapshot's. While the broker
       // cannot list them the snapshot's figure stands, as in the valuation.
       const since = previousCloseAt(calendar, figuresDay, null);
-      netDeposits = (await transferredSince(since)) ?? netDeposits;
+      netDeposits = (await transferredBetween(since, syncedAt)) ?? netDeposits;
     }
     const { dailyLoss: evaluation, drawdown } = checkLossLimits(
       {

@@ -230,4 +230,18 @@ describe("/resume's daily-loss check on a market holiday", () => {
     });
     expect(await resumeWith(broker)({ accountId, reason: null })).toEqual({ allowed: true });
   });
+
+  it("does not take a deposit made after the figures' sync for a loss", async () => {
+    const { broker, sim } = await goodFridayBroker();
+    const accountId = await valuedOnGoodFriday(broker, {
+      equity: "10000000",
+      netDeposits: "0",
+      realized: null,
+    });
+    // 500,000 paid in at 10:02, after the 10:00 valuation: not in the equity it synced.
+    await sim.control("/sim/clock", { time: "2026-04-03T14:02:00Z" });
+    await sim.control("/sim/cash", { amount: "500000" });
+    expect(await resumeWith(broker)({ accountId, reason: null })).toEqual({ allowed: true });
+  });
+
 });
