@@ -78,6 +78,11 @@ export interface JobClient {
     fillId?: number | null,
     options?: { readonly delayMs?: number },
   ): Promise<void>;
+  /**
+   * Withdraws a fill's protect job while it still waits (the safety net behind an inline
+   * protection whose exits are at the broker); one already running or done is left alone.
+   */
+  withdrawFillProtection(tradeId: number, fillId: number): Promise<void>;
   requestReconcile(accountId: number, reason: string): Promise<void>;
   requestValuation(accountId: number, quotes?: ValuePayload["quotes"]): Promise<void>;
   /** Delivers the notification outbox now rather than at the next scheduled pass. */
@@ -185,6 +190,10 @@ export function createJobClient(queues: Queues): JobClient {
             }
           : { jobId: jobIdOf("protect", tradeId, "fill", fillId), ...delay },
       );
+    },
+    async withdrawFillProtection(tradeId, fillId) {
+      // Removes a waiting or delayed job only: an active one holds its lock and stays.
+      await queues.protect.remove(jobIdOf("protect", tradeId, "fill", fillId));
     },
     async requestReconcile(accountId, reason) {
       await queues.reconcile.add(

@@ -58,15 +58,16 @@ export interface HandleOptions {
  * under the symbol lock, it records the exits the fill needs (so the fill and its exits commit
  * together) and answers what sends them once the transaction commits; null when it cannot (the
  * protect job does it instead). One queue hop and one transaction less between a fill and its
- * stop. A protect job still follows a few seconds later as the safety net: it finds the fill
- * covered and does nothing, or finishes what a crash left.
+ * stop. A protect job is asked for a few seconds later as the safety net, and withdrawn once the
+ * send answers true (every exit at the broker, its answer stored): it stays for what a failed
+ * send or a crash left.
  */
 export type InlineProtection = (
   tx: Database,
   accountId: number,
   request: ProtectionRequest,
   current?: TradeState,
-) => Promise<(() => Promise<void>) | null>;
+) => Promise<(() => Promise<boolean>) | null>;
 
 /**
  * A trade and its orders as they stand inside the report's transaction: read under the symbol
@@ -388,7 +389,7 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
         // meanwhile (one connection: the statements queue up instead of waiting for each other).
         const inline = options.protectInline;
         const recording = (async () => {
-          const sends = new Map<number, () => Promise<void>>();
+          const sends = new Map<number, () => Promise<boolean>>();
           if (!inline) return sends;
           for (const p of out.protections) {
             if (p.reason !== "entry_fill" || sends.has(p.tradeId)) continue;
@@ -416,12 +417,17 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
         const send = result.sends.get(p.tradeId);
         result.sends.delete(p.tradeId);
         const sending = send?.();
-        await Promise.all([
+        const [, covered] = await Promise.all([
           deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId, {
             delayMs: PROTECTION_SAFETY_NET_MS,
           }),
           sending,
         ]);
+        // Covered: the safety net would only find the exits at the broker, at the cost of a
+        // job and its reads beside the next fills.
+        if (covered === true && p.fillId !== null) {
+          await deps.jobs.withdrawFillProtection(p.tradeId, p.fillId);
+        }
       } else {
         await deps.jobs.requestProtection(accountId, p.tradeId, p.reason, p.fillId);
       }

@@ -593,9 +593,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     );
     // A close to look up first is the protect job's (it follows as the safety net).
     if (plan === null || plan.staleCloses.length > 0) return null;
-    return async () => {
-      await sendExits(plan, false);
-    };
+    return async () => (await sendExits(plan, false)).outcome === "covered";
   };
 
   const processProtect = async (job: Job): Promise<ProtectResult> =>
