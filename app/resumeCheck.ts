@@ -6,19 +6,22 @@
  * /resume is refused unless a reason is given; a forced resume is written to the execution log
  * with the figures.
  */
+
+import type { Logger } from "pino";
 import type { DailyLossAllowsResume } from "../bot/features/deskPorts";
 import { findBrokerAccount } from "../db/brokerAccounts";
 import type { Database } from "../db/database";
 import { appendLog } from "../db/executionLog";
-import { loadLossLimitFacts } from "../db/lossLimitFacts";
+import { lastSnapshotDateBefore, loadLossLimitFacts } from "../db/lossLimitFacts";
 import type { Broker } from "../domain/broker";
 import {
   newYorkDateOf,
+  newYorkLocalToEpochMs,
   previousCloseAt,
   type TradingCalendar,
   tradingDayOf,
 } from "../domain/calendar";
-import type { Decimal } from "../domain/money";
+import { type Decimal, minDecimal } from "../domain/money";
 import { checkLossLimits } from "../domain/tradingState";
 import { netCashTransferred } from "../domain/valuation";
 import { type CalendarCache, createCalendarCache } from "../jobs/marketCalendar";
@@ -32,19 +35,27 @@ export function createDailyLossResumeCheck(deps: {
    */
   readonly broker?: Broker;
   readonly calendars?: CalendarCache;
+  readonly logger?: Pick<Logger, "warn">;
 }): DailyLossAllowsResume {
   const calendars = deps.calendars ?? createCalendarCache();
 
   /**
    * The calendar around the figures' sync, as the valuation that took them fetched it; null
-   * without a broker or when it cannot say.
+   * without a broker, or `unavailable` when the broker cannot say.
    */
-  async function calendarAround(accountId: number, at: Date): Promise<TradingCalendar | null> {
+  async function calendarAround(
+    accountId: number,
+    at: Date,
+  ): Promise<TradingCalendar | null | "unavailable"> {
     if (deps.broker === undefined) return null;
     try {
       return await calendars.get(accountId, deps.broker, at);
-    } catch {
-      return null;
+    } catch (error) {
+      deps.logger?.warn(
+        { accountId, figuresDate: newYorkDateOf(at), err: error },
+        "trading calendar unavailable; /resume judges the figures on the New York date of their sync, with the worse of its realized P&L and the last recorded trading day's",
+      );
+      return "unavailable";
     }
   }
 
@@ -71,10 +82,12 @@ export function createDailyLossResumeCheck(deps: {
     // syncs the account against the broker's rolled close and writes no snapshot) they belong to
     // the last session too. An empty day's facts beside them would drop its realized loss.
     const syncedAt = account.lastSyncedAt ?? at;
-    const calendar = await calendarAround(accountId, syncedAt);
+    const around = await calendarAround(accountId, syncedAt);
+    const calendar = around === "unavailable" ? null : around;
     const figuresDay = tradingDayOf(calendar, syncedAt);
     const facts = await loadLossLimitFacts(deps.db, accountId, figuresDay);
     let netDeposits = facts.netDepositsToday;
+    let realizedPnl = facts.realizedPnlToday;
     if (calendar !== null && figuresDay.date !== newYorkDateOf(syncedAt)) {
       // Synced on a day without a session: the last equity is the trading day's own close, and
       // the transfers to take out are those since it, not the day's snapshot's. While the broker
@@ -82,11 +95,22 @@ export function createDailyLossResumeCheck(deps: {
       const since = previousCloseAt(calendar, figuresDay, null);
       netDeposits = (await transferredBetween(since, syncedAt)) ?? netDeposits;
     }
+    if (around === "unavailable") {
+      // Without the calendar the figures may be a market holiday's, which belong to the last
+      // session (whose realized loss the holiday's own date would drop): its realized P&L counts
+      // too, the worse of the two. A refusal on a wrong guess can be forced with a reason.
+      const earlier = await lastSnapshotDateBefore(deps.db, accountId, figuresDay.date);
+      if (earlier !== null) {
+        const day = tradingDayOf(null, new Date(newYorkLocalToEpochMs(earlier, "12:00")));
+        const last = await loadLossLimitFacts(deps.db, accountId, day);
+        realizedPnl = minDecimal(realizedPnl, last.realizedPnlToday);
+      }
+    }
     const { dailyLoss: evaluation, drawdown } = checkLossLimits(
       {
         equity: account.equity,
         lastEquity: account.lastEquity,
-        realizedPnlToday: facts.realizedPnlToday,
+        realizedPnlToday: realizedPnl,
         netDepositsToday: netDeposits,
       },
       facts.limits,

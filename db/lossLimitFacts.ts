@@ -3,6 +3,7 @@
  * `checkLossLimits`): its limits, what trades opened in the day realized, the day's net deposits
  * the valuation found, and, when the drawdown breaker is on, the recent days' equities.
  */
+import { newYorkDateOf, newYorkLocalToEpochMs } from "../domain/calendar";
 import type { Decimal } from "../domain/money";
 import { ZERO } from "../domain/money";
 import type { RiskLimits } from "../domain/riskLimits";
@@ -49,4 +50,20 @@ export async function loadLossLimitFacts(
     netDepositsToday: snapshot?.netDeposits ?? ZERO,
     drawdown: { settings, recentEquities },
   };
+}
+
+const DAY_MS = 24 * 3_600_000;
+
+/**
+ * The latest date before `date` (`YYYY-MM-DD`) the valuation wrote a snapshot on, within the two
+ * weeks before it: the last trading day it saw. Null without one.
+ */
+export async function lastSnapshotDateBefore(
+  db: Database,
+  accountId: number,
+  date: string,
+): Promise<string | null> {
+  const from = newYorkDateOf(newYorkLocalToEpochMs(date, "12:00") - 14 * DAY_MS);
+  const snapshots = await listEquitySnapshots(db, accountId, from, date);
+  return snapshots.filter((s) => s.tradingDay < date).at(-1)?.tradingDay ?? null;
 }

@@ -244,4 +244,37 @@ describe("/resume's daily-loss check on a market holiday", () => {
     expect(await resumeWith(broker)({ accountId, reason: null })).toEqual({ allowed: true });
   });
 
+  it("judges with the last session's realized loss too, and says so, when the calendar cannot be read", async () => {
+    const { broker } = await goodFridayBroker();
+    const accountId = await valuedOnGoodFriday(broker, {
+      equity: "10000000",
+      netDeposits: "1000000",
+      realized: "-400500.00",
+    });
+    const warnings: unknown[][] = [];
+    const noCalendar: Broker = {
+      ...broker,
+      async getCalendar() {
+        return { ok: false, code: "SERVER_ERROR", message: "calendar down", retryable: true };
+      },
+    };
+    const resume = createDailyLossResumeCheck({
+      db: t.db,
+      now: () => GOOD_FRIDAY_RESUME,
+      broker: noCalendar,
+      logger: { warn: (...args: unknown[]) => warnings.push(args) },
+    });
+    expect(await resume({ accountId, reason: null })).toEqual({
+      allowed: false,
+      message: expect.stringContaining(
+        "The day's loss (-400500.00) is still beyond the limit (300000.00).",
+      ),
+    });
+    expect(warnings).toEqual([
+      [
+        expect.objectContaining({ accountId, figuresDate: "2026-04-03" }),
+        expect.stringContaining("trading calendar unavailable"),
+      ],
+    ]);
+  });
 });
