@@ -283,7 +283,7 @@ function statusBeforePendingAfter(order: Order, to: OrderStatus): OrderStatus | 
  * refused (OVERFILL); a rejected cancel or replace restores the status before the request; an
  * event repeating the current status changes nothing; a bracket leg ended in the books before
  * the broker had it takes the broker's first report of it, and such an entry the broker's refusal
- * to cancel it (REVIVED, `new`); anything else the table
+ * to cancel it (REVIVED: `new`, or `partially_filled` with what it filled); anything else the table
  * does not allow is refused (ILLEGAL_TRANSITION) and leaves the order as it was.
  */
 export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutcome {
@@ -321,12 +321,12 @@ export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutc
   ) {
     // The books ended the entry as unsent, the broker took it all the same and refused to cancel
     // it: it works there, so it works in the books, with the broker's id, as if that cancel had
-    // been pending and was rejected.
+    // been pending and was rejected (what it filled meanwhile is kept: it is partly filled).
     return ok({
       order: {
         ...order,
         ...acknowledged,
-        status: "new",
+        status: order.filledQuantity.isZero() ? "new" : "partially_filled",
         statusBeforePending: null,
         updatedAt: event.at,
       },
@@ -398,18 +398,24 @@ export function endedUnsentLeg(order: Order): boolean {
 }
 
 /**
- * An entry (or slice) the books ended (canceled) before the broker ever acknowledged it, with
- * nothing filled: a trader's cancel found it unsent while its send was on the way. When the
- * broker took it and refuses to cancel it (`order_cancel_rejected` with its id), it takes the
- * broker's word that it works, so that /orders shows it and a halt's sweep cancels it. Only that
- * refusal revives it: the broker merely reporting it working is the cue to cancel it there.
+ * An entry (or slice) the books ended (canceled) before the broker ever acknowledged it: a
+ * trader's cancel found it unsent while its send was on the way. When the broker took it and
+ * refuses to cancel it (`order_cancel_rejected` with its id), it takes the broker's word that it
+ * works, so that /orders shows it and a halt's sweep cancels it. Only that refusal revives it:
+ * the broker merely reporting it working is the cue to cancel it there.
+ *
+ * Nothing filled, such an entry has no broker id: one with the id and nothing filled was reported
+ * canceled by the broker itself, and stays so. Filled in part, it may have the id from the fill
+ * the broker reported before refusing the cancel (the same report, or the stream's before it), so
+ * the id does not tell who ended it; the broker refusing a cancel of it says it works, and it is
+ * revived with what it filled. (A refusal handled after the broker's own cancel was stored would
+ * show it working until the next report of it, which ends it again: the safe side of the doubt.)
  */
 export function endedUnsentEntry(order: Order): boolean {
   return (
     (order.role === "ENTRY" || order.role === "SLICE") &&
     order.status === "canceled" &&
-    order.brokerOrderId === null &&
-    order.filledQuantity.isZero()
+    (order.brokerOrderId === null || order.filledQuantity.gt(0))
   );
 }
 
