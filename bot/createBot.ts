@@ -4,6 +4,7 @@
  */
 import { conversations } from "@grammyjs/conversations";
 import { Bot } from "grammy";
+import { chatMigration } from "./chatMigration";
 import { COMMANDS, type CommandName } from "./commands";
 import type { BotContext, FormContext } from "./context";
 import type { BotDeps, BotFeature, FeatureSetup } from "./feature";
@@ -88,6 +89,8 @@ export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot
       logger: deps.logger,
     }),
   );
+  // Before the gate and the forms: a group's upgrade moves its records whoever did it.
+  bot.use(chatMigration(deps));
   bot.use(createAccessGate(setup));
   // Before every feature: a feature may register an escape command (/cancel) ahead of the
   // features that create conversations, and open forms then never swallow it.

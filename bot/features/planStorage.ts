@@ -47,6 +47,23 @@ function isCurrent(value: unknown): value is Saved {
   );
 }
 
+/** How each storage built here moves a chat's saved form to another chat id. */
+const formMovers = new WeakMap<object, (fromChatId: number, toChatId: number) => Promise<void>>();
+
+/**
+ * Moves a chat's saved form to its new id (a group Telegram upgraded to a supergroup), keeping its
+ * expiry; a form already saved under the new id stays and the old one is dropped. Storages not
+ * built here (the plugin's memory default) keep nothing across ids to move.
+ */
+export async function moveSavedForm(
+  storage: ConversationStorage<BotContext, ConversationData> | undefined,
+  fromChatId: number,
+  toChatId: number,
+): Promise<void> {
+  const move = storage === undefined ? undefined : formMovers.get(storage);
+  await move?.(fromChatId, toChatId);
+}
+
 /** Conversation storage in Redis, keyed by chat under `prefix`. */
 export function redisConversationStorage(
   redis: Redis,
@@ -55,7 +72,7 @@ export function redisConversationStorage(
   const adapter = new RedisAdapter<Saved>({ instance: redis, ttl: FORM_TTL_SECONDS });
   const keyOf = (ctx: BotContext) =>
     ctx.chatId === undefined ? undefined : `${prefix}${ctx.chatId}`;
-  return {
+  const storage: ConversationStorage<BotContext, ConversationData> = {
     type: "context",
     version: FORM_STATE_VERSION,
     adapter: {
@@ -85,4 +102,16 @@ export function redisConversationStorage(
       },
     },
   };
+  formMovers.set(storage, async (fromChatId, toChatId) => {
+    const from = `${prefix}${fromChatId}`;
+    // RENAMENX keeps the expiry; it refuses when the new id has a form of its own already.
+    if ((await redis.exists(from)) === 0) return;
+    const moved = await redis.renamenx(from, `${prefix}${toChatId}`).catch((error: unknown) => {
+      // Moved meanwhile by the other service message of the same upgrade.
+      if (error instanceof Error && /no such key/i.test(error.message)) return 1;
+      throw error;
+    });
+    if (moved === 0) await redis.del(from);
+  });
+  return storage;
 }
