@@ -1,5 +1,5 @@
-/** Queries the alert fan-out needs beyond db/alerts.ts: per-symbol suppression. */
-import { and, asc, desc, eq, gte, inArray, isNull, lte, ne, or } from "drizzle-orm";
+/** Queries the alert fan-out needs beyond db/alerts.ts: per-symbol suppression, the expiry pass. */
+import { and, asc, desc, eq, gte, inArray, ne } from "drizzle-orm";
 import type { Alert } from "./alerts";
 import type { Database } from "./database";
 import { alerts } from "./schema";
@@ -31,26 +31,13 @@ export async function findRecentDeliveredAlert(
 }
 
 /**
- * Alerts nobody decided that are past their expiry: their own `expires_at`, or `lifetimeMs` after
- * receipt when they carry none. Oldest first.
+ * Alerts nobody decided (received or sent), oldest first: the periodic pass checks each against
+ * its deadline, which the close of its session can bring before its own expiry.
  */
-export async function listAlertsPastExpiry(
-  db: Database,
-  at: Date,
-  lifetimeMs: number,
-): Promise<Alert[]> {
-  const receivedBefore = new Date(at.getTime() - lifetimeMs);
+export async function listUndecidedAlerts(db: Database): Promise<Alert[]> {
   return db
     .select()
     .from(alerts)
-    .where(
-      and(
-        inArray(alerts.status, ["received", "sent"]),
-        or(
-          lte(alerts.expiresAt, at),
-          and(isNull(alerts.expiresAt), lte(alerts.receivedAt, receivedBefore)),
-        ),
-      ),
-    )
+    .where(inArray(alerts.status, ["received", "sent"]))
     .orderBy(asc(alerts.id));
 }

@@ -47,3 +47,33 @@ export function alertSessionEnded(
   if (session === null || now < session.closeAt) return null;
   return { code: "ALERT_SESSION_ENDED", sessionDate: session.date, closedAt: session.closeAt };
 }
+
+/**
+ * When an alert stops being approvable, and why: its own expiry (the scanner's `expires_at`, else
+ * the desk's lifetime after receipt), or the close of its session when that comes first.
+ */
+export type AlertDeadline =
+  | { readonly code: "ALERT_EXPIRED"; readonly at: number }
+  | {
+      readonly code: "ALERT_SESSION_ENDED";
+      readonly at: number;
+      /** The trading date (`YYYY-MM-DD`, New York) of the session the alert was issued for. */
+      readonly sessionDate: string;
+    };
+
+/**
+ * The alert's deadline: the earlier of its own expiry (`ownExpiry`, epoch ms) and the close of the
+ * session it was issued for. Without a calendar, or one that does not reach the alert's session,
+ * its own expiry rules alone; at a tie its own expiry is the one named.
+ */
+export function alertDeadline(
+  calendar: TradingCalendar | null,
+  receivedAt: number,
+  ownExpiry: number,
+): AlertDeadline {
+  const session = calendar === null ? null : alertSessionOf(calendar, receivedAt);
+  if (session === null || session.closeAt >= ownExpiry) {
+    return { code: "ALERT_EXPIRED", at: ownExpiry };
+  }
+  return { code: "ALERT_SESSION_ENDED", at: session.closeAt, sessionDate: session.date };
+}

@@ -11,7 +11,7 @@
  */
 import { type Api, Composer } from "grammy";
 import type { UserRole } from "../../app/config";
-import { findRecentDeliveredAlert, listAlertsPastExpiry } from "../../db/alertDelivery";
+import { findRecentDeliveredAlert, listUndecidedAlerts } from "../../db/alertDelivery";
 import {
   type Alert,
   findAlert,
@@ -29,25 +29,15 @@ import type { BotDeps, BotFeature } from "../feature";
 import { ALERT_ACTION, alertKeyboard, readAlertPress } from "../keyboards/alert";
 import { renderAlert, renderAlertOutcome } from "../views/alert";
 import { escapeHtml } from "../views/html";
-import { settleAlertCopies } from "./alertsCopies";
+import { alertDeadlineOf } from "./alertDeadline";
+import { expiredAlertOutcome, settleAlertCopies } from "./alertsCopies";
 import { PLAN_CONVERSATION, type PlanStart } from "./plan";
 import { followDecision } from "./planFollow";
-import {
-  alertExpiry,
-  DEFAULT_ALERT_LIFETIME_MS,
-  DEFAULT_ALERT_SUPPRESSION_MS,
-  DEFAULT_ORDER_FOLLOW_MS,
-} from "./planPorts";
+import { alertExpiry, DEFAULT_ALERT_SUPPRESSION_MS, DEFAULT_ORDER_FOLLOW_MS } from "./planPorts";
 
 export { alertExpiry };
 
-import {
-  alertSessionEndedText,
-  priceTrade,
-  sessionDateText,
-  sessionEndedFor,
-  submitCard,
-} from "./planService";
+import { alertSessionEndedText, priceTrade, submitCard } from "./planService";
 
 const DECIDING_ROLES: readonly UserRole[] = ["admin", "trader"];
 
@@ -90,7 +80,9 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
       if (db === undefined) throw new Error("the alert fan-out needs the database");
       if (alert.status !== "received") return { status: "not_new" };
       const now = deps.now();
-      const expiresAt = alertExpiry(alert, deps);
+      // Capped at its session's close: the card must not promise a later scanner's expiry.
+      const deadline = await alertDeadlineOf(deps, alert, now);
+      const expiresAt = new Date(deadline.at);
       if (expiresAt.getTime() <= now.getTime()) {
         await moveAlert(db, alert.id, ["received"], "expired", "system:expiry", now);
         return { status: "expired" };
@@ -134,6 +126,7 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
           expiresAt,
           user?.displayTimeZone ?? "America/New_York",
           now,
+          deadline.code === "ALERT_SESSION_ENDED",
         );
         try {
           const sent = await api.sendMessage(telegramUserId, text, {
@@ -163,16 +156,18 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
 }
 
 /**
- * Expires every alert past its expiry and says so on each copy, so a stale alert never sits there
- * looking approvable. For a periodic pass (a press of an expired alert does the same for one).
+ * Expires every alert past its deadline (its own expiry, or its session's close when that comes
+ * first) and says why on each copy, so a stale alert never sits there looking approvable. For a
+ * periodic pass (a press of an expired alert does the same for one).
  */
 export async function settleExpiredAlerts(api: Api, deps: BotDeps): Promise<number> {
   const db = deps.db;
   if (db === undefined) return 0;
   const now = deps.now();
-  const lifetime = deps.planning?.alertLifetimeMs ?? DEFAULT_ALERT_LIFETIME_MS;
   let expired = 0;
-  for (const alert of await listAlertsPastExpiry(db, now, lifetime)) {
+  for (const alert of await listUndecidedAlerts(db)) {
+    const deadline = await alertDeadlineOf(deps, alert, now);
+    if (deadline.at > now.getTime()) continue;
     const moved = await moveAlert(
       db,
       alert.id,
@@ -183,7 +178,7 @@ export async function settleExpiredAlerts(api: Api, deps: BotDeps): Promise<numb
     );
     if (moved === null) continue;
     expired += 1;
-    await settleAlertCopies(api, deps, alert, "<b>Expired.</b> Nothing was done.");
+    await settleAlertCopies(api, deps, alert, expiredAlertOutcome(deadline));
   }
   return expired;
 }
@@ -217,10 +212,20 @@ export const alertsFeature: BotFeature = {
         await ctx.answerCallbackQuery({ text: `Already ${alert.status}.`, show_alert: true });
         return;
       }
-      if (alert.status === "expired" || alertExpiry(alert, deps).getTime() <= now.getTime()) {
+      // Past its own expiry or its session's close (whichever came first is the reason given):
+      // the alert is not taken on prices it was not set for, whichever button was pressed.
+      const deadline = await alertDeadlineOf(deps, alert, now);
+      if (alert.status === "expired" || deadline.at <= now.getTime()) {
         await moveAlert(db, alert.id, ["received", "sent"], "expired", "system:expiry", now);
-        await ctx.answerCallbackQuery({ text: "Too late: this alert expired.", show_alert: true });
-        await settleAlertCopies(ctx.api, deps, alert, "<b>Expired.</b> Nothing was done.");
+        const text =
+          deadline.code === "ALERT_SESSION_ENDED"
+            ? alertSessionEndedText(
+                { code: deadline.code, sessionDate: deadline.sessionDate, closedAt: deadline.at },
+                alert.symbol,
+              )
+            : "Too late: this alert expired.";
+        await ctx.answerCallbackQuery({ text, show_alert: true });
+        await settleAlertCopies(ctx.api, deps, alert, expiredAlertOutcome(deadline));
         return;
       }
 
@@ -236,24 +241,6 @@ export const alertsFeature: BotFeature = {
           deps,
           alert,
           `<b>Rejected</b> by ${escapeHtml(who)}. Nothing was done.`,
-        );
-        return;
-      }
-
-      // Approve and Adjust take the alert at today's prices: only within its own session.
-      const ended = await sessionEndedFor(deps, telegramUserId, alert, now);
-      if (ended !== null) {
-        const session = sessionDateText(ended.sessionDate);
-        await moveAlert(db, alert.id, ["received", "sent"], "expired", "system:expiry", now);
-        await ctx.answerCallbackQuery({
-          text: alertSessionEndedText(ended, alert.symbol),
-          show_alert: true,
-        });
-        await settleAlertCopies(
-          ctx.api,
-          deps,
-          alert,
-          `<b>Expired</b> with the session of ${session}. Nothing was done.`,
         );
         return;
       }
@@ -335,7 +322,7 @@ export const alertsFeature: BotFeature = {
             ? "Someone decided first."
             : submitted.message.slice(0, 200);
         if (submitted.code === "ALERT_EXPIRED") {
-          await settleAlertCopies(ctx.api, deps, alert, "<b>Expired.</b> Nothing was done.");
+          await settleAlertCopies(ctx.api, deps, alert, expiredAlertOutcome(null));
         }
         await ctx.answerCallbackQuery({ text, show_alert: true });
         return;

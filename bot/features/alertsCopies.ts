@@ -1,8 +1,18 @@
 /** Every Telegram copy of an alert, rewritten once it is decided or expired. */
 import type { Api } from "grammy";
 import { type Alert, findAlert, listAlertMessages } from "../../db/alerts";
+import type { AlertDeadline } from "../../domain/alertSession";
 import type { BotDeps } from "../feature";
 import { renderAlertOutcome } from "../views/alert";
+import { sessionDateText } from "./planService";
+
+/** What every copy of an expired alert says: why, the same whichever path expired it. */
+export function expiredAlertOutcome(deadline: AlertDeadline | null): string {
+  if (deadline?.code === "ALERT_SESSION_ENDED") {
+    return `<b>Expired</b> with the session of ${sessionDateText(deadline.sessionDate)}. Nothing was done.`;
+  }
+  return "<b>Expired.</b> Nothing was done.";
+}
 
 /** Replaces every copy of the alert with the outcome (and no buttons). */
 export async function settleAlertCopies(

@@ -26,6 +26,7 @@ export function renderAlertHeader(alert: Alert): string {
 /**
  * The alert with one trader's size (from the plan card model) and its expiry: its time, and its
  * date too when that is not the day of `now` (an expiry tomorrow is not shown as if past today).
+ * `atSessionClose`: the expiry is the close of the alert's session, earlier than the scanner's.
  */
 export function renderAlert(
   alert: Alert,
@@ -33,6 +34,7 @@ export function renderAlert(
   expiresAt: Date,
   timeZone: string,
   now?: Date,
+  atSessionClose = false,
 ): string {
   const lines = [renderAlertHeader(alert)];
   if (card === null) {
@@ -53,7 +55,8 @@ export function renderAlert(
       }
     }
   }
-  lines.push("", `Expires ${formatTime(expiresAt, timeZone, now)}.`);
+  const why = atSessionClose ? ", with the session's close" : "";
+  lines.push("", `Expires ${formatTime(expiresAt, timeZone, now)}${why}.`);
   return lines.join("\n");
 }
 

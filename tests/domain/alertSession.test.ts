@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { alertSessionEnded } from "../../domain/alertSession";
+import { alertDeadline, alertSessionEnded } from "../../domain/alertSession";
 import { buildTradingCalendar } from "../../domain/calendar";
 
 // Mon 2 Mar 2026 to Wed 4 Mar, Tue a half day (13:00 close); New York is UTC-5 then.
@@ -36,5 +36,43 @@ describe("alertSessionEnded", () => {
     expect(
       alertSessionEnded(calendar, at("2026-03-05T15:00:00Z"), at("2026-03-09T15:00:00Z")),
     ).toBeNull();
+  });
+});
+
+describe("alertDeadline", () => {
+  it("caps a scanner's later expiry at the close of the alert's session", () => {
+    expect(alertDeadline(calendar, at("2026-03-02T20:00:00Z"), at("2026-03-03T15:30:00Z"))).toEqual(
+      {
+        code: "ALERT_SESSION_ENDED",
+        at: at("2026-03-02T21:00:00Z"),
+        sessionDate: "2026-03-02",
+      },
+    );
+    // Issued in the evening: the next session's close, a half day's.
+    expect(alertDeadline(calendar, at("2026-03-02T22:30:00Z"), at("2026-03-04T15:00:00Z"))).toEqual(
+      {
+        code: "ALERT_SESSION_ENDED",
+        at: at("2026-03-03T18:00:00Z"),
+        sessionDate: "2026-03-03",
+      },
+    );
+  });
+
+  it("keeps its own expiry when that comes first, at the close too, or when the calendar does not reach it", () => {
+    const received = at("2026-03-02T15:00:00Z");
+    expect(alertDeadline(calendar, received, at("2026-03-02T15:30:00Z"))).toEqual({
+      code: "ALERT_EXPIRED",
+      at: at("2026-03-02T15:30:00Z"),
+    });
+    expect(alertDeadline(calendar, received, at("2026-03-02T21:00:00Z")).code).toBe(
+      "ALERT_EXPIRED",
+    );
+    expect(alertDeadline(null, received, at("2026-03-05T21:00:00Z"))).toEqual({
+      code: "ALERT_EXPIRED",
+      at: at("2026-03-05T21:00:00Z"),
+    });
+    expect(
+      alertDeadline(calendar, at("2026-03-05T15:00:00Z"), at("2026-03-09T15:00:00Z")).code,
+    ).toBe("ALERT_EXPIRED");
   });
 });
