@@ -3,15 +3,17 @@
  * `checkLossLimits`): its limits, what trades opened in the day realized, the day's net deposits
  * the valuation found, and, when the drawdown breaker is on, the recent days' equities.
  */
+import { desc, eq } from "drizzle-orm";
 import { newYorkDateOf, newYorkLocalToEpochMs } from "../domain/calendar";
 import type { Decimal } from "../domain/money";
 import { ZERO } from "../domain/money";
 import type { RiskLimits } from "../domain/riskLimits";
-import { listRecentEquities } from "./circuitBreakerFacts";
+import { equitiesNetOfLaterTransfers } from "../domain/tradingState";
 import type { Database } from "./database";
 import { listEquitySnapshots } from "./equitySnapshots";
 import { loadKillSwitchSettings } from "./killSwitchSettings";
 import { loadRiskLimits } from "./riskLimits";
+import { equitySnapshots } from "./schema";
 import { summarizeClosedTrades } from "./valuation";
 
 /** An account's loss-limit facts of one trading day. */
@@ -23,7 +25,10 @@ export interface LossLimitFacts {
   readonly netDepositsToday: Decimal;
   readonly drawdown: {
     readonly settings: { readonly maxDrawdownPercent: Decimal | null };
-    /** The latest snapshots' equities (none while the breaker is off). */
+    /**
+     * The latest snapshots' equities, newest first, each with the net deposits of the days after
+     * it added (none while the breaker is off).
+     */
     readonly recentEquities: readonly Decimal[];
   };
 }
@@ -40,10 +45,18 @@ export async function loadLossLimitFacts(
     loadKillSwitchSettings(db, accountId),
     listEquitySnapshots(db, accountId, day.date, day.date),
   ]);
+  // Net of the transfers since each day, as the daily-loss rule takes them out of the equity.
   const recentEquities =
     settings.maxDrawdownPercent === null
       ? []
-      : await listRecentEquities(db, accountId, settings.drawdownDays);
+      : equitiesNetOfLaterTransfers(
+          await db
+            .select({ equity: equitySnapshots.equity, netDeposits: equitySnapshots.netDeposits })
+            .from(equitySnapshots)
+            .where(eq(equitySnapshots.accountId, accountId))
+            .orderBy(desc(equitySnapshots.tradingDay))
+            .limit(Math.max(1, settings.drawdownDays)),
+        );
   return {
     limits,
     realizedPnlToday: realized.openedInPeriodPnl,

@@ -195,6 +195,24 @@ export function checkLossLimits(
   };
 }
 
+/**
+ * The recent days' equities (newest first) as the drawdown is to weigh them: each with the cash
+ * moved in or out on the days after it (their net deposits) added, as if it had been there
+ * already. A withdrawal lowers today's equity, and a deposit raises it, by no P&L: weighed
+ * against the raw equities the first reads as a drawdown and the second hides one.
+ */
+export function equitiesNetOfLaterTransfers(
+  days: readonly { readonly equity: Decimal; readonly netDeposits: Decimal }[],
+): Decimal[] {
+  let later = ZERO;
+  const equities: Decimal[] = [];
+  for (const day of days) {
+    equities.push(day.equity.plus(later));
+    later = later.plus(day.netDeposits);
+  }
+  return equities;
+}
+
 /** The clock facts the automatic rules need, computed by the caller from the calendar. */
 export interface TradingStateClock {
   /** Now, epoch ms. */

@@ -5,6 +5,7 @@ import {
   allowsOrder,
   cancelsWorkingEntries,
   checkLossLimits,
+  equitiesNetOfLaterTransfers,
   evaluateDailyLoss,
   initialTradingState,
   nextTradingState,
@@ -334,5 +335,21 @@ describe("whether the account is still past a loss limit", () => {
       checkLossLimits(figures("97000", "97000"), DEFAULT_RISK_LIMITS, fivePercent("100000"))
         .breached,
     ).toBe(false);
+  });
+});
+
+describe("equitiesNetOfLaterTransfers", () => {
+  it("adds to each day's equity the net deposits of the days after it", () => {
+    const days = [
+      { equity: dec("8500000"), netDeposits: dec("-1500000") },
+      { equity: dec("10000000"), netDeposits: dec("2000000") },
+      { equity: dec("7000000"), netDeposits: dec("0") },
+    ];
+    expect(equitiesNetOfLaterTransfers(days).map((e) => e.toFixed())).toEqual([
+      "8500000",
+      "8500000",
+      "7500000",
+    ]);
+    expect(equitiesNetOfLaterTransfers([])).toEqual([]);
   });
 });
