@@ -322,7 +322,8 @@ export const alertsFeature: BotFeature = {
             ? "Someone decided first."
             : submitted.message.slice(0, 200);
         if (submitted.code === "ALERT_EXPIRED") {
-          await settleAlertCopies(ctx.api, deps, alert, expiredAlertOutcome(null));
+          // By id: the copies say why it expired, as the refusal did.
+          await settleAlertCopies(ctx.api, deps, alert.id, expiredAlertOutcome(null));
         }
         await ctx.answerCallbackQuery({ text, show_alert: true });
         return;

@@ -10,6 +10,7 @@ import { cancelFeature } from "../../bot/features/cancel";
 import { createPlanFeature } from "../../bot/features/plan";
 import { startFeature } from "../../bot/features/start";
 import { type Alert, findAlert, recordAlert } from "../../db/alerts";
+import { listDueDecisions } from "../../db/decisions";
 import { dec } from "../../domain/money";
 import { MARKET_OPEN_TIME } from "../support/simulator";
 import type { BotMessage, TestUser } from "../support/telegram";
@@ -142,5 +143,27 @@ describe("an alert capped by its session", () => {
     expect((await findAlert(desk.database.db, alert.id))?.status).toBe("expired");
     const settled = await waitForText(bob, toBob, /Expired/);
     expect(settled.text.endsWith(`\n\n${SESSION_ENDED}`)).toBe(true);
+  });
+
+  it("tells the other traders the session closed when an adjusted plan's Confirm is refused for it", async () => {
+    await quote("NVDA");
+    const alert = await deliver("NVDA", new Date("2026-03-06T21:00:00Z"));
+    const toAnn = await ann.waitForMessage({ match: "Pattern alert: NVDA" });
+    const toBob = await bob.waitForMessage({ match: "Pattern alert: NVDA" });
+    await ann.press(toAnn, "Adjust");
+    const card = await ann.waitForMessage({ match: "Plan: NVDA" });
+    // Tuesday 09:35: the plan is still open.
+    await advance(24 * HOUR_MS);
+    await quote("NVDA");
+    await ann.press(card, "Confirm");
+    await waitForText(ann, card, /Not sent/);
+    expect((await findAlert(desk.database.db, alert.id))?.status).toBe("expired");
+    const decisions = (await listDueDecisions(desk.database.db, desk.deps.now())).filter(
+      (decision) => decision.alertId === alert.id,
+    );
+    expect(decisions).toEqual([]);
+    const settled = await waitForText(bob, toBob, /Expired/);
+    expect(settled.text.endsWith(`\n\n${SESSION_ENDED}`)).toBe(true);
+    expect(settled.buttons).toEqual([]);
   });
 });
