@@ -283,8 +283,8 @@ function statusBeforePendingAfter(order: Order, to: OrderStatus): OrderStatus | 
  * refused (OVERFILL); a rejected cancel or replace restores the status before the request; an
  * event repeating the current status changes nothing; a bracket leg ended in the books before
  * the broker had it takes the broker's first report of it, and such an entry the broker's refusal
- * to cancel it (REVIVED: `new`, or `partially_filled` with what it filled); anything else the table
- * does not allow is refused (ILLEGAL_TRANSITION) and leaves the order as it was.
+ * to cancel it (REVIVED: `pending_new`, or `partially_filled` with what it filled); anything else
+ * the table does not allow is refused (ILLEGAL_TRANSITION) and leaves the order as it was.
  */
 export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutcome {
   const brokerOrderId = event.event === "denied" ? undefined : event.brokerOrderId;
@@ -321,12 +321,15 @@ export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutc
   ) {
     // The books ended the entry as unsent, the broker took it all the same and refused to cancel
     // it: it works there, so it works in the books, with the broker's id, as if that cancel had
-    // been pending and was rejected (what it filled meanwhile is kept: it is partly filled).
+    // been pending and was rejected. It restores the status the entry had when the books ended
+    // it, `pending_new` (sent, its acknowledgement not stored), from which the broker's next
+    // report of it leads to any status it may have (accepted, new...); or `partially_filled`
+    // when it filled meanwhile, the fills kept.
     return ok({
       order: {
         ...order,
         ...acknowledged,
-        status: order.filledQuantity.isZero() ? "new" : "partially_filled",
+        status: order.filledQuantity.isZero() ? "pending_new" : "partially_filled",
         statusBeforePending: null,
         updatedAt: event.at,
       },

@@ -37,7 +37,7 @@ import { applyOrderUpdate } from "../db/orderEvents";
 import { listOrdersForTrade, type OrderRecord } from "../db/orders";
 import { loadRiskLimits } from "../db/riskLimits";
 import { findTrade, findTradeByDecision, recordTradeEntry } from "../db/trades";
-import type { Broker } from "../domain/broker";
+import type { Broker, BrokerOrder } from "../domain/broker";
 import { sumDecimals } from "../domain/money";
 import { isTerminal } from "../domain/orderStateMachine";
 import { checkOrder } from "../domain/riskChecks";
@@ -56,6 +56,7 @@ import { type CalendarCache, createCalendarCache, nextExecutionTime } from "./ma
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
 import type { HandleOptions, OrderReportHandler } from "./orderReports";
 import { executePayloadSchema } from "./queues";
+import { eventsForReport } from "./reportEvents";
 import {
   type AssetCache,
   buildAccountSnapshot,
@@ -634,6 +635,36 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
   }
 
   /**
+   * Brings a working order's status up to the broker's (`brokerOrder`), fills aside (the report
+   * that revived it brought them), inside the report's transaction: answers the order as stored.
+   */
+  async function takeBrokerStatus(
+    tx: Database,
+    order: OrderRecord | null,
+    brokerOrder: BrokerOrder,
+    at: string,
+  ): Promise<OrderRecord | null> {
+    if (order === null || isTerminal(order.order.status)) return order;
+    let current = order;
+    const events = eventsForReport(current.order, brokerOrder, {
+      event: null,
+      execution: null,
+      at,
+    });
+    for (const { event } of events) {
+      if (event.event === "fill" || event.event === "partial_fill") continue;
+      const applied = await applyOrderUpdate(tx, { orderId: current.id }, event, {
+        source: "poll",
+        recordedAt: deps.now(),
+        // A lost race fails the report's transaction, which the handler runs again whole.
+        raceRetry: "caller",
+      });
+      if (applied.ok) current = applied.value.record;
+    }
+    return current;
+  }
+
+  /**
    * Cancels at the broker an entry the books ended before it arrived there, and stores what the
    * broker then shows (a fill it had meanwhile counts as a late fill and gets protected), with
    * the decision settled in the same transaction. A cancel the broker refused while the entry
@@ -663,11 +694,17 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       }
       // Told as the broker's refusal of the cancel: the entry the books ended as unsent then
       // works in them again, with the broker's id, so /orders shows it and a halt cancels it.
+      // The refusal revives it as sent (or partly filled, with the fills the report brings);
+      // it then takes the status the broker shows (accepted, new...) in the same transaction.
+      const told = settle.refused(brokerOrderId, cancelled.message);
       await handler.handle(
         accountId,
         "poll",
         { ...report, event: "order_cancel_rejected" },
-        { within: settle.refused(brokerOrderId, cancelled.message) },
+        {
+          within: async (tx, order) =>
+            told(tx, await takeBrokerStatus(tx, order, after.value, report.at)),
+        },
       );
       return;
     }

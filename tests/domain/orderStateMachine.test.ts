@@ -265,7 +265,10 @@ describe("cancel", () => {
     const ended = apply(newOrder({}), { event: "canceled", at: AT }).order;
     const revived = apply(ended, { event: "order_cancel_rejected", at: AT, brokerOrderId: "b-1" });
     expect(revived).toMatchObject({ changed: true, note: "REVIVED" });
-    expect(revived.order).toMatchObject({ status: "new", brokerOrderId: "b-1" });
+    expect(revived.order).toMatchObject({ status: "pending_new", brokerOrderId: "b-1" });
+    // From there the broker's report of it leads to the status it has there.
+    expect(apply(revived.order, { event: "accepted", at: AT }).order.status).toBe("accepted");
+    expect(apply(revived.order, { event: "new", at: AT }).order.status).toBe("new");
     // The broker merely reporting it working is the cue to cancel it there: refused as before.
     expect(refused(ended, { event: "new", at: AT, brokerOrderId: "b-1" }).code).toBe(
       "ILLEGAL_TRANSITION",

@@ -46,7 +46,7 @@ async function brokerEntry(decisionId: number) {
 async function cancelledOnTheWay(
   symbol: string,
   arrived: (brokerOrderId: string) => Promise<void>,
-  options: { readonly stream?: boolean } = {},
+  options: { readonly stream?: boolean; readonly beforeSend?: () => Promise<void> } = {},
 ) {
   const protections: { tradeId: number; reason: string }[] = [];
   const deps = {
@@ -75,6 +75,7 @@ async function cancelledOnTheWay(
           requestedBy: "user:1",
         }),
       );
+      await options.beforeSend?.();
       const submitted = await t.broker.submitOrder(request, submitOptions);
       if (submitted.ok) {
         await arrived(submitted.value.brokerOrderId);
@@ -162,4 +163,39 @@ describe("an entry filled in part before the broker refused the cancel", () => {
       expect(after?.trade.entryQuantity.toFixed()).toBe("4");
     });
   }
+
+  it("takes the broker's status when the refused entry is accepted there, not yet new", async () => {
+    const symbol = TEST_SYMBOLS[30] as string;
+    try {
+      // The market closes as the entry is sent: the broker accepts it for the next open.
+      const { decision, handler } = await cancelledOnTheWay(symbol, async () => {}, {
+        beforeSend: async () => {
+          await t.sim.control("/sim/market", { open: false });
+        },
+      });
+      const atBroker = await brokerEntry(decision.id);
+      expect(atBroker?.status).toBe("accepted");
+      const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+      const [entry] = await listOrdersForTrade(t.db.db, tradeId);
+      expect(entry?.order).toMatchObject({
+        status: "accepted",
+        brokerOrderId: atBroker?.brokerOrderId,
+      });
+      expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("ORDERED");
+      // Polled again, the broker's view is no news: nothing differs, nothing is refused.
+      const again = await handler.handle(
+        t.accountId,
+        "poll",
+        brokerOrderToReport(atBroker as NonNullable<typeof atBroker>, t.deps.now()),
+      );
+      expect(again.updates).toHaveLength(0);
+      const swept = await createKillSwitch(t.deps, handler).cancelWorkingEntries(t.accountId);
+      expect(swept.cancelled).toContain(entryClientOrderId(decision.id));
+      const [ended] = await listOrdersForTrade(t.db.db, tradeId);
+      expect(ended?.order.status).toBe("canceled");
+      expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("CANCELLED");
+    } finally {
+      await t.sim.control("/sim/market", { open: null });
+    }
+  });
 });
