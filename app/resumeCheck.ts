@@ -88,12 +88,22 @@ export function createDailyLossResumeCheck(deps: {
     const facts = await loadLossLimitFacts(deps.db, accountId, figuresDay);
     let netDeposits = facts.netDepositsToday;
     let realizedPnl = facts.realizedPnlToday;
+    let drawdownFacts = facts.drawdown;
     if (calendar !== null && figuresDay.date !== newYorkDateOf(syncedAt)) {
       // Synced on a day without a session: the last equity is the trading day's own close, and
       // the transfers to take out are those since it, not the day's snapshot's. While the broker
       // cannot list them the snapshot's figure stands, as in the valuation.
       const since = previousCloseAt(calendar, figuresDay, null);
-      netDeposits = (await transferredBetween(since, syncedAt)) ?? netDeposits;
+      const sinceClose = await transferredBetween(since, syncedAt);
+      if (sinceClose !== null) {
+        netDeposits = sinceClose;
+        // They are in the equity but in none of the snapshots (the last is that close's): the
+        // drawdown weighs each with them, as with the transfers of the days after it.
+        drawdownFacts = {
+          ...facts.drawdown,
+          recentEquities: facts.drawdown.recentEquities.map((e) => e.plus(sinceClose)),
+        };
+      }
     }
     if (around === "unavailable") {
       // Without the calendar the figures may be a market holiday's, which belong to the last
@@ -114,7 +124,7 @@ export function createDailyLossResumeCheck(deps: {
         netDepositsToday: netDeposits,
       },
       facts.limits,
-      facts.drawdown,
+      drawdownFacts,
     );
     const breaches: string[] = [];
     const figures: Record<string, string> = {};

@@ -13,6 +13,7 @@ import { createLocalRateLimiter } from "../../broker/rateLimiter";
 import { recordAccountSync } from "../../db/brokerAccounts";
 import { recordEquitySnapshot } from "../../db/equitySnapshots";
 import { readLog } from "../../db/executionLog";
+import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
 import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import { seedClosedTrades } from "../bot/deskSeeds";
@@ -228,6 +229,24 @@ describe("/resume's daily-loss check on a market holiday", () => {
       netDeposits: "0",
       realized: null,
     });
+    expect(await resumeWith(broker)({ accountId, reason: null })).toEqual({ allowed: true });
+  });
+
+  it("does not take a withdrawal since Thursday's close for a drawdown", async () => {
+    const { broker, sim } = await goodFridayBroker();
+    // 1,500,000 taken out on Good Friday: 15% below Thursday's close, past a 10% drawdown limit.
+    await sim.control("/sim/cash", { amount: "-1500000" });
+    const accountId = await valuedOnGoodFriday(broker, {
+      equity: "10000000",
+      netDeposits: "0",
+      realized: null,
+    });
+    await saveKillSwitchSettings(
+      t.db,
+      accountId,
+      { ...DEFAULT_KILL_SWITCH_SETTINGS, maxDrawdownPercent: dec("10"), drawdownDays: 5 },
+      GOOD_FRIDAY_SYNC,
+    );
     expect(await resumeWith(broker)({ accountId, reason: null })).toEqual({ allowed: true });
   });
 
