@@ -4,7 +4,7 @@
  * how many positions of a symbol were adopted before (the sequence in an adoption's client
  * order id), and the decisions still executing (settled once their execute job is gone).
  */
-import { and, asc, count, eq, gte, like, or, sql } from "drizzle-orm";
+import { and, asc, count, eq, gte, inArray, like, or, sql } from "drizzle-orm";
 import type { Database } from "./database";
 import type { Decision } from "./decisions";
 import { type OrderRecord, orderRecordOfRow } from "./orders";
@@ -29,6 +29,30 @@ export async function listOrdersToReconcile(
         or(sql`${orders.status} not in ${endedStatuses}`, gte(orders.updatedAt, since)),
       ),
     )
+    .orderBy(asc(orders.id));
+  return rows.map(orderRecordOfRow);
+}
+
+/**
+ * An account's orders with one of these client order ids or broker order ids, whatever their age,
+ * oldest first. Both ids are unique and indexed: the read costs what the ids do, not the history.
+ */
+export async function listOrdersByIds(
+  db: Database,
+  accountId: number,
+  ids: { readonly clientOrderIds: readonly string[]; readonly brokerOrderIds: readonly string[] },
+): Promise<OrderRecord[]> {
+  const clientOrderIds = [...new Set(ids.clientOrderIds)];
+  const brokerOrderIds = [...new Set(ids.brokerOrderIds)];
+  const matches = [
+    ...(clientOrderIds.length > 0 ? [inArray(orders.clientOrderId, clientOrderIds)] : []),
+    ...(brokerOrderIds.length > 0 ? [inArray(orders.brokerOrderId, brokerOrderIds)] : []),
+  ];
+  if (matches.length === 0) return [];
+  const rows = await db
+    .select()
+    .from(orders)
+    .where(and(eq(orders.accountId, accountId), or(...matches)))
     .orderBy(asc(orders.id));
   return rows.map(orderRecordOfRow);
 }

@@ -6,7 +6,10 @@
  *
  * - Missed fills and statuses go through the order-events handler, as a polled report of the
  *   broker's order: the same idempotent path as the stream, with the same deterministic
- *   execution id for an inferred fill, so a restart (or polling) never counts it twice.
+ *   execution id for an inferred fill, so a restart (or polling) never counts it twice. An
+ *   order of ours that ended in the books before the look-back window is found, whatever its
+ *   age, by the ids of the broker's orders of a symbol whose position differs: its late fill
+ *   lands on its own trade, never adopted as someone else's position.
  * - A position closed outside the desk is closed in the books by an EXIT order filled at the
  *   best known price (MANUAL_EXIT); a size difference by an order of the difference; both under
  *   client order and execution ids derived from the position, so a second run finds them done.
@@ -39,14 +42,15 @@ import {
   listOrdersWithClientIdPrefix,
   type OrderRecord,
 } from "../db/orders";
-import { findPosition, listPositions } from "../db/positions";
+import { findPosition, listPositions, type PositionRecord } from "../db/positions";
 import {
   listApprovedDecisions,
   listExecutingDecisions,
+  listOrdersByIds,
   listOrdersToReconcile,
 } from "../db/reconciliation";
 import { findTrade, findTradeByDecision } from "../db/trades";
-import type { Broker, BrokerOrder } from "../domain/broker";
+import type { Broker, BrokerOrder, BrokerPosition } from "../domain/broker";
 import { type Decimal, ZERO } from "../domain/money";
 import { createOrder } from "../domain/order";
 import { isTerminal } from "../domain/orderStateMachine";
@@ -227,6 +231,90 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
         throw new Error(`broker order lookup failed: ${found.message}`);
     }
     return { positions: positions.value, orders };
+  }
+
+  /**
+   * Our own orders, last changed in the books before the look-back window (`since`), that the
+   * broker filled more of than the books know (a cancelled entry the broker filled late while the
+   * stream was down or the desk stopped, found days later), with the broker's orders they are
+   * in. Without them the shares look like someone else's: adopted as a second trade with its own
+   * protection while ours stays cancelled. Asked only for the symbols whose broker position
+   * differs from the books: their latest closed orders at the broker, whatever their age (one
+   * call), and ours found by those orders' ids (one indexed read), so the cost does not grow
+   * with the history.
+   */
+  async function lateFilledOwnOrders(
+    accountId: number,
+    broker: Broker,
+    since: Date,
+    ours: readonly OrderRecord[],
+    positions: readonly PositionRecord[],
+    brokerPositions: readonly BrokerPosition[],
+    brokerOrders: readonly BrokerOrder[],
+  ): Promise<{ records: OrderRecord[]; brokerOrders: BrokerOrder[] }> {
+    const none = { records: [], brokerOrders: [] };
+    const booked = new Map(positions.map((p) => [p.position.symbol, p.position.quantity]));
+    const held = new Map(brokerPositions.map((p) => [p.symbol, p.qty]));
+    const differing = [...new Set([...booked.keys(), ...held.keys()])]
+      .filter((symbol) => !(booked.get(symbol) ?? ZERO).eq(held.get(symbol) ?? ZERO))
+      .sort();
+    if (differing.length === 0) return none;
+    const older = await broker.listOrders({
+      status: "closed",
+      nested: true,
+      symbols: differing,
+      limit: 500,
+      direction: "desc",
+    });
+    if (!older.ok)
+      throw new Error(`broker orders of ${differing.join(",")} unavailable: ${older.message}`);
+    const read = new Set(brokerOrders.map((o) => o.brokerOrderId));
+    const tops = [
+      ...brokerOrders.filter((o) => differing.includes(o.symbol)),
+      ...older.value.filter((o) => !read.has(o.brokerOrderId)),
+    ];
+    const ourClientIds = new Set(ours.map((r) => r.order.clientOrderId));
+    const ourBrokerIds = new Set(ours.map((r) => r.order.brokerOrderId));
+    // Filled broker orders (and legs) that none of the orders we read is.
+    const unread = (top: BrokerOrder) =>
+      [...locate([top]).values()]
+        .map((l) => l.order)
+        .filter(
+          (o) =>
+            o.filledQty.gt(ZERO) &&
+            !ourClientIds.has(o.clientOrderId) &&
+            !ourBrokerIds.has(o.brokerOrderId),
+        );
+    const candidates = tops.flatMap(unread);
+    if (candidates.length === 0) return none;
+    const found = await listOrdersByIds(deps.db, accountId, {
+      clientOrderIds: candidates.map((o) => o.clientOrderId),
+      brokerOrderIds: candidates.map((o) => o.brokerOrderId),
+    });
+    const records = new Map<number, OrderRecord>();
+    const withRecords: BrokerOrder[] = [];
+    for (const top of tops) {
+      let missed = false;
+      for (const o of unread(top)) {
+        const record = found.find(
+          (r) =>
+            r.order.clientOrderId === o.clientOrderId || r.order.brokerOrderId === o.brokerOrderId,
+        );
+        // One changed since the books were read is the desk's own work racing this run (its
+        // fill on the way): `catchUp` hands it over before any correction of its symbol.
+        if (
+          record === undefined ||
+          record.updatedAt.getTime() >= since.getTime() ||
+          !o.filledQty.gt(record.order.filledQuantity)
+        ) {
+          continue;
+        }
+        records.set(record.id, record);
+        missed = true;
+      }
+      if (missed && !read.has(top.brokerOrderId)) withRecords.push(top);
+    }
+    return { records: [...records.values()], brokerOrders: withRecords };
   }
 
   async function incident(
@@ -834,13 +922,21 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       const prefix = adoptionClientOrderIdPrefix(accountId, symbol);
       return adoptions.filter((o) => o.order.clientOrderId.startsWith(prefix)).length;
     };
-    const ours = await listOrdersToReconcile(
-      deps.db,
-      accountId,
-      new Date(now.getTime() - settings.lookbackMs),
-    );
+    const since = new Date(now.getTime() - settings.lookbackMs);
+    const recent = await listOrdersToReconcile(deps.db, accountId, since);
     const positions = await listPositions(deps.db, accountId);
-    const books = await brokerBooks(broker, ours, now);
+    const read = await brokerBooks(broker, recent, now);
+    const late = await lateFilledOwnOrders(
+      accountId,
+      broker,
+      since,
+      recent,
+      positions,
+      read.positions,
+      read.orders,
+    );
+    const ours = [...recent, ...late.records];
+    const books = { positions: read.positions, orders: [...read.orders, ...late.brokerOrders] };
     const known: KnownPosition[] = positions.map((p) => ({
       id: p.id,
       tradeId: p.tradeId,
