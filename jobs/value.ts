@@ -9,7 +9,7 @@
  * is rewritten (on a day with a session), and the daily-loss rule runs, on the equity change less
  * the day's deposits and withdrawals (the broker's cash activities, looked up once a minute and
  * again before a halt or the day's warning, or when the equity rose by more than the books' P&L
- * and the rule would act were the rest a deposit): BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
+ * and the rest, were it a deposit, would hide a breach or the warning): BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
  * transaction, then `onHalted`), WARNING tells the trader once per day. Then the drawdown
  * breaker (jobs/circuitBreakers.ts) weighs the new equity against the recent peak: open
  * positions losing value cross it too, not only exit fills. Both write only when the state changes, and queue nothing but the halt's response.
@@ -447,14 +447,19 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     // A halt flattens with flattenOnHalt, and the day's one warning stands for the day: neither
     // is made on a figure of the day's transfers that a withdrawal since could have made stale.
     // Nor is a loss let go on one a deposit since could have made stale: a deposit is in the
-    // equity at once, so a rise the books' P&L does not explain may be one, and when the rule
-    // would act were it one, the transfers are looked up now. A rise the marks explain (or a
+    // equity at once, so a rise the books' P&L does not explain may be one, and when it would
+    // hide a breach (the account halted or not: /resume reads the day's figure stored here) or
+    // the day's warning, the transfers are looked up now. A rise the marks explain (or a
     // deposit too small to matter) costs no look-up.
     const rise = unexplainedRise(deposits.basis, current);
+    const hides = (e: DailyLossEvaluation) =>
+      (e.level === "BREACHED" && evaluation.level !== "BREACHED") ||
+      (e.level === "WARNING" &&
+        evaluation.level === "OK" &&
+        warnedOn.get(accountId) !== tradingDay.date);
     if (
       !deposits.fresh &&
-      ((await actsOn(evaluation)) ||
-        (rise.gt(ZERO) && (await actsOn(evaluate(deposits.amount.plus(rise))))))
+      ((rise.gt(ZERO) && hides(evaluate(deposits.amount.plus(rise)))) || (await actsOn(evaluation)))
     ) {
       deposits = await netDepositsOf(accountId, broker, tradingDay, since, at, true, current);
       evaluation = evaluate(deposits.amount);

@@ -5,6 +5,7 @@
  * the positions' loss beside it. A rise the positions' marks explain costs no look-up.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDailyLossResumeCheck } from "../../app/resumeCheck";
 import { findBrokerAccount } from "../../db/brokerAccounts";
 import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
@@ -112,5 +113,20 @@ describe("the daily-loss rule between look-ups of the day's transfers", () => {
     expect(result.dailyLossLevel).toBe("BREACHED");
     expect(halts).toEqual(["daily-loss"]);
     expect((await findBrokerAccount(t.db.db, t.accountId))?.tradingState).toBe("HALTED");
+  });
+
+  it("keeps the halted day's figures true for /resume when a deposit follows the halt", async () => {
+    const { value, later } = valueCounting();
+    // Halted 400,500 down with the 1,000,000 deposited: the transfers are looked up.
+    expect((await value({ data: { accountId: t.accountId } })).dailyLossLevel).toBe("BREACHED");
+    // 10 s later another 1,000,000 is paid in, and the trader asks to resume.
+    await t.sim.control("/sim/cash", { amount: "1000000" });
+    later(10_000);
+    expect((await value({ data: { accountId: t.accountId } })).dailyLossLevel).toBe("BREACHED");
+    const resume = createDailyLossResumeCheck({ db: t.db.db, now: t.deps.now });
+    expect(await resume({ accountId: t.accountId, reason: null })).toEqual({
+      allowed: false,
+      message: expect.stringContaining("The day's loss (-400500.00) is still beyond the limit"),
+    });
   });
 });
