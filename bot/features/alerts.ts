@@ -9,7 +9,7 @@
  * with the close of the session they were issued for) and a symbol alerted again within
  * `alertSuppressionMs` is not sent again.
  */
-import { type Api, Composer } from "grammy";
+import { type Api, Composer, GrammyError } from "grammy";
 import type { UserRole } from "../../app/config";
 import { findRecentDeliveredAlert, listUndecidedAlerts } from "../../db/alertDelivery";
 import {
@@ -106,6 +106,7 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
       // A resend after a fan-out that failed part way: who has a copy is not sent another.
       const reached = new Set((await listAlertMessages(db, alert.id)).map((copy) => copy.chatId));
       let recipients = 0;
+      const missed: number[] = [];
       for (const [telegramUserId, role] of deps.allowedUsers) {
         if (!DECIDING_ROLES.includes(role)) continue;
         if (reached.has(telegramUserId)) {
@@ -146,7 +147,15 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
             { err: error, telegramUserId, alertId: alert.externalId },
             "alert not delivered",
           );
+          if (!refusedForGood(error)) missed.push(telegramUserId);
         }
+      }
+      if (missed.length > 0) {
+        // Marked sent, a resend would be a duplicate and these traders never told: left
+        // received, the intake answers 503 and the resend reaches only those without a copy.
+        throw new Error(
+          `alert ${alert.externalId} not delivered to ${missed.join(", ")}: Telegram failed; send it again`,
+        );
       }
       if (recipients === 0) return { status: "no_recipients" };
       await moveAlert(db, alert.id, ["received"], "sent", "system:alerts", now);
@@ -351,6 +360,20 @@ export const alertsFeature: BotFeature = {
     return composer;
   },
 };
+
+/**
+ * Whether Telegram refused a message for good (the trader blocked the bot, the chat is gone):
+ * sending again would fail again. The network or Telegram's own failures (5xx, 429 past the
+ * retries) pass.
+ */
+function refusedForGood(error: unknown): boolean {
+  return (
+    error instanceof GrammyError &&
+    error.error_code >= 400 &&
+    error.error_code < 500 &&
+    error.error_code !== 429
+  );
+}
 
 function presserName(ctx: BotContext): string {
   const from = ctx.from;
