@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ExecutionWindow } from "../jobs/context";
 import { LOG_LEVELS, type LogLevel } from "./logger";
 import { maskUrl } from "./redact";
 import { parseSecretsKey } from "./secrets";
@@ -80,6 +81,11 @@ export interface AppConfig {
   };
   /** 32-byte key for stored broker credentials; null: credentials cannot be stored. */
   readonly secretsKey: Buffer | null;
+  /** How the workers send entries. */
+  readonly execution: {
+    readonly window: ExecutionWindow;
+    readonly nativeBrackets: boolean;
+  };
 }
 
 export type ConfigResult =
@@ -110,6 +116,8 @@ const ALPACA_PAPER_HOST = "paper-api.alpaca.markets";
 
 const USERS_EXAMPLE = "use id:role pairs like 123456:admin,987:trader";
 const GENERATE_SECRET = "generate one with: openssl rand -hex 32";
+const WINDOW_EXAMPLE =
+  "use immediate, or a start and end in New York time like 09:45-10:00 (end after start)";
 
 /** A set variable, trimmed; an empty value is a problem rather than a silent default. */
 function present(whenEmpty: string) {
@@ -317,6 +325,23 @@ const variables = {
       error: (issue) => `is '${String(issue.input)}'; use ${PROCESS_ROLES.join(", ")}`,
     }),
   ),
+  EXECUTION_WINDOW: present(
+    `remove it to send entries at once, or set a New York time range; ${WINDOW_EXAMPLE}`,
+  ).transform((text, ctx) => {
+    const window = parseExecutionWindow(text);
+    if (window === null) {
+      ctx.issues.push({
+        code: "custom",
+        message: `is '${text}'; ${WINDOW_EXAMPLE}`,
+        input: "",
+      });
+      return z.NEVER;
+    }
+    return window;
+  }),
+  NATIVE_BRACKETS: flagVariable(
+    "remove it to send entries as brackets, or set false for an OCO placed on each fill",
+  ),
   LOG_LEVEL: present(`remove it to use info, or set ${LOG_LEVELS.join(", ")}`).pipe(
     z.enum(LOG_LEVELS, {
       error: (issue) => `is '${String(issue.input)}'; use ${LOG_LEVELS.join(", ")}`,
@@ -390,8 +415,26 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
         apiToken: values.API_TOKEN ?? null,
       },
       secretsKey: values.SECRETS_KEY ?? null,
+      execution: {
+        window: values.EXECUTION_WINDOW ?? { kind: "immediate" },
+        nativeBrackets: values.NATIVE_BRACKETS ?? true,
+      },
     },
   };
+}
+
+/**
+ * Reads EXECUTION_WINDOW: `immediate`, or `HH:MM-HH:MM` New York time (start inclusive, end
+ * exclusive, on one day). Null when it is neither.
+ */
+export function parseExecutionWindow(text: string): ExecutionWindow | null {
+  if (text === "immediate") return { kind: "immediate" };
+  const match = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/.exec(text);
+  if (match === null) return null;
+  const start = `${match[1]}:${match[2]}`;
+  const end = `${match[3]}:${match[4]}`;
+  // Both zero-padded: the strings order as the times do.
+  return start < end ? { kind: "window", start, end } : null;
 }
 
 /** Parses each set variable on its own; a failed one is absent from `values` and named in `failed`. */
@@ -589,8 +632,20 @@ export function describeConfig(config: AppConfig): string[] {
       : `queues: Redis ${maskUrl(config.redis.url)}${config.redis.isDefault ? " (default)" : ""}`,
     `http: port ${http.port}; /api/alerts ${http.alertWebhookSecret === null ? "disabled (no ALERT_WEBHOOK_SECRET)" : "secret set"}; /api/execution ${http.apiToken === null ? "disabled (no API_TOKEN)" : "token set"}`,
     `secrets key: ${config.secretsKey === null ? "not set; broker credentials cannot be stored" : "set"}`,
+    describeExecution(config.execution),
     `log level: ${config.logLevel}`,
   ];
+}
+
+function describeExecution(execution: AppConfig["execution"]): string {
+  const when =
+    execution.window.kind === "immediate"
+      ? "entries sent at once"
+      : `entries sent from ${execution.window.start} to ${execution.window.end} New York time on trading days`;
+  const how = execution.nativeBrackets
+    ? "as native brackets"
+    : "as simple orders, an OCO placed on each fill";
+  return `execution: ${when}, ${how}`;
 }
 
 function describeBroker(alpaca: AppConfig["alpaca"]): string {

@@ -93,6 +93,8 @@ export interface WorkerContext {
   readonly metrics: DeskMetrics;
   readonly now: () => Date;
   readonly telegram: { readonly token: string; readonly apiRoot: string } | null;
+  /** When and how entries are sent (EXECUTION_WINDOW, NATIVE_BRACKETS). */
+  readonly execution: AppConfig["execution"];
 }
 
 /** Running workers: how to stop them and how their trade stream is doing. */
@@ -476,6 +478,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         metrics,
         now,
         telegram,
+        execution: config.execution,
       });
       const running = workers;
       onStop("workers", () => running.stop());

@@ -46,6 +46,10 @@ export async function startLifecycleWorkers(context: WorkerContext): Promise<Run
       killSwitchClient.checkBreakers(accountId),
     ),
     now: context.now,
+    settings: {
+      executionWindow: context.execution.window,
+      nativeBrackets: context.execution.nativeBrackets,
+    },
   });
   const handler = createOrderReportHandler(deps);
   const killSwitchWorker = startKillSwitchWorker({

@@ -56,6 +56,7 @@ describe("loadConfig defaults", () => {
     });
     expect(config.http).toEqual({ port: 8080, alertWebhookSecret: null, apiToken: null });
     expect(config.secretsKey).toBeNull();
+    expect(config.execution).toEqual({ window: { kind: "immediate" }, nativeBrackets: true });
   });
 
   it("ignores variables it does not know", () => {
@@ -614,6 +615,31 @@ describe("ROLE and LOG_LEVEL", () => {
   });
 });
 
+describe("EXECUTION_WINDOW and NATIVE_BRACKETS", () => {
+  it("take immediate or a New York time range, and a flag", () => {
+    expect(configOf({ EXECUTION_WINDOW: "immediate" }).execution.window).toEqual({
+      kind: "immediate",
+    });
+    expect(configOf({ EXECUTION_WINDOW: "09:45-10:00" }).execution.window).toEqual({
+      kind: "window",
+      start: "09:45",
+      end: "10:00",
+    });
+    expect(configOf({ NATIVE_BRACKETS: "false" }).execution.nativeBrackets).toBe(false);
+  });
+
+  it("refuse a range that is not one, saying how to write it", () => {
+    for (const text of ["9:45-10:00", "09:45", "10:00-09:45", "09:45-09:45", "24:00-24:30"]) {
+      expect(problemsOf({ EXECUTION_WINDOW: text })).toEqual([
+        `EXECUTION_WINDOW: is '${text}'; use immediate, or a start and end in New York time like 09:45-10:00 (end after start)`,
+      ]);
+    }
+    expect(problemsOf({ NATIVE_BRACKETS: "sometimes" })).toEqual([
+      "NATIVE_BRACKETS: is neither true nor false; use true or false",
+    ]);
+  });
+});
+
 describe("describeConfig", () => {
   const fullEnv: Env = {
     TELEGRAM_BOT_TOKEN: BOT_TOKEN,
@@ -630,6 +656,8 @@ describe("describeConfig", () => {
     SECRETS_KEY: SECRETS_KEY_HEX,
     ROLE: "bot",
     LOG_LEVEL: "debug",
+    EXECUTION_WINDOW: "09:45-10:00",
+    NATIVE_BRACKETS: "false",
   };
 
   it("never prints a secret", () => {
@@ -659,6 +687,7 @@ describe("describeConfig", () => {
       "queues: Redis redis://:[REDACTED]@cache:6379",
       "http: port 9000; /api/alerts secret set; /api/execution token set",
       "secrets key: set",
+      "execution: entries sent from 09:45 to 10:00 New York time on trading days, as simple orders, an OCO placed on each fill",
       "log level: debug",
     ]);
   });
@@ -673,6 +702,7 @@ describe("describeConfig", () => {
       "queues: embedded (no REDIS_URL)",
       "http: port 8080; /api/alerts disabled (no ALERT_WEBHOOK_SECRET); /api/execution disabled (no API_TOKEN)",
       "secrets key: not set; broker credentials cannot be stored",
+      "execution: entries sent at once, as native brackets",
       "log level: info",
     ]);
     expect(
