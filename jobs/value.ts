@@ -402,17 +402,6 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     const tradingDay = tradingDayOf(calendar, at);
     const session = calendar ? sessionOnDate(calendar, newYorkDateOf(at)) : null;
     const lastEquity = await previousCloseOf(accountId, account, session, at);
-    await recordAccountSync(
-      deps.db,
-      accountId,
-      {
-        equity: account.equity,
-        lastEquity,
-        cash: account.cash,
-        buyingPower: account.buyingPower,
-      },
-      at,
-    );
     const realized = await summarizeClosedTrades(
       deps.db,
       accountId,
@@ -472,22 +461,39 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       }
     }
     if (evaluation.level === "WARNING") warnedOn.set(accountId, tradingDay.date);
-    // On a day without a session (weekend, holiday) the last trading day's snapshot stands as it
-    // closed: nothing traded since, and the broker's previous close has become that day's own.
-    if (calendar === null || session !== null) {
-      await recordEquitySnapshot(deps.db, {
+    // The account's figures and the day's net deposits are stored together, after the look-up:
+    // /resume reads them side by side, and the new equity beside the transfers found before it
+    // would read a deposit since as the day's gain.
+    const netDeposits = deposits.amount;
+    await deps.db.transaction(async (tx) => {
+      await recordAccountSync(
+        tx,
         accountId,
-        tradingDay: tradingDay.date,
-        equity: account.equity,
-        previousCloseEquity: lastEquity,
-        cash: account.cash,
-        netDeposits: deposits.amount,
-        realizedPnl: realized.realizedPnl,
-        unrealizedPnl: totals.unrealizedPnl,
-        openPositions: positionCount,
-        takenAt: at,
-      });
-    }
+        {
+          equity: account.equity,
+          lastEquity,
+          cash: account.cash,
+          buyingPower: account.buyingPower,
+        },
+        at,
+      );
+      // On a day without a session (weekend, holiday) the last trading day's snapshot stands as
+      // it closed: nothing traded since, and the broker's previous close has become that day's own.
+      if (calendar === null || session !== null) {
+        await recordEquitySnapshot(tx, {
+          accountId,
+          tradingDay: tradingDay.date,
+          equity: account.equity,
+          previousCloseEquity: lastEquity,
+          cash: account.cash,
+          netDeposits,
+          realizedPnl: realized.realizedPnl,
+          unrealizedPnl: totals.unrealizedPnl,
+          openPositions: positionCount,
+          takenAt: at,
+        });
+      }
+    });
     await dailyLoss({ accountId, evaluation, tradingDay, lastSessionOpenAt, at });
     // After the daily-loss rule, so an automatic halt from an earlier session has been reset.
     const drawdown = await checkDrawdown(accountId, {

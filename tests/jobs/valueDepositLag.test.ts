@@ -129,4 +129,22 @@ describe("the daily-loss rule between look-ups of the day's transfers", () => {
       message: expect.stringContaining("The day's loss (-400500.00) is still beyond the limit"),
     });
   });
+
+  it("never shows /resume the new equity beside the day's transfers before it", async () => {
+    const resume = createDailyLossResumeCheck({ db: t.db.db, now: t.deps.now });
+    const verdicts: unknown[] = [];
+    // /resume asked while a valuation looks the transfers up.
+    const broker: Broker = {
+      ...t.broker,
+      async listCashTransfers(after) {
+        verdicts.push(await resume({ accountId: t.accountId, reason: null }));
+        return t.broker.listCashTransfers(after);
+      },
+    };
+    const value = createValueProcessor(createJobDeps({ ...t.deps, brokerFor: () => broker }));
+    // Another 1,000,000 paid in: the day is still 400,500 down.
+    await t.sim.control("/sim/cash", { amount: "1000000" });
+    expect((await value({ data: { accountId: t.accountId } })).dailyLossLevel).toBe("BREACHED");
+    expect(verdicts).toEqual([expect.objectContaining({ allowed: false })]);
+  });
 });
