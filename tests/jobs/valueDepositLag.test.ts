@@ -91,8 +91,9 @@ describe("the daily-loss rule between look-ups of the day's transfers", () => {
     const { seen, evaluations, counted, later } = valueCounting();
     await seen({ data: { accountId: t.accountId } });
     expect(counted.lookups).toBe(1);
-    // 50,000 x 3 up, 10 s later: the position's mark explains it.
-    await t.sim.control("/sim/quotes", { symbol, price: "103" });
+    // 50,000 x 7 up, 10 s later: 350,000, more than the limit, which the position's mark
+    // explains.
+    await t.sim.control("/sim/quotes", { symbol, price: "107" });
     later(10_000);
     await seen({ data: { accountId: t.accountId } });
     expect(counted.lookups).toBe(1);
