@@ -919,6 +919,63 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     return { outcome: "refused", decisionId: decision.id, codes: ["CANCEL_REFUSED"] };
   }
 
+  /**
+   * Why an amendment must wait: the entry of the trade it replaces was ended in the books before
+   * the broker acknowledged it (by this amendment's cancel, or the trader's), while the job of
+   * that trade's decision has not settled, so a send of it may be on its way. The broker can
+   * take and fill it after the cancel; sent now, the amended entry would add to those shares (up
+   * to twice the planned position). Once that job settles, the fills are in the books and the
+   * replaced trade's check applies. Null when nothing is on its way.
+   */
+  async function replacedSendUnsettled(
+    accountId: number,
+    replacesTradeId: number,
+  ): Promise<string | null> {
+    const old = await findTrade(deps.db, replacesTradeId);
+    if (!old || old.accountId !== accountId || old.decisionId === null) return null;
+    const entries = (await listOrdersForTrade(deps.db, replacesTradeId)).filter(
+      (o) => o.order.role === "ENTRY",
+    );
+    if (!entries.some((e) => isTerminal(e.order.status) && e.order.brokerOrderId === null)) {
+      return null;
+    }
+    const decision = await findDecision(deps.db, old.decisionId);
+    if (decision?.status !== "executing") return null;
+    return `trade ${replacesTradeId}: its entry may still be on its way to the broker (decision ${old.decisionId} is executing)`;
+  }
+
+  /**
+   * Fails an AMEND that waited in vain for the send of the entry it replaces to settle: the
+   * amended entry is not sent, and the trader is told to look before planning again, once.
+   */
+  async function refuseUnsettledAmendment(
+    decision: Decision,
+    replacesTradeId: number,
+  ): Promise<ExecuteResult> {
+    const code = "REPLACED_ENTRY_UNSETTLED";
+    const reason = `the entry of the trade it replaces (${decision.symbol}) was on its way to the broker when it was cancelled, and whether the broker took it is not known yet; the amended entry was not sent. Check /orders and /positions before you plan again`;
+    const chats = await recipients(decision.accountId);
+    const told = await deps.db.transaction(async (tx) => {
+      const failed = await failApprovedDecision(
+        tx,
+        decision.id,
+        `${code}: ${reason}`,
+        SOURCE,
+        deps.now(),
+      );
+      if (failed === null) return null;
+      return writeNotices(
+        tx,
+        chats,
+        [decisionRefusedNotice(decision, replacesTradeId, code, reason)],
+        deps.now(),
+      );
+    });
+    if (told === null) return { outcome: "skipped", reason: "the decision is no longer approved" };
+    if (told > 0) await deps.jobs.requestNotify("decision-refused");
+    return { outcome: "refused", decisionId: decision.id, codes: [code] };
+  }
+
   return async function processExecute(job: Job, token?: string): Promise<ExecuteResult> {
     const payload = executePayloadSchema.parse(job.data);
     switch (payload.action) {
@@ -948,6 +1005,16 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
           // The new entry waits until the old one can no longer fill.
           if (!ended)
             throw new Error(`trade ${payload.replacesTradeId}: the entry is still working`);
+          // ... and until what the old one filled is known: one the books ended unsent may have
+          // been on its way, and the broker may fill it.
+          const unsettled = await replacedSendUnsettled(
+            decision.accountId,
+            payload.replacesTradeId,
+          );
+          if (unsettled !== null) {
+            if (job.attemptsMade + 1 < (job.opts?.attempts ?? 1)) throw new Error(unsettled);
+            return refuseUnsettledAmendment(decision, payload.replacesTradeId);
+          }
         }
         return executeNewTrade(job, token, payload.decisionId, payload.replacesTradeId);
       }
