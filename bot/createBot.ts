@@ -22,6 +22,7 @@ import { tradingSwitchesFeature } from "./features/tradingSwitches";
 import { createUnbuiltCommands } from "./features/unbuiltCommands";
 import { assertDistinctCodes } from "./keyboards/callbackData";
 import { DEFAULT_UPDATE_TIMEOUT_MS, inOrderPerChat } from "./runner";
+import { type StartHook, setStartHooks } from "./startHooks";
 import {
   conversationApiWith,
   createTelegramApiTransformers,
@@ -66,13 +67,16 @@ export function commandMenusFor(
 export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot<BotContext> {
   const callbackActions = features.flatMap((feature) => feature.callbackActions);
   assertDistinctCodes(callbackActions);
+  const startHooks: StartHook[] = [];
   const setup: FeatureSetup = {
     deps,
     availableCommands: availableCommands(features),
     callbackActions,
+    onStart: (hook) => startHooks.push(hook),
   };
 
   const bot = new Bot<BotContext>(deps.token, { client: { apiRoot: deps.apiRoot } });
+  setStartHooks(bot, startHooks);
   const transformers = createTelegramApiTransformers();
   useTelegramApiTransformers(bot.api, transformers);
   bot.catch(async (error) => {

@@ -13,6 +13,7 @@ import type { BotContext } from "./context";
 import type { DailyLossAllowsResume, TradingRequests } from "./features/deskPorts";
 import type { DecisionSubmitter, MarketFacts, PlanningSettings } from "./features/planPorts";
 import type { CallbackAction } from "./keyboards/callbackData";
+import type { StartHook } from "./startHooks";
 
 /** Everything the bot needs from outside. Later features add their stores and queues here. */
 export interface BotDeps {
@@ -55,6 +56,8 @@ export interface FeatureSetup {
   readonly availableCommands: ReadonlySet<CommandName>;
   /** Every button action of every feature, for the access gate. */
   readonly callbackActions: readonly CallbackAction[];
+  /** Registers work to do once the bot starts (startBot), with its API client. */
+  readonly onStart?: (hook: StartHook) => void;
 }
 
 /** One feature: a composer plus what it declares. */

@@ -6,6 +6,7 @@ import { type RunnerHandle, run, sequentialize } from "@grammyjs/runner";
 import { type Bot, Composer, type Context } from "grammy";
 import type { Logger } from "pino";
 import { type CommandMenu, publishCommandMenus } from "./features/commandMenu";
+import { runStartHooks } from "./startHooks";
 
 /** How long one update may hold its chat before the chat's next updates go ahead anyway. */
 export const DEFAULT_UPDATE_TIMEOUT_MS = 60_000;
@@ -80,7 +81,7 @@ export interface BotRunner {
 
 /**
  * Identifies the bot (getMe: fails fast on a bad token), removes any webhook, publishes the
- * menus, starts polling.
+ * menus, starts the features' start work (in the background), starts polling.
  */
 export async function startBot<C extends Context>(
   bot: Bot<C>,
@@ -106,6 +107,7 @@ export async function startBot<C extends Context>(
       throw error;
     }
   });
+  runStartHooks(bot, logger);
   const handle = run(bot, {
     runner: { fetch: { timeout: options.pollTimeoutSeconds ?? 30 }, silent: true },
     sink: {

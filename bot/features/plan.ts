@@ -15,7 +15,6 @@
 import { randomBytes } from "node:crypto";
 import { type Conversation, createConversation } from "@grammyjs/conversations";
 import { type Api, Composer } from "grammy";
-import { recordDecisionMessage } from "../../db/decisions";
 import { Decimal } from "../../domain/money";
 import { marketEntryPrice, type TradeInput } from "../../domain/planTrade";
 import type { SizingMethod } from "../../domain/sizing";
@@ -24,10 +23,15 @@ import type { BotContext, FormContext } from "../context";
 import type { BotDeps, BotFeature } from "../feature";
 import { PLAN_CARD_ACTION, planCardKeyboard, readPlanCardPress } from "../keyboards/plan";
 import { escapeHtml } from "../views/html";
-import { dollars, type PlanCardModel, priceText, renderPlanCard } from "../views/planCard";
+import { type PlanCardModel, priceText, renderPlanCard } from "../views/planCard";
 import { guardCommand } from "./access";
 import { settleAlertCopies } from "./alertsCopies";
-import { type FollowRequest, followDecision } from "./planFollow";
+import {
+  confirmedCardText,
+  type FollowRequest,
+  followDecision,
+  renderFollowedCard,
+} from "./planFollow";
 import {
   type Answer,
   type EntryAnswer,
@@ -44,6 +48,7 @@ import {
   targetSideProblem,
 } from "./planInput";
 import { DEFAULT_CONFIRMATION_MS, DEFAULT_ORDER_FOLLOW_MS, type QuoteFacts } from "./planPorts";
+import { resumeCardFollows } from "./planResume";
 import { type CardCancel, cancelCard, type Priced, priceTrade, submitCard } from "./planService";
 
 export const PLAN_CONVERSATION = "plan";
@@ -104,6 +109,14 @@ export function createPlanFeature(): BotFeature {
         if (botApi === undefined || followMs <= 0) return;
         followDecision(botApi, deps, request, { maxMs: followMs });
       };
+      // Cards a stopped process left unfinished ("Working…", or an old step) are brought up to
+      // date from their decisions.
+      setup.onStart?.(async (api) => {
+        botApi ??= api;
+        if (deps.db === undefined) return;
+        const resumed = await resumeCardFollows(deps.db, deps.now(), follow);
+        if (resumed > 0) deps.logger.info({ resumed }, "confirmed plan cards followed again");
+      });
       composer.use(
         createConversation<BotContext, FormContext>(
           (conversation, ctx, start: PlanStart = {}) =>
@@ -329,6 +342,7 @@ async function planUntilDone(
           card,
           draft.alertId,
           cardId,
+          { chatId: sent.chat.id, messageId: sent.message_id },
         );
       } catch (error) {
         deps.logger.error({ err: error, symbol: card.symbol }, "confirmed plan not stored");
@@ -339,8 +353,7 @@ async function planUntilDone(
         };
       }
     });
-    const confirmedText = (decisionId: number) =>
-      `<b>Confirmed.</b> Decision #${decisionId} sent for execution: ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)}, risk ${dollars(card.riskAmount ?? "0")}.`;
+    const confirmedText = (decisionId: number) => confirmedCardText(card, decisionId);
     if (!submitted.ok && "code" in submitted && submitted.code === "CARD_CANCELLED") {
       // The card's Cancel claimed it while this press was held: nothing was stored or sent.
       await settle(`<b>Cancelled.</b> Nothing was sent: ${escapeHtml(submitted.message)}`);
@@ -371,16 +384,9 @@ async function planUntilDone(
     await settle(confirmed);
     const alertId = draft.alertId;
     const trader = ctx.from?.first_name ?? "a trader";
-    await conversation.external(async () => {
-      // Fills answer the card even after a restart: its message id is kept on the decision.
-      if (deps.db !== undefined) {
-        await recordDecisionMessage(deps.db, submitted.decisionId, {
-          chatId: sent.chat.id,
-          messageId: sent.message_id,
-        }).catch((error: unknown) =>
-          deps.logger.warn({ err: error, decisionId: submitted.decisionId }, "plan card not kept"),
-        );
-      }
+    // The card's message was kept with the decision (submitCard): fills answer it, and a
+    // restarted bot brings the card up to date.
+    await conversation.external(() => {
       if (alertId !== undefined) {
         effects.settleAlert(
           alertId,
@@ -391,7 +397,7 @@ async function planUntilDone(
         chatId: sent.chat.id,
         messageId: sent.message_id,
         decisionId: submitted.decisionId,
-        render: (progress) => renderPlanCard(card, `${confirmed}\n${progress}`),
+        render: (progress) => renderFollowedCard(card, submitted.decisionId, progress),
       });
       return null;
     });

@@ -4,14 +4,14 @@
  * the database; this reads it there (the bot never asks the broker) and edits the message when
  * the step changes, until the order is protected or over, or the follow window ends.
  */
-import type { Api } from "grammy";
+import { type Api, GrammyError } from "grammy";
 import { findDecision } from "../../db/decisions";
 import { listOrdersForTrade } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
 import { formatPrice } from "../../domain/tradePlan";
 import type { BotDeps } from "../feature";
 import { escapeHtml } from "../views/html";
-import { dollars } from "../views/planCard";
+import { dollars, type PlanCardModel, renderPlanCard } from "../views/planCard";
 
 /** Where an order stands, as a line for its message; `done` when nothing more is expected. */
 export interface OrderProgress {
@@ -78,6 +78,29 @@ export async function readOrderProgress(
   return { line: `${filled}\n<b>Protected:</b> ${parts.join(", ")}.`, done: true };
 }
 
+/** The line a confirmed card shows above its progress. */
+export function confirmedCardText(card: PlanCardModel, decisionId: number): string {
+  return `<b>Confirmed.</b> Decision #${decisionId} sent for execution: ${escapeHtml(card.quantity ?? "")} ${escapeHtml(card.symbol)}, risk ${dollars(card.riskAmount ?? "0")}.`;
+}
+
+/** A confirmed card with its progress line. */
+export function renderFollowedCard(
+  card: PlanCardModel,
+  decisionId: number,
+  progress: string,
+): string {
+  return renderPlanCard(card, `${confirmedCardText(card, decisionId)}\n${progress}`);
+}
+
+/** Telegram refusing an edit that would change nothing: the message already shows it. */
+function unchanged(error: unknown): boolean {
+  return (
+    error instanceof GrammyError &&
+    error.error_code === 400 &&
+    /message is not modified/i.test(error.description)
+  );
+}
+
 export interface FollowRequest {
   readonly chatId: number;
   readonly messageId: number;
@@ -113,14 +136,14 @@ export function followDecision(
     try {
       const progress = await readOrderProgress(deps, request.decisionId);
       if (progress.line !== "" && progress.line !== shown) {
-        await api.editMessageText(
-          request.chatId,
-          request.messageId,
-          request.render(progress.line),
-          {
+        await api
+          .editMessageText(request.chatId, request.messageId, request.render(progress.line), {
             parse_mode: "HTML",
-          },
-        );
+          })
+          .catch((error: unknown) => {
+            // A follow taken up again after a restart may find the card already showing it.
+            if (!unchanged(error)) throw error;
+          });
         shown = progress.line;
       }
       if (progress.done) stopped = true;

@@ -16,6 +16,7 @@ import {
   type Decision,
   type DecisionDraft,
   findDecisionByIdempotencyKey,
+  recordDecisionMessage,
 } from "../../db/decisions";
 import { loadRiskLimits } from "../../db/riskLimits";
 import { listTrades } from "../../db/trades";
@@ -113,9 +114,29 @@ function cardIdempotency(card: PlanCardModel, cardId: string) {
   return {
     key: planCardKey(cardId),
     requestHash: createHash("sha256").update(JSON.stringify(card)).digest("hex"),
-    // Read by the API's replays only, which never see a card's key.
-    submitAnswer: {},
+    // The API's replays read this column and never see a card's key: for a card it keeps what the
+    // card showed, so a restarted bot can redraw a card its Confirm left unfinished.
+    submitAnswer: { [PLAN_CARD_FIELD]: card },
   };
+}
+
+/** Where a card's decision keeps the card (its `submitAnswer`). */
+export const PLAN_CARD_FIELD = "planCard";
+
+/** The card a card's decision keeps, or null (a decision stored before cards were kept). */
+export function keptPlanCard(decision: Pick<Decision, "submitAnswer">): PlanCardModel | null {
+  const kept = decision.submitAnswer?.[PLAN_CARD_FIELD];
+  if (typeof kept !== "object" || kept === null) return null;
+  const card = kept as Partial<PlanCardModel>;
+  return typeof card.symbol === "string" && typeof card.side === "string"
+    ? (kept as PlanCardModel)
+    : null;
+}
+
+/** The Telegram message a card was shown in. */
+export interface CardMessage {
+  readonly chatId: number;
+  readonly messageId: number;
 }
 
 /** A card's key was found taken by `holder` (inside a transaction: it rolls it back). */
@@ -322,6 +343,7 @@ export async function submitCard(
   card: PlanCardModel,
   alertId: number | undefined,
   cardId?: string,
+  message?: CardMessage,
 ): Promise<Submitted> {
   const { db, decisions } = deps;
   if (db === undefined || decisions === undefined || card.quantity === null || card.stop === null) {
@@ -386,6 +408,9 @@ export async function submitCard(
       if (cardId === undefined) return createDecision(tx, draft, at);
       const once = await createDecisionOnce(tx, draft, cardIdempotency(card, cardId), at);
       if (!once.created) throw new CardKeyTaken(once.decision);
+      // Kept with the decision itself: should the bot stop before the card shows the Confirm,
+      // the restarted bot finds the card to bring up to date (planResume.ts).
+      if (message !== undefined) await recordDecisionMessage(tx, once.decision.id, message);
       return once.decision;
     });
   } catch (error) {
