@@ -124,6 +124,19 @@ export function verifyAlertSignature(
   return null;
 }
 
+/** The dotted path of the first key or string holding a NUL character, or null. */
+function nulCharacterPath(value: unknown, path: readonly string[] = []): string | null {
+  const here = () => (path.length === 0 ? "(root)" : path.join("."));
+  if (typeof value === "string") return value.includes("\u0000") ? here() : null;
+  if (value === null || typeof value !== "object") return null;
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    if (key.includes("\u0000")) return [...path, key].join(".");
+    const found = nulCharacterPath(item, [...path, key]);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
 /** The same alert again: equal as JSON values, whatever the key order (jsonb reorders keys). */
 function sameJson(a: unknown, b: unknown): boolean {
   return canonical(a) === canonical(b);
@@ -223,6 +236,17 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
         return refuse(400, "invalid", "INVALID_PAYLOAD", "the body must be a JSON object", [
           { path: "(root)", message: "must be an object" },
         ]);
+      }
+      // PostgreSQL stores no NUL in text or jsonb: refused here by name, not failed on insert.
+      const nul = nulCharacterPath(json);
+      if (nul !== null) {
+        return refuse(
+          400,
+          "invalid",
+          "INVALID_PAYLOAD",
+          `the alert is invalid: ${nul} must not contain a NUL character (\\u0000)`,
+          [{ path: nul, message: "must not contain a NUL character (\\u0000)" }],
+        );
       }
       const parsed = alertPayloadSchema.safeParse(json);
       if (!parsed.success) {

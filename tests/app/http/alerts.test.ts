@@ -8,6 +8,7 @@ import { createLogger } from "../../../app/logger";
 import { createMetrics } from "../../../app/metrics";
 import { type Alert, findAlertByExternalId, moveAlert } from "../../../db/alerts";
 import { readLog } from "../../../db/executionLog";
+import { alerts } from "../../../db/schema";
 import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../../support/database";
 
 const SECRET = "alert-secret-0123456789abcdef";
@@ -322,6 +323,9 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     ["price as object", { price: { value: 1 } }, "price"],
     ["empty source", { source: "" }, "source"],
     ["expiry not a time", { expires_at: "tomorrow" }, "expires_at"],
+    ["id with a NUL character", { id: "scan\u0000-1" }, "id"],
+    ["source with a NUL character", { source: "legend\u0000" }, "source"],
+    ["a NUL character in an extra field", { note: "a\u0000b" }, "note"],
     ["stop at the entry", { stop: "190.1" }, "stop"],
     ["target below the entry of a long", { target: "189.00" }, "target"],
     ["target at the entry", { target: "190.10" }, "target"],
@@ -336,7 +340,8 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
       const body = response.json();
       expect(body.error).toBe("INVALID_PAYLOAD");
       expect(body.issues.map((i: { path: string }) => i.path)).toContain(field);
-      expect(await findAlertByExternalId(database.db, String(alert.id ?? ""))).toBeNull();
+      // Nothing stored (looked up whole: a NUL in the id could not even be looked up).
+      expect(await database.db.select().from(alerts)).toEqual([]);
     },
   );
 
