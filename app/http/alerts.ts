@@ -6,7 +6,7 @@ import { z } from "zod";
 import { type Alert, type AlertInput, findAlert, recordAlert } from "../../db/alerts";
 import type { Database } from "../../db/database";
 import { lockName } from "../../db/lifecycleQueries";
-import { dec } from "../../domain/money";
+import { type Decimal, dec, parseDecimal } from "../../domain/money";
 import type { DeskMetrics } from "../metrics";
 import { fieldIssues, sendError } from "./errors";
 import { priceField, tickPriceField } from "./fields";
@@ -33,6 +33,27 @@ export interface AlertRouteDeps {
   readonly onAlertAccepted: (alert: Alert) => Promise<void>;
 }
 
+/**
+ * The scanner's score: a JSON number or a decimal string, as every decimal of an alert may be
+ * (DESIGN.md). Read from the number itself: String(1e-7) is "1e-7", which parseDecimal refuses.
+ */
+const scoreField = z
+  .union([z.number(), z.string()], { error: "must be a number such as 0.82" })
+  .transform((value, ctx): Decimal => {
+    const score =
+      typeof value === "number"
+        ? Number.isFinite(value)
+          ? dec(value)
+          : null
+        : // A decimal comma ("0,82") is refused like every other decimal, never read as 82.
+          parseDecimal(value);
+    if (score === null) {
+      ctx.issues.push({ code: "custom", message: "must be a number such as 0.82", input: value });
+      return z.NEVER;
+    }
+    return score;
+  });
+
 /** The alert body (DESIGN.md, public interface). Unknown fields are kept in the stored payload. */
 export const alertPayloadSchema = z
   .object({
@@ -49,9 +70,7 @@ export const alertPayloadSchema = z
       })
       .transform((symbol) => symbol.toUpperCase()),
     pattern: z.string().trim().min(1, { error: "must not be empty" }).max(100),
-    score: z
-      .number({ error: "must be a number" })
-      .refine(Number.isFinite, { error: "must be a finite number" }),
+    score: scoreField,
     entry: tickPriceField,
     stop: tickPriceField,
     target: tickPriceField.optional(),
@@ -265,8 +284,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
         externalId: alert.id,
         symbol: alert.symbol,
         pattern: alert.pattern,
-        // From the number itself: String(1e-7) is "1e-7", which parseDecimal does not read.
-        score: dec(alert.score),
+        score: alert.score,
         entryPrice: alert.entry,
         stopPrice: alert.stop,
         targetPrice: alert.target ?? null,

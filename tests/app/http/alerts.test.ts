@@ -158,6 +158,13 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     expect(stored?.score?.toFixed()).toBe("0.0000001");
   });
 
+  it("accepts a score sent as a decimal string, as every decimal of an alert may be", async () => {
+    const response = await signed({ ...ALERT, id: "score-text", score: "0.82" });
+    expect(response.statusCode).toBe(202);
+    const stored = await findAlertByExternalId(database.db, "score-text");
+    expect(stored?.score?.toFixed()).toBe("0.82");
+  });
+
   it("answers the same alert again as a duplicate, without a second fan-out", async () => {
     const first = await signed(ALERT);
     // Key order differs: the same JSON value is the same alert.
