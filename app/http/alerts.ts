@@ -3,7 +3,13 @@ import { PgliteSession } from "drizzle-orm/pglite";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { type Alert, type AlertInput, findAlert, recordAlert } from "../../db/alerts";
+import {
+  type Alert,
+  type AlertInput,
+  findAlert,
+  findAlertByExternalId,
+  recordAlert,
+} from "../../db/alerts";
 import type { Database } from "../../db/database";
 import { lockName } from "../../db/lifecycleQueries";
 import { type Decimal, dec, parseDecimal } from "../../domain/money";
@@ -198,7 +204,8 @@ async function fanOutOnce(
 /**
  * `POST /api/alerts`: a signed pattern alert from a scanner. 202 `accepted` for a new alert and
  * `duplicate` for the same alert again; 401 for signature or timestamp problems; 400 for a body
- * that is not JSON or not an alert (with the fields at fault); 409 when an alert id comes back
+ * that is not JSON or not an alert (with the fields at fault), a new alert already past its
+ * expires_at included; 409 when an alert id comes back
  * with a different payload; 413 past the size limit; 503 without ALERT_WEBHOOK_SECRET, or
  * (ALERT_NOT_DELIVERED) when the alert is stored but its fan-out failed: the same alert sent
  * again retries the fan-out.
@@ -280,6 +287,23 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
       }
       const alert = parsed.data;
       const payload = json as Record<string, unknown>;
+      const expiresAt = alert.expires_at === undefined ? null : new Date(alert.expires_at);
+      // Stored, it would be expired unseen behind a 202 the scanner takes for delivered. A resend
+      // of an alert stored in time is the same alert, answered below as before.
+      if (
+        expiresAt !== null &&
+        expiresAt.getTime() <= now.getTime() &&
+        (await findAlertByExternalId(deps.db, alert.id)) === null
+      ) {
+        const message = `is already past: ${expiresAt.toISOString()}, the desk's time is ${now.toISOString()}; no trader was sent the alert`;
+        return refuse(
+          400,
+          "invalid",
+          "INVALID_PAYLOAD",
+          `the alert is invalid: expires_at ${message}`,
+          [{ path: "expires_at", message }],
+        );
+      }
       const input: AlertInput = {
         externalId: alert.id,
         symbol: alert.symbol,
@@ -291,7 +315,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
         lastPrice: alert.price ?? null,
         source: alert.source ?? null,
         payload,
-        expiresAt: alert.expires_at === undefined ? null : new Date(alert.expires_at),
+        expiresAt,
       };
       const { alert: stored, created } = await recordAlert(deps.db, input, now);
       // Hands the alert to the traders; false when that failed (the alert stays `received`).

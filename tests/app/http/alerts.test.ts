@@ -158,6 +158,35 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     expect(stored?.score?.toFixed()).toBe("0.0000001");
   });
 
+  it("refuses an alert that expired before it arrived, naming expires_at, and stores nothing", async () => {
+    const late = await signed({ ...ALERT, id: "late-1", expires_at: "2026-03-02T14:59:59Z" });
+    expect(late.statusCode).toBe(400);
+    expect(late.json()).toMatchObject({
+      error: "INVALID_PAYLOAD",
+      issues: [
+        {
+          path: "expires_at",
+          message:
+            "is already past: 2026-03-02T14:59:59.000Z, the desk's time is 2026-03-02T15:00:00.000Z; no trader was sent the alert",
+        },
+      ],
+    });
+    expect(await findAlertByExternalId(database.db, "late-1")).toBeNull();
+    expect(accepted).toEqual([]);
+
+    // An alert stored in time and sent again after its expiry is the same alert: a duplicate.
+    expect((await signed(ALERT)).statusCode).toBe(202);
+    now = new Date("2026-03-02T20:00:30Z");
+    const timestamp = Math.floor(now.getTime() / 1000);
+    const body = JSON.stringify(ALERT);
+    const again = await post(body, {
+      "x-timestamp": String(timestamp),
+      "x-signature": sign(body, timestamp),
+    });
+    expect(again.statusCode).toBe(202);
+    expect(again.json()).toMatchObject({ status: "duplicate", alertId: ALERT.id });
+  });
+
   it("accepts a score sent as a decimal string, as every decimal of an alert may be", async () => {
     const response = await signed({ ...ALERT, id: "score-text", score: "0.82" });
     expect(response.statusCode).toBe(202);
