@@ -20,6 +20,8 @@ export interface OrderProgress {
 }
 
 const WORKING = new Set(["new", "accepted", "pending_new", "held", "partially_filled"]);
+/** An entry in these can still fill (a cancel or replace under way has not ended it yet). */
+const ENTRY_STILL_WORKING = new Set([...WORKING, "pending_cancel", "pending_replace"]);
 
 /** Reads where the order of a decision stands. */
 export async function readOrderProgress(
@@ -64,9 +66,18 @@ export async function readOrderProgress(
       ? { line: "Submitted: the entry is working at the broker.", done: false }
       : { line: "Sending to the broker…", done: false };
   }
-  const filled = `Filled ${escapeHtml(trade.entryQuantity.toString())} @ $${formatPrice(trade.averageEntryPrice)}.`;
   const live = (role: string) =>
     orders.find((entry) => entry.order.role === role && WORKING.has(entry.order.status));
+  // A part filled while the rest of the entry still works is not the whole position yet.
+  const entryWorking = orders.some(
+    (entry) =>
+      (entry.order.role === "ENTRY" || entry.order.role === "SLICE") &&
+      ENTRY_STILL_WORKING.has(entry.order.status),
+  );
+  const price = `$${formatPrice(trade.averageEntryPrice)}`;
+  const filled = entryWorking
+    ? `Filled ${escapeHtml(trade.entryQuantity.toString())} of ${escapeHtml(decision.quantity.toString())} @ ${price}; the rest of the entry is working.`
+    : `Filled ${escapeHtml(trade.entryQuantity.toString())} @ ${price}.`;
   const stop = live("STOP_LOSS");
   const target = live("TAKE_PROFIT");
   if (stop === undefined) return { line: `${filled} Placing the stop…`, done: false };
@@ -75,7 +86,7 @@ export async function readOrderProgress(
     stopPrice === null ? "stop working" : `stop $${formatPrice(stopPrice)}`,
     target?.order.limitPrice == null ? null : `target $${formatPrice(target.order.limitPrice)}`,
   ].filter((part) => part !== null);
-  return { line: `${filled}\n<b>Protected:</b> ${parts.join(", ")}.`, done: true };
+  return { line: `${filled}\n<b>Protected:</b> ${parts.join(", ")}.`, done: !entryWorking };
 }
 
 /** The line a confirmed card shows above its progress. */
