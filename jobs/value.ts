@@ -24,6 +24,7 @@ import type { Broker, BrokerAccount } from "../domain/broker";
 import {
   lastSessionOpen,
   newYorkDateOf,
+  newYorkLocalToEpochMs,
   previousCloseAt,
   sessionOnDate,
   type TradingCalendar,
@@ -67,6 +68,20 @@ interface DepositsBasis {
 function unexplainedRise(basis: DepositsBasis, now: DepositsBasis): Decimal {
   const rise = now.equity.minus(basis.equity).minus(now.marked.minus(basis.marked));
   return rise.gt(ZERO) ? rise : ZERO;
+}
+
+/**
+ * Without the calendar, about when the previous close was: 16:00 New York on the weekday before
+ * `date`. A session closes no later, so no transfer the broker's last equity already holds is
+ * counted again, while the evening's and the night's are (midnight would leave them out, and a
+ * withdrawal made the evening before would read as the day's loss).
+ */
+function weekdayCloseBefore(date: string): Date {
+  let day = date;
+  do {
+    day = newYorkDateOf(newYorkLocalToEpochMs(day, "12:00") - 24 * 3_600_000);
+  } while ([0, 6].includes(new Date(`${day}T12:00:00Z`).getUTCDay()));
+  return new Date(newYorkLocalToEpochMs(day, "16:00"));
 }
 
 /** What the daily-loss hook is given. */
@@ -422,7 +437,10 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
         },
         limits,
       );
-    const since = previousCloseAt(calendar, tradingDay, session);
+    const since =
+      calendar === null
+        ? weekdayCloseBefore(tradingDay.date)
+        : previousCloseAt(calendar, tradingDay, session);
     const current: DepositsBasis = {
       equity: account.equity,
       marked: totals.unrealizedPnl.plus(realized.realizedPnl),
