@@ -34,7 +34,7 @@ import {
   lockName,
 } from "../db/lifecycleQueries";
 import { applyOrderUpdate } from "../db/orderEvents";
-import { listOrdersForTrade, type OrderRecord } from "../db/orders";
+import { findOrder, listOrdersForTrade, type OrderRecord } from "../db/orders";
 import { loadRiskLimits } from "../db/riskLimits";
 import { findTrade, findTradeByDecision, recordTradeEntry } from "../db/trades";
 import type { Broker, BrokerOrder } from "../domain/broker";
@@ -526,6 +526,28 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       await deps.jobs.requestNotify("entry-refused");
       throw new UnrecoverableError(`${submitted.code}: ${submitted.message}`);
     }
+    const endedOnTheWay = () =>
+      settleEndedOnTheWay(
+        current,
+        "ENTRY_CANCELED: the trade was cancelled as its entry was sent",
+        { outcome: "skipped", reason: "the trade was cancelled as its entry was sent" },
+      );
+    if (isTerminal(submitted.value.status)) {
+      // Answered ended already (a market entry filled at once): when the books ended it while it
+      // was on its way (a trader's cancel found it unsent), the decision settles as such an
+      // entry's does, a fill told as the cancel coming too late rather than as a plain entry.
+      const stored = await findOrder(deps.db, entry.id);
+      if (stored && isTerminal(stored.order.status) && stored.order.brokerOrderId === null) {
+        const settle = endedOnTheWay();
+        await handler.handle(
+          current.accountId,
+          "submit",
+          brokerOrderToReport(submitted.value, deps.now()),
+          { within: settle.within },
+        );
+        return settle.result();
+      }
+    }
     // The books ended the entry while it was on its way (a trader's cancel found it unsent), yet
     // the broker took it: it is cancelled there before the decision ends.
     const cancelledOnTheWay = (order: OrderRecord | null) =>
@@ -543,11 +565,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       },
     );
     if (cancelledOnTheWay(handled.order)) {
-      const settle = settleEndedOnTheWay(
-        current,
-        "ENTRY_CANCELED: the trade was cancelled as its entry was sent",
-        { outcome: "skipped", reason: "the trade was cancelled as its entry was sent" },
-      );
+      const settle = endedOnTheWay();
       await cancelArrivedEntry(broker, current.accountId, submitted.value.brokerOrderId, settle);
       return settle.result();
     }
