@@ -21,7 +21,8 @@
  *   first (`settleStalledExecution`): executed when its entry is at the broker (the trader told
  *   with the ENTRY_SUBMITTED notice the execute job would have written, then followed as any
  *   order); failed, the trader told, when the entry never reached it (closed as rejected,
- *   never sent late) or was never recorded.
+ *   never sent late) or was never recorded. An entry the trader's cancel ended in the books
+ *   before the broker took it is cancelled there, not confirmed (`withdrawEndedEntry`).
  * When fills were inferred, positions are compared again on the corrected books (second pass).
  */
 import type { Job } from "bullmq";
@@ -71,7 +72,13 @@ import { ADOPTION_STOP_PERCENT, adoptionClientOrderIdPrefix, adoptPosition } fro
 import { brokerOrderToReport } from "./brokerOrderPayload";
 import { isStaleUnsentClose } from "./closeOrders";
 import type { JobDeps } from "./context";
-import { decisionRefusedNotice, entrySubmittedNotice } from "./entryNotices";
+import {
+  cancelRefusedNotice,
+  cancelTooLateNotice,
+  decisionRefusedNotice,
+  entrySubmittedNotice,
+  orderCanceledNotice,
+} from "./entryNotices";
 import { entryClientOrderId } from "./entryOrders";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
 import { type OrderReportHandler, symbolLockName } from "./orderReports";
@@ -829,6 +836,101 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
   }
 
   /**
+   * A stalled decision whose entry the trader's cancel ended in the books before the broker had
+   * it, which the broker took anyway (the send's answer lost, then the job gone). The cancel is
+   * the trader's word: the entry is cancelled at the broker, as the execute job would have done,
+   * instead of being confirmed as working there (the trader told 'Submitted', the books showing
+   * it cancelled, nothing cancelling it, free to fill). Then settled on what the broker shows:
+   * nothing filled, the decision failed and the trader told ORDER_CANCELED; filled first, the
+   * fill stored on its trade and CANCEL_TOO_LATE told; refused for good (403), the entry working
+   * again in the books and CANCEL_REFUSED told. A cancel still on its way waits for the next
+   * run. Answers the settlement's code, or null when nothing was settled.
+   */
+  async function withdrawEndedEntry(
+    accountId: number,
+    broker: Broker,
+    decision: Decision,
+    atBroker: BrokerOrder,
+  ): Promise<string | null> {
+    let shown = atBroker;
+    let refusal: string | null = null;
+    if (!isTerminal(atBroker.status)) {
+      const cancelled = await broker.cancelOrder(atBroker.brokerOrderId);
+      if (!cancelled.ok && cancelled.retryable) return null;
+      const after = await broker.getOrder(atBroker.brokerOrderId);
+      if (!after.ok) return null;
+      shown = after.value;
+      if (!isTerminal(shown.status)) {
+        if (cancelled.ok || shown.status === "pending_cancel") return null;
+        refusal = cancelled.message;
+      }
+    }
+    const at = deps.now();
+    const report = brokerOrderToReport(shown, at);
+    let code: string | null = null;
+    const result = await handler.handle(
+      accountId,
+      "poll",
+      refusal === null ? report : { ...report, event: "order_cancel_rejected" },
+      {
+        within: async (tx, order) => {
+          const filled = order?.order.filledQuantity ?? ZERO;
+          const tradeId = order?.tradeId ?? null;
+          const executed = refusal !== null || filled.gt(ZERO);
+          const outcome =
+            refusal !== null ? "CANCEL_REFUSED" : executed ? "CANCEL_TOO_LATE" : "ENTRY_CANCELED";
+          const moved = await finishDecisionExecution(
+            tx,
+            decision.id,
+            executed
+              ? { executed: true }
+              : {
+                  executed: false,
+                  reason: "ENTRY_CANCELED: the trade was cancelled as its entry was sent",
+                },
+            SOURCE,
+            at,
+          );
+          if (moved === null) return [];
+          code = outcome;
+          await appendLog(tx, {
+            entity: "decision",
+            entityId: decision.id,
+            event: outcome,
+            source: SOURCE,
+            accountId,
+            decisionId: decision.id,
+            tradeId,
+            orderId: order?.id ?? null,
+            details: {
+              brokerOrderId: shown.brokerOrderId,
+              status: shown.status,
+              filled: filled.toFixed(),
+            },
+            occurredAt: at,
+          });
+          const trade = { decisionId: decision.id, tradeId };
+          if (refusal !== null) {
+            return [
+              entrySubmittedNotice(decision, tradeId),
+              cancelRefusedNotice(trade, decision.symbol, refusal),
+            ];
+          }
+          if (executed && order !== null) {
+            return [
+              entrySubmittedNotice(decision, tradeId),
+              cancelTooLateNotice(trade, decision.symbol, filled, order.order.quantity),
+            ];
+          }
+          return order?.order.status === "canceled" ? [orderCanceledNotice(order)] : [];
+        },
+      },
+    );
+    if (result.noticesWritten > 0) await deps.jobs.requestNotify("reconcile");
+    return code;
+  }
+
+  /**
    * Settles the account's decisions still `executing` whose execute job is gone: nothing else
    * will move them on. A job still waiting, retrying or running is left to finish its work.
    */
@@ -845,6 +947,14 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       let entryAtBroker: boolean | null = null;
       if (entry !== null && entry.order.brokerOrderId === null) {
         const found = await broker.getOrderByClientOrderId(clientOrderId);
+        if (found.ok && entry.order.status === "canceled") {
+          const code = await withdrawEndedEntry(accountId, broker, decision, found.value);
+          if (code !== null) {
+            codes.push(code);
+            deps.logger.info({ accountId, decisionId: decision.id, code }, "ended entry settled");
+          }
+          continue;
+        }
         // Any other failure leaves it for the next run: only the broker's "not found" fails it.
         if (found.ok) entryAtBroker = true;
         else if (found.code === "NOT_FOUND") entryAtBroker = false;

@@ -1,0 +1,180 @@
+/**
+ * An entry the trader's cancel ended in the books while its send was in flight, which the broker
+ * took, and whose execute job then stopped for good: reconciliation settles the decision, and
+ * must not leave the entry working at the broker against the trader's cancel. Run in this
+ * process (the execute and reconcile processors called directly) against real PostgreSQL and
+ * the simulator.
+ */
+import type { Job } from "bullmq";
+import { and, eq, or, sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findDecision } from "../../db/decisions";
+import { findOrderByClientOrderId } from "../../db/orders";
+import { notificationOutbox } from "../../db/schema";
+import { findTradeByDecision } from "../../db/trades";
+import type { Broker } from "../../domain/broker";
+import { createJobDeps, type JobDeps } from "../../jobs/context";
+import { entryClientOrderId } from "../../jobs/entryOrders";
+import { createExecuteProcessor } from "../../jobs/execute";
+import { createOrderReportHandler } from "../../jobs/orderReports";
+import type { ExecutePayload } from "../../jobs/queues";
+import { createReconcileProcessor } from "../../jobs/reconcile";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+
+let t: Lifecycle;
+/** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
+let later: JobDeps;
+
+beforeAll(async () => {
+  t = await openLifecycle("reconcile-cancelled-entry");
+  later = createJobDeps({
+    db: t.db.db,
+    brokerFor: () => t.broker,
+    now: () => new Date(t.deps.now().getTime() + 120_000),
+    logger: t.deps.logger,
+    jobs: t.jobs,
+  });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+function jobOf(data: ExecutePayload, attemptsMade = 0): Job {
+  return { data, attemptsMade } as unknown as Job;
+}
+
+async function reconcileNow(): Promise<string[]> {
+  const reconcile = createReconcileProcessor(later, { handler: createOrderReportHandler(later) });
+  const result = await reconcile({ data: { accountId: t.accountId, reason: "test" } });
+  return [...result.actions];
+}
+
+/** The outbox payloads of one kind about a decision or its trade. */
+async function outboxOf(
+  ids: { decisionId: number; tradeId: number },
+  kind: string,
+): Promise<Record<string, unknown>[]> {
+  const rows = await t.db.db
+    .select()
+    .from(notificationOutbox)
+    .where(
+      and(
+        eq(notificationOutbox.kind, kind),
+        or(
+          sql`${notificationOutbox.payload}->>'decisionId' = ${String(ids.decisionId)}`,
+          sql`${notificationOutbox.payload}->>'tradeId' = ${String(ids.tradeId)}`,
+        ),
+      ),
+    );
+  return rows.map((r) => r.payload);
+}
+
+/**
+ * A limit entry the trader cancels while its send is on the way: the cancel ends it in the
+ * books, the broker takes it (resting) and the answer is lost; the execute job then stops.
+ */
+async function cancelRacedEntry(symbol: string, limit: string | null = "97.00") {
+  const handler = createOrderReportHandler(t.deps);
+  const cancelling = createExecuteProcessor(t.deps, { handler });
+  await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
+  const decision = await t.decide({ symbol, entry: limit, stop: "92.00", target: null });
+  const racing: Broker = {
+    ...t.broker,
+    async submitOrder(request, options) {
+      const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+      await cancelling(
+        jobOf({
+          action: "CANCEL",
+          accountId: t.accountId,
+          tradeId,
+          reason: "no longer wanted",
+          requestedBy: "user:1",
+        }),
+      );
+      const sent = await t.broker.submitOrder(request, options);
+      if (!sent.ok) return sent;
+      return { ok: false, code: "NETWORK", message: "socket hang up", retryable: true };
+    },
+  };
+  const execute = createExecuteProcessor({ ...t.deps, brokerFor: async () => racing }, { handler });
+  await expect(execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).rejects.toThrow();
+  expect((await findDecision(t.db.db, decision.id))?.status).toBe("executing");
+  const entry = await findOrderByClientOrderId(t.db.db, entryClientOrderId(decision.id));
+  expect(entry?.order.status).toBe("canceled");
+  const atBroker = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));
+  if (!atBroker.ok) throw new Error(atBroker.message);
+  expect(atBroker.value.status).toBe(limit === null ? "filled" : "new");
+  return { decision, brokerOrderId: atBroker.value.brokerOrderId };
+}
+
+describe("a cancelled entry the broker took, its execute job gone", () => {
+  it("is cancelled at the broker, the decision failed and the trader told it was cancelled", async () => {
+    const symbol = TEST_SYMBOLS[12] as string;
+    const { decision, brokerOrderId } = await cancelRacedEntry(symbol);
+    const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+    const ids = { decisionId: decision.id, tradeId };
+
+    expect(await reconcileNow()).toEqual(["ENTRY_CANCELED"]);
+
+    const atBroker = await t.broker.getOrder(brokerOrderId);
+    if (!atBroker.ok) throw new Error(atBroker.message);
+    expect(atBroker.value.status).toBe("canceled");
+    // The price reaching the entry's limit fills nothing.
+    await t.sim.control("/sim/quotes", { symbol, bid: "96.00", ask: "96.02" });
+    expect((await t.broker.getPosition(symbol)).ok).toBe(false);
+    const settled = await findDecision(t.db.db, decision.id);
+    expect(settled?.status).toBe("failed");
+    expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("CANCELLED");
+    // Never told the entry is working at the broker; told it was cancelled.
+    expect(await outboxOf(ids, "ENTRY_SUBMITTED")).toEqual([]);
+    expect(await outboxOf(ids, "ORDER_CANCELED")).toHaveLength(1);
+    // A second run changes nothing.
+    expect(await reconcileNow()).toEqual([]);
+    expect(await outboxOf(ids, "ORDER_CANCELED")).toHaveLength(1);
+  });
+
+  it("settles an entry the broker filled first as a late fill: held, protected, CANCEL_TOO_LATE told", async () => {
+    const symbol = TEST_SYMBOLS[13] as string;
+    const { decision } = await cancelRacedEntry(symbol, null);
+    const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+    const ids = { decisionId: decision.id, tradeId };
+
+    expect(await reconcileNow()).toContain("CANCEL_TOO_LATE");
+
+    expect((await findDecision(t.db.db, decision.id))?.status).toBe("executed");
+    const trade = await findTradeByDecision(t.db.db, decision.id);
+    expect(trade?.trade.status).toBe("POSITION");
+    expect(trade?.trade.entryQuantity.toFixed()).toBe("10");
+    const told = await outboxOf(ids, "ORDER_REJECTED");
+    expect(told.map((n) => n.code)).toEqual(["CANCEL_TOO_LATE"]);
+    const protect = await t.queues.protect.getJobs(["waiting", "delayed", "prioritized"]);
+    expect(protect.map((j) => j.data.tradeId)).toContain(tradeId);
+  });
+
+  it("tells CANCEL_REFUSED and keeps the entry working in the books when the broker refuses the cancel", async () => {
+    const symbol = TEST_SYMBOLS[14] as string;
+    const { decision, brokerOrderId } = await cancelRacedEntry(symbol);
+    const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+    const ids = { decisionId: decision.id, tradeId };
+    await t.sim.control("/sim/faults", {
+      method: "DELETE",
+      path: `/v2/orders/${brokerOrderId}`,
+      status: 403,
+      times: true,
+    });
+    try {
+      expect(await reconcileNow()).toContain("CANCEL_REFUSED");
+    } finally {
+      await t.sim.control("/sim/faults", { clear: true });
+    }
+
+    expect((await findDecision(t.db.db, decision.id))?.status).toBe("executed");
+    // Working in the books with the broker's id: /orders lists it and a halt cancels it.
+    const entry = await findOrderByClientOrderId(t.db.db, entryClientOrderId(decision.id));
+    expect(entry?.order.status).toBe("new");
+    expect(entry?.order.brokerOrderId).toBe(brokerOrderId);
+    expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("ORDERED");
+    const told = await outboxOf(ids, "ORDER_REJECTED");
+    expect(told.map((n) => n.code)).toEqual(["CANCEL_REFUSED"]);
+  });
+});
