@@ -13,10 +13,16 @@ export const UPDATE_FAILED_TEXT =
 export async function tellUpdateFailed(ctx: Context, logger: Logger): Promise<void> {
   try {
     if (ctx.callbackQuery !== undefined) {
-      await ctx.answerCallbackQuery({ text: UPDATE_FAILED_TEXT, show_alert: true });
-    } else if (ctx.chat !== undefined) {
-      await ctx.reply(UPDATE_FAILED_TEXT);
+      try {
+        await ctx.answerCallbackQuery({ text: UPDATE_FAILED_TEXT, show_alert: true });
+        return;
+      } catch (error) {
+        // Already answered (a Confirm's "Working…" answers first) or too old: Telegram takes
+        // one answer per press, so the chat is where the trader can still read it.
+        if (ctx.chat === undefined) throw error;
+      }
     }
+    if (ctx.chat !== undefined) await ctx.reply(UPDATE_FAILED_TEXT);
   } catch (error) {
     logger.warn({ err: error, updateId: ctx.update.update_id }, "update failure not told");
   }
