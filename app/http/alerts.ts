@@ -338,6 +338,10 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
         deliveries.set(stored.id, delivery);
         return delivery;
       };
+      // The status the fan-out left (sent; received when suppressed or no trader takes alerts),
+      // not the one stored before it.
+      const statusNow = async (alert: Alert) =>
+        (await findAlert(deps.db, alert.id))?.status ?? alert.status;
       const undelivered = () =>
         refuse(
           503,
@@ -363,7 +367,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
           status: "duplicate",
           alertId: stored.externalId,
           id: stored.id,
-          alertStatus: stored.status,
+          alertStatus: pending ? await statusNow(stored) : stored.status,
           receivedAt: stored.receivedAt.toISOString(),
         });
       }
@@ -383,7 +387,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
         status: "accepted",
         alertId: stored.externalId,
         id: stored.id,
-        alertStatus: stored.status,
+        alertStatus: await statusNow(stored),
         receivedAt: stored.receivedAt.toISOString(),
       });
     });

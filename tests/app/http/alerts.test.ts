@@ -103,7 +103,8 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     const response = await signed(ALERT);
     expect(response.statusCode).toBe(202);
     const body = response.json();
-    expect(body).toMatchObject({ status: "accepted", alertId: ALERT.id, alertStatus: "received" });
+    // The status after the fan-out: sent to the traders.
+    expect(body).toMatchObject({ status: "accepted", alertId: ALERT.id, alertStatus: "sent" });
     const stored = await findAlertByExternalId(database.db, ALERT.id);
     expect(stored?.symbol).toBe("AAPL");
     expect(stored?.entryPrice?.toString()).toBe("190.1");
@@ -205,6 +206,7 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
       status: "duplicate",
       alertId: ALERT.id,
       id: first.json().id,
+      alertStatus: "sent",
     });
     expect(accepted).toHaveLength(1);
   });
@@ -220,7 +222,12 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
 
     const again = await signed(ALERT);
     expect(again.statusCode).toBe(202);
-    expect(again.json()).toMatchObject({ status: "duplicate", alertId: ALERT.id });
+    // Delivered by this resend: its answer says so.
+    expect(again.json()).toMatchObject({
+      status: "duplicate",
+      alertId: ALERT.id,
+      alertStatus: "sent",
+    });
     expect(accepted.map((a) => a.externalId)).toEqual([ALERT.id]);
     expect((await findAlertByExternalId(database.db, ALERT.id))?.status).toBe("sent");
 
