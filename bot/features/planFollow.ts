@@ -112,6 +112,10 @@ function unchanged(error: unknown): boolean {
   );
 }
 
+/** Under the last step shown when the follow ends before the order settles. */
+export const NO_LONGER_UPDATED =
+  "<i>No longer updated here: /orders and /positions show where it stands.</i>";
+
 export interface FollowRequest {
   readonly chatId: number;
   readonly messageId: number;
@@ -161,7 +165,28 @@ export function followDecision(
     } catch (error) {
       deps.logger.debug({ err: error, decisionId: request.decisionId }, "order progress not shown");
     }
-    if (stopped || Date.now() >= deadline) return;
+    if (stopped) return;
+    if (Date.now() >= deadline) {
+      // The step shown would otherwise read as current for good ("working", "placing the stop").
+      if (shown !== "") {
+        await api
+          .editMessageText(
+            request.chatId,
+            request.messageId,
+            request.render(`${shown}\n${NO_LONGER_UPDATED}`),
+            {
+              parse_mode: "HTML",
+            },
+          )
+          .catch((error: unknown) => {
+            deps.logger.debug(
+              { err: error, decisionId: request.decisionId },
+              "follow end not shown",
+            );
+          });
+      }
+      return;
+    }
     timer = setTimeout(() => void step(), intervalMs);
     timer.unref();
   };

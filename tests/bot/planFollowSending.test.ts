@@ -4,13 +4,14 @@
  * id. The message must not say the entry is working at the broker until the broker answered.
  */
 import type { Job } from "bullmq";
+import type { Api } from "grammy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readOrderProgress } from "../../bot/features/planFollow";
+import { followDecision, readOrderProgress } from "../../bot/features/planFollow";
 import { findTradeByDecision } from "../../db/trades";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import type { ExecutePayload } from "../../jobs/queues";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "../jobs/harness";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "../jobs/harness";
 
 let t: Lifecycle;
 
@@ -50,5 +51,29 @@ describe("a plan's message before the broker acknowledged the entry", () => {
       line: "Submitted: the entry is working at the broker.",
       done: false,
     });
+  });
+
+  it("says the message is no longer updated when the follow ends before the order settles", async () => {
+    const symbol = TEST_SYMBOLS[38] as string;
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    const edits: string[] = [];
+    const api = {
+      async editMessageText(_chatId: number, _messageId: number, text: string) {
+        edits.push(text);
+        return true;
+      },
+    } as unknown as Api;
+    followDecision(
+      api,
+      { db: t.db.db, logger: t.deps.logger },
+      { chatId: 1, messageId: 1, decisionId: decision.id, render: (line) => `card\n${line}` },
+      { intervalMs: 20, maxMs: 200 },
+    );
+    await waitFor(async () => edits.length > 0, 5_000, "the first edit");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Left as it was, the message would say "Sending to the broker…" for good.
+    expect(edits.at(-1)).toBe(
+      "card\nSending to the broker…\n<i>No longer updated here: /orders and /positions show where it stands.</i>",
+    );
   });
 });
