@@ -26,6 +26,13 @@ import { checkLossLimits } from "../domain/tradingState";
 import { netCashTransferred } from "../domain/valuation";
 import { type CalendarCache, createCalendarCache } from "../jobs/marketCalendar";
 
+/** The figures a valuation synced from the broker's account. */
+interface SyncedFigures {
+  readonly equity: Decimal;
+  readonly lastEquity: Decimal;
+  readonly lastSyncedAt: Date | null;
+}
+
 export function createDailyLossResumeCheck(deps: {
   readonly db: Database;
   readonly now: () => Date;
@@ -71,11 +78,8 @@ export function createDailyLossResumeCheck(deps: {
     return netCashTransferred(transfers.value, since.getTime(), syncedAt.getTime() + 1);
   }
 
-  return async ({ accountId, reason }) => {
-    const account = await findBrokerAccount(deps.db, accountId);
-    if (!account || account.equity === null || account.lastEquity === null)
-      return { allowed: true };
-    const at = deps.now();
+  /** The account's figures against the loss limits, with the facts of the day they belong to. */
+  async function judge(accountId: number, account: SyncedFigures, at: Date) {
     // The figures are judged with the realized P&L and net deposits of the trading day the
     // valuation that took them counted: over a weekend and on a morning before the day's first
     // valuation they are still the last session's, and on a market holiday (the valuation runs,
@@ -126,6 +130,36 @@ export function createDailyLossResumeCheck(deps: {
       facts.limits,
       drawdownFacts,
     );
+    return { evaluation, drawdown };
+  }
+
+  /** The account's synced figures, or null without any. */
+  async function figuresOf(accountId: number): Promise<SyncedFigures | null> {
+    const account = await findBrokerAccount(deps.db, accountId);
+    if (!account || account.equity === null || account.lastEquity === null) return null;
+    return {
+      equity: account.equity,
+      lastEquity: account.lastEquity,
+      lastSyncedAt: account.lastSyncedAt,
+    };
+  }
+
+  return async ({ accountId, reason }) => {
+    let account = await figuresOf(accountId);
+    if (account === null) return { allowed: true };
+    const at = deps.now();
+    let judged = await judge(accountId, account, at);
+    // A valuation storing new figures while these were read would leave its day's transfers
+    // beside the equity before them (a withdrawal since reading as the day's gain): judged again
+    // on the new figures, a few times at most.
+    for (let again = 0; again < 3; again++) {
+      const latest = await figuresOf(accountId);
+      if (latest === null || latest.lastSyncedAt?.getTime() === account.lastSyncedAt?.getTime())
+        break;
+      account = latest;
+      judged = await judge(accountId, account, at);
+    }
+    const { evaluation, drawdown } = judged;
     const breaches: string[] = [];
     const figures: Record<string, string> = {};
     if (evaluation.level === "BREACHED") {

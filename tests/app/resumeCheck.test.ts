@@ -16,6 +16,7 @@ import { readLog } from "../../db/executionLog";
 import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
 import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
+import { type CalendarCache, createCalendarCache } from "../../jobs/marketCalendar";
 import { seedClosedTrades } from "../bot/deskSeeds";
 import { createAccount } from "../db/fixtures";
 import { createTestDatabase, type TestDatabase } from "../support/database";
@@ -295,5 +296,95 @@ describe("/resume's daily-loss check on a market holiday", () => {
         expect.stringContaining("trading calendar unavailable"),
       ],
     ]);
+  });
+});
+
+describe("/resume's daily-loss check beside a valuation storing new figures", () => {
+  let t: TestDatabase;
+  let sim: TestSimulator;
+  beforeAll(async () => {
+    t = await createTestDatabase("postgres");
+    sim = await startTestSimulator({
+      keyId: "resume-key",
+      secretKey: "resume-secret",
+      cash: "10000000",
+      time: THURSDAY_SYNC.toISOString(),
+    });
+  });
+  afterAll(async () => {
+    await sim?.close();
+    await t?.close();
+  });
+
+  /** Stores a valuation's figures of Thursday as the value job does, in one transaction. */
+  async function valuation(
+    accountId: number,
+    figures: { equity: string; netDeposits: string; at: Date },
+  ) {
+    await t.db.transaction(async (tx) => {
+      const equity = dec(figures.equity);
+      await recordAccountSync(
+        tx,
+        accountId,
+        { equity, lastEquity: dec("10000000"), cash: equity, buyingPower: equity },
+        figures.at,
+      );
+      await recordEquitySnapshot(tx, {
+        accountId,
+        tradingDay: "2026-04-02",
+        equity,
+        previousCloseEquity: dec("10000000"),
+        cash: equity,
+        netDeposits: dec(figures.netDeposits),
+        realizedPnl: dec("0"),
+        unrealizedPnl: dec("0"),
+        openPositions: 1,
+        takenAt: figures.at,
+      });
+    });
+  }
+
+  it("does not judge the figures it read with the day's transfers of a valuation stored since", async () => {
+    const accountId = await createAccount(t.db);
+    // 400,500 down on an open position, past the 300,000 limit.
+    await valuation(accountId, { equity: "9599500", netDeposits: "0", at: THURSDAY_SYNC });
+    const broker = createAlpacaBroker({
+      keyId: "resume-key",
+      secretKey: "resume-secret",
+      tradingUrl: sim.url,
+      dataUrl: sim.url,
+      streamUrl: sim.streamUrl,
+      rateLimiter: createLocalRateLimiter(),
+      requestTimeoutMs: 5_000,
+      retryDelayMs: 10,
+    });
+    const cache = createCalendarCache();
+    let stored = false;
+    // While /resume asks for the calendar, the next valuation stores 1,000,000 taken out.
+    const calendars: CalendarCache = {
+      async get(id, b, now) {
+        if (!stored) {
+          stored = true;
+          await valuation(accountId, {
+            equity: "8599500",
+            netDeposits: "-1000000",
+            at: new Date(THURSDAY_SYNC.getTime() + 60_000),
+          });
+        }
+        return cache.get(id, b, now);
+      },
+    };
+    const resume = createDailyLossResumeCheck({
+      db: t.db,
+      now: () => new Date(THURSDAY_SYNC.getTime() + 120_000),
+      broker,
+      calendars,
+    });
+    expect(await resume({ accountId, reason: null })).toEqual({
+      allowed: false,
+      message: expect.stringContaining(
+        "The day's loss (-400500.00) is still beyond the limit (300000.00).",
+      ),
+    });
   });
 });
