@@ -20,11 +20,14 @@ export type AlertDeadlineDeps = Pick<BotDeps, "db" | "logger" | "allowedUsers" |
  * 30 seconds for it.
  */
 const CALENDAR_REUSE_MS = 60 * 60_000;
+/** After a failed read, how long alerts go by their own expiry before the broker is asked again. */
+const CALENDAR_RETRY_MS = 60_000;
 
-// By deps: one desk's calendar, read again only when stale (the clock may be moved either way).
+// By deps: one desk's calendar, read again only when stale (the clock may be moved either way);
+// null remembers a failed read, so a broker outage is not asked once per alert per pass.
 const calendars = new WeakMap<
   object,
-  { readonly readAt: number; readonly calendar: TradingCalendar }
+  { readonly readAt: number; readonly calendar: TradingCalendar | null }
 >();
 
 /**
@@ -38,7 +41,8 @@ async function deskCalendar(
   now: Date,
 ): Promise<TradingCalendar | null> {
   const cached = calendars.get(deps);
-  if (cached !== undefined && Math.abs(now.getTime() - cached.readAt) < CALENDAR_REUSE_MS) {
+  const reuseMs = cached?.calendar === null ? CALENDAR_RETRY_MS : CALENDAR_REUSE_MS;
+  if (cached !== undefined && Math.abs(now.getTime() - cached.readAt) < reuseMs) {
     return cached.calendar;
   }
   const { db, market } = deps;
@@ -62,6 +66,7 @@ async function deskCalendar(
       { err: error, alertId: alert.externalId },
       "trading calendar not read: the alert's own expiry rules alone",
     );
+    calendars.set(deps, { readAt: now.getTime(), calendar: null });
     return null;
   }
 }
