@@ -17,6 +17,7 @@ import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createKillSwitch } from "../../jobs/killSwitch";
 import { createOrderReportHandler } from "../../jobs/orderReports";
+import { createProtectProcessor } from "../../jobs/protect";
 import type { ExecutePayload } from "../../jobs/queues";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
@@ -147,8 +148,24 @@ describe("an entry filled in part before the broker refused the cancel", () => {
       expect((await findPosition(t.db.db, t.accountId, symbol))?.position.quantity.toFixed()).toBe(
         "4",
       );
-      // The filled part is protected.
+      // The filled part is protected: the bracket's stop, ended with the entry in the books,
+      // works again with the broker's id, and the protect job asked for finds it covered.
       expect(protections).toContainEqual({ tradeId, reason: "entry_fill" });
+      const brokerStop = atBroker?.legs.find((leg) => leg.type === "stop");
+      const stop = (await listOrdersForTrade(t.db.db, tradeId)).find(
+        (o) => o.order.role === "STOP_LOSS",
+      );
+      expect(stop?.order).toMatchObject({
+        status: brokerStop?.status,
+        brokerOrderId: brokerStop?.brokerOrderId,
+      });
+      const protect = createProtectProcessor(t.deps, { handler });
+      expect(
+        await protect.protectTrade(
+          { accountId: t.accountId, tradeId, reason: "entry_fill", fillId: null },
+          false,
+        ),
+      ).toMatchObject({ outcome: "covered", sent: 0, openQuantity: "4" });
 
       // A halt's sweep of working entries cancels the rest at the broker.
       const swept = await createKillSwitch(t.deps, handler).cancelWorkingEntries(t.accountId);
@@ -161,6 +178,17 @@ describe("an entry filled in part before the broker refused the cancel", () => {
       const after = await findTradeByDecision(t.db.db, decision.id);
       expect(after?.trade.status).toBe("POSITION");
       expect(after?.trade.entryQuantity.toFixed()).toBe("4");
+      // Its legs went with it: the 4 shares get a stop of their own.
+      await protect.protectTrade(
+        { accountId: t.accountId, tradeId, reason: "entry_ended", fillId: null },
+        false,
+      );
+      const open = await t.broker.listOrders({ status: "open", symbols: [symbol], nested: true });
+      if (!open.ok) throw new Error(open.message);
+      const stops = open.value
+        .flatMap((o) => [o, ...o.legs])
+        .filter((o) => o.type === "stop" && o.side === "sell" && o.status !== "canceled");
+      expect(stops.map((o) => o.qty?.toFixed())).toEqual(["4"]);
     });
   }
 
