@@ -258,8 +258,8 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     positions: readonly PositionRecord[],
     brokerPositions: readonly BrokerPosition[],
     brokerOrders: readonly BrokerOrder[],
-  ): Promise<{ records: OrderRecord[]; brokerOrders: BrokerOrder[] }> {
-    const none = { records: [], brokerOrders: [] };
+  ): Promise<{ records: OrderRecord[]; brokerOrders: BrokerOrder[]; foreign: BrokerOrder[] }> {
+    const none = { records: [], brokerOrders: [], foreign: [] };
     const booked = new Map(positions.map((p) => [p.position.symbol, p.position.quantity]));
     const held = new Map(brokerPositions.map((p) => [p.symbol, p.qty]));
     const differing = [...new Set([...booked.keys(), ...held.keys()])]
@@ -294,6 +294,17 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
         );
     const candidates = tops.flatMap(unread);
     if (candidates.length === 0) return none;
+    // Filled orders that are nobody's here: a close by hand found after the window is priced
+    // at its own fill, as one inside it is, not at a stale mark or the entry (no P&L, and a
+    // loss the daily limits never see).
+    const foreign = older.value.filter(
+      (o) =>
+        !read.has(o.brokerOrderId) &&
+        o.filledQty.gt(ZERO) &&
+        o.legs.length === 0 &&
+        !ourClientIds.has(o.clientOrderId) &&
+        !ourBrokerIds.has(o.brokerOrderId),
+    );
     const found = await listOrdersByIds(deps.db, accountId, {
       clientOrderIds: candidates.map((o) => o.clientOrderId),
       brokerOrderIds: candidates.map((o) => o.brokerOrderId),
@@ -321,7 +332,12 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       }
       if (missed && !read.has(top.brokerOrderId)) withRecords.push(top);
     }
-    return { records: [...records.values()], brokerOrders: withRecords };
+    const ourIds = new Set(found.flatMap((r) => [r.order.clientOrderId, r.order.brokerOrderId]));
+    return {
+      records: [...records.values()],
+      brokerOrders: withRecords,
+      foreign: foreign.filter((o) => !ourIds.has(o.clientOrderId) && !ourIds.has(o.brokerOrderId)),
+    };
   }
 
   async function incident(
@@ -1046,7 +1062,10 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       read.orders,
     );
     const ours = [...recent, ...late.records];
-    const books = { positions: read.positions, orders: [...read.orders, ...late.brokerOrders] };
+    const books = {
+      positions: read.positions,
+      orders: [...read.orders, ...late.brokerOrders, ...late.foreign],
+    };
     const known: KnownPosition[] = positions.map((p) => ({
       id: p.id,
       tradeId: p.tradeId,
@@ -1067,7 +1086,8 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       graceMs: settings.graceMs,
     });
     const located = locate(books.orders);
-    const unknownAtRead = ordersUnknownAtRead(books.orders, ours);
+    // Older orders of nobody here are only prices: not the desk's work racing this run.
+    const unknownAtRead = ordersUnknownAtRead([...read.orders, ...late.brokerOrders], ours);
     const chats = await recipients(accountId);
     const handled = new Set<string>();
     let notices = 0;

@@ -141,4 +141,53 @@ describe("a late fill of a cancelled entry found after the look-back window", ()
     );
     expect(stops.map((o) => o.qty?.toFixed())).toEqual(["10"]);
   });
+
+  it("records a close by hand found after the window at the broker's fill price, not the entry's", async () => {
+    const symbol = TEST_SYMBOLS[12] as string;
+    offsetMs = 0;
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
+    const { recorded } = await sendEntryUnheard(t, {
+      symbol,
+      quantity: "10",
+      limit: null,
+      idPrefix: "byhand",
+      at: deps.now(),
+    });
+    await waitFor(
+      async () => {
+        const p = await t.broker.getPosition(symbol);
+        return p.ok && p.value.qty.eq(dec("10"));
+      },
+      5_000,
+      "entry filled at the broker",
+    );
+    expect(await reconcileNow()).toContain("MISSED_FILL_INFERRED");
+    // No exits working, so the shares can be sold by hand at the broker.
+    await t.queues.protect.drain(true);
+    await t.sim.control("/sim/quotes", { symbol, bid: "90.00", ask: "90.02" });
+    const sold = await t.broker.submitOrder({
+      clientOrderId: `by-hand-${symbol}`,
+      symbol,
+      side: "sell",
+      qty: dec("10"),
+      timeInForce: "day",
+      orderClass: "simple",
+      entry: { type: "market" },
+    });
+    if (!sold.ok) throw new Error(sold.message);
+    await waitFor(async () => !(await t.broker.getPosition(symbol)).ok, 5_000, "sold by hand");
+    await t.sim.control("/sim/quotes", { symbol, bid: "101.00", ask: "101.02" });
+
+    // The desk is back three days later: the sale is past the window.
+    offsetMs = 3 * DAY_MS;
+    expect(await reconcileNow()).toContain("MANUAL_CLOSE_FOUND");
+
+    const trade = await findTrade(t.db.db, recorded.trade.id);
+    expect(trade?.trade.status).toBe("CLOSED");
+    expect(trade?.trade.exitReason).toBe("MANUAL_EXIT");
+    expect(trade?.trade.averageExitPrice?.toFixed(2)).toBe("90.00");
+    // The loss counts (daily loss limits read it): (90.00 - 100.01) x 10.
+    expect(trade?.trade.realizedPnl.toFixed(2)).toBe("-100.10");
+    expect(await findPosition(t.db.db, t.accountId, symbol)).toBeNull();
+  });
 });
