@@ -492,24 +492,15 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     if (evaluation.level === "WARNING") warnedOn.set(accountId, tradingDay.date);
     // The account's figures and the day's net deposits are stored together, after the look-up:
     // /resume reads them side by side, and the new equity beside the transfers found before it
-    // would read a deposit since as the day's gain.
+    // would read a deposit since as the day's gain. A valuation finishing after a newer one of
+    // the same day stores neither: the day's snapshot keeps the newer (its row lock orders the
+    // two), and its older equity beside the newer one's transfers would mislead the same way.
     const netDeposits = deposits.amount;
     await deps.db.transaction(async (tx) => {
-      await recordAccountSync(
-        tx,
-        accountId,
-        {
-          equity: account.equity,
-          lastEquity,
-          cash: account.cash,
-          buyingPower: account.buyingPower,
-        },
-        at,
-      );
       // On a day without a session (weekend, holiday) the last trading day's snapshot stands as
       // it closed: nothing traded since, and the broker's previous close has become that day's own.
       if (calendar === null || session !== null) {
-        await recordEquitySnapshot(tx, {
+        const held = await recordEquitySnapshot(tx, {
           accountId,
           tradingDay: tradingDay.date,
           equity: account.equity,
@@ -521,7 +512,19 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
           openPositions: positionCount,
           takenAt: at,
         });
+        if (held.takenAt.getTime() > at.getTime()) return;
       }
+      await recordAccountSync(
+        tx,
+        accountId,
+        {
+          equity: account.equity,
+          lastEquity,
+          cash: account.cash,
+          buyingPower: account.buyingPower,
+        },
+        at,
+      );
     });
     await dailyLoss({ accountId, evaluation, tradingDay, lastSessionOpenAt, at });
     // After the daily-loss rule, so an automatic halt from an earlier session has been reset.

@@ -148,4 +148,32 @@ describe("the daily-loss rule between look-ups of the day's transfers", () => {
     expect((await value({ data: { accountId: t.accountId } })).dailyLossLevel).toBe("BREACHED");
     expect(verdicts).toEqual([expect.objectContaining({ allowed: false })]);
   });
+
+  it("does not let a valuation finishing late store its older equity beside a newer one's transfers", async () => {
+    const resume = createDailyLossResumeCheck({ db: t.db.db, now: t.deps.now });
+    // The account as a valuation read it before 1,000,000 was taken out.
+    const before = await t.broker.getAccount();
+    if (!before.ok) throw new Error(before.message);
+    await t.sim.control("/sim/cash", { amount: "-1000000" });
+    const start = t.deps.now();
+    // The later valuation stores its figures first; the earlier one, which read the account
+    // before the withdrawal, finishes after it.
+    const newer = createValueProcessor(
+      createJobDeps({ ...t.deps, now: () => new Date(start.getTime() + 20_000) }),
+    );
+    await newer({ data: { accountId: t.accountId } });
+    const stale: Broker = { ...t.broker, getAccount: async () => before };
+    const older = createValueProcessor(
+      createJobDeps({
+        ...t.deps,
+        brokerFor: () => stale,
+        now: () => new Date(start.getTime() + 15_000),
+      }),
+    );
+    await older({ data: { accountId: t.accountId } });
+    expect(await resume({ accountId: t.accountId, reason: null })).toEqual({
+      allowed: false,
+      message: expect.stringContaining("The day's loss (-400500.00) is still beyond the limit"),
+    });
+  });
 });
