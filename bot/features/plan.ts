@@ -49,7 +49,14 @@ import {
 } from "./planInput";
 import { DEFAULT_CONFIRMATION_MS, DEFAULT_ORDER_FOLLOW_MS, type QuoteFacts } from "./planPorts";
 import { resumeCardFollows } from "./planResume";
-import { type CardCancel, cancelCard, type Priced, priceTrade, submitCard } from "./planService";
+import {
+  type CardCancel,
+  cancelCard,
+  cardDecision,
+  type Priced,
+  priceTrade,
+  submitCard,
+} from "./planService";
 
 export const PLAN_CONVERSATION = "plan";
 
@@ -317,6 +324,21 @@ async function planUntilDone(
     }
     const pressedAt = await conversation.external(() => deps.now().getTime());
     if (pressedAt >= expiresAtMs) {
+      // An earlier press made in time (held past the chat's timeout) may have confirmed the card:
+      // its decision is on the way and that press shows it on the card.
+      const earlier = await conversation.external(() =>
+        cardDecision(deps, priced.accountId, cardId).catch((error: unknown) => {
+          deps.logger.warn({ err: error, cardId }, "expired card's decision not looked up");
+          return null;
+        }),
+      );
+      if (earlier !== null && !earlier.cancelled) {
+        await press.ctx.answerCallbackQuery({
+          text: `Already confirmed: decision #${earlier.id} was sent for execution before the plan expired.`,
+          show_alert: true,
+        });
+        return;
+      }
       await press.ctx.answerCallbackQuery({
         text: "Too late: this plan expired.",
         show_alert: true,

@@ -81,6 +81,17 @@ export function planCardKey(cardId: string): string {
 /** Why a cancelled card's claim is rejected: the only way a card's key holds a rejected decision. */
 const CARD_CANCELLED_REASON = "PLAN_CANCELLED";
 
+/** The decision a card's key holds: its Confirm's, or the claim of its Cancel (rejected). */
+export async function cardDecision(
+  deps: BotDeps,
+  accountId: number,
+  cardId: string,
+): Promise<{ readonly id: number; readonly cancelled: boolean } | null> {
+  if (deps.db === undefined) return null;
+  const holder = await findDecisionByIdempotencyKey(deps.db, accountId, planCardKey(cardId));
+  return holder === null ? null : { id: holder.id, cancelled: holder.status === "rejected" };
+}
+
 /** A card's decision as a draft: approved on Confirm, rejected when Cancel claims the card. */
 function cardDraft(
   card: PlanCardModel & { readonly quantity: string; readonly stop: string },
