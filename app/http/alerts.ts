@@ -60,6 +60,14 @@ const scoreField = z
     return score;
   });
 
+/** What a price field must be, said when it is not even a string or a number. */
+const PRICE_TYPE = "must be a price above zero, as a decimal string or a number such as 190.10";
+
+/** A price field of the alert, a value of the wrong type refused in words, not "Invalid input". */
+function alertPrice<T extends z.ZodType<unknown, string | number>>(field: T) {
+  return z.union([z.string(), z.number()], { error: PRICE_TYPE }).pipe(field);
+}
+
 /** The alert body (DESIGN.md, public interface). Unknown fields are kept in the stored payload. */
 export const alertPayloadSchema = z
   .object({
@@ -77,14 +85,19 @@ export const alertPayloadSchema = z
       .transform((symbol) => symbol.toUpperCase()),
     pattern: z.string().trim().min(1, { error: "must not be empty" }).max(100),
     score: scoreField,
-    entry: tickPriceField,
-    stop: tickPriceField,
-    target: tickPriceField.optional(),
+    entry: alertPrice(tickPriceField),
+    stop: alertPrice(tickPriceField),
+    target: alertPrice(tickPriceField).optional(),
     // The last trade, for information: prints can be sub-penny.
-    price: priceField.optional(),
+    price: alertPrice(priceField).optional(),
     source: z.string().trim().min(1, { error: "must not be empty" }).max(100).optional(),
     expires_at: z.iso
-      .datetime({ offset: true, error: "must be an ISO-8601 time such as 2026-03-02T20:00:00Z" })
+      .datetime({
+        offset: true,
+        // A time without its offset would be read in no one knows which zone: refused.
+        error:
+          "must be an ISO-8601 time with its offset, such as 2026-03-02T20:00:00Z or 2026-03-02T15:00:00-05:00",
+      })
       .optional(),
   })
   // The side is read from the stop (below the entry: long); an alert whose stop is at the entry

@@ -388,6 +388,36 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     },
   );
 
+  it("says what a price or an expiry must be, not only that the input is invalid", async () => {
+    const cases: ReadonlyArray<[Record<string, unknown>, string, string]> = [
+      [
+        { entry: null },
+        "entry",
+        "must be a price above zero, as a decimal string or a number such as 190.10",
+      ],
+      [
+        { stop: true },
+        "stop",
+        "must be a price above zero, as a decimal string or a number such as 190.10",
+      ],
+      [
+        { price: { value: 1 } },
+        "price",
+        "must be a price above zero, as a decimal string or a number such as 190.10",
+      ],
+      [
+        { expires_at: "2026-03-02T20:00:00" },
+        "expires_at",
+        "must be an ISO-8601 time with its offset, such as 2026-03-02T20:00:00Z or 2026-03-02T15:00:00-05:00",
+      ],
+    ];
+    for (const [change, path, message] of cases) {
+      const response = await signed({ ...ALERT, ...change });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().issues).toEqual([{ path, message }]);
+    }
+  });
+
   it("refuses a body over the size limit with 413 before reading it", async () => {
     const big = JSON.stringify({ ...ALERT, notes: "x".repeat(ALERT_BODY_LIMIT_BYTES) });
     const response = await signed(JSON.parse(big));
