@@ -9,7 +9,7 @@ import { and, gte, isNotNull, like, ne } from "drizzle-orm";
 import type { Database } from "../../db/database";
 import { decisions } from "../../db/schema";
 import { type FollowRequest, renderFollowedCard } from "./planFollow";
-import { keptPlanCard, planCardKey } from "./planService";
+import { keptPlanCard, NOT_QUEUED_REASON, planCardKey } from "./planService";
 
 /** Cards confirmed this long before a start are brought up to date by it. */
 export const RESUME_WINDOW_MS = 60 * 60_000;
@@ -39,6 +39,8 @@ export async function resumeCardFollows(
   for (const row of rows) {
     const card = keptPlanCard(row);
     if (card === null || row.planChatId === null || row.planMessageId === null) continue;
+    // Withdrawn at the Confirm itself: its card says so and was never shown as confirmed.
+    if (row.status === "failed" && row.statusReason === NOT_QUEUED_REASON) continue;
     follow({
       chatId: row.planChatId,
       messageId: row.planMessageId,

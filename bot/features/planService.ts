@@ -15,6 +15,7 @@ import {
   createDecisionOnce,
   type Decision,
   type DecisionDraft,
+  failApprovedDecision,
   findDecisionByIdempotencyKey,
   recordDecisionMessage,
 } from "../../db/decisions";
@@ -49,9 +50,9 @@ export type Submitted =
        * ALERT_TAKEN: another press decided the alert first; ALERT_EXPIRED: the alert's time ran
        * out, or the session it was issued for closed (while an adjusted plan was open); REFUSED:
        * nothing may be entered; CARD_CANCELLED: the card's Cancel (or /cancel) claimed it first,
-       * nothing was stored.
+       * nothing was stored; NOT_QUEUED: stored but not handed to the jobs, and withdrawn (failed).
        */
-      readonly code: "ALERT_TAKEN" | "ALERT_EXPIRED" | "REFUSED" | "CARD_CANCELLED";
+      readonly code: "ALERT_TAKEN" | "ALERT_EXPIRED" | "REFUSED" | "CARD_CANCELLED" | "NOT_QUEUED";
       readonly message: string;
     }
   | {
@@ -77,6 +78,9 @@ export type CardCancel =
 export function planCardKey(cardId: string): string {
   return `plan/${cardId}`;
 }
+
+/** Why a decision the jobs could not be handed was withdrawn (failed). */
+export const NOT_QUEUED_REASON = "QUEUE_UNAVAILABLE";
 
 /** Why a cancelled card's claim is rejected: the only way a card's key holds a rejected decision. */
 const CARD_CANCELLED_REASON = "PLAN_CANCELLED";
@@ -437,7 +441,26 @@ export async function submitCard(
     if (earlier !== null) return takenCard(earlier);
     return { ok: false, code: "ALERT_TAKEN", message: "The alert was already decided or expired." };
   }
-  await decisions.submit(decision.id);
+  try {
+    await decisions.submit(decision.id);
+  } catch (error) {
+    // Nothing else hands an approved decision to the jobs: left approved, it would never run
+    // while reading as on its way. Withdrawn, a job the queue took after all finds it failed.
+    const withdrawn = await failApprovedDecision(
+      db,
+      decision.id,
+      NOT_QUEUED_REASON,
+      actor,
+      deps.now(),
+    ).catch(() => null);
+    if (withdrawn === null) throw error;
+    deps.logger.error({ err: error, decisionId: decision.id }, "confirmed plan not queued");
+    return {
+      ok: false,
+      code: "NOT_QUEUED",
+      message: `The job queue did not answer: decision #${decision.id} was withdrawn and nothing will be sent. Try again.`,
+    };
+  }
   deps.logger.info(
     { decisionId: decision.id, symbol: card.symbol, telegramUserId, alertId },
     "plan confirmed",
