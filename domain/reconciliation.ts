@@ -400,7 +400,8 @@ function closingSide(quantity: Decimal): OrderSide {
 /**
  * The best price for an execution of `quantity` we did not see on a symbol: the latest filled
  * broker order of that side that is not ours and filled exactly that quantity (named as the
- * execution's own order), else the latest of that side of any size (its price only), else the
+ * execution's own order), else the average of those of that side when together they filled
+ * exactly that quantity, else the latest of that side of any size (its price only), else the
  * broker position's current price, else our mark, else the average entry (no P&L invented).
  */
 function bestKnownPrice(
@@ -415,12 +416,16 @@ function bestKnownPrice(
   const timeOf = (o: BrokerOrder | null) => o?.filledAt?.getTime() ?? o?.updatedAt?.getTime() ?? -1;
   let latest: BrokerOrder | null = null;
   let latestExact: BrokerOrder | null = null;
+  let soldQuantity = ZERO;
+  let soldNotional = ZERO;
   for (const o of externalFilled) {
     if (o.symbol !== symbol || o.side !== side || o.filledAvgPrice === null) continue;
     const t = Math.max(timeOf(o), 0);
     // An order filled before our position opened belongs to an earlier story (the grace
     // period absorbs clock skew between the broker and us).
     if (t < ours.openedAt - skewMs) continue;
+    soldQuantity = soldQuantity.plus(o.filledQty);
+    soldNotional = soldNotional.plus(o.filledQty.times(o.filledAvgPrice));
     if (t > timeOf(latest)) latest = o;
     // A position flipped by hand was closed by one order and reopened by another (the broker
     // takes no order across zero): the latest of the side may be the reopening one.
@@ -435,6 +440,14 @@ function bestKnownPrice(
         clientOrderId: latestExact.clientOrderId,
       },
     };
+  }
+  // Closed in several orders that make up the quantity together: their average, not the last
+  // one's price (which would misstate the loss by the spread between the sales).
+  if (soldQuantity.eq(quantity) && soldQuantity.gt(ZERO)) {
+    const price = soldNotional
+      .div(soldQuantity)
+      .toDecimalPlaces(IMPLIED_PRICE_DECIMALS, Decimal.ROUND_HALF_EVEN);
+    return { price, source: "broker_order", externalOrder: null };
   }
   // Not named: the caller pairs a named order with its correction, which must then be all of it.
   if (latest?.filledAvgPrice) {
