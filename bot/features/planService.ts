@@ -446,15 +446,18 @@ export async function submitCard(
   } catch (error) {
     // Nothing else hands an approved decision to the jobs: left approved, it would never run
     // while reading as on its way. Withdrawn, a job the queue took after all finds it failed.
-    const withdrawn = await failApprovedDecision(
-      db,
-      decision.id,
-      NOT_QUEUED_REASON,
-      actor,
-      deps.now(),
-    ).catch(() => null);
-    if (withdrawn === null) throw error;
-    deps.logger.error({ err: error, decisionId: decision.id }, "confirmed plan not queued");
+    let withdrawn: Decision | null;
+    try {
+      withdrawn = await failApprovedDecision(db, decision.id, NOT_QUEUED_REASON, actor, deps.now());
+    } catch {
+      throw error;
+    }
+    deps.logger.error(
+      { err: error, decisionId: decision.id, withdrawn: withdrawn !== null },
+      "confirmed plan not queued",
+    );
+    // No longer approved: a job the queue took after all has claimed it and runs it.
+    if (withdrawn === null) return { ok: true, decisionId: decision.id };
     return {
       ok: false,
       code: "NOT_QUEUED",
