@@ -798,7 +798,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     let refused: string | null = null;
     for (const entry of entries) {
       if (isTerminal(entry.order.status)) continue;
-      const brokerOrderId = entry.order.brokerOrderId;
+      let brokerOrderId = entry.order.brokerOrderId;
       if (brokerOrderId === null) {
         const found = await broker.getOrderByClientOrderId(entry.order.clientOrderId);
         if (!found.ok) {
@@ -809,7 +809,10 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
           return cancelEntry(accountId, tradeId);
         }
         await handler.handle(accountId, "poll", brokerOrderToReport(found.value, deps.now()));
-        return cancelEntry(accountId, tradeId);
+        // Cancelled by the id found, not by the one the books now hold: a status the books
+        // cannot take (done_for_day from pending_new) leaves them without it, and looking it up
+        // again would find the same, over and over, with the entry never cancelled.
+        brokerOrderId = found.value.brokerOrderId;
       }
       const cancelled = await broker.cancelOrder(brokerOrderId);
       // Refused because it is no longer open (filled or already cancelled): the order says why.
