@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { DecisionSubmitter } from "../../bot/features/planPorts";
+import { claimDecisionForExecution, findDecision } from "../../db/decisions";
 import { decisions } from "../../db/schema";
 import type { TestUser } from "../support/telegram";
 import { type PlanDesk, startPlanDesk } from "./planDesk";
@@ -72,5 +73,42 @@ describe("a confirmed plan the jobs could not be handed", () => {
     await desk.restartBot();
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(cardText()).not.toMatch(/sent for execution/);
+  });
+
+  it("answers as confirmed when a job took the decision although the hand-off failed", async () => {
+    const trader = desk.emulator.user({ userId: TRADER });
+    await answer(trader, "/plan AAPL");
+    await answer(trader, "long");
+    await answer(trader, "market");
+    await answer(trader, "185.01");
+    await answer(trader, "skip");
+    await answer(trader, "skip");
+    const card = await answer(trader, "skip");
+    const submitter = desk.deps.decisions as DecisionSubmitter;
+    let claimed = 0;
+    Object.assign(desk.deps, {
+      decisions: {
+        async submit(decisionId: number) {
+          // The queue took the job and a worker claimed it; the answer to the add was lost.
+          await claimDecisionForExecution(
+            desk.database.db,
+            decisionId,
+            "job:execute",
+            desk.deps.now(),
+          );
+          claimed = decisionId;
+          throw new Error("Command timed out");
+        },
+      } satisfies DecisionSubmitter,
+    });
+    try {
+      await trader.press(card, "Confirm");
+      await desk.idle();
+    } finally {
+      Object.assign(desk.deps, { decisions: submitter });
+    }
+    expect((await findDecision(desk.database.db, claimed))?.status).toBe("executing");
+    const text = desk.emulator.messagesIn(TRADER).find((m) => m.messageId === card.messageId)?.text;
+    expect(text).toContain(`<b>Confirmed.</b> Decision #${claimed} sent for execution`);
   });
 });
