@@ -68,7 +68,10 @@ function alertPrice<T extends z.ZodType<unknown, string | number>>(field: T) {
   return z.union([z.string(), z.number()], { error: PRICE_TYPE }).pipe(field);
 }
 
-/** The alert body (DESIGN.md, public interface). Unknown fields are kept in the stored payload. */
+/**
+ * The alert body (DESIGN.md, public interface). Unknown fields are kept in the stored payload. An
+ * optional field sent as null is taken as left out, as JSON writers commonly send a missing value.
+ */
 export const alertPayloadSchema = z
   .object({
     id: z
@@ -87,10 +90,10 @@ export const alertPayloadSchema = z
     score: scoreField,
     entry: alertPrice(tickPriceField),
     stop: alertPrice(tickPriceField),
-    target: alertPrice(tickPriceField).optional(),
+    target: alertPrice(tickPriceField).nullish(),
     // The last trade, for information: prints can be sub-penny.
-    price: alertPrice(priceField).optional(),
-    source: z.string().trim().min(1, { error: "must not be empty" }).max(100).optional(),
+    price: alertPrice(priceField).nullish(),
+    source: z.string().trim().min(1, { error: "must not be empty" }).max(100).nullish(),
     expires_at: z.iso
       .datetime({
         offset: true,
@@ -98,7 +101,7 @@ export const alertPayloadSchema = z
         error:
           "must be an ISO-8601 time with its offset, such as 2026-03-02T20:00:00Z or 2026-03-02T15:00:00-05:00",
       })
-      .optional(),
+      .nullish(),
   })
   // The side is read from the stop (below the entry: long); an alert whose stop is at the entry
   // or whose target is on the stop's side could never be approved, so it is refused here.
@@ -113,7 +116,11 @@ export const alertPayloadSchema = z
     }
     const long = alert.stop.lt(alert.entry);
     const target = alert.target;
-    if (target !== undefined && (long ? target.lte(alert.entry) : target.gte(alert.entry))) {
+    if (
+      target !== undefined &&
+      target !== null &&
+      (long ? target.lte(alert.entry) : target.gte(alert.entry))
+    ) {
       ctx.addIssue({
         code: "custom",
         path: ["target"],
@@ -300,7 +307,7 @@ export function registerAlertRoutes(app: FastifyInstance, deps: AlertRouteDeps):
       }
       const alert = parsed.data;
       const payload = json as Record<string, unknown>;
-      const expiresAt = alert.expires_at === undefined ? null : new Date(alert.expires_at);
+      const expiresAt = alert.expires_at == null ? null : new Date(alert.expires_at);
       // Stored, it would be expired unseen behind a 202 the scanner takes for delivered. A resend
       // of an alert stored in time is the same alert, answered below as before.
       if (

@@ -150,6 +150,28 @@ describe.each(TEST_DRIVERS)("POST /api/alerts (%s)", (driver) => {
     expect(response.statusCode).toBe(202);
   });
 
+  it("takes null for an optional field as the field left out", async () => {
+    const response = await signed({
+      ...ALERT,
+      id: "nulls-1",
+      target: null,
+      price: null,
+      source: null,
+      expires_at: null,
+    });
+    expect(response.statusCode).toBe(202);
+    const stored = await findAlertByExternalId(database.db, "nulls-1");
+    expect(stored).toMatchObject({
+      targetPrice: null,
+      lastPrice: null,
+      source: null,
+      expiresAt: null,
+    });
+    // A required field is still required.
+    const noEntry = await signed({ ...ALERT, id: "nulls-2", entry: null });
+    expect(noEntry.statusCode).toBe(400);
+  });
+
   it("keeps a score the sender's JSON writes with an exponent", async () => {
     const response = await post(
       '{"id":"tiny-score","symbol":"AAPL","pattern":"VCP","score":1e-7,"entry":"190.10","stop":"184.50"}',
