@@ -1,4 +1,5 @@
 import { and, desc, eq, gte, sql } from "drizzle-orm";
+import { equitiesNetOfLaterTransfers } from "../domain/tradingState";
 import type { Database } from "./database";
 import { equitySnapshots, trades } from "./schema";
 
@@ -25,13 +26,17 @@ export async function listStopOutTimes(
   return rows.flatMap((r) => (r.closedAt ? [r.closedAt.getTime()] : []));
 }
 
-/** The equities of the account's latest `days` daily snapshots, newest first. */
+/**
+ * The equities of the account's latest `days` daily snapshots, newest first, each with the net
+ * deposits of the days after it added: a withdrawal since is no drawdown, and a deposit since
+ * hides none. The newest is its raw equity (its own day's transfers are in it already).
+ */
 export async function listRecentEquities(db: Database, accountId: number, days: number) {
   const rows = await db
-    .select({ equity: equitySnapshots.equity })
+    .select({ equity: equitySnapshots.equity, netDeposits: equitySnapshots.netDeposits })
     .from(equitySnapshots)
     .where(eq(equitySnapshots.accountId, accountId))
     .orderBy(desc(equitySnapshots.tradingDay))
     .limit(Math.max(1, days));
-  return rows.map((r) => r.equity);
+  return equitiesNetOfLaterTransfers(rows);
 }
