@@ -21,6 +21,7 @@ import {
 } from "../../db/alerts";
 import { readNotificationSettings } from "../../db/userSettings";
 import { findUserByTelegramId } from "../../db/users";
+import type { AlertDeadline } from "../../domain/alertSession";
 import { ZERO } from "../../domain/money";
 import type { TradeInput } from "../../domain/planTrade";
 import type { PositionSide } from "../../domain/tick";
@@ -226,14 +227,10 @@ export const alertsFeature: BotFeature = {
       const deadline = await alertDeadlineOf(deps, alert, now);
       if (alert.status === "expired" || deadline.at <= now.getTime()) {
         await moveAlert(db, alert.id, ["received", "sent"], "expired", "system:expiry", now);
-        const text =
-          deadline.code === "ALERT_SESSION_ENDED"
-            ? alertSessionEndedText(
-                { code: deadline.code, sessionDate: deadline.sessionDate, closedAt: deadline.at },
-                alert.symbol,
-              )
-            : "Too late: this alert expired.";
-        await ctx.answerCallbackQuery({ text, show_alert: true });
+        await ctx.answerCallbackQuery({
+          text: expiredAnswer(deadline, alert.symbol),
+          show_alert: true,
+        });
         await settleAlertCopies(ctx.api, deps, alert, expiredAlertOutcome(deadline));
         return;
       }
@@ -325,12 +322,17 @@ export const alertsFeature: BotFeature = {
         return;
       }
       if (!submitted.ok) {
-        // A halt since the pricing is not someone else's decision: the alert stays open.
-        const text =
-          submitted.code === "ALERT_TAKEN"
-            ? "Someone decided first."
-            : submitted.message.slice(0, 200);
-        if (submitted.code === "ALERT_EXPIRED") {
+        // A halt since the pricing is not someone else's decision: the alert stays open. Nor is
+        // an alert that expired meanwhile (the periodic pass, at its deadline): that says so.
+        const taken = submitted.code === "ALERT_TAKEN" ? await findAlert(db, alert.id) : null;
+        const expired = submitted.code === "ALERT_EXPIRED" || taken?.status === "expired";
+        let text = submitted.message.slice(0, 200);
+        if (submitted.code === "ALERT_TAKEN") {
+          text = expired
+            ? expiredAnswer(await alertDeadlineOf(deps, alert, now), alert.symbol)
+            : "Someone decided first.";
+        }
+        if (expired) {
           // By id: the copies say why it expired, as the refusal did.
           await settleAlertCopies(ctx.api, deps, alert.id, expiredAlertOutcome(null));
         }
@@ -360,6 +362,16 @@ export const alertsFeature: BotFeature = {
     return composer;
   },
 };
+
+/** What a press of an expired alert is answered: why it expired. */
+function expiredAnswer(deadline: AlertDeadline, symbol: string): string {
+  return deadline.code === "ALERT_SESSION_ENDED"
+    ? alertSessionEndedText(
+        { code: deadline.code, sessionDate: deadline.sessionDate, closedAt: deadline.at },
+        symbol,
+      )
+    : "Too late: this alert expired.";
+}
 
 /**
  * Whether Telegram refused a message for good (the trader blocked the bot, the chat is gone):

@@ -3,7 +3,7 @@ import { alertsFeature, createAlertNotifier, settleExpiredAlerts } from "../../b
 import { cancelFeature } from "../../bot/features/cancel";
 import { createPlanFeature } from "../../bot/features/plan";
 import { startFeature } from "../../bot/features/start";
-import { type Alert, findAlert, recordAlert, recordAlertMessage } from "../../db/alerts";
+import { type Alert, findAlert, moveAlert, recordAlert, recordAlertMessage } from "../../db/alerts";
 import { changeTradingState } from "../../db/brokerAccounts";
 import { listDueDecisions } from "../../db/decisions";
 import { dec } from "../../domain/money";
@@ -412,5 +412,36 @@ describe("pattern alerts end to end", () => {
     expect(short).toHaveLength(1);
     expect(short[0]).toMatchObject({ source: "manual", alertId: null, symbol: "DIA" });
     expect((await bob.press(toBob, "Reject")).text).toBe("Rejected.");
+  });
+
+  it("says the alert expired, not that someone decided first, when it expires while the approval is priced", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "NFLX", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("NFLX");
+    const toAnn = await ann.waitForMessage({ match: "Pattern alert: NFLX" });
+    const toBob = await bob.waitForMessage({ match: "Pattern alert: NFLX" });
+    const market = desk.deps.market as NonNullable<typeof desk.deps.market>;
+    const original = market.getAccountSnapshot;
+    // The periodic pass expires the alert after the press read it, before the approval is stored.
+    (market as { getAccountSnapshot: typeof original }).getAccountSnapshot = async (...args) => {
+      const snapshot = await original.apply(market, args);
+      await moveAlert(
+        desk.database.db,
+        alert.id,
+        ["received", "sent"],
+        "expired",
+        "system:expiry",
+        desk.deps.now(),
+      );
+      return snapshot;
+    };
+    try {
+      const press = await ann.press(toAnn, "Approve");
+      expect(press).toMatchObject({ text: "Too late: this alert expired.", showAlert: true });
+      expect(await statusOf(alert)).toBe("expired");
+      const settled = await waitForText(bob, toBob, /Expired/);
+      expect(settled.buttons).toEqual([]);
+    } finally {
+      (market as { getAccountSnapshot: typeof original }).getAccountSnapshot = original;
+    }
   });
 });
