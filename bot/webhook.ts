@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { type Bot, type Context, webhookCallback } from "grammy";
 import type { Logger } from "pino";
 import { type CommandMenu, publishCommandMenus } from "./features/commandMenu";
+import { runStartHooks } from "./startHooks";
 
 /** How long a request waits for its update's handler before answering Telegram anyway. */
 export const DEFAULT_WEBHOOK_ANSWER_MS = 9_000;
@@ -31,7 +32,8 @@ export function createWebhookHandler<C extends Context>(
 
 /**
  * Identifies the bot (getMe: fails fast on a bad token), publishes the menus and tells Telegram
- * where to post updates, with the secret it must send back. Call it once the route is served.
+ * where to post updates, with the secret it must send back, then starts the features' start work
+ * (in the background). Call it once the route is served.
  */
 export async function registerBotWebhook<C extends Context>(
   bot: Bot<C>,
@@ -50,4 +52,5 @@ export async function registerBotWebhook<C extends Context>(
   }
   await bot.api.setWebhook(options.url, { secret_token: options.secret });
   logger.info({ username: bot.botInfo.username, url: options.url }, "bot webhook registered");
+  runStartHooks(bot, logger);
 }
