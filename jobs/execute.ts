@@ -423,7 +423,11 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       // Recorded by a run that may have stopped before making it durable.
       await awaitEarlierCommits(deps.db);
     }
-    if (isTerminal(entry.order.status) && entry.order.brokerOrderId === null) {
+    // Cancelled with the broker's id while this decision is still executing: a trader's cancel
+    // ended it as it was sent (or the broker confirmed this job's cancel of it, the stream
+    // storing that and its id before this run): settled as cancelled, never as a plain send.
+    const cancelledAsSent = entry.order.status === "canceled" && entry.order.brokerOrderId !== null;
+    if ((isTerminal(entry.order.status) && entry.order.brokerOrderId === null) || cancelledAsSent) {
       // Ended before it was sent (a trader's cancel while a send was being retried, or while a
       // send was in flight, which the broker may have taken all the same): nothing will send
       // it, so the decision ends here rather than wait for reconciliation.
@@ -431,7 +435,9 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       if (!sent.ok && sent.code !== "NOT_FOUND") {
         throw new Error(`entry lookup failed: ${sent.message}`);
       }
-      const endedReason = `ENTRY_${entry.order.status.toUpperCase()}: the entry ended before it was sent`;
+      const endedReason = cancelledAsSent
+        ? "ENTRY_CANCELED: the trade was cancelled as its entry was sent"
+        : `ENTRY_${entry.order.status.toUpperCase()}: the entry ended before it was sent`;
       const skipped: ExecuteResult = {
         outcome: "skipped",
         reason: `entry is ${entry.order.status}`,
