@@ -130,7 +130,7 @@ export function createCircuitBreakers(
   options: { readonly calendars?: CalendarCache } = {},
 ) {
   const { apply, checkDrawdown } = createBreakerSwitch(deps);
-  const calendars = options.calendars ?? createCalendarCache();
+  const calendars = options.calendars ?? createCalendarCache({ logger: deps.logger });
 
   /** The latest session open, or null when the calendar cannot be had (no reset then). */
   async function lastSessionOpenOf(accountId: number, at: Date): Promise<number | null> {

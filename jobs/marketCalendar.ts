@@ -2,6 +2,7 @@
  * The trading calendar from the broker, fetched once in a while per account, and the execution
  * window computed on it in New York time.
  */
+import type { Logger } from "pino";
 import type { Broker } from "../domain/broker";
 import {
   buildTradingCalendar,
@@ -16,15 +17,25 @@ const DAY_MS = 24 * 3600 * 1000;
 const CALENDAR_TTL_MS = 6 * 3600 * 1000;
 
 export interface CalendarCache {
-  /** The calendar around `now` (a week back, three weeks ahead). Throws when the broker cannot answer. */
+  /**
+   * The calendar around `now` (a week back, three weeks ahead). When the broker cannot answer a
+   * refresh, the calendar held still answers for an instant it covers; else it throws.
+   */
   get(accountId: number, broker: Broker, now: Date): Promise<TradingCalendar>;
 }
 
 /** A per-process cache of trading calendars by account. */
-export function createCalendarCache(): CalendarCache {
+export function createCalendarCache(
+  options: { readonly logger?: Pick<Logger, "warn"> } = {},
+): CalendarCache {
   const cache = new Map<
     number,
-    { readonly fetchedAt: number; readonly calendar: TradingCalendar }
+    {
+      readonly fetchedAt: number;
+      /** The start of the first day asked for: the calendar lists the sessions from it. */
+      readonly from: number;
+      readonly calendar: TradingCalendar;
+    }
   >();
   return {
     async get(accountId, broker, now) {
@@ -34,9 +45,25 @@ export function createCalendarCache(): CalendarCache {
       const start = newYorkDateOf(t - 7 * DAY_MS);
       const end = newYorkDateOf(t + 21 * DAY_MS);
       const days = await broker.getCalendar(start, end);
-      if (!days.ok) throw new Error(`trading calendar unavailable: ${days.message}`);
+      if (!days.ok) {
+        // Sessions are fixed weeks ahead: a calendar held that covers the instant still answers,
+        // so a broker blip turns into no refusal nor a guess without a calendar.
+        const covered = hit?.calendar.coversUntil;
+        if (hit && covered != null && hit.from <= t && t < covered) {
+          options.logger?.warn(
+            { accountId, fetchedAt: new Date(hit.fetchedAt).toISOString(), code: days.code },
+            `trading calendar unavailable (${days.message}); using the one fetched before`,
+          );
+          return hit.calendar;
+        }
+        throw new Error(`trading calendar unavailable: ${days.message}`);
+      }
       const calendar = buildTradingCalendar(days.value);
-      cache.set(accountId, { fetchedAt: t, calendar });
+      cache.set(accountId, {
+        fetchedAt: t,
+        from: newYorkLocalToEpochMs(start, "00:00"),
+        calendar,
+      });
       return calendar;
     },
   };
