@@ -1091,20 +1091,30 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     const chats = await recipients(accountId);
     const handled = new Set<string>();
     let notices = 0;
+    // A correction that fails (a cancel the broker keeps refusing) must not hold up the ones
+    // after it, a missing stop of another position among them: each is tried, and the run
+    // fails afterwards with the first error, to be run again.
+    let failure: unknown = null;
     for (const action of actions) {
-      notices += await applyAction(
-        accountId,
-        broker,
-        chats,
-        action,
-        located,
-        handled,
-        unknownAtRead,
-        adoptionsAtRead,
-      );
-      deps.logger.info({ accountId, action }, "reconciliation correction");
+      try {
+        notices += await applyAction(
+          accountId,
+          broker,
+          chats,
+          action,
+          located,
+          handled,
+          unknownAtRead,
+          adoptionsAtRead,
+        );
+        deps.logger.info({ accountId, action }, "reconciliation correction");
+      } catch (error) {
+        deps.logger.error({ accountId, action, err: error }, "reconciliation correction failed");
+        failure ??= error;
+      }
     }
     if (notices > 0) await deps.jobs.requestNotify("reconcile");
+    if (failure !== null) throw failure;
     return actions;
   }
 

@@ -95,11 +95,23 @@ describe("exits of a trade closed by reconciliation", () => {
     offsetMs += 120_000;
 
     // The run that finds the manual close dies right after recording it, before it asks for
-    // the trade's exits to be cancelled.
-    const dying = depsWith({
-      ...t.jobs,
-      requestProtection: () => Promise.reject(new Error("worker died")),
-    });
+    // the trade's exits to be cancelled: nothing it asks of the broker or the queues after the
+    // close goes through (a run only failing goes on with its other corrections).
+    const dying: JobDeps = {
+      ...depsWith({
+        ...t.jobs,
+        requestProtection: () => Promise.reject(new Error("worker died")),
+      }),
+      brokerFor: async () => ({
+        ...t.broker,
+        cancelOrder: async () => ({
+          ok: false,
+          code: "NETWORK",
+          message: "worker died",
+          retryable: true,
+        }),
+      }),
+    };
     const died = createReconcileProcessor(dying, { handler: createOrderReportHandler(dying) });
     await expect(died({ data: { accountId: t.accountId, reason: "test" } })).rejects.toThrow(
       "worker died",
