@@ -45,6 +45,17 @@ export async function readOrderProgress(
     if (decision.status === "executing") {
       return { line: "Cancelling: waiting for the broker's answer on the entry…", done: false };
     }
+    // Ended without a fill, not always by a cancel: the broker may have refused it after taking
+    // it, or its day ended.
+    const entries = (await listOrdersForTrade(db, record.id)).filter(
+      (entry) => entry.order.role === "ENTRY" || entry.order.role === "SLICE",
+    );
+    if (entries.some((entry) => entry.order.status === "rejected")) {
+      return { line: "<b>Entry rejected by the broker.</b> Nothing was filled.", done: true };
+    }
+    if (entries.some((entry) => entry.order.status === "expired")) {
+      return { line: "<b>Entry expired</b> at the broker, unfilled.", done: true };
+    }
     return { line: "<b>Entry cancelled.</b>", done: true };
   }
   if (trade.status === "CLOSED") {
