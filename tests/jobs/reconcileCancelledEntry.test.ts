@@ -17,6 +17,7 @@ import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
+import { createProtectProcessor } from "../../jobs/protect";
 import type { ExecutePayload } from "../../jobs/queues";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
@@ -73,11 +74,15 @@ async function outboxOf(
  * A limit entry the trader cancels while its send is on the way: the cancel ends it in the
  * books, the broker takes it (resting) and the answer is lost; the execute job then stops.
  */
-async function cancelRacedEntry(symbol: string, limit: string | null = "97.00") {
+async function cancelRacedEntry(
+  symbol: string,
+  limit: string | null = "97.00",
+  target: string | null = null,
+) {
   const handler = createOrderReportHandler(t.deps);
   const cancelling = createExecuteProcessor(t.deps, { handler });
   await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
-  const decision = await t.decide({ symbol, entry: limit, stop: "92.00", target: null });
+  const decision = await t.decide({ symbol, entry: limit, stop: "92.00", target });
   const racing: Broker = {
     ...t.broker,
     async submitOrder(request, options) {
@@ -176,5 +181,28 @@ describe("a cancelled entry the broker took, its execute job gone", () => {
     expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("ORDERED");
     const told = await outboxOf(ids, "ORDER_REJECTED");
     expect(told.map((n) => n.code)).toEqual(["CANCEL_REFUSED"]);
+  });
+
+  it("keeps one set of exits for a native bracket entry the broker filled first", async () => {
+    const symbol = TEST_SYMBOLS[18] as string;
+    const { decision } = await cancelRacedEntry(symbol, null, "110.00");
+
+    expect(await reconcileNow()).toContain("CANCEL_TOO_LATE");
+    const protect = createProtectProcessor(later, { handler: createOrderReportHandler(later) });
+    for (let round = 0; round < 5; round++) {
+      const jobs = await t.queues.protect.getJobs(["waiting", "delayed", "prioritized"]);
+      if (jobs.length === 0) break;
+      for (const job of jobs) {
+        await protect(job as Job);
+        await job.remove();
+      }
+    }
+    await reconcileNow();
+
+    expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("POSITION");
+    const open = await t.broker.listOrders({ status: "open", nested: false, limit: 500 });
+    if (!open.ok) throw new Error(open.message);
+    const stops = open.value.filter((o) => o.symbol === symbol && o.type === "stop");
+    expect(stops.map((o) => o.qty?.toFixed())).toEqual(["10"]);
   });
 });
