@@ -376,11 +376,13 @@ export const CASH_TRANSFER_ACTIVITIES: Readonly<Record<string, CashTransferKind>
   CSD: "deposit",
   CSW: "withdrawal",
   JNLC: "journal",
+  // Cash moved in or out between brokers (ACATS): signed by its direction, as a journal is.
+  ACATC: "journal",
 };
 
 /**
- * Reads a cash activity (CSD, CSW, JNLC). A deposit is counted in and a withdrawal out whatever
- * sign the broker printed; a journal keeps its sign. Booked at `created_at`, else on its `date`
+ * Reads a cash activity (CSD, CSW, JNLC, ACATC). A deposit is counted in and a withdrawal out whatever
+ * sign the broker printed; a journal (cash or between brokers) keeps its sign. Booked at `created_at`, else on its `date`
  * (midday New York, so the date is the New York one).
  */
 export function fromCashActivity(wire: trading.GetAccountActivities200ResponseInner): CashTransfer {

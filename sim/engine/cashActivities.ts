@@ -1,9 +1,16 @@
 import { newYorkParts } from "./calendar";
 import { type Dec, fmt } from "./decimal";
 
-/** The cash activity types the simulator books: deposit, withdrawal, cash journal. */
-export const CASH_ACTIVITY_TYPES = ["CSD", "CSW", "JNLC"] as const;
+/**
+ * The cash activity types the simulator books: deposit, withdrawal, cash journal, and cash moved
+ * in or out between brokers (ACATS, signed).
+ */
+export const CASH_ACTIVITY_TYPES = ["CSD", "CSW", "JNLC", "ACATC"] as const;
 export type CashActivityType = (typeof CASH_ACTIVITY_TYPES)[number];
+
+export function isCashActivityType(type: unknown): type is CashActivityType {
+  return (CASH_ACTIVITY_TYPES as readonly unknown[]).includes(type);
+}
 
 /** One cash movement booked on the account (a non-trade activity). */
 export interface CashActivity {

@@ -1,4 +1,4 @@
-import { cashActivityJson } from "../engine/cashActivities";
+import { cashActivityJson, isCashActivityType } from "../engine/cashActivities";
 import type { SimClock } from "../engine/clock";
 import { type Dec, parseDec } from "../engine/decimal";
 import type { Exchange } from "../engine/exchange";
@@ -144,8 +144,7 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
       const amount = parseDec(b.amount);
       if (!amount || amount.isZero()) return bad("amount must be a non-zero decimal");
       const type = b.type === undefined ? (amount.isNeg() ? "CSW" : "CSD") : b.type;
-      if (type !== "CSD" && type !== "CSW" && type !== "JNLC")
-        return bad("type must be CSD, CSW or JNLC");
+      if (!isCashActivityType(type)) return bad("type must be CSD, CSW, JNLC or ACATC");
       if ((type === "CSD" && amount.isNeg()) || (type === "CSW" && !amount.isNeg()))
         return bad("a deposit is positive, a withdrawal negative");
       const activity = ex.transferCash(amount, type);

@@ -2,6 +2,7 @@ import type { trading } from "@alpacahq/alpaca-trade-api";
 import { describe, expect, it } from "vitest";
 import { UnreadableBrokerResponse } from "../../../broker/alpaca/errors";
 import {
+  CASH_TRANSFER_ACTIVITIES,
   fromCashActivity,
   fromOrder,
   fromPosition,
@@ -210,6 +211,19 @@ describe("reading cash activities", () => {
     expect(read("CSW", "-250.5").amount.toFixed()).toBe("-250.5");
     expect(read("JNLC", "-75").amount.toFixed()).toBe("-75");
     expect(read("JNLC", "75")).toMatchObject({ kind: "journal", at, canceled: false });
+  });
+
+  it("counts cash moved in or out between brokers (ACATC) by its own sign", () => {
+    const at = new Date("2026-03-02T15:00:00Z");
+    const read = (net: string) =>
+      fromCashActivity(
+        wire({ id: `acatc-${net}`, activityType: "ACATC", netAmount: net, createdAt: at }),
+      );
+    expect(read("-40000")).toMatchObject({ kind: "journal", at, canceled: false });
+    expect(read("-40000").amount.toFixed()).toBe("-40000");
+    expect(read("25000.5").amount.toFixed()).toBe("25000.5");
+    // The activities asked for include it, so the day's transfers list it.
+    expect(Object.keys(CASH_TRANSFER_ACTIVITIES)).toContain("ACATC");
   });
 
   it("books one without a creation time on its New York date, and reads a canceled one", () => {
