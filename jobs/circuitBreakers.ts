@@ -40,6 +40,11 @@ export type DrawdownOutcome = "off" | "clear" | "halted" | "unchanged";
 export interface DrawdownInput {
   /** Equity now; by default the latest daily snapshot's. */
   readonly equity?: Decimal;
+  /**
+   * With `equity`: the cash moved in or out since the latest snapshot, in `equity` but in no
+   * snapshot yet (on a day without a session, the transfers since the last close).
+   */
+  readonly transfersSinceSnapshot?: Decimal;
   /** The latest session open at or before now (automatic halts from before it reset). */
   readonly lastSessionOpenAt: number | null;
   /** The account's settings, when the caller has them already. */
@@ -83,9 +88,12 @@ function createBreakerSwitch(deps: JobDeps) {
   async function checkDrawdown(accountId: number, input: DrawdownInput): Promise<DrawdownOutcome> {
     const settings = input.settings ?? (await loadKillSwitchSettings(deps.db, accountId));
     if (settings.maxDrawdownPercent === null) return "off";
-    const equities = await listRecentEquities(deps.db, accountId, settings.drawdownDays);
-    const current = input.equity ?? equities[0];
+    const recent = await listRecentEquities(deps.db, accountId, settings.drawdownDays);
+    const current = input.equity ?? recent[0];
     if (current === undefined) return "clear";
+    // Each day is weighed with the transfers after it, these too (as the snapshots' own are).
+    const since = input.equity === undefined ? undefined : input.transfersSinceSnapshot;
+    const equities = since === undefined ? recent : recent.map((e) => e.plus(since));
     const verdict = evaluateDrawdown(equities, current, settings);
     if (!verdict.tripped) return "clear";
     const now = deps.now().getTime();

@@ -8,7 +8,7 @@ import { changeTradingState, loadTradingState } from "../../db/brokerAccounts";
 import { recordEquitySnapshot } from "../../db/equitySnapshots";
 import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/killSwitchSettings";
 import { dec } from "../../domain/money";
-import { createCircuitBreakers } from "../../jobs/circuitBreakers";
+import { createCircuitBreakers, createDrawdownBreaker } from "../../jobs/circuitBreakers";
 import { createValueProcessor, type HaltCause } from "../../jobs/value";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
@@ -143,4 +143,34 @@ describe("the drawdown breaker and cash transfers", () => {
     expect(state).toMatchObject({ mode: "HALTED", setBy: "AUTO" });
     expect(state?.reason).toMatch(/^Drawdown 1\.\d\d% from the peak 10500000\.\d\d/);
   }, 60_000);
+});
+
+describe("the drawdown breaker on a day without a session", () => {
+  it("weighs the equity valued with the transfers since the last snapshot, which none holds yet", async () => {
+    await limitDrawdown("10", 1);
+    await reactivate();
+    // Friday's close, the last snapshot; on Saturday 1,500,000 is taken out and nothing is lost.
+    await snapshot("2026-03-06", "10000000");
+    const fridayOpen = Date.parse("2026-03-06T14:30:00Z");
+    const check = createDrawdownBreaker(t.deps);
+    expect(
+      await check(t.accountId, {
+        equity: dec("8500000"),
+        transfersSinceSnapshot: dec("-1500000"),
+        lastSessionOpenAt: fridayOpen,
+      }),
+    ).toBe("clear");
+    expect(await loadTradingState(t.db.db, t.accountId)).toMatchObject({ mode: "ACTIVE" });
+    // 2,000,000 paid in beside 1,500,000 lost: 15% below Friday's close with it.
+    expect(
+      await check(t.accountId, {
+        equity: dec("10500000"),
+        transfersSinceSnapshot: dec("2000000"),
+        lastSessionOpenAt: fridayOpen,
+      }),
+    ).toBe("halted");
+    expect((await loadTradingState(t.db.db, t.accountId))?.reason).toContain(
+      "Drawdown 12.50% from the peak 12000000.00",
+    );
+  });
 });
