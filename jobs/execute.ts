@@ -27,6 +27,7 @@ import {
   findDecision,
   finishDecisionExecution,
 } from "../db/decisions";
+import { readLog } from "../db/executionLog";
 import {
   awaitEarlierCommits,
   commitWithoutFlushWait,
@@ -426,7 +427,12 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
     // Cancelled with the broker's id while this decision is still executing: a trader's cancel
     // ended it as it was sent (or the broker confirmed this job's cancel of it, the stream
     // storing that and its id before this run): settled as cancelled, never as a plain send.
-    const cancelledAsSent = entry.order.status === "canceled" && entry.order.brokerOrderId !== null;
+    // Likewise one the books ended that the broker filled whole, the stream storing the fill
+    // before this run: the cancel came too late, and the trader is told so.
+    const cancelledAsSent =
+      entry.order.brokerOrderId !== null &&
+      (entry.order.status === "canceled" ||
+        (entry.order.status === "filled" && (await endedByTheBooks(entry.id))));
     if ((isTerminal(entry.order.status) && entry.order.brokerOrderId === null) || cancelledAsSent) {
       // Ended before it was sent (a trader's cancel while a send was being retried, or while a
       // send was in flight, which the broker may have taken all the same): nothing will send
@@ -576,6 +582,12 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       return settle.result();
     }
     return { outcome: "executed", decisionId, brokerOrderId: submitted.value.brokerOrderId };
+  }
+
+  /** Whether the books ended the order themselves (a trader's cancel found it unsent). */
+  async function endedByTheBooks(orderId: number): Promise<boolean> {
+    const log = await readLog(deps.db, { entity: { type: "order", id: orderId } });
+    return log.some((e) => e.event === "CANCELED" && e.source === "local");
   }
 
   /**

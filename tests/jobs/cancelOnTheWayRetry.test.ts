@@ -88,4 +88,65 @@ describe("the retry after the broker confirmed the cancel of an entry that arriv
     const kinds = rows.filter((row) => row.payload.symbol === symbol).map((row) => row.kind);
     expect(kinds).toEqual(["ORDER_CANCELED"]);
   });
+
+  it("tells the cancel came too late when the stream stored the fill of the entry before the retry", async () => {
+    const symbol = TEST_SYMBOLS[26] as string;
+    const handler = createOrderReportHandler(t.deps);
+    const cancelling = createExecuteProcessor(t.deps, { handler });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
+    const decision = await t.decide({ symbol, entry: null, quantity: "10" });
+    // The trader's cancel ends the market entry in the books on its way; the broker fills it at
+    // once and the answer is lost.
+    let raced = false;
+    const racing: Broker = {
+      ...t.broker,
+      async submitOrder(request, options) {
+        if (raced) return t.broker.submitOrder(request, options);
+        raced = true;
+        const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+        await cancelling(
+          jobOf({
+            action: "CANCEL",
+            accountId: t.accountId,
+            tradeId,
+            reason: "Cancelled from /orders",
+            requestedBy: "user:1",
+          }),
+        );
+        const sent = await t.broker.submitOrder(request, options);
+        if (!sent.ok) return sent;
+        return { ok: false, code: "NETWORK", message: "socket hang up", retryable: true };
+      },
+    };
+    const execute = createExecuteProcessor(
+      { ...t.deps, brokerFor: async () => racing },
+      { handler },
+    );
+    await expect(execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).rejects.toThrow(
+      /not sent yet/,
+    );
+    const found = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));
+    if (!found.ok) throw new Error(found.message);
+    expect(found.value.status).toBe("filled");
+    // The stream's report of the fill is stored before the job's retry.
+    await handler.handle(t.accountId, "stream", brokerOrderToReport(found.value, t.deps.now()));
+
+    expect(await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }, 1))).toMatchObject(
+      { outcome: "executed", decisionId: decision.id },
+    );
+    expect((await findDecision(t.db.db, decision.id))?.status).toBe("executed");
+    const rows = await t.db.db.select().from(notificationOutbox).orderBy(notificationOutbox.id);
+    const notices = rows
+      .filter((row) => row.payload.symbol === symbol)
+      .map((row) => ({ kind: row.kind, ...row.payload }) as Record<string, unknown>);
+    expect(notices.map((n) => n.kind).sort()).toEqual([
+      "ENTRY_SUBMITTED",
+      "ORDER_FILLED",
+      "ORDER_REJECTED",
+    ]);
+    expect(notices.find((n) => n.kind === "ORDER_REJECTED")).toMatchObject({
+      decisionId: decision.id,
+      code: "CANCEL_TOO_LATE",
+    });
+  });
 });
