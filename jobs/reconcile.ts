@@ -222,8 +222,13 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
     const clientIds = new Set([...located.values()].map((l) => l.order.clientOrderId));
     for (const record of ours) {
       const o = record.order;
-      // Legs come inside their parent; finished orders need no lookup.
-      if (record.parentOrderId !== null || isTerminal(o.status)) continue;
+      // Finished orders need no lookup. A leg usually comes inside its parent, but the broker's
+      // lists may leave it out (Alpaca lists a held stop leg neither as open nor, once its entry
+      // filled, under it): one we know by its broker id is asked for, else it would be closed in
+      // the books as unknown while it still protects the position. One without comes with its
+      // parent or not at all.
+      if (isTerminal(o.status)) continue;
+      if (record.parentOrderId !== null && o.brokerOrderId === null) continue;
       if (
         o.brokerOrderId !== null ? located.has(o.brokerOrderId) : clientIds.has(o.clientOrderId)
       ) {
