@@ -1,8 +1,9 @@
 /**
  * Reads the reconciliation needs beside the main repositories: the orders to compare with the
- * broker's (working, or changed recently enough that a missed fill may still hide in them) and
- * how many positions of a symbol were adopted before (the sequence in an adoption's client
- * order id), and the decisions still executing (settled once their execute job is gone).
+ * broker's (working, or changed recently enough that a missed fill may still hide in them, and
+ * older ones found by the broker's order ids) and how many positions of a symbol were adopted
+ * before (the sequence in an adoption's client order id), and the decisions still executing
+ * (settled once their execute job is gone).
  */
 import { and, asc, count, eq, gte, inArray, like, or, sql } from "drizzle-orm";
 import type { Database } from "./database";
