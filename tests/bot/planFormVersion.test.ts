@@ -39,6 +39,21 @@ describe("saved /plan forms across releases", () => {
 
   const formKey = () => `${desk.redis.prefix}conversation:${TRADER}`;
 
+  /**
+   * The saved form once the last update is done with it: the conversations plugin writes (or
+   * deletes) it after the handlers, which is after the bot's reply and its idle.
+   */
+  async function savedForm(expect: "saved" | "gone"): Promise<{ version: unknown[] } | null> {
+    await desk.idle();
+    for (let tries = 0; tries < 100; tries += 1) {
+      const saved = await desk.redis.redis.get(formKey());
+      if (saved !== null && expect === "saved") return JSON.parse(saved);
+      if (saved === null && expect === "gone") return null;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`the form was never ${expect}`);
+  }
+
   async function answer(user: TestUser, text: string) {
     await user.send(text);
     return user.waitForMessage({ timeoutMs: 10_000 });
@@ -47,34 +62,34 @@ describe("saved /plan forms across releases", () => {
   it("keeps a form saved by this release", async () => {
     const trader = desk.emulator.user({ userId: TRADER });
     expect((await answer(trader, "/plan")).text).toBe("Which symbol? (for example AAPL)");
-    await desk.idle();
-    const saved = JSON.parse((await desk.redis.redis.get(formKey())) ?? "null");
-    expect(saved.version[1]).toBe(FORM_STATE_VERSION);
+    const saved = await savedForm("saved");
+    expect(saved?.version[1]).toBe(FORM_STATE_VERSION);
     expect((await answer(trader, "AAPL")).text).toBe("AAPL: long or short?");
     await answer(trader, "/cancel");
+    await savedForm("gone");
   });
 
   it("closes a form saved under another version and tells the trader", async () => {
     const trader = desk.emulator.user({ userId: TRADER });
     expect((await answer(trader, "/plan")).text).toBe("Which symbol? (for example AAPL)");
     // The same form as an earlier release (version 0, the plugin's default) stored it.
-    const saved = JSON.parse((await desk.redis.redis.get(formKey())) ?? "null");
+    const saved = await savedForm("saved");
     await desk.redis.redis.set(formKey(), JSON.stringify({ ...saved, version: [0, 0] }));
     expect((await answer(trader, "AAPL")).text).toBe(FORM_CLOSED);
-    await desk.idle();
-    expect(await desk.redis.redis.get(formKey())).toBeNull();
+    expect(await savedForm("gone")).toBeNull();
     // A new form starts cleanly afterwards.
     expect((await answer(trader, "/plan AAPL")).text).toBe("AAPL: long or short?");
     await answer(trader, "/cancel");
+    await savedForm("gone");
   });
 
   it("closes a saved form that cannot be read instead of failing the chat's updates", async () => {
     const trader = desk.emulator.user({ userId: TRADER });
     await desk.redis.redis.set(formKey(), "{not json");
     expect((await answer(trader, "hello")).text).toBe(FORM_CLOSED);
-    await desk.idle();
-    expect(await desk.redis.redis.get(formKey())).toBeNull();
+    expect(await savedForm("gone")).toBeNull();
     expect((await answer(trader, "/plan AAPL")).text).toBe("AAPL: long or short?");
     await answer(trader, "/cancel");
+    await savedForm("gone");
   });
 });
