@@ -488,6 +488,23 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       }
       return settle.result();
     }
+    if (
+      resumed &&
+      entry.order.brokerOrderId !== null &&
+      !isTerminal(entry.order.status) &&
+      (await endedByTheBooks(entry.id))
+    ) {
+      // The books ended it (a trader's cancel as it was sent) and it works again only because
+      // the broker refused a cancel of it (the venue's order_cancel_rejected): the trader's
+      // cancel is carried out, or its refusal told, never taken back as a plain send.
+      const settle = settleEndedOnTheWay(
+        decision,
+        "ENTRY_CANCELED: the trade was cancelled as its entry was sent",
+        { outcome: "skipped", reason: "the trade was cancelled as its entry was sent" },
+      );
+      await cancelArrivedEntry(broker, decision.accountId, entry.order.brokerOrderId, settle);
+      return settle.result();
+    }
     const request = entryRequestFor(decision, entry.order.orderClass === "bracket");
     const submitted =
       (resumed

@@ -149,4 +149,70 @@ describe("the retry after the broker confirmed the cancel of an entry that arriv
       code: "CANCEL_TOO_LATE",
     });
   });
+
+  it("carries out the trader's cancel on the retry when the venue refused the job's first cancel", async () => {
+    const symbol = TEST_SYMBOLS[27] as string;
+    const handler = createOrderReportHandler(t.deps);
+    const cancelling = createExecuteProcessor(t.deps, { handler });
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    // The trader's cancel ends the entry in the books on its way; the broker takes it, takes the
+    // job's cancel (pending_cancel) and then its venue refuses it: the entry works on, and the
+    // stream reports order_cancel_rejected.
+    let raced = false;
+    const racing: Broker = {
+      ...t.broker,
+      async submitOrder(request, options) {
+        if (raced) return t.broker.submitOrder(request, options);
+        raced = true;
+        const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+        await cancelling(
+          jobOf({
+            action: "CANCEL",
+            accountId: t.accountId,
+            tradeId,
+            reason: "Cancelled from /orders",
+            requestedBy: "user:1",
+          }),
+        );
+        return t.broker.submitOrder(request, options);
+      },
+      async cancelOrder(brokerOrderId) {
+        return { ok: true, value: { brokerOrderId } };
+      },
+      async getOrder(brokerOrderId) {
+        const found = await t.broker.getOrder(brokerOrderId);
+        return found.ok ? { ok: true, value: { ...found.value, status: "pending_cancel" } } : found;
+      },
+    };
+    const execute = createExecuteProcessor(
+      { ...t.deps, brokerFor: async () => racing },
+      { handler },
+    );
+    await expect(execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).rejects.toThrow(
+      /not confirmed yet/,
+    );
+    const found = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));
+    if (!found.ok) throw new Error(found.message);
+    expect(found.value.status).toBe("new");
+    await handler.handle(t.accountId, "stream", {
+      ...brokerOrderToReport(found.value, t.deps.now()),
+      event: "order_cancel_rejected",
+    });
+    const tradeId = (await findTradeByDecision(t.db.db, decision.id))?.id ?? 0;
+    const [revived] = await listOrdersForTrade(t.db.db, tradeId);
+    expect(revived?.order.status).not.toBe("canceled");
+
+    // The retry, the broker answering as it is, cancels it there: the trader's cancel holds.
+    const retried = await createExecuteProcessor(t.deps, { handler })(
+      jobOf({ action: "NEW_TRADE", decisionId: decision.id }, 1),
+    );
+    expect(retried).not.toMatchObject({ outcome: "executed" });
+    const after = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));
+    expect(after.ok && after.value.status).toBe("canceled");
+    expect((await findDecision(t.db.db, decision.id))?.status).toBe("failed");
+    const rows = await t.db.db.select().from(notificationOutbox).orderBy(notificationOutbox.id);
+    const kinds = rows.filter((row) => row.payload.symbol === symbol).map((row) => row.kind);
+    expect(kinds).toEqual(["ORDER_CANCELED"]);
+  });
 });
