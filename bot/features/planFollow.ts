@@ -127,6 +127,11 @@ function unchanged(error: unknown): boolean {
 export const NO_LONGER_UPDATED =
   "<i>No longer updated here: /orders and /positions show where it stands.</i>";
 
+/** Telegram refusing an edit in a way no retry changes (a flood wait or a 5xx passes). */
+function refusedForGood(error: unknown): boolean {
+  return error instanceof GrammyError && (error.error_code === 400 || error.error_code === 403);
+}
+
 export interface FollowRequest {
   readonly chatId: number;
   readonly messageId: number;
@@ -175,6 +180,9 @@ export function followDecision(
       if (progress.done) stopped = true;
     } catch (error) {
       deps.logger.debug({ err: error, decisionId: request.decisionId }, "order progress not shown");
+      // Refused for good (the message deleted, the chat gone or upgraded, the bot blocked): trying
+      // every second would only take the chat's turns from the bot's replies.
+      if (refusedForGood(error)) stopped = true;
     }
     if (stopped) return;
     if (Date.now() >= deadline) {

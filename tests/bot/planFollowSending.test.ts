@@ -4,7 +4,7 @@
  * id. The message must not say the entry is working at the broker until the broker answered.
  */
 import type { Job } from "bullmq";
-import type { Api } from "grammy";
+import { type Api, GrammyError } from "grammy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { followDecision, readOrderProgress } from "../../bot/features/planFollow";
 import { findTradeByDecision } from "../../db/trades";
@@ -75,5 +75,37 @@ describe("a plan's message before the broker acknowledged the entry", () => {
     expect(edits.at(-1)).toBe(
       "card\nSending to the broker…\n<i>No longer updated here: /orders and /positions show where it stands.</i>",
     );
+  });
+
+  it("stops following a message Telegram refuses to edit for good", async () => {
+    const symbol = TEST_SYMBOLS[37] as string;
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    let calls = 0;
+    const api = {
+      async editMessageText() {
+        calls += 1;
+        // The trader deleted the card: each edit would be refused, one a second, for 10 minutes,
+        // each taking the chat's turn from the bot's replies.
+        throw new GrammyError(
+          "Call to 'editMessageText' failed!",
+          { ok: false, error_code: 400, description: "Bad Request: message to edit not found" },
+          "editMessageText",
+          {},
+        );
+      },
+    } as unknown as Api;
+    const stop = followDecision(
+      api,
+      { db: t.db.db, logger: t.deps.logger },
+      { chatId: 1, messageId: 1, decisionId: decision.id, render: (line) => line },
+      { intervalMs: 20, maxMs: 60_000 },
+    );
+    try {
+      await waitFor(async () => calls > 0, 5_000, "the first edit");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(calls).toBe(1);
+    } finally {
+      stop();
+    }
   });
 });
