@@ -235,6 +235,20 @@ export interface OrphanExitFound {
   readonly role: Order["role"];
 }
 
+/**
+ * An entry the books ended as cancelled before the broker had it (no broker id) that the broker
+ * works all the same (its send won the race with the trader's cancel, and nothing carried the
+ * cancel there): cancel it at the broker, as the trader asked, before it fills.
+ */
+export interface CancelledEntryWorking {
+  readonly code: "CANCELLED_ENTRY_WORKING";
+  readonly orderId: number;
+  readonly tradeId: number | null;
+  readonly symbol: string;
+  readonly brokerOrderId: string;
+  readonly clientOrderId: string;
+}
+
 /** A working order at the broker that is not ours (placed by hand): reported once. */
 export interface ExternalOrderFound {
   readonly code: "EXTERNAL_ORDER_FOUND";
@@ -257,6 +271,7 @@ export type ReconciliationAction =
   | PositionAdopted
   | StopMissing
   | OrphanExitFound
+  | CancelledEntryWorking
   | ExternalOrderFound;
 
 export type ReconciliationCode = ReconciliationAction["code"];
@@ -482,6 +497,8 @@ function bestKnownPrice(
  *   get as far as cancelling its exits.
  * - An open position (not touched above, older than the grace period) whose live stops, with
  *   the desk's closes working for it, cover less than all of it: STOP_MISSING.
+ * - An entry the books ended unsent (cancelled, no broker id) that the broker works, past the
+ *   grace period: CANCELLED_ENTRY_WORKING (cancelled there).
  * - A working broker order that is not ours: EXTERNAL_ORDER_FOUND.
  */
 export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
@@ -748,6 +765,30 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
         quantity,
         coveredQuantity: covered,
         lastStopOrderId,
+      });
+    }
+  }
+
+  // Entries the books ended unsent that the broker works: past the grace period (the execute
+  // job cancels one it finds arrived on its own), they are cancelled there.
+  for (const k of input.orders) {
+    const broker = matched.get(k.id);
+    const ours = k.order;
+    if (
+      broker !== undefined &&
+      (ours.role === "ENTRY" || ours.role === "SLICE") &&
+      ours.status === "canceled" &&
+      ours.brokerOrderId === null &&
+      isOpenAtBroker(broker) &&
+      input.now - k.createdAt >= input.graceMs
+    ) {
+      actions.push({
+        code: "CANCELLED_ENTRY_WORKING",
+        orderId: k.id,
+        tradeId: k.tradeId,
+        symbol: ours.symbol,
+        brokerOrderId: broker.brokerOrderId,
+        clientOrderId: ours.clientOrderId,
       });
     }
   }

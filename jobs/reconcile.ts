@@ -16,7 +16,8 @@
  * - An unknown broker position is adopted (jobs/adoption.ts: a trade without a decision, its
  *   entry filled at the broker's average, as a /close of such a position adopts it too) and
  *   handed to the protect job; a position without a live stop is handed to the protect job for
- *   repair.
+ *   repair. An entry cancelled in the books before the broker had it, which the broker works
+ *   all the same, is cancelled there.
  * - A decision still `executing` whose execute job is gone (failed for good, or lost) is settled
  *   first (`settleStalledExecution`): executed when its entry is at the broker (the trader told
  *   with the ENTRY_SUBMITTED notice the execute job would have written, then followed as any
@@ -681,6 +682,36 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
               entity: "order",
               entityId: action.orderId,
               orderId: action.orderId,
+              details: { ...action },
+            },
+            at,
+          ),
+        );
+      }
+      case "CANCELLED_ENTRY_WORKING": {
+        const cancelled = await broker.cancelOrder(action.brokerOrderId);
+        if (!cancelled.ok && cancelled.code !== "NOT_FOUND" && cancelled.code !== "INVALID") {
+          throw new Error(
+            `cancel of cancelled entry ${action.brokerOrderId} failed: ${cancelled.message}`,
+          );
+        }
+        // What the broker shows now (a fill it had first lands on the trade as a late fill).
+        const after = await broker.getOrder(action.brokerOrderId);
+        if (after.ok) await handler.handle(accountId, "poll", brokerOrderToReport(after.value, at));
+        return inLock(accountId, action.symbol, (tx) =>
+          incident(
+            tx,
+            accountId,
+            chats,
+            `cancelled-working-${action.orderId}`,
+            action.symbol,
+            action.code,
+            `Entry ${action.clientOrderId} (${action.symbol}), cancelled in the desk before it reached the broker, was working there all the same; cancelled at the broker.`,
+            {
+              entity: "order",
+              entityId: action.orderId,
+              orderId: action.orderId,
+              tradeId: action.tradeId,
               details: { ...action },
             },
             at,

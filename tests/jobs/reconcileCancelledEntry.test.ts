@@ -9,6 +9,7 @@ import type { Job } from "bullmq";
 import { and, eq, or, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findDecision } from "../../db/decisions";
+import { applyOrderUpdate } from "../../db/orderEvents";
 import { findOrderByClientOrderId } from "../../db/orders";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
@@ -20,6 +21,7 @@ import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor } from "../../jobs/protect";
 import type { ExecutePayload } from "../../jobs/queues";
 import { createReconcileProcessor } from "../../jobs/reconcile";
+import { sendEntryUnheard } from "./entrySent";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
 let t: Lifecycle;
@@ -204,5 +206,37 @@ describe("a cancelled entry the broker took, its execute job gone", () => {
     if (!open.ok) throw new Error(open.message);
     const stops = open.value.filter((o) => o.symbol === symbol && o.type === "stop");
     expect(stops.map((o) => o.qty?.toFixed())).toEqual(["10"]);
+  });
+
+  it("cancels at the broker an entry cancelled in the books before it arrived, whatever settled its decision", async () => {
+    const symbol = TEST_SYMBOLS[20] as string;
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
+    // The entry was ended unsent in the books, and the broker took it all the same: no job is
+    // left to carry the cancel there (its decision settled, by an earlier run or an older desk).
+    const { recorded, brokerOrder } = await sendEntryUnheard(t, {
+      symbol,
+      quantity: "10",
+      limit: "97.00",
+      idPrefix: "ended",
+    });
+    const ended = await applyOrderUpdate(
+      t.db.db,
+      { orderId: recorded.entry.id },
+      { event: "canceled", at: t.deps.now().toISOString() },
+      { source: "local", recordedAt: t.deps.now() },
+    );
+    expect(ended.ok && ended.value.record.order.brokerOrderId).toBeNull();
+
+    expect(await reconcileNow()).toContain("CANCELLED_ENTRY_WORKING");
+
+    const atBroker = await t.broker.getOrder(brokerOrder.brokerOrderId);
+    if (!atBroker.ok) throw new Error(atBroker.message);
+    expect(atBroker.value.status).toBe("canceled");
+    await t.sim.control("/sim/quotes", { symbol, bid: "96.00", ask: "96.02" });
+    expect((await t.broker.getPosition(symbol)).ok).toBe(false);
+    expect((await findTradeByDecision(t.db.db, recorded.trade.decisionId ?? 0))?.trade.status).toBe(
+      "CANCELLED",
+    );
+    expect(await reconcileNow()).not.toContain("CANCELLED_ENTRY_WORKING");
   });
 });
