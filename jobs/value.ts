@@ -496,7 +496,8 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     // the same day stores neither: the day's snapshot keeps the newer (its row lock orders the
     // two), and its older equity beside the newer one's transfers would mislead the same way.
     const netDeposits = deposits.amount;
-    await deps.db.transaction(async (tx) => {
+    const noSession = calendar !== null && session === null;
+    const superseded = await deps.db.transaction(async (tx) => {
       // On a day without a session (weekend, holiday) the last trading day's snapshot stands as
       // it closed: nothing traded since, and the broker's previous close has become that day's own.
       if (calendar === null || session !== null) {
@@ -512,7 +513,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
           openPositions: positionCount,
           takenAt: at,
         });
-        if (held.takenAt.getTime() > at.getTime()) return;
+        if (held.takenAt.getTime() > at.getTime()) return true;
       }
       await recordAccountSync(
         tx,
@@ -525,13 +526,20 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
         },
         at,
       );
+      return false;
     });
     await dailyLoss({ accountId, evaluation, tradingDay, lastSessionOpenAt, at });
     // After the daily-loss rule, so an automatic halt from an earlier session has been reset.
-    const drawdown = await checkDrawdown(accountId, {
-      equity: account.equity,
-      lastSessionOpenAt,
-    });
+    // A valuation a newer one of the day superseded weighs nothing: the day's snapshot holds the
+    // newer one's transfers, which its older equity may not include. On a day without a session
+    // no snapshot holds the transfers since the last close: they come with the equity.
+    const drawdown = superseded
+      ? "unchanged"
+      : await checkDrawdown(accountId, {
+          equity: account.equity,
+          ...(noSession ? { transfersSinceSnapshot: netDeposits } : {}),
+          lastSessionOpenAt,
+        });
     if (drawdown === "halted") await onHalted(accountId, "drawdown");
     const pnl = dailyPnlOf(account.equity, lastEquity).amount;
     return {

@@ -10,6 +10,7 @@ import { DEFAULT_KILL_SWITCH_SETTINGS, saveKillSwitchSettings } from "../../db/k
 import { dec } from "../../domain/money";
 import { createCircuitBreakers, createDrawdownBreaker } from "../../jobs/circuitBreakers";
 import { createValueProcessor, type HaltCause } from "../../jobs/value";
+import { MARKET_OPEN_TIME } from "../support/simulator";
 import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
@@ -145,6 +146,37 @@ describe("the drawdown breaker and cash transfers", () => {
   }, 60_000);
 });
 
+describe("a valuation a newer one of the day superseded", () => {
+  it("does not weigh its older equity against the newer one's transfers", async () => {
+    await limitDrawdown("10", 1);
+    await reactivate();
+    const account = await t.broker.getAccount();
+    if (!account.ok) throw new Error(account.message);
+    const equity = account.value.equity;
+    const today = "2026-03-02";
+    await snapshot("2026-02-27", equity.toFixed());
+    // A newer valuation stored today's figures with 20% paid in since this one read the account.
+    const deposit = equity.times("0.2");
+    await recordEquitySnapshot(t.db.db, {
+      accountId: t.accountId,
+      tradingDay: today,
+      equity: equity.plus(deposit),
+      previousCloseEquity: equity,
+      cash: equity.plus(deposit),
+      netDeposits: deposit,
+      realizedPnl: dec(0),
+      unrealizedPnl: dec(0),
+      openPositions: 0,
+      takenAt: new Date(t.deps.now().getTime() + 3600_000),
+    });
+    const { value, halts } = valueRecordingHalts();
+    const result = await value({ data: { accountId: t.accountId } });
+    expect(result.drawdown).not.toBe("halted");
+    expect(halts).toEqual([]);
+    expect(await loadTradingState(t.db.db, t.accountId)).toMatchObject({ mode: "ACTIVE" });
+  });
+});
+
 describe("the drawdown breaker on a day without a session", () => {
   it("weighs the equity valued with the transfers since the last snapshot, which none holds yet", async () => {
     await limitDrawdown("10", 1);
@@ -172,5 +204,38 @@ describe("the drawdown breaker on a day without a session", () => {
     expect((await loadTradingState(t.db.db, t.accountId))?.reason).toContain(
       "Drawdown 12.50% from the peak 12000000.00",
     );
+  });
+});
+
+describe("a valuation on a day without a session", () => {
+  it("does not halt on a withdrawal larger than the drawdown limit", async () => {
+    await limitDrawdown("10", 1);
+    await reactivate();
+    const account = await t.broker.getAccount();
+    if (!account.ok) throw new Error(account.message);
+    // Friday's close holds the account as it stands; on Saturday 15% of it is taken out.
+    await snapshot("2026-03-06", account.value.equity.toFixed());
+    const saturday = "2026-03-07T15:00:00Z";
+    await t.sim.control("/sim/clock", { time: saturday });
+    try {
+      await t.sim.control("/sim/cash", {
+        amount: account.value.equity.times("-0.15").toFixed(2),
+      });
+      const halts: HaltCause[] = [];
+      const value = createValueProcessor(
+        { ...t.deps, now: () => new Date(saturday) },
+        {
+          onHalted: async (_accountId, cause) => {
+            halts.push(cause);
+          },
+        },
+      );
+      const result = await value({ data: { accountId: t.accountId } });
+      expect(result.drawdown).toBe("clear");
+      expect(halts).toEqual([]);
+      expect(await loadTradingState(t.db.db, t.accountId)).toMatchObject({ mode: "ACTIVE" });
+    } finally {
+      await t.sim.control("/sim/clock", { time: MARKET_OPEN_TIME });
+    }
   });
 });
