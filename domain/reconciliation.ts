@@ -1,7 +1,7 @@
 import type { BrokerOrder, BrokerPosition } from "./broker";
 import { Decimal, minDecimal, ZERO } from "./money";
 import type { Order, OrderSide, OrderStatus } from "./order";
-import { isTerminal, remainingQuantity } from "./orderStateMachine";
+import { canTransition, isTerminal, remainingQuantity } from "./orderStateMachine";
 import { averageEntryPrice, type Position, signedFillQuantity } from "./position";
 import type { PositionSide } from "./tick";
 
@@ -485,6 +485,8 @@ function bestKnownPrice(
  * Rules:
  * - A broker order with more filled than ours: MISSED_FILL_INFERRED for the difference at the
  *   implied price (FILL_PRICE_UNKNOWN without a broker average); with less: FILL_EXCEEDS_BROKER.
+ *   None for an order the books ended expired, replaced or rejected (it takes no fill): its
+ *   shares show as a position difference (adopted, or the position resized).
  * - A broker status we missed (acknowledged, canceled, expired, rejected, replaced):
  *   ORDER_STATUS_SYNCED.
  * - Our working order absent at the broker past the grace period: ORDER_UNKNOWN_AT_BROKER.
@@ -540,7 +542,11 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
     }
     liveAtBroker.set(k.id, isOpenAtBroker(broker));
     const missing = broker.filledQty.minus(ours.filledQuantity);
-    if (missing.gt(ZERO)) {
+    // An order ended expired, replaced or rejected in the books takes no fill (the state machine
+    // refuses it): inferring one would count shares that never reach the books, and hide them
+    // from the position check. Left out, the broker's shares are adopted (or the position
+    // resized) and protected below.
+    if (missing.gt(ZERO) && canTransition(ours.status, "filled")) {
       if (broker.filledAvgPrice === null || broker.filledAvgPrice.lte(ZERO)) {
         actions.push({
           code: "FILL_PRICE_UNKNOWN",

@@ -1,0 +1,96 @@
+/**
+ * Reconciliation of an order whose status in the books can take no fill (ended rejected or
+ * expired) that the broker filled all the same. Run in this process against real PostgreSQL
+ * and the simulator.
+ */
+import { and, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applyOrderUpdate } from "../../db/orderEvents";
+import { findOrderByClientOrderId } from "../../db/orders";
+import { findPosition } from "../../db/positions";
+import { notificationOutbox } from "../../db/schema";
+import { createJobDeps, type JobDeps } from "../../jobs/context";
+import { createOrderReportHandler } from "../../jobs/orderReports";
+import { createReconcileProcessor } from "../../jobs/reconcile";
+import { sendEntryUnheard } from "./entrySent";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+
+let t: Lifecycle;
+/** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
+let later: JobDeps;
+
+beforeAll(async () => {
+  t = await openLifecycle("reconcile-terminal-fill");
+  later = createJobDeps({
+    db: t.db.db,
+    brokerFor: () => t.broker,
+    now: () => new Date(t.deps.now().getTime() + 120_000),
+    logger: t.deps.logger,
+    jobs: t.jobs,
+  });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function reconcileNow(): Promise<string[]> {
+  const reconcile = createReconcileProcessor(later, { handler: createOrderReportHandler(later) });
+  const result = await reconcile({ data: { accountId: t.accountId, reason: "test" } });
+  return [...result.actions];
+}
+
+async function incidentsOf(symbol: string): Promise<string[]> {
+  const rows = await t.db.db
+    .select()
+    .from(notificationOutbox)
+    .where(and(eq(notificationOutbox.kind, "RECONCILIATION_INCIDENT")));
+  return rows
+    .map((r) => r.payload)
+    .filter((p) => p.symbol === symbol)
+    .map((p) => String(p.incident));
+}
+
+describe("a fill at the broker on an order the books ended rejected or expired", () => {
+  const cases = [
+    { ending: "denied", status: "rejected", symbol: TEST_SYMBOLS[30] as string },
+    { ending: "expired", status: "expired", symbol: TEST_SYMBOLS[31] as string },
+  ] as const;
+  for (const { ending, status, symbol } of cases) {
+    it(`books the broker's shares when the entry was ${status} in the books, and protects them`, async () => {
+      await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
+      const { recorded, brokerOrder } = await sendEntryUnheard(t, {
+        symbol,
+        quantity: "10",
+        limit: "97.00",
+        idPrefix: `ended-${status}`,
+      });
+      const at = t.deps.now().toISOString();
+      const ended = await applyOrderUpdate(
+        t.db.db,
+        { orderId: recorded.entry.id },
+        ending === "denied"
+          ? { event: "denied", at, reason: "never sent" }
+          : { event: "expired", at },
+        { source: "local", recordedAt: t.deps.now() },
+      );
+      expect(ended.ok && ended.value.record.order.status).toBe(status);
+      // The send landed late and fills at the broker.
+      await t.sim.control("/sim/quotes", { symbol, bid: "96.00", ask: "96.02" });
+      const filled = await t.broker.getOrder(brokerOrder.brokerOrderId);
+      expect(filled.ok && filled.value.status).toBe("filled");
+
+      const actions = await reconcileNow();
+      expect(actions).toContain("POSITION_ADOPTED");
+
+      const position = await findPosition(t.db.db, t.accountId, symbol);
+      expect(position?.position.quantity.toFixed()).toBe("10");
+      const protect = await t.queues.protect.getJobs(["waiting", "delayed", "prioritized"]);
+      expect(protect.map((j) => j.data.tradeId)).toContain(position?.tradeId);
+      expect(await incidentsOf(symbol)).toContain("POSITION_ADOPTED");
+      // The books' entry keeps its status; a second run finds the books as the broker's.
+      const entry = await findOrderByClientOrderId(t.db.db, recorded.entry.order.clientOrderId);
+      expect(entry?.order.status).toBe(status);
+      expect(await reconcileNow()).not.toContain("POSITION_ADOPTED");
+    });
+  }
+});
