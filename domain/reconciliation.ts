@@ -1,7 +1,12 @@
 import type { BrokerOrder, BrokerPosition } from "./broker";
 import { Decimal, minDecimal, ZERO } from "./money";
 import type { Order, OrderSide, OrderStatus } from "./order";
-import { canTransition, isTerminal, remainingQuantity } from "./orderStateMachine";
+import {
+  canTransition,
+  isPendingRequest,
+  isTerminal,
+  remainingQuantity,
+} from "./orderStateMachine";
 import { averageEntryPrice, type Position, signedFillQuantity } from "./position";
 import type { PositionSide } from "./tick";
 
@@ -488,7 +493,8 @@ function bestKnownPrice(
  *   None for an order the books ended expired, replaced or rejected (it takes no fill): its
  *   shares show as a position difference (adopted, or the position resized).
  * - A broker status we missed (acknowledged, canceled, expired, rejected, replaced):
- *   ORDER_STATUS_SYNCED.
+ *   ORDER_STATUS_SYNCED; also the working status (new, accepted) of an order whose cancel or
+ *   replace is pending in the books past the grace period (the broker refused it).
  * - Our working order absent at the broker past the grace period: ORDER_UNKNOWN_AT_BROKER.
  * - Positions, after the inferred fills: ours but not the broker's -> MANUAL_CLOSE_FOUND at the
  *   best known price (and ORPHAN_EXIT_FOUND for exits still working); the broker's but not ours ->
@@ -595,9 +601,15 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
     }
     const to = syncedStatusOf(broker.status);
     const acknowledges = (to === "new" || to === "accepted") && ours.status === "pending_new";
+    // A cancel or replace the broker still works the order after, past the grace period, was
+    // refused (or never arrived): the books restore the working status the broker shows.
+    const refused =
+      (to === "new" || to === "accepted") &&
+      isPendingRequest(ours.status) &&
+      input.now - Date.parse(ours.updatedAt) >= input.graceMs;
     const ends = to !== null && to !== "new" && to !== "accepted" && !isTerminal(ours.status);
     const describable = to !== "replaced" || broker.replacedBy !== null;
-    if (to !== null && to !== ours.status && (acknowledges || ends) && describable) {
+    if (to !== null && to !== ours.status && (acknowledges || refused || ends) && describable) {
       statuses.push({
         code: "ORDER_STATUS_SYNCED",
         orderId: k.id,

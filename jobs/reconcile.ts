@@ -573,7 +573,9 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
         const detail =
           action.code === "MISSED_FILL_INFERRED"
             ? `A fill of ${action.quantity.toFixed()} ${action.symbol} (${action.role.toLowerCase().replace("_", " ")}) at ${action.price.toFixed()} was missed; applied from the broker's order.`
-            : `Order ${action.brokerOrderId} (${action.symbol}) is ${action.to} at the broker; the desk had it ${action.from}.`;
+            : action.from === "pending_cancel" || action.from === "pending_replace"
+              ? `Order ${action.brokerOrderId} (${action.symbol}) is still ${action.to} at the broker: its ${action.from === "pending_cancel" ? "cancel" : "replace"} was not carried out, and it keeps working.`
+              : `Order ${action.brokerOrderId} (${action.symbol}) is ${action.to} at the broker; the desk had it ${action.from}.`;
         const report = brokerOrderToReport(top, at);
         const alreadyHandled = handled.has(top.brokerOrderId);
         handled.add(top.brokerOrderId);
@@ -589,10 +591,13 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
               details: { ...action },
               occurredAt: at,
             });
-            // An acknowledgement we missed is bookkeeping, not news for the trader.
+            // An acknowledgement we missed is bookkeeping, not news for the trader; a cancel or
+            // replace the broker did not carry out is.
             if (
               action.code === "ORDER_STATUS_SYNCED" &&
-              (action.to === "new" || action.to === "accepted")
+              (action.to === "new" || action.to === "accepted") &&
+              action.from !== "pending_cancel" &&
+              action.from !== "pending_replace"
             ) {
               return [];
             }
