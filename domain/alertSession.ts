@@ -6,22 +6,6 @@
 import type { TradingCalendar, TradingSession } from "./calendar";
 
 /**
- * No session opens within this long of the moment an alert is received: the shortest break
- * between a close and the next open is 17.5 hours (16:00 to 09:30). A younger alert is within its
- * own session or the market is closed, so its session need not be looked up.
- */
-export const ALERT_SESSION_CHECK_AGE_MS = 12 * 60 * 60_000;
-
-/** An alert that can no longer be approved: its session closed before its own expiry. */
-export interface AlertSessionEnded {
-  readonly code: "ALERT_SESSION_ENDED";
-  /** The trading date (`YYYY-MM-DD`, New York) of the session the alert was issued for. */
-  readonly sessionDate: string;
-  /** That session's close, epoch ms. */
-  readonly closedAt: number;
-}
-
-/**
  * The session an alert received at `receivedAt` (epoch ms) is for: the one in progress, else the
  * next one to open; null when the calendar does not reach it.
  */
@@ -30,22 +14,6 @@ export function alertSessionOf(
   receivedAt: number,
 ): TradingSession | null {
   return calendar.sessions.find((session) => session.closeAt > receivedAt) ?? null;
-}
-
-/**
- * Whether an alert's session has closed at `now` (epoch ms): the alert's approvability is capped
- * at the close of the session it was issued for. Null while that session lasts, or when the
- * calendar does not reach it (the alert's own expiry then rules alone). Its own expiry, when
- * earlier, is checked apart and keeps its own answer.
- */
-export function alertSessionEnded(
-  calendar: TradingCalendar,
-  receivedAt: number,
-  now: number,
-): AlertSessionEnded | null {
-  const session = alertSessionOf(calendar, receivedAt);
-  if (session === null || now < session.closeAt) return null;
-  return { code: "ALERT_SESSION_ENDED", sessionDate: session.date, closedAt: session.closeAt };
 }
 
 /**

@@ -366,10 +366,7 @@ export const alertsFeature: BotFeature = {
 /** What a press of an expired alert is answered: why it expired. */
 function expiredAnswer(deadline: AlertDeadline, symbol: string): string {
   return deadline.code === "ALERT_SESSION_ENDED"
-    ? alertSessionEndedText(
-        { code: deadline.code, sessionDate: deadline.sessionDate, closedAt: deadline.at },
-        symbol,
-      )
+    ? alertSessionEndedText(deadline.sessionDate, symbol)
     : "Too late: this alert expired.";
 }
 

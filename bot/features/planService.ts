@@ -8,7 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { findAccountForUser } from "../../db/accountOfUser";
-import { type Alert, findAlert, moveAlert } from "../../db/alerts";
+import { findAlert, moveAlert } from "../../db/alerts";
 import { loadTradingState, tradingStateOf } from "../../db/brokerAccounts";
 import {
   createDecision,
@@ -22,18 +22,13 @@ import {
 import { loadRiskLimits } from "../../db/riskLimits";
 import { listTrades } from "../../db/trades";
 import { findUserByTelegramId } from "../../db/users";
-import {
-  ALERT_SESSION_CHECK_AGE_MS,
-  type AlertSessionEnded,
-  alertSessionEnded,
-} from "../../domain/alertSession";
 import { Decimal, ZERO } from "../../domain/money";
 import { planTrade, type TradeInput } from "../../domain/planTrade";
 import type { KellyInputs } from "../../domain/sizing";
 import { allowsOrder } from "../../domain/tradingState";
 import type { BotDeps } from "../feature";
 import { type PlanCardModel, toPlanCardModel } from "../views/planCard";
-import { alertExpiry } from "./planPorts";
+import { alertDeadlineOf } from "./alertDeadline";
 
 /** Closed trades half Kelly needs before it trusts a win rate. */
 const KELLY_MIN_TRADES = 10;
@@ -220,34 +215,6 @@ export async function cancelCard(
   }
 }
 
-/**
- * Whether the session an alert was issued for has closed (an alert is never approved on a later
- * session's prices, whatever its own expiry): read from the desk's trading calendar in the
- * account's snapshot. Null while it lasts, and when the calendar cannot be read (the pricing
- * that follows then answers why).
- */
-export async function sessionEndedFor(
-  deps: BotDeps,
-  telegramUserId: number,
-  alert: Alert,
-  now: Date,
-): Promise<AlertSessionEnded | null> {
-  const { db, market } = deps;
-  if (db === undefined || market === undefined) return null;
-  // A younger alert cannot meet a later session: no broker read for it.
-  if (now.getTime() - alert.receivedAt.getTime() < ALERT_SESSION_CHECK_AGE_MS) return null;
-  try {
-    const account = await findAccountForUser(db, telegramUserId);
-    if (account === null) return null;
-    const snapshot = await market.getAccountSnapshot(account.id, [alert.symbol]);
-    if (!("calendar" in snapshot.market)) return null;
-    return alertSessionEnded(snapshot.market.calendar, alert.receivedAt.getTime(), now.getTime());
-  } catch (error) {
-    deps.logger.warn({ err: error, alertId: alert.externalId }, "alert's session not checked");
-    return null;
-  }
-}
-
 /** A trading date (`YYYY-MM-DD`) as traders read it: `Mon, Mar 2`. */
 export function sessionDateText(date: string): string {
   return new Intl.DateTimeFormat("en-US", {
@@ -258,9 +225,12 @@ export function sessionDateText(date: string): string {
   }).format(new Date(`${date}T00:00:00Z`));
 }
 
-/** What a trader is told when an alert's session has closed: why, and how to plan it anew. */
-export function alertSessionEndedText(ended: AlertSessionEnded, symbol: string): string {
-  return `Too late: this alert was for the session of ${sessionDateText(ended.sessionDate)}, which has closed; it is not approved on a later session's prices. /plan ${symbol} plans the trade anew.`;
+/**
+ * What a trader is told when the session an alert was issued for (its trading date) has closed:
+ * why, and how to plan it anew.
+ */
+export function alertSessionEndedText(sessionDate: string, symbol: string): string {
+  return `Too late: this alert was for the session of ${sessionDateText(sessionDate)}, which has closed; it is not approved on a later session's prices. /plan ${symbol} plans the trade anew.`;
 }
 
 /** Prices a trade for the account the user trades: the plan card with every violation. */
@@ -379,25 +349,20 @@ export async function submitCard(
     };
   }
   if (alertId !== undefined) {
-    // An adjusted plan can be confirmed long after the alert's press: its expiry still holds.
+    // An adjusted plan can be confirmed long after the alert's press: its deadline still holds,
+    // the close of its session included (a plan opened before the close and confirmed after it
+    // would trade the alert's levels in a market they were not set for).
     const alert = await findAlert(db, alertId);
-    if (alert !== null && alertExpiry(alert, deps).getTime() <= at.getTime()) {
+    const deadline = alert === null ? null : await alertDeadlineOf(deps, alert, at);
+    if (deadline !== null && deadline.at <= at.getTime()) {
       await moveAlert(db, alertId, ["received", "sent"], "expired", "system:expiry", at);
       return {
         ok: false,
         code: "ALERT_EXPIRED",
-        message: `Too late: this alert expired. /plan ${card.symbol} plans the trade on its own.`,
-      };
-    }
-    // Nor is it taken on a later session's prices: a plan opened before the close and confirmed
-    // after it would trade the alert's levels in a market they were not set for.
-    const ended = alert === null ? null : await sessionEndedFor(deps, telegramUserId, alert, at);
-    if (ended !== null) {
-      await moveAlert(db, alertId, ["received", "sent"], "expired", "system:expiry", at);
-      return {
-        ok: false,
-        code: "ALERT_EXPIRED",
-        message: alertSessionEndedText(ended, card.symbol),
+        message:
+          deadline.code === "ALERT_SESSION_ENDED"
+            ? alertSessionEndedText(deadline.sessionDate, card.symbol)
+            : `Too late: this alert expired. /plan ${card.symbol} plans the trade on its own.`,
       };
     }
   }

@@ -126,6 +126,26 @@ describe("an adjusted alert's plan across the close", () => {
     expect(settled.buttons).toEqual([]);
   });
 
+  it("refuses the Confirm of a plan opened before the close and pressed just after it", async () => {
+    // Monday 15:05 New York: the alert comes in an hour before the close.
+    await advance(5.5 * HOUR_MS);
+    await quote("NVDA");
+    const alert = await deliver("NVDA");
+    const toAnn = await ann.waitForMessage({ match: "Pattern alert: NVDA" });
+    await ann.press(toAnn, "Adjust");
+    const card = await ann.waitForMessage({ match: "Plan: NVDA" });
+
+    // 16:05, an hour on: the session the alert was for has closed.
+    await advance(HOUR_MS);
+    await ann.press(card, "Confirm");
+    const refused = await waitForText(ann, card, /Not sent/);
+    expect(refused.text).toContain(
+      "Too late: this alert was for the session of Mon, Mar 2, which has closed",
+    );
+    expect((await findAlert(desk.database.db, alert.id))?.status).toBe("expired");
+    expect(await decisionsOf(alert)).toEqual([]);
+  });
+
   it("confirms next morning the plan of an alert issued the evening before, for that session", async () => {
     // Monday 18:00 New York, after the close: the alert is for Tuesday's session.
     await advance(8.5 * HOUR_MS);
