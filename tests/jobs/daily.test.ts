@@ -401,8 +401,9 @@ describe("daily jobs", () => {
       { ...DEFAULT_KILL_SWITCH_SETTINGS, maxDrawdownPercent: dec("5"), drawdownDays: 5 },
       new Date("2026-03-06T15:00:00Z"),
     );
-    // Halted by the drawdown breaker on Friday; Monday's pre-market equity is 6% below the
-    // recent peak of about 10,000,000, with no loss on the day itself.
+    // Halted by the drawdown breaker on Friday; Monday's pre-market equity is 6.25% below the
+    // recent peak of about 10,000,000 less the 400,000 taken out on Friday (9,600,000), with no
+    // loss on the day itself.
     await setState(t.accountId, {
       mode: "HALTED",
       setBy: "AUTO",
@@ -413,10 +414,10 @@ describe("daily jobs", () => {
       t.db.db,
       t.accountId,
       {
-        equity: dec("9400000"),
-        lastEquity: dec("9400000"),
-        cash: dec("9400000"),
-        buyingPower: dec("9400000"),
+        equity: dec("9000000"),
+        lastEquity: dec("9000000"),
+        cash: dec("9000000"),
+        buyingPower: dec("9000000"),
       },
       new Date("2026-03-09T13:25:00Z"),
     );
