@@ -509,6 +509,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         decisions: { submit: (decisionId: number) => jobs.executeDecision(decisionId) },
         trading: createTradingRequests(jobs, killSwitch),
         dailyLossAllowsResume: createDailyLossResumeCheck({ db, now, broker, logger }),
+        executionWindow: config.execution.window,
         // Open /plan forms survive a restart of the bot when they are kept in Redis; the sandbox
         // without Redis keeps them in memory.
         ...(redis === null

@@ -8,6 +8,7 @@ import type { Composer } from "grammy";
 import type { Logger } from "pino";
 import type { UserRole } from "../app/config";
 import type { Database } from "../db/database";
+import type { ExecutionWindow } from "../jobs/context";
 import type { CommandName } from "./commands";
 import type { BotContext } from "./context";
 import type { DailyLossAllowsResume, TradingRequests } from "./features/deskPorts";
@@ -47,6 +48,8 @@ export interface BotDeps {
   readonly decisions?: DecisionSubmitter;
   /** Plan confirmation and alert timings (defaults in planPorts.ts). */
   readonly planning?: PlanningSettings;
+  /** When the workers send entries (EXECUTION_WINDOW); a plan's message says when it waits. */
+  readonly executionWindow?: ExecutionWindow;
 }
 
 /** What every feature's composer is built from. */

@@ -25,7 +25,7 @@ const ENTRY_STILL_WORKING = new Set([...WORKING, "pending_cancel", "pending_repl
 
 /** Reads where the order of a decision stands. */
 export async function readOrderProgress(
-  deps: Pick<BotDeps, "db">,
+  deps: Pick<BotDeps, "db" | "executionWindow">,
   decisionId: number,
 ): Promise<OrderProgress> {
   const db = deps.db;
@@ -37,7 +37,17 @@ export async function readOrderProgress(
     return { line: `<b>Not executed</b>${reason}`, done: true };
   }
   const record = await findTradeByDecision(db, decisionId);
-  if (record === null) return { line: "Sending to the broker…", done: false };
+  if (record === null) {
+    // Approved and not taken yet: with a window, it waits for the next opening (maybe tomorrow).
+    const window = deps.executionWindow;
+    if (decision.status === "approved" && window?.kind === "window") {
+      return {
+        line: `Waiting for the execution window: entries are sent from ${window.start} to ${window.end} New York time on trading days.`,
+        done: false,
+      };
+    }
+    return { line: "Sending to the broker…", done: false };
+  }
   const { trade } = record;
   if (trade.status === "CANCELLED") {
     // While the decision is still executing, the cancel may have raced the entry's send: the
@@ -153,7 +163,7 @@ export interface FollowOptions {
  */
 export function followDecision(
   api: Api,
-  deps: Pick<BotDeps, "db" | "logger">,
+  deps: Pick<BotDeps, "db" | "logger" | "executionWindow">,
   request: FollowRequest,
   options: FollowOptions = {},
 ): () => void {
