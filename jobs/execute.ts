@@ -578,22 +578,32 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       }
     }
     // The books ended the entry while it was on its way (a trader's cancel found it unsent), yet
-    // the broker took it: it is cancelled there before the decision ends.
-    const cancelledOnTheWay = (order: OrderRecord | null) =>
-      order !== null && isTerminal(order.order.status) && !isTerminal(submitted.value.status);
-    const handled = await handler.handle(
+    // the broker took it: it is cancelled there before the decision ends. Ended in the books by
+    // the broker's own word instead (its fill or rejection over the stream, stored before this
+    // answer), it is a plain send: nobody cancelled it.
+    let cancelledOnTheWay = false;
+    await handler.handle(
       current.accountId,
       "submit",
       brokerOrderToReport(submitted.value, deps.now()),
       {
         within: async (tx, order): Promise<PendingNotice[]> => {
-          if (cancelledOnTheWay(order)) return [];
+          const ended = order !== null && isTerminal(order.order.status);
+          cancelledOnTheWay =
+            ended &&
+            !isTerminal(submitted.value.status) &&
+            order !== null &&
+            (await endedByTheBooks(order.id, tx));
+          if (cancelledOnTheWay) return [];
           await finishDecisionExecution(tx, current.id, { executed: true }, SOURCE, deps.now());
-          return [entrySubmittedNotice(current, order?.tradeId ?? null)];
+          // Ended unfilled already (its rejection told over the stream): nothing to announce.
+          return ended && order?.order.filledQuantity.isZero()
+            ? []
+            : [entrySubmittedNotice(current, order?.tradeId ?? null)];
         },
       },
     );
-    if (cancelledOnTheWay(handled.order)) {
+    if (cancelledOnTheWay) {
       const settle = endedOnTheWay();
       await cancelArrivedEntry(broker, current.accountId, submitted.value.brokerOrderId, settle);
       return settle.result();
@@ -602,8 +612,8 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
   }
 
   /** Whether the books ended the order themselves (a trader's cancel found it unsent). */
-  async function endedByTheBooks(orderId: number): Promise<boolean> {
-    const log = await readLog(deps.db, { entity: { type: "order", id: orderId } });
+  async function endedByTheBooks(orderId: number, db: Database = deps.db): Promise<boolean> {
+    const log = await readLog(db, { entity: { type: "order", id: orderId } });
     return log.some((e) => e.event === "CANCELED" && e.source === "local");
   }
 
