@@ -1,8 +1,8 @@
-import { and, asc, eq, inArray, lte } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lte } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
 import type { Database } from "./database";
 import { appendLog } from "./executionLog";
-import { type AlertStatus, alertMessages, alerts } from "./schema";
+import { type AlertStatus, alertMessages, alerts, executionLog } from "./schema";
 
 /** A scanner alert as stored. */
 export type Alert = typeof alerts.$inferSelect;
@@ -123,6 +123,60 @@ export async function moveAlert(
       event: `STATUS_${to.toUpperCase()}`,
       statusBefore: before.status,
       statusAfter: to,
+      source,
+      accountId: row.accountId,
+      occurredAt: at,
+    });
+    return row;
+  });
+}
+
+/**
+ * Gives an approved alert back to the traders: the decision that took it was withdrawn before
+ * anything was sent (the job queue did not answer), and an alert left approved could never be
+ * approved again. It goes back to the status it was taken from (received while its fan-out waits
+ * for a resend, else sent), logged with `reason`. Null when it is not approved.
+ */
+export async function reopenAlert(
+  db: Database,
+  id: number,
+  reason: string,
+  source: string,
+  at: Date,
+): Promise<Alert | null> {
+  return db.transaction(async (tx) => {
+    const [before] = await tx
+      .select({ status: alerts.status })
+      .from(alerts)
+      .where(eq(alerts.id, id))
+      .for("update");
+    if (before?.status !== "approved") return null;
+    const [taken] = await tx
+      .select({ statusBefore: executionLog.statusBefore })
+      .from(executionLog)
+      .where(
+        and(
+          eq(executionLog.entity, "alert"),
+          eq(executionLog.entityId, String(id)),
+          eq(executionLog.event, "STATUS_APPROVED"),
+        ),
+      )
+      .orderBy(desc(executionLog.id))
+      .limit(1);
+    const to: AlertStatus = taken?.statusBefore === "received" ? "received" : "sent";
+    const [row] = await tx
+      .update(alerts)
+      .set({ status: to, updatedAt: at })
+      .where(eq(alerts.id, id))
+      .returning();
+    if (!row) return null;
+    await appendLog(tx, {
+      entity: "alert",
+      entityId: id,
+      event: "REOPENED",
+      statusBefore: "approved",
+      statusAfter: to,
+      details: { reason },
       source,
       accountId: row.accountId,
       occurredAt: at,

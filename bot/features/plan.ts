@@ -15,6 +15,7 @@
 import { randomBytes } from "node:crypto";
 import { type Conversation, createConversation } from "@grammyjs/conversations";
 import { type Api, Composer } from "grammy";
+import { reopenAlert } from "../../db/alerts";
 import { Decimal } from "../../domain/money";
 import { marketEntryPrice, type TradeInput } from "../../domain/planTrade";
 import type { SizingMethod } from "../../domain/sizing";
@@ -53,6 +54,7 @@ import {
   type CardCancel,
   cancelCard,
   cardDecision,
+  NOT_QUEUED_REASON,
   type Priced,
   priceTrade,
   submitCard,
@@ -388,6 +390,18 @@ async function planUntilDone(
       return;
     }
     if (!submitted.ok) {
+      const { db } = deps;
+      const takenAlert = draft.alertId;
+      const withdrawn = "code" in submitted && submitted.code === "NOT_QUEUED";
+      if (withdrawn && takenAlert !== undefined && db !== undefined) {
+        // Its decision was withdrawn, nothing sent: the alert goes back to every trader (their
+        // copies were never changed), or no one could approve it again.
+        await conversation.external(async () => {
+          const actor = `user:${telegramUserId}`;
+          await reopenAlert(db, takenAlert, NOT_QUEUED_REASON, actor, deps.now());
+          return null;
+        });
+      }
       await settle(`<b>Not sent.</b> ${escapeHtml(submitted.message)}`);
       if (
         "code" in submitted &&
