@@ -294,7 +294,24 @@ async function planUntilDone(
     // Newest first: the card on screen is the one a cancel settles.
     if (card.canConfirm) offered.unshift({ cardId, accountId: priced.accountId, card });
 
-    const press = await waitForCardPress(conversation, cardId, ttlMs);
+    const press = await waitForCardPress(conversation, cardId, ttlMs, () =>
+      conversation.external(() =>
+        cardDecision(deps, priced.accountId, cardId).catch((error: unknown) => {
+          deps.logger.warn({ err: error, cardId }, "open card's decision not looked up");
+          return null;
+        }),
+      ),
+    );
+    if (press.answer === "decided") {
+      // A stop after the Confirm (or Cancel) stored it and before this form's end was saved:
+      // the card lost its buttons, so say what became of it and end the form.
+      await press.ctx.reply(
+        press.decision.cancelled
+          ? "This plan was already cancelled: nothing was sent. /plan starts a new plan."
+          : `This plan was already confirmed: decision #${press.decision.id} was sent for execution. /orders shows its entry; /plan starts a new plan.`,
+      );
+      return;
+    }
     if (press.answer === "cancel") {
       const outcome = await cancelOffered(deps, conversation, ctx, offered);
       if (press.ctx.callbackQuery !== undefined) {
@@ -677,19 +694,25 @@ async function readText(conversation: PlanConversation, ctx: FormContext): Promi
   }
 }
 
-type CardPress = {
-  readonly answer: "confirm" | "edit" | "cancel";
-  readonly ctx: FormContext;
-};
+type CardPress =
+  | { readonly answer: "confirm" | "edit" | "cancel"; readonly ctx: FormContext }
+  /** The card's key already holds its decision (or its Cancel's claim). */
+  | {
+      readonly answer: "decided";
+      readonly decision: { readonly id: number; readonly cancelled: boolean };
+      readonly ctx: FormContext;
+    };
 
 /**
  * Waits for a press of this card's buttons (/cancel counts as its Cancel); other updates are
- * answered or passed on.
+ * answered or passed on. A message is first checked against the card's decision: a form saved
+ * before its Confirm outlives a stop that came after it.
  */
 async function waitForCardPress(
   conversation: PlanConversation,
   cardId: string,
   ttlMs: number,
+  decisionOfCard: () => Promise<{ readonly id: number; readonly cancelled: boolean } | null>,
 ): Promise<CardPress> {
   for (;;) {
     // Real time, a little past the card's own expiry: the card's clock decides, this only
@@ -706,6 +729,8 @@ async function waitForCardPress(
     if (text !== undefined && /^\/plan(@\w+)?(\s|$)/i.test(text))
       await conversation.halt({ next: true });
     if (text?.startsWith("/")) await conversation.skip({ next: true });
+    const decision = await decisionOfCard();
+    if (decision !== null) return { answer: "decided", decision, ctx: update };
     await update.reply("Use the buttons under the plan, or /cancel.");
   }
 }
