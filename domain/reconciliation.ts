@@ -123,8 +123,18 @@ export interface FillPriceUnknown {
   readonly missingQuantity: Decimal;
 }
 
-/** Statuses the broker may report that we take over as they are. */
-export type SyncedStatus = "new" | "accepted" | "canceled" | "expired" | "rejected" | "replaced";
+/**
+ * Statuses the broker may report that we take over as they are (`partially_filled` only over a
+ * refused cancel or replace: elsewhere the fills bring it).
+ */
+export type SyncedStatus =
+  | "new"
+  | "accepted"
+  | "partially_filled"
+  | "canceled"
+  | "expired"
+  | "rejected"
+  | "replaced";
 
 /** The broker moved our order on (acknowledged, cancelled, expired, ...) and we missed the event. */
 export interface OrderStatusSynced {
@@ -376,6 +386,7 @@ function isOpenAtBroker(order: BrokerOrder): boolean {
 const SYNCED_STATUSES: readonly SyncedStatus[] = [
   "new",
   "accepted",
+  "partially_filled",
   "canceled",
   "expired",
   "rejected",
@@ -493,8 +504,8 @@ function bestKnownPrice(
  *   None for an order the books ended expired, replaced or rejected (it takes no fill): its
  *   shares show as a position difference (adopted, or the position resized).
  * - A broker status we missed (acknowledged, canceled, expired, rejected, replaced):
- *   ORDER_STATUS_SYNCED; also the working status (new, accepted) of an order whose cancel or
- *   replace is pending in the books past the grace period (the broker refused it).
+ *   ORDER_STATUS_SYNCED; also the working status (new, accepted, partially_filled) of an order
+ *   whose cancel or replace is pending in the books past the grace period (the broker refused it).
  * - Our working order absent at the broker past the grace period: ORDER_UNKNOWN_AT_BROKER.
  * - Positions, after the inferred fills: ours but not the broker's -> MANUAL_CLOSE_FOUND at the
  *   best known price (and ORPHAN_EXIT_FOUND for exits still working); the broker's but not ours ->
@@ -600,14 +611,16 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
       });
     }
     const to = syncedStatusOf(broker.status);
+    const working = to === "new" || to === "accepted" || to === "partially_filled";
     const acknowledges = (to === "new" || to === "accepted") && ours.status === "pending_new";
     // A cancel or replace the broker still works the order after, past the grace period, was
-    // refused (or never arrived): the books restore the working status the broker shows.
+    // refused (or never arrived): the books restore the working status the broker shows, also
+    // partly filled (left pending, the order would be missing from /orders and a halt's sweep).
     const refused =
-      (to === "new" || to === "accepted") &&
+      working &&
       isPendingRequest(ours.status) &&
       input.now - Date.parse(ours.updatedAt) >= input.graceMs;
-    const ends = to !== null && to !== "new" && to !== "accepted" && !isTerminal(ours.status);
+    const ends = to !== null && !working && !isTerminal(ours.status);
     const describable = to !== "replaced" || broker.replacedBy !== null;
     if (to !== null && to !== ours.status && (acknowledges || refused || ends) && describable) {
       statuses.push({

@@ -576,7 +576,22 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
             : action.from === "pending_cancel" || action.from === "pending_replace"
               ? `Order ${action.brokerOrderId} (${action.symbol}) is still ${action.to} at the broker: its ${action.from === "pending_cancel" ? "cancel" : "replace"} was not carried out, and it keeps working.`
               : `Order ${action.brokerOrderId} (${action.symbol}) is ${action.to} at the broker; the desk had it ${action.from}.`;
-        const report = brokerOrderToReport(top, at);
+        // A refused request shows at the broker as the order working partly filled: a poll of
+        // that status changes nothing (a partial fill may come while a cancel is on its way), so
+        // the refusal reconciliation found is told to the order itself, as the stream would.
+        const refusedPartly =
+          action.code === "ORDER_STATUS_SYNCED" &&
+          action.to === "partially_filled" &&
+          (action.from === "pending_cancel" || action.from === "pending_replace");
+        const report = refusedPartly
+          ? {
+              ...brokerOrderToReport(where.order, at),
+              event:
+                action.from === "pending_cancel"
+                  ? ("order_cancel_rejected" as const)
+                  : ("order_replace_rejected" as const),
+            }
+          : brokerOrderToReport(top, at);
         const alreadyHandled = handled.has(top.brokerOrderId);
         handled.add(top.brokerOrderId);
         const result = await handler.handle(accountId, "poll", report, {
