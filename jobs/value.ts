@@ -9,14 +9,17 @@
  * is rewritten (on a day with a session), and the daily-loss rule runs, on the equity change less
  * the day's deposits and withdrawals (the broker's cash activities, looked up once a minute and
  * again before a halt or the day's warning, or when the equity rose by more than the books' P&L
- * and the rest, were it a deposit, would hide a breach or the warning): BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
+ * and the rest, were it a deposit, would hide a breach or the warning; likewise for the drawdown
+ * breaker, which weighs the same figure): BREACHED halts the account (trading state and TRADING_STATE_CHANGED notice in one
  * transaction, then `onHalted`), WARNING tells the trader once per day. Then the drawdown
  * breaker (jobs/circuitBreakers.ts) weighs the new equity against the recent peak: open
  * positions losing value cross it too, not only exit fills. Both write only when the state changes, and queue nothing but the halt's response.
  */
 import type { Job } from "bullmq";
 import { changeTradingState, loadTradingState, recordAccountSync } from "../db/brokerAccounts";
+import { listRecentEquities } from "../db/circuitBreakerFacts";
 import { listEquitySnapshots, recordEquitySnapshot } from "../db/equitySnapshots";
+import { type KillSwitchSettings, loadKillSwitchSettings } from "../db/killSwitchSettings";
 import { listPositions } from "../db/positions";
 import { loadRiskLimits } from "../db/riskLimits";
 import { recordMarks, summarizeClosedTrades } from "../db/valuation";
@@ -32,6 +35,7 @@ import {
   type TradingSession,
   tradingDayOf,
 } from "../domain/calendar";
+import { evaluateDrawdown } from "../domain/circuitBreakers";
 import { type Decimal, dec, ZERO } from "../domain/money";
 import { tradingStateChangedNotice } from "../domain/notifications";
 import {
@@ -383,10 +387,10 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     return { amount, fresh: false, basis };
   }
 
-  /** Whether the daily-loss rule would halt the account now on this evaluation. */
+  /** Whether a rule's verdict (daily loss, or drawdown as BREACHED) would halt the account now. */
   async function wouldHalt(
     accountId: number,
-    evaluation: DailyLossEvaluation,
+    evaluation: Pick<DailyLossEvaluation, "level" | "message">,
     clock: TradingStateClock,
   ): Promise<boolean> {
     const current = await loadTradingState(deps.db, accountId);
@@ -394,6 +398,36 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     const step = nextTradingState(current, evaluation, clock);
     // A new day's halt replacing the day before's is a new halt too (and flattens again).
     return step.changed && step.state.mode === "HALTED";
+  }
+
+  /**
+   * Whether the drawdown check after this valuation trips, given the day's net deposits it
+   * stores; null while the breaker is off. It weighs the equity against the recent snapshots
+   * with the transfers since each: today's among them, whose snapshot this valuation rewrites
+   * (`writesSnapshot`; else no snapshot holds them and all days are weighed with them).
+   */
+  async function drawdownTripsAt(
+    accountId: number,
+    settings: KillSwitchSettings,
+    day: string,
+    equity: Decimal,
+    writesSnapshot: boolean,
+  ): Promise<((netDeposits: Decimal) => boolean) | null> {
+    if (settings.maxDrawdownPercent === null) return null;
+    const recent = await listRecentEquities(deps.db, accountId, settings.drawdownDays);
+    let older = recent;
+    if (writesSnapshot) {
+      // The days before today, without today's stored transfers: today's row is to be replaced.
+      const [stored] = await listEquitySnapshots(deps.db, accountId, day, day);
+      older = stored
+        ? recent.slice(1).map((e) => e.minus(stored.netDeposits))
+        : recent.slice(0, Math.max(1, settings.drawdownDays) - 1);
+    }
+    return (netDeposits) => {
+      const weighed = older.map((e) => e.plus(netDeposits));
+      return evaluateDrawdown(writesSnapshot ? [equity, ...weighed] : weighed, equity, settings)
+        .tripped;
+    };
   }
 
   async function recordDay(
@@ -425,6 +459,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     );
     const totals = book.totals();
     const limits = await loadRiskLimits(deps.db, accountId);
+    const breakers = await loadKillSwitchSettings(deps.db, accountId);
     const lastSessionOpenAt = calendar ? lastSessionOpen(calendar, at) : null;
     const evaluate = (netDepositsToday: Decimal) =>
       evaluateDailyLoss(
@@ -464,9 +499,33 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       (e.level === "WARNING" &&
         evaluation.level === "OK" &&
         warnedOn.get(accountId) !== tradingDay.date);
+    // The drawdown check weighs the same figure (today's snapshot holds it), and halts, with
+    // flattenOnHalt flattens, on it alike: a withdrawal since reads as a drawdown, a deposit
+    // since hides one. Weighed only when the daily-loss rule asks for no look-up; a look-up
+    // only when the check would halt on the figure, or on the figure with the rise a deposit.
+    const drawdownActs = async () => {
+      const trips = await drawdownTripsAt(
+        accountId,
+        breakers,
+        tradingDay.date,
+        account.equity,
+        calendar === null || session !== null,
+      );
+      if (trips === null) return false;
+      if (trips(deposits.amount)) {
+        return wouldHalt(
+          accountId,
+          { level: "BREACHED", message: "drawdown" },
+          { now: at.getTime(), lastSessionOpenAt },
+        );
+      }
+      return rise.gt(ZERO) && trips(deposits.amount.plus(rise));
+    };
     if (
       !deposits.fresh &&
-      ((rise.gt(ZERO) && hides(evaluate(deposits.amount.plus(rise)))) || (await actsOn(evaluation)))
+      ((rise.gt(ZERO) && hides(evaluate(deposits.amount.plus(rise)))) ||
+        (await actsOn(evaluation)) ||
+        (await drawdownActs()))
     ) {
       const before = deposits.amount;
       deposits = await netDepositsOf(accountId, broker, tradingDay, since, at, true, current);
@@ -539,6 +598,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
           equity: account.equity,
           ...(noSession ? { transfersSinceSnapshot: netDeposits } : {}),
           lastSessionOpenAt,
+          settings: breakers,
         });
     if (drawdown === "halted") await onHalted(accountId, "drawdown");
     const pnl = dailyPnlOf(account.equity, lastEquity).amount;
