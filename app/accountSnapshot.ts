@@ -5,6 +5,7 @@
  * and asset flags; the desk's working and recent entries from its books; market hours from the
  * trading calendar at the desk's clock. A preview: no lock is taken, the job checks again.
  */
+import type { Logger } from "pino";
 import type { Database } from "../db/database";
 import { loadRiskLimits } from "../db/riskLimits";
 import type { Broker } from "../domain/broker";
@@ -26,8 +27,11 @@ export interface SnapshotCaches {
   readonly calendars: CalendarCache;
 }
 
-export function createSnapshotCaches(): SnapshotCaches {
-  return { assets: createAssetCache(), calendars: createCalendarCache() };
+/** `logger` hears of a calendar refresh that failed while the calendar held still answered. */
+export function createSnapshotCaches(
+  options: { readonly logger?: Pick<Logger, "warn"> } = {},
+): SnapshotCaches {
+  return { assets: createAssetCache(), calendars: createCalendarCache({ logger: options.logger }) };
 }
 
 export interface SnapshotDeps {

@@ -44,7 +44,7 @@ export function createDailyLossResumeCheck(deps: {
   readonly calendars?: CalendarCache;
   readonly logger?: Pick<Logger, "warn">;
 }): DailyLossAllowsResume {
-  const calendars = deps.calendars ?? createCalendarCache();
+  const calendars = deps.calendars ?? createCalendarCache({ logger: deps.logger });
 
   /**
    * The calendar around the figures' sync, as the valuation that took them fetched it; null

@@ -54,7 +54,7 @@ export interface DailyResult {
 
 /** Builds the `daily` processor. */
 export function createDailyProcessor(deps: JobDeps, options: DailyProcessorOptions = {}) {
-  const calendars = options.calendars ?? createCalendarCache();
+  const calendars = options.calendars ?? createCalendarCache({ logger: deps.logger });
   const recipients = createRecipientLookup(deps);
 
   async function calendarOf(accountId: number, at: Date): Promise<TradingCalendar> {

@@ -95,7 +95,7 @@ export function entryLockName(accountId: number): string {
 
 /** Builds the `execute` processor. */
 export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorOptions) {
-  const calendars = options.calendars ?? createCalendarCache();
+  const calendars = options.calendars ?? createCalendarCache({ logger: deps.logger });
   const assets = unknownAsNotTradable(options.assets ?? createAssetCache());
   const brokerReads = createInFlightReads();
   const recipients = createRecipientLookup(deps);

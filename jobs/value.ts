@@ -137,7 +137,7 @@ function quoteOf(q: NonNullable<ValuePayload["quotes"]>[number]): QuoteFigures {
 
 /** Builds the `value` processor. */
 export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptions = {}) {
-  const calendars = options.calendars ?? createCalendarCache();
+  const calendars = options.calendars ?? createCalendarCache({ logger: deps.logger });
   const recipients = createRecipientLookup(deps);
   const onHalted = options.onHalted ?? (async () => {});
   const checkDrawdown = createDrawdownBreaker(deps);
