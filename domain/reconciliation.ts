@@ -147,6 +147,11 @@ export interface OrderStatusSynced {
   /** For `replaced`: the broker id of the replacing order. */
   readonly replacedBy: string | null;
   readonly at: string;
+  /**
+   * For a refused cancel or replace: when the books last moved the order (the request, or a fill
+   * while it was pending), telling one refusal from a later one of the same order; else null.
+   */
+  readonly pendingSince: string | null;
 }
 
 /** One of our working orders is not at the broker (past the grace period). */
@@ -635,6 +640,7 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
           broker.canceledAt ?? broker.expiredAt ?? broker.failedAt ?? broker.updatedAt,
           input.now,
         ),
+        pendingSince: refused ? ours.updatedAt : null,
       });
     }
   }

@@ -566,10 +566,14 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
         const where = located.get(action.brokerOrderId);
         if (where === undefined) return 0;
         const top = where.top;
+        // Each refused request of one order is told (a later refusal has a later pendingSince),
+        // and a re-run finds the same one.
         const key =
           action.code === "MISSED_FILL_INFERRED"
             ? `fill-${action.executionId}`
-            : `status-${action.brokerOrderId}-${action.to}`;
+            : action.pendingSince === null
+              ? `status-${action.brokerOrderId}-${action.to}`
+              : `status-${action.brokerOrderId}-${action.to}-${action.pendingSince}`;
         const detail =
           action.code === "MISSED_FILL_INFERRED"
             ? `A fill of ${action.quantity.toFixed()} ${action.symbol} (${action.role.toLowerCase().replace("_", " ")}) at ${action.price.toFixed()} was missed; applied from the broker's order.`

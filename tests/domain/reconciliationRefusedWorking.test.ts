@@ -116,3 +116,16 @@ describe("a cancel or replace refused on a partly filled order", () => {
     expect(run(asNew, atBroker("partially_filled", "40"))).toEqual([]);
   });
 });
+
+describe("a refusal's pendingSince", () => {
+  it("tells a later refusal of the same order from an earlier one", () => {
+    const first = run(pending("pending_cancel", NOW - 2 * GRACE), atBroker("new"));
+    const second = run(pending("pending_cancel", NOW - GRACE), atBroker("new"));
+    expect(first).toEqual([
+      expect.objectContaining({ pendingSince: new Date(NOW - 2 * GRACE).toISOString() }),
+    ]);
+    expect(second).toEqual([
+      expect.objectContaining({ pendingSince: new Date(NOW - GRACE).toISOString() }),
+    ]);
+  });
+});
