@@ -4,7 +4,8 @@
  *
  * One alert makes at most one decision: the alert's status moves received/sent -> approved or
  * rejected with one conditional update (db/alerts.ts moveAlert), so of two taps or two traders
- * exactly one wins; the others are told, and every copy of the alert then says who decided.
+ * exactly one wins; the others are told, and every copy of the alert then says who decided. An
+ * approval whose decision is withdrawn unsent (the job queue did not answer) gives it back.
  * Alerts expire (their own expires_at, else `alertLifetimeMs` after receipt, and at the latest
  * with the close of the session they were issued for) and a symbol alerted again within
  * `alertSuppressionMs` is not sent again.
