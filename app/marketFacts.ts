@@ -2,6 +2,7 @@
  * The bot's read-only view of the broker (bot/features/planPorts.ts `MarketFacts`): asset flags,
  * the latest quote and a fresh account snapshot for the pre-trade checks. Failed I/O throws.
  */
+import type { Logger } from "pino";
 import type { MarketFacts } from "../bot/features/planPorts";
 import type { Database } from "../db/database";
 import type { Broker } from "../domain/broker";
@@ -11,11 +12,13 @@ export interface MarketFactsDeps {
   readonly broker: Broker;
   readonly db: Database;
   readonly now: () => Date;
+  /** Where a calendar kept past a failed refresh is told. */
+  readonly logger?: Pick<Logger, "warn">;
 }
 
 export function createMarketFacts(deps: MarketFactsDeps): MarketFacts {
   const { broker, db, now } = deps;
-  const caches = createSnapshotCaches();
+  const caches = createSnapshotCaches(deps.logger ? { logger: deps.logger } : {});
   return {
     async getAsset(symbol) {
       const asset = await broker.getAsset(symbol);

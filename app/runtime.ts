@@ -505,7 +505,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions): 
         logger: logger.child({ component: "bot" }),
         now,
         db,
-        market: createMarketFacts({ broker, db, now }),
+        market: createMarketFacts({ broker, db, now, logger }),
         decisions: { submit: (decisionId: number) => jobs.executeDecision(decisionId) },
         trading: createTradingRequests(jobs, killSwitch),
         dailyLossAllowsResume: createDailyLossResumeCheck({ db, now, broker, logger }),

@@ -134,7 +134,7 @@ function reportsUnsentOrder(event: LoggedEvent): boolean {
 /** Builds the service for one account. */
 export function createExecutionService(deps: ExecutionServiceDeps): ExecutionService {
   const { db, broker, jobs, accountId, logger, metrics } = deps;
-  const caches = createSnapshotCaches();
+  const caches = createSnapshotCaches({ logger });
 
   /**
    * Answers a request whose key already made a decision: that decision when the request is the
