@@ -508,7 +508,7 @@ function bestKnownPrice(
  *   implied price (FILL_PRICE_UNKNOWN without a broker average); with less: FILL_EXCEEDS_BROKER.
  *   None for an order the books ended expired, replaced or rejected (it takes no fill): its
  *   shares show as a position difference (adopted, or the position resized).
- * - A broker status we missed (acknowledged, canceled, expired, rejected, replaced):
+ * - A broker status we missed (acknowledged or armed, canceled, expired, rejected, replaced):
  *   ORDER_STATUS_SYNCED; also the working status (new, accepted, partially_filled) of an order
  *   whose cancel or replace is pending in the books past the grace period (the broker refused it).
  * - Our working order absent at the broker past the grace period: ORDER_UNKNOWN_AT_BROKER.
@@ -617,7 +617,12 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
     }
     const to = syncedStatusOf(broker.status);
     const working = to === "new" || to === "accepted" || to === "partially_filled";
-    const acknowledges = (to === "new" || to === "accepted") && ours.status === "pending_new";
+    // An acknowledgement or an arming we missed (a bracket leg held in the books that the broker
+    // armed once its entry filled): the books follow wherever the state machine allows it.
+    const acknowledges =
+      (to === "new" || to === "accepted") &&
+      !isPendingRequest(ours.status) &&
+      canTransition(ours.status, to);
     // A cancel or replace the broker still works the order after, past the grace period, was
     // refused (or never arrived): the books restore the working status the broker shows, also
     // partly filled (left pending, the order would be missing from /orders and a halt's sweep).

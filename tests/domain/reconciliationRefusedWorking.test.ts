@@ -129,3 +129,57 @@ describe("a refusal's pendingSince", () => {
     ]);
   });
 });
+
+describe("a bracket leg held in the books, armed at the broker", () => {
+  /** Our stop leg, held, with the broker's id, recorded an hour ago. */
+  function heldLeg(status: OrderStatus = "held"): KnownOrder {
+    const order: Order = {
+      ...newOrder(
+        {
+          clientOrderId: "ours-1",
+          quantity: dec("100"),
+          side: "sell",
+          type: "stop",
+          orderClass: "bracket",
+          role: "STOP_LOSS",
+          limitPrice: null,
+          stopPrice: dec("180"),
+        },
+        "held",
+      ),
+      brokerOrderId: "b-1",
+      status,
+    };
+    return { id: 2, tradeId: 1, parentOrderId: null, order, createdAt: NOW - 3_600_000 };
+  }
+  const armed = (status: OrderStatus): BrokerOrder => ({
+    ...atBroker(status),
+    side: "sell",
+    type: "stop",
+    orderClass: "bracket",
+    limitPrice: null,
+    stopPrice: dec("180"),
+  });
+
+  for (const working of ["new", "accepted"] as const) {
+    it(`takes the broker's ${working}`, () => {
+      expect(run(heldLeg(), armed(working))).toEqual([
+        expect.objectContaining({
+          code: "ORDER_STATUS_SYNCED",
+          orderId: 2,
+          from: "held",
+          to: working,
+          pendingSince: null,
+        }),
+      ]);
+    });
+  }
+
+  it("leaves held as it is while the broker holds it too", () => {
+    expect(run(heldLeg(), armed("held"))).toEqual([]);
+  });
+
+  it("takes no status the state machine does not allow (new back to accepted)", () => {
+    expect(run(heldLeg("new"), armed("accepted"))).toEqual([]);
+  });
+});

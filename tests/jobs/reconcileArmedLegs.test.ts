@@ -1,0 +1,77 @@
+/**
+ * Reconciliation of a bracket whose legs the books hold while the broker has armed them (its
+ * entry filled, the arming missed): the books take the broker's status. Run in this process
+ * against real PostgreSQL and the simulator.
+ */
+import type { Job } from "bullmq";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listChildOrders } from "../../db/lifecycleQueries";
+import { findOrderByClientOrderId } from "../../db/orders";
+import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
+import { createJobDeps, type JobDeps } from "../../jobs/context";
+import { entryClientOrderId } from "../../jobs/entryOrders";
+import { createExecuteProcessor } from "../../jobs/execute";
+import { createOrderReportHandler } from "../../jobs/orderReports";
+import { createReconcileProcessor } from "../../jobs/reconcile";
+import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+
+let t: Lifecycle;
+/** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
+let later: JobDeps;
+
+beforeAll(async () => {
+  t = await openLifecycle("reconcile-armed-legs");
+  later = createJobDeps({
+    db: t.db.db,
+    brokerFor: () => t.broker,
+    now: () => new Date(t.deps.now().getTime() + 120_000),
+    logger: t.deps.logger,
+    jobs: t.jobs,
+  });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe("a bracket's legs held in the books, armed at the broker", () => {
+  it("take the broker's status", async () => {
+    const symbol = TEST_SYMBOLS[35] as string;
+    const handler = createOrderReportHandler(t.deps);
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
+    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
+    const executed = await createExecuteProcessor(t.deps, { handler })(
+      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
+      undefined,
+    );
+    expect(executed).toMatchObject({ outcome: "executed" });
+    await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
+    const clientOrderId = entryClientOrderId(decision.id);
+    const filled = await waitFor(async () => {
+      const found = await t.broker.getOrderByClientOrderId(clientOrderId);
+      return found.ok && found.value.status === "filled" ? found.value : null;
+    });
+    // The broker arms the target; the stop it holds until triggered.
+    const atBroker = filled.legs.map((l) => l.status).sort();
+    expect(atBroker).toEqual(["held", "new"]);
+    // The fill as the stream told it, the legs still held then; their arming is missed.
+    const report = brokerOrderToReport(filled, t.deps.now());
+    await handler.handle(t.accountId, "stream", {
+      ...report,
+      event: "fill",
+      executionId: `fill-${decision.id}`,
+      price: "100",
+      qty: "10",
+      order: { ...report.order, legs: report.order.legs.map((l) => ({ ...l, status: "held" })) },
+    });
+    const entry = await findOrderByClientOrderId(t.db.db, clientOrderId);
+    expect(entry?.order.status).toBe("filled");
+    const legs = async () =>
+      (await listChildOrders(t.db.db, entry?.id ?? 0)).map((l) => l.order.status).sort();
+    expect(await legs()).toEqual(["held", "held"]);
+
+    const reconcile = createReconcileProcessor(later, { handler: createOrderReportHandler(later) });
+    const result = await reconcile({ data: { accountId: t.accountId, reason: "test" } });
+    expect(result.actions).toContain("ORDER_STATUS_SYNCED");
+    expect(await legs()).toEqual(atBroker);
+  });
+});
