@@ -84,7 +84,7 @@ export function assembleBot(deps: BotDeps, features: readonly BotFeature[]): Bot
       { err: error.error, updateId: error.ctx.update.update_id },
       "update handling failed",
     );
-    await tellUpdateFailed(error.ctx, deps.logger);
+    await tellUpdateFailed(error.ctx, deps.logger, error.error);
   });
 
   bot.use(
