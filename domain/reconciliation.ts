@@ -124,13 +124,14 @@ export interface FillPriceUnknown {
 }
 
 /**
- * Statuses the broker may report that we take over as they are (`partially_filled` only over a
- * refused cancel or replace: elsewhere the fills bring it).
+ * Statuses the broker may report that we take over as they are (`partially_filled` and `held`
+ * only over a refused cancel or replace: elsewhere the fills, or the order's creation, bring them).
  */
 export type SyncedStatus =
   | "new"
   | "accepted"
   | "partially_filled"
+  | "held"
   | "canceled"
   | "expired"
   | "rejected"
@@ -392,6 +393,7 @@ const SYNCED_STATUSES: readonly SyncedStatus[] = [
   "new",
   "accepted",
   "partially_filled",
+  "held",
   "canceled",
   "expired",
   "rejected",
@@ -509,7 +511,7 @@ function bestKnownPrice(
  *   None for an order the books ended expired, replaced or rejected (it takes no fill): its
  *   shares show as a position difference (adopted, or the position resized).
  * - A broker status we missed (acknowledged or armed, canceled, expired, rejected, replaced):
- *   ORDER_STATUS_SYNCED; also the working status (new, accepted, partially_filled) of an order
+ *   ORDER_STATUS_SYNCED; also the working status (new, accepted, partially_filled, held) of an order
  *   whose cancel or replace is pending in the books past the grace period (the broker refused it).
  * - Our working order absent at the broker past the grace period: ORDER_UNKNOWN_AT_BROKER.
  * - Positions, after the inferred fills: ours but not the broker's -> MANUAL_CLOSE_FOUND at the
@@ -616,7 +618,7 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
       });
     }
     const to = syncedStatusOf(broker.status);
-    const working = to === "new" || to === "accepted" || to === "partially_filled";
+    const working = to === "new" || to === "accepted" || to === "partially_filled" || to === "held";
     // An acknowledgement or an arming we missed (a bracket leg held in the books that the broker
     // armed once its entry filled): the books follow wherever the state machine allows it.
     const acknowledges =

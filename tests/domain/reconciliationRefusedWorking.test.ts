@@ -183,3 +183,19 @@ describe("a bracket leg held in the books, armed at the broker", () => {
     expect(run(heldLeg("new"), armed("accepted"))).toEqual([]);
   });
 });
+
+describe("a cancel refused on a bracket leg the broker holds", () => {
+  it("restores held past the grace period", () => {
+    const leg: KnownOrder = {
+      ...pending("pending_cancel", NOW - GRACE),
+      order: { ...pending("pending_cancel", NOW - GRACE).order, statusBeforePending: "held" },
+    };
+    expect(run(leg, atBroker("held"))).toEqual([
+      expect.objectContaining({ code: "ORDER_STATUS_SYNCED", from: "pending_cancel", to: "held" }),
+    ]);
+  });
+
+  it("waits while the cancel may still be on its way", () => {
+    expect(run(pending("pending_cancel", NOW - GRACE + 1), atBroker("held"))).toEqual([]);
+  });
+});

@@ -4,9 +4,12 @@
  * against real PostgreSQL and the simulator.
  */
 import type { Job } from "bullmq";
+import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listChildOrders } from "../../db/lifecycleQueries";
+import { applyOrderUpdate } from "../../db/orderEvents";
 import { findOrderByClientOrderId } from "../../db/orders";
+import { notificationOutbox } from "../../db/schema";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
@@ -73,5 +76,33 @@ describe("a bracket's legs held in the books, armed at the broker", () => {
     const result = await reconcile({ data: { accountId: t.accountId, reason: "test" } });
     expect(result.actions).toContain("ORDER_STATUS_SYNCED");
     expect(await legs()).toEqual(atBroker);
+
+    // A cancel of the held stop the broker refused: the books show it held again, and say so.
+    const stop = (await listChildOrders(t.db.db, entry?.id ?? 0)).find(
+      (l) => l.order.role === "STOP_LOSS",
+    );
+    const cancelling = await applyOrderUpdate(
+      t.db.db,
+      { orderId: stop?.id ?? 0 },
+      {
+        event: "pending_cancel",
+        at: new Date(t.deps.now().getTime() - 10_000).toISOString(),
+        brokerOrderId: stop?.order.brokerOrderId ?? "",
+      },
+      { source: "stream", recordedAt: t.deps.now() },
+    );
+    expect(cancelling.ok && cancelling.value.record.order.status).toBe("pending_cancel");
+    const again = await reconcile({ data: { accountId: t.accountId, reason: "test" } });
+    expect(again.actions).toContain("ORDER_STATUS_SYNCED");
+    expect(await legs()).toEqual(atBroker);
+    const told = await t.db.db
+      .select()
+      .from(notificationOutbox)
+      .where(eq(notificationOutbox.kind, "RECONCILIATION_INCIDENT"));
+    expect(
+      told
+        .map((r) => r.payload)
+        .filter((p) => p.symbol === symbol && p.incident === "ORDER_STATUS_SYNCED"),
+    ).toHaveLength(1);
   });
 });
