@@ -578,7 +578,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
           action.code === "MISSED_FILL_INFERRED"
             ? `A fill of ${action.quantity.toFixed()} ${action.symbol} (${action.role.toLowerCase().replace("_", " ")}) at ${action.price.toFixed()} was missed; applied from the broker's order.`
             : action.from === "pending_cancel" || action.from === "pending_replace"
-              ? `Order ${action.brokerOrderId} (${action.symbol}) is still ${action.to} at the broker: its ${action.from === "pending_cancel" ? "cancel" : "replace"} was not carried out, and it keeps working.`
+              ? `Order ${action.brokerOrderId} (${action.symbol}) is still ${action.to.replace("_", " ")} at the broker: its ${action.from === "pending_cancel" ? "cancel" : "replace"} was not carried out, and it keeps working.`
               : `Order ${action.brokerOrderId} (${action.symbol}) is ${action.to} at the broker; the desk had it ${action.from}.`;
         // A refused request shows at the broker as the order working partly filled: a poll of
         // that status changes nothing (a partial fill may come while a cancel is on its way), so

@@ -80,7 +80,13 @@ describe("a cancel the broker refused after a partial fill", () => {
     const entry = await findOrderByClientOrderId(t.db.db, recorded.entry.order.clientOrderId);
     expect(entry?.order.status).toBe("partially_filled");
     expect(entry?.order.filledQuantity.toFixed()).toBe("4");
-    expect(await toldRefusals(symbol)).toHaveLength(1);
+    expect(await toldRefusals(symbol)).toEqual([
+      expect.objectContaining({
+        detail: expect.stringContaining(
+          "is still partially filled at the broker: its cancel was not carried out",
+        ),
+      }),
+    ]);
     expect(await reconcileNow()).not.toContain("ORDER_STATUS_SYNCED");
     expect(await toldRefusals(symbol)).toHaveLength(1);
   });
