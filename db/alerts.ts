@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lte } from "drizzle-orm";
+import { and, asc, desc, eq } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
 import type { Database } from "./database";
 import { appendLog } from "./executionLog";
@@ -182,30 +182,6 @@ export async function reopenAlert(
       occurredAt: at,
     });
     return row;
-  });
-}
-
-/** Expires alerts past their expiry that nobody decided; returns them. */
-export async function expireAlerts(db: Database, at: Date): Promise<Alert[]> {
-  return db.transaction(async (tx) => {
-    const rows = await tx
-      .update(alerts)
-      .set({ status: "expired", updatedAt: at })
-      .where(and(inArray(alerts.status, ["received", "sent"]), lte(alerts.expiresAt, at)))
-      .returning();
-    await appendLog(
-      tx,
-      rows.map((r) => ({
-        entity: "alert" as const,
-        entityId: r.id,
-        event: "STATUS_EXPIRED",
-        statusAfter: "expired",
-        source: "system:expiry",
-        accountId: r.accountId,
-        occurredAt: at,
-      })),
-    );
-    return rows;
   });
 }
 

@@ -3,17 +3,15 @@
  * `checkLossLimits`): its limits, what trades opened in the day realized, the day's net deposits
  * the valuation found, and, when the drawdown breaker is on, the recent days' equities.
  */
-import { desc, eq } from "drizzle-orm";
 import { newYorkDateOf, newYorkLocalToEpochMs } from "../domain/calendar";
 import type { Decimal } from "../domain/money";
 import { ZERO } from "../domain/money";
 import type { RiskLimits } from "../domain/riskLimits";
-import { equitiesNetOfLaterTransfers } from "../domain/tradingState";
+import { listRecentEquities } from "./circuitBreakerFacts";
 import type { Database } from "./database";
 import { listEquitySnapshots } from "./equitySnapshots";
 import { loadKillSwitchSettings } from "./killSwitchSettings";
 import { loadRiskLimits } from "./riskLimits";
-import { equitySnapshots } from "./schema";
 import { summarizeClosedTrades } from "./valuation";
 
 /** An account's loss-limit facts of one trading day. */
@@ -49,14 +47,7 @@ export async function loadLossLimitFacts(
   const recentEquities =
     settings.maxDrawdownPercent === null
       ? []
-      : equitiesNetOfLaterTransfers(
-          await db
-            .select({ equity: equitySnapshots.equity, netDeposits: equitySnapshots.netDeposits })
-            .from(equitySnapshots)
-            .where(eq(equitySnapshots.accountId, accountId))
-            .orderBy(desc(equitySnapshots.tradingDay))
-            .limit(Math.max(1, settings.drawdownDays)),
-        );
+      : await listRecentEquities(db, accountId, settings.drawdownDays);
   return {
     limits,
     realizedPnlToday: realized.openedInPeriodPnl,
