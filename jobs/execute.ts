@@ -946,43 +946,56 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
   }
 
   /**
-   * Fails an AMEND whose cancel of the entry it replaces the broker refused for good (`why`),
-   * that entry still working there: the amended entry is not sent, and the trader is told the
-   * old entry can still fill and the amendment was not made (CANCEL_REFUSED), once.
+   * Fails an approved AMEND with `code` and `reason` (the amended entry is not sent) and tells
+   * the trader `notice`, once.
    */
-  async function refuseAmendment(
+  async function failAmendment(
     decision: Decision,
-    replacesTradeId: number,
-    why: string,
+    code: string,
+    reason: string,
+    notice: PendingNotice,
+    notifyReason: string,
   ): Promise<ExecuteResult> {
     const chats = await recipients(decision.accountId);
     const told = await deps.db.transaction(async (tx) => {
       const failed = await failApprovedDecision(
         tx,
         decision.id,
-        `CANCEL_REFUSED: the broker refused the cancel of the entry of trade ${replacesTradeId} (${why}); it is still working`,
+        `${code}: ${reason}`,
         SOURCE,
         deps.now(),
       );
       if (failed === null) return null;
-      return writeNotices(
-        tx,
-        chats,
-        [
-          cancelRefusedNotice(
-            { decisionId: decision.id, tradeId: replacesTradeId },
-            decision.symbol,
-            why,
-            undefined,
-            "the amendment was not made",
-          ),
-        ],
-        deps.now(),
-      );
+      return writeNotices(tx, chats, [notice], deps.now());
     });
     if (told === null) return { outcome: "skipped", reason: "the decision is no longer approved" };
-    if (told > 0) await deps.jobs.requestNotify("cancel-refused");
-    return { outcome: "refused", decisionId: decision.id, codes: ["CANCEL_REFUSED"] };
+    if (told > 0) await deps.jobs.requestNotify(notifyReason);
+    return { outcome: "refused", decisionId: decision.id, codes: [code] };
+  }
+
+  /**
+   * Fails an AMEND whose cancel of the entry it replaces the broker refused for good (`why`),
+   * that entry still working there: the amended entry is not sent, and the trader is told the
+   * old entry can still fill and the amendment was not made (CANCEL_REFUSED), once.
+   */
+  function refuseAmendment(
+    decision: Decision,
+    replacesTradeId: number,
+    why: string,
+  ): Promise<ExecuteResult> {
+    return failAmendment(
+      decision,
+      "CANCEL_REFUSED",
+      `the broker refused the cancel of the entry of trade ${replacesTradeId} (${why}); it is still working`,
+      cancelRefusedNotice(
+        { decisionId: decision.id, tradeId: replacesTradeId },
+        decision.symbol,
+        why,
+        undefined,
+        "the amendment was not made",
+      ),
+      "cancel-refused",
+    );
   }
 
   /**
@@ -1014,32 +1027,19 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
    * Fails an AMEND that waited in vain for the send of the entry it replaces to settle: the
    * amended entry is not sent, and the trader is told to look before planning again, once.
    */
-  async function refuseUnsettledAmendment(
+  function refuseUnsettledAmendment(
     decision: Decision,
     replacesTradeId: number,
   ): Promise<ExecuteResult> {
     const code = "REPLACED_ENTRY_UNSETTLED";
     const reason = `the entry of the trade it replaces (${decision.symbol}) was on its way to the broker when it was cancelled, and whether the broker took it is not known yet; the amended entry was not sent. Check /orders and /positions before you plan again`;
-    const chats = await recipients(decision.accountId);
-    const told = await deps.db.transaction(async (tx) => {
-      const failed = await failApprovedDecision(
-        tx,
-        decision.id,
-        `${code}: ${reason}`,
-        SOURCE,
-        deps.now(),
-      );
-      if (failed === null) return null;
-      return writeNotices(
-        tx,
-        chats,
-        [decisionRefusedNotice(decision, replacesTradeId, code, reason)],
-        deps.now(),
-      );
-    });
-    if (told === null) return { outcome: "skipped", reason: "the decision is no longer approved" };
-    if (told > 0) await deps.jobs.requestNotify("decision-refused");
-    return { outcome: "refused", decisionId: decision.id, codes: [code] };
+    return failAmendment(
+      decision,
+      code,
+      reason,
+      decisionRefusedNotice(decision, replacesTradeId, code, reason),
+      "decision-refused",
+    );
   }
 
   return async function processExecute(job: Job, token?: string): Promise<ExecuteResult> {
