@@ -82,6 +82,20 @@ export interface DecisionOptions {
   readonly scheduledFor?: Date;
 }
 
+/**
+ * The lifecycle's job dependencies with a clock `aheadMs` ahead of its own (e.g. reconciliation
+ * past its grace period), on the same database, broker and queues.
+ */
+export function depsAhead(t: Lifecycle, aheadMs: number): JobDeps {
+  return createJobDeps({
+    db: t.db.db,
+    brokerFor: () => t.broker,
+    now: () => new Date(t.deps.now().getTime() + aheadMs),
+    logger: t.deps.logger,
+    jobs: t.jobs,
+  });
+}
+
 /** A clock that starts at the simulator's frozen time and moves with the wall clock. */
 export function simulatedClock(start = MARKET_OPEN_TIME): () => Date {
   const origin = Date.parse(start);

@@ -11,12 +11,12 @@ import { applyOrderUpdate } from "../../db/orderEvents";
 import { findOrderByClientOrderId } from "../../db/orders";
 import { notificationOutbox } from "../../db/schema";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
-import { createJobDeps, type JobDeps } from "../../jobs/context";
+import type { JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { depsAhead, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 /** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
@@ -24,13 +24,7 @@ let later: JobDeps;
 
 beforeAll(async () => {
   t = await openLifecycle("reconcile-armed-legs");
-  later = createJobDeps({
-    db: t.db.db,
-    brokerFor: () => t.broker,
-    now: () => new Date(t.deps.now().getTime() + 120_000),
-    logger: t.deps.logger,
-    jobs: t.jobs,
-  });
+  later = depsAhead(t, 120_000);
 });
 afterAll(async () => {
   await t?.close();

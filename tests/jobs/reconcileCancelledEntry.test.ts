@@ -14,7 +14,7 @@ import { findOrderByClientOrderId } from "../../db/orders";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
-import { createJobDeps, type JobDeps } from "../../jobs/context";
+import type { JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
@@ -22,7 +22,7 @@ import { createProtectProcessor } from "../../jobs/protect";
 import type { ExecutePayload } from "../../jobs/queues";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import { sendEntryUnheard } from "./entrySent";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+import { depsAhead, type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
 let t: Lifecycle;
 /** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
@@ -30,13 +30,7 @@ let later: JobDeps;
 
 beforeAll(async () => {
   t = await openLifecycle("reconcile-cancelled-entry");
-  later = createJobDeps({
-    db: t.db.db,
-    brokerFor: () => t.broker,
-    now: () => new Date(t.deps.now().getTime() + 120_000),
-    logger: t.deps.logger,
-    jobs: t.jobs,
-  });
+  later = depsAhead(t, 120_000);
 });
 afterAll(async () => {
   await t?.close();

@@ -16,7 +16,7 @@ import { findOrderByClientOrderId, listOrdersForTrade } from "../../db/orders";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
 import { executeJobId } from "../../jobs/client";
-import { createJobDeps, type JobDeps } from "../../jobs/context";
+import type { JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
@@ -24,7 +24,7 @@ import { openWorker } from "../../jobs/queueConnection";
 import { QUEUE_NAMES } from "../../jobs/queues";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import { TEST_REDIS_URL } from "../support/redis";
-import { type Lifecycle, openLifecycle, waitFor } from "./harness";
+import { depsAhead, type Lifecycle, openLifecycle, waitFor } from "./harness";
 
 let t: Lifecycle;
 /** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
@@ -33,13 +33,7 @@ let workerConnection: Redis;
 
 beforeAll(async () => {
   t = await openLifecycle("reconcile-stalled");
-  later = createJobDeps({
-    db: t.db.db,
-    brokerFor: () => t.broker,
-    now: () => new Date(t.deps.now().getTime() + 120_000),
-    logger: t.deps.logger,
-    jobs: t.jobs,
-  });
+  later = depsAhead(t, 120_000);
   workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
 });
 afterAll(async () => {

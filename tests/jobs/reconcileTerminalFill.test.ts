@@ -9,11 +9,11 @@ import { applyOrderUpdate } from "../../db/orderEvents";
 import { findOrderByClientOrderId } from "../../db/orders";
 import { findPosition } from "../../db/positions";
 import { notificationOutbox } from "../../db/schema";
-import { createJobDeps, type JobDeps } from "../../jobs/context";
+import type { JobDeps } from "../../jobs/context";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import { sendEntryUnheard } from "./entrySent";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+import { depsAhead, type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
 let t: Lifecycle;
 /** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
@@ -21,13 +21,7 @@ let later: JobDeps;
 
 beforeAll(async () => {
   t = await openLifecycle("reconcile-terminal-fill");
-  later = createJobDeps({
-    db: t.db.db,
-    brokerFor: () => t.broker,
-    now: () => new Date(t.deps.now().getTime() + 120_000),
-    logger: t.deps.logger,
-    jobs: t.jobs,
-  });
+  later = depsAhead(t, 120_000);
 });
 afterAll(async () => {
   await t?.close();

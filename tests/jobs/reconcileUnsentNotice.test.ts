@@ -11,14 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Decision } from "../../db/decisions";
 import { notificationOutbox } from "../../db/schema";
 import { executeJobId } from "../../jobs/client";
-import { createJobDeps, type JobDeps } from "../../jobs/context";
+import type { JobDeps } from "../../jobs/context";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { openWorker } from "../../jobs/queueConnection";
 import { QUEUE_NAMES } from "../../jobs/queues";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import { TEST_REDIS_URL } from "../support/redis";
-import { type Lifecycle, openLifecycle, waitFor } from "./harness";
+import { depsAhead, type Lifecycle, openLifecycle, waitFor } from "./harness";
 
 let t: Lifecycle;
 /** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
@@ -27,13 +27,7 @@ let workerConnection: Redis;
 
 beforeAll(async () => {
   t = await openLifecycle("reconcile-unsent-notice");
-  later = createJobDeps({
-    db: t.db.db,
-    brokerFor: () => t.broker,
-    now: () => new Date(t.deps.now().getTime() + 120_000),
-    logger: t.deps.logger,
-    jobs: t.jobs,
-  });
+  later = depsAhead(t, 120_000);
   workerConnection = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
 });
 afterAll(async () => {
