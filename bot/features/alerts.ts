@@ -19,7 +19,6 @@ import {
   listAlertMessages,
   moveAlert,
   recordAlertMessage,
-  reopenAlert,
 } from "../../db/alerts";
 import { readNotificationSettings } from "../../db/userSettings";
 import { findUserByTelegramId } from "../../db/users";
@@ -40,7 +39,7 @@ import { alertExpiry, DEFAULT_ALERT_SUPPRESSION_MS, DEFAULT_ORDER_FOLLOW_MS } fr
 
 export { alertExpiry };
 
-import { alertSessionEndedText, NOT_QUEUED_REASON, priceTrade, submitCard } from "./planService";
+import { alertSessionEndedText, priceTrade, submitCard } from "./planService";
 
 const DECIDING_ROLES: readonly UserRole[] = ["admin", "trader"];
 
@@ -338,11 +337,8 @@ export const alertsFeature: BotFeature = {
           // By id: the copies say why it expired, as the refusal did.
           await settleAlertCopies(ctx.api, deps, alert.id, expiredAlertOutcome(null));
         }
-        // Its decision was withdrawn, nothing sent: the alert goes back to every trader (the
-        // copies were never changed), or no one could approve it again.
-        if (submitted.code === "NOT_QUEUED") {
-          await reopenAlert(db, alert.id, NOT_QUEUED_REASON, actor, deps.now());
-        }
+        // NOT_QUEUED: its decision was withdrawn and the alert given back with it (submitCard);
+        // the copies were never changed, so every trader can approve it again.
         await ctx.answerCallbackQuery({ text, show_alert: true });
         return;
       }

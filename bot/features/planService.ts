@@ -8,7 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { findAccountForUser } from "../../db/accountOfUser";
-import { findAlert, moveAlert } from "../../db/alerts";
+import { findAlert, moveAlert, reopenAlert } from "../../db/alerts";
 import { loadTradingState, tradingStateOf } from "../../db/brokerAccounts";
 import {
   createDecision,
@@ -45,7 +45,8 @@ export type Submitted =
        * ALERT_TAKEN: another press decided the alert first; ALERT_EXPIRED: the alert's time ran
        * out, or the session it was issued for closed (while an adjusted plan was open); REFUSED:
        * nothing may be entered; CARD_CANCELLED: the card's Cancel (or /cancel) claimed it first,
-       * nothing was stored; NOT_QUEUED: stored but not handed to the jobs, and withdrawn (failed).
+       * nothing was stored; NOT_QUEUED: stored but not handed to the jobs, and withdrawn (failed),
+       * the alert it took given back with it.
        */
       readonly code: "ALERT_TAKEN" | "ALERT_EXPIRED" | "REFUSED" | "CARD_CANCELLED" | "NOT_QUEUED";
       readonly message: string;
@@ -413,7 +414,22 @@ export async function submitCard(
     // while reading as on its way. Withdrawn, a job the queue took after all finds it failed.
     let withdrawn: Decision | null;
     try {
-      withdrawn = await failApprovedDecision(db, decision.id, NOT_QUEUED_REASON, actor, deps.now());
+      const withdrawnAt = deps.now();
+      withdrawn = await db.transaction(async (tx) => {
+        const failed = await failApprovedDecision(
+          tx,
+          decision.id,
+          NOT_QUEUED_REASON,
+          actor,
+          withdrawnAt,
+        );
+        // Nothing was sent: the alert it took goes back to every trader in the same transaction,
+        // so a stop between the two writes cannot leave it approved for a withdrawn decision.
+        if (failed !== null && alertId !== undefined) {
+          await reopenAlert(tx, alertId, NOT_QUEUED_REASON, actor, withdrawnAt);
+        }
+        return failed;
+      });
     } catch {
       throw error;
     }

@@ -3,6 +3,7 @@
  * withdrawn (failed, QUEUE_UNAVAILABLE) and nothing is sent, so the alert must not stay taken.
  * It goes back to the traders, every copy still approvable, by Approve as by an adjusted plan.
  */
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { alertsFeature, createAlertNotifier } from "../../bot/features/alerts";
 import { cancelFeature } from "../../bot/features/cancel";
@@ -10,7 +11,7 @@ import { createPlanFeature } from "../../bot/features/plan";
 import type { DecisionSubmitter } from "../../bot/features/planPorts";
 import { startFeature } from "../../bot/features/start";
 import { type Alert, findAlert, recordAlert } from "../../db/alerts";
-import { listDueDecisions } from "../../db/decisions";
+import { findDecision, listDueDecisions } from "../../db/decisions";
 import { decisions } from "../../db/schema";
 import { dec } from "../../domain/money";
 import type { BotMessage, TestUser } from "../support/telegram";
@@ -137,5 +138,49 @@ describe("an alert whose approval the job queue could not take", () => {
 
     expect((await bob.press(toBob, "Approve")).text).toBe("Approved.");
     expect(await statusOf(alert)).toBe("approved");
+  });
+
+  it("withdraws the decision and gives the alert back together: a failed give-back withdraws nothing", async () => {
+    const alert = await deliver("NVDA");
+    const toAnn = await ann.waitForMessage({ match: "NVDA" });
+    const db = desk.database.db;
+    // The database fails the alert's give-back (a lost connection, the process stopping) after
+    // the decision's withdrawal was written.
+    await db.execute(
+      sql.raw(
+        "create function refuse_reopen() returns trigger as $$ begin if old.status = 'approved' and new.status <> 'approved' then raise exception 'connection lost'; end if; return new; end $$ language plpgsql",
+      ),
+    );
+    await db.execute(
+      sql.raw(
+        "create trigger refuse_reopen before update on alerts for each row execute function refuse_reopen()",
+      ),
+    );
+    const submitted: number[] = [];
+    const submitter = desk.deps.decisions as DecisionSubmitter;
+    Object.assign(desk.deps, {
+      decisions: {
+        async submit(decisionId: number) {
+          submitted.push(decisionId);
+          throw new Error("Connection is closed.");
+        },
+      } satisfies DecisionSubmitter,
+    });
+    try {
+      const press = await ann.press(toAnn, "Approve");
+      expect(press.showAlert).toBe(true);
+    } finally {
+      Object.assign(desk.deps, { decisions: submitter });
+      await db.execute(sql.raw("drop trigger refuse_reopen on alerts"));
+      await db.execute(sql.raw("drop function refuse_reopen()"));
+    }
+    // Never a withdrawn decision beside an alert still taken by it: both stay as the approval
+    // left them, one record of one approval.
+    const [decisionId] = submitted;
+    const decision = await findDecision(db, decisionId ?? 0);
+    expect({ decision: decision?.status, alert: await statusOf(alert) }).toEqual({
+      decision: "approved",
+      alert: "approved",
+    });
   });
 });
