@@ -6,9 +6,11 @@
  * Each row is marked by its own result as soon as it has one: sent, or failed with a backoff, or
  * given up after the last attempt or a refusal that no retry can fix. The outbox row is the
  * message's only copy until Telegram accepted it, so a crash anywhere means "sent again later",
- * never "lost": at least once, and the sender sees each row's dedupe key.
+ * never "lost": at least once, and the sender sees each row's dedupe key. A notice of a kind this
+ * version does not know is never taken: it waits for a process that knows it, and is warned of.
  */
 import type { Job, Queue } from "bullmq";
+import { and, asc, eq, notInArray, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import type { Database } from "../db/database";
 import {
@@ -19,6 +21,7 @@ import {
   moveChatNotifications,
   type OutboxMessage,
 } from "../db/notificationOutbox";
+import { notificationOutbox } from "../db/schema";
 import { NOTICE_KINDS } from "../domain/notifications";
 import { jobIdOf, type NotifyPayload, notifyPayloadSchema } from "./queues";
 
@@ -76,8 +79,10 @@ export interface NotifySettings {
   /** How often the scheduler runs the processor (default 5 s); writers also ask for a run. */
   readonly everyMs: number;
   /**
-   * How long a notice of a kind this process does not know is left for one that does (a newer
-   * version during a rolling deploy) before this one takes it, to give it up (default 1 h).
+   * A notice of a kind this process does not know is left for one that does (a newer version
+   * during a rolling deploy, or one stopped for a while), never taken: this process could only
+   * give it up. Once one has waited this long, the processor warns of it, again at this interval
+   * while it waits (default 1 h).
    */
   readonly unknownKindGraceMs: number;
 }
@@ -234,7 +239,8 @@ export async function deliverDueNotifications(deps: NotifyDeps): Promise<NotifyR
     const at = deps.now();
     const rows = await claimDueNotifications(deps.db, settings.batchSize, settings.leaseMs, at, {
       kinds: deps.noticeKinds ?? NOTICE_KINDS,
-      othersWrittenBy: new Date(at.getTime() - settings.unknownKindGraceMs),
+      // Written by no row: a notice of another kind is never taken, however old.
+      othersWrittenBy: NO_ROW_WRITTEN_BY,
     });
     if (rows.length === 0) break;
     // Every row is handed over before any is awaited (in claimed order, which keeps each chat's
@@ -259,13 +265,72 @@ export async function deliverDueNotifications(deps: NotifyDeps): Promise<NotifyR
   return { ...counts };
 }
 
-/** Builds the `notify` processor. */
+/** Before every outbox row: the claim then takes no row of a kind this process does not know. */
+const NO_ROW_WRITTEN_BY = new Date(0);
+
+/**
+ * Warns, one line per kind, of the notices of kinds this process does not know that have waited
+ * `unknownKindGraceMs` or longer: no process that knows them is delivering them (a newer version
+ * stopped or rolled back), which an operator must see, since this process leaves them alone.
+ * Returns when to look again: a grace period on, or sooner when a younger one comes of age.
+ */
+async function warnOfUnknownKinds(deps: NotifyDeps, settings: NotifySettings): Promise<number> {
+  const at = deps.now().getTime();
+  // A read of the outbox's pending rows (the due index), kept here beside the claim it mirrors.
+  const waiting = await deps.db
+    .select({
+      kind: notificationOutbox.kind,
+      waiting: sql<number>`count(*)::int`,
+      oldest: sql<string>`min(${notificationOutbox.createdAt})`,
+    })
+    .from(notificationOutbox)
+    .where(
+      and(
+        eq(notificationOutbox.status, "pending"),
+        notInArray(notificationOutbox.kind, [...(deps.noticeKinds ?? NOTICE_KINDS)]),
+      ),
+    )
+    .groupBy(notificationOutbox.kind)
+    .orderBy(asc(notificationOutbox.kind));
+  let next = at + settings.unknownKindGraceMs;
+  for (const row of waiting) {
+    const oldest = new Date(row.oldest);
+    const ofAge = oldest.getTime() + settings.unknownKindGraceMs;
+    if (ofAge > at) {
+      next = Math.min(next, ofAge);
+      continue;
+    }
+    deps.logger.warn(
+      { kind: row.kind, waiting: row.waiting, oldestWrittenAt: oldest.toISOString() },
+      "notices of a kind this desk does not know are waiting for a desk that knows it",
+    );
+  }
+  return next;
+}
+
+/**
+ * Builds the `notify` processor. It also warns of notices left waiting for a process that knows
+ * their kind, at most once per `unknownKindGraceMs`.
+ */
 export function createNotifyProcessor(deps: NotifyDeps) {
+  const settings = { ...DEFAULT_NOTIFY_SETTINGS, ...deps.settings };
+  let nextUnknownCheck = Number.NEGATIVE_INFINITY;
   return async function processNotify(job: Pick<Job, "data">): Promise<NotifyResult> {
     const payload: NotifyPayload = notifyPayloadSchema.parse(job.data);
     const result = await deliverDueNotifications(deps);
     if (result.sent + result.retrying + result.gaveUp > 0) {
       deps.logger.debug({ reason: payload.reason, ...result }, "outbox delivered");
+    }
+    if (deps.now().getTime() >= nextUnknownCheck) {
+      // Warning is all it is for: a failed look delivers nothing less, so it is logged, not thrown.
+      await warnOfUnknownKinds(deps, settings).then(
+        (next) => {
+          nextUnknownCheck = next;
+        },
+        (error: unknown) => {
+          deps.logger.warn({ err: error }, "waiting notices of unknown kinds not checked");
+        },
+      );
     }
     return result;
   };

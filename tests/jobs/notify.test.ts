@@ -230,9 +230,10 @@ describe("notify: outbox delivery", () => {
     expect(newer.sent.map((m) => m.dedupeKey)).toEqual(["newer kind"]);
   });
 
-  it("gives up a notice of a kind no process delivered once it has waited long enough", async () => {
-    await queue("broken", 5, "NO_SUCH_NOTICE");
-    // As the Telegram sender answers a kind it cannot render.
+  it("never gives up a notice of a kind it does not know, however long it waits, and warns of it", async () => {
+    // Written by a newer process that has not delivered it yet (stopped, or still rolling out).
+    await queue("newer kind", 5, "POSITION_SCALED");
+    // As the Telegram sender answers a kind it cannot render: were it handed over, it would be lost.
     const refusing: NoticeSender = {
       async send(message) {
         return {
@@ -242,20 +243,49 @@ describe("notify: outbox delivery", () => {
         };
       },
     };
+    const warnings: Record<string, unknown>[] = [];
+    const capture = pino(
+      { level: "warn" },
+      { write: (line: string) => warnings.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const older = createNotifyProcessor({ ...deps(refusing), logger: capture });
+    const nothing = { sent: 0, retrying: 0, gaveUp: 0 };
     const grace = DEFAULT_NOTIFY_SETTINGS.unknownKindGraceMs;
+
     now = new Date(T0.getTime() + grace - 1);
-    expect(await deliverDueNotifications(deps(refusing))).toEqual({
-      sent: 0,
-      retrying: 0,
-      gaveUp: 0,
-    });
+    expect(await older({ data: {} })).toEqual(nothing);
+    expect(warnings).toEqual([]);
+
     now = new Date(T0.getTime() + grace);
-    expect(await deliverDueNotifications(deps(refusing))).toEqual({
-      sent: 0,
-      retrying: 0,
-      gaveUp: 1,
+    expect(await older({ data: {} })).toEqual(nothing);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      level: 40,
+      kind: "POSITION_SCALED",
+      waiting: 1,
+      oldestWrittenAt: T0.toISOString(),
     });
-    expect((await row("broken")).status).toBe("failed");
+    // Warned again a grace period later (not on every run) while it still waits.
+    now = new Date(T0.getTime() + grace + 1);
+    expect(await older({ data: {} })).toEqual(nothing);
+    now = new Date(T0.getTime() + 30 * grace);
+    expect(await older({ data: {} })).toEqual(nothing);
+    expect(warnings).toHaveLength(2);
+    const left = await row("newer kind");
+    expect([left.status, left.attempts, left.lastError]).toEqual(["pending", 0, null]);
+
+    // A process that knows the kind delivers it, however late.
+    const newer = new RecordingSender();
+    expect(
+      await deliverDueNotifications({
+        ...deps(newer),
+        noticeKinds: [...NOTICE_KINDS, "POSITION_SCALED"],
+      }),
+    ).toEqual({ sent: 1, retrying: 0, gaveUp: 0 });
+    expect(newer.sent.map((m) => m.dedupeKey)).toEqual(["newer kind"]);
+    now = new Date(T0.getTime() + 60 * grace);
+    expect(await older({ data: {} })).toEqual(nothing);
+    expect(warnings).toHaveLength(2);
   });
 
   it("counts the notices it gives up on the metrics, by kind and why", async () => {
