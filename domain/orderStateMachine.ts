@@ -23,10 +23,14 @@ import { type Ok, ok, type Refusal, refuse } from "./outcome";
  *   statuses list every status a request can be made from.
  * - `canceled -> canceled` / `canceled -> filled`: a late fill after a cancel is real and is
  *   applied; the order stays `canceled` (nothing more will fill, nothing to cancel) unless the late
- *   fill completes it.
+ *   fill completes it. The same for `expired` and `rejected` (see `LATE_FILL_STATUSES`): the books
+ *   may end an order so that the broker filled all the same (an entry settled as never sent that
+ *   had reached the broker, a day order ended expired while its fill was on the way); the shares
+ *   are the order's and belong on its trade, not adopted as someone else's.
  * - `held` is a bracket leg waiting for its entry; it may report its first fill without the
  *   activation event in between (the stream does not replay missed messages).
- * - `filled`, `expired`, `replaced`, `rejected` are final. A local denial ends as `rejected`.
+ * - `filled` and `replaced` are final; `expired` and `rejected` take nothing but a late fill. A
+ *   local denial ends as `rejected`.
  * The test holds this table against a reference engine's table; every difference is listed there
  * with its reason.
  */
@@ -161,17 +165,26 @@ export const ORDER_TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatu
   ],
   canceled: ["canceled", "filled"],
   filled: [],
-  expired: [],
+  expired: ["expired", "filled"],
   replaced: [],
-  rejected: [],
+  rejected: ["rejected", "filled"],
 };
+
+/**
+ * Ended statuses that still take a late fill, keeping the status unless the fill completes the
+ * order. A replaced order takes none: its replacement carries its fills.
+ */
+export const LATE_FILL_STATUSES: readonly OrderStatus[] = ["canceled", "expired", "rejected"];
 
 /** Whether the table allows an order to move from one status to another. */
 export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
   return ORDER_TRANSITIONS[from].includes(to);
 }
 
-/** Whether an order in this status is finished: it will not work again (a canceled order may still report a late fill). */
+/**
+ * Whether an order in this status is finished: it will not work again (a canceled, expired or
+ * rejected order may still report a late fill).
+ */
 export function isTerminal(status: OrderStatus): boolean {
   return (TERMINAL_ORDER_STATUSES as readonly OrderStatus[]).includes(status);
 }
@@ -202,7 +215,7 @@ export interface AppliedFill {
 /**
  * What applying an event did, beside the new order:
  * - `APPLIED`: the event moved the order (status, fill, or recorded broker id).
- * - `LATE_FILL`: a fill on a canceled order, applied.
+ * - `LATE_FILL`: a fill on a canceled, expired or rejected order, applied.
  * - `DUPLICATE_EXECUTION`: the execution id was applied before; nothing changed.
  * - `REPEATED_STATUS`: the order already has the status the event reports; nothing changed.
  * - `NO_PENDING_REQUEST`: a cancel/replace rejection with no such request outstanding (typically
@@ -279,12 +292,13 @@ function statusBeforePendingAfter(order: Order, to: OrderStatus): OrderStatus | 
  * Rules: a fill whose execution id was already applied changes nothing; a fill makes the order
  * `filled` when the cumulative quantity reaches the order quantity, else `partially_filled` (or
  * keeps a pending cancel/replace status); the average fill price is recomputed from the exact
- * filled notional; a late fill on a canceled order is applied; a fill past the order quantity is
- * refused (OVERFILL); a rejected cancel or replace restores the status before the request; an
- * event repeating the current status changes nothing; a bracket leg ended in the books before
- * the broker had it takes the broker's first report of it, and such an entry the broker's refusal
- * to cancel it (REVIVED: `pending_new`, or `partially_filled` with what it filled); anything else
- * the table does not allow is refused (ILLEGAL_TRANSITION) and leaves the order as it was.
+ * filled notional; a late fill on a canceled, expired or rejected order is applied; a fill
+ * past the order quantity is refused (OVERFILL); a rejected cancel or replace restores the
+ * status before the request; an event repeating the current status changes nothing; a bracket
+ * leg ended in the books before the broker had it takes the broker's first report of it, and
+ * such an entry the broker's refusal to cancel it (REVIVED: `pending_new`, or `partially_filled`
+ * with what it filled); anything else the table does not allow is refused (ILLEGAL_TRANSITION)
+ * and leaves the order as it was.
  */
 export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutcome {
   const brokerOrderId = event.event === "denied" ? undefined : event.brokerOrderId;
@@ -487,7 +501,7 @@ function applyFill(
   }
   const filledQuantity = order.filledQuantity.plus(event.quantity);
   const complete = filledQuantity.gte(order.quantity);
-  const late = order.status === "canceled";
+  const late = LATE_FILL_STATUSES.includes(order.status);
   const to: OrderStatus = complete
     ? "filled"
     : late || isPendingRequest(order.status)

@@ -508,8 +508,9 @@ function bestKnownPrice(
  * Rules:
  * - A broker order with more filled than ours: MISSED_FILL_INFERRED for the difference at the
  *   implied price (FILL_PRICE_UNKNOWN without a broker average); with less: FILL_EXCEEDS_BROKER.
- *   None for an order the books ended expired, replaced or rejected (it takes no fill): its
- *   shares show as a position difference (adopted, or the position resized).
+ *   Also for an order the books ended canceled, expired or rejected (a late fill, booked on its
+ *   own trade). None for one ended replaced (it takes no fill): its shares show as a position
+ *   difference (adopted, or the position resized).
  * - A broker status we missed (acknowledged or armed, canceled, expired, rejected, replaced):
  *   ORDER_STATUS_SYNCED; also the working status (new, accepted, partially_filled, held) of an order
  *   whose cancel or replace is pending in the books past the grace period (the broker refused it).
@@ -566,10 +567,11 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
     }
     liveAtBroker.set(k.id, isOpenAtBroker(broker));
     const missing = broker.filledQty.minus(ours.filledQuantity);
-    // An order ended expired, replaced or rejected in the books takes no fill (the state machine
-    // refuses it): inferring one would count shares that never reach the books, and hide them
-    // from the position check. Left out, the broker's shares are adopted (or the position
-    // resized) and protected below.
+    // An order ended replaced in the books takes no fill (the state machine refuses it: its
+    // replacement carries the fills): inferring one would count shares that never reach the
+    // books, and hide them from the position check. Left out, the broker's shares are adopted
+    // (or the position resized) and protected below. One ended canceled, expired or rejected
+    // takes the fill as a late fill, on its own trade.
     if (missing.gt(ZERO) && canTransition(ours.status, "filled")) {
       if (broker.filledAvgPrice === null || broker.filledAvgPrice.lte(ZERO)) {
         actions.push({

@@ -152,6 +152,26 @@ const DELIBERATE_DIFFERENCES: ReadonlyArray<readonly [OrderStatus, OrderStatus, 
     "canceled",
     "a late partial fill after a cancel is applied but the order stays canceled: nothing works any more",
   ],
+  [
+    "expired",
+    "expired",
+    "a late partial fill on an order the books ended expired is applied; it stays expired",
+  ],
+  [
+    "expired",
+    "filled",
+    "the books may end an order expired that the broker filled: real shares land on its trade",
+  ],
+  [
+    "rejected",
+    "rejected",
+    "a late partial fill on an order the books ended rejected (never sent, they thought) is applied",
+  ],
+  [
+    "rejected",
+    "filled",
+    "the books may end an order rejected as never sent that reached the broker and filled",
+  ],
 ];
 
 function referenceAllows(from: OrderStatus, to: OrderStatus): boolean {
@@ -187,17 +207,19 @@ describe("order transition table against the reference", () => {
     }
   });
 
-  it("is final where the reference is final (replaced and rejected stricter than canceled)", () => {
+  it("is final where the reference is final, but for late fills (replaced stricter than canceled)", () => {
     for (const from of ORDER_STATUSES) {
-      if (REFERENCE[MAPPING[from]].length === 0) expect(ORDER_TRANSITIONS[from]).toEqual([]);
+      if (REFERENCE[MAPPING[from]].length > 0) continue;
+      for (const to of ORDER_TRANSITIONS[from]) expect(["filled", from]).toContain(to);
     }
+    expect(ORDER_TRANSITIONS.filled).toEqual([]);
     expect(ORDER_TRANSITIONS.replaced).toEqual([]);
   });
 
-  it("lets a terminal order move only by a late fill on canceled", () => {
+  it("lets a terminal order move only by a late fill on canceled, expired or rejected", () => {
     for (const from of ORDER_STATUSES.filter(isTerminal)) {
-      if (from === "canceled")
-        expect([...ORDER_TRANSITIONS.canceled].sort()).toEqual(["canceled", "filled"]);
+      if (from === "canceled" || from === "expired" || from === "rejected")
+        expect([...ORDER_TRANSITIONS[from]].sort()).toEqual([from, "filled"].sort());
       else expect(ORDER_TRANSITIONS[from]).toEqual([]);
     }
   });

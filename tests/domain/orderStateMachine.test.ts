@@ -183,6 +183,28 @@ describe("cancel", () => {
     expect(late.note).toBe("LATE_FILL");
   });
 
+  it.each([
+    ["expired", { event: "expired", at: AT }],
+    ["rejected", { event: "rejected", at: AT, reason: "never reached the broker" }],
+    ["denied", { event: "denied", at: AT, reason: "never sent" }],
+  ] as const)(
+    "takes a late fill on an order the books ended %s, as after a cancel",
+    (_, ending) => {
+      const base = ending.event === "denied" ? newOrder() : acked();
+      const ended = apply(base, ending).order;
+      const partly = apply(ended, fillEvent("x1", "4", "190"));
+      expect(partly.note).toBe("LATE_FILL");
+      expect(partly.fill?.quantity.toString()).toBe("4");
+      expect(partly.order.status).toBe(ended.status);
+      expect(partly.order.filledQuantity.toString()).toBe("4");
+      const whole = apply(partly.order, fillEvent("x2", "6", "191"));
+      expect(whole.note).toBe("LATE_FILL");
+      expect(whole.order.status).toBe("filled");
+      expect(apply(whole.order, fillEvent("x2", "6", "191")).note).toBe("DUPLICATE_EXECUTION");
+      expect(refused(ended, fillEvent("x3", "11", "190")).code).toBe("OVERFILL");
+    },
+  );
+
   it("still refuses a late overfill after a cancel", () => {
     const o = applyAll(acked(), [{ event: "canceled", at: AT }]);
     expect(refused(o, fillEvent("x1", "11", "190")).code).toBe("OVERFILL");

@@ -319,6 +319,32 @@ describe("missed fills", () => {
     expect(str((odd[0] as { price: Decimal }).price)).toBe("100");
   });
 
+  it.each(["expired", "rejected"] as const)(
+    "books a broker fill on an order the books ended %s on that order, adopting nothing",
+    (status) => {
+      const actions = run({
+        orders: [ours(1, { brokerOrderId: "b-1", status, tradeId: 7 })],
+        brokerOrders: [
+          brokerOrder({
+            brokerOrderId: "b-1",
+            status: "filled",
+            filledQty: dec("100"),
+            filledAvgPrice: dec("189.50"),
+          }),
+        ],
+        brokerPositions: [brokerPosition("AAPL", "100", "189.50")],
+      });
+      expect(codes(actions)).toEqual(["MISSED_FILL_INFERRED"]);
+      expect(actions[0]).toMatchObject({
+        orderId: 1,
+        tradeId: 7,
+        quantity: dec("100"),
+        price: dec("189.50"),
+        final: true,
+      });
+    },
+  );
+
   it("reports a missing fill without a broker price instead of guessing one", () => {
     expect(
       run({

@@ -1,14 +1,16 @@
 /**
- * Reconciliation of an order whose status in the books can take no fill (ended rejected or
- * expired) that the broker filled all the same. Run in this process against real PostgreSQL
- * and the simulator.
+ * Reconciliation of an order the books ended rejected or expired that the broker filled all the
+ * same: a late fill of the desk's own order, booked on its own trade (as for a cancelled entry),
+ * never adopted as a new trade with exits of its own. Run in this process against real
+ * PostgreSQL and the simulator.
  */
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyOrderUpdate } from "../../db/orderEvents";
 import { findOrderByClientOrderId } from "../../db/orders";
 import { findPosition } from "../../db/positions";
-import { notificationOutbox } from "../../db/schema";
+import { notificationOutbox, trades } from "../../db/schema";
+import { findTrade } from "../../db/trades";
 import type { JobDeps } from "../../jobs/context";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
@@ -50,7 +52,7 @@ describe("a fill at the broker on an order the books ended rejected or expired",
     { ending: "expired", status: "expired", symbol: TEST_SYMBOLS[31] as string },
   ] as const;
   for (const { ending, status, symbol } of cases) {
-    it(`books the broker's shares when the entry was ${status} in the books, and protects them`, async () => {
+    it(`books the broker's shares on the entry's own trade when it was ${status} in the books, and protects them`, async () => {
       await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
       const { recorded, brokerOrder } = await sendEntryUnheard(t, {
         symbol,
@@ -74,17 +76,34 @@ describe("a fill at the broker on an order the books ended rejected or expired",
       expect(filled.ok && filled.value.status).toBe("filled");
 
       const actions = await reconcileNow();
-      expect(actions).toContain("POSITION_ADOPTED");
+      // A late fill of the desk's own order, as for a cancelled entry: booked on its trade.
+      expect(actions).toContain("MISSED_FILL_INFERRED");
+      expect(actions).not.toContain("POSITION_ADOPTED");
 
+      const tradeId = recorded.trade.id;
+      const trade = await findTrade(t.db.db, tradeId);
+      expect(trade?.trade.status).toBe("POSITION");
+      expect(trade?.trade.entryQuantity.toFixed()).toBe("10");
       const position = await findPosition(t.db.db, t.accountId, symbol);
+      expect(position?.tradeId).toBe(tradeId);
       expect(position?.position.quantity.toFixed()).toBe("10");
+      const symbolTrades = await t.db.db
+        .select()
+        .from(trades)
+        .where(and(eq(trades.accountId, t.accountId), eq(trades.symbol, symbol)));
+      expect(symbolTrades.map((r) => r.id)).toEqual([tradeId]);
+      // Its own trade is protected, no adopted one.
       const protect = await t.queues.protect.getJobs(["waiting", "delayed", "prioritized"]);
-      expect(protect.map((j) => j.data.tradeId)).toContain(position?.tradeId);
-      expect(await incidentsOf(symbol)).toContain("POSITION_ADOPTED");
-      // The books' entry keeps its status; a second run finds the books as the broker's.
+      expect(protect.map((j) => j.data.tradeId)).toContain(tradeId);
+      expect(await incidentsOf(symbol)).toContain("MISSED_FILL_INFERRED");
+      expect(await incidentsOf(symbol)).not.toContain("POSITION_ADOPTED");
+      // The books' entry keeps its status, with the broker's fill; a second run finds nothing.
       const entry = await findOrderByClientOrderId(t.db.db, recorded.entry.order.clientOrderId);
-      expect(entry?.order.status).toBe(status);
-      expect(await reconcileNow()).not.toContain("POSITION_ADOPTED");
+      expect(entry?.order.status).toBe("filled");
+      expect(entry?.order.filledQuantity.toFixed()).toBe("10");
+      const again = await reconcileNow();
+      expect(again).not.toContain("POSITION_ADOPTED");
+      expect(again).not.toContain("MISSED_FILL_INFERRED");
     });
   }
 });
