@@ -1,4 +1,4 @@
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, isNull, lte, or } from "drizzle-orm";
 import type { Decimal } from "../domain/money";
 import { initialTradingState, type TradingState } from "../domain/tradingState";
 import type { Database } from "./database";
@@ -109,17 +109,29 @@ export interface AccountBalances {
   readonly buyingPower: Decimal;
 }
 
-/** Records the latest account figures from the broker and when they were fetched. */
+/**
+ * Records the account figures the broker gave at `at`, unless figures of a later sync are stored
+ * already: a valuation that read the broker earlier and finishes later must not roll the account
+ * back (the session open and /resume weigh these figures against the loss limits). Answers
+ * whether they were written.
+ */
 export async function recordAccountSync(
   db: Database,
   accountId: number,
   balances: AccountBalances,
   at: Date,
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const written = await db
     .update(brokerAccounts)
     .set({ ...balances, lastSyncedAt: at, updatedAt: at })
-    .where(eq(brokerAccounts.id, accountId));
+    .where(
+      and(
+        eq(brokerAccounts.id, accountId),
+        or(isNull(brokerAccounts.lastSyncedAt), lte(brokerAccounts.lastSyncedAt, at)),
+      ),
+    )
+    .returning({ id: brokerAccounts.id });
+  return written.length > 0;
 }
 
 /** The trading state stored on an account row, as the domain type. */

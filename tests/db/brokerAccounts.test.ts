@@ -120,6 +120,30 @@ describe.each(TEST_DRIVERS)("broker accounts on %s", (driver) => {
     expect(account?.lastSyncedAt?.toISOString()).toBe(at(20).toISOString());
   });
 
+  it("keeps the newest balances when an older sync is written after a newer one", async () => {
+    const accountId = await createAccount(t.db);
+    const balances = (equity: string) => ({
+      equity: dec(equity),
+      lastEquity: dec("100000"),
+      cash: dec(equity),
+      buyingPower: dec(equity),
+    });
+    await recordAccountSync(t.db, accountId, balances("97000"), at(31));
+    // A valuation that read the broker earlier finishes later: it must not roll the figures back.
+    await recordAccountSync(t.db, accountId, balances("100000"), at(30));
+    let account = await findBrokerAccount(t.db, accountId);
+    expect(account?.equity?.toFixed()).toBe("97000");
+    expect(account?.lastSyncedAt?.toISOString()).toBe(at(31).toISOString());
+    // The same instant again, and a newer one, are written.
+    await recordAccountSync(t.db, accountId, balances("96000"), at(31));
+    account = await findBrokerAccount(t.db, accountId);
+    expect(account?.equity?.toFixed()).toBe("96000");
+    await recordAccountSync(t.db, accountId, balances("95000"), at(32));
+    account = await findBrokerAccount(t.db, accountId);
+    expect(account?.equity?.toFixed()).toBe("95000");
+    expect(account?.lastSyncedAt?.toISOString()).toBe(at(32).toISOString());
+  });
+
   it("stores risk limits per account, refusing invalid ones", async () => {
     const accountId = await createAccount(t.db);
     expect(await loadRiskLimits(t.db, accountId)).toEqual(DEFAULT_RISK_LIMITS);
