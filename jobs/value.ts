@@ -503,14 +503,19 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     // flattenOnHalt flattens, on it alike: a withdrawal since reads as a drawdown, a deposit
     // since hides one. Weighed only when the daily-loss rule asks for no look-up; a look-up
     // only when the check would halt on the figure, or on the figure with the rise a deposit.
-    const drawdownActs = async () => {
-      const trips = await drawdownTripsAt(
+    let drawdownTrips: Promise<((netDeposits: Decimal) => boolean) | null> | undefined;
+    const drawdownTripsOnce = () => {
+      drawdownTrips ??= drawdownTripsAt(
         accountId,
         breakers,
         tradingDay.date,
         account.equity,
         calendar === null || session !== null,
       );
+      return drawdownTrips;
+    };
+    const drawdownActs = async () => {
+      const trips = await drawdownTripsOnce();
       if (trips === null) return false;
       if (trips(deposits.amount)) {
         return wouldHalt(
@@ -539,6 +544,19 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
           { accountId, unexplainedRise: left.toFixed(2), pnlToday: evaluation.pnlToday.toFixed(2) },
           "equity rose beyond the books' P&L and the day's cash transfers: a loss may be hidden",
         );
+      } else if (deposits.fresh && left.gt(ZERO)) {
+        // The drawdown breaker weighs the same figure: were the rest a deposit, it would trip.
+        const trips = await drawdownTripsOnce();
+        if (trips !== null && !trips(deposits.amount) && trips(deposits.amount.plus(left))) {
+          deps.logger.warn(
+            {
+              accountId,
+              unexplainedRise: left.toFixed(2),
+              pnlToday: evaluation.pnlToday.toFixed(2),
+            },
+            "equity rose beyond the books' P&L and the day's cash transfers: a drawdown may be hidden",
+          );
+        }
       }
       if (!deposits.fresh && rise.gt(ZERO)) {
         // The last figure found stands (no halt on a guess), and it is asked again next time.
