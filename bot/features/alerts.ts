@@ -70,6 +70,30 @@ export function tradeInputOfAlert(alert: Alert): TradeInput | null {
   };
 }
 
+/** A Telegram message an alert was sent as. */
+interface AlertCopy {
+  readonly chatId: number;
+  readonly messageId: number;
+}
+
+// By deps (one desk), then alert id: copies Telegram took whose record failed. Kept in memory:
+// the scanner's resend comes within minutes to the same process.
+const unrecordedCopies = new WeakMap<object, Map<number, AlertCopy[]>>();
+
+function unrecordedCopiesOf(deps: BotDeps, alertId: number): AlertCopy[] {
+  let byAlert = unrecordedCopies.get(deps);
+  if (byAlert === undefined) {
+    byAlert = new Map();
+    unrecordedCopies.set(deps, byAlert);
+  }
+  let copies = byAlert.get(alertId);
+  if (copies === undefined) {
+    copies = [];
+    byAlert.set(alertId, copies);
+  }
+  return copies;
+}
+
 /**
  * Sends a new alert to every trader and admin who has alerts switched on, each with the size for
  * their own account, unless the alert expired or its symbol was alerted within the suppression
@@ -105,8 +129,22 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
       }
 
       const input = tradeInputOfAlert(alert);
+      // Copies Telegram took that an earlier fan-out could not record: recorded now, so they are
+      // settled with the others; still unrecorded, they are copies all the same.
+      const unrecorded = unrecordedCopiesOf(deps, alert.id);
+      for (const copy of [...unrecorded]) {
+        try {
+          await recordAlertMessage(db, { alertId: alert.id, ...copy }, now);
+          unrecorded.splice(unrecorded.indexOf(copy), 1);
+        } catch (error) {
+          logger.warn({ err: error, alertId: alert.externalId }, "alert copy still not recorded");
+        }
+      }
       // A resend after a fan-out that failed part way: who has a copy is not sent another.
-      const reached = new Set((await listAlertMessages(db, alert.id)).map((copy) => copy.chatId));
+      const reached = new Set([
+        ...(await listAlertMessages(db, alert.id)).map((copy) => copy.chatId),
+        ...unrecorded.map((copy) => copy.chatId),
+      ]);
       let recipients = 0;
       const missed: number[] = [];
       for (const [telegramUserId, role] of deps.allowedUsers) {
@@ -131,18 +169,13 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
           now,
           deadline.code === "ALERT_SESSION_ENDED",
         );
+        let sent: Awaited<ReturnType<Api["sendMessage"]>>;
         try {
-          const sent = await api.sendMessage(telegramUserId, text, {
+          sent = await api.sendMessage(telegramUserId, text, {
             parse_mode: "HTML",
             reply_markup: alertKeyboard(alert.id),
             disable_notification: delivery === "silent",
           });
-          await recordAlertMessage(
-            db,
-            { alertId: alert.id, chatId: sent.chat.id, messageId: sent.message_id },
-            now,
-          );
-          recipients += 1;
         } catch (error) {
           // One trader who blocked the bot must not keep the alert from the others.
           logger.warn(
@@ -150,6 +183,19 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
             "alert not delivered",
           );
           if (!refusedForGood(error)) missed.push(telegramUserId);
+          continue;
+        }
+        recipients += 1;
+        const copy = { chatId: sent.chat.id, messageId: sent.message_id };
+        try {
+          await recordAlertMessage(db, { alertId: alert.id, ...copy }, now);
+        } catch (error) {
+          // The trader has the alert: a resend must not send another, and must record this one.
+          logger.error(
+            { err: error, telegramUserId, alertId: alert.externalId },
+            "alert sent but its copy not recorded",
+          );
+          unrecorded.push(copy);
         }
       }
       if (missed.length > 0) {
@@ -159,6 +205,14 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
           `alert ${alert.externalId} not delivered to ${missed.join(", ")}: Telegram failed; send it again`,
         );
       }
+      if (unrecorded.length > 0) {
+        // Left received as well: the resend records the copies (nothing is sent twice), so that
+        // the decision rewrites every copy.
+        throw new Error(
+          `alert ${alert.externalId} sent, but copies to ${unrecorded.map((copy) => copy.chatId).join(", ")} not recorded: the database failed; send it again`,
+        );
+      }
+      unrecordedCopies.get(deps)?.delete(alert.id);
       if (recipients === 0) return { status: "no_recipients" };
       await moveAlert(db, alert.id, ["received"], "sent", "system:alerts", now);
       return { status: "sent", recipients };

@@ -3,7 +3,10 @@
  * keep the alert from the others, but a send that failed for a passing reason (the network,
  * Telegram's 5xx) fails the fan-out, so the intake answers 503 and the scanner's resend reaches
  * the traders who were missed, instead of the alert being marked sent with a trader never told.
+ * A copy Telegram took whose record the database refused is a copy all the same: the resend
+ * records it and does not send that trader another.
  */
+import { sql } from "drizzle-orm";
 import { type Api, GrammyError, HttpError } from "grammy";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { alertsFeature, createAlertNotifier } from "../../bot/features/alerts";
@@ -117,5 +120,44 @@ describe("the alert fan-out when Telegram fails for a trader", () => {
     expect(delivery).toEqual({ status: "sent", recipients: 1 });
     await ann.waitForMessage({ match: "Pattern alert: QQQ" });
     expect((await findAlert(desk.database.db, alert.id))?.status).toBe("sent");
+  });
+
+  it("does not send a trader a second copy when the first was sent but its record failed", async () => {
+    const alert = await store("IWM");
+    const db = desk.database.db;
+    // Telegram takes Bob's copy; the database refuses to record it (a lost connection).
+    await db.execute(
+      sql.raw(
+        `create function refuse_copy() returns trigger as $$ begin if new.chat_id = ${BOB} then raise exception 'connection lost'; end if; return new; end $$ language plpgsql`,
+      ),
+    );
+    await db.execute(
+      sql.raw(
+        "create trigger refuse_copy before insert on alert_messages for each row execute function refuse_copy()",
+      ),
+    );
+    try {
+      // Not marked sent: the intake answers 503 and the scanner sends it again.
+      await expect(
+        createAlertNotifier(desk.bot.api, desk.deps).onAlertAccepted(alert),
+      ).rejects.toThrow(/not recorded/);
+    } finally {
+      await db.execute(sql.raw("drop trigger refuse_copy on alert_messages"));
+      await db.execute(sql.raw("drop function refuse_copy()"));
+    }
+    const copy = await bob.waitForMessage({ match: "Pattern alert: IWM" });
+    await ann.waitForMessage({ match: "Pattern alert: IWM" });
+    const stored = await findAlert(db, alert.id);
+    expect(stored?.status).toBe("received");
+
+    const before = { ann: ann.messages().length, bob: bob.messages().length };
+    const again = await createAlertNotifier(desk.bot.api, desk.deps).onAlertAccepted(
+      stored as Alert,
+    );
+    expect(again).toEqual({ status: "sent", recipients: 2 });
+    expect({ ann: ann.messages().length, bob: bob.messages().length }).toEqual(before);
+    // Bob's copy is recorded now, so it is settled with the others once the alert is decided.
+    const copies = await listAlertMessages(db, alert.id);
+    expect(copies.map((row) => [row.chatId, row.messageId])).toContainEqual([BOB, copy.messageId]);
   });
 });
