@@ -121,6 +121,9 @@ export interface FillPriceUnknown {
   readonly symbol: string;
   readonly brokerOrderId: string;
   readonly missingQuantity: Decimal;
+  /** The two counts compared: with the order, they tell one occurrence from a later one. */
+  readonly ourFilledQuantity: Decimal;
+  readonly brokerFilledQuantity: Decimal;
 }
 
 /**
@@ -580,6 +583,8 @@ export function reconcile(input: ReconciliationInput): ReconciliationAction[] {
           symbol: ours.symbol,
           brokerOrderId: broker.brokerOrderId,
           missingQuantity: missing,
+          ourFilledQuantity: ours.filledQuantity,
+          brokerFilledQuantity: broker.filledQty,
         });
       } else {
         const { price, source } = impliedFillPrice(

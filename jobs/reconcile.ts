@@ -788,10 +788,12 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
       case "FILL_EXCEEDS_BROKER":
       case "FILL_PRICE_UNKNOWN":
       case "EXTERNAL_ORDER_FOUND": {
+        // A fill notice is keyed by the counts it compares too: more filled later on the same
+        // order is another occurrence, told again; a re-run over the same counts is not.
         const key =
           action.code === "EXTERNAL_ORDER_FOUND"
             ? `external-${action.brokerOrderId}`
-            : `${action.code.toLowerCase()}-${action.orderId}`;
+            : `${action.code.toLowerCase()}-${action.orderId}-${action.ourFilledQuantity.toFixed()}-${action.brokerFilledQuantity.toFixed()}`;
         const detail =
           action.code === "EXTERNAL_ORDER_FOUND"
             ? `A ${action.side} order for ${action.symbol} (${action.brokerOrderId}) is working at the broker but was not placed by the desk.`

@@ -353,7 +353,14 @@ describe("missed fills", () => {
           brokerOrder({ brokerOrderId: "b-1", filledQty: dec("10"), status: "partially_filled" }),
         ],
       }),
-    ).toMatchObject([{ code: "FILL_PRICE_UNKNOWN", missingQuantity: dec("10") }]);
+    ).toMatchObject([
+      {
+        code: "FILL_PRICE_UNKNOWN",
+        missingQuantity: dec("10"),
+        ourFilledQuantity: dec("0"),
+        brokerFilledQuantity: dec("10"),
+      },
+    ]);
   });
 
   it("never corrects our fills downwards: more filled here than at the broker is reported", () => {
