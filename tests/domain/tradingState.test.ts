@@ -270,6 +270,23 @@ describe("the next trading state", () => {
     expect(nextDay.state).toMatchObject({ mode: "HALTED", setBy: "AUTO" });
   });
 
+  it("does not let a trader's resume override the next day's breach in its pre-market", () => {
+    const resumed = setTradingStateManually("ACTIVE", "/resume", MON_1500);
+    // Monday after hours (17:00 New York) the day's figure is still Monday's: the resume stands.
+    const afterHours = nextTradingState(resumed, breached, {
+      now: at("2026-03-09T21:00:00Z"),
+      lastSessionOpenAt: MON_OPEN,
+    });
+    expect(afterHours).toEqual({ state: resumed, changed: false });
+    // Tuesday 08:00 the latest open is still Monday's, but the loss is Tuesday's against
+    // Monday's close, which the trader never saw.
+    const preMarket = nextTradingState(resumed, breached, {
+      now: TUE_0800,
+      lastSessionOpenAt: MON_OPEN,
+    });
+    expect(preMarket.state).toMatchObject({ mode: "HALTED", setBy: "AUTO", since: TUE_0800 });
+  });
+
   it("never resets without a known session open", () => {
     const halted = nextTradingState(initialTradingState(0), breached, {
       now: MON_1100,
