@@ -257,6 +257,12 @@ export const alertsFeature: BotFeature = {
     const { deps } = setup;
     const composer = new Composer<BotContext>();
     composer.callbackQuery(ALERT_ACTION.pattern, async (ctx) => {
+      // A copy forwarded or posted to a group must not let its members trade on it: the alert is
+      // decided where the desk sent it, each trader's own chat (as /plan is).
+      if (ctx.chat?.type !== "private") {
+        await ctx.answerCallbackQuery({ text: NOT_PRIVATE_ANSWER, show_alert: true });
+        return;
+      }
       const press = readAlertPress(ctx.callbackQuery.data);
       const db = deps.db;
       if (press === null || db === undefined) {
@@ -419,6 +425,10 @@ export const alertsFeature: BotFeature = {
     return composer;
   },
 };
+
+/** What a press of an alert's button outside a private chat is answered. */
+const NOT_PRIVATE_ANSWER =
+  "Alerts are decided only in your private chat with me, where the desk sent you the alert.";
 
 /** What a press of an expired alert is answered: why it expired. */
 function expiredAnswer(deadline: AlertDeadline, symbol: string): string {

@@ -3,6 +3,7 @@ import { alertsFeature, createAlertNotifier, settleExpiredAlerts } from "../../b
 import { cancelFeature } from "../../bot/features/cancel";
 import { createPlanFeature } from "../../bot/features/plan";
 import { startFeature } from "../../bot/features/start";
+import { alertKeyboard } from "../../bot/keyboards/alert";
 import { type Alert, findAlert, moveAlert, recordAlert, recordAlertMessage } from "../../db/alerts";
 import { changeTradingState } from "../../db/brokerAccounts";
 import { listDueDecisions } from "../../db/decisions";
@@ -443,5 +444,31 @@ describe("pattern alerts end to end", () => {
     } finally {
       (market as { getAccountSnapshot: typeof original }).getAccountSnapshot = original;
     }
+  });
+
+  it("takes the buttons only in a private chat: a copy in a group decides nothing", async () => {
+    const { alert } = await deliver("XOM");
+    await ann.waitForMessage({ match: "Pattern alert: XOM" });
+    // A copy with the alert's buttons ended up in a group the desk's users share.
+    const group = { id: -100_6299, type: "group", title: "Desk room" } as const;
+    await desk.bot.api.sendMessage(group.id, "Pattern alert: XOM", {
+      reply_markup: alertKeyboard(alert.id),
+    });
+    const [copy] = desk.emulator.messagesIn(group.id);
+    const annInGroup = desk.emulator.user({ userId: ANN, firstName: "Ann", chat: group });
+    for (const label of ["Approve", "Reject", "Adjust"]) {
+      const press = await annInGroup.press(copy as BotMessage, label);
+      expect(press).toMatchObject({
+        text: "Alerts are decided only in your private chat with me, where the desk sent you the alert.",
+        showAlert: true,
+      });
+    }
+    expect(await statusOf(alert)).toBe("sent");
+    const decisions = (await listDueDecisions(desk.database.db, desk.deps.now())).filter(
+      (decision) => decision.alertId === alert.id,
+    );
+    expect(decisions).toEqual([]);
+    // Nothing was said in the group beyond the copy itself.
+    expect(desk.emulator.messagesIn(group.id)).toHaveLength(1);
   });
 });
