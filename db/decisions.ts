@@ -34,6 +34,8 @@ export interface DecisionDraft {
   readonly decidedByUserId?: number | null;
   readonly scheduledFor?: Date | null;
   readonly expiresAt?: Date | null;
+  /** The trader's own words on the plan (the execution API's `notes`). */
+  readonly notes?: string | null;
 }
 
 function decisionLog(
@@ -149,6 +151,7 @@ async function insertDecision(
       decidedAt: status === "pending" ? null : at,
       scheduledFor: draft.scheduledFor ?? null,
       expiresAt: draft.expiresAt ?? null,
+      notes: draft.notes ?? null,
       idempotencyKey: idempotency?.key ?? null,
       requestHash: idempotency?.requestHash ?? null,
       submitAnswer: idempotency?.submitAnswer ?? null,
@@ -176,6 +179,7 @@ async function insertDecision(
         quantity: row.quantity,
         riskAmount: row.riskAmount,
         alertId: row.alertId,
+        ...(row.notes === null ? {} : { notes: row.notes }),
         ...(idempotency === null ? {} : { idempotencyKey: idempotency.key }),
       }),
     );

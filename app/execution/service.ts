@@ -214,6 +214,7 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
         riskAmount: size.riskAmount,
         createdBy: requestedBy,
         status: "approved",
+        notes,
       } as const;
       let decision: Decision;
       if (idempotency === undefined) {
@@ -234,7 +235,7 @@ export function createExecutionService(deps: ExecutionServiceDeps): ExecutionSer
       }
       await jobs.executeDecision(decision.id);
       logger.info(
-        { decisionId: decision.id, symbol: plan.symbol, quantity: size.quantity.toString(), notes },
+        { decisionId: decision.id, symbol: plan.symbol, quantity: size.quantity.toString() },
         "submission accepted; execution enqueued",
       );
       return { ok: true, replayed: false, decision, plan, size };

@@ -344,6 +344,7 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ExecutionRou
         ...(outcome.replayed
           ? (decision.submitAnswer ?? {})
           : acceptedAnswer(outcome.plan, outcome.size)),
+        notes: decision.notes,
         created_at: decision.createdAt.toISOString(),
       });
     });

@@ -49,6 +49,8 @@ export const decisions = pgTable(
     idempotencyKey: text("idempotency_key"),
     /** SHA-256 of the submit request, to tell a retry from another request under the same key. */
     requestHash: text("request_hash"),
+    /** The trader's own words on the plan (the execution API's `notes`), kept with it. */
+    notes: text("notes"),
     /** The submit's answer (without id and time), sent again to a retry. */
     submitAnswer: jsonb("submit_answer").$type<Record<string, unknown>>(),
     createdAt: instant("created_at").notNull(),

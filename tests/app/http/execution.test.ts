@@ -169,6 +169,24 @@ describe("/api/execution", () => {
     ]);
   });
 
+  it("keeps an order's notes with its decision: in the answer, the decision and the execution log", async () => {
+    const notes = "Breakout over the March high; earnings after the close";
+    const response = await call("POST", "/api/execution/submit", { ...ORDER, notes });
+    expect(response.statusCode).toBe(202);
+    const body = response.json();
+    expect(body.notes).toBe(notes);
+    expect(await findDecision(database.db, body.decision_id)).toMatchObject({ notes });
+    const log = (await call("GET", "/api/execution/execution-log?limit=1")).json();
+    expect(log.events[0]).toMatchObject({
+      entity: "decision",
+      event_type: "CREATED",
+      details: { notes },
+    });
+    const without = (await call("POST", "/api/execution/submit", ORDER)).json();
+    expect(without.notes).toBeNull();
+    expect(await findDecision(database.db, without.decision_id)).toMatchObject({ notes: null });
+  });
+
   it("refuses an order the risk rules forbid with 422 and every violated code, enqueuing nothing", async () => {
     const response = await call("POST", "/api/execution/submit", { ...ORDER, quantity: 1000 });
     expect(response.statusCode).toBe(422);
