@@ -9,7 +9,7 @@ import type { Alert } from "../../db/alerts";
 import { type AlertDeadline, alertDeadline } from "../../domain/alertSession";
 import type { TradingCalendar } from "../../domain/calendar";
 import type { BotDeps } from "../feature";
-import { alertExpiry } from "./planPorts";
+import { alertOwnExpiry } from "./planPorts";
 
 export type AlertDeadlineDeps = Pick<BotDeps, "db" | "logger" | "allowedUsers" | "now"> &
   Partial<Pick<BotDeps, "market" | "planning">>;
@@ -81,5 +81,5 @@ export async function alertDeadlineOf(
   now: Date,
 ): Promise<AlertDeadline> {
   const calendar = await deskCalendar(deps, alert, now);
-  return alertDeadline(calendar, alert.receivedAt.getTime(), alertExpiry(alert, deps).getTime());
+  return alertDeadline(calendar, alert.receivedAt.getTime(), alertOwnExpiry(alert, deps));
 }

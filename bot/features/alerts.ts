@@ -6,8 +6,9 @@
  * rejected with one conditional update (db/alerts.ts moveAlert), so of two taps or two traders
  * exactly one wins; the others are told, and every copy of the alert then says who decided. An
  * approval whose decision is withdrawn unsent (the job queue did not answer) gives it back.
- * Alerts expire (their own expires_at, else `alertLifetimeMs` after receipt, and at the latest
- * with the close of the session they were issued for) and a symbol alerted again within
+ * Alerts expire (their own expires_at, else `alertLifetimeMs` after receipt or, received while
+ * the market is closed, after the next open; at the latest with the close of the session they
+ * were issued for) and a symbol alerted again within
  * `alertSuppressionMs` is not sent again.
  */
 import { type Api, Composer, GrammyError } from "grammy";
@@ -35,10 +36,7 @@ import { alertDeadlineOf } from "./alertDeadline";
 import { expiredAlertOutcome, settleAlertCopies } from "./alertsCopies";
 import { PLAN_CONVERSATION, type PlanStart } from "./plan";
 import { followDecision } from "./planFollow";
-import { alertExpiry, DEFAULT_ALERT_SUPPRESSION_MS, DEFAULT_ORDER_FOLLOW_MS } from "./planPorts";
-
-export { alertExpiry };
-
+import { DEFAULT_ALERT_SUPPRESSION_MS, DEFAULT_ORDER_FOLLOW_MS } from "./planPorts";
 import { alertSessionEndedText, priceTrade, submitCard } from "./planService";
 
 const DECIDING_ROLES: readonly UserRole[] = ["admin", "trader"];

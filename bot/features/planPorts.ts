@@ -10,6 +10,7 @@
  * adapter against the simulator. Nothing else in bot/ may reach the broker.
  */
 import type { Alert } from "../../db/alerts";
+import type { AlertOwnExpiry } from "../../domain/alertSession";
 import type { AccountSnapshot } from "../../domain/riskChecks";
 
 /** The broker's facts about a symbol. */
@@ -46,7 +47,10 @@ export interface DecisionSubmitter {
 export interface PlanningSettings {
   /** How long a plan card's Confirm stays valid (default 2 minutes). */
   readonly confirmationMs?: number;
-  /** How long an alert without its own expiry can be approved (default 30 minutes). */
+  /**
+   * How long an alert without its own expiry can be approved (default 30 minutes), from its
+   * receipt, or from the next open for one that arrives while the market is closed.
+   */
   readonly alertLifetimeMs?: number;
   /** A symbol alerted again within this window is not sent again (default 6 hours). */
   readonly alertSuppressionMs?: number;
@@ -59,11 +63,15 @@ export const DEFAULT_ALERT_LIFETIME_MS = 30 * 60_000;
 export const DEFAULT_ALERT_SUPPRESSION_MS = 6 * 60 * 60_000;
 export const DEFAULT_ORDER_FOLLOW_MS = 10 * 60_000;
 
-/** When an alert stops being approvable: its own expiry, else the lifetime after receipt. */
-export function alertExpiry(
-  alert: Pick<Alert, "expiresAt" | "receivedAt">,
+/**
+ * An alert's own expiry: the scanner's `expires_at`, else the desk's lifetime. The lifetime is
+ * counted from the open of the alert's session when it arrives outside one (alertDeadline,
+ * domain/alertSession.ts), so an alert issued overnight is not expired before any session opens.
+ */
+export function alertOwnExpiry(
+  alert: Pick<Alert, "expiresAt">,
   deps: { readonly planning?: PlanningSettings | undefined },
-): Date {
-  const lifetime = deps.planning?.alertLifetimeMs ?? DEFAULT_ALERT_LIFETIME_MS;
-  return alert.expiresAt ?? new Date(alert.receivedAt.getTime() + lifetime);
+): AlertOwnExpiry {
+  if (alert.expiresAt !== null) return { at: alert.expiresAt.getTime() };
+  return { lifetimeMs: deps.planning?.alertLifetimeMs ?? DEFAULT_ALERT_LIFETIME_MS };
 }
