@@ -7,9 +7,16 @@
  * rather than migrated afresh, and a PGlite one is loaded from a migrated data directory kept in
  * the temporary directory, skipping its initdb (seconds) and its migrations. Both are named by a
  * digest of the migration files, so a changed migration builds new ones.
+ *
+ * Nothing piles up across runs and migrations: templates, data directories and test databases
+ * left over (by another set of migrations, or by a process killed before its `close`) are removed
+ * once unused for `STALE_AFTER_MS`. Unused is known by the time each template was last used (kept
+ * in its comment), each data directory's modification time, and each test database's name;
+ * whatever is in use is kept (PostgreSQL refuses to drop a database with a session). So another
+ * checkout's run beside this one, on other migrations, keeps what it uses.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { readdir, readFile, rename, stat, unlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -52,11 +59,17 @@ export async function createTestDatabase(driver: DatabaseDriver): Promise<TestDa
     return { ...opened, name: "memory", url: undefined, truncate: () => truncateAll(opened) };
   }
   const serverUrl = testDatabaseUrl();
-  const name = `test_db_${process.pid}_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+  const name = testDatabaseName(new Date());
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   try {
-    const template = await migratedTemplate(admin, serverUrl);
-    await createFromTemplate(admin, name, template);
+    try {
+      await createFromTemplate(admin, name, await migratedTemplate(admin, serverUrl));
+    } catch (error) {
+      // Removed since this process last looked (by a sweep that did not see it used): again.
+      if (!isMissingDatabase(error)) throw error;
+      templateName = undefined;
+      await createFromTemplate(admin, name, await migratedTemplate(admin, serverUrl));
+    }
   } finally {
     await admin.end();
   }
@@ -69,12 +82,16 @@ export async function createTestDatabase(driver: DatabaseDriver): Promise<TestDa
     url,
     truncate: () => truncateAll(opened),
     close: async () => {
-      await opened.close();
-      const dropper = postgres(serverUrl, { max: 1, onnotice: () => {} });
+      // Dropped even when closing the pool fails (the drop ends its sessions anyway).
       try {
-        await dropper.unsafe(`drop database if exists "${name}" with (force)`);
+        await opened.close();
       } finally {
-        await dropper.end();
+        const dropper = postgres(serverUrl, { max: 1, onnotice: () => {} });
+        try {
+          await dropper.unsafe(`drop database if exists "${name}" with (force)`);
+        } finally {
+          await dropper.end();
+        }
       }
     },
   };
@@ -83,37 +100,172 @@ export async function createTestDatabase(driver: DatabaseDriver): Promise<TestDa
 /** Serializes building templates between test processes and checkouts sharing the server. */
 const TEMPLATE_LOCK_KEY = "7240118352";
 
-/** The template's name, per process (the migration files do not change during a run). */
-let templateName: Promise<string> | undefined;
+const TEMPLATE_PREFIX = "test_template_";
+const TEST_DATABASE_PREFIX = "test_db_";
 
 /**
- * The name of a database holding every migration of this checkout, built once on the server.
- * It is built under another name and renamed when complete, so a template by this name is never
- * half migrated, and it refuses connections, so nothing can hold it open while it is copied.
+ * How long a template, data directory or test database goes unused before it is removed: far
+ * longer than a test file runs, so nothing a running test process uses is taken from it.
  */
+export const STALE_AFTER_MS = 24 * 60 * 60_000;
+
+/** How often a process records that it uses its template (at most; once per process at least). */
+const USE_RECORDED_EVERY_MS = 10 * 60_000;
+
+/**
+ * A test database's name, carrying the time it was made (base 36 milliseconds) so a leftover one
+ * is known to be old; then the process id and a random part.
+ */
+export function testDatabaseName(at: Date): string {
+  const random = randomUUID().replace(/-/g, "").slice(0, 10);
+  return `${TEST_DATABASE_PREFIX}${at.getTime().toString(36)}_${process.pid}_${random}`;
+}
+
+/** When a test database named by `testDatabaseName` was made (undefined for other names). */
+function madeAt(name: string): Date | undefined {
+  const match = /^test_db_([0-9a-z]{8,9})_\d+_[0-9a-f]{10}$/.exec(name);
+  return match?.[1] === undefined ? undefined : new Date(Number.parseInt(match[1], 36));
+}
+
+/** The comment that records a database's last use (or, for one of unknown age, when first seen). */
+function usedNote(at: Date): string {
+  return `desk test database, last used ${at.toISOString()}`;
+}
+
+function noteTime(note: string | null): Date | undefined {
+  const match = note === null ? null : / last used (\S+)$/.exec(note);
+  const at = match?.[1] === undefined ? Number.NaN : Date.parse(match[1]);
+  return Number.isNaN(at) ? undefined : new Date(at);
+}
+
+/** The template name, per process (the migration files do not change during a run). */
+let templateName: Promise<string> | undefined;
+
 function migratedTemplate(admin: postgres.Sql, serverUrl: string): Promise<string> {
-  templateName ??= (async () => {
-    const name = `test_template_${await migrationsDigest()}`;
-    if (await databaseExists(admin, name)) return name;
-    await admin`select pg_advisory_lock(${TEMPLATE_LOCK_KEY}::bigint)`;
-    try {
-      if (await databaseExists(admin, name)) return name;
+  templateName ??= ensureMigratedTemplate(admin, serverUrl, new Date());
+  templateName.catch(() => {
+    templateName = undefined;
+  });
+  return templateName;
+}
+
+interface TestDatabaseEntry {
+  readonly datname: string;
+  readonly note: string | null;
+}
+
+/** The templates and test databases of this role on the server, with their comments. */
+async function listTestDatabases(admin: postgres.Sql): Promise<TestDatabaseEntry[]> {
+  return admin<TestDatabaseEntry[]>`
+    select datname, shobj_description(oid, 'pg_database') as note
+    from pg_database
+    where (starts_with(datname, ${TEMPLATE_PREFIX}) or starts_with(datname, ${TEST_DATABASE_PREFIX}))
+      and datdba = (select oid from pg_roles where rolname = current_user)`;
+}
+
+/** What to do with one entry of the listing, by the current template's name. */
+function fateOf(
+  entry: TestDatabaseEntry,
+  current: string,
+  now: Date,
+): "keep" | "drop" | "note" | "dropBuilding" {
+  const { datname } = entry;
+  if (datname === current || datname === `${current}_building`) return "keep";
+  // Only a process holding the lock builds, so another one's is a dead process's leftover.
+  if (datname.startsWith(TEMPLATE_PREFIX) && datname.endsWith("_building")) return "dropBuilding";
+  const lastUsed = noteTime(entry.note) ?? madeAt(datname);
+  if (lastUsed === undefined) return "note";
+  return now.getTime() - lastUsed.getTime() >= STALE_AFTER_MS ? "drop" : "keep";
+}
+
+/**
+ * The name of a database holding every migration of this checkout, built on the server if it is
+ * not there: built under another name and renamed when complete, so a template by this name is
+ * never half migrated, and it refuses connections, so nothing can hold it open while it is copied.
+ *
+ * Its use is recorded (at most every `USE_RECORDED_EVERY_MS`), and what has gone unused for
+ * `STALE_AFTER_MS` is dropped: templates of other migrations, leftover test databases. Both under
+ * the lock, so a template is never dropped between a process recording its use and copying it.
+ * One in use (a copy running, a session open) is kept for a later sweep.
+ */
+export async function ensureMigratedTemplate(
+  admin: postgres.Sql,
+  serverUrl: string,
+  now: Date,
+): Promise<string> {
+  const name = `${TEMPLATE_PREFIX}${await migrationsDigest()}`;
+  const isWork = (entries: readonly TestDatabaseEntry[]) => {
+    const current = entries.find((entry) => entry.datname === name);
+    const used = current === undefined ? undefined : noteTime(current.note);
+    return (
+      used === undefined ||
+      now.getTime() - used.getTime() >= USE_RECORDED_EVERY_MS ||
+      entries.some((entry) => fateOf(entry, name, now) !== "keep")
+    );
+  };
+  if (!isWork(await listTestDatabases(admin))) return name;
+  await admin`select pg_advisory_lock(${TEMPLATE_LOCK_KEY}::bigint)`;
+  try {
+    const entries = await listTestDatabases(admin);
+    if (!entries.some((entry) => entry.datname === name)) {
       const building = `${name}_building`;
       // Left by a process that died while building it; nobody else builds while we hold the lock.
       await admin.unsafe(`drop database if exists "${building}" with (force)`);
       await admin.unsafe(`create database "${building}"`);
       await migratePostgres(withDatabaseName(serverUrl, building));
       await admin.unsafe(`alter database "${building}" with allow_connections false`);
+      await admin.unsafe(`comment on database "${building}" is '${usedNote(now)}'`);
       await admin.unsafe(`alter database "${building}" rename to "${name}"`);
-      return name;
-    } finally {
-      await admin`select pg_advisory_unlock(${TEMPLATE_LOCK_KEY}::bigint)`;
+    } else if (isWork(entries.filter((entry) => entry.datname === name))) {
+      await admin.unsafe(`comment on database "${name}" is '${usedNote(now)}'`);
     }
-  })();
-  templateName.catch(() => {
-    templateName = undefined;
-  });
-  return templateName;
+    await sweepTestDatabases(admin, entries, name, now);
+    return name;
+  } finally {
+    await admin`select pg_advisory_unlock(${TEMPLATE_LOCK_KEY}::bigint)`;
+  }
+}
+
+/** Drops what `fateOf` says is stale, and dates what it cannot date yet. Caller holds the lock. */
+async function sweepTestDatabases(
+  admin: postgres.Sql,
+  entries: readonly TestDatabaseEntry[],
+  current: string,
+  now: Date,
+): Promise<void> {
+  // A copy of the template holds it for a moment; waiting longer is not worth holding the lock.
+  await admin`set lock_timeout = '5s'`;
+  try {
+    for (const entry of entries) {
+      const fate = fateOf(entry, current, now);
+      if (fate === "keep") continue;
+      try {
+        if (fate === "note") {
+          // Of unknown age (made by an older checkout): counted from now on.
+          await admin.unsafe(`comment on database "${entry.datname}" is '${usedNote(now)}'`);
+        } else {
+          const force = fate === "dropBuilding" ? " with (force)" : "";
+          await admin.unsafe(`drop database if exists "${entry.datname}"${force}`);
+        }
+      } catch (error) {
+        // In use (a session, a copy) or gone meanwhile: left for a later sweep.
+        if (!isSweepRefusal(error)) throw error;
+      }
+    }
+  } finally {
+    await admin`reset lock_timeout`;
+  }
+}
+
+/** SQLSTATE of "does not exist" for a database. */
+function isMissingDatabase(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "3D000";
+}
+
+/** Being accessed by other users, a lock not had in time, or gone meanwhile. */
+function isSweepRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "55006" || code === "55P03" || code === "3D000";
 }
 
 /** The installed PGlite's package file: a data directory is for the version that wrote it. */
@@ -124,35 +276,63 @@ const PGLITE_PACKAGE = fileURLToPath(
 /** The migrated PGlite data directory, per process. */
 let pgliteDump: Promise<Blob> | undefined;
 
-/**
- * A migrated PGlite data directory as a tarball, built once and kept in the temporary directory
- * under the digest of the migrations and the PGlite version. Written under another name and
- * renamed, so test processes starting together never read half a file.
- */
 function migratedPgliteDump(): Promise<Blob> {
-  pgliteDump ??= (async () => {
-    const { version } = JSON.parse(await readFile(PGLITE_PACKAGE, "utf8")) as { version: string };
-    const file = join(tmpdir(), `desk-test-pglite-${version}-${await migrationsDigest()}.tar`);
-    try {
-      return new Blob([await readFile(file)]);
-    } catch {
-      const client = await PGlite.create("memory://");
-      try {
-        await migratePglite(client);
-        const dump = await client.dumpDataDir("none");
-        const partial = `${file}.${process.pid}.${randomUUID()}`;
-        await writeFile(partial, Buffer.from(await dump.arrayBuffer()));
-        await rename(partial, file);
-        return dump;
-      } finally {
-        await client.close();
-      }
-    }
-  })();
+  pgliteDump ??= loadMigratedPgliteDump(tmpdir(), new Date());
   pgliteDump.catch(() => {
     pgliteDump = undefined;
   });
   return pgliteDump;
+}
+
+const PGLITE_DUMP_PREFIX = "desk-test-pglite-";
+
+/**
+ * A migrated PGlite data directory as a tarball, built once and kept in `dir` under the digest of
+ * the migrations and the PGlite version. Written under another name and renamed, so test
+ * processes starting together never read half a file. Its modification time is its last use, and
+ * the tarballs of other digests or versions (and half-written ones) unused for `STALE_AFTER_MS`
+ * are removed: one being read when removed is read to the end, one gone is built again.
+ */
+export async function loadMigratedPgliteDump(dir: string, now: Date): Promise<Blob> {
+  const { version } = JSON.parse(await readFile(PGLITE_PACKAGE, "utf8")) as { version: string };
+  const fileName = `${PGLITE_DUMP_PREFIX}${version}-${await migrationsDigest()}.tar`;
+  const file = join(dir, fileName);
+  let dump: Blob;
+  try {
+    dump = new Blob([await readFile(file)]);
+    const { mtime } = await stat(file);
+    if (now.getTime() - mtime.getTime() >= USE_RECORDED_EVERY_MS) await utimes(file, now, now);
+  } catch {
+    const client = await PGlite.create("memory://");
+    try {
+      await migratePglite(client);
+      dump = await client.dumpDataDir("none");
+      const partial = `${file}.${process.pid}.${randomUUID()}`;
+      await writeFile(partial, Buffer.from(await dump.arrayBuffer()));
+      await utimes(partial, now, now);
+      await rename(partial, file);
+    } finally {
+      await client.close();
+    }
+  }
+  await sweepPgliteDumps(dir, fileName, now);
+  return dump;
+}
+
+/** Removes the tarballs in `dir` other than `current` that went unused for `STALE_AFTER_MS`. */
+async function sweepPgliteDumps(dir: string, current: string, now: Date): Promise<void> {
+  const names = (await readdir(dir)).filter(
+    (name) => name.startsWith(PGLITE_DUMP_PREFIX) && /\.tar($|\.)/.test(name) && name !== current,
+  );
+  for (const name of names) {
+    try {
+      const { mtime } = await stat(join(dir, name));
+      if (now.getTime() - mtime.getTime() >= STALE_AFTER_MS) await unlink(join(dir, name));
+    } catch (error) {
+      // Removed by another process meanwhile.
+      if ((error as { code?: unknown }).code !== "ENOENT") throw error;
+    }
+  }
 }
 
 /** Copies the template, again while another session briefly has it open. */
@@ -167,11 +347,6 @@ async function createFromTemplate(admin: postgres.Sql, name: string, template: s
       await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
     }
   }
-}
-
-async function databaseExists(admin: postgres.Sql, name: string): Promise<boolean> {
-  const rows = await admin`select 1 from pg_database where datname = ${name}`;
-  return rows.length > 0;
 }
 
 /** The first 16 hex digits of a sha256 over every migration file's path and contents. */
