@@ -587,6 +587,14 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
           action.code === "ORDER_STATUS_SYNCED" &&
           action.to === "partially_filled" &&
           (action.from === "pending_cancel" || action.from === "pending_replace");
+        // A refusal found past the grace period is reported at this run's time: dated by the
+        // broker's last change of the order (before the request, when the cancel never got
+        // there), the read would be taken for the old status the broker shows while a cancel is
+        // on its way, and the order kept pending (see PENDING_CANCEL_GRACE_MS).
+        const refusal =
+          action.code === "ORDER_STATUS_SYNCED" && action.pendingSince !== null
+            ? { at: at.toISOString() }
+            : {};
         const report = refusedPartly
           ? {
               ...brokerOrderToReport(where.order, at),
@@ -595,7 +603,7 @@ export function createReconcileProcessor(deps: JobDeps, options: ReconcileProces
                   ? ("order_cancel_rejected" as const)
                   : ("order_replace_rejected" as const),
             }
-          : brokerOrderToReport(top, at);
+          : { ...brokerOrderToReport(top, at), ...refusal };
         const alreadyHandled = handled.has(top.brokerOrderId);
         handled.add(top.brokerOrderId);
         const result = await handler.handle(accountId, "poll", report, {
