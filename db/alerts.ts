@@ -93,8 +93,8 @@ export async function findAlertByExternalId(
 }
 
 /**
- * Moves an alert from one of `from` to `to`, logged. Null when it is in none of them (already
- * approved, rejected or expired by someone else).
+ * Moves an alert from one of `from` to `to`, logged (with `details`, when given). Null when it is
+ * in none of them (already approved, rejected or expired by someone else).
  */
 export async function moveAlert(
   db: Database,
@@ -103,6 +103,7 @@ export async function moveAlert(
   to: AlertStatus,
   source: string,
   at: Date,
+  details?: Record<string, unknown>,
 ): Promise<Alert | null> {
   return db.transaction(async (tx) => {
     const [before] = await tx
@@ -123,12 +124,37 @@ export async function moveAlert(
       event: `STATUS_${to.toUpperCase()}`,
       statusBefore: before.status,
       statusAfter: to,
+      ...(details === undefined ? {} : { details }),
       source,
       accountId: row.accountId,
       occurredAt: at,
     });
     return row;
   });
+}
+
+/**
+ * The details the alert's latest approval was logged with (moveAlert's `details`), or null when
+ * it was never approved. Empty for an approval logged without any.
+ */
+export async function findAlertApproval(
+  db: Database,
+  id: number,
+): Promise<{ readonly source: string; readonly details: Record<string, unknown> } | null> {
+  const [row] = await db
+    .select({ source: executionLog.source, details: executionLog.details })
+    .from(executionLog)
+    .where(
+      and(
+        eq(executionLog.entity, "alert"),
+        eq(executionLog.entityId, String(id)),
+        eq(executionLog.event, "STATUS_APPROVED"),
+      ),
+    )
+    .orderBy(desc(executionLog.id))
+    .limit(1);
+  if (!row) return null;
+  return row;
 }
 
 /**

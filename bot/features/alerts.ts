@@ -33,6 +33,7 @@ import { ALERT_ACTION, alertKeyboard, readAlertPress } from "../keyboards/alert"
 import { renderAlert, renderAlertOutcome } from "../views/alert";
 import { escapeHtml } from "../views/html";
 import { alertDeadlineOf } from "./alertDeadline";
+import { approvedAlertOutcome, resumeAlertFollows } from "./alertResume";
 import { expiredAlertOutcome, settleAlertCopies } from "./alertsCopies";
 import { PLAN_CONVERSATION, type PlanStart } from "./plan";
 import { followDecision } from "./planFollow";
@@ -254,6 +255,15 @@ export const alertsFeature: BotFeature = {
   create(setup) {
     const { deps } = setup;
     const composer = new Composer<BotContext>();
+    // Copies a stopped process was following (or about to) follow their orders again.
+    setup.onStart?.(async (api) => {
+      const followMs = deps.planning?.orderFollowMs ?? DEFAULT_ORDER_FOLLOW_MS;
+      if (deps.db === undefined || followMs <= 0) return;
+      const resumed = await resumeAlertFollows(deps.db, deps.now(), (request) => {
+        followDecision(api, deps, request, { maxMs: followMs });
+      });
+      if (resumed > 0) deps.logger.info({ resumed }, "approved alert copies followed again");
+    });
     composer.callbackQuery(ALERT_ACTION.pattern, async (ctx) => {
       // A copy forwarded or posted to a group must not let its members trade on it: the alert is
       // decided where the desk sent it, each trader's own chat (as /plan is).
@@ -371,7 +381,16 @@ export const alertsFeature: BotFeature = {
       }
       let submitted: Awaited<ReturnType<typeof submitCard>>;
       try {
-        submitted = await submitCard(deps, telegramUserId, priced.accountId, priced.card, alert.id);
+        submitted = await submitCard(
+          deps,
+          telegramUserId,
+          priced.accountId,
+          priced.card,
+          alert.id,
+          undefined,
+          undefined,
+          who,
+        );
       } catch (error) {
         deps.logger.error({ err: error, alertId: alert.externalId }, "alert approval not stored");
         await ctx.answerCallbackQuery({
@@ -401,7 +420,12 @@ export const alertsFeature: BotFeature = {
         return;
       }
       await ctx.answerCallbackQuery({ text: "Approved." });
-      const outcome = `<b>Approved</b> by ${escapeHtml(who)}: decision #${submitted.decisionId}, ${escapeHtml(priced.card.quantity ?? "")} ${escapeHtml(alert.symbol)} sent for execution.`;
+      const outcome = approvedAlertOutcome(
+        who,
+        submitted.decisionId,
+        priced.card.quantity ?? "",
+        alert.symbol,
+      );
       await settleAlertCopies(ctx.api, deps, alert, outcome);
       // The approver's copy follows the order.
       const pressed = ctx.callbackQuery.message;

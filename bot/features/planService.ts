@@ -321,6 +321,8 @@ async function kellyInputs(deps: BotDeps, accountId: number): Promise<KellyInput
  * one decision: a second press of it (a double tap handled after the first timed out, an update
  * delivered again) answers CARD_TAKEN with the first one's decision, and a press after the card's
  * Cancel claimed it (cancelCard) answers CARD_CANCELLED, storing and sending nothing.
+ * `approverName`, the approver as the alert's copies name them, is logged with the alert's
+ * approval, so a restarted bot can name them again (alertResume.ts).
  */
 export async function submitCard(
   deps: BotDeps,
@@ -330,6 +332,7 @@ export async function submitCard(
   alertId: number | undefined,
   cardId?: string,
   message?: CardMessage,
+  approverName?: string,
 ): Promise<Submitted> {
   const { db, decisions } = deps;
   if (db === undefined || decisions === undefined || card.quantity === null || card.stop === null) {
@@ -383,7 +386,15 @@ export async function submitCard(
   try {
     decision = await db.transaction(async (tx) => {
       if (alertId !== undefined) {
-        const taken = await moveAlert(tx, alertId, ["received", "sent"], "approved", actor, at);
+        const taken = await moveAlert(
+          tx,
+          alertId,
+          ["received", "sent"],
+          "approved",
+          actor,
+          at,
+          approverName === undefined ? undefined : { approverName },
+        );
         if (taken === null) return null;
       }
       if (cardId === undefined) return createDecision(tx, draft, at);
