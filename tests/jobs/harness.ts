@@ -130,17 +130,51 @@ export function tradeIn(db: Database, decisionId: number, status: TradeStatus) {
   );
 }
 
-/** Opens the whole bench. */
+/**
+ * Runs `closers` in turn, each even when an earlier one failed (so the database is dropped
+ * whatever else failed to close), then throws the first failure.
+ */
+async function closeAll(closers: readonly (() => Promise<unknown>)[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const close of closers) {
+    try {
+      await close();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
+}
+
+/** Opens the whole bench; what was opened is closed again when opening the rest fails. */
 export async function openLifecycle(name: string): Promise<Lifecycle> {
   const db = await createTestDatabase("postgres");
   const redis = createTestRedis(name);
-  const sim = await startTestSimulator({
-    keyId: KEY_ID,
-    secretKey: SECRET_KEY,
-    cash: "10000000",
-    rateLimitPerMinute: 1_000_000,
-    symbols: Object.fromEntries(TEST_SYMBOLS.map((s) => [s, { price: "100.00" }])),
-  });
+  let sim: TestSimulator | undefined;
+  try {
+    sim = await startTestSimulator({
+      keyId: KEY_ID,
+      secretKey: SECRET_KEY,
+      cash: "10000000",
+      rateLimitPerMinute: 1_000_000,
+      symbols: Object.fromEntries(TEST_SYMBOLS.map((s) => [s, { price: "100.00" }])),
+    });
+    return await openWith(name, db, redis, sim);
+  } catch (error) {
+    const started = sim;
+    await closeAll([async () => started?.close(), () => redis.cleanup(), () => db.close()]).catch(
+      () => {},
+    );
+    throw error;
+  }
+}
+
+async function openWith(
+  name: string,
+  db: TestDatabase,
+  redis: TestRedis,
+  sim: TestSimulator,
+): Promise<Lifecycle> {
   const broker = createAlpacaBroker({
     keyId: KEY_ID,
     secretKey: SECRET_KEY,
@@ -251,12 +285,14 @@ export async function openLifecycle(name: string): Promise<Lifecycle> {
       );
     },
     async close() {
-      await Promise.all(runtimes.map((r) => r.stop()));
-      await Promise.all(workerConnections.map((c) => c.quit()));
-      await closeQueues(queues);
-      await sim.close();
-      await redis.cleanup();
-      await db.close();
+      await closeAll([
+        () => Promise.all(runtimes.map((r) => r.stop())),
+        () => Promise.all(workerConnections.map((c) => c.quit())),
+        () => closeQueues(queues),
+        () => sim.close(),
+        () => redis.cleanup(),
+        () => db.close(),
+      ]);
     },
   };
 }
