@@ -219,6 +219,12 @@ export interface TradingStateClock {
   readonly now: number;
   /** The latest session open at or before now (calendar `lastSessionOpen`), or null if unknown. */
   readonly lastSessionOpenAt: number | null;
+  /**
+   * The trading date now belongs to (calendar `tradingDateOf`: pre-market and after hours
+   * included, a weekend or holiday the last trading date's), when known. Without it a trader's
+   * resume of the day before stands through the next trading day's pre-market.
+   */
+  readonly tradingDate?: string | null;
 }
 
 /** The state the account must be in, and whether it differs from the one it was in. */
@@ -234,8 +240,9 @@ export interface TradingStateStep {
  *    (`restoresTo`); one set that morning before the open is for that day and stays.
  * 2. A BREACHED evaluation halts the account (setBy AUTO), unless it is already HALTED or a
  *    trader resumed it by hand during the current session, its pre-market included (a deliberate
- *    override, which lasts until the New York date ends: the next trading day's pre-market is
- *    that day's loss already). A trader's REDUCING is kept in `restoresTo`.
+ *    override, which lasts until the next trading date starts, its pre-market included, when
+ *    `tradingDate` is given, else until the next open; on the same New York date when the open
+ *    is unknown). A trader's REDUCING is kept in `restoresTo`.
  * WARNING and OK never lift anything, and nothing here lifts a trader's halt or reduce-only:
  * only the trader does (`setTradingStateManually`).
  */
@@ -263,12 +270,15 @@ export function nextTradingState(
   if (evaluation.level === "BREACHED" && state.mode !== "HALTED") {
     // Without a known open, the New York date stands in for the session: a resume of an earlier
     // day must not override today's limit for as long as the calendar cannot be had. With it,
-    // the resume must be of today's New York date too: before the open the latest open is the
-    // day before's, yet the figure is already today's loss against that day's close (the
-    // pre-market is valued), a loss the trader who resumed the day before never saw.
-    const sameSession = (s: TradingState) =>
-      (openAt === null || !newSessionSince(s)) &&
-      newYorkDateOf(s.since) === newYorkDateOf(clock.now);
+    // and the trading date known, the resume must be of that date or later: before the open the
+    // latest open is the day before's, yet the figure is already the new day's loss against that
+    // day's close (the pre-market is valued), a loss the trader who resumed the day before never
+    // saw. A holiday or weekend belongs to the last trading date: its resume still stands.
+    const sameSession = (s: TradingState) => {
+      if (openAt === null) return newYorkDateOf(s.since) === newYorkDateOf(clock.now);
+      if (newSessionSince(s)) return false;
+      return clock.tradingDate == null || newYorkDateOf(s.since) >= clock.tradingDate;
+    };
     const resumedThisSession = state.setBy === "MANUAL" && sameSession(state);
     if (!(state.mode === "ACTIVE" && resumedThisSession)) {
       const halted: TradingState = {

@@ -276,6 +276,7 @@ describe("the next trading state", () => {
     const afterHours = nextTradingState(resumed, breached, {
       now: at("2026-03-09T21:00:00Z"),
       lastSessionOpenAt: MON_OPEN,
+      tradingDate: "2026-03-09",
     });
     expect(afterHours).toEqual({ state: resumed, changed: false });
     // Tuesday 08:00 the latest open is still Monday's, but the loss is Tuesday's against
@@ -283,8 +284,20 @@ describe("the next trading state", () => {
     const preMarket = nextTradingState(resumed, breached, {
       now: TUE_0800,
       lastSessionOpenAt: MON_OPEN,
+      tradingDate: "2026-03-10",
     });
     expect(preMarket.state).toMatchObject({ mode: "HALTED", setBy: "AUTO", since: TUE_0800 });
+  });
+
+  it("lets a trader's resume stand through the weekend or holiday that follows its day", () => {
+    // Thursday 2 April 2026, 15:00; Good Friday the market is closed: its figures are Thursday's.
+    const resumed = setTradingStateManually("ACTIVE", "/resume", at("2026-04-02T19:00:00Z"));
+    const holiday = nextTradingState(resumed, breached, {
+      now: at("2026-04-03T15:00:00Z"),
+      lastSessionOpenAt: at("2026-04-02T13:30:00Z"),
+      tradingDate: "2026-04-02",
+    });
+    expect(holiday).toEqual({ state: resumed, changed: false });
   });
 
   it("never resets without a known session open", () => {
