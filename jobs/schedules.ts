@@ -1,13 +1,24 @@
 /**
  * The recurring jobs, in America/New_York: polling every minute of the session and once after
- * the close, valuation every minute of the session, reconciliation every 10 minutes of the
- * session and after the close, the session-open reset and the end-of-day summary, and outbox
- * delivery every few seconds. Cron patterns are minute hour day-of-month month day-of-week;
- * the processors ask the broker's calendar whether a session is actually on (holidays).
+ * the close, valuation every minute of the session and every 2 minutes of the extended sessions
+ * (pre-market from 04:00, after hours to 20:00: the broker triggers no stop then, so the
+ * valuation's loss checks are the only guard of a position held through them), reconciliation
+ * every 10 minutes of the session and after the close, the session-open reset and the
+ * end-of-day summary, and outbox delivery every few seconds. Cron patterns are minute hour
+ * day-of-month month day-of-week; the processors ask the broker's calendar whether a session is
+ * actually on (holidays, and an early close's after hours, which the 09:00-15:59 pattern covers).
  */
 import type { QueueKey, QueuePayloads } from "./queues";
 
 export const NEW_YORK = "America/New_York";
+
+/**
+ * The name of the scheduled valuation of the extended sessions: the value processor values the
+ * account only on a trading day between 04:00 and 20:00 New York (pre-market, after hours), and
+ * only while the books hold positions. Valuations asked for otherwise (the session's schedule,
+ * exit fills, streamed quotes) always run.
+ */
+export const EXTENDED_HOURS_VALUATION = "value-extended";
 
 export interface Schedule<K extends QueueKey = QueueKey> {
   readonly queue: K;
@@ -44,6 +55,21 @@ export function lifecycleSchedules(accountIds: readonly number[]): AnySchedule[]
         id: `value-session-${accountId}`,
         repeat: { pattern: "* 9-15 * * 1-5", tz: NEW_YORK },
         name: "value",
+        data: { accountId },
+      },
+      // Skipped by the processor off a trading day's 04:00-20:00 and without positions.
+      {
+        queue: "value",
+        id: `value-pre-market-${accountId}`,
+        repeat: { pattern: "*/2 4-8 * * 1-5", tz: NEW_YORK },
+        name: EXTENDED_HOURS_VALUATION,
+        data: { accountId },
+      },
+      {
+        queue: "value",
+        id: `value-after-hours-${accountId}`,
+        repeat: { pattern: "*/2 16-19 * * 1-5", tz: NEW_YORK },
+        name: EXTENDED_HOURS_VALUATION,
         data: { accountId },
       },
       {

@@ -25,9 +25,11 @@ import { loadRiskLimits } from "../db/riskLimits";
 import { recordMarks, summarizeClosedTrades } from "../db/valuation";
 import type { Broker, BrokerAccount } from "../domain/broker";
 import {
+  isMarketOpen,
   lastSessionOpen,
   newYorkDateOf,
   newYorkLocalToEpochMs,
+  nextSessionOpen,
   previousCloseAt,
   sessionOnDate,
   type TradingCalendar,
@@ -50,9 +52,32 @@ import type { JobDeps } from "./context";
 import { type CalendarCache, createCalendarCache } from "./marketCalendar";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
 import { type ValuePayload, valuePayloadSchema } from "./queues";
+import { EXTENDED_HOURS_VALUATION } from "./schedules";
 import { withRaceRetry } from "./transactions";
 
+export { EXTENDED_HOURS_VALUATION };
+
 const SOURCE = "system:daily-loss";
+
+const newYorkTimeFormat = new Intl.DateTimeFormat("en-US", {
+  timeZone: "America/New_York",
+  hourCycle: "h23",
+  hour: "2-digit",
+  minute: "2-digit",
+});
+
+/**
+ * What a halt made while the regular market is closed adds for the trader: the broker does not
+ * trigger stops outside regular hours and holds market orders (a flatten's) until the open, so
+ * the positions stay exposed until then unless closed with extended-hours limit orders.
+ */
+function outsideRegularHoursNote(nextOpenAt: number | null): string {
+  const open =
+    nextOpenAt === null
+      ? "the next open"
+      : `the open at ${newYorkTimeFormat.format(nextOpenAt)} New York on ${newYorkDateOf(nextOpenAt)}`;
+  return ` Outside regular hours: stops do not trigger and market orders, a flatten's too, wait for ${open}; only extended-hours limit orders trade before then.`;
+}
 /** How long the day's cash transfers found at the broker stand before they are looked up again. */
 const DEPOSITS_LOOKED_UP_EVERY_MS = 60_000;
 
@@ -113,6 +138,12 @@ export interface ValueProcessorOptions {
   readonly dailyLoss?: (context: DailyLossContext) => Promise<void>;
 }
 
+/** An extended-hours valuation that did not run: no positions, or outside those sessions. */
+export interface ValueSkipped {
+  readonly accountId: number;
+  readonly skipped: "NO_POSITIONS" | "OUTSIDE_EXTENDED_HOURS";
+}
+
 /** What a valuation did (the job's return value). */
 export interface ValueResult {
   readonly accountId: number;
@@ -160,6 +191,8 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
             nextTradingState(current, evaluation, {
               now: at.getTime(),
               lastSessionOpenAt: context.lastSessionOpenAt,
+              // A resume of an earlier trading date stands not in a new one's pre-market.
+              tradingDate: context.tradingDay.date,
             }).state,
           SOURCE,
           at,
@@ -262,11 +295,44 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     return quotes;
   }
 
-  async function valueAccount(payload: ValuePayload): Promise<ValueResult> {
+  /**
+   * Whether `at` is outside the extended sessions of a trading day (04:00 to 20:00 New York on
+   * a date with a session; the regular hours inside are the session schedule's). 20:00 also on
+   * an early close's day, whose after-hours end earlier at Alpaca: a few valuations more cost
+   * little, one missing could let a loss through. Without the calendar, or past its end, the
+   * account is valued: no loss check is dropped on a guess.
+   */
+  async function outsideExtendedHours(accountId: number, broker: Broker, at: Date) {
+    let calendar: TradingCalendar;
+    try {
+      calendar = await calendars.get(accountId, broker, at);
+    } catch {
+      return false; // recordDay logs it
+    }
+    const t = at.getTime();
+    if (calendar.coversUntil === null || t >= calendar.coversUntil) return false;
+    const session = sessionOnDate(calendar, newYorkDateOf(at));
+    if (session === null) return true;
+    return (
+      t < newYorkLocalToEpochMs(session.date, "04:00") ||
+      t >= newYorkLocalToEpochMs(session.date, "20:00")
+    );
+  }
+
+  async function valueAccount(
+    payload: ValuePayload,
+    extendedHours: boolean,
+  ): Promise<ValueResult | ValueSkipped> {
     const accountId = payload.accountId;
     const broker = await deps.brokerFor(accountId);
     const at = deps.now();
     const positions = await listPositions(deps.db, accountId);
+    if (extendedHours) {
+      if (positions.length === 0) return { accountId, skipped: "NO_POSITIONS" };
+      if (await outsideExtendedHours(accountId, broker, at)) {
+        return { accountId, skipped: "OUTSIDE_EXTENDED_HOURS" };
+      }
+    }
 
     // The book starts from the stored marks, so an unchanged mark is not counted as a new one
     // and an older quote does not replace a newer one.
@@ -484,7 +550,11 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     let evaluation = evaluate(deposits.amount);
     const actsOn = async (e: DailyLossEvaluation) =>
       e.level === "BREACHED"
-        ? wouldHalt(accountId, e, { now: at.getTime(), lastSessionOpenAt })
+        ? wouldHalt(accountId, e, {
+            now: at.getTime(),
+            lastSessionOpenAt,
+            tradingDate: tradingDay.date,
+          })
         : e.level === "WARNING" && warnedOn.get(accountId) !== tradingDay.date;
     // A halt flattens with flattenOnHalt, and the day's one warning stands for the day: neither
     // is made on a figure of the day's transfers that a withdrawal since could have made stale.
@@ -521,7 +591,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
         return wouldHalt(
           accountId,
           { level: "BREACHED", message: "drawdown" },
-          { now: at.getTime(), lastSessionOpenAt },
+          { now: at.getTime(), lastSessionOpenAt, tradingDate: tradingDay.date },
         );
       }
       return rise.gt(ZERO) && trips(deposits.amount.plus(rise));
@@ -567,6 +637,14 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       }
     }
     if (evaluation.level === "WARNING") warnedOn.set(accountId, tradingDay.date);
+    // A halt outside regular hours cannot be carried out at once: the trader is told so with it.
+    const halting =
+      evaluation.level === "BREACHED" && calendar !== null && !isMarketOpen(calendar, at)
+        ? {
+            ...evaluation,
+            message: `${evaluation.message}${outsideRegularHoursNote(nextSessionOpen(calendar, at))}`,
+          }
+        : evaluation;
     // The account's figures and the day's net deposits are stored together, after the look-up:
     // /resume reads them side by side, and the new equity beside the transfers found before it
     // would read a deposit since as the day's gain. A valuation finishing after a newer one of
@@ -605,7 +683,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       );
       return false;
     });
-    await dailyLoss({ accountId, evaluation, tradingDay, lastSessionOpenAt, at });
+    await dailyLoss({ accountId, evaluation: halting, tradingDay, lastSessionOpenAt, at });
     // After the daily-loss rule, so an automatic halt from an earlier session has been reset.
     // A valuation a newer one of the day superseded weighs nothing: the day's snapshot holds the
     // newer one's transfers, which its older equity may not include. On a day without a session
@@ -632,9 +710,18 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     };
   }
 
-  return async function processValue(job: Pick<Job, "data">): Promise<ValueResult> {
-    return valueAccount(valuePayloadSchema.parse(job.data));
-  };
+  /**
+   * The processor. A job named `EXTENDED_HOURS_VALUATION` may be skipped (`ValueSkipped`); any
+   * other valuation runs.
+   */
+  function processValue(job: Pick<Job, "data" | "name">): Promise<ValueResult | ValueSkipped>;
+  function processValue(job: Pick<Job, "data">): Promise<ValueResult>;
+  async function processValue(
+    job: Pick<Job, "data"> & { readonly name?: string },
+  ): Promise<ValueResult | ValueSkipped> {
+    return valueAccount(valuePayloadSchema.parse(job.data), job.name === EXTENDED_HOURS_VALUATION);
+  }
+  return processValue;
 }
 
 /** One streamed quote, decimals as strings (as the value payload carries them). */
