@@ -29,9 +29,10 @@ export interface SafeSubmitPolicy {
 
 /**
  * Submits through `steps`: answers the order, or the failure. On an ambiguous failure it looks
- * the order up: found means submitted; NOT_FOUND means it did not land, so it may post again
- * while attempts remain; any other lookup answer leaves the outcome unknown, reported as the
- * original (retryable) failure so the caller tries again later, starting with a lookup.
+ * the order up (after a 429, once the broker's pause is waited): found means submitted;
+ * NOT_FOUND means it did not land, so it may post again while attempts remain; any other lookup
+ * answer leaves the outcome unknown, reported as the original (retryable) failure so the caller
+ * tries again later, starting with a lookup.
  */
 export async function submitOrderSafely(
   steps: SafeSubmitSteps,
@@ -78,6 +79,10 @@ export async function submitOrderSafely(
     }
     if (!isAmbiguousSubmitFailure(posted)) return posted;
 
+    // A 429 asks for a pause before any next request, the lookup too: looked up at once it would
+    // only earn another 429, and the pause before the next POST would then be waited twice.
+    const paused = posted.code === "RATE_LIMITED";
+    if (paused) await steps.wait(attempt, posted);
     const found = await lookUp();
     if (found.ok || found.code === "DUPLICATE_CLIENT_ORDER_ID") return found;
     if (found.code !== "NOT_FOUND") {
@@ -88,6 +93,6 @@ export async function submitOrderSafely(
       };
     }
     if (attempt >= maxAttempts) return posted;
-    await steps.wait(attempt, posted);
+    if (!paused) await steps.wait(attempt, posted);
   }
 }

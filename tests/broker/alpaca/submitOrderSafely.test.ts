@@ -57,6 +57,23 @@ describe("submitOrderSafely", () => {
     expect(calls).toEqual(["post", "lookup", "wait", "post"]);
   });
 
+  it("after a 429 pauses before the lookup too, and posts again without pausing twice", async () => {
+    // The broker asked for a pause before any next request: a lookup at once would only earn
+    // another 429, and a pause after it would wait the broker's pause a second time.
+    const rateLimited = brokerFailure("RATE_LIMITED", "rate limit exceeded", true, {
+      httpStatus: 429,
+      retryAfterMs: 30_000,
+    });
+    const { calls, steps } = script([rateLimited, ok(order)], [notFound]);
+    expect(await submitOrderSafely(steps)).toEqual(ok(order));
+    expect(calls).toEqual(["post", "wait", "lookup", "post"]);
+
+    const last = script([rateLimited], [notFound]);
+    const result = await submitOrderSafely(last.steps, { maxAttempts: 1 });
+    expect(result).toMatchObject({ ok: false, code: "RATE_LIMITED", retryable: true });
+    expect(last.calls).toEqual(["post", "wait", "lookup"]);
+  });
+
   it("never posts again when the lookup cannot tell", async () => {
     const timeout = brokerFailure("TIMEOUT", "slow", true);
     const { calls, steps } = script([serverError], [timeout]);
