@@ -220,9 +220,9 @@ export interface AppliedFill {
  * - `REPEATED_STATUS`: the order already has the status the event reports; nothing changed.
  * - `NO_PENDING_REQUEST`: a cancel/replace rejection with no such request outstanding (typically
  *   the order filled first); nothing changed.
- * - `REVIVED`: a bracket leg the books had ended unsent took the broker's first report of it
- *   (see `endedUnsentLeg`), or an entry the books had ended unsent took the broker's refusal to
- *   cancel it (see `endedUnsentEntry`).
+ * - `REVIVED`: a bracket leg the books had ended unsent (canceled or rejected) took the
+ *   broker's first report of it (see `endedUnsentLeg`), or an entry the books had ended unsent
+ *   took the broker's refusal to cancel it (see `endedUnsentEntry`).
  */
 export type OrderEventNote =
   | "APPLIED"
@@ -318,7 +318,7 @@ export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutc
   const acknowledged =
     brokerOrderId !== undefined && order.brokerOrderId === null ? { brokerOrderId } : {};
 
-  if (brokerOrderId !== undefined && event.event !== "canceled" && endedUnsentLeg(order)) {
+  if (brokerOrderId !== undefined && event.event !== order.status && endedUnsentLeg(order)) {
     // The books ended the leg only because its entry seemed not to have reached the broker; the
     // broker reporting it proves the entry (and its legs) got there: the leg is judged again as
     // the held leg it was, and takes the broker's status.
@@ -399,16 +399,18 @@ export function applyOrderEvent(order: Order, event: OrderEvent): OrderEventOutc
 }
 
 /**
- * A bracket's stop or target leg the books ended (canceled) before the broker ever acknowledged
- * it, with nothing filled: its entry was cancelled while it seemed unsent. Such a leg takes the
- * broker's word when the broker reports it after all (the entry's send was in flight and
- * arrived), instead of being held canceled beside a leg working at the broker.
+ * A bracket's stop or target leg the books ended (canceled, or rejected) before the broker ever
+ * acknowledged it, with nothing filled: its entry was cancelled while it seemed unsent, or
+ * ended as never sent (its send answered with a refusal, or settled as lost). Such a leg takes
+ * the broker's word when the broker reports it after all (the entry's send arrived), instead of
+ * being held ended beside a leg working at the broker: the entry's late fill would otherwise be
+ * protected a second time, or found unprotected when the broker's legs hold its shares.
  */
 export function endedUnsentLeg(order: Order): boolean {
   return (
     order.orderClass === "bracket" &&
     (order.role === "STOP_LOSS" || order.role === "TAKE_PROFIT") &&
-    order.status === "canceled" &&
+    (order.status === "canceled" || order.status === "rejected") &&
     order.brokerOrderId === null &&
     order.filledQuantity.isZero()
   );

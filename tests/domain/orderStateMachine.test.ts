@@ -283,6 +283,33 @@ describe("cancel", () => {
     expect(cancelled.order).toMatchObject({ status: "canceled", brokerOrderId: "leg-1" });
   });
 
+  it("revives a bracket leg ended rejected as never sent once the broker reports it", () => {
+    const target = newOrder(
+      { role: "TAKE_PROFIT", side: "sell", orderClass: "bracket", limitPrice: dec("110") },
+      "held",
+    );
+    const ended = apply(target, {
+      event: "rejected",
+      at: AT,
+      reason: "never reached the broker",
+    }).order;
+    const revived = apply(ended, { event: "new", at: AT, brokerOrderId: "leg-2" });
+    expect(revived).toMatchObject({ changed: true, note: "REVIVED" });
+    expect(revived.order).toMatchObject({ status: "new", brokerOrderId: "leg-2" });
+    expect(apply(ended, { event: "held", at: AT, brokerOrderId: "leg-2" }).order.status).toBe(
+      "held",
+    );
+    // Ended at the broker too: it takes that end, with the broker's id.
+    expect(apply(ended, { event: "canceled", at: AT, brokerOrderId: "leg-2" }).order).toMatchObject(
+      { status: "canceled", brokerOrderId: "leg-2" },
+    );
+    expect(
+      apply(ended, { event: "rejected", at: AT, reason: "x", brokerOrderId: "leg-2" }).order,
+    ).toMatchObject({ status: "rejected", brokerOrderId: "leg-2" });
+    // Without the broker's id nothing proves it reached the broker.
+    expect(refused(ended, { event: "new", at: AT }).code).toBe("ILLEGAL_TRANSITION");
+  });
+
   it("revives an entry ended unsent once the broker refuses to cancel it, and only then", () => {
     const ended = apply(newOrder({}), { event: "canceled", at: AT }).order;
     const revived = apply(ended, { event: "order_cancel_rejected", at: AT, brokerOrderId: "b-1" });
