@@ -3,6 +3,7 @@
  * stream, the Alpaca adapter against it, an account with an owner (so notices have a chat),
  * generous risk limits, the queues and job client, and worker runtimes started on demand.
  */
+import type { Job } from "bullmq";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { createAlpacaBroker } from "../../broker/alpaca/client";
@@ -20,6 +21,8 @@ import { DEFAULT_RISK_LIMITS } from "../../domain/riskLimits";
 import type { TradeStatus } from "../../domain/trade";
 import { createJobClient, type JobClient } from "../../jobs/client";
 import { createJobDeps, type JobDeps, type JobSettings } from "../../jobs/context";
+import { createExecuteProcessor, type ExecuteResult } from "../../jobs/execute";
+import { createOrderReportHandler, type OrderReportHandler } from "../../jobs/orderReports";
 import { closeQueues, createQueues, type Queues } from "../../jobs/queues";
 import { createWorkerRuntime, type WorkerRuntime } from "../../jobs/worker";
 import { createTestDatabase, type TestDatabase } from "../support/database";
@@ -94,6 +97,20 @@ export function depsAhead(t: Lifecycle, aheadMs: number): JobDeps {
     logger: t.deps.logger,
     jobs: t.jobs,
   });
+}
+
+/**
+ * Runs the execute processor once in this process, as a worker would but with no queue: the
+ * decision's NEW_TRADE job on its first attempt, on `deps`, its reports going to `handler` (by
+ * default an order-report handler on the same dependencies).
+ */
+export function executeDecision(
+  deps: JobDeps,
+  decisionId: number,
+  handler: OrderReportHandler = createOrderReportHandler(deps),
+): Promise<ExecuteResult> {
+  const job = { data: { action: "NEW_TRADE", decisionId }, attemptsMade: 0 } as unknown as Job;
+  return createExecuteProcessor(deps, { handler })(job, undefined);
 }
 
 /** A clock that starts at the simulator's frozen time and moves with the wall clock. */

@@ -4,15 +4,13 @@
  * dropped quietly, not flagged as a refused event; a report the books cannot be behind is still
  * flagged.
  */
-import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readLog } from "../../db/executionLog";
 import { findOrderByClientOrderId } from "../../db/orders";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 
@@ -29,10 +27,7 @@ describe("order reports older than the books", () => {
     const handler = createOrderReportHandler(t.deps);
     await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
     const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
-    const executed = await createExecuteProcessor(t.deps, { handler })(
-      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-      undefined,
-    );
+    const executed = await executeDecision(t.deps, decision.id, handler);
     expect(executed).toMatchObject({ outcome: "executed" });
     await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
     const clientOrderId = entryClientOrderId(decision.id);

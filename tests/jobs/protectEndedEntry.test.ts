@@ -3,16 +3,14 @@
  * PostgreSQL and the simulator: the entry's legs only ever work once the entry is completely
  * filled, so once it has ended they protect nothing, whatever status the books still give them.
  */
-import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listOrdersForTrade } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor } from "../../jobs/protect";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 
@@ -36,10 +34,7 @@ describe("protection of a bracket entry that ended partly filled", () => {
     await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
     await t.sim.control("/sim/liquidity", { symbol, sharesPerFill: "4" });
     const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
-    const executed = await createExecuteProcessor(t.deps, { handler })(
-      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-      undefined,
-    );
+    const executed = await executeDecision(t.deps, decision.id, handler);
     expect(executed).toMatchObject({ outcome: "executed" });
     await t.sim.control("/sim/quotes", { symbol, path: ["100.00", "100.30"] });
     const partly = await waitFor(async () => {

@@ -3,7 +3,6 @@
  * pending_cancel in the books, partially_filled at the broker, the fill missed. Run in this
  * process against real PostgreSQL and the simulator.
  */
-import type { Job } from "bullmq";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listChildOrders } from "../../db/lifecycleQueries";
@@ -13,10 +12,16 @@ import { notificationOutbox } from "../../db/schema";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import type { JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
-import { depsAhead, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import {
+  depsAhead,
+  executeDecision,
+  type Lifecycle,
+  openLifecycle,
+  TEST_SYMBOLS,
+  waitFor,
+} from "./harness";
 
 let t: Lifecycle;
 /** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
@@ -36,10 +41,7 @@ describe("a bracket's target filled in part, its cancel refused", () => {
     const handler = createOrderReportHandler(t.deps);
     await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
     const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
-    const executed = await createExecuteProcessor(t.deps, { handler })(
-      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-      undefined,
-    );
+    const executed = await executeDecision(t.deps, decision.id, handler);
     expect(executed).toMatchObject({ outcome: "executed" });
     await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
     const clientOrderId = entryClientOrderId(decision.id);
