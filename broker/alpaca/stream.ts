@@ -32,6 +32,20 @@ export interface TradeStreamOptions {
 }
 
 /**
+ * The SDK's stream, telling when the broker refused a login: a refusal on reconnecting closes
+ * it for good (retrying refused credentials would loop), with nothing but a bare "auth failed"
+ * error and a disconnect that looks like any other.
+ */
+class TradeStream extends streaming.TradingStream {
+  refusal: string | null = null;
+
+  protected override failAuthentication(message: string, code?: number): void {
+    this.refusal = message;
+    super.failAuthentication(message, code);
+  }
+}
+
+/**
  * Opens the stream and answers once it is listening to `trade_updates`. From then on it
  * reconnects forever until closed, and calls `onResyncNeeded` after every (re)subscription.
  */
@@ -40,7 +54,7 @@ export function subscribeTradeUpdates(
   listener: TradeUpdateListener,
 ): Promise<BrokerResult<TradeUpdateSubscription>> {
   const log = options.logger;
-  const stream = new streaming.TradingStream({
+  const stream = new TradeStream({
     credentials: { keyId: options.keyId, secret: options.secretKey },
     url: options.url,
     maxReconnectAttempts: streaming.UNLIMITED_RECONNECT_ATTEMPTS,
@@ -93,13 +107,22 @@ export function subscribeTradeUpdates(
   });
   stream.onError((message) => {
     lastError = message;
-    if (listening) reportError(message);
+    // A refusal is told by the disconnect that follows it, in full.
+    if (listening && stream.refusal === null) reportError(message);
   });
   stream.onDisconnect(() => {
     if (closed) return;
     if (listening) {
       droppedSinceListening = true;
-      reportError("trade updates stream disconnected; reconnecting");
+      if (stream.refusal === null) {
+        reportError("trade updates stream disconnected; reconnecting");
+      } else {
+        // The stream stays down: polling stands in until it is opened anew.
+        log?.error({ message: stream.refusal }, "trade updates stream refused the credentials");
+        reportError(
+          `trade updates stream refused the credentials after a drop (${stream.refusal}); it stays closed until it is opened again`,
+        );
+      }
     }
   });
 

@@ -75,6 +75,60 @@ describe("trade updates stream reconnects", () => {
     expect(nowhere).toMatchObject({ ok: false, code: "NETWORK", retryable: true });
   });
 
+  it("says so when the credentials are refused on reconnecting, and stops trying", async () => {
+    // A stand-in for Alpaca's stream: the first login is taken; the key is then revoked and the
+    // connection dropped, so the reconnect's login is refused.
+    const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+    let logins = 0;
+    server.on("connection", (socket) => {
+      const send = (message: unknown) => socket.send(Buffer.from(JSON.stringify(message)));
+      socket.on("message", (data) => {
+        const message = JSON.parse(String(data)) as { action?: string };
+        if (message.action === "authenticate") {
+          logins += 1;
+          if (logins === 1) {
+            send({
+              stream: "authorization",
+              data: { action: "authenticate", status: "authorized" },
+            });
+          } else {
+            send({
+              stream: "authorization",
+              data: { action: "authenticate", status: "unauthorized" },
+            });
+          }
+        } else if (message.action === "listen") {
+          send({ stream: "listening", data: { streams: ["trade_updates"] } });
+          setTimeout(() => socket.terminate(), 20);
+        }
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    const errors: string[] = [];
+    const subscription = expectOk(
+      await subscribeTradeUpdates(
+        { url: `ws://127.0.0.1:${port}/stream`, ...KEYS, initialReconnectMs: 10 },
+        {
+          onTradeUpdate: () => {},
+          onResyncNeeded: () => {},
+          onStreamError: (message) => errors.push(message),
+        },
+      ),
+    );
+    cleanups.push(() => subscription.close());
+    await eventually("the refused login", () => (logins >= 2 ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Refused credentials stay refused: no login after the refusal.
+    expect(logins).toBe(2);
+    const refusal = errors.findIndex((message) => /refused the credentials/.test(message));
+    expect(refusal).toBeGreaterThanOrEqual(0);
+    // Nothing after it claims the stream is on its way back.
+    expect(errors.slice(refusal).some((message) => /reconnecting/.test(message))).toBe(false);
+    expect(errors.join("\n")).not.toContain(KEYS.secretKey);
+  });
+
   it("asks for a resync after an update it cannot read, and keeps delivering", async () => {
     // A stand-in for Alpaca's stream that sends one garbled update, then a good one.
     const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
