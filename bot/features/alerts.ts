@@ -80,17 +80,21 @@ interface AlertCopy {
 const unrecordedCopies = new WeakMap<object, Map<number, AlertCopy[]>>();
 
 function unrecordedCopiesOf(deps: BotDeps, alertId: number): AlertCopy[] {
+  return [...(unrecordedCopies.get(deps)?.get(alertId) ?? [])];
+}
+
+/** Keeps the copies of an alert still unrecorded (none: forgets the alert). */
+function keepUnrecorded(deps: BotDeps, alertId: number, copies: readonly AlertCopy[]): void {
   let byAlert = unrecordedCopies.get(deps);
+  if (copies.length === 0) {
+    byAlert?.delete(alertId);
+    return;
+  }
   if (byAlert === undefined) {
     byAlert = new Map();
     unrecordedCopies.set(deps, byAlert);
   }
-  let copies = byAlert.get(alertId);
-  if (copies === undefined) {
-    copies = [];
-    byAlert.set(alertId, copies);
-  }
-  return copies;
+  byAlert.set(alertId, [...copies]);
 }
 
 /**
@@ -105,11 +109,27 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
       if (db === undefined) throw new Error("the alert fan-out needs the database");
       if (alert.status !== "received") return { status: "not_new" };
       const now = deps.now();
+      // Copies Telegram took that an earlier fan-out could not record: recorded now, so they are
+      // settled with the others; still unrecorded, they are copies all the same.
+      const unrecorded: AlertCopy[] = [];
+      for (const copy of unrecordedCopiesOf(deps, alert.id)) {
+        try {
+          await recordAlertMessage(db, { alertId: alert.id, ...copy }, now);
+        } catch (error) {
+          logger.warn({ err: error, alertId: alert.externalId }, "alert copy still not recorded");
+          unrecorded.push(copy);
+        }
+      }
+      keepUnrecorded(deps, alert.id, unrecorded);
       // Capped at its session's close: the card must not promise a later scanner's expiry.
       const deadline = await alertDeadlineOf(deps, alert, now);
       const expiresAt = new Date(deadline.at);
       if (expiresAt.getTime() <= now.getTime()) {
-        await moveAlert(db, alert.id, ["received"], "expired", "system:expiry", now);
+        const moved = await moveAlert(db, alert.id, ["received"], "expired", "system:expiry", now);
+        // A resend after a fan-out that failed part way: the copies it sent still offer Approve,
+        // and no later pass looks at an expired alert.
+        if (moved !== null)
+          await settleAlertCopies(api, deps, alert, expiredAlertOutcome(deadline));
         return { status: "expired" };
       }
       const window = deps.planning?.alertSuppressionMs ?? DEFAULT_ALERT_SUPPRESSION_MS;
@@ -128,17 +148,6 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
       }
 
       const input = tradeInputOfAlert(alert);
-      // Copies Telegram took that an earlier fan-out could not record: recorded now, so they are
-      // settled with the others; still unrecorded, they are copies all the same.
-      const unrecorded = unrecordedCopiesOf(deps, alert.id);
-      for (const copy of [...unrecorded]) {
-        try {
-          await recordAlertMessage(db, { alertId: alert.id, ...copy }, now);
-          unrecorded.splice(unrecorded.indexOf(copy), 1);
-        } catch (error) {
-          logger.warn({ err: error, alertId: alert.externalId }, "alert copy still not recorded");
-        }
-      }
       // A resend after a fan-out that failed part way: who has a copy is not sent another.
       const reached = new Set([
         ...(await listAlertMessages(db, alert.id)).map((copy) => copy.chatId),
@@ -195,6 +204,7 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
             "alert sent but its copy not recorded",
           );
           unrecorded.push(copy);
+          keepUnrecorded(deps, alert.id, unrecorded);
         }
       }
       if (missed.length > 0) {
@@ -211,7 +221,6 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
           `alert ${alert.externalId} sent, but copies to ${unrecorded.map((copy) => copy.chatId).join(", ")} not recorded: the database failed; send it again`,
         );
       }
-      unrecordedCopies.get(deps)?.delete(alert.id);
       if (recipients === 0) return { status: "no_recipients" };
       await moveAlert(db, alert.id, ["received"], "sent", "system:alerts", now);
       return { status: "sent", recipients };

@@ -160,4 +160,30 @@ describe("the alert fan-out when Telegram fails for a trader", () => {
     const copies = await listAlertMessages(db, alert.id);
     expect(copies.map((row) => [row.chatId, row.messageId])).toContainEqual([BOB, copy.messageId]);
   });
+
+  it("settles the copies a failed fan-out sent when the resend finds the alert expired", async () => {
+    const alert = await store("GOOGL");
+    const network = () =>
+      new HttpError("Network request for 'sendMessage' failed!", new Error("ECONNRESET"));
+    await expect(
+      createAlertNotifier(apiFailingFor(BOB, network), desk.deps).onAlertAccepted(alert),
+    ).rejects.toThrow(/not delivered/);
+    const copy = await ann.waitForMessage({ match: "Pattern alert: GOOGL" });
+
+    // The scanner's resend comes after the alert's 30 minutes.
+    desk.advanceClock(31 * 60_000);
+    try {
+      const stored = await findAlert(desk.database.db, alert.id);
+      const again = await createAlertNotifier(desk.bot.api, desk.deps).onAlertAccepted(
+        stored as Alert,
+      );
+      expect(again).toEqual({ status: "expired" });
+    } finally {
+      desk.advanceClock(-31 * 60_000);
+    }
+    // Ann's copy no longer offers Approve on an alert that can no longer be approved.
+    const settled = ann.messages().find((message) => message.messageId === copy.messageId);
+    expect(settled?.text).toMatch(/<b>Expired\.<\/b> Nothing was done\.$/);
+    expect(settled?.buttons).toEqual([]);
+  });
 });
