@@ -14,6 +14,11 @@
  * transaction, then `onHalted`), WARNING tells the trader once per day. Then the drawdown
  * breaker (jobs/circuitBreakers.ts) weighs the new equity against the recent peak: open
  * positions losing value cross it too, not only exit fills. Both write only when the state changes, and queue nothing but the halt's response.
+ *
+ * The extended sessions are valued too (`EXTENDED_HOURS_VALUATION`, skipped off a trading day's
+ * 04:00-20:00 New York and without positions): the broker triggers no stop then. A daily-loss
+ * halt made while the regular market is closed tells the trader, in its reason, that stops do
+ * not trigger and market orders (a flatten's) wait for the open.
  */
 import type { Job } from "bullmq";
 import { changeTradingState, loadTradingState, recordAccountSync } from "../db/brokerAccounts";
