@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  findAlertApproval,
   findAlertByExternalId,
   listAlertMessages,
   moveAlert,
   recordAlert,
   recordAlertMessage,
+  reopenAlert,
 } from "../../db/alerts";
 import { dec } from "../../domain/money";
 import { createTestDatabase, TEST_DRIVERS, type TestDatabase } from "../support/database";
@@ -74,5 +76,21 @@ describe.each(TEST_DRIVERS)("alerts on %s", (driver) => {
       moveAlert(t.db, id, ["received", "sent"], "expired", "system:expiry", at(3600));
     expect((await expire(stale.id))?.status).toBe("expired");
     expect(await expire(alert.id)).toBeNull();
+  });
+
+  it("keeps what its latest approval was logged with", async () => {
+    const { alert } = await recordAlert(t.db, alertInput("scan-approver"), T0);
+    expect(await findAlertApproval(t.db, alert.id)).toBeNull();
+    await moveAlert(t.db, alert.id, ["received"], "approved", "user:1", at(1), {
+      approverName: "Ann",
+    });
+    await reopenAlert(t.db, alert.id, "QUEUE_UNAVAILABLE", "user:1", at(2));
+    await moveAlert(t.db, alert.id, ["received"], "approved", "user:2", at(3), {
+      approverName: "Bob",
+    });
+    expect(await findAlertApproval(t.db, alert.id)).toEqual({
+      source: "user:2",
+      details: { approverName: "Bob" },
+    });
   });
 });
