@@ -4,7 +4,6 @@
  * reports the stream would hand over, the protect job called as its queue would) against real
  * PostgreSQL and the simulator, with the stream's events lost where the test says so.
  */
-import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listOrdersForTrade } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
@@ -13,10 +12,9 @@ import { isTerminal } from "../../domain/orderStateMachine";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler, type OrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor } from "../../jobs/protect";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 /** Entries sent as simple orders: the protect job places an OCO on each fill. */
@@ -69,10 +67,7 @@ async function brokerOrder(clientOrderId: string): Promise<BrokerOrder> {
 async function openWithOco(symbol: string, quantity: string) {
   await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
   const decision = await t.decide({ symbol, entry: "100.05", quantity });
-  const executed = await createExecuteProcessor(deps, { handler })(
-    { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-    undefined,
-  );
+  const executed = await executeDecision(deps, decision.id, handler);
   expect(executed).toMatchObject({ outcome: "executed" });
   await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
   const entry = await waitFor(async () => {

@@ -4,7 +4,6 @@
  * notice of its own, at whatever quantity. Run in this process (the protect job called as its
  * queue would) against real PostgreSQL and the simulator.
  */
-import type { Job } from "bullmq";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listOrdersForTrade } from "../../db/orders";
@@ -14,10 +13,9 @@ import type { BrokerOrder } from "../../domain/broker";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler, type OrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor } from "../../jobs/protect";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 /** Entries sent as simple orders: the protect job places the stop. */
@@ -71,10 +69,7 @@ describe("stop placement failures", () => {
     const symbol = TEST_SYMBOLS[20] as string;
     await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
     const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
-    await createExecuteProcessor(deps, { handler })(
-      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-      undefined,
-    );
+    await executeDecision(deps, decision.id, handler);
     await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
     const entry = await waitFor(async () => {
       const found = await brokerOrder(entryClientOrderId(decision.id));

@@ -10,11 +10,10 @@ import type { Broker } from "../../domain/broker";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import type { JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderEventsProcessor } from "../../jobs/orderEvents";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor, protectiveClientOrderIdPrefix } from "../../jobs/protect";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 
@@ -39,10 +38,7 @@ async function fillWithInlineProtection(symbol: string, deps: JobDeps): Promise<
   await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
   const decision = await t.decide({ symbol, entry: null, quantity: "5" });
   const handler = createOrderReportHandler(deps);
-  const executed = await createExecuteProcessor(deps, { handler })(
-    { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-    undefined,
-  );
+  const executed = await executeDecision(deps, decision.id, handler);
   expect(executed).toMatchObject({ outcome: "executed" });
   const filled = await waitFor(async () => {
     const found = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));

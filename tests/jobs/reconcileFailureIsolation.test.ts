@@ -14,12 +14,11 @@ import { dec } from "../../domain/money";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor } from "../../jobs/protect";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import { sendEntryUnheard } from "./entrySent";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 let deps: JobDeps;
@@ -76,10 +75,7 @@ describe("a correction the broker keeps refusing", () => {
     // A trade with its exits working at the broker.
     await t.sim.control("/sim/quotes", { symbol: closedSymbol, bid: "100.20", ask: "100.22" });
     const decision = await t.decide({ symbol: closedSymbol, entry: "100.05", quantity: "10" });
-    await createExecuteProcessor(deps, { handler })(
-      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-      undefined,
-    );
+    await executeDecision(deps, decision.id, handler);
     await t.sim.control("/sim/quotes", { symbol: closedSymbol, bid: "99.98", ask: "100.00" });
     const entry = await waitFor(async () => {
       const found = await brokerOrder(entryClientOrderId(decision.id));

@@ -4,7 +4,6 @@
  * it): reconciliation asks for the leg by its id instead of closing it in the books as unknown
  * while it still protects the position. Against the simulator with real PostgreSQL and Redis.
  */
-import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listOrdersForTrade } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
@@ -12,10 +11,9 @@ import type { Broker, BrokerOrder } from "../../domain/broker";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 let deps: JobDeps;
@@ -56,10 +54,7 @@ describe("a held stop leg the broker's lists leave out", () => {
     const handler = createOrderReportHandler(deps);
     await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
     const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
-    await createExecuteProcessor(deps, { handler })(
-      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-      undefined,
-    );
+    await executeDecision(deps, decision.id, handler);
     await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
     const entry = await waitFor(async () => {
       const found = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));

@@ -14,11 +14,10 @@ import { isTerminal } from "../../domain/orderStateMachine";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor } from "../../jobs/protect";
 import { createReconcileProcessor } from "../../jobs/reconcile";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 /** Added to the bench's clock, to step past the grace period. */
@@ -74,10 +73,7 @@ describe("exits of a trade closed by reconciliation", () => {
     const handler = createOrderReportHandler(deps);
     await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
     const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
-    await createExecuteProcessor(deps, { handler })(
-      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-      undefined,
-    );
+    await executeDecision(deps, decision.id, handler);
     await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
     const entry = await waitFor(async () => {
       const found = await brokerOrder(entryClientOrderId(decision.id));
