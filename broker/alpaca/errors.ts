@@ -52,9 +52,27 @@ function suggestedWait(error: ApiError): number | undefined {
   return header ? error.retryAfterMs : undefined;
 }
 
+/** The longest message kept from an answer's body (Alpaca's are one short line). */
+const MAX_MESSAGE_CHARS = 400;
+
+/**
+ * The broker's message. An HTML page (a gateway's or a firewall's, in front of the broker) is
+ * told by its status and title: the SDK hands its whole text on as the message, which would fill
+ * the log, the job's failure and the trader's notice.
+ */
+function messageOf(error: ApiError): string {
+  const text = (error.message || `HTTP ${error.status}`).trim();
+  if (/^<(!doctype|html|head|body|\?xml)/i.test(text)) {
+    const title = /<title[^>]*>([^<]*)</i.exec(text)?.[1]?.replace(/\s+/g, " ").trim() ?? "";
+    const named = title === "" ? "" : ` (${title.slice(0, 100)})`;
+    return `HTTP ${error.status}: a web page answered, not the broker's API${named}`;
+  }
+  return text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS)}…` : text;
+}
+
 function fromApiError(error: ApiError): BrokerFailure {
   const brokerCode = error.code === undefined ? undefined : String(error.code);
-  const message = error.message || `HTTP ${error.status}`;
+  const message = messageOf(error);
   const extra = {
     httpStatus: error.status,
     ...(brokerCode === undefined ? {} : { brokerCode }),

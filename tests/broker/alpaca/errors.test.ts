@@ -94,6 +94,28 @@ describe("toBrokerFailure", () => {
     ).toBe(2_000);
   });
 
+  it("tells a proxy's error page in a line, not as the broker's message", () => {
+    // A gateway or firewall in front of the broker answers with a page of HTML: it would fill
+    // the log line, the job's failure and the trader's notice.
+    const page = `<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>${"<p>cf-ray</p>".repeat(400)}</body></html>`;
+    const gateway = toBrokerFailure(new ApiError(response(502), 502, undefined, page));
+    expect(gateway).toMatchObject({ code: "SERVER_ERROR", retryable: true, httpStatus: 502 });
+    expect(gateway.message).toContain("502 Bad Gateway");
+    expect(gateway.message).not.toContain("<");
+    expect(gateway.message.length).toBeLessThanOrEqual(200);
+
+    const blocked = toBrokerFailure(
+      new PermissionError(response(403), 403, undefined, "<html><body>Access denied</body></html>"),
+    );
+    expect(blocked).toMatchObject({ code: "FORBIDDEN", retryable: false });
+    expect(blocked.message).not.toContain("<");
+    expect(blocked.message).toContain("403");
+
+    // Whatever else the body holds is kept, but not without end.
+    const long = toBrokerFailure(new ApiError(response(500), 500, undefined, "x".repeat(5_000)));
+    expect(long.message.length).toBeLessThanOrEqual(500);
+  });
+
   it("tells a timeout from a network failure", () => {
     const timeout = new FetchError(new DOMException("timed out", "TimeoutError"), "aborted");
     expect(toBrokerFailure(timeout)).toMatchObject({ code: "TIMEOUT", retryable: true });
