@@ -66,8 +66,8 @@ describe("an alert capped by its session", () => {
     await desk.sim.control("/sim/quotes", { symbol, bid: "189.99", ask: "190.01" });
   }
 
-  /** Stores an alert as POST /api/alerts would, the scanner's expiry given, and fans it out. */
-  async function deliver(symbol: string, expiresAt: Date): Promise<Alert> {
+  /** Stores an alert as POST /api/alerts would, the scanner's expiry given (or none), and fans it out. */
+  async function deliver(symbol: string, expiresAt: Date | null): Promise<Alert> {
     const { alert } = await recordAlert(
       desk.database.db,
       {
@@ -165,5 +165,37 @@ describe("an alert capped by its session", () => {
     const settled = await waitForText(bob, toBob, /Expired/);
     expect(settled.text.endsWith(`\n\n${SESSION_ENDED}`)).toBe(true);
     expect(settled.buttons).toEqual([]);
+  });
+
+  it("keeps an alert without its own expiry that arrives after the close until 30 minutes into the next session", async () => {
+    // Monday 17:35 New York: the session is over; the scanner gives no expiry.
+    await advance(8 * HOUR_MS);
+    await quote("AMZN");
+    const alert = await deliver("AMZN", null);
+    const toAnn = await ann.waitForMessage({ match: "Pattern alert: AMZN" });
+    expect(toAnn.text).toMatch(/\n\nExpires Mar 3, 10:00 EST\.$/);
+
+    // Monday 18:10, past 30 minutes from receipt: still live, and overnight too.
+    await advance(35 * MINUTE_MS);
+    expect(await settleExpiredAlerts(desk.bot.api, desk.deps)).toBe(0);
+    // Tuesday 09:45, a quarter of an hour into the session.
+    await advance(15 * HOUR_MS + 35 * MINUTE_MS);
+    expect(await settleExpiredAlerts(desk.bot.api, desk.deps)).toBe(0);
+    await quote("AMZN");
+    expect((await ann.press(toAnn, "Approve")).text).toBe("Approved.");
+    expect((await findAlert(desk.database.db, alert.id))?.status).toBe("approved");
+  });
+
+  it("expires such an alert 30 minutes into the next session", async () => {
+    await advance(8 * HOUR_MS);
+    await quote("TSLA");
+    const alert = await deliver("TSLA", null);
+    const toBob = await bob.waitForMessage({ match: "Pattern alert: TSLA" });
+    // Tuesday 10:00.
+    await advance(16 * HOUR_MS + 25 * MINUTE_MS);
+    expect(await settleExpiredAlerts(desk.bot.api, desk.deps)).toBe(1);
+    expect((await findAlert(desk.database.db, alert.id))?.status).toBe("expired");
+    const settled = await waitForText(bob, toBob, /Expired/);
+    expect(settled.text).toMatch(/<b>Expired\.<\/b> Nothing was done\.$/);
   });
 });
