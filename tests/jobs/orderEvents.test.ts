@@ -10,11 +10,10 @@ import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import type { JobClient } from "../../jobs/client";
 import type { JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderEventsProcessor } from "../../jobs/orderEvents";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import type { OrderEventsPayload } from "../../jobs/queues";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -55,12 +54,7 @@ describe("order-events", () => {
     await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
     const decision = await t.decide({ symbol, entry: null, quantity: "4" });
     const sending = noting(false);
-    const executed = await createExecuteProcessor(sending.deps, {
-      handler: createOrderReportHandler(sending.deps),
-    })(
-      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-      undefined,
-    );
+    const executed = await executeDecision(sending.deps, decision.id);
     expect(executed).toMatchObject({ outcome: "executed" });
     const filled = await waitFor(async () => {
       const found = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));
@@ -113,12 +107,7 @@ describe("order-events", () => {
     await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
     const decision = await t.decide({ symbol, entry: "99.50", quantity: "3" });
     const { deps } = noting(false);
-    const executed = await createExecuteProcessor(deps, {
-      handler: createOrderReportHandler(deps),
-    })(
-      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-      undefined,
-    );
+    const executed = await executeDecision(deps, decision.id);
     expect(executed).toMatchObject({ outcome: "executed" });
     // The entry rests; the quote falls through its limit and it fills, the stream's word of it
     // lost (nobody holds the stream here).
@@ -146,10 +135,7 @@ describe("order-events", () => {
     await t.sim.control("/sim/quotes", { symbol, bid: "99.99", ask: "100.01" });
     const decision = await t.decide({ symbol, entry: null, quantity: "2" });
     const handler = createOrderReportHandler(t.deps);
-    const executed = await createExecuteProcessor(t.deps, { handler })(
-      { data: { action: "NEW_TRADE", decisionId: decision.id }, attemptsMade: 0 } as unknown as Job,
-      undefined,
-    );
+    const executed = await executeDecision(t.deps, decision.id, handler);
     expect(executed).toMatchObject({ outcome: "executed" });
     const entry = await waitFor(async () => {
       const found = await t.broker.getOrderByClientOrderId(entryClientOrderId(decision.id));

@@ -3,15 +3,13 @@
  * them over), against real PostgreSQL and the simulator: what it applies and what protection it
  * asks for.
  */
-import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listOrdersForTrade } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
 import { type BrokerOrderData, brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { entryClientOrderId } from "../../jobs/entryOrders";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
 
 let t: Lifecycle;
 
@@ -24,9 +22,7 @@ afterAll(async () => {
 
 /** Executes an approved decision in this process (no worker runtime): the entry is recorded and sent. */
 async function execute(decisionId: number): Promise<void> {
-  const executed = await createExecuteProcessor(t.deps, {
-    handler: createOrderReportHandler(t.deps),
-  })({ data: { action: "NEW_TRADE", decisionId }, attemptsMade: 0 } as unknown as Job, undefined);
+  const executed = await executeDecision(t.deps, decisionId);
   expect(executed).toMatchObject({ outcome: "executed" });
 }
 
