@@ -17,6 +17,7 @@ import { findRecentDeliveredAlert, listUndecidedAlerts } from "../../db/alertDel
 import {
   type Alert,
   findAlert,
+  findAlertApproval,
   listAlertMessages,
   moveAlert,
   recordAlertMessage,
@@ -415,9 +416,14 @@ export const alertsFeature: BotFeature = {
         const expired = submitted.code === "ALERT_EXPIRED" || taken?.status === "expired";
         let text = submitted.message.slice(0, 200);
         if (submitted.code === "ALERT_TAKEN") {
-          text = expired
-            ? expiredAnswer(await alertDeadlineOf(deps, alert, now), alert.symbol)
-            : "Someone decided first.";
+          // A tap of one's own held past the chat's timeout may be the one that took it: "someone
+          // decided first" would read as one's approval lost.
+          const mine =
+            taken?.status === "approved" &&
+            (await findAlertApproval(db, alert.id))?.source === actor;
+          if (expired) text = expiredAnswer(await alertDeadlineOf(deps, alert, now), alert.symbol);
+          else if (mine) text = "You approved this alert already: your first tap went through.";
+          else text = "Someone decided first.";
         }
         if (expired) {
           // By id: the copies say why it expired, as the refusal did.

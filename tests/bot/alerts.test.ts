@@ -471,4 +471,34 @@ describe("pattern alerts end to end", () => {
     // Nothing was said in the group beyond the copy itself.
     expect(desk.emulator.messagesIn(group.id)).toHaveLength(1);
   });
+
+  it("tells a trader whose own earlier tap took the alert so, not that someone else decided", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "DIS", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("DIS");
+    const toAnn = await ann.waitForMessage({ match: "Pattern alert: DIS" });
+    const market = desk.deps.market as NonNullable<typeof desk.deps.market>;
+    const original = market.getAccountSnapshot;
+    // Ann's first tap (held past the chat's timeout) takes the alert while this one is priced.
+    (market as { getAccountSnapshot: typeof original }).getAccountSnapshot = async (...args) => {
+      const snapshot = await original.apply(market, args);
+      await moveAlert(
+        desk.database.db,
+        alert.id,
+        ["received", "sent"],
+        "approved",
+        `user:${ANN}`,
+        desk.deps.now(),
+      );
+      return snapshot;
+    };
+    try {
+      const press = await ann.press(toAnn, "Approve");
+      expect(press).toMatchObject({
+        text: "You approved this alert already: your first tap went through.",
+        showAlert: true,
+      });
+    } finally {
+      (market as { getAccountSnapshot: typeof original }).getAccountSnapshot = original;
+    }
+  });
 });
