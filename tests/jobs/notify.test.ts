@@ -447,8 +447,12 @@ describe("notify in production: the real processor and Telegram sender against t
     emulator = await startTelegramEmulator();
   }, 30_000);
   afterAll(async () => {
-    await emulator?.stop();
-    await t?.close();
+    // The database is dropped even when the emulator fails to stop.
+    try {
+      await emulator?.stop();
+    } finally {
+      await t?.close();
+    }
   });
   beforeEach(async () => {
     await t.truncate();
