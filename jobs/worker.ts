@@ -43,6 +43,23 @@ export interface WorkerRuntimeOptions {
   readonly workerName?: string;
   /** Closes what the caller opened for this runtime (database pool, Redis), last in `stop`. */
   readonly closeResources?: () => Promise<void>;
+  /**
+   * How long `stop` waits for the active jobs (default 12 000 ms, inside the entry point's 20 s
+   * limit with room for the rest); past it, it goes on without them.
+   */
+  readonly drainTimeoutMs?: number;
+}
+
+/** Whether `promise` settles within `ms` (it is left to settle on its own otherwise). */
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    const settle = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    promise.then(settle, settle);
+  });
 }
 
 export interface WorkerRuntime {
@@ -117,7 +134,16 @@ export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promis
     stop() {
       stopping ??= (async () => {
         // Stop taking jobs and wait for the active ones; the streams keep publishing meanwhile.
-        await Promise.all(workers.map((w) => w.close()));
+        // A job that does not finish in time is left behind (its lock lapses and another worker
+        // takes it up): waiting on it until the entry point's deadline kills the process would
+        // leave the stream's lease held, and nobody holding the stream, until the lease lapses.
+        const drainMs = options.drainTimeoutMs ?? 12_000;
+        if (!(await settlesWithin(Promise.all(workers.map((w) => w.close())), drainMs))) {
+          deps.logger.warn(
+            { drainTimeoutMs: drainMs },
+            "active jobs did not finish in time; stopping without them",
+          );
+        }
         await streams?.stop();
         await closeQueues(queues);
         await options.closeResources?.();
