@@ -205,6 +205,16 @@ describe("notify: outbox delivery", () => {
     expect(sender.sent).toEqual([]);
   });
 
+  /** Delivers as a newer process, one that knows the POSITION_SCALED notice: what and which. */
+  async function deliverAsNewer() {
+    const newer = new RecordingSender();
+    const result = await deliverDueNotifications({
+      ...deps(newer),
+      noticeKinds: [...NOTICE_KINDS, "POSITION_SCALED"],
+    });
+    return { result, sent: newer.sent.map((m) => m.dedupeKey) };
+  }
+
   it("leaves a notice of a kind it does not know to a process that does, without holding its chat back", async () => {
     // Written by a newer process during a rolling deploy; this (older) one delivers the rest.
     await queue("newer kind", 1, "POSITION_SCALED");
@@ -220,14 +230,10 @@ describe("notify: outbox delivery", () => {
     expect([left.status, left.attempts]).toEqual(["pending", 0]);
 
     // The newer process knows the kind and delivers it.
-    const newer = new RecordingSender();
-    expect(
-      await deliverDueNotifications({
-        ...deps(newer),
-        noticeKinds: [...NOTICE_KINDS, "POSITION_SCALED"],
-      }),
-    ).toEqual({ sent: 1, retrying: 0, gaveUp: 0 });
-    expect(newer.sent.map((m) => m.dedupeKey)).toEqual(["newer kind"]);
+    expect(await deliverAsNewer()).toEqual({
+      result: { sent: 1, retrying: 0, gaveUp: 0 },
+      sent: ["newer kind"],
+    });
   });
 
   it("never gives up a notice of a kind it does not know, however long it waits, and warns of it", async () => {
@@ -275,14 +281,10 @@ describe("notify: outbox delivery", () => {
     expect([left.status, left.attempts, left.lastError]).toEqual(["pending", 0, null]);
 
     // A process that knows the kind delivers it, however late.
-    const newer = new RecordingSender();
-    expect(
-      await deliverDueNotifications({
-        ...deps(newer),
-        noticeKinds: [...NOTICE_KINDS, "POSITION_SCALED"],
-      }),
-    ).toEqual({ sent: 1, retrying: 0, gaveUp: 0 });
-    expect(newer.sent.map((m) => m.dedupeKey)).toEqual(["newer kind"]);
+    expect(await deliverAsNewer()).toEqual({
+      result: { sent: 1, retrying: 0, gaveUp: 0 },
+      sent: ["newer kind"],
+    });
     now = new Date(T0.getTime() + 60 * grace);
     expect(await older({ data: {} })).toEqual(nothing);
     expect(warnings).toHaveLength(2);
