@@ -13,7 +13,7 @@ import type { Broker } from "../../domain/broker";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import type { ExecutePayload } from "../../jobs/queues";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
 let t: Lifecycle;
 
@@ -58,13 +58,9 @@ describe("a cancel racing a market entry the broker fills at once", () => {
           return now.ok ? now : sent;
         },
       };
-      const execute = createExecuteProcessor(
-        { ...t.deps, brokerFor: async () => racing },
-        { handler },
-      );
-      expect(await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).toMatchObject({
-        outcome: "executed",
-      });
+      expect(
+        await executeDecision({ ...t.deps, brokerFor: async () => racing }, decision.id, handler),
+      ).toMatchObject({ outcome: "executed" });
       if (answerFilled) expect(answered).toBe("filled");
       expect((await findDecision(t.db.db, decision.id))?.status).toBe("executed");
       const trade = await findTradeByDecision(t.db.db, decision.id);

@@ -19,7 +19,7 @@ import { createKillSwitch } from "../../jobs/killSwitch";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor } from "../../jobs/protect";
 import type { ExecutePayload } from "../../jobs/queues";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
 let t: Lifecycle;
 
@@ -100,9 +100,10 @@ async function cancelledOnTheWay(
       return submitted;
     },
   };
-  const execute = createExecuteProcessor({ ...deps, brokerFor: async () => racing }, { handler });
   try {
-    expect(await execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).toMatchObject({
+    expect(
+      await executeDecision({ ...deps, brokerFor: async () => racing }, decision.id, handler),
+    ).toMatchObject({
       outcome: "executed",
       decisionId: decision.id,
     });

@@ -12,7 +12,7 @@ import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import type { ExecutePayload } from "../../jobs/queues";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
 let t: Lifecycle;
 
@@ -41,10 +41,9 @@ describe("a cancel of an entry whose send's answer was lost", () => {
         return { ok: false, code: "NETWORK", message: "socket hang up", retryable: true };
       },
     };
-    const sending = createExecuteProcessor({ ...t.deps, brokerFor: async () => lost }, { handler });
-    await expect(sending(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).rejects.toThrow(
-      /not sent yet/,
-    );
+    await expect(
+      executeDecision({ ...t.deps, brokerFor: async () => lost }, decision.id, handler),
+    ).rejects.toThrow(/not sent yet/);
     // The broker shows it done for the day (it works again at the next session).
     let lookups = 0;
     const doneForDay: Broker = {

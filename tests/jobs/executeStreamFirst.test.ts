@@ -5,16 +5,14 @@
  * came too late or a trade "cancelled as its entry was sent". Run in this process (the execute
  * processor called directly) against real PostgreSQL and the simulator.
  */
-import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findDecision } from "../../db/decisions";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision } from "../../db/trades";
 import type { Broker } from "../../domain/broker";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
-import { createExecuteProcessor } from "../../jobs/execute";
 import { createOrderReportHandler } from "../../jobs/orderReports";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
 let t: Lifecycle;
 
@@ -62,15 +60,12 @@ describe("a send whose stream report is stored before its answer", () => {
         };
       },
     };
-    const execute = createExecuteProcessor(
-      { ...t.deps, brokerFor: async () => streamFirst },
-      { handler },
-    );
     expect(
-      await execute({
-        data: { action: "NEW_TRADE", decisionId: decision.id },
-        attemptsMade: 0,
-      } as unknown as Job),
+      await executeDecision(
+        { ...t.deps, brokerFor: async () => streamFirst },
+        decision.id,
+        handler,
+      ),
     ).toMatchObject({ outcome: "executed" });
     expect((await findDecision(t.db.db, decision.id))?.status).toBe("executed");
     expect((await findTradeByDecision(t.db.db, decision.id))?.trade.status).toBe("POSITION");
@@ -95,14 +90,7 @@ describe("a send whose stream report is stored before its answer", () => {
         return sent;
       },
     };
-    const execute = createExecuteProcessor(
-      { ...t.deps, brokerFor: async () => streamFirst },
-      { handler },
-    );
-    await execute({
-      data: { action: "NEW_TRADE", decisionId: decision.id },
-      attemptsMade: 0,
-    } as unknown as Job);
+    await executeDecision({ ...t.deps, brokerFor: async () => streamFirst }, decision.id, handler);
     const settled = await findDecision(t.db.db, decision.id);
     expect(settled?.statusReason ?? "").not.toContain("cancelled as its entry was sent");
     const kinds = (await noticesAbout(symbol)).map((n) => `${n.kind}${n.code ? `:${n.code}` : ""}`);

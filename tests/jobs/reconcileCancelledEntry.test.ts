@@ -22,7 +22,7 @@ import { createProtectProcessor } from "../../jobs/protect";
 import type { ExecutePayload } from "../../jobs/queues";
 import { createReconcileProcessor } from "../../jobs/reconcile";
 import { sendEntryUnheard } from "./entrySent";
-import { depsAhead, type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+import { depsAhead, executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
 let t: Lifecycle;
 /** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
@@ -97,8 +97,9 @@ async function cancelRacedEntry(
       return { ok: false, code: "NETWORK", message: "socket hang up", retryable: true };
     },
   };
-  const execute = createExecuteProcessor({ ...t.deps, brokerFor: async () => racing }, { handler });
-  await expect(execute(jobOf({ action: "NEW_TRADE", decisionId: decision.id }))).rejects.toThrow();
+  await expect(
+    executeDecision({ ...t.deps, brokerFor: async () => racing }, decision.id, handler),
+  ).rejects.toThrow();
   expect((await findDecision(t.db.db, decision.id))?.status).toBe("executing");
   const entry = await findOrderByClientOrderId(t.db.db, entryClientOrderId(decision.id));
   expect(entry?.order.status).toBe("canceled");
