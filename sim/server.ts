@@ -204,8 +204,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     if (faults.delayMs > 0) await sleep(faults.delayMs);
     const fault = faults.take(method, path);
     if (fault?.delayMs) await sleep(fault.delayMs);
+    const faultHeaders =
+      fault?.retryAfterSeconds == null
+        ? rate.headers
+        : { ...rate.headers, "Retry-After": String(fault.retryAfterSeconds) };
     if (fault?.status && !fault.afterHandling) {
-      return write(res, { status: fault.status, body: errorBody(fault.status) }, rate.headers);
+      return write(res, { status: fault.status, body: errorBody(fault.status) }, faultHeaders);
     }
     if (!found)
       return write(
@@ -222,7 +226,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     }
     const out = await found.handler({ ...ctx, params: found.params });
     if (fault?.status)
-      return write(res, { status: fault.status, body: errorBody(fault.status) }, rate.headers);
+      return write(res, { status: fault.status, body: errorBody(fault.status) }, faultHeaders);
     write(res, out, rate.headers);
   };
 

@@ -225,6 +225,10 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
         if (status !== null && (!Number.isInteger(status) || status < 400 || status > 599)) {
           return bad("status must be an HTTP error status");
         }
+        const retryAfter = b.retryAfterSeconds === undefined ? null : Number(b.retryAfterSeconds);
+        if (retryAfter !== null && (!Number.isInteger(retryAfter) || retryAfter < 0)) {
+          return bad("retryAfterSeconds must be a whole number of seconds, 0 or more");
+        }
         faults.http.push({
           method: typeof b.method === "string" ? b.method.toUpperCase() : null,
           path: typeof b.path === "string" ? b.path : null,
@@ -232,6 +236,7 @@ export function addControlRoutes(router: Router, deps: ControlDeps): void {
           delayMs: Number(b.delayMs) || 0,
           times: b.times === undefined ? 1 : count(b.times),
           afterHandling: b.afterHandling === true,
+          retryAfterSeconds: retryAfter,
         });
       } else if (b.delayMs !== undefined) {
         faults.delayMs = Number(b.delayMs) || 0;

@@ -7,6 +7,8 @@ export interface HttpFault {
   times: number; // remaining hits; Infinity until cleared
   /** Handle the request for real, then answer with the failure (an ambiguous outcome). */
   afterHandling: boolean;
+  /** Sent as `Retry-After` (seconds) with the failure, when set. */
+  retryAfterSeconds: number | null;
 }
 
 /** Injected failures for HTTP and the stream, set through `POST /sim/faults`. */

@@ -89,6 +89,8 @@ describe("execute", () => {
       path: "/v2/orders",
       status: 429,
       afterHandling: true,
+      // The broker's pause, which the adapter waits before looking the order up.
+      retryAfterSeconds: 1,
     });
     await t.jobs.executeDecision(decision.id);
     await decisionIn(decision.id, "executed");

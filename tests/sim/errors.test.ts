@@ -287,6 +287,12 @@ describe("injected faults", () => {
     await expect(alpaca().trading.clock.legacyClock()).rejects.toMatchObject({
       name: "RateLimitError",
     });
+    // With the broker's pause named in Retry-After, which the SDK reads before the window's reset.
+    await t.control("/sim/faults", { path: "/v2/clock", status: 429, retryAfterSeconds: 2 });
+    await expect(alpaca().trading.clock.legacyClock()).rejects.toMatchObject({
+      name: "RateLimitError",
+      retryAfterMs: 2000,
+    });
     await t.control("/sim/faults", { delayMs: 150 });
     const started = Date.now();
     await alpaca().trading.clock.legacyClock();
