@@ -45,7 +45,7 @@ export const ORDER_STATUSES = [
 ] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
-/** Statuses after which an order can neither fill nor be cancelled (a canceled order may still report a late fill). */
+/** Statuses after which an order can neither fill nor be cancelled (canceled, expired and rejected orders may still report a late fill: LATE_FILL_STATUSES). */
 export const TERMINAL_ORDER_STATUSES = [
   "filled",
   "canceled",

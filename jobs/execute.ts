@@ -713,6 +713,7 @@ export function createExecuteProcessor(deps: JobDeps, options: ExecuteProcessorO
       event: null,
       execution: null,
       at,
+      now: deps.now(),
     });
     for (const { event } of events) {
       if (event.event === "fill" || event.event === "partial_fill") continue;

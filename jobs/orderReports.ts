@@ -22,7 +22,12 @@ import type { JobDeps } from "./context";
 import { orderCanceledNotice } from "./entryNotices";
 import { createRecipientLookup, type PendingNotice, writeNotices } from "./notices";
 import type { OrderReportSource, ProtectionReason } from "./queues";
-import { eventsForReport, type ReportedExecution, roleOfLeg } from "./reportEvents";
+import {
+  eventsForReport,
+  type ReportedExecution,
+  roleOfLeg,
+  unpricedFillQuantity,
+} from "./reportEvents";
 import { withRaceRetry } from "./transactions";
 
 /** Work to enqueue once the report's transaction has committed. */
@@ -137,11 +142,21 @@ export function createOrderReportHandler(deps: JobDeps): OrderReportHandler {
     cache: OrderStateCache,
   ): Promise<OrderRecord> {
     let current = record;
+    // The desk's clock times a pending cancel's grace: the broker dates its report by its own
+    // last change, which may come before the cancel was asked for.
     const events = eventsForReport(current.order, order, {
       event: report.event,
       execution,
       at: report.at,
+      now: deps.now(),
     });
+    const unpriced = unpricedFillQuantity(current.order, order, execution);
+    if (unpriced !== null) {
+      deps.logger.warn(
+        { orderId: current.id, source, unpricedQuantity: unpriced.toFixed() },
+        "the broker reports shares filled without an average price; they are booked once a report prices them",
+      );
+    }
     for (const { event, inferred } of events) {
       // Judged first on the order as read under the lock: an event that changes nothing needs no
       // write (nor the read behind it), and our own submit's answer, when the stream has already

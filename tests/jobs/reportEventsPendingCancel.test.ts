@@ -9,8 +9,9 @@ import { applyOrderUpdate } from "../../db/orderEvents";
 import { findOrderByClientOrderId } from "../../db/orders";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { createOrderReportHandler } from "../../jobs/orderReports";
+import { PENDING_CANCEL_GRACE_MS } from "../../jobs/reportEvents";
 import { sendEntryUnheard } from "./entrySent";
-import { type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
+import { depsAhead, type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
 let t: Lifecycle;
 
@@ -59,6 +60,41 @@ describe("a poll showing working an order whose cancel is pending", () => {
       event: "order_cancel_rejected",
       at: t.deps.now().toISOString(),
     });
+    expect((await findOrderByClientOrderId(t.db.db, clientOrderId))?.order.status).toBe("new");
+  });
+
+  it("takes the working status once the grace has passed by the desk's clock, though the broker dated it before the request", async () => {
+    const symbol = TEST_SYMBOLS[37] as string;
+    await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
+    const { recorded, brokerOrder } = await sendEntryUnheard(t, {
+      symbol,
+      quantity: "10",
+      limit: "97.00",
+      idPrefix: "poll-pending-cancel-late",
+    });
+    const at = t.deps.now().toISOString();
+    for (const event of ["new", "pending_cancel"] as const) {
+      const applied = await applyOrderUpdate(
+        t.db.db,
+        { orderId: recorded.entry.id },
+        { event, at, brokerOrderId: brokerOrder.brokerOrderId },
+        { source: "stream", recordedAt: t.deps.now() },
+      );
+      expect(applied.ok && applied.value.record.order.status).toBe(event);
+    }
+    const clientOrderId = recorded.entry.order.clientOrderId;
+    const read = await t.broker.getOrder(brokerOrder.brokerOrderId);
+    if (!read.ok) throw new Error(read.message);
+    // The broker's own time for the order is its acceptance, before the cancel was asked for.
+    expect(read.value.updatedAt?.getTime()).toBeLessThanOrEqual(Date.parse(at));
+
+    // The cancel never reached the broker: past the grace, the poll's reading is believed.
+    const later = depsAhead(t, PENDING_CANCEL_GRACE_MS + 1_000);
+    await createOrderReportHandler(later).handle(
+      t.accountId,
+      "poll",
+      brokerOrderToReport(read.value, later.now()),
+    );
     expect((await findOrderByClientOrderId(t.db.db, clientOrderId))?.order.status).toBe("new");
   });
 });
