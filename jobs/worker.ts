@@ -101,19 +101,26 @@ export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promis
     workers.push(worker);
   }
 
-  if (options.schedules ?? true) {
-    for (const schedule of lifecycleSchedules(options.accountIds)) {
-      if (!processors[schedule.queue]) continue;
-      const queue = queues[schedule.queue] as Queues["notify"];
-      await queue.upsertJobScheduler(schedule.id, schedule.repeat, {
-        name: schedule.name,
-        data: schedule.data as never,
-      });
+  const drainMs = options.drainTimeoutMs ?? 12_000;
+  try {
+    if (options.schedules ?? true) {
+      for (const schedule of lifecycleSchedules(options.accountIds)) {
+        if (!processors[schedule.queue]) continue;
+        const queue = queues[schedule.queue] as Queues["notify"];
+        await queue.upsertJobScheduler(schedule.id, schedule.repeat, {
+          name: schedule.name,
+          data: schedule.data as never,
+        });
+      }
     }
-  }
-  for (const accountId of options.accountIds) {
-    await deps.jobs.requestPoll(accountId, "start");
-    if (processors.reconcile) await deps.jobs.requestReconcile(accountId, "start");
+    for (const accountId of options.accountIds) {
+      await deps.jobs.requestPoll(accountId, "start");
+      if (processors.reconcile) await deps.jobs.requestReconcile(accountId, "start");
+    }
+  } catch (error) {
+    // The workers already take jobs, and the caller gets no runtime to stop them by.
+    await settlesWithin(Promise.all(workers.map((w) => w.close())), drainMs);
+    throw error;
   }
 
   const streams =
@@ -137,7 +144,6 @@ export async function createWorkerRuntime(options: WorkerRuntimeOptions): Promis
         // A job that does not finish in time is left behind (its lock lapses and another worker
         // takes it up): waiting on it until the entry point's deadline kills the process would
         // leave the stream's lease held, and nobody holding the stream, until the lease lapses.
-        const drainMs = options.drainTimeoutMs ?? 12_000;
         if (!(await settlesWithin(Promise.all(workers.map((w) => w.close())), drainMs))) {
           deps.logger.warn(
             { drainTimeoutMs: drainMs },
