@@ -24,16 +24,16 @@ const CALENDAR_REUSE_MS = 60 * 60_000;
 const CALENDAR_RETRY_MS = 60_000;
 
 // By deps: one desk's calendar, read again only when stale (the clock may be moved either way);
-// null remembers a failed read, so a broker outage is not asked once per alert per pass.
+// `failed` remembers a failed read, so a broker outage is not asked once per alert per pass.
 const calendars = new WeakMap<
   object,
-  { readonly readAt: number; readonly calendar: TradingCalendar | null }
+  { readonly readAt: number; readonly calendar: TradingCalendar | null; readonly failed: boolean }
 >();
 
 /**
  * The desk's trading calendar from the account snapshot (the alert's account, else the one the
- * first deciding user trades); null when it cannot be read, and the alert's own expiry then rules
- * alone, as before the cap.
+ * first deciding user trades); when it cannot be read, the one read before while it still covers
+ * now, else null, and the alert's own expiry then rules alone.
  */
 async function deskCalendar(
   deps: AlertDeadlineDeps,
@@ -41,7 +41,7 @@ async function deskCalendar(
   now: Date,
 ): Promise<TradingCalendar | null> {
   const cached = calendars.get(deps);
-  const reuseMs = cached?.calendar === null ? CALENDAR_RETRY_MS : CALENDAR_REUSE_MS;
+  const reuseMs = cached?.failed === true ? CALENDAR_RETRY_MS : CALENDAR_REUSE_MS;
   if (cached !== undefined && Math.abs(now.getTime() - cached.readAt) < reuseMs) {
     return cached.calendar;
   }
@@ -59,15 +59,27 @@ async function deskCalendar(
     if (accountId === null) return null;
     const snapshot = await market.getAccountSnapshot(accountId, [alert.symbol]);
     if (!("calendar" in snapshot.market)) return null;
-    calendars.set(deps, { readAt: now.getTime(), calendar: snapshot.market.calendar });
+    calendars.set(deps, {
+      readAt: now.getTime(),
+      calendar: snapshot.market.calendar,
+      failed: false,
+    });
     return snapshot.market.calendar;
   } catch (error) {
+    // Sessions are fixed weeks ahead: a calendar held that still covers now answers through a
+    // broker outage. Without it an overnight alert would be expired for good on a guess (its
+    // lifetime from receipt), the periodic pass running every 30 seconds.
+    const held = cached?.calendar ?? null;
+    const covers = held?.coversUntil != null && now.getTime() < held.coversUntil;
     deps.logger.warn(
       { err: error, alertId: alert.externalId },
-      "trading calendar not read: the alert's own expiry rules alone",
+      covers
+        ? "trading calendar not read: the one read before still answers"
+        : "trading calendar not read: the alert's own expiry rules alone",
     );
-    calendars.set(deps, { readAt: now.getTime(), calendar: null });
-    return null;
+    const calendar = covers ? held : null;
+    calendars.set(deps, { readAt: now.getTime(), calendar, failed: true });
+    return calendar;
   }
 }
 

@@ -79,4 +79,31 @@ describe("alertDeadlineOf", () => {
     await alertDeadlineOf(deps, alert, at(1.5));
     expect(reads()).toBe(2);
   });
+
+  it("keeps the calendar it holds when a later read fails, so an overnight alert is not expired on a guess", async () => {
+    let failing = false;
+    const { deps, reads } = depsWith(() => {
+      if (failing) throw new Error("broker: UNAVAILABLE");
+      return { market: { calendar } } as unknown as AccountSnapshot;
+    });
+    // Monday 17:30 New York, after the close, no expiry of its own: 30 minutes into Tuesday.
+    const overnight = {
+      ...alert,
+      id: 2,
+      receivedAt: new Date("2026-03-02T22:30:00Z"),
+      expiresAt: null,
+    } as Alert;
+    const tuesday = { code: "ALERT_EXPIRED", at: new Date("2026-03-03T15:00:00Z").getTime() };
+    expect(await alertDeadlineOf(deps, overnight, at(150))).toEqual(tuesday);
+    failing = true;
+    // An hour on, past 30 minutes from receipt, the read fails: the calendar held still covers
+    // the night.
+    expect(await alertDeadlineOf(deps, overnight, at(211))).toEqual(tuesday);
+    expect(reads()).toBe(2);
+    // Asked again a minute later, not an hour.
+    await alertDeadlineOf(deps, overnight, at(211.5));
+    expect(reads()).toBe(2);
+    await alertDeadlineOf(deps, overnight, at(212.5));
+    expect(reads()).toBe(3);
+  });
 });
