@@ -300,8 +300,7 @@ export async function loadMigratedPgliteDump(dir: string, now: Date): Promise<Bl
   let dump: Blob;
   try {
     dump = new Blob([await readFile(file)]);
-    const { mtime } = await stat(file);
-    if (now.getTime() - mtime.getTime() >= USE_RECORDED_EVERY_MS) await utimes(file, now, now);
+    await recordUse(file, now);
   } catch {
     const client = await PGlite.create("memory://");
     try {
@@ -319,7 +318,21 @@ export async function loadMigratedPgliteDump(dir: string, now: Date): Promise<Bl
   return dump;
 }
 
-/** Removes the tarballs in `dir` other than `current` that went unused for `STALE_AFTER_MS`. */
+/**
+ * Dates the tarball's use (at most every `USE_RECORDED_EVERY_MS`). Best effort: a file another
+ * user wrote in a shared temporary directory cannot be touched, and is read all the same.
+ */
+async function recordUse(file: string, now: Date): Promise<void> {
+  try {
+    const { mtime } = await stat(file);
+    if (now.getTime() - mtime.getTime() >= USE_RECORDED_EVERY_MS) await utimes(file, now, now);
+  } catch {}
+}
+
+/**
+ * Removes the tarballs in `dir` other than `current` that went unused for `STALE_AFTER_MS`. Best
+ * effort: one removed meanwhile by another process, or another user's, is left be.
+ */
 async function sweepPgliteDumps(dir: string, current: string, now: Date): Promise<void> {
   const names = (await readdir(dir)).filter(
     (name) => name.startsWith(PGLITE_DUMP_PREFIX) && /\.tar($|\.)/.test(name) && name !== current,
@@ -328,10 +341,7 @@ async function sweepPgliteDumps(dir: string, current: string, now: Date): Promis
     try {
       const { mtime } = await stat(join(dir, name));
       if (now.getTime() - mtime.getTime() >= STALE_AFTER_MS) await unlink(join(dir, name));
-    } catch (error) {
-      // Removed by another process meanwhile.
-      if ((error as { code?: unknown }).code !== "ENOENT") throw error;
-    }
+    } catch {}
   }
 }
 
