@@ -29,7 +29,7 @@ export interface SafeSubmitPolicy {
 
 /**
  * Submits through `steps`: answers the order, or the failure. On an ambiguous failure it looks
- * the order up (after a 429, once the broker's pause is waited): found means submitted;
+ * the order up (after a pause the broker asked for, once it is waited): found means submitted;
  * NOT_FOUND means it did not land, so it may post again while attempts remain; any other lookup
  * answer leaves the outcome unknown, reported as the original (retryable) failure so the caller
  * tries again later, starting with a lookup.
@@ -79,9 +79,10 @@ export async function submitOrderSafely(
     }
     if (!isAmbiguousSubmitFailure(posted)) return posted;
 
-    // A 429 asks for a pause before any next request, the lookup too: looked up at once it would
-    // only earn another 429, and the pause before the next POST would then be waited twice.
-    const paused = posted.code === "RATE_LIMITED";
+    // A 429, or an answer naming its own pause (a 503's Retry-After), asks for a pause before any
+    // next request, the lookup too: looked up at once it would only earn the same answer again,
+    // and the pause before the next POST would then be waited twice.
+    const paused = posted.code === "RATE_LIMITED" || posted.retryAfterMs !== undefined;
     if (paused) await steps.wait(attempt, posted);
     const found = await lookUp();
     if (found.ok || found.code === "DUPLICATE_CLIENT_ORDER_ID") return found;

@@ -74,6 +74,17 @@ describe("submitOrderSafely", () => {
     expect(last.calls).toEqual(["post", "wait", "lookup"]);
   });
 
+  it("pauses before the lookup for a server error that names its own pause", async () => {
+    // A 503 with Retry-After (maintenance, overload): the broker asked not to be called before.
+    const unavailable = brokerFailure("SERVER_ERROR", "service unavailable", true, {
+      httpStatus: 503,
+      retryAfterMs: 5_000,
+    });
+    const { calls, steps } = script([unavailable, ok(order)], [notFound]);
+    expect(await submitOrderSafely(steps)).toEqual(ok(order));
+    expect(calls).toEqual(["post", "wait", "lookup", "post"]);
+  });
+
   it("never posts again when the lookup cannot tell", async () => {
     const timeout = brokerFailure("TIMEOUT", "slow", true);
     const { calls, steps } = script([serverError], [timeout]);
