@@ -8,8 +8,8 @@
  * approval whose decision is withdrawn unsent (the job queue did not answer) gives it back.
  * Alerts expire (their own expires_at, else `alertLifetimeMs` after receipt or, received while
  * the market is closed, after the next open; at the latest with the close of the session they
- * were issued for) and a symbol alerted again within
- * `alertSuppressionMs` is not sent again.
+ * were issued for) and a symbol alerted again within `alertSuppressionMs` is not sent again.
+ * Only a private chat decides: a copy in a group is refused.
  */
 import { type Api, Composer, GrammyError } from "grammy";
 import type { UserRole } from "../../app/config";
@@ -129,8 +129,9 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
         const moved = await moveAlert(db, alert.id, ["received"], "expired", "system:expiry", now);
         // A resend after a fan-out that failed part way: the copies it sent still offer Approve,
         // and no later pass looks at an expired alert.
-        if (moved !== null)
+        if (moved !== null) {
           await settleAlertCopies(api, deps, alert, expiredAlertOutcome(deadline));
+        }
         return { status: "expired" };
       }
       const window = deps.planning?.alertSuppressionMs ?? DEFAULT_ALERT_SUPPRESSION_MS;
