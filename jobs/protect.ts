@@ -329,6 +329,43 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
   }
 
   /**
+   * Tells the trader the position is not protected (an incident for a person). One episode lasts
+   * until a stop is placed again: its retries repeat its key, while a failure after a stop was
+   * placed (and lost) is news, even at the same quantity.
+   */
+  async function tellUnprotected(
+    trade: TradeRef,
+    t: Trade,
+    kind: string,
+    detail: string,
+  ): Promise<void> {
+    const chats = await recipients(trade.accountId);
+    const placed = (await listOrdersForTrade(deps.db, trade.id))
+      .filter((o) => isProtectiveRole(o.order.role) && o.order.brokerOrderId !== null)
+      .reduce((latest, o) => Math.max(latest, o.id), 0);
+    await deps.db.transaction(async (tx) => {
+      await writeNotices(
+        tx,
+        chats,
+        [
+          {
+            key: `${kind}-${trade.id}-${t.quantity.toFixed()}-after-${placed}`,
+            notice: {
+              kind: "RECONCILIATION_INCIDENT",
+              accountId: trade.accountId,
+              symbol: t.symbol,
+              incident: "PROTECTION_FAILED",
+              detail: `trade ${trade.id}: ${detail}`,
+            },
+          },
+        ],
+        deps.now(),
+      );
+    });
+    await deps.jobs.requestNotify("protection-failed");
+  }
+
+  /**
    * The stop could not be placed. When the market is already through it, the position is
    * closed at market (the stop's job, done late); otherwise it is an incident for a person.
    */
@@ -345,40 +382,40 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     const through =
       exitPrice != null &&
       (t.side === "long" ? exitPrice.lte(t.plannedStopPrice) : exitPrice.gte(t.plannedStopPrice));
-    const chats = await recipients(trade.accountId);
     if (!through) {
-      // One episode lasts until a stop is placed again: its retries repeat its key, while a
-      // failure after a stop was placed (and lost) is news, even at the same quantity.
-      const placed = (await listOrdersForTrade(deps.db, trade.id))
-        .filter((o) => isProtectiveRole(o.order.role) && o.order.brokerOrderId !== null)
-        .reduce((latest, o) => Math.max(latest, o.id), 0);
-      await deps.db.transaction(async (tx) => {
-        await writeNotices(
-          tx,
-          chats,
-          [
-            {
-              key: `protection-failed-${trade.id}-${t.quantity.toFixed()}-after-${placed}`,
-              notice: {
-                kind: "RECONCILIATION_INCIDENT",
-                accountId: trade.accountId,
-                symbol: t.symbol,
-                incident: "PROTECTION_FAILED",
-                detail: `trade ${trade.id}: the stop for ${t.quantity.toFixed()} could not be placed (${message})`,
-              },
-            },
-          ],
-          deps.now(),
-        );
-      });
-      await deps.jobs.requestNotify("protection-failed");
+      await tellUnprotected(
+        trade,
+        t,
+        "protection-failed",
+        `the stop for ${t.quantity.toFixed()} could not be placed (${message})`,
+      );
       throw new UnrecoverableError(`trade ${trade.id}: stop not placed: ${message}`);
     }
     const now = deps.now();
-    const clientOrderId = `${protectiveClientOrderIdPrefix(trade.id)}stop-${t.quantity.toFixed()}`;
+    const prefix = protectiveClientOrderIdPrefix(trade.id);
+    const marketPrefix = `${prefix}stop-`;
+    // Under the lock: what the working stops and closes leave uncovered is closed, no more (the
+    // broker refuses a close of shares a working order holds, and those stops are as far through
+    // the market as this one). A market close recorded before and not ended is taken as it is
+    // (maybe sent, its answer lost); one ended (refused) leaves its id to the record, and a new
+    // one is recorded under the next.
     const recorded = await withRaceRetry(() =>
       deps.db.transaction(async (tx) => {
         await lockName(tx, symbolLockName(trade.accountId, t.symbol));
+        const [current, orders] = await Promise.all([
+          findTrade(tx, trade.id),
+          listOrdersForTrade(tx, trade.id),
+        ]);
+        if (current?.trade.status !== "POSITION") return null;
+        const earlier = orders.filter(
+          (o) => o.parentOrderId === null && o.order.clientOrderId.startsWith(marketPrefix),
+        );
+        const unsent = earlier.find(
+          (o) => !isTerminal(o.order.status) && o.order.brokerOrderId === null,
+        );
+        if (unsent) return { record: unsent, created: false };
+        const open = uncoveredQuantity(current.trade, orders, now);
+        if (!open.gt(ZERO)) return null;
         return insertOrder(
           tx,
           {
@@ -387,14 +424,18 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
             exitReason: "STOPPED_OUT",
             order: createOrder(
               {
-                clientOrderId,
+                // The first keeps the form of earlier versions' ids (a retry finds it).
+                clientOrderId:
+                  earlier.length === 0
+                    ? `${marketPrefix}${current.trade.quantity.toFixed()}`
+                    : `${marketPrefix}${current.trade.quantity.toFixed()}-${earlier.length + 1}`,
                 symbol: t.symbol,
                 side: exitSideOf(entrySide(t.side)),
                 type: "market",
                 timeInForce: "day",
                 orderClass: "simple",
                 role: "EXIT",
-                quantity: t.quantity,
+                quantity: open,
                 limitPrice: null,
                 stopPrice: null,
               },
@@ -406,13 +447,38 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
         );
       }),
     );
+    if (recorded === null) {
+      const after = (await findTrade(deps.db, trade.id))?.trade;
+      return after?.status === "POSITION"
+        ? { outcome: "covered", sent: 0, openQuantity: after.quantity.toFixed() }
+        : { outcome: "skipped", reason: "trade not open" };
+    }
+    const quantity = recorded.record.order.quantity.toFixed();
     const answer = await broker.submitOrder(
       exitRequestOf({ parent: recorded.record, stop: null, earlier: !recorded.created }),
       { lookUpFirst: !recorded.created },
     );
-    if (!answer.ok) throw new Error(`market exit not placed: ${answer.message}`);
+    if (!answer.ok) {
+      const failure = `${answer.code}: ${answer.message}`;
+      await tellUnprotected(
+        trade,
+        t,
+        "market-close-failed",
+        `the market is through its stop ${t.plannedStopPrice.toFixed()} (the stop was refused: ${message}) and the market close of ${quantity} could not be placed (${failure})`,
+      );
+      // Maybe placed (a timeout, a 5xx): it stays recorded, covering, for the retry to look up.
+      if (answer.retryable) throw new Error(`market close not placed yet: ${answer.message}`);
+      // Refused: ended, so it no longer stands in for a stop and the next run records another.
+      await applyOrderUpdate(
+        deps.db,
+        { orderId: recorded.record.id },
+        { event: "rejected", at: deps.now().toISOString(), reason: answer.message },
+        { source: "local", recordedAt: deps.now() },
+      );
+      throw new UnrecoverableError(`trade ${trade.id}: market close not placed: ${failure}`);
+    }
     await handler.handle(trade.accountId, "submit", brokerOrderToReport(answer.value, now));
-    return { outcome: "flattened", quantity: t.quantity.toFixed() };
+    return { outcome: "flattened", quantity };
   }
 
   /**
