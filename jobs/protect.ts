@@ -82,10 +82,28 @@ interface ExitPlan {
   readonly staleCloses: readonly OrderRecord[];
 }
 
-/** What a working stop covers of the open quantity. */
-function stopCoverage(stop: OrderRecord, byId: ReadonlyMap<number, OrderRecord>): Decimal {
-  const remaining = stop.order.quantity.minus(stop.order.filledQuantity);
+/**
+ * What a working stop covers of the open quantity. A fill of the other exit of its group (an
+ * OCO's take-profit, a bracket's target leg) shrinks it at the broker by as much, while its own
+ * row keeps the quantity it was placed with.
+ */
+function stopCoverage(
+  stop: OrderRecord,
+  byId: ReadonlyMap<number, OrderRecord>,
+  orders: readonly OrderRecord[],
+): Decimal {
   const parent = stop.parentOrderId === null ? undefined : byId.get(stop.parentOrderId);
+  const otherExits = orders.filter(
+    (o) =>
+      o.id !== stop.id &&
+      !isEntryRole(o.order.role) &&
+      ((parent !== undefined && o.id === parent.id) ||
+        (stop.parentOrderId !== null && o.parentOrderId === stop.parentOrderId)),
+  );
+  const left = stop.order.quantity
+    .minus(stop.order.filledQuantity)
+    .minus(sumDecimals(otherExits.map((o) => o.order.filledQuantity)));
+  const remaining = left.gt(ZERO) ? left : ZERO;
   // A bracket leg covers what its entry has filled (all of it once the entry is done). The broker
   // arms the legs only on the entry's complete fill: those of an entry cancelled or expired short
   // of it never work, whatever status our books still give them (their own events may be lost).
@@ -109,7 +127,7 @@ function uncoveredQuantity(trade: Trade, orders: readonly OrderRecord[], now: Da
   const stops = working.filter((o) => o.order.role === "STOP_LOSS");
   const closing = working.filter((o) => o.order.role === "EXIT" && !isStaleUnsentClose(o, now));
   return trade.quantity
-    .minus(sumDecimals(stops.map((s) => stopCoverage(s, byId))))
+    .minus(sumDecimals(stops.map((s) => stopCoverage(s, byId, orders))))
     .minus(sumDecimals(closing.map((c) => c.order.quantity.minus(c.order.filledQuantity))));
 }
 
