@@ -134,12 +134,13 @@ export async function moveAlert(
 }
 
 /**
- * The details the alert's latest approval was logged with (moveAlert's `details`), or null when
- * it was never approved. Empty for an approval logged without any.
+ * Who took the alert's latest move to `to` (approved or rejected) and the details it was logged
+ * with (moveAlert's `details`), or null when it never made that move.
  */
-export async function findAlertApproval(
+export async function findAlertDecision(
   db: Database,
   id: number,
+  to: Extract<AlertStatus, "approved" | "rejected">,
 ): Promise<{ readonly source: string; readonly details: Record<string, unknown> } | null> {
   const [row] = await db
     .select({ source: executionLog.source, details: executionLog.details })
@@ -148,13 +149,12 @@ export async function findAlertApproval(
       and(
         eq(executionLog.entity, "alert"),
         eq(executionLog.entityId, String(id)),
-        eq(executionLog.event, "STATUS_APPROVED"),
+        eq(executionLog.event, `STATUS_${to.toUpperCase()}`),
       ),
     )
     .orderBy(desc(executionLog.id))
     .limit(1);
-  if (!row) return null;
-  return row;
+  return row ?? null;
 }
 
 /**

@@ -17,7 +17,7 @@ import { findRecentDeliveredAlert, listUndecidedAlerts } from "../../db/alertDel
 import {
   type Alert,
   findAlert,
-  findAlertApproval,
+  findAlertDecision,
   listAlertMessages,
   moveAlert,
   recordAlertMessage,
@@ -34,7 +34,7 @@ import { ALERT_ACTION, alertKeyboard, readAlertPress } from "../keyboards/alert"
 import { renderAlert, renderAlertOutcome } from "../views/alert";
 import { escapeHtml } from "../views/html";
 import { alertDeadlineOf } from "./alertDeadline";
-import { approvedAlertOutcome, resumeAlertFollows } from "./alertResume";
+import { approvedAlertOutcome, decidedAlertOutcome, resumeAlertFollows } from "./alertResume";
 import { expiredAlertOutcome, settleAlertCopies } from "./alertsCopies";
 import { PLAN_CONVERSATION, type PlanStart } from "./plan";
 import { followDecision } from "./planFollow";
@@ -224,10 +224,46 @@ export function createAlertNotifier(api: Api, deps: BotDeps): AlertNotifier {
         );
       }
       if (recipients === 0) return { status: "no_recipients" };
-      await moveAlert(db, alert.id, ["received"], "sent", "system:alerts", now);
+      const marked = await moveAlert(db, alert.id, ["received"], "sent", "system:alerts", now);
+      if (marked === null) await settleLateCopies(api, deps, alert.id, reached);
       return { status: "sent", recipients };
     },
   };
+}
+
+/**
+ * The alert was decided (or expired) while the fan-out ran: a trader who approved the first copy
+ * in seconds settled only the copies recorded by then. The copies sent since (the chats not in
+ * `reachedBefore`) say what the others say; the earlier ones and the decider's own are left
+ * alone, an approver's copy following its order.
+ */
+async function settleLateCopies(
+  api: Api,
+  deps: BotDeps,
+  alertId: number,
+  reachedBefore: ReadonlySet<number>,
+): Promise<void> {
+  const db = deps.db;
+  if (db === undefined) return;
+  const current = await findAlert(db, alertId);
+  const outcome = current === null ? null : await decidedAlertOutcome(deps, current);
+  if (current === null || outcome === null) return;
+  const text = renderAlertOutcome(current, outcome);
+  // The decider pressed their copy, so the decision settled it (an approver's follows its order).
+  const decided =
+    current.status === "approved" || current.status === "rejected"
+      ? await findAlertDecision(db, alertId, current.status)
+      : null;
+  const decider = /^user:(\d+)$/.exec(decided?.source ?? "")?.[1];
+  for (const copy of await listAlertMessages(db, alertId)) {
+    if (reachedBefore.has(copy.chatId) || String(copy.chatId) === decider) continue;
+    try {
+      await api.editMessageText(copy.chatId, copy.messageId, text, { parse_mode: "HTML" });
+    } catch (error) {
+      // Settled already by the decision (not modified), or deleted: the others still get it.
+      deps.logger.debug({ err: error, alertId: current.externalId }, "late alert copy not updated");
+    }
+  }
 }
 
 /**
@@ -316,7 +352,9 @@ export const alertsFeature: BotFeature = {
       }
 
       if (press.answer === "reject") {
-        const moved = await moveAlert(db, alert.id, ["received", "sent"], "rejected", actor, now);
+        const moved = await moveAlert(db, alert.id, ["received", "sent"], "rejected", actor, now, {
+          deciderName: who,
+        });
         if (moved === null) {
           await ctx.answerCallbackQuery({ text: "Someone decided first.", show_alert: true });
           return;
@@ -421,7 +459,7 @@ export const alertsFeature: BotFeature = {
           // decided first" would read as one's approval lost.
           const mine =
             taken?.status === "approved" &&
-            (await findAlertApproval(db, alert.id))?.source === actor;
+            (await findAlertDecision(db, alert.id, "approved"))?.source === actor;
           if (expired) text = expiredAnswer(await alertDeadlineOf(deps, alert, now), alert.symbol);
           else if (mine) text = "You approved this alert already: your first tap went through.";
           else text = "Someone decided first.";

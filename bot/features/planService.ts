@@ -393,7 +393,7 @@ export async function submitCard(
           "approved",
           actor,
           at,
-          approverName === undefined ? undefined : { approverName },
+          approverName === undefined ? undefined : { deciderName: approverName },
         );
         if (taken === null) return null;
       }

@@ -186,4 +186,36 @@ describe("the alert fan-out when Telegram fails for a trader", () => {
     expect(settled?.text).toMatch(/<b>Expired\.<\/b> Nothing was done\.$/);
     expect(settled?.buttons).toEqual([]);
   });
+
+  it("settles a copy sent after another trader already approved the alert during the fan-out", async () => {
+    const alert = await store("META");
+    const api = desk.bot.api;
+    // Ann's copy goes first; she approves it before the fan-out reaches Bob.
+    const racing = new Proxy(api, {
+      get(target, property, receiver) {
+        if (property === "sendMessage") {
+          return async (chat: number, ...rest: unknown[]) => {
+            if (chat === BOB) {
+              const toAnn = await ann.waitForMessage({ match: "Pattern alert: META" });
+              expect((await ann.press(toAnn, "Approve")).text).toBe("Approved.");
+            }
+            return (target.sendMessage as (...args: unknown[]) => unknown).call(
+              target,
+              chat,
+              ...rest,
+            );
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    await createAlertNotifier(racing, desk.deps).onAlertAccepted(alert);
+    expect((await findAlert(desk.database.db, alert.id))?.status).toBe("approved");
+    const toBob = await bob.waitForMessage({ match: "Pattern alert: META" });
+    const settled = bob.messages().find((message) => message.messageId === toBob.messageId);
+    expect(settled?.text).toMatch(
+      /<b>Approved<\/b> by Ann: decision #\d+, \d+ META sent for execution\.$/,
+    );
+    expect(settled?.buttons).toEqual([]);
+  });
 });

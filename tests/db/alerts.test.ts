@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  findAlertApproval,
   findAlertByExternalId,
+  findAlertDecision,
   listAlertMessages,
   moveAlert,
   recordAlert,
@@ -78,19 +78,19 @@ describe.each(TEST_DRIVERS)("alerts on %s", (driver) => {
     expect(await expire(alert.id)).toBeNull();
   });
 
-  it("keeps what its latest approval was logged with", async () => {
+  it("keeps who made its latest approval and what it was logged with", async () => {
     const { alert } = await recordAlert(t.db, alertInput("scan-approver"), T0);
-    expect(await findAlertApproval(t.db, alert.id)).toBeNull();
+    expect(await findAlertDecision(t.db, alert.id, "approved")).toBeNull();
     await moveAlert(t.db, alert.id, ["received"], "approved", "user:1", at(1), {
-      approverName: "Ann",
+      deciderName: "Ann",
     });
     await reopenAlert(t.db, alert.id, "QUEUE_UNAVAILABLE", "user:1", at(2));
     await moveAlert(t.db, alert.id, ["received"], "approved", "user:2", at(3), {
-      approverName: "Bob",
+      deciderName: "Bob",
     });
-    expect(await findAlertApproval(t.db, alert.id)).toEqual({
+    expect(await findAlertDecision(t.db, alert.id, "approved")).toEqual({
       source: "user:2",
-      details: { approverName: "Bob" },
+      details: { deciderName: "Bob" },
     });
   });
 });
