@@ -329,6 +329,15 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
       return { ok: false, message: `${answer.code}: ${answer.message}` };
     }
     const stopOrder = exit.stop?.order ?? exit.parent.order;
+    // A market close (the fallback's, sent on a retry) is no stop: its fill is told as an exit.
+    if (stopOrder.stopPrice === null) {
+      await handler.handle(
+        trade.accountId,
+        "submit",
+        brokerOrderToReport(answer.value, deps.now()),
+      );
+      return { ok: true };
+    }
     const notice: PendingNotice = {
       key: `protected-${exit.parent.id}`,
       notice: {
@@ -336,7 +345,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
         tradeId: trade.id,
         symbol: exit.parent.order.symbol,
         quantity: exit.parent.order.quantity.toFixed(),
-        stopPrice: (stopOrder.stopPrice ?? ZERO).toFixed(),
+        stopPrice: stopOrder.stopPrice.toFixed(),
         targetPrice: exit.stop ? (exit.parent.order.limitPrice?.toFixed() ?? null) : null,
       },
     };

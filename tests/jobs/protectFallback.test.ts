@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { insertOrder, listOrdersForTrade } from "../../db/orders";
 import { notificationOutbox } from "../../db/schema";
 import { findTradeByDecision, type TradeRecord } from "../../db/trades";
+import type { Broker } from "../../domain/broker";
 import { dec } from "../../domain/money";
 import { createOrder } from "../../domain/order";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
@@ -171,5 +172,50 @@ describe("the market close behind a stop the market is already through", () => {
       quantity: "10",
     });
     await waitFor(async () => (await heldAtBroker(symbol)) === null, 10_000, "position closed");
+  });
+
+  it("does not tell a market close sent on a retry as a stop placed", async () => {
+    const symbol = TEST_SYMBOLS[33] as string;
+    const trade = await bareLong(symbol);
+    await t.sim.control("/sim/quotes", { symbol, bid: "94.00", ask: "94.02" });
+    // The market close's first submit times out before it reaches the broker.
+    let timedOut = false;
+    const broker: Broker = {
+      ...t.broker,
+      submitOrder(request, options) {
+        if (!timedOut && request.clientOrderId.startsWith(`t${trade.id}-xstop-`)) {
+          timedOut = true;
+          return Promise.resolve({
+            ok: false,
+            code: "TIMEOUT",
+            message: "timed out",
+            retryable: true,
+          });
+        }
+        return t.broker.submitOrder(request, options);
+      },
+    };
+    const flaky = createJobDeps({
+      db: t.db.db,
+      brokerFor: () => broker,
+      now: t.deps.now,
+      logger: t.deps.logger,
+      jobs: t.jobs,
+      settings: { nativeBrackets: false },
+    });
+    const protect = createProtectProcessor(flaky, { handler });
+    await refuseOrders(1);
+    await expect(protect.protectTrade(payloadOf(trade), false)).rejects.toThrow(
+      /market close not placed yet/,
+    );
+    await protect.protectTrade(payloadOf(trade), true);
+    await waitFor(async () => (await heldAtBroker(symbol)) === null, 10_000, "position closed");
+    const placedNotices = (
+      await t.db.db
+        .select()
+        .from(notificationOutbox)
+        .where(eq(notificationOutbox.kind, "PROTECTION_PLACED"))
+    ).filter((r) => r.payload.tradeId === trade.id);
+    expect(placedNotices.map((r) => r.payload.stopPrice)).toEqual([]);
   });
 });
