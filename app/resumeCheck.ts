@@ -93,6 +93,16 @@ export function createDailyLossResumeCheck(deps: {
     let netDeposits = facts.netDepositsToday;
     let realizedPnl = facts.realizedPnlToday;
     let drawdownFacts = facts.drawdown;
+    if (!facts.depositsAfterCloseToday.isZero()) {
+      // Synced after the close, with transfers booked since it: in the equity, in no snapshot's
+      // figures as the drawdown weighs them (as of the close).
+      drawdownFacts = {
+        ...facts.drawdown,
+        recentEquities: facts.drawdown.recentEquities.map((e) =>
+          e.plus(facts.depositsAfterCloseToday),
+        ),
+      };
+    }
     if (calendar !== null && figuresDay.date !== newYorkDateOf(syncedAt)) {
       // Synced on a day without a session: the last equity is the trading day's own close, and
       // the transfers to take out are those since it, not the day's snapshot's. While the broker

@@ -29,11 +29,17 @@ export async function listStopOutTimes(
 /**
  * The equities of the account's latest `days` daily snapshots, newest first, each with the net
  * deposits of the days after it added: a withdrawal since is no drawdown, and a deposit since
- * hides none. The newest is its raw equity (its own day's transfers are in it already).
+ * hides none. All are as of the newest day's close (`equitiesNetOfLaterTransfers`): the newest
+ * is its equity without the transfers booked after that close, which a caller weighing a later
+ * equity adds (with any since).
  */
 export async function listRecentEquities(db: Database, accountId: number, days: number) {
   const rows = await db
-    .select({ equity: equitySnapshots.equity, netDeposits: equitySnapshots.netDeposits })
+    .select({
+      equity: equitySnapshots.equity,
+      netDeposits: equitySnapshots.netDeposits,
+      depositsAfterClose: equitySnapshots.depositsAfterClose,
+    })
     .from(equitySnapshots)
     .where(eq(equitySnapshots.accountId, accountId))
     .orderBy(desc(equitySnapshots.tradingDay))

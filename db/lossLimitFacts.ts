@@ -21,11 +21,14 @@ export interface LossLimitFacts {
   readonly realizedPnlToday: Decimal;
   /** Deposits less withdrawals of the day, as the day's snapshot holds them (zero without one). */
   readonly netDepositsToday: Decimal;
+  /** The part of them booked after the day's close (zero before it, and without a snapshot). */
+  readonly depositsAfterCloseToday: Decimal;
   readonly drawdown: {
     readonly settings: { readonly maxDrawdownPercent: Decimal | null };
     /**
      * The latest snapshots' equities, newest first, each with the net deposits of the days after
-     * it added (none while the breaker is off).
+     * it added, as of the newest day's close (none while the breaker is off): weighed against an
+     * equity taken after that close, add the transfers since it.
      */
     readonly recentEquities: readonly Decimal[];
   };
@@ -52,6 +55,7 @@ export async function loadLossLimitFacts(
     limits,
     realizedPnlToday: realized.openedInPeriodPnl,
     netDepositsToday: snapshot?.netDeposits ?? ZERO,
+    depositsAfterCloseToday: snapshot?.depositsAfterClose ?? ZERO,
     drawdown: { settings, recentEquities },
   };
 }

@@ -196,19 +196,28 @@ export function checkLossLimits(
 }
 
 /**
- * The recent days' equities (newest first) as the drawdown is to weigh them: each with the cash
- * moved in or out on the days after it (their net deposits) added, as if it had been there
- * already. A withdrawal lowers today's equity, and a deposit raises it, by no P&L: weighed
- * against the raw equities the first reads as a drawdown and the second hides one.
+ * The recent days' equities (newest first) as the drawdown is to weigh them, each as of the
+ * newest day's close: with the cash moved in or out on the days after it (their net deposits)
+ * added, as if it had been there already. A withdrawal lowers today's equity, and a deposit
+ * raises it, by no P&L: weighed against the raw equities the first reads as a drawdown and the
+ * second hides one. A day's transfers booked after its close (`depositsAfterClose`, in a snapshot
+ * rewritten after hours) are in its equity and again in the next day's net deposits, which count
+ * from that close: they are taken out of the day's own figures, so each counts once. Transfers
+ * after the newest day's close are the caller's to add, as for any time after the snapshots.
  */
 export function equitiesNetOfLaterTransfers(
-  days: readonly { readonly equity: Decimal; readonly netDeposits: Decimal }[],
+  days: readonly {
+    readonly equity: Decimal;
+    readonly netDeposits: Decimal;
+    readonly depositsAfterClose?: Decimal;
+  }[],
 ): Decimal[] {
   let later = ZERO;
   const equities: Decimal[] = [];
   for (const day of days) {
-    equities.push(day.equity.plus(later));
-    later = later.plus(day.netDeposits);
+    const afterClose = day.depositsAfterClose ?? ZERO;
+    equities.push(day.equity.minus(afterClose).plus(later));
+    later = later.plus(day.netDeposits).minus(afterClose);
   }
   return equities;
 }

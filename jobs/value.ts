@@ -402,11 +402,12 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
 
   /**
    * The net deposits each account was last found to have since a previous close (its instant),
+   * the part of them booked after the trading day's own close (`afterClose`, zero before it),
    * when they were looked up, and the figures of the valuation that found them (`basis`).
    */
   const depositsSeen = new Map<
     number,
-    { since: number; amount: Decimal; at: number; basis: DepositsBasis }
+    { since: number; amount: Decimal; afterClose: Decimal; at: number; basis: DepositsBasis }
   >();
   /** The trading date each account's warning was last evaluated on, net deposits looked up. */
   const warnedOn = new Map<number, string>();
@@ -418,44 +419,74 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
    * most once a minute per account, or now when `fresh`; in between, and when the broker cannot
    * say, the last figure found (this process's, else the day's snapshot's) stands. `fresh` in
    * the answer says it was looked up just now; `basis` is the figure found's (the valuation's own
-   * when looked up now).
+   * when looked up now). `afterClose` is the part booked after `closeAt`, the trading day's own
+   * close when the valuation is past it (else null: none).
    */
   async function netDepositsOf(
     accountId: number,
     broker: Broker,
     day: TradingDay,
     since: Date,
+    closeAt: number | null,
     at: Date,
     fresh: boolean,
     current: DepositsBasis,
-  ): Promise<{ readonly amount: Decimal; readonly fresh: boolean; readonly basis: DepositsBasis }> {
+  ): Promise<{
+    readonly amount: Decimal;
+    readonly afterClose: Decimal;
+    readonly fresh: boolean;
+    readonly basis: DepositsBasis;
+  }> {
     const seen = depositsSeen.get(accountId);
     const known = seen?.since === since.getTime() ? seen : undefined;
-    if (known && !fresh && at.getTime() - known.at < DEPOSITS_LOOKED_UP_EVERY_MS) {
-      return { amount: known.amount, fresh: false, basis: known.basis };
+    if (
+      known &&
+      !fresh &&
+      at.getTime() - known.at < DEPOSITS_LOOKED_UP_EVERY_MS &&
+      (closeAt === null || known.at > closeAt)
+    ) {
+      return {
+        amount: known.amount,
+        afterClose: closeAt === null ? ZERO : known.afterClose,
+        fresh: false,
+        basis: known.basis,
+      };
     }
     const transfers = await broker.listCashTransfers(since);
-    const remember = (amount: Decimal, basis: DepositsBasis) =>
-      depositsSeen.set(accountId, { since: since.getTime(), amount, at: at.getTime(), basis });
+    const remember = (amount: Decimal, afterClose: Decimal, basis: DepositsBasis) =>
+      depositsSeen.set(accountId, {
+        since: since.getTime(),
+        amount,
+        afterClose,
+        at: at.getTime(),
+        basis,
+      });
     if (transfers.ok) {
       const amount = netCashTransferred(transfers.value, since.getTime(), Number.POSITIVE_INFINITY);
-      remember(amount, current);
-      return { amount, fresh: true, basis: current };
+      const afterClose =
+        closeAt === null
+          ? ZERO
+          : netCashTransferred(transfers.value, closeAt, Number.POSITIVE_INFINITY);
+      remember(amount, afterClose, current);
+      return { amount, afterClose, fresh: true, basis: current };
     }
     deps.logger.warn(
       { accountId, code: transfers.code },
       `cash transfers unavailable: ${transfers.message}`,
     );
     let amount = known?.amount;
-    if (amount === undefined) {
+    let afterClose = known?.afterClose;
+    if (amount === undefined || afterClose === undefined) {
       const [stored] = await listEquitySnapshots(deps.db, accountId, day.date, day.date);
       amount = stored?.netDeposits ?? ZERO;
+      afterClose = stored?.depositsAfterClose ?? ZERO;
     }
+    if (closeAt === null) afterClose = ZERO;
     // Asked again a minute later, not at every valuation of a broker that keeps refusing. The
     // figure still stands for the valuation it was found at: a rise since is still unexplained.
     const basis = known?.basis ?? current;
-    remember(amount, basis);
-    return { amount, fresh: false, basis };
+    remember(amount, afterClose, basis);
+    return { amount, afterClose, fresh: false, basis };
   }
 
   /** Whether a rule's verdict (daily loss, or drawdown as BREACHED) would halt the account now. */
@@ -488,10 +519,11 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     const recent = await listRecentEquities(deps.db, accountId, settings.drawdownDays);
     let older = recent;
     if (writesSnapshot) {
-      // The days before today, without today's stored transfers: today's row is to be replaced.
+      // The days before today, without today's stored transfers (those to its close, as the
+      // days are weighed): today's row is to be replaced.
       const [stored] = await listEquitySnapshots(deps.db, accountId, day, day);
       older = stored
-        ? recent.slice(1).map((e) => e.minus(stored.netDeposits))
+        ? recent.slice(1).map((e) => e.minus(stored.netDeposits.minus(stored.depositsAfterClose)))
         : recent.slice(0, Math.max(1, settings.drawdownDays) - 1);
     }
     return (netDeposits) => {
@@ -551,7 +583,19 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
       equity: account.equity,
       marked: totals.unrealizedPnl.plus(realized.realizedPnl),
     };
-    let deposits = await netDepositsOf(accountId, broker, tradingDay, since, at, false, current);
+    // Past the day's close, the transfers since it are told apart: the day's snapshot holds them
+    // in its equity, and so will the next day's net deposits, counted from that close.
+    const closeAt = session !== null && at.getTime() > session.closeAt ? session.closeAt : null;
+    let deposits = await netDepositsOf(
+      accountId,
+      broker,
+      tradingDay,
+      since,
+      closeAt,
+      at,
+      false,
+      current,
+    );
     let evaluation = evaluate(deposits.amount);
     const actsOn = async (e: DailyLossEvaluation) =>
       e.level === "BREACHED"
@@ -608,7 +652,16 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
         (await drawdownActs()))
     ) {
       const before = deposits.amount;
-      deposits = await netDepositsOf(accountId, broker, tradingDay, since, at, true, current);
+      deposits = await netDepositsOf(
+        accountId,
+        broker,
+        tradingDay,
+        since,
+        closeAt,
+        at,
+        true,
+        current,
+      );
       evaluation = evaluate(deposits.amount);
       // What the transfers found since do not account for may be shares moved in (stock
       // journals and ACATS are no cash activities) or a position the books do not mark: the
@@ -668,6 +721,7 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
           previousCloseEquity: lastEquity,
           cash: account.cash,
           netDeposits,
+          depositsAfterClose: deposits.afterClose,
           realizedPnl: realized.realizedPnl,
           unrealizedPnl: totals.unrealizedPnl,
           openPositions: positionCount,
@@ -691,13 +745,15 @@ export function createValueProcessor(deps: JobDeps, options: ValueProcessorOptio
     await dailyLoss({ accountId, evaluation: halting, tradingDay, lastSessionOpenAt, at });
     // After the daily-loss rule, so an automatic halt from an earlier session has been reset.
     // A valuation a newer one of the day superseded weighs nothing: the day's snapshot holds the
-    // newer one's transfers, which its older equity may not include. On a day without a session
-    // no snapshot holds the transfers since the last close: they come with the equity.
+    // newer one's transfers, which its older equity may not include. The snapshots are weighed as
+    // of the last close: the transfers since it come with the equity (on a day without a session
+    // all the day's, else those the day's snapshot holds as booked after its close).
+    const sinceClose = noSession ? netDeposits : deposits.afterClose;
     const drawdown = superseded
       ? "unchanged"
       : await checkDrawdown(accountId, {
           equity: account.equity,
-          ...(noSession ? { transfersSinceSnapshot: netDeposits } : {}),
+          ...(sinceClose.isZero() ? {} : { transfersSinceSnapshot: sinceClose }),
           lastSessionOpenAt,
           settings: breakers,
         });

@@ -22,6 +22,12 @@ export const equitySnapshots = pgTable(
      * withdrawals, from the broker's cash activities. It is in `equity` but is no P&L.
      */
     netDeposits: decimal("net_deposits").notNull().default(sql`0`),
+    /**
+     * The part of `netDeposits` booked after the session's close (a snapshot rewritten after
+     * hours): in `equity`, and in the next trading day's `netDeposits` too, which counts from
+     * this close. The drawdown weighs each day as of its close without it.
+     */
+    depositsAfterClose: decimal("deposits_after_close").notNull().default(sql`0`),
     realizedPnl: decimal("realized_pnl").notNull(),
     unrealizedPnl: decimal("unrealized_pnl").notNull(),
     openPositions: integer("open_positions").notNull(),

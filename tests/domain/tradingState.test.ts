@@ -382,4 +382,33 @@ describe("equitiesNetOfLaterTransfers", () => {
     ]);
     expect(equitiesNetOfLaterTransfers([])).toEqual([]);
   });
+
+  it("counts once a transfer booked after a day's close, in that day's snapshot and the next day's net deposits", () => {
+    // 1,000,000 flat. Thursday 17:00: 50,000 deposited, the snapshot rewritten at 17:02 holds it;
+    // Friday 17:00: 20,000 withdrawn, likewise. Monday counts from Friday's close.
+    const days = [
+      { equity: dec("1030000"), netDeposits: dec("-20000") },
+      {
+        equity: dec("1030000"),
+        netDeposits: dec("30000"),
+        depositsAfterClose: dec("-20000"),
+      },
+      {
+        equity: dec("1050000"),
+        netDeposits: dec("50000"),
+        depositsAfterClose: dec("50000"),
+      },
+    ];
+    // Each as of the newest day's (Monday's) close: every transfer in, once.
+    expect(equitiesNetOfLaterTransfers(days).map((e) => e.toFixed())).toEqual([
+      "1030000",
+      "1030000",
+      "1030000",
+    ]);
+    // As of Friday's close: its own after-close withdrawal left out (a caller adds those since).
+    expect(equitiesNetOfLaterTransfers(days.slice(1)).map((e) => e.toFixed())).toEqual([
+      "1050000",
+      "1050000",
+    ]);
+  });
 });

@@ -1,0 +1,1 @@
+ALTER TABLE "equity_snapshots" ADD COLUMN "deposits_after_close" numeric DEFAULT 0 NOT NULL;
