@@ -336,6 +336,28 @@ export const alertsFeature: BotFeature = {
 
       if (alert.status === "approved" || alert.status === "rejected") {
         await ctx.answerCallbackQuery({ text: `Already ${alert.status}.`, show_alert: true });
+        // Still offering the buttons: the decision could not update this copy (Telegram refused
+        // the edit). It says now what the others say; the decider's own is left to the decision.
+        const pressed = ctx.callbackQuery.message;
+        const decided = await findAlertDecision(db, alert.id, alert.status);
+        if (pressed !== undefined && decided?.source !== actor) {
+          const outcome = await decidedAlertOutcome(deps, alert);
+          if (outcome !== null) {
+            await ctx.api
+              .editMessageText(
+                pressed.chat.id,
+                pressed.message_id,
+                renderAlertOutcome(alert, outcome),
+                { parse_mode: "HTML" },
+              )
+              .catch((error: unknown) => {
+                deps.logger.debug(
+                  { err: error, alertId: alert.externalId },
+                  "alert copy not updated",
+                );
+              });
+          }
+        }
         return;
       }
       // Past its own expiry or its session's close (whichever came first is the reason given):

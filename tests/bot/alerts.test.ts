@@ -501,4 +501,23 @@ describe("pattern alerts end to end", () => {
       (market as { getAccountSnapshot: typeof original }).getAccountSnapshot = original;
     }
   });
+
+  it("brings a copy the decision could not update up to date when it is pressed", async () => {
+    await desk.sim.control("/sim/quotes", { symbol: "AMD", bid: "189.99", ask: "190.01" });
+    const { alert } = await deliver("AMD");
+    const toAnn = await ann.waitForMessage({ match: "Pattern alert: AMD" });
+    const toBob = await bob.waitForMessage({ match: "Pattern alert: AMD" });
+    // Telegram refuses the edits that settle the copies.
+    desk.emulator.failNext("editMessageText", { status: 409, times: 2 });
+    expect((await ann.press(toAnn, "Reject")).text).toBe("Rejected.");
+    await desk.idle();
+    expect(await statusOf(alert)).toBe("rejected");
+    const stale = bob.messages().find((message) => message.messageId === toBob.messageId);
+    expect(stale?.buttons.flat().map((button) => button.text)).toContain("Approve");
+
+    expect((await bob.press(toBob, "Approve")).text).toBe("Already rejected.");
+    const settled = await waitForText(bob, toBob, /Rejected/);
+    expect(settled.text).toMatch(/<b>Rejected<\/b> by Ann\. Nothing was done\.$/);
+    expect(settled.buttons).toEqual([]);
+  });
 });
