@@ -22,41 +22,52 @@ afterAll(async () => {
   await t?.close();
 });
 
+/**
+ * A resting entry at the broker whose cancel the books have asked for (pending_cancel) while the
+ * broker, which never heard of the cancel, still shows it new: its client order id, the broker's
+ * reading of it and when the cancel was asked for.
+ */
+async function entryWithCancelPending(symbol: string, idPrefix: string) {
+  await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
+  const { recorded, brokerOrder } = await sendEntryUnheard(t, {
+    symbol,
+    quantity: "10",
+    limit: "97.00",
+    idPrefix,
+  });
+  const at = t.deps.now().toISOString();
+  for (const event of ["new", "pending_cancel"] as const) {
+    const applied = await applyOrderUpdate(
+      t.db.db,
+      { orderId: recorded.entry.id },
+      { event, at, brokerOrderId: brokerOrder.brokerOrderId },
+      { source: "stream", recordedAt: t.deps.now() },
+    );
+    expect(applied.ok && applied.value.record.order.status).toBe(event);
+  }
+  const read = await t.broker.getOrder(brokerOrder.brokerOrderId);
+  if (!read.ok) throw new Error(read.message);
+  expect(read.value.status).toBe("new");
+  return { clientOrderId: recorded.entry.order.clientOrderId, read: read.value, at };
+}
+
 describe("a poll showing working an order whose cancel is pending", () => {
   it("keeps the cancel pending; the stream's refusal of it restores the order", async () => {
-    const symbol = TEST_SYMBOLS[36] as string;
     const handler = createOrderReportHandler(t.deps);
-    await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
-    const { recorded, brokerOrder } = await sendEntryUnheard(t, {
-      symbol,
-      quantity: "10",
-      limit: "97.00",
-      idPrefix: "poll-pending-cancel",
-    });
-    const at = t.deps.now().toISOString();
-    for (const event of ["new", "pending_cancel"] as const) {
-      const applied = await applyOrderUpdate(
-        t.db.db,
-        { orderId: recorded.entry.id },
-        { event, at, brokerOrderId: brokerOrder.brokerOrderId },
-        { source: "stream", recordedAt: t.deps.now() },
-      );
-      expect(applied.ok && applied.value.record.order.status).toBe(event);
-    }
-    const clientOrderId = recorded.entry.order.clientOrderId;
-    const read = await t.broker.getOrder(brokerOrder.brokerOrderId);
-    if (!read.ok) throw new Error(read.message);
-    expect(read.value.status).toBe("new");
+    const { clientOrderId, read } = await entryWithCancelPending(
+      TEST_SYMBOLS[36] as string,
+      "poll-pending-cancel",
+    );
 
     // The poll reads the order as the broker showed it before the cancel got there.
-    await handler.handle(t.accountId, "poll", brokerOrderToReport(read.value, t.deps.now()));
+    await handler.handle(t.accountId, "poll", brokerOrderToReport(read, t.deps.now()));
     expect((await findOrderByClientOrderId(t.db.db, clientOrderId))?.order.status).toBe(
       "pending_cancel",
     );
 
     // The stream reports the broker's refusal: the order works again in the books at once.
     await handler.handle(t.accountId, "stream", {
-      ...brokerOrderToReport(read.value, t.deps.now()),
+      ...brokerOrderToReport(read, t.deps.now()),
       event: "order_cancel_rejected",
       at: t.deps.now().toISOString(),
     });
@@ -64,36 +75,19 @@ describe("a poll showing working an order whose cancel is pending", () => {
   });
 
   it("takes the working status once the grace has passed by the desk's clock, though the broker dated it before the request", async () => {
-    const symbol = TEST_SYMBOLS[37] as string;
-    await t.sim.control("/sim/quotes", { symbol, bid: "100.00", ask: "100.02" });
-    const { recorded, brokerOrder } = await sendEntryUnheard(t, {
-      symbol,
-      quantity: "10",
-      limit: "97.00",
-      idPrefix: "poll-pending-cancel-late",
-    });
-    const at = t.deps.now().toISOString();
-    for (const event of ["new", "pending_cancel"] as const) {
-      const applied = await applyOrderUpdate(
-        t.db.db,
-        { orderId: recorded.entry.id },
-        { event, at, brokerOrderId: brokerOrder.brokerOrderId },
-        { source: "stream", recordedAt: t.deps.now() },
-      );
-      expect(applied.ok && applied.value.record.order.status).toBe(event);
-    }
-    const clientOrderId = recorded.entry.order.clientOrderId;
-    const read = await t.broker.getOrder(brokerOrder.brokerOrderId);
-    if (!read.ok) throw new Error(read.message);
+    const { clientOrderId, read, at } = await entryWithCancelPending(
+      TEST_SYMBOLS[37] as string,
+      "poll-pending-cancel-late",
+    );
     // The broker's own time for the order is its acceptance, before the cancel was asked for.
-    expect(read.value.updatedAt?.getTime()).toBeLessThanOrEqual(Date.parse(at));
+    expect(read.updatedAt?.getTime()).toBeLessThanOrEqual(Date.parse(at));
 
     // The cancel never reached the broker: past the grace, the poll's reading is believed.
     const later = depsAhead(t, PENDING_CANCEL_GRACE_MS + 1_000);
     await createOrderReportHandler(later).handle(
       t.accountId,
       "poll",
-      brokerOrderToReport(read.value, later.now()),
+      brokerOrderToReport(read, later.now()),
     );
     expect((await findOrderByClientOrderId(t.db.db, clientOrderId))?.order.status).toBe("new");
   });
