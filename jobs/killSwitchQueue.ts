@@ -201,7 +201,15 @@ export function createHaltResponse(
         "working entries not cancelled at the halt; the sweep retries",
       );
     }
-    await client.sweepEntries(accountId, "halted");
+    // Each asked for on its own: a failure to queue the sweep must not keep the flatten from
+    // being asked for (nothing comes back here to ask again). The first failure is thrown after.
+    let failure: unknown = null;
+    try {
+      await client.sweepEntries(accountId, "halted");
+    } catch (error) {
+      failure = error;
+      deps.logger.error({ accountId, err: error }, "the sweep of entries after a halt not queued");
+    }
     const settings = await loadKillSwitchSettings(deps.db, accountId);
     if (settings.flattenOnHalt) {
       await client.flatten({
@@ -212,6 +220,7 @@ export function createHaltResponse(
         requestId: `auto-${newYorkDateOf(deps.now())}`,
       });
     }
+    if (failure !== null) throw failure;
   };
 }
 
