@@ -7,6 +7,7 @@
  */
 import type { Job, Queue, Worker } from "bullmq";
 import { z } from "zod";
+import { loadTradingState } from "../db/brokerAccounts";
 import { loadKillSwitchSettings } from "../db/killSwitchSettings";
 import { newYorkDateOf } from "../domain/calendar";
 import { type BreakerPass, createCircuitBreakers } from "./circuitBreakers";
@@ -117,6 +118,11 @@ export function createKillSwitchProcessor(
     readonly later: (accountId: number, delayMs: number) => Promise<void>;
     /** Called when the pass halted the account (the drawdown breaker). */
     readonly onHalted?: (accountId: number) => Promise<void>;
+    /**
+     * Whether the account stands halted by an automatic rule: a retry of a pass whose halt
+     * response failed finds the account halted already, and runs the response again then.
+     */
+    readonly haltedAutomatically?: (accountId: number) => Promise<boolean>;
     readonly now: () => Date;
   },
 ) {
@@ -141,7 +147,13 @@ export function createKillSwitchProcessor(
       case "breakers": {
         if (!breakers) return { outcome: "off" };
         const pass = await breakers.check(payload.accountId);
-        if (pass.outcome === "halted") await breakers.onHalted?.(payload.accountId);
+        // The halt is stored before its response runs: when the response failed, the retry sees
+        // the halt as old news. The response is idempotent (its jobs keyed), so it runs again.
+        const haltStands =
+          pass.outcome === "unchanged" &&
+          job.attemptsMade > 0 &&
+          (await breakers.haltedAutomatically?.(payload.accountId)) === true;
+        if (pass.outcome === "halted" || haltStands) await breakers.onHalted?.(payload.accountId);
         if (pass.outcome === "paused" && pass.pausedUntil !== null) {
           await breakers.later(
             payload.accountId,
@@ -244,6 +256,14 @@ export function withDailyLossAfterExits(
   };
 }
 
+/** Whether an account stands halted by an automatic rule (the daily-loss rule, a breaker). */
+export function automaticallyHalted(deps: JobDeps): (accountId: number) => Promise<boolean> {
+  return async (accountId) => {
+    const state = await loadTradingState(deps.db, accountId);
+    return state?.mode === "HALTED" && state.setBy === "AUTO";
+  };
+}
+
 /** Starts the kill-switch worker of a process. */
 export function startKillSwitchWorker(options: {
   readonly deps: JobDeps;
@@ -262,6 +282,7 @@ export function startKillSwitchWorker(options: {
       check: createCircuitBreakers(deps),
       later: (accountId: number, delayMs: number) => to.checkBreakers(accountId, delayMs),
       onHalted: (accountId: number) => respond(accountId, "drawdown"),
+      haltedAutomatically: automaticallyHalted(deps),
       now: deps.now,
     };
   };
