@@ -80,6 +80,9 @@ interface ExitPlan {
   readonly toSend: readonly ExitToSend[];
   readonly open: Decimal;
   readonly staleCloses: readonly OrderRecord[];
+  readonly symbol: string;
+  /** The fraction of a share left uncovered: the broker takes no stop for it. */
+  readonly unprotectable: Decimal;
 }
 
 /**
@@ -212,8 +215,16 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
     const now = deps.now();
     const staleCloses = orders.filter((o) => isStaleUnsentClose(o, now));
     // Maybe at the broker after all (sent, its answer lost): looked up before a stop is placed.
-    if (staleCloses.length > 0) return { trade, toSend: [], open: t.quantity, staleCloses };
-    const uncovered = uncoveredQuantity(t, orders, now);
+    const common = { trade, open: t.quantity, symbol: t.symbol };
+    if (staleCloses.length > 0) {
+      return { ...common, toSend: [], staleCloses, unprotectable: ZERO };
+    }
+    const bare = uncoveredQuantity(t, orders, now);
+    // The broker takes fractional orders as day market orders only: a stop or an OCO for a
+    // fraction of a share is refused, and would take the whole shares' protection down with it.
+    // The whole shares are covered; the fraction is told to the trader.
+    const unprotectable = bare.gt(ZERO) ? bare.minus(bare.floor()) : ZERO;
+    const uncovered = bare.minus(unprotectable);
     const prefix = protectiveClientOrderIdPrefix(trade.id);
     const created = new Set<number>();
     // What this run inserted or found already there, beside the rows read above (no second read).
@@ -231,7 +242,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
         timeInForce: "gtc" as const,
         quantity: uncovered,
       };
-      const common = {
+      const rows = {
         accountId: trade.accountId,
         tradeId: trade.id,
         ...(fillId === null ? {} : { protectsFillId: fillId }),
@@ -256,7 +267,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
           ? await insertOrderGroup(
               tx,
               {
-                ...common,
+                ...rows,
                 expectedPrice: t.plannedTargetPrice,
                 order: createOrder(
                   {
@@ -273,7 +284,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
               },
               [
                 {
-                  ...common,
+                  ...rows,
                   expectedPrice: t.plannedStopPrice,
                   order: stopOrder(`${clientOrderId}-sl`, "oco"),
                 },
@@ -284,7 +295,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
           : await insertOrderGroup(
               tx,
               {
-                ...common,
+                ...rows,
                 expectedPrice: t.plannedStopPrice,
                 order: stopOrder(clientOrderId, "simple"),
               },
@@ -301,7 +312,12 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
       }
     }
     const all = [...orders.filter((o) => !recorded.some((r) => r.id === o.id)), ...recorded];
-    return { trade, toSend: unsentExits(all, prefix, created), open: t.quantity, staleCloses: [] };
+    return {
+      ...common,
+      toSend: unsentExits(all, prefix, created),
+      staleCloses: [],
+      unprotectable,
+    };
   }
 
   /** Sends one recorded exit; answers false when the broker refused it for good. */
@@ -362,7 +378,7 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
    */
   async function tellUnprotected(
     trade: TradeRef,
-    t: Trade,
+    t: Pick<Trade, "symbol" | "quantity">,
     kind: string,
     detail: string,
   ): Promise<void> {
@@ -614,6 +630,15 @@ export function createProtectProcessor(deps: JobDeps, options: { handler: OrderR
       const result = await send(broker, plan.trade, exit, retrying);
       if (!result.ok) return fallBack(broker, plan.trade, result.message);
       sent += 1;
+    }
+    if (plan.unprotectable.gt(ZERO)) {
+      const fraction = plan.unprotectable.toFixed();
+      await tellUnprotected(
+        plan.trade,
+        { symbol: plan.symbol, quantity: plan.open },
+        "fraction-unprotected",
+        `${fraction} of the ${plan.open.toFixed()} ${plan.symbol} shares held has no stop: the broker takes no stop for a fraction of a share (the whole shares have theirs). Close the fraction, or watch it.`,
+      );
     }
     return { outcome: "covered", sent, openQuantity: plan.open.toFixed() };
   }
