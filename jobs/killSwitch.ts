@@ -714,6 +714,26 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     if (written > 0) await deps.jobs.requestNotify(request.action);
   }
 
+  /**
+   * A symbol's close that ended in an error rather than a failure it reports: one symbol must not
+   * keep the flatten from closing and reporting the others. Its exits may have been cancelled for
+   * the close: they are asked back, and the symbol is reported failed (the job retries it).
+   */
+  async function closeFailedWith(
+    accountId: number,
+    symbol: string,
+    error: unknown,
+  ): Promise<SymbolClose> {
+    const message = error instanceof Error ? error.message : String(error);
+    deps.logger.error({ accountId, symbol, err: error }, "close of a symbol failed in a flatten");
+    try {
+      await restoreProtection(accountId, symbol);
+    } catch (restoreError) {
+      deps.logger.error({ accountId, symbol, err: restoreError }, "protection not asked back");
+    }
+    return { symbol, ok: false, code: "ERROR", message };
+  }
+
   async function flatten(request: FlattenRequest): Promise<FlattenOutcome> {
     const { accountId } = request;
     const broker = await deps.brokerFor(accountId);
@@ -739,7 +759,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
           requestedBy: request.requestedBy,
           requestId: request.requestId,
           exitReason: "FLATTENED",
-        }),
+        }).catch((error: unknown) => closeFailedWith(accountId, p.symbol, error)),
       ),
     );
     const closed = results.filter((r) => r.ok);
