@@ -502,7 +502,14 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
     };
   }
 
-  async function closePosition(request: CloseRequest): Promise<SymbolClose> {
+  /** Closes one symbol; an error on the way is the symbol's failure (see `closeFailedWith`). */
+  function closePosition(request: CloseRequest): Promise<SymbolClose> {
+    return closeSymbol(request).catch((error: unknown) =>
+      closeFailedWith(request.accountId, request.symbol, error),
+    );
+  }
+
+  async function closeSymbol(request: CloseRequest): Promise<SymbolClose> {
     const { accountId, symbol } = request;
     const broker = await deps.brokerFor(accountId);
     const prefix = closeRequestPrefix(accountId, request.requestId);
@@ -716,8 +723,9 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
 
   /**
    * A symbol's close that ended in an error rather than a failure it reports: one symbol must not
-   * keep the flatten from closing and reporting the others. Its exits may have been cancelled for
-   * the close: they are asked back, and the symbol is reported failed (the job retries it).
+   * keep a flatten from closing and reporting the others, and the trader hears of it as of any
+   * failed close. Its exits may have been cancelled for the close: they are asked back, and the
+   * symbol is reported failed (the job retries it).
    */
   async function closeFailedWith(
     accountId: number,
@@ -759,7 +767,7 @@ export function createKillSwitch(deps: JobDeps, handler: OrderReportHandler): Ki
           requestedBy: request.requestedBy,
           requestId: request.requestId,
           exitReason: "FLATTENED",
-        }).catch((error: unknown) => closeFailedWith(accountId, p.symbol, error)),
+        }),
       ),
     );
     const closed = results.filter((r) => r.ok);

@@ -11,6 +11,7 @@ import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import { createJobDeps, type JobDeps } from "../../jobs/context";
 import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createKillSwitch } from "../../jobs/killSwitch";
+import { createKillSwitchProcessor } from "../../jobs/killSwitchQueue";
 import { createOrderReportHandler, type OrderReportHandler } from "../../jobs/orderReports";
 import { createProtectProcessor } from "../../jobs/protect";
 import { executeDecision, type Lifecycle, openLifecycle, TEST_SYMBOLS, waitFor } from "./harness";
@@ -89,6 +90,44 @@ describe("a flatten with one symbol failing", () => {
       asked.some(
         (j) =>
           (j.data as { tradeId?: number; reason?: string }).tradeId === failingTrade.id &&
+          (j.data as { reason?: string }).reason === "after_close",
+      ),
+    ).toBe(true);
+  });
+});
+
+describe("a /close whose close throws", () => {
+  it("is told to the trader and asks for the stop back, and the job retries it", async () => {
+    const symbol = TEST_SYMBOLS[37] as string;
+    const trade = await protectedLong(symbol);
+    let reads = 0;
+    const broker: Broker = {
+      ...t.broker,
+      getPosition(s) {
+        if (s === symbol && ++reads >= 2) throw new Error("socket hang up");
+        return t.broker.getPosition(s);
+      },
+    };
+    const killSwitch = createKillSwitch({ ...deps, brokerFor: async () => broker }, handler);
+    const process = createKillSwitchProcessor(killSwitch);
+    const data = {
+      action: "close",
+      accountId: t.accountId,
+      symbol,
+      percent: null,
+      requestedBy: "user:1",
+      requestId: "close-throws",
+    };
+    await expect(process({ data, attemptsMade: 0, opts: { attempts: 10 } })).rejects.toThrow(
+      /socket hang up/,
+    );
+    const told = await closeResults(t, symbol);
+    expect(told.map((n) => [n.outcome, n.code])).toEqual([["failed", "ERROR"]]);
+    const asked = await t.queues.protect.getJobs(["waiting", "delayed", "prioritized"]);
+    expect(
+      asked.some(
+        (j) =>
+          (j.data as { tradeId?: number }).tradeId === trade.id &&
           (j.data as { reason?: string }).reason === "after_close",
       ),
     ).toBe(true);
