@@ -195,7 +195,7 @@ export function createKillSwitchProcessor(
  * What follows an automatic halt (the value job's daily-loss rule or drawdown breaker, or the
  * breaker pass): the working entries cancelled at once (in this job, no queue hop), a sweep a
  * little later, and the automatic flatten when the account's settings ask for it, asked for by
- * `system:<cause>`. One flatten a New York day: a second halt the same day finds its job.
+ * `system:<cause>`. One flatten a halt: a second response to the same halt finds its job.
  */
 export function createHaltResponse(
   deps: JobDeps,
@@ -224,12 +224,18 @@ export function createHaltResponse(
     }
     const settings = await loadKillSwitchSettings(deps.db, accountId);
     if (settings.flattenOnHalt) {
+      // One flatten a halt: the responses to one halt (the value job's, the breaker pass's, a
+      // retry's) share its time, while a halt after the day's first was reset (a pre-market halt
+      // reset at the open) flattens what was opened since; that flatten's job, done, is kept a
+      // day and would stand for it.
+      const state = await loadTradingState(deps.db, accountId);
+      const halt = state?.mode === "HALTED" ? `-${state.since}` : "";
       await client.flatten({
         accountId,
         requestedBy: `system:${cause}`,
         // The New York date, not the UTC one: an evening halt is already the next day in UTC,
         // and its flatten's job id would stand in for that day's own flatten.
-        requestId: `auto-${newYorkDateOf(deps.now())}`,
+        requestId: `auto-${newYorkDateOf(deps.now())}${halt}`,
       });
     }
     if (failure !== null) throw failure;
