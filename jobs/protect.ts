@@ -2,13 +2,16 @@
  * The `protect` processor: a trade's live stop always covers its open quantity.
  *
  * For an open trade, under the lock of its symbol: count what its working stops cover (a
- * bracket's legs count for what its entry has filled), and record an OCO stop and target (or a
- * lone stop when the trade has no target) for the rest. The record commits before anything is
+ * bracket's legs count for what its entry has filled, a stop less what the other exit of its
+ * group has filled), and record an OCO stop and target (or a lone stop when the trade has no
+ * target) for the rest; a fraction of a share gets none (the broker takes no stop for it), and
+ * the trader is told. The record commits before anything is
  * sent; the client order id is derived from the trade and a sequence number taken under the
  * lock, so a retry, or a second worker, finds the same order instead of placing another one.
  * Every recorded exit the broker has not acknowledged is then sent (looked up first when an
  * earlier run recorded it). When the stop cannot be placed because the market is already
- * through it, the position is closed at market instead.
+ * through it, what no working stop holds is closed at market instead; a refusal of that close is
+ * told to the trader.
  *
  * A closing order on its way (a /close or a flatten, recorded before the exits are cancelled)
  * covers the position. One recorded so long ago that its job may be gone for good is looked up at
