@@ -599,6 +599,8 @@ async function measureLatency(
         singles.map((_, i) => [singles[i % stacked] ?? "S000"]),
       ],
     ] as const) {
+      // BENCH_LIFECYCLE_WAVES=0 (or no single fills) leaves a part out: nothing to print.
+      if (rounds.length === 0) continue;
       const { latencies, floors } = await measureProtection(bench, rounds, sampler);
       const p50 = percentile(latencies, 50);
       const p99 = percentile(latencies, 99);
