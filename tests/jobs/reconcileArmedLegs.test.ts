@@ -11,17 +11,10 @@ import { findOrderByClientOrderId } from "../../db/orders";
 import { notificationOutbox } from "../../db/schema";
 import { brokerOrderToReport } from "../../jobs/brokerOrderPayload";
 import type { JobDeps } from "../../jobs/context";
-import { entryClientOrderId } from "../../jobs/entryOrders";
 import { createOrderReportHandler } from "../../jobs/orderReports";
 import { createReconcileProcessor } from "../../jobs/reconcile";
-import {
-  depsAhead,
-  executeDecision,
-  type Lifecycle,
-  openLifecycle,
-  TEST_SYMBOLS,
-  waitFor,
-} from "./harness";
+import { fillBracketAtBroker } from "./bracketFilled";
+import { depsAhead, type Lifecycle, openLifecycle, TEST_SYMBOLS } from "./harness";
 
 let t: Lifecycle;
 /** Reconciliation's clock: two minutes ahead of the bench, past the 60 s grace period. */
@@ -39,16 +32,7 @@ describe("a bracket's legs held in the books, armed at the broker", () => {
   it("take the broker's status", async () => {
     const symbol = TEST_SYMBOLS[35] as string;
     const handler = createOrderReportHandler(t.deps);
-    await t.sim.control("/sim/quotes", { symbol, bid: "100.20", ask: "100.22" });
-    const decision = await t.decide({ symbol, entry: "100.05", quantity: "10" });
-    const executed = await executeDecision(t.deps, decision.id, handler);
-    expect(executed).toMatchObject({ outcome: "executed" });
-    await t.sim.control("/sim/quotes", { symbol, bid: "99.98", ask: "100.00" });
-    const clientOrderId = entryClientOrderId(decision.id);
-    const filled = await waitFor(async () => {
-      const found = await t.broker.getOrderByClientOrderId(clientOrderId);
-      return found.ok && found.value.status === "filled" ? found.value : null;
-    });
+    const { decision, clientOrderId, filled } = await fillBracketAtBroker(t, handler, symbol);
     // The broker arms the target; the stop it holds until triggered.
     const atBroker = filled.legs.map((l) => l.status).sort();
     expect(atBroker).toEqual(["held", "new"]);
