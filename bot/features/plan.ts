@@ -15,7 +15,6 @@
 import { randomBytes } from "node:crypto";
 import { type Conversation, createConversation } from "@grammyjs/conversations";
 import { type Api, Composer } from "grammy";
-import { reopenAlert } from "../../db/alerts";
 import { Decimal } from "../../domain/money";
 import { marketEntryPrice, type TradeInput } from "../../domain/planTrade";
 import type { SizingMethod } from "../../domain/sizing";
@@ -54,7 +53,6 @@ import {
   type CardCancel,
   cancelCard,
   cardDecision,
-  NOT_QUEUED_REASON,
   type Priced,
   priceTrade,
   submitCard,
@@ -407,18 +405,7 @@ async function planUntilDone(
       return;
     }
     if (!submitted.ok) {
-      const { db } = deps;
-      const takenAlert = draft.alertId;
-      const withdrawn = "code" in submitted && submitted.code === "NOT_QUEUED";
-      if (withdrawn && takenAlert !== undefined && db !== undefined) {
-        // Its decision was withdrawn, nothing sent: the alert goes back to every trader (their
-        // copies were never changed), or no one could approve it again.
-        await conversation.external(async () => {
-          const actor = `user:${telegramUserId}`;
-          await reopenAlert(db, takenAlert, NOT_QUEUED_REASON, actor, deps.now());
-          return null;
-        });
-      }
+      // A withdrawn decision (NOT_QUEUED) has given its alert back already, in its transaction.
       await settle(`<b>Not sent.</b> ${escapeHtml(submitted.message)}`);
       if (
         "code" in submitted &&
