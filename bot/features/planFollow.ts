@@ -5,6 +5,7 @@
  * the step changes, until the order is protected or over, or the follow window ends.
  */
 import { type Api, GrammyError } from "grammy";
+import type { Database } from "../../db/database";
 import { findDecision } from "../../db/decisions";
 import { listOrdersForTrade } from "../../db/orders";
 import { findTradeByDecision } from "../../db/trades";
@@ -30,6 +31,19 @@ export async function readOrderProgress(
 ): Promise<OrderProgress> {
   const db = deps.db;
   if (db === undefined) return { line: "", done: true };
+  // One snapshot: read apart, a fill committed between the trade and its orders showed the
+  // entry ended with the trade's earlier quantity ("Filled 4 @", done), and the follow stopped.
+  return db.transaction((tx) => progressIn(tx, deps.executionWindow, decisionId), {
+    isolationLevel: "repeatable read",
+    accessMode: "read only",
+  });
+}
+
+async function progressIn(
+  db: Database,
+  executionWindow: BotDeps["executionWindow"],
+  decisionId: number,
+): Promise<OrderProgress> {
   const decision = await findDecision(db, decisionId);
   if (decision === null) return { line: "", done: true };
   if (decision.status === "failed" || decision.status === "expired") {
@@ -39,7 +53,7 @@ export async function readOrderProgress(
   const record = await findTradeByDecision(db, decisionId);
   if (record === null) {
     // Approved and not taken yet: with a window, it waits for the next opening (maybe tomorrow).
-    const window = deps.executionWindow;
+    const window = executionWindow;
     if (decision.status === "approved" && window?.kind === "window") {
       return {
         line: `Waiting for the execution window: entries are sent from ${window.start} to ${window.end} New York time on trading days.`,
